@@ -1,0 +1,49 @@
+import type { Command } from 'commander';
+import { loadConfig } from '../../config/index.ts';
+import { LocalStack } from '../../stack/stack.ts';
+import { printJson, printTable, progressLine } from '../output.ts';
+
+export function registerStack(program: Command): void {
+  const stack = program.command('stack').description('Local PostgreSQL primary + 2 streaming replicas + Redis (DESIGN §2)');
+
+  stack.command('up')
+    .description('Create and start the local stack (idempotent)')
+    .option('--monitoring', 'also start Prometheus, Alertmanager and the exporters')
+    .option('--json', 'print the resulting status as JSON')
+    .action(async (opts: { monitoring?: boolean; json?: boolean }) => {
+      const config = loadConfig();
+      const local = new LocalStack(config);
+      await local.up(progressLine);
+      if (opts.monitoring) {
+        const { MonitoringStack } = await import('../../stack/monitoring.ts');
+        await new MonitoringStack(config).up(progressLine);
+      }
+      const status = await local.status();
+      if (opts.json) printJson(status); else printTable(status.map(flat));
+    });
+
+  stack.command('down')
+    .description('Stop every node of the local stack')
+    .option('--purge', 'also delete the data folder')
+    .action(async (opts: { purge?: boolean }) => {
+      const config = loadConfig();
+      try {
+        const { MonitoringStack } = await import('../../stack/monitoring.ts');
+        await new MonitoringStack(config).down();
+      } catch { /* monitoring not present */ }
+      await new LocalStack(config).down({ purge: opts.purge ?? false });
+      progressLine(opts.purge ? 'stack stopped and data purged' : 'stack stopped');
+    });
+
+  stack.command('status')
+    .description("Each node's role, port, state and replication lag")
+    .option('--json', 'machine-readable output')
+    .action(async (opts: { json?: boolean }) => {
+      const status = await new LocalStack(loadConfig()).status();
+      if (opts.json) printJson(status); else printTable(status.map(flat));
+    });
+}
+
+function flat(n: { name: string; role: string; port: number; state: string; lagBytes?: number | null; lagSeconds?: number | null; detail?: Record<string, unknown> }): Record<string, unknown> {
+  return { name: n.name, role: n.role, port: n.port, state: n.state, lag_bytes: n.lagBytes, lag_seconds: n.lagSeconds, detail: n.detail };
+}

@@ -1,0 +1,168 @@
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { envSchema, LOCAL_STACK, DEFAULT_ADMIN_TOKEN, type RawEnv } from './schema.ts';
+
+export { LOCAL_STACK } from './schema.ts';
+
+export type NodeEnv = 'development' | 'test' | 'production';
+
+export interface PoolConfig {
+  /** Connections opened at start-up and kept (SQLAlchemy's pool_size). */
+  readonly size: number;
+  /** Extra connections allowed under load, closed again when idle (max_overflow). */
+  readonly maxOverflow: number;
+  readonly acquireTimeoutMs: number;
+  readonly idleTimeoutMs: number;
+  /** A connection idle longer than this is pinged before use (pre-ping). */
+  readonly prePingAfterMs: number;
+  readonly maxLifetimeSeconds: number;
+  readonly statementTimeoutMs: number;
+}
+
+export interface Config {
+  readonly env: NodeEnv;
+  readonly projectRoot: string;
+  readonly usesLocalStack: boolean;
+  readonly database: { readonly primaryUrl: string; readonly replicaUrls: readonly string[] };
+  readonly redis: { readonly url: string; readonly maxmemory: string; readonly policy: string };
+  readonly http: { readonly host: string; readonly port: number; readonly adminPort: number; readonly adminToken: string };
+  readonly log: { readonly level: string; readonly sql: boolean };
+  readonly pool: PoolConfig;
+  readonly cache: {
+    readonly enabled: boolean;
+    readonly l1MaxBytes: number;
+    readonly profileTtlSeconds: number;
+    readonly sessionTtlSeconds: number;
+    readonly warmCount: number;
+    readonly warmTimeoutMs: number;
+  };
+  readonly replicas: { readonly maxLagMs: number; readonly pollMs: number; readonly readYourWritesWaitMs: number };
+  readonly partitions: {
+    readonly premakeMonths: number;
+    readonly retentionMonths: number;
+    readonly archiveMode: 'file' | 'schema';
+  };
+  readonly jobsEnabled: boolean;
+  readonly sessionTtlHours: number;
+  /** The naive "before phase 1" mode used by the benchmark's baseline. */
+  readonly baseline: boolean;
+  readonly dataDir: string;
+}
+
+/** Start-up refuses to continue; the message names every bad variable. */
+export class ConfigError extends Error {
+  readonly code = 'CONFIG_INVALID';
+  constructor(readonly problems: readonly string[]) {
+    super(`Invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+function localUrl(port: number): string {
+  return `postgres://${LOCAL_STACK.user}@127.0.0.1:${port}/${LOCAL_STACK.database}`;
+}
+
+function splitUrls(raw: string | undefined, problems: string[]): string[] {
+  if (raw === undefined || raw.trim() === '') return [];
+  const urls = raw.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+  for (const u of urls) {
+    if (!URL.canParse(u)) problems.push(`DATABASE_REPLICA_URLS: "${u}" is not a URL`);
+  }
+  return urls;
+}
+
+function build(raw: RawEnv, problems: string[]): Config {
+  const usesLocalStack = raw.DATABASE_URL === undefined;
+  const replicaUrls = usesLocalStack && raw.DATABASE_REPLICA_URLS === undefined
+    ? LOCAL_STACK.replicaPorts.map(localUrl)
+    : splitUrls(raw.DATABASE_REPLICA_URLS, problems);
+  const production = raw.NODE_ENV === 'production';
+  if (production && raw.ADMIN_TOKEN === DEFAULT_ADMIN_TOKEN) {
+    problems.push('ADMIN_TOKEN: the default development token is refused in production; set a secret');
+  }
+  if (production && raw.ADMIN_TOKEN.length < 16) problems.push('ADMIN_TOKEN: must be at least 16 characters in production');
+  const defaultLevel = raw.NODE_ENV === 'test' ? 'warn' : 'info';
+  return {
+    env: raw.NODE_ENV,
+    projectRoot,
+    usesLocalStack,
+    database: { primaryUrl: raw.DATABASE_URL ?? localUrl(LOCAL_STACK.primaryPort), replicaUrls },
+    redis: {
+      url: raw.REDIS_URL ?? `redis://127.0.0.1:${LOCAL_STACK.redisPort}`,
+      maxmemory: raw.BGC_REDIS_MAXMEMORY,
+      policy: raw.BGC_REDIS_POLICY,
+    },
+    http: { host: raw.HOST, port: raw.PORT, adminPort: raw.ADMIN_PORT, adminToken: raw.ADMIN_TOKEN },
+    // FR-002: statement logging is never on in production, whatever LOG_SQL says.
+    log: { level: raw.LOG_LEVEL ?? defaultLevel, sql: production ? false : (raw.LOG_SQL ?? false) },
+    pool: {
+      size: raw.BGC_POOL_SIZE,
+      maxOverflow: raw.BGC_POOL_MAX_OVERFLOW,
+      acquireTimeoutMs: raw.BGC_POOL_ACQUIRE_TIMEOUT_MS,
+      idleTimeoutMs: raw.BGC_POOL_IDLE_TIMEOUT_MS,
+      prePingAfterMs: raw.BGC_POOL_PREPING_AFTER_MS,
+      maxLifetimeSeconds: raw.BGC_POOL_MAX_LIFETIME_S,
+      statementTimeoutMs: raw.BGC_STATEMENT_TIMEOUT_MS,
+    },
+    cache: {
+      enabled: raw.BGC_CACHE_ENABLED && !raw.BGC_BASELINE,
+      l1MaxBytes: raw.BGC_CACHE_L1_MAX_BYTES,
+      profileTtlSeconds: raw.BGC_CACHE_PROFILE_TTL_S,
+      sessionTtlSeconds: raw.BGC_CACHE_SESSION_TTL_S,
+      warmCount: raw.BGC_CACHE_WARM_COUNT,
+      warmTimeoutMs: raw.BGC_CACHE_WARM_TIMEOUT_MS,
+    },
+    replicas: {
+      maxLagMs: raw.BGC_REPLICA_MAX_LAG_MS,
+      pollMs: raw.BGC_REPLICA_POLL_MS,
+      readYourWritesWaitMs: raw.BGC_RYW_WAIT_MS,
+    },
+    partitions: {
+      premakeMonths: raw.BGC_PARTITION_PREMAKE_MONTHS,
+      retentionMonths: raw.BGC_PARTITION_RETENTION_MONTHS,
+      archiveMode: raw.BGC_PARTITION_ARCHIVE_MODE,
+    },
+    jobsEnabled: raw.BGC_JOBS_ENABLED,
+    sessionTtlHours: raw.BGC_SESSION_TTL_HOURS,
+    baseline: raw.BGC_BASELINE,
+    dataDir: path.resolve(projectRoot, raw.BGC_DATA_DIR ?? '.data'),
+  };
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object') {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+/** Parses and validates an environment; throws ConfigError naming every bad variable. */
+export function parseConfig(env: Record<string, string | undefined>): Config {
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = envSchema.safeParse(cleaned);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+    throw new ConfigError(problems);
+  }
+  const problems: string[] = [];
+  const config = build(parsed.data, problems);
+  if (problems.length > 0) throw new ConfigError(problems);
+  return deepFreeze(config);
+}
+
+let cached: Config | undefined;
+
+/** The process configuration, parsed once from process.env. */
+export function loadConfig(overrides: Record<string, string | undefined> = {}): Config {
+  if (Object.keys(overrides).length > 0) return parseConfig({ ...process.env, ...overrides });
+  cached ??= parseConfig(process.env);
+  return cached;
+}
+
+/** Values of process.env to hand to a child process (the only other env access). */
+export function childEnv(extra: Record<string, string | undefined> = {}): Record<string, string | undefined> {
+  return { ...process.env, ...extra };
+}

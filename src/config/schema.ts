@@ -1,0 +1,67 @@
+import { z } from 'zod';
+
+/**
+ * Every environment variable the app reads, with its default. DESIGN §2 fixes the
+ * first seven names; the BGC_* ones are ours. Defaults are development values; the
+ * production profile (see profiles.ts) tightens them and refuses the default secrets.
+ */
+const intFrom = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
+
+export const LOCAL_STACK = {
+  primaryPort: 54320,
+  replicaPorts: [54321, 54322],
+  redisPort: 63790,
+  database: 'bgc',
+  user: 'postgres',
+} as const;
+
+export const DEFAULT_ADMIN_TOKEN = 'dev-admin-token';
+
+export const envSchema = z.object({
+  NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
+  DATABASE_URL: z.string().url().optional(),
+  DATABASE_REPLICA_URLS: z.string().optional(),
+  REDIS_URL: z.string().url().optional(),
+  PORT: intFrom(0, 65535).default(3000),
+  ADMIN_PORT: intFrom(0, 65535).default(3001),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  ADMIN_TOKEN: z.string().min(1).default(DEFAULT_ADMIN_TOKEN),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
+  LOG_SQL: bool.optional(),
+
+  BGC_DATA_DIR: z.string().min(1).optional(),
+  BGC_POOL_SIZE: intFrom(1, 500).default(10),
+  BGC_POOL_MAX_OVERFLOW: intFrom(0, 500).default(20),
+  BGC_POOL_ACQUIRE_TIMEOUT_MS: intFrom(10, 120_000).default(3_000),
+  BGC_POOL_IDLE_TIMEOUT_MS: intFrom(100, 3_600_000).default(10_000),
+  BGC_POOL_PREPING_AFTER_MS: intFrom(0, 3_600_000).default(30_000),
+  BGC_POOL_MAX_LIFETIME_S: intFrom(0, 86_400).default(1_800),
+  BGC_STATEMENT_TIMEOUT_MS: intFrom(0, 3_600_000).default(5_000),
+
+  BGC_REDIS_MAXMEMORY: z.string().regex(/^\d+(kb|mb|gb)?$/i, 'expected a size such as 256mb').default('256mb'),
+  BGC_REDIS_POLICY: z
+    .enum(['allkeys-lru', 'allkeys-lfu', 'volatile-lru', 'volatile-lfu', 'volatile-ttl', 'allkeys-random', 'volatile-random'])
+    .default('allkeys-lfu'),
+
+  BGC_CACHE_ENABLED: bool.default(true),
+  BGC_CACHE_L1_MAX_BYTES: intFrom(0, 4_294_967_296).default(64 * 1024 * 1024),
+  BGC_CACHE_PROFILE_TTL_S: intFrom(1, 604_800).default(600),
+  BGC_CACHE_SESSION_TTL_S: intFrom(1, 86_400).default(300),
+  BGC_CACHE_WARM_COUNT: intFrom(0, 10_000_000).default(5_000),
+  BGC_CACHE_WARM_TIMEOUT_MS: intFrom(0, 600_000).default(15_000),
+
+  BGC_REPLICA_MAX_LAG_MS: intFrom(1, 3_600_000).default(2_000),
+  BGC_REPLICA_POLL_MS: intFrom(50, 60_000).default(500),
+  BGC_RYW_WAIT_MS: intFrom(0, 10_000).default(50),
+
+  BGC_PARTITION_PREMAKE_MONTHS: intFrom(1, 36).default(3),
+  BGC_PARTITION_RETENTION_MONTHS: intFrom(1, 1_200).default(24),
+  BGC_PARTITION_ARCHIVE_MODE: z.enum(['file', 'schema']).default('file'),
+  BGC_JOBS_ENABLED: bool.default(true),
+
+  BGC_SESSION_TTL_HOURS: intFrom(1, 24 * 365).default(24 * 30),
+  BGC_BASELINE: bool.default(false),
+});
+
+export type RawEnv = z.infer<typeof envSchema>;

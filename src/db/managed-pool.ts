@@ -1,0 +1,197 @@
+import pg from 'pg';
+import type { PoolConfig } from '../config/index.ts';
+import { DbUnavailableError, isConnectionError } from './errors.ts';
+
+export type NodeRole = 'primary' | 'replica';
+
+export interface PoolStats {
+  readonly node: string;
+  readonly role: NodeRole;
+  readonly total: number;
+  readonly idle: number;
+  readonly waiting: number;
+}
+
+export interface ManagedPoolOptions {
+  readonly name: string;
+  readonly role: NodeRole;
+  readonly url: string;
+  readonly pool: PoolConfig;
+  readonly applicationName: string;
+  readonly onError?: (err: Error, node: string) => void;
+  /** Skip pre-filling (used by one-shot CLI commands that need one connection). */
+  readonly lazy?: boolean;
+}
+
+interface ClientMeta { lastReleasedAt: number; expiresAt: number }
+
+/**
+ * A node-postgres pool with what SQLAlchemy's `pool_size=10, max_overflow=20,
+ * pool_pre_ping=True` gives and pg-pool lacks (docs/ARCHITECTURE.md):
+ *  - `size` connections opened at start-up and refilled when one dies (pg's `min`
+ *    only stops idle eviction, it never opens connections);
+ *  - pre-ping: a connection idle longer than `prePingAfterMs` runs `SELECT 1` before
+ *    use and is replaced if dead, PgBouncer's server_check_delay pattern;
+ *  - a maximum lifetime with ±20% jitter so a fleet does not reconnect in lockstep;
+ *  - acquire timeout as a typed DbUnavailableError, and a mandatory 'error' handler.
+ */
+export class ManagedPool {
+  readonly name: string;
+  readonly role: NodeRole;
+  readonly url: string;
+  readonly #pool: pg.Pool;
+  readonly #cfg: PoolConfig;
+  readonly #meta = new WeakMap<pg.PoolClient, ClientMeta>();
+  #refilling = false;
+  #closed = false;
+
+  constructor(private readonly opts: ManagedPoolOptions) {
+    this.name = opts.name;
+    this.role = opts.role;
+    this.url = opts.url;
+    this.#cfg = opts.pool;
+    this.#pool = new pg.Pool({
+      connectionString: opts.url,
+      max: opts.pool.size + opts.pool.maxOverflow,
+      min: opts.pool.size,
+      idleTimeoutMillis: opts.pool.idleTimeoutMs,
+      connectionTimeoutMillis: opts.pool.acquireTimeoutMs,
+      application_name: opts.applicationName,
+      statement_timeout: opts.pool.statementTimeoutMs > 0 ? opts.pool.statementTimeoutMs : undefined,
+      keepAlive: true,
+    });
+    // Without this handler an idle client's error (server restart, pg_terminate_backend)
+    // would crash the process (node-postgres #2112). pg-pool already drops the client.
+    this.#pool.on('error', (err) => {
+      opts.onError?.(err, this.name);
+      this.#scheduleRefill();
+    });
+    this.#pool.on('remove', () => this.#scheduleRefill());
+    this.#pool.on('connect', (client) => {
+      const jitter = 1 + (Math.random() * 0.4 - 0.2);
+      const lifetimeMs = this.#cfg.maxLifetimeSeconds * 1000 * jitter;
+      this.#meta.set(client, {
+        lastReleasedAt: Date.now(),
+        expiresAt: this.#cfg.maxLifetimeSeconds > 0 ? Date.now() + lifetimeMs : Number.POSITIVE_INFINITY,
+      });
+    });
+  }
+
+  /** Opens `size` connections now so the first requests never pay for a handshake. */
+  async prefill(): Promise<void> {
+    if (this.opts.lazy) return;
+    const missing = this.#cfg.size - this.#pool.totalCount;
+    if (missing <= 0) return;
+    const clients = await Promise.allSettled(Array.from({ length: missing }, () => this.#pool.connect()));
+    for (const c of clients) if (c.status === 'fulfilled') c.value.release();
+    const failed = clients.find((c) => c.status === 'rejected');
+    if (failed && failed.status === 'rejected') throw this.#wrapConnectError(failed.reason);
+  }
+
+  #scheduleRefill(): void {
+    if (this.#closed || this.#refilling || this.opts.lazy) return;
+    this.#refilling = true;
+    // Give the pool a moment: after a server restart, connecting at once would only fail.
+    setTimeout(() => {
+      this.#refilling = false;
+      if (this.#closed || this.#pool.totalCount >= this.#cfg.size) return;
+      this.prefill().catch(() => this.#scheduleRefillLater());
+    }, 50).unref();
+  }
+
+  #scheduleRefillLater(): void {
+    setTimeout(() => this.#scheduleRefill(), 1000).unref();
+  }
+
+  #wrapConnectError(err: unknown): Error {
+    const msg = err instanceof Error ? err.message : String(err);
+    if (/timeout exceeded when trying to connect/i.test(msg)) {
+      return new DbUnavailableError('DB_POOL_TIMEOUT', `pool ${this.name} saturated: no connection within ${this.#cfg.acquireTimeoutMs} ms`, this.name, { cause: err });
+    }
+    return new DbUnavailableError('DB_UNAVAILABLE', `database node ${this.name} unavailable: ${msg}`, this.name, { cause: err });
+  }
+
+  /** Checks out a client, pinging it first if it sat idle too long. */
+  async acquire(): Promise<pg.PoolClient> {
+    if (this.#closed) throw new DbUnavailableError('DB_UNAVAILABLE', `pool ${this.name} is closed`, this.name);
+    for (let attempt = 0; ; attempt++) {
+      let client: pg.PoolClient;
+      try {
+        client = await this.#pool.connect();
+      } catch (err) {
+        throw this.#wrapConnectError(err);
+      }
+      const meta = this.#meta.get(client);
+      const idleFor = meta ? Date.now() - meta.lastReleasedAt : 0;
+      if (idleFor < this.#cfg.prePingAfterMs || attempt >= this.#cfg.size + this.#cfg.maxOverflow) return client;
+      try {
+        await client.query('SELECT 1 /* pre-ping */');
+        return client;
+      } catch {
+        client.release(true); // destroy the dead connection and take another
+      }
+    }
+  }
+
+  /** Returns a client; destroys it on a connection error or once its lifetime is over. */
+  release(client: pg.PoolClient, err?: unknown): void {
+    const meta = this.#meta.get(client);
+    const broken = err !== undefined && isConnectionError(err);
+    if (broken || (meta !== undefined && Date.now() > meta.expiresAt)) {
+      client.release(true);
+      return;
+    }
+    if (meta) meta.lastReleasedAt = Date.now();
+    client.release();
+  }
+
+  /** Runs one statement on a pooled connection. */
+  async query<R extends pg.QueryResultRow = pg.QueryResultRow>(
+    text: string,
+    values?: readonly unknown[],
+    name?: string,
+  ): Promise<pg.QueryResult<R>> {
+    const client = await this.acquire();
+    try {
+      const result = await client.query<R>(name ? { name, text, values: values as unknown[] } : { text, values: values as unknown[] });
+      this.release(client);
+      return result;
+    } catch (err) {
+      this.release(client, err);
+      throw err;
+    }
+  }
+
+  /** Runs `fn` with one client held for its duration (transactions, COPY, session state). */
+  async withClient<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.acquire();
+    try {
+      const out = await fn(client);
+      this.release(client);
+      return out;
+    } catch (err) {
+      this.release(client, err);
+      throw err;
+    }
+  }
+
+  stats(): PoolStats {
+    return {
+      node: this.name,
+      role: this.role,
+      total: this.#pool.totalCount,
+      idle: this.#pool.idleCount,
+      waiting: this.#pool.waitingCount,
+    };
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#pool.end();
+  }
+}

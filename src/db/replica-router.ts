@@ -1,0 +1,273 @@
+import type { ManagedPool } from './managed-pool.ts';
+import { parseLsn, maxLsn } from './lsn.ts';
+import { systemQueries } from './system-queries.ts';
+import { DbUnavailableError } from './errors.ts';
+import type { QueryContext } from './database.ts';
+
+export type RouteReason =
+  | 'primary_only' | 'no_replicas' | 'least_loaded' | 'caught_up' | 'ryw_waited'
+  | 'ryw_primary' | 'fallback_unhealthy' | 'retry_other_replica' | 'retry_primary';
+
+export interface RouteDecision {
+  readonly query: string;
+  readonly pool: ManagedPool;
+  readonly node: string;
+  readonly reason: RouteReason;
+  readonly requiredLsn?: string;
+}
+
+export interface ReplicaState {
+  readonly node: string;
+  available: boolean;
+  reachable: boolean;
+  paused: boolean;
+  replayLsn: string | undefined;
+  lagMs: number;
+  lagBytes: number;
+  lastPollAt: number;
+  lastError: string | undefined;
+  /** Consecutive healthy polls while out of rotation (hysteresis). */
+  healthyStreak: number;
+  inFlight: number;
+}
+
+/** Where a user's last write LSN is kept; Redis-backed in the app (shared by instances). */
+export interface LsnStore {
+  get(userId: string): Promise<string | undefined>;
+  set(userId: string, lsn: string): Promise<void>;
+}
+
+class MemoryLsnStore implements LsnStore {
+  readonly #map = new Map<string, { lsn: string; until: number }>();
+  async get(userId: string): Promise<string | undefined> {
+    const e = this.#map.get(userId);
+    if (!e || e.until < Date.now()) return undefined;
+    return e.lsn;
+  }
+  async set(userId: string, lsn: string): Promise<void> {
+    this.#map.set(userId, { lsn, until: Date.now() + 30_000 });
+  }
+}
+
+const POLL_TIMEOUT_MS = 100;
+const READMIT_STREAK = 3;
+const STALE_BYTES = 64 * 1024 * 1024;
+
+/**
+ * Chooses a node for each replica-ok read (docs/ARCHITECTURE.md, "Replica routing").
+ *  - A background loop polls each replica's replay LSN and lag; routing reads the cache.
+ *  - Out of rotation: unreachable, or lag above maxLag. Back in only after three healthy
+ *    polls with lag below half the limit (hysteresis), so a flapping node stays out.
+ *  - Selection: least in-flight queries among available replicas, random tie-break.
+ *  - Read-your-writes: the caller's required LSN (its last write, or the X-BGC-LSN
+ *    header) picks only replicas that replayed past it; else a bounded wait, then primary.
+ *  - Fallback to the primary for unhealthy replicas spends a token bucket, so losing all
+ *    replicas cannot multiply the primary's read load without limit.
+ */
+export class ReplicaRouter {
+  readonly states = new Map<ManagedPool, ReplicaState>();
+  #timer: NodeJS.Timeout | undefined;
+  #lsnStore: LsnStore = new MemoryLsnStore();
+  #observer: (d: RouteDecision) => void = () => undefined;
+  readonly #ctxLsn = new WeakMap<QueryContext, Promise<string | undefined>>();
+  #primaryLsn: string | undefined;
+  #tokens: number;
+  #lastRefill = Date.now();
+  readonly #bucketSize = 500;
+  readonly #refillPerSecond = 250;
+  readonly #primaryInFlight = { n: 0 };
+  fallbacks = 0;
+  rywWaits = 0;
+
+  constructor(
+    readonly primary: ManagedPool,
+    readonly replicas: readonly ManagedPool[],
+    private readonly cfg: { maxLagMs: number; pollMs: number; readYourWritesWaitMs: number },
+  ) {
+    this.#tokens = this.#bucketSize;
+    for (const r of replicas) {
+      this.states.set(r, {
+        node: r.name, available: false, reachable: false, paused: false, replayLsn: undefined,
+        lagMs: 0, lagBytes: 0, lastPollAt: 0, lastError: undefined, healthyStreak: READMIT_STREAK - 1, inFlight: 0,
+      });
+    }
+  }
+
+  setLsnStore(store: LsnStore): void { this.#lsnStore = store; }
+  setObserver(fn: (d: RouteDecision) => void): void { this.#observer = fn; }
+
+  async start(): Promise<void> {
+    if (this.replicas.length === 0) return;
+    await this.pollOnce();
+    this.#timer = setInterval(() => { void this.pollOnce(); }, this.cfg.pollMs);
+    this.#timer.unref();
+  }
+
+  stop(): void {
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+
+  async pollOnce(): Promise<void> {
+    try {
+      const rows = await withTimeout(this.primary.query<{ lsn: string }>(systemQueries.primaryLsn.text, [], systemQueries.primaryLsn.name), POLL_TIMEOUT_MS * 5);
+      this.#primaryLsn = rows.rows[0]?.lsn;
+    } catch {
+      // The primary being down does not change replica health; lag bytes just stay as they were.
+    }
+    await Promise.all(this.replicas.map((r) => this.#pollReplica(r)));
+  }
+
+  async #pollReplica(pool: ManagedPool): Promise<void> {
+    const st = this.states.get(pool);
+    if (!st) return;
+    try {
+      type Row = { in_recovery: boolean; replay_lsn: string | null; lag_ms: number; paused: boolean };
+      const res = await withTimeout(pool.query<Row>(systemQueries.replicaStatus.text, [], systemQueries.replicaStatus.name), POLL_TIMEOUT_MS);
+      const row = res.rows[0];
+      if (!row) throw new Error('no row');
+      st.reachable = true;
+      st.lastError = undefined;
+      st.paused = row.paused;
+      st.replayLsn = row.replay_lsn ?? undefined;
+      st.lagMs = Number(row.lag_ms);
+      st.lagBytes = this.#primaryLsn && st.replayLsn ? Math.max(0, Number(parseLsn(this.#primaryLsn) - parseLsn(st.replayLsn))) : 0;
+      const promoted = !row.in_recovery;
+      const tooFar = st.lagMs > this.cfg.maxLagMs || st.lagBytes > STALE_BYTES;
+      const comfortable = st.lagMs <= this.cfg.maxLagMs / 2 && st.lagBytes <= STALE_BYTES / 2;
+      if (promoted || tooFar) {
+        st.available = false;
+        st.healthyStreak = 0;
+        if (promoted) st.lastError = 'not in recovery (promoted?)';
+      } else if (!st.available) {
+        st.healthyStreak = comfortable ? st.healthyStreak + 1 : 0;
+        if (st.healthyStreak >= READMIT_STREAK) st.available = true;
+      }
+    } catch (err) {
+      st.reachable = false;
+      st.available = false;
+      st.healthyStreak = 0;
+      st.lastError = err instanceof Error ? err.message : String(err);
+    } finally {
+      st.lastPollAt = Date.now();
+    }
+  }
+
+  /** Marks a replica out after a failed read; the poller re-admits it when healthy. */
+  reportFailure(pool: ManagedPool, err: unknown): void {
+    const st = this.states.get(pool);
+    if (!st) return;
+    st.available = false;
+    st.healthyStreak = 0;
+    st.lastError = err instanceof Error ? err.message : String(err);
+  }
+
+  enter(pool: ManagedPool): void {
+    const st = this.states.get(pool);
+    if (st) st.inFlight++; else this.#primaryInFlight.n++;
+  }
+
+  leave(pool: ManagedPool): void {
+    const st = this.states.get(pool);
+    if (st) st.inFlight--; else this.#primaryInFlight.n--;
+  }
+
+  /** Remembers the primary's LSN after a user's write; returns it for the X-BGC-LSN header. */
+  async noteWrite(userId: string | undefined): Promise<string | undefined> {
+    if (this.replicas.length === 0) return undefined;
+    const res = await this.primary.query<{ lsn: string }>(systemQueries.primaryLsn.text, [], systemQueries.primaryLsn.name);
+    const lsn = res.rows[0]?.lsn;
+    if (lsn && userId) await this.#lsnStore.set(userId, lsn).catch(() => undefined);
+    return lsn;
+  }
+
+  #requiredLsn(ctx: QueryContext): Promise<string | undefined> {
+    let p = this.#ctxLsn.get(ctx);
+    if (!p) {
+      const fromStore = ctx.userId ? this.#lsnStore.get(ctx.userId).catch(() => undefined) : Promise.resolve(undefined);
+      p = fromStore.then((stored) => maxLsn(stored, ctx.minLsn));
+      this.#ctxLsn.set(ctx, p);
+    }
+    return p;
+  }
+
+  async choose(query: string, ctx: QueryContext, tried: ReadonlySet<ManagedPool>): Promise<RouteDecision> {
+    const decide = (pool: ManagedPool, reason: RouteReason, requiredLsn?: string): RouteDecision => {
+      const d: RouteDecision = { query, pool, node: pool.name, reason, requiredLsn };
+      this.#observer(d);
+      return d;
+    };
+    if (this.replicas.length === 0) return decide(this.primary, 'no_replicas');
+    const retry = tried.size > 0;
+    const candidates = this.replicas.filter((r) => !tried.has(r) && this.states.get(r)?.available && !r.closed);
+    if (candidates.length === 0) {
+      this.#spendFallbackToken(query);
+      return decide(this.primary, retry ? 'retry_primary' : 'fallback_unhealthy');
+    }
+    const required = await this.#requiredLsn(ctx);
+    if (required === undefined) return decide(this.#leastLoaded(candidates), retry ? 'retry_other_replica' : 'least_loaded');
+    const need = parseLsn(required);
+    const caughtUp = candidates.filter((r) => {
+      const lsn = this.states.get(r)?.replayLsn;
+      return lsn !== undefined && parseLsn(lsn) >= need;
+    });
+    if (caughtUp.length > 0) return decide(this.#leastLoaded(caughtUp), 'caught_up', required);
+    const waited = await this.#waitForReplay(this.#leastLoaded(candidates), required);
+    if (waited) return decide(waited, 'ryw_waited', required);
+    return decide(this.primary, 'ryw_primary', required);
+  }
+
+  async #waitForReplay(pool: ManagedPool, lsn: string): Promise<ManagedPool | undefined> {
+    this.rywWaits++;
+    const deadline = Date.now() + this.cfg.readYourWritesWaitMs;
+    const st = this.states.get(pool);
+    do {
+      try {
+        const res = await withTimeout(pool.query<{ caught_up: boolean; replay_lsn: string }>(systemQueries.replayedPast.text, [lsn], systemQueries.replayedPast.name), POLL_TIMEOUT_MS);
+        const row = res.rows[0];
+        if (st && row?.replay_lsn) st.replayLsn = maxLsn(st.replayLsn, row.replay_lsn);
+        if (row?.caught_up) return pool;
+      } catch {
+        return undefined;
+      }
+      await new Promise((r) => setTimeout(r, 5));
+    } while (Date.now() < deadline);
+    return undefined;
+  }
+
+  #leastLoaded(pools: readonly ManagedPool[]): ManagedPool {
+    // Power of two choices on in-flight count: near-optimal balance, no herd on one node.
+    const a = pools[Math.floor(Math.random() * pools.length)] as ManagedPool;
+    if (pools.length === 1) return a;
+    let b = pools[Math.floor(Math.random() * pools.length)] as ManagedPool;
+    if (b === a) b = pools[(pools.indexOf(a) + 1) % pools.length] as ManagedPool;
+    const fa = this.states.get(a)?.inFlight ?? 0;
+    const fb = this.states.get(b)?.inFlight ?? 0;
+    return fb < fa ? b : a;
+  }
+
+  #spendFallbackToken(query: string): void {
+    const now = Date.now();
+    this.#tokens = Math.min(this.#bucketSize, this.#tokens + ((now - this.#lastRefill) / 1000) * this.#refillPerSecond);
+    this.#lastRefill = now;
+    if (this.#tokens < 1) {
+      throw new DbUnavailableError('DB_UNAVAILABLE', `no healthy replica for ${query} and the primary fallback budget is spent`, 'replicas');
+    }
+    this.#tokens -= 1;
+    this.fallbacks++;
+  }
+
+  /** The router's view of every node, for /readyz, `bgc stack status` and the admin API. */
+  snapshot(): Array<Omit<ReplicaState, 'healthyStreak'> & { role: 'replica' }> {
+    return [...this.states.values()].map(({ healthyStreak: _h, ...s }) => ({ ...s, role: 'replica' as const }));
+  }
+
+  get primaryLsn(): string | undefined { return this.#primaryLsn; }
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
+    p.then((v) => { clearTimeout(t); resolve(v); }, (e: unknown) => { clearTimeout(t); reject(e); });
+  });
+}

@@ -1,0 +1,168 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import pg from 'pg';
+import { run, chownToPostgres, findPgBinDir, sleep, isRoot } from './exec.ts';
+
+export interface PgNodeSpec {
+  readonly name: string; // primary | replica1 | replica2
+  readonly role: 'primary' | 'replica';
+  readonly port: number;
+  readonly dir: string;
+  readonly primaryPort: number;
+}
+
+/**
+ * Settings for each node, sized for a 2-core / 24 GiB machine that also runs the app,
+ * the load generator and two more nodes. Why each one is set: docs/OPERATIONS.md.
+ */
+export function serverSettings(port: number): Record<string, string> {
+  return {
+    listen_addresses: "'127.0.0.1'",
+    port: String(port),
+    unix_socket_directories: "'/tmp'",
+    max_connections: '400',
+    superuser_reserved_connections: '5',
+    shared_buffers: "'1GB'",
+    effective_cache_size: "'6GB'",
+    work_mem: "'16MB'",
+    maintenance_work_mem: "'256MB'",
+    random_page_cost: '1.1',
+    effective_io_concurrency: '200',
+    max_worker_processes: '8',
+    max_parallel_workers_per_gather: '1',
+    jit: 'off', // OLTP statements of a few ms: JIT compile time would dominate.
+    wal_level: 'replica',
+    max_wal_senders: '10',
+    max_replication_slots: '10',
+    wal_keep_size: "'1GB'",
+    max_slot_wal_keep_size: "'8GB'", // a dead replica's slot cannot fill the disk
+    max_wal_size: "'4GB'",
+    checkpoint_timeout: "'15min'",
+    checkpoint_completion_target: '0.9',
+    hot_standby: 'on',
+    hot_standby_feedback: 'on',
+    max_standby_streaming_delay: "'5s'",
+    wal_receiver_status_interval: "'1s'",
+    shared_preload_libraries: "'pg_stat_statements'",
+    'pg_stat_statements.max': '10000',
+    'pg_stat_statements.track': "'top'",
+    track_io_timing: 'on',
+    track_functions: "'pl'",
+    log_min_duration_statement: "'250ms'",
+    log_lock_waits: 'on',
+    log_checkpoints: 'on',
+    log_autovacuum_min_duration: "'1s'",
+    log_temp_files: "'0'",
+    log_line_prefix: "'%m [%p] %q%a %u@%d '",
+    deadlock_timeout: "'1s'",
+    idle_in_transaction_session_timeout: "'60s'",
+    autovacuum_vacuum_scale_factor: '0.05',
+    autovacuum_analyze_scale_factor: '0.02',
+    timezone: "'UTC'",
+    log_timezone: "'UTC'",
+  };
+}
+
+const HBA = `# bgc local stack: trust on loopback only (local development; production uses real credentials)
+local   all             all                                     trust
+host    all             all             127.0.0.1/32            trust
+host    replication     all             127.0.0.1/32            trust
+`;
+
+export class PgNode {
+  readonly #bin: string;
+  constructor(readonly spec: PgNodeSpec) {
+    this.#bin = findPgBinDir();
+  }
+
+  get logFile(): string { return `${this.spec.dir}.log`; }
+  get exists(): boolean { return fs.existsSync(path.join(this.spec.dir, 'PG_VERSION')); }
+
+  #tool(name: string): string { return path.join(this.#bin, name); }
+
+  async isRunning(): Promise<boolean> {
+    if (!this.exists) return false;
+    const res = await run(this.#tool('pg_ctl'), ['status', '-D', this.spec.dir], { asPostgres: true, allowFail: true });
+    return res.code === 0;
+  }
+
+  async initPrimary(): Promise<void> {
+    fs.mkdirSync(this.spec.dir, { recursive: true, mode: 0o700 });
+    chownToPostgres(this.spec.dir);
+    await run(this.#tool('initdb'), ['-D', this.spec.dir, '-U', 'postgres', '--auth=trust', '--encoding=UTF8', '--locale=C.UTF-8', '--data-checksums'], { asPostgres: true });
+    fs.writeFileSync(path.join(this.spec.dir, 'pg_hba.conf'), HBA);
+    this.#appendSettings(serverSettings(this.spec.port));
+  }
+
+  /** A streaming replica: pg_basebackup from the primary through a physical slot named after the node. */
+  async initReplica(): Promise<void> {
+    fs.rmSync(this.spec.dir, { recursive: true, force: true });
+    fs.mkdirSync(this.spec.dir, { recursive: true, mode: 0o700 });
+    chownToPostgres(this.spec.dir);
+    const slot = this.spec.name;
+    await dropSlotIfInactive(this.spec.primaryPort, slot);
+    await run(this.#tool('pg_basebackup'), [
+      '-h', '127.0.0.1', '-p', String(this.spec.primaryPort), '-U', 'postgres', '-D', this.spec.dir,
+      '-X', 'stream', '-C', '-S', slot, '-R', '--checkpoint=fast',
+    ], { asPostgres: true });
+    this.#appendSettings({
+      port: String(this.spec.port),
+      primary_conninfo: `'host=127.0.0.1 port=${this.spec.primaryPort} user=postgres application_name=${this.spec.name}'`,
+      primary_slot_name: `'${slot}'`,
+    }, 'postgresql.auto.conf');
+  }
+
+  #appendSettings(settings: Record<string, string>, file = 'postgresql.conf'): void {
+    const lines = Object.entries(settings).map(([k, v]) => `${k} = ${v}`).join('\n');
+    const target = path.join(this.spec.dir, file);
+    fs.appendFileSync(target, `\n# --- bgc stack settings ---\n${lines}\n`);
+    chownToPostgres(target);
+  }
+
+  async start(): Promise<void> {
+    if (!fs.existsSync(this.logFile)) { fs.writeFileSync(this.logFile, ''); chownToPostgres(this.logFile); }
+    await run(this.#tool('pg_ctl'), ['start', '-w', '-t', '60', '-D', this.spec.dir, '-l', this.logFile], { asPostgres: true });
+  }
+
+  async stop(mode: 'fast' | 'immediate' = 'fast'): Promise<void> {
+    if (!(await this.isRunning())) return;
+    await run(this.#tool('pg_ctl'), ['stop', '-w', '-t', '60', '-m', mode, '-D', this.spec.dir], { asPostgres: true, allowFail: true });
+  }
+
+  /** Folder layout check: as root the parent must be traversable by the postgres user. */
+  static prepareRoot(dir: string): void {
+    fs.mkdirSync(dir, { recursive: true });
+    if (isRoot()) fs.chmodSync(dir, 0o755);
+    chownToPostgres(dir);
+  }
+}
+
+export async function connectNode(port: number, database = 'postgres', timeoutMs = 2000): Promise<pg.Client> {
+  const client = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', database, connectionTimeoutMillis: timeoutMs, application_name: 'bgc-stack' });
+  client.on('error', () => undefined);
+  await client.connect();
+  return client;
+}
+
+async function dropSlotIfInactive(primaryPort: number, slot: string): Promise<void> {
+  const c = await connectNode(primaryPort);
+  try {
+    await c.query(`SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active`, [slot]);
+  } finally {
+    await c.end();
+  }
+}
+
+export async function waitForPort(port: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const c = await connectNode(port);
+      await c.end();
+      return;
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await sleep(200);
+    }
+  }
+}
