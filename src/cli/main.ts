@@ -1,6 +1,5 @@
 import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../config/index.ts';
-import { registerStack } from './commands/stack.ts';
 import { registerCommands } from './commands/index.ts';
 
 const program = new Command();
@@ -10,8 +9,7 @@ program
   .showHelpAfterError()
   .exitOverride();
 
-registerStack(program);
-registerCommands(program);
+await registerCommands(program);
 
 function describe(err: unknown): { message: string; code: number } {
   if (err instanceof CommanderError) return { message: '', code: err.exitCode };

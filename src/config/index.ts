@@ -30,6 +30,8 @@ export interface Config {
   readonly pool: PoolConfig;
   readonly cache: {
     readonly enabled: boolean;
+    /** Versioned key prefix: bump the version to orphan every old key at once. */
+    readonly namespace: string;
     readonly l1MaxBytes: number;
     readonly profileTtlSeconds: number;
     readonly sessionTtlSeconds: number;
@@ -108,6 +110,7 @@ function build(raw: RawEnv, problems: string[]): Config {
     },
     cache: {
       enabled: raw.BGC_CACHE_ENABLED && !raw.BGC_BASELINE,
+      namespace: raw.BGC_CACHE_NAMESPACE,
       l1MaxBytes: raw.BGC_CACHE_L1_MAX_BYTES,
       profileTtlSeconds: raw.BGC_CACHE_PROFILE_TTL_S,
       sessionTtlSeconds: raw.BGC_CACHE_SESSION_TTL_S,

@@ -45,6 +45,7 @@ export const envSchema = z.object({
     .default('allkeys-lfu'),
 
   BGC_CACHE_ENABLED: bool.default(true),
+  BGC_CACHE_NAMESPACE: z.string().regex(/^[a-z0-9:_-]+$/i).default('bgc:v1'),
   BGC_CACHE_L1_MAX_BYTES: intFrom(0, 4_294_967_296).default(64 * 1024 * 1024),
   BGC_CACHE_PROFILE_TTL_S: intFrom(1, 604_800).default(600),
   BGC_CACHE_SESSION_TTL_S: intFrom(1, 86_400).default(300),

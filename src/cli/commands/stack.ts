@@ -3,21 +3,16 @@ import { loadConfig } from '../../config/index.ts';
 import { LocalStack } from '../../stack/stack.ts';
 import { printJson, printTable, progressLine } from '../output.ts';
 
-export function registerStack(program: Command): void {
+export function register(program: Command): void {
   const stack = program.command('stack').description('Local PostgreSQL primary + 2 streaming replicas + Redis (DESIGN §2)');
 
   stack.command('up')
     .description('Create and start the local stack (idempotent)')
-    .option('--monitoring', 'also start Prometheus, Alertmanager and the exporters')
     .option('--json', 'print the resulting status as JSON')
-    .action(async (opts: { monitoring?: boolean; json?: boolean }) => {
+    .action(async (opts: { json?: boolean }) => {
       const config = loadConfig();
       const local = new LocalStack(config);
       await local.up(progressLine);
-      if (opts.monitoring) {
-        const { MonitoringStack } = await import('../../stack/monitoring.ts');
-        await new MonitoringStack(config).up(progressLine);
-      }
       const status = await local.status();
       if (opts.json) printJson(status); else printTable(status.map(flat));
     });
@@ -27,10 +22,6 @@ export function registerStack(program: Command): void {
     .option('--purge', 'also delete the data folder')
     .action(async (opts: { purge?: boolean }) => {
       const config = loadConfig();
-      try {
-        const { MonitoringStack } = await import('../../stack/monitoring.ts');
-        await new MonitoringStack(config).down();
-      } catch { /* monitoring not present */ }
       await new LocalStack(config).down({ purge: opts.purge ?? false });
       progressLine(opts.purge ? 'stack stopped and data purged' : 'stack stopped');
     });

@@ -1,0 +1,84 @@
+import type { FastifyInstance } from 'fastify';
+import type { Config } from '../config/index.ts';
+import { Database } from '../db/database.ts';
+import { Metrics } from '../metrics/registry.ts';
+import { createLogger, type Logger } from '../logging/logger.ts';
+import { createServices } from '../services/index.ts';
+import { buildApp } from '../http/app.ts';
+import { buildAdminApp } from '../admin/admin-app.ts';
+import { systemQueries } from '../db/system-queries.ts';
+import type { AppDeps, ReadinessReport } from './deps.ts';
+
+export interface Runtime {
+  readonly deps: AppDeps;
+  readonly app: FastifyInstance;
+  readonly admin: FastifyInstance;
+  /** Ports actually bound (0 in the config means "any free port"). */
+  readonly ports: { readonly api: number; readonly admin: number };
+  close(): Promise<void>;
+}
+
+/**
+ * Builds and starts one app instance: pools (pre-filled), services, the public API and
+ * the admin port. `close()` is the graceful shutdown: stop accepting, drain in-flight
+ * requests, then close pools.
+ */
+export async function startRuntime(config: Config, opts: { logger?: Logger; listen?: boolean } = {}): Promise<Runtime> {
+  const logger = opts.logger ?? createLogger(config);
+  const metrics = new Metrics();
+  const db = new Database(config, { onPoolError: (err, node) => logger.warn({ node, err: err.message }, 'idle connection dropped') });
+  db.setObserver({
+    onQuery: (name, node, role, seconds, ok) => {
+      metrics.dbQueryDuration.observe({ query: name, role }, seconds);
+      metrics.dbQueriesByNode.inc({ node, role });
+      if (!ok) metrics.dbQueryErrors.inc({ query: name, role });
+    },
+    onRoute: (_name, d) => metrics.dbRouted.inc({ node: d.node, reason: d.reason }),
+  });
+  await db.start();
+  const services = createServices({ config, db });
+  let warmedUp = true;
+
+  const readiness = async (): Promise<ReadinessReport> => {
+    let primary: ReadinessReport['primary'];
+    try {
+      await db.query(systemQueries.ping, []);
+      primary = { ok: true };
+    } catch (err) {
+      primary = { ok: false, error: err instanceof Error ? err.message : String(err) };
+    }
+    const replicas = db.router.snapshot().map((r) => ({
+      node: r.node, state: r.available ? 'streaming' : r.reachable ? 'lagging' : 'down',
+      available: r.available, lag_ms: r.lagMs, lag_bytes: r.lagBytes, in_flight: r.inFlight, error: r.lastError ?? null,
+    }));
+    const redis = { ok: true };
+    return { ready: primary.ok && warmedUp, primary, replicas, redis, warmedUp };
+  };
+
+  const deps: AppDeps = { config, logger, db, metrics, services, readiness };
+  const app = await buildApp(deps);
+  const admin = await buildAdminApp(deps);
+  let ports = { api: 0, admin: 0 };
+  if (opts.listen !== false) {
+    await app.listen({ host: config.http.host, port: config.http.port });
+    await admin.listen({ host: config.http.host, port: config.http.adminPort });
+    ports = { api: portOf(app), admin: portOf(admin) };
+  }
+  warmedUp = true;
+  let closing: Promise<void> | undefined;
+  return {
+    deps, app, admin, ports,
+    close: () => {
+      closing ??= (async () => {
+        await Promise.allSettled([app.close(), admin.close()]);
+        await db.close();
+      })();
+      return closing;
+    },
+  };
+}
+
+function portOf(app: FastifyInstance): number {
+  const addr = app.server.address();
+  return addr && typeof addr === 'object' ? addr.port : 0;
+}

@@ -1,0 +1,46 @@
+import path from 'node:path';
+import type { Command } from 'commander';
+import { loadConfig, type Config } from '../../config/index.ts';
+import { startRuntime } from '../../app/runtime.ts';
+import { createLogger } from '../../logging/logger.ts';
+import { LocalStack } from '../../stack/stack.ts';
+import { Database } from '../../db/database.ts';
+import { migrate } from '../../db/migrator.ts';
+import { progressLine } from '../output.ts';
+
+async function serve(config: Config): Promise<void> {
+  const logger = createLogger(config);
+  const runtime = await startRuntime(config, { logger });
+  logger.info({ api: runtime.ports.api, admin: runtime.ports.admin, env: config.env }, 'bgc serving');
+  const shutdown = (signal: string) => {
+    logger.info({ signal }, 'shutting down: draining requests, closing pools');
+    const force = setTimeout(() => process.exit(1), 15_000);
+    force.unref();
+    runtime.close().then(() => process.exit(0), () => process.exit(1));
+  };
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
+  process.once('SIGINT', () => shutdown('SIGINT'));
+}
+
+export function register(program: Command): void {
+  program.command('serve')
+    .description('Serve the API (PORT) and the admin port (ADMIN_PORT)')
+    .action(async () => serve(loadConfig()));
+
+  program.command('start')
+    .description('npm start: bring up the local stack if no URLs are set, migrate, seed demo data when empty, serve')
+    .action(async () => {
+      const config = loadConfig();
+      if (config.usesLocalStack) {
+        progressLine('starting the local stack');
+        await new LocalStack(config).up(progressLine);
+      }
+      const db = new Database(config, { applicationName: 'bgc-migrate', lazy: true });
+      try {
+        await db.withPrimaryClient((c) => migrate(c, path.join(config.projectRoot, 'migrations'), (m) => progressLine(`applying ${m.name}`)));
+        const { seedIfEmpty } = await import('../../seed/seed-if-empty.ts');
+        await seedIfEmpty(config, db, progressLine);
+      } finally { await db.close(); }
+      await serve(config);
+    });
+}

@@ -1,0 +1,77 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import crypto from 'node:crypto';
+import type pg from 'pg';
+
+export interface MigrationFile { readonly version: number; readonly name: string; readonly sql: string; readonly checksum: string; readonly transactional: boolean }
+export interface MigrationStatus { readonly version: number; readonly name: string; readonly applied: boolean; readonly appliedAt: string | null; readonly checksumMatches: boolean | null }
+
+export class MigrationError extends Error {
+  readonly code = 'MIGRATION_FAILED';
+  constructor(message: string, options?: { cause?: unknown }) { super(message, options); this.name = 'MigrationError'; }
+}
+
+// Any constant works; it only has to be the same for every process that migrates.
+const MIGRATION_LOCK_KEY = 727_160_001;
+
+/** Reads migrations/NNNN_name.sql in order. A first line `-- bgc:no-transaction` runs outside BEGIN (for CONCURRENTLY). */
+export function loadMigrations(dir: string): MigrationFile[] {
+  return fs.readdirSync(dir)
+    .filter((f) => /^\d{4}_[a-z0-9_]+\.sql$/.test(f))
+    .sort()
+    .map((f) => {
+      const sql = fs.readFileSync(path.join(dir, f), 'utf8');
+      return {
+        version: Number(f.slice(0, 4)),
+        name: f.replace(/\.sql$/, ''),
+        sql,
+        checksum: crypto.createHash('sha256').update(sql).digest('hex'),
+        transactional: !sql.startsWith('-- bgc:no-transaction'),
+      };
+    });
+}
+
+async function ensureTable(client: pg.ClientBase): Promise<void> {
+  await client.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
+    version integer PRIMARY KEY, name text NOT NULL, checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`);
+}
+
+export async function migrationStatus(client: pg.ClientBase, dir: string): Promise<MigrationStatus[]> {
+  await ensureTable(client);
+  const applied = new Map((await client.query<{ version: number; checksum: string; applied_at: Date }>(
+    'SELECT version, checksum, applied_at FROM schema_migrations')).rows.map((r) => [r.version, r]));
+  return loadMigrations(dir).map((m) => {
+    const row = applied.get(m.version);
+    return { version: m.version, name: m.name, applied: !!row, appliedAt: row ? row.applied_at.toISOString() : null, checksumMatches: row ? row.checksum === m.checksum : null };
+  });
+}
+
+/**
+ * Applies pending migrations in order under a session advisory lock, so two processes
+ * starting together migrate once. An applied file whose checksum changed is an error:
+ * migrations are forward-only, fix forward with a new file.
+ */
+export async function migrate(client: pg.ClientBase, dir: string, onApply: (m: MigrationFile) => void = () => undefined): Promise<MigrationFile[]> {
+  await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
+  try {
+    const status = await migrationStatus(client, dir);
+    const changed = status.filter((s) => s.checksumMatches === false);
+    if (changed.length > 0) throw new MigrationError(`applied migrations were edited: ${changed.map((c) => c.name).join(', ')}; add a new migration instead`);
+    const pending = loadMigrations(dir).filter((m) => !status.find((s) => s.version === m.version)?.applied);
+    for (const m of pending) {
+      onApply(m);
+      try {
+        if (m.transactional) await client.query('BEGIN');
+        await client.query(m.sql);
+        await client.query('INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)', [m.version, m.name, m.checksum]);
+        if (m.transactional) await client.query('COMMIT');
+      } catch (err) {
+        if (m.transactional) await client.query('ROLLBACK').catch(() => undefined);
+        throw new MigrationError(`migration ${m.name} failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+      }
+    }
+    return pending;
+  } finally {
+    await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]);
+  }
+}

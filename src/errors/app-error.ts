@@ -1,0 +1,46 @@
+/**
+ * The one catalogue of error codes (DESIGN §2 error shape). Services throw AppError with
+ * a code; the HTTP error handler maps the code to a status. Nothing maps by message text.
+ */
+export const ERROR_CATALOGUE = {
+  VALIDATION_FAILED: { status: 400, message: 'The request is invalid' },
+  INVALID_JSON: { status: 400, message: 'The request body is not valid JSON' },
+  INVALID_CURSOR: { status: 400, message: 'The pagination cursor is invalid' },
+  WEAK_PASSWORD: { status: 400, message: 'The password does not meet the password policy' },
+  UNAUTHENTICATED: { status: 401, message: 'Authentication is required' },
+  INVALID_CREDENTIALS: { status: 401, message: 'Email or password is wrong' },
+  FORBIDDEN: { status: 403, message: 'You may not do this' },
+  BLOCKED: { status: 403, message: 'This user does not accept messages from you' },
+  NOT_FOUND: { status: 404, message: 'Not found' },
+  ROUTE_NOT_FOUND: { status: 404, message: 'No such route' },
+  METHOD_NOT_ALLOWED: { status: 405, message: 'Method not allowed' },
+  EMAIL_TAKEN: { status: 409, message: 'This email is already registered' },
+  USERNAME_TAKEN: { status: 409, message: 'This username is taken' },
+  CONFLICT: { status: 409, message: 'The request conflicts with the current state' },
+  PAYLOAD_TOO_LARGE: { status: 413, message: 'The request body is too large' },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'Send JSON with Content-Type: application/json' },
+  RATE_LIMITED: { status: 429, message: 'Too many requests; try again later' },
+  DB_POOL_TIMEOUT: { status: 503, message: 'The database is saturated; retry shortly' },
+  DB_UNAVAILABLE: { status: 503, message: 'The database is unavailable; retry shortly' },
+  DB_READ_ONLY: { status: 503, message: 'The database is read-only right now; retry shortly' },
+  INTERNAL: { status: 500, message: 'Internal error' },
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CATALOGUE;
+
+export class AppError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly details: Record<string, unknown> | undefined;
+  constructor(code: ErrorCode, message?: string, details?: Record<string, unknown>, options?: { cause?: unknown }) {
+    super(message ?? ERROR_CATALOGUE[code].message, options);
+    this.name = 'AppError';
+    this.code = code;
+    this.status = ERROR_CATALOGUE[code].status;
+    this.details = details;
+  }
+}
+
+export function isErrorCode(code: unknown): code is ErrorCode {
+  return typeof code === 'string' && Object.hasOwn(ERROR_CATALOGUE, code);
+}

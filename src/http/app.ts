@@ -1,0 +1,49 @@
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import swagger from '@fastify/swagger';
+import type { AppDeps } from '../app/deps.ts';
+import { installErrorHandler } from './error-handler.ts';
+import { healthRoutes } from './routes/health.ts';
+import { apiRoutes } from './routes/index.ts';
+
+/** Largest JSON body any route accepts; profile metadata is the biggest legitimate one. */
+export const BODY_LIMIT_BYTES = 64 * 1024;
+
+/** Builds the public API (never listens, so tests can use inject). */
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: deps.logger as FastifyBaseLogger,
+    disableRequestLogging: deps.config.env !== 'development',
+    bodyLimit: BODY_LIMIT_BYTES,
+    trustProxy: false,
+    keepAliveTimeout: 65_000,
+    requestTimeout: 30_000,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
+  });
+  installErrorHandler(app);
+
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    deps.metrics.httpDuration.observe(
+      { route, method: request.method, status_class: `${Math.floor(reply.statusCode / 100)}xx` },
+      reply.elapsedTime / 1000,
+    );
+  });
+  app.addHook('onSend', async (_request, reply, payload) => {
+    reply.header('X-Content-Type-Options', 'nosniff');
+    reply.header('X-Frame-Options', 'DENY');
+    reply.header('Referrer-Policy', 'no-referrer');
+    reply.header('Cache-Control', 'no-store');
+    return payload;
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'BGC Replica API', version: '1.0.0', description: 'Profiles, chat, feed and social graph (DESIGN §2)' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+    },
+  });
+  await app.register(async (scope) => healthRoutes(scope, deps));
+  await app.register(async (scope) => apiRoutes(scope, deps));
+  app.get('/docs', { schema: { hide: true } }, async () => app.swagger());
+  return app;
+}

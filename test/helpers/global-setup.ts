@@ -1,0 +1,53 @@
+import crypto from 'node:crypto';
+import path from 'node:path';
+import type { TestProject } from 'vitest/node';
+import { parseConfig } from '../../src/config/index.ts';
+import { LocalStack } from '../../src/stack/stack.ts';
+import { connectNode } from '../../src/stack/postgres-node.ts';
+import { migrate } from '../../src/db/migrator.ts';
+
+declare module 'vitest' {
+  export interface ProvidedContext { templateDb: string; runId: string }
+}
+
+/**
+ * Starts the local stack unless it already runs, migrates a template database once per
+ * run, and at the end drops this run's databases and stops the stack if it started it.
+ * Each test file clones the template (CREATE DATABASE … TEMPLATE), well under a second.
+ * Names carry a run id so two test runs on one machine never touch each other's data.
+ */
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const config = parseConfig({ NODE_ENV: 'test' });
+  const stack = new LocalStack(config);
+  const before = await stack.status();
+  const wasRunning = before.every((n) => n.state === 'running' || n.state === 'streaming');
+  await stack.up(() => undefined);
+
+  const runId = crypto.randomBytes(3).toString('hex');
+  const templateDb = `bgc_test_${runId}_template`;
+  const admin = await connectNode(54320);
+  try {
+    await admin.query(`CREATE DATABASE ${templateDb}`);
+  } finally {
+    await admin.end();
+  }
+  const tpl = await connectNode(54320, templateDb);
+  try {
+    await migrate(tpl, path.join(config.projectRoot, 'migrations'));
+  } finally {
+    await tpl.end();
+  }
+  project.provide('templateDb', templateDb);
+  project.provide('runId', runId);
+
+  return async () => {
+    const c = await connectNode(54320);
+    try {
+      const dbs = await c.query<{ datname: string }>(`SELECT datname FROM pg_database WHERE datname LIKE $1`, [`bgc_test_${runId}_%`]);
+      for (const r of dbs.rows) await c.query(`DROP DATABASE IF EXISTS "${r.datname}" WITH (FORCE)`);
+    } finally {
+      await c.end();
+    }
+    if (!wasRunning) await stack.down();
+  };
+}

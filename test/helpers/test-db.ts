@@ -1,0 +1,71 @@
+import crypto from 'node:crypto';
+import pg from 'pg';
+import { parseConfig, type Config } from '../../src/config/index.ts';
+import { connectNode } from '../../src/stack/postgres-node.ts';
+import { inject } from 'vitest';
+import { PRIMARY_PORT, REPLICA_PORTS, REDIS_PORT } from './constants.ts';
+
+export interface TestDatabase {
+  readonly name: string;
+  readonly primaryUrl: string;
+  readonly replicaUrls: string[];
+  /** A config pointing at this database on all three nodes, with extra env overrides. */
+  config(overrides?: Record<string, string>): Config;
+  /** A plain superuser client on the primary (for assertions, not for app code). */
+  admin(): Promise<pg.Client>;
+  /** Waits until both replicas have replayed everything the primary has written so far. */
+  syncReplicas(): Promise<void>;
+  drop(): Promise<void>;
+}
+
+const url = (port: number, db: string) => `postgres://postgres@127.0.0.1:${port}/${db}`;
+
+/** Clones the migrated template into a fresh database for one test file. */
+export async function createTestDatabase(label = 'db'): Promise<TestDatabase> {
+  const name = `bgc_test_${inject('runId')}_${label.replace(/[^a-z0-9]/gi, '_').toLowerCase().slice(0, 20)}_${crypto.randomBytes(3).toString('hex')}`;
+  const c = await connectNode(PRIMARY_PORT);
+  try {
+    await c.query(`CREATE DATABASE "${name}" TEMPLATE ${inject('templateDb')}`);
+  } finally {
+    await c.end();
+  }
+  const tdb: TestDatabase = {
+    name,
+    primaryUrl: url(PRIMARY_PORT, name),
+    replicaUrls: REPLICA_PORTS.map((p) => url(p, name)),
+    config: (overrides = {}) => parseConfig({
+      NODE_ENV: 'test',
+      DATABASE_URL: url(PRIMARY_PORT, name),
+      DATABASE_REPLICA_URLS: REPLICA_PORTS.map((p) => url(p, name)).join(','),
+      REDIS_URL: `redis://127.0.0.1:${REDIS_PORT}`,
+      BGC_CACHE_NAMESPACE: `test:${name}`,
+      PORT: '0',
+      ADMIN_PORT: '0',
+      BGC_JOBS_ENABLED: 'false',
+      ...overrides,
+    }),
+    admin: async () => connectNode(PRIMARY_PORT, name),
+    syncReplicas: async () => {
+      const a = await connectNode(PRIMARY_PORT, name);
+      try {
+        const { rows } = await a.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn');
+        const lsn = rows[0]?.lsn;
+        for (const port of REPLICA_PORTS) {
+          const r = await connectNode(port, name);
+          try {
+            for (let i = 0; i < 200; i++) {
+              const res = await r.query<{ ok: boolean }>('SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn AS ok', [lsn]);
+              if (res.rows[0]?.ok) break;
+              await new Promise((x) => setTimeout(x, 25));
+            }
+          } finally { await r.end(); }
+        }
+      } finally { await a.end(); }
+    },
+    drop: async () => {
+      const d = await connectNode(PRIMARY_PORT);
+      try { await d.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`); } finally { await d.end(); }
+    },
+  };
+  return tdb;
+}

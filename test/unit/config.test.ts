@@ -1,0 +1,41 @@
+import { describe, it, expect } from 'vitest';
+import { parseConfig, ConfigError } from '../../src/config/index.ts';
+
+describe('configuration', () => {
+  it('defaults to the local stack with two replicas', () => {
+    const c = parseConfig({});
+    expect(c.database.primaryUrl).toBe('postgres://postgres@127.0.0.1:54320/bgc');
+    expect(c.database.replicaUrls).toHaveLength(2);
+    expect(c.redis.url).toBe('redis://127.0.0.1:63790');
+    expect(c.http.port).toBe(3000);
+    expect(c.http.adminPort).toBe(3001);
+    expect(c.pool).toMatchObject({ size: 10, maxOverflow: 20 });
+    expect(Object.isFrozen(c)).toBe(true);
+    expect(Object.isFrozen(c.pool)).toBe(true);
+  });
+
+  it('names every bad variable at once', () => {
+    let caught: unknown;
+    try {
+      parseConfig({ PORT: 'abc', DATABASE_URL: 'not a url', NODE_ENV: 'staging', BGC_POOL_SIZE: '-1' });
+    } catch (err) { caught = err; }
+    expect(caught).toBeInstanceOf(ConfigError);
+    const msg = (caught as Error).message;
+    for (const v of ['PORT', 'DATABASE_URL', 'NODE_ENV', 'BGC_POOL_SIZE']) expect(msg).toContain(v);
+  });
+
+  it('rejects a malformed replica URL list', () => {
+    expect(() => parseConfig({ DATABASE_URL: 'postgres://a@h/db', DATABASE_REPLICA_URLS: 'postgres://a@h/db, nope' })).toThrow(/DATABASE_REPLICA_URLS/);
+  });
+
+  it('uses no replicas when only DATABASE_URL is set', () => {
+    expect(parseConfig({ DATABASE_URL: 'postgres://a@h/db' }).database.replicaUrls).toEqual([]);
+  });
+
+  it('production turns SQL statement logging off and refuses the default admin token', () => {
+    expect(() => parseConfig({ NODE_ENV: 'production' })).toThrow(/ADMIN_TOKEN/);
+    const c = parseConfig({ NODE_ENV: 'production', ADMIN_TOKEN: 'a-long-production-secret', LOG_SQL: 'true' });
+    expect(c.log.sql).toBe(false);
+    expect(parseConfig({ NODE_ENV: 'development', LOG_SQL: 'true' }).log.sql).toBe(true);
+  });
+});
