@@ -23,7 +23,7 @@ export interface ManagedPoolOptions {
   readonly lazy?: boolean;
 }
 
-interface ClientMeta { lastReleasedAt: number; expiresAt: number }
+interface ClientMeta { lastReleasedAt: number; expiresAt: number; broken: boolean }
 
 /**
  * A node-postgres pool with what SQLAlchemy's `pool_size=10, max_overflow=20,
@@ -70,10 +70,16 @@ export class ManagedPool {
     this.#pool.on('connect', (client) => {
       const jitter = 1 + (Math.random() * 0.4 - 0.2);
       const lifetimeMs = this.#cfg.maxLifetimeSeconds * 1000 * jitter;
-      this.#meta.set(client, {
+      const meta: ClientMeta = {
         lastReleasedAt: Date.now(),
         expiresAt: this.#cfg.maxLifetimeSeconds > 0 ? Date.now() + lifetimeMs : Number.POSITIVE_INFINITY,
-      });
+        broken: false,
+      };
+      this.#meta.set(client, meta);
+      // pg-pool only listens for errors while a client is idle. A server that dies while a
+      // client is checked out would otherwise raise an uncaught 'error' and crash the
+      // process; instead mark the client so release() destroys it.
+      client.on('error', () => { meta.broken = true; });
     });
   }
 
@@ -137,7 +143,7 @@ export class ManagedPool {
   release(client: pg.PoolClient, err?: unknown): void {
     const meta = this.#meta.get(client);
     const broken = err !== undefined && isConnectionError(err);
-    if (broken || (meta !== undefined && Date.now() > meta.expiresAt)) {
+    if (broken || meta?.broken || (meta !== undefined && Date.now() > meta.expiresAt)) {
       client.release(true);
       return;
     }

@@ -19,6 +19,15 @@ export interface NodeStatus {
 
 export type Progress = (message: string) => void;
 
+/** Where a stack lives; the default is DESIGN §2's ports, tests may run private stacks elsewhere. */
+export interface StackLayout {
+  readonly dataDir: string;
+  readonly primaryPort: number;
+  readonly replicaPorts: readonly number[];
+  readonly redisPort: number;
+  readonly database: string;
+}
+
 /** The local development stack of DESIGN §2: primary 54320, replicas 54321/54322, Redis 63790. */
 export class LocalStack {
   readonly primary: PgNode;
@@ -26,19 +35,29 @@ export class LocalStack {
   readonly redis: RedisNode;
   readonly pgRoot: string;
 
-  constructor(private readonly config: Config) {
-    this.pgRoot = path.join(config.dataDir, 'pg');
-    const primaryPort = LOCAL_STACK.primaryPort;
+  readonly layout: StackLayout;
+
+  constructor(config: Config, layout?: Partial<StackLayout>) {
+    this.layout = {
+      dataDir: config.dataDir,
+      primaryPort: LOCAL_STACK.primaryPort,
+      replicaPorts: LOCAL_STACK.replicaPorts,
+      redisPort: LOCAL_STACK.redisPort,
+      database: LOCAL_STACK.database,
+      ...layout,
+    };
+    const { dataDir, primaryPort } = this.layout;
+    this.pgRoot = path.join(dataDir, 'pg');
     this.primary = new PgNode({ name: 'primary', role: 'primary', port: primaryPort, dir: path.join(this.pgRoot, 'primary'), primaryPort });
-    this.replicas = LOCAL_STACK.replicaPorts.map((port, i) => new PgNode({
+    this.replicas = this.layout.replicaPorts.map((port, i) => new PgNode({
       name: `replica${i + 1}`, role: 'replica', port, dir: path.join(this.pgRoot, `replica${i + 1}`), primaryPort,
     }));
-    this.redis = new RedisNode({ port: LOCAL_STACK.redisPort, dir: path.join(config.dataDir, 'redis'), maxmemory: config.redis.maxmemory, policy: config.redis.policy });
+    this.redis = new RedisNode({ port: this.layout.redisPort, dir: path.join(dataDir, 'redis'), maxmemory: config.redis.maxmemory, policy: config.redis.policy });
   }
 
   /** Idempotent: creates what is missing, starts what is stopped, waits for streaming. */
   async up(progress: Progress = () => undefined): Promise<void> {
-    fs.mkdirSync(this.config.dataDir, { recursive: true });
+    fs.mkdirSync(this.layout.dataDir, { recursive: true });
     PgNode.prepareRoot(this.pgRoot);
     if (!this.primary.exists) { progress('initdb primary'); await this.primary.initPrimary(); }
     if (!(await this.primary.isRunning())) { progress('starting primary on 54320'); await this.primary.start(); }
@@ -55,15 +74,15 @@ export class LocalStack {
   }
 
   async #ensureDatabase(): Promise<void> {
-    const c = await connectNode(LOCAL_STACK.primaryPort);
+    const c = await connectNode(this.layout.primaryPort);
     try {
-      const exists = await c.query(`SELECT 1 FROM pg_database WHERE datname = $1`, [LOCAL_STACK.database]);
-      if (exists.rowCount === 0) await c.query(`CREATE DATABASE ${LOCAL_STACK.database}`);
+      const exists = await c.query(`SELECT 1 FROM pg_database WHERE datname = $1`, [this.layout.database]);
+      if (exists.rowCount === 0) await c.query(`CREATE DATABASE "${this.layout.database}"`);
       await c.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
     } finally {
       await c.end();
     }
-    const b = await connectNode(LOCAL_STACK.primaryPort, LOCAL_STACK.database);
+    const b = await connectNode(this.layout.primaryPort, this.layout.database);
     try { await b.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements'); } finally { await b.end(); }
   }
 
@@ -81,7 +100,7 @@ export class LocalStack {
     for (const r of this.replicas) await r.stop();
     await this.primary.stop();
     await this.redis.stop();
-    if (opts.purge) fs.rmSync(this.config.dataDir, { recursive: true, force: true });
+    if (opts.purge) fs.rmSync(this.layout.dataDir, { recursive: true, force: true });
   }
 
   async status(): Promise<NodeStatus[]> {

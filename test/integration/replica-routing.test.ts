@@ -1,0 +1,171 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { Database } from '../../src/db/database.ts';
+import { DbUnavailableError } from '../../src/db/errors.ts';
+import { defineQuery } from '../../src/catalog/types.ts';
+import { connectNode } from '../../src/stack/postgres-node.ts';
+import { createPrivateStack, type PrivateStack } from '../helpers/private-stack.ts';
+
+// Test-only catalog entries on a scratch table (not registered in the app's catalog).
+const q = {
+  insert: defineQuery({ name: 'rrtest.insert', description: 'test write', target: 'primary', sample: [1, 'x'], sql: 'INSERT INTO rr_items (owner, val) VALUES ($1, $2) RETURNING id' }),
+  latest: defineQuery({ name: 'rrtest.latest', description: 'test read', target: 'replica', sample: [1], sql: 'SELECT max(val) AS val FROM rr_items WHERE owner = $1' }),
+  count: defineQuery({ name: 'rrtest.count', description: 'test read', target: 'replica', sample: [], sql: 'SELECT count(*)::int AS n FROM rr_items' }),
+};
+
+let ps: PrivateStack;
+
+beforeAll(async () => {
+  ps = await createPrivateStack('routing');
+  const c = await connectNode(ps.stack.layout.primaryPort, 'bgc');
+  try {
+    await c.query('CREATE TABLE rr_items (id bigserial PRIMARY KEY, owner int NOT NULL, val int NOT NULL)');
+    await c.query('CREATE INDEX ON rr_items (owner, val)');
+  } finally { await c.end(); }
+  await ps.syncReplicas();
+}, 120_000);
+
+afterAll(async () => {
+  await ps?.destroy();
+});
+
+function startDb(overrides: Record<string, string> = {}): { db: Database; byNode: Map<string, number> } {
+  const db = new Database(ps.config({ BGC_POOL_SIZE: '2', BGC_REPLICA_POLL_MS: '100', BGC_REPLICA_MAX_LAG_MS: '500', ...overrides }), { applicationName: 'bgc-routing-test' });
+  const byNode = new Map<string, number>();
+  db.setObserver({
+    onQuery: (name, node, _role, _s, ok) => { if (ok && name === 'rrtest.count') byNode.set(node, (byNode.get(node) ?? 0) + 1); },
+    onRoute: () => undefined,
+  });
+  return { db, byNode };
+}
+
+async function until(cond: () => boolean, timeoutMs: number): Promise<number> {
+  const start = Date.now();
+  while (!cond()) {
+    if (Date.now() - start > timeoutMs) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return Date.now() - start;
+}
+
+describe('replica routing on a real primary + 2 streaming replicas', () => {
+  it('serves ≥90% of reads from replicas, split within 60/40', async () => {
+    const { db, byNode } = startDb();
+    await db.start();
+    try {
+      for (let round = 0; round < 100; round++) {
+        await Promise.all(Array.from({ length: 20 }, () => db.query(q.count, [])));
+      }
+      const total = [...byNode.values()].reduce((a, b) => a + b, 0);
+      const r1 = byNode.get('replica1') ?? 0;
+      const r2 = byNode.get('replica2') ?? 0;
+      expect(total).toBe(2000);
+      expect((r1 + r2) / total).toBeGreaterThanOrEqual(0.9);
+      expect(Math.max(r1, r2) / (r1 + r2)).toBeLessThanOrEqual(0.6);
+    } finally { await db.close(); }
+  });
+
+  it('never returns stale data to the writer: 1,000 write-then-read cycles', async () => {
+    const { db } = startDb();
+    await db.start();
+    try {
+      let stale = 0;
+      for (let i = 1; i <= 1000; i++) {
+        await db.query(q.insert, [7, i]);
+        await db.router.noteWrite('user-7');
+        const rows = await db.query<{ val: number }>(q.latest, [7], { userId: 'user-7' });
+        if (rows[0]?.val !== i) stale++;
+      }
+      expect(stale).toBe(0);
+    } finally { await db.close(); }
+  });
+
+  it('honours an LSN token sent back by the client (X-BGC-LSN) on another instance', async () => {
+    const a = startDb();
+    const b = startDb();
+    await Promise.all([a.db.start(), b.db.start()]);
+    try {
+      for (let i = 1; i <= 200; i++) {
+        await a.db.query(q.insert, [8, i]);
+        const lsn = await a.db.router.noteWrite(undefined);
+        const rows = await b.db.query<{ val: number }>(q.latest, [8], { minLsn: lsn });
+        expect(rows[0]?.val).toBe(i);
+      }
+    } finally { await Promise.all([a.db.close(), b.db.close()]); }
+  });
+
+  it('takes a replica whose replay is paused out of rotation within 2 s and re-admits it after resume', async () => {
+    const { db } = startDb();
+    await db.start();
+    const r1 = await connectNode(ps.stack.replicas[0]!.spec.port, 'bgc');
+    try {
+      await r1.query('SELECT pg_wal_replay_pause()');
+      const writer = setInterval(() => { void db.query(q.insert, [9, 1]).catch(() => undefined); }, 20);
+      const st = () => db.router.snapshot().find((s) => s.node === 'replica1');
+      try {
+        const took = await until(() => st()?.available === false, 2_000);
+        expect(took).toBeLessThan(2_000);
+        for (let i = 0; i < 50; i++) await db.query(q.count, []); // reads keep working meanwhile
+      } finally {
+        clearInterval(writer);
+        await r1.query('SELECT pg_wal_replay_resume()');
+      }
+      await until(() => st()?.available === true, 5_000);
+    } finally {
+      await r1.query('SELECT pg_wal_replay_resume()').catch(() => undefined);
+      await r1.end();
+      await db.close();
+    }
+  });
+
+  it('loses no read when a replica is SIGKILLed mid-loop, and the replica rejoins after restart', async () => {
+    const { db } = startDb();
+    await db.start();
+    const node = ps.stack.replicas[1]!;
+    try {
+      let failed = 0;
+      let done = 0;
+      const loop = (async () => {
+        const until = Date.now() + 3_000;
+        while (Date.now() < until) {
+          await Promise.all(Array.from({ length: 10 }, () => db.query(q.count, []).then(() => { done++; }, () => { failed++; })));
+        }
+      })();
+      await new Promise((r) => setTimeout(r, 500));
+      const pid = Number(fs.readFileSync(path.join(node.spec.dir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+      process.kill(pid, 'SIGKILL');
+      await loop;
+      expect(failed).toBe(0);
+      expect(done).toBeGreaterThan(100);
+      // Backends of the killed postmaster exit on their own; then it restarts and streams again.
+      for (let i = 0; ; i++) {
+        try { await node.start(); break; } catch (err) { if (i > 40) throw err; await new Promise((r) => setTimeout(r, 250)); }
+      }
+      await until(() => db.router.snapshot().find((s) => s.node === 'replica2')?.available === true, 10_000);
+    } finally { await db.close(); }
+  });
+
+  it('with the primary stopped, reads continue, writes get a 503-class error fast, and writes resume after restart', async () => {
+    const { db } = startDb({ BGC_POOL_ACQUIRE_TIMEOUT_MS: '1000' });
+    await db.start();
+    try {
+      await ps.stack.primary.stop('fast');
+      for (let i = 0; i < 50; i++) await db.query(q.count, []);
+      const started = Date.now();
+      const err = await db.query(q.insert, [10, 1]).catch((e: unknown) => e);
+      expect(Date.now() - started).toBeLessThan(2_000);
+      expect(err).toBeInstanceOf(DbUnavailableError);
+      await ps.stack.primary.start();
+      let ok = false;
+      for (let i = 0; i < 50 && !ok; i++) {
+        ok = await db.query(q.insert, [10, 2]).then(() => true, () => false);
+        if (!ok) await new Promise((r) => setTimeout(r, 200));
+      }
+      expect(ok).toBe(true);
+    } finally {
+      if (!(await ps.stack.primary.isRunning())) await ps.stack.primary.start();
+      await db.close();
+    }
+  });
+});
