@@ -1,0 +1,68 @@
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import type pg from 'pg';
+import { createTestDatabase, type TestDatabase } from '../helpers/test-db.ts';
+import { freePort } from '../helpers/free-port.ts';
+
+let tdb: TestDatabase;
+let admin: pg.Client;
+
+beforeAll(async () => {
+  tdb = await createTestDatabase('serve');
+  admin = await tdb.admin();
+});
+afterAll(async () => {
+  await admin.end();
+  await tdb.drop();
+});
+
+async function waitFor(url: string, timeoutMs: number): Promise<Response> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const res = await fetch(url);
+      if (res.ok) return res;
+    } catch { /* not listening yet */ }
+    if (Date.now() > deadline) throw new Error(`${url} not ready after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+describe('bgc serve', () => {
+  it('answers /healthz and /readyz with both replicas streaming, and shuts down cleanly on SIGTERM', async () => {
+    const port = await freePort();
+    const adminPort = await freePort();
+    const child = spawn(process.execPath, [path.resolve('bin/bgc.js'), 'serve'], {
+      env: {
+        ...process.env, NODE_ENV: 'test', DATABASE_URL: tdb.primaryUrl, DATABASE_REPLICA_URLS: tdb.replicaUrls.join(','),
+        REDIS_URL: 'redis://127.0.0.1:63790', PORT: String(port), ADMIN_PORT: String(adminPort), BGC_JOBS_ENABLED: 'false',
+        BGC_CACHE_NAMESPACE: `test:${tdb.name}`,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => { output += d.toString(); });
+    child.stderr.on('data', (d: Buffer) => { output += d.toString(); });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    try {
+      await waitFor(`http://127.0.0.1:${port}/healthz`, 60_000);
+      const ready = await waitFor(`http://127.0.0.1:${port}/readyz`, 30_000);
+      const body = (await ready.json()) as { ready: boolean; primary: { ok: boolean }; replicas: Array<{ state: string }> };
+      expect(body.ready).toBe(true);
+      expect(body.primary.ok).toBe(true);
+      expect(body.replicas.map((r) => r.state)).toEqual(['streaming', 'streaming']);
+      const metrics = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
+      expect(metrics).toContain('bgc_db_pool_connections');
+      const conns = await admin.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND application_name = 'bgc-api'`, [tdb.name]);
+      expect(conns.rows[0]?.n).toBeGreaterThanOrEqual(10);
+    } finally {
+      child.kill('SIGTERM');
+    }
+    const code = await Promise.race([exited, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 15_000))]);
+    if (code === 'timeout') child.kill('SIGKILL');
+    expect(code, output).toBe(0);
+    const after = await admin.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND application_name = 'bgc-api'`, [tdb.name]);
+    expect(after.rows[0]?.n).toBe(0);
+  });
+});
