@@ -62,8 +62,11 @@ export function spillFindings(root: PlanNode): Finding[] {
     }
     // Buffer counts include the children's: what a node wrote beyond them is its own spill
     // (this also catches tuplestores of CTEs, materialize and window nodes).
+    // A Hash Join writes the outer side's batch files for its Hash child's batches: one
+    // spill, reported once, on the Hash node.
+    const batchedHash = children(node).some((c) => nodeType(c) === 'Hash' && (num(c, 'Hash Batches') ?? 1) > 1);
     const written = num(node, 'Temp Written Blocks');
-    if (written !== undefined && written > 0) {
+    if (written !== undefined && written > 0 && !batchedHash) {
       const own = written - children(node).reduce((s, c) => s + (num(c, 'Temp Written Blocks') ?? 0), 0);
       if (own > 0) reasons.add(`wrote ${own} temp blocks`);
     }
