@@ -43,6 +43,9 @@ export interface Config {
     readonly premakeMonths: number;
     readonly retentionMonths: number;
     readonly archiveMode: 'file' | 'schema';
+    /** Per-table retention overrides; a missing table uses retentionMonths. */
+    readonly retentionByTable: { readonly messages?: number; readonly status_updates?: number };
+    readonly maintenanceIntervalSeconds: number;
   };
   readonly jobsEnabled: boolean;
   readonly sessionTtlHours: number;
@@ -126,6 +129,11 @@ function build(raw: RawEnv, problems: string[]): Config {
       premakeMonths: raw.BGC_PARTITION_PREMAKE_MONTHS,
       retentionMonths: raw.BGC_PARTITION_RETENTION_MONTHS,
       archiveMode: raw.BGC_PARTITION_ARCHIVE_MODE,
+      retentionByTable: {
+        ...(raw.BGC_PARTITION_RETENTION_MONTHS_MESSAGES !== undefined ? { messages: raw.BGC_PARTITION_RETENTION_MONTHS_MESSAGES } : {}),
+        ...(raw.BGC_PARTITION_RETENTION_MONTHS_STATUS_UPDATES !== undefined ? { status_updates: raw.BGC_PARTITION_RETENTION_MONTHS_STATUS_UPDATES } : {}),
+      },
+      maintenanceIntervalSeconds: raw.BGC_PARTITION_MAINTENANCE_INTERVAL_S,
     },
     jobsEnabled: raw.BGC_JOBS_ENABLED,
     sessionTtlHours: raw.BGC_SESSION_TTL_HOURS,

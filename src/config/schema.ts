@@ -59,6 +59,9 @@ export const envSchema = z.object({
   BGC_PARTITION_PREMAKE_MONTHS: intFrom(1, 36).default(3),
   BGC_PARTITION_RETENTION_MONTHS: intFrom(1, 1_200).default(24),
   BGC_PARTITION_ARCHIVE_MODE: z.enum(['file', 'schema']).default('file'),
+  BGC_PARTITION_RETENTION_MONTHS_MESSAGES: intFrom(1, 1_200).optional(),
+  BGC_PARTITION_RETENTION_MONTHS_STATUS_UPDATES: intFrom(1, 1_200).optional(),
+  BGC_PARTITION_MAINTENANCE_INTERVAL_S: intFrom(1, 86_400 * 7).default(3_600),
   BGC_JOBS_ENABLED: bool.default(true),
 
   BGC_SESSION_TTL_HOURS: intFrom(1, 24 * 365).default(24 * 30),
