@@ -49,6 +49,17 @@ export interface Config {
   };
   readonly jobsEnabled: boolean;
   readonly sessionTtlHours: number;
+  /** Workload history snapshots (src/history) and monthly reports (src/report). */
+  readonly history: {
+    readonly intervalSeconds: number;
+    /** Snapshots older than this are deleted; keep ≥ 62 so a report can compare with the month before. */
+    readonly retentionDays: number;
+    /** Statements kept per node per snapshot (by time spent since the previous one). */
+    readonly topStatements: number;
+    /** Table/index/partition statistics are captured at most this often (0: every snapshot). */
+    readonly relationStatsMinutes: number;
+    readonly alertmanagerUrl: string;
+  };
   /** The naive "before phase 1" mode used by the benchmark's baseline. */
   readonly baseline: boolean;
   readonly dataDir: string;
@@ -137,6 +148,13 @@ function build(raw: RawEnv, problems: string[]): Config {
     },
     jobsEnabled: raw.BGC_JOBS_ENABLED,
     sessionTtlHours: raw.BGC_SESSION_TTL_HOURS,
+    history: {
+      intervalSeconds: raw.BGC_HISTORY_INTERVAL_S,
+      retentionDays: raw.BGC_HISTORY_RETENTION_DAYS,
+      topStatements: raw.BGC_HISTORY_TOP_STATEMENTS,
+      relationStatsMinutes: raw.BGC_HISTORY_RELATION_STATS_MIN,
+      alertmanagerUrl: raw.BGC_ALERTMANAGER_URL ?? 'http://127.0.0.1:9093',
+    },
     baseline: raw.BGC_BASELINE,
     dataDir: path.resolve(projectRoot, raw.BGC_DATA_DIR ?? '.data'),
   };

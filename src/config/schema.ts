@@ -65,6 +65,12 @@ export const envSchema = z.object({
   BGC_JOBS_ENABLED: bool.default(true),
 
   BGC_SESSION_TTL_HOURS: intFrom(1, 24 * 365).default(24 * 30),
+
+  BGC_HISTORY_INTERVAL_S: intFrom(10, 86_400).default(300),
+  BGC_HISTORY_RETENTION_DAYS: intFrom(1, 3_650).default(70),
+  BGC_HISTORY_TOP_STATEMENTS: intFrom(1, 10_000).default(100),
+  BGC_HISTORY_RELATION_STATS_MIN: intFrom(0, 1_440).default(60),
+  BGC_ALERTMANAGER_URL: z.string().url().optional(),
   BGC_BASELINE: bool.default(false),
 });
 
