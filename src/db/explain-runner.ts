@@ -6,6 +6,13 @@ import { isRetryableReadError } from './errors.ts';
 /** Where to EXPLAIN a statement: the node its catalog entry would run on. */
 export type ExplainRole = 'primary' | 'replica';
 
+/**
+ * custom: the plan made for the sample values (what the first executions of a prepared
+ * statement get). generic: the value-independent plan PostgreSQL may switch a named
+ * prepared statement to after five executions (plan_cache_mode = force_generic_plan).
+ */
+export type PlanMode = 'custom' | 'generic';
+
 export interface ExplainRequest {
   readonly role: ExplainRole;
   /** The statement to explain, with `$n` placeholders. */
@@ -13,6 +20,7 @@ export interface ExplainRequest {
   readonly params: readonly unknown[];
   /** EXPLAIN ANALYZE executes the statement; without it only the plan is made. */
   readonly analyze: boolean;
+  readonly planMode?: PlanMode;
   /** Session settings for this one EXPLAIN (e.g. work_mem), applied with SET LOCAL. */
   readonly settings?: Readonly<Record<string, string>>;
   /** The audit's own statement timeout; the app's pool timeout is too short for a slow plan. */
@@ -26,23 +34,23 @@ export interface ExplainResult {
   readonly document: unknown;
 }
 
+const STATEMENT = 'bgc_explain_audit';
+
 /**
  * Runs `EXPLAIN (…, FORMAT JSON)` for one statement on the primary or a replica.
  *
  * Every EXPLAIN runs inside BEGIN … ROLLBACK, on every node: a writing statement under
  * ANALYZE really executes, and the rollback undoes it; SET LOCAL settings and the audit's
  * statement_timeout end with the transaction, so the pooled connection goes back clean.
- * Parameters go through the extended protocol, so the planner sees the sample values as
- * it does for the app's own custom plans.
+ * Custom plans bind the parameters through the extended protocol, so the planner sees the
+ * sample values as it does for the app's own first executions.
  */
 export async function explainOn(db: Database, req: ExplainRequest): Promise<ExplainResult> {
-  const options = req.analyze ? 'ANALYZE, BUFFERS, FORMAT JSON' : 'FORMAT JSON';
-  const sql = `EXPLAIN (${options}) ${req.text}`;
   const candidates = req.role === 'replica' && db.replicas.length > 0 ? [...db.replicas] : [db.primary];
   let lastError: unknown;
   for (const pool of candidates) {
     try {
-      const document = await pool.withClient((client) => explainInRolledBackTx(client, sql, req));
+      const document = await pool.withClient((client) => explainInRolledBackTx(client, req));
       return { node: pool.name, document };
     } catch (err) {
       lastError = err;
@@ -58,18 +66,54 @@ function isReplica(pool: ManagedPool): boolean {
   return pool.role === 'replica';
 }
 
-async function explainInRolledBackTx(client: pg.PoolClient, sql: string, req: ExplainRequest): Promise<unknown> {
+async function explainInRolledBackTx(client: pg.PoolClient, req: ExplainRequest): Promise<unknown> {
+  // SUMMARY makes a plan-only EXPLAIN report its planning time too.
+  const options = req.analyze ? 'ANALYZE, BUFFERS, FORMAT JSON' : 'SUMMARY, FORMAT JSON';
+  const generic = req.planMode === 'generic';
   await client.query('BEGIN');
   try {
     await client.query(`SELECT set_config('statement_timeout', $1, true)`, [String(req.timeoutMs)]);
     for (const [name, value] of Object.entries(req.settings ?? {})) {
       await client.query(`SELECT set_config($1, $2, true)`, [name, value]);
     }
-    const res = await client.query<{ 'QUERY PLAN': unknown }>({ text: sql, values: req.params as unknown[] });
+    let res: pg.QueryResult<{ 'QUERY PLAN': unknown }>;
+    if (generic) {
+      // EXECUTE's arguments cannot be protocol parameters, so the samples go in as
+      // quoted literals of unknown type, which the prepared statement's types coerce.
+      await client.query(`SELECT set_config('plan_cache_mode', 'force_generic_plan', true)`);
+      await client.query(`PREPARE ${STATEMENT} AS ${req.text}`);
+      const args = req.params.map((p) => toLiteral(client, p)).join(', ');
+      res = await client.query(`EXPLAIN (${options}) EXECUTE ${STATEMENT}${args ? `(${args})` : ''}`);
+    } else {
+      res = await client.query({ text: `EXPLAIN (${options}) ${req.text}`, values: req.params as unknown[] });
+    }
     return res.rows[0]?.['QUERY PLAN'];
   } finally {
     await client.query('ROLLBACK').catch(() => undefined);
+    // Prepared statements outlive the transaction: never hand a pooled connection back with one.
+    if (generic) await client.query(`DEALLOCATE ${STATEMENT}`).catch(() => undefined);
   }
+}
+
+/** A sample value as an SQL literal, converted as node-postgres converts parameters. */
+function toLiteral(client: pg.PoolClient, value: unknown): string {
+  if (value === null || value === undefined) return 'NULL';
+  if (typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean') return client.escapeLiteral(String(value));
+  if (value instanceof Date) return client.escapeLiteral(value.toISOString());
+  if (Buffer.isBuffer(value)) return client.escapeLiteral(`\\x${value.toString('hex')}`);
+  if (Array.isArray(value)) return client.escapeLiteral(arrayLiteral(value));
+  if (typeof value === 'object') return client.escapeLiteral(JSON.stringify(value));
+  return client.escapeLiteral(String(value));
+}
+
+function arrayLiteral(values: readonly unknown[]): string {
+  const items = values.map((v) => {
+    if (v === null || v === undefined) return 'NULL';
+    if (Array.isArray(v)) return arrayLiteral(v);
+    const text = v instanceof Date ? v.toISOString() : typeof v === 'object' ? JSON.stringify(v) : String(v);
+    return `"${text.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+  });
+  return `{${items.join(',')}}`;
 }
 
 /**

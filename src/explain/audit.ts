@@ -1,6 +1,6 @@
 import type { QueryDef } from '../catalog/types.ts';
 import type { Database } from '../db/database.ts';
-import { explainOn } from '../db/explain-runner.ts';
+import { explainOn, type PlanMode } from '../db/explain-runner.ts';
 import { SERVER_FACTS_SQL } from './explain.sql.ts';
 import { AUDIT_LIMITS, misestimateFindings, pruningFindings, seqScanFindings, spillFindings, type Finding } from './flags.ts';
 import { partitionSummary } from './partitions.ts';
@@ -13,6 +13,8 @@ import { planShape } from './shape.ts';
 export interface AuditOptions {
   /** EXPLAIN ANALYZE (default) or plan only. */
   readonly analyze?: boolean;
+  /** custom (default): planned for the sample values; generic: force_generic_plan, as a prepared statement may get. */
+  readonly planMode?: PlanMode;
   /** Settings applied with SET LOCAL around each EXPLAIN (e.g. `{ work_mem: '64kB' }`). */
   readonly settings?: Readonly<Record<string, string>>;
   /** The statement timeout of each EXPLAIN; generous, the app's own is meant for requests. */
@@ -46,6 +48,7 @@ export async function runAudit(db: Database, defs: readonly QueryDef[], opts: Au
       serverVersion: server.rows[0]?.version ?? '?',
       generatedAt: new Date().toISOString(),
       analyzed: opts.analyze ?? true,
+      planMode: opts.planMode ?? 'custom',
       entries,
       summary: summarize(entries),
     },
@@ -68,7 +71,7 @@ export async function auditEntry(
   try {
     params = await resolveSample(db, def);
     const result = await explainOn(db, {
-      role: def.target, text: def.text, params, analyze,
+      role: def.target, text: def.text, params, analyze, planMode: opts.planMode,
       settings: opts.settings, timeoutMs: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS,
     });
     const doc = parseExplainDocument(result.document);

@@ -28,7 +28,10 @@ export function formatMarkdown(report: AuditReport, sizes: readonly TableSize[],
     '',
     `Every SQL statement the app sends is a named catalog entry (src/catalog). This file lists each one with`,
     `its SQL and the plan \`bgc explain\` measured with its sample parameters on database \`${report.database}\``,
-    `(PostgreSQL ${report.serverVersion}) at ${report.generatedAt}, ${report.analyzed ? 'with `EXPLAIN (ANALYZE, BUFFERS)`' : 'plans only (no ANALYZE)'}.`,
+    `(PostgreSQL ${report.serverVersion}) at ${report.generatedAt}, ${report.analyzed ? 'with `EXPLAIN (ANALYZE, BUFFERS)`' : 'plans only (no ANALYZE)'},`,
+    report.planMode === 'custom'
+      ? 'custom plans (planned for the sample values, as a prepared statement\'s first five executions are).'
+      : 'generic plans (`plan_cache_mode = force_generic_plan`, as a prepared statement may get after five executions).',
     `Times are one cold-or-warm execution on a shared 2-core machine: they show the plan's order of magnitude, not a benchmark.`,
     '',
     `**Result:** ${s.entries} entries, ${s.unjustified} unjustified flag(s), ${s.justified} justified flag(s), ${s.errors} error(s).`,

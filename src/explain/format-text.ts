@@ -7,7 +7,7 @@ export function formatText(report: AuditReport): string {
   for (const e of report.entries) out.push(formatEntry(e), '');
   const s = report.summary;
   out.push(
-    `${s.entries} entries on ${report.database} (PostgreSQL ${report.serverVersion}${report.analyzed ? ', EXPLAIN ANALYZE' : ', plans only'}): ` +
+    `${s.entries} entries on ${report.database} (PostgreSQL ${report.serverVersion}, ${report.analyzed ? 'EXPLAIN ANALYZE' : 'plans only'}, ${report.planMode} plans): ` +
       `${s.unjustified} unjustified flag(s), ${s.justified} justified, ${s.errors} error(s)`,
   );
   return `${out.join('\n')}\n`;

@@ -1,4 +1,5 @@
 import type { ExplainFlag, QueryTarget } from '../catalog/types.ts';
+import type { PlanMode } from '../db/explain-runner.ts';
 import type { PartitionUsage } from './partitions.ts';
 
 /** A finding matched against the entry's written justifications. */
@@ -47,6 +48,7 @@ export interface AuditReport {
   readonly serverVersion: string;
   readonly generatedAt: string;
   readonly analyzed: boolean;
+  readonly planMode: PlanMode;
   readonly entries: EntryReport[];
   readonly summary: {
     readonly entries: number;

@@ -69,7 +69,8 @@ function shapeOf(node: PlanNode, facts: ReadonlyMap<string, RelationFacts>): Sha
   const rel = scannedRelation(node);
   const root = rel ? facts.get(rel)?.root : undefined;
   const index = str(node, 'Index Name');
-  const relPart = rel ? ` on ${rel}` : '';
+  const other = str(node, 'CTE Name') ?? str(node, 'Function Name');
+  const relPart = rel ? ` on ${rel}` : other ? ` on ${other}` : '';
   const idxPart = index ? ` using ${index}` : '';
   // Partition indexes are named <partition>_<columns>_idx: fold the month out of the name.
   const groupRel = root ? ` on ${root} partitions` : relPart;
@@ -87,7 +88,7 @@ function shapeOf(node: PlanNode, facts: ReadonlyMap<string, RelationFacts>): Sha
 
 function baseLabel(node: PlanNode): string {
   const type = nodeType(node);
-  if (type === 'ModifyTable') return str(node, 'Operation') ?? type;
+  if (type === 'ModifyTable') return `${str(node, 'Operation') ?? type} on ${str(node, 'Relation Name') ?? '?'}`;
   if (type === 'Aggregate') return AGG_NAMES[str(node, 'Strategy') ?? 'Plain'] ?? type;
   const join = str(node, 'Join Type');
   const parallel = node['Parallel Aware'] === true ? 'Parallel ' : '';

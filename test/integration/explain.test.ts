@@ -120,6 +120,24 @@ describe('bgc explain: partition pruning', () => {
     expect(e.findings.filter((f) => f.flag === 'no_pruning')).toEqual([]);
   });
 
+  it('in generic-plan mode the same bound prunes at executor start-up', async () => {
+    const def = entry({
+      name: 'test.generic_history', timeBounded: true,
+      sql: `${history} AND created_at >= $2 AND created_at < $3`,
+      sample: { sql: `SELECT '${ROOM}'::uuid, date_trunc('month', now()), date_trunc('month', now()) + interval '1 month'` },
+    });
+    const { report } = await runAudit(db, [def], { planMode: 'generic' });
+    const e = report.entries[0];
+    expect(report.planMode).toBe('generic');
+    expect(e?.error).toBeNull();
+    expect(e?.subplansRemoved).toBe(4);
+    expect(e?.partitions).toEqual([{ table: 'messages', total: 5, inPlan: 1, executed: 1 }]);
+    expect(e?.findings).toEqual([]);
+    // The prepared statement is gone again: the pooled connection carries nothing over.
+    const left = await db.primary.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_prepared_statements`);
+    expect(left.rows[0]?.n).toBe(0);
+  });
+
   it('flags a time-bounded entry whose plan reads every partition', async () => {
     const { e, ok } = await auditOne(entry({ name: 'test.unbounded_history', timeBounded: true, sql: history, sample: [ROOM] }));
     expect(e.partitions).toEqual([{ table: 'messages', total: 5, inPlan: 5, executed: 5 }]);

@@ -11,7 +11,9 @@ import { formatText } from '../../explain/format-text.ts';
 import { CliError, printJson, progressLine } from '../output.ts';
 
 interface ExplainOpts {
-  analyze: boolean;
+  /** Undefined unless --analyze or --no-analyze is given: ANALYZE is the default. */
+  analyze?: boolean;
+  genericPlan?: boolean;
   json?: boolean;
   out?: string;
   markdown?: string;
@@ -25,6 +27,7 @@ export function register(program: Command): void {
     .argument('[names...]', 'catalog entries to audit (default: all)')
     .option('--analyze', 'run EXPLAIN ANALYZE, executing each statement (the default; writes are rolled back)')
     .option('--no-analyze', 'plans only: no execution, so no actual rows, buffers, spills or misestimates')
+    .option('--generic-plan', 'audit the generic plans prepared statements may switch to (plan_cache_mode = force_generic_plan)')
     .option('--json', 'machine-readable report on stdout')
     .option('--out <dir>', 'write each entry\'s full JSON plan to <dir>/<name>.json')
     .option('--markdown <file>', 'write the catalog with plan summaries as Markdown (docs/QUERIES.md)')
@@ -34,17 +37,19 @@ export function register(program: Command): void {
     .action(async (names: string[], opts: ExplainOpts) => {
       const config = loadConfig();
       const defs = select(await allQueries(), names);
+      const analyze = opts.analyze !== false;
       const db = new Database(config, { applicationName: 'bgc-explain', lazy: true });
       try {
         const result = await runAudit(db, defs, {
-          analyze: opts.analyze,
+          analyze,
+          planMode: opts.genericPlan ? 'generic' : 'custom',
           settings: parseSettings(opts.set),
           timeoutMs: parseTimeout(opts.timeoutMs),
           onProgress: progressLine,
         });
         if (opts.out) writePlans(opts.out, result);
         if (opts.markdown) {
-          const command = `bgc explain --markdown ${opts.markdown}${opts.analyze ? '' : ' --no-analyze'}`;
+          const command = `bgc explain --markdown ${opts.markdown}${analyze ? '' : ' --no-analyze'}${opts.genericPlan ? ' --generic-plan' : ''}`;
           fs.mkdirSync(path.dirname(path.resolve(opts.markdown)), { recursive: true });
           fs.writeFileSync(opts.markdown, formatMarkdown(result.report, await datasetSizes(db), command));
           progressLine(`wrote ${opts.markdown}`);
