@@ -37,6 +37,10 @@ export interface Config {
     readonly sessionTtlSeconds: number;
     readonly warmCount: number;
     readonly warmTimeoutMs: number;
+    /** TTL of a cached "no such id" (negative caching). */
+    readonly negativeTtlSeconds: number;
+    /** How long past its TTL a value may still be served if reloading it fails (0 = never). */
+    readonly graceSeconds: number;
   };
   readonly replicas: { readonly maxLagMs: number; readonly pollMs: number; readonly readYourWritesWaitMs: number };
   readonly partitions: {
@@ -130,6 +134,8 @@ function build(raw: RawEnv, problems: string[]): Config {
       sessionTtlSeconds: raw.BGC_CACHE_SESSION_TTL_S,
       warmCount: raw.BGC_CACHE_WARM_COUNT,
       warmTimeoutMs: raw.BGC_CACHE_WARM_TIMEOUT_MS,
+      negativeTtlSeconds: raw.BGC_CACHE_NEGATIVE_TTL_S,
+      graceSeconds: raw.BGC_CACHE_GRACE_S,
     },
     replicas: {
       maxLagMs: raw.BGC_REPLICA_MAX_LAG_MS,
