@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../../config/index.ts';
 import { LocalStack } from '../../stack/stack.ts';
+import { MonitoringStack } from '../../stack/monitoring.ts';
 import { printJson, printTable, progressLine } from '../output.ts';
 
 export function register(program: Command): void {
@@ -9,19 +10,25 @@ export function register(program: Command): void {
   stack.command('up')
     .description('Create and start the local stack (idempotent)')
     .option('--json', 'print the resulting status as JSON')
-    .action(async (opts: { json?: boolean }) => {
+    .option('--monitoring', 'also start Prometheus, Alertmanager, postgres_exporter and redis_exporter (deploy/)')
+    .action(async (opts: { json?: boolean; monitoring?: boolean }) => {
       const config = loadConfig();
       const local = new LocalStack(config);
       await local.up(progressLine);
+      const monitoring = opts.monitoring ? new MonitoringStack(config) : undefined;
+      await monitoring?.up(progressLine);
       const status = await local.status();
-      if (opts.json) printJson(status); else printTable(status.map(flat));
+      const monStatus = monitoring ? await monitoring.status() : undefined;
+      if (opts.json) printJson(monStatus ? { nodes: status, monitoring: monStatus } : status);
+      else { printTable(status.map(flat)); if (monStatus) printTable(monStatus); }
     });
 
   stack.command('down')
-    .description('Stop every node of the local stack')
+    .description('Stop every node of the local stack (and its monitoring, if started)')
     .option('--purge', 'also delete the data folder')
     .action(async (opts: { purge?: boolean }) => {
       const config = loadConfig();
+      await new MonitoringStack(config).down();
       await new LocalStack(config).down({ purge: opts.purge ?? false });
       progressLine(opts.purge ? 'stack stopped and data purged' : 'stack stopped');
     });
