@@ -1,12 +1,90 @@
 import type { Config } from '../config/index.ts';
 import type { Database } from '../db/database.ts';
+import type { Logger } from '../logging/logger.ts';
+import { UserRepository } from '../repositories/users.repository.ts';
+import { SessionRepository } from '../repositories/sessions.repository.ts';
+import { ProfileRepository } from '../repositories/profiles.repository.ts';
+import { SearchRepository } from '../repositories/search.repository.ts';
+import { SocialRepository } from '../repositories/social.repository.ts';
+import { ConversationRepository } from '../repositories/conversations.repository.ts';
+import { RoomRepository } from '../repositories/chat-rooms.repository.ts';
+import { FeedRepository } from '../repositories/feed.repository.ts';
+import { ReportRepository } from '../repositories/reports.repository.ts';
+import { WriteHooks } from './hooks.ts';
+import { AuthService } from './auth/auth.service.ts';
+import { DbSessionResolver, type SessionResolver } from './auth/session-resolver.ts';
+import { ProfileService } from './profiles/profile.service.ts';
+import { DbProfileReader, type ProfileReader } from './profiles/profile-reader.ts';
+import { DbRelationshipReader, type RelationshipReader } from './profiles/relationship-reader.ts';
+import { SearchService } from './search/search.service.ts';
+import { ConversationService } from './chat/conversations.service.ts';
+import { RoomService } from './chat/rooms.service.ts';
+import { FeedService } from './feed/feed.service.ts';
+import { SocialService } from './social/social.service.ts';
+import { ReportService } from './reports/reports.service.ts';
+
+export { WriteHooks } from './hooks.ts';
+export type { SessionInfo, SessionResolver } from './auth/session-resolver.ts';
+export type { ProfileReader, ProfileView } from './profiles/profile-reader.ts';
+export type { RelationshipReader, RelationshipEdge } from './profiles/relationship-reader.ts';
 
 /** The domain services the routes call. Services know nothing of HTTP. */
-// eslint-disable-next-line @typescript-eslint/no-empty-object-type
-export interface Services {}
+export interface Services {
+  readonly auth: AuthService;
+  readonly profiles: ProfileService;
+  readonly search: SearchService;
+  readonly conversations: ConversationService;
+  readonly rooms: RoomService;
+  readonly feed: FeedService;
+  readonly social: SocialService;
+  readonly reports: ReportService;
+  /** Subscribe here to hear about committed writes (cache invalidation). */
+  readonly hooks: WriteHooks;
+  /** The (possibly wrapped) hot readers, e.g. for cache warming. */
+  readonly readers: { readonly session: SessionResolver; readonly profile: ProfileReader; readonly relationship: RelationshipReader };
+}
 
-export interface ServiceDeps { readonly config: Config; readonly db: Database }
+/**
+ * How the cache layer puts itself in front of the hot reads without touching routes:
+ * each function receives the database-backed reader and returns the one to use.
+ */
+export interface ReaderWrappers {
+  readonly session?: (inner: SessionResolver) => SessionResolver;
+  readonly profile?: (inner: ProfileReader) => ProfileReader;
+  readonly relationship?: (inner: RelationshipReader) => RelationshipReader;
+}
 
-export function createServices(_deps: ServiceDeps): Services {
-  return {};
+export interface ServiceDeps {
+  readonly config: Config;
+  readonly db: Database;
+  readonly logger?: Logger;
+  readonly wrapReaders?: ReaderWrappers;
+  /** Pass one in to subscribe before services exist; otherwise a fresh one is made. */
+  readonly hooks?: WriteHooks;
+}
+
+export function createServices(deps: ServiceDeps): Services {
+  const { config, db, logger } = deps;
+  const hooks = deps.hooks ?? new WriteHooks();
+  const sessions = new SessionRepository(db);
+  const profiles = new ProfileRepository(db);
+  const social = new SocialRepository(db);
+  const wrap = deps.wrapReaders ?? {};
+  const readers = {
+    session: (wrap.session ?? ((r: SessionResolver) => r))(new DbSessionResolver(sessions)),
+    profile: (wrap.profile ?? ((r: ProfileReader) => r))(new DbProfileReader(profiles)),
+    relationship: (wrap.relationship ?? ((r: RelationshipReader) => r))(new DbRelationshipReader(social)),
+  };
+  return {
+    auth: new AuthService({ config, db, logger, users: new UserRepository(db), sessions, resolver: readers.session, hooks }),
+    profiles: new ProfileService({ db, logger, profiles, reader: readers.profile, relationships: readers.relationship, hooks }),
+    search: new SearchService(new SearchRepository(db)),
+    conversations: new ConversationService({ config, db, logger, conversations: new ConversationRepository(db) }),
+    rooms: new RoomService({ config, db, logger, rooms: new RoomRepository(db) }),
+    feed: new FeedService({ config, db, logger, feed: new FeedRepository(db) }),
+    social: new SocialService({ db, logger, social, hooks }),
+    reports: new ReportService(new ReportRepository(db)),
+    hooks,
+    readers,
+  };
 }

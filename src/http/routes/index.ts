@@ -1,7 +1,22 @@
 import type { FastifyInstance } from 'fastify';
 import type { AppDeps } from '../../app/deps.ts';
+import { decorateAuth } from './support/authenticate.ts';
+import { authRoutes } from './auth.routes.ts';
+import { profileRoutes } from './profiles.routes.ts';
+import { searchRoutes } from './search.routes.ts';
+import { chatRoutes } from './chat.routes.ts';
+import { feedRoutes } from './feed.routes.ts';
+import { socialRoutes } from './social.routes.ts';
+import { reportRoutes } from './reports.routes.ts';
 
-/** Registers every /api route plugin. */
-export async function apiRoutes(_app: FastifyInstance, _deps: AppDeps): Promise<void> {
-  // filled in by the API routes
+/** Registers every /api route plugin (DESIGN §2). */
+export async function apiRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {
+  decorateAuth(app);
+  await authRoutes(app, deps);
+  await profileRoutes(app, deps);
+  await searchRoutes(app, deps);
+  await chatRoutes(app, deps);
+  await feedRoutes(app, deps);
+  await socialRoutes(app, deps);
+  await reportRoutes(app, deps);
 }

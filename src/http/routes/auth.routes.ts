@@ -1,0 +1,64 @@
+import { Type, type Static } from '@sinclair/typebox';
+import type { FastifyInstance } from 'fastify';
+import type { AppDeps } from '../../app/deps.ts';
+import { PASSWORD_MAX_LENGTH } from '../../auth/password-policy.ts';
+import { authenticate } from './support/authenticate.ts';
+import { written, viewerOf } from './support/request-context.ts';
+import { errors, secured, Timestamp, Uuid } from './support/schemas.ts';
+import { strictBody } from './support/strict-body.ts';
+
+const RegisterBody = Type.Object({
+  email: Type.String({ format: 'email', minLength: 3, maxLength: 254 }),
+  username: Type.String({ pattern: '^[A-Za-z0-9_.-]{2,40}$', description: '2–40 letters, digits, _ . -' }),
+  password: Type.String({
+    minLength: 1, maxLength: 4 * PASSWORD_MAX_LENGTH,
+    description: '10–200 characters mixing at least two of: lower-case, upper-case, digits, other; not the email or user name',
+  }),
+}, { additionalProperties: false });
+
+const LoginBody = Type.Object({
+  email: Type.String({ minLength: 1, maxLength: 254 }),
+  password: Type.String({ minLength: 1, maxLength: 4 * PASSWORD_MAX_LENGTH }),
+}, { additionalProperties: false });
+
+const AuthUser = Type.Object({ id: Uuid, email: Type.String(), username: Type.String(), created_at: Timestamp });
+const AuthResponse = Type.Object({
+  token: Type.String({ description: 'Bearer token (256 random bits, base64url); shown once' }),
+  expires_at: Timestamp,
+  user: AuthUser,
+});
+const SessionResponse = Type.Object({
+  user: Type.Object({ id: Uuid, email: Type.String(), username: Type.String(), is_superuser: Type.Boolean() }),
+  session: Type.Object({ id: Uuid, expires_at: Timestamp }),
+});
+
+export async function authRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {
+  const { auth } = deps.services;
+  const requireAuth = authenticate(deps.services);
+
+  app.post<{ Body: Static<typeof RegisterBody> }>('/api/auth/register', {
+    schema: { tags: ['auth'], summary: 'Create an account and a first session', body: RegisterBody, response: { 201: AuthResponse, ...errors(409) } },
+    preValidation: strictBody(RegisterBody),
+  }, async (request, reply) => written(reply, await auth.register(request.body), 201));
+
+  app.post<{ Body: Static<typeof LoginBody> }>('/api/auth/login', {
+    schema: { tags: ['auth'], summary: 'Log in with email and password', body: LoginBody, response: { 200: AuthResponse, ...errors(401) } },
+    preValidation: strictBody(LoginBody),
+  }, async (request, reply) => written(reply, await auth.login({ ...request.body, userAgent: request.headers['user-agent'] })));
+
+  app.post('/api/auth/logout', {
+    schema: secured('auth', 'Revoke the current session', { response: { 200: Type.Object({ revoked: Type.Boolean() }), ...errors(401) } }),
+    onRequest: requireAuth,
+  }, async (request, reply) => written(reply, await auth.logout(request.bearerToken ?? '')));
+
+  app.get('/api/auth/session', {
+    schema: secured('auth', 'The current session and its user', { response: { 200: SessionResponse, ...errors(401) } }),
+    onRequest: requireAuth,
+  }, async (request) => {
+    const v = viewerOf(request);
+    return {
+      user: { id: v.userId, email: v.email, username: v.username, is_superuser: v.isSuperuser },
+      session: { id: v.sessionId, expires_at: v.expiresAt },
+    };
+  });
+}

@@ -1,0 +1,44 @@
+import { Type, type Static } from '@sinclair/typebox';
+import type { FastifyInstance } from 'fastify';
+import type { AppDeps } from '../../app/deps.ts';
+import { MAX_REPORT_DAYS } from '../../services/reports/reports.service.ts';
+import { authenticate } from './support/authenticate.ts';
+import { queryContext } from './support/request-context.ts';
+import { errors, NullableString, Page, secured, Timestamp, Uuid } from './support/schemas.ts';
+
+const ReportQuery = Type.Object({
+  days: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_REPORT_DAYS, default: 7, description: 'The period: the last N days' })),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 10 })),
+}, { additionalProperties: false });
+
+const ActiveUser = Type.Object({
+  rank: Type.Integer(), user_id: Uuid, username: Type.String(), display_name: NullableString,
+  messages: Type.Integer(), posts: Type.Integer(), total: Type.Integer(),
+  share_pct: Type.Number({ description: 'Share of all activity in the period, %' }),
+  cumulative_share_pct: Type.Number({ description: 'Share of all activity by this user and everyone above, %' }),
+});
+const TopPost = Type.Object({
+  rank: Type.Integer(), id: Uuid, author_id: Uuid, author_username: Type.String(), author_display_name: NullableString,
+  content: Type.String(), comment_count: Type.Integer(),
+  author_posts: Type.Integer({ description: "The author's posts in the period" }),
+  percentile: Type.Number(), created_at: Timestamp,
+});
+
+export async function reportRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {
+  const { reports } = deps.services;
+  const onRequest = authenticate(deps.services);
+
+  app.get<{ Querystring: Static<typeof ReportQuery> }>('/api/reports/most-active', {
+    schema: secured('reports', 'Most active users (messages + posts) over the last N days', {
+      querystring: ReportQuery, response: { 200: Page(ActiveUser), ...errors(401) },
+    }),
+    onRequest,
+  }, async (request) => reports.mostActive(request.query.days, request.query.limit, queryContext(request)));
+
+  app.get<{ Querystring: Static<typeof ReportQuery> }>('/api/reports/top-posts', {
+    schema: secured('reports', 'Most commented posts over the last N days, one per author', {
+      querystring: ReportQuery, response: { 200: Page(TopPost), ...errors(401) },
+    }),
+    onRequest,
+  }, async (request) => reports.topPosts(request.query.days, request.query.limit, queryContext(request)));
+}

@@ -1,0 +1,235 @@
+import { catalog } from '../catalog/registry.ts';
+import { defineQuery } from '../catalog/types.ts';
+import type { Database, QueryContext } from '../db/database.ts';
+import { iso } from './sql-fragments.ts';
+
+/**
+ * Direct conversations. Read state is denormalised so the inbox never counts messages:
+ * conversations.last_message_id/_at and conversation_members.unread_count/last_read_at/
+ * last_message_at are kept by the send statement, in the same statement as the insert.
+ */
+
+/** A busy conversation (most messages in the last 30 days) and one of its members. */
+const BUSY_CONVERSATION = `
+  SELECT m.conversation_id, c.user_low AS member_id, c.created_at
+  FROM messages m JOIN conversations c ON c.id = m.conversation_id
+  WHERE m.created_at >= now() - interval '30 days' AND m.conversation_id IS NOT NULL
+  GROUP BY m.conversation_id, c.user_low, c.created_at ORDER BY count(*) DESC LIMIT 1`;
+
+export const conversationQueries = catalog({
+  open: defineQuery({
+    name: 'chat.open_conversation',
+    description: 'POST /api/chat/conversations: returns the pair\'s conversation, creating it and both member rows if needed, unless a block stands between them. One statement; conversations_pair_key makes concurrent opens converge.',
+    target: 'primary',
+    sample: { sql: `SELECT r.user_id, r.target_id, gen_random_uuid() AS new_id FROM relationships r WHERE r.kind = 'friend' ORDER BY r.user_id LIMIT 1` },
+    sql: `
+WITH target AS (SELECT id FROM users WHERE id = $2 AND is_active),
+blocked AS (
+  SELECT 1 FROM relationships b
+  WHERE b.kind = 'block' AND ((b.user_id = $1 AND b.target_id = $2) OR (b.user_id = $2 AND b.target_id = $1))
+),
+existing AS (
+  SELECT id, created_at FROM conversations
+  WHERE user_low = LEAST($1::uuid, $2::uuid) AND user_high = GREATEST($1::uuid, $2::uuid)
+),
+ins AS (
+  INSERT INTO conversations (id, user_low, user_high)
+  SELECT $3, LEAST($1::uuid, $2::uuid), GREATEST($1::uuid, $2::uuid) FROM target
+  WHERE NOT EXISTS (SELECT 1 FROM blocked) AND NOT EXISTS (SELECT 1 FROM existing)
+  ON CONFLICT (user_low, user_high) DO NOTHING
+  RETURNING id, created_at
+),
+members AS (
+  INSERT INTO conversation_members (conversation_id, user_id)
+  SELECT ins.id, m.user_id FROM ins CROSS JOIN (VALUES ($1::uuid), ($2::uuid)) AS m(user_id)
+  RETURNING 1
+)
+SELECT EXISTS (SELECT 1 FROM target) AS target_exists,
+       EXISTS (SELECT 1 FROM blocked) AS blocked,
+       EXISTS (SELECT 1 FROM ins) AS created,
+       COALESCE((SELECT id FROM ins), (SELECT id FROM existing)) AS id,
+       ${iso('COALESCE((SELECT created_at FROM ins), (SELECT created_at FROM existing))')} AS created_at`,
+  }),
+  inbox: defineQuery({
+    name: 'chat.inbox',
+    description: "GET /api/chat/conversations: the user's conversations with a message, newest activity first, each with the other user, unread count and last message; keyset on (last_message_at DESC, conversation_id) over conversation_members_inbox_idx. The first page passes ('infinity', min uuid).",
+    target: 'replica',
+    sample: { sql: `SELECT cm.user_id, 'infinity'::timestamptz AS after_ts, '00000000-0000-0000-0000-000000000000'::uuid AS after_id, 21 AS lim FROM conversation_members cm GROUP BY cm.user_id ORDER BY count(*) DESC LIMIT 1` },
+    sql: `
+SELECT cm.conversation_id AS id, cm.unread_count, ${iso('cm.last_read_at')} AS last_read_at,
+       ${iso('cm.last_message_at')} AS last_message_at,
+       o.other_id, u.username AS other_username, p.display_name AS other_display_name,
+       lm.id AS message_id, lm.sender_id AS message_sender_id, lm.content AS message_content,
+       ${iso('lm.created_at')} AS message_created_at
+FROM conversation_members cm
+JOIN conversations c ON c.id = cm.conversation_id
+CROSS JOIN LATERAL (SELECT CASE WHEN c.user_low = cm.user_id THEN c.user_high ELSE c.user_low END AS other_id) o
+JOIN users u ON u.id = o.other_id
+LEFT JOIN profiles p ON p.user_id = o.other_id
+LEFT JOIN LATERAL (
+  SELECT m.id, m.sender_id, m.content, m.created_at
+  FROM messages m
+  WHERE m.id = c.last_message_id AND m.created_at = c.last_message_at
+) lm ON true
+WHERE cm.user_id = $1
+  AND cm.last_message_at IS NOT NULL
+  AND cm.last_message_at <= $2::timestamptz
+  AND (cm.last_message_at < $2::timestamptz OR cm.conversation_id > $3::uuid)
+ORDER BY cm.last_message_at DESC NULLS LAST, cm.conversation_id
+LIMIT $4`,
+  }),
+  history: defineQuery({
+    name: 'chat.conversation_history',
+    description: 'GET /api/chat/conversations/:id/history: membership check plus one keyset page (created_at DESC, id DESC) inside a time window [$3, $4], so only the window\'s partitions are scanned.',
+    target: 'replica',
+    timeBounded: true,
+    sample: {
+      sql: `SELECT b.conversation_id, b.member_id, now() - interval '31 days' AS lower_ts, now() + interval '1 minute' AS upper_ts,
+                   'ffffffff-ffff-ffff-ffff-ffffffffffff'::uuid AS upper_id, 51 AS lim FROM (${BUSY_CONVERSATION}) b`,
+    },
+    sql: `
+SELECT ${iso('c.created_at')} AS container_created_at, c.is_member,
+       m.id, m.sender_id, m.content, ${iso('m.created_at')} AS created_at
+FROM (
+  SELECT (SELECT created_at FROM conversations WHERE id = $1) AS created_at,
+         EXISTS (SELECT 1 FROM conversation_members WHERE conversation_id = $1 AND user_id = $2) AS is_member
+) c
+LEFT JOIN LATERAL (
+  SELECT m.id, m.sender_id, m.content, m.created_at
+  FROM messages m
+  WHERE c.is_member
+    AND m.conversation_id = $1
+    AND m.created_at >= $3::timestamptz AND m.created_at <= $4::timestamptz
+    AND (m.created_at, m.id) < ($4::timestamptz, $5::uuid)
+  ORDER BY m.created_at DESC, m.id DESC
+  LIMIT $6
+) m ON true
+ORDER BY m.created_at DESC, m.id DESC`,
+  }),
+  send: defineQuery({
+    name: 'chat.send_message',
+    description: 'POST /api/chat/conversations/:id/messages in ONE statement: membership and block checks, the insert, conversations.last_message_*, both members\' last_message_at, the recipient\'s unread_count and the sender\'s last_read_at.',
+    target: 'primary',
+    sample: {
+      sql: `SELECT b.conversation_id, b.member_id, gen_random_uuid() AS message_id, 'explain audit' AS content, now() AS created_at FROM (${BUSY_CONVERSATION}) b`,
+    },
+    sql: `
+WITH conv AS (
+  SELECT c.id, CASE WHEN c.user_low = $2::uuid THEN c.user_high ELSE c.user_low END AS recipient_id
+  FROM conversations c
+  WHERE c.id = $1 AND $2::uuid IN (c.user_low, c.user_high)
+), blocked AS (
+  SELECT 1 FROM conv JOIN relationships b ON b.kind = 'block'
+   AND ((b.user_id = conv.recipient_id AND b.target_id = $2::uuid) OR (b.user_id = $2::uuid AND b.target_id = conv.recipient_id))
+), ins AS (
+  INSERT INTO messages (id, conversation_id, sender_id, content, created_at)
+  SELECT $3, conv.id, $2, $4, $5 FROM conv WHERE NOT EXISTS (SELECT 1 FROM blocked)
+  RETURNING id, conversation_id, sender_id, content, created_at
+), upd_conv AS (
+  UPDATE conversations c SET last_message_id = ins.id, last_message_at = ins.created_at
+  FROM ins
+  WHERE c.id = ins.conversation_id AND (c.last_message_at IS NULL OR c.last_message_at <= ins.created_at)
+  RETURNING c.id
+), upd_members AS (
+  UPDATE conversation_members cm SET
+    last_message_at = GREATEST(cm.last_message_at, ins.created_at),
+    unread_count = cm.unread_count + CASE WHEN cm.user_id = ins.sender_id THEN 0 ELSE 1 END,
+    last_read_at = CASE WHEN cm.user_id = ins.sender_id THEN GREATEST(cm.last_read_at, ins.created_at) ELSE cm.last_read_at END
+  FROM ins
+  WHERE cm.conversation_id = ins.conversation_id
+  RETURNING cm.user_id
+)
+SELECT EXISTS (SELECT 1 FROM conversations WHERE id = $1) AS container_exists,
+       EXISTS (SELECT 1 FROM conv) AS is_member,
+       EXISTS (SELECT 1 FROM blocked) AS blocked,
+       (SELECT recipient_id FROM conv) AS recipient_id,
+       ins.id, ins.sender_id, ins.content, ${iso('ins.created_at')} AS created_at
+FROM (SELECT 1) AS one
+LEFT JOIN ins ON true`,
+  }),
+  markRead: defineQuery({
+    name: 'chat.mark_read',
+    description: 'POST /api/chat/conversations/:id/read: unread_count to 0 and last_read_at to the last message; writes only when something changes.',
+    target: 'primary',
+    sample: { sql: `SELECT b.conversation_id, b.member_id FROM (${BUSY_CONVERSATION}) b` },
+    sql: `
+WITH upd AS (
+  UPDATE conversation_members cm
+  SET unread_count = 0, last_read_at = GREATEST(cm.last_read_at, c.last_message_at)
+  FROM conversations c
+  WHERE cm.conversation_id = $1 AND cm.user_id = $2 AND c.id = cm.conversation_id
+    AND (cm.unread_count > 0 OR cm.last_read_at < c.last_message_at)
+  RETURNING cm.last_read_at
+), cur AS (
+  SELECT cm.last_read_at FROM conversation_members cm WHERE cm.conversation_id = $1 AND cm.user_id = $2
+)
+SELECT EXISTS (SELECT 1 FROM conversations WHERE id = $1) AS container_exists,
+       EXISTS (SELECT 1 FROM cur) AS is_member,
+       EXISTS (SELECT 1 FROM upd) AS changed,
+       ${iso('COALESCE((SELECT last_read_at FROM upd), (SELECT last_read_at FROM cur))')} AS last_read_at`,
+  }),
+});
+
+export interface OpenRow { readonly target_exists: boolean; readonly blocked: boolean; readonly created: boolean; readonly id: string | null; readonly created_at: string | null }
+export interface InboxRow {
+  readonly id: string;
+  readonly unread_count: number;
+  readonly last_read_at: string | null;
+  readonly last_message_at: string;
+  readonly other_id: string;
+  readonly other_username: string;
+  readonly other_display_name: string | null;
+  readonly message_id: string | null;
+  readonly message_sender_id: string | null;
+  readonly message_content: string | null;
+  readonly message_created_at: string | null;
+}
+export interface HistoryRow {
+  readonly container_created_at: string | null;
+  readonly is_member: boolean;
+  readonly id: string | null;
+  readonly sender_id: string | null;
+  readonly content: string | null;
+  readonly created_at: string | null;
+}
+export interface SendRow {
+  readonly container_exists: boolean;
+  readonly is_member: boolean;
+  readonly blocked: boolean;
+  readonly recipient_id: string | null;
+  readonly id: string | null;
+  readonly sender_id: string | null;
+  readonly content: string | null;
+  readonly created_at: string | null;
+}
+export interface MarkReadRow { readonly container_exists: boolean; readonly is_member: boolean; readonly changed: boolean; readonly last_read_at: string | null }
+
+function one<T>(rows: T[], name: string): T {
+  const row = rows[0];
+  if (!row) throw new Error(`${name} returned no row`);
+  return row;
+}
+
+export class ConversationRepository {
+  constructor(private readonly db: Database) {}
+
+  async open(userId: string, recipientId: string, newId: string): Promise<OpenRow> {
+    return one(await this.db.query<OpenRow>(conversationQueries.open, [userId, recipientId, newId]), 'chat.open_conversation');
+  }
+
+  async inbox(userId: string, after: { ts: string; id: string }, limit: number, ctx: QueryContext): Promise<InboxRow[]> {
+    return this.db.query<InboxRow>(conversationQueries.inbox, [userId, after.ts, after.id, limit], ctx);
+  }
+
+  async history(conversationId: string, userId: string, w: { lowerTs: string; upperTs: string; upperId: string }, limit: number, ctx: QueryContext): Promise<HistoryRow[]> {
+    return this.db.query<HistoryRow>(conversationQueries.history, [conversationId, userId, w.lowerTs, w.upperTs, w.upperId, limit], ctx);
+  }
+
+  async send(conversationId: string, senderId: string, msg: { id: string; content: string; createdAt: string }): Promise<SendRow> {
+    return one(await this.db.query<SendRow>(conversationQueries.send, [conversationId, senderId, msg.id, msg.content, msg.createdAt]), 'chat.send_message');
+  }
+
+  async markRead(conversationId: string, userId: string): Promise<MarkReadRow> {
+    return one(await this.db.query<MarkReadRow>(conversationQueries.markRead, [conversationId, userId]), 'chat.mark_read');
+  }
+}

@@ -1,0 +1,220 @@
+import { catalog } from '../catalog/registry.ts';
+import { defineQuery } from '../catalog/types.ts';
+import type { Database, QueryContext } from '../db/database.ts';
+import { iso } from './sql-fragments.ts';
+
+/**
+ * The status-update feed and its comments. Feed pages are keyset pages inside a time
+ * window [$lower, $upper] so only that window's monthly partitions are scanned; the
+ * service widens the window when a page comes back short (see services/time-window.ts).
+ * Comment counts are denormalised in status_updates.comment_count, kept by the comment
+ * insert in the same statement.
+ */
+
+const POST_COLUMNS = `
+  s.id, s.author_id, u.username AS author_username, p.display_name AS author_display_name,
+  s.content, s.comment_count, ${iso('s.created_at')} AS created_at`;
+
+/** Posts by or of people who blocked each other with the viewer ($viewer) are hidden. */
+const notBlocked = (viewer: string) => `
+  NOT EXISTS (
+    SELECT 1 FROM relationships b
+    WHERE b.kind = 'block'
+      AND ((b.user_id = s.author_id AND b.target_id = ${viewer}) OR (b.user_id = ${viewer} AND b.target_id = s.author_id)))`;
+
+const BUSY_POST = `
+  SELECT s.id, s.created_at FROM status_updates s
+  WHERE s.created_at >= now() - interval '30 days'
+  ORDER BY s.comment_count DESC, s.id LIMIT 1`;
+
+export const feedQueries = catalog({
+  global: defineQuery({
+    name: 'feed.global',
+    description: 'GET /api/feed?type=global: everyone\'s posts, newest first, keyset (created_at DESC, id DESC) inside [$1, $2] over status_updates_created_idx, with author summaries.',
+    target: 'replica',
+    timeBounded: true,
+    sample: {
+      sql: `SELECT now() - interval '7 days' AS lower_ts, now() + interval '1 minute' AS upper_ts,
+                   'ffffffff-ffff-ffff-ffff-ffffffffffff'::uuid AS upper_id, id AS viewer_id, 21 AS lim
+            FROM users ORDER BY id LIMIT 1`,
+    },
+    sql: `
+SELECT ${POST_COLUMNS}
+FROM status_updates s
+JOIN users u ON u.id = s.author_id
+LEFT JOIN profiles p ON p.user_id = s.author_id
+WHERE s.created_at >= $1::timestamptz AND s.created_at <= $2::timestamptz
+  AND (s.created_at, s.id) < ($2::timestamptz, $3::uuid)
+  AND ${notBlocked('$4::uuid')}
+ORDER BY s.created_at DESC, s.id DESC
+LIMIT $5`,
+  }),
+  following: defineQuery({
+    name: 'feed.following',
+    description: 'GET /api/feed?type=following: posts of the viewer, accepted friends and favourites. Per followed author a LATERAL keyset scan of status_updates_author_created_idx inside [$2, $3], then a top-N merge; author summaries and comment counts included.',
+    target: 'replica',
+    timeBounded: true,
+    sample: {
+      sql: `SELECT r.user_id AS viewer_id, now() - interval '31 days' AS lower_ts, now() + interval '1 minute' AS upper_ts,
+                   'ffffffff-ffff-ffff-ffff-ffffffffffff'::uuid AS upper_id, 21 AS lim
+            FROM relationships r WHERE r.kind IN ('friend', 'favorite')
+            GROUP BY r.user_id ORDER BY count(*) DESC LIMIT 1`,
+    },
+    sql: `
+WITH followed AS (
+  SELECT $1::uuid AS author_id
+  UNION
+  SELECT r.target_id FROM relationships r
+  WHERE r.user_id = $1 AND ((r.kind = 'friend' AND r.status = 'accepted') OR r.kind = 'favorite')
+)
+SELECT ${POST_COLUMNS}
+FROM followed f
+CROSS JOIN LATERAL (
+  SELECT s.id, s.author_id, s.content, s.comment_count, s.created_at
+  FROM status_updates s
+  WHERE s.author_id = f.author_id
+    AND s.created_at >= $2::timestamptz AND s.created_at <= $3::timestamptz
+    AND (s.created_at, s.id) < ($3::timestamptz, $4::uuid)
+  ORDER BY s.created_at DESC, s.id DESC
+  LIMIT $5
+) s
+JOIN users u ON u.id = s.author_id
+LEFT JOIN profiles p ON p.user_id = s.author_id
+ORDER BY s.created_at DESC, s.id DESC
+LIMIT $5`,
+  }),
+  post: defineQuery({
+    name: 'feed.post',
+    description: 'POST /api/feed: inserts a status update (id and created_at from the app\'s UUIDv7) and returns it with the author summary.',
+    target: 'primary',
+    sample: { sql: `SELECT gen_random_uuid() AS id, id AS author_id, 'explain audit' AS content, now() AS created_at FROM users ORDER BY id LIMIT 1` },
+    sql: `
+WITH s AS (
+  INSERT INTO status_updates (id, author_id, content, created_at)
+  VALUES ($1, $2, $3, $4)
+  RETURNING id, author_id, content, comment_count, created_at
+)
+SELECT ${POST_COLUMNS}
+FROM s
+JOIN users u ON u.id = s.author_id
+LEFT JOIN profiles p ON p.user_id = s.author_id`,
+  }),
+  listComments: defineQuery({
+    name: 'feed.list_comments',
+    description: 'GET /api/feed/:postId/comments: post existence (partition-pruned by the id\'s UUIDv7 time, ±1 day) and one keyset page of comments, oldest first, over post_comments_post_idx.',
+    target: 'replica',
+    timeBounded: true,
+    sample: {
+      sql: `SELECT b.id, b.created_at - interval '1 day' AS lower_ts, b.created_at + interval '1 day' AS upper_ts,
+                   '-infinity'::timestamptz AS after_ts, '00000000-0000-0000-0000-000000000000'::uuid AS after_id, 51 AS lim
+            FROM (${BUSY_POST}) b`,
+    },
+    sql: `
+SELECT x.post_exists, c.id, c.author_id, c.author_username, c.author_display_name, c.content, ${iso('c.created_at')} AS created_at
+FROM (
+  SELECT EXISTS (
+    SELECT 1 FROM status_updates s WHERE s.id = $1 AND s.created_at >= $2::timestamptz AND s.created_at <= $3::timestamptz
+  ) AS post_exists
+) x
+LEFT JOIN LATERAL (
+  SELECT pc.id, pc.author_id, u.username AS author_username, p.display_name AS author_display_name, pc.content, pc.created_at
+  FROM post_comments pc
+  JOIN users u ON u.id = pc.author_id
+  LEFT JOIN profiles p ON p.user_id = pc.author_id
+  WHERE x.post_exists AND pc.post_id = $1
+    AND (pc.created_at, pc.id) > ($4::timestamptz, $5::uuid)
+  ORDER BY pc.created_at, pc.id
+  LIMIT $6
+) c ON true
+ORDER BY c.created_at, c.id`,
+  }),
+  addComment: defineQuery({
+    name: 'feed.add_comment',
+    description: 'POST /api/feed/:postId/comments in one statement: finds the post (pruned by the id\'s time), refuses if the author blocked the commenter or vice versa, inserts the comment and bumps comment_count.',
+    target: 'primary',
+    timeBounded: true,
+    sample: {
+      sql: `SELECT b.id, b.created_at - interval '1 day' AS lower_ts, b.created_at + interval '1 day' AS upper_ts,
+                   gen_random_uuid() AS comment_id, (SELECT id FROM users ORDER BY id LIMIT 1) AS author_id,
+                   'explain audit' AS content, now() AS created_at
+            FROM (${BUSY_POST}) b`,
+    },
+    sql: `
+WITH post AS (
+  SELECT s.id, s.created_at, s.author_id FROM status_updates s
+  WHERE s.id = $1 AND s.created_at >= $2::timestamptz AND s.created_at <= $3::timestamptz
+), blocked AS (
+  SELECT 1 FROM post JOIN relationships b ON b.kind = 'block'
+   AND ((b.user_id = post.author_id AND b.target_id = $5::uuid) OR (b.user_id = $5::uuid AND b.target_id = post.author_id))
+), ins AS (
+  INSERT INTO post_comments (id, post_id, post_created_at, author_id, content, created_at)
+  SELECT $4, post.id, post.created_at, $5, $6, $7 FROM post WHERE NOT EXISTS (SELECT 1 FROM blocked)
+  RETURNING id, post_id, post_created_at, author_id, content, created_at
+), bump AS (
+  UPDATE status_updates s SET comment_count = s.comment_count + 1
+  FROM ins
+  WHERE s.id = ins.post_id AND s.created_at = ins.post_created_at
+    AND s.created_at >= $2::timestamptz AND s.created_at <= $3::timestamptz
+  RETURNING s.comment_count
+)
+SELECT EXISTS (SELECT 1 FROM post) AS post_exists, EXISTS (SELECT 1 FROM blocked) AS blocked,
+       ins.id, ins.author_id, u.username AS author_username, p.display_name AS author_display_name,
+       ins.content, ${iso('ins.created_at')} AS created_at, (SELECT comment_count FROM bump) AS comment_count
+FROM (SELECT 1) AS one
+LEFT JOIN ins ON true
+LEFT JOIN users u ON u.id = ins.author_id
+LEFT JOIN profiles p ON p.user_id = ins.author_id`,
+  }),
+});
+
+export interface PostRow {
+  readonly id: string;
+  readonly author_id: string;
+  readonly author_username: string;
+  readonly author_display_name: string | null;
+  readonly content: string;
+  readonly comment_count: number;
+  readonly created_at: string;
+}
+export interface CommentRow {
+  readonly id: string;
+  readonly author_id: string;
+  readonly author_username: string;
+  readonly author_display_name: string | null;
+  readonly content: string;
+  readonly created_at: string;
+}
+export type CommentPageRow = { readonly post_exists: boolean } & { readonly [K in keyof CommentRow]: CommentRow[K] | null };
+export type AddCommentRow = CommentPageRow & { readonly blocked: boolean; readonly comment_count: number | null };
+
+export interface TimeWindow { readonly lowerTs: string; readonly upperTs: string; readonly upperId: string }
+
+export class FeedRepository {
+  constructor(private readonly db: Database) {}
+
+  async global(viewerId: string, w: TimeWindow, limit: number, ctx: QueryContext): Promise<PostRow[]> {
+    return this.db.query<PostRow>(feedQueries.global, [w.lowerTs, w.upperTs, w.upperId, viewerId, limit], ctx);
+  }
+
+  async following(viewerId: string, w: TimeWindow, limit: number, ctx: QueryContext): Promise<PostRow[]> {
+    return this.db.query<PostRow>(feedQueries.following, [viewerId, w.lowerTs, w.upperTs, w.upperId, limit], ctx);
+  }
+
+  async post(input: { id: string; authorId: string; content: string; createdAt: string }): Promise<PostRow> {
+    const rows = await this.db.query<PostRow>(feedQueries.post, [input.id, input.authorId, input.content, input.createdAt]);
+    const row = rows[0];
+    if (!row) throw new Error('feed.post returned no row');
+    return row;
+  }
+
+  async listComments(postId: string, postBounds: { lowerTs: string; upperTs: string }, after: { ts: string; id: string }, limit: number, ctx: QueryContext): Promise<CommentPageRow[]> {
+    return this.db.query<CommentPageRow>(feedQueries.listComments, [postId, postBounds.lowerTs, postBounds.upperTs, after.ts, after.id, limit], ctx);
+  }
+
+  async addComment(postId: string, postBounds: { lowerTs: string; upperTs: string }, c: { id: string; authorId: string; content: string; createdAt: string }): Promise<AddCommentRow> {
+    const rows = await this.db.query<AddCommentRow>(feedQueries.addComment, [postId, postBounds.lowerTs, postBounds.upperTs, c.id, c.authorId, c.content, c.createdAt]);
+    const row = rows[0];
+    if (!row) throw new Error('feed.add_comment returned no row');
+    return row;
+  }
+}

@@ -1,0 +1,121 @@
+import { catalog } from '../catalog/registry.ts';
+import { defineQuery } from '../catalog/types.ts';
+import type { Database, QueryContext } from '../db/database.ts';
+import { iso } from './sql-fragments.ts';
+
+/**
+ * Profile search: every filter is optional and written `($n IS NULL OR …)`. Those
+ * clauses fold away when the planner sees the parameter values (a custom plan), which
+ * leaves only the filters in use, each backed by its own index:
+ *   interests / roles / metadata → GIN jsonb_path_ops (`@>` containment),
+ *   q → GIN on search_vector, city/state → B-tree (state, city), age → B-tree birthdate,
+ *   lat/lng/radius → GiST on ll_to_earth(lat, lng) via earth_box, refined by earth_distance.
+ *
+ * Free text: search_vector mixes two configurations — display name, city and state
+ * under 'simple' (no stemming), bio under 'english' (stemmed). A plain
+ * websearch_to_tsquery('english', q) stems "Alice" to 'alic' and misses the name. So each
+ * word of q becomes (english form | simple form) and the words are AND-ed: "alice
+ * running" finds Alice whose bio says "runs". English stop words are dropped; at most 8
+ * words count. websearch operators (quotes, OR, -) are not supported.
+ *
+ * Order: most recently active first, keyset on (last_active_at, user_id); the first
+ * page passes ('infinity', max uuid).
+ */
+export const searchQueries = catalog({
+  profiles: defineQuery({
+    name: 'search.profiles',
+    description: 'GET /api/search: JSONB containment on interests/roles/metadata, full text, city/state/ethnicity, age, radius; keyset on (last_active_at, user_id); hides private profiles and users blocked either way.',
+    target: 'replica',
+    sample: {
+      sql: `SELECT NULL::text AS q, NULL::text AS city, NULL::text AS state, NULL::text AS ethnicity,
+                   NULL::date AS born_on_or_before, NULL::date AS born_after,
+                   jsonb_build_array(i.v) AS interests, NULL::jsonb AS roles, NULL::jsonb AS metadata,
+                   NULL::float8 AS lat, NULL::float8 AS lng, NULL::float8 AS radius_m,
+                   'infinity'::timestamptz AS after_ts, 'ffffffff-ffff-ffff-ffff-ffffffffffff'::uuid AS after_id,
+                   21 AS lim, p.user_id AS viewer_id
+            FROM profiles p CROSS JOIN LATERAL jsonb_array_elements(p.interests) AS i(v)
+            WHERE jsonb_array_length(p.interests) > 0 ORDER BY p.user_id LIMIT 1`,
+    },
+    sql: `
+WITH tq AS (
+  SELECT string_agg('(' || (websearch_to_tsquery('english', t.w) || websearch_to_tsquery('simple', t.w))::text || ')', ' & ' ORDER BY t.n)::tsquery AS q
+  FROM unnest(regexp_split_to_array(lower($1::text), '[^[:alnum:]]+')) WITH ORDINALITY AS t(w, n)
+  WHERE t.w <> '' AND t.n <= 8 AND numnode(websearch_to_tsquery('english', t.w)) > 0
+)
+SELECT p.user_id AS id, u.username, p.display_name, left(p.bio, 280) AS bio,
+       to_char(p.birthdate, 'YYYY-MM-DD') AS birthdate, p.gender, p.ethnicity, p.city, p.state,
+       p.roles, p.interests, ${iso('p.last_active_at')} AS last_active_at,
+       CASE WHEN $10::float8 IS NULL THEN NULL
+            ELSE round((earth_distance(ll_to_earth($10::float8, $11::float8), ll_to_earth(p.lat, p.lng)) / 1000)::numeric, 2)::float8
+       END AS distance_km
+FROM profiles p
+JOIN users u ON u.id = p.user_id AND u.is_active
+WHERE p.privacy_level <> 'private'
+  AND ($1::text IS NULL OR p.search_vector @@ (SELECT q FROM tq))
+  AND ($2::text IS NULL OR p.city = $2::text)
+  AND ($3::text IS NULL OR p.state = $3::text)
+  AND ($4::text IS NULL OR p.ethnicity = $4::text)
+  AND ($5::date IS NULL OR p.birthdate <= $5::date)
+  AND ($6::date IS NULL OR p.birthdate > $6::date)
+  AND ($7::jsonb IS NULL OR p.interests @> $7::jsonb)
+  AND ($8::jsonb IS NULL OR p.roles @> $8::jsonb)
+  AND ($9::jsonb IS NULL OR p.metadata @> $9::jsonb)
+  AND ($10::float8 IS NULL OR (
+        p.lat IS NOT NULL AND p.lng IS NOT NULL
+        AND earth_box(ll_to_earth($10::float8, $11::float8), $12::float8) @> ll_to_earth(p.lat, p.lng)
+        AND earth_distance(ll_to_earth($10::float8, $11::float8), ll_to_earth(p.lat, p.lng)) <= $12::float8))
+  AND (p.last_active_at, p.user_id) < ($13::timestamptz, $14::uuid)
+  AND NOT EXISTS (
+        SELECT 1 FROM relationships b
+        WHERE b.kind = 'block'
+          AND ((b.user_id = p.user_id AND b.target_id = $16::uuid) OR (b.user_id = $16::uuid AND b.target_id = p.user_id)))
+ORDER BY p.last_active_at DESC, p.user_id DESC
+LIMIT $15`,
+  }),
+});
+
+export interface SearchFilters {
+  readonly q: string | null;
+  readonly city: string | null;
+  readonly state: string | null;
+  readonly ethnicity: string | null;
+  /** Age ≥ min_age ⇔ born on or before this date (YYYY-MM-DD). */
+  readonly bornOnOrBefore: string | null;
+  /** Age ≤ max_age ⇔ born after this date. */
+  readonly bornAfter: string | null;
+  readonly interests: readonly string[] | null;
+  readonly roles: readonly string[] | null;
+  readonly metadata: Record<string, unknown> | null;
+  readonly near: { readonly lat: number; readonly lng: number; readonly radiusM: number } | null;
+}
+
+export interface SearchRow {
+  readonly id: string;
+  readonly username: string;
+  readonly display_name: string | null;
+  readonly bio: string | null;
+  readonly birthdate: string | null;
+  readonly gender: string | null;
+  readonly ethnicity: string | null;
+  readonly city: string | null;
+  readonly state: string | null;
+  readonly roles: string[];
+  readonly interests: string[];
+  readonly last_active_at: string;
+  readonly distance_km: number | null;
+}
+
+const json = (v: unknown): string | null => (v === null ? null : JSON.stringify(v));
+
+export class SearchRepository {
+  constructor(private readonly db: Database) {}
+
+  async profiles(f: SearchFilters, after: { ts: string; id: string }, limit: number, viewerId: string, ctx: QueryContext): Promise<SearchRow[]> {
+    return this.db.query<SearchRow>(searchQueries.profiles, [
+      f.q, f.city, f.state, f.ethnicity, f.bornOnOrBefore, f.bornAfter,
+      json(f.interests), json(f.roles), json(f.metadata),
+      f.near?.lat ?? null, f.near?.lng ?? null, f.near?.radiusM ?? null,
+      after.ts, after.id, limit, viewerId,
+    ], ctx);
+  }
+}

@@ -1,0 +1,132 @@
+import type { Config } from '../../config/index.ts';
+import type { Database, QueryContext } from '../../db/database.ts';
+import type { Logger } from '../../logging/logger.ts';
+import { AppError } from '../../errors/app-error.ts';
+import type { ConversationRepository, InboxRow } from '../../repositories/conversations.repository.ts';
+import { MIN_UUID } from '../../repositories/sql-fragments.ts';
+import { decodeCursor, encodeCursor } from '../cursor.ts';
+import { newId, newTimedId } from '../ids.ts';
+import { noteWrite, notSelf, pageSize, requireText, type Page, type Written } from '../support.ts';
+import { DAY_MS, nextWindowCursor, openWindow, retentionFloorMs } from '../time-window.ts';
+
+export interface ConversationRef {
+  readonly id: string;
+  readonly recipient_id: string;
+  readonly created_at: string;
+  /** false when the pair already had a conversation (it is returned as is). */
+  readonly created: boolean;
+}
+
+export interface InboxItem {
+  readonly id: string;
+  readonly other_user: { readonly id: string; readonly username: string; readonly display_name: string | null };
+  readonly unread_count: number;
+  readonly last_read_at: string | null;
+  readonly last_message_at: string;
+  readonly last_message: { readonly id: string; readonly sender_id: string; readonly content: string; readonly created_at: string } | null;
+}
+
+export interface DirectMessage {
+  readonly id: string;
+  readonly conversation_id: string;
+  readonly sender_id: string;
+  readonly content: string;
+  readonly created_at: string;
+}
+
+interface ConversationDeps {
+  readonly config: Config;
+  readonly db: Database;
+  readonly logger: Logger | undefined;
+  readonly conversations: ConversationRepository;
+}
+
+/** First history window: a month covers a busy conversation's page in one or two partitions. */
+const HISTORY_INITIAL_DAYS = 31;
+export const DEFAULT_HISTORY_PAGE = 50;
+/** Messages may carry a timestamp a little before their conversation's row (clock skew between app hosts). */
+const FLOOR_SLACK_MS = DAY_MS;
+
+/**
+ * Direct conversations. Only the two members may read or post (403 otherwise, 404 for an
+ * unknown id); a block in either direction stops new conversations and messages (403 BLOCKED).
+ */
+export class ConversationService {
+  constructor(private readonly d: ConversationDeps) {}
+
+  async open(userId: string, recipientId: string): Promise<Written<ConversationRef>> {
+    notSelf(userId, recipientId, 'open a conversation with');
+    // Two tries: a concurrent open of the same pair can make the first see neither its own
+    // insert (conflict) nor the other's row (snapshot); the second sees the winner.
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const row = await this.d.conversations.open(userId, recipientId, newId());
+      if (!row.target_exists) throw new AppError('NOT_FOUND', 'No such user');
+      if (row.blocked) throw new AppError('BLOCKED', 'You cannot open a conversation with this user');
+      if (row.id && row.created_at) {
+        const value = { id: row.id, recipient_id: recipientId, created_at: row.created_at, created: row.created };
+        return { value, lsn: row.created ? await noteWrite(this.d.db, this.d.logger, userId) : undefined };
+      }
+    }
+    throw new AppError('CONFLICT', 'The conversation is being created concurrently; retry');
+  }
+
+  async inbox(userId: string, cursor: string | undefined, limit: number | undefined, ctx: QueryContext): Promise<Page<InboxItem>> {
+    const n = pageSize(limit);
+    const after = decodeCursor('inbox', cursor) ?? { ts: 'infinity', id: MIN_UUID };
+    const rows = await this.d.conversations.inbox(userId, after, n + 1, ctx);
+    const items = rows.slice(0, n).map(toInboxItem);
+    const last = items[items.length - 1];
+    return { items, next_cursor: rows.length > n && last ? encodeCursor('inbox', { ts: last.last_message_at, id: last.id }) : null };
+  }
+
+  async history(conversationId: string, userId: string, cursor: string | undefined, limit: number | undefined, ctx: QueryContext): Promise<Page<DirectMessage>> {
+    const n = pageSize(limit, DEFAULT_HISTORY_PAGE);
+    const c = decodeCursor('conversation_history', cursor);
+    if (c && c.c !== conversationId) throw new AppError('INVALID_CURSOR', 'This cursor belongs to another conversation');
+    const window = openWindow(c, HISTORY_INITIAL_DAYS);
+    const rows = await this.d.conversations.history(conversationId, userId, window, n + 1, ctx);
+    const head = rows[0];
+    if (!head || head.container_created_at === null) throw new AppError('NOT_FOUND', 'No such conversation');
+    if (!head.is_member) throw new AppError('FORBIDDEN', 'You are not a member of this conversation');
+    const fetched = rows.flatMap((r) => (r.id && r.sender_id && r.content !== null && r.created_at
+      ? [{ id: r.id, conversation_id: conversationId, sender_id: r.sender_id, content: r.content, created_at: r.created_at }]
+      : []));
+    const floor = Math.max(Date.parse(head.container_created_at) - FLOOR_SLACK_MS, retentionFloorMs(this.d.config.partitions.retentionMonths));
+    const next = nextWindowCursor(window, fetched, n, floor);
+    return { items: fetched.slice(0, n), next_cursor: next ? encodeCursor('conversation_history', { c: conversationId, ...next }) : null };
+  }
+
+  /** One statement: insert + conversation and both members' read state (see chat.send_message). */
+  async send(conversationId: string, senderId: string, content: string): Promise<Written<DirectMessage>> {
+    requireText(content, 'content');
+    const { id, createdAt } = newTimedId();
+    const row = await this.d.conversations.send(conversationId, senderId, { id, content, createdAt });
+    if (!row.container_exists) throw new AppError('NOT_FOUND', 'No such conversation');
+    if (!row.is_member) throw new AppError('FORBIDDEN', 'You are not a member of this conversation');
+    if (row.blocked) throw new AppError('BLOCKED');
+    if (!row.id || !row.created_at || row.content === null) throw new Error('chat.send_message inserted nothing');
+    const lsn = await noteWrite(this.d.db, this.d.logger, senderId);
+    return { value: { id: row.id, conversation_id: conversationId, sender_id: senderId, content: row.content, created_at: row.created_at }, lsn };
+  }
+
+  async markRead(conversationId: string, userId: string): Promise<Written<{ conversation_id: string; unread_count: number; last_read_at: string | null }>> {
+    const row = await this.d.conversations.markRead(conversationId, userId);
+    if (!row.container_exists) throw new AppError('NOT_FOUND', 'No such conversation');
+    if (!row.is_member) throw new AppError('FORBIDDEN', 'You are not a member of this conversation');
+    const lsn = row.changed ? await noteWrite(this.d.db, this.d.logger, userId) : undefined;
+    return { value: { conversation_id: conversationId, unread_count: 0, last_read_at: row.last_read_at }, lsn };
+  }
+}
+
+function toInboxItem(r: InboxRow): InboxItem {
+  return {
+    id: r.id,
+    other_user: { id: r.other_id, username: r.other_username, display_name: r.other_display_name },
+    unread_count: r.unread_count,
+    last_read_at: r.last_read_at,
+    last_message_at: r.last_message_at,
+    last_message: r.message_id && r.message_sender_id && r.message_content !== null && r.message_created_at
+      ? { id: r.message_id, sender_id: r.message_sender_id, content: r.message_content, created_at: r.message_created_at }
+      : null,
+  };
+}

@@ -1,0 +1,112 @@
+import type { Config } from '../../config/index.ts';
+import type { Database, QueryContext } from '../../db/database.ts';
+import type { Logger } from '../../logging/logger.ts';
+import { AppError } from '../../errors/app-error.ts';
+import type { CommentPageRow, FeedRepository, PostRow } from '../../repositories/feed.repository.ts';
+import { MIN_UUID } from '../../repositories/sql-fragments.ts';
+import { decodeCursor, encodeCursor } from '../cursor.ts';
+import { newTimedId, uuidV7Millis } from '../ids.ts';
+import { noteWrite, pageSize, requireText, type Page, type Written } from '../support.ts';
+import { DAY_MS, nextWindowCursor, openWindow, retentionFloorMs } from '../time-window.ts';
+
+export type FeedType = 'global' | 'following';
+
+export interface Post {
+  readonly id: string;
+  readonly author: { readonly id: string; readonly username: string; readonly display_name: string | null };
+  readonly content: string;
+  readonly comment_count: number;
+  readonly created_at: string;
+}
+
+export interface Comment {
+  readonly id: string;
+  readonly post_id: string;
+  readonly author: { readonly id: string; readonly username: string; readonly display_name: string | null };
+  readonly content: string;
+  readonly created_at: string;
+}
+
+interface FeedDeps {
+  readonly config: Config;
+  readonly db: Database;
+  readonly logger: Logger | undefined;
+  readonly feed: FeedRepository;
+}
+
+/** First window per feed: the global feed is busy (a day fills a page), a following feed less so. */
+const INITIAL_DAYS: Record<FeedType, number> = { global: 2, following: 31 };
+/** A post's created_at equals its UUIDv7 time; ±1 day absorbs clock skew and still prunes to one or two partitions. */
+const POST_TIME_SLACK_MS = DAY_MS;
+
+export class FeedService {
+  constructor(private readonly d: FeedDeps) {}
+
+  async feed(viewerId: string, type: FeedType, cursor: string | undefined, limit: number | undefined, ctx: QueryContext): Promise<Page<Post>> {
+    const n = pageSize(limit);
+    const kind = type === 'global' ? 'feed_global' : 'feed_following';
+    const window = openWindow(decodeCursor(kind, cursor), INITIAL_DAYS[type]);
+    const rows = type === 'global'
+      ? await this.d.feed.global(viewerId, window, n + 1, ctx)
+      : await this.d.feed.following(viewerId, window, n + 1, ctx);
+    const next = nextWindowCursor(window, rows, n, retentionFloorMs(this.d.config.partitions.retentionMonths));
+    return { items: rows.slice(0, n).map(toPost), next_cursor: next ? encodeCursor(kind, next) : null };
+  }
+
+  async post(authorId: string, content: string): Promise<Written<Post>> {
+    requireText(content, 'content');
+    const { id, createdAt } = newTimedId();
+    const row = await this.d.feed.post({ id, authorId, content, createdAt });
+    const lsn = await noteWrite(this.d.db, this.d.logger, authorId);
+    return { value: toPost(row), lsn };
+  }
+
+  async comments(postId: string, cursor: string | undefined, limit: number | undefined, ctx: QueryContext): Promise<Page<Comment>> {
+    const n = pageSize(limit);
+    const c = decodeCursor('comments', cursor);
+    if (c && c.c !== postId) throw new AppError('INVALID_CURSOR', 'This cursor belongs to another post');
+    const rows = await this.d.feed.listComments(postId, postBounds(postId), c ?? { ts: '-infinity', id: MIN_UUID }, n + 1, ctx);
+    if (!rows[0]?.post_exists) throw new AppError('NOT_FOUND', 'No such post');
+    const all = rows.flatMap((r) => toComment(postId, r));
+    const items = all.slice(0, n);
+    const last = items[items.length - 1];
+    return { items, next_cursor: all.length > n && last ? encodeCursor('comments', { c: postId, ts: last.created_at, id: last.id }) : null };
+  }
+
+  async addComment(postId: string, authorId: string, content: string): Promise<Written<Comment & { readonly comment_count: number | null }>> {
+    requireText(content, 'content');
+    const { id, createdAt } = newTimedId();
+    const row = await this.d.feed.addComment(postId, postBounds(postId), { id, authorId, content, createdAt });
+    if (!row.post_exists) throw new AppError('NOT_FOUND', 'No such post');
+    if (row.blocked) throw new AppError('BLOCKED', 'You cannot comment on this post');
+    const [comment] = toComment(postId, row);
+    if (!comment) throw new Error('feed.add_comment inserted nothing');
+    const lsn = await noteWrite(this.d.db, this.d.logger, authorId);
+    return { value: { ...comment, comment_count: row.comment_count }, lsn };
+  }
+}
+
+/** The partition range a post can be in, from its id; ids that are not UUIDv7 name no post. */
+function postBounds(postId: string): { lowerTs: string; upperTs: string } {
+  const ms = uuidV7Millis(postId);
+  if (ms === undefined) throw new AppError('NOT_FOUND', 'No such post');
+  return { lowerTs: new Date(ms - POST_TIME_SLACK_MS).toISOString(), upperTs: new Date(ms + POST_TIME_SLACK_MS).toISOString() };
+}
+
+function toPost(r: PostRow): Post {
+  return {
+    id: r.id,
+    author: { id: r.author_id, username: r.author_username, display_name: r.author_display_name },
+    content: r.content,
+    comment_count: r.comment_count,
+    created_at: r.created_at,
+  };
+}
+
+function toComment(postId: string, r: CommentPageRow): Comment[] {
+  if (!r.id || !r.author_id || r.author_username === null || r.content === null || !r.created_at) return [];
+  return [{
+    id: r.id, post_id: postId, content: r.content, created_at: r.created_at,
+    author: { id: r.author_id, username: r.author_username, display_name: r.author_display_name },
+  }];
+}

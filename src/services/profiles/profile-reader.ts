@@ -1,0 +1,57 @@
+import type { QueryContext } from '../../db/database.ts';
+import type { ProfileRepository, ProfileRow } from '../../repositories/profiles.repository.ts';
+
+/**
+ * The viewer-independent profile read model: identical for every viewer, so one cached
+ * copy serves all of them. Plain JSON (strings, numbers, arrays, objects) so the cache can
+ * serialise it without loss. Age is not stored here: it is derived from birthdate per
+ * request, so a cached view never goes stale on a birthday.
+ */
+export interface ProfileView {
+  readonly id: string;
+  readonly username: string;
+  readonly display_name: string | null;
+  readonly bio: string | null;
+  readonly birthdate: string | null;
+  readonly gender: string | null;
+  readonly ethnicity: string | null;
+  readonly height_cm: number | null;
+  readonly body_type: string | null;
+  readonly relationship_status: string | null;
+  readonly city: string | null;
+  readonly state: string | null;
+  readonly lat: number | null;
+  readonly lng: number | null;
+  readonly roles: string[];
+  readonly interests: string[];
+  readonly metadata: Record<string, unknown>;
+  readonly privacy_level: 'public' | 'friends' | 'private';
+  readonly last_active_at: string;
+  readonly created_at: string;
+  readonly updated_at: string;
+  readonly rating: { readonly average: number | null; readonly count: number };
+}
+
+/**
+ * The hot profile read. The cache layer wraps it (ServiceDeps.wrapReaders.profile) and
+ * invalidates through WriteHooks.onProfileChanged; on a cache hit GET /api/profiles/:id
+ * needs no database round trip for this part. `ctx` carries read-your-writes: a user
+ * reading their own profile right after PUT /api/profiles/me never sees the old one.
+ */
+export interface ProfileReader {
+  getProfileView(userId: string, ctx: QueryContext): Promise<ProfileView | null>;
+}
+
+export function toProfileView(row: ProfileRow): ProfileView {
+  const { rating_average, rating_count, ...rest } = row;
+  return { ...rest, rating: { average: rating_average, count: rating_count } };
+}
+
+export class DbProfileReader implements ProfileReader {
+  constructor(private readonly profiles: ProfileRepository) {}
+
+  async getProfileView(userId: string, ctx: QueryContext): Promise<ProfileView | null> {
+    const row = await this.profiles.get(userId, ctx);
+    return row ? toProfileView(row) : null;
+  }
+}

@@ -1,0 +1,60 @@
+import type { QueryContext } from '../../db/database.ts';
+import type { SocialRepository } from '../../repositories/social.repository.ts';
+
+/** One relationship row between the viewer and another user, seen from the viewer. */
+export interface RelationshipEdge {
+  /** true: viewer → other; false: other → viewer. */
+  readonly outgoing: boolean;
+  readonly kind: 'friend' | 'favorite' | 'block';
+  readonly status: 'pending' | 'accepted';
+}
+
+/**
+ * The viewer-dependent half of a profile read: the (at most six) relationship rows
+ * between two users. Separate from ProfileReader so a cached profile stays viewer
+ * independent; the cache layer may wrap this too (per pair, invalidated through
+ * WriteHooks.onRelationshipChanged) to make a cached profile read free of database
+ * round trips. The service runs it concurrently with the profile read, so a miss on
+ * both still costs one round trip of latency.
+ */
+export interface RelationshipReader {
+  getRelationship(viewerId: string, otherUserId: string, ctx: QueryContext): Promise<RelationshipEdge[]>;
+}
+
+export class DbRelationshipReader implements RelationshipReader {
+  constructor(private readonly social: SocialRepository) {}
+
+  async getRelationship(viewerId: string, otherUserId: string, ctx: QueryContext): Promise<RelationshipEdge[]> {
+    const rows = await this.social.between(viewerId, otherUserId, ctx);
+    return rows.map((r) => ({ outgoing: r.outgoing, kind: r.kind, status: r.status }));
+  }
+}
+
+export type FriendStatus = 'none' | 'pending_outgoing' | 'pending_incoming' | 'friends';
+
+export interface RelationshipStatus {
+  readonly is_self: boolean;
+  readonly friend_status: FriendStatus;
+  /** The viewer favourited this user. */
+  readonly is_favorite: boolean;
+  /** The viewer blocked this user. */
+  readonly is_blocked: boolean;
+  /** This user blocked the viewer (the service hides the profile then). */
+  readonly blocked_by: boolean;
+}
+
+export function relationshipStatus(edges: readonly RelationshipEdge[], isSelf: boolean): RelationshipStatus {
+  const has = (outgoing: boolean, kind: RelationshipEdge['kind'], status?: RelationshipEdge['status']) =>
+    edges.some((e) => e.outgoing === outgoing && e.kind === kind && (status === undefined || e.status === status));
+  let friend: FriendStatus = 'none';
+  if (has(true, 'friend', 'accepted') || has(false, 'friend', 'accepted')) friend = 'friends';
+  else if (has(true, 'friend', 'pending')) friend = 'pending_outgoing';
+  else if (has(false, 'friend', 'pending')) friend = 'pending_incoming';
+  return {
+    is_self: isSelf,
+    friend_status: friend,
+    is_favorite: has(true, 'favorite'),
+    is_blocked: has(true, 'block'),
+    blocked_by: has(false, 'block'),
+  };
+}

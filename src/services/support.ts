@@ -1,0 +1,51 @@
+import type { Database } from '../db/database.ts';
+import type { Logger } from '../logging/logger.ts';
+import { AppError } from '../errors/app-error.ts';
+
+/** Every list endpoint's shape (DESIGN §2). */
+export interface Page<T> {
+  readonly items: T[];
+  readonly next_cursor: string | null;
+}
+
+/** A write's result and the primary's WAL position after it (for X-BGC-LSN), if replicas exist. */
+export interface Written<T> {
+  readonly value: T;
+  readonly lsn: string | undefined;
+}
+
+export const DEFAULT_PAGE_SIZE = 20;
+export const MAX_PAGE_SIZE = 100;
+
+export function pageSize(limit: number | undefined, fallback = DEFAULT_PAGE_SIZE): number {
+  if (limit === undefined) return fallback;
+  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE_SIZE) {
+    throw new AppError('VALIDATION_FAILED', `limit must be an integer from 1 to ${MAX_PAGE_SIZE}`);
+  }
+  return limit;
+}
+
+/**
+ * Records the user's write for read-your-writes (db.router.noteWrite) and returns the
+ * LSN. The write itself already committed: if only this bookkeeping fails, the request
+ * still succeeds (a retry would duplicate the write); the user's next read may then hit
+ * a lagging replica, so it is logged.
+ */
+export async function noteWrite(db: Database, logger: Logger | undefined, userId: string): Promise<string | undefined> {
+  try {
+    return await db.router.noteWrite(userId);
+  } catch (err) {
+    logger?.warn({ err: err instanceof Error ? err.message : String(err), userId }, 'could not record write LSN');
+    return undefined;
+  }
+}
+
+/** Content of a message, post or comment: not blank. Length limits are in the route schemas. */
+export function requireText(content: string, what: string): string {
+  if (content.trim().length === 0) throw new AppError('VALIDATION_FAILED', `${what} must not be blank`);
+  return content;
+}
+
+export function notSelf(userId: string, targetId: string, action: string): void {
+  if (userId === targetId) throw new AppError('VALIDATION_FAILED', `You cannot ${action} yourself`);
+}
