@@ -36,7 +36,7 @@ export async function startRuntime(config: Config, opts: { logger?: Logger; list
     onRoute: (_name, d) => metrics.dbRouted.inc({ node: d.node, reason: d.reason }),
   });
   await db.start();
-  const services = createServices({ config, db });
+  const services = createServices({ config, db, logger });
   let warmedUp = true;
 
   const readiness = async (): Promise<ReadinessReport> => {
