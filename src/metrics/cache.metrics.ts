@@ -1,0 +1,77 @@
+import client from 'prom-client';
+import type { Metrics } from './registry.ts';
+
+/**
+ * Cache metrics (contract with the monitoring work: names and labels are fixed).
+ *  - requests: every cache-aside lookup counts once at L1; an L1 miss counts once more at L2.
+ *    `stale` is a value served past its TTL (stale-while-revalidate, or serve-stale on a
+ *    database error within the grace period).
+ *  - invalidations: keys dropped, by where the drop came from (app after-commit hook,
+ *    PostgreSQL NOTIFY, a peer's bus message, or a whole-cache flush).
+ *  - Redis memory gauges are refreshed by the cache layer's INFO poll (SC-009).
+ */
+export type CacheName = 'profile' | 'session';
+export type CacheTier = 'l1' | 'l2';
+export type CacheResult = 'hit' | 'miss' | 'stale';
+export type InvalidationSource = 'app' | 'db_notify' | 'bus' | 'flush';
+
+export class CacheMetrics {
+  readonly requests: client.Counter<'cache' | 'tier' | 'result'>;
+  readonly invalidations: client.Counter<'cache' | 'source'>;
+  readonly l1Bytes: client.Gauge;
+  readonly redisUsedMemory: client.Gauge;
+  readonly redisMaxMemory: client.Gauge;
+  readonly warmupDuration: client.Gauge;
+
+  constructor(registry: client.Registry) {
+    this.requests = new client.Counter({
+      name: 'bgc_cache_requests_total',
+      help: 'Cache lookups by cache, tier and result (an L1 miss is counted again at L2)',
+      labelNames: ['cache', 'tier', 'result'] as const,
+      registers: [registry],
+    });
+    this.invalidations = new client.Counter({
+      name: 'bgc_cache_invalidations_total',
+      help: 'Cache keys invalidated, by cache and source (app, db_notify, bus, flush)',
+      labelNames: ['cache', 'source'] as const,
+      registers: [registry],
+    });
+    this.l1Bytes = new client.Gauge({
+      name: 'bgc_cache_l1_bytes',
+      help: 'Bytes held by the in-process (L1) cache',
+      registers: [registry],
+    });
+    this.redisUsedMemory = new client.Gauge({
+      name: 'bgc_cache_redis_used_memory_bytes',
+      help: 'Redis used_memory as last polled by the cache layer',
+      registers: [registry],
+    });
+    this.redisMaxMemory = new client.Gauge({
+      name: 'bgc_cache_redis_maxmemory_bytes',
+      help: 'Redis maxmemory as last polled by the cache layer (0 = no limit)',
+      registers: [registry],
+    });
+    this.warmupDuration = new client.Gauge({
+      name: 'bgc_cache_warmup_duration_seconds',
+      help: 'Duration of the last cache warm-up run',
+      registers: [registry],
+    });
+    // Pre-create every label combination so dashboards see zeros rather than gaps.
+    for (const cache of ['profile', 'session'] as const) {
+      for (const tier of ['l1', 'l2'] as const) for (const result of ['hit', 'miss', 'stale'] as const) this.requests.inc({ cache, tier, result }, 0);
+      for (const source of ['app', 'db_notify', 'bus', 'flush'] as const) this.invalidations.inc({ cache, source }, 0);
+    }
+  }
+}
+
+const byMetrics = new WeakMap<Metrics, CacheMetrics>();
+
+/** One CacheMetrics per Metrics registry (registering a name twice would throw). */
+export function cacheMetricsFor(metrics: Metrics): CacheMetrics {
+  let m = byMetrics.get(metrics);
+  if (!m) {
+    m = new CacheMetrics(metrics.registry);
+    byMetrics.set(metrics, m);
+  }
+  return m;
+}
