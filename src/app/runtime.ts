@@ -8,6 +8,7 @@ import { buildApp } from '../http/app.ts';
 import { buildAdminApp } from '../admin/admin-app.ts';
 import { systemQueries } from '../db/system-queries.ts';
 import type { AppDeps, ReadinessReport } from './deps.ts';
+import { startBackground } from '../jobs/index.ts';
 
 export interface Runtime {
   readonly deps: AppDeps;
@@ -65,12 +66,15 @@ export async function startRuntime(config: Config, opts: { logger?: Logger; list
     ports = { api: portOf(app), admin: portOf(admin) };
   }
   warmedUp = true;
+  // Partition health metrics on every instance; the job scheduler only when config.jobsEnabled.
+  const background = startBackground({ config, db, metrics, logger });
   let closing: Promise<void> | undefined;
   return {
     deps, app, admin, ports,
     close: () => {
       closing ??= (async () => {
         await Promise.allSettled([app.close(), admin.close()]);
+        await background.stop();
         await db.close();
       })();
       return closing;

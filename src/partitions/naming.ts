@@ -39,3 +39,18 @@ export function monthRange(from: MonthRef, to: MonthRef): MonthRef[] {
   for (let m = from; compareMonths(m, to) <= 0; m = addMonths(m, 1)) out.push(m);
   return out;
 }
+
+/** Whole months from `a` to `b` (positive when `b` is later). */
+export function monthsBetween(a: MonthRef, b: MonthRef): number {
+  return compareMonths(b, a);
+}
+
+/** A partition's month as the `date` the ledger stores: 'YYYY-MM-01'. */
+export function monthDate(m: MonthRef): string {
+  return `${String(m.year).padStart(4, '0')}-${String(m.month).padStart(2, '0')}-01`;
+}
+
+/** Double-quoted SQL identifier (names here come from parsePartitionName, but quote anyway). */
+export function ident(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}

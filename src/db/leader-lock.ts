@@ -1,0 +1,132 @@
+import pg from 'pg';
+
+/**
+ * Sessions that must not come from a pool: a session advisory lock belongs to one backend,
+ * and session settings (lock_timeout, TimeZone, statement_timeout = 0 for long COPYs)
+ * must not leak into connections the API later borrows (pg_partman #531, DependencyTrack
+ * #2207 had exactly that through PgBouncer). Everything here opens its own pg.Client.
+ */
+export interface DedicatedSessionOptions {
+  readonly applicationName: string;
+  /** 0 = no statement timeout (archive COPYs of a whole month). */
+  readonly statementTimeoutMs?: number;
+  readonly connectTimeoutMs?: number;
+  /** Called when the connection fails while idle (server restart, pg_terminate_backend). */
+  readonly onError?: (err: Error) => void;
+}
+
+export async function openDedicatedSession(url: string, opts: DedicatedSessionOptions): Promise<pg.Client> {
+  const client = new pg.Client({
+    connectionString: url,
+    application_name: opts.applicationName,
+    statement_timeout: opts.statementTimeoutMs && opts.statementTimeoutMs > 0 ? opts.statementTimeoutMs : undefined,
+    connectionTimeoutMillis: opts.connectTimeoutMs ?? 5_000,
+    keepAlive: true,
+  });
+  // Without a listener an error on an idle client would crash the process.
+  client.on('error', (err) => opts.onError?.(err));
+  await client.connect();
+  return client;
+}
+
+export interface LeaderLockOptions {
+  readonly url: string;
+  /** Advisory lock key; one per election (the scheduler uses SCHEDULER_LOCK_KEY). */
+  readonly key: number;
+  readonly applicationName: string;
+  readonly onLost?: (reason: string) => void;
+}
+
+export type LeaderCheck = { readonly leader: true } | { readonly leader: false; readonly reason: 'replica' | 'held-elsewhere' | 'unreachable' };
+
+/** Key of the app's job scheduler (the migrator uses 727_160_001, partition maintenance 727_160_011). */
+export const SCHEDULER_LOCK_KEY = 727_160_010;
+
+/**
+ * Leader election with a session advisory lock on a dedicated connection. Whoever holds
+ * `pg_advisory_lock(key)` is the leader; if its process dies or its connection drops,
+ * PostgreSQL releases the lock and the next `check()` of another instance takes it. A
+ * standby never leads (`pg_is_in_recovery()`), so a primary URL that points at a replica
+ * after a failover mix-up cannot run maintenance there.
+ */
+export class LeaderLock {
+  readonly #opts: LeaderLockOptions;
+  #client: pg.Client | null = null;
+  #held = false;
+  #broken = false;
+
+  constructor(opts: LeaderLockOptions) {
+    this.#opts = opts;
+  }
+
+  get isLeader(): boolean {
+    return this.#held && !this.#broken;
+  }
+
+  /** Backend pid of the lock session (tests terminate it to simulate a dead leader). */
+  async backendPid(): Promise<number | null> {
+    if (!this.#client || this.#broken) return null;
+    const { rows } = await this.#client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+    return rows[0]?.pid ?? null;
+  }
+
+  /** Confirms leadership (the session is alive and still a primary) or tries to take it. */
+  async check(): Promise<LeaderCheck> {
+    try {
+      if (!this.#client || this.#broken) await this.#reconnect();
+      const client = this.#client as pg.Client;
+      const { rows } = await client.query<{ in_recovery: boolean }>('SELECT pg_is_in_recovery() AS in_recovery');
+      if (rows[0]?.in_recovery) {
+        if (this.#held) await this.#drop('node is a standby');
+        return { leader: false, reason: 'replica' };
+      }
+      if (this.#held) return { leader: true };
+      const got = await client.query<{ got: boolean }>('SELECT pg_try_advisory_lock($1) AS got', [this.#opts.key]);
+      this.#held = got.rows[0]?.got === true;
+      return this.#held ? { leader: true } : { leader: false, reason: 'held-elsewhere' };
+    } catch {
+      if (this.#held) this.#opts.onLost?.('leader session failed');
+      this.#held = false;
+      this.#broken = true;
+      return { leader: false, reason: 'unreachable' };
+    }
+  }
+
+  async #reconnect(): Promise<void> {
+    const old = this.#client;
+    this.#client = null;
+    this.#held = false;
+    if (old) await old.end().catch(() => undefined);
+    this.#client = await openDedicatedSession(this.#opts.url, {
+      applicationName: this.#opts.applicationName,
+      statementTimeoutMs: 5_000,
+      onError: () => {
+        // The server released our lock with the session; stop claiming leadership at once.
+        if (this.#held) this.#opts.onLost?.('leader session dropped');
+        this.#broken = true;
+        this.#held = false;
+      },
+    });
+    this.#broken = false;
+  }
+
+  async #drop(reason: string): Promise<void> {
+    this.#held = false;
+    this.#opts.onLost?.(reason);
+    await this.#client?.query('SELECT pg_advisory_unlock($1)', [this.#opts.key]).catch(() => undefined);
+  }
+
+  /** Runs a statement on the lock session (the scheduler's bookkeeping; cheap, serial). */
+  async query<R extends pg.QueryResultRow>(sql: string, params: readonly unknown[]): Promise<R[]> {
+    if (!this.#client || this.#broken) throw new Error('leader session is not connected');
+    return (await this.#client.query<R>(sql, params as unknown[])).rows;
+  }
+
+  /** Gives up leadership: closing the session releases the lock for the next instance. */
+  async close(): Promise<void> {
+    const client = this.#client;
+    this.#client = null;
+    this.#held = false;
+    if (client) await client.end().catch(() => undefined);
+  }
+}

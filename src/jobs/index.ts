@@ -1,0 +1,56 @@
+import crypto from 'node:crypto';
+import os from 'node:os';
+import type { Config } from '../config/index.ts';
+import type { Database } from '../db/database.ts';
+import { LeaderLock, SCHEDULER_LOCK_KEY } from '../db/leader-lock.ts';
+import type { Logger } from '../logging/logger.ts';
+import { partitionMetricsFor } from '../metrics/partitions.metrics.ts';
+import type { Metrics } from '../metrics/registry.ts';
+import { partitionHealth } from '../partitions/index.ts';
+import { partitionMaintenanceJob } from './partition-maintenance.job.ts';
+import { Scheduler } from './scheduler.ts';
+
+export { Scheduler, type JobSpec, type JobContext, type JobState } from './scheduler.ts';
+export { partitionMaintenanceJob } from './partition-maintenance.job.ts';
+
+export interface BackgroundDeps {
+  readonly config: Config;
+  readonly db: Database;
+  readonly metrics: Metrics;
+  readonly logger: Logger;
+}
+
+export interface Background {
+  /** Null when config.jobsEnabled is false. */
+  readonly scheduler: Scheduler | null;
+  stop(): Promise<void>;
+}
+
+/** host:pid:random — distinguishes instances in partition_runs and scheduled_jobs. */
+export function newInstanceId(): string {
+  return `${os.hostname()}:${process.pid}:${crypto.randomBytes(2).toString('hex')}`;
+}
+
+/**
+ * Background work of one app instance. Partition health metrics are wired on every
+ * instance (any instance can answer the alert queries); the scheduler runs only when
+ * config.jobsEnabled, and its leader-only jobs only on the elected leader. Later jobs
+ * (cache warming, stats snapshots, the monthly report) register here with
+ * `scheduler.register({ name, intervalMs, run })`.
+ */
+export function startBackground(deps: BackgroundDeps): Background {
+  const partitionMetrics = partitionMetricsFor(deps.metrics);
+  partitionMetrics.setSource(() => deps.db.withPrimaryClient((c) => partitionHealth(c, new Date())));
+  if (!deps.config.jobsEnabled) return { scheduler: null, stop: async () => undefined };
+  const instanceId = newInstanceId();
+  const leader = new LeaderLock({
+    url: deps.config.database.primaryUrl,
+    key: SCHEDULER_LOCK_KEY,
+    applicationName: 'bgc-scheduler',
+    onLost: (reason) => deps.logger.warn({ instanceId, reason }, 'scheduler leadership lost'),
+  });
+  const scheduler = new Scheduler({ leader, instanceId, logger: deps.logger, metrics: deps.metrics });
+  scheduler.register(partitionMaintenanceJob({ config: deps.config, metrics: partitionMetrics }));
+  scheduler.start();
+  return { scheduler, stop: () => scheduler.stop() };
+}

@@ -1,0 +1,119 @@
+import fs from 'node:fs';
+import type pg from 'pg';
+import { ARCHIVE_SCHEMA, commentsTableOf, qname, setSchemaStatement } from './archive.sql.ts';
+import { loadFileIntoTable } from './archive-file.ts';
+import { attachStatements, relationState, runLockedTransaction } from './create.ts';
+import { finalizeDetach } from './detach.ts';
+import { PartitionError } from './errors.ts';
+import { getLedger, transition, type LedgerRow, type LedgerState } from './ledger.ts';
+import { withLockedTransaction } from './lock-retry.ts';
+import { withMaintenanceLock } from './maintenance-lock.ts';
+import { ident, parsePartitionName } from './naming.ts';
+import { SESSION_SETTINGS_SQL, statsDiff, tableStats, type TableStats } from './stats.ts';
+
+export interface RestoreResult {
+  readonly partition: string;
+  /** Where the rows came from. */
+  readonly source: 'attached' | 'detached' | 'schema' | 'file';
+  readonly rows: number;
+  readonly comments: number | null;
+  readonly retainUntil: string;
+}
+
+const RESTORABLE: readonly LedgerState[] = ['detaching', 'detached', 'exported', 'verified', 'dropped'];
+
+function expectedStats(row: LedgerRow): TableStats | null {
+  if (row.row_count === null || row.content_checksum === null) return null;
+  return { rows: Number(row.row_count), minCreatedAt: row.min_created_at, maxCreatedAt: row.max_created_at, checksum: row.content_checksum };
+}
+
+/** Makes the month's rows exist as a standalone table public.<name>; returns where they came from. */
+async function bringBackTable(client: pg.ClientBase, row: LedgerRow): Promise<RestoreResult['source']> {
+  const name = row.partition_name;
+  const state = await relationState(client, name);
+  if (state === 'attached') return 'attached';
+  if (state === 'pending_detach') {
+    await finalizeDetach(client, row.parent, name);
+    return 'detached';
+  }
+  if (state === 'detached') return 'detached';
+  if (state === 'archived') {
+    await runLockedTransaction(client, `move ${name} back`, [setSchemaStatement(ARCHIVE_SCHEMA, name, 'public')]);
+    return 'schema';
+  }
+  if (!row.archive_path || !fs.existsSync(row.archive_path)) {
+    throw new PartitionError('PARTITION_MISSING', `${name}: no table and no archive file (${row.archive_path ?? 'none recorded'})`);
+  }
+  // One transaction: a failed or mismatching load leaves nothing behind.
+  const expected = expectedStats(row);
+  await client.query('BEGIN');
+  try {
+    await client.query(`CREATE TABLE ${qname('public', name)} (LIKE ${ident(row.parent)} INCLUDING ALL)`);
+    await loadFileIntoTable(client, row.archive_path, qname('public', name));
+    const problems = expected ? statsDiff(expected, await tableStats(client, qname('public', name)), `${name} restored`) : [];
+    if (problems.length > 0) throw new PartitionError('PARTITION_VERIFY_FAILED', problems.join('; '));
+    await client.query('COMMIT');
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  }
+  return 'file';
+}
+
+/** Puts the month's comments back into post_comments and forgets the side table. */
+async function restoreComments(client: pg.ClientBase, row: LedgerRow): Promise<number | null> {
+  if (row.parent !== 'status_updates') return null;
+  const side = commentsTableOf(row.partition_name);
+  const where = await relationState(client, side);
+  let source: string;
+  if (where === 'archived' || where === 'detached') {
+    source = qname(where === 'archived' ? ARCHIVE_SCHEMA : 'public', side);
+  } else if (row.comment_path && fs.existsSync(row.comment_path)) {
+    await client.query(`CREATE TEMP TABLE bgc_restore_comments (LIKE post_comments INCLUDING DEFAULTS) ON COMMIT DROP`);
+    await loadFileIntoTable(client, row.comment_path, 'bgc_restore_comments');
+    source = 'bgc_restore_comments';
+  } else {
+    return 0; // already restored by an earlier, interrupted restore (or the month had none)
+  }
+  // ON CONFLICT: a restore interrupted after this insert but before the ledger update re-runs safely.
+  const res = await client.query(`INSERT INTO post_comments SELECT * FROM ${source} ON CONFLICT (id) DO NOTHING`);
+  if (source !== 'bgc_restore_comments') await client.query(`DROP TABLE ${source}`);
+  return res.rowCount ?? 0;
+}
+
+/**
+ * `bgc partitions restore <partition>`: brings an archived month back as an attached
+ * partition with the rows the ledger recorded, whatever step the archive cycle reached.
+ * The rows are checked against the ledger before ATTACH (ADD CHECK → ATTACH → DROP CHECK,
+ * no scan under the parent's lock). The month is then kept for `keepDays` before
+ * retention may archive it again.
+ */
+export async function restorePartition(client: pg.ClientBase, name: string, opts: { keepDays?: number } = {}): Promise<RestoreResult> {
+  const parsed = parsePartitionName(name);
+  if (!parsed) throw new PartitionError('PARTITION_MISSING', `${name} is not a partition name (<table>_yYYYYmMM)`);
+  await client.query(SESSION_SETTINGS_SQL);
+  return withMaintenanceLock(client, async () => {
+    const row = await getLedger(client, name);
+    if (!row) throw new PartitionError('PARTITION_MISSING', `${name} is not in the partition ledger (never archived)`);
+    if (!RESTORABLE.includes(row.state)) throw new PartitionError('PARTITION_STATE', `${name} is ${row.state}; nothing to restore`);
+    const source = await bringBackTable(client, row);
+    if (source !== 'attached') {
+      const expected = expectedStats(row);
+      if (expected && source !== 'file') {
+        const problems = statsDiff(expected, await tableStats(client, qname('public', name)), name);
+        if (problems.length > 0) throw new PartitionError('PARTITION_VERIFY_FAILED', problems.join('; '));
+      }
+      // ATTACH re-creates the foreign keys the archive cycle dropped and validates them.
+      await runLockedTransaction(client, `attach ${name}`, attachStatements(parsed.table, parsed.month));
+    }
+    const keepDays = opts.keepDays ?? 30;
+    const retainUntil = new Date(Date.now() + keepDays * 86_400_000);
+    const comments = await withLockedTransaction(client, `restore comments of ${name}`, async () => {
+      const n = await restoreComments(client, row);
+      await transition(client, name, RESTORABLE, 'restored', { retain_until: retainUntil });
+      return n;
+    });
+    const { rows } = await client.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${qname('public', name)}`);
+    return { partition: name, source, rows: Number(rows[0]?.n ?? 0), comments, retainUntil: retainUntil.toISOString() };
+  });
+}
