@@ -1,0 +1,101 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expectError, registerUser, startTestApp, type PageBody, type TestApp, type TestUser } from '../helpers/app.ts';
+
+/**
+ * Who may do what: only members read and post in a conversation; nobody edits another's
+ * profile; blocks stop messages, new conversations, comments and visibility.
+ */
+let t: TestApp;
+let ann: TestUser;
+let ben: TestUser;
+let eve: TestUser;
+let conversationId: string;
+
+beforeAll(async () => {
+  t = await startTestApp('api_authz');
+  [ann, ben, eve] = await Promise.all([registerUser(t, 'ann'), registerUser(t, 'ben'), registerUser(t, 'eve')]);
+  const open = await t.call<{ id: string }>('POST', '/api/chat/conversations', { token: ann.token, body: { recipient_id: ben.id } });
+  conversationId = open.body.id;
+  const sent = await t.call('POST', `/api/chat/conversations/${conversationId}/messages`, { token: ann.token, body: { content: 'private words' } });
+  expect(sent.status).toBe(201);
+});
+afterAll(async () => {
+  await t?.close();
+});
+
+describe('conversations belong to their two members', () => {
+  it('a non-member can neither read, post nor mark read (403), and sees nothing in the inbox', async () => {
+    expectError(await t.call('GET', `/api/chat/conversations/${conversationId}/history`, { token: eve.token }), 403, 'FORBIDDEN');
+    expectError(await t.call('POST', `/api/chat/conversations/${conversationId}/messages`, { token: eve.token, body: { content: 'let me in' } }), 403, 'FORBIDDEN');
+    expectError(await t.call('POST', `/api/chat/conversations/${conversationId}/read`, { token: eve.token }), 403, 'FORBIDDEN');
+    const inbox = await t.call<PageBody<{ id: string }>>('GET', '/api/chat/conversations', { token: eve.token });
+    expect(inbox.body.items).toEqual([]);
+    // The members can.
+    const history = await t.call<PageBody<{ content: string }>>('GET', `/api/chat/conversations/${conversationId}/history`, { token: ben.token });
+    expect(history.body.items.map((m) => m.content)).toEqual(['private words']);
+  });
+});
+
+describe('profiles are edited by their owner only', () => {
+  it('PUT /api/profiles/me changes the caller\'s profile and no one else\'s; there is no route to edit by id', async () => {
+    const before = await t.call<{ bio: string | null }>('GET', `/api/profiles/${ann.id}`, { token: ann.token });
+    const eveEdit = await t.call<{ id: string; bio: string }>('PUT', '/api/profiles/me', { token: eve.token, body: { bio: 'eve was here' } });
+    expect(eveEdit.status).toBe(200);
+    expect(eveEdit.body.id).toBe(eve.id);
+    const after = await t.call<{ bio: string | null }>('GET', `/api/profiles/${ann.id}`, { token: ann.token, lsn: eveEdit.lsn });
+    expect(after.body.bio).toBe(before.body.bio);
+    expect((await t.call('PUT', `/api/profiles/${ann.id}`, { token: eve.token, body: { bio: 'x' } })).status).toBe(404);
+  });
+
+  it('private and friends-only profiles are refused to others (403); exact location is shown to the owner only', async () => {
+    const set = await t.call('PUT', '/api/profiles/me', { token: ben.token, body: { privacy_level: 'friends', lat: 30.27, lng: -97.74 } });
+    expect(set.status).toBe(200);
+    expectError(await t.call('GET', `/api/profiles/${ben.id}`, { token: eve.token, lsn: set.lsn }), 403, 'FORBIDDEN');
+    const own = await t.call<{ lat: number | null }>('GET', `/api/profiles/${ben.id}`, { token: ben.token });
+    expect(own.body.lat).toBe(30.27);
+    // Ann becomes Ben's friend: she may see the profile, without the coordinates.
+    const req = await t.call('POST', `/api/social/friend-request/${ben.id}`, { token: ann.token });
+    const acc = await t.call('POST', `/api/social/friend-request/${ann.id}/accept`, { token: ben.token, lsn: req.lsn });
+    expect(acc.status).toBe(200);
+    const friendView = await t.call<{ lat: number | null; relationship: { friend_status: string } }>('GET', `/api/profiles/${ben.id}`, { token: ann.token, lsn: acc.lsn });
+    expect(friendView.status).toBe(200);
+    expect(friendView.body).toMatchObject({ lat: null, relationship: { friend_status: 'friends' } });
+    const reset = await t.call('PUT', '/api/profiles/me', { token: ben.token, body: { privacy_level: 'public' } });
+    expect(reset.status).toBe(200);
+  });
+});
+
+describe('blocks', () => {
+  it('a blocked user cannot message the blocker (BLOCKED), open a conversation, comment, or see the profile', async () => {
+    // Eve and Ann talk first.
+    const open = await t.call<{ id: string }>('POST', '/api/chat/conversations', { token: eve.token, body: { recipient_id: ann.id } });
+    expect(open.status).toBe(201);
+    const post = await t.call<{ id: string }>('POST', '/api/feed', { token: ann.token, body: { content: 'Ann posts' } });
+    // Ann blocks Eve.
+    const block = await t.call<{ status: string; changed: boolean }>('POST', `/api/social/block/${eve.id}`, { token: ann.token });
+    expect(block.status).toBe(200);
+    expect(block.body).toMatchObject({ status: 'active', changed: true });
+
+    expectError(await t.call('POST', `/api/chat/conversations/${open.body.id}/messages`, { token: eve.token, body: { content: 'hello?' } }), 403, 'BLOCKED');
+    expectError(await t.call('POST', '/api/chat/conversations', { token: eve.token, body: { recipient_id: ann.id } }), 403, 'BLOCKED');
+    expectError(await t.call('POST', `/api/feed/${post.body.id}/comments`, { token: eve.token, body: { content: 'hey' } }), 403, 'BLOCKED');
+    expectError(await t.call('POST', `/api/social/friend-request/${ann.id}`, { token: eve.token }), 403, 'BLOCKED');
+    expectError(await t.call('POST', `/api/social/favorite/${ann.id}`, { token: eve.token }), 403, 'BLOCKED');
+    expectError(await t.call('GET', `/api/profiles/${ann.id}`, { token: eve.token, lsn: block.lsn }), 404, 'NOT_FOUND');
+    const feed = await t.call<PageBody<{ id: string }>>('GET', '/api/feed?type=global', { token: eve.token, lsn: block.lsn });
+    expect(feed.body.items.map((p) => p.id)).not.toContain(post.body.id);
+    const search = await t.call<PageBody<{ id: string }>>('GET', `/api/search?q=${encodeURIComponent(ann.username)}`, { token: eve.token, lsn: block.lsn });
+    expect(search.body.items.map((p) => p.id)).not.toContain(ann.id);
+    // The blocker sees the block in her relationships, the blocked user does not.
+    const annRel = await t.call<PageBody<{ user: { id: string }; kind: string }>>('GET', '/api/social/relationships', { token: ann.token });
+    expect(annRel.body.items).toEqual(expect.arrayContaining([expect.objectContaining({ kind: 'block', user: expect.objectContaining({ id: eve.id }) })]));
+    const eveRel = await t.call<PageBody<{ kind: string }>>('GET', '/api/social/relationships', { token: eve.token, lsn: block.lsn });
+    expect(eveRel.body.items.filter((r) => r.kind === 'block')).toEqual([]);
+
+    // Unblocking restores messaging.
+    const unblock = await t.call('DELETE', `/api/social/block/${eve.id}`, { token: ann.token });
+    expect(unblock.status).toBe(200);
+    const again = await t.call('POST', `/api/chat/conversations/${open.body.id}/messages`, { token: eve.token, body: { content: 'hello again' }, lsn: unblock.lsn });
+    expect(again.status).toBe(201);
+  });
+});
