@@ -67,8 +67,9 @@ function isReplica(pool: ManagedPool): boolean {
 }
 
 async function explainInRolledBackTx(client: pg.PoolClient, req: ExplainRequest): Promise<unknown> {
+  // VERBOSE names each scanned relation's schema (and each node's output columns);
   // SUMMARY makes a plan-only EXPLAIN report its planning time too.
-  const options = req.analyze ? 'ANALYZE, BUFFERS, FORMAT JSON' : 'SUMMARY, FORMAT JSON';
+  const options = req.analyze ? 'ANALYZE, BUFFERS, VERBOSE, FORMAT JSON' : 'VERBOSE, SUMMARY, FORMAT JSON';
   const generic = req.planMode === 'generic';
   await client.query('BEGIN');
   try {

@@ -4,8 +4,8 @@ import { explainOn, type PlanMode } from '../db/explain-runner.ts';
 import { SERVER_FACTS_SQL } from './explain.sql.ts';
 import { AUDIT_LIMITS, misestimateFindings, pruningFindings, seqScanFindings, spillFindings, type Finding } from './flags.ts';
 import { partitionSummary } from './partitions.ts';
-import { allNodes, num, parseExplainDocument, scannedRelation, type PlanNode } from './plan.ts';
-import { RelationCatalog } from './relations.ts';
+import { allNodes, num, parseExplainDocument, relationRef, type PlanNode, type RelationRef } from './plan.ts';
+import { RelationCatalog, type RelationFacts } from './relations.ts';
 import { summarize, type AuditReport, type BufferCounts, type EntryReport, type JudgedFinding } from './report.ts';
 import { displayParam, resolveSample } from './sample.ts';
 import { planShape } from './shape.ts';
@@ -75,14 +75,14 @@ export async function auditEntry(
       settings: opts.settings, timeoutMs: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS,
     });
     const doc = parseExplainDocument(result.document);
-    const names = allNodes(doc.root).map(scannedRelation).filter((n): n is string => n !== undefined);
-    const facts = await relations.facts(names);
+    const refs = allNodes(doc.root).map(relationRef).filter((r): r is RelationRef => r !== undefined);
+    const facts = await relations.facts(refs);
     const parts = partitionSummary(doc.root, facts, doc.analyzed);
     const findings: Finding[] = [
       ...seqScanFindings(doc.root, facts),
       ...pruningFindings(def.timeBounded, parts.usage),
       ...(doc.analyzed ? spillFindings(doc.root) : []),
-      ...(doc.analyzed ? misestimateFindings(doc.root) : []),
+      ...(doc.analyzed ? misestimateFindings(doc.root, facts) : []),
     ];
     const report: EntryReport = {
       ...base,
@@ -97,6 +97,7 @@ export async function auditEntry(
       partitions: parts.usage,
       subplansRemoved: parts.subplansRemoved,
       findings: findings.map((f) => judge(def, f)),
+      notes: notesFor(facts),
       error: null,
     };
     return { report, document: result.document };
@@ -105,7 +106,7 @@ export async function auditEntry(
     const message = err instanceof Error ? err.message : String(err);
     const report: EntryReport = {
       ...base, node: null, params: params.map(displayParam), shape: [], rows: null, estimatedRows: null,
-      buffers: null, planningMs: null, executionMs: null, partitions: [], subplansRemoved: 0, findings: [],
+      buffers: null, planningMs: null, executionMs: null, partitions: [], subplansRemoved: 0, findings: [], notes: [],
       error: `${code}${message}`,
     };
     return { report, document: undefined };
@@ -116,6 +117,12 @@ export async function auditEntry(
 function judge(def: QueryDef, f: Finding): JudgedFinding {
   const text = def.justify[f.flag]?.trim();
   return text ? { ...f, justified: true, justification: text } : { ...f, justified: false };
+}
+
+/** Facts a reader needs to trust the plan: tables the planner had no statistics for. */
+function notesFor(facts: ReadonlyMap<string, RelationFacts>): string[] {
+  const unanalyzed = [...facts.values()].filter((f) => f.rowsSource === 'bounded_count').map((f) => f.name).sort();
+  return unanalyzed.length > 0 ? [`never analyzed (planner used default estimates): ${unanalyzed.join(', ')}`] : [];
 }
 
 function buffersOf(root: PlanNode): BufferCounts {

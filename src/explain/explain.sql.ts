@@ -4,12 +4,11 @@
  */
 
 /**
- * Size and partition facts for the relations a plan names. Names come unqualified from
- * the plan (EXPLAIN prints schemas only with VERBOSE) and resolve through search_path,
- * exactly as the explained statement resolved them.
+ * Size and partition facts for the relations a plan names: $1 the audit's keys, $2 the
+ * schemas (VERBOSE plans print them; '' resolves through search_path), $3 the names.
  */
 export const RELATION_FACTS_SQL = /* SQL */ `/* explain.relation_facts */
-SELECT n.name,
+SELECT n.key,
        c.oid::regclass::text AS qualified,
        c.reltuples::float8 AS reltuples,
        c.relispartition AS is_partition,
@@ -17,8 +16,9 @@ SELECT n.name,
        CASE WHEN c.relispartition THEN
          (SELECT count(*) FROM pg_partition_tree(pg_partition_root(c.oid)) t WHERE t.isleaf)
        END::int AS root_leaves
-FROM unnest($1::text[]) AS n(name)
-JOIN pg_class c ON c.oid = to_regclass(quote_ident(n.name))`;
+FROM unnest($1::text[], $2::text[], $3::text[]) AS n(key, schema_name, rel_name)
+JOIN pg_class c ON c.oid = to_regclass(
+  CASE WHEN n.schema_name = '' THEN quote_ident(n.rel_name) ELSE quote_ident(n.schema_name) || '.' || quote_ident(n.rel_name) END)`;
 
 /**
  * A bounded row count for a relation never analyzed (reltuples = -1): it reads at most

@@ -1,5 +1,5 @@
 import type { ExplainFlag } from '../catalog/types.ts';
-import { actualTotalRows, children, nestedDetails, nodeType, num, scannedRelation, str, walk, type PlanNode } from './plan.ts';
+import { children, nestedDetails, nodeType, num, scannedRelation, str, walk, type PlanNode } from './plan.ts';
 import type { RelationFacts } from './relations.ts';
 import type { PartitionUsage } from './partitions.ts';
 
@@ -76,32 +76,100 @@ export function spillFindings(root: PlanNode): Finding[] {
 }
 
 /**
- * Row estimates off by more than the factor, per node, over all its loops. A node that can
- * stop early (under a Limit, the inner side of a semi/anti join, a subplan, a merge join)
- * legitimately returns fewer rows than planned for a full run, so only under-estimates
- * count there; never-executed nodes and bitmap AND/OR (which report no rows) are skipped.
+ * Row estimates off by more than the factor (per node, loops-aware: the per-loop estimate
+ * times the loops against the rows actually produced). Rules that keep the flag about real
+ * planning errors rather than noise:
+ *  - the larger of estimate and actual, per loop, must reach the floor (a 1-row-per-loop
+ *    lookup run 500 times that finds nothing is not a misestimate);
+ *  - a node that can stop early (under a Limit, the inner side of a semi/anti join, a
+ *    subplan, a merge join) legitimately returns fewer rows than planned for a full run,
+ *    so only under-estimates count there;
+ *  - an error is reported where it starts: parents that merely inherit a child's error in
+ *    the same direction are counted in the detail, not flagged again;
+ *  - nodes fed only by small relations that were never analyzed are left out: their
+ *    estimate is PostgreSQL's no-statistics default (ten pages), not a statistics error;
+ *    the entry lists those relations in its notes instead;
+ *  - never-executed nodes, and bitmap AND/OR (which report no rows), are skipped.
  */
-export function misestimateFindings(root: PlanNode): Finding[] {
+export function misestimateFindings(root: PlanNode, facts: ReadonlyMap<string, RelationFacts>): Finding[] {
+  const ctes = cteSubplans(root);
+  const candidates = new Map<PlanNode, Misestimate>();
+  walk(root, ({ node, ancestors }) => {
+    const m = misestimateOf(node, ancestors);
+    // A Bitmap Index Scan names only its index: its table is the Bitmap Heap Scan above it.
+    const source = nodeType(node) === 'Bitmap Index Scan' ? [...ancestors].reverse().find((a) => nodeType(a) === 'Bitmap Heap Scan') ?? node : node;
+    if (m && !fedOnlyByUnanalyzed(source, ctes, facts)) candidates.set(node, m);
+  });
   const out: Finding[] = [];
   walk(root, ({ node, ancestors }) => {
-    const type = nodeType(node);
-    if (type === 'BitmapAnd' || type === 'BitmapOr') return;
-    const loops = num(node, 'Actual Loops');
-    const actual = actualTotalRows(node);
-    const perLoopEstimate = num(node, 'Plan Rows');
-    if (!loops || actual === undefined || perLoopEstimate === undefined) return;
-    const estimate = perLoopEstimate * loops;
-    const larger = Math.max(actual, estimate);
-    const ratio = larger / Math.max(Math.min(actual, estimate), 1);
-    if (larger < AUDIT_LIMITS.misestimateFloor || ratio <= AUDIT_LIMITS.misestimateFactor) return;
-    if (actual < estimate && mayStopEarly(node, ancestors)) return;
-    const dir = actual > estimate ? 'under' : 'over';
+    const m = candidates.get(node);
+    if (!m) return;
+    if (children(node).some((c) => candidates.get(c)?.dir === m.dir)) return; // inherited from below
+    let inherited = 0;
+    for (let i = ancestors.length - 1; i >= 0; i--) {
+      const a = ancestors[i];
+      if (!a || candidates.get(a)?.dir !== m.dir) break;
+      inherited++;
+    }
+    const above = inherited > 0 ? `; ${inherited} node(s) above inherit it` : '';
     out.push({
       flag: 'misestimate',
-      detail: `${describe(node)}: estimated ${fmt(estimate)} rows, actual ${fmt(actual)} over ${loops} loop(s) (${Math.round(ratio)}× ${dir}-estimate)`,
+      detail: `${describe(node)}: estimated ${fmt(m.estimate)} rows, actual ${fmt(m.actual)} over ${m.loops} loop(s) (${Math.round(m.ratio)}× ${m.dir}-estimate${above})`,
     });
   });
   return out;
+}
+
+interface Misestimate { readonly dir: 'under' | 'over'; readonly estimate: number; readonly actual: number; readonly loops: number; readonly ratio: number }
+
+function misestimateOf(node: PlanNode, ancestors: readonly PlanNode[]): Misestimate | undefined {
+  const type = nodeType(node);
+  if (type === 'BitmapAnd' || type === 'BitmapOr') return undefined;
+  const loops = num(node, 'Actual Loops');
+  const actualPerLoop = num(node, 'Actual Rows');
+  const estimatePerLoop = num(node, 'Plan Rows');
+  if (!loops || actualPerLoop === undefined || estimatePerLoop === undefined) return undefined;
+  if (Math.max(actualPerLoop, estimatePerLoop) < AUDIT_LIMITS.misestimateFloor) return undefined;
+  const actual = actualPerLoop * loops;
+  const estimate = estimatePerLoop * loops;
+  const ratio = Math.max(actual, estimate) / Math.max(Math.min(actual, estimate), 1);
+  if (ratio <= AUDIT_LIMITS.misestimateFactor) return undefined;
+  if (actual < estimate && mayStopEarly(node, ancestors)) return undefined;
+  return { dir: actual > estimate ? 'under' : 'over', estimate, actual, loops, ratio };
+}
+
+/** CTE name → the subplan that computes it, so a CTE Scan can be traced to its tables. */
+function cteSubplans(root: PlanNode): Map<string, PlanNode> {
+  const out = new Map<string, PlanNode>();
+  walk(root, ({ node }) => {
+    const name = str(node, 'Subplan Name');
+    if (name?.startsWith('CTE ')) out.set(name.slice(4), node);
+  });
+  return out;
+}
+
+/** Tables a node's rows come from: its subtree's scans, through CTE Scans into their CTEs. */
+export function feedingRelations(node: PlanNode, ctes: ReadonlyMap<string, PlanNode>, seen = new Set<PlanNode>()): Set<string> {
+  const out = new Set<string>();
+  if (seen.has(node)) return out;
+  seen.add(node);
+  walk(node, ({ node: n }) => {
+    const rel = scannedRelation(n);
+    if (rel) out.add(rel);
+    const cte = nodeType(n) === 'CTE Scan' ? ctes.get(str(n, 'CTE Name') ?? '') : undefined;
+    if (cte) for (const r of feedingRelations(cte, ctes, seen)) out.add(r);
+  });
+  return out;
+}
+
+function fedOnlyByUnanalyzed(node: PlanNode, ctes: ReadonlyMap<string, PlanNode>, facts: ReadonlyMap<string, RelationFacts>): boolean {
+  const rels = [...feedingRelations(node, ctes)];
+  return rels.length > 0 && rels.every((r) => isSmallUnanalyzed(facts.get(r)));
+}
+
+/** Never analyzed (reltuples = -1) and, by a bounded count, no bigger than the seq-scan threshold. */
+export function isSmallUnanalyzed(f: RelationFacts | undefined): boolean {
+  return f !== undefined && f.rowsSource === 'bounded_count' && f.rows <= AUDIT_LIMITS.seqScanRows;
 }
 
 function mayStopEarly(node: PlanNode, ancestors: readonly PlanNode[]): boolean {

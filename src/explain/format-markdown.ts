@@ -76,6 +76,7 @@ function entrySection(e: EntryReport): string[] {
     return lines;
   }
   lines.push('Plan:', '', '```', ...e.shape, '```', '', metrics(e), '');
+  for (const n of e.notes) lines.push(`Note: ${n}`, '');
   for (const f of e.findings) {
     lines.push(f.justified ? `- justified \`${f.flag}\`: ${f.detail} — *${f.justification ?? ''}*` : `- **FLAG \`${f.flag}\`**: ${f.detail}`);
   }

@@ -22,6 +22,7 @@ export function formatEntry(e: EntryReport): string {
   }
   for (const s of e.shape) lines.push(`   | ${s}`);
   lines.push(`   ${metrics(e)}`);
+  for (const n of e.notes) lines.push(`   note: ${n}`);
   for (const f of e.findings) {
     lines.push(f.justified ? `   justified ${f.flag}: ${f.detail}\n      because: ${f.justification ?? ''}` : `   FLAG ${f.flag}: ${f.detail}`);
   }

@@ -65,10 +65,25 @@ export function nestedDetails(node: PlanNode): PlanNode[] {
   return out;
 }
 
+/** A relation as a plan names it (VERBOSE plans carry the schema). */
+export interface RelationRef {
+  /** How the audit shows and keys it: schema-qualified unless in public. */
+  readonly key: string;
+  readonly schema: string | undefined;
+  readonly name: string;
+}
+
+export function relationRef(node: PlanNode): RelationRef | undefined {
+  const name = str(node, 'Relation Name');
+  if (name === undefined) return undefined;
+  const schema = str(node, 'Schema');
+  return { key: schema && schema !== 'public' ? `${schema}.${name}` : name, schema, name };
+}
+
 /** The table a scan node reads, if it reads one (ModifyTable names its target, not a scan). */
 export function scannedRelation(node: PlanNode): string | undefined {
   if (nodeType(node) === 'ModifyTable') return undefined;
-  return str(node, 'Relation Name');
+  return relationRef(node)?.key;
 }
 
 export interface Visit {

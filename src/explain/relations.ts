@@ -1,5 +1,6 @@
 import type { Database } from '../db/database.ts';
 import { RELATION_FACTS_SQL, boundedCountSql } from './explain.sql.ts';
+import type { RelationRef } from './plan.ts';
 
 /** What the audit needs to know about a relation a plan reads. */
 export interface RelationFacts {
@@ -14,7 +15,7 @@ export interface RelationFacts {
 }
 
 interface FactsRow {
-  name: string;
+  key: string;
   qualified: string;
   reltuples: number;
   is_partition: boolean;
@@ -31,20 +32,21 @@ export class RelationCatalog {
 
   constructor(private readonly db: Database, private readonly countLimit: number) {}
 
-  async facts(names: readonly string[]): Promise<Map<string, RelationFacts>> {
-    const missing = [...new Set(names)].filter((n) => !this.#known.has(n));
+  /** Facts keyed by RelationRef.key. */
+  async facts(refs: readonly RelationRef[]): Promise<Map<string, RelationFacts>> {
+    const missing = [...new Map(refs.filter((r) => !this.#known.has(r.key)).map((r) => [r.key, r])).values()];
     if (missing.length > 0) await this.#load(missing);
     const out = new Map<string, RelationFacts>();
-    for (const n of names) {
-      const f = this.#known.get(n);
-      if (f) out.set(n, f);
+    for (const r of refs) {
+      const f = this.#known.get(r.key);
+      if (f) out.set(r.key, f);
     }
     return out;
   }
 
-  async #load(names: string[]): Promise<void> {
+  async #load(refs: RelationRef[]): Promise<void> {
     await this.db.withPrimaryClient(async (client) => {
-      const res = await client.query<FactsRow>(RELATION_FACTS_SQL, [names]);
+      const res = await client.query<FactsRow>(RELATION_FACTS_SQL, [refs.map((r) => r.key), refs.map((r) => r.schema ?? ''), refs.map((r) => r.name)]);
       for (const row of res.rows) {
         let rows = row.reltuples;
         let rowsSource: RelationFacts['rowsSource'] = 'reltuples';
@@ -55,8 +57,8 @@ export class RelationCatalog {
           rows = counted.rows[0]?.n ?? 0;
           rowsSource = 'bounded_count';
         }
-        this.#known.set(row.name, {
-          name: row.name,
+        this.#known.set(row.key, {
+          name: row.key,
           rows,
           rowsSource,
           root: row.is_partition && row.root ? row.root : undefined,

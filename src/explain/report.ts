@@ -39,6 +39,8 @@ export interface EntryReport {
   readonly partitions: PartitionUsage[];
   readonly subplansRemoved: number;
   readonly findings: JudgedFinding[];
+  /** Context that is not a flag, e.g. relations without statistics. */
+  readonly notes: string[];
   /** Set when the entry could not be audited at all (no sample row, SQL error, timeout). */
   readonly error: string | null;
 }

@@ -1,4 +1,4 @@
-import { actualTotalRows, children, nodeType, num, scannedRelation, str, type PlanNode } from './plan.ts';
+import { actualTotalRows, children, nodeType, num, relationRef, scannedRelation, str, type PlanNode } from './plan.ts';
 import type { RelationFacts } from './relations.ts';
 
 const MAX_LINES = 60;
@@ -88,7 +88,7 @@ function shapeOf(node: PlanNode, facts: ReadonlyMap<string, RelationFacts>): Sha
 
 function baseLabel(node: PlanNode): string {
   const type = nodeType(node);
-  if (type === 'ModifyTable') return `${str(node, 'Operation') ?? type} on ${str(node, 'Relation Name') ?? '?'}`;
+  if (type === 'ModifyTable') return `${str(node, 'Operation') ?? type} on ${relationRef(node)?.key ?? '?'}`;
   if (type === 'Aggregate') return AGG_NAMES[str(node, 'Strategy') ?? 'Plain'] ?? type;
   const join = str(node, 'Join Type');
   const parallel = node['Parallel Aware'] === true ? 'Parallel ' : '';

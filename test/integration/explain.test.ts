@@ -4,6 +4,8 @@ import { defineQuery, type QueryDefInput } from '../../src/catalog/types.ts';
 import { Database } from '../../src/db/database.ts';
 import { runAudit } from '../../src/explain/audit.ts';
 import type { EntryReport } from '../../src/explain/report.ts';
+import { connectNode } from '../../src/stack/postgres-node.ts';
+import { REPLICA_PORTS } from '../helpers/constants.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-db.ts';
 
 /**
@@ -33,6 +35,26 @@ async function auditOne(def: ReturnType<typeof defineQuery>, settings?: Record<s
 
 const flagsOf = (e: EntryReport) => e.findings.map((f) => `${f.flag}:${f.justified ? 'justified' : 'unjustified'}`);
 
+/**
+ * Waits (bounded, 60 s) until both replicas have replayed everything written so far. The
+ * shared helper's syncReplicas connects to the new database on each replica, which fails
+ * while a busy replica has not yet replayed the CREATE DATABASE, and gives up after 5 s.
+ */
+async function replicasCaughtUp(t: TestDatabase): Promise<void> {
+  const a = await t.admin();
+  const { rows } = await a.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn').finally(() => a.end());
+  for (const port of REPLICA_PORTS) {
+    const c = await connectNode(port);
+    try {
+      for (let i = 0; i < 600; i++) {
+        const res = await c.query<{ ok: boolean }>('SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn AS ok', [rows[0]?.lsn]);
+        if (res.rows[0]?.ok) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    } finally { await c.end(); }
+  }
+}
+
 beforeAll(async () => {
   tdb = await createTestDatabase('explain');
   admin = await tdb.admin();
@@ -48,7 +70,12 @@ beforeAll(async () => {
      SELECT gen_random_uuid(), $1, $2, 'm' || i, date_trunc('month', now()) - interval '20 days' + i * interval '1 minute'
      FROM generate_series(1, 3000) i`, [ROOM, USER]);
   await admin.query('ANALYZE');
-  await tdb.syncReplicas();
+  // Never analyzed (autovacuum off so it stays that way): one empty, one above the threshold.
+  await admin.query(`CREATE TABLE explain_fresh (n int) WITH (autovacuum_enabled = false)`);
+  await admin.query(`CREATE SCHEMA explain_other`);
+  await admin.query(`CREATE TABLE explain_other.big (n int) WITH (autovacuum_enabled = false)`);
+  await admin.query(`INSERT INTO explain_other.big SELECT i FROM generate_series(1, ${SCRATCH_ROWS}) i`);
+  await replicasCaughtUp(tdb);
   db = new Database(tdb.config(), { applicationName: 'bgc-explain-test', lazy: true });
 });
 
@@ -82,6 +109,12 @@ describe('bgc explain: sequential scans (SC-006)', () => {
     const { e, ok } = await auditOne(entry({ ...scan, justify: { disk_spill: 'irrelevant' } }));
     expect(flagsOf(e)).toEqual(['seq_scan:unjustified']);
     expect(ok).toBe(false);
+  });
+
+  it('sizes a never-analyzed table by a bounded count, and names relations outside public with their schema', async () => {
+    const { e } = await auditOne(entry({ name: 'test.other_schema', sql: `SELECT count(*) FROM explain_other.big WHERE n = $1`, sample: [1] }));
+    expect(e.findings.filter((f) => f.flag === 'seq_scan').map((f) => f.detail)).toEqual(['Seq Scan on explain_other.big, > 10,000 rows (counted), Filter: (big.n = 1)']);
+    expect(e.notes).toEqual(['never analyzed (planner used default estimates): explain_other.big']);
   });
 
   it('leaves a Seq Scan on a small table and an index lookup on a big one alone', async () => {
@@ -176,15 +209,35 @@ describe('bgc explain: spills and misestimates', () => {
     expect(spills[0]?.detail).toMatch(/^Hash: Hash Batches: \d+; wrote \d+ temp blocks$/);
   });
 
-  it('flags row estimates off by more than 100× on correlated columns', async () => {
+  it('flags row estimates off by more than 100× on correlated columns, once, where the error starts', async () => {
     const def = entry({
       name: 'test.correlated', justify: justifiedScan,
-      sql: `SELECT id FROM explain_scratch WHERE a = $1 AND b = $1 AND c = $1 AND d = $1`, sample: [3],
+      sql: `SELECT id FROM explain_scratch WHERE a = $1 AND b = $1 AND c = $1 AND d = $1 ORDER BY id DESC`, sample: [3],
     });
-    const { e } = await auditOne(def);
-    const mis = e.findings.find((f) => f.flag === 'misestimate');
-    expect(mis?.detail).toMatch(/Seq Scan on explain_scratch: estimated \d+ rows, actual 2,000 over 1 loop/);
+    const { e } = await auditOne(def, { work_mem: '64MB' });
+    const mis = e.findings.filter((f) => f.flag === 'misestimate');
+    expect(mis).toHaveLength(1);
+    expect(mis[0]?.detail).toMatch(/^Seq Scan on explain_scratch: estimated \d+ rows, actual 2,000 over 1 loop\(s\) \(\d+× under-estimate; 1 node\(s\) above inherit it\)$/);
     expect(e.rows).toBe(SCRATCH_ROWS / 10);
+  });
+
+  it('judges nested-loop inner sides per loop: one row expected, often none found, is not a misestimate', async () => {
+    // Half of the 500 lookups find their row: the inner side averages 0.5 rows per loop
+    // against an estimate of 1, although its totals (~250 vs 500) cross the row floor.
+    const def = entry({
+      name: 'test.per_loop', justify: justifiedScan,
+      sql: `SELECT count(*) FROM explain_small s JOIN explain_scratch x ON x.id = s.id + ${SCRATCH_ROWS - 250}`,
+    });
+    const { e } = await auditOne(def, { enable_hashjoin: 'off', enable_mergejoin: 'off' });
+    expect(e.shape.join('\n')).toMatch(/Index .*Scan on explain_scratch .*loops 500/);
+    expect(e.findings).toEqual([]);
+  });
+
+  it('leaves the default estimates of a small never-analyzed table to a note, not a flag', async () => {
+    const { e } = await auditOne(entry({ name: 'test.fresh', sql: `SELECT * FROM explain_fresh WHERE n > $1`, sample: [0] }));
+    expect(e.rows).toBe(0);
+    expect(e.findings).toEqual([]);
+    expect(e.notes).toEqual(['never analyzed (planner used default estimates): explain_fresh']);
   });
 
   it('does not call a scan cut short by LIMIT a misestimate', async () => {
