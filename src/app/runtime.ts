@@ -9,6 +9,7 @@ import { buildAdminApp } from '../admin/admin-app.ts';
 import { systemQueries } from '../db/system-queries.ts';
 import type { AppDeps, ReadinessReport } from './deps.ts';
 import { startBackground } from '../jobs/index.ts';
+import { startCache } from '../cache/wiring.ts';
 
 export interface Runtime {
   readonly deps: AppDeps;
@@ -37,8 +38,11 @@ export async function startRuntime(config: Config, opts: { logger?: Logger; list
     onRoute: (_name, d) => metrics.dbRouted.inc({ node: d.node, reason: d.reason }),
   });
   await db.start();
-  const services = createServices({ config, db, logger });
-  let warmedUp = true;
+  // Cache layer (Redis, L1, invalidation listener); fail-open, and a pass-through when disabled.
+  const cache = await startCache(config, { db, metrics, logger });
+  const services = createServices({ config, db, logger, wrapReaders: cache.wrapReaders });
+  cache.attach(services);
+  let warmedUp = false;
 
   const readiness = async (): Promise<ReadinessReport> => {
     let primary: ReadinessReport['primary'];
@@ -52,19 +56,21 @@ export async function startRuntime(config: Config, opts: { logger?: Logger; list
       node: r.node, state: r.available ? 'streaming' : r.reachable ? 'lagging' : 'down',
       available: r.available, lag_ms: r.lagMs, lag_bytes: r.lagBytes, in_flight: r.inFlight, error: r.lastError ?? null,
     }));
-    const redis = { ok: true };
+    const redis = cache.redisStatus();
     return { ready: primary.ok && warmedUp, primary, replicas, redis, warmedUp };
   };
 
   const deps: AppDeps = { config, logger, db, metrics, services, readiness };
   const app = await buildApp(deps);
-  const admin = await buildAdminApp(deps);
+  const admin = await buildAdminApp(deps, [cache.adminRoute]);
   let ports = { api: 0, admin: 0 };
   if (opts.listen !== false) {
     await app.listen({ host: config.http.host, port: config.http.port });
     await admin.listen({ host: config.http.host, port: config.http.adminPort });
     ports = { api: portOf(app), admin: portOf(admin) };
   }
+  // FR-012: warm before /readyz turns ready (bounded by BGC_CACHE_WARM_COUNT / _TIMEOUT_MS).
+  await cache.warm(services);
   warmedUp = true;
   // Partition health metrics on every instance; the job scheduler only when config.jobsEnabled.
   const background = startBackground({ config, db, metrics, logger });
@@ -75,6 +81,7 @@ export async function startRuntime(config: Config, opts: { logger?: Logger; list
       closing ??= (async () => {
         await Promise.allSettled([app.close(), admin.close()]);
         await background.stop();
+        await cache.close();
         await db.close();
       })();
       return closing;

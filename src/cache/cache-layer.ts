@@ -1,0 +1,251 @@
+import crypto from 'node:crypto';
+import { BentoCache, bentostore } from 'bentocache';
+import { redisDriver } from 'bentocache/drivers/redis';
+import type { CacheProvider } from 'bentocache/types';
+import type { Redis } from 'ioredis';
+import type { Config } from '../config/index.ts';
+import type { Logger } from '../logging/logger.ts';
+import type { Metrics } from '../metrics/registry.ts';
+import { cacheMetricsFor, type CacheMetrics, type CacheName, type InvalidationSource } from '../metrics/cache.metrics.ts';
+import { NotifyListener } from '../db/notify-listener.ts';
+import { CacheKeys } from './keys.ts';
+import { createRedis, closeRedis, RedisHealth } from './redis-connection.ts';
+import { ByteLru, byteLruDriver } from './l1-store.ts';
+import { RedisBusHub } from './bus-transport.ts';
+import { FleetLease } from './lease.ts';
+import { L2Janitor } from './l2-janitor.ts';
+import { ListenerCoverage } from './listener-coverage.ts';
+import { RedisLsnStore } from './lsn-store.ts';
+import { TypedCache } from './typed-cache.ts';
+import { INVALIDATION_CHANNEL, parseInvalidation } from './invalidation-message.ts';
+import { RedisMemoryPoller } from './redis-memory.ts';
+import type { WarmReport } from './warm.ts';
+
+/**
+ * The cache layer of one app instance (DESIGN §1: the only module that talks to Redis).
+ * It owns the Redis connections, the bentocache instance (L1 + L2 + bus), the two typed
+ * caches, the database invalidation listener and the read-your-writes LsnStore.
+ * See docs/ARCHITECTURE.md, "Cache", for the design and what is ours vs bentocache's.
+ */
+export interface CacheLayerOptions {
+  readonly logger: Logger;
+  readonly metrics?: Metrics;
+  /** Listen for database invalidations (default true; one-shot CLI reads may skip it). */
+  readonly listen?: boolean;
+  readonly name?: string;
+}
+
+const LEASE_TTL_MS = 3_000;
+const LEASE_MAX_WAIT_MS = 2_000;
+const L2_BREAKER_MS = 1_000;
+const BUS_RETRY_QUEUE = 1_000;
+/** Largest single L1 entry: a profile with a big bio and metadata is a few KB. */
+const MAX_L1_ENTRY_BYTES = 256 * 1024;
+
+export class CacheLayer {
+  readonly keys: CacheKeys;
+  readonly redis: Redis;
+  readonly health: RedisHealth;
+  readonly lru: ByteLru;
+  readonly lease: FleetLease;
+  readonly janitor: L2Janitor;
+  readonly profiles: TypedCache;
+  readonly sessions: TypedCache;
+  readonly lsnStore: RedisLsnStore;
+  readonly instanceId = crypto.randomBytes(6).toString('hex');
+  readonly listener: NotifyListener | undefined;
+  readonly memory: RedisMemoryPoller;
+  readonly metrics: CacheMetrics | undefined;
+  readonly #bento: BentoCache<Record<CacheName, ReturnType<typeof bentostore>>>;
+  readonly #hub: RedisBusHub;
+  readonly #coverage: ListenerCoverage;
+  readonly #log: Logger;
+  readonly #caches: Record<CacheName, TypedCache>;
+  ignoredNotifications = 0;
+  l1Flushes = 0;
+  lastWarm: WarmReport | undefined;
+  #closed = false;
+
+  constructor(readonly config: Config, opts: CacheLayerOptions) {
+    const name = opts.name ?? 'api';
+    this.#log = opts.logger.child({ component: 'cache' });
+    this.metrics = opts.metrics ? cacheMetricsFor(opts.metrics) : undefined;
+    this.keys = new CacheKeys(config.cache.namespace);
+    this.redis = createRedis(config.redis.url, 'command', name);
+    this.health = new RedisHealth(this.redis);
+    this.health.onLost(() => { if (!this.#closed) this.#log.warn('redis unreachable: serving from L1 and PostgreSQL (fail-open)'); });
+    this.health.onRecovered((ms) => this.#log.info({ downMs: ms }, 'redis is back: L2 in use again'));
+    this.lru = new ByteLru(config.cache.l1MaxBytes, Math.min(MAX_L1_ENTRY_BYTES, config.cache.l1MaxBytes));
+    this.#hub = new RedisBusHub(this.redis, config.redis.url, name, `${config.cache.namespace}:bus`);
+    this.lease = new FleetLease(this.redis, this.health, LEASE_TTL_MS, LEASE_MAX_WAIT_MS);
+    this.janitor = new L2Janitor(this.redis, this.health,
+      (what, err) => this.#log.warn({ err: errText(err) }, `${what} failed`),
+      (pattern) => this.#cacheByPattern(pattern)?.flushL2() ?? this.janitor.flush(pattern));
+    this.#coverage = new ListenerCoverage(this.redis, this.health, this.keys.listeners, this.instanceId);
+    this.lsnStore = new RedisLsnStore(this.redis, this.health, this.keys);
+    this.memory = new RedisMemoryPoller(this.redis, this.health, this.metrics);
+    this.memory.onPoll = () => this.metrics?.l1Bytes.set(this.lru.bytes);
+
+    const store = (cache: CacheName) => bentostore({ prefix: this.keys.storePrefix(cache) })
+      .useL1Layer(byteLruDriver(this.lru))
+      .useL2Layer(redisDriver({ connection: this.redis }))
+      .useBus(this.#hub.driver(BUS_RETRY_QUEUE));
+    this.#bento = new BentoCache({
+      default: 'profile',
+      stores: { profile: store('profile'), session: store('session') },
+      l2CircuitBreakerDuration: L2_BREAKER_MS,
+      // bentocache logs every factory run at info and every skipped L2 call at error;
+      // outages are reported once by RedisHealth instead.
+      logger: opts.logger.child({ component: 'bentocache' }, { level: 'fatal' }),
+    });
+    const freshWindowMs = config.replicas.maxLagMs + config.replicas.pollMs;
+    const graceMs = config.cache.graceSeconds * 1000;
+    const negativeTtlMs = config.cache.negativeTtlSeconds * 1000;
+    const deps = (cache: CacheName) => ({ keys: this.keys, store: this.#bento.use(cache) as CacheProvider, lru: this.lru, lease: this.lease, janitor: this.janitor });
+    this.profiles = new TypedCache({
+      name: 'profile', ttlMs: config.cache.profileTtlSeconds * 1000, negativeTtlMs, graceMs,
+      staleWhileRevalidate: true, freshWindowMs,
+    }, deps('profile'));
+    this.sessions = new TypedCache({
+      name: 'session', ttlMs: config.cache.sessionTtlSeconds * 1000, negativeTtlMs, graceMs,
+      // A session is re-validated before use once its TTL passed; stale only if PostgreSQL fails.
+      staleWhileRevalidate: false, freshWindowMs,
+      expiresAt: sessionExpiry,
+    }, deps('session'));
+    this.#caches = { profile: this.profiles, session: this.sessions };
+    this.#countEvents();
+    this.#hub.observe((channel, payload) => this.#onPeerMessage(channel, payload));
+    // Bus messages sent while our subscriber was away are lost: our L1 may be stale.
+    this.#hub.onResubscribed(() => { void this.#flushL1('bus reconnected'); });
+
+    this.listener = opts.listen === false ? undefined : new NotifyListener({
+      url: config.database.primaryUrl,
+      channel: INVALIDATION_CHANNEL,
+      applicationName: `bgc-${name}-cache-listener`,
+      onNotify: (payload) => this.onNotify(payload),
+      onConnected: (info) => this.#onListenerConnected(info.reconnect, info.lostAt),
+      onDisconnected: (err) => {
+        this.#coverage.stopped();
+        this.#log.warn({ err: err?.message }, 'invalidation listener disconnected; will flush on reconnect');
+      },
+    });
+  }
+
+  cache(name: CacheName): TypedCache { return this.#caches[name]; }
+
+  /** Connects (bounded waits: Redis 1 s, listener 2 s) and starts background polls. Never throws for Redis. */
+  async start(): Promise<void> {
+    await this.health.waitReady(1_000);
+    if (this.listener) await this.listener.start(2_000);
+    this.memory.start();
+  }
+
+  /** A committed app write changed these keys (WriteHooks). */
+  async invalidate(cache: CacheName, ids: readonly string[], source: InvalidationSource = 'app'): Promise<void> {
+    this.metrics?.invalidations.inc({ cache, source }, ids.length);
+    await this.#caches[cache].invalidateFromApp(ids);
+  }
+
+  /** One NOTIFY payload from migrations/0004 triggers. */
+  onNotify(payload: string): void {
+    const msg = parseInvalidation(payload);
+    if (!msg) {
+      this.ignoredNotifications++;
+      return;
+    }
+    const cache = this.#caches[msg.cache];
+    if (msg.kind === 'flush') {
+      this.metrics?.invalidations.inc({ cache: msg.cache, source: 'flush' });
+      void cache.flush(true).catch((err: unknown) => this.#log.warn({ err: errText(err) }, 'cache flush failed'));
+      return;
+    }
+    this.metrics?.invalidations.inc({ cache: msg.cache, source: 'db_notify' }, msg.keys.length);
+    cache.invalidateLocal(msg.keys);
+  }
+
+  async #onListenerConnected(reconnect: boolean, lostAt: number | undefined): Promise<void> {
+    const connectedAt = Date.now();
+    // Start-up (lostAt undefined): is anyone else keeping Redis in step? Reconnect: did
+    // someone listen through our whole gap? If not, L2 may hold what we missed.
+    const covered = await this.#coverage.coveredSince(reconnect ? lostAt : undefined);
+    this.#coverage.listening(connectedAt);
+    if (reconnect) this.#log.warn({ downMs: lostAt ? connectedAt - lostAt : null, l2Flush: !covered }, 'invalidation listener reconnected; flushing');
+    for (const cache of Object.values(this.#caches)) {
+      this.metrics?.invalidations.inc({ cache: cache.name, source: 'flush' });
+      await cache.flush(!covered);
+    }
+    if (reconnect) this.l1Flushes++;
+  }
+
+  async #flushL1(reason: string): Promise<void> {
+    this.l1Flushes++;
+    this.#log.info({ reason }, 'clearing L1');
+    for (const cache of Object.values(this.#caches)) {
+      this.metrics?.invalidations.inc({ cache: cache.name, source: 'flush' });
+      await cache.flush(false);
+    }
+  }
+
+  #onPeerMessage(channel: string, payload: unknown): void {
+    const cacheName: CacheName | undefined = channel.endsWith(':profile') ? 'profile' : channel.endsWith(':session') ? 'session' : undefined;
+    if (!cacheName || typeof payload !== 'object' || payload === null) return;
+    const { type, keys } = payload as { type?: unknown; keys?: unknown };
+    if (type !== 'delete' || !Array.isArray(keys)) return;
+    const ids = keys.filter((k): k is string => typeof k === 'string');
+    this.metrics?.invalidations.inc({ cache: cacheName, source: 'bus' }, ids.length);
+    this.#caches[cacheName].notePeerInvalidation(ids);
+  }
+
+  #cacheByPattern(pattern: string): TypedCache | undefined {
+    return Object.values(this.#caches).find((c) => this.keys.itemPattern(c.name) === pattern);
+  }
+
+  /** Per-tier hit/miss/stale counting from bentocache's events (docs: bgc_cache_requests_total). */
+  #countEvents(): void {
+    const m = this.metrics;
+    if (!m) return;
+    const inc = (cache: CacheName, tier: 'l1' | 'l2', result: 'hit' | 'miss' | 'stale') => m.requests.inc({ cache, tier, result });
+    this.#bento.on('cache:hit', (e) => {
+      const cache = this.#caches[e.store as CacheName];
+      if (!cache || !cache.counts(e.key)) return;
+      if (e.layer === 'l1') inc(cache.name, 'l1', e.graced ? 'stale' : 'hit');
+      else {
+        inc(cache.name, 'l1', 'miss');
+        inc(cache.name, 'l2', e.graced ? 'stale' : 'hit');
+      }
+    });
+    this.#bento.on('cache:miss', (e) => {
+      const cache = this.#caches[e.store as CacheName];
+      if (!cache) return;
+      if (!cache.counts(e.key)) return;
+      inc(cache.name, 'l1', 'miss');
+      inc(cache.name, 'l2', 'miss');
+    });
+  }
+
+  /** Status for readiness and the admin API. */
+  get status(): { redis: boolean; bus: boolean; listener: boolean | null } {
+    return { redis: this.health.ready, bus: this.#hub.subscribed, listener: this.listener ? this.listener.connected : null };
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.memory.stop();
+    this.#coverage.close();
+    await this.listener?.close();
+    await this.#bento.disconnectAll().catch(() => undefined);
+    this.#hub.disconnect();
+    await closeRedis(this.redis);
+  }
+}
+
+function sessionExpiry(value: unknown): number | undefined {
+  if (typeof value !== 'object' || value === null || !('expiresAt' in value)) return undefined;
+  const t = Date.parse(String(value.expiresAt));
+  return Number.isFinite(t) ? t : undefined;
+}
+
+function errText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

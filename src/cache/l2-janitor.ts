@@ -1,0 +1,102 @@
+import type { Redis } from 'ioredis';
+import type { RedisHealth } from './redis-connection.ts';
+
+/**
+ * Makes L2 (Redis) deletes stick across outages.
+ *
+ * bentocache's delete skips Redis silently while its circuit breaker is open or Redis is
+ * unreachable. If Redis was only partitioned away (not restarted), the old value is still
+ * there when it comes back, and would be served until its TTL. So every invalidated key
+ * also goes through here: UNLINKed now if Redis is up, otherwise remembered and UNLINKed
+ * first thing when the command connection is ready again (those commands go out before
+ * any read: with no offline queue nothing else is waiting on the socket). More than
+ * MAX_PENDING remembered keys, or an L2 flush requested while down, becomes a flush of
+ * the cache's keys when Redis returns.
+ */
+const MAX_PENDING = 10_000;
+const SCAN_COUNT = 1_000;
+/** SCAN is bounded: 10k iterations of 1,000 covers 10M keys; a namespace is far smaller. */
+const MAX_SCAN_ITERATIONS = 10_000;
+
+export class L2Janitor {
+  readonly #pending = new Set<string>();
+  readonly #flushPending = new Set<string>();
+  pendingApplied = 0;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly health: RedisHealth,
+    private readonly onError: (what: string, err: unknown) => void,
+    /** Runs a deferred flush; the layer wraps it so reads bypass L2 while it runs. */
+    private readonly runDeferredFlush: (pattern: string) => Promise<unknown>,
+  ) {
+    health.onRecovered(() => { void this.#recover(); });
+  }
+
+  get pendingCount(): number { return this.#pending.size; }
+  get flushPendingPatterns(): readonly string[] { return [...this.#flushPending]; }
+
+  /** UNLINKs keys now, or remembers them for when Redis is back. */
+  unlink(fullKeys: readonly string[], flushPatternIfOverflow: string): void {
+    if (fullKeys.length === 0) return;
+    if (!this.health.ready) {
+      this.#remember(fullKeys, flushPatternIfOverflow);
+      return;
+    }
+    this.redis.unlink(...fullKeys).catch(() => this.#remember(fullKeys, flushPatternIfOverflow));
+  }
+
+  /** Deletes every key matching `pattern` (SCAN + UNLINK). Down: deferred until Redis returns. */
+  async flush(pattern: string): Promise<number> {
+    if (!this.health.ready) {
+      this.#flushPending.add(pattern);
+      return 0;
+    }
+    try {
+      return await this.scanDelete(pattern);
+    } catch (err) {
+      this.#flushPending.add(pattern);
+      this.onError('l2 flush', err);
+      return 0;
+    }
+  }
+
+  #remember(keys: readonly string[], pattern: string): void {
+    if (this.#pending.size + keys.length > MAX_PENDING) {
+      this.#flushPending.add(pattern);
+      return;
+    }
+    for (const k of keys) this.#pending.add(k);
+  }
+
+  async scanDelete(pattern: string): Promise<number> {
+    let cursor = '0';
+    let deleted = 0;
+    for (let i = 0; i < MAX_SCAN_ITERATIONS; i++) {
+      const [next, keys] = await this.redis.scan(cursor, 'MATCH', pattern, 'COUNT', SCAN_COUNT);
+      if (keys.length > 0) deleted += await this.redis.unlink(...keys);
+      cursor = next;
+      if (cursor === '0') break;
+    }
+    return deleted;
+  }
+
+  async #recover(): Promise<void> {
+    // Issued synchronously on 'ready', so these reach Redis before any new read.
+    const keys = [...this.#pending];
+    this.#pending.clear();
+    const patterns = [...this.#flushPending];
+    this.#flushPending.clear();
+    const jobs: Array<Promise<unknown>> = [];
+    for (let i = 0; i < keys.length; i += 500) jobs.push(this.redis.unlink(...keys.slice(i, i + 500)));
+    try {
+      await Promise.all(jobs);
+      this.pendingApplied += keys.length;
+    } catch (err) {
+      for (const k of keys) this.#pending.add(k);
+      this.onError('l2 recovery', err);
+    }
+    // flush() re-defers itself if Redis drops again meanwhile.
+    for (const p of patterns) await this.runDeferredFlush(p);
+  }
+}

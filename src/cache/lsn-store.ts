@@ -1,0 +1,53 @@
+import type { Redis } from 'ioredis';
+import type { LsnStore } from '../db/replica-router.ts';
+import { isValidLsn, maxLsn } from '../db/lsn.ts';
+import type { CacheKeys } from './keys.ts';
+import type { RedisHealth } from './redis-connection.ts';
+
+/**
+ * Read-your-writes marks shared by every instance: after a user's write, the primary's
+ * WAL LSN is kept for ~30 s (longer than any replica may lag before it leaves rotation),
+ * so that user's next read on ANY instance goes to a replica that replayed it.
+ *
+ * Also kept in a local map: if Redis is down, writes and reads that land on the same
+ * instance still get read-your-writes (the answer is the max of both).
+ */
+export const LSN_TTL_MS = 30_000;
+const MAX_LOCAL = 50_000;
+
+export class RedisLsnStore implements LsnStore {
+  readonly #local = new Map<string, { lsn: string; until: number }>();
+
+  constructor(private readonly redis: Redis, private readonly health: RedisHealth, private readonly keys: CacheKeys) {}
+
+  async get(userId: string): Promise<string | undefined> {
+    const now = Date.now();
+    const local = this.#local.get(userId);
+    const localLsn = local && local.until > now ? local.lsn : undefined;
+    if (!this.health.ready) return localLsn;
+    try {
+      const remote = await this.redis.get(this.keys.lsn(userId));
+      return maxLsn(localLsn, remote !== null && isValidLsn(remote) ? remote : undefined);
+    } catch {
+      return localLsn;
+    }
+  }
+
+  async set(userId: string, lsn: string): Promise<void> {
+    const now = Date.now();
+    this.#local.delete(userId);
+    this.#local.set(userId, { lsn, until: now + LSN_TTL_MS });
+    if (this.#local.size > MAX_LOCAL) {
+      for (const [k, v] of this.#local) {
+        if (v.until > now && this.#local.size <= MAX_LOCAL) break;
+        this.#local.delete(k);
+      }
+    }
+    if (!this.health.ready) return;
+    try {
+      await this.redis.set(this.keys.lsn(userId), lsn, 'PX', LSN_TTL_MS);
+    } catch {
+      // The local copy still serves this instance.
+    }
+  }
+}

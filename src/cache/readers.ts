@@ -1,0 +1,44 @@
+import type { QueryContext } from '../db/database.ts';
+import { isWellFormedToken, tokenHashHex } from '../auth/tokens.ts';
+import type { CacheLayer } from './cache-layer.ts';
+
+/**
+ * Cache-aside wrappers for the two hot readers the services expose
+ * (ServiceDeps.wrapReaders). Structural types, so the cache layer depends only on the
+ * shape of ProfileReader / SessionResolver, not on the services module.
+ */
+export interface ProfileReaderLike<V> {
+  getProfileView(userId: string, ctx: QueryContext): Promise<V | null>;
+}
+export interface SessionResolverLike<S extends { readonly expiresAt: string }> {
+  resolve(token: string): Promise<S | null>;
+}
+
+/**
+ * Profile views by user id. Read-your-writes: a user reading their own profile while
+ * their last write is still fresh (the shared LSN mark exists), or any request carrying
+ * an X-BGC-LSN, goes around the cache to the router, which picks a caught-up node. All
+ * other reads share one cached copy; a load right after an invalidation reads the primary.
+ */
+export function cachedProfileReader<V>(layer: CacheLayer, inner: ProfileReaderLike<V>): ProfileReaderLike<V> {
+  const load = (id: string, opts: { fresh: boolean }) => inner.getProfileView(id, opts.fresh ? { forcePrimary: true } : {});
+  return {
+    async getProfileView(userId: string, ctx: QueryContext): Promise<V | null> {
+      if (ctx.minLsn !== undefined || ctx.forcePrimary) return inner.getProfileView(userId, ctx);
+      if (ctx.userId === userId && (await layer.lsnStore.get(userId)) !== undefined) return inner.getProfileView(userId, ctx);
+      // The cache hands back what the loader produced (a JSON round trip of a V).
+      return (await layer.profiles.get(userId, load)) as V | null;
+    },
+  };
+}
+
+/** Session lookups by the hex sha256 of the token (the token itself never becomes a key). */
+export function cachedSessionResolver<S extends { readonly expiresAt: string }>(layer: CacheLayer, inner: SessionResolverLike<S>): SessionResolverLike<S> {
+  return {
+    async resolve(token: string): Promise<S | null> {
+      // Malformed tokens never reach the cache or the database.
+      if (!isWellFormedToken(token)) return null;
+      return (await layer.sessions.get(tokenHashHex(token), () => inner.resolve(token))) as S | null;
+    },
+  };
+}

@@ -1,0 +1,97 @@
+import { Redis, type RedisOptions } from 'ioredis';
+
+/**
+ * ioredis connections for the cache. Redis is an optimisation here, never a dependency
+ * of correctness or availability, so the command connection FAILS FAST:
+ *  - no offline queue: while disconnected a command rejects at once instead of waiting
+ *    for a reconnect, and the caller falls through to PostgreSQL (fail-open);
+ *  - a command timeout, so a stalled (not closed) Redis costs one bounded wait, after
+ *    which bentocache's L2 circuit breaker skips Redis for a while;
+ *  - auto-pipelining: concurrent commands issued in one tick share one round trip, which
+ *    is what makes warm-up and lease polling "pipelined" without hand-built batches.
+ * The subscriber connection is the opposite: it queues its SUBSCRIBE until connected and
+ * resubscribes after every reconnect, because that is all it does.
+ */
+export const REDIS_COMMAND_TIMEOUT_MS = 250;
+const CONNECT_TIMEOUT_MS = 1_000;
+const MAX_RECONNECT_DELAY_MS = 2_000;
+
+export type RedisRole = 'command' | 'subscriber';
+
+export function createRedis(url: string, role: RedisRole, name: string): Redis {
+  const common: RedisOptions = {
+    connectionName: `bgc-${name}-${role}`,
+    connectTimeout: CONNECT_TIMEOUT_MS,
+    // Reconnect forever, backing off to 2 s: Redis coming back must be noticed quickly.
+    retryStrategy: (times: number) => Math.min(50 * 2 ** Math.min(times, 6), MAX_RECONNECT_DELAY_MS),
+    enableReadyCheck: true,
+  };
+  const redis = role === 'subscriber'
+    ? new Redis(url, { ...common, enableOfflineQueue: true, maxRetriesPerRequest: null, autoResubscribe: true })
+    : new Redis(url, {
+      ...common,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+      commandTimeout: REDIS_COMMAND_TIMEOUT_MS,
+      enableAutoPipelining: true,
+    });
+  // Without a listener an 'error' event would crash the process; outages are reported
+  // through RedisHealth instead.
+  redis.on('error', () => undefined);
+  return redis;
+}
+
+/**
+ * Tracks whether a connection is usable and calls `onRecovered` each time it becomes
+ * ready again after having been lost (not on the first connect).
+ */
+export class RedisHealth {
+  #everReady = false;
+  #lostAt: number | undefined;
+  #lastError: string | undefined;
+  readonly #recovered: Array<(downForMs: number) => void> = [];
+  readonly #lost: Array<() => void> = [];
+
+  constructor(readonly redis: Redis) {
+    redis.on('ready', () => {
+      const lostAt = this.#lostAt;
+      this.#lostAt = undefined;
+      this.#lastError = undefined;
+      if (this.#everReady && lostAt !== undefined) for (const fn of this.#recovered) fn(Date.now() - lostAt);
+      this.#everReady = true;
+    });
+    redis.on('error', (err: Error) => { this.#lastError = err.message; });
+    redis.on('close', () => {
+      if (this.#lostAt === undefined) {
+        this.#lostAt = Date.now();
+        for (const fn of this.#lost) fn();
+      }
+    });
+  }
+
+  get ready(): boolean { return this.redis.status === 'ready'; }
+  get lastError(): string | undefined { return this.#lastError; }
+
+  onRecovered(fn: (downForMs: number) => void): void { this.#recovered.push(fn); }
+  onLost(fn: () => void): void { this.#lost.push(fn); }
+
+  /** Waits until ready or the deadline; false means "start without Redis" (fail-open). */
+  async waitReady(timeoutMs: number): Promise<boolean> {
+    if (this.ready) return true;
+    return new Promise<boolean>((resolve) => {
+      const done = (ok: boolean) => { clearTimeout(timer); this.redis.off('ready', onReady); resolve(ok); };
+      const onReady = () => done(true);
+      const timer = setTimeout(() => done(this.ready), timeoutMs);
+      this.redis.on('ready', onReady);
+    });
+  }
+}
+
+/** Closes a connection without waiting on a Redis that may be gone. */
+export async function closeRedis(redis: Redis): Promise<void> {
+  if (redis.status === 'end') return;
+  if (redis.status === 'ready') {
+    await Promise.race([redis.quit().catch(() => undefined), new Promise((r) => setTimeout(r, 500))]);
+  }
+  redis.disconnect();
+}

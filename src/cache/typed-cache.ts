@@ -1,0 +1,207 @@
+import { errors as bentoErrors } from 'bentocache';
+import type { CacheProvider, GetSetFactoryContext } from 'bentocache/types';
+import type { CacheName } from '../metrics/cache.metrics.ts';
+import type { CacheKeys } from './keys.ts';
+import type { FleetLease } from './lease.ts';
+import type { L2Janitor } from './l2-janitor.ts';
+import type { ByteLru } from './l1-store.ts';
+import { RecentInvalidations } from './recent-invalidations.ts';
+
+/**
+ * One cache-aside cache (profile views or session lookups) on a bentocache store.
+ *
+ * bentocache does the two tiers, the per-process stampede lock, grace (serve stale on a
+ * loader error), stale-while-revalidate and the L2 circuit breaker. This class adds what
+ * it lacks (docs/ARCHITECTURE.md, "Cache"):
+ *  - TTL jitter (±10%, per write) so keys written together do not expire together;
+ *  - negative caching with its own short TTL (`null` = "no such id");
+ *  - the fleet-wide lease around the loader;
+ *  - stale-set fencing and fresh reads right after an invalidation (RecentInvalidations);
+ *  - values that carry their own expiry (sessions): never served past it;
+ *  - invalidation entry points per source, with L2 deletes that survive Redis outages.
+ */
+export interface LoadOptions {
+  /** Read from the primary: the key was invalidated moments ago and a replica may lag. */
+  readonly fresh: boolean;
+}
+export type Loader<T> = (id: string, opts: LoadOptions) => Promise<T | null>;
+
+export interface TypedCacheSettings {
+  readonly name: CacheName;
+  readonly ttlMs: number;
+  readonly negativeTtlMs: number;
+  readonly graceMs: number;
+  /** Serve an expired value at once and refresh it in the background (profiles); sessions revalidate first. */
+  readonly staleWhileRevalidate: boolean;
+  /** Unix ms after which a value is dead whatever the TTL says (a session's expires_at). */
+  readonly expiresAt?: (value: unknown) => number | undefined;
+  /** How long after an invalidation loads of that key go to the primary. */
+  readonly freshWindowMs: number;
+}
+
+interface TypedCacheDeps {
+  readonly keys: CacheKeys;
+  readonly store: CacheProvider;
+  readonly lru: ByteLru;
+  readonly lease: FleetLease;
+  readonly janitor: L2Janitor;
+}
+
+const JITTER = 0.1;
+const MAX_FENCED_RELOADS = 3;
+const GRACE_BACKOFF_MS = 30_000;
+
+export function jittered(ms: number, jitter = JITTER): number {
+  return Math.max(1, Math.round(ms * (1 - jitter + Math.random() * 2 * jitter)));
+}
+
+/** JSON round trip: L1, L2 and a fresh load then all hand out the same shapes (no Dates, no Buffers). */
+function normalize(value: unknown): unknown {
+  return value === undefined || value === null ? null : JSON.parse(JSON.stringify(value)) as unknown;
+}
+
+export class TypedCache {
+  readonly recent: RecentInvalidations;
+  /** Keys whose next cache event must not be counted (warm-up reads, lease waits). */
+  readonly #uncounted = new Set<string>();
+  #bypass = 0;
+  loaderCalls = 0;
+
+  constructor(readonly settings: TypedCacheSettings, private readonly deps: TypedCacheDeps) {
+    this.recent = new RecentInvalidations(settings.freshWindowMs);
+  }
+
+  get name(): CacheName { return this.settings.name; }
+
+  /** The value for `id`, or null when the loader says it does not exist. */
+  async get(id: string, loader: Loader<unknown>): Promise<unknown> {
+    const { settings, deps } = this;
+    for (let attempt = 0; attempt < 3; attempt++) {
+      let out: unknown;
+      try {
+        out = await deps.store.getOrSet<unknown>({
+          key: id,
+          ttl: jittered(settings.ttlMs),
+          grace: settings.graceMs > 0 ? settings.graceMs : false,
+          graceBackoff: GRACE_BACKOFF_MS,
+          timeout: settings.staleWhileRevalidate ? 0 : null,
+          // While an L2 flush runs, L2 may still hold what the flush is removing.
+          forceFresh: this.#bypass > 0,
+          factory: (ctx) => this.#load(id, loader, ctx),
+        });
+      } catch (err) {
+        // Surface the loader's own error (e.g. DbUnavailableError → 503), not the wrapper.
+        if (err instanceof bentoErrors.E_FACTORY_ERROR && err.cause !== undefined) throw err.cause;
+        throw err;
+      }
+      // undefined: we waited on another instance's lease; the value is in Redis now.
+      if (out !== undefined) return this.#alive(out);
+    }
+    return this.#alive(normalize(await this.#call(loader, id, true)));
+  }
+
+  /** Reads through the cache without counting the lookup in the hit/miss metrics. */
+  async getUncounted(id: string, loader: Loader<unknown>): Promise<unknown> {
+    this.#uncounted.add(id);
+    try {
+      return await this.get(id, loader);
+    } finally {
+      this.#uncounted.delete(id);
+    }
+  }
+
+  /** For the metrics listener: should this cache event be counted? */
+  counts(id: string): boolean { return !this.#uncounted.has(id); }
+
+  async #load(id: string, loader: Loader<unknown>, ctx: GetSetFactoryContext): Promise<unknown> {
+    const { deps } = this;
+    const fullKey = deps.keys.item(this.name, id);
+    const lease = await deps.lease.tryAcquire(deps.keys.lease(this.name, id));
+    if (!lease.acquired && (await deps.lease.waitReleased(lease.key)) === 'released') {
+      this.#uncounted.add(id);
+      return ctx.skip();
+    }
+    try {
+      let value: unknown = null;
+      for (let attempt = 0; attempt < MAX_FENCED_RELOADS; attempt++) {
+        const stamp = this.recent.stamp(fullKey);
+        value = normalize(await this.#call(loader, id, attempt > 0 || this.recent.recent(fullKey)));
+        if (this.recent.stamp(fullKey) === stamp) {
+          // Peers need no "set" broadcast: every change reaches them as an invalidation,
+          // and a broadcast would make them drop their own fresh copies.
+          ctx.setOptions({ ttl: this.#ttlFor(value), skipBusNotify: true, skipL2Write: false });
+          return value;
+        }
+      }
+      // Invalidated during every attempt (a key being rewritten right now): hand the
+      // value out, keep it only here and only briefly.
+      ctx.setOptions({ ttl: 1_000, skipBusNotify: true, skipL2Write: true });
+      return value;
+    } finally {
+      // After bentocache has issued its L2 write (same connection, so it lands first).
+      setImmediate(() => deps.lease.release(lease));
+    }
+  }
+
+  async #call(loader: Loader<unknown>, id: string, fresh: boolean): Promise<unknown> {
+    this.loaderCalls++;
+    return loader(id, { fresh });
+  }
+
+  #ttlFor(value: unknown): number {
+    if (value === null) return jittered(this.settings.negativeTtlMs);
+    const ttl = jittered(this.settings.ttlMs);
+    const end = this.settings.expiresAt?.(value);
+    return end === undefined ? ttl : Math.max(1, Math.min(ttl, end - Date.now()));
+  }
+
+  #alive(value: unknown): unknown {
+    if (value === null || value === undefined) return null;
+    const end = this.settings.expiresAt?.(value);
+    return end !== undefined && end <= Date.now() ? null : value;
+  }
+
+  /** After an app write committed: L1 here, L2, and peers' L1 via the bus. */
+  async invalidateFromApp(ids: readonly string[]): Promise<void> {
+    if (ids.length === 0) return;
+    for (const id of ids) this.recent.note(this.deps.keys.item(this.name, id));
+    await this.deps.store.deleteMany({ keys: [...ids] }).catch(() => undefined);
+    this.#unlinkL2(ids);
+  }
+
+  /** A PostgreSQL NOTIFY: every instance gets it, so only local L1 and (idempotently) L2. */
+  invalidateLocal(ids: readonly string[]): void {
+    for (const id of ids) {
+      const fullKey = this.deps.keys.item(this.name, id);
+      this.recent.note(fullKey);
+      this.deps.lru.delete(fullKey);
+    }
+    this.#unlinkL2(ids);
+  }
+
+  /** A peer's bus message: bentocache drops the L1 copies; we remember the keys as fresh-read. */
+  notePeerInvalidation(ids: readonly string[]): void {
+    for (const id of ids) this.recent.note(this.deps.keys.item(this.name, id));
+  }
+
+  /** Drops every key of this cache from L1 and, if `l2`, from Redis (reads bypass L2 meanwhile). */
+  async flush(l2: boolean): Promise<void> {
+    this.recent.noteAll();
+    this.deps.lru.clear(`${this.deps.keys.storePrefix(this.name)}:`);
+    if (l2) await this.flushL2();
+  }
+
+  async flushL2(): Promise<void> {
+    this.#bypass++;
+    try {
+      this.recent.noteAll();
+      await this.deps.janitor.flush(this.deps.keys.itemPattern(this.name));
+    } finally {
+      this.#bypass--;
+    }
+  }
+
+  #unlinkL2(ids: readonly string[]): void {
+    this.deps.janitor.unlink(ids.map((id) => this.deps.keys.item(this.name, id)), this.deps.keys.itemPattern(this.name));
+  }
+}

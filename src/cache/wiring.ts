@@ -1,0 +1,89 @@
+import type { FastifyInstance } from 'fastify';
+import type { Config } from '../config/index.ts';
+import type { Database } from '../db/database.ts';
+import type { Logger } from '../logging/logger.ts';
+import type { Metrics } from '../metrics/registry.ts';
+import { CacheLayer } from './cache-layer.ts';
+import { cachedProfileReader, cachedSessionResolver, type ProfileReaderLike, type SessionResolverLike } from './readers.ts';
+import { cacheStats } from './stats.ts';
+import { warmProfiles, type WarmReport } from './warm.ts';
+import { WarmRepository } from './warm.repository.ts';
+
+/**
+ * Everything the runtime needs from the cache, so that src/app/runtime.ts only calls
+ * this (a handful of lines there): reader wrappers for createServices, after-commit hook
+ * subscriptions, start-up warming, the admin route and the Redis readiness line.
+ * With the cache disabled (BGC_CACHE_ENABLED=false, or the baseline mode) every part is
+ * a pass-through and nothing connects to Redis.
+ */
+interface HooksLike {
+  onProfileChanged(fn: (userId: string, lsn: string | undefined) => void | Promise<void>): void;
+  onSessionRevoked(fn: (tokenHash: string, userId: string) => void | Promise<void>): void;
+}
+interface ServicesLike {
+  readonly hooks: HooksLike;
+  readonly readers: { readonly profile: ProfileReaderLike<unknown> };
+}
+
+export interface CacheWiring {
+  readonly layer: CacheLayer | undefined;
+  readonly wrapReaders: {
+    readonly profile?: <V>(inner: ProfileReaderLike<V>) => ProfileReaderLike<V>;
+    readonly session?: <S extends { readonly expiresAt: string }>(inner: SessionResolverLike<S>) => SessionResolverLike<S>;
+  };
+  /** Subscribes cache invalidation to the services' after-commit hooks. */
+  attach(services: ServicesLike): void;
+  /** Start-up warming, bounded by config.cache.warmCount / warmTimeoutMs. */
+  warm(services: ServicesLike): Promise<WarmReport | undefined>;
+  readonly adminRoute: (app: FastifyInstance) => Promise<void>;
+  redisStatus(): { ok: boolean; error?: string };
+  close(): Promise<void>;
+}
+
+export async function startCache(config: Config, deps: { db: Database; metrics: Metrics; logger: Logger; name?: string }): Promise<CacheWiring> {
+  if (!config.cache.enabled) {
+    return {
+      layer: undefined,
+      wrapReaders: {},
+      attach: () => undefined,
+      warm: async () => undefined,
+      adminRoute: async (app) => { app.get('/admin/api/cache', async () => ({ enabled: false })); },
+      redisStatus: () => ({ ok: true }),
+      close: async () => undefined,
+    };
+  }
+  const layer = new CacheLayer(config, { logger: deps.logger, metrics: deps.metrics, name: deps.name });
+  await layer.start();
+  deps.db.router.setLsnStore(layer.lsnStore);
+  const log = deps.logger.child({ component: 'cache' });
+  return {
+    layer,
+    wrapReaders: {
+      profile: <V>(inner: ProfileReaderLike<V>) => cachedProfileReader(layer, inner),
+      session: <S extends { readonly expiresAt: string }>(inner: SessionResolverLike<S>) => cachedSessionResolver(layer, inner),
+    },
+    attach: (services) => {
+      services.hooks.onProfileChanged((userId) => layer.invalidate('profile', [userId]));
+      services.hooks.onSessionRevoked((tokenHash) => layer.invalidate('session', [tokenHash]));
+    },
+    warm: async (services) => {
+      if (config.cache.warmCount <= 0) return undefined;
+      try {
+        const report = await warmProfiles(layer, new WarmRepository(deps.db), services.readers.profile, {
+          count: config.cache.warmCount, timeoutMs: config.cache.warmTimeoutMs,
+        });
+        log.info(report, 'cache warm-up done');
+        return report;
+      } catch (err) {
+        // A failed warm-up leaves a cold cache, not a dead instance.
+        log.warn({ err: err instanceof Error ? err.message : String(err) }, 'cache warm-up failed');
+        return undefined;
+      }
+    },
+    adminRoute: async (app) => {
+      app.get<{ Querystring: { keys?: string } }>('/admin/api/cache', async (req) => cacheStats(layer, { keyCounts: req.query.keys === '1' || req.query.keys === 'true' }));
+    },
+    redisStatus: () => (layer.health.ready ? { ok: true } : { ok: false, error: layer.health.lastError ?? 'not connected (serving from PostgreSQL)' }),
+    close: () => layer.close(),
+  };
+}
