@@ -1,0 +1,108 @@
+import pg from 'pg';
+import type { Config } from '../config/index.ts';
+import { BASELINE_SQL } from './baseline.sql.ts';
+import { adminClient, benchUrls, readMarker, writeMarker, type BenchDbMarker, type BenchUrls } from './bench-db.ts';
+
+/**
+ * The baseline database (DESIGN §5): the same data as the optimized bench database in
+ * the naive "before phase 1" schema: no partitions (messages and status_updates become
+ * plain tables), primary keys only (every non-unique secondary index dropped: no FK
+ * indexes, no GIN/GiST/BRIN, no partial or covering indexes). Built by copying the
+ * optimized database (CREATE DATABASE … TEMPLATE, a file copy) and converting it in
+ * place, which is several times faster than seeding the preset again.
+ */
+export interface BaselineMarker {
+  readonly kind: 'bgc-bench-baseline';
+  readonly source: BenchDbMarker;
+  readonly converted_at: string;
+  readonly seconds: { readonly copy: number; readonly convert: number; readonly vacuum: number };
+  readonly unpartitioned: readonly string[];
+  readonly dropped_indexes: number;
+  readonly kept_unique_indexes: readonly string[];
+}
+
+const id = pg.escapeIdentifier;
+
+export async function ensureBaselineDatabase(config: Config, source: { urls: BenchUrls; marker: BenchDbMarker }, progress: (m: string) => void): Promise<{ urls: BenchUrls; marker: BaselineMarker; reused: boolean }> {
+  const database = `${source.urls.database}_baseline`;
+  const urls = benchUrls(config, database);
+  const admin = await adminClient(config);
+  try {
+    const existing = await readMarker<BaselineMarker>(admin, database);
+    if (existing?.kind === 'bgc-bench-baseline' && existing.source.seeded_at === source.marker.seeded_at && existing.source.schema === source.marker.schema) {
+      progress(`${database}: reusing the baseline copy (converted ${existing.converted_at})`);
+      return { urls, marker: existing, reused: true };
+    }
+    progress(`${database}: copying ${source.urls.database} (CREATE DATABASE … TEMPLATE)`);
+    const t0 = performance.now();
+    await admin.query(`DROP DATABASE IF EXISTS ${id(database)} WITH (FORCE)`);
+    await admin.query(BASELINE_SQL.createFromTemplate(id(database), id(source.urls.database)));
+    const copySeconds = (performance.now() - t0) / 1000;
+    progress(`${database}: converting to the naive schema (plain tables, primary keys only)`);
+    const converted = await convert(urls.primaryUrl);
+    const marker: BaselineMarker = {
+      kind: 'bgc-bench-baseline',
+      source: source.marker,
+      converted_at: new Date().toISOString(),
+      seconds: { copy: round1(copySeconds), convert: round1(converted.convertSeconds), vacuum: round1(converted.vacuumSeconds) },
+      unpartitioned: converted.unpartitioned,
+      dropped_indexes: converted.droppedIndexes,
+      kept_unique_indexes: converted.keptUnique,
+    };
+    await writeMarker(admin, database, marker);
+    progress(`${database}: ready in ${round1(copySeconds + converted.convertSeconds + converted.vacuumSeconds)} s (copy ${marker.seconds.copy} s, convert ${marker.seconds.convert} s, vacuum ${marker.seconds.vacuum} s)`);
+    return { urls, marker, reused: false };
+  } finally {
+    await admin.end();
+  }
+}
+
+async function convert(url: string) {
+  const c = new pg.Client({ connectionString: url, application_name: 'bgc-bench-setup' });
+  await c.connect();
+  try {
+    const t0 = performance.now();
+    await c.query('BEGIN');
+    await c.query('SET LOCAL statement_timeout = 0');
+    const unpartitioned: string[] = [];
+    for (const { name } of (await c.query<{ name: string }>(BASELINE_SQL.partitionedTables)).rows) {
+      await unpartition(c, name);
+      unpartitioned.push(name);
+    }
+    const secondary = (await c.query<{ name: string }>(BASELINE_SQL.secondaryIndexes)).rows;
+    for (const { name } of secondary) await c.query(BASELINE_SQL.dropIndex(name));
+    const keptUnique = (await c.query<{ name: string }>(BASELINE_SQL.uniqueIndexes)).rows.map((r) => r.name);
+    await c.query('COMMIT');
+    const convertSeconds = (performance.now() - t0) / 1000;
+    const t1 = performance.now();
+    // Fresh rows need their visibility map and statistics like the seeded database has.
+    await c.query(BASELINE_SQL.vacuumAnalyze);
+    return { unpartitioned, droppedIndexes: secondary.length, keptUnique, convertSeconds, vacuumSeconds: (performance.now() - t1) / 1000 };
+  } catch (err) {
+    await c.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  } finally {
+    await c.end();
+  }
+}
+
+/** Replaces a partitioned table by a plain table with the same rows, keys and triggers. */
+async function unpartition(c: pg.Client, table: string): Promise<void> {
+  const t = id(table);
+  const plain = id(`${table}__plain`);
+  const own = (await c.query<{ name: string; type: string; def: string }>(BASELINE_SQL.ownConstraints, [table])).rows;
+  const incoming = (await c.query<{ tbl: string; name: string; def: string }>(BASELINE_SQL.incomingForeignKeys, [table])).rows;
+  const triggers = (await c.query<{ def: string }>(BASELINE_SQL.userTriggers, [table])).rows;
+  for (const fk of incoming) await c.query(BASELINE_SQL.dropConstraint(fk.tbl, id(fk.name)));
+  await c.query(BASELINE_SQL.likeTable(plain, t));
+  await c.query(BASELINE_SQL.copyRows(plain, t));
+  await c.query(BASELINE_SQL.dropTable(t));
+  await c.query(BASELINE_SQL.rename(plain, t));
+  for (const k of own) await c.query(BASELINE_SQL.addConstraint(t, id(k.name), k.def));
+  for (const tr of triggers) await c.query(tr.def);
+  for (const fk of incoming) await c.query(BASELINE_SQL.addConstraint(fk.tbl, id(fk.name), fk.def));
+}
+
+function round1(v: number): number {
+  return Math.round(v * 10) / 10;
+}

@@ -1,0 +1,125 @@
+import type { Config } from '../config/index.ts';
+import { allQueries } from '../catalog/all.ts';
+import type { BenchUrls } from './bench-db.ts';
+import type { BenchData } from './data/bench-data.ts';
+import { prepareData } from './data/load-data.ts';
+import { LatencyProxies } from './latency-proxies.ts';
+import { LoadGenerator } from './load/runner.ts';
+import { measureWorkload, type RunSpec } from './measure.ts';
+import { PgConnectionSampler } from './pg-sampler.ts';
+import type { ConfigurationRun, RoundTripProbe, WorkloadMeasure } from './report-types.ts';
+import { probeRoundTrips } from './round-trips.ts';
+import { ServerUnderTest, type Endpoints } from './server-under-test.ts';
+import type { WorkloadName } from './workloads/catalog.ts';
+
+/**
+ * One configuration (optimized or baseline) from start to stop: proxies if asked, the
+ * server under test, sessions, the load generator, the connection sampler; then each
+ * workload in turn. Everything started here is stopped here, whatever fails.
+ */
+export interface ConfigurationPlan {
+  readonly configuration: 'optimized' | 'baseline';
+  readonly urls: BenchUrls;
+  readonly redisUrl: string;
+  readonly runId: string;
+  readonly workloads: readonly WorkloadName[];
+  readonly spec: Omit<RunSpec, 'workload'>;
+  /** Reuse the optimized run's actors (same sessions, copied into the baseline database). */
+  readonly data?: BenchData;
+  readonly login: { readonly maxActors: number; readonly budgetMs: number };
+  readonly latencyMs?: number;
+  readonly extraEnv?: Readonly<Record<string, string>>;
+  readonly progress: (m: string) => void;
+}
+
+export interface ConfigurationOutcome {
+  readonly run: ConfigurationRun;
+  readonly data: BenchData;
+  readonly dataStartedAt: Date | undefined;
+}
+
+let writesCache: Map<string, boolean> | undefined;
+async function writesByName(): Promise<Map<string, boolean>> {
+  writesCache ??= new Map((await allQueries()).map((q) => [q.name, q.writes]));
+  return writesCache;
+}
+
+export async function runConfiguration(config: Config, plan: ConfigurationPlan): Promise<ConfigurationOutcome> {
+  const baseline = plan.configuration === 'baseline';
+  const direct: Endpoints = {
+    primaryUrl: plan.urls.primaryUrl,
+    replicaUrls: baseline ? [] : plan.urls.replicaUrls,
+    redisUrl: plan.redisUrl,
+  };
+  const env: Record<string, string> = {
+    BGC_CACHE_NAMESPACE: `bgc:bench:${plan.runId}:${plan.configuration}`,
+    ...(baseline ? { BGC_JOBS_ENABLED: 'false' } : {}),
+    ...plan.extraEnv,
+  };
+  let proxies: LatencyProxies | undefined;
+  let server: ServerUnderTest | undefined;
+  let load: LoadGenerator | undefined;
+  let sampler: PgConnectionSampler | undefined;
+  try {
+    if (plan.latencyMs !== undefined && plan.latencyMs > 0) {
+      proxies = await LatencyProxies.start(direct, plan.latencyMs);
+      plan.progress(`latency proxies: +${plan.latencyMs} ms each way to PostgreSQL and Redis`);
+    }
+    const t0 = performance.now();
+    server = await ServerUnderTest.start({ endpoints: proxies?.endpoints ?? direct, baseline, extraEnv: env });
+    const startSeconds = (performance.now() - t0) / 1000;
+    plan.progress(`${plan.configuration} server ready on :${server.port} in ${startSeconds.toFixed(1)} s`);
+
+    let data = plan.data;
+    let dataStartedAt: Date | undefined;
+    const setup: Record<string, number | string> = { server_start_s: round1(startSeconds) };
+    if (!data && plan.workloads.some((w) => w !== 'healthz')) {
+      const prepared = await prepareData({
+        primaryUrl: plan.urls.primaryUrl, baseUrl: server.baseUrl,
+        maxActors: plan.login.maxActors, loginBudgetMs: plan.login.budgetMs, maxProfiles: 1_000_000, conversationsPerActor: 50,
+      });
+      data = prepared.data;
+      dataStartedAt = prepared.startedAt;
+      Object.assign(setup, { logins: data.actors.length, login_failures: prepared.loginFailures, login_s: prepared.loginSeconds, profiles: data.profileIds.length });
+      plan.progress(`${data.actors.length} seeded users logged in through the API in ${prepared.loginSeconds} s`);
+    }
+    const benchData: BenchData = data ?? { actors: [], profileIds: [], rooms: [], search: { places: [], interests: [], roles: [], words: [], metadataFilters: [] } };
+
+    let roundTrips: RoundTripProbe[] | undefined;
+    if (proxies) {
+      plan.progress('counting round trips per request through the proxies');
+      roundTrips = await probeRoundTrips(server.baseUrl, proxies, benchData);
+    }
+
+    load = await LoadGenerator.start(benchData);
+    const nodes = [{ node: 'primary', url: plan.urls.primaryUrl }, ...direct.replicaUrls.map((url, i) => ({ node: `replica${i + 1}`, url: plan.urls.replicaUrls[i] ?? url }))];
+    sampler = await PgConnectionSampler.open(nodes, plan.urls.database);
+    const writes = await writesByName();
+    const workloads: Record<string, WorkloadMeasure> = {};
+    for (const w of plan.workloads) {
+      plan.progress(`${plan.configuration}: ${w} (${plan.spec.mode === 'open' ? `${plan.spec.rate} req/s paced` : `${plan.spec.connections} connections`}, ${plan.spec.durationMs / 1000} s after ${plan.spec.warmupMs / 1000} s warm-up)`);
+      workloads[w] = await measureWorkload({ server, load, sampler, writes }, { ...plan.spec, workload: w });
+    }
+    return {
+      run: {
+        configuration: plan.configuration,
+        database: plan.urls.database,
+        server_env: Object.fromEntries(Object.entries(env).filter(([k]) => k.startsWith('BGC_'))),
+        setup,
+        workloads,
+        ...(roundTrips ? { round_trips: roundTrips } : {}),
+      },
+      data: benchData,
+      dataStartedAt,
+    };
+  } finally {
+    await sampler?.close();
+    await load?.stop();
+    await server?.stop();
+    await proxies?.stop();
+  }
+}
+
+function round1(v: number): number {
+  return Math.round(v * 10) / 10;
+}

@@ -1,0 +1,34 @@
+/**
+ * What the load generator needs to build realistic requests, gathered once by the
+ * harness from the seeded database and the API (sessions from real logins). Lists are
+ * ordered most-popular-first so the generator can draw from them with Zipf(1.0).
+ */
+export interface BenchActor {
+  readonly id: string;
+  readonly token: string;
+  /** Conversations the actor belongs to, most recently active first. */
+  readonly conversations: readonly string[];
+}
+
+export interface SearchVocabulary {
+  readonly places: ReadonlyArray<{ readonly city: string; readonly state: string; readonly lat: number | null; readonly lng: number | null }>;
+  readonly interests: readonly string[];
+  readonly roles: readonly string[];
+  readonly words: readonly string[];
+  /** JSONB metadata filters as the API takes them (a JSON object), drawn from real profiles. */
+  readonly metadataFilters: readonly string[];
+}
+
+export interface BenchData {
+  readonly actors: readonly BenchActor[];
+  readonly profileIds: readonly string[];
+  readonly rooms: readonly string[];
+  readonly search: SearchVocabulary;
+}
+
+export const EMPTY_BENCH_DATA: BenchData = {
+  actors: [],
+  profileIds: [],
+  rooms: [],
+  search: { places: [], interests: [], roles: [], words: [], metadataFilters: [] },
+};

@@ -1,0 +1,93 @@
+import { LatencyHistogram, roundMs } from './histogram.ts';
+import type { LoadGenerator } from './load/runner.ts';
+import type { LoadMode, LoadResult } from './load/types.ts';
+import type { PgConnectionSampler } from './pg-sampler.ts';
+import { serverMeasures, type WritesByName } from './server-metrics.ts';
+import type { ServerUnderTest } from './server-under-test.ts';
+import type { OpMeasure, WorkloadMeasure } from './report-types.ts';
+import type { WorkloadName } from './workloads/catalog.ts';
+
+export interface RunSpec {
+  readonly workload: WorkloadName;
+  readonly mode: LoadMode;
+  readonly connections: number;
+  readonly rate?: number;
+  readonly warmupMs: number;
+  readonly durationMs: number;
+  readonly timeoutMs: number;
+}
+
+export interface MeasureContext {
+  readonly server: ServerUnderTest;
+  readonly load: LoadGenerator;
+  readonly sampler: PgConnectionSampler;
+  readonly writes: WritesByName;
+}
+
+/**
+ * One workload against one server: a warm-up run (not measured: fills caches and pools,
+ * lets the JIT settle), then the measured run bracketed by two /metrics scrapes while
+ * pg_stat_activity is sampled on every node.
+ */
+export async function measureWorkload(ctx: MeasureContext, spec: RunSpec): Promise<WorkloadMeasure> {
+  const job = { workload: spec.workload, mode: spec.mode, host: '127.0.0.1', port: ctx.server.port, connections: spec.connections, rate: spec.rate, timeoutMs: spec.timeoutMs };
+  if (spec.warmupMs > 0) await ctx.load.run({ ...job, durationMs: spec.warmupMs });
+  const before = await ctx.server.metrics();
+  ctx.sampler.start(100);
+  let result: LoadResult;
+  try {
+    result = await ctx.load.run({ ...job, durationMs: spec.durationMs });
+  } catch (err) {
+    await ctx.sampler.stop();
+    throw err;
+  }
+  const peaks = await ctx.sampler.stop();
+  const after = await ctx.server.metrics();
+  const server = serverMeasures(before, after, ctx.writes, result.responses);
+  return toMeasure(spec, result, server, peaks);
+}
+
+export function toMeasure(
+  spec: Pick<RunSpec, 'workload' | 'mode' | 'connections' | 'rate'>,
+  result: LoadResult,
+  server: Pick<WorkloadMeasure, 'cache_hit_ratio' | 'cache_by_name' | 'replica_read_share' | 'round_trips_per_request'> | undefined,
+  peaks: Record<string, number>,
+): WorkloadMeasure {
+  const h = LatencyHistogram.from(result.histogram);
+  const seconds = result.elapsedMs / 1000;
+  const perOp: Record<string, OpMeasure> = {};
+  for (const [op, s] of Object.entries(result.perOp)) {
+    const oh = LatencyHistogram.from(s.histogram);
+    perOp[op] = { requests: s.count, errors: s.errors, p50_ms: roundMs(oh.percentile(50)), p95_ms: roundMs(oh.percentile(95)), p99_ms: roundMs(oh.percentile(99)) };
+  }
+  return {
+    workload: spec.workload,
+    mode: result.mode,
+    latency_source: result.engine,
+    connections: spec.connections,
+    rate: spec.rate ?? null,
+    duration_s: Math.round(seconds * 100) / 100,
+    requests: result.responses,
+    rps: seconds > 0 ? Math.round(result.responses / seconds) : 0,
+    p50_ms: roundMs(h.percentile(50)),
+    p95_ms: roundMs(h.percentile(95)),
+    p99_ms: roundMs(h.percentile(99)),
+    max_ms: roundMs(h.maxMs),
+    errors: result.non2xx + result.socketErrors + result.timeouts + result.unsent,
+    non2xx: result.non2xx,
+    socket_errors: result.socketErrors,
+    timeouts: result.timeouts,
+    status_counts: result.statusCounts,
+    cache_hit_ratio: round4(server?.cache_hit_ratio ?? null),
+    cache_by_name: server?.cache_by_name ?? {},
+    replica_read_share: round4(server?.replica_read_share ?? null),
+    max_pg_connections: peaks,
+    round_trips_per_request: round4(server?.round_trips_per_request ?? null),
+    per_op: perOp,
+    sample_errors: result.sampleErrors,
+  };
+}
+
+function round4(v: number | null): number | null {
+  return v === null ? null : Math.round(v * 10_000) / 10_000;
+}

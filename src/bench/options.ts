@@ -1,0 +1,25 @@
+import type { Preset } from './bench-db.ts';
+import type { WorkloadName } from './workloads/catalog.ts';
+
+export type Scenario = 'growth' | 'concurrency' | 'latency';
+
+/** A fully resolved `bgc bench` invocation (the CLI fills defaults, quick mode and scenarios). */
+export interface BenchOptions {
+  readonly command: string;
+  readonly workloads: readonly WorkloadName[];
+  readonly preset: Preset;
+  readonly durationMs: number;
+  readonly warmupMs: number;
+  readonly connections: number;
+  /** Total req/s for a paced open-loop run; undefined = closed loop. */
+  readonly rate: number | undefined;
+  readonly baseline: boolean;
+  readonly floor: boolean;
+  readonly latencyMs: number | undefined;
+  readonly quick: boolean;
+  readonly scenario: Scenario | undefined;
+  readonly growthPresets: readonly [Preset, Preset];
+  readonly timeoutMs: number;
+  readonly login: { readonly maxActors: number; readonly budgetMs: number };
+  readonly floorDurationMs: number;
+}

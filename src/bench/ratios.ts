@@ -1,0 +1,39 @@
+import type { FloorMeasure, Ratio, WorkloadMeasure } from './report-types.ts';
+
+/**
+ * Ratios printed after the tables. optimized / baseline: rps above 1 is better,
+ * latency below 1 is better (0.2 = 80% faster). Workload / floor: how much of the bare
+ * HTTP stack's throughput a workload keeps.
+ */
+export function ratio(a: number | null | undefined, b: number | null | undefined): number | null {
+  if (a === null || a === undefined || b === null || b === undefined || b === 0) return null;
+  return Math.round((a / b) * 1000) / 1000;
+}
+
+export function versusBaseline(opt: Readonly<Record<string, WorkloadMeasure>>, base: Readonly<Record<string, WorkloadMeasure>>): Record<string, Ratio & { p50_faster_pct: number | null }> {
+  const out: Record<string, Ratio & { p50_faster_pct: number | null }> = {};
+  for (const [name, o] of Object.entries(opt)) {
+    const b = base[name];
+    if (!b) continue;
+    const p50 = ratio(o.p50_ms, b.p50_ms);
+    out[name] = {
+      rps: ratio(o.rps, b.rps), p50, p95: ratio(o.p95_ms, b.p95_ms), p99: ratio(o.p99_ms, b.p99_ms),
+      p50_faster_pct: p50 === null ? null : Math.round((1 - p50) * 1000) / 10,
+    };
+  }
+  return out;
+}
+
+export interface FloorRatio {
+  readonly rps_vs_trivial_route: number | null;
+  readonly p99_vs_trivial_route: number | null;
+}
+
+export function versusFloor(opt: Readonly<Record<string, WorkloadMeasure>>, floor: Readonly<Record<string, FloorMeasure>>): Record<string, FloorRatio> {
+  const route = floor.trivial_route;
+  const out: Record<string, FloorRatio> = {};
+  for (const [name, o] of Object.entries(opt)) {
+    out[name] = { rps_vs_trivial_route: ratio(o.rps, route?.rps), p99_vs_trivial_route: ratio(o.p99_ms, route?.p99_ms) };
+  }
+  return out;
+}

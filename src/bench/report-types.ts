@@ -1,0 +1,74 @@
+/** The JSON document `bgc bench --json FILE` writes, and the table on stdout is printed from. */
+export interface OpMeasure {
+  readonly requests: number;
+  readonly errors: number;
+  readonly p50_ms: number;
+  readonly p95_ms: number;
+  readonly p99_ms: number;
+}
+
+export interface WorkloadMeasure {
+  readonly workload: string;
+  /** closed: capacity run (autocannon); open: paced at a fixed rate (our generator). */
+  readonly mode: 'closed' | 'open';
+  readonly latency_source: string;
+  readonly connections: number;
+  readonly rate: number | null;
+  readonly duration_s: number;
+  readonly requests: number;
+  readonly rps: number;
+  readonly p50_ms: number;
+  readonly p95_ms: number;
+  readonly p99_ms: number;
+  readonly max_ms: number;
+  /** non-2xx responses + socket errors + timeouts. */
+  readonly errors: number;
+  readonly non2xx: number;
+  readonly socket_errors: number;
+  readonly timeouts: number;
+  readonly status_counts: Readonly<Record<string, number>>;
+  readonly cache_hit_ratio: number | null;
+  readonly cache_by_name: Readonly<Record<string, { hits: number; misses: number; hit_ratio: number | null }>>;
+  readonly replica_read_share: number | null;
+  /** Peak app connections (application_name bgc-api) seen in pg_stat_activity, per node. */
+  readonly max_pg_connections: Readonly<Record<string, number>>;
+  readonly round_trips_per_request: number | null;
+  readonly per_op: Readonly<Record<string, OpMeasure>>;
+  readonly sample_errors: readonly string[];
+}
+
+export interface FloorMeasure {
+  readonly name: string;
+  readonly description: string;
+  readonly clients: number;
+  readonly rps: number;
+  readonly p50_ms: number;
+  readonly p95_ms: number;
+  readonly p99_ms: number;
+  readonly errors: number;
+}
+
+export interface Ratio {
+  readonly rps: number | null;
+  readonly p50: number | null;
+  readonly p95: number | null;
+  readonly p99: number | null;
+}
+
+export interface RoundTripProbe {
+  readonly case: string;
+  readonly requests: number;
+  readonly pg_round_trips_per_request: number;
+  readonly redis_round_trips_per_request: number;
+  readonly latency_ms_median: number;
+  readonly implied_round_trips: number;
+}
+
+export interface ConfigurationRun {
+  readonly configuration: 'optimized' | 'baseline';
+  readonly database: string;
+  readonly server_env: Readonly<Record<string, string>>;
+  readonly setup: Readonly<Record<string, number | string>>;
+  readonly workloads: Readonly<Record<string, WorkloadMeasure>>;
+  readonly round_trips?: readonly RoundTripProbe[];
+}

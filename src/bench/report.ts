@@ -1,0 +1,90 @@
+import { printTable } from '../cli/output.ts';
+import type { FloorRatio } from './ratios.ts';
+import type { BenchReport } from './bench-report.ts';
+import type { FloorMeasure, Ratio, RoundTripProbe, WorkloadMeasure } from './report-types.ts';
+
+/** The human-readable report on stdout: one table per section, then the checks. */
+const pct = (v: number | null | undefined) => (v === null || v === undefined ? '-' : `${(v * 100).toFixed(1)}%`);
+const num = (v: number | null | undefined, digits = 2) => (v === null || v === undefined ? '-' : String(Math.round(v * 10 ** digits) / 10 ** digits));
+const x = (v: number | null | undefined) => (v === null || v === undefined ? '-' : `${v.toFixed(2)}×`);
+
+function heading(text: string): void {
+  process.stdout.write(`\n== ${text}\n`);
+}
+
+export function workloadRows(ws: Readonly<Record<string, WorkloadMeasure>>): Array<Record<string, unknown>> {
+  return Object.values(ws).map((w) => ({
+    workload: w.workload,
+    load: w.mode === 'open' ? `${w.rate}/s paced, ${w.connections} conns` : `${w.connections} conns closed`,
+    rps: w.rps,
+    p50_ms: w.p50_ms,
+    p95_ms: w.p95_ms,
+    p99_ms: w.p99_ms,
+    errors: w.errors,
+    cache_hit: pct(w.cache_hit_ratio),
+    replica_reads: pct(w.replica_read_share),
+    max_pg_conns: Object.entries(w.max_pg_connections).map(([n, c]) => `${n.replace('replica', 'r')}=${c}`).join(' '),
+    rt_per_req: num(w.round_trips_per_request),
+  }));
+}
+
+function printWorkloads(title: string, ws: Readonly<Record<string, WorkloadMeasure>>): void {
+  heading(title);
+  printTable(workloadRows(ws));
+  const mixed = ws.mixed;
+  if (mixed) {
+    process.stdout.write('\n  mixed, per operation:\n');
+    printTable(Object.entries(mixed.per_op).map(([op, s]) => ({ op, requests: s.requests, errors: s.errors, p50_ms: s.p50_ms, p95_ms: s.p95_ms, p99_ms: s.p99_ms })));
+  }
+  for (const w of Object.values(ws)) {
+    if (w.sample_errors.length > 0) process.stdout.write(`  ${w.workload} errors, e.g.: ${w.sample_errors.slice(0, 3).join(' | ')}\n`);
+  }
+}
+
+function printFloor(floor: Readonly<Record<string, FloorMeasure>>): void {
+  heading('Floor (same machine, same run)');
+  printTable(Object.values(floor).map((f) => ({ floor: f.name, clients: f.clients, rps: f.rps, p50_ms: f.p50_ms, p95_ms: f.p95_ms, p99_ms: f.p99_ms, errors: f.errors, what: f.description })));
+}
+
+function printRatios(vsBase: Readonly<Record<string, Ratio & { p50_faster_pct: number | null }>> | null, vsFloor: Readonly<Record<string, FloorRatio>> | null): void {
+  heading('Ratios (optimized / baseline: rps higher is better, latency lower is better; workload / trivial route)');
+  const names = new Set([...Object.keys(vsBase ?? {}), ...Object.keys(vsFloor ?? {})]);
+  printTable([...names].map((n) => ({
+    workload: n,
+    rps_vs_baseline: x(vsBase?.[n]?.rps),
+    p50_vs_baseline: x(vsBase?.[n]?.p50),
+    p99_vs_baseline: x(vsBase?.[n]?.p99),
+    p50_faster: vsBase?.[n]?.p50_faster_pct === null || vsBase?.[n]?.p50_faster_pct === undefined ? '-' : `${vsBase[n]?.p50_faster_pct}%`,
+    rps_vs_floor_route: pct(vsFloor?.[n]?.rps_vs_trivial_route),
+  })));
+}
+
+function printRoundTrips(rts: readonly RoundTripProbe[], delayMs: number): void {
+  heading(`Round trips per request on the wire (latency proxy, +${delayMs} ms each way)`);
+  printTable(rts.map((r) => ({
+    case: r.case, requests: r.requests, pg_round_trips: r.pg_round_trips_per_request, redis_round_trips: r.redis_round_trips_per_request,
+    median_ms: r.latency_ms_median, implied_round_trips: r.implied_round_trips,
+  })));
+}
+
+export function printReport(r: BenchReport): void {
+  process.stdout.write(`bgc bench: preset ${r.meta.preset}, ${r.meta.date}, ${r.meta.machine.cpus} × ${r.meta.machine.cpu_model}, node ${r.meta.machine.node}\n`);
+  process.stdout.write(`latency: ${r.meta.latency_note}\n`);
+  if (Object.keys(r.workloads).length > 0) printWorkloads(`Optimized (${r.optimized?.database ?? '-'})`, r.workloads);
+  if (r.baseline) printWorkloads(`Baseline (${r.baseline.database}: no partitions, primary keys only, no cache, no replicas, default pool)`, r.baseline.workloads);
+  if (r.floor) printFloor(r.floor);
+  if (r.ratios.optimized_vs_baseline || r.ratios.vs_floor) printRatios(r.ratios.optimized_vs_baseline, r.ratios.vs_floor);
+  if (r.round_trips && r.meta.latency_ms) printRoundTrips(r.round_trips, r.meta.latency_ms);
+  for (const [name, s] of Object.entries(r.scenarios)) {
+    heading(`Scenario: ${name}`);
+    process.stdout.write(`${s.summary}\n`);
+    for (const [label, ws] of Object.entries(s.workloads)) {
+      process.stdout.write(`\n  ${label}:\n`);
+      printTable(workloadRows(ws));
+    }
+  }
+  if (r.checks.length > 0) {
+    heading('Checks');
+    printTable(r.checks.map((c) => ({ check: c.name, result: c.ok ? 'ok' : 'FAIL', detail: c.detail })));
+  }
+}

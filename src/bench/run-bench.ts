@@ -1,0 +1,147 @@
+import crypto from 'node:crypto';
+import type { Config } from '../config/index.ts';
+import { ensureBaselineDatabase } from './baseline-db.ts';
+import { adminClient, ensureBenchDatabase, waitForReplicas } from './bench-db.ts';
+import { gitCommit, machineInfo, type BenchMeta, type BenchReport, type Check, type ScenarioResult } from './bench-report.ts';
+import { runConfiguration, type ConfigurationOutcome } from './configuration-run.ts';
+import { copySessions } from './data/load-data.ts';
+import { measureFloor } from './floor/floor.ts';
+import type { BenchOptions } from './options.ts';
+import { versusBaseline, versusFloor } from './ratios.ts';
+import type { ConfigurationRun, FloorMeasure } from './report-types.ts';
+import { runGrowth } from './scenarios/growth.ts';
+import { concurrencyFigures } from './scenarios/concurrency.ts';
+
+/**
+ * `bgc bench` from start to finish: bench databases, the optimized configuration, the
+ * baseline, the floor, ratios and checks. Returns the report; the CLI prints it, writes
+ * the JSON and turns failed checks into a non-zero exit.
+ */
+export async function runBench(config: Config, opts: BenchOptions, progress: (m: string) => void): Promise<BenchReport> {
+  const started = performance.now();
+  await assertStackReachable(config);
+  const runId = crypto.randomBytes(4).toString('hex');
+  const meta: BenchMeta = {
+    command: opts.command,
+    preset: opts.scenario === 'growth' ? opts.growthPresets.join('+') : opts.preset,
+    date: new Date().toISOString(),
+    git_commit: gitCommit(),
+    machine: machineInfo(),
+    duration_s: opts.durationMs / 1000,
+    warmup_s: opts.warmupMs / 1000,
+    connections: opts.connections,
+    rate: opts.rate ?? null,
+    latency_ms: opts.latencyMs ?? null,
+    latency_note: opts.rate
+      ? `open loop: requests paced evenly at ${opts.rate} req/s over ${opts.connections} keep-alive connections; latency counted from when each request became due`
+      : `closed loop (autocannon, ${opts.connections} connections): latency is measured at full capacity, not at a fixed rate`,
+    databases: {},
+    total_seconds: 0,
+  };
+
+  if (opts.scenario === 'growth') {
+    const growth = await runGrowth(config, opts, runId, progress);
+    meta.total_seconds = Math.round((performance.now() - started) / 1000);
+    return emptyReport(meta, { growth: growth.scenario }, growth.checks);
+  }
+
+  const bench = await ensureBenchDatabase(config, opts.preset, progress);
+  const base = opts.baseline ? await ensureBaselineDatabase(config, bench, progress) : undefined;
+  (meta.databases as Record<string, unknown>).optimized = bench.marker;
+  if (base) (meta.databases as Record<string, unknown>).baseline = base.marker;
+  progress('waiting for the replicas to replay the bench data');
+  await waitForReplicas(bench.urls.primaryUrl, bench.urls.replicaUrls, 10 * 60_000);
+
+  const spec = {
+    mode: opts.rate ? 'open' as const : 'closed' as const,
+    connections: opts.connections, rate: opts.rate, warmupMs: opts.warmupMs, durationMs: opts.durationMs, timeoutMs: opts.timeoutMs,
+  };
+  // The round-trip probe needs profiles that are not cached yet: no warm-up at start-up.
+  const extraEnv = opts.latencyMs ? { BGC_CACHE_WARM_COUNT: '0' } : undefined;
+  const common = { redisUrl: config.redis.url, runId, workloads: opts.workloads, spec, login: opts.login, latencyMs: opts.latencyMs, extraEnv, progress };
+
+  const optimized: ConfigurationOutcome = await runConfiguration(config, { ...common, configuration: 'optimized', urls: bench.urls });
+  let baseline: ConfigurationRun | null = null;
+  if (base) {
+    if (optimized.dataStartedAt && optimized.data.actors.length > 0) {
+      const copied = await copySessions(bench.urls.primaryUrl, base.urls.primaryUrl, optimized.data.actors.map((a) => a.id), optimized.dataStartedAt);
+      progress(`copied ${copied} sessions into ${base.urls.database} (the baseline acts as the same users)`);
+    }
+    baseline = (await runConfiguration(config, { ...common, configuration: 'baseline', urls: base.urls, data: optimized.data })).run;
+  }
+
+  let floor: Record<string, FloorMeasure> | null = null;
+  if (opts.floor) {
+    progress('floor: trivial route, Redis GET, SELECT 1');
+    floor = await measureFloor({
+      httpConnections: opts.connections, redisClients: 50, pgClients: 8,
+      durationMs: opts.floorDurationMs, warmupMs: Math.min(opts.warmupMs, 2_000),
+      redisUrl: config.redis.url, pgUrl: bench.urls.primaryUrl,
+    });
+  }
+
+  const scenarios: Record<string, ScenarioResult> = {};
+  if (opts.scenario === 'concurrency') scenarios.concurrency = concurrencyFigures(optimized.run, opts, config.pool.size + config.pool.maxOverflow);
+  if (opts.scenario === 'latency') {
+    scenarios.latency = {
+      summary: `All traffic to PostgreSQL and Redis through a proxy adding ${opts.latencyMs} ms each way (${2 * (opts.latencyMs ?? 0)} ms per round trip); round trips counted on the wire.`,
+      workloads: {},
+      figures: { round_trips: optimized.run.round_trips ?? [] },
+    };
+  }
+
+  const checks = standardChecks(optimized.run, baseline, floor, opts, config.pool.size + config.pool.maxOverflow);
+  meta.total_seconds = Math.round((performance.now() - started) / 1000);
+  return {
+    version: 1,
+    meta,
+    workloads: optimized.run.workloads,
+    optimized: optimized.run,
+    baseline,
+    floor,
+    ratios: {
+      optimized_vs_baseline: baseline ? versusBaseline(optimized.run.workloads, baseline.workloads) : null,
+      vs_floor: floor ? versusFloor(optimized.run.workloads, floor) : null,
+    },
+    round_trips: optimized.run.round_trips ?? null,
+    scenarios,
+    checks,
+  };
+}
+
+function standardChecks(opt: ConfigurationRun, base: ConfigurationRun | null, floor: Record<string, FloorMeasure> | null, opts: BenchOptions, limit: number): Check[] {
+  const checks: Check[] = [];
+  const errors = (ws: ConfigurationRun['workloads']) => Object.values(ws).reduce((s, w) => s + w.errors, 0);
+  checks.push({ name: 'optimized: zero request errors', ok: errors(opt.workloads) === 0, detail: `${errors(opt.workloads)} errors` });
+  if (base) checks.push({ name: 'baseline: zero request errors', ok: errors(base.workloads) === 0, detail: `${errors(base.workloads)} errors` });
+  if (floor) {
+    const fe = Object.values(floor).reduce((s, f) => s + f.errors, 0);
+    checks.push({ name: 'floor: zero errors', ok: fe === 0, detail: `${fe} errors` });
+  }
+  const om = opt.workloads.mixed;
+  const bm = base?.workloads.mixed;
+  if (om && bm) {
+    checks.push({ name: 'mixed: optimized not slower than baseline (rps)', ok: om.rps >= bm.rps, detail: `${om.rps} vs ${bm.rps} req/s` });
+  }
+  if (opts.scenario === 'concurrency' && om) {
+    const peak = Math.max(0, ...Object.values(om.max_pg_connections));
+    checks.push({ name: 'concurrency: zero errors', ok: om.errors === 0, detail: `${om.errors} errors of ${om.requests}` });
+    checks.push({ name: 'concurrency: p99 ≤ 100 ms', ok: om.p99_ms <= 100, detail: `p99 ${om.p99_ms} ms` });
+    checks.push({ name: 'concurrency: PG connections within the pools', ok: peak <= limit, detail: `peak ${peak} per node (pool_size + max_overflow = ${limit})` });
+  }
+  return checks;
+}
+
+function emptyReport(meta: BenchMeta, scenarios: Record<string, ScenarioResult>, checks: Check[]): BenchReport {
+  return { version: 1, meta, workloads: {}, optimized: null, baseline: null, floor: null, ratios: { optimized_vs_baseline: null, vs_floor: null }, round_trips: null, scenarios, checks };
+}
+
+async function assertStackReachable(config: Config): Promise<void> {
+  try {
+    const c = await adminClient(config);
+    await c.end();
+  } catch (err) {
+    const hint = config.usesLocalStack ? ' Start the local stack first: npx bgc stack up' : '';
+    throw new Error(`cannot reach PostgreSQL at ${new URL(config.database.primaryUrl).host}: ${err instanceof Error ? err.message : String(err)}.${hint}`, { cause: err });
+  }
+}

@@ -1,0 +1,23 @@
+import type { ScenarioResult } from '../bench-report.ts';
+import type { BenchOptions } from '../options.ts';
+import type { ConfigurationRun } from '../report-types.ts';
+
+/**
+ * The concurrency scenario of DESIGN §6: 10,000 keep-alive clients at a fixed total of
+ * 2,000 req/s of the mixed workload (paced open loop, every client takes its turn), with
+ * zero errors, p99 ≤ 100 ms and no more PostgreSQL connections than the pools allow.
+ * The CLI sets the load; this turns the run into the scenario's figures.
+ */
+export const CONCURRENCY_DEFAULTS = { connections: 10_000, rate: 2_000 } as const;
+
+export function concurrencyFigures(run: ConfigurationRun, opts: BenchOptions, poolLimit: number): ScenarioResult {
+  const m = run.workloads.mixed;
+  const peak = m ? Math.max(0, ...Object.values(m.max_pg_connections)) : null;
+  return {
+    summary: m
+      ? `${opts.connections} keep-alive clients, ${opts.rate} req/s mixed (paced): ${m.requests} requests, ${m.errors} errors, p50 ${m.p50_ms} ms, p99 ${m.p99_ms} ms, peak PG connections per node ${JSON.stringify(m.max_pg_connections)} (pool limit ${poolLimit}).`
+      : 'the mixed workload did not run',
+    workloads: { mixed: m ? { mixed: m } : {} },
+    figures: { clients: opts.connections, rate: opts.rate ?? null, errors: m?.errors ?? null, p99_ms: m?.p99_ms ?? null, peak_pg_connections: peak, pool_limit_per_node: poolLimit },
+  };
+}

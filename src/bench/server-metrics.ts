@@ -1,0 +1,79 @@
+import type { PromSnapshot } from './prom-text.ts';
+
+/**
+ * Server-side measures of one workload, from two scrapes of the server's /metrics taken
+ * just before and just after the measured run (counter deltas):
+ *  - cache hit ratio: bgc_cache_requests_total{cache,tier,result}; null if the cache
+ *    reported nothing (cache off, as in the baseline);
+ *  - replica read share: of the app's read statements (catalog entries that do not
+ *    write, router housekeeping `system.*` excluded), the share run on a replica;
+ *  - round trips per request: statements the app sent (bgc_db_queries_total) divided by
+ *    HTTP requests served. BEGIN/COMMIT and the router's own LSN checks are not in that
+ *    counter; the latency proxy counts every round trip on the wire (round-trips.ts).
+ */
+export interface ServerMeasures {
+  readonly cache_hit_ratio: number | null;
+  readonly cache_by_name: Record<string, { hits: number; misses: number; hit_ratio: number | null }>;
+  readonly replica_read_share: number | null;
+  readonly read_statements: number;
+  readonly statements: number;
+  readonly http_requests: number;
+  readonly round_trips_per_request: number | null;
+}
+
+const CACHE = 'bgc_cache_requests_total';
+const QUERY_COUNT = 'bgc_db_query_duration_seconds_count';
+const STATEMENTS = 'bgc_db_queries_total';
+const HTTP_COUNT = 'bgc_http_request_duration_seconds_count';
+
+/** Which catalog entries write, by name (from the app's own catalog). */
+export type WritesByName = ReadonlyMap<string, boolean>;
+
+export function serverMeasures(before: PromSnapshot, after: PromSnapshot, writes: WritesByName, clientRequests: number): ServerMeasures {
+  const cache = cacheMeasures(before, after);
+
+  const isAppRead = (l: Readonly<Record<string, string>>): boolean => {
+    const q = l.query ?? '';
+    return !q.startsWith('system.') && writes.get(q) === false;
+  };
+  const reads = after.delta(before, QUERY_COUNT, isAppRead);
+  const replicaReads = after.delta(before, QUERY_COUNT, (l) => isAppRead(l) && l.role === 'replica');
+
+  const statements = after.delta(before, STATEMENTS);
+  // Requests from the server's own histogram when it has one (the admin port is not in it).
+  const served = after.has(HTTP_COUNT) ? after.delta(before, HTTP_COUNT) : clientRequests;
+  const requests = served > 0 ? served : clientRequests;
+
+  return {
+    cache_hit_ratio: cache.ratio,
+    cache_by_name: cache.byName,
+    replica_read_share: reads > 0 ? replicaReads / reads : null,
+    read_statements: reads,
+    statements,
+    http_requests: requests,
+    round_trips_per_request: requests > 0 ? statements / requests : null,
+  };
+}
+
+/**
+ * A lookup that misses L1 and then hits L2 must count once, as a hit. So: hits are hits
+ * at any tier, misses are misses at the last tier consulted (the ones that went to the
+ * database). With a single tier this is plain hits / (hits + misses).
+ */
+function cacheMeasures(before: PromSnapshot, after: PromSnapshot): { ratio: number | null; byName: ServerMeasures['cache_by_name'] } {
+  if (!after.has(CACHE)) return { ratio: null, byName: {} };
+  const tiers = after.labelValues(CACHE, 'tier');
+  const lastTier = tiers.length > 0 ? tiers[tiers.length - 1] : undefined;
+  const isMiss = (l: Readonly<Record<string, string>>) => l.result === 'miss' && (lastTier === undefined || l.tier === lastTier);
+  const byName: ServerMeasures['cache_by_name'] = {};
+  let hits = 0;
+  let misses = 0;
+  for (const name of after.labelValues(CACHE, 'cache')) {
+    const h = after.delta(before, CACHE, (l) => l.cache === name && l.result === 'hit');
+    const m = after.delta(before, CACHE, (l) => l.cache === name && isMiss(l));
+    byName[name] = { hits: h, misses: m, hit_ratio: h + m > 0 ? h / (h + m) : null };
+    hits += h;
+    misses += m;
+  }
+  return { ratio: hits + misses > 0 ? hits / (hits + misses) : null, byName };
+}

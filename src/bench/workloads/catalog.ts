@@ -1,0 +1,40 @@
+/**
+ * The named workloads of `bgc bench` (DESIGN §5) as weighted mixes of operations. Each
+ * single-purpose workload is one operation; `mixed` is the social-app mix of the issue:
+ * 60% profile and session reads, 15% inbox and history, 10% feed, 5% search, 10% writes.
+ */
+export const OPERATIONS = [
+  'profile_read', 'session_read', 'inbox', 'history', 'feed_global', 'feed_following',
+  'search', 'message_send', 'post_create', 'healthz', 'trivial',
+] as const;
+export type Operation = (typeof OPERATIONS)[number];
+
+export const API_WORKLOADS = ['profile', 'inbox', 'history', 'search', 'feed', 'send', 'mixed'] as const;
+export type ApiWorkload = (typeof API_WORKLOADS)[number];
+/** healthz exercises the harness without the API (the framework's own smoke test). */
+export type WorkloadName = ApiWorkload | 'healthz';
+
+export const WORKLOAD_MIX: Readonly<Record<WorkloadName | 'trivial', ReadonlyArray<readonly [Operation, number]>>> = {
+  profile: [['profile_read', 1]],
+  inbox: [['inbox', 1]],
+  history: [['history', 1]],
+  search: [['search', 1]],
+  feed: [['feed_global', 0.5], ['feed_following', 0.5]],
+  send: [['message_send', 1]],
+  mixed: [
+    ['profile_read', 0.50], ['session_read', 0.10],
+    ['inbox', 0.075], ['history', 0.075],
+    ['feed_global', 0.05], ['feed_following', 0.05],
+    ['search', 0.05],
+    ['message_send', 0.07], ['post_create', 0.03],
+  ],
+  healthz: [['healthz', 1]],
+  trivial: [['trivial', 1]],
+};
+
+/** Operations that change data (the harness refuses to run them against anything but bench databases). */
+export const WRITE_OPERATIONS: ReadonlySet<Operation> = new Set(['message_send', 'post_create']);
+
+export function isApiWorkload(name: string): name is ApiWorkload {
+  return (API_WORKLOADS as readonly string[]).includes(name);
+}
