@@ -28,9 +28,8 @@ async function codeMetrics(): Promise<{ metrics: CodeMetric[]; files: string[] }
   }
   const out: CodeMetric[] = [];
   for (const m of metrics.registry.getMetricsAsArray()) {
-    const got = await m.get();
     const labels = (m as unknown as { labelNames?: readonly string[] }).labelNames ?? [];
-    out.push({ name: got.name, type: got.type, labels: [...labels].sort() });
+    out.push({ name: m.name, type: String(m.type), labels: [...labels].sort() });
   }
   return { metrics: out, files };
 }
