@@ -32,14 +32,16 @@ WITH activity AS (
   SELECT user_id, sum(messages)::int AS messages, sum(posts)::int AS posts, sum(messages + posts)::int AS total
   FROM activity GROUP BY user_id
 ), ranked AS (
+  -- One sort serves all three: rank by total, running total in the same order, grand total.
   SELECT t.*,
-         rank() OVER (ORDER BY t.total DESC) AS rank,
+         rank() OVER w AS rank,
          round(100.0 * t.total / sum(t.total) OVER (), 3)::float8 AS share_pct,
-         round(100.0 * sum(t.total) OVER (ORDER BY t.total DESC, t.user_id ROWS UNBOUNDED PRECEDING) / sum(t.total) OVER (), 3)::float8 AS cumulative_share_pct
+         round(100.0 * sum(t.total) OVER (w ROWS UNBOUNDED PRECEDING) / sum(t.total) OVER (), 3)::float8 AS cumulative_share_pct
   FROM totals t
+  WINDOW w AS (ORDER BY t.total DESC)
 )
 SELECT r.rank::int, r.user_id, u.username, p.display_name, r.messages, r.posts, r.total, r.share_pct, r.cumulative_share_pct
-FROM (SELECT * FROM ranked ORDER BY total DESC, user_id LIMIT $3) r
+FROM (SELECT * FROM ranked ORDER BY rank, user_id LIMIT $3) r
 JOIN users u ON u.id = r.user_id
 LEFT JOIN profiles p ON p.user_id = r.user_id
 ORDER BY r.rank, r.user_id`,

@@ -65,10 +65,11 @@ WHERE p.privacy_level <> 'private'
         AND earth_box(ll_to_earth($10::float8, $11::float8), $12::float8) @> ll_to_earth(p.lat, p.lng)
         AND earth_distance(ll_to_earth($10::float8, $11::float8), ll_to_earth(p.lat, p.lng)) <= $12::float8))
   AND (p.last_active_at, p.user_id) < ($13::timestamptz, $14::uuid)
-  AND NOT EXISTS (
-        SELECT 1 FROM relationships b
-        WHERE b.kind = 'block'
-          AND ((b.user_id = p.user_id AND b.target_id = $16::uuid) OR (b.user_id = $16::uuid AND b.target_id = p.user_id)))
+  -- The viewer's blocks both ways, as a hashed set built once (not a probe per profile).
+  AND NOT (p.user_id IN (
+        SELECT b.target_id FROM relationships b WHERE b.user_id = $16::uuid AND b.kind = 'block'
+        UNION ALL
+        SELECT b.user_id FROM relationships b WHERE b.target_id = $16::uuid AND b.kind = 'block'))
 ORDER BY p.last_active_at DESC, p.user_id DESC
 LIMIT $15`,
   }),

@@ -14,7 +14,8 @@ export const sessionQueries = catalog({
     name: 'session.by_token_hash',
     description: 'Resolves a bearer token (by its sha256) to a live session and its active user. Primary: revocation must take effect immediately.',
     target: 'primary',
-    sample: { sql: `SELECT token_hash FROM sessions WHERE revoked_at IS NULL ORDER BY created_at DESC LIMIT 1` },
+    // A seeded database may have no sessions: then the hash of a random value (no match) still exercises the plan.
+    sample: { sql: `SELECT COALESCE((SELECT token_hash FROM sessions WHERE revoked_at IS NULL ORDER BY created_at DESC LIMIT 1), sha256('explain-audit'::bytea)) AS token_hash LIMIT 1` },
     sql: `
 SELECT s.id AS session_id, s.user_id, s.token_hash, ${iso('s.expires_at')} AS expires_at,
        u.username, u.email, u.is_superuser
@@ -29,7 +30,7 @@ WHERE s.token_hash = $1
     name: 'session.revoke',
     description: 'Logout: marks the session revoked. Idempotent; returns the row only the first time.',
     target: 'primary',
-    sample: { sql: `SELECT token_hash FROM sessions ORDER BY created_at DESC LIMIT 1` },
+    sample: { sql: `SELECT COALESCE((SELECT token_hash FROM sessions ORDER BY created_at DESC LIMIT 1), sha256('explain-audit'::bytea)) AS token_hash LIMIT 1` },
     sql: `
 UPDATE sessions SET revoked_at = now()
 WHERE token_hash = $1 AND revoked_at IS NULL

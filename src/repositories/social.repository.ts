@@ -153,19 +153,29 @@ SELECT EXISTS (SELECT 1 FROM users WHERE id = $2) AS target_exists, false AS blo
       sql: `SELECT user_id, '' AS direction, '00000000-0000-0000-0000-000000000000'::uuid AS other_id, '' AS kind, 51 AS lim
             FROM relationships GROUP BY user_id ORDER BY count(*) DESC LIMIT 1`,
     },
+    // Each branch is an ordered, limited index scan (outgoing: relationships_pkey; incoming:
+    // relationships_target_id_idx), merged afterwards; the cursor condition per branch folds
+    // to an index condition or to "branch done" once the planner sees the cursor values.
     sql: `
 SELECT x.direction, x.other_id, x.kind, x.status, ${iso('x.created_at')} AS created_at,
        u.username, p.display_name
 FROM (
-  SELECT 'outgoing' AS direction, r.target_id AS other_id, r.kind, r.status, r.created_at
-  FROM relationships r WHERE r.user_id = $1
+  (SELECT 'incoming'::text AS direction, r.user_id AS other_id, r.kind, r.status, r.created_at
+   FROM relationships r
+   WHERE r.target_id = $1 AND r.kind = 'friend' AND r.status = 'pending'
+     AND ($2::text < 'incoming' OR ($2::text = 'incoming' AND (r.user_id, r.kind) > ($3::uuid, $4::text)))
+   ORDER BY r.user_id, r.kind
+   LIMIT $5)
   UNION ALL
-  SELECT 'incoming', r.user_id, r.kind, r.status, r.created_at
-  FROM relationships r WHERE r.target_id = $1 AND r.kind = 'friend' AND r.status = 'pending'
+  (SELECT 'outgoing'::text, r.target_id, r.kind, r.status, r.created_at
+   FROM relationships r
+   WHERE r.user_id = $1
+     AND ($2::text < 'outgoing' OR ($2::text = 'outgoing' AND (r.target_id, r.kind) > ($3::uuid, $4::text)))
+   ORDER BY r.target_id, r.kind
+   LIMIT $5)
 ) x
 JOIN users u ON u.id = x.other_id
 LEFT JOIN profiles p ON p.user_id = x.other_id
-WHERE (x.direction, x.other_id, x.kind) > ($2::text, $3::uuid, $4::text)
 ORDER BY x.direction, x.other_id, x.kind
 LIMIT $5`,
   }),
