@@ -130,7 +130,7 @@ export async function verifyStep(ctx: StepContext, row: LedgerRow): Promise<Ledg
     // (schema mode stays: its "export" is the table itself, so an operator must look).
     if (row.archive_mode !== 'schema') await transition(ctx.client, row.partition_name, ['exported'], 'detached');
     await recordLedgerError(ctx.client, row.partition_name, `verification failed: ${message}`);
-    throw new PartitionError('PARTITION_VERIFY_FAILED', `${row.partition_name}: ${message}`);
+    throw new PartitionError('PARTITION_VERIFY_FAILED', `${row.partition_name}: verification failed: ${message}`);
   }
   return transition(ctx.client, row.partition_name, ['exported'], 'verified');
 }
