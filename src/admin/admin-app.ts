@@ -11,8 +11,9 @@ function tokenMatches(given: string, expected: string): boolean {
 
 /**
  * The admin port: /metrics (Prometheus), /dashboard and the admin JSON API. In
- * production every path needs the admin token (Bearer or X-Admin-Token), compared in
- * constant time. /metrics stays open outside production so local Prometheus can scrape.
+ * production every path needs the admin token (Bearer, X-Admin-Token, or as the Basic
+ * password for browsers), compared in constant time. /metrics stays open outside
+ * production so local Prometheus can scrape.
  */
 export async function buildAdminApp(deps: AppDeps, extra: Array<(app: FastifyInstance) => Promise<void>> = []): Promise<FastifyInstance> {
   const app = Fastify({ loggerInstance: deps.logger as FastifyBaseLogger, disableRequestLogging: true, bodyLimit: 16 * 1024 });
@@ -20,8 +21,16 @@ export async function buildAdminApp(deps: AppDeps, extra: Array<(app: FastifyIns
   if (deps.config.env === 'production') {
     app.addHook('onRequest', async (request, reply) => {
       const header = request.headers.authorization;
-      const given = header?.startsWith('Bearer ') ? header.slice(7) : (request.headers['x-admin-token'] as string | undefined) ?? '';
-      if (!given || !tokenMatches(given, deps.config.http.adminToken)) return sendError(reply, 'UNAUTHENTICATED', 'admin token required');
+      // Basic (any user name, the token as password) lets a browser open /dashboard: it asks
+      // once on the 401 below and resends the credentials with the page's own fetches.
+      const basic = header?.startsWith('Basic ') ? Buffer.from(header.slice(6), 'base64').toString('utf8') : undefined;
+      const given = header?.startsWith('Bearer ') ? header.slice(7)
+        : basic !== undefined ? basic.slice(basic.indexOf(':') + 1)
+        : (request.headers['x-admin-token'] as string | undefined) ?? '';
+      if (!given || !tokenMatches(given, deps.config.http.adminToken)) {
+        reply.header('www-authenticate', 'Basic realm="bgc admin", charset="UTF-8"');
+        return sendError(reply, 'UNAUTHENTICATED', 'admin token required');
+      }
     });
   }
 

@@ -10,6 +10,8 @@ import { systemQueries } from '../db/system-queries.ts';
 import type { AppDeps, ReadinessReport } from './deps.ts';
 import { startBackground } from '../jobs/index.ts';
 import { startCache } from '../cache/wiring.ts';
+import { dashboardRoutes } from '../dashboard/routes.ts';
+import { registerHistoryJobs } from '../history/wiring.ts';
 
 export interface Runtime {
   readonly deps: AppDeps;
@@ -62,7 +64,7 @@ export async function startRuntime(config: Config, opts: { logger?: Logger; list
 
   const deps: AppDeps = { config, logger, db, metrics, services, readiness };
   const app = await buildApp(deps);
-  const admin = await buildAdminApp(deps, [cache.adminRoute]);
+  const admin = await buildAdminApp(deps, [cache.adminRoute, dashboardRoutes(deps)]);
   let ports = { api: 0, admin: 0 };
   if (opts.listen !== false) {
     await app.listen({ host: config.http.host, port: config.http.port });
@@ -74,6 +76,8 @@ export async function startRuntime(config: Config, opts: { logger?: Logger; list
   warmedUp = true;
   // Partition health metrics on every instance; the job scheduler only when config.jobsEnabled.
   const background = startBackground({ config, db, metrics, logger });
+  // Workload history snapshots and the monthly report (FR-020), leader-only on the same scheduler.
+  if (background.scheduler) registerHistoryJobs(background.scheduler, { db, config, metrics });
   let closing: Promise<void> | undefined;
   return {
     deps, app, admin, ports,
