@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { AppError } from '../errors/app-error.ts';
 
 /**
- * Opaque pagination cursors: base64url of a small JSON object tagged with its kind. They
+ * Opaque pagination cursors: base64url of a small JSON object tagged with its `kind`. They
  * are validated strictly on the way in (shape, kind, formats) so a damaged or foreign
  * cursor is a 400 INVALID_CURSOR, never a 500 from a bad SQL parameter. They are not
  * signed: every value in them only positions a keyset scan the caller is already
@@ -32,7 +32,7 @@ export type CursorKind = keyof typeof schemas;
 export type CursorOf<K extends CursorKind> = z.infer<(typeof schemas)[K]>;
 
 export function encodeCursor<K extends CursorKind>(kind: K, value: CursorOf<K>): string {
-  return Buffer.from(JSON.stringify({ k: kind, ...value }), 'utf8').toString('base64url');
+  return Buffer.from(JSON.stringify({ ...value, kind }), 'utf8').toString('base64url');
 }
 
 /** Decodes a cursor of the expected kind; undefined input means "first page". */
@@ -46,8 +46,8 @@ export function decodeCursor<K extends CursorKind>(kind: K, raw: string | undefi
   } catch {
     throw invalid();
   }
-  if (typeof parsed !== 'object' || parsed === null || (parsed as { k?: unknown }).k !== kind) throw invalid();
-  const { k: _k, ...rest } = parsed as Record<string, unknown>;
+  if (typeof parsed !== 'object' || parsed === null || (parsed as { kind?: unknown }).kind !== kind) throw invalid();
+  const { kind: _kind, ...rest } = parsed as Record<string, unknown>;
   const result = schemas[kind].safeParse(rest);
   if (!result.success) throw invalid();
   return result.data as CursorOf<K>;

@@ -15,7 +15,7 @@ let postId: string;
 
 const UNKNOWN = '0190a0b0-0000-7000-8000-000000000000';
 const garbageCursor = 'not-a-cursor!';
-const forgedCursor = Buffer.from(JSON.stringify({ k: 'inbox', ts: 'yesterday', id: 'x' })).toString('base64url');
+const forgedCursor = Buffer.from(JSON.stringify({ kind: 'inbox', ts: 'yesterday', id: 'x' })).toString('base64url');
 
 beforeAll(async () => {
   t = await startTestApp('api_validation');
@@ -184,7 +184,7 @@ describe('malformed input, route by route', () => {
     expectError(await t.call('GET', `/api/chat/conversations/${UNKNOWN}/history`, { token: u.token }), 404, 'NOT_FOUND');
     expectError(await t.call('GET', `/api/chat/conversations/${conversationId}/history?cursor=${forgedCursor}`, { token: u.token }), 400, 'INVALID_CURSOR');
     // A valid cursor of another conversation is refused too.
-    const foreign = Buffer.from(JSON.stringify({ k: 'conversation_history', c: UNKNOWN, ts: '2020-01-01T00:00:00.000Z', id: UNKNOWN, w: 31 })).toString('base64url');
+    const foreign = Buffer.from(JSON.stringify({ kind: 'conversation_history', c: UNKNOWN, ts: '2020-01-01T00:00:00.000Z', id: UNKNOWN, w: 31 })).toString('base64url');
     expectError(await t.call('GET', `/api/chat/conversations/${conversationId}/history?cursor=${foreign}`, { token: u.token }), 400, 'INVALID_CURSOR');
   });
 
@@ -205,7 +205,7 @@ describe('malformed input, route by route', () => {
     expectError(await t.call('GET', '/api/feed?type=friends', { token: u.token }), 400, 'VALIDATION_FAILED');
     expectError(await t.call('GET', `/api/feed?cursor=${garbageCursor}`, { token: u.token }), 400, 'INVALID_CURSOR');
     // A global-feed cursor is not a following-feed cursor.
-    const global = Buffer.from(JSON.stringify({ k: 'feed_global', ts: '2020-01-01T00:00:00.000Z', id: UNKNOWN, w: 2 })).toString('base64url');
+    const global = Buffer.from(JSON.stringify({ kind: 'feed_global', ts: '2020-01-01T00:00:00.000Z', id: UNKNOWN, w: 2 })).toString('base64url');
     expectError(await t.call('GET', `/api/feed?type=following&cursor=${global}`, { token: u.token }), 400, 'INVALID_CURSOR');
   });
 
