@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { uuidv7 } from 'uuidv7';
-import { registerUser, startTestApp, type PageBody, type TestApp, type TestUser } from '../helpers/app.ts';
+import { registerUser, startTestApp, type ApiResponse, type PageBody, type TestApp, type TestUser } from '../helpers/app.ts';
 
 /**
  * Keyset pagination end to end: every item exactly once, in order, then next_cursor null.
@@ -18,7 +18,7 @@ async function collect<T>(url: string, token: string, limit: number): Promise<{ 
   let cursor: string | null = null;
   for (let page = 0; page < MAX_PAGES; page++) {
     const sep = url.includes('?') ? '&' : '?';
-    const res = await t.call<PageBody<T>>('GET', `${url}${sep}limit=${limit}${cursor ? `&cursor=${cursor}` : ''}`, { token });
+    const res: ApiResponse<PageBody<T>> = await t.call<PageBody<T>>('GET', `${url}${sep}limit=${limit}${cursor ? `&cursor=${cursor}` : ''}`, { token });
     expect(res.status, JSON.stringify(res.body)).toBe(200);
     items.push(...res.body.items);
     sizes.push(res.body.items.length);
