@@ -104,7 +104,10 @@ export function misestimateFindings(root: PlanNode, facts: ReadonlyMap<string, R
   walk(root, ({ node, ancestors }) => {
     const m = candidates.get(node);
     if (!m) return;
-    if (children(node).some((c) => candidates.get(c)?.dir === m.dir)) return; // inherited from below
+    // Inherited from below: a child, or for a CTE Scan the CTE's own plan, is off the same way.
+    const cte = nodeType(node) === 'CTE Scan' ? ctes.get(str(node, 'CTE Name') ?? '') : undefined;
+    const sources = cte ? [...children(node), cte] : children(node);
+    if (sources.some((c) => candidates.get(c)?.dir === m.dir)) return;
     let inherited = 0;
     for (let i = ancestors.length - 1; i >= 0; i--) {
       const a = ancestors[i];

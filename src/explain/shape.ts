@@ -22,39 +22,43 @@ interface Shaped {
  */
 export function planShape(root: PlanNode, facts: ReadonlyMap<string, RelationFacts>): string[] {
   const lines: string[] = [];
-  const emit = (s: Shaped, depth: number, count: number, rows: number | undefined): void => {
+  const emit = (g: Group, depth: number): void => {
     if (lines.length >= MAX_LINES) return;
-    const label = count > 1 ? `${s.groupLabel} ×${count}` : s.label;
-    lines.push(`${'  '.repeat(depth)}${label}${stats(rows, count > 1 ? undefined : s.loops)}`);
-    for (const [kid, n, r] of fold(s.kids)) emit(kid, depth + 1, n, r);
+    const label = g.count > 1 ? `${g.shape.groupLabel} ×${g.count}` : g.shape.label;
+    lines.push(`${'  '.repeat(depth)}${label}${stats(g)}`);
+    for (const kid of fold(g.shape.kids)) emit(kid, depth + 1);
   };
   const top = shapeOf(root, facts);
-  emit(top, 0, 1, top.rows);
+  emit({ shape: top, count: 1, rows: top.rows, neverExecuted: top.loops === 0 }, 0);
   const total = countNodes(root);
   if (lines.length >= MAX_LINES && total > MAX_LINES) lines.push(`… ${total - MAX_LINES} more nodes (see the full plan)`);
   return lines;
 }
 
-function stats(rows: number | undefined, loops: number | undefined): string {
-  if (rows === undefined) return '';
-  if (loops === 0) return '  (never executed)';
-  return `  (rows ${Math.round(rows).toLocaleString('en-US')}${loops !== undefined && loops > 1 ? `, loops ${loops}` : ''})`;
+/** Consecutive siblings with the same key, folded: their count and summed rows. */
+interface Group { readonly shape: Shaped; count: number; rows: number | undefined; neverExecuted: boolean }
+
+function stats(g: Group): string {
+  if (g.rows === undefined) return '';
+  if (g.neverExecuted) return '  (never executed)';
+  const loops = g.count === 1 ? g.shape.loops : undefined;
+  return `  (rows ${Math.round(g.rows).toLocaleString('en-US')}${loops !== undefined && loops > 1 ? `, loops ${loops}` : ''})`;
 }
 
 function countNodes(node: PlanNode): number {
   return 1 + children(node).reduce((s, c) => s + countNodes(c), 0);
 }
 
-/** Consecutive siblings with the same key fold into one entry with their summed rows. */
-function fold(kids: readonly Shaped[]): Array<[Shaped, number, number | undefined]> {
-  const out: Array<[Shaped, number, number | undefined]> = [];
+function fold(kids: readonly Shaped[]): Group[] {
+  const out: Group[] = [];
   for (const k of kids) {
     const last = out[out.length - 1];
-    if (last && last[0].key === k.key) {
-      last[1] += 1;
-      last[2] = last[2] === undefined || k.rows === undefined ? undefined : last[2] + k.rows;
+    if (last && last.shape.key === k.key) {
+      last.count += 1;
+      last.rows = last.rows === undefined || k.rows === undefined ? undefined : last.rows + k.rows;
+      last.neverExecuted = last.neverExecuted && k.loops === 0;
     } else {
-      out.push([k, 1, k.rows]);
+      out.push({ shape: k, count: 1, rows: k.rows, neverExecuted: k.loops === 0 });
     }
   }
   return out;
