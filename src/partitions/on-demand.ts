@@ -28,12 +28,12 @@ export function isMissingPartitionError(err: unknown, table: PartitionedTable): 
  * Months older than the retention horizon are refused (PARTITION_ARCHIVED): creating one
  * would give retention a new table to archive over the month's existing archive.
  */
-export async function withPartitionRetry<T>(fn: () => Promise<T>, db: Database, table: PartitionedTable, createdAt: Date): Promise<T> {
+export async function withPartitionRetry<T>(fn: () => Promise<T>, db: Database, table: PartitionedTable, createdAt: Date | string): Promise<T> {
   try {
     return await fn();
   } catch (err) {
     if (!isMissingPartitionError(err, table)) throw err;
-    const month = monthOf(createdAt);
+    const month = monthOf(typeof createdAt === 'string' ? new Date(createdAt) : createdAt);
     const oldestKept = addMonths(monthOf(new Date()), -retentionMonthsFor(db.config, table));
     if (compareMonths(month, oldestKept) < 0) {
       throw new PartitionError('PARTITION_ARCHIVED', `${partitionName(table, month)} is older than retention; the write is refused`, { cause: err });

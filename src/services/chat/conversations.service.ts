@@ -6,6 +6,7 @@ import type { ConversationRepository, InboxRow } from '../../repositories/conver
 import { MIN_UUID } from '../../repositories/sql-fragments.ts';
 import { decodeCursor, encodeCursor } from '../cursor.ts';
 import { newId, newTimedId } from '../ids.ts';
+import { withPartitionRetry } from '../../partitions/on-demand.ts';
 import { noteWrite, notSelf, pageSize, requireText, type Page, type Written } from '../support.ts';
 import { DAY_MS, nextWindowCursor, openWindow, retentionFloorMs } from '../time-window.ts';
 
@@ -100,7 +101,7 @@ export class ConversationService {
   async send(conversationId: string, senderId: string, content: string): Promise<Written<DirectMessage>> {
     requireText(content, 'content');
     const { id, createdAt } = newTimedId();
-    const row = await this.d.conversations.send(conversationId, senderId, { id, content, createdAt });
+    const row = await withPartitionRetry(() => this.d.conversations.send(conversationId, senderId, { id, content, createdAt }), this.d.db, 'messages', createdAt);
     if (!row.container_exists) throw new AppError('NOT_FOUND', 'No such conversation');
     if (!row.is_member) throw new AppError('FORBIDDEN', 'You are not a member of this conversation');
     if (row.blocked) throw new AppError('BLOCKED');

@@ -6,6 +6,7 @@ import type { RoomRepository, RoomRow } from '../../repositories/chat-rooms.repo
 import { MIN_UUID } from '../../repositories/sql-fragments.ts';
 import { decodeCursor, encodeCursor } from '../cursor.ts';
 import { newTimedId } from '../ids.ts';
+import { withPartitionRetry } from '../../partitions/on-demand.ts';
 import { noteWrite, pageSize, requireText, type Page, type Written } from '../support.ts';
 import { DAY_MS, nextWindowCursor, openWindow, retentionFloorMs } from '../time-window.ts';
 import { DEFAULT_HISTORY_PAGE } from './conversations.service.ts';
@@ -60,7 +61,7 @@ export class RoomService {
   async send(roomId: string, senderId: string, content: string): Promise<Written<RoomMessage>> {
     requireText(content, 'content');
     const { id, createdAt } = newTimedId();
-    const row = await this.d.rooms.send(roomId, senderId, { id, content, createdAt });
+    const row = await withPartitionRetry(() => this.d.rooms.send(roomId, senderId, { id, content, createdAt }), this.d.db, 'messages', createdAt);
     if (!row) throw new AppError('NOT_FOUND', 'No such room');
     const lsn = await noteWrite(this.d.db, this.d.logger, senderId);
     return {

@@ -6,6 +6,7 @@ import type { CommentPageRow, FeedRepository, PostRow } from '../../repositories
 import { MIN_UUID } from '../../repositories/sql-fragments.ts';
 import { decodeCursor, encodeCursor } from '../cursor.ts';
 import { newTimedId, uuidV7Millis } from '../ids.ts';
+import { withPartitionRetry } from '../../partitions/on-demand.ts';
 import { noteWrite, pageSize, requireText, type Page, type Written } from '../support.ts';
 import { DAY_MS, nextWindowCursor, openWindow, retentionFloorMs } from '../time-window.ts';
 
@@ -56,7 +57,7 @@ export class FeedService {
   async post(authorId: string, content: string): Promise<Written<Post>> {
     requireText(content, 'content');
     const { id, createdAt } = newTimedId();
-    const row = await this.d.feed.post({ id, authorId, content, createdAt });
+    const row = await withPartitionRetry(() => this.d.feed.post({ id, authorId, content, createdAt }), this.d.db, 'status_updates', createdAt);
     const lsn = await noteWrite(this.d.db, this.d.logger, authorId);
     return { value: toPost(row), lsn };
   }
