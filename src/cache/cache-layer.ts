@@ -171,8 +171,8 @@ export class CacheLayer {
     this.#coverage.listening(connectedAt);
     if (reconnect) this.#log.warn({ downMs: lostAt ? connectedAt - lostAt : null, l2Flush: !covered }, 'invalidation listener reconnected; flushing');
     for (const cache of Object.values(this.#caches)) {
-      this.metrics?.invalidations.inc({ cache: cache.name, source: 'flush' });
-      await cache.flush(!covered);
+      if (reconnect) this.metrics?.invalidations.inc({ cache: cache.name, source: 'flush' });
+      await cache.flush(!covered, reconnect);
     }
     if (reconnect) this.l1Flushes++;
   }
@@ -204,7 +204,12 @@ export class CacheLayer {
   #countEvents(): void {
     const m = this.metrics;
     if (!m) return;
-    const inc = (cache: CacheName, tier: 'l1' | 'l2', result: 'hit' | 'miss' | 'stale') => m.requests.inc({ cache, tier, result });
+    // Bound children: no label hashing on the hot path.
+    const children = new Map<string, { inc(): void }>();
+    for (const cache of ['profile', 'session'] as const) {
+      for (const tier of ['l1', 'l2'] as const) for (const result of ['hit', 'miss', 'stale'] as const) children.set(`${cache}|${tier}|${result}`, m.requests.labels(cache, tier, result));
+    }
+    const inc = (cache: CacheName, tier: 'l1' | 'l2', result: 'hit' | 'miss' | 'stale') => children.get(`${cache}|${tier}|${result}`)?.inc();
     this.#bento.on('cache:hit', (e) => {
       const cache = this.#caches[e.store as CacheName];
       if (!cache || !cache.counts(e.key)) return;

@@ -12,7 +12,8 @@ import { Redis, type RedisOptions } from 'ioredis';
  * The subscriber connection is the opposite: it queues its SUBSCRIBE until connected and
  * resubscribes after every reconnect, because that is all it does.
  */
-export const REDIS_COMMAND_TIMEOUT_MS = 250;
+// Generous enough that a busy event loop (the reply read late) is not taken for a dead Redis.
+export const REDIS_COMMAND_TIMEOUT_MS = 500;
 const CONNECT_TIMEOUT_MS = 1_000;
 const MAX_RECONNECT_DELAY_MS = 2_000;
 

@@ -121,6 +121,13 @@ export class TypedCache {
       this.#uncounted.add(id);
       return ctx.skip();
     }
+    // Another instance may have loaded and released between our L2 read and our lease:
+    // look once more before going to the database (not while an L2 flush is running).
+    if (lease.token !== undefined && this.#bypass === 0 && (await deps.store.has({ key: id }).catch(() => false))) {
+      setImmediate(() => deps.lease.release(lease));
+      this.#uncounted.add(id);
+      return ctx.skip();
+    }
     try {
       let value: unknown = null;
       for (let attempt = 0; attempt < MAX_FENCED_RELOADS; attempt++) {
@@ -184,17 +191,22 @@ export class TypedCache {
     for (const id of ids) this.recent.note(this.deps.keys.item(this.name, id));
   }
 
-  /** Drops every key of this cache from L1 and, if `l2`, from Redis (reads bypass L2 meanwhile). */
-  async flush(l2: boolean): Promise<void> {
-    this.recent.noteAll();
+  /**
+   * Drops every key of this cache from L1 and, if `l2`, from Redis (reads bypass L2
+   * meanwhile). `fence` (default) also treats every key as just invalidated: loads in
+   * flight reload, and loads in the next moments read the primary. Start-up skips it:
+   * nothing is in flight and nothing was written.
+   */
+  async flush(l2: boolean, fence = true): Promise<void> {
+    if (fence) this.recent.noteAll();
     this.deps.lru.clear(`${this.deps.keys.storePrefix(this.name)}:`);
-    if (l2) await this.flushL2();
+    if (l2) await this.flushL2(fence);
   }
 
-  async flushL2(): Promise<void> {
+  async flushL2(fence = true): Promise<void> {
     this.#bypass++;
     try {
-      this.recent.noteAll();
+      if (fence) this.recent.noteAll();
       await this.deps.janitor.flush(this.deps.keys.itemPattern(this.name));
     } finally {
       this.#bypass--;

@@ -9,7 +9,7 @@ import type { WarmRepository } from './warm.repository.ts';
  *  - Batches of `batchSize` ids go through the cache concurrently; their Redis GETs (and,
  *    for misses, the SETs) are issued in the same ticks and ioredis auto-pipelining sends
  *    each group in one round trip. Misses load through the ProfileReader, at most
- *    `dbConcurrency` at a time, so warming never takes the whole pool.
+ *    `dbConcurrency` (16) at a time, so warming never takes the whole pool.
  *  - Bounded by count and by `timeoutMs`: whatever is not done by then is left cold.
  *  - Keys another instance already cached come from Redis, not PostgreSQL.
  *  - Warm reads do not count in the hit/miss metrics (they are not traffic).
@@ -58,7 +58,7 @@ export async function warmProfiles<V>(layer: CacheLayer, repo: WarmRepository, r
   const deadline = started + opts.timeoutMs;
   const batchSize = opts.batchSize ?? 250;
   const concurrency = opts.concurrency ?? 64;
-  const dbLimit = limiter(opts.dbConcurrency ?? 8);
+  const dbLimit = limiter(opts.dbConcurrency ?? 16);
   let fromDatabase = 0;
   const load = (id: string, o: { fresh: boolean }) => dbLimit(() => {
     fromDatabase++;

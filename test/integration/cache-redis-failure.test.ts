@@ -1,0 +1,188 @@
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import pino from 'pino';
+import { startRuntime, type Runtime } from '../../src/app/runtime.ts';
+import { RedisNode } from '../../src/stack/redis-node.ts';
+import { CacheLayer } from '../../src/cache/cache-layer.ts';
+import { readRedisMemory } from '../../src/cache/redis-memory.ts';
+import { warmProfiles } from '../../src/cache/warm.ts';
+import { WarmRepository } from '../../src/cache/warm.repository.ts';
+import { Database } from '../../src/db/database.ts';
+import { Metrics } from '../../src/metrics/registry.ts';
+import { ProfileRepository } from '../../src/repositories/profiles.repository.ts';
+import { DbProfileReader } from '../../src/services/profiles/profile-reader.ts';
+import type { CacheStatsReport } from '../../src/cache/stats.ts';
+import { createTestDatabase, type TestDatabase } from '../helpers/test-db.ts';
+
+/**
+ * Redis failure and Redis memory, each on a PRIVATE redis-server (same flags as the
+ * stack's, src/stack/redis-node.ts) so stopping it cannot disturb anyone else.
+ */
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function privateRedis(maxmemory: string, policy: string): Promise<{ node: RedisNode; url: string; dir: string }> {
+  const port = await freePort();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bgc-cache-redis-'));
+  const node = new RedisNode({ port, dir, maxmemory, policy });
+  await node.start();
+  return { node, url: `redis://127.0.0.1:${port}`, dir };
+}
+
+interface Res<T> { status: number; body: T }
+async function call<T>(rt: Runtime, method: 'GET' | 'POST' | 'PUT', url: string, opts: { token?: string; body?: unknown } = {}): Promise<Res<T>> {
+  const headers: Record<string, string> = {};
+  if (opts.token) headers.authorization = `Bearer ${opts.token}`;
+  if (opts.body !== undefined) headers['content-type'] = 'application/json';
+  const res = await rt.app.inject({ method, url, headers, ...(opts.body !== undefined ? { payload: JSON.stringify(opts.body) } : {}) });
+  return { status: res.statusCode, body: (res.body ? JSON.parse(res.body) : undefined) as T };
+}
+async function stats(rt: Runtime): Promise<CacheStatsReport> {
+  return JSON.parse((await rt.admin.inject({ method: 'GET', url: '/admin/api/cache' })).body) as CacheStatsReport;
+}
+async function waitFor(probe: () => Promise<boolean>, limitMs: number): Promise<boolean> {
+  const deadline = Date.now() + limitMs;
+  while (Date.now() < deadline) {
+    if (await probe()) return true;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return probe();
+}
+
+let tdb: TestDatabase;
+const redises: Array<{ node: RedisNode; dir: string }> = [];
+
+beforeAll(async () => {
+  tdb = await createTestDatabase('cache_redis_fail');
+});
+afterAll(async () => {
+  for (const r of redises) {
+    await r.node.stop().catch(() => undefined);
+    fs.rmSync(r.dir, { recursive: true, force: true });
+  }
+  await tdb?.drop();
+});
+
+describe('Redis stopped mid-test (fail-open)', () => {
+  it('keeps answering from PostgreSQL, keeps invalidating, and uses the cache again when Redis returns', async () => {
+    const r = await privateRedis('64mb', 'allkeys-lfu');
+    redises.push(r);
+    const config = tdb.config({ REDIS_URL: r.url, BGC_POOL_SIZE: '2', BGC_POOL_MAX_OVERFLOW: '8' });
+    const A = await startRuntime(config, { listen: false });
+    const B = await startRuntime(config, { listen: false });
+    try {
+      const users: Array<{ id: string; token: string }> = [];
+      for (let i = 0; i < 4; i++) {
+        const username = `rf_${process.pid}_${i}`;
+        const res = await call<{ token: string; user: { id: string } }>(A, 'POST', '/api/auth/register', { body: { email: `${username}@example.test`, username, password: 'correct Horse 42' } });
+        expect(res.status).toBe(201);
+        users.push({ id: res.body.user.id, token: res.body.token });
+      }
+      const [u0, u1, u2, u3] = users as [typeof users[0], typeof users[0], typeof users[0], typeof users[0]];
+      // Warm both instances on u1's profile.
+      for (const rt of [A, B]) expect((await call(rt, 'GET', `/api/profiles/${u1.id}`, { token: u0.token })).status).toBe(200);
+
+      await r.node.stop();
+      expect(await waitFor(async () => !(await stats(A)).status.redis && !(await stats(B)).status.redis, 5_000)).toBe(true);
+
+      // Every request still succeeds: cached (L1), uncached (PostgreSQL), sessions, writes.
+      let failures = 0;
+      let requests = 0;
+      const started = Date.now();
+      while (Date.now() - started < 1_500) {
+        for (const rt of [A, B]) {
+          for (const u of users) {
+            requests++;
+            if ((await call(rt, 'GET', `/api/profiles/${u.id}`, { token: u0.token })).status !== 200) failures++;
+          }
+          requests++;
+          if ((await call(rt, 'GET', '/api/auth/session', { token: u2.token })).status !== 200) failures++;
+        }
+      }
+      console.log(`Redis down: ${requests} requests, ${failures} failed`);
+      expect(failures).toBe(0);
+
+      // Invalidation without Redis: the database NOTIFY reaches both instances' L1.
+      expect((await call(A, 'PUT', '/api/profiles/me', { token: u1.token, body: { bio: 'changed while Redis was down' } })).status).toBe(200);
+      expect(await waitFor(async () => (await call<{ bio: string }>(B, 'GET', `/api/profiles/${u1.id}`, { token: u0.token })).body.bio === 'changed while Redis was down', 1_000)).toBe(true);
+      expect((await call(A, 'POST', '/api/auth/logout', { token: u3.token })).status).toBeLessThan(300);
+      expect(await waitFor(async () => (await call(B, 'GET', '/api/auth/session', { token: u3.token })).status === 401, 1_000)).toBe(true);
+
+      // Redis returns (empty: no persistence). Both instances use it again.
+      await r.node.start();
+      expect(await waitFor(async () => (await stats(A)).status.redis && (await stats(B)).status.redis, 10_000)).toBe(true);
+      // Let the L2 circuit breaker close (it stays open ~1 s after the last failure).
+      await new Promise((res) => setTimeout(res, 1_200));
+      const before = (await stats(B)).caches.profile.l2.hit;
+      const url = `/api/profiles/${u2.id}`;
+      expect((await call(A, 'PUT', '/api/profiles/me', { token: u2.token, body: { bio: 'after Redis came back' } })).status).toBe(200);
+      // The write's own NOTIFY lands a moment later and drops the key again; let it pass.
+      await new Promise((res) => setTimeout(res, 100));
+      // A loads it (miss) and writes Redis; B then finds it in Redis (L2 hit), not PostgreSQL.
+      expect((await call<{ bio: string }>(A, 'GET', url, { token: u0.token })).body.bio).toBe('after Redis came back');
+      await new Promise((res) => setTimeout(res, 50));
+      expect((await call<{ bio: string }>(B, 'GET', url, { token: u0.token })).body.bio).toBe('after Redis came back');
+      expect((await stats(B)).caches.profile.l2.hit).toBeGreaterThan(before);
+    } finally {
+      await Promise.allSettled([A.close(), B.close()]);
+    }
+  });
+});
+
+describe('Redis memory (SC-009)', () => {
+  it('stays within maxmemory while loading more profiles than fit', async () => {
+    const r = await privateRedis('2mb', 'allkeys-lfu');
+    redises.push(r);
+    // 1,200 users with ~4 KB bios: ~5 MB of profile views for a 2 MB Redis.
+    const admin = await tdb.admin();
+    try {
+      await admin.query(`
+        WITH u AS (
+          INSERT INTO users (id, email, username, password_hash)
+          SELECT gen_random_uuid(), 'mem' || g || '@example.test', 'mem_' || g, 'x' FROM generate_series(1, 1200) g
+          RETURNING id)
+        INSERT INTO profiles (user_id, bio, last_active_at) SELECT id, repeat('lorem ipsum ', 330), now() FROM u`);
+    } finally {
+      await admin.end();
+    }
+    await tdb.syncReplicas();
+    const config = tdb.config({ REDIS_URL: r.url, BGC_POOL_SIZE: '2', BGC_POOL_MAX_OVERFLOW: '8' });
+    const logger = pino({ level: 'silent' });
+    const db = new Database(config, { applicationName: 'bgc-test-cache-mem' });
+    const layer = new CacheLayer(config, { logger, metrics: new Metrics(), name: 'mem' });
+    try {
+      await db.start();
+      await layer.start();
+      const limit = (await readRedisMemory(layer.redis)).maxmemory;
+      expect(limit).toBe(2 * 1024 * 1024);
+      let peak = 0;
+      const report = await warmProfiles(layer, new WarmRepository(db), new DbProfileReader(new ProfileRepository(db)), {
+        count: 1_200, timeoutMs: 60_000, batchSize: 200,
+        onProgress: () => { void readRedisMemory(layer.redis).then((m) => { peak = Math.max(peak, m.usedMemory); }); },
+      });
+      const end = await readRedisMemory(layer.redis);
+      peak = Math.max(peak, end.usedMemory);
+      console.log(`loaded ${report.warmed} profiles (${report.fromDatabase} from PostgreSQL) into a ${limit}-byte Redis: peak used_memory ${peak}, evicted_keys ${end.evictedKeys}`);
+      expect(report.warmed).toBe(1_200);
+      expect(end.evictedKeys).toBeGreaterThan(0);
+      expect(peak).toBeLessThanOrEqual(limit);
+      // The L1 stays within its own bound too.
+      expect(layer.lru.bytes).toBeLessThanOrEqual(layer.lru.maxBytes);
+    } finally {
+      await layer.close();
+      await db.close();
+    }
+  });
+});
