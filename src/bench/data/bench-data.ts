@@ -8,6 +8,8 @@ export interface BenchActor {
   readonly token: string;
   /** Conversations the actor belongs to, most recently active first. */
   readonly conversations: readonly string[];
+  /** Users this actor blocked or was blocked by: their profiles answer 404 to this actor. */
+  readonly hidden: readonly string[];
 }
 
 export interface SearchVocabulary {

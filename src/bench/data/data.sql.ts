@@ -6,16 +6,28 @@
 export const DATA_SQL = {
   actors: `SELECT id, email FROM users WHERE is_active ORDER BY created_at, id LIMIT $1`,
   /** Each actor's conversations, most recently active first (the inbox index order). */
+  /**
+   * Each actor's conversations, most recently active first (the inbox index order),
+   * without those where either side blocked the other: sending there is refused (403).
+   */
   conversations: `SELECT m.user_id, array_agg(c.conversation_id ORDER BY c.last_message_at DESC NULLS LAST) AS ids
     FROM unnest($1::uuid[]) AS m(user_id)
     CROSS JOIN LATERAL (
       SELECT cm.conversation_id, cm.last_message_at
         FROM conversation_members cm
+        JOIN conversations cv ON cv.id = cm.conversation_id
        WHERE cm.user_id = m.user_id
+         AND NOT EXISTS (SELECT 1 FROM relationships r WHERE r.kind = 'block'
+               AND ((r.user_id = cv.user_low AND r.target_id = cv.user_high) OR (r.user_id = cv.user_high AND r.target_id = cv.user_low)))
        ORDER BY cm.last_message_at DESC NULLS LAST
        LIMIT $2) c
     GROUP BY m.user_id`,
-  profileIds: `SELECT id FROM users ORDER BY created_at, id LIMIT $1`,
+  /** Profiles anyone may read (active, public), most active users first. */
+  profileIds: `SELECT u.id FROM users u JOIN profiles p ON p.user_id = u.id
+    WHERE u.is_active AND p.privacy_level = 'public' ORDER BY u.created_at, u.id LIMIT $1`,
+  /** Blocks involving an actor: a blocked pair's profile reads answer 404, so the generator avoids them. */
+  blocks: `SELECT user_id::text AS a, target_id::text AS b FROM relationships
+    WHERE kind = 'block' AND (user_id = ANY($1::uuid[]) OR target_id = ANY($1::uuid[]))`,
   rooms: `SELECT id FROM chat_rooms WHERE is_active ORDER BY created_at, id LIMIT 200`,
   places: `SELECT city, state, avg(lat)::float8 AS lat, avg(lng)::float8 AS lng
     FROM (SELECT city, state, lat, lng FROM profiles WHERE city IS NOT NULL AND state IS NOT NULL LIMIT 20000) p

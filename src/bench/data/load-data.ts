@@ -41,7 +41,12 @@ export async function prepareData(opts: DataOptions): Promise<PreparedData> {
     const ids = login.sessions.map((s) => s.id);
     const convRows = await rows<{ user_id: string; ids: string[] }>(client, DATA_SQL.conversations, [ids, opts.conversationsPerActor]);
     const convs = new Map(convRows.map((r) => [r.user_id, r.ids]));
-    const actors: BenchActor[] = login.sessions.map((s) => ({ ...s, conversations: convs.get(s.id) ?? [] }));
+    const hidden = new Map<string, string[]>();
+    for (const b of await rows<{ a: string; b: string }>(client, DATA_SQL.blocks, [ids])) {
+      hidden.set(b.a, [...(hidden.get(b.a) ?? []), b.b]);
+      hidden.set(b.b, [...(hidden.get(b.b) ?? []), b.a]);
+    }
+    const actors: BenchActor[] = login.sessions.map((s) => ({ ...s, conversations: convs.get(s.id) ?? [], hidden: hidden.get(s.id) ?? [] }));
     const profileIds = (await rows<{ id: string }>(client, DATA_SQL.profileIds, [opts.maxProfiles])).map((r) => r.id);
     const rooms = (await rows<{ id: string }>(client, DATA_SQL.rooms)).map((r) => r.id);
     const places = await rows<{ city: string; state: string; lat: number | null; lng: number | null }>(client, DATA_SQL.places);

@@ -45,7 +45,7 @@ export class RequestFactory {
       case 'trivial': return { op, method: 'GET', path: TRIVIAL_PAYLOAD_PATH, headers: {} };
       case 'profile_read': {
         const actor = this.#actor();
-        return { op, method: 'GET', path: `/api/profiles/${this.#profile()}`, headers: auth(actor) };
+        return { op, method: 'GET', path: `/api/profiles/${this.#profileFor(actor)}`, headers: auth(actor) };
       }
       case 'session_read': return { op, method: 'GET', path: '/api/auth/session', headers: auth(this.#actor()) };
       case 'inbox': return { op, method: 'GET', path: '/api/chat/conversations', headers: auth(this.#talker()) };
@@ -74,9 +74,12 @@ export class RequestFactory {
     return this.#talkers.pick();
   }
 
-  #profile(): string {
+  /** A profile the actor may see: not one on either side of a block (a few redraws suffice). */
+  #profileFor(actor: BenchActor): string {
     if (!this.#profiles) throw new Error('no profile ids were prepared');
-    return this.#profiles.pick();
+    let id = this.#profiles.pick();
+    for (let i = 0; i < 8 && actor.hidden.includes(id); i++) id = this.#profiles.pick();
+    return id;
   }
 
   /** An actor's conversations are ordered by recency: recent ones are opened far more often. */
