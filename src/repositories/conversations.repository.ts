@@ -119,8 +119,10 @@ WITH conv AS (
   FROM conversations c
   WHERE c.id = $1 AND $2::uuid IN (c.user_low, c.user_high)
 ), blocked AS (
-  SELECT 1 FROM conv JOIN relationships b ON b.kind = 'block'
-   AND ((b.user_id = conv.recipient_id AND b.target_id = $2::uuid) OR (b.user_id = $2::uuid AND b.target_id = conv.recipient_id))
+  -- Two exact primary-key probes (user_id, target_id, kind), one per direction.
+  SELECT 1 FROM conv
+  WHERE EXISTS (SELECT 1 FROM relationships b WHERE b.user_id = conv.recipient_id AND b.target_id = $2::uuid AND b.kind = 'block')
+     OR EXISTS (SELECT 1 FROM relationships b WHERE b.user_id = $2::uuid AND b.target_id = conv.recipient_id AND b.kind = 'block')
 ), ins AS (
   INSERT INTO messages (id, conversation_id, sender_id, content, created_at)
   SELECT $3, conv.id, $2, $4, $5 FROM conv WHERE NOT EXISTS (SELECT 1 FROM blocked)

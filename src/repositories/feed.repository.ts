@@ -172,8 +172,10 @@ WITH post AS (
   SELECT s.id, s.created_at, s.author_id FROM status_updates s
   WHERE s.id = $1 AND s.created_at >= $2::timestamptz AND s.created_at <= $3::timestamptz
 ), blocked AS (
-  SELECT 1 FROM post JOIN relationships b ON b.kind = 'block'
-   AND ((b.user_id = post.author_id AND b.target_id = $5::uuid) OR (b.user_id = $5::uuid AND b.target_id = post.author_id))
+  -- Two exact primary-key probes (user_id, target_id, kind), one per direction.
+  SELECT 1 FROM post
+  WHERE EXISTS (SELECT 1 FROM relationships b WHERE b.user_id = post.author_id AND b.target_id = $5::uuid AND b.kind = 'block')
+     OR EXISTS (SELECT 1 FROM relationships b WHERE b.user_id = $5::uuid AND b.target_id = post.author_id AND b.kind = 'block')
 ), ins AS (
   INSERT INTO post_comments (id, post_id, post_created_at, author_id, content, created_at)
   SELECT $4, post.id, post.created_at, $5, $6, $7 FROM post WHERE NOT EXISTS (SELECT 1 FROM blocked)

@@ -24,7 +24,7 @@ import { iso } from './sql-fragments.ts';
 export const searchQueries = catalog({
   profiles: defineQuery({
     name: 'search.profiles',
-    description: 'GET /api/search: JSONB containment on interests/roles/metadata, full text, city/state/ethnicity, age, radius; keyset on (last_active_at, user_id); hides private profiles and users blocked either way.',
+    description: 'GET /api/search: JSONB containment on interests/roles/metadata, full text, city/state/ethnicity, age, radius; keyset on (last_active_at, user_id). Shows public profiles, the viewer\'s own, and friends-only profiles of friends; hides users blocked either way.',
     target: 'replica',
     sample: {
       sql: `SELECT NULL::text AS q, NULL::text AS city, NULL::text AS state, NULL::text AS ethnicity,
@@ -50,7 +50,10 @@ SELECT p.user_id AS id, u.username, p.display_name, left(p.bio, 280) AS bio,
        END AS distance_km
 FROM profiles p
 JOIN users u ON u.id = p.user_id AND u.is_active
-WHERE p.privacy_level <> 'private'
+WHERE (p.privacy_level = 'public' OR p.user_id = $16::uuid
+       OR (p.privacy_level = 'friends' AND p.user_id IN (
+             SELECT f.target_id FROM relationships f
+             WHERE f.user_id = $16::uuid AND f.kind = 'friend' AND f.status = 'accepted')))
   AND ($1::text IS NULL OR p.search_vector @@ (SELECT q FROM tq))
   AND ($2::text IS NULL OR p.city = $2::text)
   AND ($3::text IS NULL OR p.state = $3::text)
