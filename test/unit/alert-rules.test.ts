@@ -4,7 +4,9 @@ import os from 'node:os';
 import path from 'node:path';
 import YAML from 'yaml';
 import { describe, expect, it } from 'vitest';
+import { parseConfig } from '../../src/config/index.ts';
 import { scaleExpr, scaleRules } from '../../src/stack/monitoring-config.ts';
+import { MonitoringStack } from '../../src/stack/monitoring.ts';
 import { ROOT, allowedLabels, knownSeriesNames, metricNamesInExpr, readMetricsDoc, selectorsInExpr } from '../helpers/metrics-doc.ts';
 
 /**
@@ -124,6 +126,34 @@ describe('alert rules (deploy/prometheus)', () => {
     expect(p.code, p.out).toBe(0);
     const a = tool('amtool', ['check-config', path.join(ROOT, 'deploy', 'alertmanager', 'alertmanager.yml')]);
     expect(a.code, a.out).toBe(0);
+  });
+
+  it('the configs MonitoringStack renders (production and test timings) pass promtool and amtool in full', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bgc-monrender-'));
+    try {
+      const variants = [
+        { name: 'production', opts: {} },
+        { name: 'test', opts: { scrapeInterval: '1s', evaluationInterval: '1s', ruleDurationScale: 1 / 15, webhookUrl: 'http://127.0.0.1:1/hook', groupWait: '0s', groupInterval: '1s', repeatInterval: '1h' } },
+      ];
+      for (const v of variants) {
+        const stack = new MonitoringStack(parseConfig({ NODE_ENV: 'test' }), { dir: path.join(dir, v.name), appTargets: ['127.0.0.1:3001', '127.0.0.1:3011'], ...v.opts });
+        fs.mkdirSync(stack.dir, { recursive: true });
+        stack.renderConfig();
+        const p = tool('promtool', ['check', 'config', path.join(stack.dir, 'prometheus.yml')]);
+        expect(p.code, p.out).toBe(0);
+        expect(p.out, v.name).toContain(`SUCCESS: ${RULE_FILES.length} rule files found`);
+        const ruleCount = [...p.out.matchAll(/SUCCESS: (\d+) rules found/g)].reduce((n, m) => n + Number(m[1]), 0);
+        expect(ruleCount, v.name).toBe(rules.length);
+        const a = tool('amtool', ['check-config', path.join(stack.dir, 'alertmanager.yml')]);
+        expect(a.code, a.out).toBe(0);
+        const prom = YAML.parse(fs.readFileSync(path.join(stack.dir, 'prometheus.yml'), 'utf8')) as { global: Record<string, string>; scrape_configs: Array<{ job_name: string; static_configs: Array<{ targets: string[] }> }> };
+        expect(prom.scrape_configs.find((j) => j.job_name === 'bgc-app')?.static_configs[0]?.targets).toEqual(['127.0.0.1:3001', '127.0.0.1:3011']);
+        expect(prom.scrape_configs.find((j) => j.job_name === 'postgres')?.static_configs.length).toBe(3);
+        expect(prom.global.scrape_interval).toBe(v.name === 'test' ? '1s' : '15s');
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('the scaled test variant scales for: and windows and still passes promtool check rules', () => {
