@@ -91,7 +91,9 @@ describe('two app instances with jobs enabled (separate processes)', () => {
     expect(before.every((r) => r.pid === leaderPid)).toBe(true);
     expect(before.length).toBeGreaterThanOrEqual(3);
     expect(before.length).toBeLessThanOrEqual(5);
-    for (let i = 1; i < before.length; i++) expect((before[i]?.started ?? 0) - (before[i - 1]?.started ?? 0)).toBeGreaterThanOrEqual(INTERVAL_MS - 5);
+    // partition_runs.started_at is stamped after the run opens its own session, so gaps jitter by
+    // the connect time; the claims themselves are exactly ≥ one interval apart (jobs-scheduler.test.ts).
+    for (let i = 1; i < before.length; i++) expect((before[i]?.started ?? 0) - (before[i - 1]?.started ?? 0)).toBeGreaterThanOrEqual(INTERVAL_MS - 250);
 
     const leader = [a, b].find((c) => c.pid === leaderPid);
     expect(leader).toBeDefined();
