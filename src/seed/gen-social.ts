@@ -1,0 +1,164 @@
+import type { BinaryCopyEncoder } from './binary-copy.ts';
+import { PairSet } from './pair-set.ts';
+import { Prng } from './prng.ts';
+import { roomName, sentence } from './text.ts';
+import { CITIES, INTERESTS, LANGUAGES } from './vocab.ts';
+import { SKEW, usersAt, type World } from './world.ts';
+
+export const ROOM_COLUMNS = ['id', 'name', 'topic', 'created_by', 'is_active', 'metadata', 'created_at'] as const;
+export const GROUP_COLUMNS = ['id', 'name', 'description', 'owner_id', 'is_active', 'metadata', 'created_at'] as const;
+export const MEMBERSHIP_COLUMNS = ['group_id', 'user_id', 'role', 'joined_at'] as const;
+export const RELATIONSHIP_COLUMNS = ['user_id', 'target_id', 'kind', 'status', 'created_at', 'updated_at'] as const;
+export const RATING_COLUMNS = ['rater_id', 'rated_id', 'score', 'created_at'] as const;
+
+const YIELD_EVERY = 512;
+const MAX_ATTEMPTS_PER_ROW = 1_000;
+const RATING_WEIGHTS = [2, 2, 3, 4, 8, 12, 18, 20, 16, 15]; // scores 1..10, most people rate kindly
+
+/** A uniform moment in [fromMs, toMs]. */
+function between(rng: Prng, fromMs: number, toMs: number): number {
+  return Math.floor(fromMs + rng.float() * Math.max(0, toMs - fromMs));
+}
+
+function capitalise(s: string): string {
+  return s.replace(/\b\w/g, (c) => c.toUpperCase());
+}
+
+export function* roomRows(world: World, enc: BinaryCopyEncoder): Generator<number, void, void> {
+  const rng = new Prng(world.seed, 'rooms.rows');
+  const { rooms, users } = world;
+  const names = new Set<string>();
+  for (let r = 0; r < rooms.count; r++) {
+    const created = rooms.createdAt[r] as number;
+    let name = roomName(rng, rng.pick(CITIES).city);
+    if (names.has(name)) name = `${name} ${r + 1}`;
+    names.add(name);
+    const creator = rng.zipf(usersAt(users, created), SKEW.users);
+    const meta = JSON.stringify({ category: rng.pick(INTERESTS), language: rng.pick(LANGUAGES.slice(0, 3)), moderated: rng.chance(0.5) });
+    enc.row(ROOM_COLUMNS.length).uuid(rooms.ids, r * 16).text(name).text(sentence(rng)).uuid(users.ids, creator * 16)
+      .bool(!rng.chance(0.05)).jsonb(meta).timestamp(created);
+  }
+  yield rooms.count;
+}
+
+export function* groupRows(world: World, enc: BinaryCopyEncoder): Generator<number, void, void> {
+  const rng = new Prng(world.seed, 'groups.rows');
+  const { groups, users } = world;
+  for (let g = 0; g < groups.count; g++) {
+    const created = groups.createdAt[g] as number;
+    const city = rng.pick(CITIES);
+    const interest = rng.pick(INTERESTS);
+    const meta = JSON.stringify({ category: interest, city: city.city, state: city.state, visibility: rng.chance(0.8) ? 'public' : 'private' });
+    enc.row(GROUP_COLUMNS.length).uuid(groups.ids, g * 16).text(`${city.city} ${capitalise(interest)} Group`)
+      .text(sentence(rng)).uuid(users.ids, groupOwner(world, g) * 16).bool(!rng.chance(0.03)).jsonb(meta).timestamp(created);
+  }
+  yield groups.count;
+}
+
+/** The owner of group g, drawn from its own stream so memberships can recompute it. */
+function groupOwner(world: World, g: number): number {
+  const rng = new Prng(world.seed, `groups.owner.${g}`);
+  return rng.zipf(usersAt(world.users, world.groups.createdAt[g] as number), SKEW.users);
+}
+
+/** Each group's owner first (role owner), then members: popular groups get many. */
+export function* membershipRows(world: World, enc: BinaryCopyEncoder): Generator<number, void, void> {
+  const rng = new Prng(world.seed, 'memberships.rows');
+  const { groups, users, timeline } = world;
+  const total = world.preset.groupMemberships;
+  const seen = new PairSet(total);
+  let written = 0;
+  let sinceYield = 0;
+  const write = (g: number, u: number, role: string) => {
+    const from = Math.max(groups.createdAt[g] as number, users.createdAt[u] as number);
+    enc.row(MEMBERSHIP_COLUMNS.length).uuid(groups.ids, g * 16).uuid(users.ids, u * 16).text(role).timestamp(between(rng, from, timeline.anchorMs));
+    written++;
+    sinceYield++;
+  };
+  for (let g = 0; g < groups.count && written < total; g++) {
+    const owner = groupOwner(world, g);
+    seen.add(g, owner);
+    write(g, owner, 'owner');
+  }
+  for (let attempts = 0; written < total; attempts++) {
+    if (attempts > total * MAX_ATTEMPTS_PER_ROW) throw new Error('membership generation did not converge');
+    const g = rng.zipf(groups.count, SKEW.rooms);
+    const u = rng.zipf(users.count, 0.5);
+    if (!seen.add(g, u)) continue;
+    write(g, u, rng.chance(0.05) ? 'moderator' : 'member');
+    if (sinceYield >= YIELD_EVERY) { yield sinceYield; sinceYield = 0; }
+  }
+  yield sinceYield;
+}
+
+/**
+ * Exactly `preset.relationships` rows: accepted friendships (two rows, one per direction),
+ * pending friend requests (one row), favourites and blocks. A pair is never both friends
+ * and blocked, and never has two friend states.
+ */
+export function* relationshipRows(world: World, enc: BinaryCopyEncoder): Generator<number, void, void> {
+  const rng = new Prng(world.seed, 'relationships.rows');
+  const { users, timeline } = world;
+  const n = users.count;
+  const total = world.preset.relationships;
+  const friendPairs = new PairSet(total / 2); // unordered pair → friend (accepted or pending)
+  const blockPairs = new PairSet(total / 10); // unordered pair → someone blocked someone
+  const favorites = new PairSet(total / 2); // ordered pair
+  let written = 0;
+  let sinceYield = 0;
+  const row = (a: number, b: number, kind: string, status: string, created: number, updated: number) => {
+    enc.row(RELATIONSHIP_COLUMNS.length).uuid(users.ids, a * 16).uuid(users.ids, b * 16).text(kind).text(status).timestamp(created).timestamp(updated);
+    written++;
+    sinceYield++;
+  };
+  for (let attempts = 0; written < total; attempts++) {
+    if (attempts > total * MAX_ATTEMPTS_PER_ROW) throw new Error('relationship generation did not converge');
+    const a = rng.zipf(n, SKEW.users);
+    const b = rng.chance(0.6) ? rng.zipf(n, SKEW.users) : rng.int(n);
+    if (a === b) continue;
+    const lo = Math.min(a, b);
+    const hi = Math.max(a, b);
+    const from = Math.max(users.createdAt[a] as number, users.createdAt[b] as number);
+    const created = between(rng, from, timeline.anchorMs);
+    const kind = rng.float();
+    if (kind < 0.34 && total - written >= 2) {
+      if (blockPairs.has(lo, hi) || !friendPairs.add(lo, hi)) continue;
+      const accepted = between(rng, created, Math.min(timeline.anchorMs, created + 3 * 86_400_000));
+      row(a, b, 'friend', 'accepted', created, accepted);
+      row(b, a, 'friend', 'accepted', accepted, accepted);
+    } else if (kind < 0.44) {
+      if (blockPairs.has(lo, hi) || !friendPairs.add(lo, hi)) continue;
+      row(a, b, 'friend', 'pending', created, created);
+    } else if (kind < 0.92) {
+      if (blockPairs.has(lo, hi) || !favorites.add(a, b)) continue;
+      row(a, b, 'favorite', 'accepted', created, created);
+    } else {
+      if (friendPairs.has(lo, hi) || !blockPairs.add(lo, hi)) continue;
+      row(a, b, 'block', 'accepted', created, created);
+    }
+    if (sinceYield >= YIELD_EVERY) { yield sinceYield; sinceYield = 0; }
+  }
+  yield sinceYield;
+}
+
+export function* ratingRows(world: World, enc: BinaryCopyEncoder): Generator<number, void, void> {
+  const rng = new Prng(world.seed, 'ratings.rows');
+  const { users, timeline } = world;
+  const n = users.count;
+  const total = world.preset.ratings;
+  const scores = Array.from({ length: 10 }, (_, i) => i + 1);
+  const seen = new PairSet(total);
+  let written = 0;
+  for (let attempts = 0; written < total; attempts++) {
+    if (attempts > total * MAX_ATTEMPTS_PER_ROW) throw new Error('rating generation did not converge');
+    const rater = rng.zipf(n, SKEW.users);
+    const rated = rng.zipf(n, 0.6);
+    if (rater === rated || !seen.add(rater, rated)) continue;
+    const from = Math.max(users.createdAt[rater] as number, users.createdAt[rated] as number);
+    enc.row(RATING_COLUMNS.length).uuid(users.ids, rater * 16).uuid(users.ids, rated * 16)
+      .int2(rng.weighted(scores, RATING_WEIGHTS)).timestamp(between(rng, from, timeline.anchorMs));
+    written++;
+    if (written % YIELD_EVERY === 0) yield YIELD_EVERY;
+  }
+  yield written % YIELD_EVERY;
+}

@@ -1,0 +1,62 @@
+/**
+ * SQL the seed sends (maintenance statements, not app queries, so not catalog entries).
+ * Table names are constants from this file, never input.
+ */
+
+/** Every table the seed fills, in an order that respects foreign keys. */
+export const SEEDED_TABLES = [
+  'users', 'sessions', 'profiles', 'relationships', 'profile_ratings', 'chat_rooms', 'conversations',
+  'conversation_members', 'messages', 'status_updates', 'post_comments', 'community_groups', 'group_memberships',
+] as const;
+export type SeededTable = (typeof SEEDED_TABLES)[number];
+
+/** Tables no foreign key points at: these (and the monthly partitions) can be loaded with COPY FREEZE. */
+export const FREEZABLE = new Set<string>(['profiles', 'relationships', 'profile_ratings', 'conversation_members', 'post_comments', 'group_memberships']);
+
+export const SEED_SQL = {
+  /** Any row in any seeded table (cheap: stops at the first row found). */
+  anyRows: `/* seed.any_rows */ SELECT ${SEEDED_TABLES.map((t) => `EXISTS (SELECT 1 FROM ${t})`).join(' OR ')} AS non_empty`,
+  /** `npm start` seeds demo data only into a database without users. */
+  anyUser: `/* seed.any_user */ SELECT EXISTS (SELECT 1 FROM users) AS has_users`,
+  /** CASCADE also empties tables other features hang off users (none in the core schema). */
+  truncateAll: `/* seed.truncate */ TRUNCATE ${SEEDED_TABLES.join(', ')} CASCADE`,
+  /**
+   * Session settings of a loading connection:
+   *  - synchronous_commit off: a crash may lose the last commits of a seed, which we would
+   *    rerun anyway; it saves a WAL flush wait per COPY;
+   *  - session_replication_role replica: foreign-key triggers do not fire, so COPY does
+   *    not probe the parent table's index once per row per key (30M probes for `large`).
+   *    The generator only ever references rows it creates, and the seed test checks it.
+   *    Needs superuser (what pg_restore --disable-triggers needs too);
+   *  - no statement timeout: a month of `large` messages is one long COPY.
+   */
+  sessionSetup: [
+    `SET synchronous_commit = off`,
+    `SET session_replication_role = replica`,
+    `SET statement_timeout = 0`,
+    `SET lock_timeout = '60s'`,
+  ],
+  sessionReset: `RESET ALL`,
+  /**
+   * After each table's load. Tables loaded without FREEZE get a VACUUM as well, so their
+   * visibility map is set (index-only scans) before the app reads them.
+   */
+  analyze: (table: SeededTable) => `/* seed.analyze */ ${FREEZABLE.has(table) || table === 'messages' || table === 'status_updates' ? 'ANALYZE' : 'VACUUM (ANALYZE)'} ${table}`,
+  counts: `/* seed.counts */ SELECT ${SEEDED_TABLES.map((t) => `(SELECT count(*) FROM ${t})::bigint AS ${t}`).join(', ')}`,
+} as const;
+
+export const INDEX_SQL = {
+  /**
+   * Secondary indexes of a table: not the primary key, not unique, not backing a
+   * constraint. Their exact definitions and comments, to recreate them identically.
+   */
+  secondary: `/* seed.secondary_indexes */
+    SELECT c.relname AS name, pg_get_indexdef(i.indexrelid) AS definition, obj_description(i.indexrelid, 'pg_class') AS comment
+      FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+     WHERE i.indrelid = $1::regclass AND NOT i.indisprimary AND NOT i.indisunique
+       AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid)
+     ORDER BY c.relname`,
+  drop: (name: string) => `DROP INDEX "${name.replace(/"/g, '""')}"`,
+  /** Index builds sort in memory; 512 MB holds a `large` month partition's keys. */
+  buildMemory: `SET LOCAL maintenance_work_mem = '512MB'`,
+} as const;
