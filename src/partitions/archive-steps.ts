@@ -1,6 +1,6 @@
 import { ARCHIVE_SCHEMA, commentsTableOf, copyFromSql, copyToStatement, dropTableStatement, qname, setSchemaStatement, statsStatement } from './archive.sql.ts';
 import { archiveFiles, exportTableToFile, loadFileIntoTable, readBackFile } from './archive-file.ts';
-import { monthBounds } from './create.ts';
+import { monthBounds, relationState } from './create.ts';
 import { PartitionError } from './errors.ts';
 import { recordLedgerError, transition, type LedgerRow } from './ledger.ts';
 import { withLockedTransaction } from './lock-retry.ts';
@@ -25,6 +25,15 @@ function withoutTimes(s: TableStats): TableStats {
   return { ...s, minCreatedAt: null, maxCreatedAt: null };
 }
 
+/**
+ * Export and drop act on a standalone table only. If someone re-attached it by hand, the
+ * ledger is stale and acting on it (DROP above all) would destroy live rows.
+ */
+async function requireStandalone(ctx: StepContext, name: string): Promise<void> {
+  const state = await relationState(ctx.client, name);
+  if (state !== 'detached') throw new PartitionError('PARTITION_STATE', `${name} is ${state.replace('_', ' ')}, not detached; refusing to archive or drop it`);
+}
+
 // ---------------------------------------------------------------------------------------
 // detached → exported
 
@@ -33,6 +42,7 @@ export async function exportStep(ctx: StepContext, row: LedgerRow): Promise<Ledg
   const name = row.partition_name;
   const expected = ledgerStats(row);
   const expectedComments = ledgerCommentStats(row);
+  await requireStandalone(ctx, name);
   if (row.archive_mode === 'schema') {
     return withLockedTransaction(client, `move ${name} to ${ARCHIVE_SCHEMA}`, async () => {
       await client.query(setSchemaStatement('public', name, ARCHIVE_SCHEMA).sql);
@@ -142,6 +152,7 @@ export async function dropStep(ctx: StepContext, row: LedgerRow): Promise<Ledger
   const { client } = ctx;
   const name = row.partition_name;
   if (row.archive_mode === 'schema') return transition(client, name, ['verified'], 'dropped');
+  await requireStandalone(ctx, name);
   return withLockedTransaction(client, `drop ${name}`, async () => {
     await client.query(dropTableStatement(qname('public', name)).sql);
     await client.query(dropTableStatement(qname('public', commentsTableOf(name))).sql);
