@@ -16,7 +16,7 @@ export function dashboardPage(): string {
   const cards = CARDS.map(([id, label]) => `<div class="card"><span>${label}</span><b id="${id}">…</b></div>`).join('');
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<title>BGC dashboard</title>
+<title>BGC dashboard</title><link rel="icon" href="data:,">
 <link rel="stylesheet" href="/dashboard/assets/uPlot.min.css"><link rel="stylesheet" href="/dashboard/assets/dashboard.css">
 </head><body>
 <header><h1>BGC Replica — dashboard</h1><span id="updated">loading…</span></header>

@@ -207,7 +207,7 @@ describe('monthly report from the fixture', () => {
     expect(md).toContain('| SC-006 | No sequential scans on tables > 1M rows |');
     // Self-contained: inline SVG charts, no script, no external reference.
     expect((html.match(/<svg /g) ?? []).length).toBeGreaterThanOrEqual(6);
-    expect(html).not.toMatch(/<script|<link |src="http|href="http/);
+    expect(html).not.toMatch(/<script|rel="stylesheet"|src="http|href="http/);
 
     const stored = await admin.query<{ format: string; generated_by: string; n: number }>(
       `SELECT format, generated_by, length(content) AS n FROM monitoring.reports WHERE month = '2026-10' ORDER BY format`);

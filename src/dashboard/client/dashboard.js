@@ -134,7 +134,11 @@ function alignedSeries(nodes, names, field) {
   })];
 }
 
-function queryName(r) { return r.name ?? `queryid ${r.queryid}`; }
+function queryName(r) {
+  if (r.name) return r.name;
+  const text = (r.query ?? '').replace(/\s+/g, ' ').trim();
+  return text ? (text.length > 90 ? `${text.slice(0, 89)}…` : text) : `queryid ${r.queryid}`;
+}
 
 function renderHistory(d) {
   const h = d.history;

@@ -1,6 +1,6 @@
 import type { Recommendation, Report } from '../model.ts';
 import { THRESHOLDS as T } from '../thresholds.ts';
-import { fmtBytes, fmtMs, fmtNum, fmtPct } from '../render/format.ts';
+import { fmtBytes, fmtDate, fmtMs, fmtNum, fmtPct } from '../render/format.ts';
 
 type Findings = Omit<Report, 'recommendations' | 'generatedAt' | 'generatedBy'>;
 
@@ -33,7 +33,7 @@ export function recommend(r: Findings, opts: { maxLagMs: number; premakeMonths: 
   }
   for (const b of r.bloat.filter((x) => x.deadRatio >= T.bloatDeadRatio && x.deadRows >= T.bloatMinDeadRows).slice(0, 5)) {
     add('medium', 'bloat', `Vacuum ${b.table}: ${fmtPct(b.deadRatio)} dead rows`,
-      `${fmtNum(b.deadRows)} dead rows (~${fmtBytes(b.estimatedBloatBytes)}); last autovacuum ${b.lastAutovacuum ?? 'never'}. ` +
+      `${fmtNum(b.deadRows)} dead rows (~${fmtBytes(b.estimatedBloatBytes)}); last vacuum ${b.lastAutovacuum ? fmtDate(b.lastAutovacuum) : 'never'}. ` +
       `Run \`VACUUM (ANALYZE) ${b.table};\` and lower its autovacuum_vacuum_scale_factor (e.g. 0.02) so autovacuum keeps up.`);
   }
   for (const h of r.cache.nodes.filter((x) => x.bufferHitRatio !== null && x.bufferHitRatio < T.bufferHitRatio)) {

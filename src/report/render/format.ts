@@ -2,6 +2,7 @@
 
 export function fmtMs(v: number | null | undefined): string {
   if (v === null || v === undefined || !Number.isFinite(v)) return '—';
+  if (v === 0) return '0 ms';
   if (v >= 10_000) return `${(v / 1000).toFixed(1)} s`;
   if (v >= 100) return `${v.toFixed(0)} ms`;
   if (v >= 1) return `${v.toFixed(2)} ms`;

@@ -21,6 +21,9 @@ const dayX = (d: string) => Date.parse(`${d}T00:00:00Z`);
 const dayLabel = (x: number) => new Date(x).toISOString().slice(5, 10);
 const series = (name: string, points: readonly DailyPoint[]): LineSeries => ({ name, points: points.map((p) => ({ x: dayX(p.day), y: p.value })) });
 
+/** `command` in recommendation text → <code> (the text is already escaped). */
+const codeSpans = (escaped: string) => escaped.replace(/`([^`]+)`/g, '<code>$1</code>');
+
 function section(id: string, title: string, body: string): string {
   return `<section id="${id}"><h2>${esc(title)}</h2>\n${body}\n</section>`;
 }
@@ -29,7 +32,7 @@ const CSS = `body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-se
 main{max-width:1100px;margin:0 auto;padding:24px}h1{margin:0 0 4px;font-size:26px}h2{margin:28px 0 10px;font-size:19px;border-bottom:1px solid #e5e7eb;padding-bottom:4px}
 .sub{color:#6b7280}.cards{display:flex;flex-wrap:wrap;gap:12px;margin:16px 0}.card{background:#fff;border:1px solid #e5e7eb;border-radius:8px;padding:10px 14px;min-width:150px}
 .card b{display:block;font-size:20px}table{border-collapse:collapse;width:100%;background:#fff;margin:8px 0;font-size:13px}th,td{border:1px solid #e5e7eb;padding:4px 8px;text-align:left;vertical-align:top}
-th{background:#f3f4f6}td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}.met{color:#166534;font-weight:600}.missed{color:#b91c1c;font-weight:600}.unknown{color:#6b7280}
+th{background:#f3f4f6}td.n,th.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}.met{color:#166534;font-weight:600}.missed{color:#b91c1c;font-weight:600}.unknown{color:#6b7280}
 .empty{color:#6b7280;font-style:italic}.chart{background:#fff;border:1px solid #e5e7eb;border-radius:6px;margin:8px 0;max-width:100%;height:auto}
 .chart .ct{font-weight:600;font-size:13px}.chart .ax{font-size:11px;fill:#4b5563}.chart .lg{font-size:11px;fill:#111827}.chart .grid{stroke:#e5e7eb}.chart .thr{stroke:#b91c1c;stroke-dasharray:4 3}
 .rec{background:#fff;border-left:4px solid #9ca3af;padding:6px 10px;margin:6px 0}.rec.high{border-color:#b91c1c}.rec.medium{border-color:#d97706}.rec.low{border-color:#2563eb}
@@ -51,12 +54,12 @@ export function renderHtml(r: Report): string {
 
   const out: string[] = [];
   out.push(`<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">`);
-  out.push(`<title>BGC performance report ${esc(r.month)}</title><style>${CSS}</style></head><body><main>`);
+  out.push(`<title>BGC performance report ${esc(r.month)}</title><link rel="icon" href="data:,"><style>${CSS}</style></head><body><main>`);
   out.push(`<h1>Performance report — ${esc(r.month)}</h1><p class="sub">Period ${fmtDate(r.period.from)} to ${fmtDate(r.period.to)} (UTC), compared with ${esc(r.previousMonth)}. Generated ${fmtDate(r.generatedAt)} by ${esc(r.generatedBy)}.</p>`);
   out.push(`<div class="cards" id="summary">${cards}</div>`);
 
   out.push(section('recommendations', 'Recommendations', r.recommendations.length === 0 ? '<p class="empty">Nothing to act on this month.</p>'
-    : r.recommendations.map((x) => `<div class="rec ${x.severity}"><b>${esc(x.severity.toUpperCase())}</b> — <b>${esc(x.title)}</b><br>${esc(x.detail)}</div>`).join('\n')));
+    : r.recommendations.map((x) => `<div class="rec ${x.severity}"><b>${esc(x.severity.toUpperCase())}</b> — <b>${esc(x.title)}</b><br>${codeSpans(esc(x.detail))}</div>`).join('\n')));
   out.push(section('slo', 'Success criteria and targets', sloTable(r)));
 
   out.push(section('top-queries', 'Top queries by total time',
