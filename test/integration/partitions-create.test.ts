@@ -3,6 +3,7 @@ import path from 'node:path';
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import type pg from 'pg';
 import { Database } from '../../src/db/database.ts';
+import { openDedicatedSession } from '../../src/db/leader-lock.ts';
 import { sqlState } from '../../src/db/errors.ts';
 import { defineQuery } from '../../src/catalog/types.ts';
 import {
@@ -124,6 +125,18 @@ describe('partition creation (FR-013, FR-015)', () => {
     } finally {
       await blocker.query('ROLLBACK');
       await blocker.end();
+    }
+  });
+});
+
+describe('maintenance on a standby', () => {
+  it('does nothing on a replica (pg_is_in_recovery)', async () => {
+    const replica = await openDedicatedSession(tdb.replicaUrls[0] ?? '', { applicationName: 'bgc-partitions-test' });
+    try {
+      const report = await runMaintenance(replica, { config: config(), instanceId: 'test', trigger: 'test' });
+      expect(report).toMatchObject({ skipped: 'replica', actions: [], runId: null });
+    } finally {
+      await replica.end();
     }
   });
 });
