@@ -4,6 +4,8 @@ import type { QueryAnalysis } from './queries.ts';
 import { detectionBudget, type AlertConfig } from './alert-rules.ts';
 import { THRESHOLDS as T } from '../thresholds.ts';
 import { fmtMs, fmtPct } from '../render/format.ts';
+import { reportQueries } from '../report.repository.ts';
+import { reportStoreQueries } from '../store.repository.ts';
 
 export interface SloInput {
   readonly generatedBy: string;
@@ -27,8 +29,9 @@ export interface SloInput {
 }
 
 const BENCH = 'a benchmark target: run `bgc bench` (the snapshots hold production traffic, not the benchmark)';
-/** Our own maintenance statements are not app operations. */
-const isAppStatement = (name: string | null): name is string => name !== null && !/^(history|report|dashboard)\./.test(name);
+/** Our own monitoring statements (history, dashboard, the report's reads) are not app operations. */
+const MONITORING = new Set([...Object.values(reportQueries), ...Object.values(reportStoreQueries)].map((d) => d.name));
+const isAppStatement = (name: string | null): name is string => name !== null && !/^(history|dashboard)\./.test(name) && !MONITORING.has(name);
 
 function row(id: string, criterion: string, target: string, status: SloStatus, figure: string, source: string): SloRow {
   return { id, criterion, target, status, figure, source };
