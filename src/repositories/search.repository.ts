@@ -18,36 +18,33 @@ import { iso } from './sql-fragments.ts';
  * running" finds Alice whose bio says "runs". English stop words are dropped; at most 8
  * words count. websearch operators (quotes, OR, -) are not supported.
  *
- * Order: most recently active first, keyset on (last_active_at, user_id); the first
- * page passes ('infinity', max uuid).
+ * Two orders, two entries with the same parameters ($13/$14 are the keyset position):
+ *  - search.profiles: most recently active first, keyset (last_active_at, user_id);
+ *  - search.profiles_near (lat/lng given): nearest first, keyset (chord distance, user_id).
+ *    The GiST index returns rows in distance order (cube `<->`, KNN) inside the radius
+ *    box, so a page reads about `limit` rows however dense the area is; ordering a dense
+ *    city's profiles by activity would read every one of them.
  */
-export const searchQueries = catalog({
-  profiles: defineQuery({
-    name: 'search.profiles',
-    description: 'GET /api/search: JSONB containment on interests/roles/metadata, full text, city/state/ethnicity, age, radius; keyset on (last_active_at, user_id). Shows public profiles, the viewer\'s own, and friends-only profiles of friends; hides users blocked either way.',
-    target: 'replica',
-    sample: {
-      sql: `SELECT NULL::text AS q, NULL::text AS city, NULL::text AS state, NULL::text AS ethnicity,
-                   NULL::date AS born_on_or_before, NULL::date AS born_after,
-                   jsonb_build_array(i.v) AS interests, NULL::jsonb AS roles, NULL::jsonb AS metadata,
-                   NULL::float8 AS lat, NULL::float8 AS lng, NULL::float8 AS radius_m,
-                   'infinity'::timestamptz AS after_ts, 'ffffffff-ffff-ffff-ffff-ffffffffffff'::uuid AS after_id,
-                   21 AS lim, p.user_id AS viewer_id
-            FROM profiles p CROSS JOIN LATERAL jsonb_array_elements(p.interests) AS i(v)
-            WHERE jsonb_array_length(p.interests) > 0 ORDER BY p.user_id LIMIT 1`,
-    },
-    sql: `
+const TEXT_QUERY = `
 WITH tq AS (
   SELECT string_agg('(' || (websearch_to_tsquery('english', t.w) || websearch_to_tsquery('simple', t.w))::text || ')', ' & ' ORDER BY t.n)::tsquery AS q
   FROM unnest(regexp_split_to_array(lower($1::text), '[^[:alnum:]]+')) WITH ORDINALITY AS t(w, n)
   WHERE t.w <> '' AND t.n <= 8 AND numnode(websearch_to_tsquery('english', t.w)) > 0
-)
+)`;
+
+const CENTER = 'll_to_earth($10::float8, $11::float8)';
+const KNN_SLACK = 50;
+const HERE = 'll_to_earth(p.lat, p.lng)';
+
+const COLUMNS = `
 SELECT p.user_id AS id, u.username, p.display_name, left(p.bio, 280) AS bio,
        to_char(p.birthdate, 'YYYY-MM-DD') AS birthdate, p.gender, p.ethnicity, p.city, p.state,
        p.roles, p.interests, ${iso('p.last_active_at')} AS last_active_at,
        CASE WHEN $10::float8 IS NULL THEN NULL
-            ELSE round((earth_distance(ll_to_earth($10::float8, $11::float8), ll_to_earth(p.lat, p.lng)) / 1000)::numeric, 2)::float8
-       END AS distance_km
+            ELSE round((earth_distance(${CENTER}, ${HERE}) / 1000)::numeric, 2)::float8
+       END AS distance_km`;
+
+const FILTERS = `
 FROM profiles p
 JOIN users u ON u.id = p.user_id AND u.is_active
 WHERE (p.privacy_level = 'public' OR p.user_id = $16::uuid
@@ -65,15 +62,63 @@ WHERE (p.privacy_level = 'public' OR p.user_id = $16::uuid
   AND ($9::jsonb IS NULL OR p.metadata @> $9::jsonb)
   AND ($10::float8 IS NULL OR (
         p.lat IS NOT NULL AND p.lng IS NOT NULL
-        AND earth_box(ll_to_earth($10::float8, $11::float8), $12::float8) @> ll_to_earth(p.lat, p.lng)
-        AND earth_distance(ll_to_earth($10::float8, $11::float8), ll_to_earth(p.lat, p.lng)) <= $12::float8))
-  AND (p.last_active_at, p.user_id) < ($13::timestamptz, $14::uuid)
+        AND earth_box(${CENTER}, $12::float8) @> ${HERE}
+        AND earth_distance(${CENTER}, ${HERE}) <= $12::float8))
   -- The viewer's blocks both ways, as a hashed set built once (not a probe per profile).
   AND NOT (p.user_id IN (
         SELECT b.target_id FROM relationships b WHERE b.user_id = $16::uuid AND b.kind = 'block'
         UNION ALL
-        SELECT b.user_id FROM relationships b WHERE b.target_id = $16::uuid AND b.kind = 'block'))
+        SELECT b.user_id FROM relationships b WHERE b.target_id = $16::uuid AND b.kind = 'block'))`;
+
+const SAMPLE_HEAD = `SELECT NULL::text AS q, NULL::text AS city, NULL::text AS state, NULL::text AS ethnicity,
+                   NULL::date AS born_on_or_before, NULL::date AS born_after`;
+
+export const searchQueries = catalog({
+  profiles: defineQuery({
+    name: 'search.profiles',
+    description: 'GET /api/search: JSONB containment on interests/roles/metadata, full text, city/state/ethnicity, age, radius; most recently active first, keyset on (last_active_at, user_id). Shows public profiles, the viewer\'s own, and friends-only profiles of friends; hides users blocked either way.',
+    target: 'replica',
+    sample: {
+      sql: `${SAMPLE_HEAD}, jsonb_build_array(i.v) AS interests, NULL::jsonb AS roles, NULL::jsonb AS metadata,
+                   NULL::float8 AS lat, NULL::float8 AS lng, NULL::float8 AS radius_m,
+                   'infinity'::timestamptz AS after_ts, 'ffffffff-ffff-ffff-ffff-ffffffffffff'::uuid AS after_id,
+                   21 AS lim, p.user_id AS viewer_id
+            FROM profiles p CROSS JOIN LATERAL jsonb_array_elements(p.interests) AS i(v)
+            WHERE jsonb_array_length(p.interests) > 0 ORDER BY p.user_id LIMIT 1`,
+    },
+    sql: `${TEXT_QUERY}
+${COLUMNS}
+${FILTERS}
+  AND (p.last_active_at, p.user_id) < ($13::timestamptz, $14::uuid)
 ORDER BY p.last_active_at DESC, p.user_id DESC
+LIMIT $15`,
+  }),
+  near: defineQuery({
+    name: 'search.profiles_near',
+    description: 'GET /api/search with lat/lng: the same filters, nearest first via a KNN scan of profiles_location_gist inside the radius box; keyset on (chord distance, user_id).',
+    target: 'replica',
+    sample: {
+      // The densest spot: the most common city's first profile, 10 km around it.
+      sql: `${SAMPLE_HEAD}, NULL::jsonb AS interests, NULL::jsonb AS roles, NULL::jsonb AS metadata,
+                   p.lat, p.lng, 10000::float8 AS radius_m, -1::float8 AS after_distance,
+                   '00000000-0000-0000-0000-000000000000'::uuid AS after_id, 21 AS lim, p.user_id AS viewer_id
+            FROM profiles p
+            WHERE p.city = (SELECT city FROM profiles WHERE city IS NOT NULL GROUP BY city ORDER BY count(*) DESC LIMIT 1)
+              AND p.lat IS NOT NULL AND p.lng IS NOT NULL
+            ORDER BY p.user_id LIMIT 1`,
+    },
+    // The index orders by distance only, so the inner scan takes KNN_SLACK more rows than
+    // the page and the outer sort makes (distance, user_id) a total order: exact unless
+    // more than KNN_SLACK profiles share the very same coordinates at a page boundary.
+    sql: `${TEXT_QUERY}
+SELECT * FROM (
+${COLUMNS}, ${HERE} <-> ${CENTER} AS knn_distance
+${FILTERS}
+  AND (${HERE} <-> ${CENTER}, p.user_id) > ($13::float8, $14::uuid)
+  ORDER BY ${HERE} <-> ${CENTER}
+  LIMIT $15::int + ${KNN_SLACK}
+) n
+ORDER BY n.knn_distance, n.id
 LIMIT $15`,
   }),
 });
@@ -109,17 +154,29 @@ export interface SearchRow {
   readonly distance_km: number | null;
 }
 
+export type NearRow = SearchRow & { readonly knn_distance: number };
+
 const json = (v: unknown): string | null => (v === null ? null : JSON.stringify(v));
+
+function params(f: SearchFilters, after: { a: string | number; id: string }, limit: number, viewerId: string): unknown[] {
+  return [
+    f.q, f.city, f.state, f.ethnicity, f.bornOnOrBefore, f.bornAfter,
+    json(f.interests), json(f.roles), json(f.metadata),
+    f.near?.lat ?? null, f.near?.lng ?? null, f.near?.radiusM ?? null,
+    after.a, after.id, limit, viewerId,
+  ];
+}
 
 export class SearchRepository {
   constructor(private readonly db: Database) {}
 
+  /** Most recently active first; `after` is the last (last_active_at, id) seen. */
   async profiles(f: SearchFilters, after: { ts: string; id: string }, limit: number, viewerId: string, ctx: QueryContext): Promise<SearchRow[]> {
-    return this.db.query<SearchRow>(searchQueries.profiles, [
-      f.q, f.city, f.state, f.ethnicity, f.bornOnOrBefore, f.bornAfter,
-      json(f.interests), json(f.roles), json(f.metadata),
-      f.near?.lat ?? null, f.near?.lng ?? null, f.near?.radiusM ?? null,
-      after.ts, after.id, limit, viewerId,
-    ], ctx);
+    return this.db.query<SearchRow>(searchQueries.profiles, params(f, { a: after.ts, id: after.id }, limit, viewerId), ctx);
+  }
+
+  /** Nearest first (f.near is required); `after` is the last (knn_distance, id) seen. */
+  async near(f: SearchFilters, after: { d: number; id: string }, limit: number, viewerId: string, ctx: QueryContext): Promise<NearRow[]> {
+    return this.db.query<NearRow>(searchQueries.near, params(f, { a: after.d, id: after.id }, limit, viewerId), ctx);
   }
 }

@@ -24,6 +24,7 @@ const schemas = {
   feed_following: z.object({ ts: isoTs, id: uuid, w: windowDays }).strict(),
   comments: z.object({ c: uuid, ts: isoTs, id: uuid }).strict(),
   search: z.object({ ts: isoTs, id: uuid }).strict(),
+  search_near: z.object({ d: z.number().min(0).max(2e7), id: uuid }).strict(),
   rooms: z.object({ name: z.string().min(1).max(100), id: uuid }).strict(),
   relationships: z.object({ d: z.enum(['incoming', 'outgoing']), o: uuid, k: z.enum(['friend', 'favorite', 'block']) }).strict(),
 } as const;

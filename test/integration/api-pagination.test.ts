@@ -114,6 +114,17 @@ describe('lists paged with small limits', () => {
     expect(byText.items.map((i) => i.id).sort()).toEqual(peers.map((p) => p.id).sort());
   });
 
+  it('search near a point: nearest first, every match once, none outside the radius', async () => {
+    // Peer i lives i km north of the point (about 0.009° of latitude per km).
+    for (const [i, p] of peers.entries()) {
+      await t.call('PUT', '/api/profiles/me', { token: p.token, body: { lat: 10 + (i + 1) * 0.009, lng: 20 } });
+    }
+    await t.tdb.syncReplicas();
+    const near = await collect<{ id: string; distance_km: number }>('/api/search?lat=10&lng=20&radius_km=4.5', owner.token, 2);
+    expect(near.items.map((i) => i.id)).toEqual(peers.slice(0, 4).map((p) => p.id));
+    expect(near.items.map((i) => Math.round(i.distance_km))).toEqual([1, 2, 3, 4]);
+  });
+
   it('relationships, comments and rooms', async () => {
     for (const p of peers.slice(0, 3)) await t.call('POST', `/api/social/favorite/${p.id}`, { token: owner.token });
     await t.call('POST', `/api/social/friend-request/${owner.id}`, { token: peers[4]?.token });

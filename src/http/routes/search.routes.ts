@@ -41,7 +41,7 @@ const SearchItem = Type.Object({
 export async function searchRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {
   const { search } = deps.services;
   app.get<{ Querystring: Static<typeof SearchQuery> }>('/api/search', {
-    schema: secured('search', 'Search profiles: attributes (JSONB containment), free text, location, age; most recently active first', {
+    schema: secured('search', 'Search profiles: attributes (JSONB containment), free text, location, age; most recently active first, or nearest first with lat/lng', {
       querystring: SearchQuery, response: { 200: Page(SearchItem), ...errors(401) },
     }),
     onRequest: authenticate(deps.services),

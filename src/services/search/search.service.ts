@@ -1,7 +1,7 @@
 import type { QueryContext } from '../../db/database.ts';
 import { AppError } from '../../errors/app-error.ts';
 import type { SearchFilters, SearchRepository, SearchRow } from '../../repositories/search.repository.ts';
-import { MAX_UUID } from '../../repositories/sql-fragments.ts';
+import { MAX_UUID, MIN_UUID } from '../../repositories/sql-fragments.ts';
 import { decodeCursor, encodeCursor } from '../cursor.ts';
 import { pageSize, type Page } from '../support.ts';
 import { ageFrom, yearsAgo } from '../age.ts';
@@ -35,9 +35,20 @@ const MAX_TAGS = 20;
 export class SearchService {
   constructor(private readonly search: SearchRepository) {}
 
+  /** Most recently active first; nearest first when lat/lng are given (search.profiles_near). */
   async profiles(viewerId: string, params: SearchParams, ctx: QueryContext): Promise<Page<SearchItem>> {
     const limit = pageSize(params.limit);
     const filters = toFilters(params);
+    if (filters.near) {
+      const after = decodeCursor('search_near', params.cursor) ?? { d: -1, id: MIN_UUID };
+      const rows = await this.search.near(filters, after, limit + 1, viewerId, ctx);
+      const page = rows.slice(0, limit);
+      const last = page[page.length - 1];
+      return {
+        items: page.map(({ knn_distance: _d, ...r }) => ({ ...r, age: ageFrom(r.birthdate) })),
+        next_cursor: rows.length > limit && last ? encodeCursor('search_near', { d: last.knn_distance, id: last.id }) : null,
+      };
+    }
     const after = decodeCursor('search', params.cursor) ?? { ts: 'infinity', id: MAX_UUID };
     const rows = await this.search.profiles(filters, after, limit + 1, viewerId, ctx);
     const items = rows.slice(0, limit).map((r) => ({ ...r, age: ageFrom(r.birthdate) }));
