@@ -20,7 +20,9 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const config = parseConfig({ NODE_ENV: 'test' });
   const stack = new LocalStack(config);
   const before = await stack.status();
-  const wasRunning = before.every((n) => n.state === 'running' || n.state === 'streaming');
+  // Stop the stack at the end only if this run found it entirely down: a node that is
+  // briefly stopped by someone else's test must not make us tear down a shared stack.
+  const wasRunning = before.some((n) => n.state !== 'stopped' && n.state !== 'absent');
   await stack.up(() => undefined);
 
   const runId = crypto.randomBytes(3).toString('hex');
