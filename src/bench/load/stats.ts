@@ -39,7 +39,8 @@ export class StatsCollector {
     if (op !== undefined) {
       const o = this.#op(op);
       o.errors++;
-      if (latencyMs !== undefined) o.hist.record(latencyMs);
+      // A request that failed after waiting still waited: its time counts in the tail.
+      if (latencyMs !== undefined) { o.hist.record(latencyMs); this.#all.record(latencyMs); }
     }
     if (this.#errors.length < 10) this.#errors.push(`${op ?? 'connect'}: ${message}`);
   }
