@@ -72,7 +72,7 @@ export async function startRuntime(config: Config, opts: { logger?: Logger; list
     ports = { api: portOf(app), admin: portOf(admin) };
   }
   // FR-012: warm before /readyz turns ready (bounded by BGC_CACHE_WARM_COUNT / _TIMEOUT_MS).
-  await cache.warm(services);
+  await cache.warm();
   warmedUp = true;
   // Partition health metrics on every instance; the job scheduler only when config.jobsEnabled.
   const background = startBackground({ config, db, metrics, logger });

@@ -237,6 +237,7 @@ export class CacheLayer {
     if (this.#closed) return;
     this.#closed = true;
     this.memory.stop();
+    this.janitor.stop();
     this.#coverage.close();
     await this.listener?.close();
     await this.#bento.disconnectAll().catch(() => undefined);

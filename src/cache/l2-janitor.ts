@@ -17,10 +17,13 @@ const MAX_PENDING = 10_000;
 const SCAN_COUNT = 1_000;
 /** SCAN is bounded: 10k iterations of 1,000 covers 10M keys; a namespace is far smaller. */
 const MAX_SCAN_ITERATIONS = 10_000;
+const RETRY_MS = 1_000;
 
 export class L2Janitor {
   readonly #pending = new Set<string>();
   readonly #flushPending = new Set<string>();
+  readonly #timer: NodeJS.Timeout;
+  #recovering = false;
   pendingApplied = 0;
 
   constructor(
@@ -31,7 +34,15 @@ export class L2Janitor {
     private readonly runDeferredFlush: (pattern: string) => Promise<unknown>,
   ) {
     health.onRecovered(() => { void this.#recover(); });
+    // Deletes deferred while the socket stayed up (a stalled Redis, our breaker open) see
+    // no reconnect event: retry them on a timer too.
+    this.#timer = setInterval(() => {
+      if ((this.#pending.size > 0 || this.#flushPending.size > 0) && this.health.ready && !this.#recovering) void this.#recover();
+    }, RETRY_MS);
+    this.#timer.unref();
   }
+
+  stop(): void { clearInterval(this.#timer); }
 
   get pendingCount(): number { return this.#pending.size; }
   get flushPendingPatterns(): readonly string[] { return [...this.#flushPending]; }
@@ -43,7 +54,10 @@ export class L2Janitor {
       this.#remember(fullKeys, flushPatternIfOverflow);
       return;
     }
-    this.redis.unlink(...fullKeys).catch(() => this.#remember(fullKeys, flushPatternIfOverflow));
+    this.redis.unlink(...fullKeys).catch((err: unknown) => {
+      this.health.noteFailure(err);
+      this.#remember(fullKeys, flushPatternIfOverflow);
+    });
   }
 
   /** Deletes every key matching `pattern` (SCAN + UNLINK). Down: deferred until Redis returns. */
@@ -82,6 +96,15 @@ export class L2Janitor {
   }
 
   async #recover(): Promise<void> {
+    this.#recovering = true;
+    try {
+      await this.#recoverOnce();
+    } finally {
+      this.#recovering = false;
+    }
+  }
+
+  async #recoverOnce(): Promise<void> {
     // Issued synchronously on 'ready', so these reach Redis before any new read.
     const keys = [...this.#pending];
     this.#pending.clear();
@@ -94,6 +117,7 @@ export class L2Janitor {
       this.pendingApplied += keys.length;
     } catch (err) {
       for (const k of keys) this.#pending.add(k);
+      this.health.noteFailure(err);
       this.onError('l2 recovery', err);
     }
     // flush() re-defers itself if Redis drops again meanwhile.

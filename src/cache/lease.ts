@@ -38,7 +38,8 @@ export class FleetLease {
         return { acquired: true, key: leaseKey, token };
       }
       return { acquired: false, key: leaseKey, token: undefined };
-    } catch {
+    } catch (err) {
+      this.health.noteFailure(err);
       return { acquired: true, key: leaseKey, token: undefined };
     }
   }
@@ -60,7 +61,8 @@ export class FleetLease {
       if (!this.health.ready) return 'redis_down';
       try {
         if ((await this.redis.exists(leaseKey)) === 0) return 'released';
-      } catch {
+      } catch (err) {
+        this.health.noteFailure(err);
         return 'redis_down';
       }
     }

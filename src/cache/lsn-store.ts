@@ -28,7 +28,8 @@ export class RedisLsnStore implements LsnStore {
     try {
       const remote = await this.redis.get(this.keys.lsn(userId));
       return maxLsn(localLsn, remote !== null && isValidLsn(remote) ? remote : undefined);
-    } catch {
+    } catch (err) {
+      this.health.noteFailure(err);
       return localLsn;
     }
   }
@@ -46,8 +47,9 @@ export class RedisLsnStore implements LsnStore {
     if (!this.health.ready) return;
     try {
       await this.redis.set(this.keys.lsn(userId), lsn, 'PX', LSN_TTL_MS);
-    } catch {
+    } catch (err) {
       // The local copy still serves this instance.
+      this.health.noteFailure(err);
     }
   }
 }

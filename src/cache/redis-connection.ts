@@ -18,6 +18,7 @@ const CONNECT_TIMEOUT_MS = 1_000;
 const MAX_RECONNECT_DELAY_MS = 2_000;
 
 export type RedisRole = 'command' | 'subscriber';
+const BREAKER_MS = 1_000;
 
 export function createRedis(url: string, role: RedisRole, name: string): Redis {
   const common: RedisOptions = {
@@ -50,6 +51,7 @@ export class RedisHealth {
   #everReady = false;
   #lostAt: number | undefined;
   #lastError: string | undefined;
+  #openUntil = 0;
   readonly #recovered: Array<(downForMs: number) => void> = [];
   readonly #lost: Array<() => void> = [];
 
@@ -70,8 +72,20 @@ export class RedisHealth {
     });
   }
 
-  get ready(): boolean { return this.redis.status === 'ready'; }
+  /**
+   * Usable now: connected, and no command of ours failed in the last second. A stalled
+   * (not closed) Redis keeps the socket "ready" while every command times out; this
+   * breaker makes our own calls (lease, LSN marks, deletes) skip it meanwhile, as
+   * bentocache's breaker does for cache reads and writes.
+   */
+  get ready(): boolean { return this.redis.status === 'ready' && Date.now() >= this.#openUntil; }
   get lastError(): string | undefined { return this.#lastError; }
+
+  /** A command failed: skip Redis for BREAKER_MS. */
+  noteFailure(err: unknown): void {
+    this.#openUntil = Date.now() + BREAKER_MS;
+    this.#lastError = err instanceof Error ? err.message : String(err);
+  }
 
   onRecovered(fn: (downForMs: number) => void): void { this.#recovered.push(fn); }
   onLost(fn: () => void): void { this.#lost.push(fn); }

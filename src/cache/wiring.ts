@@ -22,7 +22,6 @@ interface HooksLike {
 }
 interface ServicesLike {
   readonly hooks: HooksLike;
-  readonly readers: { readonly profile: ProfileReaderLike<unknown> };
 }
 
 export interface CacheWiring {
@@ -34,7 +33,7 @@ export interface CacheWiring {
   /** Subscribes cache invalidation to the services' after-commit hooks. */
   attach(services: ServicesLike): void;
   /** Start-up warming, bounded by config.cache.warmCount / warmTimeoutMs. */
-  warm(services: ServicesLike): Promise<WarmReport | undefined>;
+  warm(): Promise<WarmReport | undefined>;
   readonly adminRoute: (app: FastifyInstance) => Promise<void>;
   redisStatus(): { ok: boolean; error?: string };
   close(): Promise<void>;
@@ -56,20 +55,26 @@ export async function startCache(config: Config, deps: { db: Database; metrics: 
   await layer.start();
   deps.db.router.setLsnStore(layer.lsnStore);
   const log = deps.logger.child({ component: 'cache' });
+  // Warming loads through the DATABASE reader: going through the cached one would re-enter
+  // the cache for the key whose load is in progress (and wait on its own lock).
+  let dbProfileReader: ProfileReaderLike<unknown> | undefined;
   return {
     layer,
     wrapReaders: {
-      profile: <V>(inner: ProfileReaderLike<V>) => cachedProfileReader(layer, inner),
+      profile: <V>(inner: ProfileReaderLike<V>) => {
+        dbProfileReader = inner;
+        return cachedProfileReader(layer, inner);
+      },
       session: <S extends { readonly expiresAt: string }>(inner: SessionResolverLike<S>) => cachedSessionResolver(layer, inner),
     },
     attach: (services) => {
       services.hooks.onProfileChanged((userId) => layer.invalidate('profile', [userId]));
       services.hooks.onSessionRevoked((tokenHash) => layer.invalidate('session', [tokenHash]));
     },
-    warm: async (services) => {
-      if (config.cache.warmCount <= 0) return undefined;
+    warm: async () => {
+      if (config.cache.warmCount <= 0 || !dbProfileReader) return undefined;
       try {
-        const report = await warmProfiles(layer, new WarmRepository(deps.db), services.readers.profile, {
+        const report = await warmProfiles(layer, new WarmRepository(deps.db), dbProfileReader, {
           count: config.cache.warmCount, timeoutMs: config.cache.warmTimeoutMs,
         });
         log.info(report, 'cache warm-up done');

@@ -194,6 +194,27 @@ describe('two instances, one cache', () => {
     }
   });
 
+  it('a third instance warms its cache at start-up, before it reports ready', async () => {
+    await tdb.syncReplicas();
+    const admin = await tdb.admin();
+    const active = Number((await admin.query<{ n: string }>('SELECT count(*) AS n FROM users WHERE is_active')).rows[0]?.n);
+    await admin.end();
+    expect(active).toBeGreaterThan(5);
+    const C = await startRuntime(tdb.config({ BGC_POOL_SIZE: '2', BGC_POOL_MAX_OVERFLOW: '8' }), { listen: false });
+    try {
+      const s = await stats(C);
+      expect(s.lastWarm?.warmed).toBe(active);
+      expect(s.lastWarm?.failed).toBe(0);
+      // The earlier tests' profiles are in Redis already: warming read them from there.
+      expect(s.lastWarm?.fromDatabase).toBeLessThan(s.lastWarm?.warmed ?? 0);
+      expect(s.l1.entries).toBeGreaterThanOrEqual(s.lastWarm?.warmed ?? 1);
+      const ready = await C.app.inject({ method: 'GET', url: '/readyz' });
+      expect(JSON.parse(ready.body)).toMatchObject({ ready: true, warmedUp: true, redis: { ok: true } });
+    } finally {
+      await C.close();
+    }
+  });
+
   it('reports per-tier hit ratios, memory against limits and key counts on the admin API', async () => {
     const res = await A.admin.inject({ method: 'GET', url: '/admin/api/cache?keys=1' });
     expect(res.statusCode).toBe(200);
