@@ -1,4 +1,4 @@
-import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -35,13 +35,19 @@ export const benchDir = path.dirname(fileURLToPath(import.meta.url));
 export const projectRoot = path.resolve(benchDir, '..', '..');
 
 /**
+ * Children start through `sh` so the open-files limit can be raised to the hard limit
+ * first (`ulimit -n`): the concurrency scenario holds 10,000 sockets in the load
+ * generator and as many in the server, beyond the usual soft limit of 1024.
+ */
+const RAISE_FD_LIMIT = 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$0" "$@"';
+
+/**
  * Forks a TypeScript entry of src/bench as a Node child with an IPC channel. The child
  * gets tsx's loader (the CLI itself runs through it, forked children do not inherit it).
  */
 export function forkBenchChild(relativeEntry: string, env: Record<string, string> = {}): ChildProcess {
-  const child = fork(path.join(benchDir, relativeEntry), [], {
+  const child = spawn('/bin/sh', ['-c', RAISE_FD_LIMIT, process.execPath, '--import', 'tsx', '--max-old-space-size=2048', path.join(benchDir, relativeEntry)], {
     cwd: projectRoot,
-    execArgv: ['--import', 'tsx', '--max-old-space-size=2048'],
     env: childEnv(env),
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
@@ -50,7 +56,7 @@ export function forkBenchChild(relativeEntry: string, env: Record<string, string
 
 /** Spawns a plain command (the API server) with piped output kept for error messages. */
 export function spawnTracked(cmd: string, args: readonly string[], env: Record<string, string>): ChildProcess {
-  const child = spawn(cmd, [...args], { cwd: projectRoot, env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('/bin/sh', ['-c', RAISE_FD_LIMIT, cmd, ...args], { cwd: projectRoot, env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
   return track(child);
 }
 
