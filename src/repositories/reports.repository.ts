@@ -48,7 +48,7 @@ ORDER BY r.rank, r.user_id`,
   }),
   topPosts: defineQuery({
     name: 'report.top_posts',
-    description: 'GET /api/reports/top-posts: the period\'s most commented posts, at most one per author (row_number() per author), ranked with rank() and percent_rank().',
+    description: 'GET /api/reports/top-posts: the period\'s most commented posts, at most one per author (row_number() per author), ranked with rank(); top_pct is the share of authors\' best posts ranked above it.',
     target: 'replica',
     timeBounded: true,
     justify: { seq_scan: PERIOD_SCAN_JUSTIFICATION },
@@ -61,13 +61,15 @@ WITH period AS (
   FROM status_updates s
   WHERE s.created_at >= $1::timestamptz AND s.created_at < $2::timestamptz
 ), best AS (
+  -- One sort: rank by comments, and how far up the period's field that rank is.
   SELECT b.*,
-         rank() OVER (ORDER BY b.comment_count DESC) AS rank,
-         percent_rank() OVER (ORDER BY b.comment_count) AS pct
+         rank() OVER w AS rank,
+         round(100.0 * (rank() OVER w - 1) / count(*) OVER (), 2)::float8 AS top_pct
   FROM period b WHERE b.author_rank = 1
+  WINDOW w AS (ORDER BY b.comment_count DESC)
 )
 SELECT b.rank::int, b.id, b.author_id, u.username AS author_username, p.display_name AS author_display_name,
-       b.content, b.comment_count, b.author_posts::int, round((100 * b.pct)::numeric, 2)::float8 AS percentile,
+       b.content, b.comment_count, b.author_posts::int, b.top_pct,
        ${iso('b.created_at')} AS created_at
 FROM (SELECT * FROM best ORDER BY rank, created_at DESC, id LIMIT $3) b
 JOIN users u ON u.id = b.author_id
@@ -96,7 +98,7 @@ export interface TopPostRow {
   readonly content: string;
   readonly comment_count: number;
   readonly author_posts: number;
-  readonly percentile: number;
+  readonly top_pct: number;
   readonly created_at: string;
 }
 

@@ -123,4 +123,17 @@ describe('HTTP API end to end', () => {
     expect((await t.call('GET', '/api/chat/conversations', { token })).status).toBe(401);
     expect((await t.call('GET', '/api/auth/session', { token: alice.token })).status).toBe(200);
   });
+
+  it('reports the period\'s most active users and top posts (window functions)', async () => {
+    const lsn = (await t.call('POST', '/api/feed', { token: bob.token, body: { content: 'second post, no comments' } })).lsn;
+    interface Active { rank: number; user_id: string; messages: number; posts: number; total: number; share_pct: number; cumulative_share_pct: number }
+    const active = await t.call<PageBody<Active>>('GET', '/api/reports/most-active?days=1', { token: alice.token, lsn });
+    expect(active.status).toBe(200);
+    // Bob: 1 message + 1 post; Alice: 1 post.
+    expect(active.body.items.map((i) => [i.user_id, i.rank, i.messages, i.posts])).toEqual([[bob.id, 1, 1, 1], [alice.id, 2, 0, 1]]);
+    expect(active.body.items.map((i) => i.cumulative_share_pct)).toEqual([66.667, 100]);
+    interface Top { rank: number; author_id: string; comment_count: number; top_pct: number }
+    const top = await t.call<PageBody<Top>>('GET', '/api/reports/top-posts?days=1', { token: alice.token, lsn });
+    expect(top.body.items.map((i) => [i.author_id, i.rank, i.comment_count, i.top_pct])).toEqual([[alice.id, 1, 1, 0], [bob.id, 2, 0, 50]]);
+  });
 });

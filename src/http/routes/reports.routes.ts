@@ -21,7 +21,7 @@ const TopPost = Type.Object({
   rank: Type.Integer(), id: Uuid, author_id: Uuid, author_username: Type.String(), author_display_name: NullableString,
   content: Type.String(), comment_count: Type.Integer(),
   author_posts: Type.Integer({ description: "The author's posts in the period" }),
-  percentile: Type.Number(), created_at: Timestamp,
+  top_pct: Type.Number({ description: "Share of the period's best-per-author posts ranked above this one, %" }), created_at: Timestamp,
 });
 
 export async function reportRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {
