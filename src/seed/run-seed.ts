@@ -74,6 +74,7 @@ export async function runSeed(db: Database, opts: SeedOptions, progress: SeedPro
     return (await ensureMonthPartitions(client, 'messages', months)) + (await ensureMonthPartitions(client, 'status_updates', months));
   });
 
+  const prepareSeconds = Math.round((Date.now() - started) / 100) / 10;
   progress.phase('planning');
   const world = buildWorld(opts.seed, preset, timeline);
   const pools = buildTextPools(new Prng(opts.seed, 'text.pools'));
@@ -112,7 +113,7 @@ export async function runSeed(db: Database, opts: SeedOptions, progress: SeedPro
     historyStart: new Date(timeline.startMs).toISOString(),
     partitionsCreated,
     rows: ctx.loaded,
-    tableSeconds: ctx.seconds,
+    tableSeconds: { prepare: prepareSeconds, ...ctx.seconds },
     seconds: Math.round((Date.now() - started) / 100) / 10,
   };
 }
