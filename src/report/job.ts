@@ -2,6 +2,7 @@ import type { Config } from '../config/index.ts';
 import type { Database } from '../db/database.ts';
 import type { JobSpec } from '../jobs/scheduler.ts';
 import { defaultReportDir, generateReport, REPORT_FORMATS } from './generate.ts';
+import { openReportDatabase } from './batch-db.ts';
 import { previousMonth } from './month.ts';
 import { reportQueries } from './report.repository.ts';
 import { reportStoreQueries } from './store.repository.ts';
@@ -45,10 +46,16 @@ export function monthlyReportJob(deps: MonthlyReportJobDeps): JobSpec {
         const [runs] = await deps.db.query<{ runs: number }>(reportQueries.runCount, [month.from.toISOString(), month.to.toISOString()], { forcePrimary: true });
         if (!runs || runs.runs === 0) return;
       }
-      const result = await generateReport(deps, {
-        month, formats: [...REPORT_FORMATS], outDir: deps.outDir ?? defaultReportDir(deps.config),
-        generatedBy: `scheduler (${instanceId})`, store: 'insert-if-absent', now,
-      });
+      const batchDb = await openReportDatabase(deps.config, 'bgc-report-job');
+      let result: Awaited<ReturnType<typeof generateReport>>;
+      try {
+        result = await generateReport({ db: batchDb, config: deps.config }, {
+          month, formats: [...REPORT_FORMATS], outDir: deps.outDir ?? defaultReportDir(deps.config),
+          generatedBy: `scheduler (${instanceId})`, store: 'insert-if-absent', now,
+        });
+      } finally {
+        await batchDb.close();
+      }
       if (!result.stored) {
         logger.info({ job: REPORT_JOB_NAME, month: month.label }, 'monthly report already stored by another instance');
         return;

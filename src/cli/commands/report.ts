@@ -1,10 +1,11 @@
 import path from 'node:path';
 import type { Command } from 'commander';
 import { loadConfig } from '../../config/index.ts';
-import { Database } from '../../db/database.ts';
 import { parseMonth, previousMonth } from '../../report/month.ts';
 import { defaultReportDir, generateReport, parseFormats } from '../../report/generate.ts';
-import { printJson, printTable, progressLine } from '../output.ts';
+import { openReportDatabase } from '../../report/batch-db.ts';
+import { sqlState } from '../../db/errors.ts';
+import { CliError, printJson, printTable, progressLine } from '../output.ts';
 
 interface ReportOptions {
   month?: string;
@@ -29,7 +30,7 @@ export function register(program: Command): void {
       const month = opts.month ? parseMonth(opts.month) : previousMonth(new Date());
       const formats = parseFormats(opts.format);
       const outDir = path.resolve(opts.out ?? defaultReportDir(config));
-      const db = new Database(config, { applicationName: 'bgc-report', lazy: true });
+      const db = await openReportDatabase(config);
       try {
         progressLine(`building the report for ${month.label}`);
         const result = await generateReport({ db, config }, {
@@ -49,6 +50,12 @@ export function register(program: Command): void {
         printTable(r.slo.map((s) => ({ id: s.id, status: s.status, figure: s.figure })), ['id', 'status', 'figure']);
         for (const f of result.files) progressLine(`wrote ${f}`);
         if (result.stored) progressLine(`stored in monitoring.reports (${formats.join(', ')})`);
+      } catch (err) {
+        // 42P01 undefined_table, 3F000 invalid_schema_name: migration 0005 is not applied here.
+        if (sqlState(err) === '42P01' || sqlState(err) === '3F000') {
+          throw new CliError('REPORT_NO_HISTORY', `no workload history in this database (${err instanceof Error ? err.message : String(err)}); run \`bgc migrate\` and let the app take snapshots`);
+        }
+        throw err;
       } finally {
         await db.close();
       }
