@@ -32,6 +32,9 @@ export interface HistoryRecorderDeps {
   readonly alertmanager?: boolean;
 }
 
+/** Statement texts are stored once per queryid; a multi-row VALUES list can be huge, its head identifies it. */
+const MAX_QUERY_TEXT = 8_000;
+
 interface PreviousRow {
   id: string; taken_at: Date; pgss_dealloc: string | null; pgss_stats_reset: Date | null;
   blks_hit: number | null; blks_read: number | null; idx_blks_hit: number | null; idx_blks_read: number | null;
@@ -149,7 +152,7 @@ export class HistoryRecorder {
     const moved = new Set(result.deltas.map((d) => d.queryid));
     const register = sample.statements.filter((x) => !result.hasBaseline || moved.has(x.queryid));
     if (register.length > 0) {
-      await tx.query(s.upsertStatements, [JSON.stringify(register.map((x) => ({ queryid: x.queryid, name: catalogNameOf(x.query), query: x.query, seen_at: takenAt })))]);
+      await tx.query(s.upsertStatements, [JSON.stringify(register.map((x) => ({ queryid: x.queryid, name: catalogNameOf(x.query), query: x.query.slice(0, MAX_QUERY_TEXT), seen_at: takenAt })))]);
     }
     // After a full reset the old baselines describe counters that no longer exist.
     if (result.fullReset) await tx.query(s.clearCounters, [node]);
