@@ -28,7 +28,14 @@ export class RedisBusHub {
   #wasLost = false;
   received = 0;
 
-  constructor(private readonly publisher: Redis, url: string, name: string, private readonly channelPrefix: string) {
+  constructor(
+    private readonly publisher: Redis,
+    url: string,
+    name: string,
+    private readonly channelPrefix: string,
+    /** False while Redis is known to be down or hung: publish fails at once (bentocache queues a retry). */
+    private readonly canPublish: () => boolean = () => true,
+  ) {
     this.subscriber = createRedis(url, 'subscriber', name);
     this.subscriber.on('message', (channel: string, raw: string) => this.#onMessage(channel, raw));
     this.subscriber.on('close', () => { this.#wasLost = true; });
@@ -50,6 +57,7 @@ export class RedisBusHub {
   channel(name: string): string { return `${this.channelPrefix}:${name}`; }
 
   async publish(channel: string, busId: string, payload: unknown): Promise<void> {
+    if (!this.canPublish()) throw new Error('redis unavailable: bus message queued for retry');
     const env: Envelope = { b: busId, p: payload };
     await this.publisher.publish(this.channel(channel), JSON.stringify(env));
   }

@@ -76,7 +76,7 @@ export class CacheLayer {
     this.health.onLost(() => { if (!this.#closed) this.#log.warn('redis unreachable: serving from L1 and PostgreSQL (fail-open)'); });
     this.health.onRecovered((ms) => this.#log.info({ downMs: ms }, 'redis is back: L2 in use again'));
     this.lru = new ByteLru(config.cache.l1MaxBytes, Math.min(MAX_L1_ENTRY_BYTES, config.cache.l1MaxBytes));
-    this.#hub = new RedisBusHub(this.redis, config.redis.url, name, `${config.cache.namespace}:bus`);
+    this.#hub = new RedisBusHub(this.redis, config.redis.url, name, `${config.cache.namespace}:bus`, () => this.health.ready);
     this.lease = new FleetLease(this.redis, this.health, LEASE_TTL_MS, LEASE_MAX_WAIT_MS);
     this.janitor = new L2Janitor(this.redis, this.health,
       (what, err) => this.#log.warn({ err: errText(err) }, `${what} failed`),
@@ -94,6 +94,13 @@ export class CacheLayer {
       default: 'profile',
       stores: { profile: store('profile'), session: store('session') },
       l2CircuitBreakerDuration: L2_BREAKER_MS,
+      // bentocache's L2 and bus calls pass through here: a failure there also opens our own
+      // breaker (lease, LSN marks, deletes), so a hung Redis costs one timeout, not several.
+      internalOperationWrapper: <T>(fn: () => T): T => {
+        const out = fn();
+        if (out instanceof Promise) out.catch((err: unknown) => this.health.noteFailure(err));
+        return out;
+      },
       // bentocache logs every factory run at info and every skipped L2 call at error;
       // outages are reported once by RedisHealth instead.
       logger: opts.logger.child({ component: 'bentocache' }, { level: 'fatal' }),

@@ -141,6 +141,57 @@ describe('Redis stopped mid-test (fail-open)', () => {
   });
 });
 
+describe('Redis stalled (process stopped, sockets open)', () => {
+  it('answers every request within a bounded time while Redis hangs, and recovers when it resumes', async () => {
+    const r = await privateRedis('64mb', 'allkeys-lfu');
+    redises.push(r);
+    const config = tdb.config({ REDIS_URL: r.url, BGC_POOL_SIZE: '2', BGC_POOL_MAX_OVERFLOW: '8' });
+    const A = await startRuntime(config, { listen: false });
+    const pid = Number(fs.readFileSync(r.node.pidFile, 'utf8').trim());
+    expect(pid).toBeGreaterThan(0);
+    let stopped = false;
+    try {
+      const users: Array<{ id: string; token: string }> = [];
+      for (let i = 0; i < 6; i++) {
+        const username = `rs_${process.pid}_${i}`;
+        const res = await call<{ token: string; user: { id: string } }>(A, 'POST', '/api/auth/register', { body: { email: `${username}@example.test`, username, password: 'correct Horse 42' } });
+        users.push({ id: res.body.user.id, token: res.body.token });
+      }
+      const viewer = users[0] as { id: string; token: string };
+      process.kill(pid, 'SIGSTOP');
+      stopped = true;
+      let worst = 0;
+      let failures = 0;
+      // Cached and uncached profiles, sessions and a write, all while Redis does not answer.
+      for (const u of users) {
+        for (const req of [
+          () => call(A, 'GET', `/api/profiles/${u.id}`, { token: viewer.token }),
+          () => call(A, 'GET', '/api/auth/session', { token: u.token }),
+        ]) {
+          const t = performance.now();
+          if ((await req()).status !== 200) failures++;
+          worst = Math.max(worst, performance.now() - t);
+        }
+      }
+      const t = performance.now();
+      if ((await call(A, 'PUT', '/api/profiles/me', { token: viewer.token, body: { bio: 'written while Redis hung' } })).status !== 200) failures++;
+      worst = Math.max(worst, performance.now() - t);
+      console.log(`Redis stalled: ${users.length * 2 + 1} requests, ${failures} failed, slowest ${worst.toFixed(0)} ms`);
+      expect(failures).toBe(0);
+      // One command timeout (500 ms) opens both breakers; everything after skips Redis.
+      expect(worst).toBeLessThan(1_500);
+      process.kill(pid, 'SIGCONT');
+      stopped = false;
+      expect(await waitFor(async () => (await stats(A)).status.redis, 5_000)).toBe(true);
+      await new Promise((res) => setTimeout(res, 1_200));
+      expect((await call<{ bio: string }>(A, 'GET', `/api/profiles/${viewer.id}`, { token: users[1]?.token })).body.bio).toBe('written while Redis hung');
+    } finally {
+      if (stopped) process.kill(pid, 'SIGCONT');
+      await A.close();
+    }
+  });
+});
+
 describe('Redis memory (SC-009)', () => {
   it('stays within maxmemory while loading more profiles than fit', async () => {
     const r = await privateRedis('2mb', 'allkeys-lfu');
