@@ -80,8 +80,13 @@ describe('two instances, one cache', () => {
     const after = (await stats(B)).caches.profile;
     expect(after.l1.hit + after.l2.hit).toBeGreaterThan(before.l1.hit + before.l2.hit);
 
+    // Alice's own profile is cached on B too.
+    expect((await call(B, 'GET', url, { token: alice.token })).status).toBe(200);
     const put = await call(A, 'PUT', '/api/profiles/me', { token: alice.token, body: { bio: 'updated through A' } });
     expect(put.status).toBe(200);
+    // Read-your-writes: her very next read, on the other instance, already sees it (the
+    // shared LSN mark sends it around the cache to a node that has the write).
+    expect((await call<{ bio: string }>(B, 'GET', url, { token: alice.token })).body.bio).toBe('updated through A');
     const ms = await timeUntil(async () => (await call<{ bio: string }>(B, 'GET', url, { token: bob.token })).body.bio === 'updated through A', 2_000);
     console.log(`profile update on A visible on B after ${ms.toFixed(1)} ms`);
     expect(ms).toBeLessThan(100);
@@ -191,6 +196,62 @@ describe('two instances, one cache', () => {
       expect(l1.lease.waitedCount + l2.lease.waitedCount).toBeGreaterThan(0);
     } finally {
       await Promise.all([l1.close(), l2.close()]);
+    }
+  });
+
+  it('caches a missing profile briefly, and the INSERT that creates it clears that at once', async () => {
+    const judy = await register(A, 'judy');
+    const id = '0190aaaa-0000-7000-8000-0000000000aa';
+    expect((await call(B, 'GET', `/api/profiles/${id}`, { token: judy.token })).status).toBe(404);
+    const q0 = await profileQueryCount(B);
+    expect((await call(B, 'GET', `/api/profiles/${id}`, { token: judy.token })).status).toBe(404);
+    expect(await profileQueryCount(B)).toBe(q0); // the second 404 came from the cache
+    const admin = await tdb.admin();
+    try {
+      await admin.query(`WITH u AS (INSERT INTO users (id, email, username, password_hash) VALUES ($1, 'late@example.test', 'late_${process.pid}', 'x') RETURNING id)
+        INSERT INTO profiles (user_id, display_name) SELECT id, 'Late' FROM u`, [id]);
+    } finally {
+      await admin.end();
+    }
+    const ms = await timeUntil(async () => (await call(B, 'GET', `/api/profiles/${id}`, { token: judy.token })).status === 200, 2_000);
+    expect(ms).toBeLessThan(1_000);
+  });
+
+  it('serves stale while revalidating, and serves stale when the database fails within the grace period', async () => {
+    const config = tdb.config({ BGC_CACHE_PROFILE_TTL_S: '1' });
+    const layer = new CacheLayer(config, { logger: pino({ level: 'silent' }), metrics: new Metrics(), listen: false, name: 'grace' });
+    try {
+      await layer.start();
+      const key = `grace-${process.pid}-${Date.now()}`;
+      let version = 1;
+      let failing = false;
+      let calls = 0;
+      const loader = async (id: string) => {
+        calls++;
+        if (failing) throw new Error('database down');
+        return { id, version };
+      };
+      expect(await layer.profiles.get(key, loader)).toEqual({ id: key, version: 1 });
+      version = 2;
+      await new Promise((r) => setTimeout(r, 1_200)); // past the TTL (1 s ±10%)
+      // Stale-while-revalidate: the old value at once, the new one loaded in the background.
+      expect(await layer.profiles.get(key, loader)).toEqual({ id: key, version: 1 });
+      await new Promise((r) => setTimeout(r, 50));
+      expect(await layer.profiles.get(key, loader)).toEqual({ id: key, version: 2 });
+      // Now the database fails after the TTL: the last good value is served (graced).
+      failing = true;
+      await new Promise((r) => setTimeout(r, 1_200));
+      const before = calls;
+      expect(await layer.profiles.get(key, loader)).toEqual({ id: key, version: 2 });
+      await new Promise((r) => setTimeout(r, 50));
+      expect(calls).toBeGreaterThan(before);
+      expect(await layer.profiles.get(key, loader)).toEqual({ id: key, version: 2 });
+      const stale = (await layer.metrics?.requests.get())?.values.filter((v) => v.labels.result === 'stale').reduce((n, v) => n + v.value, 0);
+      expect(stale).toBeGreaterThan(0);
+      // A key never loaded has nothing to fall back on: the database error surfaces.
+      await expect(layer.profiles.get(`${key}-new`, loader)).rejects.toThrow('database down');
+    } finally {
+      await layer.close();
     }
   });
 
