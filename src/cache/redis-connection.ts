@@ -45,10 +45,9 @@ export function createRedis(url: string, role: RedisRole, name: string): Redis {
 
 /**
  * Tracks whether a connection is usable and calls `onRecovered` each time it becomes
- * ready again after having been lost (not on the first connect).
+ * ready after having been lost or unreachable (not on a first connect that just worked).
  */
 export class RedisHealth {
-  #everReady = false;
   #lostAt: number | undefined;
   #lastError: string | undefined;
   #openUntil = 0;
@@ -60,8 +59,8 @@ export class RedisHealth {
       const lostAt = this.#lostAt;
       this.#lostAt = undefined;
       this.#lastError = undefined;
-      if (this.#everReady && lostAt !== undefined) for (const fn of this.#recovered) fn(Date.now() - lostAt);
-      this.#everReady = true;
+      // Also after a start with Redis unreachable: work deferred meanwhile must run now.
+      if (lostAt !== undefined) for (const fn of this.#recovered) fn(Date.now() - lostAt);
     });
     redis.on('error', (err: Error) => { this.#lastError = err.message; });
     redis.on('close', () => {

@@ -141,6 +141,39 @@ describe('Redis stopped mid-test (fail-open)', () => {
   });
 });
 
+describe('Redis down at start-up', () => {
+  it('starts and serves without Redis, and starts using it once it appears', async () => {
+    const port = await freePort();
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bgc-cache-redis-'));
+    const node = new RedisNode({ port, dir, maxmemory: '64mb', policy: 'allkeys-lfu' });
+    redises.push({ node, dir });
+    const config = tdb.config({ REDIS_URL: `redis://127.0.0.1:${port}`, BGC_POOL_SIZE: '2', BGC_POOL_MAX_OVERFLOW: '8' });
+    const A = await startRuntime(config, { listen: false });
+    try {
+      const ready = JSON.parse((await A.app.inject({ method: 'GET', url: '/readyz' })).body) as { ready: boolean; redis: { ok: boolean } };
+      expect(ready).toMatchObject({ ready: true, redis: { ok: false } });
+      const username = `rd_${process.pid}`;
+      const reg = await call<{ token: string; user: { id: string } }>(A, 'POST', '/api/auth/register', { body: { email: `${username}@example.test`, username, password: 'correct Horse 42' } });
+      expect(reg.status).toBe(201);
+      expect((await call(A, 'GET', `/api/profiles/${reg.body.user.id}`, { token: reg.body.token })).status).toBe(200);
+
+      await node.start();
+      expect(await waitFor(async () => (await stats(A)).status.redis && (await stats(A)).status.bus, 10_000)).toBe(true);
+      await new Promise((res) => setTimeout(res, 1_200));
+      const other = `rd2_${process.pid}`;
+      const reg2 = await call<{ token: string; user: { id: string } }>(A, 'POST', '/api/auth/register', { body: { email: `${other}@example.test`, username: other, password: 'correct Horse 42' } });
+      await new Promise((res) => setTimeout(res, 100));
+      expect((await call(A, 'GET', `/api/profiles/${reg2.body.user.id}`, { token: reg.body.token })).status).toBe(200);
+      const keys = await stats(A);
+      expect(keys.redis?.usedMemory).toBeGreaterThan(0);
+      const res = await A.admin.inject({ method: 'GET', url: '/admin/api/cache?keys=1' });
+      expect((JSON.parse(res.body) as CacheStatsReport).caches.profile.keys?.count).toBeGreaterThan(0);
+    } finally {
+      await A.close();
+    }
+  });
+});
+
 describe('Redis stalled (process stopped, sockets open)', () => {
   it('answers every request within a bounded time while Redis hangs, and recovers when it resumes', async () => {
     const r = await privateRedis('64mb', 'allkeys-lfu');
