@@ -219,7 +219,7 @@ export class CacheLayer {
     const inc = (cache: CacheName, tier: 'l1' | 'l2', result: 'hit' | 'miss' | 'stale') => children.get(`${cache}|${tier}|${result}`)?.inc();
     this.#bento.on('cache:hit', (e) => {
       const cache = this.#caches[e.store as CacheName];
-      if (!cache || !cache.counts(e.key)) return;
+      if (!cache || !cache.counts(e.key, 'hit')) return;
       if (e.layer === 'l1') inc(cache.name, 'l1', e.graced ? 'stale' : 'hit');
       else {
         inc(cache.name, 'l1', 'miss');
@@ -228,8 +228,7 @@ export class CacheLayer {
     });
     this.#bento.on('cache:miss', (e) => {
       const cache = this.#caches[e.store as CacheName];
-      if (!cache) return;
-      if (!cache.counts(e.key)) return;
+      if (!cache || !cache.counts(e.key, 'miss')) return;
       inc(cache.name, 'l1', 'miss');
       inc(cache.name, 'l2', 'miss');
     });

@@ -62,8 +62,10 @@ function normalize(value: unknown): unknown {
 
 export class TypedCache {
   readonly recent: RecentInvalidations;
-  /** Keys whose next cache event must not be counted (warm-up reads, lease waits). */
+  /** Keys being read by the warm-up: their cache events are not traffic. */
   readonly #uncounted = new Set<string>();
+  /** Keys whose load stepped aside for another loader: that one "miss" is re-read at once. */
+  readonly #skippedMiss = new Set<string>();
   #bypass = 0;
   loaderCalls = 0;
 
@@ -111,21 +113,24 @@ export class TypedCache {
   }
 
   /** For the metrics listener: should this cache event be counted? */
-  counts(id: string): boolean { return !this.#uncounted.has(id); }
+  counts(id: string, event: 'hit' | 'miss'): boolean {
+    if (event === 'miss' && this.#skippedMiss.delete(id)) return false;
+    return !this.#uncounted.has(id);
+  }
 
   async #load(id: string, loader: Loader<unknown>, ctx: GetSetFactoryContext): Promise<unknown> {
     const { deps } = this;
     const fullKey = deps.keys.item(this.name, id);
     const lease = await deps.lease.tryAcquire(deps.keys.lease(this.name, id));
     if (!lease.acquired && (await deps.lease.waitReleased(lease.key)) === 'released') {
-      this.#uncounted.add(id);
+      this.#skippedMiss.add(id);
       return ctx.skip();
     }
     // Another instance may have loaded and released between our L2 read and our lease:
     // look once more before going to the database (not while an L2 flush is running).
     if (lease.token !== undefined && this.#bypass === 0 && (await deps.store.has({ key: id }).catch(() => false))) {
       setImmediate(() => deps.lease.release(lease));
-      this.#uncounted.add(id);
+      this.#skippedMiss.add(id);
       return ctx.skip();
     }
     try {

@@ -194,6 +194,13 @@ describe('two instances, one cache', () => {
       expect(out.every((v) => (v as { id: string }).id === key)).toBe(true);
       expect(calls).toBe(1);
       expect(l1.lease.waitedCount + l2.lease.waitedCount).toBeGreaterThan(0);
+      // Each of the 100 reads is one lookup in the metrics (a lease wait re-reads, uncounted).
+      let lookups = 0;
+      for (const layer of [l1, l2]) {
+        const values = (await layer.metrics?.requests.get())?.values ?? [];
+        lookups += values.filter((v) => v.labels.tier === 'l1').reduce((n, v) => n + v.value, 0);
+      }
+      expect(lookups).toBe(100);
     } finally {
       await Promise.all([l1.close(), l2.close()]);
     }
