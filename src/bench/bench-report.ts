@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import os from 'node:os';
 import { projectRoot } from './processes.ts';
+import type { PairedResult } from './paired.ts';
 import type { FloorRatio } from './ratios.ts';
 import type { ConfigurationRun, FloorMeasure, Ratio, RoundTripProbe, WorkloadMeasure } from './report-types.ts';
 
@@ -40,6 +41,8 @@ export interface BenchReport {
   readonly ratios: {
     readonly optimized_vs_baseline: Readonly<Record<string, Ratio & { p50_faster_pct: number | null }>> | null;
     readonly vs_floor: Readonly<Record<string, FloorRatio>> | null;
+    /** Mixed workload, optimized and baseline alternating in short segments (steadier on a busy machine). */
+    readonly mixed_paired: PairedResult | null;
   };
   readonly round_trips: readonly RoundTripProbe[] | null;
   readonly scenarios: Readonly<Record<string, ScenarioResult>>;

@@ -74,6 +74,11 @@ export function printReport(r: BenchReport): void {
   if (r.baseline) printWorkloads(`Baseline (${r.baseline.database}: no partitions, primary keys only, no cache, no replicas, default pool)`, r.baseline.workloads);
   if (r.floor) printFloor(r.floor);
   if (r.ratios.optimized_vs_baseline || r.ratios.vs_floor) printRatios(r.ratios.optimized_vs_baseline, r.ratios.vs_floor);
+  const p = r.ratios.mixed_paired;
+  if (p) {
+    process.stdout.write(`\n  mixed, paired (optimized and baseline alternating, ${p.rounds.length} rounds): ${p.optimized_rps} vs ${p.baseline_rps} req/s = ${x(p.ratio)}`);
+    process.stdout.write(` [${p.rounds.map((q) => `${q.optimized_rps}/${q.baseline_rps}`).join(' ')}]\n`);
+  }
   if (r.round_trips && r.meta.latency_ms) printRoundTrips(r.round_trips, r.meta.latency_ms);
   for (const [name, s] of Object.entries(r.scenarios)) {
     heading(`Scenario: ${name}`);

@@ -1,3 +1,4 @@
+import type { ChildProcess } from 'node:child_process';
 import { roundMs, LatencyHistogram, type HistogramSnapshot } from '../histogram.ts';
 import { LoadGenerator } from '../load/runner.ts';
 import { forkBenchChild, request, stopProcess, waitForMessage } from '../processes.ts';
@@ -20,20 +21,26 @@ export interface FloorOptions {
   readonly pgUrl: string;
 }
 
-export async function measureFloor(opts: FloorOptions): Promise<Record<string, FloorMeasure>> {
-  return {
-    trivial_route: await trivialRoute(opts),
-    redis_get: await storeFloor('redis_get', `Redis GET of a 450-byte value, ${opts.redisClients} ioredis clients, no pipelining, closed loop`,
-      { type: 'redis', url: opts.redisUrl, clients: opts.redisClients, durationMs: opts.durationMs }, opts.warmupMs),
-    select_1: await storeFloor('select_1', `PostgreSQL SELECT 1 on the primary, ${opts.pgClients} pg clients, closed loop`,
-      { type: 'pg', url: opts.pgUrl, clients: opts.pgClients, durationMs: opts.durationMs }, opts.warmupMs),
-  };
+export async function measureFloor(opts: FloorOptions, load?: LoadGenerator): Promise<Record<string, FloorMeasure>> {
+  const stores = forkBenchChild('floor/store-child.ts');
+  try {
+    return {
+      trivial_route: await trivialRoute(opts, load),
+      redis_get: await storeFloor(stores, 'redis_get', `Redis GET of a 450-byte value, ${opts.redisClients} ioredis clients, no pipelining, closed loop`,
+        { type: 'redis', url: opts.redisUrl, clients: opts.redisClients, durationMs: opts.durationMs }, opts.warmupMs),
+      select_1: await storeFloor(stores, 'select_1', `PostgreSQL SELECT 1 on the primary, ${opts.pgClients} pg clients, closed loop`,
+        { type: 'pg', url: opts.pgUrl, clients: opts.pgClients, durationMs: opts.durationMs }, opts.warmupMs),
+    };
+  } finally {
+    if (stores.connected) stores.disconnect();
+    await stopProcess(stores, 5_000);
+  }
 }
 
-async function trivialRoute(opts: FloorOptions): Promise<FloorMeasure> {
+async function trivialRoute(opts: FloorOptions, shared: LoadGenerator | undefined): Promise<FloorMeasure> {
   const server = forkBenchChild('floor/trivial-server.ts');
   const listening = waitForMessage<{ port: number; bytes: number }>(server, 'listening', 30_000);
-  const load = await LoadGenerator.start(EMPTY_BENCH_DATA);
+  const load = shared ?? await LoadGenerator.start(EMPTY_BENCH_DATA);
   try {
     const { port, bytes } = await listening;
     const job = { workload: 'trivial' as const, mode: 'closed' as const, host: '127.0.0.1', port, connections: opts.httpConnections, timeoutMs: 10_000 };
@@ -49,27 +56,21 @@ async function trivialRoute(opts: FloorOptions): Promise<FloorMeasure> {
       errors: r.non2xx + r.socketErrors + r.timeouts,
     };
   } finally {
-    await load.stop();
+    if (!shared) await load.stop();
     if (server.connected) server.disconnect();
     await stopProcess(server, 5_000);
   }
 }
 
-async function storeFloor(name: string, description: string, job: StoreFloorJob, warmupMs: number): Promise<FloorMeasure> {
-  const child = forkBenchChild('floor/store-child.ts');
-  try {
-    type Reply = { histogram: HistogramSnapshot; errors: number; elapsedMs: number };
-    if (warmupMs > 0) await request<Reply>(child, { ...job, durationMs: warmupMs }, 'result', warmupMs + 30_000);
-    const r = await request<Reply>(child, job, 'result', job.durationMs + 30_000);
-    const h = LatencyHistogram.from(r.histogram);
-    return {
-      name, description, clients: job.clients,
-      rps: Math.round(h.count / (r.elapsedMs / 1000)),
-      p50_ms: roundMs(h.percentile(50)), p95_ms: roundMs(h.percentile(95)), p99_ms: roundMs(h.percentile(99)),
-      errors: r.errors,
-    };
-  } finally {
-    if (child.connected) child.disconnect();
-    await stopProcess(child, 5_000);
-  }
+async function storeFloor(child: ChildProcess, name: string, description: string, job: StoreFloorJob, warmupMs: number): Promise<FloorMeasure> {
+  type Reply = { histogram: HistogramSnapshot; errors: number; elapsedMs: number };
+  if (warmupMs > 0) await request<Reply>(child, { ...job, durationMs: warmupMs }, 'result', warmupMs + 30_000);
+  const r = await request<Reply>(child, job, 'result', job.durationMs + 30_000);
+  const h = LatencyHistogram.from(r.histogram);
+  return {
+    name, description, clients: job.clients,
+    rps: Math.round(h.count / (r.elapsedMs / 1000)),
+    p50_ms: roundMs(h.percentile(50)), p95_ms: roundMs(h.percentile(95)), p99_ms: roundMs(h.percentile(99)),
+    errors: r.errors,
+  };
 }

@@ -16,6 +16,11 @@ export class LoadGenerator {
     return gen;
   }
 
+  /** Replaces the data requests are drawn from (the same process serves every configuration). */
+  async setData(data: BenchData): Promise<void> {
+    await request(this.#child, { type: 'init', data, seed: 1 }, 'ready', 60_000);
+  }
+
   async run(job: Omit<LoadJob, 'type'>): Promise<LoadResult> {
     // Generous bound: the run itself, connection set-up for big client counts, and drain.
     const bound = job.durationMs + job.timeoutMs * 2 + 60_000;

@@ -20,7 +20,7 @@ export async function runGrowth(config: Config, opts: BenchOptions, runId: strin
     const bench = await ensureBenchDatabase(config, preset, progress);
     await waitForReplicas(bench.urls.primaryUrl, bench.urls.replicaUrls, 10 * 60_000);
     const spec = { mode: opts.rate ? 'open' as const : 'closed' as const, connections: opts.connections, rate: opts.rate, warmupMs: opts.warmupMs, durationMs: opts.durationMs, timeoutMs: opts.timeoutMs };
-    const out = await runConfiguration(config, {
+    const out = await runConfiguration({
       configuration: 'optimized', urls: bench.urls, redisUrl: config.redis.url, runId: `${runId}-${preset}`,
       workloads: opts.workloads, spec, login: opts.login, progress,
     });

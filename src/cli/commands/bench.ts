@@ -52,7 +52,7 @@ export function resolveOptions(o: BenchCliOptions, command: string): BenchOption
     workloads: parseWorkloads(o.workload, workloadDefault),
     preset: (o.preset as Preset | undefined) ?? (quick ? 'small' : 'medium'),
     durationMs: positive('duration', o.duration, quick ? 2 : concurrency ? 30 : 20) * 1000,
-    warmupMs: (o.warmup === '0' ? 0 : positive('warmup', o.warmup, quick ? 1 : 5)) * 1000,
+    warmupMs: (o.warmup === '0' ? 0 : positive('warmup', o.warmup, quick ? 0.5 : 5)) * 1000,
     connections: positive('connections', o.connections, concurrency ? CONCURRENCY_DEFAULTS.connections : 10, { integer: true, max: 19_000 }),
     rate: rateRaw === undefined ? undefined : positive('rate', rateRaw, 0),
     baseline: quick || (o.baseline ?? false),
@@ -64,7 +64,7 @@ export function resolveOptions(o: BenchCliOptions, command: string): BenchOption
     timeoutMs: positive('timeout-ms', o.timeoutMs, 10_000, { integer: true }),
     login: {
       maxActors: positive('login-users', o.loginUsers, quick ? 200 : 1_000, { integer: true }),
-      budgetMs: positive('login-seconds', o.loginSeconds, quick ? 8 : 30) * 1000,
+      budgetMs: positive('login-seconds', o.loginSeconds, quick ? 6 : 30) * 1000,
     },
     floorDurationMs: quick ? 2_000 : 10_000,
   };
@@ -75,7 +75,7 @@ export function register(program: Command): void {
     .description('Benchmark the API over HTTP with realistic workloads, against the naive baseline and the floor (DESIGN §5)')
     .option('--workload <name>', `${[...WORKLOADS, 'all'].join('|')} (comma-separated list allowed)`, 'all')
     .option('--duration <s>', 'measured seconds per workload (default 20; quick 2)')
-    .option('--warmup <s>', 'unmeasured warm-up seconds before each workload (default 5; quick 1)')
+    .option('--warmup <s>', 'unmeasured warm-up seconds before each workload (default 5; quick 0.5)')
     .option('--connections <n>', 'HTTP connections (default 10; concurrency scenario 10000)')
     .option('--rate <n>', 'total req/s, paced evenly (open loop); without it the run is closed loop')
     .option('--preset <name>', 'dataset: small|medium|large (default medium; quick small)')
@@ -85,7 +85,7 @@ export function register(program: Command): void {
     .option('--scenario <name>', 'growth (medium vs large) | concurrency (10k clients at 2k req/s) | latency (25 ms each way)')
     .option('--quick', 'small preset, every workload briefly, with baseline and floor; fails on any error or if slower than the baseline')
     .option('--login-users <n>', 'most active seeded users to log in (default 1000; quick 200)')
-    .option('--login-seconds <s>', 'time budget for the logins (default 30; quick 8)')
+    .option('--login-seconds <s>', 'time budget for the logins (default 30; quick 6)')
     .option('--timeout-ms <n>', 'per-request timeout; slower requests count as errors (default 10000)')
     .option('--json <file>', 'also write the full report as JSON to this file')
     .action(async (raw: BenchCliOptions) => {
