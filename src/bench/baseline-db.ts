@@ -57,32 +57,45 @@ export async function ensureBaselineDatabase(config: Config, source: { urls: Ben
   }
 }
 
+/**
+ * Converts in small transactions so the disk never holds much more than the copy: the
+ * secondary indexes go first (their space is freed at that commit), then each partition
+ * moves into the plain table and is dropped in its own transaction. Nothing uses the
+ * database meanwhile, and the marker is written only at the end, so an interrupted
+ * conversion is redone from scratch next time.
+ */
 async function convert(url: string) {
   const c = new pg.Client({ connectionString: url, application_name: 'bgc-bench-setup' });
   await c.connect();
   try {
     const t0 = performance.now();
-    await c.query('BEGIN');
-    await c.query('SET LOCAL statement_timeout = 0');
+    await c.query('SET statement_timeout = 0');
+    const secondary = (await c.query<{ name: string }>(BASELINE_SQL.secondaryIndexes)).rows;
+    await inTransaction(c, async () => { for (const { name } of secondary) await c.query(BASELINE_SQL.dropIndex(name)); });
     const unpartitioned: string[] = [];
     for (const { name } of (await c.query<{ name: string }>(BASELINE_SQL.partitionedTables)).rows) {
       await unpartition(c, name);
       unpartitioned.push(name);
     }
-    const secondary = (await c.query<{ name: string }>(BASELINE_SQL.secondaryIndexes)).rows;
-    for (const { name } of secondary) await c.query(BASELINE_SQL.dropIndex(name));
     const keptUnique = (await c.query<{ name: string }>(BASELINE_SQL.uniqueIndexes)).rows.map((r) => r.name);
-    await c.query('COMMIT');
     const convertSeconds = (performance.now() - t0) / 1000;
     const t1 = performance.now();
     // Fresh rows need their visibility map and statistics like the seeded database has.
     await c.query(BASELINE_SQL.vacuumAnalyze);
     return { unpartitioned, droppedIndexes: secondary.length, keptUnique, convertSeconds, vacuumSeconds: (performance.now() - t1) / 1000 };
+  } finally {
+    await c.end();
+  }
+}
+
+async function inTransaction(c: pg.Client, fn: () => Promise<void>): Promise<void> {
+  await c.query('BEGIN');
+  try {
+    await fn();
+    await c.query('COMMIT');
   } catch (err) {
     await c.query('ROLLBACK').catch(() => undefined);
     throw err;
-  } finally {
-    await c.end();
   }
 }
 
@@ -93,14 +106,23 @@ async function unpartition(c: pg.Client, table: string): Promise<void> {
   const own = (await c.query<{ name: string; type: string; def: string }>(BASELINE_SQL.ownConstraints, [table])).rows;
   const incoming = (await c.query<{ tbl: string; name: string; def: string }>(BASELINE_SQL.incomingForeignKeys, [table])).rows;
   const triggers = (await c.query<{ def: string }>(BASELINE_SQL.userTriggers, [table])).rows;
-  for (const fk of incoming) await c.query(BASELINE_SQL.dropConstraint(fk.tbl, id(fk.name)));
-  await c.query(BASELINE_SQL.likeTable(plain, t));
-  await c.query(BASELINE_SQL.copyRows(plain, t));
-  await c.query(BASELINE_SQL.dropTable(t));
-  await c.query(BASELINE_SQL.rename(plain, t));
-  for (const k of own) await c.query(BASELINE_SQL.addConstraint(t, id(k.name), k.def));
-  for (const tr of triggers) await c.query(tr.def);
-  for (const fk of incoming) await c.query(BASELINE_SQL.addConstraint(fk.tbl, id(fk.name), fk.def));
+  await inTransaction(c, async () => {
+    for (const fk of incoming) await c.query(BASELINE_SQL.dropConstraint(fk.tbl, id(fk.name)));
+    await c.query(BASELINE_SQL.likeTable(plain, t));
+  });
+  for (const { name } of (await c.query<{ name: string }>(BASELINE_SQL.partitions, [table])).rows) {
+    await inTransaction(c, async () => {
+      await c.query(BASELINE_SQL.copyPartition(plain, name));
+      await c.query(BASELINE_SQL.dropPartition(name));
+    });
+  }
+  await inTransaction(c, async () => {
+    await c.query(BASELINE_SQL.dropTable(t));
+    await c.query(BASELINE_SQL.rename(plain, t));
+    for (const k of own) await c.query(BASELINE_SQL.addConstraint(t, id(k.name), k.def));
+    for (const tr of triggers) await c.query(tr.def);
+    for (const fk of incoming) await c.query(BASELINE_SQL.addConstraint(fk.tbl, id(fk.name), fk.def));
+  });
 }
 
 function round1(v: number): number {

@@ -16,7 +16,9 @@ export const BASELINE_SQL = {
   userTriggers: `SELECT pg_get_triggerdef(oid) AS def FROM pg_trigger WHERE tgrelid = $1::regclass AND NOT tgisinternal AND tgparentid = 0`,
   likeTable: (plain: string, table: string) =>
     `CREATE TABLE ${plain} (LIKE ${table} INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING GENERATED INCLUDING STORAGE INCLUDING COMMENTS)`,
-  copyRows: (plain: string, table: string) => `INSERT INTO ${plain} SELECT * FROM ${table}`,
+  /** Partitions are regclass text (already quoted as needed). */
+  copyPartition: (plain: string, partition: string) => `INSERT INTO ${plain} SELECT * FROM ${partition}`,
+  dropPartition: (partition: string) => `DROP TABLE ${partition}`,
   dropTable: (table: string) => `DROP TABLE ${table}`,
   dropConstraint: (table: string, name: string) => `ALTER TABLE ${table} DROP CONSTRAINT ${name}`,
   rename: (plain: string, table: string) => `ALTER TABLE ${plain} RENAME TO ${table}`,
@@ -28,7 +30,12 @@ export const BASELINE_SQL = {
    */
   secondaryIndexes: `SELECT i.indexrelid::regclass::text AS name FROM pg_index i
     JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-    WHERE n.nspname = 'public' AND NOT i.indisprimary AND NOT i.indisunique ORDER BY 1`,
+    WHERE n.nspname = 'public' AND NOT i.indisprimary AND NOT i.indisunique
+      AND NOT EXISTS (SELECT 1 FROM pg_inherits h WHERE h.inhrelid = i.indexrelid) -- a partition's index goes with its parent
+    ORDER BY 1`,
+  /** Partitions of a partitioned table, oldest first. */
+  partitions: `SELECT c.oid::regclass::text AS name FROM pg_inherits h JOIN pg_class c ON c.oid = h.inhrelid
+    WHERE h.inhparent = $1::regclass ORDER BY c.relname`,
   uniqueIndexes: `SELECT i.indexrelid::regclass::text AS name FROM pg_index i
     JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace
     WHERE n.nspname = 'public' AND NOT i.indisprimary AND i.indisunique ORDER BY 1`,
