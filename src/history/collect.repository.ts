@@ -20,6 +20,9 @@ export const collectQueries = catalog({
     description: "Cumulative pg_stat_statements counters of this database's top-level statements, one row per queryid.",
     target: 'primary',
     sample: [],
+    justify: {
+      misestimate: 'pg_stat_statements() is a set-returning C function with a fixed planner row estimate; the row count depends on the workload, and the plan (one aggregate over one function scan) has no alternative the estimate could change.',
+    },
     sql: `SELECT queryid::text AS queryid, min(query) AS query,
        sum(calls)::float8 AS calls, sum(total_exec_time)::float8 AS total_exec_time, sum(rows)::float8 AS rows,
        sum(shared_blks_hit)::float8 AS shared_blks_hit, sum(shared_blks_read)::float8 AS shared_blks_read,
