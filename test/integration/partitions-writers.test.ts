@@ -82,7 +82,8 @@ describe('maintenance under continuous writes (DESIGN §6: zero failed writes)',
       const opts = { config, instanceId: 'test', trigger: 'test' as const };
       await new Promise((r) => setTimeout(r, 300)); // let the writers get going first
       reports.push(await runMaintenance(session, opts));
-      for (let round = 0; Date.now() < stopAt - 500 && round < 5; round++) {
+      // The first restore+archive round always runs, however slow a loaded machine is.
+      for (let round = 0; round < 5 && (round === 0 || Date.now() < stopAt - 500); round++) {
         await restorePartition(session, partitionName('messages', OLD[0] ?? monthsFromNow(-30)), { keepDays: 0 });
         reports.push(await runMaintenance(session, opts));
       }
@@ -95,7 +96,7 @@ describe('maintenance under continuous writes (DESIGN §6: zero failed writes)',
     expect(errors).toEqual([]);
     const { rows } = await admin.query<{ n: number }>(`SELECT count(*)::int AS n FROM messages WHERE content LIKE 'writer %'`);
     expect(rows[0]?.n).toBe(written);
-    expect(written).toBeGreaterThan(100);
+    expect(written).toBeGreaterThan(20); // the writers really ran (a loaded 2-core machine manages ~60+)
     expect(reports.every((r) => r.failed === 0)).toBe(true);
     const done = reports.flatMap((r) => r.actions.filter((a) => a.status === 'done').map((a) => a.kind));
     expect(done.filter((k) => k === 'archive').length).toBeGreaterThanOrEqual(3);
