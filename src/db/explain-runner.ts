@@ -25,6 +25,12 @@ export interface ExplainRequest {
   readonly settings?: Readonly<Record<string, string>>;
   /** The audit's own statement timeout; the app's pool timeout is too short for a slow plan. */
   readonly timeoutMs: number;
+  /**
+   * Run the same EXPLAIN once first, unmeasured, on the same connection (in its own
+   * rolled-back transaction), so the measured run finds warm relation caches and buffers
+   * instead of paying for a fresh connection's first look at sixteen partitions.
+   */
+  readonly warmup?: boolean;
 }
 
 export interface ExplainResult {
@@ -50,7 +56,10 @@ export async function explainOn(db: Database, req: ExplainRequest): Promise<Expl
   let lastError: unknown;
   for (const pool of candidates) {
     try {
-      const document = await pool.withClient((client) => explainInRolledBackTx(client, req));
+      const document = await pool.withClient(async (client) => {
+        if (req.warmup) await explainInRolledBackTx(client, req);
+        return explainInRolledBackTx(client, req);
+      });
       return { node: pool.name, document };
     } catch (err) {
       lastError = err;

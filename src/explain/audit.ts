@@ -19,6 +19,8 @@ export interface AuditOptions {
   readonly settings?: Readonly<Record<string, string>>;
   /** The statement timeout of each EXPLAIN; generous, the app's own is meant for requests. */
   readonly timeoutMs?: number;
+  /** Run each EXPLAIN once unmeasured first, on the same connection (warm caches). */
+  readonly warmup?: boolean;
   readonly onProgress?: (message: string) => void;
 }
 
@@ -49,6 +51,7 @@ export async function runAudit(db: Database, defs: readonly QueryDef[], opts: Au
       generatedAt: new Date().toISOString(),
       analyzed: opts.analyze ?? true,
       planMode: opts.planMode ?? 'custom',
+      warmup: opts.warmup ?? false,
       entries,
       summary: summarize(entries),
     },
@@ -72,7 +75,7 @@ export async function auditEntry(
     params = await resolveSample(db, def);
     const result = await explainOn(db, {
       role: def.target, text: def.text, params, analyze, planMode: opts.planMode,
-      settings: opts.settings, timeoutMs: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+      settings: opts.settings, timeoutMs: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS, warmup: opts.warmup,
     });
     const doc = parseExplainDocument(result.document);
     const refs = allNodes(doc.root).map(relationRef).filter((r): r is RelationRef => r !== undefined);

@@ -32,7 +32,9 @@ export function formatMarkdown(report: AuditReport, sizes: readonly TableSize[],
     report.planMode === 'custom'
       ? 'custom plans (planned for the sample values, as a prepared statement\'s first five executions are).'
       : 'generic plans (`plan_cache_mode = force_generic_plan`, as a prepared statement may get after five executions).',
-    `Times are one cold-or-warm execution on a shared 2-core machine: they show the plan's order of magnitude, not a benchmark.`,
+    report.warmup
+      ? `Times are one execution after an unmeasured warm-up run on the same connection, on a shared 2-core machine: they show the plan's order of magnitude, not a benchmark (\`bgc bench\` measures latency).`
+      : `Times are one execution on a fresh or pooled connection, caches as they were, on a shared 2-core machine: they show the plan's order of magnitude, not a benchmark.`,
     '',
     `**Result:** ${s.entries} entries, ${s.unjustified} unjustified flag(s), ${s.justified} justified flag(s), ${s.errors} error(s).`,
     '',

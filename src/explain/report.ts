@@ -51,6 +51,8 @@ export interface AuditReport {
   readonly generatedAt: string;
   readonly analyzed: boolean;
   readonly planMode: PlanMode;
+  /** Whether each measured EXPLAIN followed an unmeasured warm-up run on the same connection. */
+  readonly warmup: boolean;
   readonly entries: EntryReport[];
   readonly summary: {
     readonly entries: number;

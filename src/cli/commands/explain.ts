@@ -14,6 +14,7 @@ interface ExplainOpts {
   /** Undefined unless --analyze or --no-analyze is given: ANALYZE is the default. */
   analyze?: boolean;
   genericPlan?: boolean;
+  warm?: boolean;
   json?: boolean;
   out?: string;
   markdown?: string;
@@ -28,6 +29,7 @@ export function register(program: Command): void {
     .option('--analyze', 'run EXPLAIN ANALYZE, executing each statement (the default; writes are rolled back)')
     .option('--no-analyze', 'plans only: no execution, so no actual rows, buffers, spills or misestimates')
     .option('--generic-plan', 'audit the generic plans prepared statements may switch to (plan_cache_mode = force_generic_plan)')
+    .option('--warm', 'run each EXPLAIN once unmeasured first on the same connection, so times reflect warm caches')
     .option('--json', 'machine-readable report on stdout')
     .option('--out <dir>', 'write each entry\'s full JSON plan to <dir>/<name>.json')
     .option('--markdown <file>', 'write the catalog with plan summaries as Markdown (docs/QUERIES.md)')
@@ -43,13 +45,14 @@ export function register(program: Command): void {
         const result = await runAudit(db, defs, {
           analyze,
           planMode: opts.genericPlan ? 'generic' : 'custom',
+          warmup: opts.warm ?? false,
           settings: parseSettings(opts.set),
           timeoutMs: parseTimeout(opts.timeoutMs),
           onProgress: progressLine,
         });
         if (opts.out) writePlans(opts.out, result);
         if (opts.markdown) {
-          const command = `bgc explain --markdown ${opts.markdown}${analyze ? '' : ' --no-analyze'}${opts.genericPlan ? ' --generic-plan' : ''}`;
+          const command = `bgc explain --markdown ${opts.markdown}${analyze ? '' : ' --no-analyze'}${opts.genericPlan ? ' --generic-plan' : ''}${opts.warm ? ' --warm' : ''}`;
           fs.mkdirSync(path.dirname(path.resolve(opts.markdown)), { recursive: true });
           fs.writeFileSync(opts.markdown, formatMarkdown(result.report, await datasetSizes(db), command));
           progressLine(`wrote ${opts.markdown}`);
