@@ -33,6 +33,8 @@ export interface WorkloadMeasure {
   /** Peak app connections (application_name bgc-api) seen in pg_stat_activity, per node. */
   readonly max_pg_connections: Readonly<Record<string, number>>;
   readonly round_trips_per_request: number | null;
+  /** Per catalog query: p99 upper bound (ms) from the server's histogram; null above the last bucket. */
+  readonly query_p99_ms: Readonly<Record<string, number | null>>;
   readonly per_op: Readonly<Record<string, OpMeasure>>;
   readonly sample_errors: readonly string[];
 }

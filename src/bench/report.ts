@@ -25,7 +25,18 @@ export function workloadRows(ws: Readonly<Record<string, WorkloadMeasure>>): Arr
     replica_reads: pct(w.replica_read_share),
     max_pg_conns: Object.entries(w.max_pg_connections).map(([n, c]) => `${n.replace('replica', 'r')}=${c}`).join(' '),
     rt_per_req: num(w.round_trips_per_request),
+    slowest_query_p99: slowestQuery(w),
   }));
+}
+
+/** The catalog query with the highest p99 bucket during the run, e.g. "feed.following ≤10ms". */
+function slowestQuery(w: WorkloadMeasure): string {
+  let worst: [string, number | null] | undefined;
+  for (const [q, v] of Object.entries(w.query_p99_ms)) {
+    if (!worst || v === null || (worst[1] !== null && v > worst[1])) worst = [q, v];
+  }
+  if (!worst) return '-';
+  return `${worst[0]} ${worst[1] === null ? '>5s' : `≤${worst[1]}ms`}`;
 }
 
 function printWorkloads(title: string, ws: Readonly<Record<string, WorkloadMeasure>>): void {

@@ -19,6 +19,12 @@ export interface ServerMeasures {
   readonly statements: number;
   readonly http_requests: number;
   readonly round_trips_per_request: number | null;
+  /**
+   * Per catalog query (both roles), the p99 as the upper bound of the histogram bucket
+   * it falls in (SLO buckets: 1, 2.5, 5, 10, 25, 50, 100 ms …), from the server's own
+   * bgc_db_query_duration_seconds: the DESIGN §6 "every catalog query p99 ≤ 50 ms".
+   */
+  readonly query_p99_ms: Record<string, number>;
 }
 
 const CACHE = 'bgc_cache_requests_total';
@@ -52,7 +58,27 @@ export function serverMeasures(before: PromSnapshot, after: PromSnapshot, writes
     statements,
     http_requests: requests,
     round_trips_per_request: requests > 0 ? statements / requests : null,
+    query_p99_ms: queryP99(before, after),
   };
+}
+
+const QUERY_BUCKET = 'bgc_db_query_duration_seconds_bucket';
+
+function queryP99(before: PromSnapshot, after: PromSnapshot): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const q of after.labelValues(QUERY_COUNT, 'query')) {
+    if (q.startsWith('system.')) continue;
+    const total = after.delta(before, QUERY_COUNT, (l) => l.query === q);
+    if (total <= 0) continue;
+    const bounds = after.labelValues(QUERY_BUCKET, 'le').filter((le) => le !== '+Inf').map(Number).sort((a, b) => a - b);
+    let p99: number = Number.POSITIVE_INFINITY;
+    for (const le of bounds) {
+      const n = after.delta(before, QUERY_BUCKET, (l) => l.query === q && Number(l.le) === le);
+      if (n >= 0.99 * total) { p99 = le * 1000; break; }
+    }
+    out[q] = p99;
+  }
+  return out;
 }
 
 /**
