@@ -88,7 +88,13 @@ export class ManagedPool {
     if (this.opts.lazy) return;
     const missing = this.#cfg.size - this.#pool.totalCount;
     if (missing <= 0) return;
-    const clients = await Promise.allSettled(Array.from({ length: missing }, () => this.#pool.connect()));
+    // pg-pool's connect() hands out an idle client whenever one exists and only opens a new
+    // connection when none is idle. A refill after a partial loss (some connections killed,
+    // some idle) that asked for just `missing` clients therefore got idle ones back and
+    // opened nothing, leaving the pool below `size` for good (found by
+    // test/chaos/replicas.test.ts). Ask for the idle ones too, so `missing` new ones open.
+    const want = Math.min(this.#pool.idleCount + missing, this.#cfg.size + this.#cfg.maxOverflow);
+    const clients = await Promise.allSettled(Array.from({ length: want }, () => this.#pool.connect()));
     for (const c of clients) if (c.status === 'fulfilled') c.value.release();
     const failed = clients.find((c) => c.status === 'rejected');
     if (failed && failed.status === 'rejected') throw this.#wrapConnectError(failed.reason);
@@ -117,8 +123,11 @@ export class ManagedPool {
     return new DbUnavailableError('DB_UNAVAILABLE', `database node ${this.name} unavailable: ${msg}`, this.name, { cause: err });
   }
 
-  /** Checks out a client, pinging it first if it sat idle too long. */
-  async acquire(): Promise<pg.PoolClient> {
+  /**
+   * Checks out a client, pinging it first if it sat idle too long, or always when `ping`
+   * is set (a retry after a connection died: its idle siblings may be dead too).
+   */
+  async acquire(opts: { ping?: boolean } = {}): Promise<pg.PoolClient> {
     if (this.#closed) throw new DbUnavailableError('DB_UNAVAILABLE', `pool ${this.name} is closed`, this.name);
     for (let attempt = 0; ; attempt++) {
       let client: pg.PoolClient;
@@ -129,7 +138,7 @@ export class ManagedPool {
       }
       const meta = this.#meta.get(client);
       const idleFor = meta ? Date.now() - meta.lastReleasedAt : 0;
-      if (idleFor < this.#cfg.prePingAfterMs || attempt >= this.#cfg.size + this.#cfg.maxOverflow) return client;
+      if ((!opts.ping && idleFor < this.#cfg.prePingAfterMs) || attempt >= this.#cfg.size + this.#cfg.maxOverflow) return client;
       try {
         await client.query('SELECT 1 /* pre-ping */');
         return client;
@@ -156,8 +165,9 @@ export class ManagedPool {
     text: string,
     values?: readonly unknown[],
     name?: string,
+    opts: { ping?: boolean } = {},
   ): Promise<pg.QueryResult<R>> {
-    const client = await this.acquire();
+    const client = await this.acquire(opts);
     try {
       const result = await client.query<R>(name ? { name, text, values: values as unknown[] } : { text, values: values as unknown[] });
       this.release(client);
