@@ -2,7 +2,7 @@ import type pg from 'pg';
 import type { Config } from '../config/index.ts';
 import type { QueryDef } from '../catalog/types.ts';
 import { ManagedPool, type PoolStats } from './managed-pool.ts';
-import { DbUnavailableError, isRetryableReadError } from './errors.ts';
+import { DbUnavailableError, isConnectionError, isRetryableReadError } from './errors.ts';
 import { ReplicaRouter, type RouteDecision } from './replica-router.ts';
 
 /** Per-request routing context: who is asking, and what they must be able to see. */
@@ -66,26 +66,53 @@ export class Database {
       return this.#run<R>(this.primary, def, params);
     }
     const tried = new Set<ManagedPool>();
+    let primaryFailed: unknown;
     for (;;) {
-      const decision = await this.router.choose(def.name, ctx, tried);
+      // Once the primary has failed a read it was chosen for (replicas out of rotation, or
+      // none caught up with the reader's last write), a replica that the rotation rules
+      // left out is still better than an error, if it has replayed the reader's required
+      // LSN. Without this, stopping the primary failed reads whenever a replica had just
+      // been taken out by a slow poll or a momentary lag spike (test/chaos/primary.test.ts).
+      const decision = primaryFailed === undefined
+        ? await this.router.choose(def.name, ctx, tried)
+        : await this.router.lastResort(def.name, ctx, tried);
+      if (!decision) throw primaryFailed;
       const pool = decision.pool;
       try {
         const rows = await this.#run<R>(pool, def, params);
         return rows;
       } catch (err) {
         tried.add(pool);
-        if (pool.role === 'primary' || !isRetryableReadError(err)) throw err;
-        this.router.reportFailure(pool, err);
+        if (!isRetryableReadError(err)) throw err;
+        if (pool.role === 'primary') primaryFailed = err;
+        else this.router.reportFailure(pool, err);
       }
     }
   }
 
   async #run<R extends pg.QueryResultRow>(pool: ManagedPool, def: QueryDef, params: readonly unknown[]): Promise<R[]> {
+    try {
+      return await this.#runOnce<R>(pool, def, params);
+    } catch (err) {
+      // A read-only statement whose established connection died under it (57P01 from
+      // pg_terminate_backend or a restart, "Connection terminated", ECONNRESET) had no
+      // effect: run it once more on a connection of the same pool that answers a ping (its
+      // idle siblings may have been cut at the same moment). Without this, cutting every
+      // connection at once on all three nodes failed reads whose every fallback node was
+      // cut too (test/chaos/replicas.test.ts).
+      // Writes are never retried, and a failure to connect at all (DbUnavailableError) moves
+      // on to the next node as before.
+      if (def.writes || err instanceof DbUnavailableError || !isConnectionError(err)) throw err;
+      return this.#runOnce<R>(pool, def, params, { ping: true });
+    }
+  }
+
+  async #runOnce<R extends pg.QueryResultRow>(pool: ManagedPool, def: QueryDef, params: readonly unknown[], opts: { ping?: boolean } = {}): Promise<R[]> {
     const started = process.hrtime.bigint();
     this.router.enter(pool);
     let ok = false;
     try {
-      const res = await pool.query<R>(def.text, params, this.config.baseline ? undefined : def.name);
+      const res = await pool.query<R>(def.text, params, this.config.baseline ? undefined : def.name, opts);
       ok = true;
       return res.rows;
     } finally {

@@ -6,7 +6,7 @@ import type { QueryContext } from './database.ts';
 
 export type RouteReason =
   | 'primary_only' | 'no_replicas' | 'least_loaded' | 'caught_up' | 'ryw_waited'
-  | 'ryw_primary' | 'fallback_unhealthy' | 'retry_other_replica' | 'retry_primary';
+  | 'ryw_primary' | 'fallback_unhealthy' | 'retry_other_replica' | 'retry_primary' | 'last_resort';
 
 export interface RouteDecision {
   readonly query: string;
@@ -215,6 +215,32 @@ export class ReplicaRouter {
     const waited = await this.#waitForReplay(this.#leastLoaded(candidates), required);
     if (waited) return decide(waited, 'ryw_waited', required);
     return decide(this.primary, 'ryw_primary', required);
+  }
+
+  /**
+   * A replica for a read the primary just failed (Database.query): any replica not tried
+   * yet, in rotation or not, that has replayed the caller's required LSN (waiting the
+   * usual read-your-writes bound for one), so read-your-writes still holds. Undefined when
+   * there is none: the caller reports the primary's error.
+   */
+  async lastResort(query: string, ctx: QueryContext, tried: ReadonlySet<ManagedPool>): Promise<RouteDecision | undefined> {
+    const candidates = this.replicas.filter((r) => !tried.has(r) && !r.closed);
+    if (candidates.length === 0) return undefined;
+    const decide = (pool: ManagedPool, requiredLsn?: string): RouteDecision => {
+      const d: RouteDecision = { query, pool, node: pool.name, reason: 'last_resort', requiredLsn };
+      this.#observer(d);
+      return d;
+    };
+    const required = await this.#requiredLsn(ctx);
+    if (required === undefined) return decide(this.#leastLoaded(candidates));
+    const need = parseLsn(required);
+    const caughtUp = candidates.filter((r) => {
+      const lsn = this.states.get(r)?.replayLsn;
+      return lsn !== undefined && parseLsn(lsn) >= need;
+    });
+    if (caughtUp.length > 0) return decide(this.#leastLoaded(caughtUp), required);
+    const waited = await this.#waitForReplay(this.#leastLoaded(candidates), required);
+    return waited ? decide(waited, required) : undefined;
   }
 
   async #waitForReplay(pool: ManagedPool, lsn: string): Promise<ManagedPool | undefined> {
