@@ -17,10 +17,9 @@ export interface CopyTarget {
    * all-visible, so index-only scans work at once and autovacuum need not rewrite every
    * page (and ship that WAL to the replicas) later. Only for tables no foreign key
    * points at: TRUNCATE of a referenced table would need its referrers truncated too.
+   * The caller has opened the transaction (IndexRebuild) and commits it.
    */
   readonly freeze: boolean;
-  /** The caller already opened the transaction (and commits it): FREEZE then only adds the TRUNCATE. */
-  readonly inTransaction?: boolean;
 }
 
 const quote = (ident: string) => `"${ident.replace(/"/g, '""')}"`;
@@ -29,32 +28,27 @@ const quote = (ident: string) => `"${ident.replace(/"/g, '""')}"`;
 export class TableCopy {
   readonly enc = new BinaryCopyEncoder();
 
-  private constructor(private readonly client: pg.ClientBase, private readonly target: CopyTarget, private readonly sink: CopySink) {}
+  private constructor(private readonly sink: CopySink) {}
 
   static async begin(client: pg.ClientBase, target: CopyTarget): Promise<TableCopy> {
     const options = target.freeze ? 'FORMAT binary, FREEZE true' : 'FORMAT binary';
     const sql = `COPY ${quote(target.table)} (${target.columns.map(quote).join(', ')}) FROM STDIN WITH (${options})`;
-    if (target.freeze) {
-      if (!target.inTransaction) await client.query('BEGIN');
-      await client.query(`TRUNCATE ONLY ${quote(target.table)}`);
-    }
-    return new TableCopy(client, target, CopySink.open(client, sql));
+    if (target.freeze) await client.query(`TRUNCATE ONLY ${quote(target.table)}`);
+    return new TableCopy(CopySink.open(client, sql));
   }
 
   async flush(): Promise<void> {
     if (this.enc.hasFull) await this.sink.write(this.enc.takeFull());
   }
 
-  /** Completes the COPY (and its transaction); returns the server's row count. */
+  /** Completes the COPY; returns the server's row count. */
   async end(): Promise<number> {
-    const copied = await this.sink.end(this.enc.finish());
-    if (this.target.freeze && !this.target.inTransaction) await this.client.query('COMMIT');
-    return copied;
+    return this.sink.end(this.enc.finish());
   }
 
-  async fail(err: unknown): Promise<void> {
+  /** Aborts the COPY; the caller rolls its transaction back. */
+  fail(err: unknown): void {
     this.sink.abort(err instanceof Error ? err : new Error(String(err)));
-    if (this.target.freeze && !this.target.inTransaction) await this.client.query('ROLLBACK').catch(() => undefined);
   }
 }
 
@@ -74,7 +68,7 @@ export async function copyInto(
     }
     return await copy.end();
   } catch (err) {
-    await copy.fail(err);
+    copy.fail(err);
     throw err;
   }
 }

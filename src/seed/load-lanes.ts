@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import type { Database } from '../db/database.ts';
-import { partitionName } from '../partitions/naming.ts';
+import { partitionName, type PartitionedTable } from '../partitions/naming.ts';
 import { copyInto, TableCopy, type RowProducer } from './copy-into.ts';
 import { COMMENT_COLUMNS, POST_COLUMNS, type FeedGenerator } from './gen-feed.ts';
 import { CONVERSATION_COLUMNS, MEMBER_COLUMNS, MESSAGE_COLUMNS, type MessageGenerator } from './gen-messages.ts';
@@ -9,7 +9,8 @@ import {
   relationshipRows, ROOM_COLUMNS, roomRows,
 } from './gen-social.ts';
 import { PROFILE_COLUMNS, profileRows, USER_COLUMNS, userRows } from './gen-users.ts';
-import { withIndexesRebuilt } from './rebuild-indexes.ts';
+import { completePartitionedIndexes, detachSecondaryIndexes, indexPartitions } from './partition-indexes.ts';
+import { IndexRebuild, withIndexesRebuilt } from './rebuild-indexes.ts';
 import { FREEZABLE, SEED_SQL, type SeededTable } from './seed.sql.ts';
 import { SeedError } from './seed-error.ts';
 import type { World } from './world.ts';
@@ -64,12 +65,17 @@ async function timed<T>(ctx: LaneContext, label: string, fn: () => Promise<T>): 
   }
 }
 
+/**
+ * One COPY. A monthly partition is loaded inside its month's transaction (loadMonths);
+ * any other table in an IndexRebuild transaction of its own, so every table is loaded
+ * with its secondary indexes dropped and rebuilt.
+ */
 async function copy(ctx: LaneContext, client: pg.ClientBase, table: string, columns: readonly string[], produce: RowProducer, between?: () => Promise<void>): Promise<void> {
   const partition = PARTITION.test(table);
   const logical = table.replace(PARTITION, '');
-  // Partitions load inside withIndexesRebuilt's transaction: their TRUNCATE + FREEZE joins it.
-  const target = { table, columns, freeze: partition || FREEZABLE.has(table), inTransaction: partition };
-  const n = await timed(ctx, logical, () => copyInto(client, target, produce, (k) => ctx.onRows(logical, k), between));
+  const target = { table, columns, freeze: partition || FREEZABLE.has(table) };
+  const load = () => copyInto(client, target, produce, (k) => ctx.onRows(logical, k), between);
+  const n = await timed(ctx, logical, () => (partition ? load() : withIndexesRebuilt(client, table, load)));
   ctx.loaded[logical] = (ctx.loaded[logical] ?? 0) + n;
 }
 
@@ -77,21 +83,72 @@ async function analyze(ctx: LaneContext, client: pg.ClientBase, table: SeededTab
   await timed(ctx, 'analyze', () => client.query(SEED_SQL.analyze(table)));
 }
 
+/** A promise with its resolve/reject in hand (a month's "rows generated" signal). */
+function signal(): { promise: Promise<void>; resolve: () => void; reject: (err: unknown) => void } {
+  let resolve: () => void = () => undefined;
+  let reject: (err: unknown) => void = () => undefined;
+  const promise = new Promise<void>((res, rej) => { resolve = res; reject = rej; });
+  promise.catch(() => undefined); // observed by whoever awaits it; never an unhandled rejection
+  return { promise, resolve, reject };
+}
+
+function* thenSignal(rows: Generator<number, void, void>, done: () => void): Generator<number, void, void> {
+  yield* rows;
+  done();
+}
+
+type MonthLoader = (client: pg.ClientBase, slice: number, partition: string, rowsGenerated: () => void) => Promise<void>;
+
 /**
- * Lane 1: every month of messages, in one transaction with the secondary indexes rebuilt
- * at the end. `generated` resolves once the last message row is written, which is when
- * the conversations' final state (last message, unread counts) is known.
+ * Every month of a partitioned table, `workers` connections taking months in turn, each
+ * month in its own transaction: TRUNCATE + COPY FREEZE, then its indexes (see
+ * partition-indexes.ts). A month's rows are generated only after the previous month's
+ * (generators carry state across months), but its index build overlaps with the next
+ * month's COPY on the other connection. Returns when the parent indexes are valid again.
+ */
+async function loadMonths(ctx: LaneContext, table: PartitionedTable, workers: number, loadMonth: MonthLoader, generatedAll: () => void = () => undefined): Promise<void> {
+  const slices = ctx.world.timeline.slices;
+  const generated = slices.map(() => signal());
+  await loader(ctx.db, (client) => detachSecondaryIndexes(client, table));
+  const worker = (first: number) => loader(ctx.db, async (client) => {
+    for (let i = first; i < slices.length; i += workers) {
+      const month = slices[i];
+      if (!month) break;
+      const partition = partitionName(table, month.month);
+      try {
+        if (i > 0) await generated[i - 1]?.promise;
+        await client.query('BEGIN');
+        await loadMonth(client, i, partition, () => generated[i]?.resolve());
+        await timed(ctx, `${table} indexes`, () => indexPartitions(client, table, partition));
+        await client.query('COMMIT');
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        for (const g of generated.slice(i)) g.reject(err); // the other workers stop waiting
+        throw err;
+      }
+    }
+  });
+  const done = Promise.all(generated.map((g) => g.promise)).then(generatedAll);
+  await settle(Array.from({ length: Math.min(workers, slices.length) }, (_, w) => worker(w)));
+  await done;
+  await loader(ctx.db, (client) => completePartitionedIndexes(client, table));
+}
+
+/** Like Promise.all, but waits for every task to stop before rethrowing the first failure. */
+export async function settle(tasks: Promise<unknown>[]): Promise<void> {
+  const results = await Promise.allSettled(tasks);
+  const failed = results.find((r) => r.status === 'rejected');
+  if (failed && failed.status === 'rejected') throw failed.reason;
+}
+
+/**
+ * Lane 1: messages on two connections. `generated` fires once the last message row is
+ * written, which is when the conversations' final state (last message, unread) is known.
  */
 export async function messageLane(ctx: LaneContext, generated: () => void): Promise<void> {
-  await loader(ctx.db, async (client) => {
-    await timed(ctx, 'messages incl. indexes', () => withIndexesRebuilt(client, 'messages', async () => {
-      for (const [i, slice] of ctx.world.timeline.slices.entries()) {
-        await copy(ctx, client, partitionName('messages', slice.month), MESSAGE_COLUMNS, (enc) => ctx.messages.sliceRows(i, enc));
-      }
-      generated();
-    }, () => ctx.onRows('messages indexes', 0)));
-    await analyze(ctx, client, 'messages');
-  });
+  await timed(ctx, 'messages incl. indexes', () => loadMonths(ctx, 'messages', 2, (client, i, partition, rowsGenerated) =>
+    copy(ctx, client, partition, MESSAGE_COLUMNS, (enc) => thenSignal(ctx.messages.sliceRows(i, enc), rowsGenerated)), generated));
+  await loader(ctx.db, (client) => analyze(ctx, client, 'messages'));
 }
 
 /** Lane 2: conversations and their members, while lane 1 still builds indexes. */
@@ -123,7 +180,7 @@ export async function socialLane(ctx: LaneContext): Promise<void> {
       await analyze(ctx, client, table);
     }
     await loader(ctx.db, async (commentClient) => {
-      await feedLoad(ctx, client, commentClient);
+      await feedLoad(ctx, commentClient);
       await analyze(ctx, commentClient, 'post_comments');
     });
     await analyze(ctx, client, 'status_updates');
@@ -131,22 +188,22 @@ export async function socialLane(ctx: LaneContext): Promise<void> {
 }
 
 /** Status updates month by month; each post's comments go into a concurrent COPY of post_comments. */
-async function feedLoad(ctx: LaneContext, client: pg.ClientBase, commentClient: pg.ClientBase): Promise<void> {
+async function feedLoad(ctx: LaneContext, commentClient: pg.ClientBase): Promise<void> {
+  const commentIndexes = await IndexRebuild.begin(commentClient, 'post_comments');
   const comments = await TableCopy.begin(commentClient, { table: 'post_comments', columns: COMMENT_COLUMNS, freeze: true });
   let commentsDone: Promise<number> | undefined;
   try {
-    await timed(ctx, 'status_updates incl. indexes', () => withIndexesRebuilt(client, 'status_updates', async () => {
-      for (const [i, slice] of ctx.world.timeline.slices.entries()) {
-        await copy(ctx, client, partitionName('status_updates', slice.month), POST_COLUMNS,
-          (enc) => ctx.feed.sliceRows(i, enc, comments.enc), () => comments.flush());
-      }
-      // The comments' COPY completes on its own connection while the status_updates indexes build.
-      commentsDone = comments.end();
+    await timed(ctx, 'status_updates incl. indexes', () => loadMonths(ctx, 'status_updates', 1, (client, i, partition, rowsGenerated) =>
+      copy(ctx, client, partition, POST_COLUMNS, (enc) => thenSignal(ctx.feed.sliceRows(i, enc, comments.enc), rowsGenerated), () => comments.flush()),
+    () => {
+      // The comments' COPY and index builds complete on their own connection meanwhile.
+      commentsDone = comments.end().then(async (n) => { await commentIndexes.commit(); return n; });
       commentsDone.catch(() => undefined); // awaited below; no unhandled rejection meanwhile
-    }, () => ctx.onRows('status_updates indexes', 0)));
-    ctx.loaded.post_comments = await (commentsDone ?? comments.end());
+    }));
+    ctx.loaded.post_comments = await timed(ctx, 'post_comments (after posts)', () => commentsDone ?? Promise.reject(new Error('comments never finished')));
   } catch (err) {
-    await comments.fail(err);
+    comments.fail(err);
+    await commentIndexes.rollback();
     throw err;
   }
 }

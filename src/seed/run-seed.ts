@@ -1,9 +1,11 @@
 import { hashPasswordWithSalt } from '../auth/password.ts';
 import type { Database } from '../db/database.ts';
 import { ensureMonthPartitions } from '../partitions/create.ts';
+import { PARTITIONED_TABLES } from '../partitions/naming.ts';
+import { completePartitionedIndexes } from './partition-indexes.ts';
 import { FeedGenerator } from './gen-feed.ts';
 import { MessageGenerator } from './gen-messages.ts';
-import { conversationLane, loader, messageLane, socialLane, type LaneContext } from './load-lanes.ts';
+import { conversationLane, loader, messageLane, settle, socialLane, type LaneContext } from './load-lanes.ts';
 import { PRESETS, type PresetName } from './presets.ts';
 import { Prng } from './prng.ts';
 import { SEED_SQL } from './seed.sql.ts';
@@ -71,7 +73,10 @@ export async function runSeed(db: Database, opts: SeedOptions, progress: SeedPro
     if (nonEmpty) { progress.phase('emptying the seeded tables (--force)'); await client.query(SEED_SQL.truncateAll); }
     progress.phase('creating monthly partitions');
     const months = partitionMonths(timeline, opts.monthsAhead);
-    return (await ensureMonthPartitions(client, 'messages', months)) + (await ensureMonthPartitions(client, 'status_updates', months));
+    const created = (await ensureMonthPartitions(client, 'messages', months)) + (await ensureMonthPartitions(client, 'status_updates', months));
+    // A seed that died while loading months leaves invalid parent indexes: finish them first.
+    for (const table of PARTITIONED_TABLES) await completePartitionedIndexes(client, table);
+    return created;
   });
 
   const prepareSeconds = Math.round((Date.now() - started) / 100) / 10;
@@ -116,11 +121,4 @@ export async function runSeed(db: Database, opts: SeedOptions, progress: SeedPro
     tableSeconds: { prepare: prepareSeconds, ...ctx.seconds },
     seconds: Math.round((Date.now() - started) / 100) / 10,
   };
-}
-
-/** Like Promise.all, but waits for every lane to stop before rethrowing the first failure. */
-async function settle(lanes: Promise<unknown>[]): Promise<void> {
-  const results = await Promise.allSettled(lanes);
-  const failed = results.find((r) => r.status === 'rejected');
-  if (failed && failed.status === 'rejected') throw failed.reason;
 }

@@ -59,4 +59,26 @@ export const INDEX_SQL = {
   drop: (name: string) => `DROP INDEX "${name.replace(/"/g, '""')}"`,
   /** Index builds sort in memory; 512 MB holds a `large` month partition's keys. */
   buildMemory: `SET LOCAL maintenance_work_mem = '512MB'`,
+  /** Partitions of $1 (all, or only $2) lacking their child of an invalid parent index. */
+  missingChildren: `/* seed.missing_child_indexes */
+    SELECT quote_ident(pn.nspname) || '.' || quote_ident(pc.relname) AS parent_index,
+           pg_get_indexdef(pi.indexrelid) AS definition,
+           quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS partition
+      FROM pg_index pi
+      JOIN pg_class pc ON pc.oid = pi.indexrelid
+      JOIN pg_namespace pn ON pn.oid = pc.relnamespace
+      JOIN pg_inherits part ON part.inhparent = pi.indrelid
+      JOIN pg_class c ON c.oid = part.inhrelid
+      JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE pi.indrelid = $1::regclass AND NOT pi.indisvalid
+       AND ($2::text IS NULL OR c.oid = $2::text::regclass)
+       AND NOT EXISTS (SELECT 1 FROM pg_inherits h JOIN pg_index ci ON ci.indexrelid = h.inhrelid
+                        WHERE h.inhparent = pi.indexrelid AND ci.indrelid = part.inhrelid)
+     ORDER BY pc.relname, c.relname`,
+  /** Indexes of partition $1 not attached to any parent index. */
+  unattached: `/* seed.unattached_indexes */
+    SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS name
+      FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE i.indrelid = $1::regclass AND NOT EXISTS (SELECT 1 FROM pg_inherits h WHERE h.inhrelid = i.indexrelid)`,
+  invalidOf: `/* seed.invalid_indexes */ SELECT indexrelid::regclass::text AS name FROM pg_index WHERE indrelid = $1::regclass AND NOT indisvalid`,
 } as const;
