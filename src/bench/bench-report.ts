@@ -19,6 +19,8 @@ export interface BenchMeta {
   readonly date: string;
   readonly git_commit: string | null;
   readonly machine: { readonly cpus: number; readonly cpu_model: string; readonly memory_gb: number; readonly node: string; readonly os: string; readonly load_average_at_start: readonly number[] };
+  /** 1/5/15-minute load averages when the run ended: above the core count, other work shared the CPUs. */
+  load_average_at_end: readonly number[];
   readonly duration_s: number;
   readonly warmup_s: number;
   readonly connections: number;

@@ -35,6 +35,7 @@ export interface WorkloadMeasure {
   readonly round_trips_per_request: number | null;
   /** Per catalog query: p99 upper bound (ms) from the server's histogram; null above the last bucket. */
   readonly query_p99_ms: Readonly<Record<string, number | null>>;
+  readonly reads_by_query: Readonly<Record<string, { replica: number; primary: number }>>;
   readonly per_op: Readonly<Record<string, OpMeasure>>;
   readonly sample_errors: readonly string[];
 }

@@ -44,11 +44,13 @@ export async function runBench(config: Config, opts: BenchOptions, print: (m: st
       : `closed loop (autocannon, ${opts.connections} connections): latency is measured at full capacity, not at a fixed rate`,
     databases: {},
     total_seconds: 0,
+    load_average_at_end: [],
   };
 
   if (opts.scenario === 'growth') {
     const growth = await runGrowth(config, opts, runId, progress);
     meta.total_seconds = Math.round((performance.now() - started) / 1000);
+    meta.load_average_at_end = machineInfo().load_average_at_start;
     return emptyReport(meta, { growth: growth.scenario }, growth.checks);
   }
 
@@ -126,6 +128,7 @@ export async function runBench(config: Config, opts: BenchOptions, print: (m: st
 
   const checks = standardChecks(optimized.run, baseline, floor, paired, opts, config.pool.size + config.pool.maxOverflow);
   meta.total_seconds = Math.round((performance.now() - started) / 1000);
+  meta.load_average_at_end = machineInfo().load_average_at_start;
   return {
     version: 1,
     meta,

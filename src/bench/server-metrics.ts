@@ -25,6 +25,8 @@ export interface ServerMeasures {
    * bgc_db_query_duration_seconds: the DESIGN §6 "every catalog query p99 ≤ 50 ms".
    */
   readonly query_p99_ms: Record<string, number>;
+  /** App read statements per catalog query and role, to see which reads stayed on the primary. */
+  readonly reads_by_query: Record<string, { replica: number; primary: number }>;
 }
 
 const CACHE = 'bgc_cache_requests_total';
@@ -59,7 +61,18 @@ export function serverMeasures(before: PromSnapshot, after: PromSnapshot, writes
     http_requests: requests,
     round_trips_per_request: requests > 0 ? statements / requests : null,
     query_p99_ms: queryP99(before, after),
+    reads_by_query: readsByQuery(before, after, isAppRead),
   };
+}
+
+function readsByQuery(before: PromSnapshot, after: PromSnapshot, isAppRead: (l: Readonly<Record<string, string>>) => boolean): Record<string, { replica: number; primary: number }> {
+  const out: Record<string, { replica: number; primary: number }> = {};
+  for (const q of after.labelValues(QUERY_COUNT, 'query')) {
+    const replica = after.delta(before, QUERY_COUNT, (l) => l.query === q && isAppRead(l) && l.role === 'replica');
+    const primary = after.delta(before, QUERY_COUNT, (l) => l.query === q && isAppRead(l) && l.role === 'primary');
+    if (replica + primary > 0) out[q] = { replica, primary };
+  }
+  return out;
 }
 
 const QUERY_BUCKET = 'bgc_db_query_duration_seconds_bucket';
