@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import pg from 'pg';
 import { parseConfig, type Config } from '../../src/config/index.ts';
+import { purgeNamespace } from '../../src/cache/purge.ts';
 import { connectNode } from '../../src/stack/postgres-node.ts';
 import { inject } from 'vitest';
 import { PRIMARY_PORT, REPLICA_PORTS, REDIS_PORT } from './constants.ts';
@@ -65,6 +66,9 @@ export async function createTestDatabase(label = 'db'): Promise<TestDatabase> {
     drop: async () => {
       const d = await connectNode(PRIMARY_PORT);
       try { await d.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`); } finally { await d.end(); }
+      // The test's cache keys in the shared Redis (its namespace, and any sub-namespace a
+      // test configured under it) go with the database.
+      await purgeNamespace(`redis://127.0.0.1:${REDIS_PORT}`, `test:${name}`);
     },
   };
   return tdb;

@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pino from 'pino';
-import { Redis } from 'ioredis';
 import { startRuntime, type Runtime } from '../../src/app/runtime.ts';
 import { CacheLayer } from '../../src/cache/cache-layer.ts';
 import { Metrics } from '../../src/metrics/registry.ts';
@@ -66,19 +65,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.allSettled([A?.close(), B?.close()]);
-  // Leave nothing behind in the shared Redis: this file's namespace only.
-  const redis = new Redis(tdb.config().redis.url);
-  try {
-    let cursor = '0';
-    for (let i = 0; i < 1_000; i++) {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${tdb.config().cache.namespace}:*`, 'COUNT', 1_000);
-      if (keys.length > 0) await redis.unlink(...keys);
-      cursor = next;
-      if (cursor === '0') break;
-    }
-  } finally {
-    redis.disconnect();
-  }
+  // drop() also removes this file's namespace from the shared Redis.
   await tdb?.drop();
 });
 
