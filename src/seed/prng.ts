@@ -105,9 +105,15 @@ export class Prng {
     if (Math.abs(s - 1) < 1e-9) x = Math.pow(n + 1, u) - 1;
     else {
       const e = 1 - s;
-      x = Math.pow(1 + u * (Math.pow(n + 1, e) - 1), 1 / e) - 1;
+      // (n+1)^e only changes when n or s does; callers draw many times per population.
+      if (n !== this.#zipfN || s !== this.#zipfS) { this.#zipfN = n; this.#zipfS = s; this.#zipfTop = Math.pow(n + 1, e) - 1; }
+      x = Math.pow(1 + u * this.#zipfTop, 1 / e) - 1;
     }
     const i = Math.floor(x);
     return i >= n ? n - 1 : i;
   }
+
+  #zipfN = -1;
+  #zipfS = -1;
+  #zipfTop = 0;
 }
