@@ -27,6 +27,12 @@ export interface ConfigurationPlan {
   readonly data?: BenchData;
   readonly login: { readonly maxActors: number; readonly budgetMs: number };
   readonly latencyMs?: number;
+  /**
+   * A login is a write: for the next 30 s (the app's read-your-writes window) that user's
+   * reads need a replica that has replayed it, and may wait or go to the primary. Real
+   * traffic is mostly past that window, so full runs wait it out before measuring.
+   */
+  readonly settleAfterLoginMs?: number;
   readonly extraEnv?: Readonly<Record<string, string>>;
   readonly progress: (m: string) => void;
 }
@@ -98,6 +104,11 @@ export async function measureConfiguration(started: StartedConfiguration, load: 
     dataStartedAt = prepared.startedAt;
     Object.assign(setup, { logins: data.actors.length, login_failures: prepared.loginFailures, login_s: prepared.loginSeconds, profiles: data.profileIds.length });
     plan.progress(`${data.actors.length} seeded users logged in through the API in ${prepared.loginSeconds} s`);
+    const settle = plan.settleAfterLoginMs ?? 0;
+    if (settle > 0) {
+      plan.progress(`waiting ${Math.round(settle / 1000)} s for the logins' read-your-writes window to pass`);
+      await new Promise((r) => setTimeout(r, settle));
+    }
   }
   const benchData = data ?? EMPTY_BENCH_DATA;
   await load.setData(benchData);

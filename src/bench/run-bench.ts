@@ -6,6 +6,7 @@ import { gitCommit, machineInfo, type BenchMeta, type BenchReport, type Check, t
 import { measureConfiguration, startConfiguration, stopConfiguration, type ConfigurationOutcome, type StartedConfiguration } from './configuration-run.ts';
 import { EMPTY_BENCH_DATA } from './data/bench-data.ts';
 import { LoadGenerator } from './load/runner.ts';
+import { LSN_TTL_MS } from '../cache/lsn-store.ts';
 import { copySessions } from './data/load-data.ts';
 import { measureFloor } from './floor/floor.ts';
 import { pairedMixed, type PairedResult } from './paired.ts';
@@ -22,6 +23,8 @@ import { concurrencyFigures } from './scenarios/concurrency.ts';
  */
 /** Alternating optimized/baseline segments of the mixed workload for the paired comparison. */
 const PAIRED_ROUNDS = 4;
+/** The app's read-your-writes window after a write (src/cache/lsn-store.ts LSN_TTL_MS), plus a second. */
+const RYW_WINDOW_MS = LSN_TTL_MS + 1_000;
 
 export async function runBench(config: Config, opts: BenchOptions, print: (m: string) => void): Promise<BenchReport> {
   const started = performance.now();
@@ -67,7 +70,8 @@ export async function runBench(config: Config, opts: BenchOptions, print: (m: st
   };
   // The round-trip probe needs profiles that are not cached yet: no warm-up at start-up.
   const extraEnv = opts.latencyMs ? { BGC_CACHE_WARM_COUNT: '0' } : undefined;
-  const common = { redisUrl: config.redis.url, runId, workloads: opts.workloads, spec, login: opts.login, latencyMs: opts.latencyMs, extraEnv, progress };
+  const settleAfterLoginMs = opts.quick ? 0 : RYW_WINDOW_MS;
+  const common = { redisUrl: config.redis.url, runId, workloads: opts.workloads, spec, login: opts.login, latencyMs: opts.latencyMs, extraEnv, settleAfterLoginMs, progress };
 
   // Both servers start at once (compiling and warming in parallel); the baseline one then
   // idles, with no connection open, until its turn. One load generator serves both.

@@ -2,6 +2,7 @@ import type { Config } from '../../config/index.ts';
 import { ensureBenchDatabase, waitForReplicas } from '../bench-db.ts';
 import type { Check, ScenarioResult } from '../bench-report.ts';
 import { runConfiguration } from '../configuration-run.ts';
+import { LSN_TTL_MS } from '../../cache/lsn-store.ts';
 import type { BenchOptions } from '../options.ts';
 import { ratio } from '../ratios.ts';
 import type { WorkloadMeasure } from '../report-types.ts';
@@ -22,7 +23,7 @@ export async function runGrowth(config: Config, opts: BenchOptions, runId: strin
     const spec = { mode: opts.rate ? 'open' as const : 'closed' as const, connections: opts.connections, rate: opts.rate, warmupMs: opts.warmupMs, durationMs: opts.durationMs, timeoutMs: opts.timeoutMs };
     const out = await runConfiguration({
       configuration: 'optimized', urls: bench.urls, redisUrl: config.redis.url, runId: `${runId}-${preset}`,
-      workloads: opts.workloads, spec, login: opts.login, progress,
+      workloads: opts.workloads, spec, login: opts.login, settleAfterLoginMs: LSN_TTL_MS + 1_000, progress,
     });
     byPreset[preset] = { ...out.run.workloads };
   }
