@@ -1,7 +1,8 @@
 import pg from 'pg';
 import type { Config } from '../config/index.ts';
 import { BASELINE_SQL } from './baseline.sql.ts';
-import { adminClient, benchUrls, readMarker, writeMarker, type BenchDbMarker, type BenchUrls } from './bench-db.ts';
+import { adminClient, benchUrls, migrateDatabase, readMarker, writeMarker, type BenchDbMarker, type BenchUrls } from './bench-db.ts';
+import { sleep } from './processes.ts';
 
 /**
  * The baseline database (DESIGN §5): the same data as the optimized bench database in
@@ -29,14 +30,28 @@ export async function ensureBaselineDatabase(config: Config, source: { urls: Ben
   const admin = await adminClient(config);
   try {
     const existing = await readMarker<BaselineMarker>(admin, database);
-    if (existing?.kind === 'bgc-bench-baseline' && existing.source.seeded_at === source.marker.seeded_at && existing.source.schema === source.marker.schema) {
-      progress(`${database}: reusing the baseline copy (converted ${existing.converted_at})`);
-      return { urls, marker: existing, reused: true };
+    if (existing?.kind === 'bgc-bench-baseline' && existing.source.seeded_at === source.marker.seeded_at) {
+      if (existing.source.schema === source.marker.schema) {
+        progress(`${database}: reusing the baseline copy (converted ${existing.converted_at})`);
+        return { urls, marker: existing, reused: true };
+      }
+      // Same data, newer migrations: apply them here too and convert again (cheap),
+      // rather than copying a large database again. Any failure falls back to a copy.
+      try {
+        progress(`${database}: applying new migrations to the baseline copy and converting again`);
+        await migrateDatabase(urls.primaryUrl);
+        const converted = await convert(urls.primaryUrl);
+        const marker: BaselineMarker = { ...existing, source: source.marker, converted_at: new Date().toISOString(), dropped_indexes: existing.dropped_indexes + converted.droppedIndexes, kept_unique_indexes: converted.keptUnique };
+        await writeMarker(admin, database, marker);
+        return { urls, marker, reused: true };
+      } catch (err) {
+        progress(`${database}: updating in place failed (${err instanceof Error ? err.message : String(err)}); copying again`);
+      }
     }
     progress(`${database}: copying ${source.urls.database} (CREATE DATABASE … TEMPLATE)`);
     const t0 = performance.now();
     await admin.query(`DROP DATABASE IF EXISTS ${id(database)} WITH (FORCE)`);
-    await admin.query(BASELINE_SQL.createFromTemplate(id(database), id(source.urls.database)));
+    await copyWhenFree(admin, database, source.urls.database, progress);
     const copySeconds = (performance.now() - t0) / 1000;
     progress(`${database}: converting to the naive schema (plain tables, primary keys only)`);
     const converted = await convert(urls.primaryUrl);
@@ -54,6 +69,28 @@ export async function ensureBaselineDatabase(config: Config, source: { urls: Ben
     return { urls, marker, reused: false };
   } finally {
     await admin.end();
+  }
+}
+
+/**
+ * CREATE DATABASE … TEMPLATE needs the source to have no other session. Someone else's
+ * short query (another tool reading the bench data) is waited out, never terminated.
+ */
+async function copyWhenFree(admin: pg.Client, target: string, source: string, progress: (m: string) => void): Promise<void> {
+  const deadline = Date.now() + 120_000;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await admin.query(BASELINE_SQL.createFromTemplate(id(target), id(source)));
+      return;
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (code !== '55006' || Date.now() > deadline) {
+        const who = code === '55006' ? (await admin.query<{ apps: string }>(BASELINE_SQL.sessionsOn, [source])).rows[0]?.apps ?? '' : '';
+        throw new Error(`cannot copy ${source}: ${err instanceof Error ? err.message : String(err)}${who ? ` (connected: ${who})` : ''}`, { cause: err });
+      }
+      if (attempt === 0) progress(`${source} is in use by another session; waiting for it to finish`);
+      await sleep(2_000);
+    }
   }
 }
 

@@ -5,6 +5,7 @@
  */
 export const BASELINE_SQL = {
   createFromTemplate: (target: string, source: string) => `CREATE DATABASE ${target} TEMPLATE ${source} STRATEGY FILE_COPY`,
+  sessionsOn: `SELECT string_agg(DISTINCT coalesce(nullif(application_name, ''), 'unnamed'), ', ') AS apps FROM pg_stat_activity WHERE datname = $1`,
   partitionedTables: `SELECT c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
     WHERE n.nspname = 'public' AND c.relkind = 'p' ORDER BY 1`,
   /** The table's own primary key and foreign keys (not the copies on each partition). */

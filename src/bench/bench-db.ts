@@ -110,7 +110,7 @@ export async function ensureBenchDatabase(config: Config, preset: Preset, progre
   }
 }
 
-async function migrateDatabase(url: string): Promise<string[]> {
+export async function migrateDatabase(url: string): Promise<string[]> {
   const c = new pg.Client({ connectionString: url, application_name: 'bgc-bench-setup' });
   await c.connect();
   try {
