@@ -61,35 +61,62 @@ function groupOwner(world: World, g: number): number {
   return rng.zipf(usersAt(world.users, world.groups.createdAt[g] as number), SKEW.users);
 }
 
-/** Each group's owner first (role owner), then members: popular groups get many. */
+/** Each group's owner (role owner), then members: popular groups get many. Written in PK order. */
 export function* membershipRows(world: World, enc: BinaryCopyEncoder): Generator<number, void, void> {
   const rng = new Prng(world.seed, 'memberships.rows');
   const { groups, users, timeline } = world;
   const total = world.preset.groupMemberships;
+  const roles = ['owner', 'moderator', 'member'] as const;
   const seen = new PairSet(total);
-  let written = 0;
-  let sinceYield = 0;
-  const write = (g: number, u: number, role: string) => {
-    const from = Math.max(groups.createdAt[g] as number, users.createdAt[u] as number);
-    enc.row(MEMBERSHIP_COLUMNS.length).uuid(groups.ids, g * 16).uuid(users.ids, u * 16).text(role).timestamp(between(rng, from, timeline.anchorMs));
-    written++;
-    sinceYield++;
+  const gs = new Int32Array(total);
+  const us = new Int32Array(total);
+  const role = new Uint8Array(total);
+  const joined = new Float64Array(total);
+  const keys = new Float64Array(total);
+  let k = 0;
+  const add = (g: number, u: number, r: number) => {
+    const since = Math.max(groups.createdAt[g] as number, users.createdAt[u] as number);
+    gs[k] = g; us[k] = u; role[k] = r; joined[k] = between(rng, since, timeline.anchorMs);
+    keys[k] = g * users.count + u;
+    k++;
   };
-  for (let g = 0; g < groups.count && written < total; g++) {
+  for (let g = 0; g < groups.count && k < total; g++) {
     const owner = groupOwner(world, g);
     seen.add(g, owner);
-    write(g, owner, 'owner');
+    add(g, owner, 0);
   }
-  for (let attempts = 0; written < total; attempts++) {
+  for (let attempts = 0; k < total; attempts++) {
     if (attempts > total * MAX_ATTEMPTS_PER_ROW) throw new Error('membership generation did not converge');
     const g = rng.zipf(groups.count, SKEW.rooms);
     const u = rng.zipf(users.count, 0.5);
     if (!seen.add(g, u)) continue;
-    write(g, u, rng.chance(0.05) ? 'moderator' : 'member');
-    if (sinceYield >= YIELD_EVERY) { yield sinceYield; sinceYield = 0; }
+    add(g, u, rng.chance(0.05) ? 1 : 2);
   }
-  yield sinceYield;
+  const order = argsort(keys);
+  for (let j = 0; j < total; j++) {
+    const i = order[j] as number;
+    enc.row(MEMBERSHIP_COLUMNS.length).uuid(groups.ids, (gs[i] as number) * 16).uuid(users.ids, (us[i] as number) * 16)
+      .text(roles[role[i] as number] as string).timestamp(joined[i] as number);
+    if ((j + 1) % YIELD_EVERY === 0) yield YIELD_EVERY;
+  }
+  yield total % YIELD_EVERY;
 }
+
+/** Row order by ascending key; the typed-array sort is stable, so ties keep generation order. */
+function argsort(keys: Float64Array): Uint32Array {
+  const order = new Uint32Array(keys.length);
+  for (let i = 0; i < order.length; i++) order[i] = i;
+  return order.sort((x, y) => (keys[x] as number) - (keys[y] as number));
+}
+
+/*
+ * Relationships, ratings and memberships are drawn in random order but written sorted by
+ * their primary key (user numbers follow id order, ids being UUIDv7 of sign-up time): the
+ * primary key B-tree, which stays during the load, then only ever appends at its right
+ * edge instead of splitting pages all over a 1M-entry index.
+ */
+const KINDS = ['block', 'favorite', 'friend'] as const; // PK order of the kind column
+const STATUSES = ['accepted', 'pending'] as const;
 
 /**
  * Exactly `preset.relationships` rows: accepted friendships (two rows, one per direction),
@@ -104,41 +131,54 @@ export function* relationshipRows(world: World, enc: BinaryCopyEncoder): Generat
   const friendPairs = new PairSet(total / 2); // unordered pair → friend (accepted or pending)
   const blockPairs = new PairSet(total / 10); // unordered pair → someone blocked someone
   const favorites = new PairSet(total / 2); // ordered pair
-  let written = 0;
-  let sinceYield = 0;
-  const row = (a: number, b: number, kind: string, status: string, created: number, updated: number) => {
-    enc.row(RELATIONSHIP_COLUMNS.length).uuid(users.ids, a * 16).uuid(users.ids, b * 16).text(kind).text(status).timestamp(created).timestamp(updated);
-    written++;
-    sinceYield++;
+  const from = new Int32Array(total);
+  const to = new Int32Array(total);
+  const kinds = new Uint8Array(total);
+  const statuses = new Uint8Array(total);
+  const created = new Float64Array(total);
+  const updated = new Float64Array(total);
+  const keys = new Float64Array(total);
+  let k = 0;
+  const row = (a: number, b: number, kind: number, status: number, c: number, u: number) => {
+    from[k] = a; to[k] = b; kinds[k] = kind; statuses[k] = status; created[k] = c; updated[k] = u;
+    keys[k] = (a * n + b) * KINDS.length + kind;
+    k++;
   };
-  for (let attempts = 0; written < total; attempts++) {
+  for (let attempts = 0; k < total; attempts++) {
     if (attempts > total * MAX_ATTEMPTS_PER_ROW) throw new Error('relationship generation did not converge');
     const a = rng.zipf(n, SKEW.users);
     const b = rng.chance(0.6) ? rng.zipf(n, SKEW.users) : rng.int(n);
     if (a === b) continue;
     const lo = Math.min(a, b);
     const hi = Math.max(a, b);
-    const from = Math.max(users.createdAt[a] as number, users.createdAt[b] as number);
-    const created = between(rng, from, timeline.anchorMs);
+    const since = Math.max(users.createdAt[a] as number, users.createdAt[b] as number);
+    const at = between(rng, since, timeline.anchorMs);
     const kind = rng.float();
-    if (kind < 0.34 && total - written >= 2) {
+    if (kind < 0.34 && total - k >= 2) {
       if (blockPairs.has(lo, hi) || !friendPairs.add(lo, hi)) continue;
-      const accepted = between(rng, created, Math.min(timeline.anchorMs, created + 3 * 86_400_000));
-      row(a, b, 'friend', 'accepted', created, accepted);
-      row(b, a, 'friend', 'accepted', accepted, accepted);
+      const accepted = between(rng, at, Math.min(timeline.anchorMs, at + 3 * 86_400_000));
+      row(a, b, 2, 0, at, accepted);
+      row(b, a, 2, 0, accepted, accepted);
     } else if (kind < 0.44) {
       if (blockPairs.has(lo, hi) || !friendPairs.add(lo, hi)) continue;
-      row(a, b, 'friend', 'pending', created, created);
+      row(a, b, 2, 1, at, at);
     } else if (kind < 0.92) {
       if (blockPairs.has(lo, hi) || !favorites.add(a, b)) continue;
-      row(a, b, 'favorite', 'accepted', created, created);
+      row(a, b, 1, 0, at, at);
     } else {
       if (friendPairs.has(lo, hi) || !blockPairs.add(lo, hi)) continue;
-      row(a, b, 'block', 'accepted', created, created);
+      row(a, b, 0, 0, at, at);
     }
-    if (sinceYield >= YIELD_EVERY) { yield sinceYield; sinceYield = 0; }
   }
-  yield sinceYield;
+  const order = argsort(keys);
+  for (let j = 0; j < total; j++) {
+    const i = order[j] as number;
+    enc.row(RELATIONSHIP_COLUMNS.length).uuid(users.ids, (from[i] as number) * 16).uuid(users.ids, (to[i] as number) * 16)
+      .text(KINDS[kinds[i] as number] as string).text(STATUSES[statuses[i] as number] as string)
+      .timestamp(created[i] as number).timestamp(updated[i] as number);
+    if ((j + 1) % YIELD_EVERY === 0) yield YIELD_EVERY;
+  }
+  yield total % YIELD_EVERY;
 }
 
 export function* ratingRows(world: World, enc: BinaryCopyEncoder): Generator<number, void, void> {
@@ -148,17 +188,28 @@ export function* ratingRows(world: World, enc: BinaryCopyEncoder): Generator<num
   const total = world.preset.ratings;
   const scores = Array.from({ length: 10 }, (_, i) => i + 1);
   const seen = new PairSet(total);
-  let written = 0;
-  for (let attempts = 0; written < total; attempts++) {
+  const raters = new Int32Array(total);
+  const rateds = new Int32Array(total);
+  const given = new Uint8Array(total);
+  const at = new Float64Array(total);
+  const keys = new Float64Array(total);
+  let k = 0;
+  for (let attempts = 0; k < total; attempts++) {
     if (attempts > total * MAX_ATTEMPTS_PER_ROW) throw new Error('rating generation did not converge');
     const rater = rng.zipf(n, SKEW.users);
     const rated = rng.zipf(n, 0.6);
     if (rater === rated || !seen.add(rater, rated)) continue;
-    const from = Math.max(users.createdAt[rater] as number, users.createdAt[rated] as number);
-    enc.row(RATING_COLUMNS.length).uuid(users.ids, rater * 16).uuid(users.ids, rated * 16)
-      .int2(rng.weighted(scores, RATING_WEIGHTS)).timestamp(between(rng, from, timeline.anchorMs));
-    written++;
-    if (written % YIELD_EVERY === 0) yield YIELD_EVERY;
+    const since = Math.max(users.createdAt[rater] as number, users.createdAt[rated] as number);
+    raters[k] = rater; rateds[k] = rated; given[k] = rng.weighted(scores, RATING_WEIGHTS); at[k] = between(rng, since, timeline.anchorMs);
+    keys[k] = rater * n + rated;
+    k++;
   }
-  yield written % YIELD_EVERY;
+  const order = argsort(keys);
+  for (let j = 0; j < total; j++) {
+    const i = order[j] as number;
+    enc.row(RATING_COLUMNS.length).uuid(users.ids, (raters[i] as number) * 16).uuid(users.ids, (rateds[i] as number) * 16)
+      .int2(given[i] as number).timestamp(at[i] as number);
+    if ((j + 1) % YIELD_EVERY === 0) yield YIELD_EVERY;
+  }
+  yield total % YIELD_EVERY;
 }
