@@ -6,7 +6,7 @@ import type { Redis } from 'ioredis';
 import type { Config } from '../config/index.ts';
 import type { Logger } from '../logging/logger.ts';
 import type { Metrics } from '../metrics/registry.ts';
-import { cacheMetricsFor, type CacheMetrics, type CacheName, type InvalidationSource } from '../metrics/cache.metrics.ts';
+import { CACHE_NAMES, cacheMetricsFor, type CacheMetrics, type CacheName, type InvalidationSource } from '../metrics/cache.metrics.ts';
 import { NotifyListener } from '../db/notify-listener.ts';
 import { CacheKeys } from './keys.ts';
 import { createRedis, closeRedis, RedisHealth } from './redis-connection.ts';
@@ -23,8 +23,8 @@ import type { WarmReport } from './warm.ts';
 
 /**
  * The cache layer of one app instance (DESIGN §1: the only module that talks to Redis).
- * It owns the Redis connections, the bentocache instance (L1 + L2 + bus), the two typed
- * caches, the database invalidation listener and the read-your-writes LsnStore.
+ * It owns the Redis connections, the bentocache instance (L1 + L2 + bus), the three typed
+ * caches (profile views, sessions, relationship sets), the database invalidation listener and the read-your-writes LsnStore.
  * See docs/ARCHITECTURE.md, "Cache", for the design and what is ours vs bentocache's.
  */
 export interface CacheLayerOptions {
@@ -51,6 +51,7 @@ export class CacheLayer {
   readonly janitor: L2Janitor;
   readonly profiles: TypedCache;
   readonly sessions: TypedCache;
+  readonly relationships: TypedCache;
   readonly lsnStore: RedisLsnStore;
   readonly instanceId = crypto.randomBytes(6).toString('hex');
   readonly listener: NotifyListener | undefined;
@@ -92,7 +93,7 @@ export class CacheLayer {
       .useBus(this.#hub.driver(BUS_RETRY_QUEUE));
     this.#bento = new BentoCache({
       default: 'profile',
-      stores: { profile: store('profile'), session: store('session') },
+      stores: { profile: store('profile'), session: store('session'), relationship: store('relationship') },
       l2CircuitBreakerDuration: L2_BREAKER_MS,
       // bentocache's L2 and bus calls pass through here: a failure there also opens our own
       // breaker (lease, LSN marks, deletes), so a hung Redis costs one timeout, not several.
@@ -119,7 +120,14 @@ export class CacheLayer {
       staleWhileRevalidate: false, freshWindowMs,
       expiresAt: sessionExpiry,
     }, deps('session'));
-    this.#caches = { profile: this.profiles, session: this.sessions };
+    // Relationship sets change only through writes that invalidate them (hooks, 0008
+    // triggers), like profile views: same TTL, stale-while-revalidate. An empty set is a
+    // normal value with the full TTL: "no relationship" is the common answer.
+    this.relationships = new TypedCache({
+      name: 'relationship', ttlMs: config.cache.profileTtlSeconds * 1000, negativeTtlMs, graceMs,
+      staleWhileRevalidate: true, freshWindowMs,
+    }, deps('relationship'));
+    this.#caches = { profile: this.profiles, session: this.sessions, relationship: this.relationships };
     this.#countEvents();
     this.#hub.observe((channel, payload) => this.#onPeerMessage(channel, payload));
     // Bus messages sent while our subscriber was away are lost: our L1 may be stale.
@@ -194,7 +202,9 @@ export class CacheLayer {
   }
 
   #onPeerMessage(channel: string, payload: unknown): void {
-    const cacheName: CacheName | undefined = channel.endsWith(':profile') ? 'profile' : channel.endsWith(':session') ? 'session' : undefined;
+    // bentocache's channel per store: "bentocache.notifications:<store>".
+    const store = channel.slice(channel.lastIndexOf(':') + 1);
+    const cacheName = CACHE_NAMES.find((c) => c === store);
     if (!cacheName || typeof payload !== 'object' || payload === null) return;
     const { type, keys } = payload as { type?: unknown; keys?: unknown };
     if (type !== 'delete' || !Array.isArray(keys)) return;
@@ -213,7 +223,7 @@ export class CacheLayer {
     if (!m) return;
     // Bound children: no label hashing on the hot path.
     const children = new Map<string, { inc(): void }>();
-    for (const cache of ['profile', 'session'] as const) {
+    for (const cache of CACHE_NAMES) {
       for (const tier of ['l1', 'l2'] as const) for (const result of ['hit', 'miss', 'stale'] as const) children.set(`${cache}|${tier}|${result}`, m.requests.labels(cache, tier, result));
     }
     const inc = (cache: CacheName, tier: 'l1' | 'l2', result: 'hit' | 'miss' | 'stale') => children.get(`${cache}|${tier}|${result}`)?.inc();

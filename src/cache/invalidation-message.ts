@@ -1,9 +1,10 @@
 import { z } from 'zod';
-import type { CacheName } from '../metrics/cache.metrics.ts';
+import { CACHE_NAMES, type CacheName } from '../metrics/cache.metrics.ts';
 
 /**
  * The NOTIFY payload sent by migrations/0004_cache_invalidation.sql on channel
- * `bgc_cache_invalidate`: {"v":1,"cache":"profile"|"session","keys":[...]} or
+ * `bgc_cache_invalidate` (and 0008 for relationships):
+ * {"v":1,"cache":"profile"|"session"|"relationship","keys":[...]} or
  * {"v":1,"cache":...,"flush":true}. Anything else is ignored (and counted), never thrown:
  * a malformed message must not take the listener down.
  */
@@ -11,7 +12,7 @@ export const INVALIDATION_CHANNEL = 'bgc_cache_invalidate';
 
 const message = z.object({
   v: z.literal(1),
-  cache: z.enum(['profile', 'session']),
+  cache: z.enum(CACHE_NAMES),
   keys: z.array(z.string().min(1).max(200)).max(1_000).optional(),
   flush: z.boolean().optional(),
 });

@@ -7,6 +7,8 @@ import type { CacheName } from '../metrics/cache.metrics.ts';
  *
  *   <ns>:profile:<user id>          profile view (bentocache entry, JSON)
  *   <ns>:session:<token hash hex>   session lookup (bentocache entry, JSON)
+ *   <ns>:relationship:<user id>[:<hex suffix>]  a node of that user's relationship set
+ *                                   (relationship-sets.ts)
  *   <ns>:lease:<cache>:<key>        fleet-wide load lease (SET NX PX)
  *   <ns>:lsn:<user id>              read-your-writes LSN (LsnStore)
  *   <ns>:listeners                  hash of live invalidation listeners (coverage check)

@@ -1,9 +1,11 @@
 import type { QueryContext } from '../db/database.ts';
 import { isWellFormedToken, tokenHashHex } from '../auth/tokens.ts';
 import type { CacheLayer } from './cache-layer.ts';
+import { buildNode, lookupPair, parseSetKey, rowLimit, type EdgeLike } from './relationship-sets.ts';
+import type { RelationshipSetRepository } from './relationship-sets.repository.ts';
 
 /**
- * Cache-aside wrappers for the two hot readers the services expose
+ * Cache-aside wrappers for the three hot readers the services expose
  * (ServiceDeps.wrapReaders). Structural types, so the cache layer depends only on the
  * shape of ProfileReader / SessionResolver, not on the services module.
  */
@@ -12,6 +14,9 @@ export interface ProfileReaderLike<V> {
 }
 export interface SessionResolverLike<S extends { readonly expiresAt: string }> {
   resolve(token: string): Promise<S | null>;
+}
+export interface RelationshipReaderLike {
+  getRelationship(viewerId: string, otherUserId: string, ctx: QueryContext): Promise<EdgeLike[]>;
 }
 
 /**
@@ -39,6 +44,32 @@ export function cachedSessionResolver<S extends { readonly expiresAt: string }>(
       // Malformed tokens never reach the cache or the database.
       if (!isWellFormedToken(token)) return null;
       return (await layer.sessions.get(tokenHashHex(token), () => inner.resolve(token))) as S | null;
+    },
+  };
+}
+
+/**
+ * The rows between a viewer and another user, from the VIEWER's cached relationship set
+ * (relationship-sets.ts): one or a few cache lookups, no database round trip on a hit.
+ * Read-your-writes: the viewer's own relationship write dropped the nodes involved
+ * before its response (WriteHooks.onRelationshipChanged: this instance's L1 and Redis,
+ * then a bus delete that is published before the write returns), and loads right after
+ * an invalidation read the primary. A request carrying X-BGC-LSN goes to the router.
+ */
+export function cachedRelationshipReader(layer: CacheLayer, inner: RelationshipReaderLike, sets: RelationshipSetRepository): RelationshipReaderLike {
+  const load = async (key: string, opts: { fresh: boolean }) => {
+    const { ownerId, suffix } = parseSetKey(key);
+    const rows = await sets.load(ownerId, suffix, rowLimit(suffix.length) + 1, opts.fresh ? { forcePrimary: true } : {});
+    return buildNode(rows, suffix.length);
+  };
+  return {
+    async getRelationship(viewerId: string, otherUserId: string, ctx: QueryContext): Promise<EdgeLike[]> {
+      const viewer = viewerId.toLowerCase();
+      const other = otherUserId.toLowerCase();
+      if (ctx.minLsn !== undefined || ctx.forcePrimary || viewer === other) return inner.getRelationship(viewerId, otherUserId, ctx);
+      const edges = await lookupPair((key) => layer.relationships.get(key, load), viewer, other);
+      // undefined: the viewer's set is too large to cache (more than 1M rows).
+      return edges ?? inner.getRelationship(viewerId, otherUserId, ctx);
     },
   };
 }

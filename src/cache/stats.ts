@@ -1,4 +1,4 @@
-import type { CacheName } from '../metrics/cache.metrics.ts';
+import { CACHE_NAMES, type CacheName } from '../metrics/cache.metrics.ts';
 import type { CacheLayer } from './cache-layer.ts';
 import type { RedisMemory } from './redis-memory.ts';
 import type { WarmReport } from './warm.ts';
@@ -81,9 +81,10 @@ export async function cacheStats(layer: CacheLayer, opts: { keyCounts?: boolean 
   const caches = {
     profile: countersFrom(requests, invalidations, 'profile', layer.profiles.loaderCalls),
     session: countersFrom(requests, invalidations, 'session', layer.sessions.loaderCalls),
+    relationship: countersFrom(requests, invalidations, 'relationship', layer.relationships.loaderCalls),
   };
   if (opts.keyCounts) {
-    for (const name of ['profile', 'session'] as const) caches[name].keys = await countKeys(layer, name).catch(() => ({ count: 0, complete: false }));
+    for (const name of CACHE_NAMES) caches[name].keys = await countKeys(layer, name).catch(() => ({ count: 0, complete: false }));
   }
   const mem = (await layer.memory.poll()) ?? null;
   m?.l1Bytes.set(layer.lru.bytes);

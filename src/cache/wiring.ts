@@ -4,7 +4,12 @@ import type { Database } from '../db/database.ts';
 import type { Logger } from '../logging/logger.ts';
 import type { Metrics } from '../metrics/registry.ts';
 import { CacheLayer } from './cache-layer.ts';
-import { cachedProfileReader, cachedSessionResolver, type ProfileReaderLike, type SessionResolverLike } from './readers.ts';
+import {
+  cachedProfileReader, cachedRelationshipReader, cachedSessionResolver,
+  type ProfileReaderLike, type RelationshipReaderLike, type SessionResolverLike,
+} from './readers.ts';
+import { pairInvalidationKeys } from './relationship-sets.ts';
+import { RelationshipSetRepository } from './relationship-sets.repository.ts';
 import { cacheStats } from './stats.ts';
 import { warmProfiles, type WarmReport } from './warm.ts';
 import { WarmRepository } from './warm.repository.ts';
@@ -19,6 +24,7 @@ import { WarmRepository } from './warm.repository.ts';
 interface HooksLike {
   onProfileChanged(fn: (userId: string, lsn: string | undefined) => void | Promise<void>): void;
   onSessionRevoked(fn: (tokenHash: string, userId: string) => void | Promise<void>): void;
+  onRelationshipChanged(fn: (userId: string, otherUserId: string, lsn: string | undefined) => void | Promise<void>): void;
 }
 interface ServicesLike {
   readonly hooks: HooksLike;
@@ -29,6 +35,7 @@ export interface CacheWiring {
   readonly wrapReaders: {
     readonly profile?: <V>(inner: ProfileReaderLike<V>) => ProfileReaderLike<V>;
     readonly session?: <S extends { readonly expiresAt: string }>(inner: SessionResolverLike<S>) => SessionResolverLike<S>;
+    readonly relationship?: (inner: RelationshipReaderLike) => RelationshipReaderLike;
   };
   /** Subscribes cache invalidation to the services' after-commit hooks. */
   attach(services: ServicesLike): void;
@@ -66,10 +73,12 @@ export async function startCache(config: Config, deps: { db: Database; metrics: 
         return cachedProfileReader(layer, inner);
       },
       session: <S extends { readonly expiresAt: string }>(inner: SessionResolverLike<S>) => cachedSessionResolver(layer, inner),
+      relationship: (inner: RelationshipReaderLike) => cachedRelationshipReader(layer, inner, new RelationshipSetRepository(deps.db)),
     },
     attach: (services) => {
       services.hooks.onProfileChanged((userId) => layer.invalidate('profile', [userId]));
       services.hooks.onSessionRevoked((tokenHash) => layer.invalidate('session', [tokenHash]));
+      services.hooks.onRelationshipChanged((userId, otherUserId) => layer.invalidate('relationship', pairInvalidationKeys(userId, otherUserId)));
     },
     warm: async () => {
       if (config.cache.warmCount <= 0 || !dbProfileReader) return undefined;

@@ -10,7 +10,8 @@ import type { Metrics } from './registry.ts';
  *    PostgreSQL NOTIFY, a peer's bus message, or a whole-cache flush).
  *  - Redis memory gauges are refreshed by the cache layer's INFO poll (SC-009).
  */
-export type CacheName = 'profile' | 'session';
+export const CACHE_NAMES = ['profile', 'session', 'relationship'] as const;
+export type CacheName = (typeof CACHE_NAMES)[number];
 export type CacheTier = 'l1' | 'l2';
 export type CacheResult = 'hit' | 'miss' | 'stale';
 export type InvalidationSource = 'app' | 'db_notify' | 'bus' | 'flush';
@@ -57,7 +58,7 @@ export class CacheMetrics {
       registers: [registry],
     });
     // Pre-create every label combination so dashboards see zeros rather than gaps.
-    for (const cache of ['profile', 'session'] as const) {
+    for (const cache of CACHE_NAMES) {
       for (const tier of ['l1', 'l2'] as const) for (const result of ['hit', 'miss', 'stale'] as const) this.requests.inc({ cache, tier, result }, 0);
       for (const source of ['app', 'db_notify', 'bus', 'flush'] as const) this.invalidations.inc({ cache, source }, 0);
     }

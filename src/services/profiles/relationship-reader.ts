@@ -12,10 +12,11 @@ export interface RelationshipEdge {
 /**
  * The viewer-dependent half of a profile read: the (at most six) relationship rows
  * between two users. Separate from ProfileReader so a cached profile stays viewer
- * independent; the cache layer may wrap this too (per pair, invalidated through
- * WriteHooks.onRelationshipChanged) to make a cached profile read free of database
- * round trips. The service runs it concurrently with the profile read, so a miss on
- * both still costs one round trip of latency.
+ * independent. The cache layer wraps it (ServiceDeps.wrapReaders.relationship): it
+ * answers from the viewer's cached relationship set (src/cache/relationship-sets.ts),
+ * invalidated through WriteHooks.onRelationshipChanged and migrations/0008, so a cached
+ * profile read needs no database round trip. The service runs it concurrently with the
+ * profile read, so a miss on both still costs one round trip of latency.
  */
 export interface RelationshipReader {
   getRelationship(viewerId: string, otherUserId: string, ctx: QueryContext): Promise<RelationshipEdge[]>;
