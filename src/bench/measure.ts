@@ -55,6 +55,10 @@ export function toMeasure(
 ): WorkloadMeasure {
   const h = LatencyHistogram.from(result.histogram);
   const seconds = result.elapsedMs / 1000;
+  // Closed loop stops at the deadline: requests still running then are neither answers
+  // nor errors. If nothing at all came back, say so instead of printing zeros.
+  const none = h.count === 0;
+  const notes = none && result.responses === 0 ? [`no request completed within ${seconds.toFixed(1)} s (every connection was still waiting)`] : [];
   const perOp: Record<string, OpMeasure> = {};
   for (const [op, s] of Object.entries(result.perOp)) {
     const oh = LatencyHistogram.from(s.histogram);
@@ -69,10 +73,10 @@ export function toMeasure(
     duration_s: Math.round(seconds * 100) / 100,
     requests: result.responses,
     rps: seconds > 0 ? Math.round(result.responses / seconds) : 0,
-    p50_ms: roundMs(h.percentile(50)),
-    p95_ms: roundMs(h.percentile(95)),
-    p99_ms: roundMs(h.percentile(99)),
-    max_ms: roundMs(h.maxMs),
+    p50_ms: none ? null : roundMs(h.percentile(50)),
+    p95_ms: none ? null : roundMs(h.percentile(95)),
+    p99_ms: none ? null : roundMs(h.percentile(99)),
+    max_ms: none ? null : roundMs(h.maxMs),
     errors: result.non2xx + result.socketErrors + result.timeouts + result.unsent,
     non2xx: result.non2xx,
     socket_errors: result.socketErrors,
@@ -86,7 +90,7 @@ export function toMeasure(
     reads_by_query: server?.reads_by_query ?? {},
     query_p99_ms: Object.fromEntries(Object.entries(server?.query_p99_ms ?? {}).map(([q, v]) => [q, Number.isFinite(v) ? v : null])),
     per_op: perOp,
-    sample_errors: result.sampleErrors,
+    sample_errors: [...notes, ...result.sampleErrors],
   };
 }
 

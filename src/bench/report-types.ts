@@ -17,10 +17,11 @@ export interface WorkloadMeasure {
   readonly duration_s: number;
   readonly requests: number;
   readonly rps: number;
-  readonly p50_ms: number;
-  readonly p95_ms: number;
-  readonly p99_ms: number;
-  readonly max_ms: number;
+  /** Latency percentiles; null when no request completed within the run (all were still in flight). */
+  readonly p50_ms: number | null;
+  readonly p95_ms: number | null;
+  readonly p99_ms: number | null;
+  readonly max_ms: number | null;
   /** non-2xx responses + socket errors + timeouts. */
   readonly errors: number;
   readonly non2xx: number;
