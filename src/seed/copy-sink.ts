@@ -23,7 +23,20 @@ export class CopySink {
     return new CopySink(client.query(copyFrom(sql)));
   }
 
-  async write(chunks: readonly Buffer[]): Promise<void> {
+  /**
+   * Writes in call order even when callers overlap (two month loaders feed one comments
+   * COPY): each call queues behind the previous one, so chunks taken earlier from the
+   * encoder always reach the socket first.
+   */
+  write(chunks: readonly Buffer[]): Promise<void> {
+    const next = this.#queue.then(() => this.#writeNow(chunks));
+    this.#queue = next.catch(() => undefined);
+    return next;
+  }
+
+  #queue: Promise<void> = Promise.resolve();
+
+  async #writeNow(chunks: readonly Buffer[]): Promise<void> {
     for (const chunk of chunks) {
       if (this.#error) throw this.#error;
       if (!this.#stream.write(chunk)) await once(this.#stream, 'drain');

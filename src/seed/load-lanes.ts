@@ -187,13 +187,16 @@ export async function socialLane(ctx: LaneContext): Promise<void> {
   });
 }
 
-/** Status updates month by month; each post's comments go into a concurrent COPY of post_comments. */
+/**
+ * Status updates month by month on two connections; each post's comments go into one
+ * concurrent COPY of post_comments (CopySink keeps the two loaders' chunks in order).
+ */
 async function feedLoad(ctx: LaneContext, commentClient: pg.ClientBase): Promise<void> {
   const commentIndexes = await IndexRebuild.begin(commentClient, 'post_comments');
   const comments = await TableCopy.begin(commentClient, { table: 'post_comments', columns: COMMENT_COLUMNS, freeze: true });
   let commentsDone: Promise<number> | undefined;
   try {
-    await timed(ctx, 'status_updates incl. indexes', () => loadMonths(ctx, 'status_updates', 1, (client, i, partition, rowsGenerated) =>
+    await timed(ctx, 'status_updates incl. indexes', () => loadMonths(ctx, 'status_updates', 2, (client, i, partition, rowsGenerated) =>
       copy(ctx, client, partition, POST_COLUMNS, (enc) => thenSignal(ctx.feed.sliceRows(i, enc, comments.enc), rowsGenerated), () => comments.flush()),
     () => {
       // The comments' COPY and index builds complete on their own connection meanwhile.

@@ -28,12 +28,16 @@ export const SEED_SQL = {
    *    not probe the parent table's index once per row per key (30M probes for `large`).
    *    The generator only ever references rows it creates, and the seed test checks it.
    *    Needs superuser (what pg_restore --disable-triggers needs too);
-   *  - no statement timeout: a month of `large` messages is one long COPY.
+   *  - no statement timeout: a month of `large` messages is one long COPY;
+   *  - no parallel index-build workers: the seed's own lanes already keep both cores
+   *    busy, and parallel builds cost more CPU in total (workers sort into temporary
+   *    tapes the leader merges): measured 12–25 s of worker CPU on `large`.
    */
   sessionSetup: [
     `SET synchronous_commit = off`,
     `SET session_replication_role = replica`,
     `SET statement_timeout = 0`,
+    `SET max_parallel_maintenance_workers = 0`,
     `SET lock_timeout = '60s'`,
   ],
   sessionReset: `RESET ALL`,
