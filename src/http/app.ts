@@ -1,7 +1,7 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import type { AppDeps } from '../app/deps.ts';
-import { installErrorHandler } from './error-handler.ts';
+import { frameworkErrorHandler, installErrorHandler } from './error-handler.ts';
 import { healthRoutes } from './routes/health.ts';
 import { apiRoutes } from './routes/index.ts';
 
@@ -18,6 +18,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     keepAliveTimeout: 65_000,
     requestTimeout: 30_000,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
+    frameworkErrors: frameworkErrorHandler,
   });
   installErrorHandler(app);
 

@@ -24,6 +24,12 @@ function classify(err: unknown): { code: ErrorCode; message: string; details?: R
     // Typed errors from the db layer (DbUnavailableError) carry catalogue codes.
     if (isErrorCode(e.code)) return { code: e.code, message: ERROR_CATALOGUE[e.code].message };
     if (e.code === '22P02' || e.code === '22007' || e.code === '22008') return { code: 'VALIDATION_FAILED', message: 'A value has an invalid format' };
+    // PostgreSQL cannot store U+0000 in text (22021 character_not_in_repertoire: "invalid byte
+    // sequence for encoding UTF8: 0x00") nor in jsonb (22P05 untranslatable_character). Valid
+    // JSON and query strings can carry it, so it is the client's input, not our fault: 400.
+    // Found by the route fuzzer (test/fuzz/routes.fuzz.test.ts); the statement failed, so
+    // nothing was written.
+    if (e.code === '22021' || e.code === '22P05') return { code: 'VALIDATION_FAILED', message: 'A text value contains a character that cannot be stored (such as U+0000)' };
     if (e.code === '57014') return { code: 'DB_POOL_TIMEOUT', message: 'The database took too long; retry shortly' }; // query_canceled (statement_timeout)
     if (/^(08|57P0)/.test(e.code) || e.code === '53300') return { code: 'DB_UNAVAILABLE', message: ERROR_CATALOGUE.DB_UNAVAILABLE.message }; // connection failure, shutdown, too_many_connections
     if (e.code === '25006') return { code: 'DB_READ_ONLY', message: ERROR_CATALOGUE.DB_READ_ONLY.message };
@@ -41,6 +47,19 @@ export function sendError(reply: FastifyReply, code: ErrorCode, message: string,
   const status = ERROR_CATALOGUE[code].status;
   if (status === 503) reply.header('Retry-After', String(RETRY_AFTER_SECONDS));
   return reply.code(status).type('application/json').send({ error: { code, message, ...(details ? { details } : {}) } });
+}
+
+/**
+ * Fastify's `frameworkErrors` hook: errors raised by the router before any route or hook
+ * runs (a path with invalid percent-encoding, FST_ERR_BAD_URL; a path parameter over the
+ * router's length limit, FST_ERR_MAX_PARAM_LENGTH). Without it Fastify answers those in its
+ * own shape (`{"error":"Bad Request","code":"FST_…"}`), which breaks the API's error
+ * contract; the route fuzzer (test/fuzz/routes.fuzz.test.ts) found both.
+ */
+export function frameworkErrorHandler(err: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  const message = err.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 'A path parameter is too long' : 'The URL is not validly encoded';
+  request.log.debug({ code: err.code }, 'request rejected by the router');
+  void sendError(reply, 'VALIDATION_FAILED', message);
 }
 
 /** One handler for every route: `{error:{code,message}}`, never a stack trace. */
