@@ -21,10 +21,15 @@ function barProgress(): SeedProgress {
   }, cliProgress.Presets.shades_classic);
   let active = false;
   let table = '';
+  let done = 0;
+  let total = 0;
   return {
-    start: (total) => { bar.start(total, 0, { table: 'starting' }); active = true; },
+    start: (t) => { total = t; bar.start(t, 0, { table: 'starting' }); active = true; },
     rows: (t, n) => {
-      if (t !== table) { table = t; bar.increment(n, { table: t }); } else bar.increment(n);
+      done += n;
+      // Once every row is in, the lanes still build indexes and ANALYZE: say so.
+      const label = done >= total ? 'all rows loaded; building indexes, ANALYZE' : t;
+      if (label !== table) { table = label; bar.increment(n, { table: label }); } else bar.increment(n);
     },
     phase: (message) => { if (!active) progressLine(message); },
     stop: () => { if (active) bar.stop(); active = false; },
