@@ -1,3 +1,4 @@
+import type { QueryContext } from '../db/database.ts';
 import type { CacheLayer } from './cache-layer.ts';
 import type { ProfileReaderLike } from './readers.ts';
 import type { WarmRepository } from './warm.repository.ts';
@@ -6,19 +7,29 @@ import type { WarmRepository } from './warm.repository.ts';
  * Cache warming (FR-012): read the N most recently active users' profile views through
  * the cache, so they end up in this instance's L1 and in Redis.
  *
- *  - Batches of `batchSize` ids go through the cache concurrently; their Redis GETs (and,
- *    for misses, the SETs) are issued in the same ticks and ioredis auto-pipelining sends
- *    each group in one round trip. Misses load through the ProfileReader, at most
- *    `dbConcurrency` (16) at a time, so warming never takes the whole pool.
+ *  - Batches of `batchSize` ids go through the cache all at once; their Redis GETs, lease
+ *    SETs and value SETs are issued in the same ticks, and ioredis auto-pipelining sends
+ *    each group in one round trip. `parallelBatches` batches are in flight at once, so
+ *    the waits of one (Redis, PostgreSQL) overlap the work of the others.
+ *  - The misses of a batch are loaded with ONE statement (`profile.get_many`, ids as an
+ *    array) when the reader can (BatchProfileReaderLike): bentocache still calls one
+ *    loader per key, and ViewBatcher gathers those calls into a query per few ms. Without
+ *    it, misses load one by one, at most `dbConcurrency` (16) at a time.
  *  - Bounded by count and by `timeoutMs`: whatever is not done by then is left cold.
  *  - Keys another instance already cached come from Redis, not PostgreSQL.
  *  - Warm reads do not count in the hit/miss metrics (they are not traffic).
  */
+export interface BatchProfileReaderLike<V> {
+  getProfileViews(userIds: readonly string[], ctx: QueryContext): Promise<ReadonlyMap<string, V>>;
+}
+
 export interface WarmOptions {
   readonly count: number;
   readonly timeoutMs: number;
   readonly batchSize?: number;
-  readonly concurrency?: number;
+  /** Batches in flight at once (default 4): one batch's round trips overlap the others'. */
+  readonly parallelBatches?: number;
+  /** Without batch loading: single-view loads in flight at once (default 16). */
   readonly dbConcurrency?: number;
   readonly onProgress?: (p: WarmProgress) => void;
 }
@@ -34,6 +45,8 @@ export interface WarmReport {
   readonly failed: number;
   readonly timedOut: boolean;
   readonly batches: number;
+  /** Statements that loaded views (one per gathered batch, or one per miss without batching). */
+  readonly dbStatements: number;
   readonly durationMs: number;
 }
 
@@ -53,17 +66,70 @@ function limiter(n: number): <T>(fn: () => Promise<T>) => Promise<T> {
   };
 }
 
-export async function warmProfiles<V>(layer: CacheLayer, repo: WarmRepository, reader: ProfileReaderLike<V>, opts: WarmOptions): Promise<WarmReport> {
+interface Waiter<V> { resolve(v: V | null): void; reject(err: unknown): void }
+
+/**
+ * Turns the per-key loader calls of one warm batch into one `getProfileViews` call per
+ * window (or per `maxBatch` ids), separately for fresh (primary) and ordinary loads.
+ */
+export class ViewBatcher<V> {
+  readonly #pending = new Map<boolean, Map<string, Array<Waiter<V>>>>();
+  readonly #timers = new Map<boolean, NodeJS.Timeout>();
+  statements = 0;
+
+  constructor(private readonly reader: BatchProfileReaderLike<V>, private readonly maxBatch: number, private readonly windowMs = 3) {}
+
+  load(id: string, fresh: boolean): Promise<V | null> {
+    let ids = this.#pending.get(fresh);
+    if (!ids) {
+      ids = new Map();
+      this.#pending.set(fresh, ids);
+      this.#timers.set(fresh, setTimeout(() => { void this.#flush(fresh); }, this.windowMs));
+    }
+    const waiters = ids.get(id) ?? [];
+    ids.set(id, waiters);
+    const out = new Promise<V | null>((resolve, reject) => waiters.push({ resolve, reject }));
+    if (ids.size >= this.maxBatch) void this.#flush(fresh);
+    return out;
+  }
+
+  async #flush(fresh: boolean): Promise<void> {
+    const ids = this.#pending.get(fresh);
+    clearTimeout(this.#timers.get(fresh));
+    this.#pending.delete(fresh);
+    this.#timers.delete(fresh);
+    if (!ids || ids.size === 0) return;
+    this.statements++;
+    try {
+      const views = await this.reader.getProfileViews([...ids.keys()], fresh ? { forcePrimary: true } : {});
+      for (const [id, waiters] of ids) for (const w of waiters) w.resolve(views.get(id) ?? null);
+    } catch (err) {
+      for (const waiters of ids.values()) for (const w of waiters) w.reject(err);
+    }
+  }
+}
+
+export async function warmProfiles<V>(
+  layer: CacheLayer,
+  repo: WarmRepository,
+  reader: ProfileReaderLike<V> & Partial<BatchProfileReaderLike<V>>,
+  opts: WarmOptions,
+): Promise<WarmReport> {
   const started = Date.now();
   const deadline = started + opts.timeoutMs;
   const batchSize = opts.batchSize ?? 250;
-  const concurrency = opts.concurrency ?? 64;
   const dbLimit = limiter(opts.dbConcurrency ?? 16);
+  const batcher = reader.getProfileViews ? new ViewBatcher<V>({ getProfileViews: reader.getProfileViews.bind(reader) }, batchSize) : undefined;
   let fromDatabase = 0;
-  const load = (id: string, o: { fresh: boolean }) => dbLimit(() => {
+  let singleStatements = 0;
+  const load = (id: string, o: { fresh: boolean }): Promise<V | null> => {
     fromDatabase++;
-    return reader.getProfileView(id, o.fresh ? { forcePrimary: true } : {});
-  });
+    if (batcher) return batcher.load(id, o.fresh);
+    return dbLimit(() => {
+      singleStatements++;
+      return reader.getProfileView(id, o.fresh ? { forcePrimary: true } : {});
+    });
+  };
 
   const ids = await repo.recentlyActiveUserIds(opts.count);
   let warmed = 0;
@@ -72,12 +138,13 @@ export async function warmProfiles<V>(layer: CacheLayer, repo: WarmRepository, r
   let done = 0;
   let batches = 0;
   let timedOut = false;
-  const itemLimit = limiter(concurrency);
-  for (let i = 0; i < ids.length; i += batchSize) {
-    if (Date.now() >= deadline) { timedOut = true; break; }
+  const batchLimit = limiter(opts.parallelBatches ?? 4);
+  const chunks: string[][] = [];
+  for (let i = 0; i < ids.length; i += batchSize) chunks.push(ids.slice(i, i + batchSize));
+  await Promise.all(chunks.map((chunk) => batchLimit(async () => {
+    if (Date.now() >= deadline) { timedOut = true; return; }
     batches++;
-    await Promise.all(ids.slice(i, i + batchSize).map((id) => itemLimit(async () => {
-      if (Date.now() >= deadline) { timedOut = true; return; }
+    await Promise.all(chunk.map(async (id) => {
       try {
         const v = await layer.profiles.getUncounted(id, load);
         if (v === null) missing++; else warmed++;
@@ -85,12 +152,15 @@ export async function warmProfiles<V>(layer: CacheLayer, repo: WarmRepository, r
         failed++;
       }
       done++;
-    })));
+    }));
     opts.onProgress?.({ done, total: ids.length, elapsedMs: Date.now() - started });
-  }
+  })));
   const durationMs = Date.now() - started;
   layer.metrics?.warmupDuration.set(durationMs / 1000);
-  const report: WarmReport = { requested: opts.count, candidates: ids.length, warmed, fromDatabase, missing, failed, timedOut, batches, durationMs };
+  const report: WarmReport = {
+    requested: opts.count, candidates: ids.length, warmed, fromDatabase, missing, failed, timedOut, batches,
+    dbStatements: (batcher?.statements ?? 0) + singleStatements, durationMs,
+  };
   layer.lastWarm = report;
   return report;
 }

@@ -11,7 +11,7 @@ import {
 import { pairInvalidationKeys } from './relationship-sets.ts';
 import { RelationshipSetRepository } from './relationship-sets.repository.ts';
 import { cacheStats } from './stats.ts';
-import { warmProfiles, type WarmReport } from './warm.ts';
+import { warmProfiles, type BatchProfileReaderLike, type WarmReport } from './warm.ts';
 import { WarmRepository } from './warm.repository.ts';
 
 /**
@@ -64,7 +64,8 @@ export async function startCache(config: Config, deps: { db: Database; metrics: 
   const log = deps.logger.child({ component: 'cache' });
   // Warming loads through the DATABASE reader: going through the cached one would re-enter
   // the cache for the key whose load is in progress (and wait on its own lock).
-  let dbProfileReader: ProfileReaderLike<unknown> | undefined;
+  // DbProfileReader also loads views in batches (BatchProfileReaderLike), which warming uses.
+  let dbProfileReader: (ProfileReaderLike<unknown> & Partial<BatchProfileReaderLike<unknown>>) | undefined;
   return {
     layer,
     wrapReaders: {

@@ -37,6 +37,18 @@ JOIN profiles p ON p.user_id = u.id
 ${RATING_LATERAL}
 WHERE u.id = $1 AND u.is_active`,
   }),
+  getMany: defineQuery({
+    name: 'profile.get_many',
+    description: 'Many profile views by user id (same columns as profile.get): cache warming loads a batch of ids in one statement.',
+    target: 'replica',
+    sample: { sql: `SELECT array_agg(user_id) AS ids FROM (SELECT user_id FROM profiles ORDER BY last_active_at DESC LIMIT 250) s` },
+    sql: `
+SELECT ${PROFILE_VIEW_COLUMNS}
+FROM users u
+JOIN profiles p ON p.user_id = u.id
+${RATING_LATERAL}
+WHERE u.id = ANY($1::uuid[]) AND u.is_active`,
+  }),
   update: defineQuery({
     name: 'profile.update',
     description: 'PUT /api/profiles/me: applies the keys present in a JSON patch (absent keys keep their value, null clears) and returns the new view, in one statement.',
@@ -105,6 +117,12 @@ export class ProfileRepository {
   async get(userId: string, ctx: QueryContext): Promise<ProfileRow | undefined> {
     const rows = await this.db.query<ProfileRow>(profileQueries.get, [userId], ctx);
     return rows[0];
+  }
+
+  /** The views of those of `userIds` that exist and are active, in no particular order. */
+  async getMany(userIds: readonly string[], ctx: QueryContext): Promise<ProfileRow[]> {
+    if (userIds.length === 0) return [];
+    return this.db.query<ProfileRow>(profileQueries.getMany, [userIds], ctx);
   }
 
   /** `patch` holds only the keys to change; its JSON goes to the statement as one jsonb parameter. */

@@ -260,6 +260,9 @@ describe('Redis memory (SC-009)', () => {
       peak = Math.max(peak, end.usedMemory);
       console.log(`loaded ${report.warmed} profiles (${report.fromDatabase} from PostgreSQL) into a ${limit}-byte Redis: peak used_memory ${peak}, evicted_keys ${end.evictedKeys}`);
       expect(report.warmed).toBe(1_200);
+      // Batched loads: one profile.get_many per gathered batch, not one statement per view.
+      expect(report.dbStatements).toBeGreaterThanOrEqual(Math.ceil(1_200 / 200));
+      expect(report.dbStatements).toBeLessThan(50);
       expect(end.evictedKeys).toBeGreaterThan(0);
       expect(peak).toBeLessThanOrEqual(limit);
       // The L1 stays within its own bound too.

@@ -42,16 +42,26 @@ export interface ProfileReader {
   getProfileView(userId: string, ctx: QueryContext): Promise<ProfileView | null>;
 }
 
+/** Many views in one statement (cache warming); ids without a view are absent from the map. */
+export interface BatchProfileReader {
+  getProfileViews(userIds: readonly string[], ctx: QueryContext): Promise<ReadonlyMap<string, ProfileView>>;
+}
+
 export function toProfileView(row: ProfileRow): ProfileView {
   const { rating_average, rating_count, ...rest } = row;
   return { ...rest, rating: { average: rating_average, count: rating_count } };
 }
 
-export class DbProfileReader implements ProfileReader {
+export class DbProfileReader implements ProfileReader, BatchProfileReader {
   constructor(private readonly profiles: ProfileRepository) {}
 
   async getProfileView(userId: string, ctx: QueryContext): Promise<ProfileView | null> {
     const row = await this.profiles.get(userId, ctx);
     return row ? toProfileView(row) : null;
+  }
+
+  async getProfileViews(userIds: readonly string[], ctx: QueryContext): Promise<ReadonlyMap<string, ProfileView>> {
+    const rows = await this.profiles.getMany(userIds, ctx);
+    return new Map(rows.map((r) => [r.id, toProfileView(r)]));
   }
 }
