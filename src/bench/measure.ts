@@ -91,6 +91,7 @@ export function toMeasure(
     query_p99_ms: Object.fromEntries(Object.entries(server?.query_p99_ms ?? {}).map(([q, v]) => [q, Number.isFinite(v) ? v : null])),
     per_op: perOp,
     sample_errors: [...notes, ...result.sampleErrors],
+    ...(result.mode === 'open' ? { generator_lag_p99_ms: roundMs(result.generatorLagP99Ms ?? 0), service_p99_ms: roundMs(result.serviceP99Ms ?? 0) } : {}),
   };
 }
 

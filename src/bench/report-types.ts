@@ -39,6 +39,10 @@ export interface WorkloadMeasure {
   readonly reads_by_query: Readonly<Record<string, { replica: number; primary: number }>>;
   readonly per_op: Readonly<Record<string, OpMeasure>>;
   readonly sample_errors: readonly string[];
+  /** Open loop: how late the generator made requests due (p99), to show it kept its pace. */
+  readonly generator_lag_p99_ms?: number;
+  /** Open loop: p99 from the actual send, i.e. without waiting for a free connection. */
+  readonly service_p99_ms?: number;
 }
 
 export interface FloorMeasure {

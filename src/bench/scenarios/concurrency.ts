@@ -15,7 +15,7 @@ export function concurrencyFigures(run: ConfigurationRun, opts: BenchOptions, po
   const peak = m ? Math.max(0, ...Object.values(m.max_pg_connections)) : null;
   return {
     summary: m
-      ? `${opts.connections} keep-alive clients, ${opts.rate} req/s mixed (paced): ${m.requests} requests, ${m.errors} errors, p50 ${m.p50_ms} ms, p99 ${m.p99_ms} ms, peak PG connections per node ${JSON.stringify(m.max_pg_connections)} (pool limit ${poolLimit}).`
+      ? `${opts.connections} keep-alive clients, ${opts.rate} req/s mixed (paced): ${m.requests} requests, ${m.errors} errors, p50 ${m.p50_ms} ms, p99 ${m.p99_ms} ms, peak PG connections per node ${JSON.stringify(m.max_pg_connections)} (pool limit ${poolLimit}); generator lag p99 ${m.generator_lag_p99_ms ?? '-'} ms.`
       : 'the mixed workload did not run',
     workloads: { mixed: m ? { mixed: m } : {} },
     figures: { clients: opts.connections, rate: opts.rate ?? null, errors: m?.errors ?? null, p99_ms: m?.p99_ms ?? null, peak_pg_connections: peak, pool_limit_per_node: poolLimit },
