@@ -66,6 +66,9 @@ export class CacheLayer {
   l1Flushes = 0;
   lastWarm: WarmReport | undefined;
   #closed = false;
+  /** Settles when the first listener connect's check (and any L2 flush it decided) is done. */
+  #firstSync: Promise<void> | undefined;
+  #firstSyncDone: (() => void) | undefined;
 
   constructor(readonly config: Config, opts: CacheLayerOptions) {
     const name = opts.name ?? 'api';
@@ -150,6 +153,7 @@ export class CacheLayer {
 
   /** Connects (bounded waits: Redis 1 s, listener 2 s) and starts background polls. Never throws for Redis. */
   async start(): Promise<void> {
+    if (this.listener && !this.#firstSync) this.#firstSync = new Promise<void>((resolve) => { this.#firstSyncDone = resolve; });
     await this.health.waitReady(1_000);
     if (this.listener) await this.listener.start(2_000);
     this.memory.start();
@@ -185,11 +189,29 @@ export class CacheLayer {
     const covered = await this.#coverage.coveredSince(reconnect ? lostAt : undefined);
     this.#coverage.listening(connectedAt);
     if (reconnect) this.#log.warn({ downMs: lostAt ? connectedAt - lostAt : null, l2Flush: !covered }, 'invalidation listener reconnected; flushing');
-    for (const cache of Object.values(this.#caches)) {
+    // The caches' flushes SCAN the same keyspace: run them side by side, not one after another.
+    await Promise.all(Object.values(this.#caches).map(async (cache) => {
       if (reconnect) this.metrics?.invalidations.inc({ cache: cache.name, source: 'flush' });
       await cache.flush(!covered, reconnect);
-    }
+    }));
     if (reconnect) this.l1Flushes++;
+    this.#firstSyncDone?.();
+  }
+
+  /**
+   * Waits (at most `timeoutMs`) until the start-up check of the invalidation listener is
+   * done. `start()` returns after 2 s even if that check is still flushing Redis; warming
+   * meanwhile would have its writes deleted by the flush, so warm-up waits here first.
+   */
+  async whenSynced(timeoutMs: number): Promise<boolean> {
+    if (!this.#firstSync) return true;
+    let timer: NodeJS.Timeout | undefined;
+    const done = await Promise.race([
+      this.#firstSync.then(() => true),
+      new Promise<boolean>((r) => { timer = setTimeout(() => r(false), timeoutMs); }),
+    ]);
+    clearTimeout(timer);
+    return done;
   }
 
   async #flushL1(reason: string): Promise<void> {

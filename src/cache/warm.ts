@@ -66,6 +66,8 @@ function limiter(n: number): <T>(fn: () => Promise<T>) => Promise<T> {
   };
 }
 
+const SYNC_WAIT_MS = 5_000;
+
 interface Waiter<V> { resolve(v: V | null): void; reject(err: unknown): void }
 
 /**
@@ -131,6 +133,9 @@ export async function warmProfiles<V>(
     });
   };
 
+  // A start-up flush of Redis still running would delete what we write (CacheLayer.whenSynced).
+  // Bounded: a listener that cannot connect must not keep the warm-up from running at all.
+  await layer.whenSynced(Math.max(0, Math.min(SYNC_WAIT_MS, deadline - Date.now())));
   const ids = await repo.recentlyActiveUserIds(opts.count);
   let warmed = 0;
   let missing = 0;
