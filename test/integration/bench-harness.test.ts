@@ -1,0 +1,134 @@
+import http from 'node:http';
+import net from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LatencyHistogram } from '../../src/bench/histogram.ts';
+import { LatencyProxy } from '../../src/bench/latency-proxy.ts';
+import { parseResponse } from '../../src/bench/load/http-connection.ts';
+import { runOpenLoop } from '../../src/bench/load/open-loop.ts';
+import { PromSnapshot, parsePromText } from '../../src/bench/prom-text.ts';
+import { ZipfSampler } from '../../src/bench/zipf.ts';
+
+/**
+ * The harness's own measuring instruments, on real sockets (no database needed): if
+ * these are wrong, every number `bgc bench` prints is wrong.
+ */
+describe('bench instruments', () => {
+  it('histogram percentiles are within 1% of the exact order statistics', () => {
+    const h = new LatencyHistogram();
+    const values: number[] = [];
+    let x = 7;
+    for (let i = 0; i < 20_000; i++) {
+      x = (x * 1_103_515_245 + 12_345) % 2_147_483_648;
+      const v = 0.05 + (x / 2_147_483_648) ** 3 * 400; // skewed, 0.05 .. 400 ms
+      values.push(v);
+      h.record(v);
+    }
+    values.sort((a, b) => a - b);
+    for (const p of [50, 95, 99]) {
+      const exact = values[Math.ceil((p / 100) * values.length) - 1] ?? 0;
+      expect(Math.abs(h.percentile(p) - exact) / exact).toBeLessThan(0.011);
+    }
+    const merged = LatencyHistogram.from(h.snapshot());
+    expect(merged.percentile(99)).toBe(h.percentile(99));
+    expect(merged.count).toBe(20_000);
+  });
+
+  it('Zipf(1.0) gives rank k a share of 1/(k·H(n))', () => {
+    const n = 1_000;
+    let seed = 1;
+    const rand = () => { seed = (seed * 16_807) % 2_147_483_647; return seed / 2_147_483_647; };
+    const z = new ZipfSampler(n, 1.0, rand);
+    const counts = new Array<number>(n).fill(0);
+    const draws = 200_000;
+    for (let i = 0; i < draws; i++) { const k = z.next(); counts[k] = (counts[k] ?? 0) + 1; }
+    let harmonic = 0;
+    for (let k = 1; k <= n; k++) harmonic += 1 / k;
+    expect((counts[0] ?? 0) / draws).toBeCloseTo(1 / harmonic, 2);
+    expect((counts[9] ?? 0) / draws).toBeCloseTo(1 / (10 * harmonic), 2);
+    expect(z.headMass(n)).toBeCloseTo(1, 9);
+  });
+
+  it('reads Prometheus text and takes counter deltas by label', () => {
+    const before = new PromSnapshot(parsePromText([
+      '# HELP bgc_cache_requests_total x', '# TYPE bgc_cache_requests_total counter',
+      'bgc_cache_requests_total{cache="profile",tier="l1",result="hit"} 10',
+      'bgc_cache_requests_total{cache="profile",tier="l2",result="miss"} 4',
+    ].join('\n')));
+    const after = new PromSnapshot(parsePromText([
+      'bgc_cache_requests_total{cache="profile",tier="l1",result="hit"} 25',
+      'bgc_cache_requests_total{cache="profile",tier="l2",result="miss"} 5',
+      'bgc_cache_requests_total{cache="session",tier="l1",result="hit"} 3',
+      'bgc_http_request_duration_seconds_bucket{route="/a \\"q\\"",le="+Inf"} 2',
+    ].join('\n')));
+    expect(after.delta(before, 'bgc_cache_requests_total', (l) => l.result === 'hit')).toBe(18);
+    expect(after.delta(before, 'bgc_cache_requests_total', (l) => l.result === 'miss')).toBe(1);
+    expect(after.labelValues('bgc_cache_requests_total', 'tier')).toEqual(['l1', 'l2']);
+    expect(after.labelValues('bgc_http_request_duration_seconds_bucket', 'route')).toEqual(['/a "q"']);
+  });
+
+  it('parses Content-Length and chunked responses, and waits for incomplete ones', () => {
+    const a = Buffer.from('HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhelloHTTP/1.1 503 X\r\nContent-Length: 0\r\n\r\n');
+    const first = parseResponse(a);
+    expect(first).toEqual({ status: 200, consumed: a.indexOf('HTTP/1.1 503'), close: false });
+    expect(parseResponse(a.subarray(a.indexOf('HTTP/1.1 503')))).toMatchObject({ status: 503 });
+    const chunked = Buffer.from('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n');
+    expect(parseResponse(chunked)).toEqual({ status: 200, consumed: chunked.length, close: false });
+    expect(parseResponse(chunked.subarray(0, chunked.length - 3))).toBeUndefined();
+    expect(parseResponse(Buffer.from('HTTP/1.1 200 OK\r\ncontent-length: 9\r\n\r\nabc'))).toBeUndefined();
+  });
+});
+
+describe('latency proxy and open-loop generator on real sockets', () => {
+  let echo: net.Server;
+  let echoPort = 0;
+  let web: http.Server;
+  let webPort = 0;
+
+  beforeAll(async () => {
+    echo = net.createServer((s) => s.on('data', (d) => s.write(d)));
+    await new Promise<void>((r) => echo.listen(0, '127.0.0.1', () => r()));
+    echoPort = (echo.address() as net.AddressInfo).port;
+    web = http.createServer((_req, res) => { res.setHeader('content-type', 'application/json'); res.end('{"ok":true}'); });
+    await new Promise<void>((r) => web.listen(0, '127.0.0.1', () => r()));
+    webPort = (web.address() as net.AddressInfo).port;
+  });
+  afterAll(async () => {
+    await new Promise<void>((r) => echo.close(() => r()));
+    web.closeAllConnections();
+    await new Promise<void>((r) => web.close(() => r()));
+  });
+
+  it('adds the delay each way and counts one round trip per exchange', async () => {
+    const proxy = new LatencyProxy({ host: '127.0.0.1', port: echoPort }, 20);
+    const port = await proxy.listen();
+    const sock = net.connect({ host: '127.0.0.1', port });
+    await new Promise<void>((r) => sock.once('connect', () => r()));
+    const times: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const t0 = performance.now();
+      const got = new Promise<void>((r) => sock.once('data', () => r()));
+      sock.write(`ping ${i}`);
+      await got;
+      times.push(performance.now() - t0);
+    }
+    sock.destroy();
+    expect(proxy.stats().turns).toBe(3);
+    for (const t of times) {
+      expect(t).toBeGreaterThanOrEqual(39);
+      expect(t).toBeLessThan(200);
+    }
+    await proxy.close();
+  });
+
+  it('paces requests evenly at the asked rate with every connection taking turns', async () => {
+    let n = 0;
+    const result = await runOpenLoop(
+      { type: 'run', workload: 'trivial', mode: 'open', host: '127.0.0.1', port: webPort, connections: 50, durationMs: 1_000, rate: 400, timeoutMs: 2_000 },
+      () => ({ op: 'trivial', method: 'GET', path: `/x${n++}`, headers: {} }),
+    );
+    expect(result.responses).toBe(400);
+    expect(result.non2xx + result.socketErrors + result.timeouts + result.unsent).toBe(0);
+    expect(result.peakOpenConnections).toBe(50);
+    expect(result.perOp.trivial?.count).toBe(400);
+  });
+});
