@@ -3,6 +3,7 @@ import type { Database } from '../db/database.ts';
 import type { Metrics } from '../metrics/registry.ts';
 import type { Logger } from '../logging/logger.ts';
 import type { Services } from '../services/index.ts';
+import type { LoginRateLimiter } from '../cache/rate-limit.ts';
 
 export interface ReadinessReport {
   readonly ready: boolean;
@@ -20,4 +21,6 @@ export interface AppDeps {
   readonly metrics: Metrics;
   readonly services: Services;
   readonly readiness: () => Promise<ReadinessReport>;
+  /** Failed-login limits (POST /api/auth/login); absent in apps built without one. */
+  readonly loginLimiter?: LoginRateLimiter;
 }

@@ -10,6 +10,7 @@ import { systemQueries } from '../db/system-queries.ts';
 import type { AppDeps, ReadinessReport } from './deps.ts';
 import { startBackground } from '../jobs/index.ts';
 import { startCache } from '../cache/wiring.ts';
+import { LoginRateLimiter } from '../cache/rate-limit.ts';
 import { dashboardRoutes } from '../dashboard/routes.ts';
 import { registerHistoryJobs } from '../history/wiring.ts';
 
@@ -42,6 +43,8 @@ export async function startRuntime(config: Config, opts: { logger?: Logger; list
   await db.start();
   // Cache layer (Redis, L1, invalidation listener); fail-open, and a pass-through when disabled.
   const cache = await startCache(config, { db, metrics, logger });
+  // Login rate limits live in Redis: on the cache's connection, or its own when the cache is off.
+  const loginLimiter = new LoginRateLimiter(config, { shared: cache.layer ? { redis: cache.layer.redis, health: cache.layer.health } : undefined, logger });
   const services = createServices({ config, db, logger, wrapReaders: cache.wrapReaders });
   cache.attach(services);
   let warmedUp = false;
@@ -62,7 +65,7 @@ export async function startRuntime(config: Config, opts: { logger?: Logger; list
     return { ready: primary.ok && warmedUp, primary, replicas, redis, warmedUp };
   };
 
-  const deps: AppDeps = { config, logger, db, metrics, services, readiness };
+  const deps: AppDeps = { config, logger, db, metrics, services, readiness, loginLimiter };
   const app = await buildApp(deps);
   const admin = await buildAdminApp(deps, [cache.adminRoute, dashboardRoutes(deps)]);
   let ports = { api: 0, admin: 0 };
@@ -86,6 +89,7 @@ export async function startRuntime(config: Config, opts: { logger?: Logger; list
         await Promise.allSettled([app.close(), admin.close()]);
         await background.stop();
         await cache.close();
+        await loginLimiter.close();
         await db.close();
       })();
       return closing;

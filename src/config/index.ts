@@ -53,6 +53,12 @@ export interface Config {
   };
   readonly jobsEnabled: boolean;
   readonly sessionTtlHours: number;
+  /** Failed-login limits per client IP and per account (0 = off), in a fixed window. */
+  readonly loginRateLimit: { readonly perIp: number; readonly perAccount: number; readonly windowSeconds: number };
+  /** Origins allowed by CORS (exact match); empty = no cross-origin access. */
+  readonly corsOrigins: readonly string[];
+  /** Fastify's trustProxy: false (default), true, a hop count, or a list of addresses/CIDRs. */
+  readonly trustProxy: boolean | number | readonly string[];
   /** Workload history snapshots (src/history) and monthly reports (src/report). */
   readonly history: {
     readonly intervalSeconds: number;
@@ -91,6 +97,23 @@ function splitUrls(raw: string | undefined, problems: string[]): string[] {
     if (!URL.canParse(u)) problems.push(`DATABASE_REPLICA_URLS: "${u}" is not a URL`);
   }
   return urls;
+}
+
+function corsOrigins(raw: string | undefined, problems: string[]): string[] {
+  const origins = (raw ?? '').split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+  for (const o of origins) {
+    // An origin is scheme://host[:port], nothing more (what browsers send in Origin).
+    if (!URL.canParse(o) || new URL(o).origin !== o) problems.push(`BGC_CORS_ORIGINS: "${o}" is not an origin such as https://app.example.com`);
+  }
+  return origins;
+}
+
+function trustProxy(raw: string | undefined): boolean | number | string[] {
+  const v = (raw ?? '').trim();
+  if (v === '' || v === 'false') return false;
+  if (v === 'true') return true;
+  if (/^\d+$/.test(v)) return Number(v);
+  return v.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
 }
 
 function build(raw: RawEnv, problems: string[]): Config {
@@ -154,6 +177,9 @@ function build(raw: RawEnv, problems: string[]): Config {
     },
     jobsEnabled: raw.BGC_JOBS_ENABLED,
     sessionTtlHours: raw.BGC_SESSION_TTL_HOURS,
+    loginRateLimit: { perIp: raw.BGC_LOGIN_RATE_LIMIT_IP, perAccount: raw.BGC_LOGIN_RATE_LIMIT_ACCOUNT, windowSeconds: raw.BGC_LOGIN_RATE_WINDOW_S },
+    corsOrigins: corsOrigins(raw.BGC_CORS_ORIGINS, problems),
+    trustProxy: trustProxy(raw.BGC_TRUST_PROXY),
     history: {
       intervalSeconds: raw.BGC_HISTORY_INTERVAL_S,
       retentionDays: raw.BGC_HISTORY_RETENTION_DAYS,

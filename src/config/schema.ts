@@ -67,6 +67,16 @@ export const envSchema = z.object({
   BGC_JOBS_ENABLED: bool.default(true),
 
   BGC_SESSION_TTL_HOURS: intFrom(1, 24 * 365).default(24 * 30),
+  // Login rate limiting (src/cache/rate-limit.ts): failed logins per client IP and per
+  // account within a fixed window; 0 turns that limit off.
+  BGC_LOGIN_RATE_LIMIT_IP: intFrom(0, 10_000_000).default(50),
+  BGC_LOGIN_RATE_LIMIT_ACCOUNT: intFrom(0, 10_000_000).default(10),
+  BGC_LOGIN_RATE_WINDOW_S: intFrom(1, 86_400).default(900),
+  // Browser origins allowed to call the API (comma-separated, exact match); none by default.
+  BGC_CORS_ORIGINS: z.string().optional(),
+  // Proxies whose X-Forwarded-For is believed (Fastify trustProxy): 'true', a hop count, or
+  // comma-separated addresses/CIDRs. Unset: the socket's peer is the client.
+  BGC_TRUST_PROXY: z.string().optional(),
 
   BGC_HISTORY_INTERVAL_S: intFrom(10, 86_400).default(300),
   BGC_HISTORY_RETENTION_DAYS: intFrom(1, 3_650).default(70),

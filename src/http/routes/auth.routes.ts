@@ -2,9 +2,10 @@ import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { AppDeps } from '../../app/deps.ts';
 import { PASSWORD_MAX_LENGTH } from '../../auth/password-policy.ts';
+import { AppError } from '../../errors/app-error.ts';
 import { authenticate } from './support/authenticate.ts';
 import { written, viewerOf } from './support/request-context.ts';
-import { errors, secured, Timestamp, Uuid } from './support/schemas.ts';
+import { ErrorBody, errors, secured, Timestamp, Uuid } from './support/schemas.ts';
 import { strictBody } from './support/strict-body.ts';
 
 const RegisterBody = Type.Object({
@@ -42,9 +43,29 @@ export async function authRoutes(app: FastifyInstance, deps: AppDeps): Promise<v
   }, async (request, reply) => written(reply, await auth.register(request.body), 201));
 
   app.post<{ Body: Static<typeof LoginBody> }>('/api/auth/login', {
-    schema: { tags: ['auth'], summary: 'Log in with email and password', body: LoginBody, response: { 200: AuthResponse, ...errors(401) } },
+    schema: {
+      tags: ['auth'], summary: 'Log in with email and password',
+      description: 'After too many failed logins from one address or for one account, 429 with Retry-After (docs/SECURITY.md).',
+      body: LoginBody, response: { 200: AuthResponse, ...errors(401), 429: ErrorBody },
+    },
     preValidation: strictBody(LoginBody),
-  }, async (request, reply) => written(reply, await auth.login({ ...request.body, userAgent: request.headers['user-agent'] })));
+  }, async (request, reply) => {
+    // Failed-login limits (src/cache/rate-limit.ts): refuse before hashing anything.
+    const key = { ip: request.ip, email: request.body.email };
+    const limited = await deps.loginLimiter?.check(key);
+    if (limited) {
+      reply.header('Retry-After', String(limited.retryAfterSeconds));
+      throw new AppError('RATE_LIMITED', 'Too many failed logins; try again later', { retry_after_s: limited.retryAfterSeconds });
+    }
+    try {
+      const result = await auth.login({ ...request.body, userAgent: request.headers['user-agent'] });
+      await deps.loginLimiter?.recordSuccess(key);
+      return written(reply, result);
+    } catch (err) {
+      if (err instanceof AppError && err.code === 'INVALID_CREDENTIALS') await deps.loginLimiter?.recordFailure(key);
+      throw err;
+    }
+  });
 
   app.post('/api/auth/logout', {
     schema: secured('auth', 'Revoke the current session', { response: { 200: Type.Object({ revoked: Type.Boolean() }), ...errors(401) } }),
