@@ -2,11 +2,18 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import type { AppDeps } from '../app/deps.ts';
 import { frameworkErrorHandler, installErrorHandler } from './error-handler.ts';
+import { installCors } from './cors.ts';
 import { healthRoutes } from './routes/health.ts';
 import { apiRoutes } from './routes/index.ts';
 
 /** Largest JSON body any route accepts; profile metadata is the biggest legitimate one. */
 export const BODY_LIMIT_BYTES = 64 * 1024;
+
+/** Config's trustProxy in Fastify's typed form (a hop count becomes the hop predicate Fastify builds from one). */
+function trustProxyOption(v: boolean | number | readonly string[]): boolean | string[] | ((address: string, hop: number) => boolean) {
+  if (typeof v === 'number') return (_address, hop) => hop < v;
+  return typeof v === 'boolean' ? v : [...v];
+}
 
 /** Builds the public API (never listens, so tests can use inject). */
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
@@ -14,13 +21,16 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     loggerInstance: deps.logger as FastifyBaseLogger,
     disableRequestLogging: deps.config.env !== 'development',
     bodyLimit: BODY_LIMIT_BYTES,
-    trustProxy: false,
+    // Behind a reverse proxy (BGC_TRUST_PROXY) request.ip is the client from X-Forwarded-For,
+    // which the per-IP login limit needs; otherwise the socket's peer.
+    trustProxy: trustProxyOption(deps.config.trustProxy),
     keepAliveTimeout: 65_000,
     requestTimeout: 30_000,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
     frameworkErrors: frameworkErrorHandler,
   });
   installErrorHandler(app);
+  installCors(app, deps.config.corsOrigins);
 
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unmatched';
@@ -34,6 +44,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     reply.header('X-Frame-Options', 'DENY');
     reply.header('Referrer-Policy', 'no-referrer');
     reply.header('Cache-Control', 'no-store');
+    // The API serves JSON only: no content of ours should ever load anything or be framed,
+    // and no other site should embed our responses (docs/SECURITY.md).
+    reply.header('Content-Security-Policy', "default-src 'none'; frame-ancestors 'none'");
+    reply.header('Cross-Origin-Resource-Policy', 'same-origin');
+    if (deps.config.env === 'production') reply.header('Strict-Transport-Security', 'max-age=31536000; includeSubDomains');
     return payload;
   });
 
