@@ -42,10 +42,10 @@ function slowestQuery(w: WorkloadMeasure): string {
 function printWorkloads(title: string, ws: Readonly<Record<string, WorkloadMeasure>>): void {
   heading(title);
   printTable(workloadRows(ws));
-  const mixed = ws.mixed;
-  if (mixed) {
-    process.stdout.write('\n  mixed, per operation:\n');
-    printTable(Object.entries(mixed.per_op).map(([op, s]) => ({ op, requests: s.requests, errors: s.errors, p50_ms: s.p50_ms, p95_ms: s.p95_ms, p99_ms: s.p99_ms })));
+  for (const w of Object.values(ws)) {
+    if (Object.keys(w.per_op).length < 2) continue;
+    process.stdout.write(`\n  ${w.workload}, per operation:\n`);
+    printTable(Object.entries(w.per_op).map(([op, s]) => ({ op, requests: s.requests, errors: s.errors, p50_ms: s.p50_ms, p95_ms: s.p95_ms, p99_ms: s.p99_ms })));
   }
   for (const w of Object.values(ws)) {
     if (w.sample_errors.length > 0) process.stdout.write(`  ${w.workload} errors, e.g.: ${w.sample_errors.slice(0, 3).join(' | ')}\n`);

@@ -55,7 +55,13 @@ export class RequestFactory {
       }
       case 'feed_global': return { op, method: 'GET', path: '/api/feed?type=global', headers: auth(this.#actor()) };
       case 'feed_following': return { op, method: 'GET', path: '/api/feed?type=following', headers: auth(this.#actor()) };
-      case 'search': return { op, method: 'GET', path: `/api/search?${this.#searchQuery()}`, headers: auth(this.#actor()) };
+      case 'search': {
+        // Tagged by filter kind (search_metadata, search_text, …; search_multi for several)
+        // so the per-operation table shows e.g. the metadata search's own p99.
+        const { query, kinds } = this.#searchQuery();
+        const tag = kinds.length === 1 ? `search_${kinds[0] ?? 'text'}` : 'search_multi';
+        return { op: tag, method: 'GET', path: `/api/search?${query}`, headers: auth(this.#actor()) };
+      }
       case 'message_send': {
         const actor = this.#talker();
         return json(op, 'POST', `/api/chat/conversations/${this.#conversation(actor)}/messages`, actor, { content: this.#sentence() });
@@ -100,14 +106,16 @@ export class RequestFactory {
    * A search as people run them: mostly one filter (place, distance, age band, an
    * interest or role, a JSONB metadata attribute, free text), now and then two or three.
    */
-  #searchQuery(): string {
+  #searchQuery(): { query: string; kinds: string[] } {
     const v = this.data.search;
     const params = new URLSearchParams();
     const pick = <T>(xs: readonly T[]): T | undefined => xs[Math.floor(this.#random() * xs.length)];
     const filters = 1 + (this.#random() < 0.3 ? 1 : 0) + (this.#random() < 0.1 ? 1 : 0);
     const kinds = ['place', 'near', 'age', 'interest', 'role', 'metadata', 'text'] as const;
+    const used = new Set<string>();
     for (let i = 0; i < filters; i++) {
       const kind = kinds[Math.floor(this.#random() * kinds.length)] ?? 'text';
+      used.add(kind);
       if (kind === 'place') {
         const p = pick(v.places);
         if (p) { params.set('city', p.city); params.set('state', p.state); }
@@ -137,7 +145,7 @@ export class RequestFactory {
       }
     }
     params.set('limit', '20');
-    return params.toString();
+    return { query: params.toString(), kinds: [...used].sort() };
   }
 }
 
