@@ -5,8 +5,12 @@ import { iso } from './sql-fragments.ts';
 
 /**
  * Activity reports over a period [$1, $2) (FR-007: window functions). Both aggregate
- * every row of the period, so they scan the period's partitions; the bounds are plan-time
- * constants, so partitions outside the period are pruned.
+ * every row of the period, so their cost grows with the period's rows: measured on a copy
+ * of `large` in docs/PERFORMANCE.md ("Query tuning"). The bounds are plan-time constants,
+ * so partitions outside the period are pruned. What keeps them cheap:
+ *  - the aggregates run on narrow rows and hash (no sort of the whole period);
+ *  - windows that rank or accumulate run on the final handful of rows, and only those
+ *    rows are joined to users, profiles and (for posts) their content.
  */
 const PERIOD_SCAN_JUSTIFICATION =
   'An activity report aggregates every row of its period: reading the period\'s partitions whole is the cheapest plan; the time bounds prune every other partition.';
@@ -19,62 +23,89 @@ export const reportQueries = catalog({
     timeBounded: true,
     justify: { seq_scan: PERIOD_SCAN_JUSTIFICATION },
     sample: { sql: `SELECT now() - interval '7 days' AS since, now() AS until, 10 AS lim` },
+    // Messages are counted per sender through messages_created_at_sender_idx (0009): an
+    // index-only range scan of the period. Each side is grouped on its own column, so the
+    // planner's group counts come from column statistics (a GROUP BY over a UNION ALL
+    // would be guessed at 200 groups: 180x off on `large`). The full join merges the two
+    // (users who only posted, or only sent). The grand total is one window over every
+    // user; rank and the running total then need only the top $3 rows: a user's rank is
+    // decided by those above it, and all of them are within the top $3.
     sql: `
-WITH activity AS (
-  SELECT m.sender_id AS user_id, count(*)::int AS messages, 0 AS posts
+WITH sent AS (
+  SELECT m.sender_id AS user_id, count(*)::int AS messages
   FROM messages m WHERE m.created_at >= $1::timestamptz AND m.created_at < $2::timestamptz
   GROUP BY m.sender_id
-  UNION ALL
-  SELECT s.author_id, 0, count(*)::int
+), posted AS (
+  SELECT s.author_id AS user_id, count(*)::int AS posts
   FROM status_updates s WHERE s.created_at >= $1::timestamptz AND s.created_at < $2::timestamptz
   GROUP BY s.author_id
-), totals AS (
-  SELECT user_id, sum(messages)::int AS messages, sum(posts)::int AS posts, sum(messages + posts)::int AS total
-  FROM activity GROUP BY user_id
+), top AS (
+  SELECT coalesce(a.user_id, b.user_id) AS user_id, coalesce(a.messages, 0) AS messages, coalesce(b.posts, 0) AS posts,
+         coalesce(a.messages, 0) + coalesce(b.posts, 0) AS total,
+         sum(coalesce(a.messages, 0) + coalesce(b.posts, 0)) OVER () AS grand_total
+  FROM sent a FULL JOIN posted b ON b.user_id = a.user_id
+  ORDER BY total DESC, user_id
+  LIMIT $3
 ), ranked AS (
-  -- One sort serves all three: rank by total, running total in the same order, grand total.
-  SELECT t.*,
-         rank() OVER w AS rank,
-         round(100.0 * t.total / sum(t.total) OVER (), 3)::float8 AS share_pct,
-         round(100.0 * sum(t.total) OVER (w ROWS UNBOUNDED PRECEDING) / sum(t.total) OVER (), 3)::float8 AS cumulative_share_pct
-  FROM totals t
-  WINDOW w AS (ORDER BY t.total DESC)
+  SELECT t.user_id, t.messages, t.posts, t.total,
+         rank() OVER (ORDER BY t.total DESC) AS rank,
+         round(100.0 * t.total / t.grand_total, 3)::float8 AS share_pct,
+         -- In output order (ties by user_id), so the running share never steps back.
+         round(100.0 * sum(t.total) OVER (ORDER BY t.total DESC, t.user_id ROWS UNBOUNDED PRECEDING) / t.grand_total, 3)::float8 AS cumulative_share_pct
+  FROM top t
 )
 SELECT r.rank::int, r.user_id, u.username, p.display_name, r.messages, r.posts, r.total, r.share_pct, r.cumulative_share_pct
-FROM (SELECT * FROM ranked ORDER BY rank, user_id LIMIT $3) r
+FROM ranked r
 JOIN users u ON u.id = r.user_id
 LEFT JOIN profiles p ON p.user_id = r.user_id
 ORDER BY r.rank, r.user_id`,
   }),
   topPosts: defineQuery({
     name: 'report.top_posts',
-    description: 'GET /api/reports/top-posts: the period\'s most commented posts, at most one per author (row_number() per author), ranked with rank(); top_pct is the share of authors\' best posts ranked above it.',
+    description: 'GET /api/reports/top-posts: the period\'s most commented posts, at most one per author (the best by comments, then newest), ranked with rank(); top_pct is the share of authors\' best posts ranked above it.',
     target: 'replica',
     timeBounded: true,
     justify: { seq_scan: PERIOD_SCAN_JUSTIFICATION },
     sample: { sql: `SELECT now() - interval '7 days' AS since, now() AS until, 10 AS lim` },
+    // One hash pass finds each author's best post without sorting the period: max() over
+    // the array [comment_count, created_at as epoch seconds] compares element by element,
+    // so it is the key of the post with most comments, newest among equals (float8 epoch
+    // seconds keep distinct microseconds distinct and in order). rank() and count() OVER ()
+    // then run on one row per author. Only the top $3 authors by that key (WITH TIES: equal
+    // keys stay) fetch their post: newest with that comment count, lowest id on an exact
+    // tie, as row_number() over (comment_count DESC, created_at DESC, id) would pick it.
+    // Cost stays flat when many authors tie (e.g. a period without comments yet).
     sql: `
-WITH period AS (
-  SELECT s.id, s.author_id, s.content, s.comment_count, s.created_at,
-         row_number() OVER (PARTITION BY s.author_id ORDER BY s.comment_count DESC, s.created_at DESC, s.id) AS author_rank,
-         count(*) OVER (PARTITION BY s.author_id) AS author_posts
+WITH authors AS (
+  SELECT s.author_id, count(*) AS author_posts,
+         max(ARRAY[s.comment_count::float8, date_part('epoch', s.created_at)]) AS best
   FROM status_updates s
   WHERE s.created_at >= $1::timestamptz AND s.created_at < $2::timestamptz
-), best AS (
-  -- One sort: rank by comments, and how far up the period's field that rank is.
-  SELECT b.*,
-         rank() OVER w AS rank,
-         round(100.0 * (rank() OVER w - 1) / count(*) OVER (), 2)::float8 AS top_pct
-  FROM period b WHERE b.author_rank = 1
-  WINDOW w AS (ORDER BY b.comment_count DESC)
+  GROUP BY s.author_id
+), ranked AS (
+  SELECT a.author_id, a.author_posts, a.best[1] AS comment_count,
+         rank() OVER (ORDER BY a.best[1] DESC) AS rank,
+         count(*) OVER () AS authors
+  FROM authors a
+  ORDER BY a.best[1] DESC, a.best[2] DESC
+  FETCH FIRST $3 ROWS WITH TIES
 )
-SELECT b.rank::int, b.id, b.author_id, u.username AS author_username, p.display_name AS author_display_name,
-       b.content, b.comment_count, b.author_posts::int, b.top_pct,
-       ${iso('b.created_at')} AS created_at
-FROM (SELECT * FROM best ORDER BY rank, created_at DESC, id LIMIT $3) b
-JOIN users u ON u.id = b.author_id
-LEFT JOIN profiles p ON p.user_id = b.author_id
-ORDER BY b.rank, b.created_at DESC, b.id`,
+SELECT r.rank::int, post.id, r.author_id, u.username AS author_username, p.display_name AS author_display_name,
+       post.content, post.comment_count, r.author_posts::int,
+       round(100.0 * (r.rank - 1) / r.authors, 2)::float8 AS top_pct,
+       ${iso('post.created_at')} AS created_at
+FROM ranked r
+CROSS JOIN LATERAL (
+  SELECT s.id, s.content, s.comment_count, s.created_at FROM status_updates s
+  WHERE s.author_id = r.author_id AND s.created_at >= $1::timestamptz AND s.created_at < $2::timestamptz
+    AND s.comment_count = r.comment_count
+  ORDER BY s.created_at DESC, s.id
+  LIMIT 1
+) post
+JOIN users u ON u.id = r.author_id
+LEFT JOIN profiles p ON p.user_id = r.author_id
+ORDER BY r.rank, post.created_at DESC, post.id
+LIMIT $3`,
   }),
 });
 
