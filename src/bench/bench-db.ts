@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import path from 'node:path';
 import pg from 'pg';
 import type { Config } from '../config/index.ts';
-import { loadMigrations, migrate } from '../db/migrator.ts';
+import { loadMigrations, migrate, MigrationError } from '../db/migrator.ts';
 import { BENCH_SQL } from './bench.sql.ts';
 import { projectRoot, runBgc, sleep } from './processes.ts';
 
@@ -81,8 +81,16 @@ export async function ensureBenchDatabase(config: Config, preset: Preset, progre
   try {
     const exists = (await admin.query(BENCH_SQL.databaseExists, [database])).rowCount === 1;
     const marker = exists ? await readMarker<BenchDbMarker>(admin, database) : undefined;
+    let applied: string[] | undefined;
     if (marker && marker.kind === 'bgc-bench' && marker.preset === preset) {
-      const applied = await migrateDatabase(urls.primaryUrl);
+      // A migration edited after it was applied here cannot be undone: a bench database
+      // is disposable, so it is seeded again rather than left unusable.
+      applied = await migrateDatabase(urls.primaryUrl).catch((err: unknown) => {
+        if (err instanceof MigrationError) { progress(`${database}: ${err.message}; seeding it again`); return undefined; }
+        throw err;
+      });
+    }
+    if (marker && marker.kind === 'bgc-bench' && marker.preset === preset && applied !== undefined) {
       const schema = schemaFingerprint();
       const current = { ...marker, schema };
       if (applied.length > 0 || marker.schema !== schema) {
@@ -92,7 +100,7 @@ export async function ensureBenchDatabase(config: Config, preset: Preset, progre
       progress(`${database}: reusing the ${preset} dataset seeded ${marker.seeded_at}`);
       return { urls, marker: current, reused: true };
     }
-    progress(`${database}: creating and seeding preset ${preset} (${exists ? 'replacing a database without a matching marker' : 'new'})`);
+    progress(`${database}: creating and seeding preset ${preset} (${exists ? 'replacing the existing one' : 'new'})`);
     await admin.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(database)} WITH (FORCE)`);
     await admin.query(`CREATE DATABASE ${pg.escapeIdentifier(database)}`);
     await migrateDatabase(urls.primaryUrl);

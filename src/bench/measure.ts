@@ -50,7 +50,7 @@ export async function measureWorkload(ctx: MeasureContext, spec: RunSpec): Promi
 export function toMeasure(
   spec: Pick<RunSpec, 'workload' | 'mode' | 'connections' | 'rate'>,
   result: LoadResult,
-  server: (Pick<WorkloadMeasure, 'cache_hit_ratio' | 'cache_by_name' | 'replica_read_share' | 'round_trips_per_request'> & { query_p99_ms: Record<string, number>; reads_by_query: WorkloadMeasure['reads_by_query'] }) | undefined,
+  server: (Pick<WorkloadMeasure, 'cache_hit_ratio' | 'cache_by_name' | 'replica_read_share' | 'round_trips_per_request'> & { query_p99_ms: Record<string, number>; reads_by_query: WorkloadMeasure['reads_by_query']; routing: WorkloadMeasure['routing'] }) | undefined,
   peaks: Record<string, number>,
 ): WorkloadMeasure {
   const h = LatencyHistogram.from(result.histogram);
@@ -88,6 +88,7 @@ export function toMeasure(
     max_pg_connections: peaks,
     round_trips_per_request: round4(server?.round_trips_per_request ?? null),
     reads_by_query: server?.reads_by_query ?? {},
+    routing: server?.routing ?? {},
     query_p99_ms: Object.fromEntries(Object.entries(server?.query_p99_ms ?? {}).map(([q, v]) => [q, Number.isFinite(v) ? v : null])),
     per_op: perOp,
     sample_errors: [...notes, ...result.sampleErrors],

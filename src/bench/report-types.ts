@@ -37,6 +37,7 @@ export interface WorkloadMeasure {
   /** Per catalog query: p99 upper bound (ms) from the server's histogram; null above the last bucket. */
   readonly query_p99_ms: Readonly<Record<string, number | null>>;
   readonly reads_by_query: Readonly<Record<string, { replica: number; primary: number }>>;
+  readonly routing: Readonly<Record<string, number>>;
   readonly per_op: Readonly<Record<string, OpMeasure>>;
   readonly sample_errors: readonly string[];
   /** Open loop: how late the generator made requests due (p99), to show it kept its pace. */

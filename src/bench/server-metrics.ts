@@ -27,6 +27,8 @@ export interface ServerMeasures {
   readonly query_p99_ms: Record<string, number>;
   /** App read statements per catalog query and role, to see which reads stayed on the primary. */
   readonly reads_by_query: Record<string, { replica: number; primary: number }>;
+  /** Replica-eligible reads by routing decision (bgc_db_routed_total{reason}): why reads stayed on the primary. */
+  readonly routing: Record<string, number>;
 }
 
 const CACHE = 'bgc_cache_requests_total';
@@ -62,8 +64,13 @@ export function serverMeasures(before: PromSnapshot, after: PromSnapshot, writes
     round_trips_per_request: requests > 0 ? statements / requests : null,
     query_p99_ms: queryP99(before, after),
     reads_by_query: readsByQuery(before, after, isAppRead),
+    routing: Object.fromEntries(after.labelValues(ROUTED, 'reason')
+      .map((reason) => [reason, after.delta(before, ROUTED, (l) => l.reason === reason)] as const)
+      .filter(([, n]) => n > 0)),
   };
 }
+
+const ROUTED = 'bgc_db_routed_total';
 
 function readsByQuery(before: PromSnapshot, after: PromSnapshot, isAppRead: (l: Readonly<Record<string, string>>) => boolean): Record<string, { replica: number; primary: number }> {
   const out: Record<string, { replica: number; primary: number }> = {};
