@@ -1,7 +1,7 @@
 import type { QueryContext } from '../db/database.ts';
 import { isWellFormedToken, tokenHashHex } from '../auth/tokens.ts';
 import type { CacheLayer } from './cache-layer.ts';
-import { buildNode, lookupPair, parseSetKey, rowLimit, type EdgeLike } from './relationship-sets.ts';
+import { buildNode, lookupPair, parseSetKey, rowLimit, SplitDepthHints, type EdgeLike } from './relationship-sets.ts';
 import type { RelationshipSetRepository } from './relationship-sets.repository.ts';
 
 /**
@@ -62,12 +62,13 @@ export function cachedRelationshipReader(layer: CacheLayer, inner: RelationshipR
     const rows = await sets.load(ownerId, suffix, rowLimit(suffix.length) + 1, opts.fresh ? { forcePrimary: true } : {});
     return buildNode(rows, suffix.length);
   };
+  const hints = new SplitDepthHints();
   return {
     async getRelationship(viewerId: string, otherUserId: string, ctx: QueryContext): Promise<EdgeLike[]> {
       const viewer = viewerId.toLowerCase();
       const other = otherUserId.toLowerCase();
       if (ctx.minLsn !== undefined || ctx.forcePrimary || viewer === other) return inner.getRelationship(viewerId, otherUserId, ctx);
-      const edges = await lookupPair((key) => layer.relationships.get(key, load), viewer, other);
+      const edges = await lookupPair((key) => layer.relationships.get(key, load), viewer, other, hints);
       // undefined: the viewer's set is too large to cache (more than 1M rows).
       return edges ?? inner.getRelationship(viewerId, otherUserId, ctx);
     },

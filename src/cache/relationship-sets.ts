@@ -124,18 +124,49 @@ export function isSetNode(v: unknown): v is SetNode {
 }
 
 /**
- * The rows between `ownerId` and `otherId`, walking the trie through `getNode`; undefined
- * when the set overflowed (the caller asks the database for the pair).
+ * Remembers, per owner, the depth at which that owner's set was last found split into
+ * leaves, so lookups of big sets skip the "split" nodes above (one cache lookup instead
+ * of two or three). A stale hint is harmless: a node at any depth answers completely for
+ * the users whose ids end in its suffix, so starting deeper than needed only reads a
+ * smaller node. Bounded: the oldest hints go first.
+ */
+export class SplitDepthHints {
+  readonly #depth = new Map<string, number>();
+
+  constructor(readonly maxOwners = 10_000) {}
+
+  get(ownerId: string): number { return this.#depth.get(ownerId) ?? 0; }
+
+  set(ownerId: string, depth: number): void {
+    this.#depth.delete(ownerId);
+    if (depth === 0) return;
+    this.#depth.set(ownerId, depth);
+    if (this.#depth.size > this.maxOwners) {
+      const oldest = this.#depth.keys().next();
+      if (!oldest.done) this.#depth.delete(oldest.value);
+    }
+  }
+
+  get size(): number { return this.#depth.size; }
+}
+
+/**
+ * The rows between `ownerId` and `otherId`, walking the trie through `getNode` from the
+ * hinted depth; undefined when the set overflowed (the caller asks the database).
  */
 export async function lookupPair(
   getNode: (key: string) => Promise<unknown>,
   ownerId: string,
   otherId: string,
+  hints?: SplitDepthHints,
 ): Promise<EdgeLike[] | undefined> {
-  for (let depth = 0; depth <= MAX_DEPTH; depth++) {
+  for (let depth = hints?.get(ownerId) ?? 0; depth <= MAX_DEPTH; depth++) {
     const node = await getNode(setKey(ownerId, suffixOf(otherId, depth)));
     if (!isSetNode(node) || 'overflow' in node) return undefined;
-    if ('edges' in node) return edgesOf(node.edges[otherId] ?? 0);
+    if ('edges' in node) {
+      hints?.set(ownerId, depth);
+      return edgesOf(node.edges[otherId] ?? 0);
+    }
   }
   return undefined;
 }

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
-  buildNode, edgesOf, lookupPair, maskOf, MAX_DEPTH, pairInvalidationKeys, parseSetKey, rowLimit, SET_ROWS, setKey, suffixOf,
+  buildNode, edgesOf, lookupPair, maskOf, MAX_DEPTH, pairInvalidationKeys, parseSetKey, rowLimit, SET_ROWS, setKey, SplitDepthHints, suffixOf,
   type EdgeLike, type SetNode, type SetRow,
 } from '../../src/cache/relationship-sets.ts';
 
@@ -66,6 +66,30 @@ describe('relationship sets (src/cache/relationship-sets.ts)', () => {
     const got = await lookupPair(async (key) => { asked.push(key); return nodes(key); }, owner, target?.other_id ?? '');
     expect(asked).toEqual([owner, `${owner}:c`, `${owner}:bc`, `${owner}:abc`]);
     expect(got).toEqual([{ outgoing: target?.outgoing, kind: 'friend', status: target?.status }]);
+  });
+
+  it('remembers the split depth, and a stale hint still gives the right answer', async () => {
+    const owner = '0190aaaa-0000-7000-8000-000000000002';
+    const rows: SetRow[] = Array.from({ length: 600 }, (_, i) => ({
+      other_id: `0190bbbb-0000-7000-8000-${i.toString(16).padStart(12, '0')}`,
+      outgoing: true, kind: 'favorite', status: 'accepted',
+    }));
+    const hints = new SplitDepthHints();
+    const asked: string[] = [];
+    let nodes = nodesFrom(rows, owner);
+    const get = async (key: string) => { asked.push(key); return nodes(key); };
+    const a = rows[5]?.other_id ?? '';
+    const b = rows[17]?.other_id ?? '';
+    expect(await lookupPair(get, owner, a, hints)).toHaveLength(1);
+    expect(asked).toEqual([owner, `${owner}:${a.slice(-1)}`]);
+    asked.length = 0;
+    // Next lookup for this owner starts at depth 1: one node read.
+    expect(await lookupPair(get, owner, b, hints)).toHaveLength(1);
+    expect(asked).toEqual([`${owner}:${b.slice(-1)}`]);
+    // The set shrinks to a single leaf: the depth-1 node still answers correctly.
+    nodes = nodesFrom(rows.slice(0, 10), owner);
+    expect(await lookupPair(get, owner, b, hints)).toEqual([]);
+    expect(await lookupPair(get, owner, a, hints)).toHaveLength(1);
   });
 
   it('splits a set over SET_ROWS rows and overflows only at the deepest level', () => {
