@@ -4,6 +4,7 @@ import pg from 'pg';
 import type { Config } from '../config/index.ts';
 import { loadMigrations, migrate, MigrationError } from '../db/migrator.ts';
 import { BENCH_SQL } from './bench.sql.ts';
+import { PRESETS } from '../seed/presets.ts';
 import { projectRoot, runBgc, sleep } from './processes.ts';
 
 /**
@@ -90,7 +91,11 @@ export async function ensureBenchDatabase(config: Config, preset: Preset, progre
         throw err;
       });
     }
-    if (marker && marker.kind === 'bgc-bench' && marker.preset === preset && applied !== undefined) {
+    const complete = applied !== undefined && await hasPresetRows(urls.primaryUrl, preset);
+    if (marker && marker.kind === 'bgc-bench' && marker.preset === preset && applied !== undefined && !complete) {
+      progress(`${database}: fewer messages than the preset has (rows were archived or deleted); seeding it again`);
+    }
+    if (marker && marker.kind === 'bgc-bench' && marker.preset === preset && applied !== undefined && complete) {
       const schema = schemaFingerprint();
       const current = { ...marker, schema };
       if (applied.length > 0 || marker.schema !== schema) {
@@ -115,6 +120,18 @@ export async function ensureBenchDatabase(config: Config, preset: Preset, progre
     return { urls, marker: fresh, reused: false };
   } finally {
     await admin.end();
+  }
+}
+
+/** The preset's messages are all there (bench writes only add rows); 2% slack for the estimate. */
+async function hasPresetRows(url: string, preset: Preset): Promise<boolean> {
+  const c = new pg.Client({ connectionString: url, application_name: 'bgc-bench-setup' });
+  await c.connect();
+  try {
+    const n = (await c.query<{ n: number }>(BENCH_SQL.estimatedRows, ['messages'])).rows[0]?.n ?? 0;
+    return n >= PRESETS[preset].messages * 0.98;
+  } finally {
+    await c.end();
   }
 }
 

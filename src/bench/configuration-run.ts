@@ -63,7 +63,10 @@ export async function startConfiguration(plan: ConfigurationPlan): Promise<Start
   const direct: Endpoints = { primaryUrl: plan.urls.primaryUrl, replicaUrls: baseline ? [] : plan.urls.replicaUrls, redisUrl: plan.redisUrl };
   const env: Record<string, string> = {
     BGC_CACHE_NAMESPACE: `bgc:bench:${plan.runId}:${plan.configuration}`,
-    ...(baseline ? { BGC_JOBS_ENABLED: 'false' } : {}),
+    // No background jobs in either configuration: partition retention would archive and
+    // drop the bench data's oldest months (large holds 30 months, retention is 24), and
+    // both sides are compared on request handling alone.
+    BGC_JOBS_ENABLED: 'false',
     ...plan.extraEnv,
   };
   let proxies: LatencyProxies | undefined;
