@@ -7,8 +7,8 @@ import { isFailure, startLoad, tally, type Sample, type Step, type Tally } from 
  *
  *   load starts ─ warm-up ─▶ inject() ─ hold ─▶ heal() ─▶ recovered()? ─ after ─▶ load stops
  *
- * `recovered` is polled (bounded) from the moment of heal(); the time it takes is the
- * recovery time. Requests that START after recovery must all succeed: that is the
+ * `recovered` is polled (bounded) from the moment heal() has finished (the fault is over:
+ * node restarted, slow queries done); the time it takes is the recovery time. Requests that START after recovery must all succeed: that is the
  * "automatic recovery, without restarting the app" check. Everything is bounded: the
  * load has a hard deadline, each wait a timeout.
  */
@@ -55,8 +55,10 @@ export async function runScenario(o: ScenarioOptions): Promise<ScenarioResult> {
     tInject = Date.now();
     await o.inject();
     await sleep(o.holdMs);
-    const tHeal = Date.now();
     await o.heal();
+    // Recovery is counted from the end of the fault (the node restarted, the slow queries
+    // finished), not from the start of heal(), which may itself wait for that.
+    const tHeal = Date.now();
     await waitFor(`${o.name}: recovery`, o.recovered, o.recoveryTimeoutMs ?? 30_000).catch((err: unknown) => {
       const db = o.app.rt.deps.db;
       throw new Error(`${err instanceof Error ? err.message : String(err)}; pools ${JSON.stringify(db.poolStats())}; router ${JSON.stringify(db.router.snapshot())}`);
