@@ -1,5 +1,7 @@
 import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import { projectRoot } from './processes.ts';
 import type { PairedResult } from './paired.ts';
 import type { FloorRatio } from './ratios.ts';
@@ -63,10 +65,12 @@ export function machineInfo(): BenchMeta['machine'] {
   };
 }
 
+/** The commit measured: from git, or from a REVISION file in an exported tree (git archive). */
 export function gitCommit(): string | null {
   try {
     return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: projectRoot, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
   } catch {
-    return null;
+    const file = path.join(projectRoot, 'REVISION');
+    return fs.existsSync(file) ? fs.readFileSync(file, 'utf8').trim() : null;
   }
 }
