@@ -15,6 +15,9 @@ export const relationshipSetQueries = catalog({
     description: "One user's relationship rows (outgoing and incoming) with users whose id ends in $2 ('' = everyone), at most $3 rows: a node of the relationship cache.",
     target: 'replica',
     sample: { sql: `SELECT user_id, '' AS suffix, 257 AS row_limit FROM relationships GROUP BY user_id ORDER BY count(*) DESC LIMIT 1` },
+    justify: {
+      misestimate: "Generic plans only: the planner cannot see $2, so it takes the suffix filter right(other_id, length($2)) = $2 as a rare match, while '' (a root node) matches every row. The plan is the same either way: each branch is an index scan on its owner column (relationships_pkey, relationships_target_id_idx) and LIMIT $3 bounds the rows.",
+    },
     sql: `
 SELECT e.other_id::text AS other_id, e.outgoing, e.kind, e.status
 FROM (
