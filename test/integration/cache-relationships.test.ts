@@ -138,7 +138,7 @@ describe('database round trips of an authenticated profile read (DESIGN §6)', (
 });
 
 describe('relationship cache invalidation', () => {
-  it('a relationship written through A is seen by the next read on B (and every later one)', async () => {
+  it('a relationship written through A is seen at once on A and within 100 ms on B', async () => {
     const viewer = await register(A, 'rv');
     const owner = await register(A, 'ro');
     const url = `/api/profiles/${owner.id}`;
@@ -146,16 +146,23 @@ describe('relationship cache invalidation', () => {
       await call(rt, 'GET', url, viewer.token);
       expect((await call<Profile>(rt, 'GET', url, viewer.token)).body.relationship).toMatchObject({ friend_status: 'none', is_favorite: false });
     }
+    const rel = async (rt: Runtime, token: string, id: string) => (await call<Profile>(rt, 'GET', `/api/profiles/${id}`, token)).body.relationship;
+    // The writing instance dropped the nodes before answering: its next read is exact.
+    // Peers hear it on the bus (published before the write answered) and through NOTIFY.
     expect((await call(A, 'POST', `/api/social/friend-request/${owner.id}`, viewer.token)).status).toBeLessThan(300);
-    expect((await call<Profile>(B, 'GET', url, viewer.token)).body.relationship.friend_status).toBe('pending_outgoing');
+    expect((await rel(A, viewer.token, owner.id)).friend_status).toBe('pending_outgoing');
+    const seen = [await timeUntil(async () => (await rel(B, viewer.token, owner.id)).friend_status === 'pending_outgoing', 2_000)];
     // The other side of the pair is invalidated too: the owner sees the incoming request.
-    expect((await call<Profile>(B, 'GET', `/api/profiles/${viewer.id}`, owner.token)).body.relationship.friend_status).toBe('pending_incoming');
+    seen.push(await timeUntil(async () => (await rel(B, owner.token, viewer.id)).friend_status === 'pending_incoming', 2_000));
     expect((await call(B, 'POST', `/api/social/friend-request/${viewer.id}/accept`, owner.token)).status).toBeLessThan(300);
-    expect((await call<Profile>(A, 'GET', url, viewer.token)).body.relationship.friend_status).toBe('friends');
-    // A block by the owner hides the profile from the viewer at once, on both instances.
+    expect((await rel(B, viewer.token, owner.id)).friend_status).toBe('friends');
+    seen.push(await timeUntil(async () => (await rel(A, viewer.token, owner.id)).friend_status === 'friends', 2_000));
+    // A block by the owner hides the profile from the viewer.
     expect((await call(A, 'POST', `/api/social/block/${viewer.id}`, owner.token)).status).toBeLessThan(300);
-    expect((await call(B, 'GET', url, viewer.token)).status).toBe(404);
     expect((await call(A, 'GET', url, viewer.token)).status).toBe(404);
+    seen.push(await timeUntil(async () => (await call(B, 'GET', url, viewer.token)).status === 404, 2_000));
+    console.log(`relationship writes visible on the other instance after ${seen.map((ms) => ms.toFixed(1)).join(', ')} ms`);
+    for (const ms of seen) expect(ms).toBeLessThan(100);
   });
 
   it('INSERT and DELETE made with psql are invalidated without any app call (0008 triggers)', async () => {
