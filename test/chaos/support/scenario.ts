@@ -43,6 +43,9 @@ export interface ScenarioResult {
   readonly healthzAfter: number;
 }
 
+/** Requests that must start after recovery before a scenario ends (the tests assert on them). */
+const AFTER_RECOVERY_MIN = 40;
+
 export async function runScenario(o: ScenarioOptions): Promise<ScenarioResult> {
   const sampler = new ConnectionSampler(stackNodes(o.ps));
   sampler.start();
@@ -66,6 +69,10 @@ export async function runScenario(o: ScenarioOptions): Promise<ScenarioResult> {
     tRecovered = Date.now();
     recoveryMs = tRecovered - tHeal;
     await sleep(o.afterMs ?? 1_500);
+    // On a loaded machine 1.5 s may hold few requests: keep the load on until enough requests
+    // started after recovery to judge it (bounded: at most 10 s more).
+    const extraUntil = Date.now() + 10_000;
+    while (load.samples.filter((s) => s.at >= tRecovered).length < AFTER_RECOVERY_MIN && Date.now() < extraUntil) await sleep(100);
   } finally {
     await load.stop();
     await sampler.stop();
