@@ -51,10 +51,11 @@ export function cachedSessionResolver<S extends { readonly expiresAt: string }>(
 /**
  * The rows between a viewer and another user, from the VIEWER's cached relationship set
  * (relationship-sets.ts): one or a few cache lookups, no database round trip on a hit.
- * Read-your-writes: the viewer's own relationship write dropped the nodes involved
- * before its response (WriteHooks.onRelationshipChanged: this instance's L1 and Redis,
- * then a bus delete that is published before the write returns), and loads right after
- * an invalidation read the primary. A request carrying X-BGC-LSN goes to the router.
+ * Read-your-writes: the writing instance dropped the nodes involved before the write's
+ * response (WriteHooks.onRelationshipChanged: its L1 and Redis); other instances drop
+ * them when the bus delete (published before that response) or the NOTIFY arrives, a few
+ * ms later. A request carrying X-BGC-LSN goes around the cache to the router, which is
+ * exact on every instance. Loads right after an invalidation read the primary.
  */
 export function cachedRelationshipReader(layer: CacheLayer, inner: RelationshipReaderLike, sets: RelationshipSetRepository): RelationshipReaderLike {
   const load = async (key: string, opts: { fresh: boolean }) => {
