@@ -9,7 +9,7 @@ import type { HttpRequestSpec, LoadJob, LoadResult } from './types.ts';
  * workload by `setupRequest`; latencies are recorded in our own histogram (autocannon's
  * result has no p95) and tagged with the operation through the per-client context.
  */
-interface OpContext { op?: string }
+interface OpContext { op?: string; errorBody?: string }
 
 interface TrackedClient { requestIterator?: { context?: OpContext } }
 
@@ -31,13 +31,17 @@ export async function runClosedLoop(job: LoadJob, next: () => HttpRequestSpec): 
         const headers: Record<string, string> = { ...spec.headers };
         return { ...req, method: spec.method, path: spec.path, headers, body: spec.body ?? '' } as autocannon.Request;
       },
+      // Keep the body of a failed response (its error code says why), for the report's samples.
+      onResponse: (status: number, body: string, context: OpContext) => {
+        context.errorBody = status >= 300 ? body.slice(0, 160) : undefined;
+      },
     }],
   }, (err: unknown) => finish(err));
   // 'response' fires before the client builds its next request, so the context still
   // names the operation that just completed.
   instance.on('response', (client: unknown, statusCode: number, _bytes: number, responseTime: number) => {
-    const op = (client as TrackedClient).requestIterator?.context?.op ?? 'unknown';
-    stats.response(op, statusCode, responseTime);
+    const context = (client as TrackedClient).requestIterator?.context;
+    stats.response(context?.op ?? 'unknown', statusCode, responseTime, () => context?.errorBody ?? '');
   });
   instance.on('reqError', (err: Error) => stats.socketError(err));
   // Timeouts arrive as 'reqError' ("request timed out") and are tallied there.
