@@ -7,30 +7,9 @@ import type { ProfileRepository, ProfileRow } from '../../repositories/profiles.
  * serialise it without loss. Age is not stored here: it is derived from birthdate per
  * request, so a cached view never goes stale on a birthday.
  */
-export interface ProfileView {
-  readonly id: string;
-  readonly username: string;
-  readonly display_name: string | null;
-  readonly bio: string | null;
-  readonly birthdate: string | null;
-  readonly gender: string | null;
-  readonly ethnicity: string | null;
-  readonly height_cm: number | null;
-  readonly body_type: string | null;
-  readonly relationship_status: string | null;
-  readonly city: string | null;
-  readonly state: string | null;
-  readonly lat: number | null;
-  readonly lng: number | null;
-  readonly roles: string[];
-  readonly interests: string[];
-  readonly metadata: Record<string, unknown>;
-  readonly privacy_level: 'public' | 'friends' | 'private';
-  readonly last_active_at: string;
-  readonly created_at: string;
-  readonly updated_at: string;
+export type ProfileView = Omit<ProfileRow, 'rating_average' | 'rating_count'> & {
   readonly rating: { readonly average: number | null; readonly count: number };
-}
+};
 
 /**
  * The hot profile read. The cache layer wraps it (ServiceDeps.wrapReaders.profile) and
