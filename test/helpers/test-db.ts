@@ -19,6 +19,28 @@ export interface TestDatabase {
   drop(): Promise<void>;
 }
 
+/**
+ * Waits (at most 30 s per replica) until both replicas have replayed everything the
+ * primary has written so far. Connects to `postgres`: the LSN is cluster-wide, and the
+ * test's own database may not exist on a replica yet.
+ */
+async function waitForReplicas(): Promise<void> {
+  const a = await connectNode(PRIMARY_PORT);
+  try {
+    const lsn = (await a.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn')).rows[0]?.lsn;
+    for (const port of REPLICA_PORTS) {
+      const r = await connectNode(port);
+      try {
+        for (let i = 0; i < 1200; i++) {
+          const res = await r.query<{ ok: boolean }>('SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn AS ok', [lsn]);
+          if (res.rows[0]?.ok) break;
+          await new Promise((x) => setTimeout(x, 25));
+        }
+      } finally { await r.end(); }
+    }
+  } finally { await a.end(); }
+}
+
 const url = (port: number, db: string) => `postgres://postgres@127.0.0.1:${port}/${db}`;
 
 /** Clones the migrated template into a fresh database for one test file. */
@@ -30,6 +52,9 @@ export async function createTestDatabase(label = 'db'): Promise<TestDatabase> {
   } finally {
     await c.end();
   }
+  // The replicas get the new database by replaying WAL; on a loaded machine a test that
+  // connects to them at once could find it missing. Wait until both have replayed it.
+  await waitForReplicas();
   const tdb: TestDatabase = {
     name,
     primaryUrl: url(PRIMARY_PORT, name),
@@ -46,23 +71,7 @@ export async function createTestDatabase(label = 'db'): Promise<TestDatabase> {
       ...overrides,
     }),
     admin: async () => connectNode(PRIMARY_PORT, name),
-    syncReplicas: async () => {
-      const a = await connectNode(PRIMARY_PORT, name);
-      try {
-        const { rows } = await a.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn');
-        const lsn = rows[0]?.lsn;
-        for (const port of REPLICA_PORTS) {
-          const r = await connectNode(port, name);
-          try {
-            for (let i = 0; i < 200; i++) {
-              const res = await r.query<{ ok: boolean }>('SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn AS ok', [lsn]);
-              if (res.rows[0]?.ok) break;
-              await new Promise((x) => setTimeout(x, 25));
-            }
-          } finally { await r.end(); }
-        }
-      } finally { await a.end(); }
-    },
+    syncReplicas: () => waitForReplicas(),
     drop: async () => {
       const d = await connectNode(PRIMARY_PORT);
       try { await d.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`); } finally { await d.end(); }

@@ -56,6 +56,7 @@ export async function runOpenLoop(job: LoadJob, next: () => HttpRequestSpec): Pr
   const started = performance.now();
   const endAt = started + job.durationMs;
   let scheduled = 0;
+  const total = Math.ceil((job.durationMs / 1000) * rate);
 
   const dispatch = (): void => {
     while (queue.length > 0) {
@@ -85,7 +86,9 @@ export async function runOpenLoop(job: LoadJob, next: () => HttpRequestSpec): Pr
   await new Promise<void>((resolve) => {
     const tick = (): void => {
       const now = performance.now();
-      const due = Math.min(Math.floor(((Math.min(now, endAt) - started) / 1000) * rate), Math.ceil((job.durationMs / 1000) * rate));
+      // At the end every request of the run is due. Computing that from (endAt - started)
+      // instead can land just below the whole number in floating point (399.9999 → 399).
+      const due = now >= endAt ? total : Math.min(Math.floor(((now - started) / 1000) * rate), total);
       while (scheduled < due) {
         // Timers fire about every millisecond, finer than 1/rate: a request is due from
         // the tick that enqueues it. Waiting after that (no idle connection) counts.
