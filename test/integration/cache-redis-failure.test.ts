@@ -264,7 +264,10 @@ describe('Redis memory (SC-009)', () => {
       expect(report.dbStatements).toBeGreaterThanOrEqual(Math.ceil(1_200 / 200));
       expect(report.dbStatements).toBeLessThan(50);
       expect(end.evictedKeys).toBeGreaterThan(0);
-      expect(peak).toBeLessThanOrEqual(limit);
+      // Redis evicts BEFORE running each write, so right after a write used_memory may sit
+      // above maxmemory by at most that one write (a profile view here is ~4 KB) until the
+      // next command evicts again; INFO sampled in between sees it (seen: 40 bytes over).
+      expect(peak).toBeLessThanOrEqual(limit + 8 * 1024);
       // The L1 stays within its own bound too.
       expect(layer.lru.bytes).toBeLessThanOrEqual(layer.lru.maxBytes);
     } finally {
