@@ -28,6 +28,8 @@ export interface ReplicaState {
   lastError: string | undefined;
   /** Consecutive healthy polls while out of rotation (hysteresis). */
   healthyStreak: number;
+  /** Consecutive failed polls; a replica leaves rotation at PROBE_FAILURES_TO_EJECT. */
+  failedPolls: number;
   inFlight: number;
 }
 
@@ -49,7 +51,15 @@ class MemoryLsnStore implements LsnStore {
   }
 }
 
-const POLL_TIMEOUT_MS = 100;
+/**
+ * A probe is one trivial statement; under CPU saturation (benchmarks, CI running test files
+ * in parallel) 100 ms timed out on healthy replicas and ejected them (5,134 history 503s in
+ * the large benchmark run). 250 ms and two strikes keep a healthy but busy replica in
+ * rotation; a replica that really died is ejected at once by the first failed read
+ * (reportFailure), so the probe does not need to be fast to protect readers.
+ */
+const POLL_TIMEOUT_MS = 250;
+const PROBE_FAILURES_TO_EJECT = 2;
 const READMIT_STREAK = 3;
 const STALE_BYTES = 64 * 1024 * 1024;
 
@@ -88,7 +98,7 @@ export class ReplicaRouter {
     for (const r of replicas) {
       this.states.set(r, {
         node: r.name, available: false, reachable: false, paused: false, replayLsn: undefined,
-        lagMs: 0, lagBytes: 0, lastPollAt: 0, lastError: undefined, healthyStreak: READMIT_STREAK - 1, inFlight: 0,
+        lagMs: 0, lagBytes: 0, lastPollAt: 0, lastError: undefined, healthyStreak: READMIT_STREAK - 1, failedPolls: 0, inFlight: 0,
       });
     }
   }
@@ -127,6 +137,7 @@ export class ReplicaRouter {
       const row = res.rows[0];
       if (!row) throw new Error('no row');
       st.reachable = true;
+      st.failedPolls = 0;
       st.lastError = undefined;
       st.paused = row.paused;
       st.replayLsn = row.replay_lsn ?? undefined;
@@ -144,10 +155,13 @@ export class ReplicaRouter {
         if (st.healthyStreak >= READMIT_STREAK) st.available = true;
       }
     } catch (err) {
-      st.reachable = false;
-      st.available = false;
-      st.healthyStreak = 0;
+      st.failedPolls++;
       st.lastError = err instanceof Error ? err.message : String(err);
+      if (st.failedPolls >= PROBE_FAILURES_TO_EJECT) {
+        st.reachable = false;
+        st.available = false;
+        st.healthyStreak = 0;
+      }
     } finally {
       st.lastPollAt = Date.now();
     }
@@ -284,8 +298,8 @@ export class ReplicaRouter {
   }
 
   /** The router's view of every node, for /readyz, `bgc stack status` and the admin API. */
-  snapshot(): Array<Omit<ReplicaState, 'healthyStreak'> & { role: 'replica' }> {
-    return [...this.states.values()].map(({ healthyStreak: _h, ...s }) => ({ ...s, role: 'replica' as const }));
+  snapshot(): Array<Omit<ReplicaState, 'healthyStreak' | 'failedPolls'> & { role: 'replica' }> {
+    return [...this.states.values()].map(({ healthyStreak: _h, failedPolls: _f, ...s }) => ({ ...s, role: 'replica' as const }));
   }
 
   get primaryLsn(): string | undefined { return this.#primaryLsn; }

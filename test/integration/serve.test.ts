@@ -47,8 +47,17 @@ describe('bgc serve', () => {
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
     try {
       await waitFor(`http://127.0.0.1:${port}/healthz`, 60_000);
-      const ready = await waitFor(`http://127.0.0.1:${port}/readyz`, 30_000);
-      const body = (await ready.json()) as { ready: boolean; primary: { ok: boolean }; replicas: Array<{ state: string }> };
+      await waitFor(`http://127.0.0.1:${port}/readyz`, 30_000);
+      // Replicas join rotation after the router's first healthy probes (one poll at start-up,
+      // more if the machine is busy), so the check waits for that, bounded, then asserts.
+      type Readyz = { ready: boolean; primary: { ok: boolean }; replicas: Array<{ state: string }> };
+      let body: Readyz;
+      const deadline = Date.now() + 20_000;
+      do {
+        body = (await (await fetch(`http://127.0.0.1:${port}/readyz`)).json()) as Readyz;
+        if (body.replicas.every((r) => r.state === 'streaming')) break;
+        await new Promise((r) => setTimeout(r, 250));
+      } while (Date.now() < deadline);
       expect(body.ready).toBe(true);
       expect(body.primary.ok).toBe(true);
       expect(body.replicas.map((r) => r.state)).toEqual(['streaming', 'streaming']);
