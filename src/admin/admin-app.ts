@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { AppDeps } from '../app/deps.ts';
 import { installErrorHandler, sendError } from '../http/error-handler.ts';
 
@@ -16,7 +16,7 @@ function tokenMatches(given: string, expected: string): boolean {
  * production so local Prometheus can scrape.
  */
 export async function buildAdminApp(deps: AppDeps, extra: Array<(app: FastifyInstance) => Promise<void>> = []): Promise<FastifyInstance> {
-  const app = Fastify({ loggerInstance: deps.logger as FastifyBaseLogger, disableRequestLogging: true, bodyLimit: 16 * 1024 });
+  const app = Fastify({ loggerInstance: deps.logger as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }), bodyLimit: 16 * 1024 });
   installErrorHandler(app);
   if (deps.config.env === 'production') {
     app.addHook('onRequest', async (request, reply) => {

@@ -1,4 +1,4 @@
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import type { AppDeps } from '../app/deps.ts';
 import { frameworkErrorHandler, installErrorHandler } from './error-handler.ts';
@@ -19,7 +19,7 @@ function trustProxyOption(v: boolean | number | readonly string[]): boolean | st
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: deps.logger as FastifyBaseLogger,
-    disableRequestLogging: deps.config.env !== 'development',
+    logController: new LogController({ disableRequestLogging: deps.config.env !== 'development' }),
     bodyLimit: BODY_LIMIT_BYTES,
     // Behind a reverse proxy (BGC_TRUST_PROXY) request.ip is the client from X-Forwarded-For,
     // which the per-IP login limit needs; otherwise the socket's peer.
