@@ -249,6 +249,7 @@ export class CacheLayer {
       for (const tier of ['l1', 'l2'] as const) for (const result of ['hit', 'miss', 'stale'] as const) children.set(`${cache}|${tier}|${result}`, m.requests.labels(cache, tier, result));
     }
     const inc = (cache: CacheName, tier: 'l1' | 'l2', result: 'hit' | 'miss' | 'stale') => children.get(`${cache}|${tier}|${result}`)?.inc();
+    for (const cache of Object.values(this.#caches)) cache.onL1Hit = () => inc(cache.name, 'l1', 'hit');
     this.#bento.on('cache:hit', (e) => {
       const cache = this.#caches[e.store as CacheName];
       if (!cache || !cache.counts(e.key, 'hit')) return;

@@ -4,15 +4,44 @@ import type { CreateDriverResult, L1CacheDriver } from 'bentocache/types';
  * The in-process tier (L1): an LRU bounded in BYTES, plugged into bentocache as its L1
  * driver. bentocache's own memory driver also bounds bytes (lru-cache maxSize), but it
  * does not tell anyone how many bytes it holds, and SC-009 / `bgc cache stats` need that
- * number; this store is ~100 lines and reports it exactly.
+ * number; this store is ~150 lines and reports it exactly.
  *
- * Entries are bentocache's serialized JSON strings. Size = UTF-8 bytes of key and value
- * plus a fixed per-entry overhead for the Map slot and entry object, so the bound is on
- * what the process really spends, not only on payload bytes.
+ * Entries are bentocache's raw entries ({ value, logicalExpiration, createdAt }) kept as
+ * objects, not JSON strings (the driver sets bentocache's `serialize: false`): a profile
+ * CPU profile of cached reads spent 5% of the server's time in JSON.parse of L1 strings,
+ * once per lookup, three lookups per request (docs/PERFORMANCE.md). The size is the
+ * UTF-8 length of the entry's JSON, computed once when it is stored, plus a fixed
+ * per-entry overhead for the Map slot and entry object, so the bound is on what the
+ * process really spends, not only on payload bytes. Values are deep-frozen when stored:
+ * every caller shares one object, and a caller that tried to change it would otherwise
+ * change the cache.
  */
 const ENTRY_OVERHEAD_BYTES = 96;
 
-interface Entry { readonly value: string; readonly bytes: number; readonly expiresAt: number }
+interface Entry { readonly value: unknown; readonly bytes: number; readonly expiresAt: number }
+
+/** bentocache's raw L1 entry, as it hands it to the driver when L1 is not serialized. */
+export interface RawCacheEntry {
+  readonly value: unknown;
+  readonly logicalExpiration: number;
+  readonly createdAt?: number;
+}
+
+export function isRawCacheEntry(v: unknown): v is RawCacheEntry {
+  return typeof v === 'object' && v !== null && 'logicalExpiration' in v && typeof v.logicalExpiration === 'number';
+}
+
+function deepFreeze<T>(v: T): T {
+  if (typeof v === 'object' && v !== null && !Object.isFrozen(v)) {
+    Object.freeze(v);
+    for (const child of Object.values(v)) deepFreeze(child);
+  }
+  return v;
+}
+
+function byteSize(v: unknown): number {
+  return Buffer.byteLength(typeof v === 'string' ? v : JSON.stringify(v) ?? '');
+}
 
 export class ByteLru {
   // Map iteration order is insertion order: the first key is the least recently used.
@@ -25,7 +54,7 @@ export class ByteLru {
   get bytes(): number { return this.#bytes; }
   get size(): number { return this.#map.size; }
 
-  get(key: string): string | undefined {
+  get(key: string): unknown {
     const e = this.#map.get(key);
     if (!e) return undefined;
     if (e.expiresAt !== 0 && e.expiresAt <= Date.now()) {
@@ -38,11 +67,12 @@ export class ByteLru {
     return e.value;
   }
 
-  set(key: string, value: string, ttlMs: number | undefined): boolean {
+  set(key: string, value: unknown, ttlMs: number | undefined): boolean {
     const old = this.#map.get(key);
     if (old) this.#remove(key, old);
-    const bytes = Buffer.byteLength(key) + Buffer.byteLength(value) + ENTRY_OVERHEAD_BYTES;
+    const bytes = Buffer.byteLength(key) + byteSize(value) + ENTRY_OVERHEAD_BYTES;
     if (bytes > this.maxEntryBytes || bytes > this.maxBytes) return false;
+    deepFreeze(value);
     const expiresAt = ttlMs !== undefined && ttlMs > 0 ? Date.now() + ttlMs : 0;
     this.#map.set(key, { value, bytes, expiresAt });
     this.#bytes += bytes;
@@ -84,7 +114,7 @@ export class ByteLru {
 }
 
 /** A bentocache L1 driver over a (shared) ByteLru; `prefix` separates the stores. */
-export class ByteLruDriver implements L1CacheDriver {
+export class ByteLruDriver {
   readonly type = 'l1' as const;
 
   constructor(readonly lru: ByteLru, readonly prefix: string) {}
@@ -94,15 +124,19 @@ export class ByteLruDriver implements L1CacheDriver {
   namespace(namespace: string): ByteLruDriver {
     return new ByteLruDriver(this.lru, this.prefix ? `${this.prefix}:${namespace}` : namespace);
   }
-  get(key: string): string | undefined { return this.lru.get(this.#k(key)); }
-  pull(key: string): string | undefined {
+  get(key: string): unknown { return this.lru.get(this.#k(key)); }
+  pull(key: string): unknown {
     const v = this.get(key);
     this.delete(key);
     return v;
   }
-  set(key: string, value: string, ttl?: number): boolean {
+  set(key: string, value: unknown, ttl?: number): boolean {
+    // bentocache 1.6 refills L1 from an L2 hit with the SERIALIZED entry even when L1 is
+    // not serialized, and then fails reading it back (bentocache issue #111, fix in PR
+    // #113). Its serializer is JSON, so parse it here: L1 holds objects only.
+    const entry = typeof value === 'string' ? JSON.parse(value) as unknown : value;
     // A value too large for the bound is simply not kept in L1 (it still goes to L2).
-    this.lru.set(this.#k(key), value, ttl);
+    this.lru.set(this.#k(key), entry, ttl);
     return true;
   }
   getRemainingTtl(key: string): number | undefined { return this.lru.remainingTtl(this.#k(key)); }
@@ -115,9 +149,12 @@ export class ByteLruDriver implements L1CacheDriver {
   disconnect(): void {}
 }
 
-export function byteLruDriver(lru: ByteLru): CreateDriverResult<ByteLruDriver> {
+export function byteLruDriver(lru: ByteLru): CreateDriverResult<L1CacheDriver> {
   return {
-    options: {},
-    factory: (config: { prefix?: string }) => new ByteLruDriver(lru, (config.prefix ?? '').replace(/:+$/, '')),
+    // L1 keeps bentocache's entries as objects (see the top of this file).
+    options: { serialize: false },
+    // bentocache types L1 drivers for strings only; with `serialize: false` it passes and
+    // expects its raw entry objects, which is what ByteLruDriver stores and returns.
+    factory: (config: { prefix?: string }) => new ByteLruDriver(lru, (config.prefix ?? '').replace(/:+$/, '')) as unknown as L1CacheDriver,
   };
 }

@@ -4,7 +4,7 @@ import type { CacheName } from '../metrics/cache.metrics.ts';
 import type { CacheKeys } from './keys.ts';
 import type { FleetLease } from './lease.ts';
 import type { L2Janitor } from './l2-janitor.ts';
-import type { ByteLru } from './l1-store.ts';
+import { isRawCacheEntry, type ByteLru } from './l1-store.ts';
 import { RecentInvalidations } from './recent-invalidations.ts';
 
 /**
@@ -68,6 +68,8 @@ export class TypedCache {
   readonly #skippedMiss = new Set<string>();
   #bypass = 0;
   loaderCalls = 0;
+  /** Counts an L1 hit served by the fast path (set by CacheLayer's metrics). */
+  onL1Hit: (() => void) | undefined;
 
   constructor(readonly settings: TypedCacheSettings, private readonly deps: TypedCacheDeps) {
     this.recent = new RecentInvalidations(settings.freshWindowMs);
@@ -77,6 +79,8 @@ export class TypedCache {
 
   /** The value for `id`, or null when the loader says it does not exist. */
   async get(id: string, loader: Loader<unknown>): Promise<unknown> {
+    const hit = this.#freshL1(id);
+    if (hit) return this.#alive(hit.value);
     const { settings, deps } = this;
     for (let attempt = 0; attempt < 3; attempt++) {
       let out: unknown;
@@ -100,6 +104,21 @@ export class TypedCache {
       if (out !== undefined) return this.#alive(out);
     }
     return this.#alive(normalize(await this.#call(loader, id, true)));
+  }
+
+  /**
+   * The L1 entry for `id` if it is fresh: what bentocache's getOrSet would return first,
+   * read directly. A hit is the common case (97–99% of profile reads) and getOrSet costs
+   * an options object, a diagnostics-channel trace and an event per call, three calls per
+   * request; everything else (expired and graced entries, misses, L2, loaders, flushes in
+   * progress) still goes through bentocache.
+   */
+  #freshL1(id: string): { value: unknown } | undefined {
+    if (this.#bypass > 0) return undefined;
+    const entry = this.deps.lru.get(this.deps.keys.item(this.name, id));
+    if (!isRawCacheEntry(entry) || Date.now() >= entry.logicalExpiration) return undefined;
+    if (!this.#uncounted.has(id)) this.onL1Hit?.();
+    return { value: entry.value };
   }
 
   /** Reads through the cache without counting the lookup in the hit/miss metrics. */

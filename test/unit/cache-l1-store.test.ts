@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { ByteLru, ByteLruDriver } from '../../src/cache/l1-store.ts';
+import { ByteLru, ByteLruDriver, isRawCacheEntry } from '../../src/cache/l1-store.ts';
 
 describe('ByteLru (the L1 bound in bytes)', () => {
   it('never holds more bytes than its bound, whatever is written', () => {
@@ -9,13 +9,14 @@ describe('ByteLru (the L1 bound in bytes)', () => {
       (writes) => {
         const lru = new ByteLru(20_000, 5_000);
         for (const [k, v] of writes) {
-          lru.set(`k${k}`, v, undefined);
+          // Entries are objects (bentocache's raw entries); their size is their JSON's.
+          lru.set(`k${k}`, { value: { bio: v }, logicalExpiration: 1 }, undefined);
           expect(lru.bytes).toBeLessThanOrEqual(20_000);
         }
         let sum = 0;
         for (let k = 0; k <= 50; k++) {
           const v = lru.get(`k${k}`);
-          if (v !== undefined) sum += Buffer.byteLength(`k${k}`) + Buffer.byteLength(v) + 96;
+          if (v !== undefined) sum += Buffer.byteLength(`k${k}`) + Buffer.byteLength(JSON.stringify(v)) + 96;
         }
         expect(sum).toBe(lru.bytes);
       },
@@ -48,12 +49,31 @@ describe('ByteLru (the L1 bound in bytes)', () => {
     const lru = new ByteLru(1_000_000, 10_000);
     const profiles = new ByteLruDriver(lru, 'ns:profile');
     const sessions = new ByteLruDriver(lru, 'ns:session');
-    profiles.set('a', '1');
-    sessions.set('a', '2');
+    profiles.set('a', { value: 1, logicalExpiration: 1 });
+    sessions.set('a', { value: 2, logicalExpiration: 1 });
     expect(lru.size).toBe(2);
     profiles.clear();
     expect(profiles.get('a')).toBeUndefined();
-    expect(sessions.get('a')).toBe('2');
-    expect(lru.get('ns:session:a')).toBe('2');
+    expect(sessions.get('a')).toEqual({ value: 2, logicalExpiration: 1 });
+    expect(lru.get('ns:session:a')).toBe(sessions.get('a'));
+  });
+
+  it('hands out one deep-frozen object per entry: no caller can change the cached copy', () => {
+    const lru = new ByteLru(100_000, 10_000);
+    lru.set('p', { value: { username: 'ann', interests: ['go'] }, logicalExpiration: Date.now() + 1_000 }, undefined);
+    const a = lru.get('p') as { value: { username: string; interests: string[] } };
+    expect(lru.get('p')).toBe(a);
+    expect(() => { a.value.username = 'bob'; }).toThrow(TypeError);
+    expect(() => { a.value.interests.push('x'); }).toThrow(TypeError);
+    expect((lru.get('p') as typeof a).value.username).toBe('ann');
+  });
+
+  it('the driver stores a serialized entry (bentocache refilling L1 from L2) as the parsed object', () => {
+    const lru = new ByteLru(100_000, 10_000);
+    const driver = new ByteLruDriver(lru, 'ns:profile');
+    const entry = { value: { id: 'u1' }, logicalExpiration: 123, createdAt: 100 };
+    driver.set('u1', JSON.stringify(entry));
+    expect(driver.get('u1')).toEqual(entry);
+    expect(isRawCacheEntry(driver.get('u1'))).toBe(true);
   });
 });
