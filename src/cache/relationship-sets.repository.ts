@@ -6,8 +6,9 @@ import type { SetRow } from './relationship-sets.ts';
 /**
  * The relationship cache's loader (relationship-sets.ts): one user's relationship rows in
  * both directions, limited to other users whose id ends in a given suffix ('' = all).
- * Each branch is a primary-key prefix scan (user_id = $1) or a relationships_target_id_idx
- * scan (target_id = $1); LIMIT stops at SET_ROWS + 1 for the common small set.
+ * Each branch is an index-only scan of one owner's rows, on relationships_owner_cover_idx
+ * (user_id = $1) or relationships_target_cover_idx (target_id = $1), both from migration
+ * 0010; LIMIT stops at SET_ROWS + 1 for the common small set.
  */
 export const relationshipSetQueries = catalog({
   set: defineQuery({
@@ -16,7 +17,7 @@ export const relationshipSetQueries = catalog({
     target: 'replica',
     sample: { sql: `SELECT user_id, '' AS suffix, 257 AS row_limit FROM relationships GROUP BY user_id ORDER BY count(*) DESC LIMIT 1` },
     justify: {
-      misestimate: "Generic plans only: the planner cannot see $2, so it takes the suffix filter right(other_id, length($2)) = $2 as a rare match, while '' (a root node) matches every row. The plan is the same either way: each branch is an index scan on its owner column (relationships_pkey, relationships_target_id_idx) and LIMIT $3 bounds the rows.",
+      misestimate: "Generic plans only: the planner cannot see $2, so it takes the suffix filter right(other_id, length($2)) = $2 as a rare match, while '' (a root node) matches every row. The plan is the same either way: each branch is an index-only scan on its owner column (relationships_owner_cover_idx, relationships_target_cover_idx) and LIMIT $3 bounds the rows.",
     },
     sql: `
 SELECT e.other_id::text AS other_id, e.outgoing, e.kind, e.status

@@ -154,7 +154,7 @@ SELECT EXISTS (SELECT 1 FROM users WHERE id = $2) AS target_exists, false AS blo
             FROM relationships GROUP BY user_id ORDER BY count(*) DESC LIMIT 1`,
     },
     // Each branch is an ordered, limited index scan (outgoing: relationships_pkey; incoming:
-    // relationships_target_id_idx), merged afterwards; the cursor condition per branch folds
+    // relationships_target_cover_idx), merged afterwards; the cursor condition per branch folds
     // to an index condition or to "branch done" once the planner sees the cursor values.
     sql: `
 SELECT x.direction, x.other_id, x.kind, x.status, ${iso('x.created_at')} AS created_at,
