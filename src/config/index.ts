@@ -59,6 +59,8 @@ export interface Config {
   readonly corsOrigins: readonly string[];
   /** Fastify's trustProxy: false (default), true, a hop count, or a list of addresses/CIDRs. */
   readonly trustProxy: boolean | number | readonly string[];
+  /** Requests in progress beyond which new ones are refused with 503 OVERLOADED (0 = no limit). */
+  readonly maxInflightRequests: number;
   /** Workload history snapshots (src/history) and monthly reports (src/report). */
   readonly history: {
     readonly intervalSeconds: number;
@@ -180,6 +182,7 @@ function build(raw: RawEnv, problems: string[]): Config {
     loginRateLimit: { perIp: raw.BGC_LOGIN_RATE_LIMIT_IP, perAccount: raw.BGC_LOGIN_RATE_LIMIT_ACCOUNT, windowSeconds: raw.BGC_LOGIN_RATE_WINDOW_S },
     corsOrigins: corsOrigins(raw.BGC_CORS_ORIGINS, problems),
     trustProxy: trustProxy(raw.BGC_TRUST_PROXY),
+    maxInflightRequests: raw.BGC_MAX_INFLIGHT_REQUESTS,
     history: {
       intervalSeconds: raw.BGC_HISTORY_INTERVAL_S,
       retentionDays: raw.BGC_HISTORY_RETENTION_DAYS,

@@ -20,6 +20,7 @@ export const ERROR_CATALOGUE = {
   PAYLOAD_TOO_LARGE: { status: 413, message: 'The request body is too large' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'Send JSON with Content-Type: application/json' },
   RATE_LIMITED: { status: 429, message: 'Too many requests; try again later' },
+  OVERLOADED: { status: 503, message: 'The server is at capacity; retry shortly' },
   DB_POOL_TIMEOUT: { status: 503, message: 'The database is saturated; retry shortly' },
   DB_UNAVAILABLE: { status: 503, message: 'The database is unavailable; retry shortly' },
   DB_READ_ONLY: { status: 503, message: 'The database is read-only right now; retry shortly' },

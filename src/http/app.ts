@@ -3,6 +3,7 @@ import swagger from '@fastify/swagger';
 import type { AppDeps } from '../app/deps.ts';
 import { frameworkErrorHandler, installErrorHandler } from './error-handler.ts';
 import { installCors } from './cors.ts';
+import { installOverloadGuard } from './overload-guard.ts';
 import { healthRoutes } from './routes/health.ts';
 import { apiRoutes } from './routes/index.ts';
 
@@ -31,6 +32,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   installErrorHandler(app);
   installCors(app, deps.config.corsOrigins);
+  installOverloadGuard(app, deps.config.maxInflightRequests);
 
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unmatched';
