@@ -14,6 +14,12 @@ import { sendError } from './error-handler.ts';
  * of work in progress keeps the accepted requests' latency bounded (Little's law: limit /
  * throughput) and turns the excess into fast, retryable refusals instead of hangs.
  *
+ * Off by default: measured on the 2-core benchmark machine at 2,000 req/s offered, it
+ * turned p50 10 s into 0.6–0.8 s and client timeouts into fast 503s, but the refusals
+ * cost CPU and successful answers fell from 226/s to 83/s (limit 256) and 127/s
+ * (limit 1024). Where more cores or a load balancer that retries elsewhere are available,
+ * bounded latency is usually worth more; the operator chooses (docs/OPERATIONS.md).
+ *
  * Liveness and readiness probes are exempt: an overloaded instance is alive, and a load
  * balancer must not take every instance out at once because all of them are busy.
  */
