@@ -25,6 +25,13 @@ export interface QueryDef {
   readonly justify: Partial<Record<ExplainFlag, string>>;
   /** Statements the audit must not EXPLAIN ANALYZE (they write); it runs them in a rolled-back transaction. */
   readonly writes: boolean;
+  /**
+   * 'generic' (default): sent as a named prepared statement, so PostgreSQL may switch to a
+   * generic plan after five executions. 'custom': sent unnamed, planned for its actual
+   * parameters every time. For statements whose best plan depends on which optional
+   * filters are set (search): one generic plan cannot be right for all of them.
+   */
+  readonly plan: 'generic' | 'custom';
 }
 
 export interface QueryDefInput {
@@ -35,6 +42,7 @@ export interface QueryDefInput {
   readonly sample: SampleParams;
   readonly timeBounded?: boolean;
   readonly justify?: Partial<Record<ExplainFlag, string>>;
+  readonly plan?: 'generic' | 'custom';
 }
 
 const NAME = /^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$/;
@@ -53,5 +61,6 @@ export function defineQuery(input: QueryDefInput): QueryDef {
     timeBounded: input.timeBounded ?? false,
     justify: input.justify ?? {},
     writes,
+    plan: input.plan ?? 'generic',
   };
 }

@@ -112,7 +112,9 @@ export class Database {
     this.router.enter(pool);
     let ok = false;
     try {
-      const res = await pool.query<R>(def.text, params, this.config.baseline ? undefined : def.name, opts);
+      // Unnamed (planned per execution) in the baseline and for catalog entries that ask for custom plans.
+      const prepareAs = this.config.baseline || def.plan === 'custom' ? undefined : def.name;
+      const res = await pool.query<R>(def.text, params, prepareAs, opts);
       ok = true;
       return res.rows;
     } finally {

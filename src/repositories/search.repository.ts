@@ -78,6 +78,9 @@ export const searchQueries = catalog({
     name: 'search.profiles',
     description: 'GET /api/search: JSONB containment on interests/roles/metadata, full text, city/state/ethnicity, age, radius; most recently active first, keyset on (last_active_at, user_id). Shows public profiles, the viewer\'s own, and friends-only profiles of friends; hides users blocked either way.',
     target: 'replica',
+    // Which of the optional filters are set decides the plan (a GIN text match, a JSONB
+    // containment, a city, or the activity-ordered scan); a generic plan cannot know.
+    plan: 'custom',
     sample: {
       sql: `${SAMPLE_HEAD}, jsonb_build_array(i.v) AS interests, NULL::jsonb AS roles, NULL::jsonb AS metadata,
                    NULL::float8 AS lat, NULL::float8 AS lng, NULL::float8 AS radius_m,
@@ -97,6 +100,7 @@ LIMIT $15`,
     name: 'search.profiles_near',
     description: 'GET /api/search with lat/lng: the same filters, nearest first via a KNN scan of profiles_location_gist inside the radius box; keyset on (chord distance, user_id).',
     target: 'replica',
+    plan: 'custom',
     sample: {
       // The densest spot: the most common city's first profile, 10 km around it.
       sql: `${SAMPLE_HEAD}, NULL::jsonb AS interests, NULL::jsonb AS roles, NULL::jsonb AS metadata,
