@@ -16,7 +16,8 @@ import { iso } from './sql-fragments.ts';
  * websearch_to_tsquery('english', q) stems "Alice" to 'alic' and misses the name. So each
  * word of q becomes (english form | simple form) and the words are AND-ed: "alice
  * running" finds Alice whose bio says "runs". English stop words are dropped; at most 8
- * words count. websearch operators (quotes, OR, -) are not supported.
+ * words count. websearch operators (quotes, OR, -) are not supported. The tsquery comes
+ * from bgc_search_tsquery($1) (migrations/0011), folded at plan time (see there).
  *
  * Two orders, two entries with the same parameters ($13/$14 are the keyset position):
  *  - search.profiles: most recently active first, keyset (last_active_at, user_id);
@@ -25,12 +26,9 @@ import { iso } from './sql-fragments.ts';
  *    box, so a page reads about `limit` rows however dense the area is; ordering a dense
  *    city's profiles by activity would read every one of them.
  */
-const TEXT_QUERY = `
-WITH tq AS (
-  SELECT string_agg('(' || (websearch_to_tsquery('english', t.w) || websearch_to_tsquery('simple', t.w))::text || ')', ' & ' ORDER BY t.n)::tsquery AS q
-  FROM unnest(regexp_split_to_array(lower($1::text), '[^[:alnum:]]+')) WITH ORDINALITY AS t(w, n)
-  WHERE t.w <> '' AND t.n <= 8 AND numnode(websearch_to_tsquery('english', t.w)) > 0
-)`;
+// The free-text tsquery is built by bgc_search_tsquery($1) (migrations/0011): an IMMUTABLE
+// function, so a custom plan folds it to a constant and the planner estimates the match.
+
 
 const CENTER = 'll_to_earth($10::float8, $11::float8)';
 const KNN_SLACK = 50;
@@ -51,7 +49,7 @@ WHERE (p.privacy_level = 'public' OR p.user_id = $16::uuid
        OR (p.privacy_level = 'friends' AND p.user_id IN (
              SELECT f.target_id FROM relationships f
              WHERE f.user_id = $16::uuid AND f.kind = 'friend' AND f.status = 'accepted')))
-  AND ($1::text IS NULL OR p.search_vector @@ (SELECT q FROM tq))
+  AND ($1::text IS NULL OR p.search_vector @@ bgc_search_tsquery($1::text))
   AND ($2::text IS NULL OR p.city = $2::text)
   AND ($3::text IS NULL OR p.state = $3::text)
   AND ($4::text IS NULL OR p.ethnicity = $4::text)
@@ -89,7 +87,7 @@ export const searchQueries = catalog({
             FROM profiles p CROSS JOIN LATERAL jsonb_array_elements(p.interests) AS i(v)
             WHERE jsonb_array_length(p.interests) > 0 ORDER BY p.user_id LIMIT 1`,
     },
-    sql: `${TEXT_QUERY}
+    sql: `
 ${COLUMNS}
 ${FILTERS}
   AND (p.last_active_at, p.user_id) < ($13::timestamptz, $14::uuid)
@@ -114,7 +112,7 @@ LIMIT $15`,
     // The index orders by distance only, so the inner scan takes KNN_SLACK more rows than
     // the page and the outer sort makes (distance, user_id) a total order: exact unless
     // more than KNN_SLACK profiles share the very same coordinates at a page boundary.
-    sql: `${TEXT_QUERY}
+    sql: `
 SELECT * FROM (
 ${COLUMNS}, ${HERE} <-> ${CENTER} AS knn_distance
 ${FILTERS}
