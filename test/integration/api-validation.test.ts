@@ -218,6 +218,8 @@ describe('malformed input, route by route', () => {
   it('GET /api/feed/:postId/comments', async () => {
     expectError(await t.call('GET', '/api/feed/abc/comments', { token: u.token }), 400, 'VALIDATION_FAILED');
     expectError(await t.call('GET', `/api/feed/${UNKNOWN}/comments`, { token: u.token }), 404, 'NOT_FOUND');
+    // A UUIDv7 whose time is the year 10889 (the fuzzer found it: it was a 500).
+    expectError(await t.call('GET', '/api/feed/fffffffd-cbfc-7b88-a11d-5e556337f8c7/comments', { token: u.token }), 404, 'NOT_FOUND');
     expectError(await t.call('GET', `/api/feed/${postId}/comments?cursor=${forgedCursor}`, { token: u.token }), 400, 'INVALID_CURSOR');
   });
 
@@ -225,6 +227,7 @@ describe('malformed input, route by route', () => {
     expectError(await t.call('POST', `/api/feed/${postId}/comments`, { token: u.token, body: {} }), 400, 'VALIDATION_FAILED');
     expectError(await t.call('POST', `/api/feed/${postId}/comments`, { token: u.token, body: { content: 'x'.repeat(2001) } }), 400, 'VALIDATION_FAILED');
     expectError(await t.call('POST', `/api/feed/${UNKNOWN}/comments`, { token: u.token, body: { content: 'hi' } }), 404, 'NOT_FOUND');
+    expectError(await t.call('POST', '/api/feed/fffffffd-cbfc-7b88-a11d-5e556337f8c7/comments', { token: u.token, body: { content: 'hi' } }), 404, 'NOT_FOUND');
   });
 
   it('social writes: /api/social/favorite|friend-request|block/:userId', async () => {

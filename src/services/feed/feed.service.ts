@@ -90,7 +90,10 @@ export class FeedService {
 /** The partition range a post can be in, from its id; ids that are not UUIDv7 name no post. */
 function postBounds(postId: string): { lowerTs: string; upperTs: string } {
   const ms = uuidV7Millis(postId);
-  if (ms === undefined) throw new AppError('NOT_FOUND', 'No such post');
+  // A UUIDv7 can carry any 48-bit time, up to the year 10889 (found by the route fuzzer):
+  // no post is from the future, and past the year 9999 the bounds would not even parse in
+  // PostgreSQL (22009). Such an id names no post.
+  if (ms === undefined || ms > Date.now() + POST_TIME_SLACK_MS) throw new AppError('NOT_FOUND', 'No such post');
   return { lowerTs: new Date(ms - POST_TIME_SLACK_MS).toISOString(), upperTs: new Date(ms + POST_TIME_SLACK_MS).toISOString() };
 }
 
