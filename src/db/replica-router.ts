@@ -6,7 +6,7 @@ import type { QueryContext } from './database.ts';
 
 export type RouteReason =
   | 'primary_only' | 'no_replicas' | 'least_loaded' | 'caught_up' | 'ryw_waited'
-  | 'ryw_primary' | 'fallback_unhealthy' | 'retry_other_replica' | 'retry_primary' | 'last_resort';
+  | 'ryw_primary' | 'fallback_unhealthy' | 'retry_other_replica' | 'retry_primary' | 'last_resort' | 'lagging_over_budget';
 
 export interface RouteDecision {
   readonly query: string;
@@ -20,6 +20,8 @@ export interface ReplicaState {
   readonly node: string;
   available: boolean;
   reachable: boolean;
+  /** No longer in recovery: never read from it as a replica again. */
+  promoted: boolean;
   paused: boolean;
   replayLsn: string | undefined;
   lagMs: number;
@@ -97,7 +99,7 @@ export class ReplicaRouter {
     this.#tokens = this.#bucketSize;
     for (const r of replicas) {
       this.states.set(r, {
-        node: r.name, available: false, reachable: false, paused: false, replayLsn: undefined,
+        node: r.name, available: false, reachable: false, promoted: false, paused: false, replayLsn: undefined,
         lagMs: 0, lagBytes: 0, lastPollAt: 0, lastError: undefined, healthyStreak: READMIT_STREAK - 1, failedPolls: 0, inFlight: 0,
       });
     }
@@ -144,6 +146,7 @@ export class ReplicaRouter {
       st.lagMs = Number(row.lag_ms);
       st.lagBytes = this.#primaryLsn && st.replayLsn ? Math.max(0, Number(parseLsn(this.#primaryLsn) - parseLsn(st.replayLsn))) : 0;
       const promoted = !row.in_recovery;
+      st.promoted = promoted;
       const tooFar = st.lagMs > this.cfg.maxLagMs || st.lagBytes > STALE_BYTES;
       const comfortable = st.lagMs <= this.cfg.maxLagMs / 2 && st.lagBytes <= STALE_BYTES / 2;
       if (promoted || tooFar) {
@@ -215,8 +218,14 @@ export class ReplicaRouter {
     const retry = tried.size > 0;
     const candidates = this.replicas.filter((r) => !tried.has(r) && this.states.get(r)?.available && !r.closed);
     if (candidates.length === 0) {
-      this.#spendFallbackToken(query);
-      return decide(this.primary, retry ? 'retry_primary' : 'fallback_unhealthy');
+      if (this.#takeFallbackToken()) return decide(this.primary, retry ? 'retry_primary' : 'fallback_unhealthy');
+      // The primary's budget for replica reads is spent. A replica that is only lagging
+      // (reachable, still a standby) still answers consistently, just from further back,
+      // and replica-ok entries tolerate lag: better an older page than a 503. Never for a
+      // reader whose required LSN it has not replayed.
+      const lagging = await this.#laggingServing(ctx, tried);
+      if (lagging) return decide(lagging.pool, 'lagging_over_budget', lagging.required);
+      throw new DbUnavailableError('DB_UNAVAILABLE', `no healthy replica for ${query} and the primary fallback budget is spent`, 'replicas');
     }
     const required = await this.#requiredLsn(ctx);
     if (required === undefined) return decide(this.#leastLoaded(candidates), retry ? 'retry_other_replica' : 'least_loaded');
@@ -286,15 +295,30 @@ export class ReplicaRouter {
     return fb < fa ? b : a;
   }
 
-  #spendFallbackToken(query: string): void {
+  /** One token of the primary's budget for replica reads, if any is left. */
+  #takeFallbackToken(): boolean {
     const now = Date.now();
     this.#tokens = Math.min(this.#bucketSize, this.#tokens + ((now - this.#lastRefill) / 1000) * this.#refillPerSecond);
     this.#lastRefill = now;
-    if (this.#tokens < 1) {
-      throw new DbUnavailableError('DB_UNAVAILABLE', `no healthy replica for ${query} and the primary fallback budget is spent`, 'replicas');
-    }
+    if (this.#tokens < 1) return false;
     this.#tokens -= 1;
     this.fallbacks++;
+    return true;
+  }
+
+  /** A reachable standby out of rotation only for lag, that has replayed the reader's required LSN. */
+  async #laggingServing(ctx: QueryContext, tried: ReadonlySet<ManagedPool>): Promise<{ pool: ManagedPool; required: string | undefined } | undefined> {
+    const reachable = this.replicas.filter((r) => {
+      const st = this.states.get(r);
+      return !tried.has(r) && !r.closed && st !== undefined && st.reachable && !st.promoted && st.replayLsn !== undefined;
+    });
+    if (reachable.length === 0) return undefined;
+    const required = await this.#requiredLsn(ctx);
+    const usable = required === undefined ? reachable : reachable.filter((r) => {
+      const lsn = this.states.get(r)?.replayLsn;
+      return lsn !== undefined && parseLsn(lsn) >= parseLsn(required);
+    });
+    return usable.length > 0 ? { pool: this.#leastLoaded(usable), required } : undefined;
   }
 
   /** The router's view of every node, for /readyz, `bgc stack status` and the admin API. */
