@@ -8,6 +8,8 @@ export interface JobContext {
   readonly signal: AbortSignal;
   readonly instanceId: string;
   readonly logger: Logger;
+  /** When this run was claimed: the database's clock for leader-only jobs, this process's otherwise. */
+  readonly startedAt: Date;
 }
 
 export interface JobSpec {
@@ -165,7 +167,7 @@ export class Scheduler {
     job.running = controller;
     job.runs++;
     const started = Date.now();
-    const ctx: JobContext = { signal: controller.signal, instanceId: this.#opts.instanceId, logger: this.#opts.logger };
+    const ctx: JobContext = { signal: controller.signal, instanceId: this.#opts.instanceId, logger: this.#opts.logger, startedAt: job.lastStartedAt ?? new Date() };
     job.done = (async () => {
       try {
         await job.spec.run(ctx);

@@ -91,7 +91,7 @@ describe('monthly report job with two app instances', () => {
       const a = await appInstance('a2', generated, FIRST_OF_NOVEMBER, dirA);
       const b = await appInstance('b2', generated, FIRST_OF_NOVEMBER, dirB);
       const logger = createLogger(config);
-      const ctx = (instanceId: string) => ({ signal: new AbortController().signal, instanceId, logger });
+      const ctx = (instanceId: string) => ({ signal: new AbortController().signal, instanceId, logger, startedAt: new Date() });
       // Bypass the scheduler: run both jobs' bodies at the same moment.
       await Promise.all([a.job.run(ctx('a2')), b.job.run(ctx('b2'))]);
       expect(generated).toHaveLength(1);
@@ -109,11 +109,11 @@ describe('monthly report job with two app instances', () => {
     const generated: string[] = [];
     const c = await appInstance('c', generated, () => new Date('2026-11-05T10:00:00Z'), outDir);
     const logger = createLogger(config);
-    await c.job.run({ signal: new AbortController().signal, instanceId: 'c', logger });
+    await c.job.run({ signal: new AbortController().signal, instanceId: 'c', logger, startedAt: new Date() });
     expect(generated).toEqual([]); // October already stored
     // December 2nd: November has no snapshots in the fixture and it is not the 1st: no empty report.
     const d = await appInstance('d', generated, () => new Date('2026-12-02T10:00:00Z'), outDir);
-    await d.job.run({ signal: new AbortController().signal, instanceId: 'd', logger });
+    await d.job.run({ signal: new AbortController().signal, instanceId: 'd', logger, startedAt: new Date() });
     expect(generated).toEqual([]);
     const { rows } = await admin.query<{ n: number }>(`SELECT count(*)::int AS n FROM monitoring.reports WHERE month = '2026-11'`);
     expect(rows[0]?.n).toBe(0);
