@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import type { LsnStore } from '../db/replica-router.ts';
+import type { LsnStore } from '../db/lsn-store.ts';
 import { isValidLsn, maxLsn } from '../db/lsn.ts';
 import type { CacheKeys } from './keys.ts';
 import type { RedisHealth } from './redis-connection.ts';

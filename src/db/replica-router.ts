@@ -2,6 +2,8 @@ import type { ManagedPool } from './managed-pool.ts';
 import { parseLsn, maxLsn } from './lsn.ts';
 import { systemQueries } from './system-queries.ts';
 import { DbUnavailableError } from './errors.ts';
+import { FallbackBudget } from './fallback-budget.ts';
+import { MemoryLsnStore, type LsnStore } from './lsn-store.ts';
 import type { QueryContext } from './database.ts';
 
 export type RouteReason =
@@ -35,24 +37,6 @@ export interface ReplicaState {
   inFlight: number;
 }
 
-/** Where a user's last write LSN is kept; Redis-backed in the app (shared by instances). */
-export interface LsnStore {
-  get(userId: string): Promise<string | undefined>;
-  set(userId: string, lsn: string): Promise<void>;
-}
-
-class MemoryLsnStore implements LsnStore {
-  readonly #map = new Map<string, { lsn: string; until: number }>();
-  async get(userId: string): Promise<string | undefined> {
-    const e = this.#map.get(userId);
-    if (!e || e.until < Date.now()) return undefined;
-    return e.lsn;
-  }
-  async set(userId: string, lsn: string): Promise<void> {
-    this.#map.set(userId, { lsn, until: Date.now() + 30_000 });
-  }
-}
-
 /**
  * A probe is one trivial statement; under CPU saturation (benchmarks, CI running test files
  * in parallel) 100 ms timed out on healthy replicas and ejected them (5,134 history 503s in
@@ -83,12 +67,10 @@ export class ReplicaRouter {
   #observer: (d: RouteDecision) => void = () => undefined;
   readonly #ctxLsn = new WeakMap<QueryContext, Promise<string | undefined>>();
   #primaryLsn: string | undefined;
-  #tokens: number;
-  #lastRefill = Date.now();
-  readonly #bucketSize = 500;
-  readonly #refillPerSecond = 250;
+  readonly #budget = new FallbackBudget();
   readonly #primaryInFlight = { n: 0 };
-  fallbacks = 0;
+  /** Reads sent to the primary because no replica was in rotation (the budget's spending). */
+  get fallbacks(): number { return this.#budget.spent; }
   rywWaits = 0;
 
   constructor(
@@ -96,7 +78,6 @@ export class ReplicaRouter {
     readonly replicas: readonly ManagedPool[],
     private readonly cfg: { maxLagMs: number; pollMs: number; readYourWritesWaitMs: number },
   ) {
-    this.#tokens = this.#bucketSize;
     for (const r of replicas) {
       this.states.set(r, {
         node: r.name, available: false, reachable: false, promoted: false, paused: false, replayLsn: undefined,
@@ -218,7 +199,7 @@ export class ReplicaRouter {
     const retry = tried.size > 0;
     const candidates = this.replicas.filter((r) => !tried.has(r) && this.states.get(r)?.available && !r.closed);
     if (candidates.length === 0) {
-      if (this.#takeFallbackToken()) return decide(this.primary, retry ? 'retry_primary' : 'fallback_unhealthy');
+      if (this.#budget.take()) return decide(this.primary, retry ? 'retry_primary' : 'fallback_unhealthy');
       // The primary's budget for replica reads is spent. A replica that is only lagging
       // (reachable, still a standby) still answers consistently, just from further back,
       // and replica-ok entries tolerate lag: better an older page than a 503. Never for a
@@ -293,17 +274,6 @@ export class ReplicaRouter {
     const fa = this.states.get(a)?.inFlight ?? 0;
     const fb = this.states.get(b)?.inFlight ?? 0;
     return fb < fa ? b : a;
-  }
-
-  /** One token of the primary's budget for replica reads, if any is left. */
-  #takeFallbackToken(): boolean {
-    const now = Date.now();
-    this.#tokens = Math.min(this.#bucketSize, this.#tokens + ((now - this.#lastRefill) / 1000) * this.#refillPerSecond);
-    this.#lastRefill = now;
-    if (this.#tokens < 1) return false;
-    this.#tokens -= 1;
-    this.fallbacks++;
-    return true;
   }
 
   /** A reachable standby out of rotation only for lag, that has replayed the reader's required LSN. */
