@@ -79,13 +79,15 @@ describe('chaos: Redis and network latency', () => {
       });
       expect(r.all.failedReads, describeFailures(r.samples)).toBe(0);
       expect(r.all.failedWrites, describeFailures(r.samples)).toBe(0);
-      const median = (xs: number[]) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
-      const during = median(r.faultSamples.map((s) => s.ms));
-      const after = median(r.afterSamples.map((s) => s.ms));
-      // Most requests need at least one database or Redis round trip, 400 ms during the spike
-      // (cached profile reads may need none, so the bound is lower).
-      expect(during, 'the spike was real: median request during it, ms').toBeGreaterThan(300);
-      expect(after, 'median request after it, ms').toBeLessThan(during);
+      const quantile = (xs: number[], q: number) => xs.sort((a, b) => a - b)[Math.floor(xs.length * q)] ?? 0;
+      const during = quantile(r.faultSamples.map((s) => s.ms), 0.9);
+      const after = quantile(r.afterSamples.map((s) => s.ms), 0.9);
+      // Every write and every cache miss needs at least one database or Redis round trip,
+      // 400 ms during the spike; hits served from the in-process L1 need none, and they are
+      // often the majority, so the median can stay low (219 ms seen). The 90th percentile
+      // is a request that went over the wire.
+      expect(during, 'the spike was real: 90th percentile during it, ms').toBeGreaterThan(400);
+      expect(after, '90th percentile after it, ms').toBeLessThan(during);
       expectCommon(r, app);
     } finally {
       setDelay(0);
