@@ -210,11 +210,7 @@ export class ReplicaRouter {
     }
     const required = await this.#requiredLsn(ctx);
     if (required === undefined) return decide(this.#leastLoaded(candidates), retry ? 'retry_other_replica' : 'least_loaded');
-    const need = parseLsn(required);
-    const caughtUp = candidates.filter((r) => {
-      const lsn = this.states.get(r)?.replayLsn;
-      return lsn !== undefined && parseLsn(lsn) >= need;
-    });
+    const caughtUp = this.#replayedPast(candidates, required);
     if (caughtUp.length > 0) return decide(this.#leastLoaded(caughtUp), 'caught_up', required);
     const waited = await this.#waitForReplay(this.#leastLoaded(candidates), required);
     if (waited) return decide(waited, 'ryw_waited', required);
@@ -237,11 +233,7 @@ export class ReplicaRouter {
     };
     const required = await this.#requiredLsn(ctx);
     if (required === undefined) return decide(this.#leastLoaded(candidates));
-    const need = parseLsn(required);
-    const caughtUp = candidates.filter((r) => {
-      const lsn = this.states.get(r)?.replayLsn;
-      return lsn !== undefined && parseLsn(lsn) >= need;
-    });
+    const caughtUp = this.#replayedPast(candidates, required);
     if (caughtUp.length > 0) return decide(this.#leastLoaded(caughtUp), required);
     const waited = await this.#waitForReplay(this.#leastLoaded(candidates), required);
     return waited ? decide(waited, required) : undefined;
@@ -284,11 +276,17 @@ export class ReplicaRouter {
     });
     if (reachable.length === 0) return undefined;
     const required = await this.#requiredLsn(ctx);
-    const usable = required === undefined ? reachable : reachable.filter((r) => {
-      const lsn = this.states.get(r)?.replayLsn;
-      return lsn !== undefined && parseLsn(lsn) >= parseLsn(required);
-    });
+    const usable = required === undefined ? reachable : this.#replayedPast(reachable, required);
     return usable.length > 0 ? { pool: this.#leastLoaded(usable), required } : undefined;
+  }
+
+  /** The pools whose last polled replay LSN has reached `lsn` (no round trip). */
+  #replayedPast(pools: readonly ManagedPool[], lsn: string): ManagedPool[] {
+    const need = parseLsn(lsn);
+    return pools.filter((r) => {
+      const replayed = this.states.get(r)?.replayLsn;
+      return replayed !== undefined && parseLsn(replayed) >= need;
+    });
   }
 
   /** The router's view of every node, for /readyz, `bgc stack status` and the admin API. */

@@ -25,28 +25,19 @@ import { sendError } from './error-handler.ts';
  */
 const EXEMPT = new Set(['/healthz', '/readyz']);
 
-export interface OverloadGuard {
-  readonly inflight: () => number;
-  readonly refused: () => number;
-}
-
-export function installOverloadGuard(app: FastifyInstance, limit: number): OverloadGuard {
+export function installOverloadGuard(app: FastifyInstance, limit: number): void {
+  if (limit <= 0) return;
   let inflight = 0;
-  let refused = 0;
-  if (limit > 0) {
-    app.addHook('onRequest', (request, reply, done) => {
-      if (EXEMPT.has(request.url)) { done(); return; }
-      if (inflight >= limit) {
-        refused++;
-        sendError(reply, 'OVERLOADED', ERROR_CATALOGUE.OVERLOADED.message);
-        return;
-      }
-      inflight++;
-      // 'close' follows every response, and also a client that went away mid-request,
-      // so the count cannot leak (Fastify's onResponse does not run for the latter).
-      reply.raw.once('close', () => { inflight--; });
-      done();
-    });
-  }
-  return { inflight: () => inflight, refused: () => refused };
+  app.addHook('onRequest', (request, reply, done) => {
+    if (EXEMPT.has(request.url)) { done(); return; }
+    if (inflight >= limit) {
+      sendError(reply, 'OVERLOADED', ERROR_CATALOGUE.OVERLOADED.message);
+      return;
+    }
+    inflight++;
+    // 'close' follows every response, and also a client that went away mid-request,
+    // so the count cannot leak (Fastify's onResponse does not run for the latter).
+    reply.raw.once('close', () => { inflight--; });
+    done();
+  });
 }

@@ -26,10 +26,6 @@ import { iso } from './sql-fragments.ts';
  *    box, so a page reads about `limit` rows however dense the area is; ordering a dense
  *    city's profiles by activity would read every one of them.
  */
-// The free-text tsquery is built by bgc_search_tsquery($1) (migrations/0011): an IMMUTABLE
-// function, so a custom plan folds it to a constant and the planner estimates the match.
-
-
 const CENTER = 'll_to_earth($10::float8, $11::float8)';
 const KNN_SLACK = 50;
 const HERE = 'll_to_earth(p.lat, p.lng)';

@@ -6,6 +6,7 @@ import { LocalStack } from '../../src/stack/stack.ts';
 import { connectNode } from '../../src/stack/postgres-node.ts';
 import { migrate } from '../../src/db/migrator.ts';
 import { freePort } from './free-port.ts';
+import { waitForReplay } from './wait-for-replay.ts';
 
 export interface PrivateStack {
   readonly stack: LocalStack;
@@ -47,22 +48,7 @@ export async function createPrivateStack(label: string, opts: { replicas?: numbe
       NODE_ENV: 'test', DATABASE_URL: url(primaryPort), DATABASE_REPLICA_URLS: replicaUrls.join(','),
       REDIS_URL: redisUrl, PORT: '0', ADMIN_PORT: '0', BGC_JOBS_ENABLED: 'false', ...overrides,
     }),
-    syncReplicas: async () => {
-      const p = await connectNode(primaryPort);
-      try {
-        const lsn = (await p.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn')).rows[0]?.lsn;
-        for (const port of replicaPorts) {
-          const r = await connectNode(port);
-          try {
-            for (let i = 0; i < 400; i++) {
-              const ok = (await r.query<{ ok: boolean }>('SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn AS ok', [lsn])).rows[0]?.ok;
-              if (ok) break;
-              await new Promise((x) => setTimeout(x, 25));
-            }
-          } finally { await r.end(); }
-        }
-      } finally { await p.end(); }
-    },
+    syncReplicas: () => waitForReplay(primaryPort, replicaPorts, 10_000),
     destroy: async () => {
       await stack.down();
       fs.rmSync(dataDir, { recursive: true, force: true });

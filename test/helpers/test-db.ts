@@ -5,6 +5,10 @@ import { purgeNamespace } from '../../src/cache/purge.ts';
 import { connectNode } from '../../src/stack/postgres-node.ts';
 import { inject } from 'vitest';
 import { PRIMARY_PORT, REPLICA_PORTS, REDIS_PORT } from './constants.ts';
+import { waitForReplay } from './wait-for-replay.ts';
+
+/** Both shared-stack replicas have replayed everything so far (at most 30 s each). */
+const waitForReplicas = () => waitForReplay(PRIMARY_PORT, REPLICA_PORTS, 30_000);
 
 export interface TestDatabase {
   readonly name: string;
@@ -17,28 +21,6 @@ export interface TestDatabase {
   /** Waits until both replicas have replayed everything the primary has written so far. */
   syncReplicas(): Promise<void>;
   drop(): Promise<void>;
-}
-
-/**
- * Waits (at most 30 s per replica) until both replicas have replayed everything the
- * primary has written so far. Connects to `postgres`: the LSN is cluster-wide, and the
- * test's own database may not exist on a replica yet.
- */
-async function waitForReplicas(): Promise<void> {
-  const a = await connectNode(PRIMARY_PORT);
-  try {
-    const lsn = (await a.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn')).rows[0]?.lsn;
-    for (const port of REPLICA_PORTS) {
-      const r = await connectNode(port);
-      try {
-        for (let i = 0; i < 1200; i++) {
-          const res = await r.query<{ ok: boolean }>('SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn AS ok', [lsn]);
-          if (res.rows[0]?.ok) break;
-          await new Promise((x) => setTimeout(x, 25));
-        }
-      } finally { await r.end(); }
-    }
-  } finally { await a.end(); }
 }
 
 const url = (port: number, db: string) => `postgres://postgres@127.0.0.1:${port}/${db}`;
