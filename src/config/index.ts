@@ -19,10 +19,20 @@ export interface PoolConfig {
   readonly statementTimeoutMs: number;
 }
 
+/** The local stack's ports: DESIGN §2's, moved by BGC_STACK_PORT_OFFSET. */
+export interface StackPorts {
+  readonly portOffset: number;
+  readonly primaryPort: number;
+  readonly replicaPorts: readonly [number, number];
+  readonly redisPort: number;
+}
+
 export interface Config {
   readonly env: NodeEnv;
   readonly projectRoot: string;
   readonly usesLocalStack: boolean;
+  /** Where `bgc stack` runs its servers; the default URLs below point at them. */
+  readonly stack: StackPorts;
   readonly database: { readonly primaryUrl: string; readonly replicaUrls: readonly string[] };
   readonly redis: { readonly url: string; readonly maxmemory: string; readonly policy: string };
   readonly http: { readonly host: string; readonly port: number; readonly adminPort: number; readonly adminToken: string };
@@ -118,10 +128,20 @@ function trustProxy(raw: string | undefined): boolean | number | string[] {
   return v.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
 }
 
+function stackPorts(offset: number): StackPorts {
+  return {
+    portOffset: offset,
+    primaryPort: LOCAL_STACK.primaryPort + offset,
+    replicaPorts: [LOCAL_STACK.replicaPorts[0] + offset, LOCAL_STACK.replicaPorts[1] + offset],
+    redisPort: LOCAL_STACK.redisPort + offset,
+  };
+}
+
 function build(raw: RawEnv, problems: string[]): Config {
   const usesLocalStack = raw.DATABASE_URL === undefined;
+  const stack = stackPorts(raw.BGC_STACK_PORT_OFFSET);
   const replicaUrls = usesLocalStack && raw.DATABASE_REPLICA_URLS === undefined
-    ? LOCAL_STACK.replicaPorts.map(localUrl)
+    ? stack.replicaPorts.map(localUrl)
     : splitUrls(raw.DATABASE_REPLICA_URLS, problems);
   const production = raw.NODE_ENV === 'production';
   if (production && raw.ADMIN_TOKEN === DEFAULT_ADMIN_TOKEN) {
@@ -133,9 +153,10 @@ function build(raw: RawEnv, problems: string[]): Config {
     env: raw.NODE_ENV,
     projectRoot,
     usesLocalStack,
-    database: { primaryUrl: raw.DATABASE_URL ?? localUrl(LOCAL_STACK.primaryPort), replicaUrls },
+    stack,
+    database: { primaryUrl: raw.DATABASE_URL ?? localUrl(stack.primaryPort), replicaUrls },
     redis: {
-      url: raw.REDIS_URL ?? `redis://127.0.0.1:${LOCAL_STACK.redisPort}`,
+      url: raw.REDIS_URL ?? `redis://127.0.0.1:${stack.redisPort}`,
       maxmemory: raw.BGC_REDIS_MAXMEMORY,
       policy: raw.BGC_REDIS_POLICY,
     },

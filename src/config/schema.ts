@@ -8,6 +8,7 @@ import { z } from 'zod';
 const intFrom = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
 
+/** DESIGN §2's ports, before BGC_STACK_PORT_OFFSET is added (config.stack has the moved ones). */
 export const LOCAL_STACK = {
   primaryPort: 54320,
   replicaPorts: [54321, 54322],
@@ -31,6 +32,9 @@ export const envSchema = z.object({
   LOG_SQL: bool.optional(),
 
   BGC_DATA_DIR: z.string().min(1).optional(),
+  // Moves the whole local stack (PostgreSQL 54320-54322, Redis 63790) by this many ports,
+  // so a second checkout can run its own stack beside the first (src/config: config.stack).
+  BGC_STACK_PORT_OFFSET: intFrom(0, 1000).default(0),
   BGC_POOL_SIZE: intFrom(1, 500).default(10),
   BGC_POOL_MAX_OVERFLOW: intFrom(0, 500).default(20),
   BGC_POOL_ACQUIRE_TIMEOUT_MS: intFrom(10, 120_000).default(3_000),

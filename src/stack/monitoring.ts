@@ -246,8 +246,8 @@ function postgresTargets(config: Config): Array<{ node: string; role: 'primary' 
   if (config.usesLocalStack) {
     const dsn = (port: number) => `postgresql://${LOCAL_STACK.user}@127.0.0.1:${port}/postgres?sslmode=disable`;
     return [
-      { node: 'primary', role: 'primary', dsn: dsn(LOCAL_STACK.primaryPort) },
-      ...LOCAL_STACK.replicaPorts.map((p, i) => ({ node: `replica${i + 1}`, role: 'replica' as const, dsn: dsn(p) })),
+      { node: 'primary', role: 'primary', dsn: dsn(config.stack.primaryPort) },
+      ...config.stack.replicaPorts.map((p, i) => ({ node: `replica${i + 1}`, role: 'replica' as const, dsn: dsn(p) })),
     ];
   }
   const withSsl = (u: string) => {

@@ -28,7 +28,10 @@ export interface StackLayout {
   readonly database: string;
 }
 
-/** The local development stack of DESIGN §2: primary 54320, replicas 54321/54322, Redis 63790. */
+/**
+ * The local development stack of DESIGN §2: primary 54320, replicas 54321/54322, Redis 63790,
+ * each moved by BGC_STACK_PORT_OFFSET (config.stack).
+ */
 export class LocalStack {
   readonly primary: PgNode;
   readonly replicas: PgNode[];
@@ -40,9 +43,9 @@ export class LocalStack {
   constructor(config: Config, layout?: Partial<StackLayout>) {
     this.layout = {
       dataDir: config.dataDir,
-      primaryPort: LOCAL_STACK.primaryPort,
-      replicaPorts: LOCAL_STACK.replicaPorts,
-      redisPort: LOCAL_STACK.redisPort,
+      primaryPort: config.stack.primaryPort,
+      replicaPorts: config.stack.replicaPorts,
+      redisPort: config.stack.redisPort,
       database: LOCAL_STACK.database,
       ...layout,
     };
@@ -60,14 +63,14 @@ export class LocalStack {
     fs.mkdirSync(this.layout.dataDir, { recursive: true });
     PgNode.prepareRoot(this.pgRoot);
     if (!this.primary.exists) { progress('initdb primary'); await this.primary.initPrimary(); }
-    if (!(await this.primary.isRunning())) { progress('starting primary on 54320'); await this.primary.start(); }
+    if (!(await this.primary.isRunning())) { progress(`starting primary on ${this.primary.spec.port}`); await this.primary.start(); }
     await waitForPort(this.primary.spec.port, 30_000);
     await this.#ensureDatabase();
     for (const r of this.replicas) {
       if (!r.exists) { progress(`pg_basebackup ${r.spec.name}`); await r.initReplica(); }
       if (!(await r.isRunning())) { progress(`starting ${r.spec.name} on ${r.spec.port}`); await r.start(); }
     }
-    progress('starting redis on 63790');
+    progress(`starting redis on ${this.redis.spec.port}`);
     await this.redis.start();
     progress('waiting for replicas to stream');
     await this.#waitStreaming(60_000);

@@ -5,6 +5,7 @@ import { parseConfig } from '../../src/config/index.ts';
 import { LocalStack } from '../../src/stack/stack.ts';
 import { connectNode } from '../../src/stack/postgres-node.ts';
 import { migrate } from '../../src/db/migrator.ts';
+import { PRIMARY_PORT, STACK_ENV } from './constants.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext { templateDb: string; runId: string }
@@ -17,7 +18,7 @@ declare module 'vitest' {
  * Names carry a run id so two test runs on one machine never touch each other's data.
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
-  const config = parseConfig({ NODE_ENV: 'test' });
+  const config = parseConfig({ NODE_ENV: 'test', ...STACK_ENV });
   const stack = new LocalStack(config);
   const before = await stack.status();
   // Stop the stack at the end only if this run found it entirely down: a node that is
@@ -27,13 +28,13 @@ export default async function setup(project: TestProject): Promise<() => Promise
 
   const runId = crypto.randomBytes(3).toString('hex');
   const templateDb = `bgc_test_${runId}_template`;
-  const admin = await connectNode(54320);
+  const admin = await connectNode(PRIMARY_PORT);
   try {
     await admin.query(`CREATE DATABASE ${templateDb}`);
   } finally {
     await admin.end();
   }
-  const tpl = await connectNode(54320, templateDb);
+  const tpl = await connectNode(PRIMARY_PORT, templateDb);
   try {
     await migrate(tpl, path.join(config.projectRoot, 'migrations'));
   } finally {
@@ -43,7 +44,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   project.provide('runId', runId);
 
   return async () => {
-    const c = await connectNode(54320);
+    const c = await connectNode(PRIMARY_PORT);
     try {
       const dbs = await c.query<{ datname: string }>(`SELECT datname FROM pg_database WHERE datname LIKE $1`, [`bgc_test_${runId}_%`]);
       for (const r of dbs.rows) await c.query(`DROP DATABASE IF EXISTS "${r.datname}" WITH (FORCE)`);

@@ -8,7 +8,7 @@ import { createTestDatabase, type TestDatabase } from '../helpers/test-db.ts';
 
 /**
  * Issue 6 acceptance with TWO app instances (two runtimes in this process) sharing the
- * test database, Redis (63790, this file's own namespace) and nothing else: each has its
+ * test database, Redis (the shared stack's, this file's own namespace) and nothing else: each has its
  * own L1, bus subscriber and database listener.
  */
 let tdb: TestDatabase;

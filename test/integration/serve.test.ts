@@ -4,6 +4,7 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import type pg from 'pg';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-db.ts';
 import { freePort } from '../helpers/free-port.ts';
+import { REDIS_PORT } from '../helpers/constants.ts';
 
 let tdb: TestDatabase;
 let admin: pg.Client;
@@ -36,7 +37,7 @@ describe('bgc serve', () => {
     const child = spawn(process.execPath, [path.resolve('bin/bgc.js'), 'serve'], {
       env: {
         ...process.env, NODE_ENV: 'test', DATABASE_URL: tdb.primaryUrl, DATABASE_REPLICA_URLS: tdb.replicaUrls.join(','),
-        REDIS_URL: 'redis://127.0.0.1:63790', PORT: String(port), ADMIN_PORT: String(adminPort), BGC_JOBS_ENABLED: 'false',
+        REDIS_URL: `redis://127.0.0.1:${REDIS_PORT}`, PORT: String(port), ADMIN_PORT: String(adminPort), BGC_JOBS_ENABLED: 'false',
         BGC_CACHE_NAMESPACE: `test:${tdb.name}`,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
