@@ -43,6 +43,10 @@ export function serverSettings(port: number): Record<string, string> {
     hot_standby_feedback: 'on',
     max_standby_streaming_delay: "'5s'",
     wal_receiver_status_interval: "'1s'",
+    // A standby whose first streaming attempt fails after a restart (its slot still held by
+    // the old walsender on a busy primary) retries after this; the default 5 s made a
+    // SIGKILLed replica take over 10 s to rejoin on a loaded machine.
+    wal_retrieve_retry_interval: "'1s'",
     shared_preload_libraries: "'pg_stat_statements'",
     'pg_stat_statements.max': '10000',
     'pg_stat_statements.track': "'top'",

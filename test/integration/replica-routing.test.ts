@@ -49,6 +49,15 @@ async function until(cond: () => boolean, timeoutMs: number): Promise<number> {
   return Date.now() - start;
 }
 
+async function untilAsync(cond: () => Promise<boolean>, timeoutMs: number): Promise<number> {
+  const start = Date.now();
+  while (!(await cond())) {
+    if (Date.now() - start > timeoutMs) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return Date.now() - start;
+}
+
 describe('replica routing on a real primary + 2 streaming replicas', () => {
   it('serves ≥90% of reads from replicas, split within 60/40', async () => {
     const { db, byNode } = startDb();
@@ -138,11 +147,17 @@ describe('replica routing on a real primary + 2 streaming replicas', () => {
       await loop;
       expect(failed).toBe(0);
       expect(done).toBeGreaterThan(100);
-      // Backends of the killed postmaster exit on their own; then it restarts and streams again.
+      // Backends of the killed postmaster exit on their own; then it restarts (crash
+      // recovery), streams again, and the router re-admits it. Each step is timed so a slow
+      // rejoin on a loaded machine shows where the time went.
+      const restartStarted = Date.now();
       for (let i = 0; ; i++) {
         try { await node.start(); break; } catch (err) { if (i > 40) throw err; await new Promise((r) => setTimeout(r, 250)); }
       }
-      await until(() => db.router.snapshot().find((s) => s.node === 'replica2')?.available === true, 10_000);
+      const restartMs = Date.now() - restartStarted;
+      const streamingMs = await untilAsync(async () => (await ps.stack.status()).find((n) => n.name === 'replica2')?.state === 'streaming', 60_000);
+      const readmitMs = await until(() => db.router.snapshot().find((s) => s.node === 'replica2')?.available === true, 60_000);
+      console.log(`replica2 rejoin: restarted in ${restartMs} ms, streaming ${streamingMs} ms later, back in rotation ${readmitMs} ms after that`);
     } finally { await db.close(); }
   });
 
