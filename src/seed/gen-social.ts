@@ -13,7 +13,7 @@ export const RATING_COLUMNS = ['rater_id', 'rated_id', 'score', 'created_at'] as
 
 const YIELD_EVERY = 512;
 const MAX_ATTEMPTS_PER_ROW = 1_000;
-const RATING_WEIGHTS = [2, 2, 3, 4, 8, 12, 18, 20, 16, 15]; // scores 1..10, most people rate kindly
+const RATING_WEIGHTS = [4, 7, 20, 38, 31]; // scores 1..5 (the API's scale), most people rate kindly
 
 /** A uniform moment in [fromMs, toMs]. */
 function between(rng: Prng, fromMs: number, toMs: number): number {
@@ -186,7 +186,7 @@ export function* ratingRows(world: World, enc: BinaryCopyEncoder): Generator<num
   const { users, timeline } = world;
   const n = users.count;
   const total = world.preset.ratings;
-  const scores = Array.from({ length: 10 }, (_, i) => i + 1);
+  const scores = Array.from({ length: RATING_WEIGHTS.length }, (_, i) => i + 1);
   const seen = new PairSet(total);
   const raters = new Int32Array(total);
   const rateds = new Int32Array(total);

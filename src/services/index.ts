@@ -10,6 +10,7 @@ import { ConversationRepository } from '../repositories/conversations.repository
 import { RoomRepository } from '../repositories/chat-rooms.repository.ts';
 import { FeedRepository } from '../repositories/feed.repository.ts';
 import { ReportRepository } from '../repositories/reports.repository.ts';
+import { RatingRepository } from '../repositories/ratings.repository.ts';
 import { WriteHooks } from './hooks.ts';
 import { AuthService } from './auth/auth.service.ts';
 import { DbSessionResolver, type SessionResolver } from './auth/session-resolver.ts';
@@ -22,6 +23,7 @@ import { RoomService } from './chat/rooms.service.ts';
 import { FeedService } from './feed/feed.service.ts';
 import { SocialService } from './social/social.service.ts';
 import { ReportService } from './reports/reports.service.ts';
+import { RatingService } from './ratings/ratings.service.ts';
 
 export { WriteHooks } from './hooks.ts';
 export type { SessionInfo, SessionResolver } from './auth/session-resolver.ts';
@@ -38,6 +40,7 @@ export interface Services {
   readonly feed: FeedService;
   readonly social: SocialService;
   readonly reports: ReportService;
+  readonly ratings: RatingService;
   /** Subscribe here to hear about committed writes (cache invalidation). */
   readonly hooks: WriteHooks;
   /** The (possibly wrapped) hot readers, e.g. for cache warming. */
@@ -75,15 +78,17 @@ export function createServices(deps: ServiceDeps): Services {
     profile: (wrap.profile ?? ((r: ProfileReader) => r))(new DbProfileReader(profiles)),
     relationship: (wrap.relationship ?? ((r: RelationshipReader) => r))(new DbRelationshipReader(social)),
   };
+  const profileService = new ProfileService({ db, logger, profiles, reader: readers.profile, relationships: readers.relationship, hooks });
   return {
     auth: new AuthService({ config, db, logger, users: new UserRepository(db), sessions, resolver: readers.session, hooks }),
-    profiles: new ProfileService({ db, logger, profiles, reader: readers.profile, relationships: readers.relationship, hooks }),
+    profiles: profileService,
     search: new SearchService(new SearchRepository(db)),
     conversations: new ConversationService({ config, db, logger, conversations: new ConversationRepository(db) }),
     rooms: new RoomService({ config, db, logger, rooms: new RoomRepository(db) }),
     feed: new FeedService({ config, db, logger, feed: new FeedRepository(db) }),
     social: new SocialService({ db, logger, social, hooks }),
     reports: new ReportService(new ReportRepository(db)),
+    ratings: new RatingService({ db, logger, ratings: new RatingRepository(db), profiles: profileService, hooks }),
     hooks,
     readers,
   };

@@ -8,6 +8,7 @@ import { chatRoutes } from './chat.routes.ts';
 import { feedRoutes } from './feed.routes.ts';
 import { socialRoutes } from './social.routes.ts';
 import { reportRoutes } from './reports.routes.ts';
+import { ratingRoutes } from './ratings.routes.ts';
 
 /** Registers every /api route plugin (DESIGN §2). */
 export async function apiRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {
@@ -19,4 +20,5 @@ export async function apiRoutes(app: FastifyInstance, deps: AppDeps): Promise<vo
   await feedRoutes(app, deps);
   await socialRoutes(app, deps);
   await reportRoutes(app, deps);
+  await ratingRoutes(app, deps);
 }

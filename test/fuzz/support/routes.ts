@@ -64,6 +64,9 @@ export const ROUTES: readonly RouteSpec[] = [
   { method: 'GET', path: '/api/social/relationships', auth: true, query: PAGE },
   { method: 'GET', path: '/api/reports/most-active', auth: true, query: ['days', 'limit'] },
   { method: 'GET', path: '/api/reports/top-posts', auth: true, query: ['days', 'limit'] },
+  { method: 'GET', path: '/api/profiles/:id/rating', auth: true },
+  { method: 'PUT', path: '/api/profiles/:id/rating', auth: true, body: (_w, n) => ({ score: (n % 5) + 1 }) },
+  { method: 'DELETE', path: '/api/profiles/:id/rating', auth: true },
 ];
 
 export interface FuzzRequest {
@@ -77,9 +80,9 @@ export interface FuzzRequest {
 const CONTENT_TYPES = ['application/json', 'application/json', 'application/json', 'application/json; charset=utf-8',
   'application/json; charset=utf-16', 'text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/xml', ''];
 
-function idsFor(param: string, w: World): string[] {
+function idsFor(param: string, w: World, path: string): string[] {
   if (param === 'postId') return [w.postId];
-  if (param === 'userId') return [w.users.b, w.users.c, w.users.a];
+  if (param === 'userId' || path.startsWith('/api/profiles/:id')) return [w.users.b, w.users.c, w.users.a];
   return [w.conversationId, w.roomId];
 }
 
@@ -144,7 +147,7 @@ function queryFor(keys: readonly string[] | undefined, w: World): fc.Arbitrary<s
 
 export function requestFor(spec: RouteSpec, w: World): fc.Arbitrary<FuzzRequest> {
   const params = [...spec.path.matchAll(/:(\w+)/g)].map((m) => m[1] as string);
-  const paramValues = fc.tuple(...params.map((p) => pathId(idsFor(p, w))));
+  const paramValues = fc.tuple(...params.map((p) => pathId(idsFor(p, w, spec.path))));
   return fc.record({
     ids: params.length ? paramValues : fc.constant([] as string[]),
     query: queryFor(spec.query, w),
