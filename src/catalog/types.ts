@@ -32,6 +32,12 @@ export interface QueryDef {
    * filters are set (search): one generic plan cannot be right for all of them.
    */
   readonly plan: 'generic' | 'custom';
+  /**
+   * Only ever sent to a standby (it reads recovery state, e.g. pg_is_wal_replay_paused(),
+   * which fails on a primary with 55000). The audit skips it, with a note, when no standby
+   * is configured, instead of running it where the app never would.
+   */
+  readonly standbyOnly: boolean;
 }
 
 export interface QueryDefInput {
@@ -43,6 +49,7 @@ export interface QueryDefInput {
   readonly timeBounded?: boolean;
   readonly justify?: Partial<Record<ExplainFlag, string>>;
   readonly plan?: 'generic' | 'custom';
+  readonly standbyOnly?: boolean;
 }
 
 const NAME = /^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$/;
@@ -62,5 +69,6 @@ export function defineQuery(input: QueryDefInput): QueryDef {
     justify: input.justify ?? {},
     writes,
     plan: input.plan ?? 'generic',
+    standbyOnly: input.standbyOnly ?? false,
   };
 }

@@ -70,6 +70,16 @@ export async function auditEntry(
     name: def.name, description: def.description, target: def.target, timeBounded: def.timeBounded,
     writes: def.writes, sql: def.text, analyzed: analyze,
   };
+  const empty = {
+    node: null, shape: [], rows: null, estimatedRows: null, buffers: null, planningMs: null, executionMs: null,
+    partitions: [], subplansRemoved: 0, findings: [], notes: [],
+  };
+  // With no standby configured the app never sends a standby-only entry anywhere; running it
+  // on the primary would only fail on recovery functions (55000) and say nothing about a plan.
+  if (def.standbyOnly && db.replicas.length === 0) {
+    const skipped = 'not audited: only ever sent to a standby, and no standby is configured (DATABASE_REPLICA_URLS)';
+    return { report: { ...base, ...empty, params: [], error: null, skipped }, document: undefined };
+  }
   let params: unknown[] = [];
   try {
     params = await resolveSample(db, def);
@@ -102,16 +112,13 @@ export async function auditEntry(
       findings: findings.map((f) => judge(def, f)),
       notes: notesFor(facts),
       error: null,
+      skipped: null,
     };
     return { report, document: result.document };
   } catch (err) {
     const code = err && typeof err === 'object' && 'code' in err && typeof err.code === 'string' ? `[${err.code}] ` : '';
     const message = err instanceof Error ? err.message : String(err);
-    const report: EntryReport = {
-      ...base, node: null, params: params.map(displayParam), shape: [], rows: null, estimatedRows: null,
-      buffers: null, planningMs: null, executionMs: null, partitions: [], subplansRemoved: 0, findings: [], notes: [],
-      error: `${code}${message}`,
-    };
+    const report: EntryReport = { ...base, ...empty, params: params.map(displayParam), error: `${code}${message}`, skipped: null };
     return { report, document: undefined };
   }
 }

@@ -36,11 +36,12 @@ export function formatMarkdown(report: AuditReport, sizes: readonly TableSize[],
       ? `Times are one execution after an unmeasured warm-up run on the same connection, on a shared 2-core machine: they show the plan's order of magnitude, not a benchmark (\`bgc bench\` measures latency).`
       : `Times are one execution on a fresh or pooled connection, caches as they were, on a shared 2-core machine: they show the plan's order of magnitude, not a benchmark.`,
     '',
-    `**Result:** ${s.entries} entries, ${s.unjustified} unjustified flag(s), ${s.justified} justified flag(s), ${s.errors} error(s).`,
+    `**Result:** ${s.entries} entries, ${s.unjustified} unjustified flag(s), ${s.justified} justified flag(s), ${s.errors} error(s)${s.skipped > 0 ? `, ${s.skipped} skipped` : ''}.`,
     '',
     'Flags: `seq_scan` (Seq Scan on a relation above 10,000 rows), `no_pruning` (a time-bounded entry reads every',
     'partition), `disk_spill` (a sort, hash or aggregate went to disk), `misestimate` (actual vs estimated rows off by',
     'more than 100×, where either is at least 100). A flag is justified only by the entry\'s written `justify` text.',
+    'Standby-only entries are skipped, with a note, when no standby is configured.',
     '',
     '## Dataset',
     '',
@@ -62,7 +63,7 @@ export function formatMarkdown(report: AuditReport, sizes: readonly TableSize[],
 }
 
 function summaryRow(e: EntryReport): string {
-  const flags = e.error ? `**error**` : e.findings.length === 0 ? 'none'
+  const flags = e.error ? `**error**` : e.skipped ? 'skipped' : e.findings.length === 0 ? 'none'
     : e.findings.map((f) => (f.justified ? `${f.flag} (justified)` : `**${f.flag}**`)).join(', ');
   const parts = e.partitions.map(formatUsage).join(', ') || '–';
   return `| [\`${e.name}\`](#${anchor(e.name)}) | ${e.target} → ${e.node ?? '?'} | ${e.rows ?? e.estimatedRows ?? '–'} | ${e.executionMs?.toFixed(2) ?? '–'} | ${parts} | ${flags} |`;
@@ -75,6 +76,10 @@ function entrySection(e: EntryReport): string[] {
   if (e.params.length > 0) lines.push(`Sample parameters: ${e.params.map((p, i) => `\`$${i + 1}\` = \`${p.replace(/`/g, "'")}\``).join(', ')}`, '');
   if (e.error) {
     lines.push(`**Audit error:** ${e.error}`, '');
+    return lines;
+  }
+  if (e.skipped) {
+    lines.push(`Note: ${e.skipped}`, '');
     return lines;
   }
   lines.push('Plan:', '', '```', ...e.shape, '```', '', metrics(e), '');

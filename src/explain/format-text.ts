@@ -8,7 +8,7 @@ export function formatText(report: AuditReport): string {
   const s = report.summary;
   out.push(
     `${s.entries} entries on ${report.database} (PostgreSQL ${report.serverVersion}, ${report.analyzed ? 'EXPLAIN ANALYZE' : 'plans only'}, ${report.planMode} plans): ` +
-      `${s.unjustified} unjustified flag(s), ${s.justified} justified, ${s.errors} error(s)`,
+      `${s.unjustified} unjustified flag(s), ${s.justified} justified, ${s.errors} error(s)${s.skipped > 0 ? `, ${s.skipped} skipped` : ''}`,
   );
   return `${out.join('\n')}\n`;
 }
@@ -18,6 +18,10 @@ export function formatEntry(e: EntryReport): string {
   if (e.params.length > 0) lines.push(`   params: ${e.params.map((p, i) => `$${i + 1}=${p}`).join('  ')}`);
   if (e.error) {
     lines.push(`   ERROR: ${e.error}`);
+    return lines.join('\n');
+  }
+  if (e.skipped) {
+    lines.push(`   note: ${e.skipped}`);
     return lines.join('\n');
   }
   for (const s of e.shape) lines.push(`   | ${s}`);

@@ -43,6 +43,8 @@ export interface EntryReport {
   readonly notes: string[];
   /** Set when the entry could not be audited at all (no sample row, SQL error, timeout). */
   readonly error: string | null;
+  /** Set, with the reason, when the entry was deliberately not audited (a standby-only entry and no standby). */
+  readonly skipped: string | null;
 }
 
 export interface AuditReport {
@@ -60,6 +62,8 @@ export interface AuditReport {
     readonly unjustified: number;
     readonly justified: number;
     readonly errors: number;
+    /** Entries not audited on purpose (each says why); they neither pass nor fail the run. */
+    readonly skipped: number;
     /** True when no entry has an unjustified flag or an error: the exit status is 0. */
     readonly ok: boolean;
   };
@@ -75,6 +79,7 @@ export function summarize(entries: readonly EntryReport[]): AuditReport['summary
     unjustified,
     justified: all.length - unjustified,
     errors,
+    skipped: entries.filter((e) => e.skipped !== null).length,
     ok: unjustified === 0 && errors === 0,
   };
 }
