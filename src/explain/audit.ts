@@ -2,7 +2,7 @@ import type { QueryDef } from '../catalog/types.ts';
 import type { Database } from '../db/database.ts';
 import { explainOn, type PlanMode } from '../db/explain-runner.ts';
 import { SERVER_FACTS_SQL } from './explain.sql.ts';
-import { AUDIT_LIMITS, misestimateFindings, pruningFindings, seqScanFindings, spillFindings, type Finding } from './flags.ts';
+import { AUDIT_LIMITS, misestimateFindings, pruningFindings, seqScanFindings, serverStateNotes, spillFindings, type Finding } from './flags.ts';
 import { partitionSummary } from './partitions.ts';
 import { allNodes, num, parseExplainDocument, relationRef, type PlanNode, type RelationRef } from './plan.ts';
 import { RelationCatalog, type RelationFacts } from './relations.ts';
@@ -110,7 +110,7 @@ export async function auditEntry(
       partitions: parts.usage,
       subplansRemoved: parts.subplansRemoved,
       findings: findings.map((f) => judge(def, f)),
-      notes: notesFor(facts),
+      notes: [...notesFor(facts), ...(doc.analyzed ? serverStateNotes(doc.root) : [])],
       error: null,
       skipped: null,
     };

@@ -89,7 +89,14 @@ export function spillFindings(root: PlanNode): Finding[] {
  *  - nodes fed only by small relations that were never analyzed are left out: their
  *    estimate is PostgreSQL's no-statistics default (ten pages), not a statistics error;
  *    the entry lists those relations in its notes instead;
- *  - never-executed nodes, and bitmap AND/OR (which report no rows), are skipped.
+ *  - never-executed nodes, and bitmap AND/OR (which report no rows), are skipped;
+ *  - a Function Scan of one of PostgreSQL's own server-state functions (see
+ *    `serverStateFunction`) is not judged, nor are the nodes above that inherit its error:
+ *    its row count is the server's current state (how many statements pg_stat_statements
+ *    tracks, how many backends are connected), for which no statistics exist and no
+ *    ANALYZE, index or rewrite can give the planner a better number than the function's
+ *    constant ROWS. Judging it would fail the audit of the app's monitoring reads on how
+ *    busy the server has been, not on anything in the statement.
  */
 export function misestimateFindings(root: PlanNode, facts: ReadonlyMap<string, RelationFacts>): Finding[] {
   const ctes = cteSubplans(root);
@@ -108,6 +115,7 @@ export function misestimateFindings(root: PlanNode, facts: ReadonlyMap<string, R
     const cte = nodeType(node) === 'CTE Scan' ? ctes.get(str(node, 'CTE Name') ?? '') : undefined;
     const sources = cte ? [...children(node), cte] : children(node);
     if (sources.some((c) => candidates.get(c)?.dir === m.dir)) return;
+    if (serverStateFunction(node) !== undefined) return;
     let inherited = 0;
     for (let i = ancestors.length - 1; i >= 0; i--) {
       const a = ancestors[i];
@@ -119,6 +127,32 @@ export function misestimateFindings(root: PlanNode, facts: ReadonlyMap<string, R
       flag: 'misestimate',
       detail: `${describe(node)}: estimated ${fmt(m.estimate)} rows, actual ${fmt(m.actual)} over ${m.loops} loop(s) (${Math.round(m.ratio)}× ${m.dir}-estimate${above})`,
     });
+  });
+  return out;
+}
+
+/**
+ * The function a Function Scan reads when it is one of PostgreSQL's server-state functions:
+ * by PostgreSQL's naming, the `pg_`-prefixed set-returning functions behind the statistics
+ * and system views (pg_stat_statements, pg_stat_get_activity, pg_lock_status,
+ * pg_show_all_settings, pg_partition_tree …). App functions do not carry that prefix, so a
+ * function the app defines is still judged like any other node.
+ */
+export function serverStateFunction(node: PlanNode): string | undefined {
+  if (nodeType(node) !== 'Function Scan') return undefined;
+  const fn = str(node, 'Function Name');
+  return fn?.startsWith('pg_') ? fn : undefined;
+}
+
+/** Notes for the server-state Function Scans whose row error the audit did not judge, so the waiver is visible. */
+export function serverStateNotes(root: PlanNode): string[] {
+  const out: string[] = [];
+  walk(root, ({ node, ancestors }) => {
+    const fn = serverStateFunction(node);
+    const m = fn === undefined ? undefined : misestimateOf(node, ancestors);
+    if (fn && m) {
+      out.push(`${fn}() returned ${fmt(m.actual)} rows against an estimate of ${fmt(m.estimate)}: its size is the server's state, not table statistics, so it is not judged as a misestimate`);
+    }
   });
   return out;
 }
