@@ -1,6 +1,18 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
+/**
+ * The layer table of docs/ARCHITECTURE.md as rules: each entry names what a folder may not
+ * import. `npm run check` (tsc, eslint and dpdm's cycle check, run by .ci/run) fails on a
+ * violation.
+ */
+const restricted = (...groups) => ['error', { patterns: groups.map(({ group, message }) => ({ group, message })) }];
+
+const DRIVERS = {
+  group: ['pg', 'pg-*', 'ioredis', 'bentocache', 'bentocache/*'],
+  message: 'Only src/db touches PostgreSQL and only src/cache touches Redis (docs/ARCHITECTURE.md).',
+};
+
 export default tseslint.config(
   { ignores: ['node_modules/', '.data/', 'dist/', 'test-artifacts/', 'src/dashboard/vendor/'] },
   js.configs.recommended,
@@ -18,6 +30,39 @@ export default tseslint.config(
     rules: {
       // Only the config module may read the environment (DESIGN §1).
       'no-restricted-properties': ['error', { object: 'process', property: 'env', message: 'Read configuration through src/config.' }],
+    },
+  },
+  {
+    files: ['src/services/**/*.ts'],
+    rules: {
+      'no-restricted-imports': restricted(
+        { group: ['fastify', '@fastify/*', 'http', 'node:http', '**/http/**'], message: 'Services know nothing of HTTP: throw AppError, let src/http map it.' },
+        DRIVERS,
+      ),
+    },
+  },
+  {
+    files: ['src/http/**/*.ts'],
+    rules: {
+      'no-restricted-imports': restricted(
+        { group: ['**/repositories/**'], message: 'Routes call services, never repositories.' },
+        {
+          // The db modules HTTP may use: typed errors and the SQLSTATE classifier, the
+          // request's query context, and LSN syntax (the read-your-writes header).
+          group: ['**/db/*', '!**/db/errors.ts', '!**/db/query-context.ts', '!**/db/lsn.ts'],
+          message: 'Routes reach the database through services; from src/db only errors.ts, query-context.ts and lsn.ts are public to HTTP.',
+        },
+        DRIVERS,
+      ),
+    },
+  },
+  {
+    files: ['src/repositories/**/*.ts'],
+    rules: {
+      'no-restricted-imports': restricted(
+        { group: ['**/services/**', '**/http/**', 'fastify', '@fastify/*'], message: 'Repositories are called by services, never the reverse.' },
+        DRIVERS,
+      ),
     },
   },
 );

@@ -1,9 +1,17 @@
 import { defineConfig } from 'vitest/config';
 
+/**
+ * Three tiers, one config. `npm test` runs all three, as `vitest run` always has; a tier runs
+ * alone with `--project`:
+ * - unit: no I/O to PostgreSQL or Redis, no global setup (seconds: `npx vitest run --project unit`);
+ * - integration: test/integration and the route fuzzer, on the shared local stack, with a
+ *   template database migrated once per run by the global setup and cloned per file;
+ * - chaos: fault injection on private stacks each file creates (`npm run test:chaos`).
+ * A list of files (`npx vitest run test/integration/a.test.ts …`) runs each file in its own
+ * tier, so the global setup still runs when an integration file is among them, and only then.
+ */
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
-    globalSetup: ['test/helpers/global-setup.ts'],
     pool: 'forks',
     // Two cores: two test files at a time keeps the database nodes responsive.
     maxWorkers: 2,
@@ -11,5 +19,17 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 120_000,
     reporters: ['default'],
+    projects: [
+      { extends: true, test: { name: 'unit', include: ['test/unit/**/*.test.ts'] } },
+      {
+        extends: true,
+        test: {
+          name: 'integration',
+          include: ['test/integration/**/*.test.ts', 'test/fuzz/**/*.test.ts'],
+          globalSetup: ['test/helpers/global-setup.ts'],
+        },
+      },
+      { extends: true, test: { name: 'chaos', include: ['test/chaos/**/*.test.ts'] } },
+    ],
   },
 });

@@ -19,7 +19,7 @@ import { RedisLsnStore } from './lsn-store.ts';
 import { TypedCache } from './typed-cache.ts';
 import { INVALIDATION_CHANNEL, parseInvalidation } from './invalidation-message.ts';
 import { RedisMemoryPoller } from './redis-memory.ts';
-import type { WarmReport } from './warm.ts';
+import type { WarmReport } from './types.ts';
 
 /**
  * The cache layer of one app instance (DESIGN §1: the only module that talks to Redis).

@@ -1,7 +1,7 @@
 import { CACHE_NAMES, type CacheName } from '../metrics/cache.metrics.ts';
 import type { CacheLayer } from './cache-layer.ts';
 import type { RedisMemory } from './redis-memory.ts';
-import type { WarmReport } from './warm.ts';
+import type { WarmReport } from './types.ts';
 
 /**
  * What `GET /admin/api/cache` and `bgc cache stats` report: hit ratios per tier and cache

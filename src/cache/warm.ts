@@ -2,6 +2,7 @@ import type { QueryContext } from '../db/database.ts';
 import type { CacheLayer } from './cache-layer.ts';
 import type { ProfileReaderLike } from './readers.ts';
 import type { WarmRepository } from './warm.repository.ts';
+import type { WarmReport } from './types.ts';
 
 /**
  * Cache warming (FR-012): read the N most recently active users' profile views through
@@ -35,20 +36,6 @@ export interface WarmOptions {
 }
 
 export interface WarmProgress { readonly done: number; readonly total: number; readonly elapsedMs: number }
-
-export interface WarmReport {
-  readonly requested: number;
-  readonly candidates: number;
-  readonly warmed: number;
-  readonly fromDatabase: number;
-  readonly missing: number;
-  readonly failed: number;
-  readonly timedOut: boolean;
-  readonly batches: number;
-  /** Statements that loaded views (one per gathered batch, or one per miss without batching). */
-  readonly dbStatements: number;
-  readonly durationMs: number;
-}
 
 /** A counting semaphore: at most `n` holders at a time. */
 function limiter(n: number): <T>(fn: () => Promise<T>) => Promise<T> {

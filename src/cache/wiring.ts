@@ -11,7 +11,8 @@ import {
 import { pairInvalidationKeys } from './relationship-sets.ts';
 import { RelationshipSetRepository } from './relationship-sets.repository.ts';
 import { cacheStats } from './stats.ts';
-import { warmProfiles, type BatchProfileReaderLike, type WarmReport } from './warm.ts';
+import { warmProfiles, type BatchProfileReaderLike } from './warm.ts';
+import type { WarmReport } from './types.ts';
 import { WarmRepository } from './warm.repository.ts';
 
 /**

@@ -4,15 +4,10 @@ import type { QueryDef } from '../catalog/types.ts';
 import { ManagedPool, type PoolStats } from './managed-pool.ts';
 import { DbUnavailableError, isConnectionError, isRetryableReadError } from './errors.ts';
 import { ReplicaRouter, type RouteDecision } from './replica-router.ts';
+import type { QueryContext } from './query-context.ts';
 
-/** Per-request routing context: who is asking, and what they must be able to see. */
-export interface QueryContext {
-  /** The acting user; their last write's LSN (read-your-writes) is looked up by it. */
-  readonly userId?: string;
-  /** An LSN the client says it has seen (the X-BGC-LSN header), e.g. "0/3000148". */
-  readonly minLsn?: string;
-  readonly forcePrimary?: boolean;
-}
+// Re-exported for the repositories and services that take a Database and a QueryContext together.
+export type { QueryContext };
 
 export interface QueryObserver {
   onQuery(name: string, node: string, role: 'primary' | 'replica', seconds: number, ok: boolean): void;

@@ -4,7 +4,7 @@ import { systemQueries } from './system-queries.ts';
 import { DbUnavailableError } from './errors.ts';
 import { FallbackBudget } from './fallback-budget.ts';
 import { MemoryLsnStore, type LsnStore } from './lsn-store.ts';
-import type { QueryContext } from './database.ts';
+import type { QueryContext } from './query-context.ts';
 
 export type RouteReason =
   | 'primary_only' | 'no_replicas' | 'least_loaded' | 'caught_up' | 'ryw_waited'

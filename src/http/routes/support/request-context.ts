@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { QueryContext } from '../../../db/database.ts';
+import type { QueryContext } from '../../../db/query-context.ts';
 import { isValidLsn } from '../../../db/lsn.ts';
 import { AppError } from '../../../errors/app-error.ts';
 import type { SessionInfo } from '../../../services/index.ts';

@@ -1,0 +1,13 @@
+/**
+ * In its own module because the router (replica-router.ts) and HTTP (request-context.ts)
+ * need it without the Database class, which imports the router.
+ */
+
+/** Per-request routing context: who is asking, and what they must be able to see. */
+export interface QueryContext {
+  /** The acting user; their last write's LSN (read-your-writes) is looked up by it. */
+  readonly userId?: string;
+  /** An LSN the client says it has seen (the X-BGC-LSN header), e.g. "0/3000148". */
+  readonly minLsn?: string;
+  readonly forcePrimary?: boolean;
+}
