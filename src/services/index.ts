@@ -9,7 +9,7 @@ import { SocialRepository } from '../repositories/social.repository.ts';
 import { ConversationRepository } from '../repositories/conversations.repository.ts';
 import { RoomRepository } from '../repositories/chat-rooms.repository.ts';
 import { FeedRepository } from '../repositories/feed.repository.ts';
-import { ReportRepository } from '../repositories/reports.repository.ts';
+import { ActivityRepository } from '../repositories/activity.repository.ts';
 import { RatingRepository } from '../repositories/ratings.repository.ts';
 import { WriteHooks } from './hooks.ts';
 import { AuthService } from './auth/auth.service.ts';
@@ -22,7 +22,7 @@ import { ConversationService } from './chat/conversations.service.ts';
 import { RoomService } from './chat/rooms.service.ts';
 import { FeedService } from './feed/feed.service.ts';
 import { SocialService } from './social/social.service.ts';
-import { ReportService } from './reports/reports.service.ts';
+import { ActivityService } from './activity/activity.service.ts';
 import { RatingService } from './ratings/ratings.service.ts';
 
 export { WriteHooks } from './hooks.ts';
@@ -39,7 +39,7 @@ export interface Services {
   readonly rooms: RoomService;
   readonly feed: FeedService;
   readonly social: SocialService;
-  readonly reports: ReportService;
+  readonly activity: ActivityService;
   readonly ratings: RatingService;
   /** Subscribe here to hear about committed writes (cache invalidation). */
   readonly hooks: WriteHooks;
@@ -87,7 +87,7 @@ export function createServices(deps: ServiceDeps): Services {
     rooms: new RoomService({ config, db, logger, rooms: new RoomRepository(db) }),
     feed: new FeedService({ config, db, logger, feed: new FeedRepository(db) }),
     social: new SocialService({ db, logger, social, hooks }),
-    reports: new ReportService(new ReportRepository(db)),
+    activity: new ActivityService(new ActivityRepository(db)),
     ratings: new RatingService({ db, logger, ratings: new RatingRepository(db), profiles: profileService, hooks }),
     hooks,
     readers,

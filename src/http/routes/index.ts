@@ -7,7 +7,7 @@ import { searchRoutes } from './search.routes.ts';
 import { chatRoutes } from './chat.routes.ts';
 import { feedRoutes } from './feed.routes.ts';
 import { socialRoutes } from './social.routes.ts';
-import { reportRoutes } from './reports.routes.ts';
+import { activityRoutes } from './activity.routes.ts';
 import { ratingRoutes } from './ratings.routes.ts';
 
 /** Registers every /api route plugin (DESIGN §2). */
@@ -19,6 +19,6 @@ export async function apiRoutes(app: FastifyInstance, deps: AppDeps): Promise<vo
   await chatRoutes(app, deps);
   await feedRoutes(app, deps);
   await socialRoutes(app, deps);
-  await reportRoutes(app, deps);
+  await activityRoutes(app, deps);
   await ratingRoutes(app, deps);
 }

@@ -1,13 +1,13 @@
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { AppDeps } from '../../app/deps.ts';
-import { MAX_REPORT_DAYS } from '../../services/reports/reports.service.ts';
+import { MAX_ACTIVITY_DAYS } from '../../services/activity/activity.service.ts';
 import { authenticate } from './support/authenticate.ts';
 import { queryContext } from './support/request-context.ts';
 import { errors, NullableString, Page, secured, Timestamp, Uuid } from './support/schemas.ts';
 
 const ReportQuery = Type.Object({
-  days: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_REPORT_DAYS, default: 7, description: 'The period: the last N days' })),
+  days: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_ACTIVITY_DAYS, default: 7, description: 'The period: the last N days' })),
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 10 })),
 }, { additionalProperties: false });
 
@@ -24,8 +24,9 @@ const TopPost = Type.Object({
   top_pct: Type.Number({ description: "Share of the period's best-per-author posts ranked above this one, %" }), created_at: Timestamp,
 });
 
-export async function reportRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {
-  const { reports } = deps.services;
+/** User-activity reports (services/activity); the URLs keep their published /api/reports paths. */
+export async function activityRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {
+  const { activity } = deps.services;
   const onRequest = authenticate(deps.services);
 
   app.get<{ Querystring: Static<typeof ReportQuery> }>('/api/reports/most-active', {
@@ -33,12 +34,12 @@ export async function reportRoutes(app: FastifyInstance, deps: AppDeps): Promise
       querystring: ReportQuery, response: { 200: Page(ActiveUser), ...errors(401) },
     }),
     onRequest,
-  }, async (request) => reports.mostActive(request.query.days, request.query.limit, queryContext(request)));
+  }, async (request) => activity.mostActive(request.query.days, request.query.limit, queryContext(request)));
 
   app.get<{ Querystring: Static<typeof ReportQuery> }>('/api/reports/top-posts', {
     schema: secured('reports', 'Most commented posts over the last N days, one per author', {
       querystring: ReportQuery, response: { 200: Page(TopPost), ...errors(401) },
     }),
     onRequest,
-  }, async (request) => reports.topPosts(request.query.days, request.query.limit, queryContext(request)));
+  }, async (request) => activity.topPosts(request.query.days, request.query.limit, queryContext(request)));
 }

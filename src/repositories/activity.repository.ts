@@ -4,7 +4,8 @@ import type { Database, QueryContext } from '../db/database.ts';
 import { iso } from './sql-fragments.ts';
 
 /**
- * Activity reports over a period [$1, $2) (FR-007: window functions). Both aggregate
+ * User-activity reports over a period [$1, $2) (FR-007: window functions); named `activity.*`
+ * so they are never mistaken for the monthly database report (src/report, `report.*`). Both aggregate
  * every row of the period, so their cost grows with the period's rows: measured on a copy
  * of `large` in docs/PERFORMANCE.md ("Query tuning"). The bounds are plan-time constants,
  * so partitions outside the period are pruned. What keeps them cheap:
@@ -15,9 +16,9 @@ import { iso } from './sql-fragments.ts';
 const PERIOD_SCAN_JUSTIFICATION =
   'An activity report aggregates every row of its period: reading the period\'s partitions whole is the cheapest plan; the time bounds prune every other partition.';
 
-export const reportQueries = catalog({
+export const activityQueries = catalog({
   mostActive: defineQuery({
-    name: 'report.most_active_users',
+    name: 'activity.most_active_users',
     description: 'GET /api/reports/most-active: users ranked by messages sent plus posts written in the period, with rank(), share of all activity (sum() OVER ()) and running cumulative share.',
     target: 'replica',
     timeBounded: true,
@@ -61,7 +62,7 @@ LEFT JOIN profiles p ON p.user_id = r.user_id
 ORDER BY r.rank, r.user_id`,
   }),
   topPosts: defineQuery({
-    name: 'report.top_posts',
+    name: 'activity.top_posts',
     description: 'GET /api/reports/top-posts: the period\'s most commented posts, at most one per author (the best by comments, then newest), ranked with rank(); top_pct is the share of authors\' best posts ranked above it.',
     target: 'replica',
     timeBounded: true,
@@ -133,14 +134,14 @@ export interface TopPostRow {
   readonly created_at: string;
 }
 
-export class ReportRepository {
+export class ActivityRepository {
   constructor(private readonly db: Database) {}
 
   async mostActive(since: string, until: string, limit: number, ctx: QueryContext): Promise<MostActiveRow[]> {
-    return this.db.query<MostActiveRow>(reportQueries.mostActive, [since, until, limit], ctx);
+    return this.db.query<MostActiveRow>(activityQueries.mostActive, [since, until, limit], ctx);
   }
 
   async topPosts(since: string, until: string, limit: number, ctx: QueryContext): Promise<TopPostRow[]> {
-    return this.db.query<TopPostRow>(reportQueries.topPosts, [since, until, limit], ctx);
+    return this.db.query<TopPostRow>(activityQueries.topPosts, [since, until, limit], ctx);
   }
 }

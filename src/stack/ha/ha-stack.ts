@@ -1,0 +1,149 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import { findOnPath, findPgBinDir } from '../exec.ts';
+import { PgNode, connectNode } from '../postgres-node.ts';
+import { EtcdMember, type EtcdMemberStatus } from './etcd.ts';
+import { Haproxy, type HaproxyServerState } from './haproxy.ts';
+import type { HaLayout } from './layout.ts';
+import { until } from './owned-process.ts';
+import { PatroniMember } from './patroni-member.ts';
+import { fetchCluster, type PatroniCluster } from './patroni-rest.ts';
+
+export type Progress = (message: string) => void;
+
+export interface HaMemberStatus {
+  readonly name: string;
+  readonly port: number;
+  readonly restPort: number;
+  /** leader | sync_standby | replica, from Patroni's /cluster; 'unknown' when no Patroni answers. */
+  readonly role: string;
+  /** Patroni's member state (running, streaming, starting, stopped, …), or 'down' when absent from /cluster. */
+  readonly state: string;
+  readonly timeline: number | null;
+  readonly lagBytes: number | null;
+  readonly keeperPid: number | null;
+  readonly patroniPid: number | null;
+  readonly postmasterPid: number | null;
+}
+
+export interface HaStatus {
+  readonly members: HaMemberStatus[];
+  readonly etcd: EtcdMemberStatus[];
+  readonly haproxy: { readonly running: boolean; readonly primaryPort: number; readonly replicaPort: number; readonly statsPort: number; readonly servers: HaproxyServerState[] };
+}
+
+/**
+ * The high-availability stack (DESIGN §7, docs/OPERATIONS.md "High availability"): three
+ * PostgreSQL members under Patroni, a three-member etcd cluster for Patroni's leader lock,
+ * and HAProxy with a leader port and a replica port. Every process it starts records its
+ * pid under its own folder of `layout.root`; `down` signals only those.
+ */
+export class HaStack {
+  readonly etcd: EtcdMember[];
+  readonly members: PatroniMember[];
+  readonly haproxy: Haproxy;
+
+  constructor(readonly layout: HaLayout) {
+    const token = `${layout.scope}-${crypto.createHash('sha256').update(layout.root).digest('hex').slice(0, 12)}`;
+    this.etcd = layout.etcd.map((e) => new EtcdMember(e, layout.etcd, token));
+    const binDir = findPgBinDir();
+    this.members = layout.members.map((m) => new PatroniMember(m, layout, binDir));
+    this.haproxy = new Haproxy(layout);
+  }
+
+  get restUrls(): string[] { return this.members.map((m) => m.restUrl); }
+
+  /** Idempotent: starts what is not running, waits for a leader, two streaming replicas and HAProxy. */
+  async up(progress: Progress = () => undefined, timeoutMs = 180_000): Promise<void> {
+    for (const [bin, pkg] of [['patroni', 'patroni'], ['etcd', 'etcd-server'], ['haproxy', 'haproxy']] as const) findOnPath(bin, [pkg]);
+    const deadline = Date.now() + timeoutMs;
+    const left = (): number => Math.max(1_000, deadline - Date.now());
+    PgNode.prepareRoot(this.layout.root);
+    progress(`starting etcd on ${this.layout.etcd.map((e) => e.clientPort).join(', ')}`);
+    for (const e of this.etcd) e.start();
+    await until('etcd: every member healthy', async () => (await Promise.all(this.etcd.map((e) => e.healthy()))).every(Boolean), left());
+    progress(`starting Patroni members (PostgreSQL ${this.layout.members.map((m) => m.pgPort).join(', ')}; REST ${this.layout.members.map((m) => m.restPort).join(', ')})`);
+    for (const m of this.members) m.start();
+    progress('waiting for a leader and two streaming replicas');
+    await this.waitHealthy(left());
+    progress(`starting HAProxy (leader ${this.layout.haproxy.primaryPort}, replicas ${this.layout.haproxy.replicaPort}, stats ${this.layout.haproxy.statsPort})`);
+    await this.haproxy.start();
+    await until('HAProxy: the leader port reaches a primary', () => this.#leaderPortIsPrimary(), left());
+    await this.#ensureDatabase();
+  }
+
+  /** Resolves once /cluster shows one leader and every other member streaming from it with a known lag. */
+  async waitHealthy(timeoutMs: number): Promise<PatroniCluster> {
+    let last: PatroniCluster | undefined;
+    await until('Patroni: one leader and every replica streaming', async () => {
+      last = await fetchCluster(this.restUrls);
+      return last !== undefined && isHealthy(last, this.members.length);
+    }, timeoutMs, 250).catch((err: unknown) => {
+      throw new Error(`${err instanceof Error ? err.message : String(err)}; last /cluster: ${JSON.stringify(last)}`);
+    });
+    return last as PatroniCluster;
+  }
+
+  async #leaderPortIsPrimary(): Promise<boolean> {
+    try {
+      const c = await connectNode(this.layout.haproxy.primaryPort, 'postgres', 1_000);
+      try {
+        const { rows } = await c.query<{ r: boolean }>('SELECT pg_is_in_recovery() AS r');
+        return rows[0]?.r === false;
+      } finally { await c.end(); }
+    } catch {
+      return false;
+    }
+  }
+
+  async #ensureDatabase(): Promise<void> {
+    const port = this.layout.haproxy.primaryPort;
+    const c = await connectNode(port);
+    try {
+      const exists = await c.query('SELECT 1 FROM pg_database WHERE datname = $1', [this.layout.database]);
+      if (exists.rowCount === 0) await c.query(`CREATE DATABASE "${this.layout.database}"`);
+    } finally { await c.end(); }
+    const b = await connectNode(port, this.layout.database);
+    try { await b.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements'); } finally { await b.end(); }
+  }
+
+  /** Stops HAProxy, the members (replicas first, so none fails over), then etcd; `purge` deletes the data. */
+  async down(opts: { purge?: boolean } = {}): Promise<void> {
+    await this.haproxy.stop();
+    const cluster = await fetchCluster(this.restUrls);
+    const leader = cluster?.members.find((m) => m.role === 'leader')?.name;
+    const order = [...this.members].sort((a, b) => Number(a.spec.name === leader) - Number(b.spec.name === leader));
+    for (const m of order) await m.stop();
+    await Promise.all(this.etcd.map((e) => e.stop()));
+    if (opts.purge) fs.rmSync(this.layout.root, { recursive: true, force: true });
+  }
+
+  async status(): Promise<HaStatus> {
+    const cluster = await fetchCluster(this.restUrls);
+    const members = this.members.map((m): HaMemberStatus => {
+      const c = cluster?.members.find((x) => x.name === m.spec.name);
+      return {
+        name: m.spec.name, port: m.spec.pgPort, restPort: m.spec.restPort,
+        role: c?.role ?? (cluster ? 'absent' : 'unknown'),
+        state: c?.state ?? 'down',
+        timeline: c?.timeline ?? null,
+        lagBytes: typeof c?.lag === 'number' ? c.lag : null,
+        keeperPid: m.keeperPid ?? null, patroniPid: m.patroniPid ?? null, postmasterPid: m.postmasterPid ?? null,
+      };
+    });
+    const { primaryPort, replicaPort, statsPort } = this.layout.haproxy;
+    return {
+      members,
+      etcd: await Promise.all(this.etcd.map((e) => e.status())),
+      haproxy: { running: this.haproxy.pid !== undefined, primaryPort, replicaPort, statsPort, servers: await this.haproxy.servers() },
+    };
+  }
+}
+
+/** One leader; every other member running or streaming with a numeric lag (it has a replay position). */
+export function isHealthy(cluster: PatroniCluster, expectedMembers: number): boolean {
+  const leaders = cluster.members.filter((m) => m.role === 'leader' && m.state === 'running');
+  const replicas = cluster.members.filter((m) => m.role !== 'leader');
+  return cluster.members.length === expectedMembers && leaders.length === 1 &&
+    replicas.every((m) => (m.state === 'running' || m.state === 'streaming') && typeof m.lag === 'number');
+}
