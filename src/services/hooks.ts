@@ -14,14 +14,47 @@ export type ProfileChangedListener = (userId: string, lsn: string | undefined) =
 export type SessionRevokedListener = (tokenHash: string, userId: string) => void | Promise<void>;
 export type RelationshipChangedListener = (userId: string, otherUserId: string, lsn: string | undefined) => void | Promise<void>;
 
+/** A direct message as POST /api/chat/conversations/:id/messages returns it, and its other member. */
+export interface DirectMessageWritten {
+  readonly message: { readonly id: string; readonly conversation_id: string; readonly sender_id: string; readonly content: string; readonly created_at: string };
+  readonly recipientId: string;
+}
+/** A room message as POST /api/chat/rooms/:id/messages returns it. */
+export interface RoomMessageWritten {
+  readonly message: {
+    readonly id: string; readonly room_id: string; readonly content: string; readonly created_at: string;
+    readonly sender: { readonly id: string; readonly username: string | null; readonly display_name: string | null };
+  };
+}
+/** A member marked a conversation read (only when the read state changed). */
+export interface ConversationReadWritten {
+  readonly conversationId: string;
+  readonly userId: string;
+  readonly lastReadAt: string | null;
+}
+/**
+ * Chat writes, for the real-time layer (src/realtime). Unlike the cache listeners these
+ * are notifications, not part of the write's correctness: a listener must not throw
+ * (the database stays the record; clients catch up with `sync`).
+ */
+export type DirectMessageListener = (w: DirectMessageWritten, lsn: string | undefined) => void | Promise<void>;
+export type RoomMessageListener = (w: RoomMessageWritten, lsn: string | undefined) => void | Promise<void>;
+export type ConversationReadListener = (w: ConversationReadWritten, lsn: string | undefined) => void | Promise<void>;
+
 export class WriteHooks {
   readonly #profile: ProfileChangedListener[] = [];
   readonly #session: SessionRevokedListener[] = [];
   readonly #relationship: RelationshipChangedListener[] = [];
+  readonly #directMessage: DirectMessageListener[] = [];
+  readonly #roomMessage: RoomMessageListener[] = [];
+  readonly #conversationRead: ConversationReadListener[] = [];
 
   onProfileChanged(fn: ProfileChangedListener): void { this.#profile.push(fn); }
   onSessionRevoked(fn: SessionRevokedListener): void { this.#session.push(fn); }
   onRelationshipChanged(fn: RelationshipChangedListener): void { this.#relationship.push(fn); }
+  onDirectMessage(fn: DirectMessageListener): void { this.#directMessage.push(fn); }
+  onRoomMessage(fn: RoomMessageListener): void { this.#roomMessage.push(fn); }
+  onConversationRead(fn: ConversationReadListener): void { this.#conversationRead.push(fn); }
 
   async profileChanged(userId: string, lsn: string | undefined): Promise<void> {
     for (const fn of this.#profile) await fn(userId, lsn);
@@ -33,5 +66,17 @@ export class WriteHooks {
 
   async relationshipChanged(userId: string, otherUserId: string, lsn: string | undefined): Promise<void> {
     for (const fn of this.#relationship) await fn(userId, otherUserId, lsn);
+  }
+
+  async directMessage(w: DirectMessageWritten, lsn: string | undefined): Promise<void> {
+    for (const fn of this.#directMessage) await fn(w, lsn);
+  }
+
+  async roomMessage(w: RoomMessageWritten, lsn: string | undefined): Promise<void> {
+    for (const fn of this.#roomMessage) await fn(w, lsn);
+  }
+
+  async conversationRead(w: ConversationReadWritten, lsn: string | undefined): Promise<void> {
+    for (const fn of this.#conversationRead) await fn(w, lsn);
   }
 }

@@ -8,6 +8,7 @@ import { decodeCursor, encodeCursor } from '../cursor.ts';
 import { newId, newTimedId } from '../ids.ts';
 import { withPartitionRetry } from '../../partitions/on-demand.ts';
 import { noteWrite, notSelf, pageSize, requireText, type Page, type Written } from '../support.ts';
+import type { WriteHooks } from '../hooks.ts';
 import { DAY_MS, nextWindowCursor, openWindow, retentionFloorMs } from '../time-window.ts';
 
 export interface ConversationRef {
@@ -40,6 +41,8 @@ interface ConversationDeps {
   readonly db: Database;
   readonly logger: Logger | undefined;
   readonly conversations: ConversationRepository;
+  /** After-commit notifications (real-time delivery); they never fail the write. */
+  readonly hooks: WriteHooks;
 }
 
 /** First history window: a month covers a busy conversation's page in one or two partitions. */
@@ -107,7 +110,9 @@ export class ConversationService {
     if (row.blocked) throw new AppError('BLOCKED');
     if (!row.id || !row.created_at || row.content === null) throw new Error('chat.send_message inserted nothing');
     const lsn = await noteWrite(this.d.db, this.d.logger, senderId);
-    return { value: { id: row.id, conversation_id: conversationId, sender_id: senderId, content: row.content, created_at: row.created_at }, lsn };
+    const value = { id: row.id, conversation_id: conversationId, sender_id: senderId, content: row.content, created_at: row.created_at };
+    if (row.recipient_id) await this.d.hooks.directMessage({ message: value, recipientId: row.recipient_id }, lsn);
+    return { value, lsn };
   }
 
   async markRead(conversationId: string, userId: string): Promise<Written<{ conversation_id: string; unread_count: number; last_read_at: string | null }>> {
@@ -115,6 +120,7 @@ export class ConversationService {
     if (!row.container_exists) throw new AppError('NOT_FOUND', 'No such conversation');
     if (!row.is_member) throw new AppError('FORBIDDEN', 'You are not a member of this conversation');
     const lsn = row.changed ? await noteWrite(this.d.db, this.d.logger, userId) : undefined;
+    if (row.changed) await this.d.hooks.conversationRead({ conversationId, userId, lastReadAt: row.last_read_at }, lsn);
     return { value: { conversation_id: conversationId, unread_count: 0, last_read_at: row.last_read_at }, lsn };
   }
 }

@@ -10,6 +10,7 @@ import { withPartitionRetry } from '../../partitions/on-demand.ts';
 import { noteWrite, pageSize, requireText, type Page, type Written } from '../support.ts';
 import { DAY_MS, nextWindowCursor, openWindow, retentionFloorMs } from '../time-window.ts';
 import { DEFAULT_HISTORY_PAGE } from './conversations.service.ts';
+import type { WriteHooks } from '../hooks.ts';
 
 export interface RoomMessage {
   readonly id: string;
@@ -24,6 +25,8 @@ interface RoomDeps {
   readonly db: Database;
   readonly logger: Logger | undefined;
   readonly rooms: RoomRepository;
+  /** After-commit notifications (real-time delivery); they never fail the write. */
+  readonly hooks: WriteHooks;
 }
 
 /** Rooms are busier than one-to-one conversations: a week usually fills a page. */
@@ -64,12 +67,11 @@ export class RoomService {
     const row = await withPartitionRetry(() => this.d.rooms.send(roomId, senderId, { id, content, createdAt }), this.d.db, 'messages', createdAt);
     if (!row) throw new AppError('NOT_FOUND', 'No such room');
     const lsn = await noteWrite(this.d.db, this.d.logger, senderId);
-    return {
-      value: {
-        id: row.id, room_id: roomId, content: row.content, created_at: row.created_at,
-        sender: { id: row.sender_id, username: row.sender_username, display_name: row.sender_display_name },
-      },
-      lsn,
+    const value = {
+      id: row.id, room_id: roomId, content: row.content, created_at: row.created_at,
+      sender: { id: row.sender_id, username: row.sender_username, display_name: row.sender_display_name },
     };
+    await this.d.hooks.roomMessage({ message: value }, lsn);
+    return { value, lsn };
   }
 }
