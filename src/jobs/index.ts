@@ -8,6 +8,7 @@ import { partitionMetricsFor } from '../metrics/partitions.metrics.ts';
 import type { Metrics } from '../metrics/registry.ts';
 import { partitionHealth } from '../partitions/index.ts';
 import { partitionMaintenanceJob } from './partition-maintenance.job.ts';
+import { idempotencyExpiryJob } from './idempotency-expiry.job.ts';
 import { Scheduler } from './scheduler.ts';
 
 export { Scheduler, type JobSpec, type JobContext, type JobState } from './scheduler.ts';
@@ -51,6 +52,7 @@ export function startBackground(deps: BackgroundDeps): Background {
   });
   const scheduler = new Scheduler({ leader, instanceId, logger: deps.logger, metrics: deps.metrics });
   scheduler.register(partitionMaintenanceJob({ config: deps.config, metrics: partitionMetrics }));
+  scheduler.register(idempotencyExpiryJob({ db: deps.db }));
   scheduler.start();
   return { scheduler, stop: () => scheduler.stop() };
 }

@@ -1,6 +1,6 @@
 import { catalog } from '../catalog/registry.ts';
 import { defineQuery } from '../catalog/types.ts';
-import type { Database, QueryContext } from '../db/database.ts';
+import type { Database, QueryContext, Tx } from '../db/database.ts';
 import { iso } from './sql-fragments.ts';
 
 /** Public chat rooms: any signed-in user may read and post in an active room. */
@@ -103,8 +103,8 @@ export class RoomRepository {
     return this.db.query<RoomHistoryRow>(roomQueries.history, [roomId, w.lowerTs, w.upperTs, w.upperId, limit], ctx);
   }
 
-  async send(roomId: string, senderId: string, msg: { id: string; content: string; createdAt: string }): Promise<RoomMessageRow | undefined> {
-    const rows = await this.db.query<RoomMessageRow>(roomQueries.send, [roomId, senderId, msg.id, msg.content, msg.createdAt]);
+  async send(roomId: string, senderId: string, msg: { id: string; content: string; createdAt: string }, q: Tx = this.db): Promise<RoomMessageRow | undefined> {
+    const rows = await q.query<RoomMessageRow>(roomQueries.send, [roomId, senderId, msg.id, msg.content, msg.createdAt]);
     return rows[0];
   }
 }

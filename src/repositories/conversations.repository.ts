@@ -1,6 +1,6 @@
 import { catalog } from '../catalog/registry.ts';
 import { defineQuery } from '../catalog/types.ts';
-import type { Database, QueryContext } from '../db/database.ts';
+import type { Database, QueryContext, Tx } from '../db/database.ts';
 import { iso } from './sql-fragments.ts';
 
 /**
@@ -215,8 +215,8 @@ function one<T>(rows: T[], name: string): T {
 export class ConversationRepository {
   constructor(private readonly db: Database) {}
 
-  async open(userId: string, recipientId: string, newId: string): Promise<OpenRow> {
-    return one(await this.db.query<OpenRow>(conversationQueries.open, [userId, recipientId, newId]), 'chat.open_conversation');
+  async open(userId: string, recipientId: string, newId: string, q: Tx = this.db): Promise<OpenRow> {
+    return one(await q.query<OpenRow>(conversationQueries.open, [userId, recipientId, newId]), 'chat.open_conversation');
   }
 
   async inbox(userId: string, after: { ts: string; id: string }, limit: number, ctx: QueryContext): Promise<InboxRow[]> {
@@ -227,8 +227,8 @@ export class ConversationRepository {
     return this.db.query<HistoryRow>(conversationQueries.history, [conversationId, userId, w.lowerTs, w.upperTs, w.upperId, limit], ctx);
   }
 
-  async send(conversationId: string, senderId: string, msg: { id: string; content: string; createdAt: string }): Promise<SendRow> {
-    return one(await this.db.query<SendRow>(conversationQueries.send, [conversationId, senderId, msg.id, msg.content, msg.createdAt]), 'chat.send_message');
+  async send(conversationId: string, senderId: string, msg: { id: string; content: string; createdAt: string }, q: Tx = this.db): Promise<SendRow> {
+    return one(await q.query<SendRow>(conversationQueries.send, [conversationId, senderId, msg.id, msg.content, msg.createdAt]), 'chat.send_message');
   }
 
   async markRead(conversationId: string, userId: string): Promise<MarkReadRow> {

@@ -1,6 +1,6 @@
 import { catalog } from '../catalog/registry.ts';
 import { defineQuery } from '../catalog/types.ts';
-import type { Database, QueryContext } from '../db/database.ts';
+import type { Database, QueryContext, Tx } from '../db/database.ts';
 import { iso } from './sql-fragments.ts';
 
 /**
@@ -230,8 +230,8 @@ export class FeedRepository {
     return this.db.query<PostRow>(feedQueries.following, [viewerId, w.lowerTs, w.upperTs, w.upperId, limit], ctx);
   }
 
-  async post(input: { id: string; authorId: string; content: string; createdAt: string }): Promise<PostRow> {
-    const rows = await this.db.query<PostRow>(feedQueries.post, [input.id, input.authorId, input.content, input.createdAt]);
+  async post(input: { id: string; authorId: string; content: string; createdAt: string }, q: Tx = this.db): Promise<PostRow> {
+    const rows = await q.query<PostRow>(feedQueries.post, [input.id, input.authorId, input.content, input.createdAt]);
     const row = rows[0];
     if (!row) throw new Error('feed.post returned no row');
     return row;
@@ -241,8 +241,8 @@ export class FeedRepository {
     return this.db.query<CommentPageRow>(feedQueries.listComments, [postId, postBounds.lowerTs, postBounds.upperTs, after.ts, after.id, limit], ctx);
   }
 
-  async addComment(postId: string, postBounds: { lowerTs: string; upperTs: string }, c: { id: string; authorId: string; content: string; createdAt: string }): Promise<AddCommentRow> {
-    const rows = await this.db.query<AddCommentRow>(feedQueries.addComment, [postId, postBounds.lowerTs, postBounds.upperTs, c.id, c.authorId, c.content, c.createdAt]);
+  async addComment(postId: string, postBounds: { lowerTs: string; upperTs: string }, c: { id: string; authorId: string; content: string; createdAt: string }, q: Tx = this.db): Promise<AddCommentRow> {
+    const rows = await q.query<AddCommentRow>(feedQueries.addComment, [postId, postBounds.lowerTs, postBounds.upperTs, c.id, c.authorId, c.content, c.createdAt]);
     const row = rows[0];
     if (!row) throw new Error('feed.add_comment returned no row');
     return row;

@@ -1,6 +1,6 @@
 import { catalog } from '../catalog/registry.ts';
 import { defineQuery } from '../catalog/types.ts';
-import type { Database, QueryContext } from '../db/database.ts';
+import type { Database, QueryContext, Tx } from '../db/database.ts';
 import { iso } from './sql-fragments.ts';
 
 /**
@@ -202,8 +202,8 @@ export class SocialRepository {
     return this.db.query<RelationshipEdgeRow>(socialQueries.between, [viewerId, otherId], ctx);
   }
 
-  async write(op: SocialWrite, userId: string, targetId: string): Promise<SocialWriteRow> {
-    const rows = await this.db.query<SocialWriteRow>(socialQueries[op], [userId, targetId]);
+  async write(op: SocialWrite, userId: string, targetId: string, q: Tx = this.db): Promise<SocialWriteRow> {
+    const rows = await q.query<SocialWriteRow>(socialQueries[op], [userId, targetId]);
     const row = rows[0];
     if (!row) throw new Error(`social.${op} returned no row`);
     return row;

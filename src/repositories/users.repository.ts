@@ -1,6 +1,6 @@
 import { catalog } from '../catalog/registry.ts';
 import { defineQuery } from '../catalog/types.ts';
-import type { Database } from '../db/database.ts';
+import type { Database, Tx } from '../db/database.ts';
 import { iso } from './sql-fragments.ts';
 
 /**
@@ -92,8 +92,8 @@ export class UserRepository {
   async register(input: {
     id: string; email: string; username: string; passwordHash: string;
     sessionId: string; tokenHash: Buffer; expiresAt: Date;
-  }): Promise<NewUserRow> {
-    const rows = await this.db.query<NewUserRow>(userQueries.register, [
+  }, q: Tx = this.db): Promise<NewUserRow> {
+    const rows = await q.query<NewUserRow>(userQueries.register, [
       input.id, input.email, input.username, input.passwordHash, input.sessionId, input.tokenHash, input.expiresAt,
     ]);
     const row = rows[0];

@@ -12,6 +12,8 @@ export interface Page<T> {
 export interface Written<T> {
   readonly value: T;
   readonly lsn: string | undefined;
+  /** True when `value` is the stored response of an earlier request with the same Idempotency-Key. */
+  readonly replayed?: boolean;
 }
 
 export const DEFAULT_PAGE_SIZE = 20;

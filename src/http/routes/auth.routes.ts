@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import type { AppDeps } from '../../app/deps.ts';
 import { PASSWORD_MAX_LENGTH } from '../../auth/password-policy.ts';
 import { AppError } from '../../errors/app-error.ts';
+import { IdempotencyHeaders, idempotencyErrors, idempotencyKey } from '../idempotency.ts';
 import { authenticate } from './support/authenticate.ts';
 import { written, viewerOf } from './support/request-context.ts';
 import { ErrorBody, errors, secured, Timestamp, Uuid } from './support/schemas.ts';
@@ -38,9 +39,13 @@ export async function authRoutes(app: FastifyInstance, deps: AppDeps): Promise<v
   const requireAuth = authenticate(deps.services);
 
   app.post<{ Body: Static<typeof RegisterBody> }>('/api/auth/register', {
-    schema: { tags: ['auth'], summary: 'Create an account and a first session', body: RegisterBody, response: { 201: AuthResponse, ...errors(409) } },
+    schema: {
+      tags: ['auth'], summary: 'Create an account and a first session',
+      description: 'With an Idempotency-Key, a replay (same key, email and user name, and the right password) returns the same user with a new session token: tokens are never stored in the clear.',
+      headers: IdempotencyHeaders, body: RegisterBody, response: { 201: AuthResponse, ...errors(409), ...idempotencyErrors },
+    },
     preValidation: strictBody(RegisterBody),
-  }, async (request, reply) => written(reply, await auth.register(request.body), 201));
+  }, async (request, reply) => written(reply, await auth.register(request.body, idempotencyKey(request, { omit: ['password'] })), 201));
 
   app.post<{ Body: Static<typeof LoginBody> }>('/api/auth/login', {
     schema: {

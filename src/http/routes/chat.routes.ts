@@ -1,6 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { AppDeps } from '../../app/deps.ts';
+import { IdempotencyHeaders, idempotencyErrors, idempotencyKey } from '../idempotency.ts';
 import { authenticate } from './support/authenticate.ts';
 import { queryContext, uuidParam, viewerOf, written } from './support/request-context.ts';
 import {
@@ -56,10 +57,12 @@ export async function chatRoutes(app: FastifyInstance, deps: AppDeps): Promise<v
   }, async (request) => rooms.history(uuidParam(request.params.id), request.query.cursor, request.query.limit, queryContext(request)));
 
   app.post<{ Params: Static<typeof IdParams>; Body: Static<typeof MessageBody> }>('/api/chat/rooms/:id/messages', {
-    schema: secured('chat', 'Post a message to a room', { params: IdParams, body: MessageBody, response: { 201: RoomMessage, ...errors(401, 404) } }),
+    schema: secured('chat', 'Post a message to a room', {
+      headers: IdempotencyHeaders, params: IdParams, body: MessageBody, response: { 201: RoomMessage, ...errors(401, 404), ...idempotencyErrors },
+    }),
     onRequest,
     preValidation: strictBody(MessageBody),
-  }, async (request, reply) => written(reply, await rooms.send(uuidParam(request.params.id), viewerOf(request).userId, request.body.content), 201));
+  }, async (request, reply) => written(reply, await rooms.send(uuidParam(request.params.id), viewerOf(request).userId, request.body.content, idempotencyKey(request)), 201));
 
   app.get<{ Querystring: Static<typeof PageQuery> }>('/api/chat/conversations', {
     schema: secured('chat', 'Inbox: your conversations with their last message and unread count, newest activity first', {
@@ -71,12 +74,12 @@ export async function chatRoutes(app: FastifyInstance, deps: AppDeps): Promise<v
 
   app.post<{ Body: Static<typeof OpenBody> }>('/api/chat/conversations', {
     schema: secured('chat', 'Open (or get) the conversation with another user', {
-      body: OpenBody, response: { 200: Conversation, 201: Conversation, ...errors(401, 403, 404) },
+      headers: IdempotencyHeaders, body: OpenBody, response: { 200: Conversation, 201: Conversation, ...errors(401, 403, 404), ...idempotencyErrors },
     }),
     onRequest,
     preValidation: strictBody(OpenBody),
   }, async (request, reply) => {
-    const w = await conversations.open(viewerOf(request).userId, uuidParam(request.body.recipient_id));
+    const w = await conversations.open(viewerOf(request).userId, uuidParam(request.body.recipient_id), idempotencyKey(request));
     return written(reply, w, w.value.created ? 201 : 200);
   });
 
@@ -89,11 +92,11 @@ export async function chatRoutes(app: FastifyInstance, deps: AppDeps): Promise<v
 
   app.post<{ Params: Static<typeof IdParams>; Body: Static<typeof MessageBody> }>('/api/chat/conversations/:id/messages', {
     schema: secured('chat', 'Send a message in one of your conversations', {
-      params: IdParams, body: MessageBody, response: { 201: DirectMessage, ...errors(401, 403, 404) },
+      headers: IdempotencyHeaders, params: IdParams, body: MessageBody, response: { 201: DirectMessage, ...errors(401, 403, 404), ...idempotencyErrors },
     }),
     onRequest,
     preValidation: strictBody(MessageBody),
-  }, async (request, reply) => written(reply, await conversations.send(uuidParam(request.params.id), viewerOf(request).userId, request.body.content), 201));
+  }, async (request, reply) => written(reply, await conversations.send(uuidParam(request.params.id), viewerOf(request).userId, request.body.content, idempotencyKey(request)), 201));
 
   app.post<{ Params: Static<typeof IdParams> }>('/api/chat/conversations/:id/read', {
     schema: secured('chat', 'Mark a conversation read (unread count to 0)', { params: IdParams, response: { 200: ReadState, ...errors(401, 403, 404) } }),

@@ -1,6 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { AppDeps } from '../../app/deps.ts';
+import { IdempotencyHeaders, idempotencyErrors, idempotencyKey } from '../idempotency.ts';
 import { authenticate } from './support/authenticate.ts';
 import { queryContext, uuidParam, viewerOf, written } from './support/request-context.ts';
 import { ContentBody, errors, Nullable, Page, PageQuery, PageQueryProps, PostIdParams, secured, Timestamp, Uuid, UserSummary } from './support/schemas.ts';
@@ -34,10 +35,10 @@ export async function feedRoutes(app: FastifyInstance, deps: AppDeps): Promise<v
   });
 
   app.post<{ Body: Static<typeof PostBody> }>('/api/feed', {
-    schema: secured('feed', 'Post a status update', { body: PostBody, response: { 201: Post, ...errors(401) } }),
+    schema: secured('feed', 'Post a status update', { headers: IdempotencyHeaders, body: PostBody, response: { 201: Post, ...errors(401), ...idempotencyErrors } }),
     onRequest,
     preValidation: strictBody(PostBody),
-  }, async (request, reply) => written(reply, await feed.post(viewerOf(request).userId, request.body.content), 201));
+  }, async (request, reply) => written(reply, await feed.post(viewerOf(request).userId, request.body.content, idempotencyKey(request)), 201));
 
   app.get<{ Params: Static<typeof PostIdParams>; Querystring: Static<typeof PageQuery> }>('/api/feed/:postId/comments', {
     schema: secured('feed', 'Comments on a post, oldest first', {
@@ -47,8 +48,10 @@ export async function feedRoutes(app: FastifyInstance, deps: AppDeps): Promise<v
   }, async (request) => feed.comments(uuidParam(request.params.postId), request.query.cursor, request.query.limit, queryContext(request)));
 
   app.post<{ Params: Static<typeof PostIdParams>; Body: Static<typeof CommentBody> }>('/api/feed/:postId/comments', {
-    schema: secured('feed', 'Comment on a post', { params: PostIdParams, body: CommentBody, response: { 201: CreatedComment, ...errors(401, 403, 404) } }),
+    schema: secured('feed', 'Comment on a post', {
+      headers: IdempotencyHeaders, params: PostIdParams, body: CommentBody, response: { 201: CreatedComment, ...errors(401, 403, 404), ...idempotencyErrors },
+    }),
     onRequest,
     preValidation: strictBody(CommentBody),
-  }, async (request, reply) => written(reply, await feed.addComment(uuidParam(request.params.postId), viewerOf(request).userId, request.body.content), 201));
+  }, async (request, reply) => written(reply, await feed.addComment(uuidParam(request.params.postId), viewerOf(request).userId, request.body.content, idempotencyKey(request)), 201));
 }

@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AppDeps } from '../../app/deps.ts';
 import type { Written } from '../../services/support.ts';
 import type { SocialResult } from '../../services/social/social.service.ts';
+import { IdempotencyHeaders, idempotencyErrors, idempotencyKey } from '../idempotency.ts';
 import { authenticate } from './support/authenticate.ts';
 import { queryContext, uuidParam, viewerOf, written } from './support/request-context.ts';
 import { errors, Page, PageQuery, secured, Timestamp, UserIdParams, Uuid, UserSummary } from './support/schemas.ts';
@@ -38,8 +39,14 @@ export async function socialRoutes(app: FastifyInstance, deps: AppDeps): Promise
   app.delete<Params>('/api/social/favorite/:userId', { schema: schema('Remove a favourite', [404]), onRequest },
     handler((u, t) => social.unfavorite(u, t)));
   app.post<Params>('/api/social/friend-request/:userId', {
-    schema: schema('Send a friend request (accepted at once if they already asked you)', [403, 404]), onRequest,
-  }, handler((u, t) => social.friendRequest(u, t)));
+    schema: secured('social', 'Send a friend request (accepted at once if they already asked you)', {
+      headers: IdempotencyHeaders, params: UserIdParams, response: { 200: Result, ...errors(401, 403, 404), ...idempotencyErrors },
+    }),
+    onRequest,
+  }, async (request, reply) => {
+    const w = await social.friendRequest(viewerOf(request).userId, uuidParam(request.params.userId), idempotencyKey(request));
+    return written(reply, w);
+  });
   app.post<Params>('/api/social/friend-request/:userId/accept', {
     schema: schema('Accept the friend request :userId sent you', [404]), onRequest,
   }, handler((u, t) => social.acceptFriend(u, t)));

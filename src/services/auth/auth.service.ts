@@ -11,6 +11,7 @@ import type { SessionRepository } from '../../repositories/sessions.repository.t
 import type { WriteHooks } from '../hooks.ts';
 import { noteWrite, type Written } from '../support.ts';
 import { newId } from '../ids.ts';
+import { runIdempotent, type IdempotencyKey } from '../idempotency.ts';
 import type { SessionInfo, SessionResolver } from './session-resolver.ts';
 
 export interface AuthUser {
@@ -47,7 +48,11 @@ export class AuthService {
 
   constructor(private readonly d: AuthDeps) {}
 
-  async register(input: { email: string; username: string; password: string }): Promise<Written<AuthResult>> {
+  /**
+   * With an Idempotency-Key, the record holds the user and the session's expiry, never the
+   * token (tokens exist only as hashes): a replay proves the password and gets a new session.
+   */
+  async register(input: { email: string; username: string; password: string }, key?: IdempotencyKey): Promise<Written<AuthResult>> {
     const email = input.email.trim().toLowerCase();
     const username = input.username.trim();
     const problems = passwordProblems(input.password, { email, username });
@@ -55,25 +60,40 @@ export class AuthService {
     const passwordHash = await hashPassword(input.password);
     const token = newSessionToken();
     const userId = newId();
-    let row;
-    try {
-      row = await this.d.users.register({
-        id: userId, email, username, passwordHash, sessionId: newId(), tokenHash: hashToken(token), expiresAt: this.#expiry(),
-      });
-    } catch (err) {
-      if (sqlState(err) === '23505') { // unique_violation
-        const constraint = (err as { constraint?: string }).constraint;
-        throw new AppError(constraint === 'users_username_lower_key' ? 'USERNAME_TAKEN' : 'EMAIL_TAKEN', undefined, undefined, { cause: err });
+    const created = await runIdempotent(this.d.db, key, async (q) => {
+      try {
+        const row = await this.d.users.register({
+          id: userId, email, username, passwordHash, sessionId: newId(), tokenHash: hashToken(token), expiresAt: this.#expiry(),
+        }, q);
+        return { expires_at: row.expires_at, user: { id: row.id, email: row.email, username: row.username, created_at: row.created_at } };
+      } catch (err) {
+        if (sqlState(err) === '23505') { // unique_violation
+          const constraint = (err as { constraint?: string }).constraint;
+          throw new AppError(constraint === 'users_username_lower_key' ? 'USERNAME_TAKEN' : 'EMAIL_TAKEN', undefined, undefined, { cause: err });
+        }
+        throw err;
       }
+    });
+    if (created.replayed) return this.#replayRegistration(created.value.user, input.password);
+    const { user, expires_at } = created.value;
+    const lsn = await noteWrite(this.d.db, this.d.logger, user.id);
+    // A cache may hold "no such profile" for this id from a probe before registration.
+    await this.d.hooks.profileChanged(user.id, lsn);
+    return { value: { token, expires_at, user }, lsn };
+  }
+
+  /** The registration this key made, if this password is its user's: the same user, a new session. */
+  async #replayRegistration(user: AuthUser, password: string): Promise<Written<AuthResult>> {
+    const reused = () => new AppError('IDEMPOTENCY_KEY_REUSED', 'This Idempotency-Key was already used for a different request');
+    let session: Written<AuthResult>;
+    try {
+      session = await this.login({ email: user.email, password });
+    } catch (err) {
+      if (err instanceof AppError && err.code === 'INVALID_CREDENTIALS') throw reused();
       throw err;
     }
-    const lsn = await noteWrite(this.d.db, this.d.logger, row.id);
-    // A cache may hold "no such profile" for this id from a probe before registration.
-    await this.d.hooks.profileChanged(row.id, lsn);
-    return {
-      value: { token, expires_at: row.expires_at, user: { id: row.id, email: row.email, username: row.username, created_at: row.created_at } },
-      lsn,
-    };
+    if (session.value.user.id !== user.id) throw reused();
+    return { ...session, replayed: true };
   }
 
   async login(input: { email: string; password: string; userAgent?: string }): Promise<Written<AuthResult>> {

@@ -1,5 +1,5 @@
 import type { Config } from '../../config/index.ts';
-import type { Database, QueryContext } from '../../db/database.ts';
+import type { Database, QueryContext, Tx } from '../../db/database.ts';
 import type { Logger } from '../../logging/logger.ts';
 import { AppError } from '../../errors/app-error.ts';
 import type { ConversationRepository, InboxRow } from '../../repositories/conversations.repository.ts';
@@ -7,6 +7,7 @@ import { MIN_UUID } from '../../repositories/sql-fragments.ts';
 import { decodeCursor, encodeCursor } from '../cursor.ts';
 import { newId, newTimedId } from '../ids.ts';
 import { withPartitionRetry } from '../../partitions/on-demand.ts';
+import { runIdempotent, type IdempotencyKey } from '../idempotency.ts';
 import { noteWrite, notSelf, pageSize, requireText, type Page, type Written } from '../support.ts';
 import type { WriteHooks } from '../hooks.ts';
 import { DAY_MS, nextWindowCursor, openWindow, retentionFloorMs } from '../time-window.ts';
@@ -58,18 +59,20 @@ const FLOOR_SLACK_MS = DAY_MS;
 export class ConversationService {
   constructor(private readonly d: ConversationDeps) {}
 
-  async open(userId: string, recipientId: string): Promise<Written<ConversationRef>> {
+  async open(userId: string, recipientId: string, key?: IdempotencyKey): Promise<Written<ConversationRef>> {
     notSelf(userId, recipientId, 'open a conversation with');
+    const { value, replayed } = await runIdempotent(this.d.db, key, (q) => this.#open(userId, recipientId, q));
+    return { value, lsn: value.created ? await noteWrite(this.d.db, this.d.logger, userId) : undefined, replayed };
+  }
+
+  async #open(userId: string, recipientId: string, q: Tx): Promise<ConversationRef> {
     // Two tries: a concurrent open of the same pair can make the first see neither its own
     // insert (conflict) nor the other's row (snapshot); the second sees the winner.
     for (let attempt = 0; attempt < 2; attempt++) {
-      const row = await this.d.conversations.open(userId, recipientId, newId());
+      const row = await this.d.conversations.open(userId, recipientId, newId(), q);
       if (!row.target_exists) throw new AppError('NOT_FOUND', 'No such user');
       if (row.blocked) throw new AppError('BLOCKED', 'You cannot open a conversation with this user');
-      if (row.id && row.created_at) {
-        const value = { id: row.id, recipient_id: recipientId, created_at: row.created_at, created: row.created };
-        return { value, lsn: row.created ? await noteWrite(this.d.db, this.d.logger, userId) : undefined };
-      }
+      if (row.id && row.created_at) return { id: row.id, recipient_id: recipientId, created_at: row.created_at, created: row.created };
     }
     throw new AppError('CONFLICT', 'The conversation is being created concurrently; retry');
   }
@@ -101,18 +104,25 @@ export class ConversationService {
   }
 
   /** One statement: insert + conversation and both members' read state (see chat.send_message). */
-  async send(conversationId: string, senderId: string, content: string): Promise<Written<DirectMessage>> {
+  async send(conversationId: string, senderId: string, content: string, key?: IdempotencyKey): Promise<Written<DirectMessage>> {
     requireText(content, 'content');
     const { id, createdAt } = newTimedId();
-    const row = await withPartitionRetry(() => this.d.conversations.send(conversationId, senderId, { id, content, createdAt }), this.d.db, 'messages', createdAt);
-    if (!row.container_exists) throw new AppError('NOT_FOUND', 'No such conversation');
-    if (!row.is_member) throw new AppError('FORBIDDEN', 'You are not a member of this conversation');
-    if (row.blocked) throw new AppError('BLOCKED');
-    if (!row.id || !row.created_at || row.content === null) throw new Error('chat.send_message inserted nothing');
+    // The recipient is not part of the response (nor of a stored one): kept aside for the hook.
+    const seen: { recipientId?: string } = {};
+    const sent = await withPartitionRetry(() => runIdempotent(this.d.db, key, async (q) => {
+      const row = await this.d.conversations.send(conversationId, senderId, { id, content, createdAt }, q);
+      if (!row.container_exists) throw new AppError('NOT_FOUND', 'No such conversation');
+      if (!row.is_member) throw new AppError('FORBIDDEN', 'You are not a member of this conversation');
+      if (row.blocked) throw new AppError('BLOCKED');
+      if (!row.id || !row.created_at || row.content === null) throw new Error('chat.send_message inserted nothing');
+      if (row.recipient_id) seen.recipientId = row.recipient_id;
+      return { id: row.id, conversation_id: conversationId, sender_id: senderId, content: row.content, created_at: row.created_at };
+    }), this.d.db, 'messages', createdAt);
     const lsn = await noteWrite(this.d.db, this.d.logger, senderId);
-    const value = { id: row.id, conversation_id: conversationId, sender_id: senderId, content: row.content, created_at: row.created_at };
-    if (row.recipient_id) await this.d.hooks.directMessage({ message: value, recipientId: row.recipient_id }, lsn);
-    return { value, lsn };
+    const value = sent.value;
+    // A replay announces nothing: the request that wrote the message did.
+    if (seen.recipientId && !sent.replayed) await this.d.hooks.directMessage({ message: value, recipientId: seen.recipientId }, lsn);
+    return { value, lsn, replayed: sent.replayed };
   }
 
   async markRead(conversationId: string, userId: string): Promise<Written<{ conversation_id: string; unread_count: number; last_read_at: string | null }>> {

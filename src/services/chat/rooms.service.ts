@@ -7,6 +7,7 @@ import { MIN_UUID } from '../../repositories/sql-fragments.ts';
 import { decodeCursor, encodeCursor } from '../cursor.ts';
 import { newTimedId } from '../ids.ts';
 import { withPartitionRetry } from '../../partitions/on-demand.ts';
+import { runIdempotent, type IdempotencyKey } from '../idempotency.ts';
 import { noteWrite, pageSize, requireText, type Page, type Written } from '../support.ts';
 import { DAY_MS, nextWindowCursor, openWindow, retentionFloorMs } from '../time-window.ts';
 import { DEFAULT_HISTORY_PAGE } from './conversations.service.ts';
@@ -61,17 +62,21 @@ export class RoomService {
     return { items: fetched.slice(0, n), next_cursor: next ? encodeCursor('room_history', { c: roomId, ...next }) : null };
   }
 
-  async send(roomId: string, senderId: string, content: string): Promise<Written<RoomMessage>> {
+  async send(roomId: string, senderId: string, content: string, key?: IdempotencyKey): Promise<Written<RoomMessage>> {
     requireText(content, 'content');
     const { id, createdAt } = newTimedId();
-    const row = await withPartitionRetry(() => this.d.rooms.send(roomId, senderId, { id, content, createdAt }), this.d.db, 'messages', createdAt);
-    if (!row) throw new AppError('NOT_FOUND', 'No such room');
+    const sent = await withPartitionRetry(() => runIdempotent(this.d.db, key, async (q): Promise<RoomMessage> => {
+      const row = await this.d.rooms.send(roomId, senderId, { id, content, createdAt }, q);
+      if (!row) throw new AppError('NOT_FOUND', 'No such room');
+      return {
+        id: row.id, room_id: roomId, content: row.content, created_at: row.created_at,
+        sender: { id: row.sender_id, username: row.sender_username, display_name: row.sender_display_name },
+      };
+    }), this.d.db, 'messages', createdAt);
     const lsn = await noteWrite(this.d.db, this.d.logger, senderId);
-    const value = {
-      id: row.id, room_id: roomId, content: row.content, created_at: row.created_at,
-      sender: { id: row.sender_id, username: row.sender_username, display_name: row.sender_display_name },
-    };
-    await this.d.hooks.roomMessage({ message: value }, lsn);
-    return { value, lsn };
+    const value = sent.value;
+    // A replay announces nothing: the request that wrote the message did.
+    if (!sent.replayed) await this.d.hooks.roomMessage({ message: value }, lsn);
+    return { value, lsn, replayed: sent.replayed };
   }
 }

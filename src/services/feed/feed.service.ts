@@ -7,6 +7,7 @@ import { MIN_UUID } from '../../repositories/sql-fragments.ts';
 import { decodeCursor, encodeCursor } from '../cursor.ts';
 import { newTimedId, uuidV7Millis } from '../ids.ts';
 import { withPartitionRetry } from '../../partitions/on-demand.ts';
+import { runIdempotent, type IdempotencyKey } from '../idempotency.ts';
 import { noteWrite, pageSize, requireText, type Page, type Written } from '../support.ts';
 import { DAY_MS, nextWindowCursor, openWindow, retentionFloorMs } from '../time-window.ts';
 
@@ -54,12 +55,15 @@ export class FeedService {
     return { items: rows.slice(0, n).map(toPost), next_cursor: next ? encodeCursor(kind, next) : null };
   }
 
-  async post(authorId: string, content: string): Promise<Written<Post>> {
+  async post(authorId: string, content: string, key?: IdempotencyKey): Promise<Written<Post>> {
     requireText(content, 'content');
     const { id, createdAt } = newTimedId();
-    const row = await withPartitionRetry(() => this.d.feed.post({ id, authorId, content, createdAt }), this.d.db, 'status_updates', createdAt);
+    const { value, replayed } = await withPartitionRetry(
+      () => runIdempotent(this.d.db, key, async (q) => toPost(await this.d.feed.post({ id, authorId, content, createdAt }, q))),
+      this.d.db, 'status_updates', createdAt,
+    );
     const lsn = await noteWrite(this.d.db, this.d.logger, authorId);
-    return { value: toPost(row), lsn };
+    return { value, lsn, replayed };
   }
 
   async comments(postId: string, cursor: string | undefined, limit: number | undefined, ctx: QueryContext): Promise<Page<Comment>> {
@@ -74,16 +78,20 @@ export class FeedService {
     return { items, next_cursor: all.length > n && last ? encodeCursor('comments', { c: postId, ts: last.created_at, id: last.id }) : null };
   }
 
-  async addComment(postId: string, authorId: string, content: string): Promise<Written<Comment & { readonly comment_count: number | null }>> {
+  async addComment(postId: string, authorId: string, content: string, key?: IdempotencyKey): Promise<Written<Comment & { readonly comment_count: number | null }>> {
     requireText(content, 'content');
     const { id, createdAt } = newTimedId();
-    const row = await this.d.feed.addComment(postId, postBounds(postId), { id, authorId, content, createdAt });
-    if (!row.post_exists) throw new AppError('NOT_FOUND', 'No such post');
-    if (row.blocked) throw new AppError('BLOCKED', 'You cannot comment on this post');
-    const [comment] = toComment(postId, row);
-    if (!comment) throw new Error('feed.add_comment inserted nothing');
+    const bounds = postBounds(postId);
+    const { value, replayed } = await runIdempotent(this.d.db, key, async (q) => {
+      const row = await this.d.feed.addComment(postId, bounds, { id, authorId, content, createdAt }, q);
+      if (!row.post_exists) throw new AppError('NOT_FOUND', 'No such post');
+      if (row.blocked) throw new AppError('BLOCKED', 'You cannot comment on this post');
+      const [comment] = toComment(postId, row);
+      if (!comment) throw new Error('feed.add_comment inserted nothing');
+      return { ...comment, comment_count: row.comment_count };
+    });
     const lsn = await noteWrite(this.d.db, this.d.logger, authorId);
-    return { value: { ...comment, comment_count: row.comment_count }, lsn };
+    return { value, lsn, replayed };
   }
 }
 

@@ -5,6 +5,7 @@ import type { RelationshipListRow, SocialRepository, SocialWrite } from '../../r
 import { MIN_UUID } from '../../repositories/sql-fragments.ts';
 import { decodeCursor, encodeCursor } from '../cursor.ts';
 import type { WriteHooks } from '../hooks.ts';
+import { runIdempotent, type IdempotencyKey } from '../idempotency.ts';
 import { noteWrite, notSelf, pageSize, type Page, type Written } from '../support.ts';
 
 export interface SocialResult {
@@ -46,25 +47,28 @@ export class SocialService {
 
   favorite(userId: string, targetId: string) { return this.#write('favoriteAdd', userId, targetId); }
   unfavorite(userId: string, targetId: string) { return this.#write('favoriteRemove', userId, targetId); }
-  friendRequest(userId: string, targetId: string) { return this.#write('friendRequest', userId, targetId); }
+  friendRequest(userId: string, targetId: string, key?: IdempotencyKey) { return this.#write('friendRequest', userId, targetId, key); }
   acceptFriend(userId: string, requesterId: string) { return this.#write('friendAccept', userId, requesterId); }
   block(userId: string, targetId: string) { return this.#write('block', userId, targetId); }
   unblock(userId: string, targetId: string) { return this.#write('unblock', userId, targetId); }
 
-  async #write(op: SocialWrite, userId: string, targetId: string): Promise<Written<SocialResult>> {
+  async #write(op: SocialWrite, userId: string, targetId: string, key?: IdempotencyKey): Promise<Written<SocialResult>> {
     const action = ACTIONS[op];
     notSelf(userId, targetId, action.verb);
-    const row = await this.d.social.write(op, userId, targetId);
-    if (!row.target_exists) throw new AppError('NOT_FOUND', 'No such user');
-    if (row.blocked) throw new AppError('BLOCKED', `You cannot ${action.verb} this user`);
-    const status = action.status ?? row.status;
-    if (!status) throw new AppError('NOT_FOUND', 'No pending friend request from this user');
+    const { value, replayed } = await runIdempotent(this.d.db, key, async (q): Promise<SocialResult> => {
+      const row = await this.d.social.write(op, userId, targetId, q);
+      if (!row.target_exists) throw new AppError('NOT_FOUND', 'No such user');
+      if (row.blocked) throw new AppError('BLOCKED', `You cannot ${action.verb} this user`);
+      const status = action.status ?? row.status;
+      if (!status) throw new AppError('NOT_FOUND', 'No pending friend request from this user');
+      return { user_id: targetId, kind: action.kind, status, changed: row.changed };
+    });
     let lsn: string | undefined;
-    if (row.changed) {
+    if (value.changed) {
       lsn = await noteWrite(this.d.db, this.d.logger, userId);
       await this.d.hooks.relationshipChanged(userId, targetId, lsn);
     }
-    return { value: { user_id: targetId, kind: action.kind, status, changed: row.changed }, lsn };
+    return { value, lsn, replayed };
   }
 
   async list(userId: string, cursor: string | undefined, limit: number | undefined, ctx: QueryContext): Promise<Page<RelationshipItem>> {

@@ -4,6 +4,7 @@ import { isValidLsn } from '../../../db/lsn.ts';
 import { AppError } from '../../../errors/app-error.ts';
 import type { SessionInfo } from '../../../services/index.ts';
 import type { Written } from '../../../services/support.ts';
+import { REPLAYED_HEADER } from '../../idempotency.ts';
 
 export const LSN_HEADER = 'x-bgc-lsn';
 
@@ -32,9 +33,10 @@ export function queryContext(request: FastifyRequest): QueryContext {
   return { userId: request.viewer?.userId, minLsn };
 }
 
-/** Sets status and X-BGC-LSN (when the write produced one) and returns the body. */
+/** Sets status, X-BGC-LSN (when the write produced one) and Idempotent-Replayed (on a replay), and returns the body. */
 export function written<T>(reply: FastifyReply, w: Written<T>, status = 200): T {
   if (w.lsn) reply.header('X-BGC-LSN', w.lsn);
+  if (w.replayed) reply.header(REPLAYED_HEADER, 'true');
   reply.code(status);
   return w.value;
 }

@@ -1,0 +1,116 @@
+import type { Database, Tx } from '../db/database.ts';
+import { sqlState } from '../db/errors.ts';
+import { AppError } from '../errors/app-error.ts';
+import { IdempotencyRepository } from '../repositories/idempotency.repository.ts';
+
+/**
+ * Idempotent creating writes (issue 16; the IETF Idempotency-Key draft as Stripe applies it).
+ *
+ * With a key, the write and the key's record (fingerprint + response body) commit in ONE
+ * transaction, so the record exists if and only if the write does:
+ *   BEGIN; <the write>; INSERT key ... ON CONFLICT; COMMIT
+ * - First use: the record is inserted and commits with the write.
+ * - Retry after the first committed (a 503, a lost connection, a crash): the write runs
+ *   again, the key insert meets the live record, the transaction rolls back (the second
+ *   write never becomes visible), and the stored response is returned ("replayed").
+ * - Same key, other request (fingerprint differs): rolled back the same way, 422.
+ * - A concurrent duplicate still in flight: its key insert WAITS on the primary key until
+ *   the first transaction ends (milliseconds: the record is the last statement before
+ *   COMMIT), then replays the first response, or proceeds if the first rolled back. Only
+ *   if that wait outlasts the statement timeout does it answer 409 IDEMPOTENCY_KEY_IN_USE.
+ * - A write that fails (4xx) records nothing: a retry with the same key runs again.
+ * Without a key the write runs exactly as before (one auto-committed statement).
+ *
+ * Replay needs no read before the write: the record is found only when the insert
+ * conflicts or the write fails in a way a committed twin could cause (below), so a first
+ * use costs BEGIN + INSERT + COMMIT on top of the write and nothing else.
+ */
+
+/** How long a key is remembered. Stripe keeps 24 h; the draft leaves it to the server. */
+export const KEY_TTL_HOURS = 24;
+
+/** Scope of requests without a user (register): one shared space, so keys must be random. */
+export const ANONYMOUS_SCOPE = '00000000-0000-0000-0000-000000000000';
+
+export interface IdempotencyKey {
+  /** The acting user's id, or ANONYMOUS_SCOPE. */
+  readonly scope: string;
+  readonly key: string;
+  /** sha256 of what makes two requests "the same" (src/http/idempotency.ts). */
+  readonly fingerprint: Buffer;
+}
+
+export interface Outcome<T> {
+  readonly value: T;
+  /** True when `value` is the stored response of an earlier request with this key. */
+  readonly replayed: boolean;
+}
+
+/** The key insert met a live record: some earlier request with this key committed. */
+class KeyHeld extends Error {
+  constructor() { super('idempotency key already recorded'); this.name = 'KeyHeld'; }
+}
+
+/**
+ * Runs `write` (given the executor to send its statements through) under `key`.
+ * `write` must be a complete unit: every statement through `q`, no commit-time effects
+ * (noteWrite, hooks) inside it; those belong after this returns. Its value must be JSON
+ * (it is stored and replayed as the response body).
+ */
+export async function runIdempotent<T>(db: Database, key: IdempotencyKey | undefined, write: (q: Tx) => Promise<T>): Promise<Outcome<T>> {
+  if (!key) return { value: await write(db), replayed: false };
+  const repo = new IdempotencyRepository(db);
+  try {
+    const value = await db.transaction(async (tx) => {
+      const out = await write(tx);
+      if (!(await record(repo, tx, key, out))) throw new KeyHeld();
+      return out;
+    });
+    return { value, replayed: false };
+  } catch (err) {
+    if (!mayHaveTwin(err)) throw err;
+    const stored = await repo.find(key, KEY_TTL_HOURS).catch((lookupErr: unknown) => {
+      // Only the conflict itself obliges us to answer from the record; any other failure
+      // keeps its own error (the lookup's failure would hide what went wrong).
+      if (err instanceof KeyHeld) throw lookupErr;
+      return undefined;
+    });
+    if (!stored) {
+      if (err instanceof KeyHeld) throw new AppError('IDEMPOTENCY_KEY_IN_USE', 'A request with this Idempotency-Key is still in progress; retry', undefined, { cause: err });
+      throw err;
+    }
+    if (!stored.fingerprint.equals(key.fingerprint)) {
+      throw new AppError('IDEMPOTENCY_KEY_REUSED', 'This Idempotency-Key was already used for a different request');
+    }
+    // The stored body is the JSON of an earlier `T` from this same call site.
+    return { value: stored.response as T, replayed: true };
+  }
+}
+
+async function record<T>(repo: IdempotencyRepository, tx: Tx, key: IdempotencyKey, value: T): Promise<boolean> {
+  try {
+    return await repo.record(tx, key, value, KEY_TTL_HOURS);
+  } catch (err) {
+    // 57014 query_canceled (statement_timeout) / 55P03 lock_not_available: we waited on the
+    // primary key for a twin transaction that did not finish in time.
+    const state = sqlState(err);
+    if (state === '57014' || state === '55P03') {
+      throw new AppError('IDEMPOTENCY_KEY_IN_USE', 'A request with this Idempotency-Key is still in progress; retry', undefined, { cause: err });
+    }
+    throw err;
+  }
+}
+
+/**
+ * Failures that a committed request with the same key can cause, so the record decides
+ * the answer: the conflict on the key itself, a domain refusal (a username now taken by
+ * our own first attempt, a friend request already pending), and unique violations and
+ * deadlocks between the twins. Outages (connection errors, pool timeouts) are not
+ * looked up: the lookup would fail or wait the same way, and the client's retry will
+ * find the record if the write committed.
+ */
+function mayHaveTwin(err: unknown): boolean {
+  if (err instanceof KeyHeld || err instanceof AppError) return true;
+  const state = sqlState(err);
+  return state === '23505' || state === '40P01' || state === '40001'; // unique_violation, deadlock_detected, serialization_failure
+}
