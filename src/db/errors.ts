@@ -1,6 +1,17 @@
 /**
- * Typed database errors. The HTTP layer maps these by code (never by message text):
- * DB_POOL_TIMEOUT and DB_UNAVAILABLE become 503 with Retry-After.
+ * Database errors: the typed errors the db layer throws, and the one classifier of what a
+ * database error means (the router's retries, the pool's broken-connection test and the
+ * HTTP error handler all ask it). Errors are told apart by SQLSTATE or system error code,
+ * never by message text; the only exception is the short, exact list of node-postgres
+ * errors that carry no code at all (DRIVER_CONNECTION_ERRORS).
+ */
+
+/** The error-catalogue codes (errors/app-error.ts) a database condition maps to. */
+export type DbErrorCode = 'DB_POOL_TIMEOUT' | 'DB_UNAVAILABLE' | 'DB_READ_ONLY' | 'DB_STATEMENT_TIMEOUT';
+
+/**
+ * Typed database errors. The HTTP layer maps these by code: DB_POOL_TIMEOUT and
+ * DB_UNAVAILABLE become 503 with Retry-After.
  */
 export class DbUnavailableError extends Error {
   readonly code: 'DB_POOL_TIMEOUT' | 'DB_UNAVAILABLE' | 'DB_READ_ONLY';
@@ -11,15 +22,55 @@ export class DbUnavailableError extends Error {
   }
 }
 
-/** SQLSTATEs that mean "this connection or server is gone", so a read may move elsewhere. */
-const CONNECTION_CLASS = /^(08|57P0[1-3])/; // 08xxx connection exception, 57P01 admin shutdown, 57P02 crash shutdown, 57P03 cannot connect now
+/**
+ * What a database error means to its caller:
+ * - `connection`: this connection or server is gone; nothing ran, a read may move elsewhere;
+ * - `unavailable`: the server refuses new work for now (too many connections);
+ * - `recovery_conflict`: a standby cancelled the statement to apply WAL; a read may move;
+ * - `read_only`: a write reached a standby (a failover happened);
+ * - `statement_timeout`: the statement ran past statement_timeout and was cancelled;
+ * - `invalid_input`: a value the client sent cannot be read as its type;
+ * - `unstorable_text`: text the client sent holds a character PostgreSQL cannot store.
+ */
+export type DbErrorClass = 'connection' | 'unavailable' | 'recovery_conflict' | 'read_only' | 'statement_timeout' | 'invalid_input' | 'unstorable_text';
 
-/** SQLSTATEs of a hot-standby recovery conflict or a failed-over node. */
-const REPLICA_CONFLICT = new Set([
-  '40001', // serialization_failure: "canceling statement due to conflict with recovery"
-  '25006', // read_only_sql_transaction: we sent a write to a standby (failover happened)
+/** SQLSTATE → class. A class-08 state (connection exception) is `connection` without a row here. */
+const BY_SQLSTATE: Readonly<Record<string, DbErrorClass>> = {
+  '57P01': 'connection', // admin_shutdown (pg_terminate_backend, a fast or smart stop)
+  '57P02': 'connection', // crash_shutdown
+  '57P03': 'connection', // cannot_connect_now (starting up, or shutting down)
+  '57P05': 'connection', // idle_session_timeout: the server closed the session
+  '53300': 'unavailable', // too_many_connections
+  '40001': 'recovery_conflict', // serialization_failure: "canceling statement due to conflict with recovery"
+  '25006': 'read_only', // read_only_sql_transaction: we sent a write to a standby
+  '57014': 'statement_timeout', // query_canceled: statement_timeout (we never cancel otherwise)
+  '22P02': 'invalid_input', // invalid_text_representation
+  '22007': 'invalid_input', // invalid_datetime_format
+  '22008': 'invalid_input', // datetime_field_overflow
+  // PostgreSQL cannot store U+0000 in text (22021 character_not_in_repertoire) nor in jsonb
+  // (22P05 untranslatable_character). Valid JSON and query strings can carry it.
+  '22021': 'unstorable_text',
+  '22P05': 'unstorable_text',
+};
+
+/** System error codes of a socket that failed or was refused (node:net). */
+const SOCKET_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH']);
+
+/**
+ * node-postgres raises these without any code (pg/lib/client.js, pg-pool/index.js), so
+ * their exact text is all there is to recognise them by. Compared whole, never by pattern.
+ */
+const DRIVER_CONNECTION_ERRORS = new Set([
+  'Connection terminated unexpectedly',
+  'Connection terminated',
+  'Connection terminated due to connection timeout',
+  'Client has encountered a connection error and is not queryable',
 ]);
 
+/** node-postgres' pool says this (without a code) when no client came within connectionTimeoutMillis. */
+const POOL_ACQUIRE_TIMEOUT = 'timeout exceeded when trying to connect';
+
+/** The SQLSTATE of an error from PostgreSQL, if it has one. */
 export function sqlState(err: unknown): string | undefined {
   if (err && typeof err === 'object' && 'code' in err && typeof err.code === 'string' && /^[0-9A-Z]{5}$/.test(err.code)) {
     return err.code;
@@ -27,20 +78,49 @@ export function sqlState(err: unknown): string | undefined {
   return undefined;
 }
 
+function systemCode(err: unknown): string | undefined {
+  return err && typeof err === 'object' && 'code' in err && typeof err.code === 'string' ? err.code : undefined;
+}
+
+/** What `err` means (see DbErrorClass), or undefined for anything else: a bug, or a constraint the caller handles. */
+export function classifyDbError(err: unknown): DbErrorClass | undefined {
+  const state = sqlState(err);
+  if (state !== undefined) return BY_SQLSTATE[state] ?? (state.startsWith('08') ? 'connection' : undefined);
+  const sys = systemCode(err);
+  if (sys !== undefined && SOCKET_ERRORS.has(sys)) return 'connection';
+  if (err instanceof Error && sys === undefined && DRIVER_CONNECTION_ERRORS.has(err.message)) return 'connection';
+  return undefined;
+}
+
+/** True for node-postgres' pool telling us no connection came within the acquire timeout. */
+export function isPoolAcquireTimeout(err: unknown): boolean {
+  return err instanceof Error && systemCode(err) === undefined && err.message === POOL_ACQUIRE_TIMEOUT;
+}
+
 /** True for errors after which the same read may safely be retried on another node. */
 export function isRetryableReadError(err: unknown): boolean {
   if (err instanceof DbUnavailableError) return true;
-  const state = sqlState(err);
-  if (state !== undefined) return CONNECTION_CLASS.test(state) || REPLICA_CONFLICT.has(state);
-  // Socket-level failures from node-postgres carry no SQLSTATE.
-  const msg = err instanceof Error ? err.message : '';
-  const sysCode = err && typeof err === 'object' && 'code' in err ? String(err.code) : '';
-  return ['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT'].includes(sysCode) ||
-    /Connection terminated|connection timeout|Client has encountered a connection error/i.test(msg);
+  const c = classifyDbError(err);
+  return c === 'connection' || c === 'unavailable' || c === 'recovery_conflict' || c === 'read_only';
 }
 
+/** True when the connection the error came from is gone (the pool must not reuse it). */
 export function isConnectionError(err: unknown): boolean {
-  const state = sqlState(err);
-  if (state !== undefined) return CONNECTION_CLASS.test(state);
-  return isRetryableReadError(err);
+  return classifyDbError(err) === 'connection';
+}
+
+/** The error-catalogue code a database error maps to, for classes that are the database's condition (not the client's input). */
+export function dbErrorCode(err: unknown): DbErrorCode | undefined {
+  if (err instanceof DbUnavailableError) return err.code;
+  switch (classifyDbError(err)) {
+    case 'connection':
+    case 'unavailable':
+      return 'DB_UNAVAILABLE';
+    case 'read_only':
+      return 'DB_READ_ONLY';
+    case 'statement_timeout':
+      return 'DB_STATEMENT_TIMEOUT';
+    default:
+      return undefined;
+  }
 }

@@ -1,6 +1,6 @@
 import pg from 'pg';
 import type { PoolConfig } from '../config/index.ts';
-import { DbUnavailableError, isConnectionError } from './errors.ts';
+import { DbUnavailableError, isConnectionError, isPoolAcquireTimeout } from './errors.ts';
 
 export type NodeRole = 'primary' | 'replica';
 
@@ -117,7 +117,7 @@ export class ManagedPool {
 
   #wrapConnectError(err: unknown): Error {
     const msg = err instanceof Error ? err.message : String(err);
-    if (/timeout exceeded when trying to connect/i.test(msg)) {
+    if (isPoolAcquireTimeout(err)) {
       return new DbUnavailableError('DB_POOL_TIMEOUT', `pool ${this.name} saturated: no connection within ${this.#cfg.acquireTimeoutMs} ms`, this.name, { cause: err });
     }
     return new DbUnavailableError('DB_UNAVAILABLE', `database node ${this.name} unavailable: ${msg}`, this.name, { cause: err });

@@ -27,6 +27,8 @@ export const ERROR_CATALOGUE = {
   DB_POOL_TIMEOUT: { status: 503, message: 'The database is saturated; retry shortly' },
   DB_UNAVAILABLE: { status: 503, message: 'The database is unavailable; retry shortly' },
   DB_READ_ONLY: { status: 503, message: 'The database is read-only right now; retry shortly' },
+  // A statement ran past statement_timeout (57014): one slow statement, not a saturated pool.
+  DB_STATEMENT_TIMEOUT: { status: 503, message: 'The database took too long to answer; retry shortly' },
   INTERNAL: { status: 500, message: 'Internal error' },
 } as const;
 

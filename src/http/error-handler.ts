@@ -1,4 +1,5 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { classifyDbError, dbErrorCode } from '../db/errors.ts';
 import { AppError, ERROR_CATALOGUE, isErrorCode, type ErrorCode } from '../errors/app-error.ts';
 
 /** Seconds a client should wait after a 503; short, the pool or a replica usually recovers quickly. */
@@ -14,31 +15,28 @@ const FASTIFY_CODES: Record<string, ErrorCode> = {
   FST_ERR_VALIDATION: 'VALIDATION_FAILED',
 };
 
+/** What each database condition tells the client (the classes come from db/errors.ts). */
+const DB_INPUT_MESSAGES = {
+  invalid_input: 'A value has an invalid format',
+  // The statement failed, so nothing was written; found by the route fuzzer (test/fuzz/routes.fuzz.test.ts).
+  unstorable_text: 'A text value contains a character that cannot be stored (such as U+0000)',
+} as const;
+
 function classify(err: unknown): { code: ErrorCode; message: string; details?: Record<string, unknown> } {
   if (err instanceof AppError) return { code: err.code, message: err.message, details: err.details };
   const e = err as Partial<FastifyError> & { validation?: unknown };
   if (e.validation) return { code: 'VALIDATION_FAILED', message: e.message ?? ERROR_CATALOGUE.VALIDATION_FAILED.message };
-  if (typeof e.code === 'string') {
-    const mapped = FASTIFY_CODES[e.code];
-    if (mapped) return { code: mapped, message: ERROR_CATALOGUE[mapped].message };
-    // Typed errors from the db layer (DbUnavailableError) carry catalogue codes.
-    if (isErrorCode(e.code)) return { code: e.code, message: ERROR_CATALOGUE[e.code].message };
-    if (e.code === '22P02' || e.code === '22007' || e.code === '22008') return { code: 'VALIDATION_FAILED', message: 'A value has an invalid format' };
-    // PostgreSQL cannot store U+0000 in text (22021 character_not_in_repertoire: "invalid byte
-    // sequence for encoding UTF8: 0x00") nor in jsonb (22P05 untranslatable_character). Valid
-    // JSON and query strings can carry it, so it is the client's input, not our fault: 400.
-    // Found by the route fuzzer (test/fuzz/routes.fuzz.test.ts); the statement failed, so
-    // nothing was written.
-    if (e.code === '22021' || e.code === '22P05') return { code: 'VALIDATION_FAILED', message: 'A text value contains a character that cannot be stored (such as U+0000)' };
-    if (e.code === '57014') return { code: 'DB_POOL_TIMEOUT', message: 'The database took too long; retry shortly' }; // query_canceled (statement_timeout)
-    if (/^(08|57P0)/.test(e.code) || e.code === '53300') return { code: 'DB_UNAVAILABLE', message: ERROR_CATALOGUE.DB_UNAVAILABLE.message }; // connection failure, shutdown, too_many_connections
-    if (e.code === '25006') return { code: 'DB_READ_ONLY', message: ERROR_CATALOGUE.DB_READ_ONLY.message };
-  }
+  const mapped = typeof e.code === 'string' ? FASTIFY_CODES[e.code] : undefined;
+  if (mapped) return { code: mapped, message: ERROR_CATALOGUE[mapped].message };
+  // One classifier for database errors (db/errors.ts), by SQLSTATE or error code, never by message.
+  const dbCode = dbErrorCode(err);
+  if (dbCode) return { code: dbCode, message: ERROR_CATALOGUE[dbCode].message };
+  const dbClass = classifyDbError(err);
+  if (dbClass === 'invalid_input' || dbClass === 'unstorable_text') return { code: 'VALIDATION_FAILED', message: DB_INPUT_MESSAGES[dbClass] };
+  // Other typed errors that carry a catalogue code.
+  if (isErrorCode(e.code)) return { code: e.code, message: ERROR_CATALOGUE[e.code].message };
   if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
     return { code: e.statusCode === 413 ? 'PAYLOAD_TOO_LARGE' : e.statusCode === 415 ? 'UNSUPPORTED_MEDIA_TYPE' : 'VALIDATION_FAILED', message: e.message ?? 'Bad request' };
-  }
-  if (err instanceof Error && /ECONNREFUSED|Connection terminated|timeout exceeded when trying to connect/i.test(err.message)) {
-    return { code: 'DB_UNAVAILABLE', message: ERROR_CATALOGUE.DB_UNAVAILABLE.message };
   }
   return { code: 'INTERNAL', message: ERROR_CATALOGUE.INTERNAL.message };
 }
