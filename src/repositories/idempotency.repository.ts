@@ -36,19 +36,19 @@ WHERE scope = $1 AND key = $2 AND created_at > now() - make_interval(hours => $3
   }),
   expire: defineQuery({
     name: 'idempotency.expire',
-    description: 'Deletes up to $2 records older than the TTL, oldest first (idempotency_keys_created_at_idx), skipping rows a writer holds. The leader job repeats it until a batch comes back short, so no single statement holds locks or builds WAL for long.',
+    description: 'Deletes up to $2 records older than the TTL, oldest first (idempotency_keys_created_at_idx), skipping rows a writer holds; by ctid (a TID scan), so the delete never joins back over the whole table. The leader job repeats it until a batch comes back short, so no single statement holds locks or builds WAL for long.',
     target: 'primary',
     sample: [24, 1000],
     sql: `
-WITH doomed AS (
-  SELECT scope, key FROM idempotency_keys
-  WHERE created_at <= now() - make_interval(hours => $1)
-  ORDER BY created_at
-  LIMIT $2
-  FOR UPDATE SKIP LOCKED
-), gone AS (
-  DELETE FROM idempotency_keys k USING doomed d
-  WHERE k.scope = d.scope AND k.key = d.key
+WITH gone AS (
+  DELETE FROM idempotency_keys
+  WHERE ctid = ANY (ARRAY(
+    SELECT ctid FROM idempotency_keys
+    WHERE created_at <= now() - make_interval(hours => $1)
+    ORDER BY created_at
+    LIMIT $2
+    FOR UPDATE SKIP LOCKED
+  ))
   RETURNING 1
 )
 SELECT count(*)::int AS deleted FROM gone`,
