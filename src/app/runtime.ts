@@ -31,7 +31,11 @@ export interface Runtime {
 export async function startRuntime(config: Config, opts: { logger?: Logger; listen?: boolean } = {}): Promise<Runtime> {
   const logger = opts.logger ?? createLogger(config);
   const metrics = new Metrics();
-  const db = new Database(config, { onPoolError: (err, node) => logger.warn({ node, err: err.message }, 'idle connection dropped') });
+  const db = new Database(config, {
+    onPoolError: (err, node) => logger.warn({ node, err: err.message }, 'idle connection dropped'),
+    // Used only when LOG_SQL is on, which config never allows in production.
+    sqlLog: logger,
+  });
   db.setObserver({
     onQuery: (name, node, role, seconds, ok) => {
       metrics.dbQueryDuration.observe({ query: name, role }, seconds);

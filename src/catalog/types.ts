@@ -38,6 +38,11 @@ export interface QueryDef {
    * is configured, instead of running it where the app never would.
    */
   readonly standbyOnly: boolean;
+  /**
+   * 1-based numbers of parameters that LOG_SQL must never print, beyond those it finds bound
+   * to secret-named columns in the SQL itself (src/db/sql-log.ts): e.g. a secret passed to a function.
+   */
+  readonly redact: readonly number[];
 }
 
 export interface QueryDefInput {
@@ -50,6 +55,7 @@ export interface QueryDefInput {
   readonly justify?: Partial<Record<ExplainFlag, string>>;
   readonly plan?: 'generic' | 'custom';
   readonly standbyOnly?: boolean;
+  readonly redact?: readonly number[];
 }
 
 const NAME = /^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$/;
@@ -70,5 +76,6 @@ export function defineQuery(input: QueryDefInput): QueryDef {
     writes,
     plan: input.plan ?? 'generic',
     standbyOnly: input.standbyOnly ?? false,
+    redact: input.redact ?? [],
   };
 }

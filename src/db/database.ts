@@ -5,6 +5,7 @@ import { ManagedPool, type PoolStats } from './managed-pool.ts';
 import { DbUnavailableError, isConnectionError, isRetryableReadError } from './errors.ts';
 import { ReplicaRouter, type RouteDecision } from './replica-router.ts';
 import type { QueryContext } from './query-context.ts';
+import { StatementLog, type StatementLogSink } from './sql-log.ts';
 
 // Re-exported for the repositories and services that take a Database and a QueryContext together.
 export type { QueryContext };
@@ -29,9 +30,14 @@ export class Database {
   readonly primary: ManagedPool;
   readonly replicas: readonly ManagedPool[];
   readonly router: ReplicaRouter;
+  /** LOG_SQL: set only when config.log.sql is on (never in production) and a sink was given. */
+  readonly statementLog: StatementLog | undefined;
   #observer: QueryObserver = noopObserver;
 
-  constructor(readonly config: Config, opts: { applicationName?: string; lazy?: boolean; onPoolError?: (err: Error, node: string) => void } = {}) {
+  constructor(
+    readonly config: Config,
+    opts: { applicationName?: string; lazy?: boolean; onPoolError?: (err: Error, node: string) => void; sqlLog?: StatementLogSink } = {},
+  ) {
     const applicationName = opts.applicationName ?? 'bgc-api';
     const poolCfg = config.baseline
       ? { ...config.pool, size: 0, maxOverflow: 10, prePingAfterMs: Number.MAX_SAFE_INTEGER, maxLifetimeSeconds: 0 } // pg defaults: max 10, lazy
@@ -41,6 +47,7 @@ export class Database {
     const replicaUrls = config.baseline ? [] : config.database.replicaUrls;
     this.replicas = replicaUrls.map((url, i) => new ManagedPool({ ...common, name: `replica${i + 1}`, role: 'replica', url }));
     this.router = new ReplicaRouter(this.primary, this.replicas, config.replicas);
+    this.statementLog = config.log.sql && opts.sqlLog ? new StatementLog(opts.sqlLog) : undefined;
   }
 
   setObserver(observer: QueryObserver): void {
@@ -106,16 +113,23 @@ export class Database {
     const started = process.hrtime.bigint();
     this.router.enter(pool);
     let ok = false;
+    let rows: number | undefined;
+    let error: unknown;
     try {
       // Unnamed (planned per execution) in the baseline and for catalog entries that ask for custom plans.
       const prepareAs = this.config.baseline || def.plan === 'custom' ? undefined : def.name;
       const res = await pool.query<R>(def.text, params, prepareAs, opts);
       ok = true;
+      rows = res.rows.length;
       return res.rows;
+    } catch (err) {
+      error = err;
+      throw err;
     } finally {
       this.router.leave(pool);
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       this.#observer.onQuery(def.name, pool.name, pool.role, seconds, ok);
+      this.statementLog?.record(def, params, { node: pool.name, seconds, rows, error });
     }
   }
 
@@ -127,12 +141,20 @@ export class Database {
         query: async <R extends pg.QueryResultRow>(def: QueryDef, params: readonly unknown[]) => {
           const started = process.hrtime.bigint();
           let ok = false;
+          let rows: number | undefined;
+          let error: unknown;
           try {
             const res = await client.query<R>({ text: def.text, values: params as unknown[] });
             ok = true;
+            rows = res.rows.length;
             return res.rows;
+          } catch (err) {
+            error = err;
+            throw err;
           } finally {
-            this.#observer.onQuery(def.name, 'primary', 'primary', Number(process.hrtime.bigint() - started) / 1e9, ok);
+            const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+            this.#observer.onQuery(def.name, 'primary', 'primary', seconds, ok);
+            this.statementLog?.record(def, params, { node: 'primary', seconds, rows, error });
           }
         },
       };

@@ -30,8 +30,15 @@ function poolByName(db: Database, node: string): ManagedPool {
 export async function queryOnNode<R extends pg.QueryResultRow>(db: Database, node: string, def: QueryDef, params: readonly unknown[]): Promise<R[]> {
   const pool = poolByName(db, node);
   if (def.writes && pool.role !== 'primary') throw new DbUnavailableError('DB_UNAVAILABLE', `${def.name} writes and cannot run on ${node}`, node);
-  const res = await pool.query<R>(def.text, params);
-  return res.rows;
+  const started = process.hrtime.bigint();
+  try {
+    const res = await pool.query<R>(def.text, params);
+    db.statementLog?.record(def, params, { node, seconds: Number(process.hrtime.bigint() - started) / 1e9, rows: res.rows.length });
+    return res.rows;
+  } catch (error) {
+    db.statementLog?.record(def, params, { node, seconds: Number(process.hrtime.bigint() - started) / 1e9, error });
+    throw error;
+  }
 }
 
 /** Pool statistics of one node, or undefined when the app has no pool by that name. */
