@@ -91,8 +91,10 @@ export function evaluateSlos(x: SloInput): SloRow[] {
     x.app.hitRatio === null ? 'no cache traffic recorded' : `${fmtPct(x.app.hitRatio)} of ${(x.app.hits + x.app.misses).toLocaleString('en-US')} lookups`, 'app cache counters'));
 
   const profile = http(x.latency, (l) => l === 'GET /api/profiles/:id');
+  // The figure covers every profile read, misses included; a p99 over the limit is still a
+  // miss of the target as the reader experienced it.
   rows.push(row('SC-008', 'Profile load time < 50 ms from cache', `p99 < ${T.profileFromCacheMs} ms`,
-    profile?.p99Ms === null || profile?.p99Ms === undefined ? 'unknown' : profile.p99Ms < T.profileFromCacheMs ? 'met' : 'unknown',
+    judge(profile?.p99Ms, (v) => v < T.profileFromCacheMs),
     profile ? `all profile reads (hits and misses) p99 ${fmtMs(profile.p99Ms)}` : 'no profile reads recorded', 'app latency histograms'));
 
   const mem = x.app.peakMemoryBytes;
