@@ -82,6 +82,7 @@ WITH authors AS (
          max(ARRAY[s.comment_count::float8, date_part('epoch', s.created_at)]) AS best
   FROM status_updates s
   WHERE s.created_at >= $1::timestamptz AND s.created_at < $2::timestamptz
+    AND s.group_id IS NULL -- a group's posts are for its members only (migration 0013)
   GROUP BY s.author_id
 ), ranked AS (
   SELECT a.author_id, a.author_posts, a.best[1] AS comment_count,
@@ -99,7 +100,7 @@ FROM ranked r
 CROSS JOIN LATERAL (
   SELECT s.id, s.content, s.comment_count, s.created_at FROM status_updates s
   WHERE s.author_id = r.author_id AND s.created_at >= $1::timestamptz AND s.created_at < $2::timestamptz
-    AND s.comment_count = r.comment_count
+    AND s.comment_count = r.comment_count AND s.group_id IS NULL
   ORDER BY s.created_at DESC, s.id
   LIMIT 1
 ) post

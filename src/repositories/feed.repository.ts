@@ -8,7 +8,8 @@ import { iso } from './sql-fragments.ts';
  * window [$lower, $upper] so only that window's monthly partitions are scanned; the
  * service widens the window when a page comes back short (see services/time-window.ts).
  * Comment counts are denormalised in status_updates.comment_count, kept by the comment
- * insert in the same statement.
+ * insert in the same statement. Posts with a group_id belong to a group feed
+ * (group-feed.repository.ts) and never show here.
  */
 
 const POST_COLUMNS = `
@@ -49,6 +50,7 @@ JOIN users u ON u.id = s.author_id
 LEFT JOIN profiles p ON p.user_id = s.author_id
 WHERE s.created_at >= $1::timestamptz AND s.created_at <= $2::timestamptz
   AND (s.created_at, s.id) < ($2::timestamptz, $3::uuid)
+  AND s.group_id IS NULL
   AND ${notBlocked('$4::uuid')}
 ORDER BY s.created_at DESC, s.id DESC
 LIMIT $5`,
@@ -88,6 +90,7 @@ WITH followed AS MATERIALIZED (
      WHERE s.author_id = f.author_id
        AND s.created_at >= $2::timestamptz AND s.created_at <= $3::timestamptz
        AND (s.created_at, s.id) < ($3::timestamptz, $4::uuid)
+       AND s.group_id IS NULL
      ORDER BY s.created_at DESC, s.id DESC
      LIMIT $5
    ) s
@@ -100,6 +103,7 @@ WITH followed AS MATERIALIZED (
    WHERE (SELECT wide FROM strategy)
      AND s.created_at >= $2::timestamptz AND s.created_at <= $3::timestamptz
      AND (s.created_at, s.id) < ($3::timestamptz, $4::uuid)
+     AND s.group_id IS NULL
      -- Written with OR so it stays a hashed filter on the ordered scan, not a semi-join.
      AND (s.author_id = $1::uuid OR s.author_id IN (SELECT author_id FROM followed))
    ORDER BY s.created_at DESC, s.id DESC
@@ -142,6 +146,7 @@ SELECT x.post_exists, c.id, c.author_id, c.author_username, c.author_display_nam
 FROM (
   SELECT EXISTS (
     SELECT 1 FROM status_updates s WHERE s.id = $1 AND s.created_at >= $2::timestamptz AND s.created_at <= $3::timestamptz
+      AND s.group_id IS NULL
   ) AS post_exists
 ) x
 LEFT JOIN LATERAL (
@@ -171,6 +176,7 @@ ORDER BY c.created_at, c.id`,
 WITH post AS (
   SELECT s.id, s.created_at, s.author_id FROM status_updates s
   WHERE s.id = $1 AND s.created_at >= $2::timestamptz AND s.created_at <= $3::timestamptz
+    AND s.group_id IS NULL -- group posts are commented through /api/groups/:id/feed
 ), blocked AS (
   -- Two exact primary-key probes (user_id, target_id, kind), one per direction.
   SELECT 1 FROM post

@@ -6,7 +6,7 @@ import { CITIES, INTERESTS, LANGUAGES } from './vocab.ts';
 import { SKEW, usersAt, type World } from './world.ts';
 
 export const ROOM_COLUMNS = ['id', 'name', 'topic', 'created_by', 'is_active', 'metadata', 'created_at'] as const;
-export const GROUP_COLUMNS = ['id', 'name', 'description', 'owner_id', 'is_active', 'metadata', 'created_at'] as const;
+export const GROUP_COLUMNS = ['id', 'name', 'description', 'owner_id', 'is_active', 'metadata', 'created_at', 'visibility'] as const;
 export const MEMBERSHIP_COLUMNS = ['group_id', 'user_id', 'role', 'joined_at'] as const;
 export const RELATIONSHIP_COLUMNS = ['user_id', 'target_id', 'kind', 'status', 'created_at', 'updated_at'] as const;
 export const RATING_COLUMNS = ['rater_id', 'rated_id', 'score', 'created_at'] as const;
@@ -48,9 +48,11 @@ export function* groupRows(world: World, enc: BinaryCopyEncoder): Generator<numb
     const created = groups.createdAt[g] as number;
     const city = rng.pick(CITIES);
     const interest = rng.pick(INTERESTS);
-    const meta = JSON.stringify({ category: interest, city: city.city, state: city.state, visibility: rng.chance(0.8) ? 'public' : 'private' });
+    const visibility = rng.chance(0.8) ? 'public' : 'private';
+    const meta = JSON.stringify({ category: interest, city: city.city, state: city.state, visibility });
     enc.row(GROUP_COLUMNS.length).uuid(groups.ids, g * 16).text(`${city.city} ${capitalise(interest)} Group`)
-      .text(sentence(rng)).uuid(users.ids, groupOwner(world, g) * 16).bool(!rng.chance(0.03)).jsonb(meta).timestamp(created);
+      .text(sentence(rng)).uuid(users.ids, groupOwner(world, g) * 16).bool(!rng.chance(0.03)).jsonb(meta).timestamp(created)
+      .text(visibility); // the column the API reads (migration 0013); metadata keeps it as before
   }
   yield groups.count;
 }

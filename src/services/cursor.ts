@@ -27,6 +27,10 @@ const schemas = {
   search_near: z.object({ d: z.number().min(0).max(2e7), id: uuid }).strict(),
   rooms: z.object({ name: z.string().min(1).max(100), id: uuid }).strict(),
   relationships: z.object({ d: z.enum(['incoming', 'outgoing']), o: uuid, k: z.enum(['friend', 'favorite', 'block']) }).strict(),
+  groups: z.object({ id: uuid }).strict(),
+  group_members: z.object({ g: uuid, o: uuid }).strict(),
+  group_requests: z.object({ g: uuid, o: uuid }).strict(),
+  group_feed: z.object({ g: uuid, ts: isoTs, id: uuid, w: windowDays }).strict(),
 } as const;
 
 export type CursorKind = keyof typeof schemas;

@@ -11,6 +11,8 @@ import { RoomRepository } from '../repositories/chat-rooms.repository.ts';
 import { FeedRepository } from '../repositories/feed.repository.ts';
 import { ActivityRepository } from '../repositories/activity.repository.ts';
 import { RatingRepository } from '../repositories/ratings.repository.ts';
+import { GroupRepository } from '../repositories/groups.repository.ts';
+import { GroupFeedRepository } from '../repositories/group-feed.repository.ts';
 import { WriteHooks } from './hooks.ts';
 import { AuthService } from './auth/auth.service.ts';
 import { DbSessionResolver, type SessionResolver } from './auth/session-resolver.ts';
@@ -24,6 +26,8 @@ import { FeedService } from './feed/feed.service.ts';
 import { SocialService } from './social/social.service.ts';
 import { ActivityService } from './activity/activity.service.ts';
 import { RatingService } from './ratings/ratings.service.ts';
+import { GroupService } from './groups/groups.service.ts';
+import { GroupFeedService } from './groups/group-feed.service.ts';
 
 export { WriteHooks } from './hooks.ts';
 export type { SessionInfo, SessionResolver } from './auth/session-resolver.ts';
@@ -41,6 +45,8 @@ export interface Services {
   readonly social: SocialService;
   readonly activity: ActivityService;
   readonly ratings: RatingService;
+  readonly groups: GroupService;
+  readonly groupFeed: GroupFeedService;
   /** Subscribe here to hear about committed writes (cache invalidation). */
   readonly hooks: WriteHooks;
   /** The (possibly wrapped) hot readers, e.g. for cache warming. */
@@ -89,6 +95,8 @@ export function createServices(deps: ServiceDeps): Services {
     social: new SocialService({ db, logger, social, hooks }),
     activity: new ActivityService(new ActivityRepository(db)),
     ratings: new RatingService({ db, logger, ratings: new RatingRepository(db), profiles: profileService, hooks }),
+    groups: new GroupService({ db, logger, groups: new GroupRepository(db) }),
+    groupFeed: new GroupFeedService({ config, db, logger, feed: new GroupFeedRepository(db) }),
     hooks,
     readers,
   };

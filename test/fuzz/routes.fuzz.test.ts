@@ -50,6 +50,16 @@ beforeAll(async () => {
     await t.call('POST', '/api/feed', { token: b.token, body: { content: `p${i}` } });
     await t.call('POST', `/api/feed/${post.body.id}/comments`, { token: b.token, body: { content: `c${i}` } });
   }
+  const groups = await Promise.all([
+    t.call<{ id: string }>('POST', '/api/groups', { token: a.token, body: { name: 'fuzz public' } }),
+    t.call<{ id: string }>('POST', '/api/groups', { token: a.token, body: { name: 'fuzz private', visibility: 'private' } }),
+    t.call<{ id: string }>('POST', '/api/groups', { token: b.token, body: { name: 'fuzz closed', visibility: 'private' } }),
+  ]);
+  const groupIds = groups.map((g) => g.body.id);
+  const groupPost = await t.call<{ id: string }>('POST', `/api/groups/${groupIds[0]}/feed`, { token: a.token, body: { content: 'group first' } });
+  await t.call('POST', `/api/groups/${groupIds[0]}/join`, { token: b.token });
+  await t.call('POST', `/api/groups/${groupIds[1]}/join`, { token: c.token });
+  await t.call('POST', `/api/groups/${groupIds[0]}/feed/${groupPost.body.id}/comments`, { token: b.token, body: { content: 'gc' } });
   await t.call('POST', `/api/social/favorite/${b.id}`, { token: a.token });
   await t.call('POST', `/api/social/favorite/${c.id}`, { token: a.token });
   // Real cursors (read-your-writes routing sees the writes above even on lagging replicas) of every kind, for the tampering arbitraries.
@@ -64,12 +74,16 @@ beforeAll(async () => {
     page('/api/social/relationships?limit=1', a.token),
     page('/api/search?limit=1', a.token),
     page('/api/search?limit=1&lat=30&lng=-97&radius_km=500', a.token),
+    page('/api/groups?limit=1', a.token),
+    page(`/api/groups/${groupIds[0]}/members?limit=1`, a.token),
+    page(`/api/groups/${groupIds[0]}/feed?limit=1`, a.token),
   ])).filter((x): x is string => typeof x === 'string');
   expect(cursors.length).toBeGreaterThanOrEqual(8);
   world = {
     tokens: { a: a.token, b: b.token }, users: { a: a.id, b: b.id, c: c.id },
     login: { email: a.email, password: a.password },
     conversationId: conv.body.id, roomId: rooms[0] as string, postId: post.body.id, cursors,
+    groupIds, groupPostId: groupPost.body.id,
   };
   await createSpareSessions(a.id, a.token, 600);
   await createSpareSessions(b.id, b.token, 100);

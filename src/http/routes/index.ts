@@ -9,6 +9,8 @@ import { feedRoutes } from './feed.routes.ts';
 import { socialRoutes } from './social.routes.ts';
 import { activityRoutes } from './activity.routes.ts';
 import { ratingRoutes } from './ratings.routes.ts';
+import { groupRoutes } from './groups.routes.ts';
+import { groupFeedRoutes } from './group-feed.routes.ts';
 
 /** Registers every /api route plugin (DESIGN §2). */
 export async function apiRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {
@@ -21,4 +23,6 @@ export async function apiRoutes(app: FastifyInstance, deps: AppDeps): Promise<vo
   await socialRoutes(app, deps);
   await activityRoutes(app, deps);
   await ratingRoutes(app, deps);
+  await groupRoutes(app, deps);
+  await groupFeedRoutes(app, deps);
 }

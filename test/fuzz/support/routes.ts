@@ -14,6 +14,9 @@ export interface World {
   readonly conversationId: string;
   readonly roomId: string;
   readonly postId: string;
+  /** A public group of a's with a post, a private one of a's with a pending request, a private one of b's. */
+  readonly groupIds: readonly string[];
+  readonly groupPostId: string;
   readonly cursors: readonly string[];
 }
 
@@ -67,6 +70,19 @@ export const ROUTES: readonly RouteSpec[] = [
   { method: 'GET', path: '/api/profiles/:id/rating', auth: true },
   { method: 'PUT', path: '/api/profiles/:id/rating', auth: true, body: (_w, n) => ({ score: (n % 5) + 1 }) },
   { method: 'DELETE', path: '/api/profiles/:id/rating', auth: true },
+  { method: 'GET', path: '/api/groups', auth: true, query: ['q', 'mine', ...PAGE] },
+  { method: 'POST', path: '/api/groups', auth: true, extraKeys: ['description', 'visibility'], body: (_w, n) => ({ name: `fuzz group ${n}`, description: 'about', visibility: n % 2 ? 'public' : 'private' }) },
+  { method: 'GET', path: '/api/groups/:id', auth: true },
+  { method: 'POST', path: '/api/groups/:id/join', auth: true },
+  { method: 'POST', path: '/api/groups/:id/leave', auth: true },
+  { method: 'GET', path: '/api/groups/:id/members', auth: true, query: PAGE },
+  { method: 'GET', path: '/api/groups/:id/requests', auth: true, query: PAGE },
+  { method: 'POST', path: '/api/groups/:id/requests/:userId/approve', auth: true },
+  { method: 'DELETE', path: '/api/groups/:id/requests/:userId', auth: true },
+  { method: 'GET', path: '/api/groups/:id/feed', auth: true, query: PAGE },
+  { method: 'POST', path: '/api/groups/:id/feed', auth: true, body: () => ({ content: 'a group post' }) },
+  { method: 'GET', path: '/api/groups/:id/feed/:postId/comments', auth: true, query: PAGE },
+  { method: 'POST', path: '/api/groups/:id/feed/:postId/comments', auth: true, body: () => ({ content: 'a group comment' }) },
 ];
 
 export interface FuzzRequest {
@@ -81,6 +97,8 @@ const CONTENT_TYPES = ['application/json', 'application/json', 'application/json
   'application/json; charset=utf-16', 'text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/xml', ''];
 
 function idsFor(param: string, w: World, path: string): string[] {
+  if (path.startsWith('/api/groups/') && param === 'id') return [...w.groupIds];
+  if (path.startsWith('/api/groups/') && param === 'postId') return [w.groupPostId, w.postId];
   if (param === 'postId') return [w.postId];
   if (param === 'userId' || path.startsWith('/api/profiles/:id')) return [w.users.b, w.users.c, w.users.a];
   return [w.conversationId, w.roomId];
