@@ -39,7 +39,7 @@ ${section('Monthly reports', '<div id="reports"></div>')}
 </div>
 </main>
 <script src="/dashboard/assets/uPlot.iife.min.js"></script>
-<script src="/dashboard/assets/dashboard.js"></script>
+<script type="module" src="/dashboard/assets/dashboard.js"></script>
 </body></html>
 `;
 }

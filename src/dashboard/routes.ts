@@ -18,6 +18,7 @@ const ASSETS: Record<string, { file: string; type: string }> = {
   'uPlot.iife.min.js': { file: path.join(uplotDir, 'uPlot.iife.min.js'), type: 'text/javascript; charset=utf-8' },
   'uPlot.min.css': { file: path.join(uplotDir, 'uPlot.min.css'), type: 'text/css; charset=utf-8' },
   'dashboard.js': { file: path.join(here, 'client', 'dashboard.js'), type: 'text/javascript; charset=utf-8' },
+  'chart-window.js': { file: path.join(here, 'client', 'chart-window.js'), type: 'text/javascript; charset=utf-8' },
   'dashboard.css': { file: path.join(here, 'client', 'dashboard.css'), type: 'text/css; charset=utf-8' },
 };
 

@@ -141,4 +141,27 @@ describe('report and dashboard in headless Chromium', () => {
     expect(errors).toEqual([]);
     await context.close();
   }, 120_000);
+
+  it('a live chart with a single sample shows the last fifteen minutes, not years (issue 14)', async () => {
+    const context = await browser.newContext({ viewport: { width: 1400, height: 1000 }, httpCredentials: { username: 'admin', password: TOKEN } });
+    const page = await context.newPage();
+    const errors = watchConsole(page);
+    // One refresh a minute: the live charts hold the first sample while the test looks.
+    await page.goto(`http://127.0.0.1:${runtime.ports.admin}/dashboard?refresh=60000`);
+    await page.waitForSelector('body[data-loaded="true"]', { timeout: 15_000 });
+    const nowS = Date.now() / 1000;
+    for (const id of ['chart-live-lag', 'chart-live-pools']) {
+      const x = await page.$eval(`#${id}`, (e) => {
+        const d = (e as HTMLElement).dataset;
+        return { points: Number(d.points), min: Number(d.xMin), max: Number(d.xMax) };
+      });
+      expect(x.points, id).toBe(1);
+      expect(x.max - x.min, id).toBeGreaterThanOrEqual(15 * 60);
+      expect(x.max - x.min, id).toBeLessThanOrEqual(16 * 60);
+      // The window ends at the sample, taken a moment ago on this machine's clock.
+      expect(Math.abs(x.max - nowS), id).toBeLessThan(120);
+    }
+    expect(errors).toEqual([]);
+    await context.close();
+  }, 60_000);
 });

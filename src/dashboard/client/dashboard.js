@@ -1,15 +1,18 @@
 /* global window, document, fetch, setTimeout, uPlot, URLSearchParams */
 /*
- * The admin dashboard's browser script (served from /dashboard/assets/dashboard.js, no build
- * step, no CDN). Fetches /admin/api/dashboard every few seconds and renders cards, tables and
- * uPlot charts. Live charts keep their own short ring buffer of the live values, so they move
- * even when the snapshot history is empty; history charts show the last day of snapshots.
+ * The admin dashboard's browser script (served from /dashboard/assets/dashboard.js as an ES
+ * module, no build step, no CDN). Fetches /admin/api/dashboard every few seconds and renders
+ * cards, tables and uPlot charts. Live charts keep their own short ring buffer of the live
+ * values, so they move even when the snapshot history is empty; history charts show the last
+ * day of snapshots.
  */
-'use strict';
+import { xWindow } from './chart-window.js';
 
 const params = new URLSearchParams(window.location.search);
 const REFRESH_MS = Math.max(2000, Number(params.get('refresh') ?? 10000) || 10000);
 const LIVE_POINTS = 90;
+/** What a chart with a single sample shows: the last fifteen minutes up to it. */
+const LONE_SAMPLE_SPAN_S = 15 * 60;
 const COLORS = ['#2563eb', '#dc2626', '#16a34a', '#d97706', '#7c3aed', '#0891b2'];
 const charts = {};
 const live = { t: [], lag: {}, pool: {} };
@@ -77,9 +80,11 @@ function chart(id, title, seriesNames, data, valueFmt) {
   host.replaceChildren();
   const opts = {
     title, width, height: 200,
-    scales: { x: { time: true } },
+    scales: { x: { time: true, range: (u, min, max) => xWindow(u.data[0], min, max, LONE_SAMPLE_SPAN_S, Date.now() / 1000) } },
     axes: [{}, { values: (_u, ticks) => ticks.map(valueFmt), size: 70 }],
     series: [{}, ...seriesNames.map((name, i) => ({ label: name, stroke: COLORS[i % COLORS.length], width: 2, spanGaps: true, value: (_u, v) => valueFmt(v) }))],
+    // The drawn x range, for the browser test and for anyone inspecting the page.
+    hooks: { setScale: [(u, scale) => { if (scale === 'x') { host.dataset.xMin = String(u.scales.x.min); host.dataset.xMax = String(u.scales.x.max); } }] },
   };
   charts[id] = new uPlot(opts, data, host);
   charts[id].bgcKey = key;
