@@ -1,4 +1,6 @@
 import pg from 'pg';
+import type { QueryDef } from '../catalog/types.ts';
+import { systemQueries } from './system-queries.ts';
 
 /**
  * Sessions that must not come from a pool: a session advisory lock belongs to one backend,
@@ -66,7 +68,7 @@ export class LeaderLock {
   /** Backend pid of the lock session (tests terminate it to simulate a dead leader). */
   async backendPid(): Promise<number | null> {
     if (!this.#client || this.#broken) return null;
-    const { rows } = await this.#client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+    const { rows } = await this.#client.query<{ pid: number }>(systemQueries.backendPid.text);
     return rows[0]?.pid ?? null;
   }
 
@@ -75,13 +77,13 @@ export class LeaderLock {
     try {
       if (!this.#client || this.#broken) await this.#reconnect();
       const client = this.#client as pg.Client;
-      const { rows } = await client.query<{ in_recovery: boolean }>('SELECT pg_is_in_recovery() AS in_recovery');
+      const { rows } = await client.query<{ in_recovery: boolean }>(systemQueries.leaderInRecovery.text);
       if (rows[0]?.in_recovery) {
         if (this.#held) await this.#drop('node is a standby');
         return { leader: false, reason: 'replica' };
       }
       if (this.#held) return { leader: true };
-      const got = await client.query<{ got: boolean }>('SELECT pg_try_advisory_lock($1) AS got', [this.#opts.key]);
+      const got = await client.query<{ got: boolean }>(systemQueries.leaderTryLock.text, [this.#opts.key]);
       this.#held = got.rows[0]?.got === true;
       return this.#held ? { leader: true } : { leader: false, reason: 'held-elsewhere' };
     } catch {
@@ -113,13 +115,13 @@ export class LeaderLock {
   async #drop(reason: string): Promise<void> {
     this.#held = false;
     this.#opts.onLost?.(reason);
-    await this.#client?.query('SELECT pg_advisory_unlock($1)', [this.#opts.key]).catch(() => undefined);
+    await this.#client?.query(systemQueries.leaderUnlock.text, [this.#opts.key]).catch(() => undefined);
   }
 
-  /** Runs a statement on the lock session (the scheduler's bookkeeping; cheap, serial). */
-  async query<R extends pg.QueryResultRow>(sql: string, params: readonly unknown[]): Promise<R[]> {
+  /** Runs a catalog entry on the lock session (the scheduler's bookkeeping; cheap, serial). */
+  async query<R extends pg.QueryResultRow>(def: QueryDef, params: readonly unknown[]): Promise<R[]> {
     if (!this.#client || this.#broken) throw new Error('leader session is not connected');
-    return (await this.#client.query<R>(sql, params as unknown[])).rows;
+    return (await this.#client.query<R>(def.text, params as unknown[])).rows;
   }
 
   /** Gives up leadership: closing the session releases the lock for the next instance. */

@@ -1,7 +1,8 @@
 import type { Logger } from '../logging/logger.ts';
 import type { Metrics } from '../metrics/registry.ts';
 import type { LeaderLock } from '../db/leader-lock.ts';
-import { CLAIM_SQL, FAILURE_SQL, SUCCESS_SQL } from './scheduler.sql.ts';
+import type { QueryDef } from '../catalog/types.ts';
+import { schedulerQueries } from './scheduler.repository.ts';
 
 export interface JobContext {
   /** Aborted when the scheduler stops or this instance loses leadership mid-run. */
@@ -93,6 +94,7 @@ export class Scheduler {
     });
     // Export the failure series at 0 so alert rules see it before the first failure.
     this.#opts.metrics?.jobFailures.inc({ job: spec.name }, 0);
+    if (spec.leaderOnly !== false) this.#opts.metrics?.jobRecordFailures.inc({ job: spec.name }, 0);
   }
 
   states(): JobState[] {
@@ -136,7 +138,7 @@ export class Scheduler {
       try {
         if (job.spec.leaderOnly) {
           if (!this.#leader) continue;
-          const claimed = await this.#opts.leader.query<{ last_started_at: Date }>(CLAIM_SQL, [job.spec.name, job.spec.intervalMs, this.#opts.instanceId]);
+          const claimed = await this.#opts.leader.query<{ last_started_at: Date }>(schedulerQueries.claim, [job.spec.name, job.spec.intervalMs, this.#opts.instanceId]);
           if (claimed.length === 0) continue;
           job.lastStartedAt = claimed[0]?.last_started_at ?? new Date();
         } else {
@@ -175,19 +177,33 @@ export class Scheduler {
         job.lastError = null;
         job.lastDurationMs = Date.now() - started;
         this.#opts.metrics?.jobLastSuccess.set({ job: job.spec.name }, job.lastSuccessAt.getTime() / 1000);
-        if (job.spec.leaderOnly) await this.#opts.leader.query(SUCCESS_SQL, [job.spec.name, job.lastDurationMs]).catch(() => undefined);
+        if (job.spec.leaderOnly) await this.#record(job, schedulerQueries.recordSuccess, [job.spec.name, job.lastDurationMs]);
       } catch (err) {
         job.failures++;
         job.lastError = message(err);
         job.lastDurationMs = Date.now() - started;
         this.#opts.metrics?.jobFailures.inc({ job: job.spec.name });
         this.#opts.logger.error({ job: job.spec.name, err: job.lastError, ms: job.lastDurationMs }, 'job failed');
-        if (job.spec.leaderOnly) await this.#opts.leader.query(FAILURE_SQL, [job.spec.name, job.lastError.slice(0, 2000), job.lastDurationMs]).catch(() => undefined);
+        if (job.spec.leaderOnly) await this.#record(job, schedulerQueries.recordFailure, [job.spec.name, job.lastError.slice(0, 2000), job.lastDurationMs]);
       } finally {
         job.running = null;
         job.done = null;
       }
     })();
+  }
+
+  /**
+   * Writes a run's outcome to scheduled_jobs. The run itself is over and counted either way;
+   * a failed write (the leader session dropped, the primary went away) only leaves the table
+   * one run behind, so it is logged and counted (bgc_job_record_failures_total), never thrown.
+   */
+  async #record(job: Job, def: QueryDef, params: readonly unknown[]): Promise<void> {
+    try {
+      await this.#opts.leader.query(def, params);
+    } catch (err) {
+      this.#opts.metrics?.jobRecordFailures.inc({ job: job.spec.name });
+      this.#opts.logger.warn({ job: job.spec.name, statement: def.name, err: message(err) }, 'job outcome not recorded');
+    }
   }
 
   /**

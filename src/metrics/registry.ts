@@ -97,6 +97,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly jobRecordFailures = new client.Counter({
+    name: 'bgc_job_record_failures_total',
+    help: 'Outcomes of leader-only job runs that could not be written to scheduled_jobs',
+    labelNames: ['job'] as const,
+    registers: [this.registry],
+  });
+
   constructor() {
     client.collectDefaultMetrics({ register: this.registry, prefix: 'bgc_process_' });
   }
