@@ -53,6 +53,11 @@ export interface BenchReport {
   readonly checks: readonly Check[];
 }
 
+/** The 1, 5 and 15 minute load averages now, to two decimals (read at the start and at the end of a run). */
+export function loadAverage(): number[] {
+  return os.loadavg().map((v) => Math.round(v * 100) / 100);
+}
+
 export function machineInfo(): BenchMeta['machine'] {
   const cpus = os.cpus();
   return {
@@ -61,7 +66,7 @@ export function machineInfo(): BenchMeta['machine'] {
     memory_gb: Math.round(os.totalmem() / 1024 ** 3),
     node: process.version,
     os: `${os.type()} ${os.release()}`,
-    load_average_at_start: os.loadavg().map((v) => Math.round(v * 100) / 100),
+    load_average_at_start: loadAverage(),
   };
 }
 

@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import type { Config } from '../config/index.ts';
 import { ensureBaselineDatabase } from './baseline-db.ts';
 import { adminClient, ensureBenchDatabase, waitForReplicas } from './bench-db.ts';
-import { gitCommit, machineInfo, type BenchMeta, type BenchReport, type Check, type ScenarioResult } from './bench-report.ts';
+import { gitCommit, loadAverage, machineInfo, type BenchMeta, type BenchReport, type Check, type ScenarioResult } from './bench-report.ts';
 import { measureConfiguration, startConfiguration, stopConfiguration, type ConfigurationOutcome, type StartedConfiguration } from './configuration-run.ts';
 import { EMPTY_BENCH_DATA } from './data/bench-data.ts';
 import { LoadGenerator } from './load/runner.ts';
@@ -53,7 +53,7 @@ export async function runBench(config: Config, opts: BenchOptions, print: (m: st
   if (opts.scenario === 'growth') {
     const growth = await runGrowth(config, opts, runId, progress);
     meta.total_seconds = Math.round((performance.now() - started) / 1000);
-    meta.load_average_at_end = machineInfo().load_average_at_start;
+    meta.load_average_at_end = loadAverage();
     return emptyReport(meta, { growth: growth.scenario }, growth.checks);
   }
 
@@ -132,7 +132,7 @@ export async function runBench(config: Config, opts: BenchOptions, print: (m: st
 
   const checks = standardChecks(optimized.run, baseline, floor, paired, opts, config.pool.size + config.pool.maxOverflow);
   meta.total_seconds = Math.round((performance.now() - started) / 1000);
-  meta.load_average_at_end = machineInfo().load_average_at_start;
+  meta.load_average_at_end = loadAverage();
   return {
     version: 1,
     meta,
