@@ -4,6 +4,7 @@ import type { Metrics } from '../metrics/registry.ts';
 import type { Logger } from '../logging/logger.ts';
 import type { Services } from '../services/index.ts';
 import type { LoginRateLimiter } from '../cache/rate-limit.ts';
+import type { Realtime } from '../realtime/index.ts';
 
 export interface ReadinessReport {
   readonly ready: boolean;
@@ -23,4 +24,6 @@ export interface AppDeps {
   readonly readiness: () => Promise<ReadinessReport>;
   /** Failed-login limits (POST /api/auth/login); absent in apps built without one. */
   readonly loginLimiter?: LoginRateLimiter;
+  /** Real-time delivery (/api/realtime, presence); absent when disabled or in apps built without it. */
+  readonly realtime?: Realtime;
 }

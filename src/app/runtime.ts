@@ -13,6 +13,7 @@ import { startCache } from '../cache/wiring.ts';
 import { LoginRateLimiter } from '../cache/rate-limit.ts';
 import { dashboardRoutes } from '../dashboard/routes.ts';
 import { registerHistoryJobs } from '../history/wiring.ts';
+import { startRealtime } from '../realtime/index.ts';
 
 export interface Runtime {
   readonly deps: AppDeps;
@@ -51,6 +52,11 @@ export async function startRuntime(config: Config, opts: { logger?: Logger; list
   const loginLimiter = new LoginRateLimiter(config, { shared: cache.layer ? { redis: cache.layer.redis, health: cache.layer.health } : undefined, logger });
   const services = createServices({ config, db, logger, wrapReaders: cache.wrapReaders });
   cache.attach(services);
+  // Real-time delivery (/api/realtime): after-commit hooks → Redis pub/sub → sockets.
+  const realtime = await startRealtime(config, {
+    db, services, metrics, logger, shared: cache.layer ? { redis: cache.layer.redis, health: cache.layer.health } : undefined,
+  });
+  cache.layer?.onKeysInvalidated((name, ids) => { if (name === 'session') realtime?.hub.sessionKeysInvalidated(ids); });
   let warmedUp = false;
 
   const readiness = async (): Promise<ReadinessReport> => {
@@ -69,7 +75,7 @@ export async function startRuntime(config: Config, opts: { logger?: Logger; list
     return { ready: primary.ok && warmedUp, primary, replicas, redis, warmedUp };
   };
 
-  const deps: AppDeps = { config, logger, db, metrics, services, readiness, loginLimiter };
+  const deps: AppDeps = { config, logger, db, metrics, services, readiness, loginLimiter, realtime };
   const app = await buildApp(deps);
   const admin = await buildAdminApp(deps, [cache.adminRoute, dashboardRoutes(deps)]);
   let ports = { api: 0, admin: 0 };
@@ -92,6 +98,7 @@ export async function startRuntime(config: Config, opts: { logger?: Logger; list
       closing ??= (async () => {
         await Promise.allSettled([app.close(), admin.close()]);
         await background.stop();
+        await realtime?.close();
         await cache.close();
         await loginLimiter.close();
         await db.close();

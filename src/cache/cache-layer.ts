@@ -64,6 +64,7 @@ export class CacheLayer {
   readonly #caches: Record<CacheName, TypedCache>;
   ignoredNotifications = 0;
   l1Flushes = 0;
+  readonly #keyObservers: Array<(cache: CacheName, ids: readonly string[]) => void> = [];
   lastWarm: WarmReport | undefined;
   #closed = false;
   /** Settles when the first listener connect's check (and any L2 flush it decided) is done. */
@@ -163,6 +164,20 @@ export class CacheLayer {
   async invalidate(cache: CacheName, ids: readonly string[], source: InvalidationSource = 'app'): Promise<void> {
     this.metrics?.invalidations.inc({ cache, source }, ids.length);
     await this.#caches[cache].invalidateFromApp(ids);
+    this.#observed(cache, ids);
+  }
+
+  /**
+   * Hears every key this instance drops, whatever the path (app hook, NOTIFY, a peer's bus
+   * message): the real-time layer re-checks the sockets of an invalidated session, so a
+   * session revoked by any means closes its sockets on every instance.
+   */
+  onKeysInvalidated(fn: (cache: CacheName, ids: readonly string[]) => void): void { this.#keyObservers.push(fn); }
+
+  #observed(cache: CacheName, ids: readonly string[]): void {
+    for (const fn of this.#keyObservers) {
+      try { fn(cache, ids); } catch (err) { this.#log.warn({ err: errText(err) }, 'invalidation observer failed'); }
+    }
   }
 
   /** One NOTIFY payload from migrations/0004 triggers. */
@@ -180,6 +195,7 @@ export class CacheLayer {
     }
     this.metrics?.invalidations.inc({ cache: msg.cache, source: 'db_notify' }, msg.keys.length);
     cache.invalidateLocal(msg.keys);
+    this.#observed(msg.cache, msg.keys);
   }
 
   async #onListenerConnected(reconnect: boolean, lostAt: number | undefined): Promise<void> {
@@ -233,6 +249,7 @@ export class CacheLayer {
     const ids = keys.filter((k): k is string => typeof k === 'string');
     this.metrics?.invalidations.inc({ cache: cacheName, source: 'bus' }, ids.length);
     this.#caches[cacheName].notePeerInvalidation(ids);
+    this.#observed(cacheName, ids);
   }
 
   #cacheByPattern(pattern: string): TypedCache | undefined {

@@ -82,6 +82,16 @@ export interface Config {
     readonly relationStatsMinutes: number;
     readonly alertmanagerUrl: string;
   };
+  /** Real-time delivery (src/realtime); off in the baseline mode. */
+  readonly realtime: {
+    readonly enabled: boolean;
+    readonly maxConnections: number;
+    readonly maxBufferedBytes: number;
+    readonly heartbeatMs: number;
+    readonly idleTimeoutMs: number;
+    readonly authTimeoutMs: number;
+    readonly typingPerSecond: number;
+  };
   /** The naive "before phase 1" mode used by the benchmark's baseline. */
   readonly baseline: boolean;
   readonly dataDir: string;
@@ -148,6 +158,9 @@ function build(raw: RawEnv, problems: string[]): Config {
     problems.push('ADMIN_TOKEN: the default development token is refused in production; set a secret');
   }
   if (production && raw.ADMIN_TOKEN.length < 16) problems.push('ADMIN_TOKEN: must be at least 16 characters in production');
+  if (raw.BGC_REALTIME_IDLE_TIMEOUT_MS <= raw.BGC_REALTIME_HEARTBEAT_MS) {
+    problems.push('BGC_REALTIME_IDLE_TIMEOUT_MS: must be longer than BGC_REALTIME_HEARTBEAT_MS (a live client answers each heartbeat ping)');
+  }
   const defaultLevel = raw.NODE_ENV === 'test' ? 'warn' : 'info';
   return {
     env: raw.NODE_ENV,
@@ -210,6 +223,15 @@ function build(raw: RawEnv, problems: string[]): Config {
       topStatements: raw.BGC_HISTORY_TOP_STATEMENTS,
       relationStatsMinutes: raw.BGC_HISTORY_RELATION_STATS_MIN,
       alertmanagerUrl: raw.BGC_ALERTMANAGER_URL ?? 'http://127.0.0.1:9093',
+    },
+    realtime: {
+      enabled: raw.BGC_REALTIME_ENABLED && !raw.BGC_BASELINE,
+      maxConnections: raw.BGC_REALTIME_MAX_CONNECTIONS,
+      maxBufferedBytes: raw.BGC_REALTIME_MAX_BUFFERED_BYTES,
+      heartbeatMs: raw.BGC_REALTIME_HEARTBEAT_MS,
+      idleTimeoutMs: raw.BGC_REALTIME_IDLE_TIMEOUT_MS,
+      authTimeoutMs: raw.BGC_REALTIME_AUTH_TIMEOUT_MS,
+      typingPerSecond: raw.BGC_REALTIME_TYPING_PER_S,
     },
     baseline: raw.BGC_BASELINE,
     dataDir: path.resolve(projectRoot, raw.BGC_DATA_DIR ?? '.data'),

@@ -92,6 +92,20 @@ export const envSchema = z.object({
   BGC_HISTORY_RELATION_STATS_MIN: intFrom(0, 1_440).default(60),
   BGC_ALERTMANAGER_URL: z.string().url().optional(),
   BGC_BASELINE: bool.default(false),
+
+  // Real-time delivery over WebSocket at /api/realtime (src/realtime, docs/ARCHITECTURE.md).
+  BGC_REALTIME_ENABLED: bool.default(true),
+  // Sockets one instance holds at most; beyond it the upgrade is refused with 503 OVERLOADED.
+  BGC_REALTIME_MAX_CONNECTIONS: intFrom(1, 1_000_000).default(20_000),
+  // Bytes a socket may have queued for writing; past it the client is a slow consumer (close 4006).
+  BGC_REALTIME_MAX_BUFFERED_BYTES: intFrom(1_024, 64 * 1024 * 1024).default(256 * 1024),
+  BGC_REALTIME_HEARTBEAT_MS: intFrom(50, 600_000).default(25_000),
+  // No frame and no pong for this long closes the socket (4005); must exceed the heartbeat.
+  BGC_REALTIME_IDLE_TIMEOUT_MS: intFrom(100, 3_600_000).default(60_000),
+  // A socket without an Authorization header must send {"type":"auth"} within this (4002).
+  BGC_REALTIME_AUTH_TIMEOUT_MS: intFrom(100, 120_000).default(5_000),
+  // Typing indicators forwarded per user per second (burst 3); the rest are dropped.
+  BGC_REALTIME_TYPING_PER_S: z.coerce.number().min(0.01).max(100).default(1),
 });
 
 export type RawEnv = z.infer<typeof envSchema>;

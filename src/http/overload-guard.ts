@@ -23,7 +23,9 @@ import { sendError } from './error-handler.ts';
  * Liveness and readiness probes are exempt: an overloaded instance is alive, and a load
  * balancer must not take every instance out at once because all of them are busy.
  */
-const EXEMPT = new Set(['/healthz', '/readyz']);
+// /api/realtime has its own limit (BGC_REALTIME_MAX_CONNECTIONS): an upgraded socket's
+// response only 'close's when the socket does, so counting it would hold a slot for hours.
+const EXEMPT = new Set(['/healthz', '/readyz', '/api/realtime']);
 
 export function installOverloadGuard(app: FastifyInstance, limit: number): void {
   if (limit <= 0) return;

@@ -11,6 +11,7 @@ import { activityRoutes } from './activity.routes.ts';
 import { ratingRoutes } from './ratings.routes.ts';
 import { groupRoutes } from './groups.routes.ts';
 import { groupFeedRoutes } from './group-feed.routes.ts';
+import { realtimeRoutes } from './realtime.routes.ts';
 
 /** Registers every /api route plugin (DESIGN §2). */
 export async function apiRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {
@@ -25,4 +26,5 @@ export async function apiRoutes(app: FastifyInstance, deps: AppDeps): Promise<vo
   await ratingRoutes(app, deps);
   await groupRoutes(app, deps);
   await groupFeedRoutes(app, deps);
+  await realtimeRoutes(app, deps);
 }

@@ -1,0 +1,136 @@
+import type { Redis } from 'ioredis';
+import { closeRedis, createRedis, RedisHealth } from './redis-connection.ts';
+import { PresenceStore } from './presence-store.ts';
+
+/**
+ * Redis pub/sub for real-time delivery (src/realtime), sharded by recipient: one plain
+ * channel per user (`<ns>:rt:u:<user id>`) and per chat room (`<ns>:rt:r:<room id>`).
+ * An instance subscribes only to the channels of the users connected to it and the rooms
+ * they joined, so it never parses traffic meant for other instances' users; a user with
+ * sockets on two instances gets each event once per instance. (Plain channels, not
+ * Redis 7 sharded SSUBSCRIBE: one Redis, and ioredis' cluster mode is not used.)
+ *
+ * A published frame is `<meta JSON>\n<event JSON>`: the receiver parses the small meta
+ * part (publish time, sender for block checks) and forwards the event text to its
+ * sockets as is, without re-serialising it once per recipient. JSON.stringify never
+ * writes a raw newline, so the first one separates the parts.
+ *
+ * Publishing uses the fail-fast command connection (shared with the cache layer when it
+ * runs): with Redis down a publish fails at once and is counted, never queued. The
+ * subscriber connection queues and re-subscribes by itself; every time it comes back
+ * after a loss `onResubscribed` fires, because whatever was published meanwhile is gone
+ * and clients must catch up from PostgreSQL.
+ */
+export type ChannelKind = 'user' | 'room';
+export type BusMessageHandler = (kind: ChannelKind, id: string, frame: string) => void;
+
+export interface RealtimeBusOptions {
+  readonly url: string;
+  readonly namespace: string;
+  readonly name: string;
+  /** The cache layer's command connection, if it runs (else the bus opens its own). */
+  readonly shared?: { readonly redis: Redis; readonly health: RedisHealth };
+}
+
+export class RealtimeBus {
+  readonly #publisher: Redis;
+  readonly #health: RedisHealth;
+  readonly #ownsPublisher: boolean;
+  readonly #subscriber: Redis;
+  readonly #userPrefix: string;
+  readonly #roomPrefix: string;
+  readonly #namespace: string;
+  readonly #resubscribed: Array<(downMs: number) => void> = [];
+  #handler: BusMessageHandler = () => undefined;
+  #lostAt: number | undefined;
+  #closed = false;
+
+  constructor(opts: RealtimeBusOptions) {
+    this.#userPrefix = `${opts.namespace}:rt:u:`;
+    this.#roomPrefix = `${opts.namespace}:rt:r:`;
+    this.#namespace = opts.namespace;
+    if (opts.shared) {
+      this.#publisher = opts.shared.redis;
+      this.#health = opts.shared.health;
+      this.#ownsPublisher = false;
+    } else {
+      this.#publisher = createRedis(opts.url, 'command', `${opts.name}-realtime`);
+      this.#health = new RedisHealth(this.#publisher);
+      this.#ownsPublisher = true;
+    }
+    this.#subscriber = createRedis(opts.url, 'subscriber', `${opts.name}-realtime`);
+    this.#subscriber.on('message', (channel: string, frame: string) => this.#onMessage(channel, frame));
+    this.#subscriber.on('close', () => { this.#lostAt ??= Date.now(); });
+    this.#subscriber.on('ready', () => {
+      const lostAt = this.#lostAt;
+      this.#lostAt = undefined;
+      if (lostAt !== undefined && !this.#closed) for (const fn of this.#resubscribed) fn(Date.now() - lostAt);
+    });
+  }
+
+  /** Waits (bounded) for the subscriber; false means "running without Redis for now". */
+  async start(timeoutMs: number): Promise<boolean> {
+    if (this.#subscriber.status === 'ready') return true;
+    return new Promise<boolean>((resolve) => {
+      const done = (ok: boolean) => { clearTimeout(timer); this.#subscriber.off('ready', onReady); resolve(ok); };
+      const onReady = () => done(true);
+      const timer = setTimeout(() => done(this.#subscriber.status === 'ready'), timeoutMs);
+      this.#subscriber.on('ready', onReady);
+    });
+  }
+
+  onMessage(fn: BusMessageHandler): void { this.#handler = fn; }
+  /** After the subscriber came back from a loss (messages published meanwhile are lost). */
+  onResubscribed(fn: (downMs: number) => void): void { this.#resubscribed.push(fn); }
+
+  /** Presence on the same command connection. */
+  presenceStore(instanceId: string): PresenceStore {
+    return new PresenceStore(this.#publisher, this.#health, this.#namespace, instanceId);
+  }
+
+  get subscriberReady(): boolean { return this.#subscriber.status === 'ready'; }
+  get publisherReady(): boolean { return this.#health.ready; }
+
+  #channel(kind: ChannelKind, id: string): string {
+    return (kind === 'user' ? this.#userPrefix : this.#roomPrefix) + id;
+  }
+
+  /** Resolves when Redis confirmed the subscription (queued while disconnected). */
+  async subscribe(kind: ChannelKind, id: string): Promise<void> {
+    await this.#subscriber.subscribe(this.#channel(kind, id));
+  }
+
+  async unsubscribe(kind: ChannelKind, id: string): Promise<void> {
+    if (this.#closed) return;
+    await this.#subscriber.unsubscribe(this.#channel(kind, id));
+  }
+
+  /**
+   * Publishes one frame to each channel (auto-pipelined into one round trip). Returns how
+   * many publishes could not be sent: Redis down or hung (the breaker), or a failed call.
+   */
+  async publish(kind: ChannelKind, ids: readonly string[], frame: string): Promise<number> {
+    if (!this.#health.ready) return ids.length;
+    const results = await Promise.allSettled(ids.map((id) => this.#publisher.publish(this.#channel(kind, id), frame)));
+    let failed = 0;
+    for (const r of results) {
+      if (r.status === 'rejected') {
+        failed++;
+        this.#health.noteFailure(r.reason);
+      }
+    }
+    return failed;
+  }
+
+  #onMessage(channel: string, frame: string): void {
+    if (channel.startsWith(this.#userPrefix)) this.#handler('user', channel.slice(this.#userPrefix.length), frame);
+    else if (channel.startsWith(this.#roomPrefix)) this.#handler('room', channel.slice(this.#roomPrefix.length), frame);
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#subscriber.disconnect();
+    if (this.#ownsPublisher) await closeRedis(this.#publisher);
+  }
+}

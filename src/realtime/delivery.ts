@@ -1,0 +1,135 @@
+import type { ChannelKind, RealtimeBus } from '../cache/realtime-bus.ts';
+import type { Logger } from '../logging/logger.ts';
+import type { PushedType, RealtimeMetrics } from '../metrics/realtime.metrics.ts';
+import type { RealtimeRepository } from '../repositories/realtime.repository.ts';
+import type { ConversationReadWritten, DirectMessageWritten, RoomMessageWritten } from '../services/hooks.ts';
+import type { RelationshipReader } from '../services/index.ts';
+import { CLOSE, decodeBusFrame, encodeBusFrame, events, type BusKind, type BusMeta } from './protocol.ts';
+import type { ConnectionRegistry } from './registry.ts';
+
+interface DeliveryDeps {
+  readonly registry: ConnectionRegistry;
+  readonly bus: RealtimeBus;
+  readonly metrics: RealtimeMetrics;
+  readonly relationships: RelationshipReader;
+  readonly repo: RealtimeRepository;
+  readonly logger: Logger;
+}
+
+const PUSHED: Record<Exclude<BusKind, 'revoke'>, PushedType> = { message: 'message', room_message: 'room_message', read: 'read', typing: 'typing' };
+
+/**
+ * Both halves of delivery. Publishing: after-commit hooks and typing frames become one
+ * frame per recipient channel (a direct message goes to both members' channels, so the
+ * sender's other devices see it too). Receiving: a frame on a user channel goes to every
+ * local socket of that user, in the order Redis delivered it; a frame on a room channel
+ * goes to the room's local joiners except those with a block in either direction with
+ * the sender (checked through the cached relationship reader, from the sender's side:
+ * one cached set answers every joiner). Room frames are delivered one after another per
+ * room, so the asynchronous block check cannot reorder them.
+ */
+export class Delivery {
+  readonly #roomQueues = new Map<string, Promise<void>>();
+
+  constructor(private readonly d: DeliveryDeps) {}
+
+  // ---- publishing ------------------------------------------------------------------
+
+  directMessage(w: DirectMessageWritten, lsn: string | undefined): void {
+    const t = Date.now();
+    const m = w.message;
+    this.#publish('user', [m.sender_id, w.recipientId], { t, k: 'message', s: m.sender_id }, events.message(m.conversation_id, m, lsn, t));
+  }
+
+  roomMessage(w: RoomMessageWritten, lsn: string | undefined): void {
+    const t = Date.now();
+    const m = w.message;
+    this.#publish('room', [m.room_id], { t, k: 'room_message', s: m.sender.id }, events.roomMessage(m.room_id, m, lsn, t));
+  }
+
+  /** To the reader's own sockets (other devices) and to the other member unless a block stands between them. */
+  async conversationRead(w: ConversationReadWritten, lsn: string | undefined): Promise<void> {
+    const peer = await this.d.repo.conversationPeer(w.conversationId, w.userId, { userId: w.userId, minLsn: lsn });
+    const to = [w.userId];
+    if (peer && !(await this.blocked(w.userId, peer))) to.push(peer);
+    const t = Date.now();
+    this.#publish('user', to, { t, k: 'read', s: w.userId }, events.read(w.conversationId, w.userId, w.lastReadAt, lsn, t));
+  }
+
+  typingInConversation(userId: string, conversationId: string, peerId: string): void {
+    const t = Date.now();
+    this.#publish('user', [peerId], { t, k: 'typing', s: userId }, events.typing({ conversation_id: conversationId }, userId, t));
+  }
+
+  typingInRoom(userId: string, roomId: string): void {
+    const t = Date.now();
+    this.#publish('room', [roomId], { t, k: 'typing', s: userId }, events.typing({ room_id: roomId }, userId, t));
+  }
+
+  /** Tells every instance holding a socket of this session to close it. */
+  revoke(userId: string, tokenHash: string): void {
+    this.#publish('user', [userId], { t: Date.now(), k: 'revoke', h: tokenHash }, '');
+  }
+
+  /**
+   * A block in either direction between the two. Fails closed: if the relationship cannot
+   * be read, nothing is delivered between them (they may be blocked; a client recovers
+   * the missed messages with `sync`, which filters blocks in SQL).
+   */
+  async blocked(a: string, b: string): Promise<boolean> {
+    try {
+      const edges = await this.d.relationships.getRelationship(a, b, { userId: a });
+      return edges.some((e) => e.kind === 'block');
+    } catch (err) {
+      this.d.logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'realtime: relationship lookup failed; not delivering');
+      return true;
+    }
+  }
+
+  #publish(kind: ChannelKind, ids: readonly string[], meta: BusMeta, event: string): void {
+    this.d.bus.publish(kind, ids, encodeBusFrame(meta, event))
+      .then((failed) => { if (failed > 0) this.d.metrics.dropped.inc({ reason: 'publish_failed' }, failed); })
+      .catch(() => this.d.metrics.dropped.inc({ reason: 'publish_failed' }, ids.length));
+  }
+
+  // ---- receiving -------------------------------------------------------------------
+
+  onBusMessage(kind: ChannelKind, id: string, frame: string): void {
+    const decoded = decodeBusFrame(frame);
+    if (!decoded) return;
+    const { meta, event } = decoded;
+    if (kind === 'user') this.#toUser(id, meta, event);
+    else this.#toRoom(id, meta, event);
+  }
+
+  #toUser(userId: string, meta: BusMeta, event: string): void {
+    const conns = this.d.registry.ofUser(userId);
+    if (!conns) return;
+    if (meta.k === 'revoke') {
+      for (const conn of [...conns]) {
+        if (conn.session?.tokenHash === meta.h) conn.close(CLOSE.SESSION_REVOKED, 'session revoked', 'revoked');
+      }
+      return;
+    }
+    const type = PUSHED[meta.k];
+    for (const conn of conns) conn.send(event, type, meta.t);
+  }
+
+  #toRoom(roomId: string, meta: BusMeta, event: string): void {
+    if (meta.k === 'revoke' || !this.d.registry.hasRoom(roomId)) return;
+    const type = PUSHED[meta.k];
+    const prev = this.#roomQueues.get(roomId) ?? Promise.resolve();
+    const next = prev.then(async () => {
+      const conns = [...(this.d.registry.inRoom(roomId) ?? [])];
+      const sender = meta.s;
+      const keep = await Promise.all(conns.map(async (conn) => {
+        const uid = conn.userId;
+        if (!uid || !sender || uid === sender) return uid !== undefined && !(meta.k === 'typing' && uid === sender);
+        return !(await this.blocked(sender, uid));
+      }));
+      conns.forEach((conn, i) => { if (keep[i]) conn.send(event, type, meta.t); });
+    }).catch((err: unknown) => this.d.logger.warn({ err: err instanceof Error ? err.message : String(err), roomId }, 'realtime: room delivery failed'));
+    this.#roomQueues.set(roomId, next);
+    void next.then(() => { if (this.#roomQueues.get(roomId) === next) this.#roomQueues.delete(roomId); });
+  }
+}

@@ -1,0 +1,268 @@
+import type { RawData, WebSocket } from 'ws';
+import { tokenHashHex } from '../auth/tokens.ts';
+import type { RealtimeBus } from '../cache/realtime-bus.ts';
+import type { PresenceStore } from '../cache/presence-store.ts';
+import type { Logger } from '../logging/logger.ts';
+import type { RealtimeMetrics } from '../metrics/realtime.metrics.ts';
+import type { RealtimeRepository } from '../repositories/realtime.repository.ts';
+import type { SessionInfo, SessionResolver, RelationshipReader, WriteHooks } from '../services/index.ts';
+import { RealtimeConnection, type ConnectionLimits } from './connection.ts';
+import { Delivery } from './delivery.ts';
+import { FrameHandler } from './frames.ts';
+import { CLOSE, events, parseClientFrame } from './protocol.ts';
+import { ConnectionRegistry } from './registry.ts';
+import { Subscriptions } from './subscriptions.ts';
+import { SyncReader } from './sync.ts';
+
+/** config.realtime (src/config). */
+export interface RealtimeSettings {
+  readonly enabled: boolean;
+  readonly maxConnections: number;
+  readonly maxBufferedBytes: number;
+  readonly heartbeatMs: number;
+  readonly idleTimeoutMs: number;
+  readonly authTimeoutMs: number;
+  readonly typingPerSecond: number;
+}
+
+export interface RealtimeHubDeps {
+  readonly settings: RealtimeSettings;
+  /** The cached session lookup every request uses (expiry checked). */
+  readonly authenticate: (token: string) => Promise<SessionInfo | null>;
+  /** The uncached one, straight from PostgreSQL: used when a session was just invalidated. */
+  readonly sessionStore: SessionResolver;
+  readonly relationships: RelationshipReader;
+  readonly repo: RealtimeRepository;
+  readonly bus: RealtimeBus;
+  readonly presence: PresenceStore;
+  readonly metrics: RealtimeMetrics;
+  readonly logger: Logger;
+}
+
+/** How long a new socket's user (room) subscription may take before `ready` is sent anyway. */
+const SUBSCRIBE_WAIT_MS = 2_000;
+/** Sessions are re-checked this often (±50%), so one revoked by a path we did not hear still ends. */
+const REVALIDATE_MS = 5 * 60_000;
+/** Sockets handled per slice of a heartbeat sweep, so 10,000 pings never block the loop at once. */
+const SWEEP_SLICE = 500;
+const FRAME_LIMITS = { framesPerSecond: 20, framesBurst: 40, maxQueuedFrames: 32 } as const;
+const TYPING_BURST = 3;
+
+/**
+ * The real-time layer of one instance: accepts sockets, authenticates them (bearer header
+ * at upgrade, or a first `auth` frame), subscribes their users' channels, turns
+ * after-commit hooks into published events, closes sockets of revoked sessions, and runs
+ * the heartbeat sweep (pings, idle timeout, expiry, presence renewal).
+ */
+export class RealtimeHub {
+  readonly registry = new ConnectionRegistry();
+  readonly delivery: Delivery;
+  readonly #frames: FrameHandler;
+  readonly #subs: Subscriptions;
+  readonly #limits: ConnectionLimits;
+  readonly #log: Logger;
+  #sweepTimer: NodeJS.Timeout | undefined;
+  #closed = false;
+
+  constructor(private readonly d: RealtimeHubDeps) {
+    this.#log = d.logger.child({ component: 'realtime' });
+    this.#limits = { maxBufferedBytes: d.settings.maxBufferedBytes, ...FRAME_LIMITS };
+    this.#subs = new Subscriptions(d.bus, SUBSCRIBE_WAIT_MS);
+    this.delivery = new Delivery({ registry: this.registry, bus: d.bus, metrics: d.metrics, relationships: d.relationships, repo: d.repo, logger: this.#log });
+    this.#frames = new FrameHandler({
+      registry: this.registry, subscriptions: this.#subs, delivery: this.delivery, repo: d.repo, sync: new SyncReader(d.repo),
+      metrics: d.metrics, logger: this.#log, typing: { perSecond: d.settings.typingPerSecond, burst: TYPING_BURST },
+    });
+    d.bus.onMessage((kind, id, frame) => this.delivery.onBusMessage(kind, id, frame));
+    // Whatever was published while the subscriber was away is lost: clients catch up from PostgreSQL.
+    d.bus.onResubscribed((downMs) => {
+      this.#log.warn({ downMs, sockets: this.registry.authenticated }, 'realtime subscriber back; telling clients to resync');
+      for (const conn of this.registry.all) if (conn.session) conn.send(events.resync('redis_reconnected'), 'control');
+    });
+  }
+
+  /** Subscribes to the services' after-commit hooks. Listeners never throw and never wait on Redis. */
+  attach(hooks: WriteHooks): void {
+    hooks.onDirectMessage((w, lsn) => this.delivery.directMessage(w, lsn));
+    hooks.onRoomMessage((w, lsn) => this.delivery.roomMessage(w, lsn));
+    hooks.onConversationRead((w, lsn) => {
+      this.delivery.conversationRead(w, lsn).catch((err: unknown) => this.#log.warn({ err: errText(err) }, 'realtime: read receipt not sent'));
+    });
+    hooks.onSessionRevoked((tokenHash, userId) => {
+      this.#closeSession(tokenHash);
+      this.delivery.revoke(userId, tokenHash);
+    });
+  }
+
+  start(): void {
+    this.#sweepTimer = setInterval(() => this.#sweep(), this.d.settings.heartbeatMs);
+    this.#sweepTimer.unref();
+  }
+
+  /** Room for one more socket on this instance. */
+  get hasCapacity(): boolean { return this.registry.size < this.d.settings.maxConnections; }
+
+  /**
+   * A socket just upgraded. Handlers are attached before any await (a frame arriving
+   * meanwhile would otherwise be lost). `pre` is the session from the Authorization header.
+   */
+  accept(socket: WebSocket, pre: { info: SessionInfo; token: string } | undefined): void {
+    const conn = new RealtimeConnection(socket, this.#limits, this.d.metrics, (c) => this.#log.debug({ userId: c.userId }, 'slow consumer dropped'));
+    this.registry.add(conn);
+    socket.on('message', (data: RawData, isBinary: boolean) => this.#onFrame(conn, data, isBinary));
+    socket.on('pong', () => conn.touch());
+    socket.on('close', () => this.#onClosed(conn));
+    if (pre) {
+      conn.run(() => this.#admit(conn, pre.info, pre.token));
+      return;
+    }
+    conn.authTimer = setTimeout(() => {
+      this.d.metrics.connections.inc({ result: 'unauthenticated' });
+      conn.close(CLOSE.AUTH_TIMEOUT, 'send {"type":"auth","token":"…"} first', 'auth_timeout');
+    }, this.d.settings.authTimeoutMs);
+  }
+
+  #onFrame(conn: RealtimeConnection, data: RawData, isBinary: boolean): void {
+    conn.touch();
+    if (conn.closing) return;
+    if (!conn.admitFrame()) {
+      conn.close(CLOSE.RATE_LIMITED, 'too many frames', 'rate_limited');
+      return;
+    }
+    const frame = isBinary ? undefined : parseClientFrame(rawText(data));
+    if (!frame) {
+      conn.close(CLOSE.BAD_FRAME, 'malformed frame', 'bad_frame');
+      return;
+    }
+    if (conn.session || conn.authTimer === undefined) {
+      conn.run(() => this.#frames.handle(conn, frame));
+      return;
+    }
+    // Not yet authenticated: the first frame must be `auth`.
+    clearTimeout(conn.authTimer);
+    conn.authTimer = undefined;
+    if (frame.type !== 'auth') {
+      this.d.metrics.connections.inc({ result: 'unauthenticated' });
+      conn.close(CLOSE.UNAUTHENTICATED, 'the first frame must be {"type":"auth","token":"…"}', 'unauthenticated');
+      return;
+    }
+    conn.run(async () => {
+      let info: SessionInfo | null;
+      try {
+        info = await this.d.authenticate(frame.token);
+      } catch (err) {
+        this.#log.warn({ err: errText(err) }, 'realtime: session lookup failed');
+        conn.close(CLOSE.INTERNAL, 'session lookup failed; retry', 'error');
+        return;
+      }
+      if (!info) {
+        this.d.metrics.connections.inc({ result: 'unauthenticated' });
+        conn.close(CLOSE.UNAUTHENTICATED, 'the token is invalid, expired or revoked', 'unauthenticated');
+        return;
+      }
+      await this.#admit(conn, info, frame.token);
+    });
+  }
+
+  async #admit(conn: RealtimeConnection, info: SessionInfo, token: string): Promise<void> {
+    if (conn.closing) return;
+    conn.session = {
+      userId: info.userId, sessionId: info.sessionId, tokenHash: tokenHashHex(token), token, expiresAtMs: Date.parse(info.expiresAt),
+    };
+    conn.nextRevalidateAt = Date.now() + REVALIDATE_MS * (0.5 + Math.random());
+    const first = this.registry.indexSession(conn);
+    this.d.metrics.connections.inc({ result: 'accepted' });
+    this.d.metrics.sockets.set(this.registry.authenticated);
+    if (first) void this.d.presence.claim([info.userId], this.#presenceTtlMs);
+    const subscribed = await this.#subs.ensure('user', info.userId);
+    conn.send(events.ready({
+      user_id: info.userId, session_expires_at: info.expiresAt, heartbeat_ms: this.d.settings.heartbeatMs,
+      idle_timeout_ms: this.d.settings.idleTimeoutMs, subscribed,
+    }), 'control');
+  }
+
+  #onClosed(conn: RealtimeConnection): void {
+    conn.closedByPeer();
+    const userId = conn.userId;
+    const { lastOfUser, emptiedRooms } = this.registry.remove(conn);
+    if (userId) this.d.metrics.sockets.set(this.registry.authenticated);
+    for (const room of emptiedRooms) this.#subs.drop('room', room);
+    if (userId && lastOfUser) {
+      this.#subs.drop('user', userId);
+      this.#frames.forgetUser(userId);
+      void this.d.presence.release(userId);
+    }
+  }
+
+  /** Session cache keys dropped anywhere (logout, a psql UPDATE, a deactivation): re-check those sockets' sessions now. */
+  sessionKeysInvalidated(tokenHashes: readonly string[]): void {
+    for (const hash of tokenHashes) {
+      for (const conn of this.registry.ofToken(hash) ?? []) void this.#revalidate(conn, true);
+    }
+  }
+
+  #closeSession(tokenHash: string): void {
+    for (const conn of [...(this.registry.ofToken(tokenHash) ?? [])]) conn.close(CLOSE.SESSION_REVOKED, 'session revoked', 'revoked');
+  }
+
+  async #revalidate(conn: RealtimeConnection, fromStore: boolean): Promise<void> {
+    const s = conn.session;
+    if (!s || conn.closing) return;
+    conn.nextRevalidateAt = Date.now() + REVALIDATE_MS * (0.5 + Math.random());
+    try {
+      const info = fromStore ? await this.d.sessionStore.resolve(s.token) : await this.d.authenticate(s.token);
+      const live = info !== null && info.sessionId === s.sessionId && Date.parse(info.expiresAt) > Date.now();
+      if (!live) conn.close(CLOSE.SESSION_REVOKED, 'session revoked', 'revoked');
+    } catch (err) {
+      // Unknown is not revoked: try again at the next sweep.
+      conn.nextRevalidateAt = 0;
+      this.#log.debug({ err: errText(err) }, 'realtime: session re-check failed');
+    }
+  }
+
+  get #presenceTtlMs(): number { return this.d.settings.heartbeatMs * 2 + 5_000; }
+
+  /** Every heartbeat: idle and expired sockets close, the rest get a ping; presence claims are renewed. */
+  #sweep(): void {
+    const conns = [...this.registry.all];
+    const now = Date.now();
+    const slice = (from: number): void => {
+      for (const conn of conns.slice(from, from + SWEEP_SLICE)) {
+        const s = conn.session;
+        if (!s || conn.closing) continue;
+        if (now - conn.lastSeenAt > this.d.settings.idleTimeoutMs) conn.close(CLOSE.IDLE_TIMEOUT, 'idle timeout', 'idle');
+        else if (s.expiresAtMs <= now) conn.close(CLOSE.SESSION_EXPIRED, 'session expired', 'expired');
+        else {
+          try { conn.socket.ping(); } catch { /* closing underneath us: 'close' cleans up */ }
+          if (now >= conn.nextRevalidateAt) void this.#revalidate(conn, false);
+        }
+      }
+      if (from + SWEEP_SLICE < conns.length) setImmediate(() => slice(from + SWEEP_SLICE));
+      else void this.d.presence.claim([...this.registry.users], this.#presenceTtlMs);
+    };
+    slice(0);
+  }
+
+  /** Closes every socket (1001: reconnect elsewhere, then sync). */
+  closeAll(): void {
+    for (const conn of [...this.registry.all]) conn.close(CLOSE.GOING_AWAY, 'server shutting down', 'shutdown');
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#sweepTimer);
+    this.closeAll();
+    await this.d.bus.close();
+  }
+}
+
+function rawText(data: RawData): string {
+  if (Buffer.isBuffer(data)) return data.toString('utf8');
+  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
+  return Buffer.from(data).toString('utf8');
+}
+
+function errText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

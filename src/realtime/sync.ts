@@ -1,0 +1,87 @@
+import { maxLsn } from '../db/lsn.ts';
+import type { Position, RealtimeRepository } from '../repositories/realtime.repository.ts';
+import { MIN_UUID } from '../repositories/sql-fragments.ts';
+import { uuidV7Millis } from '../services/ids.ts';
+import { events, SYNC_DEFAULT_LIMIT, type SyncRequest } from './protocol.ts';
+
+/**
+ * `sync`: what a client missed, from PostgreSQL. The socket only notifies; after any gap
+ * (a reconnect, a `resync` event) the client asks for everything after the newest
+ * message id it holds and pages with `next_cursor` until it is null.
+ *
+ * Why `since` reaches back SINCE_MARGIN_MS before the id's time: a message's created_at
+ * (its UUIDv7 time) is taken before its INSERT commits, so a message can become visible
+ * after a newer one the client already got (two senders; at most the statement timeout
+ * apart on one clock), and app hosts' clocks differ a little. The margin re-sends a few
+ * seconds the client may already hold; clients keep messages by id, so a repeat is
+ * harmless while a gap would not be. `cursor` pages continue exactly, without a margin.
+ *
+ * Consistency: the read goes to a replica only if it has replayed the primary's WAL
+ * position as of this request (and the client's `lsn`), so it sees every message that
+ * committed before the client's subscription was live, which were never pushed to it.
+ */
+export const SINCE_MARGIN_MS = 10_000;
+/** Concurrent syncs share one primary LSN lookup taken within this many ms. */
+const LSN_REUSE_MS = 20;
+
+const CURSOR = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?Z)\|([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/;
+
+export class SyncError extends Error {
+  constructor(readonly code: 'VALIDATION_FAILED' | 'INVALID_CURSOR', message: string) {
+    super(message);
+    this.name = 'SyncError';
+  }
+}
+
+export class SyncReader {
+  #lsn: { at: number; value: Promise<string | undefined> } | undefined;
+
+  constructor(private readonly repo: RealtimeRepository) {}
+
+  /** One page, as a serialised `sync` event. Throws SyncError for a bad request. */
+  async page(userId: string, req: SyncRequest): Promise<string> {
+    const after = position(req);
+    const limit = req.limit ?? SYNC_DEFAULT_LIMIT;
+    const ctx = { userId, minLsn: maxLsn(req.lsn, await this.#primaryLsn()) };
+    let items: Array<{ id: string; created_at: string }>;
+    if (req.room_id) {
+      const roomId = req.room_id.toLowerCase();
+      const rows = await this.repo.missedRoom(roomId, userId, after, limit, ctx);
+      items = rows.map((r) => ({
+        id: r.id, room_id: roomId, content: r.content, created_at: r.created_at,
+        sender: { id: r.sender_id, username: r.sender_username, display_name: r.sender_display_name },
+      }));
+    } else {
+      items = await this.repo.missedDirect(userId, after, limit, ctx);
+    }
+    const last = items[items.length - 1];
+    return events.sync({
+      request_id: req.request_id,
+      room_id: req.room_id?.toLowerCase() ?? null,
+      items,
+      next_cursor: items.length === limit && last ? `${last.created_at}|${last.id}` : null,
+    });
+  }
+
+  #primaryLsn(): Promise<string | undefined> {
+    const now = Date.now();
+    if (!this.#lsn || now - this.#lsn.at > LSN_REUSE_MS) {
+      this.#lsn = { at: now, value: this.repo.primaryLsn() };
+    }
+    return this.#lsn.value;
+  }
+}
+
+function position(req: SyncRequest): Position {
+  if ((req.since === undefined) === (req.cursor === undefined)) {
+    throw new SyncError('VALIDATION_FAILED', 'Send exactly one of since (a message id) and cursor (next_cursor of the previous page)');
+  }
+  if (req.since !== undefined) {
+    const ms = uuidV7Millis(req.since.toLowerCase());
+    if (ms === undefined) throw new SyncError('VALIDATION_FAILED', 'since must be a message id (a UUIDv7)');
+    return { ts: new Date(Math.max(0, ms - SINCE_MARGIN_MS)).toISOString(), id: MIN_UUID };
+  }
+  const m = CURSOR.exec(req.cursor ?? '');
+  if (!m || m[1] === undefined || m[2] === undefined || Number.isNaN(Date.parse(m[1]))) throw new SyncError('INVALID_CURSOR', 'cursor is not a next_cursor of a sync answer');
+  return { ts: m[1], id: m[2] };
+}

@@ -1,0 +1,333 @@
+import crypto from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startRuntime, type Runtime } from '../../src/app/runtime.ts';
+import { createTestDatabase, type TestDatabase } from '../helpers/test-db.ts';
+import { eventually, RtClient, UpgradeRefused, type RtEvent } from '../helpers/realtime-client.ts';
+
+/**
+ * Real-time delivery on the real stack (issue 19), with TWO app instances (two runtimes in
+ * this process, each listening on its own port) sharing the test database and Redis:
+ * every socket in these tests may sit on either, and senders use the other one where it
+ * matters, so delivery crosses instances through Redis pub/sub.
+ */
+let tdb: TestDatabase;
+let A: Runtime;
+let B: Runtime;
+const sockets: RtClient[] = [];
+
+interface Res<T> { status: number; body: T; lsn: string | undefined }
+async function call<T>(rt: Runtime, method: 'GET' | 'POST' | 'PUT' | 'DELETE', url: string, opts: { token?: string; body?: unknown } = {}): Promise<Res<T>> {
+  const headers: Record<string, string> = {};
+  if (opts.token) headers.authorization = `Bearer ${opts.token}`;
+  if (opts.body !== undefined) headers['content-type'] = 'application/json';
+  const res = await rt.app.inject({ method, url, headers, ...(opts.body !== undefined ? { payload: JSON.stringify(opts.body) } : {}) });
+  const lsn = res.headers['x-bgc-lsn'];
+  return { status: res.statusCode, body: (res.body ? JSON.parse(res.body) : undefined) as T, lsn: typeof lsn === 'string' ? lsn : undefined };
+}
+
+interface User { id: string; token: string; email: string }
+let seq = 0;
+async function register(prefix: string): Promise<User> {
+  seq += 1;
+  const username = `${prefix}_${process.pid}_${seq}`;
+  const email = `${username}@example.test`;
+  const res = await call<{ token: string; user: { id: string } }>(A, 'POST', '/api/auth/register', { body: { email, username, password: 'correct Horse 42' } });
+  expect(res.status).toBe(201);
+  return { id: res.body.user.id, token: res.body.token, email };
+}
+
+async function connect(rt: Runtime, user: User, how: 'header' | 'frame' = 'header'): Promise<RtClient> {
+  const c = await RtClient.ready(rt.ports.api, user.token, how);
+  sockets.push(c);
+  return c;
+}
+
+async function conversation(a: User, b: User): Promise<string> {
+  const res = await call<{ id: string }>(A, 'POST', '/api/chat/conversations', { token: a.token, body: { recipient_id: b.id } });
+  expect([200, 201]).toContain(res.status);
+  return res.body.id;
+}
+
+async function createRoom(name: string): Promise<string> {
+  const id = crypto.randomUUID();
+  const admin = await tdb.admin();
+  try {
+    await admin.query('INSERT INTO chat_rooms (id, name) VALUES ($1, $2)', [id, name]);
+  } finally {
+    await admin.end();
+  }
+  return id;
+}
+
+const isMessage = (id: string) => (e: RtEvent) => e.type === 'message' && (e.message as { id: string }).id === id;
+const isRoomMessage = (id: string) => (e: RtEvent) => e.type === 'room_message' && (e.message as { id: string }).id === id;
+
+beforeAll(async () => {
+  tdb = await createTestDatabase('realtime');
+  const config = tdb.config({ BGC_POOL_SIZE: '2', BGC_POOL_MAX_OVERFLOW: '8', BGC_CACHE_WARM_COUNT: '0' });
+  A = await startRuntime(config);
+  B = await startRuntime(config);
+});
+
+afterAll(async () => {
+  for (const s of sockets) s.close();
+  await Promise.allSettled([A?.close(), B?.close()]);
+  await tdb?.drop();
+});
+
+describe('authentication', () => {
+  it('accepts a bearer header at the upgrade and a first auth frame, and refuses everything else', async () => {
+    const u = await register('auth');
+    const viaHeader = await connect(A, u);
+    expect((await viaHeader.waitFor((e) => e.type === 'ready', 1_000)).user_id).toBe(u.id);
+    const viaFrame = await connect(B, u, 'frame');
+    expect((await viaFrame.waitFor((e) => e.type === 'ready', 1_000)).subscribed).toBe(true);
+
+    // A bad header is refused before the upgrade, as plain HTTP.
+    await expect(RtClient.open(A.ports.api, { token: 'x'.repeat(43) })).rejects.toMatchObject({ status: 401 });
+    // A bad token in the first frame, and a first frame that is not auth: 4001.
+    const bad = await RtClient.open(A.ports.api);
+    bad.send({ type: 'auth', token: 'not-a-token' });
+    expect((await bad.waitClosed(5_000)).code).toBe(4001);
+    const noAuth = await RtClient.open(B.ports.api);
+    noAuth.send({ type: 'ping' });
+    expect((await noAuth.waitClosed(5_000)).code).toBe(4001);
+    // A token in the URL is never read: the socket still has to authenticate.
+    const inUrl = await RtClient.open(A.ports.api, { path: `/api/realtime?token=${u.token}` });
+    inUrl.send({ type: 'ping' });
+    expect((await inUrl.waitClosed(5_000)).code).toBe(4001);
+    // A plain GET is told to upgrade.
+    const plain = await A.app.inject({ method: 'GET', url: '/api/realtime' });
+    expect(plain.statusCode).toBe(426);
+    expect(JSON.parse(plain.body).error.code).toBe('UPGRADE_REQUIRED');
+  });
+});
+
+describe('direct messages', () => {
+  it('reaches both members on the other instance with the REST body and its X-BGC-LSN, in send order', async () => {
+    const alice = await register('alice');
+    const bob = await register('bob');
+    const conv = await conversation(alice, bob);
+    const bobOnB = await connect(B, bob);
+    const aliceOnB = await connect(B, alice);
+    const sent: Array<{ id: string; lsn: string | undefined; body: unknown }> = [];
+    for (let i = 0; i < 20; i++) {
+      const t0 = performance.now();
+      const res = await call<{ id: string }>(A, 'POST', `/api/chat/conversations/${conv}/messages`, { token: alice.token, body: { content: `m${i}` } });
+      expect(res.status).toBe(201);
+      sent.push({ id: res.body.id, lsn: res.lsn, body: res.body });
+      if (i === 0) {
+        const ev = await bobOnB.waitFor(isMessage(res.body.id), 2_000);
+        console.log(`first message from A reached a socket on B ${(performance.now() - t0).toFixed(1)} ms after the POST started`);
+        expect(ev.message).toEqual(res.body);
+        expect(ev.conversation_id).toBe(conv);
+        expect(ev.lsn).toBe(res.lsn ?? null);
+      }
+    }
+    const last = sent[sent.length - 1];
+    if (!last) throw new Error('nothing sent');
+    await bobOnB.waitFor(isMessage(last.id), 3_000);
+    await aliceOnB.waitFor(isMessage(last.id), 3_000);
+    // Ordering within the conversation: exactly the send order, each once.
+    const got = bobOnB.of('message').map((e) => (e.message as { id: string }).id);
+    expect(got).toEqual(sent.map((s) => s.id));
+    expect(aliceOnB.of('message').map((e) => (e.message as { id: string }).id)).toEqual(sent.map((s) => s.id));
+  });
+
+  it('sends read receipts and typing indicators (rate-limited per user)', async () => {
+    const carol = await register('carol');
+    const dave = await register('dave');
+    const conv = await conversation(carol, dave);
+    const carolOnA = await connect(A, carol);
+    const daveOnB = await connect(B, dave);
+    await call(B, 'POST', `/api/chat/conversations/${conv}/messages`, { token: carol.token, body: { content: 'hello' } });
+    const read = await call(A, 'POST', `/api/chat/conversations/${conv}/read`, { token: dave.token });
+    expect(read.status).toBe(200);
+    const receipt = await carolOnA.waitFor((e) => e.type === 'read', 2_000);
+    expect(receipt).toMatchObject({ conversation_id: conv, user_id: dave.id });
+
+    // Ten typing frames at once: the burst (3) passes, the rest are dropped quietly.
+    for (let i = 0; i < 10; i++) carolOnA.send({ type: 'typing', conversation_id: conv });
+    await daveOnB.waitFor((e) => e.type === 'typing', 2_000);
+    carolOnA.send({ type: 'ping', request_id: 'after-typing' });
+    await carolOnA.waitFor((e) => e.type === 'pong' && e.request_id === 'after-typing', 2_000);
+    // The pong follows the typing frames' handling; give the last publish a bounded moment.
+    await eventually(() => daveOnB.of('typing').length >= 3, 2_000, 'burst of typing events');
+    const typing = daveOnB.of('typing');
+    expect(typing.length).toBeGreaterThanOrEqual(3);
+    expect(typing.length).toBeLessThanOrEqual(4); // 3 + at most one refilled token
+    expect(typing[0]).toMatchObject({ conversation_id: conv, user_id: carol.id });
+    // Typing in a conversation one is not a member of is an error event, not a close.
+    const stranger = await register('stranger');
+    const strangerSocket = await connect(A, stranger);
+    strangerSocket.send({ type: 'typing', conversation_id: conv });
+    expect((await strangerSocket.waitFor((e) => e.type === 'error', 2_000)).code).toBe('FORBIDDEN');
+  });
+});
+
+describe('rooms and blocks', () => {
+  it('delivers room messages to joiners only, and nothing between blocked users', async () => {
+    const room = await createRoom(`realtime room ${process.pid}`);
+    const erin = await register('erin');
+    const frank = await register('frank');
+    const gina = await register('gina');
+    const outsider = await register('outsider');
+    const frankOnB = await connect(B, frank);
+    const ginaOnA = await connect(A, gina);
+    const outsiderOnB = await connect(B, outsider);
+    const erinOnA = await connect(A, erin);
+    for (const s of [frankOnB, ginaOnA, erinOnA]) s.send({ type: 'join', room_id: room, request_id: 'j' });
+    for (const s of [frankOnB, ginaOnA, erinOnA]) await s.waitFor((e) => e.type === 'joined', 2_000);
+    outsiderOnB.send({ type: 'join', room_id: crypto.randomUUID() });
+    expect((await outsiderOnB.waitFor((e) => e.type === 'error', 2_000)).code).toBe('NOT_FOUND');
+
+    const first = await call<{ id: string }>(A, 'POST', `/api/chat/rooms/${room}/messages`, { token: erin.token, body: { content: 'hi room' } });
+    expect(first.status).toBe(201);
+    await frankOnB.waitFor(isRoomMessage(first.body.id), 2_000);
+    await ginaOnA.waitFor(isRoomMessage(first.body.id), 2_000);
+
+    // Frank blocks Erin. Erin's next room message and her typing reach Gina, not Frank.
+    expect((await call(B, 'POST', `/api/social/block/${erin.id}`, { token: frank.token })).status).toBeLessThan(300);
+    erinOnA.send({ type: 'typing', room_id: room });
+    const blocked = await call<{ id: string }>(A, 'POST', `/api/chat/rooms/${room}/messages`, { token: erin.token, body: { content: 'can you hear me' } });
+    await ginaOnA.waitFor(isRoomMessage(blocked.body.id), 2_000);
+    await ginaOnA.waitFor((e) => e.type === 'typing' && e.user_id === erin.id, 2_000);
+    // A later message from Gina reaches Frank; room delivery keeps order, so Erin's would have come first.
+    const sentinel = await call<{ id: string }>(A, 'POST', `/api/chat/rooms/${room}/messages`, { token: gina.token, body: { content: 'sentinel' } });
+    await frankOnB.waitFor(isRoomMessage(sentinel.body.id), 2_000);
+    expect(frankOnB.events.some(isRoomMessage(blocked.body.id))).toBe(false);
+    expect(frankOnB.events.some((e) => e.type === 'typing' && e.user_id === erin.id)).toBe(false);
+    expect(outsiderOnB.of('room_message')).toEqual([]);
+    // sync of the room leaves Erin's messages out for Frank too.
+    frankOnB.send({ type: 'sync', room_id: room, since: first.body.id, request_id: 's' });
+    const page = await frankOnB.waitFor((e) => e.type === 'sync' && e.request_id === 's', 3_000);
+    const ids = (page.items as Array<{ id: string }>).map((m) => m.id);
+    expect(ids).toContain(sentinel.body.id);
+    expect(ids).not.toContain(blocked.body.id);
+    expect(ids).not.toContain(first.body.id);
+    // Presence: neither sees the other's.
+    expect((await call(A, 'GET', `/api/profiles/${frank.id}/presence`, { token: erin.token })).status).toBe(404);
+    expect((await call(A, 'GET', `/api/profiles/${erin.id}/presence`, { token: frank.token })).status).toBe(404);
+  });
+});
+
+describe('presence', () => {
+  it('is online while connected and last seen after, visible only where the profile is', async () => {
+    const hana = await register('hana');
+    const ivan = await register('ivan');
+    const url = `/api/profiles/${hana.id}/presence`;
+    const offline = await call<{ online: boolean; last_seen_at: string | null }>(A, 'GET', url, { token: ivan.token });
+    expect(offline.status).toBe(200);
+    expect(offline.body).toMatchObject({ online: false, last_seen_at: null });
+    const socket = await connect(B, hana);
+    await eventually(async () => (await call<{ online: boolean }>(A, 'GET', url, { token: ivan.token })).body.online, 2_000, 'online');
+    socket.close();
+    await socket.waitClosed(2_000);
+    const ms = await eventually(async () => {
+      const r = await call<{ online: boolean; last_seen_at: string | null }>(A, 'GET', url, { token: ivan.token });
+      return !r.body.online && r.body.last_seen_at !== null;
+    }, 2_000, 'offline with last_seen_at');
+    console.log(`presence offline ${ms.toFixed(1)} ms after the close`);
+    // Privacy: friends-only and private profiles hide presence from a non-friend.
+    expect((await call(A, 'PUT', '/api/profiles/me', { token: hana.token, body: { privacy_level: 'friends' } })).status).toBe(200);
+    expect((await call(B, 'GET', url, { token: ivan.token })).status).toBe(403);
+    expect((await call(A, 'PUT', '/api/profiles/me', { token: hana.token, body: { privacy_level: 'private' } })).status).toBe(200);
+    expect((await call(B, 'GET', url, { token: ivan.token })).status).toBe(403);
+    expect((await call(B, 'GET', url, { token: hana.token })).status).toBe(200);
+  });
+});
+
+describe('revocation', () => {
+  it('closes the sockets of a session logged out on the other instance within 1 s', async () => {
+    const jo = await register('jo');
+    const other = await register('jo_other_session');
+    const onA = await connect(A, jo);
+    const onB = await connect(B, jo);
+    const unrelated = await connect(B, other);
+    const t0 = performance.now();
+    expect((await call(A, 'POST', '/api/auth/logout', { token: jo.token })).status).toBeLessThan(300);
+    const [ca, cb] = await Promise.all([onA.waitClosed(1_000), onB.waitClosed(1_000)]);
+    console.log(`logout on A closed the socket on A after ${(ca.atMs - t0).toFixed(1)} ms, on B after ${(cb.atMs - t0).toFixed(1)} ms`);
+    expect(ca.code).toBe(4003);
+    expect(cb.code).toBe(4003);
+    unrelated.send({ type: 'ping', request_id: 'still' });
+    await unrelated.waitFor((e) => e.type === 'pong', 1_000);
+  });
+
+  it('closes the sockets of a session revoked directly in the database (NOTIFY path) within 1 s', async () => {
+    const kim = await register('kim');
+    const onA = await connect(A, kim);
+    const onB = await connect(B, kim);
+    const admin = await tdb.admin();
+    const t0 = performance.now();
+    try {
+      await admin.query('UPDATE sessions SET revoked_at = now() WHERE user_id = $1', [kim.id]);
+    } finally {
+      await admin.end();
+    }
+    const [ca, cb] = await Promise.all([onA.waitClosed(1_000), onB.waitClosed(1_000)]);
+    console.log(`psql revocation closed sockets after ${(ca.atMs - t0).toFixed(1)} / ${(cb.atMs - t0).toFixed(1)} ms`);
+    expect([ca.code, cb.code]).toEqual([4003, 4003]);
+  });
+});
+
+describe('reconnect with since', () => {
+  it('gives a client what it missed from PostgreSQL, page by page, and nothing twice within a page', async () => {
+    const lee = await register('lee');
+    const max = await register('max');
+    const conv = await conversation(lee, max);
+    const maxOnA = await connect(A, max);
+    const seen = await call<{ id: string }>(B, 'POST', `/api/chat/conversations/${conv}/messages`, { token: lee.token, body: { content: 'before the gap' } });
+    await maxOnA.waitFor(isMessage(seen.body.id), 2_000);
+    maxOnA.close();
+    await maxOnA.waitClosed(2_000);
+    const missed: string[] = [];
+    let lsn: string | undefined;
+    for (let i = 0; i < 7; i++) {
+      const r = await call<{ id: string }>(B, 'POST', `/api/chat/conversations/${conv}/messages`, { token: lee.token, body: { content: `missed ${i}` } });
+      missed.push(r.body.id);
+      lsn = r.lsn ?? lsn;
+    }
+    const again = await connect(B, max, 'frame');
+    const items: Array<{ id: string; content: string }> = [];
+    let req: Record<string, unknown> = { type: 'sync', since: seen.body.id, limit: 3, ...(lsn ? { lsn } : {}) };
+    for (let page = 0; page < 10; page++) {
+      const rid = `p${page}`;
+      again.send({ ...req, request_id: rid });
+      const ev = await again.waitFor((e) => e.type === 'sync' && e.request_id === rid, 3_000);
+      items.push(...(ev.items as Array<{ id: string; content: string }>));
+      if (ev.next_cursor === null) break;
+      req = { type: 'sync', cursor: ev.next_cursor, limit: 3 };
+    }
+    const ids = items.map((m) => m.id);
+    expect(new Set(ids).size).toBe(ids.length);
+    // Everything after the last seen message, in order; `since` may repeat the seen one (margin).
+    expect(ids.filter((id) => id !== seen.body.id)).toEqual(missed);
+    // Malformed sync requests are answered, not fatal.
+    again.send({ type: 'sync', request_id: 'both', since: seen.body.id, cursor: 'x' });
+    expect((await again.waitFor((e) => e.type === 'error' && e.request_id === 'both', 2_000)).code).toBe('VALIDATION_FAILED');
+    again.send({ type: 'sync', request_id: 'cur', cursor: 'garbage' });
+    expect((await again.waitFor((e) => e.type === 'error' && e.request_id === 'cur', 2_000)).code).toBe('INVALID_CURSOR');
+  });
+});
+
+describe('metrics', () => {
+  it('exposes socket counts, pushes, drops and delivery latency on /metrics', async () => {
+    const res = await B.admin.inject({ method: 'GET', url: '/metrics' });
+    expect(res.statusCode).toBe(200);
+    for (const name of ['bgc_realtime_sockets', 'bgc_realtime_events_pushed_total', 'bgc_realtime_events_dropped_total', 'bgc_realtime_delivery_seconds_bucket', 'bgc_realtime_disconnects_total']) {
+      expect(res.body).toContain(name);
+    }
+    expect(res.body).toMatch(/bgc_realtime_events_pushed_total\{type="message"\} [1-9]/);
+    expect(res.body).toMatch(/bgc_realtime_disconnects_total\{reason="revoked"\} [1-9]/);
+  });
+
+  it('refuses nothing it should accept: an upgrade with a valid header works on both instances', async () => {
+    const u = await register('both');
+    for (const rt of [A, B]) {
+      const c = await connect(rt, u);
+      expect(c.closedWith).toBeUndefined();
+    }
+    await expect(RtClient.open(B.ports.api, { token: 'bad' })).rejects.toBeInstanceOf(UpgradeRefused);
+  });
+});
