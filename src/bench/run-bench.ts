@@ -6,7 +6,7 @@ import { gitCommit, loadAverage, machineInfo, type BenchMeta, type BenchReport, 
 import { measureConfiguration, startConfiguration, stopConfiguration, type ConfigurationOutcome, type StartedConfiguration } from './configuration-run.ts';
 import { EMPTY_BENCH_DATA } from './data/bench-data.ts';
 import { LoadGenerator } from './load/runner.ts';
-import { LSN_TTL_MS } from '../cache/lsn-store.ts';
+import { LSN_TTL_MS } from '../db/lsn-store.ts';
 import { copySessions } from './data/load-data.ts';
 import { measureFloor } from './floor/floor.ts';
 import { pairedMixed, type PairedResult } from './paired.ts';
@@ -23,7 +23,7 @@ import { concurrencyFigures } from './scenarios/concurrency.ts';
  */
 /** Alternating optimized/baseline segments of the mixed workload for the paired comparison. */
 const PAIRED_ROUNDS = 4;
-/** The app's read-your-writes window after a write (src/cache/lsn-store.ts LSN_TTL_MS), plus a second. */
+/** The app's read-your-writes window after a write (LSN_TTL_MS, src/db/lsn-store.ts), plus a second. */
 const RYW_WINDOW_MS = LSN_TTL_MS + 1_000;
 
 export async function runBench(config: Config, opts: BenchOptions, print: (m: string) => void): Promise<BenchReport> {

@@ -1,18 +1,17 @@
 import type { Redis } from 'ioredis';
-import type { LsnStore } from '../db/lsn-store.ts';
+import { LSN_TTL_MS, type LsnStore } from '../db/lsn-store.ts';
 import { isValidLsn, maxLsn } from '../db/lsn.ts';
 import type { CacheKeys } from './keys.ts';
 import type { RedisHealth } from './redis-connection.ts';
 
 /**
  * Read-your-writes marks shared by every instance: after a user's write, the primary's
- * WAL LSN is kept for ~30 s (longer than any replica may lag before it leaves rotation),
- * so that user's next read on ANY instance goes to a replica that replayed it.
+ * WAL LSN is kept for LSN_TTL_MS (src/db/lsn-store.ts, 30 s), so that user's next read on
+ * ANY instance goes to a replica that replayed it.
  *
  * Also kept in a local map: if Redis is down, writes and reads that land on the same
  * instance still get read-your-writes (the answer is the max of both).
  */
-export const LSN_TTL_MS = 30_000;
 const MAX_LOCAL = 50_000;
 
 export class RedisLsnStore implements LsnStore {

@@ -5,17 +5,26 @@ export interface LsnStore {
 }
 
 /**
+ * How long a user's last write LSN is kept, for every store: longer than any replica may
+ * lag before it leaves rotation (BGC_REPLICA_MAX_LAG_MS, 2 s), so the user's reads within
+ * it go to a replica that replayed the write, or to the primary.
+ */
+export const LSN_TTL_MS = 30_000;
+
+/**
  * The router's default store, for processes without the cache layer (CLI tools, tests
- * of the db layer): per process, 30 s like the Redis one (src/cache/lsn-store.ts).
+ * of the db layer): per process, with the same TTL as the Redis one (src/cache/lsn-store.ts).
  */
 export class MemoryLsnStore implements LsnStore {
   readonly #map = new Map<string, { lsn: string; until: number }>();
+  /** `now` is the clock (Unix ms); tests pass their own. */
+  constructor(private readonly now: () => number = Date.now) {}
   async get(userId: string): Promise<string | undefined> {
     const e = this.#map.get(userId);
-    if (!e || e.until < Date.now()) return undefined;
+    if (!e || e.until <= this.now()) return undefined;
     return e.lsn;
   }
   async set(userId: string, lsn: string): Promise<void> {
-    this.#map.set(userId, { lsn, until: Date.now() + 30_000 });
+    this.#map.set(userId, { lsn, until: this.now() + LSN_TTL_MS });
   }
 }

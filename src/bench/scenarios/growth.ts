@@ -2,7 +2,7 @@ import type { Config } from '../../config/index.ts';
 import { ensureBenchDatabase, waitForReplicas } from '../bench-db.ts';
 import type { Check, ScenarioResult } from '../bench-report.ts';
 import { runConfiguration } from '../configuration-run.ts';
-import { LSN_TTL_MS } from '../../cache/lsn-store.ts';
+import { LSN_TTL_MS } from '../../db/lsn-store.ts';
 import type { BenchOptions } from '../options.ts';
 import { ratio } from '../ratios.ts';
 import type { WorkloadMeasure } from '../report-types.ts';
