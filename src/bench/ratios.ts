@@ -27,13 +27,22 @@ export function versusBaseline(opt: Readonly<Record<string, WorkloadMeasure>>, b
 export interface FloorRatio {
   readonly rps_vs_trivial_route: number | null;
   readonly p99_vs_trivial_route: number | null;
+  /** Write workloads only: throughput as a share of the durable one-row commit floor (issue 16 asks ≥ 0.5 for send). */
+  readonly rps_vs_durable_commit?: number | null;
 }
+
+/** Workloads whose every request commits a write: they are read against the durable-commit floor. */
+const WRITE_WORKLOADS = new Set(['send']);
 
 export function versusFloor(opt: Readonly<Record<string, WorkloadMeasure>>, floor: Readonly<Record<string, FloorMeasure>>): Record<string, FloorRatio> {
   const route = floor.trivial_route;
+  const commit = floor.durable_commit;
   const out: Record<string, FloorRatio> = {};
   for (const [name, o] of Object.entries(opt)) {
-    out[name] = { rps_vs_trivial_route: ratio(o.rps, route?.rps), p99_vs_trivial_route: ratio(o.p99_ms, route?.p99_ms) };
+    out[name] = {
+      rps_vs_trivial_route: ratio(o.rps, route?.rps), p99_vs_trivial_route: ratio(o.p99_ms, route?.p99_ms),
+      ...(WRITE_WORKLOADS.has(name) ? { rps_vs_durable_commit: ratio(o.rps, commit?.rps) } : {}),
+    };
   }
   return out;
 }

@@ -58,7 +58,7 @@ function printFloor(floor: Readonly<Record<string, FloorMeasure>>): void {
 }
 
 function printRatios(vsBase: Readonly<Record<string, Ratio & { p50_faster_pct: number | null }>> | null, vsFloor: Readonly<Record<string, FloorRatio>> | null): void {
-  heading('Ratios (optimized / baseline: rps higher is better, latency lower is better; workload / trivial route)');
+  heading('Ratios (optimized / baseline: rps higher is better, latency lower is better; workload / trivial route; write workload / durable one-row commit)');
   const names = new Set([...Object.keys(vsBase ?? {}), ...Object.keys(vsFloor ?? {})]);
   printTable([...names].map((n) => ({
     workload: n,
@@ -67,6 +67,7 @@ function printRatios(vsBase: Readonly<Record<string, Ratio & { p50_faster_pct: n
     p99_vs_baseline: x(vsBase?.[n]?.p99),
     p50_faster: vsBase?.[n]?.p50_faster_pct === null || vsBase?.[n]?.p50_faster_pct === undefined ? '-' : `${vsBase[n]?.p50_faster_pct}%`,
     rps_vs_floor_route: pct(vsFloor?.[n]?.rps_vs_trivial_route),
+    rps_vs_durable_commit: pct(vsFloor?.[n]?.rps_vs_durable_commit),
   })));
 }
 

@@ -23,6 +23,8 @@ import { concurrencyFigures } from './scenarios/concurrency.ts';
  */
 /** Alternating optimized/baseline segments of the mixed workload for the paired comparison. */
 const PAIRED_ROUNDS = 4;
+/** The durable-commit floor uses the workloads' connection count, up to this many PostgreSQL clients (max_connections 400). */
+const MAX_COMMIT_FLOOR_CLIENTS = 100;
 /** The app's read-your-writes window after a write (LSN_TTL_MS, src/db/lsn-store.ts), plus a second. */
 const RYW_WINDOW_MS = LSN_TTL_MS + 1_000;
 
@@ -107,9 +109,9 @@ export async function runBench(config: Config, opts: BenchOptions, print: (m: st
     await stopConfiguration(optStarted);
     await stopConfiguration(baseStarted);
     if (opts.floor) {
-      progress('floor: trivial route, Redis GET, SELECT 1');
+      progress('floor: trivial route, Redis GET, SELECT 1, durable one-row commit');
       floor = await measureFloor({
-        httpConnections: opts.connections, redisClients: 50, pgClients: 8,
+        httpConnections: opts.connections, redisClients: 50, pgClients: 8, commitClients: Math.min(opts.connections, MAX_COMMIT_FLOOR_CLIENTS),
         durationMs: opts.floorDurationMs, warmupMs: Math.min(opts.warmupMs, 2_000),
         redisUrl: config.redis.url, pgUrl: bench.urls.primaryUrl,
       }, load);

@@ -15,6 +15,8 @@ export interface FloorOptions {
   readonly httpConnections: number;
   readonly redisClients: number;
   readonly pgClients: number;
+  /** Clients of the durable-commit floor: the write workloads' connection count. */
+  readonly commitClients: number;
   readonly durationMs: number;
   readonly warmupMs: number;
   readonly redisUrl: string;
@@ -30,6 +32,9 @@ export async function measureFloor(opts: FloorOptions, load?: LoadGenerator): Pr
         { type: 'redis', url: opts.redisUrl, clients: opts.redisClients, durationMs: opts.durationMs }, opts.warmupMs),
       select_1: await storeFloor(stores, 'select_1', `PostgreSQL SELECT 1 on the primary, ${opts.pgClients} pg clients, closed loop`,
         { type: 'pg', url: opts.pgUrl, clients: opts.pgClients, durationMs: opts.durationMs }, opts.warmupMs),
+      durable_commit: await storeFloor(stores, 'durable_commit',
+        `PostgreSQL durable one-row commit on the primary (pgbench-style INSERT of a ~100-byte row into a plain table, no index, synchronous_commit on), ${opts.commitClients} pg clients, closed loop`,
+        { type: 'pg_commit', url: opts.pgUrl, clients: opts.commitClients, durationMs: opts.durationMs }, opts.warmupMs),
     };
   } finally {
     if (stores.connected) stores.disconnect();

@@ -1,7 +1,8 @@
 /**
  * Floors for the data stores, measured from their own process (DESIGN §5): a Redis GET
  * from many ioredis clients (one connection each, no auto-pipelining: every GET waits
- * for its reply) and PostgreSQL `SELECT 1` from a few pg clients. Closed loop: each
+ * for its reply), PostgreSQL `SELECT 1` from a few pg clients, and a durable one-row
+ * commit from as many pg clients as the workloads' connections. Closed loop: each
  * client sends its next command as soon as the previous one answered.
  * This is the one place outside src/cache that talks to Redis: it measures Redis itself,
  * not the app's cache.
@@ -12,7 +13,8 @@ import { LatencyHistogram } from '../histogram.ts';
 import { BENCH_SQL } from '../bench.sql.ts';
 
 export interface StoreFloorJob {
-  readonly type: 'redis' | 'pg';
+  /** pg: SELECT 1; pg_commit: one durable one-row INSERT per transaction. */
+  readonly type: 'redis' | 'pg' | 'pg_commit';
   readonly url: string;
   readonly clients: number;
   readonly durationMs: number;
@@ -56,11 +58,36 @@ async function pgFloor(job: StoreFloorJob) {
   }
 }
 
+/**
+ * What the disk allows a write path: each client commits one small row per transaction,
+ * durably (synchronous_commit on, whatever the server default), closed loop. Concurrent
+ * commits share WAL flushes (PostgreSQL's own group commit), as concurrent sends do.
+ */
+async function pgCommitFloor(job: StoreFloorJob) {
+  const table = (sql: string) => sql.replace('%s', String(process.pid));
+  const conns = Array.from({ length: job.clients }, () => new pg.Client({ connectionString: job.url, application_name: 'bgc-bench-floor' }));
+  const payload = 'x'.repeat(64);
+  try {
+    await Promise.all(conns.map((c) => c.connect()));
+    await conns[0]?.query(table(BENCH_SQL.commitFloorCreate));
+    await Promise.all(conns.map((c) => c.query(BENCH_SQL.durableCommits)));
+    const insert = { name: 'bench_floor_commit', text: table(BENCH_SQL.commitFloorInsert) };
+    const counters = conns.map(() => 0);
+    return await closedLoop(job.clients, job.durationMs, async (i) => {
+      counters[i] = (counters[i] ?? 0) + 1;
+      await conns[i]?.query({ ...insert, values: [i, counters[i], payload] });
+    });
+  } finally {
+    await conns[0]?.query(table(BENCH_SQL.commitFloorDrop)).catch(() => undefined);
+    await Promise.allSettled(conns.map((c) => c.end()));
+  }
+}
+
 process.on('message', (m: unknown) => {
   void (async () => {
     const job = m as StoreFloorJob;
     try {
-      const result = job.type === 'redis' ? await redisFloor(job) : await pgFloor(job);
+      const result = job.type === 'redis' ? await redisFloor(job) : job.type === 'pg_commit' ? await pgCommitFloor(job) : await pgFloor(job);
       process.send?.({ type: 'result', ...result });
     } catch (err) {
       process.send?.({ type: 'error', message: err instanceof Error ? err.message : String(err) });

@@ -80,7 +80,7 @@ export function register(program: Command): void {
     .option('--rate <n>', 'total req/s, paced evenly (open loop); without it the run is closed loop')
     .option('--preset <name>', 'dataset: small|medium|large (default medium; quick small)')
     .option('--baseline', 'also run the naive "before phase 1" configuration and print ratios')
-    .option('--floor', 'also measure the floor: trivial route, Redis GET, SELECT 1')
+    .option('--floor', 'also measure the floor: trivial route, Redis GET, SELECT 1, durable one-row commit (send is read against it)')
     .option('--latency-ms <n>', 'add N ms each way between the app and PostgreSQL/Redis (TCP proxy) and count round trips')
     .option('--scenario <name>', 'growth (medium vs large) | concurrency (10k clients at 2k req/s) | latency (25 ms each way)')
     .option('--quick', 'small preset, every workload briefly, with baseline and floor; fails on any error or if slower than the baseline')
