@@ -4,6 +4,7 @@ import type { AppDeps } from '../app/deps.ts';
 import { frameworkErrorHandler, installErrorHandler } from './error-handler.ts';
 import { installCors } from './cors.ts';
 import { installOverloadGuard } from './overload-guard.ts';
+import { toOpenApi30 } from './openapi-30.ts';
 import { healthRoutes } from './routes/health.ts';
 import { apiRoutes } from './routes/index.ts';
 
@@ -59,9 +60,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       info: { title: 'BGC Replica API', version: '1.0.0', description: 'Profiles, chat, feed and social graph (DESIGN §2)' },
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
     },
+    // The document says 3.0.3: keep its schemas in 3.0's dialect (src/http/openapi-30.ts).
+    transformObject: (d) => ('openapiObject' in d ? toOpenApi30(d.openapiObject) : d.swaggerObject),
   });
   await app.register(async (scope) => healthRoutes(scope, deps));
   await app.register(async (scope) => apiRoutes(scope, deps));
+  // /docs/json is the conventional address; /docs answers the same JSON for existing clients.
+  app.get('/docs/json', { schema: { hide: true } }, async () => app.swagger());
   app.get('/docs', { schema: { hide: true } }, async () => app.swagger());
   return app;
 }
