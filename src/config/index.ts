@@ -173,7 +173,8 @@ function build(raw: RawEnv, problems: string[]): Config {
       maxmemory: raw.BGC_REDIS_MAXMEMORY,
       policy: raw.BGC_REDIS_POLICY,
     },
-    http: { host: raw.HOST, port: raw.PORT, adminPort: raw.ADMIN_PORT, adminToken: raw.ADMIN_TOKEN },
+    // A second checkout moved by BGC_STACK_PORT_OFFSET serves beside the first without more settings.
+    http: { host: raw.HOST, port: raw.PORT ?? 3000 + stack.portOffset, adminPort: raw.ADMIN_PORT ?? 3001 + stack.portOffset, adminToken: raw.ADMIN_TOKEN },
     // FR-002: statement logging is never on in production, whatever LOG_SQL says.
     log: { level: raw.LOG_LEVEL ?? defaultLevel, sql: production ? false : (raw.LOG_SQL ?? false) },
     pool: {
@@ -222,7 +223,7 @@ function build(raw: RawEnv, problems: string[]): Config {
       retentionDays: raw.BGC_HISTORY_RETENTION_DAYS,
       topStatements: raw.BGC_HISTORY_TOP_STATEMENTS,
       relationStatsMinutes: raw.BGC_HISTORY_RELATION_STATS_MIN,
-      alertmanagerUrl: raw.BGC_ALERTMANAGER_URL ?? 'http://127.0.0.1:9093',
+      alertmanagerUrl: raw.BGC_ALERTMANAGER_URL ?? `http://127.0.0.1:${9093 + stack.portOffset}`,
     },
     realtime: {
       enabled: raw.BGC_REALTIME_ENABLED && !raw.BGC_BASELINE,

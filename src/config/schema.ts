@@ -24,8 +24,9 @@ export const envSchema = z.object({
   DATABASE_URL: z.string().url().optional(),
   DATABASE_REPLICA_URLS: z.string().optional(),
   REDIS_URL: z.string().url().optional(),
-  PORT: intFrom(0, 65535).default(3000),
-  ADMIN_PORT: intFrom(0, 65535).default(3001),
+  // Unset: 3000 / 3001, moved by BGC_STACK_PORT_OFFSET like the local stack (src/config/index.ts).
+  PORT: intFrom(0, 65535).optional(),
+  ADMIN_PORT: intFrom(0, 65535).optional(),
   HOST: z.string().min(1).default('127.0.0.1'),
   ADMIN_TOKEN: z.string().min(1).default(DEFAULT_ADMIN_TOKEN),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),

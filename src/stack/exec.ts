@@ -24,14 +24,21 @@ export const isRoot = (): boolean => typeof process.getuid === 'function' && pro
 /** PostgreSQL refuses to run as root, so as root the servers run as the `postgres` user. */
 export const PG_OS_USER = 'postgres';
 
-export interface RunOptions { readonly asPostgres?: boolean; readonly allowFail?: boolean; readonly cwd?: string; readonly env?: NodeJS.ProcessEnv }
+export interface RunOptions {
+  readonly asPostgres?: boolean;
+  readonly allowFail?: boolean;
+  readonly cwd?: string;
+  readonly env?: NodeJS.ProcessEnv;
+  /** Kill the command after this long (a client talking to a silent foreign listener would wait forever). */
+  readonly timeoutMs?: number;
+}
 
 export async function run(bin: string, args: readonly string[], opts: RunOptions = {}): Promise<{ code: number | null; output: string }> {
   const [cmd, argv] = opts.asPostgres && isRoot()
     ? ['runuser', ['-u', PG_OS_USER, '--', bin, ...args]]
     : [bin, [...args]];
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, argv, { cwd: opts.cwd ?? '/', env: opts.env ?? { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(cmd, argv, { cwd: opts.cwd ?? '/', env: opts.env ?? { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8' }, stdio: ['ignore', 'pipe', 'pipe'], timeout: opts.timeoutMs, killSignal: 'SIGKILL' });
     let output = '';
     child.stdout.on('data', (d: Buffer) => { output += d.toString(); });
     child.stderr.on('data', (d: Buffer) => { output += d.toString(); });

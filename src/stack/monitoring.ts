@@ -7,6 +7,7 @@ import type { Config } from '../config/index.ts';
 import { LOCAL_STACK } from '../config/index.ts';
 import { findOnPath, sleep } from './exec.ts';
 import type { Progress } from './stack.ts';
+import type { PortClaim } from './preflight.ts';
 import {
   renderAlertmanagerConfig, renderPrometheusConfig, scaleRules, parseDuration, type PgExporterTarget,
 } from './monitoring-config.ts';
@@ -22,6 +23,15 @@ export interface MonitoringPorts {
 export const DEFAULT_MONITORING_PORTS: MonitoringPorts = {
   prometheus: 9090, alertmanager: 9093, postgresExporters: [9187, 9188, 9189], redisExporter: 9121,
 };
+
+/** The default ports moved by BGC_STACK_PORT_OFFSET, like the rest of the local stack. */
+export function monitoringPorts(offset: number): MonitoringPorts {
+  const d = DEFAULT_MONITORING_PORTS;
+  return {
+    prometheus: d.prometheus + offset, alertmanager: d.alertmanager + offset,
+    postgresExporters: d.postgresExporters.map((p) => p + offset), redisExporter: d.redisExporter + offset,
+  };
+}
 
 export interface MonitoringOptions {
   /** Where configs, data, logs and pid files go. Default: <config.dataDir>/monitoring. */
@@ -78,7 +88,7 @@ export class MonitoringStack {
     this.#config = config;
     this.#opts = opts;
     this.dir = opts.dir ?? path.join(config.dataDir, 'monitoring');
-    this.ports = { ...DEFAULT_MONITORING_PORTS, ...opts.ports };
+    this.ports = { ...monitoringPorts(config.stack.portOffset), ...opts.ports };
     this.#pgTargets = postgresTargets(config);
     if (this.ports.postgresExporters.length < this.#pgTargets.length) {
       throw new Error(`monitoring: ${this.#pgTargets.length} PostgreSQL nodes but only ${this.ports.postgresExporters.length} exporter ports`);
@@ -124,6 +134,11 @@ export class MonitoringStack {
         readyPath: '/-/ready',
       },
     ];
+  }
+
+  /** Every port the monitoring servers listen on, for the stack's preflight check. */
+  portClaims(): PortClaim[] {
+    return this.#components().map((c) => ({ port: c.port, name: c.name, ours: this.#runningPid(c) !== null }));
   }
 
   /** Renders the configuration, then starts what is not running (idempotent). */

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
 import { run, chownToPostgres, findPgBinDir, sleep, isRoot } from './exec.ts';
+import { ownedPid } from './processes.ts';
 
 export interface PgNodeSpec {
   readonly name: string; // primary | replica1 | replica2
@@ -84,10 +85,26 @@ export class PgNode {
 
   #tool(name: string): string { return path.join(this.#bin, name); }
 
+  get pidFile(): string { return path.join(this.spec.dir, 'postmaster.pid'); }
+
+  /** The postmaster of this node's data folder, if it is alive (a server of another folder is never ours). */
+  ownPid(): number | null {
+    return ownedPid(this.pidFile, 'postgres', this.spec.dir);
+  }
+
+  /** The port our running postmaster listens on (postmaster.pid, line 4), or null when it is not running. */
+  runningPort(): number | null {
+    if (this.ownPid() === null) return null;
+    try {
+      const port = Number(fs.readFileSync(this.pidFile, 'utf8').split('\n')[3]);
+      return Number.isInteger(port) && port > 0 ? port : null;
+    } catch {
+      return null;
+    }
+  }
+
   async isRunning(): Promise<boolean> {
-    if (!this.exists) return false;
-    const res = await run(this.#tool('pg_ctl'), ['status', '-D', this.spec.dir], { asPostgres: true, allowFail: true });
-    return res.code === 0;
+    return this.ownPid() !== null;
   }
 
   async initPrimary(): Promise<void> {
@@ -125,7 +142,14 @@ export class PgNode {
 
   async start(): Promise<void> {
     if (!fs.existsSync(this.logFile)) { fs.writeFileSync(this.logFile, ''); chownToPostgres(this.logFile); }
-    await run(this.#tool('pg_ctl'), ['start', '-w', '-t', '60', '-D', this.spec.dir, '-l', this.logFile], { asPostgres: true });
+    // The port (and a replica's primary) on the command line, not only in the files written at
+    // initdb: a data folder reused with another BGC_STACK_PORT_OFFSET then follows the setting.
+    // pg_ctl hands -o to /bin/sh, hence the double quotes around the conninfo.
+    const opts = [`-p ${this.spec.port}`];
+    if (this.spec.role === 'replica') {
+      opts.push(`-c "primary_conninfo=host=127.0.0.1 port=${this.spec.primaryPort} user=postgres application_name=${this.spec.name}"`);
+    }
+    await run(this.#tool('pg_ctl'), ['start', '-w', '-t', '60', '-D', this.spec.dir, '-l', this.logFile, '-o', opts.join(' ')], { asPostgres: true });
   }
 
   async stop(mode: 'fast' | 'immediate' = 'fast'): Promise<void> {

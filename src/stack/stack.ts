@@ -5,17 +5,12 @@ import { LOCAL_STACK } from '../config/index.ts';
 import { PgNode, connectNode, waitForPort } from './postgres-node.ts';
 import { RedisNode } from './redis-node.ts';
 import { sleep } from './exec.ts';
+import { pgDataRoot, preparePgRoot } from './pg-location.ts';
+import { commandLine } from './processes.ts';
+import { StackPortBusyError, findBusyPorts, suggestOffset, waysOut, type BusyPort, type PortClaim } from './preflight.ts';
+import { pgNodeStatus, redisStatus, replicationRows, type NodeStatus } from './node-status.ts';
 
-export interface NodeStatus {
-  readonly name: string;
-  readonly role: 'primary' | 'replica' | 'redis';
-  readonly port: number;
-  /** running | stopped | streaming | catchup | not_streaming | absent */
-  readonly state: string;
-  readonly lagBytes?: number | null;
-  readonly lagSeconds?: number | null;
-  readonly detail?: Record<string, unknown>;
-}
+export type { NodeStatus } from './node-status.ts';
 
 export type Progress = (message: string) => void;
 
@@ -28,17 +23,24 @@ export interface StackLayout {
   readonly database: string;
 }
 
+/** Written into a data folder by `up`: `down --purge` deletes a whole folder only when it carries this. */
+const DATA_DIR_MARKER = '.bgc-data-dir';
+
 /**
  * The local development stack of DESIGN §2: primary 54320, replicas 54321/54322, Redis 63790,
- * each moved by BGC_STACK_PORT_OFFSET (config.stack).
+ * each moved by BGC_STACK_PORT_OFFSET (config.stack). It acts only on its own servers: those
+ * whose pid files sit in its data folders (src/stack/processes.ts). A port held by anything
+ * else is reported with its holder and stops `up` before anything starts.
  */
 export class LocalStack {
   readonly primary: PgNode;
   readonly replicas: PgNode[];
   readonly redis: RedisNode;
+  /** The PostgreSQL clusters' folder: in the data folder, or /var/lib/bgc/pg-<hash> as root (pg-location.ts). */
   readonly pgRoot: string;
-
   readonly layout: StackLayout;
+  readonly #portOffset: number;
+  readonly #defaultDataDir: string;
 
   constructor(config: Config, layout?: Partial<StackLayout>) {
     this.layout = {
@@ -49,8 +51,10 @@ export class LocalStack {
       database: LOCAL_STACK.database,
       ...layout,
     };
+    this.#portOffset = config.stack.portOffset;
+    this.#defaultDataDir = path.join(config.projectRoot, '.data');
     const { dataDir, primaryPort } = this.layout;
-    this.pgRoot = path.join(dataDir, 'pg');
+    this.pgRoot = pgDataRoot(dataDir);
     this.primary = new PgNode({ name: 'primary', role: 'primary', port: primaryPort, dir: path.join(this.pgRoot, 'primary'), primaryPort });
     this.replicas = this.layout.replicaPorts.map((port, i) => new PgNode({
       name: `replica${i + 1}`, role: 'replica', port, dir: path.join(this.pgRoot, `replica${i + 1}`), primaryPort,
@@ -58,11 +62,49 @@ export class LocalStack {
     this.redis = new RedisNode({ port: this.layout.redisPort, dir: path.join(dataDir, 'redis'), maxmemory: config.redis.maxmemory, policy: config.redis.policy });
   }
 
-  /** Idempotent: creates what is missing, starts what is stopped, waits for streaming. */
-  async up(progress: Progress = () => undefined): Promise<void> {
+  /** Every port this stack listens on, and whether its own server is already there. */
+  portClaims(): PortClaim[] {
+    const pg = [this.primary, ...this.replicas].map((n): PortClaim => ({
+      port: n.spec.port, name: n.spec.name, ours: n.runningPort() === n.spec.port, postgres: true,
+    }));
+    const redisPid = this.redis.ownPid();
+    // Our Redis is on our port when its (rewritten) process title names that port.
+    const redisHere = redisPid !== null && this.#redisTitleHasPort(redisPid);
+    return [...pg, { port: this.layout.redisPort, name: 'redis', ours: redisHere }];
+  }
+
+  #redisTitleHasPort(pid: number): boolean {
+    return new RegExp(`:${this.layout.redisPort}(\\s|$)`).test(commandLine(pid) ?? '');
+  }
+
+  /**
+   * Checks every port before anything starts, so a taken port fails in well under 2 s with
+   * its holder and the two ways out, instead of pg_ctl waiting 60 s for a server that cannot bind.
+   */
+  async preflight(alsoFree: readonly PortClaim[] = []): Promise<void> {
+    const moved: BusyPort[] = [];
+    for (const n of [this.primary, ...this.replicas]) {
+      const at = n.runningPort();
+      if (at !== null && at !== n.spec.port) {
+        moved.push({ port: n.spec.port, name: n.spec.name, pid: n.ownPid(), detail: `this checkout's own ${n.spec.name} runs on port ${at} instead (started with another BGC_STACK_PORT_OFFSET); run \`npx bgc stack down\` first` });
+      }
+    }
+    const busy = [...moved, ...await findBusyPorts([...this.portClaims(), ...alsoFree])];
+    if (busy.length === 0) return;
+    const portsAt = (o: number) => [...LOCAL_STACK.replicaPorts, LOCAL_STACK.primaryPort, LOCAL_STACK.redisPort, 3000, 3001].map((p) => p + o);
+    const offset = suggestOffset(this.#portOffset, portsAt);
+    throw new StackPortBusyError(busy, waysOut(busy, offset === null ? null : {
+      offset, ports: [LOCAL_STACK.primaryPort, ...LOCAL_STACK.replicaPorts, LOCAL_STACK.redisPort].map((p) => p + offset),
+    }));
+  }
+
+  /** Idempotent: checks the ports, creates what is missing, starts what is stopped, waits for streaming. */
+  async up(progress: Progress = () => undefined, opts: { alsoFree?: readonly PortClaim[] } = {}): Promise<void> {
+    await this.preflight(opts.alsoFree);
     fs.mkdirSync(this.layout.dataDir, { recursive: true });
-    PgNode.prepareRoot(this.pgRoot);
-    if (!this.primary.exists) { progress('initdb primary'); await this.primary.initPrimary(); }
+    fs.writeFileSync(path.join(this.layout.dataDir, DATA_DIR_MARKER), 'made by `bgc stack up`; `bgc stack down --purge` deletes this folder\n');
+    preparePgRoot(this.pgRoot, this.layout.dataDir);
+    if (!this.primary.exists) { progress(`initdb primary in ${this.primary.spec.dir}`); await this.primary.initPrimary(); }
     if (!(await this.primary.isRunning())) { progress(`starting primary on ${this.primary.spec.port}`); await this.primary.start(); }
     await waitForPort(this.primary.spec.port, 30_000);
     await this.#ensureDatabase();
@@ -99,45 +141,32 @@ export class LocalStack {
     }
   }
 
-  async down(opts: { purge?: boolean } = {}): Promise<void> {
+  /**
+   * Stops this stack's own servers (a server of another folder on our ports is left alone).
+   * With purge, deletes this stack's data: the PostgreSQL folder, and the data folder when
+   * `up` made it (or it is the checkout's default .data); in any other folder only the
+   * stack's own subfolders, so BGC_DATA_DIR=/somewhere never deletes /somewhere. Returns what it deleted.
+   */
+  async down(opts: { purge?: boolean } = {}): Promise<string[]> {
     for (const r of this.replicas) await r.stop();
     await this.primary.stop();
     await this.redis.stop();
-    if (opts.purge) fs.rmSync(this.layout.dataDir, { recursive: true, force: true });
+    if (!opts.purge) return [];
+    const alive = [this.primary, ...this.replicas, this.redis].map((n) => n.ownPid()).filter((p) => p !== null);
+    if (alive.length > 0) throw new Error(`not purging: this stack's servers ${alive.join(', ')} are still running`);
+    const { dataDir } = this.layout;
+    const whole = fs.existsSync(path.join(dataDir, DATA_DIR_MARKER)) || path.resolve(dataDir) === this.#defaultDataDir;
+    const targets = whole ? [this.pgRoot, dataDir] : [this.pgRoot, this.redis.spec.dir, path.join(dataDir, 'monitoring')];
+    const removed = targets.filter((t) => fs.existsSync(t));
+    for (const t of removed) fs.rmSync(t, { recursive: true, force: true });
+    return removed;
   }
 
+  /** Each node as this stack sees it: its own servers, or who else holds its port ('foreign'). */
   async status(): Promise<NodeStatus[]> {
-    const out: NodeStatus[] = [];
-    const primaryUp = await this.primary.isRunning();
-    let replication = new Map<string, { state: string; lag_bytes: string | null; replay_lag: number | null }>();
-    if (primaryUp) {
-      try {
-        const c = await connectNode(this.primary.spec.port);
-        try {
-          const res = await c.query<{ application_name: string; state: string; lag_bytes: string | null; replay_lag: number | null }>(
-            `SELECT application_name, state, pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::bigint::text AS lag_bytes,
-                    EXTRACT(EPOCH FROM replay_lag)::float8 AS replay_lag
-               FROM pg_stat_replication`);
-          replication = new Map(res.rows.map((r) => [r.application_name, r]));
-        } finally { await c.end(); }
-      } catch { /* reported as the primary's state below */ }
-    }
-    out.push({ name: 'primary', role: 'primary', port: this.primary.spec.port, state: primaryUp ? 'running' : (this.primary.exists ? 'stopped' : 'absent') });
-    for (const r of this.replicas) {
-      const up = await r.isRunning();
-      const rep = replication.get(r.spec.name);
-      const state = !r.exists ? 'absent' : !up ? 'stopped' : rep ? rep.state : 'not_streaming';
-      out.push({
-        name: r.spec.name, role: 'replica', port: r.spec.port, state,
-        lagBytes: rep?.lag_bytes != null ? Number(rep.lag_bytes) : null,
-        lagSeconds: rep?.replay_lag ?? (rep ? 0 : null),
-      });
-    }
-    const info = await this.redis.info();
-    out.push({
-      name: 'redis', role: 'redis', port: this.redis.spec.port, state: info ? 'running' : 'stopped',
-      ...(info ? { detail: { maxmemory: info.maxmemory, policy: info.policy, used_memory: info.usedMemory } } : {}),
-    });
-    return out;
+    const primary = await pgNodeStatus(this.primary, new Map());
+    const replication = primary.state === 'running' ? await replicationRows(this.primary.spec.port) : new Map();
+    const replicas = await Promise.all(this.replicas.map((r) => pgNodeStatus(r, replication)));
+    return [primary, ...replicas, await redisStatus(this.redis)];
   }
 }

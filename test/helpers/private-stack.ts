@@ -50,7 +50,8 @@ export async function createPrivateStack(label: string, opts: { replicas?: numbe
     }),
     syncReplicas: () => waitForReplay(primaryPort, replicaPorts, 10_000),
     destroy: async () => {
-      await stack.down();
+      // purge: as root the PostgreSQL data lives outside dataDir (/var/lib/bgc, src/stack/pg-location.ts).
+      await stack.down({ purge: true });
       fs.rmSync(dataDir, { recursive: true, force: true });
     },
   };

@@ -33,7 +33,9 @@ export function register(program: Command): void {
       const config = loadConfig();
       if (config.usesLocalStack) {
         progressLine('starting the local stack');
-        await new LocalStack(config).up(progressLine);
+        // The app's own ports are checked with the stack's, before anything starts (port 0 = any free one).
+        const app = [{ port: config.http.port, name: 'API (PORT)' }, { port: config.http.adminPort, name: 'admin (ADMIN_PORT)' }];
+        await new LocalStack(config).up(progressLine, { alsoFree: app.filter((p) => p.port !== 0).map((p) => ({ ...p, ours: false })) });
       }
       const db = new Database(config, { applicationName: 'bgc-migrate', lazy: true });
       try {

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../../config/index.ts';
-import { LocalStack } from '../../stack/stack.ts';
+import { LocalStack, type NodeStatus } from '../../stack/stack.ts';
 import { MonitoringStack } from '../../stack/monitoring.ts';
 import { printJson, printTable, progressLine } from '../output.ts';
 
@@ -14,8 +14,9 @@ export function register(program: Command): void {
     .action(async (opts: { json?: boolean; monitoring?: boolean }) => {
       const config = loadConfig();
       const local = new LocalStack(config);
-      await local.up(progressLine);
       const monitoring = opts.monitoring ? new MonitoringStack(config) : undefined;
+      // One preflight for every port, monitoring's included, before anything starts.
+      await local.up(progressLine, { alsoFree: monitoring?.portClaims() ?? [] });
       await monitoring?.up(progressLine);
       const status = await local.status();
       const monStatus = monitoring ? await monitoring.status() : undefined;
@@ -24,24 +25,31 @@ export function register(program: Command): void {
     });
 
   stack.command('down')
-    .description('Stop every node of the local stack (and its monitoring, if started)')
-    .option('--purge', 'also delete the data folder')
+    .description("Stop this checkout's own nodes (and its monitoring, if started); servers it did not start are left alone")
+    .option('--purge', "also delete this checkout's data: the data folder and its PostgreSQL folder")
     .action(async (opts: { purge?: boolean }) => {
       const config = loadConfig();
       await new MonitoringStack(config).down();
-      await new LocalStack(config).down({ purge: opts.purge ?? false });
+      const removed = await new LocalStack(config).down({ purge: opts.purge ?? false });
+      for (const r of removed) progressLine(`deleted ${r}`);
       progressLine(opts.purge ? 'stack stopped and data purged' : 'stack stopped');
     });
 
   stack.command('status')
-    .description("Each node's role, port, state and replication lag")
+    .description("Each node's role, port, state (or the foreign process holding its port), pid, data folder and replication lag")
     .option('--json', 'machine-readable output')
     .action(async (opts: { json?: boolean }) => {
-      const status = await new LocalStack(loadConfig()).status();
-      if (opts.json) printJson(status); else printTable(status.map(flat));
+      const local = new LocalStack(loadConfig());
+      const status = await local.status();
+      if (opts.json) { printJson(status); return; }
+      printTable(status.map(flat));
+      progressLine(`data folder ${local.layout.dataDir}; PostgreSQL data ${local.pgRoot}`);
     });
 }
 
-function flat(n: { name: string; role: string; port: number; state: string; lagBytes?: number | null; lagSeconds?: number | null; detail?: Record<string, unknown> }): Record<string, unknown> {
-  return { name: n.name, role: n.role, port: n.port, state: n.state, lag_bytes: n.lagBytes, lag_seconds: n.lagSeconds, detail: n.detail };
+function flat(n: NodeStatus): Record<string, unknown> {
+  return {
+    name: n.name, role: n.role, port: n.port, state: n.state, pid: n.pid, lag_bytes: n.lagBytes, lag_seconds: n.lagSeconds,
+    detail: n.holder ? `held by ${n.holder.description}` : n.detail, dir: n.dir,
+  };
 }
