@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { chownToPostgres, findOnPath } from '../exec.ts';
 import type { EtcdMemberLayout } from './layout.ts';
+import { DCS_SECTION } from './patroni-config.ts';
 import { ownedPid, signal, startOwned, stopOwned } from './owned-process.ts';
 
 export interface EtcdMemberStatus {
@@ -14,8 +15,8 @@ export interface EtcdMemberStatus {
 /**
  * One member of the three-member etcd cluster Patroni keeps its leader lock in. Three
  * members keep a quorum through the loss of any one (docs/OPERATIONS.md, "High
- * availability"). etcd 3.4 serves only the v3 API by default, hence Patroni's `etcd3`
- * section.
+ * availability"). etcd 3.4 serves only the v3 API unless told otherwise; see DCS_SECTION in
+ * patroni-config.ts for why Patroni uses the v2 one here.
  */
 export class EtcdMember {
   constructor(readonly spec: EtcdMemberLayout, readonly cluster: readonly EtcdMemberLayout[], readonly token: string) {}
@@ -46,6 +47,8 @@ export class EtcdMember {
         // Patroni writes its member keys every loop_wait; keep one hour of history, not all of it.
         '--auto-compaction-mode', 'periodic', '--auto-compaction-retention', '1h',
         '--quota-backend-bytes', String(512 * 1024 * 1024),
+        // Patroni 3.0.2 uses the v2 API (patroni-config.ts, DCS_SECTION says why).
+        ...(DCS_SECTION === 'etcd' ? ['--enable-v2=true'] : []),
         '--logger', 'zap', '--log-outputs', 'stderr',
       ],
       pidFile: this.pidFile, logFile: this.logFile, marker: this.dataDir, unprivileged: true,

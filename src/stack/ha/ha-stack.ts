@@ -6,6 +6,7 @@ import { EtcdMember, type EtcdMemberStatus } from './etcd.ts';
 import { Haproxy, type HaproxyServerState } from './haproxy.ts';
 import type { HaLayout } from './layout.ts';
 import { until } from './owned-process.ts';
+import { HA_SETTINGS } from './patroni-config.ts';
 import { PatroniMember } from './patroni-member.ts';
 import { fetchCluster, type PatroniCluster } from './patroni-rest.ts';
 
@@ -140,10 +141,15 @@ export class HaStack {
   }
 }
 
-/** One leader; every other member running or streaming with a numeric lag (it has a replay position). */
+/**
+ * One leader, a synchronous standby (until Patroni has named one, no member may be promoted,
+ * so a leader lost then would not fail over), and every other member running or streaming
+ * with a numeric lag (it has a replay position).
+ */
 export function isHealthy(cluster: PatroniCluster, expectedMembers: number): boolean {
   const leaders = cluster.members.filter((m) => m.role === 'leader' && m.state === 'running');
   const replicas = cluster.members.filter((m) => m.role !== 'leader');
-  return cluster.members.length === expectedMembers && leaders.length === 1 &&
+  const sync = replicas.filter((m) => m.role === 'sync_standby');
+  return cluster.members.length === expectedMembers && leaders.length === 1 && sync.length === HA_SETTINGS.synchronous_node_count &&
     replicas.every((m) => (m.state === 'running' || m.state === 'streaming') && typeof m.lag === 'number');
 }

@@ -12,9 +12,10 @@ import { REPLICA_MAX_LAG } from './patroni-config.ts';
  * demoted or isolated old primary leaves the leader port even while its PostgreSQL still
  * accepts connections, and `shutdown-sessions` cuts the connections it already had.
  *
- * Check timing: every 1 s, every 250 ms while a server changes state; down after 2 failed
- * checks, up after 2 good ones. A check times out after 1 s, so a frozen Patroni (its port
- * still accepts, nothing answers) counts as failed.
+ * Check timing: every 1 s while up, every 250 ms while down or changing state, so a newly
+ * promoted leader is found within a quarter second; down after 2 failed checks, up after 1
+ * good one on the leader port and 2 on the replica port. A check times out after 1 s, so a
+ * frozen Patroni (its port still accepts, nothing answers) counts as failed.
  */
 export function haproxyConfig(layout: HaLayout): string {
   const servers = (): string[] => layout.members.map((m) => `    server ${m.name} 127.0.0.1:${m.pgPort} check port ${m.restPort}`);
@@ -46,7 +47,8 @@ export function haproxyConfig(layout: HaLayout): string {
     '    option httpchk',
     '    http-check send meth OPTIONS uri /primary',
     '    http-check expect status 200',
-    '    default-server inter 1s fastinter 250ms downinter 1s fall 2 rise 2 on-marked-down shutdown-sessions',
+    // One 200 from /primary is enough (rise 1): Patroni answers it only while it holds the lock.
+    '    default-server inter 1s fastinter 250ms downinter 250ms fall 2 rise 1 on-marked-down shutdown-sessions',
     ...servers(),
     '',
     'listen replicas',
@@ -55,7 +57,7 @@ export function haproxyConfig(layout: HaLayout): string {
     '    option httpchk',
     `    http-check send meth OPTIONS uri /replica?lag=${REPLICA_MAX_LAG}`,
     '    http-check expect status 200',
-    '    default-server inter 1s fastinter 250ms downinter 1s fall 2 rise 2 on-marked-down shutdown-sessions',
+    '    default-server inter 1s fastinter 250ms downinter 250ms fall 2 rise 2 on-marked-down shutdown-sessions',
     ...servers(),
     '',
   ].join('\n');

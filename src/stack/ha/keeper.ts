@@ -4,7 +4,7 @@ import fs from 'node:fs';
 /**
  * The keeper: what systemd's `Restart=always` is for Patroni on a real machine (the runbook
  * in docs/OPERATIONS.md). It runs Patroni, records Patroni's pid, and starts it again a
- * second after it dies for any reason but our own SIGTERM, so a member whose Patroni was
+ * fixed delay after it dies for any reason but our own SIGTERM, so a member whose Patroni was
  * killed comes back and rejoins by itself. It is started detached by `bgc stack up --ha`
  * (src/stack/ha/patroni-member.ts) with one JSON argument, a KeeperSpec.
  */
@@ -17,9 +17,9 @@ export interface KeeperSpec {
   readonly uid?: number;
   readonly gid?: number;
   readonly env: Record<string, string>;
+  /** How long a dead Patroni stays dead (see restartDelayMs in patroni-member.ts). */
+  readonly restartDelayMs: number;
 }
-
-const RESTART_DELAY_MS = 1_000;
 
 function main(): void {
   const spec = JSON.parse(process.argv[2] ?? '{}') as KeeperSpec;
@@ -35,10 +35,10 @@ function main(): void {
     fs.closeSync(out);
     if (child.pid !== undefined) fs.writeFileSync(spec.pidFile, `${child.pid}\n`);
     child.once('exit', (code, sig) => {
-      fs.appendFileSync(spec.logFile, `${new Date().toISOString()} keeper: patroni exited (${sig ?? code})${stopping ? '' : `, restarting in ${RESTART_DELAY_MS} ms`}\n`);
+      fs.appendFileSync(spec.logFile, `${new Date().toISOString()} keeper: patroni exited (${sig ?? code})${stopping ? '' : `, restarting in ${spec.restartDelayMs} ms`}\n`);
       child = undefined;
       if (stopping) { fs.rmSync(spec.pidFile, { force: true }); process.exit(0); }
-      setTimeout(() => { if (!stopping) launch(); }, RESTART_DELAY_MS);
+      setTimeout(() => { if (!stopping) launch(); }, spec.restartDelayMs);
     });
   };
 

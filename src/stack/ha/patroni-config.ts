@@ -41,6 +41,18 @@ if (HA_SETTINGS.loop_wait + 2 * HA_SETTINGS.retry_timeout > HA_SETTINGS.ttl) {
   throw new Error('HA_SETTINGS: loop_wait + 2 × retry_timeout must not exceed ttl');
 }
 
+/**
+ * Patroni talks to etcd through its v2 API (`etcd:`), not the v3 one (`etcd3:`), and etcd
+ * runs with the v2 API switched on for it (src/stack/ha/etcd.ts). Debian's Patroni 3.0.2
+ * renews the leader key through v3 with an unconditional put once its lease has expired
+ * (patroni/patroni PR #2689, fixed in 3.0.3): a leader whose Patroni was frozen past the ttl
+ * overwrote the key of the replica promoted meanwhile, took the leadership back, and the
+ * new leader's acknowledged writes were rewound away (76 lost in one SIGSTOP run, measured;
+ * docs/RELIABILITY.md). The v2 code renews with compare-and-swap on its own name, so a
+ * stale leader fails to renew and demotes. With Patroni ≥ 3.0.3, switch to 'etcd3'.
+ */
+export const DCS_SECTION: 'etcd' | 'etcd3' = 'etcd';
+
 /** What replicas in HAProxy's replica port may lag behind the leader and still serve reads. */
 export const REPLICA_MAX_LAG = '16MB';
 
@@ -85,7 +97,7 @@ export function patroniConfig(layout: HaLayout, member: HaMemberLayout, binDir: 
     name: member.name,
     log: { level: 'INFO', dir: member.dir, file_num: 2, file_size: 16 * 1024 * 1024 },
     restapi: { listen: `127.0.0.1:${member.restPort}`, connect_address: `127.0.0.1:${member.restPort}` },
-    etcd3: { hosts: layout.etcd.map((e) => `127.0.0.1:${e.clientPort}`) },
+    [DCS_SECTION]: { hosts: layout.etcd.map((e) => `127.0.0.1:${e.clientPort}`) },
     bootstrap: {
       dcs: {
         ...HA_SETTINGS,

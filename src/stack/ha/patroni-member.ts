@@ -4,9 +4,20 @@ import { fileURLToPath } from 'node:url';
 import { chownToPostgres, findOnPath, isRoot, run } from '../exec.ts';
 import type { HaLayout, HaMemberLayout } from './layout.ts';
 import { isOurs, ownedPid, postgresIds, signal, startOwned, stopOwned, until } from './owned-process.ts';
-import { patroniConfig } from './patroni-config.ts';
+import { HA_SETTINGS, patroniConfig } from './patroni-config.ts';
 import { fetchSelf, type PatroniSelf } from './patroni-rest.ts';
 import type { KeeperSpec } from './keeper.ts';
+
+/**
+ * A dead Patroni is restarted only after its leader lock has surely expired (ttl + one
+ * loop). Restarted sooner, Patroni 3.0.2 found its own lock still alive, logged "Primary
+ * crashed. Failing over.", released it, and took it again two seconds later, before the
+ * synchronous standby's next loop: the old primary came back after crash recovery and the
+ * write outage was 16 s. Restarted after the ttl, the synchronous standby has taken over
+ * and the old primary rejoins it as a replica (pg_rewind). systemd's equivalent is
+ * `Restart=on-failure` with `RestartSec` above the ttl (docs/OPERATIONS.md).
+ */
+const RESTART_DELAY_MS = (HA_SETTINGS.ttl + HA_SETTINGS.loop_wait) * 1000;
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const projectRoot = path.resolve(here, '..', '..', '..');
@@ -51,6 +62,7 @@ export class PatroniMember {
       pidFile: this.patroniPidFile,
       logFile: path.join(this.spec.dir, 'patroni.out'),
       env: { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8', HOME: this.spec.dir },
+      restartDelayMs: RESTART_DELAY_MS,
       ...ids,
     };
     startOwned({
