@@ -49,7 +49,8 @@ export class ByteLru {
   #bytes = 0;
   evictions = 0;
 
-  constructor(readonly maxBytes: number, readonly maxEntryBytes: number) {}
+  /** `now` is the clock (Unix ms) TTLs expire on; tests pass their own. */
+  constructor(readonly maxBytes: number, readonly maxEntryBytes: number, private readonly now: () => number = Date.now) {}
 
   get bytes(): number { return this.#bytes; }
   get size(): number { return this.#map.size; }
@@ -57,7 +58,7 @@ export class ByteLru {
   get(key: string): unknown {
     const e = this.#map.get(key);
     if (!e) return undefined;
-    if (e.expiresAt !== 0 && e.expiresAt <= Date.now()) {
+    if (e.expiresAt !== 0 && e.expiresAt <= this.now()) {
       this.#remove(key, e);
       return undefined;
     }
@@ -73,7 +74,7 @@ export class ByteLru {
     const bytes = Buffer.byteLength(key) + byteSize(value) + ENTRY_OVERHEAD_BYTES;
     if (bytes > this.maxEntryBytes || bytes > this.maxBytes) return false;
     deepFreeze(value);
-    const expiresAt = ttlMs !== undefined && ttlMs > 0 ? Date.now() + ttlMs : 0;
+    const expiresAt = ttlMs !== undefined && ttlMs > 0 ? this.now() + ttlMs : 0;
     this.#map.set(key, { value, bytes, expiresAt });
     this.#bytes += bytes;
     while (this.#bytes > this.maxBytes) {
@@ -95,7 +96,7 @@ export class ByteLru {
   remainingTtl(key: string): number | undefined {
     const e = this.#map.get(key);
     if (!e || e.expiresAt === 0) return undefined;
-    return Math.max(0, e.expiresAt - Date.now());
+    return Math.max(0, e.expiresAt - this.now());
   }
 
   /** Drops every key starting with `prefix` (all keys when prefix is empty). */

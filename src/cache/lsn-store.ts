@@ -17,10 +17,16 @@ const MAX_LOCAL = 50_000;
 export class RedisLsnStore implements LsnStore {
   readonly #local = new Map<string, { lsn: string; until: number }>();
 
-  constructor(private readonly redis: Redis, private readonly health: RedisHealth, private readonly keys: CacheKeys) {}
+  constructor(
+    private readonly redis: Redis,
+    private readonly health: RedisHealth,
+    private readonly keys: CacheKeys,
+    /** The clock (Unix ms) of the local copies' TTL; tests pass their own. */
+    private readonly now: () => number = Date.now,
+  ) {}
 
   async get(userId: string): Promise<string | undefined> {
-    const now = Date.now();
+    const now = this.now();
     const local = this.#local.get(userId);
     const localLsn = local && local.until > now ? local.lsn : undefined;
     if (!this.health.ready) return localLsn;
@@ -34,7 +40,7 @@ export class RedisLsnStore implements LsnStore {
   }
 
   async set(userId: string, lsn: string): Promise<void> {
-    const now = Date.now();
+    const now = this.now();
     this.#local.delete(userId);
     this.#local.set(userId, { lsn, until: now + LSN_TTL_MS });
     if (this.#local.size > MAX_LOCAL) {

@@ -20,10 +20,11 @@ export class RecentInvalidations {
   #flushSeq = 0;
   #flushAt = 0;
 
-  constructor(readonly windowMs: number) {}
+  /** `now` is the clock (Unix ms) the window is measured on; tests pass their own. */
+  constructor(readonly windowMs: number, private readonly now: () => number = Date.now) {}
 
   note(key: string): void {
-    const now = Date.now();
+    const now = this.now();
     this.#at.delete(key);
     this.#at.set(key, { seq: ++this.#seq, at: now });
     if (this.#at.size > MAX_KEYS) this.#prune(now);
@@ -32,7 +33,7 @@ export class RecentInvalidations {
   /** A flush changes every key at once. */
   noteAll(): void {
     this.#flushSeq = ++this.#seq;
-    this.#flushAt = Date.now();
+    this.#flushAt = this.now();
   }
 
   /** Changes whenever `key` (or everything) is invalidated. */
@@ -42,7 +43,7 @@ export class RecentInvalidations {
 
   /** True within `windowMs` of an invalidation of `key`: read it fresh from the primary. */
   recent(key: string): boolean {
-    const cutoff = Date.now() - this.windowMs;
+    const cutoff = this.now() - this.windowMs;
     return this.#flushAt > cutoff || (this.#at.get(key)?.at ?? 0) > cutoff;
   }
 

@@ -54,18 +54,19 @@ export class RedisHealth {
   readonly #recovered: Array<(downForMs: number) => void> = [];
   readonly #lost: Array<() => void> = [];
 
-  constructor(readonly redis: Redis) {
+  /** `now` is the clock (Unix ms) of the breaker and the outage durations; tests pass their own. */
+  constructor(readonly redis: Redis, private readonly now: () => number = Date.now) {
     redis.on('ready', () => {
       const lostAt = this.#lostAt;
       this.#lostAt = undefined;
       this.#lastError = undefined;
       // Also after a start with Redis unreachable: work deferred meanwhile must run now.
-      if (lostAt !== undefined) for (const fn of this.#recovered) fn(Date.now() - lostAt);
+      if (lostAt !== undefined) for (const fn of this.#recovered) fn(this.now() - lostAt);
     });
     redis.on('error', (err: Error) => { this.#lastError = err.message; });
     redis.on('close', () => {
       if (this.#lostAt === undefined) {
-        this.#lostAt = Date.now();
+        this.#lostAt = this.now();
         for (const fn of this.#lost) fn();
       }
     });
@@ -77,12 +78,12 @@ export class RedisHealth {
    * breaker makes our own calls (lease, LSN marks, deletes) skip it meanwhile, as
    * bentocache's breaker does for cache reads and writes.
    */
-  get ready(): boolean { return this.redis.status === 'ready' && Date.now() >= this.#openUntil; }
+  get ready(): boolean { return this.redis.status === 'ready' && this.now() >= this.#openUntil; }
   get lastError(): string | undefined { return this.#lastError; }
 
   /** A command failed: skip Redis for BREAKER_MS. */
   noteFailure(err: unknown): void {
-    this.#openUntil = Date.now() + BREAKER_MS;
+    this.#openUntil = this.now() + BREAKER_MS;
     this.#lastError = err instanceof Error ? err.message : String(err);
   }
 

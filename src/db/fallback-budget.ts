@@ -5,18 +5,20 @@
  */
 export class FallbackBudget {
   #tokens: number;
-  #lastRefill = Date.now();
+  #lastRefill: number;
   /** Reads the budget let through to the primary. */
   spent = 0;
 
-  constructor(readonly burst = 500, readonly perSecond = 250) {
+  /** `now` is the clock (ms) the refill is measured on; tests pass their own. */
+  constructor(readonly burst = 500, readonly perSecond = 250, private readonly now: () => number = Date.now) {
     this.#tokens = burst;
+    this.#lastRefill = now();
   }
 
   /** Takes one token if any is left. */
   take(): boolean {
-    const now = Date.now();
-    this.#tokens = Math.min(this.burst, this.#tokens + ((now - this.#lastRefill) / 1000) * this.perSecond);
+    const now = this.now();
+    this.#tokens = Math.min(this.burst, this.#tokens + (Math.max(0, now - this.#lastRefill) / 1000) * this.perSecond);
     this.#lastRefill = now;
     if (this.#tokens < 1) return false;
     this.#tokens -= 1;

@@ -37,6 +37,19 @@ export interface ReplicaState {
   inFlight: number;
 }
 
+/** What one probe of a replica found (system.replica_status), or why it failed. */
+export type ProbeResult =
+  | { readonly ok: true; readonly inRecovery: boolean; readonly replayLsn: string | undefined; readonly lagMs: number; readonly paused: boolean }
+  | { readonly ok: false; readonly error: string };
+
+export interface ReplicaRouterOptions {
+  readonly maxLagMs: number;
+  readonly pollMs: number;
+  readonly readYourWritesWaitMs: number;
+  /** The clock (Unix ms) for the fallback budget and poll times; tests pass their own. */
+  readonly now?: () => number;
+}
+
 /**
  * A probe is one trivial statement; under CPU saturation (benchmarks, CI running test files
  * in parallel) 100 ms timed out on healthy replicas and ejected them (5,134 history 503s in
@@ -61,13 +74,14 @@ const STALE_BYTES = 64 * 1024 * 1024;
  *    replicas cannot multiply the primary's read load without limit.
  */
 export class ReplicaRouter {
-  readonly states = new Map<ManagedPool, ReplicaState>();
+  readonly #states = new Map<ManagedPool, ReplicaState>();
   #timer: NodeJS.Timeout | undefined;
   #lsnStore: LsnStore = new MemoryLsnStore();
   #observer: (d: RouteDecision) => void = () => undefined;
   readonly #ctxLsn = new WeakMap<QueryContext, Promise<string | undefined>>();
   #primaryLsn: string | undefined;
-  readonly #budget = new FallbackBudget();
+  readonly #budget: FallbackBudget;
+  readonly #now: () => number;
   readonly #primaryInFlight = { n: 0 };
   /** Reads sent to the primary because no replica was in rotation (the budget's spending). */
   get fallbacks(): number { return this.#budget.spent; }
@@ -76,10 +90,12 @@ export class ReplicaRouter {
   constructor(
     readonly primary: ManagedPool,
     readonly replicas: readonly ManagedPool[],
-    private readonly cfg: { maxLagMs: number; pollMs: number; readYourWritesWaitMs: number },
+    private readonly cfg: ReplicaRouterOptions,
   ) {
+    this.#now = cfg.now ?? Date.now;
+    this.#budget = new FallbackBudget(undefined, undefined, this.#now);
     for (const r of replicas) {
-      this.states.set(r, {
+      this.#states.set(r, {
         node: r.name, available: false, reachable: false, promoted: false, paused: false, replayLsn: undefined,
         lagMs: 0, lagBytes: 0, lastPollAt: 0, lastError: undefined, healthyStreak: READMIT_STREAK - 1, failedPolls: 0, inFlight: 0,
       });
@@ -112,48 +128,67 @@ export class ReplicaRouter {
   }
 
   async #pollReplica(pool: ManagedPool): Promise<void> {
-    const st = this.states.get(pool);
-    if (!st) return;
+    let result: ProbeResult;
     try {
       type Row = { in_recovery: boolean; replay_lsn: string | null; lag_ms: number; paused: boolean };
       const res = await withTimeout(pool.query<Row>(systemQueries.replicaStatus.text, [], systemQueries.replicaStatus.name), POLL_TIMEOUT_MS);
       const row = res.rows[0];
       if (!row) throw new Error('no row');
-      st.reachable = true;
-      st.failedPolls = 0;
-      st.lastError = undefined;
-      st.paused = row.paused;
-      st.replayLsn = row.replay_lsn ?? undefined;
-      st.lagMs = Number(row.lag_ms);
-      st.lagBytes = this.#primaryLsn && st.replayLsn ? Math.max(0, Number(parseLsn(this.#primaryLsn) - parseLsn(st.replayLsn))) : 0;
-      const promoted = !row.in_recovery;
-      st.promoted = promoted;
-      const tooFar = st.lagMs > this.cfg.maxLagMs || st.lagBytes > STALE_BYTES;
-      const comfortable = st.lagMs <= this.cfg.maxLagMs / 2 && st.lagBytes <= STALE_BYTES / 2;
-      if (promoted || tooFar) {
-        st.available = false;
-        st.healthyStreak = 0;
-        if (promoted) st.lastError = 'not in recovery (promoted?)';
-      } else if (!st.available) {
-        st.healthyStreak = comfortable ? st.healthyStreak + 1 : 0;
-        if (st.healthyStreak >= READMIT_STREAK) st.available = true;
-      }
+      result = { ok: true, inRecovery: row.in_recovery, replayLsn: row.replay_lsn ?? undefined, lagMs: Number(row.lag_ms), paused: row.paused };
     } catch (err) {
+      result = { ok: false, error: err instanceof Error ? err.message : String(err) };
+    }
+    try {
+      this.applyProbe(pool, result);
+    } catch (err) {
+      // A row we cannot read (a malformed LSN) counts as a failed probe, never as a rejection of the poll loop.
+      this.applyProbe(pool, { ok: false, error: err instanceof Error ? err.message : String(err) });
+    }
+  }
+
+  /**
+   * Applies one probe result with the rotation rules (two failed probes eject, three
+   * comfortable ones re-admit, a promoted node never serves as a replica). The poller's
+   * only way to change a replica's state, and the supported way for tests to put a replica
+   * in a given state: the same rules apply, so no test sets a state the poller never could.
+   */
+  applyProbe(pool: ManagedPool, result: ProbeResult): void {
+    const st = this.#states.get(pool);
+    if (!st) throw new Error(`${pool.name} is not a replica of this router`);
+    st.lastPollAt = this.#now();
+    if (!result.ok) {
       st.failedPolls++;
-      st.lastError = err instanceof Error ? err.message : String(err);
+      st.lastError = result.error;
       if (st.failedPolls >= PROBE_FAILURES_TO_EJECT) {
         st.reachable = false;
         st.available = false;
         st.healthyStreak = 0;
       }
-    } finally {
-      st.lastPollAt = Date.now();
+      return;
+    }
+    st.reachable = true;
+    st.failedPolls = 0;
+    st.lastError = undefined;
+    st.paused = result.paused;
+    st.replayLsn = result.replayLsn;
+    st.lagMs = result.lagMs;
+    st.lagBytes = this.#primaryLsn && st.replayLsn ? Math.max(0, Number(parseLsn(this.#primaryLsn) - parseLsn(st.replayLsn))) : 0;
+    st.promoted = !result.inRecovery;
+    const tooFar = st.lagMs > this.cfg.maxLagMs || st.lagBytes > STALE_BYTES;
+    const comfortable = st.lagMs <= this.cfg.maxLagMs / 2 && st.lagBytes <= STALE_BYTES / 2;
+    if (st.promoted || tooFar) {
+      st.available = false;
+      st.healthyStreak = 0;
+      if (st.promoted) st.lastError = 'not in recovery (promoted?)';
+    } else if (!st.available) {
+      st.healthyStreak = comfortable ? st.healthyStreak + 1 : 0;
+      if (st.healthyStreak >= READMIT_STREAK) st.available = true;
     }
   }
 
   /** Marks a replica out after a failed read; the poller re-admits it when healthy. */
   reportFailure(pool: ManagedPool, err: unknown): void {
-    const st = this.states.get(pool);
+    const st = this.#states.get(pool);
     if (!st) return;
     st.available = false;
     st.healthyStreak = 0;
@@ -161,12 +196,12 @@ export class ReplicaRouter {
   }
 
   enter(pool: ManagedPool): void {
-    const st = this.states.get(pool);
+    const st = this.#states.get(pool);
     if (st) st.inFlight++; else this.#primaryInFlight.n++;
   }
 
   leave(pool: ManagedPool): void {
-    const st = this.states.get(pool);
+    const st = this.#states.get(pool);
     if (st) st.inFlight--; else this.#primaryInFlight.n--;
   }
 
@@ -197,7 +232,7 @@ export class ReplicaRouter {
     };
     if (this.replicas.length === 0) return decide(this.primary, 'no_replicas');
     const retry = tried.size > 0;
-    const candidates = this.replicas.filter((r) => !tried.has(r) && this.states.get(r)?.available && !r.closed);
+    const candidates = this.replicas.filter((r) => !tried.has(r) && this.#states.get(r)?.available && !r.closed);
     if (candidates.length === 0) {
       if (this.#budget.take()) return decide(this.primary, retry ? 'retry_primary' : 'fallback_unhealthy');
       // The primary's budget for replica reads is spent. A replica that is only lagging
@@ -241,8 +276,9 @@ export class ReplicaRouter {
 
   async #waitForReplay(pool: ManagedPool, lsn: string): Promise<ManagedPool | undefined> {
     this.rywWaits++;
+    // Real time, not the injected clock: this bounds an actual wait on round trips.
     const deadline = Date.now() + this.cfg.readYourWritesWaitMs;
-    const st = this.states.get(pool);
+    const st = this.#states.get(pool);
     do {
       try {
         const res = await withTimeout(pool.query<{ caught_up: boolean; replay_lsn: string }>(systemQueries.replayedPast.text, [lsn], systemQueries.replayedPast.name), POLL_TIMEOUT_MS);
@@ -263,15 +299,15 @@ export class ReplicaRouter {
     if (pools.length === 1) return a;
     let b = pools[Math.floor(Math.random() * pools.length)] as ManagedPool;
     if (b === a) b = pools[(pools.indexOf(a) + 1) % pools.length] as ManagedPool;
-    const fa = this.states.get(a)?.inFlight ?? 0;
-    const fb = this.states.get(b)?.inFlight ?? 0;
+    const fa = this.#states.get(a)?.inFlight ?? 0;
+    const fb = this.#states.get(b)?.inFlight ?? 0;
     return fb < fa ? b : a;
   }
 
   /** A reachable standby out of rotation only for lag, that has replayed the reader's required LSN. */
   async #laggingServing(ctx: QueryContext, tried: ReadonlySet<ManagedPool>): Promise<{ pool: ManagedPool; required: string | undefined } | undefined> {
     const reachable = this.replicas.filter((r) => {
-      const st = this.states.get(r);
+      const st = this.#states.get(r);
       return !tried.has(r) && !r.closed && st !== undefined && st.reachable && !st.promoted && st.replayLsn !== undefined;
     });
     if (reachable.length === 0) return undefined;
@@ -284,14 +320,14 @@ export class ReplicaRouter {
   #replayedPast(pools: readonly ManagedPool[], lsn: string): ManagedPool[] {
     const need = parseLsn(lsn);
     return pools.filter((r) => {
-      const replayed = this.states.get(r)?.replayLsn;
+      const replayed = this.#states.get(r)?.replayLsn;
       return replayed !== undefined && parseLsn(replayed) >= need;
     });
   }
 
   /** The router's view of every node, for /readyz, `bgc stack status` and the admin API. */
   snapshot(): Array<Omit<ReplicaState, 'healthyStreak' | 'failedPolls'> & { role: 'replica' }> {
-    return [...this.states.values()].map(({ healthyStreak: _h, failedPolls: _f, ...s }) => ({ ...s, role: 'replica' as const }));
+    return [...this.#states.values()].map(({ healthyStreak: _h, failedPolls: _f, ...s }) => ({ ...s, role: 'replica' as const }));
   }
 
   get primaryLsn(): string | undefined { return this.#primaryLsn; }

@@ -28,14 +28,21 @@ describe('RecentInvalidations (stale-set fencing, fresh reads)', () => {
     expect(r.stamp('a')).not.toBe(a1);
     expect(r.stamp('b')).not.toBe(b0);
   });
-  it('asks for fresh reads only within its window', async () => {
-    const r = new RecentInvalidations(30);
+  it('asks for fresh reads only within its window', () => {
+    let now = Date.parse('2026-12-31T23:59:30Z');
+    const r = new RecentInvalidations(30, () => now);
     expect(r.recent('a')).toBe(false);
     r.note('a');
     expect(r.recent('a')).toBe(true);
     expect(r.recent('b')).toBe(false);
-    await new Promise((res) => setTimeout(res, 40));
+    now += 29;
+    expect(r.recent('a')).toBe(true);
+    now += 1;
     expect(r.recent('a')).toBe(false);
+    r.noteAll();
+    expect(r.recent('b')).toBe(true);
+    now += 30;
+    expect(r.recent('b')).toBe(false);
   });
 });
 

@@ -1,67 +1,105 @@
 import { describe, expect, it } from 'vitest';
-import { ReplicaRouter, type RouteDecision } from '../../src/db/replica-router.ts';
+import { ReplicaRouter, type ProbeResult, type RouteDecision } from '../../src/db/replica-router.ts';
 import type { ManagedPool } from '../../src/db/managed-pool.ts';
 import { DbUnavailableError } from '../../src/db/errors.ts';
+import { FallbackBudget } from '../../src/db/fallback-budget.ts';
 
 /**
  * The router's decisions once the primary's budget for replica reads is spent (no I/O:
- * the states are set the way the poller sets them; the routing tests on a real 3-node
- * stack are test/integration/replica-routing.test.ts).
+ * replica states come from probe results applied with the poller's own rules, and the
+ * clock is the test's, so the budget refills only when the test moves it; the routing
+ * tests on a real 3-node stack are test/integration/replica-routing.test.ts).
  */
-const pool = (name: string): ManagedPool => ({ name, closed: false }) as unknown as ManagedPool;
+const pool = (name: string, role: 'primary' | 'replica'): ManagedPool => ({ name, role, closed: false }) as unknown as ManagedPool;
 
-function routerWith(replicaStates: Array<{ reachable: boolean; promoted?: boolean; replayLsn?: string }>) {
-  const primary = pool('primary');
-  const replicas = replicaStates.map((_, i) => pool(`replica${i + 1}`));
-  const router = new ReplicaRouter(primary, replicas, { maxLagMs: 2_000, pollMs: 500, readYourWritesWaitMs: 0 });
-  replicas.forEach((r, i) => {
-    const st = router.states.get(r);
-    if (!st) throw new Error('no state');
-    // Out of rotation (lag), as the poller leaves a lagging replica.
-    Object.assign(st, { available: false, promoted: false, replayLsn: '0/1000', ...replicaStates[i] });
-  });
-  return { router, primary };
+const lagging = (replayLsn: string): ProbeResult => ({ ok: true, inRecovery: true, replayLsn, lagMs: 60_000, paused: false });
+const promoted: ProbeResult = { ok: true, inRecovery: false, replayLsn: '0/1000', lagMs: 0, paused: false };
+const failed: ProbeResult = { ok: false, error: 'timed out after 250 ms' };
+
+function routerWith(probes: ReadonlyArray<readonly ProbeResult[]>) {
+  let now = Date.parse('2026-12-31T23:59:30Z');
+  const replicas = probes.map((_, i) => pool(`replica${i + 1}`, 'replica'));
+  const router = new ReplicaRouter(pool('primary', 'primary'), replicas, { maxLagMs: 2_000, pollMs: 500, readYourWritesWaitMs: 0, now: () => now });
+  replicas.forEach((r, i) => { for (const p of probes[i] ?? []) router.applyProbe(r, p); });
+  return { router, advance: (ms: number) => { now += ms; } };
 }
 
 /** Decisions until the first one not on the primary (the 500-token burst comes first). */
-async function afterBudget(router: ReplicaRouter, ctx: { minLsn?: string } = {}): Promise<RouteDecision | Error> {
+async function afterBudget(router: ReplicaRouter, ctx: { minLsn?: string } = {}): Promise<{ onPrimary: number; last: RouteDecision | Error }> {
   for (let i = 0; i < 2_000; i++) {
     try {
       const d = await router.choose('chat.conversation_history', ctx, new Set());
-      if (d.reason !== 'fallback_unhealthy') return d;
+      if (d.reason !== 'fallback_unhealthy') return { onPrimary: i, last: d };
     } catch (err) {
-      return err as Error;
+      return { onPrimary: i, last: err as Error };
     }
   }
   throw new Error('the budget never ran out');
 }
 
 describe('replica router past the primary fallback budget', () => {
-  it('spends the budget on the primary first, then reads from a replica that is only lagging', async () => {
-    const { router } = routerWith([{ reachable: true }, { reachable: true }]);
-    const first = await router.choose('chat.conversation_history', {}, new Set());
-    expect(first).toMatchObject({ node: 'primary', reason: 'fallback_unhealthy' });
-    const d = await afterBudget(router);
-    expect(d).not.toBeInstanceOf(Error);
-    expect(d).toMatchObject({ reason: 'lagging_over_budget' });
-    expect((d as RouteDecision).node).toMatch(/^replica[12]$/);
-    expect(router.fallbacks).toBeGreaterThanOrEqual(500);
+  it('spends exactly the 500-token burst on the primary, then reads from a replica that is only lagging', async () => {
+    const { router } = routerWith([[lagging('0/1000')], [lagging('0/1000')]]);
+    expect(router.snapshot().map((s) => [s.reachable, s.available])).toEqual([[true, false], [true, false]]);
+    const { onPrimary, last } = await afterBudget(router);
+    expect(onPrimary).toBe(500);
+    expect(last).toMatchObject({ reason: 'lagging_over_budget' });
+    expect((last as RouteDecision).node).toMatch(/^replica[12]$/);
+    expect(router.fallbacks).toBe(500);
+  });
+
+  it('refills 250 tokens a second on its clock', async () => {
+    const { router, advance } = routerWith([[failed, failed]]);
+    expect((await afterBudget(router)).onPrimary).toBe(500);
+    advance(1_000);
+    const { onPrimary, last } = await afterBudget(router);
+    expect(onPrimary).toBe(250);
+    expect(last).toBeInstanceOf(DbUnavailableError);
   });
 
   it('never serves a reader from a replica that has not replayed its required LSN: 503 instead', async () => {
-    const { router } = routerWith([{ reachable: true, replayLsn: '0/1000' }, { reachable: true, replayLsn: '0/2000' }]);
-    const behind = await afterBudget(router, { minLsn: '0/3000' });
+    const { router } = routerWith([[lagging('0/1000')], [lagging('0/2000')]]);
+    const behind = (await afterBudget(router, { minLsn: '0/3000' })).last;
     expect(behind).toBeInstanceOf(DbUnavailableError);
     expect((behind as DbUnavailableError).code).toBe('DB_UNAVAILABLE');
-    // The replica that has replayed it may serve it (once the tokens that refilled
-    // meanwhile, 250 a second, are spent again).
-    const caughtUp = await afterBudget(router, { minLsn: '0/1800' });
+    // The replica that has replayed it may serve it.
+    const caughtUp = (await afterBudget(router, { minLsn: '0/1800' })).last;
     expect(caughtUp).toMatchObject({ node: 'replica2', reason: 'lagging_over_budget', requiredLsn: '0/1800' });
   });
 
   it('never uses an unreachable or promoted replica: 503 instead', async () => {
-    const { router } = routerWith([{ reachable: false }, { reachable: true, promoted: true }]);
-    const d = await afterBudget(router);
-    expect(d).toBeInstanceOf(DbUnavailableError);
+    const { router } = routerWith([[lagging('0/1000'), failed, failed], [promoted]]);
+    expect(router.snapshot().map((s) => [s.reachable, s.promoted])).toEqual([[false, false], [true, true]]);
+    expect((await afterBudget(router)).last).toBeInstanceOf(DbUnavailableError);
+  });
+
+  it('ejects after two failed probes, not one, and re-admits only after three comfortable ones', () => {
+    const healthy: ProbeResult = { ok: true, inRecovery: true, replayLsn: '0/1000', lagMs: 10, paused: false };
+    const { router } = routerWith([[healthy, healthy, healthy]]);
+    const state = () => router.snapshot()[0];
+    // Out at start; the first comfortable probe completes the initial streak.
+    expect(state()?.available).toBe(true);
+    router.applyProbe(router.replicas[0] as ManagedPool, failed);
+    expect(state()?.available).toBe(true);
+    router.applyProbe(router.replicas[0] as ManagedPool, failed);
+    expect(state()).toMatchObject({ available: false, reachable: false });
+    for (const expected of [false, false, true]) {
+      router.applyProbe(router.replicas[0] as ManagedPool, healthy);
+      expect(state()?.available).toBe(expected);
+    }
+    expect(state()?.lastPollAt).toBe(Date.parse('2026-12-31T23:59:30Z'));
+  });
+});
+
+describe('FallbackBudget', () => {
+  it('never refills past its burst and never refills backwards when the clock steps back', () => {
+    let now = Date.parse('2028-02-29T12:00:00Z');
+    const budget = new FallbackBudget(3, 1, () => now);
+    expect([budget.take(), budget.take(), budget.take(), budget.take()]).toEqual([true, true, true, false]);
+    now -= 60_000;
+    expect(budget.take()).toBe(false);
+    now += 3_600_000;
+    expect([budget.take(), budget.take(), budget.take(), budget.take()]).toEqual([true, true, true, false]);
+    expect(budget.spent).toBe(6);
   });
 });
