@@ -21,6 +21,8 @@ import { events, SYNC_DEFAULT_LIMIT, type SyncRequest } from './protocol.ts';
  * committed before the client's subscription was live, which were never pushed to it.
  */
 export const SINCE_MARGIN_MS = 10_000;
+/** Clock skew between app hosts tolerated in a `since` id's time. */
+const FUTURE_TOLERANCE_MS = 60_000;
 /** Concurrent syncs share one primary LSN lookup taken within this many ms. */
 const LSN_REUSE_MS = 20;
 
@@ -79,6 +81,9 @@ function position(req: SyncRequest): Position {
   if (req.since !== undefined) {
     const ms = uuidV7Millis(req.since.toLowerCase());
     if (ms === undefined) throw new SyncError('VALIDATION_FAILED', 'since must be a message id (a UUIDv7)');
+    // Ids are made here, so one from the future names no message (and a year past 9999 is
+    // not even a timestamp PostgreSQL accepts; found by test/integration/realtime-frames).
+    if (ms > Date.now() + FUTURE_TOLERANCE_MS) throw new SyncError('VALIDATION_FAILED', 'since names no message (its time is in the future)');
     return { ts: new Date(Math.max(0, ms - SINCE_MARGIN_MS)).toISOString(), id: MIN_UUID };
   }
   const m = CURSOR.exec(req.cursor ?? '');

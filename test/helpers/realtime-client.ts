@@ -40,7 +40,10 @@ export class RtClient {
     const client = new RtClient(ws);
     await new Promise<void>((resolve, reject) => {
       ws.once('open', () => resolve());
-      ws.once('unexpected-response', (_req, res) => reject(new UpgradeRefused(res.statusCode ?? 0)));
+      ws.once('unexpected-response', (_req, res) => {
+        const retryAfter = res.headers['retry-after'];
+        reject(new UpgradeRefused(res.statusCode ?? 0, typeof retryAfter === 'string' ? retryAfter : undefined));
+      });
       ws.once('error', reject);
     });
     return client;
@@ -105,7 +108,7 @@ export class RtClient {
 }
 
 export class UpgradeRefused extends Error {
-  constructor(readonly status: number) {
+  constructor(readonly status: number, readonly retryAfter?: string) {
     super(`upgrade refused with HTTP ${status}`);
     this.name = 'UpgradeRefused';
   }

@@ -1,0 +1,135 @@
+import type net from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startRuntime, type Runtime } from '../../src/app/runtime.ts';
+import { createTestDatabase, type TestDatabase } from '../helpers/test-db.ts';
+import { eventually, RtClient, UpgradeRefused } from '../helpers/realtime-client.ts';
+
+/**
+ * Back-pressure and limits of /api/realtime on the real stack, with deliberately small
+ * settings: 4 sockets per instance, a 64 KiB send buffer, a 300 ms heartbeat with a
+ * 1.5 s idle timeout, and a 400 ms auth timeout.
+ */
+let tdb: TestDatabase;
+let rt: Runtime;
+const sockets: RtClient[] = [];
+const MAX_CONNECTIONS = 4;
+
+async function register(name: string): Promise<{ id: string; token: string }> {
+  const username = `${name}_${process.pid}`;
+  const res = await rt.app.inject({
+    method: 'POST', url: '/api/auth/register', headers: { 'content-type': 'application/json' },
+    payload: JSON.stringify({ email: `${username}@example.test`, username, password: 'correct Horse 42' }),
+  });
+  expect(res.statusCode).toBe(201);
+  const body = JSON.parse(res.body) as { token: string; user: { id: string } };
+  return { id: body.user.id, token: body.token };
+}
+
+async function counter(name: string, label: string): Promise<number> {
+  const m = await rt.deps.metrics.registry.getSingleMetric(name)?.get();
+  return m?.values.filter((v) => Object.values(v.labels).includes(label)).reduce((s, v) => s + v.value, 0) ?? 0;
+}
+
+beforeAll(async () => {
+  tdb = await createTestDatabase('realtime_limits');
+  rt = await startRuntime(tdb.config({
+    BGC_POOL_SIZE: '2', BGC_POOL_MAX_OVERFLOW: '8', BGC_CACHE_WARM_COUNT: '0',
+    BGC_REALTIME_MAX_CONNECTIONS: String(MAX_CONNECTIONS),
+    BGC_REALTIME_MAX_BUFFERED_BYTES: String(64 * 1024),
+    BGC_REALTIME_HEARTBEAT_MS: '300',
+    BGC_REALTIME_IDLE_TIMEOUT_MS: '1500',
+    BGC_REALTIME_AUTH_TIMEOUT_MS: '400',
+  }));
+});
+
+afterAll(async () => {
+  for (const s of sockets) s.close();
+  await rt?.close();
+  await tdb?.drop();
+});
+
+describe('limits', () => {
+  it('closes a socket that never authenticates with 4002', async () => {
+    const c = await RtClient.open(rt.ports.api);
+    const closed = await c.waitClosed(5_000);
+    expect(closed.code).toBe(4002);
+  });
+
+  it('refuses the upgrade past the per-instance limit with 503 and Retry-After, and accepts again after a close', async () => {
+    const u = await register('limit');
+    const open: RtClient[] = [];
+    for (let i = 0; i < MAX_CONNECTIONS; i++) open.push(await RtClient.ready(rt.ports.api, u.token));
+    sockets.push(...open);
+    const refused = await RtClient.open(rt.ports.api, { token: u.token }).then(() => undefined, (err: unknown) => err);
+    expect(refused).toBeInstanceOf(UpgradeRefused);
+    expect((refused as UpgradeRefused).status).toBe(503);
+    expect(Number((refused as UpgradeRefused).retryAfter)).toBeGreaterThan(0);
+    expect(await counter('bgc_realtime_connections_total', 'over_limit')).toBeGreaterThanOrEqual(1);
+    open[0]?.close();
+    await open[0]?.waitClosed(2_000);
+    const ms = await eventually(async () => {
+      try {
+        sockets.push(await RtClient.ready(rt.ports.api, u.token));
+        return true;
+      } catch {
+        return false;
+      }
+    }, 3_000, 'a new socket after one closed');
+    console.log(`accepted again ${ms.toFixed(1)} ms after a close`);
+    for (const s of sockets.splice(0)) { s.close(); await s.waitClosed(2_000).catch(() => undefined); }
+  });
+
+  it('pings every heartbeat and closes a client that stops answering with 4005', async () => {
+    const u = await register('idle');
+    const silent = await RtClient.open(rt.ports.api, { token: u.token, autoPong: false });
+    const lively = await RtClient.ready(rt.ports.api, u.token);
+    sockets.push(silent, lively);
+    await silent.waitFor((e) => e.type === 'ready', 2_000);
+    const t0 = performance.now();
+    const closed = await silent.waitClosed(6_000);
+    console.log(`silent client closed after ${(closed.atMs - t0).toFixed(0)} ms (idle timeout 1500 ms, heartbeat 300 ms)`);
+    expect(closed.code).toBe(4005);
+    // The client that answers pings (ws does by default, as browsers do) is still there.
+    expect(lively.closedWith).toBeUndefined();
+    lively.send({ type: 'ping', request_id: 'alive' });
+    await lively.waitFor((e) => e.type === 'pong' && e.request_id === 'alive', 2_000);
+    lively.close();
+    await lively.waitClosed(2_000);
+  });
+
+  it('drops a slow consumer with 4006 instead of buffering without bound', async () => {
+    const a = await register('slow_a');
+    const b = await register('slow_b');
+    const conv = await rt.app.inject({
+      method: 'POST', url: '/api/chat/conversations', headers: { authorization: `Bearer ${a.token}`, 'content-type': 'application/json' },
+      payload: JSON.stringify({ recipient_id: b.id }),
+    });
+    const convId = (JSON.parse(conv.body) as { id: string }).id;
+    // 300 messages of ~3.9 KB: one sync page of them is ~1.2 MB of JSON.
+    const admin = await tdb.admin();
+    try {
+      await admin.query(
+        `INSERT INTO messages (id, conversation_id, sender_id, content, created_at)
+         SELECT gen_random_uuid(), $1, $2, repeat('x', 3900), now() - interval '1 minute' + g * interval '1 ms'
+         FROM generate_series(1, 300) g`, [convId, a.id]);
+      await admin.query(`UPDATE conversation_members SET last_message_at = now() WHERE conversation_id = $1`, [convId]);
+    } finally {
+      await admin.end();
+    }
+    const slow = await RtClient.ready(rt.ports.api, b.token);
+    sockets.push(slow);
+    const before = await counter('bgc_realtime_events_dropped_total', 'slow_consumer');
+    // Stop reading, then ask for far more than the kernel buffers and the 64 KiB bound hold.
+    const raw = (slow.ws as unknown as { _socket: net.Socket })._socket;
+    raw.pause();
+    const since = '00000000-0000-7000-8000-000000000000';
+    for (let i = 0; i < 30; i++) slow.send({ type: 'sync', since, limit: 300 });
+    const ms = await eventually(async () => (await counter('bgc_realtime_events_dropped_total', 'slow_consumer')) > before, 20_000, 'slow consumer dropped');
+    console.log(`slow consumer dropped ${ms.toFixed(0)} ms after it stopped reading`);
+    raw.resume();
+    const closed = await slow.waitClosed(5_000);
+    expect(closed.code).toBe(4006);
+    // The bound held: the server never queued more than the limit for it (beyond the kernel's buffers).
+    expect(await counter('bgc_realtime_disconnects_total', 'slow_consumer')).toBeGreaterThanOrEqual(1);
+  });
+});
