@@ -27,6 +27,8 @@ export class CsvScanner {
   #min: string | null = null;
   #max: string | null = null;
   #pendingBytes = false;
+  /** The previous byte closed a quoted section: a quote now is an escaped ("") one. */
+  #justClosed = false;
 
   constructor(column: string) {
     this.#column = column;
@@ -36,11 +38,15 @@ export class CsvScanner {
     for (let i = 0; i < chunk.length; i++) {
       const b = chunk[i] as number;
       this.#pendingBytes = true;
+      const afterClose = this.#justClosed;
+      this.#justClosed = false;
       if (this.#inQuotes) {
         // A doubled quote ("") closes and reopens: the net state is right without lookahead.
-        if (b === QUOTE) this.#inQuotes = false;
+        if (b === QUOTE) { this.#inQuotes = false; this.#justClosed = true; }
         else if (this.#capturing()) this.#capture.push(b);
       } else if (b === QUOTE) {
+        // …and the reopening quote stands for one literal quote in the value.
+        if (afterClose && this.#capturing()) this.#capture.push(QUOTE);
         this.#inQuotes = true;
       } else if (b === COMMA) {
         this.#endField();

@@ -12,7 +12,15 @@ const MAX_CURSOR_CHARS = 600;
 /** Largest time window a history/feed cursor may ask for (about ten years). */
 export const MAX_WINDOW_DAYS = 3660;
 
-const isoTs = z.string().regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$/).refine((s) => !Number.isNaN(Date.parse(s)));
+/**
+ * A real UTC instant: Date.parse rolls 2027-02-29 over to March 1st and 24:00 to the next
+ * day, where PostgreSQL refuses them (22008), so the day and hour must survive the parse.
+ */
+const isRealInstant = (s: string): boolean => {
+  const ms = Date.parse(s);
+  return !Number.isNaN(ms) && new Date(ms).toISOString().slice(0, 13) === s.slice(0, 13);
+};
+const isoTs = z.string().regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$/).refine(isRealInstant);
 const uuid = z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
 const windowDays = z.number().int().min(1).max(MAX_WINDOW_DAYS);
 
