@@ -12,8 +12,6 @@ import type { Metrics } from './registry.ts';
  */
 export const CACHE_NAMES = ['profile', 'session', 'relationship'] as const;
 export type CacheName = (typeof CACHE_NAMES)[number];
-export type CacheTier = 'l1' | 'l2';
-export type CacheResult = 'hit' | 'miss' | 'stale';
 export type InvalidationSource = 'app' | 'db_notify' | 'bus' | 'flush';
 
 export class CacheMetrics {

@@ -44,14 +44,4 @@ WHERE c.relname = $1 AND n.nspname = $2 AND con.contype = 'f'
 ORDER BY con.conname`;
 
 /** Tables the parent's foreign keys point at (for the dry run's lock descriptions). */
-export const PARENT_REFERENCED_SQL = `
-SELECT DISTINCT confrelid::regclass::text AS referenced
-FROM pg_constraint WHERE conrelid = $1::regclass AND contype = 'f' ORDER BY 1`;
-
-export const COLUMN_NAMES_SQL = `
-SELECT a.attname AS name
-FROM pg_attribute a
-WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped
-ORDER BY a.attnum`;
-
 export const IN_RECOVERY_SQL = `SELECT pg_is_in_recovery() AS in_recovery`;

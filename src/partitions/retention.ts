@@ -23,8 +23,6 @@ const STEPS: Partial<Record<LedgerState, (ctx: StepContext, row: LedgerRow) => P
   verified: dropStep,
 };
 
-export const IN_PROGRESS_STATES: readonly LedgerState[] = ['detaching', 'detached', 'exported', 'verified'];
-
 /** Runs the cycle of one partition from its current ledger state to 'dropped'. */
 export async function advanceCycle(ctx: StepContext, start: LedgerRow): Promise<LedgerRow> {
   let row = start;

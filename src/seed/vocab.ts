@@ -3,7 +3,7 @@
  * bios finds something; real US cities with their coordinates, so radius search works;
  * small closed sets for the JSONB arrays, so containment filters hit realistic fractions.
  */
-export interface City { readonly city: string; readonly state: string; readonly lat: number; readonly lng: number; readonly weight: number }
+interface City { readonly city: string; readonly state: string; readonly lat: number; readonly lng: number; readonly weight: number }
 
 // Weight ≈ metro population in millions (rounded), so big cities hold more users.
 export const CITIES: readonly City[] = [

@@ -10,7 +10,7 @@ export const OPERATIONS = [
 export type Operation = (typeof OPERATIONS)[number];
 
 export const API_WORKLOADS = ['profile', 'inbox', 'history', 'search', 'feed', 'send', 'mixed'] as const;
-export type ApiWorkload = (typeof API_WORKLOADS)[number];
+type ApiWorkload = (typeof API_WORKLOADS)[number];
 /** healthz exercises the harness without the API (the framework's own smoke test). */
 export type WorkloadName = ApiWorkload | 'healthz';
 
@@ -31,10 +31,3 @@ export const WORKLOAD_MIX: Readonly<Record<WorkloadName | 'trivial', ReadonlyArr
   healthz: [['healthz', 1]],
   trivial: [['trivial', 1]],
 };
-
-/** Operations that change data (the harness refuses to run them against anything but bench databases). */
-export const WRITE_OPERATIONS: ReadonlySet<Operation> = new Set(['message_send', 'post_create']);
-
-export function isApiWorkload(name: string): name is ApiWorkload {
-  return (API_WORKLOADS as readonly string[]).includes(name);
-}
