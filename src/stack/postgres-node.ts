@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
-import { run, chownToPostgres, findPgBinDir, sleep, isRoot } from './exec.ts';
+import { run, chownToPostgres, findPgBinDir, sleep, isRoot, CommandFailedError } from './exec.ts';
 import { ownedPid } from './processes.ts';
 
 export interface PgNodeSpec {
@@ -149,7 +149,12 @@ export class PgNode {
     if (this.spec.role === 'replica') {
       opts.push(`-c "primary_conninfo=host=127.0.0.1 port=${this.spec.primaryPort} user=postgres application_name=${this.spec.name}"`);
     }
-    await run(this.#tool('pg_ctl'), ['start', '-w', '-t', '60', '-D', this.spec.dir, '-l', this.logFile, '-o', opts.join(' ')], { asPostgres: true });
+    const res = await run(this.#tool('pg_ctl'), ['start', '-w', '-t', '60', '-D', this.spec.dir, '-l', this.logFile, '-o', opts.join(' ')], { asPostgres: true, allowFail: true });
+    if (res.code !== 0) {
+      // pg_ctl only says "Examine the log output": the error carries the log's last lines.
+      const tail = fs.readFileSync(this.logFile, 'utf8').trim().split('\n').slice(-6).join('\n');
+      throw new CommandFailedError(`pg_ctl start -D ${this.spec.dir}`, res.code, `${res.output}\n${this.logFile}:\n${tail}`);
+    }
   }
 
   async stop(mode: 'fast' | 'immediate' = 'fast'): Promise<void> {

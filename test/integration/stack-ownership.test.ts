@@ -198,5 +198,5 @@ describe('a foreign listener on the primary port', () => {
     expect(res.stderr).toContain('[STACK_PORT_BUSY]');
     expect(res.stderr).toContain(`port ${port} (primary): in use by pid ${process.pid}`);
     expect(res.stderr).toContain('Two ways out');
-  });
+  }, 180_000); // two CLI runs: Node + tsx start-up alone took 15 s on a loaded 2-core machine
 });
