@@ -70,6 +70,7 @@ LEFT JOIN LATERAL (
   SELECT m.id, m.sender_id, m.content, m.created_at
   FROM messages m
   WHERE m.id = c.last_message_id AND m.created_at = c.last_message_at
+    AND m.hidden_at IS NULL -- a message hidden by a moderator is no one's last message to show
 ) lm ON true
 WHERE cm.user_id = $1
   AND cm.last_message_at IS NOT NULL
@@ -98,7 +99,7 @@ LEFT JOIN LATERAL (
   SELECT m.id, m.sender_id, m.content, m.created_at
   FROM messages m
   WHERE c.is_member
-    AND m.conversation_id = $1
+    AND m.conversation_id = $1 AND m.hidden_at IS NULL
     AND m.created_at >= $3::timestamptz AND m.created_at <= $4::timestamptz
     AND (m.created_at, m.id) < ($4::timestamptz, $5::uuid)
   ORDER BY m.created_at DESC, m.id DESC
