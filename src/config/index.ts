@@ -274,3 +274,21 @@ export function loadConfig(overrides: Record<string, string | undefined> = {}): 
 export function childEnv(extra: Record<string, string | undefined> = {}): Record<string, string | undefined> {
   return { ...process.env, ...extra };
 }
+
+/**
+ * The environment of the local stack's servers (PostgreSQL, Redis): a fixed PATH and locale,
+ * nothing else of ours, except libfaketime's variables when they are set. The date sweep
+ * (`npm run test:dates`) runs the app and its servers on one fake clock, and pg_ctl, the
+ * postmaster and the tests must agree on the date. Redis is kept off the fake clock
+ * (`fakeClock: false`): its jemalloc reads the clock while libfaketime initialises and the
+ * server dies at start, and the app only ever gives Redis relative TTLs, so its clock never
+ * decides a date.
+ */
+export function serverEnv(opts: { fakeClock?: boolean } = {}): Record<string, string> {
+  const env: Record<string, string> = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8' };
+  if (opts.fakeClock === false) return env;
+  for (const [k, v] of Object.entries(process.env)) {
+    if (v !== undefined && (k.startsWith('FAKETIME') || (k === 'LD_PRELOAD' && v.includes('faketime')))) env[k] = v;
+  }
+  return env;
+}

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { serverEnv } from '../config/index.ts';
 
 /** A missing program, named with the Debian package that provides it. */
 export class MissingBinaryError extends Error {
@@ -38,7 +39,7 @@ export async function run(bin: string, args: readonly string[], opts: RunOptions
     ? ['runuser', ['-u', PG_OS_USER, '--', bin, ...args]]
     : [bin, [...args]];
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, argv, { cwd: opts.cwd ?? '/', env: opts.env ?? { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8' }, stdio: ['ignore', 'pipe', 'pipe'], timeout: opts.timeoutMs, killSignal: 'SIGKILL' });
+    const child = spawn(cmd, argv, { cwd: opts.cwd ?? '/', env: opts.env ?? serverEnv(), stdio: ['ignore', 'pipe', 'pipe'], timeout: opts.timeoutMs, killSignal: 'SIGKILL' });
     let output = '';
     child.stdout.on('data', (d: Buffer) => { output += d.toString(); });
     child.stderr.on('data', (d: Buffer) => { output += d.toString(); });

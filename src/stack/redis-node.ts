@@ -1,8 +1,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { run, findOnPath, sleep } from './exec.ts';
+import { serverEnv } from '../config/index.ts';
 import { ownedPid } from './processes.ts';
 
+/** Redis runs on the real clock even in the date sweep (see serverEnv). */
+const REDIS_ENV = serverEnv({ fakeClock: false });
 
 export interface RedisSpec { readonly port: number; readonly dir: string; readonly maxmemory: string; readonly policy: string }
 
@@ -30,7 +33,7 @@ export class RedisNode {
 
   async #cli(args: readonly string[]): Promise<string | undefined> {
     const cli = findOnPath('redis-cli', ['redis-tools']);
-    const res = await run(cli, ['-h', '127.0.0.1', '-p', String(this.spec.port), ...args], { allowFail: true, timeoutMs: CLI_TIMEOUT_MS });
+    const res = await run(cli, ['-h', '127.0.0.1', '-p', String(this.spec.port), ...args], { allowFail: true, timeoutMs: CLI_TIMEOUT_MS, env: REDIS_ENV });
     return res.code === 0 ? res.output : undefined;
   }
 
@@ -63,7 +66,7 @@ export class RedisNode {
       '--maxmemory', this.spec.maxmemory, '--maxmemory-policy', this.spec.policy,
       '--maxmemory-samples', '10', '--lazyfree-lazy-eviction', 'yes',
       '--notify-keyspace-events', '', '--tcp-keepalive', '60', '--maxclients', '20000',
-    ]);
+    ], { env: REDIS_ENV });
     // Generous: each probe spawns redis-cli, slow on a loaded 2-core machine; a server that
     // cannot bind exits at once and the log says why.
     const deadline = Date.now() + 15_000;

@@ -1,0 +1,140 @@
+/**
+ * The date sweep (`npm run test:dates`): the calendar-sensitive test files run with the whole
+ * process tree believing it is each date below — vitest and its workers, pg_ctl and every
+ * PostgreSQL backend — through Debian's libfaketime with a fixed offset from the real clock,
+ * so all of them agree on the date and time still moves (a year can end mid-test). Redis
+ * stays on the real clock (see serverEnv in src/config). Each date gets its own stack,
+ * moved by BGC_STACK_PORT_OFFSET and created from nothing, and removed afterwards.
+ *
+ * Usage: npm run test:dates [-- --only 2027-01-01T00:00:05Z] [--files test/integration/report.test.ts,…]
+ */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseConfig } from '../../src/config/index.ts';
+import { LocalStack } from '../../src/stack/stack.ts';
+
+/** Ascending, so a reader of the output sees the calendar move forward. */
+const SWEEP_DATES = [
+  '2026-12-31T23:59:30Z', // the year ends while the tests run
+  '2027-01-01T00:00:05Z', // first seconds of a year
+  '2027-03-01T00:00:00Z', // first instant of a month after a short February
+  '2027-06-03T10:00:00Z', // the 3rd of a month: a 7-day window reaches the month before
+  '2028-02-28T23:59:50Z', // a leap day comes next
+  '2028-02-29T12:00:00Z', // the leap day
+] as const;
+
+/** The test files whose behaviour turns on months, years and "now". */
+const SWEEP_FILES = [
+  'test/integration/partitions-create.test.ts',
+  'test/integration/partitions-retention.test.ts',
+  'test/integration/partitions-writers.test.ts',
+  'test/integration/data-safety-partitions.test.ts',
+  'test/integration/explain.test.ts',
+  'test/integration/report.test.ts',
+  'test/integration/history.test.ts',
+  'test/integration/scheduler-report.test.ts',
+  'test/integration/seed.test.ts',
+  'test/integration/api-pagination.test.ts',
+];
+/** Unit files matched by name (cursors, time windows, partition policy, report months). */
+const SWEEP_UNIT_PATTERN = /(cursor|time-window|partition|month|report|calendar)/;
+
+/** A port offset no default stack uses, so the sweep can run beside the dev stack. */
+const PORT_OFFSET = '700';
+
+function findLibfaketime(): string {
+  for (const dir of ['/usr/lib/x86_64-linux-gnu/faketime', '/usr/lib/aarch64-linux-gnu/faketime', '/usr/lib/faketime']) {
+    const lib = path.join(dir, 'libfaketime.so.1');
+    if (fs.existsSync(lib)) return lib;
+  }
+  throw new Error('libfaketime not found: install it with `apt-get install -y faketime`');
+}
+
+function sweepFiles(root: string): string[] {
+  const unit = fs.readdirSync(path.join(root, 'test', 'unit'))
+    .filter((f) => f.endsWith('.test.ts') && SWEEP_UNIT_PATTERN.test(f))
+    .map((f) => `test/unit/${f}`);
+  return [...unit, ...SWEEP_FILES.filter((f) => fs.existsSync(path.join(root, f)))];
+}
+
+/**
+ * Builds test/dates/real-waits.c into `dir` (see that file for why PostgreSQL needs it) and
+ * returns the library's path; the folder must be readable by the `postgres` user.
+ */
+async function buildRealWaits(root: string, dir: string): Promise<string> {
+  const out = path.join(dir, 'real-waits.so');
+  const code = await new Promise<number>((resolve, reject) => {
+    const cc = spawn('cc', ['-shared', '-fPIC', '-O2', '-o', out, path.join(root, 'test', 'dates', 'real-waits.c'), '-ldl'], { stdio: 'inherit' });
+    cc.on('error', (err) => reject(new Error(`cannot run cc (${err.message}): install it with \`apt-get install -y gcc libc6-dev\``)));
+    cc.on('close', (c) => resolve(c ?? 1));
+  });
+  if (code !== 0) throw new Error(`cc failed to build ${out} (exit ${code})`);
+  fs.chmodSync(out, 0o755);
+  return out;
+}
+
+/** libfaketime's relative form: seconds to add to the real clock ("+123", "-45"). */
+function faketimeOffset(target: string, nowMs: number): string {
+  const seconds = Math.round((Date.parse(target) - nowMs) / 1000);
+  return seconds >= 0 ? `+${seconds}` : String(seconds);
+}
+
+function runVitest(root: string, files: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
+  const vitest = path.join(root, 'node_modules', 'vitest', 'vitest.mjs');
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [vitest, 'run', ...files], { cwd: root, env, stdio: 'inherit' });
+    child.on('error', reject);
+    child.on('close', (code) => resolve(code ?? 1));
+  });
+}
+
+async function main(): Promise<void> {
+  const root = path.resolve(import.meta.dirname, '..', '..');
+  const only = process.argv.indexOf('--only');
+  const dates = only >= 0 ? [process.argv[only + 1] ?? ''] : [...SWEEP_DATES];
+  for (const d of dates) if (Number.isNaN(Date.parse(d))) throw new Error(`--only: "${d}" is not an ISO date such as 2027-01-01T00:00:05Z`);
+  const lib = findLibfaketime();
+  const pick = process.argv.indexOf('--files');
+  const files = pick >= 0 ? (process.argv[pick + 1] ?? '').split(',').filter((f) => f !== '') : sweepFiles(root);
+  const base = fs.mkdtempSync(path.join(os.tmpdir(), 'bgc-dates-'));
+  fs.chmodSync(base, 0o755); // PostgreSQL runs as `postgres` and loads the preloads from here
+  const results: Array<{ date: string; ok: boolean; seconds: number }> = [];
+  const sweepStarted = Date.now();
+  console.log(`date sweep: ${dates.length} dates × ${files.length} files, stacks under ${base}, ports +${PORT_OFFSET}`);
+  try {
+    const realWaits = await buildRealWaits(root, base);
+    for (const date of dates) {
+      const dataDir = path.join(base, date.replace(/[^0-9T]/g, ''));
+      const stackEnv = { BGC_STACK_PORT_OFFSET: PORT_OFFSET, BGC_DATA_DIR: dataDir };
+      const started = Date.now();
+      const env = {
+        ...process.env, ...stackEnv,
+        // real-waits first, so its blocking waits take precedence over libfaketime's.
+        FAKETIME: faketimeOffset(date, Date.now()), LD_PRELOAD: `${realWaits} ${lib}`,
+        // Timers and timeouts stay on the real monotonic clock; only the date moves.
+        FAKETIME_DONT_FAKE_MONOTONIC: '1',
+      };
+      console.log(`\n=== ${date} (FAKETIME=${env.FAKETIME}) ===`);
+      let code = 1;
+      try {
+        code = await runVitest(root, files, env);
+      } finally {
+        // The run's global setup stops the stack it started; this removes its data too.
+        await new LocalStack(parseConfig({ NODE_ENV: 'test', ...stackEnv })).down({ purge: true }).catch((err: unknown) => {
+          console.error(`cleanup of the ${date} stack failed: ${err instanceof Error ? err.message : String(err)}`);
+        });
+      }
+      results.push({ date, ok: code === 0, seconds: Math.round((Date.now() - started) / 1000) });
+    }
+  } finally {
+    fs.rmSync(base, { recursive: true, force: true });
+  }
+  console.log('\ndate sweep results');
+  for (const r of results) console.log(`  ${r.ok ? 'pass' : 'FAIL'}  ${r.date}  ${r.seconds} s`);
+  console.log(`  total ${Math.round((Date.now() - sweepStarted) / 1000)} s`);
+  if (results.some((r) => !r.ok)) process.exitCode = 1;
+}
+
+await main();
