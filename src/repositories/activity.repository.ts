@@ -83,6 +83,7 @@ WITH authors AS (
   FROM status_updates s
   WHERE s.created_at >= $1::timestamptz AND s.created_at < $2::timestamptz
     AND s.group_id IS NULL -- a group's posts are for its members only (migration 0013)
+    AND s.hidden_at IS NULL -- hidden by a moderator (migration 0014)
   GROUP BY s.author_id
 ), ranked AS (
   SELECT a.author_id, a.author_posts, a.best[1] AS comment_count,
@@ -100,7 +101,7 @@ FROM ranked r
 CROSS JOIN LATERAL (
   SELECT s.id, s.content, s.comment_count, s.created_at FROM status_updates s
   WHERE s.author_id = r.author_id AND s.created_at >= $1::timestamptz AND s.created_at < $2::timestamptz
-    AND s.comment_count = r.comment_count AND s.group_id IS NULL
+    AND s.comment_count = r.comment_count AND s.group_id IS NULL AND s.hidden_at IS NULL
   ORDER BY s.created_at DESC, s.id
   LIMIT 1
 ) post

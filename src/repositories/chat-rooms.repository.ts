@@ -43,7 +43,7 @@ LEFT JOIN LATERAL (
   SELECT m.id, m.sender_id, m.content, m.created_at
   FROM messages m
   WHERE r.id IS NOT NULL
-    AND m.room_id = $1
+    AND m.room_id = $1 AND m.hidden_at IS NULL
     AND m.created_at >= $2::timestamptz AND m.created_at <= $3::timestamptz
     AND (m.created_at, m.id) < ($3::timestamptz, $4::uuid)
   ORDER BY m.created_at DESC, m.id DESC

@@ -9,7 +9,8 @@ import { iso } from './sql-fragments.ts';
  * service widens the window when a page comes back short (see services/time-window.ts).
  * Comment counts are denormalised in status_updates.comment_count, kept by the comment
  * insert in the same statement. Posts with a group_id belong to a group feed
- * (group-feed.repository.ts) and never show here.
+ * (group-feed.repository.ts) and never show here; hidden posts and comments (moderation,
+ * migration 0014) show nowhere.
  */
 
 const POST_COLUMNS = `
@@ -50,7 +51,7 @@ JOIN users u ON u.id = s.author_id
 LEFT JOIN profiles p ON p.user_id = s.author_id
 WHERE s.created_at >= $1::timestamptz AND s.created_at <= $2::timestamptz
   AND (s.created_at, s.id) < ($2::timestamptz, $3::uuid)
-  AND s.group_id IS NULL
+  AND s.group_id IS NULL AND s.hidden_at IS NULL
   AND ${notBlocked('$4::uuid')}
 ORDER BY s.created_at DESC, s.id DESC
 LIMIT $5`,
@@ -90,7 +91,7 @@ WITH followed AS MATERIALIZED (
      WHERE s.author_id = f.author_id
        AND s.created_at >= $2::timestamptz AND s.created_at <= $3::timestamptz
        AND (s.created_at, s.id) < ($3::timestamptz, $4::uuid)
-       AND s.group_id IS NULL
+       AND s.group_id IS NULL AND s.hidden_at IS NULL
      ORDER BY s.created_at DESC, s.id DESC
      LIMIT $5
    ) s
@@ -103,7 +104,7 @@ WITH followed AS MATERIALIZED (
    WHERE (SELECT wide FROM strategy)
      AND s.created_at >= $2::timestamptz AND s.created_at <= $3::timestamptz
      AND (s.created_at, s.id) < ($3::timestamptz, $4::uuid)
-     AND s.group_id IS NULL
+     AND s.group_id IS NULL AND s.hidden_at IS NULL
      -- Written with OR so it stays a hashed filter on the ordered scan, not a semi-join.
      AND (s.author_id = $1::uuid OR s.author_id IN (SELECT author_id FROM followed))
    ORDER BY s.created_at DESC, s.id DESC
@@ -146,7 +147,7 @@ SELECT x.post_exists, c.id, c.author_id, c.author_username, c.author_display_nam
 FROM (
   SELECT EXISTS (
     SELECT 1 FROM status_updates s WHERE s.id = $1 AND s.created_at >= $2::timestamptz AND s.created_at <= $3::timestamptz
-      AND s.group_id IS NULL
+      AND s.group_id IS NULL AND s.hidden_at IS NULL
   ) AS post_exists
 ) x
 LEFT JOIN LATERAL (
@@ -154,7 +155,7 @@ LEFT JOIN LATERAL (
   FROM post_comments pc
   JOIN users u ON u.id = pc.author_id
   LEFT JOIN profiles p ON p.user_id = pc.author_id
-  WHERE x.post_exists AND pc.post_id = $1
+  WHERE x.post_exists AND pc.post_id = $1 AND pc.hidden_at IS NULL
     AND (pc.created_at, pc.id) > ($4::timestamptz, $5::uuid)
   ORDER BY pc.created_at, pc.id
   LIMIT $6
@@ -177,6 +178,7 @@ WITH post AS (
   SELECT s.id, s.created_at, s.author_id FROM status_updates s
   WHERE s.id = $1 AND s.created_at >= $2::timestamptz AND s.created_at <= $3::timestamptz
     AND s.group_id IS NULL -- group posts are commented through /api/groups/:id/feed
+    AND s.hidden_at IS NULL -- hidden by a moderator (migration 0014)
 ), blocked AS (
   -- Two exact primary-key probes (user_id, target_id, kind), one per direction.
   SELECT 1 FROM post

@@ -10,7 +10,8 @@ import { iso } from './sql-fragments.ts';
  * public feed (services/time-window.ts), over status_updates_group_created_idx, so only
  * the window's monthly partitions are read. Membership is checked inside each statement
  * (a primary-key probe of group_memberships): one round trip, and a member removed a
- * moment ago reads nothing more. $1 is always the group id.
+ * moment ago reads nothing more. Posts and comments hidden by a moderator (migration
+ * 0014) show to nobody. $1 is always the group id.
  */
 
 /** Posts between the viewer and anyone blocking or blocked by them are hidden, as in the public feed. */
@@ -59,7 +60,7 @@ LEFT JOIN LATERAL (
   FROM status_updates s
   JOIN users u ON u.id = s.author_id
   LEFT JOIN profiles p ON p.user_id = s.author_id
-  WHERE x.is_member AND s.group_id = $1
+  WHERE x.is_member AND s.group_id = $1 AND s.hidden_at IS NULL
     AND s.created_at >= $3::timestamptz AND s.created_at <= $4::timestamptz
     AND (s.created_at, s.id) < ($4::timestamptz, $5::uuid)
     AND ${notBlocked('$2::uuid')}
@@ -110,6 +111,7 @@ CROSS JOIN LATERAL (
   SELECT x.is_member AND EXISTS (
     SELECT 1 FROM status_updates s
     WHERE s.id = $3 AND s.group_id = $1 AND s.created_at >= $4::timestamptz AND s.created_at <= $5::timestamptz
+      AND s.hidden_at IS NULL
   ) AS post_exists
 ) y
 LEFT JOIN LATERAL (
@@ -117,7 +119,7 @@ LEFT JOIN LATERAL (
   FROM post_comments pc
   JOIN users u ON u.id = pc.author_id
   LEFT JOIN profiles p ON p.user_id = pc.author_id
-  WHERE y.post_exists AND pc.post_id = $3
+  WHERE y.post_exists AND pc.post_id = $3 AND pc.hidden_at IS NULL
     AND (pc.created_at, pc.id) > ($6::timestamptz, $7::uuid)
   ORDER BY pc.created_at, pc.id
   LIMIT $8
@@ -142,7 +144,7 @@ WITH member AS (
 ), post AS (
   SELECT s.id, s.created_at, s.author_id FROM status_updates s
   WHERE s.id = $2 AND s.group_id = $1 AND s.created_at >= $3::timestamptz AND s.created_at <= $4::timestamptz
-    AND EXISTS (SELECT 1 FROM member)
+    AND s.hidden_at IS NULL AND EXISTS (SELECT 1 FROM member)
 ), blocked AS (
   SELECT 1 FROM post
   WHERE EXISTS (SELECT 1 FROM relationships b WHERE b.user_id = post.author_id AND b.target_id = $6::uuid AND b.kind = 'block')

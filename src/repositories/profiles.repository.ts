@@ -15,7 +15,7 @@ const PROFILE_VIEW_COLUMNS = `
   p.gender, p.ethnicity, p.height_cm, p.body_type, p.relationship_status, p.city, p.state,
   p.lat, p.lng, p.roles, p.interests, p.metadata, p.privacy_level,
   ${iso('p.last_active_at')} AS last_active_at, ${iso('u.created_at')} AS created_at, ${iso('p.updated_at')} AS updated_at,
-  r.rating_average, r.rating_count`;
+  r.rating_average, r.rating_count, p.hidden_at IS NOT NULL AS hidden`;
 
 /** Average and count of ratings, index-only on profile_ratings_rated_id_idx (rated_id) INCLUDE (score). */
 const RATING_LATERAL = `
@@ -109,6 +109,8 @@ export interface ProfileRow {
   readonly updated_at: string;
   readonly rating_average: number | null;
   readonly rating_count: number;
+  /** Hidden by a moderator (migration 0014): shown to its owner only. */
+  readonly hidden: boolean;
 }
 
 export class ProfileRepository {

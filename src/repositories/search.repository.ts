@@ -41,7 +41,8 @@ SELECT p.user_id AS id, u.username, p.display_name, left(p.bio, 280) AS bio,
 const FILTERS = `
 FROM profiles p
 JOIN users u ON u.id = p.user_id AND u.is_active
-WHERE (p.privacy_level = 'public' OR p.user_id = $16::uuid
+WHERE p.hidden_at IS NULL -- hidden by a moderator (migration 0014)
+  AND (p.privacy_level = 'public' OR p.user_id = $16::uuid
        OR (p.privacy_level = 'friends' AND p.user_id IN (
              SELECT f.target_id FROM relationships f
              WHERE f.user_id = $16::uuid AND f.kind = 'friend' AND f.status = 'accepted')))

@@ -13,6 +13,7 @@ import { ActivityRepository } from '../repositories/activity.repository.ts';
 import { RatingRepository } from '../repositories/ratings.repository.ts';
 import { GroupRepository } from '../repositories/groups.repository.ts';
 import { GroupFeedRepository } from '../repositories/group-feed.repository.ts';
+import { ModerationRepository } from '../repositories/moderation.repository.ts';
 import { WriteHooks } from './hooks.ts';
 import { AuthService } from './auth/auth.service.ts';
 import { DbSessionResolver, type SessionResolver } from './auth/session-resolver.ts';
@@ -28,6 +29,7 @@ import { ActivityService } from './activity/activity.service.ts';
 import { RatingService } from './ratings/ratings.service.ts';
 import { GroupService } from './groups/groups.service.ts';
 import { GroupFeedService } from './groups/group-feed.service.ts';
+import { ModerationService } from './moderation/moderation.service.ts';
 
 export { WriteHooks } from './hooks.ts';
 export type { SessionInfo, SessionResolver } from './auth/session-resolver.ts';
@@ -47,6 +49,7 @@ export interface Services {
   readonly ratings: RatingService;
   readonly groups: GroupService;
   readonly groupFeed: GroupFeedService;
+  readonly moderation: ModerationService;
   /** Subscribe here to hear about committed writes (cache invalidation). */
   readonly hooks: WriteHooks;
   /** The (possibly wrapped) hot readers, e.g. for cache warming. */
@@ -97,6 +100,7 @@ export function createServices(deps: ServiceDeps): Services {
     ratings: new RatingService({ db, logger, ratings: new RatingRepository(db), profiles: profileService, hooks }),
     groups: new GroupService({ db, logger, groups: new GroupRepository(db) }),
     groupFeed: new GroupFeedService({ config, db, logger, feed: new GroupFeedRepository(db) }),
+    moderation: new ModerationService({ db, logger, moderation: new ModerationRepository(db), hooks }),
     hooks,
     readers,
   };

@@ -38,6 +38,8 @@ beforeAll(async () => {
   t = await startTestApp('fuzz', { BGC_LOGIN_RATE_LIMIT_IP: '100000', BGC_CACHE_WARM_COUNT: '0' });
   [a, b, c] = await Promise.all([registerUser(t, 'fza'), registerUser(t, 'fzb'), registerUser(t, 'fzc')]);
   admin = await t.tdb.admin();
+  // b moderates (before any request of b's, so no session of b's is cached without the flag).
+  await admin.query('UPDATE users SET is_superuser = true WHERE id = $1', [b.id]);
   const rooms = [uuidv7(), uuidv7()];
   await admin.query(`INSERT INTO chat_rooms (id, name, topic) VALUES ($1, 'fuzz one', 't'), ($2, 'fuzz two', 't')`, rooms);
   const conv = await t.call<{ id: string }>('POST', '/api/chat/conversations', { token: a.token, body: { recipient_id: b.id } });
@@ -60,6 +62,11 @@ beforeAll(async () => {
   await t.call('POST', `/api/groups/${groupIds[0]}/join`, { token: b.token });
   await t.call('POST', `/api/groups/${groupIds[1]}/join`, { token: c.token });
   await t.call('POST', `/api/groups/${groupIds[0]}/feed/${groupPost.body.id}/comments`, { token: b.token, body: { content: 'gc' } });
+  const reported = await t.call<{ id: string }>('POST', '/api/feed', { token: c.token, body: { content: 'report me' } });
+  const filed = await t.call('POST', '/api/moderation/reports', { token: a.token, body: { target_type: 'post', target_id: reported.body.id, reason: 'spam' } });
+  const queue = await t.call<PageBody<{ id: string; target: { id: string } }>>('GET', '/api/moderation/queue', { token: b.token, lsn: filed.lsn });
+  const moderationCase = queue.body.items.find((x) => x.target.id === reported.body.id);
+  expect(moderationCase).toBeDefined();
   await t.call('POST', `/api/social/favorite/${b.id}`, { token: a.token });
   await t.call('POST', `/api/social/favorite/${c.id}`, { token: a.token });
   // Real cursors (read-your-writes routing sees the writes above even on lagging replicas) of every kind, for the tampering arbitraries.
@@ -77,6 +84,7 @@ beforeAll(async () => {
     page('/api/groups?limit=1', a.token),
     page(`/api/groups/${groupIds[0]}/members?limit=1`, a.token),
     page(`/api/groups/${groupIds[0]}/feed?limit=1`, a.token),
+    page('/api/moderation/queue?limit=1', b.token),
   ])).filter((x): x is string => typeof x === 'string');
   expect(cursors.length).toBeGreaterThanOrEqual(8);
   world = {
@@ -84,6 +92,7 @@ beforeAll(async () => {
     login: { email: a.email, password: a.password },
     conversationId: conv.body.id, roomId: rooms[0] as string, postId: post.body.id, cursors,
     groupIds, groupPostId: groupPost.body.id,
+    reportedPostId: reported.body.id, moderationCaseId: moderationCase?.id ?? '',
   };
   await createSpareSessions(a.id, a.token, 600);
   await createSpareSessions(b.id, b.token, 100);

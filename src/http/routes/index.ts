@@ -11,6 +11,7 @@ import { activityRoutes } from './activity.routes.ts';
 import { ratingRoutes } from './ratings.routes.ts';
 import { groupRoutes } from './groups.routes.ts';
 import { groupFeedRoutes } from './group-feed.routes.ts';
+import { moderationRoutes } from './moderation.routes.ts';
 import { realtimeRoutes } from './realtime.routes.ts';
 
 /** Registers every /api route plugin (DESIGN §2). */
@@ -26,5 +27,6 @@ export async function apiRoutes(app: FastifyInstance, deps: AppDeps): Promise<vo
   await ratingRoutes(app, deps);
   await groupRoutes(app, deps);
   await groupFeedRoutes(app, deps);
+  await moderationRoutes(app, deps);
   await realtimeRoutes(app, deps);
 }

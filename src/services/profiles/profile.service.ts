@@ -68,6 +68,8 @@ export class ProfileService {
     if (!view) throw new AppError('NOT_FOUND', 'No such profile');
     const { blocked_by, ...relationship } = relationshipStatus(edges, isSelf);
     if (blocked_by) throw new AppError('NOT_FOUND', 'No such profile');
+    // A profile hidden by a moderator is gone for everyone but its owner.
+    if (!isSelf && view.hidden) throw new AppError('NOT_FOUND', 'No such profile');
     if (!isSelf && view.privacy_level === 'private') throw new AppError('FORBIDDEN', 'This profile is private');
     if (!isSelf && view.privacy_level === 'friends' && relationship.friend_status !== 'friends') {
       throw new AppError('FORBIDDEN', 'This profile is visible to friends only');

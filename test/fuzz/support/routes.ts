@@ -17,6 +17,9 @@ export interface World {
   /** A public group of a's with a post, a private one of a's with a pending request, a private one of b's. */
   readonly groupIds: readonly string[];
   readonly groupPostId: string;
+  /** A post of c's that a reported (its open case is moderationCaseId; b is a moderator). */
+  readonly reportedPostId: string;
+  readonly moderationCaseId: string;
   readonly cursors: readonly string[];
 }
 
@@ -83,6 +86,10 @@ export const ROUTES: readonly RouteSpec[] = [
   { method: 'POST', path: '/api/groups/:id/feed', auth: true, body: () => ({ content: 'a group post' }) },
   { method: 'GET', path: '/api/groups/:id/feed/:postId/comments', auth: true, query: PAGE },
   { method: 'POST', path: '/api/groups/:id/feed/:postId/comments', auth: true, body: () => ({ content: 'a group comment' }) },
+  { method: 'POST', path: '/api/moderation/reports', auth: true, extraKeys: ['details'], body: (w, n) => ({ target_type: n % 3 ? 'post' : 'profile', target_id: n % 3 ? w.reportedPostId : w.users.c, reason: 'spam', details: 'fuzz' }) },
+  { method: 'GET', path: '/api/moderation/queue', auth: true, query: PAGE },
+  { method: 'GET', path: '/api/moderation/cases/:id', auth: true },
+  { method: 'POST', path: '/api/moderation/cases/:id/resolve', auth: true, extraKeys: ['note'], body: (_w, n) => ({ action: (['dismiss', 'hide', 'suspend'] as const)[n % 3], note: 'fuzz' }) },
 ];
 
 export interface FuzzRequest {
@@ -98,6 +105,7 @@ const CONTENT_TYPES = ['application/json', 'application/json', 'application/json
 
 function idsFor(param: string, w: World, path: string): string[] {
   if (path.startsWith('/api/groups/') && param === 'id') return [...w.groupIds];
+  if (path.startsWith('/api/moderation/cases/')) return [w.moderationCaseId];
   if (path.startsWith('/api/groups/') && param === 'postId') return [w.groupPostId, w.postId];
   if (param === 'postId') return [w.postId];
   if (param === 'userId' || path.startsWith('/api/profiles/:id')) return [w.users.b, w.users.c, w.users.a];

@@ -1,0 +1,249 @@
+import { catalog } from '../catalog/registry.ts';
+import { defineQuery } from '../catalog/types.ts';
+import type { Database, QueryContext } from '../db/database.ts';
+import { iso } from './sql-fragments.ts';
+
+/**
+ * Reports and moderation (migration 0014). A report names a target (profile, message,
+ * post, comment); reports of one target form one moderation case whose report_count and
+ * first_reported_at order the moderators' queue. Messages and posts are found through
+ * their partition: $lower/$upper are the ±1 day around the UUIDv7 time of the id.
+ * Resolving a case is one statement: hide the target, suspend its author (and end every
+ * session of theirs), close the case, and record the action with who and when.
+ */
+
+export type TargetKind = 'profile' | 'message' | 'post' | 'comment';
+export type ResolveAction = 'dismiss' | 'hide' | 'suspend';
+
+/**
+ * The target of a report, if it exists, is not hidden yet, and reporter $5 may see it: a
+ * profile of an active user; a room message, or a message of a conversation $5 is in; a
+ * public post or one of a group $5 is in; a comment on such a post. Reporting across a
+ * block is allowed on purpose: those are the people most likely to report each other.
+ */
+const TARGET = `
+SELECT p.user_id, NULL::timestamptz AS created_at, true AS visible, left(concat_ws(': ', p.display_name, p.bio), 280) AS preview
+FROM profiles p JOIN users u ON u.id = p.user_id AND u.is_active
+WHERE $1::text = 'profile' AND p.user_id = $2::uuid AND p.hidden_at IS NULL
+UNION ALL
+SELECT m.sender_id, m.created_at,
+       m.room_id IS NOT NULL
+         OR EXISTS (SELECT 1 FROM conversation_members cm WHERE cm.conversation_id = m.conversation_id AND cm.user_id = $5::uuid),
+       left(m.content, 280)
+FROM messages m
+WHERE $1::text = 'message' AND m.id = $2::uuid AND m.created_at >= $3::timestamptz AND m.created_at <= $4::timestamptz
+  AND m.hidden_at IS NULL
+UNION ALL
+SELECT s.author_id, s.created_at,
+       s.group_id IS NULL
+         OR EXISTS (SELECT 1 FROM group_memberships gm WHERE gm.group_id = s.group_id AND gm.user_id = $5::uuid),
+       left(s.content, 280)
+FROM status_updates s
+WHERE $1::text = 'post' AND s.id = $2::uuid AND s.created_at >= $3::timestamptz AND s.created_at <= $4::timestamptz
+  AND s.hidden_at IS NULL
+UNION ALL
+SELECT pc.author_id, NULL::timestamptz,
+       s.hidden_at IS NULL AND (s.group_id IS NULL
+         OR EXISTS (SELECT 1 FROM group_memberships gm WHERE gm.group_id = s.group_id AND gm.user_id = $5::uuid)),
+       left(pc.content, 280)
+FROM post_comments pc
+JOIN status_updates s ON s.id = pc.post_id AND s.created_at = pc.post_created_at
+WHERE $1::text = 'comment' AND pc.id = $2::uuid AND pc.hidden_at IS NULL`;
+
+const CASE_COLUMNS = `
+  mc.id, mc.target_kind, mc.target_id, mc.target_user_id, u.username AS target_username, mc.report_count,
+  ${iso('mc.first_reported_at')} AS first_reported_at, ${iso('mc.last_reported_at')} AS last_reported_at,
+  mc.status, mc.resolved_by, ${iso('mc.resolved_at')} AS resolved_at, mc.target_preview AS preview`;
+
+const RECENT_POST = `
+  SELECT s.id, s.created_at, s.author_id FROM status_updates s
+  WHERE s.created_at >= now() - interval '30 days' ORDER BY s.created_at DESC LIMIT 1`;
+
+export const moderationQueries = catalog({
+  report: defineQuery({
+    name: 'moderation.report',
+    description: 'POST /api/moderation/reports: finds the target (partition-pruned for messages and posts) and checks the reporter may see it, records one report per reporter and target, and opens or bumps the target\'s case, in one statement.',
+    target: 'primary',
+    timeBounded: true,
+    sample: {
+      sql: `SELECT 'post' AS kind, b.id, b.created_at - interval '1 day' AS lower_ts, b.created_at + interval '1 day' AS upper_ts,
+                   (SELECT id FROM users WHERE id <> b.author_id ORDER BY id LIMIT 1) AS reporter_id, gen_random_uuid() AS case_id,
+                   'spam' AS reason, 'explain audit' AS details
+            FROM (${RECENT_POST}) b`,
+    },
+    sql: `
+WITH target AS (${TARGET}
+), ok AS (
+  SELECT t.user_id, t.created_at, t.preview FROM target t WHERE t.visible AND t.user_id <> $5::uuid LIMIT 1
+), r AS (
+  INSERT INTO content_reports (target_kind, target_id, reporter_id, reason, details)
+  SELECT $1, $2, $5, $7, $8 FROM ok
+  ON CONFLICT (target_kind, target_id, reporter_id) DO NOTHING
+  RETURNING 1
+), c AS (
+  -- Only a new report counts. A dismissed case that is reported again (by someone new) reopens.
+  INSERT INTO moderation_cases AS mc (id, target_kind, target_id, target_created_at, target_user_id, target_preview, report_count)
+  SELECT $6, $1, $2, ok.created_at, ok.user_id, ok.preview, 1 FROM ok WHERE EXISTS (SELECT 1 FROM r)
+  ON CONFLICT (target_kind, target_id) DO UPDATE SET
+    report_count = mc.report_count + 1,
+    last_reported_at = now(),
+    status = CASE WHEN mc.status = 'dismissed' THEN 'open' ELSE mc.status END,
+    resolved_by = CASE WHEN mc.status = 'dismissed' THEN NULL ELSE mc.resolved_by END,
+    resolved_at = CASE WHEN mc.status = 'dismissed' THEN NULL ELSE mc.resolved_at END
+  RETURNING mc.id
+)
+SELECT EXISTS (SELECT 1 FROM target) AS target_exists,
+       EXISTS (SELECT 1 FROM target WHERE visible) AS visible,
+       EXISTS (SELECT 1 FROM ok) AS allowed,
+       EXISTS (SELECT 1 FROM c) AS created`,
+  }),
+  queue: defineQuery({
+    name: 'moderation.queue',
+    description: 'GET /api/moderation/queue: open cases, most reported first, then oldest first report; keyset on (report_count DESC, first_reported_at, id) over moderation_cases_queue_idx, with the preview each case stored.',
+    target: 'replica',
+    sample: [2147483647, '-infinity', '00000000-0000-0000-0000-000000000000', 21],
+    sql: `
+SELECT ${CASE_COLUMNS}
+FROM moderation_cases mc
+JOIN users u ON u.id = mc.target_user_id
+WHERE mc.status = 'open'
+  AND mc.report_count <= $1::int
+  AND (mc.report_count < $1::int OR (mc.first_reported_at, mc.id) > ($2::timestamptz, $3::uuid))
+ORDER BY mc.report_count DESC, mc.first_reported_at, mc.id
+LIMIT $4`,
+  }),
+  getCase: defineQuery({
+    name: 'moderation.case',
+    description: 'GET /api/moderation/cases/:id: one case with its target preview, its latest 100 reports and every action taken on it (who and when).',
+    target: 'replica',
+    sample: { sql: `SELECT coalesce((SELECT id FROM moderation_cases ORDER BY report_count DESC, id LIMIT 1), gen_random_uuid()) AS id` },
+    sql: `
+SELECT ${CASE_COLUMNS},
+       coalesce((
+         SELECT json_agg(x ORDER BY x.created_at DESC) FROM (
+           SELECT r.reporter_id, ru.username AS reporter_username, r.reason, r.details, ${iso('r.created_at')} AS created_at
+           FROM content_reports r JOIN users ru ON ru.id = r.reporter_id
+           WHERE r.target_kind = mc.target_kind AND r.target_id = mc.target_id
+           ORDER BY r.created_at DESC LIMIT 100) x), '[]'::json) AS reports,
+       coalesce((
+         SELECT json_agg(y ORDER BY y.created_at) FROM (
+           SELECT a.id, a.action, a.moderator_id, mu.username AS moderator_username, a.note, ${iso('a.created_at')} AS created_at
+           FROM moderation_actions a LEFT JOIN users mu ON mu.id = a.moderator_id
+           WHERE a.case_id = mc.id) y), '[]'::json) AS actions
+FROM moderation_cases mc
+JOIN users u ON u.id = mc.target_user_id
+WHERE mc.id = $1`,
+  }),
+  resolve: defineQuery({
+    name: 'moderation.resolve',
+    description: 'POST /api/moderation/cases/:id/resolve in one statement: hide the target (hide, suspend; partition-pruned), suspend its author and revoke their sessions (suspend), close the case and record the action.',
+    target: 'primary',
+    timeBounded: true,
+    sample: {
+      sql: `SELECT gen_random_uuid() AS case_id, (SELECT id FROM users WHERE id <> b.author_id ORDER BY is_superuser DESC, id LIMIT 1) AS moderator_id,
+                   'suspend' AS action, 'suspended' AS status, gen_random_uuid() AS action_id, 'explain audit' AS note,
+                   'post' AS kind, b.id AS target_id, b.created_at - interval '1 day' AS lower_ts, b.created_at + interval '1 day' AS upper_ts,
+                   b.author_id AS target_user_id
+            FROM (${RECENT_POST}) b`,
+    },
+    sql: `
+WITH hm AS (
+  UPDATE messages m SET hidden_at = now()
+  WHERE $3::text <> 'dismiss' AND $7::text = 'message' AND m.id = $8::uuid
+    AND m.created_at >= $9::timestamptz AND m.created_at <= $10::timestamptz AND m.hidden_at IS NULL
+  RETURNING 1
+), hp AS (
+  UPDATE status_updates s SET hidden_at = now()
+  WHERE $3::text <> 'dismiss' AND $7::text = 'post' AND s.id = $8::uuid
+    AND s.created_at >= $9::timestamptz AND s.created_at <= $10::timestamptz AND s.hidden_at IS NULL
+  RETURNING 1
+), hc AS (
+  UPDATE post_comments pc SET hidden_at = now()
+  WHERE $3::text <> 'dismiss' AND $7::text = 'comment' AND pc.id = $8::uuid AND pc.hidden_at IS NULL
+  RETURNING 1
+), hpr AS (
+  UPDATE profiles p SET hidden_at = now()
+  WHERE $3::text <> 'dismiss' AND $7::text = 'profile' AND p.user_id = $8::uuid AND p.hidden_at IS NULL
+  RETURNING 1
+), sus AS (
+  UPDATE users u SET is_active = false, updated_at = now()
+  WHERE $3::text = 'suspend' AND u.id = $11::uuid AND u.id <> $2::uuid AND u.is_active
+  RETURNING u.id
+), rev AS (
+  -- Every live session ends now, not at its expiry (sessions_user_id_idx).
+  UPDATE sessions s SET revoked_at = now()
+  WHERE $3::text = 'suspend' AND s.user_id = $11::uuid AND $11::uuid <> $2::uuid AND s.revoked_at IS NULL
+  RETURNING s.token_hash
+), upd AS (
+  UPDATE moderation_cases mc SET status = $4, resolved_by = $2, resolved_at = now()
+  WHERE mc.id = $1
+  RETURNING mc.id
+), act AS (
+  INSERT INTO moderation_actions (id, case_id, moderator_id, action, note)
+  SELECT $5, upd.id, $2, $3, $6 FROM upd
+  RETURNING id, created_at
+)
+SELECT EXISTS (SELECT 1 FROM upd) AS case_exists,
+       (SELECT count(*) FROM hm) + (SELECT count(*) FROM hp) + (SELECT count(*) FROM hc) + (SELECT count(*) FROM hpr) > 0 AS hid,
+       EXISTS (SELECT 1 FROM sus) AS suspended,
+       coalesce((SELECT array_agg(encode(token_hash, 'hex')) FROM rev), '{}') AS revoked_token_hashes,
+       (SELECT ${iso('created_at')} FROM act) AS acted_at`,
+  }),
+});
+
+export interface ReportRow { readonly target_exists: boolean; readonly visible: boolean; readonly allowed: boolean; readonly created: boolean }
+export interface CaseRow {
+  readonly id: string;
+  readonly target_kind: TargetKind;
+  readonly target_id: string;
+  readonly target_user_id: string;
+  readonly target_username: string;
+  readonly report_count: number;
+  readonly first_reported_at: string;
+  readonly last_reported_at: string;
+  readonly status: 'open' | 'dismissed' | 'hidden' | 'suspended';
+  readonly resolved_by: string | null;
+  readonly resolved_at: string | null;
+  readonly preview: string | null;
+}
+export interface CaseReport { readonly reporter_id: string; readonly reporter_username: string; readonly reason: string; readonly details: string | null; readonly created_at: string }
+export interface CaseAction { readonly id: string; readonly action: ResolveAction; readonly moderator_id: string | null; readonly moderator_username: string | null; readonly note: string | null; readonly created_at: string }
+export type CaseDetailRow = CaseRow & { readonly reports: CaseReport[]; readonly actions: CaseAction[] };
+export interface ResolveRow { readonly case_exists: boolean; readonly hid: boolean; readonly suspended: boolean; readonly revoked_token_hashes: string[]; readonly acted_at: string | null }
+
+export interface Bounds { readonly lowerTs: string; readonly upperTs: string }
+export interface QueueAfter { readonly count: number; readonly ts: string; readonly id: string }
+
+export class ModerationRepository {
+  constructor(private readonly db: Database) {}
+
+  async report(r: { kind: TargetKind; targetId: string; bounds: Bounds; reporterId: string; caseId: string; reason: string; details: string | null }): Promise<ReportRow> {
+    const rows = await this.db.query<ReportRow>(moderationQueries.report,
+      [r.kind, r.targetId, r.bounds.lowerTs, r.bounds.upperTs, r.reporterId, r.caseId, r.reason, r.details]);
+    return one(rows, 'moderation.report');
+  }
+
+  async queue(after: QueueAfter, limit: number, ctx: QueryContext): Promise<CaseRow[]> {
+    return this.db.query<CaseRow>(moderationQueries.queue, [after.count, after.ts, after.id, limit], ctx);
+  }
+
+  async getCase(caseId: string, ctx: QueryContext): Promise<CaseDetailRow | undefined> {
+    return (await this.db.query<CaseDetailRow>(moderationQueries.getCase, [caseId], ctx))[0];
+  }
+
+  async resolve(r: {
+    caseId: string; moderatorId: string; action: ResolveAction; status: CaseRow['status']; actionId: string; note: string | null;
+    kind: TargetKind; targetId: string; bounds: Bounds; targetUserId: string;
+  }): Promise<ResolveRow> {
+    const rows = await this.db.query<ResolveRow>(moderationQueries.resolve, [
+      r.caseId, r.moderatorId, r.action, r.status, r.actionId, r.note, r.kind, r.targetId, r.bounds.lowerTs, r.bounds.upperTs, r.targetUserId,
+    ]);
+    return one(rows, 'moderation.resolve');
+  }
+}
+
+function one<T>(rows: T[], name: string): T {
+  const row = rows[0];
+  if (!row) throw new Error(`${name} returned no row`);
+  return row;
+}

@@ -1,0 +1,292 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expectError, registerUser, startTestApp, type AuthBody, type PageBody, type TestApp, type TestUser } from '../helpers/app.ts';
+
+/**
+ * Reports and moderation (issue 20) on the real stack: who may report what, the case
+ * counts under concurrent reports, the moderators' queue order, and each resolution:
+ * hidden content disappears from feeds, comments, histories, inbox, search and profiles
+ * (cached views included); a suspended account's sessions end at once and it cannot
+ * log in; every action is recorded with who and when.
+ */
+let t: TestApp;
+let mod: TestUser;
+
+interface ReportBody { target_type: string; target_id: string; reason: string; created: boolean }
+interface CaseBody { id: string; target: { type: string; id: string; preview: string | null }; user: { id: string }; report_count: number; status: string }
+interface CaseDetailBody extends CaseBody {
+  reports: Array<{ reporter_id: string; reason: string }>;
+  actions: Array<{ action: string; moderator_id: string; note: string | null; created_at: string }>;
+}
+interface ResolutionBody { status: string; hidden: boolean; suspended: boolean; sessions_revoked: number; moderator_id: string; acted_at: string }
+interface PostBody { id: string; content: string }
+
+const report = (u: TestUser, body: Record<string, unknown>) => t.call<ReportBody>('POST', '/api/moderation/reports', { token: u.token, body });
+const post = async (u: TestUser, content: string) => (await t.call<PostBody>('POST', '/api/feed', { token: u.token, body: { content } })).body;
+const resolve = (caseId: string, action: string, by = mod, note?: string) =>
+  t.call<ResolutionBody>('POST', `/api/moderation/cases/${caseId}/resolve`, { token: by.token, body: { action, ...(note ? { note } : {}) } });
+
+/** The open case of a target, from the queue (the moderator reads their own writes). */
+async function caseOf(targetId: string): Promise<CaseBody | undefined> {
+  let cursor: string | null = null;
+  for (let i = 0; i < 20; i++) {
+    const res: Awaited<ReturnType<typeof t.call<PageBody<CaseBody>>>> = await t.call<PageBody<CaseBody>>('GET',
+      `/api/moderation/queue?limit=100${cursor ? `&cursor=${cursor}` : ''}`, { token: mod.token, headers: await lsnHeader() });
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    const found = res.body.items.find((c) => c.target.id === targetId);
+    if (found) return found;
+    cursor = res.body.next_cursor;
+    if (!cursor) return undefined;
+  }
+  return undefined;
+}
+
+/** The primary's current WAL position: reads that send it see every write so far. */
+async function lsnHeader(): Promise<Record<string, string>> {
+  const admin = await t.tdb.admin();
+  try {
+    const r = await admin.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn');
+    return { 'x-bgc-lsn': r.rows[0]?.lsn ?? '0/0' };
+  } finally {
+    await admin.end();
+  }
+}
+
+async function sql<T extends Record<string, unknown>>(text: string, params: unknown[] = []): Promise<T[]> {
+  const admin = await t.tdb.admin();
+  try {
+    return (await admin.query<T>(text, params)).rows;
+  } finally {
+    await admin.end();
+  }
+}
+
+beforeAll(async () => {
+  t = await startTestApp('moderation', { BGC_CACHE_WARM_COUNT: '0' });
+  const m = await registerUser(t, 'mod');
+  await sql('UPDATE users SET is_superuser = true WHERE id = $1', [m.id]);
+  // A fresh session, so no cached session of the moderator predates the flag.
+  const login = await t.call<AuthBody>('POST', '/api/auth/login', { body: { email: m.email, password: m.password } });
+  expect(login.status).toBe(200);
+  mod = { ...m, token: login.body.token };
+}, 60_000);
+
+afterAll(async () => {
+  await t?.close();
+});
+
+describe('reporting', () => {
+  it('reports what you can see, once, never yourself; bad input is a 4xx with a code', async () => {
+    const [author, reporter, stranger] = await Promise.all([registerUser(t, 'rp_auth'), registerUser(t, 'rp_rep'), registerUser(t, 'rp_str')]);
+    const p = await post(author, 'buy cheap watches');
+    const first = await report(reporter, { target_type: 'post', target_id: p.id, reason: 'spam', details: 'obvious' });
+    expect(first.status, JSON.stringify(first.body)).toBe(201);
+    expect(first.body).toEqual({ target_type: 'post', target_id: p.id, reason: 'spam', created: true });
+    const again = await report(reporter, { target_type: 'post', target_id: p.id, reason: 'scam' });
+    expect(again.status).toBe(200);
+    expect(again.body.created).toBe(false);
+
+    expectError(await report(author, { target_type: 'post', target_id: p.id, reason: 'spam' }), 400, 'VALIDATION_FAILED');
+    expectError(await report(reporter, { target_type: 'profile', target_id: reporter.id, reason: 'spam' }), 400, 'VALIDATION_FAILED');
+    expectError(await report(reporter, { target_type: 'tweet', target_id: p.id, reason: 'spam' }), 400, 'VALIDATION_FAILED');
+    expectError(await report(reporter, { target_type: 'post', target_id: p.id, reason: 'boring' }), 400, 'VALIDATION_FAILED');
+    expectError(await report(reporter, { target_type: 'post', target_id: p.id, reason: 'spam', details: 'x'.repeat(1001) }), 400, 'VALIDATION_FAILED');
+    expectError(await report(reporter, { target_type: 'post', target_id: '01939262-4be4-767d-a1f7-4556b1b77d0f', reason: 'spam' }), 404, 'NOT_FOUND');
+    expectError(await report(reporter, { target_type: 'comment', target_id: p.id, reason: 'spam' }), 404, 'NOT_FOUND');
+    expectError(await t.call('POST', '/api/moderation/reports', { body: { target_type: 'post', target_id: p.id, reason: 'spam' } }), 401, 'UNAUTHENTICATED');
+
+    // A direct message is reportable by the two people in the conversation only.
+    const conv = await t.call<{ id: string }>('POST', '/api/chat/conversations', { token: author.token, body: { recipient_id: reporter.id } });
+    const msg = await t.call<{ id: string }>('POST', `/api/chat/conversations/${conv.body.id}/messages`, { token: author.token, body: { content: 'rude words' } });
+    expect(msg.status).toBe(201);
+    expectError(await report(stranger, { target_type: 'message', target_id: msg.body.id, reason: 'harassment' }), 404, 'NOT_FOUND');
+    expect((await report(reporter, { target_type: 'message', target_id: msg.body.id, reason: 'harassment' })).status).toBe(201);
+
+    // A group post by the group's members only.
+    const g = await t.call<{ id: string }>('POST', '/api/groups', { token: author.token, body: { name: 'closed', visibility: 'private' } });
+    const gp = await t.call<{ id: string }>('POST', `/api/groups/${g.body.id}/feed`, { token: author.token, body: { content: 'members only' } });
+    expect(gp.status).toBe(201);
+    expectError(await report(reporter, { target_type: 'post', target_id: gp.body.id, reason: 'spam' }), 404, 'NOT_FOUND');
+  });
+
+  it('counts concurrent reports of one target exactly, one case per target', async () => {
+    const author = await registerUser(t, 'rp_auth');
+    const p = await post(author, 'contested');
+    const reporters = await Promise.all(Array.from({ length: 16 }, (_, i) => registerUser(t, `rp_c${i}`)));
+    const started = performance.now();
+    const res = await Promise.all(reporters.flatMap((r) => [
+      report(r, { target_type: 'post', target_id: p.id, reason: 'spam' }),
+      report(r, { target_type: 'post', target_id: p.id, reason: 'hate' }),
+    ]));
+    console.log(`[moderation] ${res.length} concurrent reports in ${(performance.now() - started).toFixed(0)} ms`);
+    expect(res.map((r) => r.status).sort()).toEqual([...Array(16).fill(200), ...Array(16).fill(201)]);
+    const rows = await sql<{ report_count: number; reports: number }>(
+      `SELECT mc.report_count, (SELECT count(*)::int FROM content_reports r WHERE r.target_kind = 'post' AND r.target_id = mc.target_id) AS reports
+       FROM moderation_cases mc WHERE mc.target_kind = 'post' AND mc.target_id = $1`, [p.id]);
+    expect(rows).toEqual([{ report_count: 16, reports: 16 }]);
+  });
+});
+
+describe('the moderation queue', () => {
+  it('is for moderators, most reported first, then oldest, in keyset pages', async () => {
+    const [author, r1, r2, r3] = await Promise.all([registerUser(t, 'mq_a'), registerUser(t, 'mq_1'), registerUser(t, 'mq_2'), registerUser(t, 'mq_3')]);
+    const older = await post(author, 'older, one report');
+    const newer = await post(author, 'newer, one report');
+    const hot = await post(author, 'three reports');
+    expect((await report(r1, { target_type: 'post', target_id: older.id, reason: 'spam' })).status).toBe(201);
+    expect((await report(r1, { target_type: 'post', target_id: newer.id, reason: 'spam' })).status).toBe(201);
+    for (const r of [r1, r2, r3]) expect((await report(r, { target_type: 'post', target_id: hot.id, reason: 'hate' })).status).toBe(201);
+
+    expectError(await t.call('GET', '/api/moderation/queue', { token: r1.token }), 403, 'FORBIDDEN');
+    const ids: string[] = [];
+    const counts: number[] = [];
+    let cursor: string | null = null;
+    let pages = 0;
+    const headers = await lsnHeader();
+    do {
+      const res: Awaited<ReturnType<typeof t.call<PageBody<CaseBody>>>> = await t.call<PageBody<CaseBody>>('GET',
+        `/api/moderation/queue?limit=2${cursor ? `&cursor=${cursor}` : ''}`, { token: mod.token, headers });
+      expect(res.status, JSON.stringify(res.body)).toBe(200);
+      ids.push(...res.body.items.map((c) => c.target.id));
+      counts.push(...res.body.items.map((c) => c.report_count));
+      cursor = res.body.next_cursor;
+      pages += 1;
+    } while (cursor && pages < 100);
+    expect(counts).toEqual([...counts].sort((a, b) => b - a));
+    const mine = ids.filter((id) => [older.id, newer.id, hot.id].includes(id));
+    expect(mine).toEqual([hot.id, older.id, newer.id]);
+    const hotCase = await caseOf(hot.id);
+    expect(hotCase).toMatchObject({ report_count: 3, status: 'open', target: { type: 'post', preview: 'three reports' }, user: { id: author.id } });
+  });
+});
+
+describe('resolving cases', () => {
+  it('hide: a post disappears from every feed and its comments with it; the action is recorded', async () => {
+    const [author, reader, reporter] = await Promise.all([registerUser(t, 'mh_a'), registerUser(t, 'mh_r'), registerUser(t, 'mh_p')]);
+    const p = await post(author, 'hide me please');
+    const comment = await t.call<{ id: string }>('POST', `/api/feed/${p.id}/comments`, { token: reader.token, body: { content: 'first!' } });
+    expect(comment.status).toBe(201);
+    expect((await t.call('POST', `/api/social/favorite/${author.id}`, { token: reader.token })).status).toBe(200);
+    await report(reporter, { target_type: 'post', target_id: p.id, reason: 'spam' });
+    const c = await caseOf(p.id);
+    expect(c).toBeDefined();
+
+    expectError(await resolve(c?.id ?? '', 'hide', reader), 403, 'FORBIDDEN');
+    const res = await resolve(c?.id ?? '', 'hide', mod, 'spam wave');
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    expect(res.body).toMatchObject({ status: 'hidden', hidden: true, suspended: false, sessions_revoked: 0, moderator_id: mod.id });
+
+    const headers = await lsnHeader();
+    for (const viewer of [reader, author]) {
+      const global = await t.call<PageBody<PostBody>>('GET', '/api/feed?type=global&limit=100', { token: viewer.token, headers });
+      expect(global.body.items.map((x) => x.id)).not.toContain(p.id);
+      const following = await t.call<PageBody<PostBody>>('GET', '/api/feed?type=following&limit=100', { token: viewer.token, headers });
+      expect(following.body.items.map((x) => x.id)).not.toContain(p.id);
+      expectError(await t.call('GET', `/api/feed/${p.id}/comments`, { token: viewer.token, headers }), 404, 'NOT_FOUND');
+    }
+    expectError(await t.call('POST', `/api/feed/${p.id}/comments`, { token: reader.token, body: { content: 'still here?' } }), 404, 'NOT_FOUND');
+    expect(await caseOf(p.id)).toBeUndefined();
+
+    const detail = await t.call<CaseDetailBody>('GET', `/api/moderation/cases/${c?.id}`, { token: mod.token, headers });
+    expect(detail.body.status).toBe('hidden');
+    expect(detail.body.reports.map((r) => [r.reporter_id, r.reason])).toEqual([[reporter.id, 'spam']]);
+    expect(detail.body.actions.map((a) => [a.action, a.moderator_id, a.note])).toEqual([['hide', mod.id, 'spam wave']]);
+    expect(Date.parse(detail.body.actions[0]?.created_at ?? '')).toBe(Date.parse(res.body.acted_at));
+    expectError(await t.call('GET', `/api/moderation/cases/${c?.id}`, { token: reader.token }), 403, 'FORBIDDEN');
+    expectError(await t.call('GET', '/api/moderation/cases/01939262-4be4-767d-a1f7-4556b1b77d0f', { token: mod.token }), 404, 'NOT_FOUND');
+  });
+
+  it('hide: a message leaves both histories and the inbox; a comment leaves its post', async () => {
+    const [a, b] = await Promise.all([registerUser(t, 'mm_a'), registerUser(t, 'mm_b')]);
+    const conv = await t.call<{ id: string }>('POST', '/api/chat/conversations', { token: a.token, body: { recipient_id: b.id } });
+    await t.call('POST', `/api/chat/conversations/${conv.body.id}/messages`, { token: a.token, body: { content: 'hello' } });
+    const bad = await t.call<{ id: string }>('POST', `/api/chat/conversations/${conv.body.id}/messages`, { token: a.token, body: { content: 'something nasty' } });
+    await report(b, { target_type: 'message', target_id: bad.body.id, reason: 'harassment' });
+    const mc = await caseOf(bad.body.id);
+    expect(mc?.target.preview).toBe('something nasty');
+    expect((await resolve(mc?.id ?? '', 'hide')).body.hidden).toBe(true);
+    const headers = await lsnHeader();
+    for (const u of [a, b]) {
+      const h = await t.call<PageBody<{ content: string }>>('GET', `/api/chat/conversations/${conv.body.id}/history`, { token: u.token, headers });
+      expect(h.body.items.map((m) => m.content)).toEqual(['hello']);
+      const inbox = await t.call<PageBody<{ id: string; last_message: { content: string } | null }>>('GET', '/api/chat/conversations', { token: u.token, headers });
+      expect(inbox.body.items.find((i) => i.id === conv.body.id)?.last_message).toBeNull();
+    }
+
+    const p = await post(a, 'a fine post');
+    const keep = await t.call<{ id: string }>('POST', `/api/feed/${p.id}/comments`, { token: b.token, body: { content: 'kind words' } });
+    const nasty = await t.call<{ id: string }>('POST', `/api/feed/${p.id}/comments`, { token: b.token, body: { content: 'nasty words' } });
+    expect([keep.status, nasty.status]).toEqual([201, 201]);
+    await report(a, { target_type: 'comment', target_id: nasty.body.id, reason: 'harassment' });
+    const cc = await caseOf(nasty.body.id);
+    expect((await resolve(cc?.id ?? '', 'hide')).body.hidden).toBe(true);
+    const comments = await t.call<PageBody<{ content: string }>>('GET', `/api/feed/${p.id}/comments`, { token: a.token, headers: await lsnHeader() });
+    expect(comments.body.items.map((x) => x.content)).toEqual(['kind words']);
+  });
+
+  it('hide: a profile is gone for others (its cached view too) and from search; its owner still sees it', async () => {
+    const word = `zmod${process.pid}${Date.now() % 100000}`;
+    const [owner, viewer] = await Promise.all([registerUser(t, 'mp_o'), registerUser(t, 'mp_v')]);
+    const put = await t.call('PUT', '/api/profiles/me', { token: owner.token, body: { display_name: word, bio: 'hello there' } });
+    expect(put.status).toBe(200);
+    // Cache the view, and check search finds it.
+    expect((await t.call('GET', `/api/profiles/${owner.id}`, { token: viewer.token, headers: await lsnHeader() })).status).toBe(200);
+    expect((await t.call('GET', `/api/profiles/${owner.id}`, { token: viewer.token })).status).toBe(200);
+    const found = await t.call<PageBody<{ id: string }>>('GET', `/api/search?q=${word}`, { token: viewer.token, headers: await lsnHeader() });
+    expect(found.body.items.map((x) => x.id)).toEqual([owner.id]);
+
+    await report(viewer, { target_type: 'profile', target_id: owner.id, reason: 'scam' });
+    const pc = await caseOf(owner.id);
+    expect((await resolve(pc?.id ?? '', 'hide')).body.hidden).toBe(true);
+    // The viewer wrote nothing and sends no LSN: the cached view must already be gone.
+    expectError(await t.call('GET', `/api/profiles/${owner.id}`, { token: viewer.token }), 404, 'NOT_FOUND');
+    expect((await t.call('GET', `/api/profiles/${owner.id}`, { token: owner.token })).status).toBe(200);
+    const gone = await t.call<PageBody<{ id: string }>>('GET', `/api/search?q=${word}`, { token: viewer.token, headers: await lsnHeader() });
+    expect(gone.body.items).toEqual([]);
+  });
+
+  it('suspend: the sessions end at once, login is refused, the profile is gone, the content hidden', async () => {
+    const [bad, reporter] = await Promise.all([registerUser(t, 'ms_bad'), registerUser(t, 'ms_rep')]);
+    const second = await t.call<AuthBody>('POST', '/api/auth/login', { body: { email: bad.email, password: bad.password } });
+    expect(second.status).toBe(200);
+    // Both sessions are cached by using them.
+    for (const token of [bad.token, second.body.token]) expect((await t.call('GET', '/api/auth/session', { token })).status).toBe(200);
+    const p = await post(bad, 'scam link');
+    await report(reporter, { target_type: 'post', target_id: p.id, reason: 'scam' });
+    const c = await caseOf(p.id);
+
+    const res = await resolve(c?.id ?? '', 'suspend', mod, 'repeat offender');
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    expect(res.body).toMatchObject({ status: 'suspended', hidden: true, suspended: true, sessions_revoked: 2 });
+    for (const token of [bad.token, second.body.token]) {
+      expectError(await t.call('GET', '/api/auth/session', { token }), 401, 'UNAUTHENTICATED');
+      expectError(await t.call('POST', '/api/feed', { token, body: { content: 'still me' } }), 401, 'UNAUTHENTICATED');
+    }
+    expectError(await t.call('POST', '/api/auth/login', { body: { email: bad.email, password: bad.password } }), 401, 'INVALID_CREDENTIALS');
+    expectError(await t.call('GET', `/api/profiles/${bad.id}`, { token: reporter.token }), 404, 'NOT_FOUND');
+    const rows = await sql<{ live: number }>('SELECT count(*)::int AS live FROM sessions WHERE user_id = $1 AND revoked_at IS NULL', [bad.id]);
+    expect(rows).toEqual([{ live: 0 }]);
+
+    // A moderator cannot suspend themselves.
+    const self = await post(mod, 'moderator post');
+    await report(reporter, { target_type: 'post', target_id: self.id, reason: 'other' });
+    const sc = await caseOf(self.id);
+    expectError(await resolve(sc?.id ?? '', 'suspend'), 400, 'VALIDATION_FAILED');
+  });
+
+  it('dismiss: the content stays; a new reporter reopens the case', async () => {
+    const [author, r1, r2] = await Promise.all([registerUser(t, 'md_a'), registerUser(t, 'md_1'), registerUser(t, 'md_2')]);
+    const p = await post(author, 'harmless');
+    await report(r1, { target_type: 'post', target_id: p.id, reason: 'other' });
+    const c = await caseOf(p.id);
+    const res = await resolve(c?.id ?? '', 'dismiss');
+    expect(res.body).toMatchObject({ status: 'dismissed', hidden: false, suspended: false });
+    expect(await caseOf(p.id)).toBeUndefined();
+    const comments = await t.call('GET', `/api/feed/${p.id}/comments`, { token: r1.token, headers: await lsnHeader() });
+    expect(comments.status).toBe(200);
+    // The same reporter again changes nothing; someone new reopens it with both reports.
+    expect((await report(r1, { target_type: 'post', target_id: p.id, reason: 'spam' })).body.created).toBe(false);
+    expect(await caseOf(p.id)).toBeUndefined();
+    expect((await report(r2, { target_type: 'post', target_id: p.id, reason: 'spam' })).body.created).toBe(true);
+    expect(await caseOf(p.id)).toMatchObject({ status: 'open', report_count: 2 });
+  });
+});
