@@ -12,6 +12,7 @@ import { connectNode } from '../../src/stack/postgres-node.ts';
 import { isRoot } from '../../src/stack/exec.ts';
 import { commandLine } from '../../src/stack/processes.ts';
 import { SHARED_PG_PARENT } from '../../src/stack/pg-location.ts';
+import { checkLocalStackOwnership } from '../../src/doctor/stack-checks.ts';
 
 /**
  * Issue 22: two checkouts on one machine. Real stacks (PostgreSQL primary + 2 replicas + Redis)
@@ -137,6 +138,12 @@ describe('two stacks from two data folders at once', () => {
     expect(c[0]?.holder?.command).toContain(A.primary.spec.dir);
     expect(c[3]?.holder?.command).toContain('redis-server');
     expect(c.every((n) => n.pid === null)).toBe(true);
+
+    // The doctor of the clone says so too, and A's own doctor check finds nothing.
+    const findings = await checkLocalStackOwnership(parseConfig(stackEnv(offsetA, C.layout.dataDir)));
+    expect(findings.map((f) => `${f.check} ${f.object}`)).toEqual(C.portClaims().map((p) => `local_stack ${p.name} (127.0.0.1:${p.port})`));
+    expect(findings[0]?.detail).toContain(`pid ${a[0]?.pid ?? '?'}`);
+    expect(await checkLocalStackOwnership(parseConfig(stackEnv(offsetA, dirA)))).toEqual([]);
 
     // The CLI says the same, as JSON.
     const res = await timed('CLI stack status --json (clone C)', () => cli(['stack', 'status', '--json'], stackEnv(offsetA, C.layout.dataDir)));
