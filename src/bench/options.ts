@@ -1,7 +1,8 @@
 import type { Preset } from './bench-db.ts';
 import type { WorkloadName } from './workloads/catalog.ts';
+import type { RealtimeBenchOptions } from './scenarios/realtime.ts';
 
-export type Scenario = 'growth' | 'concurrency' | 'latency';
+export type Scenario = 'growth' | 'concurrency' | 'latency' | 'realtime';
 
 /** A fully resolved `bgc bench` invocation (the CLI fills defaults, quick mode and scenarios). */
 export interface BenchOptions {
@@ -22,4 +23,6 @@ export interface BenchOptions {
   readonly timeoutMs: number;
   readonly login: { readonly maxActors: number; readonly budgetMs: number };
   readonly floorDurationMs: number;
+  /** The realtime scenario's load (sockets, send rate, share of senders); set by the CLI for it. */
+  readonly realtime?: RealtimeBenchOptions;
 }

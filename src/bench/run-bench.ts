@@ -14,6 +14,7 @@ import type { BenchOptions } from './options.ts';
 import { versusBaseline, versusFloor } from './ratios.ts';
 import type { ConfigurationRun, FloorMeasure } from './report-types.ts';
 import { runGrowth } from './scenarios/growth.ts';
+import { runRealtime } from './scenarios/realtime.ts';
 import { concurrencyFigures } from './scenarios/concurrency.ts';
 
 /**
@@ -35,7 +36,7 @@ export async function runBench(config: Config, opts: BenchOptions, print: (m: st
   const runId = crypto.randomBytes(4).toString('hex');
   const meta: BenchMeta = {
     command: opts.command,
-    preset: opts.scenario === 'growth' ? opts.growthPresets.join('+') : opts.preset,
+    preset: opts.scenario === 'growth' ? opts.growthPresets.join('+') : opts.scenario === 'realtime' ? 'none (the realtime scenario makes its own users)' : opts.preset,
     date: new Date().toISOString(),
     git_commit: gitCommit(),
     machine: machineInfo(),
@@ -44,7 +45,9 @@ export async function runBench(config: Config, opts: BenchOptions, print: (m: st
     connections: opts.connections,
     rate: opts.rate ?? null,
     latency_ms: opts.latencyMs ?? null,
-    latency_note: opts.rate
+    latency_note: opts.realtime
+      ? `${opts.realtime.sendRate} sends/s paced through the REST API; delivery latency from the server's publish right after the send's commit to receipt on the recipient's socket`
+      : opts.rate
       ? `open loop: requests paced evenly at ${opts.rate} req/s over ${opts.connections} keep-alive connections; latency counted from when each request became due`
       : `closed loop (autocannon, ${opts.connections} connections): latency is measured at full capacity, not at a fixed rate`,
     databases: {},
@@ -57,6 +60,13 @@ export async function runBench(config: Config, opts: BenchOptions, print: (m: st
     meta.total_seconds = Math.round((performance.now() - started) / 1000);
     meta.load_average_at_end = loadAverage();
     return emptyReport(meta, { growth: growth.scenario }, growth.checks);
+  }
+
+  if (opts.scenario === 'realtime' && opts.realtime) {
+    const realtime = await runRealtime(config, { realtime: opts.realtime, durationMs: opts.durationMs, warmupMs: opts.warmupMs, timeoutMs: opts.timeoutMs }, runId, progress);
+    meta.total_seconds = Math.round((performance.now() - started) / 1000);
+    meta.load_average_at_end = loadAverage();
+    return emptyReport(meta, { realtime: realtime.scenario }, realtime.checks);
   }
 
   const bench = await ensureBenchDatabase(config, opts.preset, progress);

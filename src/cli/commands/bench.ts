@@ -7,6 +7,7 @@ import type { BenchOptions, Scenario } from '../../bench/options.ts';
 import { printReport } from '../../bench/report.ts';
 import { runBench } from '../../bench/run-bench.ts';
 import { CONCURRENCY_DEFAULTS } from '../../bench/scenarios/concurrency.ts';
+import { REALTIME_DEFAULTS } from '../../bench/scenarios/realtime.ts';
 import { API_WORKLOADS, type WorkloadName } from '../../bench/workloads/catalog.ts';
 import { CliError, progressLine } from '../output.ts';
 
@@ -14,10 +15,11 @@ interface BenchCliOptions {
   workload: string; duration?: string; warmup?: string; connections?: string; rate?: string; preset?: string;
   baseline?: boolean; floor?: boolean; latencyMs?: string; json?: string; quick?: boolean; scenario?: string;
   loginUsers?: string; loginSeconds?: string; timeoutMs?: string;
+  sockets?: string; sendRate?: string; senders?: string;
 }
 
 const PRESETS: readonly Preset[] = ['small', 'medium', 'large'];
-const SCENARIOS: readonly Scenario[] = ['growth', 'concurrency', 'latency'];
+const SCENARIOS: readonly Scenario[] = ['growth', 'concurrency', 'latency', 'realtime'];
 const WORKLOADS: readonly string[] = [...API_WORKLOADS, 'healthz'];
 
 function positive(name: string, raw: string | undefined, fallback: number, opts: { integer?: boolean; max?: number } = {}): number {
@@ -67,6 +69,13 @@ export function resolveOptions(o: BenchCliOptions, command: string): BenchOption
       budgetMs: positive('login-seconds', o.loginSeconds, quick ? 6 : 30) * 1000,
     },
     floorDurationMs: quick ? 2_000 : 10_000,
+    ...(scenario === 'realtime' ? {
+      realtime: {
+        sockets: positive('sockets', o.sockets, REALTIME_DEFAULTS.sockets, { integer: true, max: 60_000 }),
+        sendRate: positive('send-rate', o.sendRate, REALTIME_DEFAULTS.sendRate),
+        senderFraction: positive('senders', o.senders, REALTIME_DEFAULTS.senderFraction, { max: 1 }),
+      },
+    } : {}),
   };
 }
 
@@ -82,7 +91,10 @@ export function register(program: Command): void {
     .option('--baseline', 'also run the naive "before phase 1" configuration and print ratios')
     .option('--floor', 'also measure the floor: trivial route, Redis GET, SELECT 1, durable one-row commit (send is read against it)')
     .option('--latency-ms <n>', 'add N ms each way between the app and PostgreSQL/Redis (TCP proxy) and count round trips')
-    .option('--scenario <name>', 'growth (medium vs large) | concurrency (10k clients at 2k req/s) | latency (25 ms each way)')
+    .option('--scenario <name>', 'growth (medium vs large) | concurrency (10k clients at 2k req/s) | latency (25 ms each way) | realtime (10k WebSockets, 200 sends/s)')
+    .option('--sockets <n>', 'realtime scenario: connected users on the one instance (default 10000; raise ulimit -n first)')
+    .option('--send-rate <n>', 'realtime scenario: direct messages per second through the REST API, paced (default 200)')
+    .option('--senders <fraction>', 'realtime scenario: share of the users that send (default 0.1)')
     .option('--quick', 'small preset, every workload briefly, with baseline and floor; fails on any error or if slower than the baseline')
     .option('--login-users <n>', 'most active seeded users to log in (default 1000; quick 200)')
     .option('--login-seconds <s>', 'time budget for the logins (default 30; quick 6)')
