@@ -3,6 +3,7 @@ import { loadConfig } from '../../config/index.ts';
 import { LocalStack, type NodeStatus } from '../../stack/stack.ts';
 import { MonitoringStack } from '../../stack/monitoring.ts';
 import { printJson, printTable, progressLine } from '../output.ts';
+import { haDown, haStatus, haUp } from '../ha-stack.ts';
 
 export function register(program: Command): void {
   const stack = program.command('stack').description('Local PostgreSQL primary + 2 streaming replicas + Redis (DESIGN §2)');
@@ -11,8 +12,10 @@ export function register(program: Command): void {
     .description('Create and start the local stack (idempotent)')
     .option('--json', 'print the resulting status as JSON')
     .option('--monitoring', 'also start Prometheus, Alertmanager, postgres_exporter and redis_exporter (deploy/)')
-    .action(async (opts: { json?: boolean; monitoring?: boolean }) => {
+    .option('--ha', 'the high-availability stack instead: 3 PostgreSQL members under Patroni, 3 etcd members, HAProxy (DESIGN §7)')
+    .action(async (opts: { json?: boolean; monitoring?: boolean; ha?: boolean }) => {
       const config = loadConfig();
+      if (opts.ha) { await haUp(config, opts); return; }
       const local = new LocalStack(config);
       const monitoring = opts.monitoring ? new MonitoringStack(config) : undefined;
       // One preflight for every port, monitoring's included, before anything starts.
@@ -27,8 +30,10 @@ export function register(program: Command): void {
   stack.command('down')
     .description("Stop this checkout's own nodes (and its monitoring, if started); servers it did not start are left alone")
     .option('--purge', "also delete this checkout's data: the data folder and its PostgreSQL folder")
-    .action(async (opts: { purge?: boolean }) => {
+    .option('--ha', 'the high-availability stack instead (with --purge: only its data)')
+    .action(async (opts: { purge?: boolean; ha?: boolean }) => {
       const config = loadConfig();
+      if (opts.ha) { await haDown(config, opts); return; }
       await new MonitoringStack(config).down();
       const removed = await new LocalStack(config).down({ purge: opts.purge ?? false });
       for (const r of removed) progressLine(`deleted ${r}`);
@@ -38,7 +43,9 @@ export function register(program: Command): void {
   stack.command('status')
     .description("Each node's role, port, state (or the foreign process holding its port), pid, data folder and replication lag")
     .option('--json', 'machine-readable output')
-    .action(async (opts: { json?: boolean }) => {
+    .option('--ha', "the high-availability stack instead: members' roles, timelines and lag, etcd, HAProxy")
+    .action(async (opts: { json?: boolean; ha?: boolean }) => {
+      if (opts.ha) { await haStatus(loadConfig(), opts); return; }
       const local = new LocalStack(loadConfig());
       const status = await local.status();
       if (opts.json) { printJson(status); return; }

@@ -1,7 +1,8 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { findOnPath, findPgBinDir } from '../exec.ts';
-import { PgNode, connectNode } from '../postgres-node.ts';
+import { connectNode } from '../postgres-node.ts';
+import { preparePgRoot } from '../pg-location.ts';
 import { EtcdMember, type EtcdMemberStatus } from './etcd.ts';
 import { Haproxy, type HaproxyServerState } from './haproxy.ts';
 import type { HaLayout } from './layout.ts';
@@ -59,7 +60,7 @@ export class HaStack {
     for (const [bin, pkg] of [['patroni', 'patroni'], ['etcd', 'etcd-server'], ['haproxy', 'haproxy']] as const) findOnPath(bin, [pkg]);
     const deadline = Date.now() + timeoutMs;
     const left = (): number => Math.max(1_000, deadline - Date.now());
-    PgNode.prepareRoot(this.layout.root);
+    preparePgRoot(this.layout.root, this.layout.origin);
     progress(`starting etcd on ${this.layout.etcd.map((e) => e.clientPort).join(', ')}`);
     for (const e of this.etcd) e.start();
     await until('etcd: every member healthy', async () => (await Promise.all(this.etcd.map((e) => e.healthy()))).every(Boolean), left());
@@ -113,8 +114,8 @@ export class HaStack {
     await this.haproxy.stop();
     const cluster = await fetchCluster(this.restUrls);
     const leader = cluster?.members.find((m) => m.role === 'leader')?.name;
-    const order = [...this.members].sort((a, b) => Number(a.spec.name === leader) - Number(b.spec.name === leader));
-    for (const m of order) await m.stop();
+    await Promise.all(this.members.filter((m) => m.spec.name !== leader).map((m) => m.stop()));
+    await Promise.all(this.members.filter((m) => m.spec.name === leader).map((m) => m.stop()));
     await Promise.all(this.etcd.map((e) => e.stop()));
     if (opts.purge) fs.rmSync(this.layout.root, { recursive: true, force: true });
   }

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseConfig, type Config } from '../../../src/config/index.ts';
 import { HaStack } from '../../../src/stack/ha/ha-stack.ts';
-import { buildHaLayout, haUrls } from '../../../src/stack/ha/layout.ts';
+import { buildHaLayout, haStorageRoot, haUrls } from '../../../src/stack/ha/layout.ts';
 import { fetchCluster, type PatroniCluster } from '../../../src/stack/ha/patroni-rest.ts';
 import type { PatroniMember } from '../../../src/stack/ha/patroni-member.ts';
 import { RedisNode } from '../../../src/stack/redis-node.ts';
@@ -40,13 +40,15 @@ async function distinctFreePorts(n: number): Promise<number[]> {
 export async function createHaPrivateStack(label: string): Promise<HaPrivateStack> {
   const base = parseConfig({ NODE_ENV: 'test' });
   const id = `ha-${label}-${crypto.randomBytes(3).toString('hex')}`;
-  const root = path.join(base.projectRoot, '.data', 'test-stacks', id);
+  // As root the stack lives in /var/lib/bgc (haStorageRoot): the postgres user must reach it.
+  const origin = path.join(base.projectRoot, '.data', 'test-stacks', id);
+  const root = haStorageRoot(origin);
   const p = await distinctFreePorts(16);
   const take = (k: number): number[] => p.splice(0, k);
   const layout = buildHaLayout(root, {
     postgres: take(3), patroniRest: take(3), etcdClient: take(3), etcdPeer: take(3),
     haproxyPrimary: take(1)[0] as number, haproxyReplicas: take(1)[0] as number, haproxyStats: take(1)[0] as number,
-  }, id);
+  }, id, 'bgc', origin);
   const redisPort = p[0] as number;
   fs.mkdirSync(path.dirname(root), { recursive: true });
   const stack = new HaStack(layout);
