@@ -71,6 +71,7 @@ export const ROUTES: readonly RouteSpec[] = [
   { method: 'GET', path: '/api/reports/most-active', auth: true, query: ['days', 'limit'] },
   { method: 'GET', path: '/api/reports/top-posts', auth: true, query: ['days', 'limit'] },
   { method: 'GET', path: '/api/profiles/:id/rating', auth: true },
+  { method: 'GET', path: '/api/profiles/:id/presence', auth: true },
   { method: 'PUT', path: '/api/profiles/:id/rating', auth: true, body: (_w, n) => ({ score: (n % 5) + 1 }) },
   { method: 'DELETE', path: '/api/profiles/:id/rating', auth: true },
   { method: 'GET', path: '/api/groups', auth: true, query: ['q', 'mine', ...PAGE] },
