@@ -33,7 +33,12 @@ export interface Config {
   readonly usesLocalStack: boolean;
   /** Where `bgc stack` runs its servers; the default URLs below point at them. */
   readonly stack: StackPorts;
-  readonly database: { readonly primaryUrl: string; readonly replicaUrls: readonly string[] };
+  readonly database: {
+    readonly primaryUrl: string;
+    readonly replicaUrls: readonly string[];
+    /** Patroni REST APIs whose /cluster lists the replicas at run time (BGC_PATRONI_URLS); empty = static replicas only. */
+    readonly patroniUrls: readonly string[];
+  };
   readonly redis: { readonly url: string; readonly maxmemory: string; readonly policy: string };
   readonly http: { readonly host: string; readonly port: number; readonly adminPort: number; readonly adminToken: string };
   readonly log: { readonly level: string; readonly sql: boolean };
@@ -121,6 +126,14 @@ function splitUrls(raw: string | undefined, problems: string[]): string[] {
   return urls;
 }
 
+function patroniUrls(raw: string | undefined, problems: string[]): string[] {
+  const urls = (raw ?? '').split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+  for (const u of urls) {
+    if (!URL.canParse(u) || !/^https?:$/.test(new URL(u).protocol)) problems.push(`BGC_PATRONI_URLS: "${u}" is not an http(s) URL such as http://127.0.0.1:8008`);
+  }
+  return urls;
+}
+
 function corsOrigins(raw: string | undefined, problems: string[]): string[] {
   const origins = (raw ?? '').split(',').map((s) => s.trim()).filter((s) => s.length > 0);
   for (const o of origins) {
@@ -150,7 +163,8 @@ function stackPorts(offset: number): StackPorts {
 function build(raw: RawEnv, problems: string[]): Config {
   const usesLocalStack = raw.DATABASE_URL === undefined;
   const stack = stackPorts(raw.BGC_STACK_PORT_OFFSET);
-  const replicaUrls = usesLocalStack && raw.DATABASE_REPLICA_URLS === undefined
+  // With Patroni naming the replicas, the plain local stack's replicas are not added by default.
+  const replicaUrls = usesLocalStack && raw.DATABASE_REPLICA_URLS === undefined && raw.BGC_PATRONI_URLS === undefined
     ? stack.replicaPorts.map(localUrl)
     : splitUrls(raw.DATABASE_REPLICA_URLS, problems);
   const production = raw.NODE_ENV === 'production';
@@ -167,7 +181,7 @@ function build(raw: RawEnv, problems: string[]): Config {
     projectRoot,
     usesLocalStack,
     stack,
-    database: { primaryUrl: raw.DATABASE_URL ?? localUrl(stack.primaryPort), replicaUrls },
+    database: { primaryUrl: raw.DATABASE_URL ?? localUrl(stack.primaryPort), replicaUrls, patroniUrls: patroniUrls(raw.BGC_PATRONI_URLS, problems) },
     redis: {
       url: raw.REDIS_URL ?? `redis://127.0.0.1:${stack.redisPort}`,
       maxmemory: raw.BGC_REDIS_MAXMEMORY,

@@ -62,6 +62,9 @@ export const envSchema = z.object({
   BGC_REPLICA_MAX_LAG_MS: intFrom(1, 3_600_000).default(2_000),
   BGC_REPLICA_POLL_MS: intFrom(50, 60_000).default(500),
   BGC_RYW_WAIT_MS: intFrom(0, 10_000).default(50),
+  // Patroni REST APIs (comma-separated http URLs, DESIGN §7): the replicas then come from
+  // Patroni's /cluster at run time (src/db/patroni-replicas.ts), beside any DATABASE_REPLICA_URLS.
+  BGC_PATRONI_URLS: z.string().optional(),
 
   BGC_PARTITION_PREMAKE_MONTHS: intFrom(1, 36).default(3),
   BGC_PARTITION_RETENTION_MONTHS: intFrom(1, 1_200).default(24),
