@@ -46,7 +46,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     reply.header('X-Content-Type-Options', 'nosniff');
     reply.header('X-Frame-Options', 'DENY');
     reply.header('Referrer-Policy', 'no-referrer');
-    reply.header('Cache-Control', 'no-store');
+    // Nothing is cached unless its route says so (photos: private, immutable).
+    if (!reply.hasHeader('Cache-Control')) reply.header('Cache-Control', 'no-store');
     // The API serves JSON only: no content of ours should ever load anything or be framed,
     // and no other site should embed our responses (docs/SECURITY.md).
     reply.header('Content-Security-Policy', "default-src 'none'; frame-ancestors 'none'");

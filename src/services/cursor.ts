@@ -40,6 +40,7 @@ const schemas = {
   group_requests: z.object({ g: uuid, o: uuid }).strict(),
   group_feed: z.object({ g: uuid, ts: isoTs, id: uuid, w: windowDays }).strict(),
   moderation_queue: z.object({ n: z.number().int().min(0).max(2_147_483_647), ts: isoTs, id: uuid }).strict(),
+  photos: z.object({ o: uuid, ts: isoTs, id: uuid }).strict(),
 } as const;
 
 export type CursorKind = keyof typeof schemas;

@@ -1,3 +1,4 @@
+import path from 'node:path';
 import type { Config } from '../config/index.ts';
 import type { Database } from '../db/database.ts';
 import type { Logger } from '../logging/logger.ts';
@@ -14,6 +15,9 @@ import { RatingRepository } from '../repositories/ratings.repository.ts';
 import { GroupRepository } from '../repositories/groups.repository.ts';
 import { GroupFeedRepository } from '../repositories/group-feed.repository.ts';
 import { ModerationRepository } from '../repositories/moderation.repository.ts';
+import { PhotoRepository } from '../repositories/photos.repository.ts';
+import { LocalFsStorage } from '../storage/local-fs-storage.ts';
+import type { PhotoStorage } from '../storage/photo-storage.ts';
 import { WriteHooks } from './hooks.ts';
 import { AuthService } from './auth/auth.service.ts';
 import { DbSessionResolver, type SessionResolver } from './auth/session-resolver.ts';
@@ -30,6 +34,7 @@ import { RatingService } from './ratings/ratings.service.ts';
 import { GroupService } from './groups/groups.service.ts';
 import { GroupFeedService } from './groups/group-feed.service.ts';
 import { ModerationService } from './moderation/moderation.service.ts';
+import { PhotoService } from './photos/photos.service.ts';
 
 export { WriteHooks } from './hooks.ts';
 export type { SessionInfo, SessionResolver } from './auth/session-resolver.ts';
@@ -50,6 +55,7 @@ export interface Services {
   readonly groups: GroupService;
   readonly groupFeed: GroupFeedService;
   readonly moderation: ModerationService;
+  readonly photos: PhotoService;
   /** Subscribe here to hear about committed writes (cache invalidation). */
   readonly hooks: WriteHooks;
   /** The (possibly wrapped) hot readers, e.g. for cache warming. */
@@ -71,6 +77,8 @@ export interface ServiceDeps {
   readonly db: Database;
   readonly logger?: Logger;
   readonly wrapReaders?: ReaderWrappers;
+  /** Where photo bytes go; the local filesystem under the data directory by default. */
+  readonly photoStorage?: PhotoStorage;
   /** Pass one in to subscribe before services exist; otherwise a fresh one is made. */
   readonly hooks?: WriteHooks;
 }
@@ -101,6 +109,7 @@ export function createServices(deps: ServiceDeps): Services {
     groups: new GroupService({ db, logger, groups: new GroupRepository(db) }),
     groupFeed: new GroupFeedService({ config, db, logger, feed: new GroupFeedRepository(db) }),
     moderation: new ModerationService({ db, logger, moderation: new ModerationRepository(db), hooks }),
+    photos: new PhotoService({ db, logger, photos: new PhotoRepository(db), storage: deps.photoStorage ?? new LocalFsStorage(path.join(config.dataDir, 'photos')), profiles: profileService }),
     hooks,
     readers,
   };

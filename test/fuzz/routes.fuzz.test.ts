@@ -1,5 +1,9 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
+import sharp from 'sharp';
 import { uuidv7 } from 'uuidv7';
 import type pg from 'pg';
 import { hashToken, newSessionToken } from '../../src/auth/tokens.ts';
@@ -25,6 +29,7 @@ let a: TestUser;
 let b: TestUser;
 let c: TestUser;
 let world: World;
+let dataDir: string | undefined;
 
 async function page(path: string, token: string): Promise<string | null> {
   const res = await t.call<PageBody<unknown>>('GET', path, { token });
@@ -35,7 +40,9 @@ async function page(path: string, token: string): Promise<string | null> {
 beforeAll(async () => {
   // A generous per-IP login limit: every injected request comes from 127.0.0.1, and the
   // fuzzer should reach the login handler, not only the limiter.
-  t = await startTestApp('fuzz', { BGC_LOGIN_RATE_LIMIT_IP: '100000', BGC_CACHE_WARM_COUNT: '0' });
+  // Its own data directory: the photos the fuzzer uploads go with it.
+  dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bgc-fuzz-'));
+  t = await startTestApp('fuzz', { BGC_LOGIN_RATE_LIMIT_IP: '100000', BGC_CACHE_WARM_COUNT: '0', BGC_DATA_DIR: dataDir });
   [a, b, c] = await Promise.all([registerUser(t, 'fza'), registerUser(t, 'fzb'), registerUser(t, 'fzc')]);
   admin = await t.tdb.admin();
   // b moderates (before any request of b's, so no session of b's is cached without the flag).
@@ -67,6 +74,9 @@ beforeAll(async () => {
   const queue = await t.call<PageBody<{ id: string; target: { id: string } }>>('GET', '/api/moderation/queue', { token: b.token, lsn: filed.lsn });
   const moderationCase = queue.body.items.find((x) => x.target.id === reported.body.id);
   expect(moderationCase).toBeDefined();
+  const image = await sharp({ create: { width: 32, height: 24, channels: 3, background: '#888' } }).jpeg().toBuffer();
+  const photo = await t.app.inject({ method: 'POST', url: '/api/photos', payload: image, headers: { authorization: `Bearer ${a.token}`, 'content-type': 'image/jpeg' } });
+  expect(photo.statusCode).toBe(201);
   await t.call('POST', `/api/social/favorite/${b.id}`, { token: a.token });
   await t.call('POST', `/api/social/favorite/${c.id}`, { token: a.token });
   // Real cursors (read-your-writes routing sees the writes above even on lagging replicas) of every kind, for the tampering arbitraries.
@@ -93,6 +103,7 @@ beforeAll(async () => {
     conversationId: conv.body.id, roomId: rooms[0] as string, postId: post.body.id, cursors,
     groupIds, groupPostId: groupPost.body.id,
     reportedPostId: reported.body.id, moderationCaseId: moderationCase?.id ?? '',
+    photoId: (JSON.parse(photo.body) as { id: string }).id,
   };
   await createSpareSessions(a.id, a.token, 600);
   await createSpareSessions(b.id, b.token, 100);
@@ -102,6 +113,7 @@ beforeAll(async () => {
 afterAll(async () => {
   if (admin) { await removeWriteAudit(admin).catch(() => undefined); await admin.end(); }
   await t?.close();
+  if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
 });
 
 /** Header values a real HTTP client could send (latin-1, no control characters but tab). */

@@ -12,6 +12,7 @@ import { ratingRoutes } from './ratings.routes.ts';
 import { groupRoutes } from './groups.routes.ts';
 import { groupFeedRoutes } from './group-feed.routes.ts';
 import { moderationRoutes } from './moderation.routes.ts';
+import { photoRoutes } from './photos.routes.ts';
 import { realtimeRoutes } from './realtime.routes.ts';
 
 /** Registers every /api route plugin (DESIGN §2). */
@@ -28,5 +29,6 @@ export async function apiRoutes(app: FastifyInstance, deps: AppDeps): Promise<vo
   await groupRoutes(app, deps);
   await groupFeedRoutes(app, deps);
   await moderationRoutes(app, deps);
+  await photoRoutes(app, deps);
   await realtimeRoutes(app, deps);
 }

@@ -20,6 +20,8 @@ export interface World {
   /** A post of c's that a reported (its open case is moderationCaseId; b is a moderator). */
   readonly reportedPostId: string;
   readonly moderationCaseId: string;
+  /** A photo of a's. */
+  readonly photoId: string;
   readonly cursors: readonly string[];
 }
 
@@ -90,6 +92,11 @@ export const ROUTES: readonly RouteSpec[] = [
   { method: 'POST', path: '/api/moderation/reports', auth: true, extraKeys: ['details'], body: (w, n) => ({ target_type: n % 3 ? 'post' : 'profile', target_id: n % 3 ? w.reportedPostId : w.users.c, reason: 'spam', details: 'fuzz' }) },
   { method: 'GET', path: '/api/moderation/queue', auth: true, query: PAGE },
   { method: 'GET', path: '/api/moderation/cases/:id', auth: true },
+  { method: 'POST', path: '/api/photos', auth: true },
+  { method: 'GET', path: '/api/photos/:id', auth: true },
+  { method: 'GET', path: '/api/photos/:id/thumb', auth: true },
+  { method: 'DELETE', path: '/api/photos/:id', auth: true },
+  { method: 'GET', path: '/api/profiles/:id/photos', auth: true, query: PAGE },
   { method: 'POST', path: '/api/moderation/cases/:id/resolve', auth: true, extraKeys: ['note'], body: (_w, n) => ({ action: (['dismiss', 'hide', 'suspend'] as const)[n % 3], note: 'fuzz' }) },
 ];
 
@@ -107,6 +114,7 @@ const CONTENT_TYPES = ['application/json', 'application/json', 'application/json
 function idsFor(param: string, w: World, path: string): string[] {
   if (path.startsWith('/api/groups/') && param === 'id') return [...w.groupIds];
   if (path.startsWith('/api/moderation/cases/')) return [w.moderationCaseId];
+  if (path.startsWith('/api/photos/')) return [w.photoId];
   if (path.startsWith('/api/groups/') && param === 'postId') return [w.groupPostId, w.postId];
   if (param === 'postId') return [w.postId];
   if (param === 'userId' || path.startsWith('/api/profiles/:id')) return [w.users.b, w.users.c, w.users.a];

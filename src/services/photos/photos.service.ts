@@ -1,0 +1,110 @@
+import type { Database, QueryContext } from '../../db/database.ts';
+import type { Logger } from '../../logging/logger.ts';
+import { AppError } from '../../errors/app-error.ts';
+import type { PhotoRepository, PhotoRow } from '../../repositories/photos.repository.ts';
+import { MAX_UUID } from '../../repositories/sql-fragments.ts';
+import type { PhotoStorage } from '../../storage/photo-storage.ts';
+import { decodeCursor, encodeCursor } from '../cursor.ts';
+import { newId } from '../ids.ts';
+import type { ProfileService } from '../profiles/profile.service.ts';
+import { noteWrite, pageSize, type Page, type Written } from '../support.ts';
+import { processImage, type ImageType } from './image-processing.ts';
+
+export interface Photo {
+  readonly id: string;
+  readonly owner_id: string;
+  readonly content_type: ImageType;
+  readonly bytes: number;
+  readonly width: number;
+  readonly height: number;
+  readonly url: string;
+  readonly thumb_url: string;
+  readonly created_at: string;
+}
+
+export interface PhotoFile {
+  readonly bytes: Buffer;
+  readonly contentType: ImageType;
+  /** Changes only if the bytes could: a photo id's image never changes. */
+  readonly etag: string;
+}
+
+interface PhotoDeps {
+  readonly db: Database;
+  readonly logger: Logger | undefined;
+  readonly photos: PhotoRepository;
+  readonly storage: PhotoStorage;
+  readonly profiles: ProfileService;
+}
+
+const keyOf = (ownerId: string, id: string, thumb: boolean) => `${ownerId}/${id}${thumb ? '.thumb' : ''}`;
+
+/**
+ * A gallery of photos per profile. Who may see a photo is who may see its owner's profile
+ * (ProfileService.get: blocks, privacy level, moderation), checked on every list and
+ * every file. Uploads are processed (image-processing.ts) before anything is stored; the
+ * files are written before the row and removed again if the row fails, so a refused or
+ * failed upload leaves neither a file nor a row.
+ */
+export class PhotoService {
+  constructor(private readonly d: PhotoDeps) {}
+
+  async upload(ownerId: string, body: unknown): Promise<Written<Photo>> {
+    if (!Buffer.isBuffer(body) || body.length === 0) {
+      throw new AppError('UNSUPPORTED_MEDIA_TYPE', 'Send the image itself as the body, with Content-Type image/jpeg, image/png or image/webp');
+    }
+    const img = await processImage(body);
+    const id = newId();
+    const keys = [keyOf(ownerId, id, false), keyOf(ownerId, id, true)] as const;
+    let row: PhotoRow;
+    try {
+      await this.d.storage.put(keys[0], img.image);
+      await this.d.storage.put(keys[1], img.thumb);
+      row = await this.d.photos.insert({
+        id, owner_id: ownerId, content_type: img.contentType, bytes: img.image.length, width: img.width, height: img.height, thumb_bytes: img.thumb.length,
+      });
+    } catch (err) {
+      await Promise.all(keys.map((k) => this.d.storage.delete(k).catch((e: unknown) => {
+        this.d.logger?.warn({ err: e instanceof Error ? e.message : String(e), key: k }, 'could not remove the file of a failed upload');
+      })));
+      throw err;
+    }
+    const lsn = await noteWrite(this.d.db, this.d.logger, ownerId);
+    return { value: toPhoto(row), lsn };
+  }
+
+  async gallery(viewerId: string, ownerId: string, cursor: string | undefined, limit: number | undefined, ctx: QueryContext): Promise<Page<Photo>> {
+    const n = pageSize(limit);
+    const c = decodeCursor('photos', cursor);
+    if (c && c.o !== ownerId) throw new AppError('INVALID_CURSOR', 'This cursor belongs to another gallery');
+    await this.d.profiles.get(viewerId, ownerId, ctx);
+    const rows = await this.d.photos.gallery(ownerId, c ? { ts: c.ts, id: c.id } : { ts: 'infinity', id: MAX_UUID }, n + 1, ctx);
+    const items = rows.slice(0, n).map(toPhoto);
+    const last = items[items.length - 1];
+    return { items, next_cursor: rows.length > n && last ? encodeCursor('photos', { o: ownerId, ts: last.created_at, id: last.id }) : null };
+  }
+
+  async file(viewerId: string, id: string, thumb: boolean, ctx: QueryContext): Promise<PhotoFile> {
+    const row = await this.d.photos.get(id, ctx);
+    if (!row) throw new AppError('NOT_FOUND', 'No such photo');
+    await this.d.profiles.get(viewerId, row.owner_id, ctx);
+    const bytes = await this.d.storage.get(keyOf(row.owner_id, row.id, thumb));
+    if (!bytes) throw new AppError('NOT_FOUND', 'No such photo');
+    return { bytes, contentType: thumb ? 'image/webp' : row.content_type, etag: `"${row.id}${thumb ? '-t' : ''}"` };
+  }
+
+  async remove(ownerId: string, id: string): Promise<Written<{ readonly id: string; readonly deleted: boolean }>> {
+    const row = await this.d.photos.remove(id, ownerId);
+    if (!row) throw new AppError('NOT_FOUND', 'No such photo of yours');
+    await Promise.all([this.d.storage.delete(keyOf(ownerId, id, false)), this.d.storage.delete(keyOf(ownerId, id, true))]);
+    const lsn = await noteWrite(this.d.db, this.d.logger, ownerId);
+    return { value: { id, deleted: true }, lsn };
+  }
+}
+
+function toPhoto(r: PhotoRow): Photo {
+  return {
+    id: r.id, owner_id: r.owner_id, content_type: r.content_type, bytes: r.bytes, width: r.width, height: r.height,
+    url: `/api/photos/${r.id}`, thumb_url: `/api/photos/${r.id}/thumb`, created_at: r.created_at,
+  };
+}

@@ -1,0 +1,46 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import type { PhotoStorage } from './photo-storage.ts';
+
+const KEY = /^[0-9a-f-]{36}\/[0-9a-f-]{36}(\.thumb)?$/;
+
+/**
+ * Photos as files under one directory (`<data dir>/photos` by default). A file is written
+ * to a temporary name and renamed into place, so a reader never sees half a file and a
+ * crash leaves at most a `.tmp-*` file, never a truncated photo under its real name.
+ */
+export class LocalFsStorage implements PhotoStorage {
+  constructor(private readonly root: string) {}
+
+  async put(key: string, bytes: Buffer): Promise<void> {
+    const file = this.#file(key);
+    await fs.mkdir(path.dirname(file), { recursive: true });
+    const tmp = `${file}.tmp-${process.pid}-${Date.now()}`;
+    try {
+      await fs.writeFile(tmp, bytes, { flag: 'wx' });
+      await fs.rename(tmp, file);
+    } catch (err) {
+      await fs.rm(tmp, { force: true });
+      throw err;
+    }
+  }
+
+  async get(key: string): Promise<Buffer | null> {
+    try {
+      return await fs.readFile(this.#file(key));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw err;
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    await fs.rm(this.#file(key), { force: true });
+  }
+
+  /** Keys are made by the service from UUIDs; anything else is refused, so no key can leave the root. */
+  #file(key: string): string {
+    if (!KEY.test(key)) throw new Error(`invalid photo storage key: ${key}`);
+    return path.join(this.root, key);
+  }
+}

@@ -1,0 +1,14 @@
+/**
+ * Where photo bytes live. The app talks to this interface only; the embedded default is
+ * the local filesystem (local-fs-storage.ts). A fleet needs storage every instance sees
+ * (an S3-compatible store): a second implementation of this interface, not yet written.
+ * Keys are relative paths of the form `<owner id>/<photo id>[.thumb]`.
+ */
+export interface PhotoStorage {
+  /** Stores the bytes under the key, replacing nothing: a key is written once. */
+  put(key: string, bytes: Buffer): Promise<void>;
+  /** The bytes, or null when there is no such key. */
+  get(key: string): Promise<Buffer | null>;
+  /** Removes the key; a missing key is not an error. */
+  delete(key: string): Promise<void>;
+}
