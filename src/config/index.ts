@@ -74,8 +74,10 @@ export interface Config {
   readonly corsOrigins: readonly string[];
   /** Fastify's trustProxy: false (default), true, a hop count, or a list of addresses/CIDRs. */
   readonly trustProxy: boolean | number | readonly string[];
-  /** Requests in progress beyond which new ones are refused with 503 OVERLOADED (0 = no limit). */
-  readonly maxInflightRequests: number;
+  /** Queue-delay admission control: target and interval in ms (target 0 = off). */
+  readonly overload: { readonly targetMs: number; readonly intervalMs: number };
+  /** SIGTERM: how long /readyz fails while requests are still served, before the server stops accepting. */
+  readonly drainMs: number;
   /** Workload history snapshots (src/history) and monthly reports (src/report). */
   readonly history: {
     readonly intervalSeconds: number;
@@ -231,7 +233,8 @@ function build(raw: RawEnv, problems: string[]): Config {
     loginRateLimit: { perIp: raw.BGC_LOGIN_RATE_LIMIT_IP, perAccount: raw.BGC_LOGIN_RATE_LIMIT_ACCOUNT, windowSeconds: raw.BGC_LOGIN_RATE_WINDOW_S },
     corsOrigins: corsOrigins(raw.BGC_CORS_ORIGINS, problems),
     trustProxy: trustProxy(raw.BGC_TRUST_PROXY),
-    maxInflightRequests: raw.BGC_MAX_INFLIGHT_REQUESTS,
+    overload: { targetMs: raw.BGC_OVERLOAD_TARGET_MS ?? (raw.NODE_ENV === 'test' ? 0 : 5), intervalMs: raw.BGC_OVERLOAD_INTERVAL_MS },
+    drainMs: raw.BGC_DRAIN_MS,
     history: {
       intervalSeconds: raw.BGC_HISTORY_INTERVAL_S,
       retentionDays: raw.BGC_HISTORY_RETENTION_DAYS,

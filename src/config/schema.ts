@@ -85,10 +85,16 @@ export const envSchema = z.object({
   // Proxies whose X-Forwarded-For is believed (Fastify trustProxy): 'true', a hop count, or
   // comma-separated addresses/CIDRs. Unset: the socket's peer is the client.
   BGC_TRUST_PROXY: z.string().optional(),
-  // Requests the API works on at once; beyond it new ones get 503 OVERLOADED at once
-  // (src/http/overload-guard.ts). 0 (default) turns the guard off: on the 2-core benchmark
-  // machine it bounded latency but cut successful throughput (docs/PERFORMANCE.md).
-  BGC_MAX_INFLIGHT_REQUESTS: intFrom(0, 1_000_000).default(0),
+  // Queue-delay admission control (src/http/overload-guard.ts): while requests' shortest wait
+  // (for a pool connection, or for the event loop) over an interval stays above the target,
+  // new ones get 503 OVERLOADED at once. 0 turns it off. Unset: 5 ms, or off when NODE_ENV=test
+  // (bursty tests on a shared machine must not be shed unless they ask for it).
+  BGC_OVERLOAD_TARGET_MS: intFrom(0, 60_000).optional(),
+  BGC_OVERLOAD_INTERVAL_MS: intFrom(10, 60_000).default(100),
+  // Graceful drain on SIGTERM (bgc serve): /readyz fails at once, new requests are still served
+  // for this long (until the load balancer has seen it: HAProxy's fall × inter), then the
+  // server stops accepting, finishes in-flight requests and exits.
+  BGC_DRAIN_MS: intFrom(0, 600_000).default(0),
 
   BGC_HISTORY_INTERVAL_S: intFrom(10, 86_400).default(300),
   BGC_HISTORY_RETENTION_DAYS: intFrom(1, 3_650).default(70),

@@ -44,6 +44,8 @@ export class ManagedPool {
   readonly #meta = new WeakMap<pg.PoolClient, ClientMeta>();
   #refilling = false;
   #closed = false;
+  /** Told how long each checkout waited for a connection (admission control, src/http/admission). */
+  readonly #waitListeners = new Set<(waitMs: number) => void>();
 
   constructor(private readonly opts: ManagedPoolOptions) {
     this.name = opts.name;
@@ -131,11 +133,14 @@ export class ManagedPool {
     if (this.#closed) throw new DbUnavailableError('DB_UNAVAILABLE', `pool ${this.name} is closed`, this.name);
     for (let attempt = 0; ; attempt++) {
       let client: pg.PoolClient;
+      const askedAt = performance.now();
       try {
         client = await this.#pool.connect();
       } catch (err) {
+        this.#reportWait(performance.now() - askedAt);
         throw this.#wrapConnectError(err);
       }
+      if (attempt === 0) this.#reportWait(performance.now() - askedAt);
       const meta = this.#meta.get(client);
       const idleFor = meta ? Date.now() - meta.lastReleasedAt : 0;
       if ((!opts.ping && idleFor < this.#cfg.prePingAfterMs) || attempt >= this.#cfg.size + this.#cfg.maxOverflow) return client;
@@ -189,6 +194,16 @@ export class ManagedPool {
       this.release(client, err);
       throw err;
     }
+  }
+
+  /** Calls `listener` with every checkout's wait for a connection in ms; returns the unsubscribe. */
+  onAcquireWait(listener: (waitMs: number) => void): () => void {
+    this.#waitListeners.add(listener);
+    return () => { this.#waitListeners.delete(listener); };
+  }
+
+  #reportWait(waitMs: number): void {
+    for (const l of this.#waitListeners) l(waitMs);
   }
 
   stats(): PoolStats {

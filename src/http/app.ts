@@ -33,7 +33,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   installErrorHandler(app);
   installCors(app, deps.config.corsOrigins);
-  installOverloadGuard(app, deps.config.maxInflightRequests);
+  installOverloadGuard(app, deps.config.overload, deps);
 
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unmatched';

@@ -1,45 +1,74 @@
 import type { FastifyInstance } from 'fastify';
+import type { Metrics } from '../metrics/registry.ts';
 import { ERROR_CATALOGUE } from '../errors/app-error.ts';
+import { AdmissionController } from './admission/admission-controller.ts';
 import { sendError } from './error-handler.ts';
 
 /**
- * Admission control: at most `limit` requests in progress; a request beyond it gets
- * 503 OVERLOADED with Retry-After at once, before any authentication, cache or database
- * work.
+ * Admission control by queueing delay (src/http/admission): a new request is refused with
+ * 503 OVERLOADED + Retry-After at once, before any authentication, cache or database work,
+ * while a queue in front of the work is standing (its shortest wait over an interval was
+ * above the target).
  *
- * Why: offered more than it can serve (the benchmark's 10,000 clients at 2,000 req/s
- * against a mixed capacity near 500 req/s), the server used to accept everything, every
- * request waited behind all the others, and throughput collapsed to 211 req/s with a
- * p50 of 10 s and client timeouts (docs/PERFORMANCE.md, "Concurrency"). A bounded amount
- * of work in progress keeps the accepted requests' latency bounded (Little's law: limit /
- * throughput) and turns the excess into fast, retryable refusals instead of hangs.
- *
- * Off by default: measured on the 2-core benchmark machine at 2,000 req/s offered, it
- * turned p50 10 s into 0.6–0.8 s and client timeouts into fast 503s, but the refusals
- * cost CPU and successful answers fell from 226/s to 83/s (limit 256) and 127/s
- * (limit 1024). Where more cores or a load balancer that retries elsewhere are available,
- * bounded latency is usually worth more; the operator chooses (docs/OPERATIONS.md).
+ * Why not a fixed in-flight limit (what this guard used to be): offered 1,000 connections,
+ * requests waited up to the 3 s pool acquire timeout and then failed, and a fixed limit
+ * that prevented it also cut successful answers, because the right limit moves with the
+ * request mix (docs/PERFORMANCE.md). Queueing delay is the symptom itself: when requests
+ * wait longer than the target, the excess is refused in well under a millisecond and the
+ * admitted ones keep the database busy at capacity (Facebook, "Fail at Scale", 2015).
  *
  * Liveness and readiness probes are exempt: an overloaded instance is alive, and a load
  * balancer must not take every instance out at once because all of them are busy.
  */
-// /api/realtime has its own limit (BGC_REALTIME_MAX_CONNECTIONS): an upgraded socket's
-// response only 'close's when the socket does, so counting it would hold a slot for hours.
+// /api/realtime has its own limit (BGC_REALTIME_MAX_CONNECTIONS): an upgraded socket is
+// long-lived, and its upgrade request does not wait in the pool queue.
 const EXEMPT = new Set(['/healthz', '/readyz', '/api/realtime']);
 
-export function installOverloadGuard(app: FastifyInstance, limit: number): void {
-  if (limit <= 0) return;
-  let inflight = 0;
+/** What the guard needs from the database layer: each checkout's wait, and who waits now. */
+export interface PoolQueues {
+  onAcquireWait(listener: (pool: string, waitMs: number) => void): () => void;
+  poolStats(): ReadonlyArray<{ readonly node: string; readonly waiting: number }>;
+}
+
+export interface OverloadGuardOptions {
+  /** Queueing delay target in ms; 0 turns the guard off. */
+  readonly targetMs: number;
+  readonly intervalMs: number;
+}
+
+export function installOverloadGuard(app: FastifyInstance, opts: OverloadGuardOptions, deps: { db: PoolQueues; metrics?: Metrics }): void {
+  if (opts.targetMs <= 0) return;
+  const now = () => performance.now();
+  const controller = new AdmissionController({
+    targetMs: opts.targetMs,
+    intervalMs: opts.intervalMs,
+    now,
+    waiting: (pool) => deps.db.poolStats().find((s) => s.node === pool)?.waiting ?? 0,
+  });
+  const offPool = deps.db.onAcquireWait((pool, ms) => controller.recordPoolWait(pool, ms));
+  const stopLoop = sampleLoopLag(Math.max(1, Math.floor(opts.intervalMs / 10)), now, (lag) => controller.recordLoopLag(lag));
+  app.addHook('onClose', async () => { offPool(); stopLoop(); });
+
   app.addHook('onRequest', (request, reply, done) => {
     if (EXEMPT.has(request.url)) { done(); return; }
-    if (inflight >= limit) {
-      sendError(reply, 'OVERLOADED', ERROR_CATALOGUE.OVERLOADED.message);
-      return;
-    }
-    inflight++;
-    // 'close' follows every response, and also a client that went away mid-request,
-    // so the count cannot leak (Fastify's onResponse does not run for the latter).
-    reply.raw.once('close', () => { inflight--; });
-    done();
+    const reason = controller.shedReason();
+    if (reason === undefined) { done(); return; }
+    deps.metrics?.httpShed.inc({ reason });
+    sendError(reply, 'OVERLOADED', ERROR_CATALOGUE.OVERLOADED.message);
   });
+}
+
+/**
+ * Event-loop lag: a timer due every `everyMs` that fires late shows how long work already
+ * queued on the loop (including requests whose bytes have arrived) held it back.
+ */
+function sampleLoopLag(everyMs: number, now: () => number, sink: (lagMs: number) => void): () => void {
+  let due = now() + everyMs;
+  const timer = setInterval(() => {
+    const t = now();
+    sink(Math.max(0, t - due));
+    due = t + everyMs;
+  }, everyMs);
+  timer.unref();
+  return () => clearInterval(timer);
 }

@@ -19,6 +19,14 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  // Requests refused by admission control (src/http/overload-guard.ts), by the queue that was standing.
+  readonly httpShed = new client.Counter({
+    name: 'bgc_http_shed_total',
+    help: 'Requests refused with 503 OVERLOADED by queue-delay admission control, by queue',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+
   readonly dbQueryDuration = new client.Histogram({
     name: 'bgc_db_query_duration_seconds',
     help: 'Catalog query latency by catalog name and node role',
