@@ -4,6 +4,7 @@ import type { QueryDef } from '../catalog/types.ts';
 import { ManagedPool, type PoolStats } from './managed-pool.ts';
 import { DbUnavailableError, isConnectionError, isRetryableReadError } from './errors.ts';
 import { ReplicaRouter, type RouteDecision } from './replica-router.ts';
+import { PatroniReplicaSource } from './patroni-replicas.ts';
 import type { QueryContext } from './query-context.ts';
 import { StatementLog, type StatementLogSink } from './sql-log.ts';
 
@@ -28,8 +29,9 @@ const noopObserver: QueryObserver = { onQuery: () => undefined, onRoute: () => u
  */
 export class Database {
   readonly primary: ManagedPool;
-  readonly replicas: readonly ManagedPool[];
   readonly router: ReplicaRouter;
+  /** Set when BGC_PATRONI_URLS names Patroni: the replica set then follows its /cluster. */
+  readonly patroni: PatroniReplicaSource | undefined;
   /** LOG_SQL: set only when config.log.sql is on (never in production) and a sink was given. */
   readonly statementLog: StatementLog | undefined;
   #observer: QueryObserver = noopObserver;
@@ -45,8 +47,12 @@ export class Database {
     const common = { pool: poolCfg, applicationName, onError: opts.onPoolError, lazy: opts.lazy ?? config.baseline };
     this.primary = new ManagedPool({ ...common, name: 'primary', role: 'primary', url: config.database.primaryUrl });
     const replicaUrls = config.baseline ? [] : config.database.replicaUrls;
-    this.replicas = replicaUrls.map((url, i) => new ManagedPool({ ...common, name: `replica${i + 1}`, role: 'replica', url }));
-    this.router = new ReplicaRouter(this.primary, this.replicas, config.replicas);
+    const replicas = replicaUrls.map((url, i) => new ManagedPool({ ...common, name: `replica${i + 1}`, role: 'replica', url }));
+    this.router = new ReplicaRouter(this.primary, replicas, config.replicas);
+    this.patroni = config.database.patroniUrls.length > 0 && !config.baseline
+      ? new PatroniReplicaSource(config.database.patroniUrls, this.router,
+        (name, url) => new ManagedPool({ ...common, name, role: 'replica', url }), config.database.primaryUrl, Math.max(250, config.replicas.pollMs))
+      : undefined;
     this.statementLog = config.log.sql && opts.sqlLog ? new StatementLog(opts.sqlLog) : undefined;
   }
 
@@ -55,11 +61,15 @@ export class Database {
     this.router.setObserver((d) => observer.onRoute(d.query, d));
   }
 
+  /** The replicas reads may go to now (static ones, and Patroni's members when BGC_PATRONI_URLS is set). */
+  get replicas(): readonly ManagedPool[] { return this.router.replicas; }
+
   /** Opens the pools' standing connections and starts watching replicas. */
   async start(): Promise<void> {
     await this.primary.prefill();
     // A replica that is down at start-up must not stop the app: the router excludes it.
     await Promise.allSettled(this.replicas.map((r) => r.prefill()));
+    await this.patroni?.start();
     await this.router.start();
   }
 
@@ -179,6 +189,7 @@ export class Database {
   }
 
   async close(): Promise<void> {
+    await this.patroni?.stop();
     this.router.stop();
     await Promise.allSettled([this.primary.close(), ...this.replicas.map((r) => r.close())]);
   }

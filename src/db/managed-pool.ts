@@ -21,6 +21,8 @@ export interface ManagedPoolOptions {
   readonly onError?: (err: Error, node: string) => void;
   /** Skip pre-filling (used by one-shot CLI commands that need one connection). */
   readonly lazy?: boolean;
+  /** Told how long each checkout waited for a connection (admission control, src/http/admission). */
+  readonly onAcquireWait?: (pool: string, waitMs: number) => void;
 }
 
 interface ClientMeta { lastReleasedAt: number; expiresAt: number; broken: boolean }
@@ -44,8 +46,6 @@ export class ManagedPool {
   readonly #meta = new WeakMap<pg.PoolClient, ClientMeta>();
   #refilling = false;
   #closed = false;
-  /** Told how long each checkout waited for a connection (admission control, src/http/admission). */
-  readonly #waitListeners = new Set<(waitMs: number) => void>();
 
   constructor(private readonly opts: ManagedPoolOptions) {
     this.name = opts.name;
@@ -196,14 +196,8 @@ export class ManagedPool {
     }
   }
 
-  /** Calls `listener` with every checkout's wait for a connection in ms; returns the unsubscribe. */
-  onAcquireWait(listener: (waitMs: number) => void): () => void {
-    this.#waitListeners.add(listener);
-    return () => { this.#waitListeners.delete(listener); };
-  }
-
   #reportWait(waitMs: number): void {
-    for (const l of this.#waitListeners) l(waitMs);
+    this.opts.onAcquireWait?.(this.name, waitMs);
   }
 
   stats(): PoolStats {

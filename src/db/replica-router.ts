@@ -87,32 +87,58 @@ export class ReplicaRouter {
   get fallbacks(): number { return this.#budget.spent; }
   rywWaits = 0;
 
+  /** The replicas in the routing set; BGC_PATRONI_URLS discovery changes it at run time (add/removeReplica). */
+  readonly #replicas: ManagedPool[] = [];
+  #started = false;
+
   constructor(
     readonly primary: ManagedPool,
-    readonly replicas: readonly ManagedPool[],
+    replicas: readonly ManagedPool[],
     private readonly cfg: ReplicaRouterOptions,
   ) {
     this.#now = cfg.now ?? Date.now;
     this.#budget = new FallbackBudget(undefined, undefined, this.#now);
-    for (const r of replicas) {
-      this.#states.set(r, {
-        node: r.name, available: false, reachable: false, promoted: false, paused: false, replayLsn: undefined,
-        lagMs: 0, lagBytes: 0, lastPollAt: 0, lastError: undefined, healthyStreak: READMIT_STREAK - 1, failedPolls: 0, inFlight: 0,
-      });
-    }
+    for (const r of replicas) this.addReplica(r);
+  }
+
+  get replicas(): readonly ManagedPool[] { return this.#replicas; }
+
+  /** A replica joins the set out of rotation; the poller admits it after a healthy poll. */
+  addReplica(pool: ManagedPool): void {
+    if (this.#states.has(pool)) return;
+    this.#replicas.push(pool);
+    this.#states.set(pool, {
+      node: pool.name, available: false, reachable: false, promoted: false, paused: false, replayLsn: undefined,
+      lagMs: 0, lagBytes: 0, lastPollAt: 0, lastError: undefined, healthyStreak: READMIT_STREAK - 1, failedPolls: 0, inFlight: 0,
+    });
+    if (this.#started && !this.#timer) this.#startPolling();
+  }
+
+  /** A replica leaves the set (promoted, or gone from the cluster); its owner closes the pool. */
+  removeReplica(pool: ManagedPool): void {
+    const i = this.#replicas.indexOf(pool);
+    if (i >= 0) this.#replicas.splice(i, 1);
+    this.#states.delete(pool);
   }
 
   setLsnStore(store: LsnStore): void { this.#lsnStore = store; }
   setObserver(fn: (d: RouteDecision) => void): void { this.#observer = fn; }
 
   async start(): Promise<void> {
+    this.#started = true;
     if (this.replicas.length === 0) return;
     await this.pollOnce();
+    this.#startPolling();
+  }
+
+  #startPolling(): void {
+    if (this.#timer) return;
     this.#timer = setInterval(() => { void this.pollOnce(); }, this.cfg.pollMs);
     this.#timer.unref();
   }
 
   stop(): void {
+    this.#started = false;
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = undefined;
   }
@@ -197,12 +223,12 @@ export class ReplicaRouter {
 
   enter(pool: ManagedPool): void {
     const st = this.#states.get(pool);
-    if (st) st.inFlight++; else this.#primaryInFlight.n++;
+    if (st) st.inFlight++; else if (pool === this.primary) this.#primaryInFlight.n++;
   }
 
   leave(pool: ManagedPool): void {
     const st = this.#states.get(pool);
-    if (st) st.inFlight--; else this.#primaryInFlight.n--;
+    if (st) st.inFlight--; else if (pool === this.primary) this.#primaryInFlight.n--;
   }
 
   /** Remembers the primary's LSN after a user's write; returns it for the X-BGC-LSN header. */

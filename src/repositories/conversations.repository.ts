@@ -133,13 +133,23 @@ WITH conv AS (
   FROM ins
   WHERE c.id = ins.conversation_id AND (c.last_message_at IS NULL OR c.last_message_at <= ins.created_at)
   RETURNING c.id
+), member_locks AS (
+  -- Both member rows, locked in user_id order (LockRows above the Sort), so concurrent sends
+  -- in one conversation queue for them in the same order. Locked by the UPDATE's own scan,
+  -- in heap order, two sends could take them in opposite orders once an update had moved a
+  -- row, and deadlock (40P01): test/chaos/primary-crash-idempotency.test.ts saw 33 with 50
+  -- senders in 5 conversations.
+  SELECT cm.conversation_id, cm.user_id FROM conversation_members cm
+  WHERE cm.conversation_id = (SELECT conversation_id FROM ins)
+  ORDER BY cm.user_id
+  FOR UPDATE
 ), upd_members AS (
   UPDATE conversation_members cm SET
     last_message_at = GREATEST(cm.last_message_at, ins.created_at),
     unread_count = cm.unread_count + CASE WHEN cm.user_id = ins.sender_id THEN 0 ELSE 1 END,
     last_read_at = CASE WHEN cm.user_id = ins.sender_id THEN GREATEST(cm.last_read_at, ins.created_at) ELSE cm.last_read_at END
-  FROM ins
-  WHERE cm.conversation_id = ins.conversation_id
+  FROM ins, member_locks l
+  WHERE cm.conversation_id = l.conversation_id AND cm.user_id = l.user_id
   RETURNING cm.user_id
 )
 SELECT EXISTS (SELECT 1 FROM conversations WHERE id = $1) AS container_exists,

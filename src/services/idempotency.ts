@@ -52,12 +52,34 @@ class KeyHeld extends Error {
 }
 
 /**
- * Runs `write` (given the executor to send its statements through) under `key`.
+ * Runs `write` (given the executor to send its statements through) under `key`, and runs
+ * it again (at most twice) after a deadlock or serialization failure, which roll it back.
  * `write` must be a complete unit: every statement through `q`, no commit-time effects
  * (noteWrite, hooks) inside it; those belong after this returns. Its value must be JSON
  * (it is stored and replayed as the response body).
  */
 export async function runIdempotent<T>(db: Database, key: IdempotencyKey | undefined, write: (q: Tx) => Promise<T>): Promise<Outcome<T>> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await runOnce(db, key, write);
+    } catch (err) {
+      if (attempt >= TRANSIENT_RETRIES || !TRANSIENT.has(sqlState(err) ?? '')) throw err;
+      await new Promise((r) => setTimeout(r, 10 + Math.random() * 40 * (attempt + 1)));
+    }
+  }
+}
+
+/**
+ * SQLSTATEs after which the whole write may simply run again: PostgreSQL rolled the
+ * statement (and our transaction) back, so nothing of the attempt remains.
+ */
+const TRANSIENT = new Set([
+  '40P01', // deadlock_detected
+  '40001', // serialization_failure
+]);
+const TRANSIENT_RETRIES = 2;
+
+async function runOnce<T>(db: Database, key: IdempotencyKey | undefined, write: (q: Tx) => Promise<T>): Promise<Outcome<T>> {
   if (!key) return { value: await write(db), replayed: false };
   const repo = new IdempotencyRepository(db);
   try {
@@ -112,5 +134,5 @@ async function record<T>(repo: IdempotencyRepository, tx: Tx, key: IdempotencyKe
 function mayHaveTwin(err: unknown): boolean {
   if (err instanceof KeyHeld || err instanceof AppError) return true;
   const state = sqlState(err);
-  return state === '23505' || state === '40P01' || state === '40001'; // unique_violation, deadlock_detected, serialization_failure
+  return state === '23505' || (state !== undefined && TRANSIENT.has(state)); // unique_violation, or a lost race the retry will repeat
 }

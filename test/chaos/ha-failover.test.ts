@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ChaosApp } from './support/env.ts';
+import { waitFor, type ChaosApp } from './support/env.ts';
 import { startHaApp } from './support/ha-app.ts';
 import { createHaPrivateStack, type HaPrivateStack } from './support/ha-stack.ts';
 import { leaderOf, runHaScenario, waitHealthy, type HaScenarioResult } from './support/ha-scenario.ts';
@@ -23,13 +23,27 @@ let app: ChaosApp;
 
 beforeAll(async () => {
   ps = await createHaPrivateStack('failover');
-  app = await startHaApp(ps, 'failover');
+  // Replicas from Patroni's /cluster (BGC_PATRONI_URLS); test/chaos/ha-etcd.test.ts uses the static list.
+  app = await startHaApp(ps, 'failover', { BGC_PATRONI_URLS: ps.patroniUrls.join(','), DATABASE_REPLICA_URLS: '' });
 }, 240_000);
 
 afterAll(async () => {
   await app?.close();
   await ps?.destroy();
 }, 180_000);
+
+/** The app's replica set (from /cluster) has lost the new leader and regained the old one, without a restart. */
+async function expectReplicaSetFollows(oldLeader: string): Promise<void> {
+  const source = app.rt.deps.db.patroni;
+  expect(source, 'BGC_PATRONI_URLS discovery is on').toBeDefined();
+  const ms = await waitFor('app replica set = the members that are not the leader', async () => {
+    const cluster = await ps.cluster();
+    const expected = cluster?.members.filter((m) => m.role !== 'leader').map((m) => m.name).sort() ?? [];
+    const inRotation = app.rt.deps.db.router.snapshot().filter((s) => s.available).map((s) => s.node).sort();
+    return expected.includes(oldLeader) && JSON.stringify(source?.members.sort()) === JSON.stringify(expected) && JSON.stringify(inRotation) === JSON.stringify(expected);
+  }, 30_000);
+  console.log(`[chaos-ha] app replica set ${JSON.stringify(source?.members)} (old primary ${oldLeader} in rotation) ${ms} ms after it rejoined`);
+}
 
 function expectNoLoss(r: HaScenarioResult): void {
   expect(r.ackedWrites, 'writes acknowledged during the scenario').toBeGreaterThan(20);
@@ -51,6 +65,7 @@ describe('chaos: HA primary failover', () => {
       expect(r.writeOutageMs, 'write outage, ms').toBeLessThanOrEqual(15_000);
       expect(r.failedReads, JSON.stringify(r.failureCodes)).toBe(0);
       expect(r.oldPrimaryRejoined, 'old primary back as a streaming replica').toBe(true);
+      await expectReplicaSetFollows(old.spec.name);
     }, 200_000);
   }
 
