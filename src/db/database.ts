@@ -35,6 +35,7 @@ export class Database {
   /** LOG_SQL: set only when config.log.sql is on (never in production) and a sink was given. */
   readonly statementLog: StatementLog | undefined;
   #observer: QueryObserver = noopObserver;
+  readonly #waitListeners = new Set<(pool: string, waitMs: number) => void>();
 
   constructor(
     readonly config: Config,
@@ -44,7 +45,8 @@ export class Database {
     const poolCfg = config.baseline
       ? { ...config.pool, size: 0, maxOverflow: 10, prePingAfterMs: Number.MAX_SAFE_INTEGER, maxLifetimeSeconds: 0 } // pg defaults: max 10, lazy
       : config.pool;
-    const common = { pool: poolCfg, applicationName, onError: opts.onPoolError, lazy: opts.lazy ?? config.baseline };
+    const onAcquireWait = (pool: string, ms: number) => { for (const l of this.#waitListeners) l(pool, ms); };
+    const common = { pool: poolCfg, applicationName, onError: opts.onPoolError, lazy: opts.lazy ?? config.baseline, onAcquireWait };
     this.primary = new ManagedPool({ ...common, name: 'primary', role: 'primary', url: config.database.primaryUrl });
     const replicaUrls = config.baseline ? [] : config.database.replicaUrls;
     const replicas = replicaUrls.map((url, i) => new ManagedPool({ ...common, name: `replica${i + 1}`, role: 'replica', url }));
@@ -59,6 +61,12 @@ export class Database {
   setObserver(observer: QueryObserver): void {
     this.#observer = observer;
     this.router.setObserver((d) => observer.onRoute(d.query, d));
+  }
+
+  /** Calls `listener` with each pool checkout's wait for a connection (admission control); returns the unsubscribe. */
+  onAcquireWait(listener: (pool: string, waitMs: number) => void): () => void {
+    this.#waitListeners.add(listener);
+    return () => { this.#waitListeners.delete(listener); };
   }
 
   /** The replicas reads may go to now (static ones, and Patroni's members when BGC_PATRONI_URLS is set). */
