@@ -134,9 +134,7 @@ export class Database {
     let rows: number | undefined;
     let error: unknown;
     try {
-      // Unnamed (planned per execution) in the baseline and for catalog entries that ask for custom plans.
-      const prepareAs = this.config.baseline || def.plan === 'custom' ? undefined : def.name;
-      const res = await pool.query<R>(def.text, params, prepareAs, opts);
+      const res = await pool.query<R>(def.text, params, this.#prepareAs(def), opts);
       ok = true;
       rows = res.rows.length;
       return res.rows;
@@ -151,6 +149,11 @@ export class Database {
     }
   }
 
+  /** Unnamed (planned per execution) in the baseline and for catalog entries that ask for custom plans. */
+  #prepareAs(def: QueryDef): string | undefined {
+    return this.config.baseline || def.plan === 'custom' ? undefined : def.name;
+  }
+
   /** Runs `fn` in a transaction on the primary. Never retried: a write once sent stays sent. */
   async transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
     return this.primary.withClient(async (client) => {
@@ -162,7 +165,9 @@ export class Database {
           let rows: number | undefined;
           let error: unknown;
           try {
-            const res = await client.query<R>({ text: def.text, values: params as unknown[] });
+            // Named like pooled statements: a keyed send (src/services/idempotency.ts) runs
+            // chat.send_message in a transaction, and would otherwise be parsed and planned anew each time.
+            const res = await client.query<R>({ name: this.#prepareAs(def), text: def.text, values: params as unknown[] });
             ok = true;
             rows = res.rows.length;
             return res.rows;
