@@ -12,6 +12,8 @@ export interface ReadinessReport {
   readonly replicas: ReadonlyArray<Record<string, unknown>>;
   readonly redis: { readonly ok: boolean; readonly error?: string };
   readonly warmedUp: boolean;
+  /** SIGTERM received: not ready, so the load balancer drains this instance (docs/OPERATIONS.md). */
+  readonly draining: boolean;
 }
 
 /** Everything the HTTP layer needs, built once by the runtime (or by a test). */

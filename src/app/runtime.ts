@@ -21,6 +21,11 @@ export interface Runtime {
   readonly admin: FastifyInstance;
   /** Ports actually bound (0 in the config means "any free port"). */
   readonly ports: { readonly api: number; readonly admin: number };
+  /**
+   * First step of a graceful drain: /readyz answers 503 from now on so the load balancer
+   * stops sending, while requests (new ones included) are still served until close().
+   */
+  startDraining(): void;
   close(): Promise<void>;
 }
 
@@ -58,6 +63,7 @@ export async function startRuntime(config: Config, opts: { logger?: Logger; list
   });
   cache.layer?.onKeysInvalidated((name, ids) => { if (name === 'session') realtime?.hub.sessionKeysInvalidated(ids); });
   let warmedUp = false;
+  let draining = false;
 
   const readiness = async (): Promise<ReadinessReport> => {
     let primary: ReadinessReport['primary'];
@@ -72,7 +78,7 @@ export async function startRuntime(config: Config, opts: { logger?: Logger; list
       available: r.available, lag_ms: r.lagMs, lag_bytes: r.lagBytes, in_flight: r.inFlight, error: r.lastError ?? null,
     }));
     const redis = cache.redisStatus();
-    return { ready: primary.ok && warmedUp, primary, replicas, redis, warmedUp };
+    return { ready: primary.ok && warmedUp && !draining, primary, replicas, redis, warmedUp, draining };
   };
 
   const deps: AppDeps = { config, logger, db, metrics, services, readiness, loginLimiter, realtime };
@@ -94,6 +100,7 @@ export async function startRuntime(config: Config, opts: { logger?: Logger; list
   let closing: Promise<void> | undefined;
   return {
     deps, app, admin, ports,
+    startDraining: () => { draining = true; },
     close: () => {
       closing ??= (async () => {
         await Promise.allSettled([app.close(), admin.close()]);

@@ -12,11 +12,18 @@ async function serve(config: Config): Promise<void> {
   const logger = createLogger(config);
   const runtime = await startRuntime(config, { logger });
   logger.info({ api: runtime.ports.api, admin: runtime.ports.admin, env: config.env }, 'bgc serving');
+  // Graceful drain (docs/OPERATIONS.md, "Graceful drain"): fail /readyz first and keep serving
+  // for BGC_DRAIN_MS, long enough for the load balancer's health checks to take this instance
+  // out (HAProxy: fall × inter); only then stop accepting, finish in-flight requests, exit.
   const shutdown = (signal: string) => {
-    logger.info({ signal }, 'shutting down: draining requests, closing pools');
-    const force = setTimeout(() => process.exit(1), 15_000);
+    runtime.startDraining();
+    logger.info({ signal, drainMs: config.drainMs }, 'draining: /readyz fails, still serving until the load balancer stops sending');
+    const force = setTimeout(() => process.exit(1), config.drainMs + 15_000);
     force.unref();
-    runtime.close().then(() => process.exit(0), () => process.exit(1));
+    setTimeout(() => {
+      logger.info('shutting down: finishing in-flight requests, closing pools');
+      runtime.close().then(() => process.exit(0), () => process.exit(1));
+    }, config.drainMs);
   };
   process.once('SIGTERM', () => shutdown('SIGTERM'));
   process.once('SIGINT', () => shutdown('SIGINT'));
