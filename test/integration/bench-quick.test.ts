@@ -70,7 +70,7 @@ describe('bgc bench --quick', () => {
       expect(share).toBeLessThanOrEqual(1);
 
       const floor = obj(report.floor);
-      for (const f of ['trivial_route', 'redis_get', 'select_1']) {
+      for (const f of ['trivial_route', 'redis_get', 'select_1', 'durable_commit']) {
         expect(obj(floor[f]).rps as number).toBeGreaterThan(0);
         expect(obj(floor[f]).errors).toBe(0);
       }
@@ -79,6 +79,8 @@ describe('bgc bench --quick', () => {
         expect(obj(obj(ratios.optimized_vs_baseline)[name]).rps).toBeTypeOf('number');
         expect(obj(obj(ratios.vs_floor)[name]).rps_vs_trivial_route).toBeTypeOf('number');
       }
+      // Sends are read against the durable one-row commit floor (issue 16).
+      expect(obj(obj(ratios.vs_floor).send).rps_vs_durable_commit).toBeTypeOf('number');
 
       const checks = report.checks as Array<{ name: string; ok: boolean; detail: string }>;
       const failed = checks.filter((c) => !c.ok);
