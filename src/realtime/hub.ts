@@ -62,6 +62,7 @@ export class RealtimeHub {
   readonly #limits: ConnectionLimits;
   readonly #log: Logger;
   #sweepTimer: NodeJS.Timeout | undefined;
+  #lastSweepAt = Date.now();
   #closed = false;
 
   constructor(private readonly d: RealtimeHubDeps) {
@@ -95,6 +96,7 @@ export class RealtimeHub {
   }
 
   start(): void {
+    this.#lastSweepAt = Date.now();
     this.#sweepTimer = setInterval(() => this.#sweep(), this.d.settings.heartbeatMs);
     this.#sweepTimer.unref();
   }
@@ -222,15 +224,25 @@ export class RealtimeHub {
 
   get #presenceTtlMs(): number { return this.d.settings.heartbeatMs * 2 + 5_000; }
 
-  /** Every heartbeat: idle and expired sockets close, the rest get a ping; presence claims are renewed. */
+  /**
+   * Every heartbeat: idle and expired sockets close, the rest get a ping; presence claims
+   * are renewed. Two guards keep a stall of this process (GC, CPU starvation) from being
+   * taken for 10,000 idle clients: the slices run from setImmediate, after the poll phase
+   * has read the pongs that queued up meanwhile; and a sweep that fires far behind its
+   * schedule only pings, because the clients' silence was then ours.
+   */
   #sweep(): void {
     const conns = [...this.registry.all];
-    const now = Date.now();
+    const due = this.#lastSweepAt + this.d.settings.heartbeatMs;
+    this.#lastSweepAt = Date.now();
+    const stalled = this.#lastSweepAt - due > this.d.settings.heartbeatMs;
+    if (stalled) this.#log.warn({ lateMs: this.#lastSweepAt - due }, 'realtime heartbeat ran late; no idle closes this round');
     const slice = (from: number): void => {
+      const now = Date.now();
       for (const conn of conns.slice(from, from + SWEEP_SLICE)) {
         const s = conn.session;
         if (!s || conn.closing) continue;
-        if (now - conn.lastSeenAt > this.d.settings.idleTimeoutMs) conn.close(CLOSE.IDLE_TIMEOUT, 'idle timeout', 'idle');
+        if (!stalled && now - conn.lastSeenAt > this.d.settings.idleTimeoutMs) conn.close(CLOSE.IDLE_TIMEOUT, 'idle timeout', 'idle');
         else if (s.expiresAtMs <= now) conn.close(CLOSE.SESSION_EXPIRED, 'session expired', 'expired');
         else {
           try { conn.socket.ping(); } catch { /* closing underneath us: 'close' cleans up */ }
@@ -240,7 +252,7 @@ export class RealtimeHub {
       if (from + SWEEP_SLICE < conns.length) setImmediate(() => slice(from + SWEEP_SLICE));
       else void this.d.presence.claim([...this.registry.users], this.#presenceTtlMs);
     };
-    slice(0);
+    setImmediate(() => slice(0));
   }
 
   /** Closes every socket (1001: reconnect elsewhere, then sync). */

@@ -55,8 +55,8 @@ export async function createRealtimeFixture(config: Config, n: number, progress:
     for (let from = 0; from < n; from += CHUNK) {
       const part = users.slice(from, from + CHUNK);
       const uids = part.map((u) => u.id);
-      await c.query(REALTIME_BENCH_SQL.users, [uids]);
-      await c.query(REALTIME_BENCH_SQL.profiles, [uids]);
+      await c.query(REALTIME_BENCH_SQL.users, [uids, from]);
+      await c.query(REALTIME_BENCH_SQL.profiles, [uids, from]);
       await c.query(REALTIME_BENCH_SQL.sessions, [part.map(() => newId()), uids, part.map((u) => hashToken(u.token).toString('hex'))]);
     }
     const convs = [...members.entries()];

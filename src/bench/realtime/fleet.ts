@@ -18,6 +18,8 @@ export class SocketFleet {
   readonly latency = new LatencyHistogram();
   measuring = false;
   closedEarly = 0;
+  /** Close codes of the sockets that closed during the run (code → count). */
+  readonly closeCodes = new Map<number, number>();
   #closing = false;
 
   constructor(private readonly port: number, private readonly users: readonly RtUser[]) {}
@@ -69,7 +71,11 @@ export class SocketFleet {
       });
       ws.on('unexpected-response', (_req, res) => { clearTimeout(timer); reject(new Error(`upgrade refused: HTTP ${res.statusCode}`)); });
       ws.on('error', (err) => { clearTimeout(timer); reject(err); });
-      ws.on('close', () => { if (ready && !this.#closing) this.closedEarly++; });
+      ws.on('close', (code: number) => {
+        if (!ready || this.#closing) return;
+        this.closedEarly++;
+        this.closeCodes.set(code, (this.closeCodes.get(code) ?? 0) + 1);
+      });
     });
   }
 

@@ -2,14 +2,15 @@
  * The realtime benchmark's fixture SQL (harness SQL, not app queries): N users with a
  * live session each, in a ring of direct conversations (user i with user i+1), so every
  * user is a member of two conversations and every conversation has two members online.
- * Parameters are arrays of equal length, inserted with unnest in one statement each.
+ * Parameters are arrays of equal length, inserted with unnest in one statement per chunk
+ * (names are numbered from the chunk's offset, `$2`, so they stay unique).
  */
 export const REALTIME_BENCH_SQL = {
   users: `
 INSERT INTO users (id, email, username, password_hash)
-SELECT id, 'rtb' || n || '@bench.test', 'rtb_' || n, 'not-a-password-hash'
+SELECT id, 'rtb' || ($2::int + n) || '@bench.test', 'rtb_' || ($2::int + n), 'not-a-password-hash'
 FROM unnest($1::uuid[]) WITH ORDINALITY AS t(id, n)`,
-  profiles: `INSERT INTO profiles (user_id, display_name) SELECT id, 'Realtime bench ' || n FROM unnest($1::uuid[]) WITH ORDINALITY AS t(id, n)`,
+  profiles: `INSERT INTO profiles (user_id, display_name) SELECT id, 'Realtime bench ' || ($2::int + n) FROM unnest($1::uuid[]) WITH ORDINALITY AS t(id, n)`,
   sessions: `
 INSERT INTO sessions (id, user_id, token_hash, expires_at)
 SELECT s, u, decode(h, 'hex'), now() + interval '1 day'

@@ -156,13 +156,19 @@ function report(
   const max = lat.count ? roundMs(lat.maxMs) : null;
   const dropped = Object.fromEntries(['not_open', 'slow_consumer', 'typing_rate', 'publish_failed'].map((reason) => [reason, r.after.delta(r.before, 'bgc_realtime_events_dropped_total', (l) => l.reason === reason)]));
   const pushed = r.after.delta(r.before, 'bgc_realtime_events_pushed_total', (l) => l.type === 'message');
+  const disconnects = Object.fromEntries(r.after.labelValues('bgc_realtime_disconnects_total', 'reason')
+    .map((reason) => [reason, r.after.delta(r.before, 'bgc_realtime_disconnects_total', (l) => l.reason === reason)])
+    .filter(([, v]) => Number(v) > 0));
+  const closeCodes = Object.fromEntries(r.fleet.closeCodes);
+  const loopLagP99 = r.after.sum('bgc_process_nodejs_eventloop_lag_p99_seconds');
   const figures = {
     sockets: rt.sockets, connected: r.conn.connected, connect_failed: r.conn.failed, connect_seconds: r.conn.seconds,
     closed_during_run: r.fleet.closedEarly,
     send_rate: rt.sendRate, duration_s: o.durationMs / 1000, sends_attempted: r.sends.attempted, sends_ok: r.sends.ok, send_errors: r.sends.errors,
     send_http_p99_ms: r.sends.httpLatency.count ? roundMs(r.sends.httpLatency.percentile(99)) : null, generator_lag_p99_ms: roundMs(r.sends.lagP99Ms),
     deliveries_measured: lat.count, delivery_p50_ms: p50, delivery_p99_ms: p99, delivery_max_ms: max,
-    server_pushed_messages: pushed, server_dropped: dropped,
+    server_pushed_messages: pushed, server_dropped: dropped, server_disconnects: disconnects, client_close_codes: closeCodes,
+    server_event_loop_lag_p99_ms: Math.round(loopLagP99 * 1000),
     exact: r.exact, drain_ms: r.drainMs,
     memory_idle: r.idle, memory_connected: r.loaded, memory_per_idle_socket: perSocket,
   };
@@ -172,7 +178,7 @@ function report(
     `Delivery to the recipient's socket (from the publish right after commit): ${lat.count} deliveries, p50 ${p50} ms, p99 ${p99} ms, max ${max} ms.`,
     `Exactness against the database: ${r.exact.expected} expected deliveries over ${r.exact.usersChecked} sockets, ${r.exact.lost} lost, ${r.exact.duplicated} duplicated, ${r.exact.unexpected} unexpected.`,
     `Server memory per idle socket: RSS ${perSocket.rss_bytes} B, heap ${perSocket.heap_used_bytes} B, external ${perSocket.external_bytes} B (RSS ${mb(r.idle.rss)} -> ${mb(r.loaded.rss)} MB).`,
-    `Server drops: ${JSON.stringify(dropped)}; sockets closed during the run: ${r.fleet.closedEarly}.`,
+    `Server drops: ${JSON.stringify(dropped)}; disconnects during the run: ${JSON.stringify(disconnects)}; sockets closed on the clients: ${r.fleet.closedEarly} ${JSON.stringify(closeCodes)}; server event-loop lag p99 ${figures.server_event_loop_lag_p99_ms} ms.`,
   ].join('\n');
   const checks: Check[] = [
     { name: 'realtime: every socket connected', ok: r.conn.failed === 0 && r.conn.connected === rt.sockets, detail: `${r.conn.connected}/${rt.sockets}${r.conn.failed ? `; last error ${r.conn.lastError}` : ''}` },
