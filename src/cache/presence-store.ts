@@ -16,7 +16,7 @@ import type { RedisHealth } from './redis-connection.ts';
  * claim expires even while other instances keep the key alive.
  */
 const SEEN_TTL_MS = 30 * 24 * 3_600_000;
-const BATCH = 500;
+const BATCH = 200;
 
 export interface PresenceReading {
   readonly online: boolean;
@@ -35,7 +35,7 @@ export class PresenceStore {
   #online(userId: string): string { return `${this.namespace}:rt:online:${userId}`; }
   #seen(userId: string): string { return `${this.namespace}:rt:seen:${userId}`; }
 
-  /** Claims (or renews) "online" for these users for `ttlMs`, in pipelines of 500. Fail-open. */
+  /** Claims (or renews) "online" for these users for `ttlMs`, in pipelines of 200 users. Fail-open. */
   async claim(userIds: readonly string[], ttlMs: number): Promise<void> {
     if (!this.health.ready || userIds.length === 0) return;
     const now = Date.now();

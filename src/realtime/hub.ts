@@ -43,8 +43,14 @@ export interface RealtimeHubDeps {
 const SUBSCRIBE_WAIT_MS = 2_000;
 /** Sessions are re-checked this often (±50%), so one revoked by a path we did not hear still ends. */
 const REVALIDATE_MS = 5 * 60_000;
-/** Sockets handled per slice of a heartbeat sweep, so 10,000 pings never block the loop at once. */
-const SWEEP_SLICE = 500;
+/**
+ * A heartbeat sweep handles this many sockets per slice, and spaces the slices out (at most
+ * SWEEP_SPACING_MS apart, all within half a heartbeat): 10,000 pings back to back hold the
+ * event loop for tens of ms, which the admission control (src/http/admission) would read
+ * as a standing queue and answer by refusing API requests.
+ */
+const SWEEP_SLICE = 200;
+const SWEEP_SPACING_MS = 50;
 const FRAME_LIMITS = { framesPerSecond: 20, framesBurst: 40, maxQueuedFrames: 32 } as const;
 const TYPING_BURST = 3;
 
@@ -227,9 +233,10 @@ export class RealtimeHub {
   /**
    * Every heartbeat: idle and expired sockets close, the rest get a ping; presence claims
    * are renewed. Two guards keep a stall of this process (GC, CPU starvation) from being
-   * taken for 10,000 idle clients: the slices run from setImmediate, after the poll phase
-   * has read the pongs that queued up meanwhile; and a sweep that fires far behind its
-   * schedule only pings, because the clients' silence was then ours.
+   * taken for 10,000 idle clients: the first slice runs from setImmediate, after the poll
+   * phase has read the pongs that queued up meanwhile (later ones from timers, each after
+   * a poll phase too); and a sweep that fires far behind its schedule only pings, because
+   * the clients' silence was then ours.
    */
   #sweep(): void {
     const conns = [...this.registry.all];
@@ -249,9 +256,11 @@ export class RealtimeHub {
           if (now >= conn.nextRevalidateAt) void this.#revalidate(conn, false);
         }
       }
-      if (from + SWEEP_SLICE < conns.length) setImmediate(() => slice(from + SWEEP_SLICE));
+      if (from + SWEEP_SLICE < conns.length) setTimeout(() => slice(from + SWEEP_SLICE), spacing).unref();
       else void this.d.presence.claim([...this.registry.users], this.#presenceTtlMs);
     };
+    const slices = Math.ceil(conns.length / SWEEP_SLICE);
+    const spacing = Math.min(SWEEP_SPACING_MS, Math.floor(this.d.settings.heartbeatMs / 2 / Math.max(1, slices)));
     setImmediate(() => slice(0));
   }
 

@@ -161,6 +161,7 @@ function report(
     .filter(([, v]) => Number(v) > 0));
   const closeCodes = Object.fromEntries(r.fleet.closeCodes);
   const loopLagP99 = r.after.sum('bgc_process_nodejs_eventloop_lag_p99_seconds');
+  const shed = Object.fromEntries(['pool', 'event_loop'].map((reason) => [reason, r.after.delta(r.before, 'bgc_http_shed_total', (l) => l.reason === reason)]));
   const figures = {
     sockets: rt.sockets, connected: r.conn.connected, connect_failed: r.conn.failed, connect_seconds: r.conn.seconds,
     closed_during_run: r.fleet.closedEarly,
@@ -168,13 +169,13 @@ function report(
     send_http_p99_ms: r.sends.httpLatency.count ? roundMs(r.sends.httpLatency.percentile(99)) : null, generator_lag_p99_ms: roundMs(r.sends.lagP99Ms),
     deliveries_measured: lat.count, delivery_p50_ms: p50, delivery_p99_ms: p99, delivery_max_ms: max,
     server_pushed_messages: pushed, server_dropped: dropped, server_disconnects: disconnects, client_close_codes: closeCodes,
-    server_event_loop_lag_p99_ms: Math.round(loopLagP99 * 1000),
+    server_event_loop_lag_p99_ms: Math.round(loopLagP99 * 1000), server_shed_by_admission_control: shed,
     exact: r.exact, drain_ms: r.drainMs,
     memory_idle: r.idle, memory_connected: r.loaded, memory_per_idle_socket: perSocket,
   };
   const summary = [
     `${r.conn.connected}/${rt.sockets} sockets on one instance (connected in ${r.conn.seconds} s), ${rt.sendRate} sends/s for ${o.durationMs / 1000} s from ${Math.round(rt.senderFraction * 100)}% of the users.`,
-    `Sends: ${r.sends.ok} ok, ${r.sends.errors} errors (HTTP p99 ${figures.send_http_p99_ms} ms, generator lag p99 ${figures.generator_lag_p99_ms} ms).`,
+    `Sends: ${r.sends.ok} ok, ${r.sends.errors} errors (HTTP p99 ${figures.send_http_p99_ms} ms, generator lag p99 ${figures.generator_lag_p99_ms} ms; refused by admission control: ${JSON.stringify(shed)}).`,
     `Delivery to the recipient's socket (from the publish right after commit): ${lat.count} deliveries, p50 ${p50} ms, p99 ${p99} ms, max ${max} ms.`,
     `Exactness against the database: ${r.exact.expected} expected deliveries over ${r.exact.usersChecked} sockets, ${r.exact.lost} lost, ${r.exact.duplicated} duplicated, ${r.exact.unexpected} unexpected.`,
     `Server memory per idle socket: RSS ${perSocket.rss_bytes} B, heap ${perSocket.heap_used_bytes} B, external ${perSocket.external_bytes} B (RSS ${mb(r.idle.rss)} -> ${mb(r.loaded.rss)} MB).`,
