@@ -6,7 +6,7 @@ import { preparePgRoot } from '../pg-location.ts';
 import { EtcdMember, type EtcdMemberStatus } from './etcd.ts';
 import { Haproxy, type HaproxyServerState } from './haproxy.ts';
 import type { HaLayout } from './layout.ts';
-import { until } from './owned-process.ts';
+import { signal, until } from './owned-process.ts';
 import { HA_SETTINGS } from './patroni-config.ts';
 import { PatroniMember } from './patroni-member.ts';
 import { fetchCluster, type PatroniCluster } from './patroni-rest.ts';
@@ -71,7 +71,11 @@ export class HaStack {
     progress(`starting HAProxy (leader ${this.layout.haproxy.primaryPort}, replicas ${this.layout.haproxy.replicaPort}, stats ${this.layout.haproxy.statsPort})`);
     await this.haproxy.start();
     await until('HAProxy: the leader port reaches a primary', () => this.#leaderPortIsPrimary(), left());
-    await this.#ensureDatabase();
+    // Retried (bounded): the leader may change or restart once more while the cluster settles.
+    let lastError: unknown;
+    await until('the bgc database and pg_stat_statements on the leader', async () => {
+      try { await this.#ensureDatabase(); return true; } catch (err) { lastError = err; return false; }
+    }, left(), 500).catch((err: unknown) => { throw new Error(`${String(err)}; last error: ${String(lastError)}`); });
   }
 
   /** Resolves once /cluster shows one leader and every other member streaming from it with a known lag. */
@@ -118,6 +122,18 @@ export class HaStack {
     await Promise.all(this.members.filter((m) => m.spec.name === leader).map((m) => m.stop()));
     await Promise.all(this.etcd.map((e) => e.stop()));
     if (opts.purge) fs.rmSync(this.layout.root, { recursive: true, force: true });
+  }
+
+  /**
+   * SIGKILL of every process of this stack, synchronously: for a test process's 'exit' hook,
+   * when afterAll never ran (a worker torn down). Keepers first, so none restarts Patroni.
+   */
+  killAllNow(): void {
+    const pids = [
+      ...this.members.map((m) => m.keeperPid), ...this.members.map((m) => m.patroniPid), ...this.members.map((m) => m.postmasterPid),
+      ...this.etcd.map((e) => e.pid), this.haproxy.pid,
+    ];
+    for (const pid of pids) if (pid !== undefined) signal(pid, 'SIGKILL');
   }
 
   async status(): Promise<HaStatus> {

@@ -53,7 +53,14 @@ export async function createHaPrivateStack(label: string): Promise<HaPrivateStac
   fs.mkdirSync(path.dirname(root), { recursive: true });
   const stack = new HaStack(layout);
   const redis = new RedisNode({ port: redisPort, dir: path.join(root, 'redis'), maxmemory: '64mb', policy: 'allkeys-lfu' });
+  // If this process ends without afterAll (a worker torn down), leave no server behind.
+  const onExit = (): void => {
+    stack.killAllNow();
+    fs.rmSync(root, { recursive: true, force: true });
+  };
+  process.once('exit', onExit);
   const destroy = async (): Promise<void> => {
+    process.removeListener('exit', onExit);
     await stack.down({ purge: true }).catch((err: unknown) => console.error(`[chaos-ha] ${id}: down failed: ${String(err)}`));
     await redis.stop().catch(() => undefined);
     fs.rmSync(root, { recursive: true, force: true });
