@@ -16,7 +16,7 @@ import { PresenceStore } from './presence-store.ts';
  * writes a raw newline, so the first one separates the parts.
  *
  * Publishing uses the fail-fast command connection (shared with the cache layer when it
- * runs): with Redis down a publish fails at once and is counted, never queued. The
+ * runs): with Redis down a publish fails at once and is reported, never queued. The
  * subscriber connection queues and re-subscribes by itself; every time it comes back
  * after a loss `onResubscribed` fires, because whatever was published meanwhile is gone
  * and clients must catch up from PostgreSQL.
@@ -89,7 +89,7 @@ export class RealtimeBus {
   }
 
   get subscriberReady(): boolean { return this.#subscriber.status === 'ready'; }
-  get publisherReady(): boolean { return this.#health.ready; }
+  get publisherReady(): boolean { return this.#publisher.status === 'ready'; }
 
   #channel(kind: ChannelKind, id: string): string {
     return (kind === 'user' ? this.#userPrefix : this.#roomPrefix) + id;
@@ -106,19 +106,21 @@ export class RealtimeBus {
   }
 
   /**
-   * Publishes one frame to each channel (auto-pipelined into one round trip). Returns how
-   * many publishes could not be sent: Redis down or hung (the breaker), or a failed call.
+   * Publishes one frame to each channel (auto-pipelined into one round trip) and returns
+   * the ids whose publish could not be sent. Only a disconnected command connection skips
+   * the attempt: the cache's breaker (open for a second after any slow command, also when
+   * our own event loop read a reply late) is not consulted, because nobody waits on these
+   * publishes and a skipped one is a missed event.
    */
-  async publish(kind: ChannelKind, ids: readonly string[], frame: string): Promise<number> {
-    if (!this.#health.ready) return ids.length;
+  async publish(kind: ChannelKind, ids: readonly string[], frame: string): Promise<string[]> {
+    if (this.#publisher.status !== 'ready') return [...ids];
     const results = await Promise.allSettled(ids.map((id) => this.#publisher.publish(this.#channel(kind, id), frame)));
-    let failed = 0;
-    for (const r of results) {
-      if (r.status === 'rejected') {
-        failed++;
-        this.#health.noteFailure(r.reason);
-      }
-    }
+    const failed: string[] = [];
+    results.forEach((r, i) => {
+      if (r.status === 'fulfilled') return;
+      failed.push(ids[i] ?? '');
+      this.#health.noteFailure(r.reason);
+    });
     return failed;
   }
 

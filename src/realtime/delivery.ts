@@ -16,7 +16,10 @@ interface DeliveryDeps {
   readonly logger: Logger;
 }
 
-const PUSHED: Record<Exclude<BusKind, 'revoke'>, PushedType> = { message: 'message', room_message: 'room_message', read: 'read', typing: 'typing' };
+const PUSHED: Record<Exclude<BusKind, 'revoke' | 'resync'>, PushedType> = { message: 'message', room_message: 'room_message', read: 'read', typing: 'typing' };
+/** Channels remembered for a `resync` after failed publishes (beyond it, logged and forgotten). */
+const MAX_MISSED = 100_000;
+const RESYNC_RETRY_MS = 1_000;
 
 /**
  * Both halves of delivery. Publishing: after-commit hooks and typing frames become one
@@ -30,6 +33,9 @@ const PUSHED: Record<Exclude<BusKind, 'revoke'>, PushedType> = { message: 'messa
  */
 export class Delivery {
   readonly #roomQueues = new Map<string, Promise<void>>();
+  /** `<kind>:<id>` of channels whose publish failed; they get a `resync` once publishing works. */
+  readonly #missed = new Set<string>();
+  #resyncTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly d: DeliveryDeps) {}
 
@@ -88,9 +94,48 @@ export class Delivery {
 
   #publish(kind: ChannelKind, ids: readonly string[], meta: BusMeta, event: string): void {
     this.d.bus.publish(kind, ids, encodeBusFrame(meta, event))
-      .then((failed) => { if (failed > 0) this.d.metrics.dropped.inc({ reason: 'publish_failed' }, failed); })
-      .catch(() => this.d.metrics.dropped.inc({ reason: 'publish_failed' }, ids.length));
+      .then((failed) => this.#noteMissed(kind, failed))
+      .catch(() => this.#noteMissed(kind, ids));
   }
+
+  /**
+   * A publish that failed is an event its recipients will never get pushed. They are told
+   * (`resync`, on their channel) as soon as publishing works again, so their clients catch
+   * up from PostgreSQL instead of waiting for the next gap they happen to notice.
+   */
+  #noteMissed(kind: ChannelKind, ids: readonly string[]): void {
+    if (ids.length === 0) return;
+    this.d.metrics.dropped.inc({ reason: 'publish_failed' }, ids.length);
+    for (const id of ids) {
+      if (this.#missed.size >= MAX_MISSED) {
+        this.d.logger.warn({ kept: MAX_MISSED }, 'realtime: too many channels awaiting a resync; some clients will only catch up at their next reconnect');
+        break;
+      }
+      this.#missed.add(`${kind}:${id}`);
+    }
+    this.#scheduleResyncs();
+  }
+
+  #scheduleResyncs(): void {
+    if (this.#resyncTimer || this.#missed.size === 0) return;
+    this.#resyncTimer = setTimeout(() => { this.#resyncTimer = undefined; void this.#sendResyncs(); }, RESYNC_RETRY_MS);
+    this.#resyncTimer.unref();
+  }
+
+  async #sendResyncs(): Promise<void> {
+    const keys = [...this.#missed];
+    this.#missed.clear();
+    const frame = encodeBusFrame({ t: Date.now(), k: 'resync' }, events.resync('publish_failed'));
+    for (const kind of ['user', 'room'] as const) {
+      const ids = keys.filter((k) => k.startsWith(`${kind}:`)).map((k) => k.slice(kind.length + 1));
+      if (ids.length === 0) continue;
+      const failed = await this.d.bus.publish(kind, ids, frame).catch(() => ids);
+      for (const id of failed) this.#missed.add(`${kind}:${id}`);
+    }
+    this.#scheduleResyncs();
+  }
+
+  stop(): void { clearTimeout(this.#resyncTimer); }
 
   // ---- receiving -------------------------------------------------------------------
 
@@ -105,6 +150,10 @@ export class Delivery {
   #toUser(userId: string, meta: BusMeta, event: string): void {
     const conns = this.d.registry.ofUser(userId);
     if (!conns) return;
+    if (meta.k === 'resync') {
+      for (const conn of conns) conn.send(event, 'control');
+      return;
+    }
     if (meta.k === 'revoke') {
       for (const conn of [...conns]) {
         if (conn.session?.tokenHash === meta.h) conn.close(CLOSE.SESSION_REVOKED, 'session revoked', 'revoked');
@@ -117,6 +166,10 @@ export class Delivery {
 
   #toRoom(roomId: string, meta: BusMeta, event: string): void {
     if (meta.k === 'revoke' || !this.d.registry.hasRoom(roomId)) return;
+    if (meta.k === 'resync') {
+      for (const conn of this.d.registry.inRoom(roomId) ?? []) conn.send(event, 'control');
+      return;
+    }
     const type = PUSHED[meta.k];
     const prev = this.#roomQueues.get(roomId) ?? Promise.resolve();
     const next = prev.then(async () => {

@@ -273,6 +273,7 @@ export class RealtimeHub {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#sweepTimer);
+    this.delivery.stop();
     this.closeAll();
     await this.d.bus.close();
   }

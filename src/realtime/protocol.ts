@@ -91,9 +91,10 @@ export function parseClientFrame(text: string): ClientFrame | undefined {
 /**
  * What instances publish to each other: `<meta JSON>\n<event JSON>` (src/cache/realtime-bus.ts).
  * `t` is the publish time (Unix ms, right after the write's commit), `k` what it is, `s` the
- * acting user (block checks, no typing echo), `h` a revoked session's token hash.
+ * acting user (block checks, no typing echo), `h` a revoked session's token hash. A
+ * `resync` frame tells the channel's sockets that an event for them could not be published.
  */
-export type BusKind = 'message' | 'room_message' | 'read' | 'typing' | 'revoke';
+export type BusKind = 'message' | 'room_message' | 'read' | 'typing' | 'revoke' | 'resync';
 export interface BusMeta {
   readonly t: number;
   readonly k: BusKind;

@@ -11,7 +11,8 @@ import { RtClient, type RtEvent } from '../helpers/realtime-client.ts';
 /**
  * Issue 19, "Redis restarted mid-run": two instances on a PRIVATE redis-server (stopping it
  * disturbs no other test). Messages sent while Redis is down are not pushed (the publish
- * fails and is counted); when the subscriber is back every socket gets `resync`, and a
+ * fails and is counted, and its recipients get a `resync` once publishing works again);
+ * when the subscriber is back every socket gets `resync` too, and a
  * client that then asks `sync` since the newest message it holds ends with exactly the
  * database's messages: nothing lost, nothing twice.
  */
@@ -77,6 +78,8 @@ describe('Redis restarted mid-run', () => {
     await redis.start();
     await socket.waitFor((e) => e.type === 'resync', 15_000);
     console.log(`resync reached the client ${(performance.now() - t0).toFixed(0)} ms after Redis was started again`);
+    // The sender's instance also remembered whom its failed publishes were for and tells them.
+    await socket.waitFor((e) => e.type === 'resync' && e.reason === 'publish_failed', 10_000);
     const after = await send('after');
 
     // The client's catch-up: sync since the newest message it holds, then follow next_cursor.

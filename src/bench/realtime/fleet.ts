@@ -3,6 +3,7 @@ import { LatencyHistogram } from '../histogram.ts';
 import type { RtUser } from './fixture.ts';
 
 interface MessageEvent { readonly type: 'message'; readonly ts: number; readonly message: { readonly id: string; readonly sender_id: string } }
+interface SyncEvent { readonly type: 'sync'; readonly items: ReadonlyArray<{ readonly id: string }>; readonly next_cursor: string | null }
 
 /**
  * N WebSocket clients, one per benchmark user, authenticated with the Authorization header.
@@ -13,8 +14,11 @@ interface MessageEvent { readonly type: 'message'; readonly ts: number; readonly
  */
 export class SocketFleet {
   readonly #sockets: WebSocket[] = [];
-  /** user id → message id → times received. */
+  /** user id → message id → times pushed. */
   readonly received = new Map<string, Map<string, number>>();
+  /** user id → message ids fetched with `sync` after a `resync`. */
+  readonly synced = new Map<string, Set<string>>();
+  resyncs = 0;
   readonly latency = new LatencyHistogram();
   measuring = false;
   closedEarly = 0;
@@ -56,6 +60,9 @@ export class SocketFleet {
   #open(user: RtUser): Promise<void> {
     const seen = new Map<string, number>();
     this.received.set(user.id, seen);
+    const synced = new Set<string>();
+    this.synced.set(user.id, synced);
+    let newest: string | undefined;
     const ws = new WebSocket(`ws://127.0.0.1:${this.port}/api/realtime`, { headers: { authorization: `Bearer ${user.token}` }, perMessageDeflate: false });
     this.#sockets.push(ws);
     let ready = false;
@@ -64,9 +71,23 @@ export class SocketFleet {
       ws.on('message', (data: WebSocket.RawData) => {
         const ev = JSON.parse(data.toString()) as { type: string };
         if (ev.type === 'ready') { ready = true; clearTimeout(timer); resolve(); return; }
+        // What a real client does: after `resync` (an event could not be published), or
+        // while paging, catch up from PostgreSQL. Those ids count as received, not pushed.
+        if (ev.type === 'resync') {
+          this.resyncs++;
+          ws.send(JSON.stringify(newest ? { type: 'sync', since: newest, limit: 500 } : { type: 'ping' }));
+          return;
+        }
+        if (ev.type === 'sync') {
+          const page = ev as SyncEvent;
+          for (const m of page.items) synced.add(m.id);
+          if (page.next_cursor) ws.send(JSON.stringify({ type: 'sync', cursor: page.next_cursor, limit: 500 }));
+          return;
+        }
         if (ev.type !== 'message') return;
         const m = ev as MessageEvent;
         seen.set(m.message.id, (seen.get(m.message.id) ?? 0) + 1);
+        if (!newest || m.message.id > newest) newest = m.message.id;
         if (this.measuring && m.message.sender_id !== user.id) this.latency.record(Date.now() - m.ts);
       });
       ws.on('unexpected-response', (_req, res) => { clearTimeout(timer); reject(new Error(`upgrade refused: HTTP ${res.statusCode}`)); });
