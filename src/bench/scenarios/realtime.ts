@@ -66,7 +66,12 @@ export async function runRealtime(config: Config, o: { realtime: RealtimeBenchOp
     const conn = await fleet.connect(CONNECT_CONCURRENCY, progress);
     progress(`realtime: ${conn.connected} connected, ${conn.failed} failed in ${conn.seconds} s${conn.failed ? ` (last error: ${conn.lastError})` : ''}`);
     await sleep(3_000);
+    // What 10,000 idle sockets cost: memory, and CPU over ten quiet seconds (heartbeats included).
+    const cpuBefore = await server.metrics();
+    const idleStarted = performance.now();
     const loaded = await memory(server);
+    await sleep(8_000);
+    const idleCpu = (await server.metrics()).delta(cpuBefore, 'bgc_process_process_cpu_seconds_total') / ((performance.now() - idleStarted) / 1000);
     const senders = fixture.users.slice(0, Math.max(1, Math.round(rt.sockets * rt.senderFraction)));
     const pick = (k: number) => {
       const u = senders[Math.floor(Math.random() * senders.length)] ?? senders[0];
@@ -88,7 +93,7 @@ export async function runRealtime(config: Config, o: { realtime: RealtimeBenchOp
     fleet.measuring = false;
     const after = await server.metrics();
     const exact = await exactness(fleet, fixture);
-    return report(rt, o, { conn, idle, loaded, sends, exact, drainMs, before, after, fleet });
+    return report(rt, o, { conn, idle, loaded, idleCpu, sends, exact, drainMs, before, after, fleet });
   } finally {
     await fleet.close();
     await server.stop();
@@ -151,7 +156,7 @@ async function exactness(fleet: SocketFleet, fixture: RtFixture): Promise<Exactn
 function report(
   rt: RealtimeBenchOptions, o: { durationMs: number },
   r: {
-    conn: Awaited<ReturnType<SocketFleet['connect']>>; idle: Memory; loaded: Memory; sends: Awaited<ReturnType<typeof paceSends>>;
+    conn: Awaited<ReturnType<SocketFleet['connect']>>; idle: Memory; loaded: Memory; idleCpu: number; sends: Awaited<ReturnType<typeof paceSends>>;
     exact: Exactness; drainMs: number; before: PromSnapshot; after: PromSnapshot; fleet: SocketFleet;
   },
 ): { scenario: ScenarioResult; checks: Check[] } {
@@ -183,13 +188,14 @@ function report(
     server_event_loop_lag_p99_ms: Math.round(loopLagP99 * 1000), server_shed_by_admission_control: shed,
     exact: r.exact, drain_ms: r.drainMs,
     memory_idle: r.idle, memory_connected: r.loaded, memory_per_idle_socket: perSocket,
+    server_cpu_cores_while_idle_connected: Math.round(r.idleCpu * 1000) / 1000,
   };
   const summary = [
     `${r.conn.connected}/${rt.sockets} sockets on one instance (connected in ${r.conn.seconds} s), ${rt.sendRate} sends/s for ${o.durationMs / 1000} s from ${Math.round(rt.senderFraction * 100)}% of the users.`,
     `Sends: ${r.sends.ok} ok, ${r.sends.errors} errors (HTTP p99 ${figures.send_http_p99_ms} ms, generator lag p99 ${figures.generator_lag_p99_ms} ms; refused by admission control: ${JSON.stringify(shed)}).`,
     `Delivery to the recipient's socket (from the publish right after commit): ${lat.count} deliveries, p50 ${p50} ms, p99 ${p99} ms, max ${max} ms.`,
     `Exactness against the database: ${r.exact.expected} expected deliveries over ${r.exact.usersChecked} sockets, ${r.exact.lost} lost, ${r.exact.duplicated} duplicated, ${r.exact.unexpected} unexpected; ${r.exact.recoveredBySync} not pushed but recovered with sync after ${r.fleet.resyncs} resync events.`,
-    `Server memory per idle socket: RSS ${perSocket.rss_bytes} B, heap ${perSocket.heap_used_bytes} B, external ${perSocket.external_bytes} B (RSS ${mb(r.idle.rss)} -> ${mb(r.loaded.rss)} MB).`,
+    `Server memory per idle socket: RSS ${perSocket.rss_bytes} B, heap ${perSocket.heap_used_bytes} B, external ${perSocket.external_bytes} B (RSS ${mb(r.idle.rss)} -> ${mb(r.loaded.rss)} MB); server CPU with all of them idle: ${figures.server_cpu_cores_while_idle_connected} cores.`,
     `Server drops: ${JSON.stringify(dropped)}; disconnects during the run: ${JSON.stringify(disconnects)}; sockets closed on the clients: ${r.fleet.closedEarly} ${JSON.stringify(closeCodes)}; server event-loop lag p99 ${figures.server_event_loop_lag_p99_ms} ms.`,
   ].join('\n');
   const checks: Check[] = [
