@@ -67,11 +67,14 @@ export async function createHaPrivateStack(label: string): Promise<HaPrivateStac
   };
   try {
     const started = Date.now();
-    await stack.up(() => undefined, 150_000);
+    const steps: string[] = [];
+    const step = (what: string): void => { steps.push(`${what} at ${Date.now() - started} ms`); };
+    await stack.up(step, 150_000);
+    step('stack up');
     await redis.start();
     const c = await connectNode(layout.haproxy.primaryPort, layout.database);
     try { await migrate(c, path.join(base.projectRoot, 'migrations')); } finally { await c.end(); }
-    console.log(`[chaos-ha] ${id}: HA stack up and migrated in ${Date.now() - started} ms`);
+    console.log(`[chaos-ha] ${id}: HA stack up and migrated in ${Date.now() - started} ms (${steps.join('; ')})`);
   } catch (err) {
     await destroy();
     throw err;
