@@ -4,6 +4,7 @@ import { LocalStack, type NodeStatus } from '../../stack/stack.ts';
 import { MonitoringStack } from '../../stack/monitoring.ts';
 import { printJson, printTable, progressLine } from '../output.ts';
 import { haDown, haStatus, haUp } from '../ha-stack.ts';
+import { fleetFor, fleetUp } from '../../stack/fleet/commands.ts';
 
 export function register(program: Command): void {
   const stack = program.command('stack').description('Local PostgreSQL primary + 2 streaming replicas + Redis (DESIGN §2)');
@@ -13,7 +14,8 @@ export function register(program: Command): void {
     .option('--json', 'print the resulting status as JSON')
     .option('--monitoring', 'also start Prometheus, Alertmanager, postgres_exporter and redis_exporter (deploy/)')
     .option('--ha', 'the high-availability stack instead: 3 PostgreSQL members under Patroni, 3 etcd members, HAProxy (DESIGN §7)')
-    .action(async (opts: { json?: boolean; monitoring?: boolean; ha?: boolean }) => {
+    .option('--instances <n>', 'also N API processes (bgc serve) behind HAProxy on PORT: instance i on PORT+i, stats on PORT+100', (v) => Number(v))
+    .action(async (opts: { json?: boolean; monitoring?: boolean; ha?: boolean; instances?: number }) => {
       const config = loadConfig();
       if (opts.ha) { await haUp(config, opts); return; }
       const local = new LocalStack(config);
@@ -21,6 +23,7 @@ export function register(program: Command): void {
       // One preflight for every port, monitoring's included, before anything starts.
       await local.up(progressLine, { alsoFree: monitoring?.portClaims() ?? [] });
       await monitoring?.up(progressLine);
+      if (opts.instances !== undefined) await fleetUp(config, opts.instances, progressLine);
       const status = await local.status();
       const monStatus = monitoring ? await monitoring.status() : undefined;
       if (opts.json) printJson(monStatus ? { nodes: status, monitoring: monStatus } : status);
@@ -31,9 +34,13 @@ export function register(program: Command): void {
     .description("Stop this checkout's own nodes (and its monitoring, if started); servers it did not start are left alone")
     .option('--purge', "also delete this checkout's data: the data folder and its PostgreSQL folder")
     .option('--ha', 'the high-availability stack instead (with --purge: only its data)')
-    .action(async (opts: { purge?: boolean; ha?: boolean }) => {
+    .option('--instances', 'only the API instances and their HAProxy (bgc stack up --instances N)')
+    .action(async (opts: { purge?: boolean; ha?: boolean; instances?: boolean }) => {
       const config = loadConfig();
       if (opts.ha) { await haDown(config, opts); return; }
+      // The fleet first (HAProxy, then each instance drained): only the processes our pid files name.
+      await fleetFor(config).down();
+      if (opts.instances) { progressLine('instances and their HAProxy stopped'); return; }
       await new MonitoringStack(config).down();
       const removed = await new LocalStack(config).down({ purge: opts.purge ?? false });
       for (const r of removed) progressLine(`deleted ${r}`);

@@ -1,0 +1,46 @@
+import path from 'node:path';
+
+/** Where a fleet's processes live and listen (`bgc stack up --instances N`). */
+export interface FleetInstanceLayout {
+  readonly name: string;
+  readonly port: number;
+  readonly adminPort: number;
+  /** Its pid file, log and env file; the env file's path on its command line marks it as ours. */
+  readonly dir: string;
+}
+
+export interface FleetLayout {
+  readonly dir: string;
+  /** The port clients use: HAProxy's. */
+  readonly apiPort: number;
+  readonly statsPort: number;
+  readonly instances: readonly FleetInstanceLayout[];
+  /** BGC_DRAIN_MS of each instance: longer than HAProxy needs to mark a draining one down. */
+  readonly drainMs: number;
+}
+
+/** HAProxy health checks: every 500 ms, down after 2 failures, so a draining instance is out within ~1.5 s. */
+export const CHECK_INTER_MS = 500;
+export const CHECK_FALL = 2;
+/** Twice the time HAProxy needs (fall × inter plus a check's timeout), for a loaded machine. */
+export const DEFAULT_DRAIN_MS = 2 * (CHECK_FALL * CHECK_INTER_MS + 1_000);
+
+/**
+ * Instance i (1-based) listens on apiPort + i and adminPort + i unless ports are given; the
+ * stats page on apiPort + 100.
+ */
+export function buildFleetLayout(root: string, opts: {
+  count: number; apiPort: number; adminPort: number; instancePorts?: readonly number[]; adminPorts?: readonly number[]; statsPort?: number; drainMs?: number;
+}): FleetLayout {
+  const dir = path.join(root, 'fleet');
+  const instances = Array.from({ length: opts.count }, (_, i) => {
+    const name = `api${i + 1}`;
+    return {
+      name,
+      port: opts.instancePorts?.[i] ?? opts.apiPort + i + 1,
+      adminPort: opts.adminPorts?.[i] ?? opts.adminPort + i + 1,
+      dir: path.join(dir, name),
+    };
+  });
+  return { dir, apiPort: opts.apiPort, statsPort: opts.statsPort ?? opts.apiPort + 100, instances, drainMs: opts.drainMs ?? DEFAULT_DRAIN_MS };
+}
