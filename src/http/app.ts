@@ -33,7 +33,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   installErrorHandler(app);
   installCors(app, deps.config.corsOrigins);
-  installOverloadGuard(app, deps.config.overload, deps);
+  // Event-loop lag sheds only with more requests in progress than the primary pool can serve at once.
+  installOverloadGuard(app, { ...deps.config.overload, loopQueueFloor: deps.config.pool.size + deps.config.pool.maxOverflow }, deps);
 
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unmatched';

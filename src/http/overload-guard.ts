@@ -34,12 +34,17 @@ export interface OverloadGuardOptions {
   /** Queueing delay target in ms; 0 turns the guard off. */
   readonly targetMs: number;
   readonly intervalMs: number;
+  /** In-progress requests below which event-loop lag alone never sheds (AdmissionOptions.loopQueueFloor). */
+  readonly loopQueueFloor: number;
 }
 
 export function installOverloadGuard(app: FastifyInstance, opts: OverloadGuardOptions, deps: { db: PoolQueues; metrics?: Metrics }): void {
   if (opts.targetMs <= 0) return;
   const now = () => performance.now();
+  let inFlight = 0;
   const controller = new AdmissionController({
+    inFlight: () => inFlight,
+    loopQueueFloor: opts.loopQueueFloor,
     targetMs: opts.targetMs,
     intervalMs: opts.intervalMs,
     now,
@@ -52,7 +57,13 @@ export function installOverloadGuard(app: FastifyInstance, opts: OverloadGuardOp
   app.addHook('onRequest', (request, reply, done) => {
     if (EXEMPT.has(request.url)) { done(); return; }
     const reason = controller.shedReason();
-    if (reason === undefined) { done(); return; }
+    if (reason === undefined) {
+      inFlight++;
+      // 'close' fires once whether the answer was sent or the client went away.
+      reply.raw.once('close', () => { inFlight--; });
+      done();
+      return;
+    }
     deps.metrics?.httpShed.inc({ reason });
     sendError(reply, 'OVERLOADED', ERROR_CATALOGUE.OVERLOADED.message);
   });

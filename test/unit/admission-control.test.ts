@@ -72,7 +72,7 @@ describe('AdmissionController', () => {
   it.each(STARTS)('sheds on a standing pool queue only while the pool has waiters, from %s', (start) => {
     const clock = clockAt(start);
     const waiting = new Map<string, number>([['primary', 12], ['replica1', 0]]);
-    const c = new AdmissionController({ targetMs: 5, intervalMs: 100, now: clock.now, waiting: (p) => waiting.get(p) ?? 0 });
+    const c = new AdmissionController({ targetMs: 5, intervalMs: 100, now: clock.now, waiting: (p) => waiting.get(p) ?? 0, inFlight: () => 0, loopQueueFloor: 30 });
     expect(c.shedReason()).toBeUndefined();
     for (let i = 0; i < 20; i++) { c.recordPoolWait('primary', 40); c.recordPoolWait('replica1', 0); clock.advance(5); }
     expect(c.shedReason()).toBe('pool');
@@ -88,9 +88,14 @@ describe('AdmissionController', () => {
 
   it('sheds on a standing event-loop lag whatever the pools say', () => {
     const clock = clockAt(YEAR_END);
-    const c = new AdmissionController({ targetMs: 5, intervalMs: 100, now: clock.now, waiting: () => 0 });
+    let inFlight = 40;
+    const c = new AdmissionController({ targetMs: 5, intervalMs: 100, now: clock.now, waiting: () => 0, inFlight: () => inFlight, loopQueueFloor: 30 });
     for (let i = 0; i < 10; i++) { c.recordLoopLag(12); clock.advance(10); }
     expect(c.shedReason()).toBe('event_loop');
+    // The same lag with few requests in progress is CPU taken by others, not our queue.
+    inFlight = 10;
+    expect(c.shedReason()).toBeUndefined();
+    inFlight = 40;
     for (let i = 0; i < 10; i++) { c.recordLoopLag(i === 3 ? 0.5 : 12); clock.advance(10); }
     expect(c.shedReason()).toBeUndefined();
   });

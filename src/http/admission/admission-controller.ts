@@ -8,6 +8,16 @@ export interface AdmissionOptions {
   readonly now: () => number;
   /** Requests waiting for a connection in the named pool right now (pool stats). */
   readonly waiting: (pool: string) => number;
+  /** Requests this instance has admitted and not yet answered. */
+  readonly inFlight: () => number;
+  /**
+   * A standing event-loop lag sheds only while at least this many requests are in progress.
+   * With fewer, the lag is CPU taken by something else on the machine (the database, the
+   * load generator, other processes), not a queue of our requests, and refusing them would
+   * shorten nothing: CI's closed-loop `bench --quick` (10 connections, load average 14) got
+   * 186 refusals that way.
+   */
+  readonly loopQueueFloor: number;
 }
 
 /**
@@ -21,8 +31,8 @@ export interface AdmissionOptions {
  * A pool with a standing queue only sheds while someone is actually waiting in it: once
  * its queue empties, new requests are admitted again within the same interval, so the
  * connections never sit idle while clients are being refused (goodput stays at
- * capacity; a shed-everything-for-an-interval rule would idle them). The event loop has no
- * such count, so a standing lag sheds for the interval.
+ * capacity; a shed-everything-for-an-interval rule would idle them). Likewise a standing
+ * event-loop lag sheds only while enough requests are in progress to be a queue of ours.
  */
 export class AdmissionController {
   readonly #opts: AdmissionOptions;
@@ -49,7 +59,7 @@ export class AdmissionController {
 
   /** Why a new request must be refused now, or undefined to admit it. */
   shedReason(): ShedReason | undefined {
-    if (this.#loop.overloaded()) return 'event_loop';
+    if (this.#loop.overloaded() && this.#opts.inFlight() >= this.#opts.loopQueueFloor) return 'event_loop';
     for (const [pool, d] of this.#pools) {
       if (d.overloaded() && this.#opts.waiting(pool) > 0) return 'pool';
     }
