@@ -29,7 +29,14 @@ export default defineConfig({
           globalSetup: ['test/helpers/global-setup.ts'],
         },
       },
-      { extends: true, test: { name: 'chaos', include: ['test/chaos/**/*.test.ts'] } },
+      // Chaos files run after the other tiers, and the HA failover files last: their outage
+      // figures are targets (a planned switchover within 5 s), and beside the integration
+      // files' load on two cores a switchover measured 5.4 s instead of about 4.
+      {
+        extends: true,
+        test: { name: 'chaos', include: ['test/chaos/**/*.test.ts'], exclude: ['test/chaos/ha-*.test.ts'], sequence: { groupOrder: 1 } },
+      },
+      { extends: true, test: { name: 'chaos-ha', include: ['test/chaos/ha-*.test.ts'], sequence: { groupOrder: 2 } } },
     ],
   },
 });
