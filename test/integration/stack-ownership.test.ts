@@ -91,13 +91,31 @@ let B: LocalStack;
 let offsetA: number;
 let dirA: string;
 
+/**
+ * Starts a stack on a free offset. A port found free can still be taken before the server
+ * binds it: the stack's ports lie in the kernel's range for outgoing connections
+ * (32768-60999), and a busy test run opens thousands (CI saw PostgreSQL refuse 54550 this
+ * way). Such a start is retried on another offset, at most three times.
+ */
+async function upOnFreeOffset(label: string, dir: string): Promise<LocalStack> {
+  for (let attempt = 1; ; attempt++) {
+    const offset = freeOffset();
+    const s = makeStack(offset, dir);
+    try {
+      await timed(`up ${label} (offset ${offset}, ${dir}, attempt ${attempt})`, () => s.up());
+      return s;
+    } catch (err) {
+      if (attempt >= 3 || !/already in use/i.test(err instanceof Error ? err.message : String(err))) throw err;
+      await s.down({ purge: true }).catch(() => undefined);
+    }
+  }
+}
+
 beforeAll(async () => {
-  offsetA = freeOffset();
   dirA = privateDir('a');
-  A = makeStack(offsetA, dirA);
-  B = makeStack(freeOffset(), privateDir('b'));
-  await timed(`up A (offset ${offsetA}, ${dirA})`, () => A.up());
-  await timed(`up B (offset ${B.layout.primaryPort - LOCAL_STACK.primaryPort})`, () => B.up());
+  A = await upOnFreeOffset('A', dirA);
+  offsetA = A.layout.primaryPort - LOCAL_STACK.primaryPort;
+  B = await upOnFreeOffset('B', privateDir('b'));
 }, 300_000); // two stacks from scratch (initdb, 2 x pg_basebackup each): over a minute on a loaded 2-core machine
 
 afterAll(async () => {
