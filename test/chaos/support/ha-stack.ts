@@ -56,13 +56,17 @@ export async function createHaPrivateStack(label: string): Promise<HaPrivateStac
   // If this process ends without afterAll (a worker torn down), leave no server behind.
   const onExit = (): void => {
     stack.killAllNow();
+    const redisPid = redis.ownPid();
+    if (redisPid !== null) { try { process.kill(redisPid, 'SIGKILL'); } catch { /* already gone */ } }
     fs.rmSync(root, { recursive: true, force: true });
   };
   process.once('exit', onExit);
   const destroy = async (): Promise<void> => {
     process.removeListener('exit', onExit);
+    // Redis first: it is found by the pid file under `root`, which the purge deletes (stopped
+    // after it, every HA test left its redis-server running).
+    await redis.stop().catch((err: unknown) => console.error(`[chaos-ha] ${id}: redis stop failed: ${String(err)}`));
     await stack.down({ purge: true }).catch((err: unknown) => console.error(`[chaos-ha] ${id}: down failed: ${String(err)}`));
-    await redis.stop().catch(() => undefined);
     fs.rmSync(root, { recursive: true, force: true });
   };
   try {
