@@ -13,17 +13,10 @@ import { CLOSE, events, parseClientFrame } from './protocol.ts';
 import { ConnectionRegistry } from './registry.ts';
 import { Subscriptions } from './subscriptions.ts';
 import { SyncReader } from './sync.ts';
+import type { Config } from '../config/index.ts';
 
-/** config.realtime (src/config). */
-export interface RealtimeSettings {
-  readonly enabled: boolean;
-  readonly maxConnections: number;
-  readonly maxBufferedBytes: number;
-  readonly heartbeatMs: number;
-  readonly idleTimeoutMs: number;
-  readonly authTimeoutMs: number;
-  readonly typingPerSecond: number;
-}
+/** config.realtime (src/config), named once there. */
+export type RealtimeSettings = Config['realtime'];
 
 export interface RealtimeHubDeps {
   readonly settings: RealtimeSettings;
