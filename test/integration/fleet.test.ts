@@ -62,12 +62,25 @@ describe('fleet behind HAProxy', () => {
     let running = true;
     let inflight = 0;
     const outcomes: Outcome[] = [];
+    // A GET is retried once when a reused keep-alive connection closes before any answer, as
+    // browsers do for idempotent requests (RFC 9110 §9.2.2); undici's fetch does not. CI saw
+    // one such close right after a rolling restart in one run of three. Retries are counted
+    // and printed; a failure of the retry still fails the test.
+    let retried = 0;
+    const get = async () => {
+      const once = () => fetch(`${base}/api/feed?type=global`, { headers: { authorization: `Bearer ${token}` } });
+      try { return await once(); } catch (err) {
+        if (!/other side closed/.test(`${String(err)} ${String((err as Error).cause)}`)) throw err;
+        retried++;
+        return once();
+      }
+    };
     const worker = async () => {
       while (running) {
         const p = phase;
         inflight++;
         try {
-          const res = await fetch(`${base}/api/feed?type=global`, { headers: { authorization: `Bearer ${token}` } });
+          const res = await get();
           await res.arrayBuffer();
           outcomes.push({ phase: p, status: res.status, at: Date.now() });
         } catch (err) {
@@ -103,10 +116,10 @@ describe('fleet behind HAProxy', () => {
 
       const count = (ph: string, ok: boolean) => outcomes.filter((o) => o.phase === ph && (o.status === 200) === ok).length;
       const failedOf = (ph: string) => outcomes.filter((o) => o.phase === ph && o.status !== 200);
-      console.log(`[fleet] rolling restart: ${count('rolling', true)} ok, ${count('rolling', false)} failed; `
+      console.log(`[fleet] rolling restart: ${count('rolling', true)} ok, ${count('rolling', false)} failed; ${retried} GETs retried once after a closed keep-alive connection; `
         + `SIGKILL of api2 with ${inflightAtKill} requests in flight through the proxy: ${count('kill', true)} ok, ${count('kill', false)} failed `
         + `(DOWN in HAProxy after ${downMs} ms), then ${count('after-kill', true)} ok, ${count('after-kill', false)} failed; `
-        + `failures (ms after the kill): ${JSON.stringify([...failedOf('rolling'), ...failedOf('kill'), ...failedOf('after-kill')].slice(0, 6).map((o) => ({ ...o, at: o.at - killedAt })))}`);
+        + `failures (ms after the kill): ${JSON.stringify([...failedOf('rolling'), ...failedOf('after-rolling'), ...failedOf('kill'), ...failedOf('after-kill')].slice(0, 6).map((o) => ({ ...o, at: o.at - killedAt })))}`);
       expect(count('rolling', true)).toBeGreaterThan(0);
       expect(failedOf('rolling')).toEqual([]);
       expect(failedOf('after-rolling')).toEqual([]);
