@@ -121,13 +121,14 @@ describe('fleet behind HAProxy', () => {
         + `(DOWN in HAProxy after ${downMs} ms), then ${count('after-kill', true)} ok, ${count('after-kill', false)} failed; `
         + `failures (ms after the kill): ${JSON.stringify([...failedOf('rolling'), ...failedOf('after-rolling'), ...failedOf('kill'), ...failedOf('after-kill')].slice(0, 6).map((o) => ({ ...o, at: o.at - killedAt })))}`);
       expect(count('rolling', true)).toBeGreaterThan(0);
-      expect(failedOf('rolling')).toEqual([]);
-      expect(failedOf('after-rolling')).toEqual([]);
+      // A request is judged by when it failed, not when it started: one started just before
+      // the SIGKILL and in flight on api2 belongs to the kill's bound (CI saw exactly that).
+      expect(outcomes.filter((o) => o.status !== 200 && o.at < killedAt)).toEqual([]);
       // Bound: no more failures than requests in flight when api2 died (HAProxy does not retry
       // a request already sent). Both phases count: before HAProxy advertised its own
       // keep-alive limit (src/stack/fleet/haproxy-config.ts), requests started after the DOWN
       // mark also failed ("other side closed" on an idle client connection HAProxy closed).
-      expect(count('kill', false) + count('after-kill', false)).toBeLessThanOrEqual(inflightAtKill);
+      expect(outcomes.filter((o) => o.status !== 200 && o.at >= killedAt).length).toBeLessThanOrEqual(inflightAtKill);
     } finally {
       running = false;
       await Promise.all(workers);
