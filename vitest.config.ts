@@ -36,7 +36,10 @@ export default defineConfig({
         extends: true,
         test: { name: 'chaos', include: ['test/chaos/**/*.test.ts'], exclude: ['test/chaos/ha-*.test.ts'], sequence: { groupOrder: 1 } },
       },
-      { extends: true, test: { name: 'chaos-ha', include: ['test/chaos/ha-*.test.ts'], sequence: { groupOrder: 2 } } },
+      // One HA file at a time: two HA stacks side by side (3 PostgreSQL, 3 etcd, Patroni, HAProxy
+      // each) still made the switchover measure 5.2 s.
+      { extends: true, test: { name: 'chaos-ha', include: ['test/chaos/ha-failover.test.ts'], sequence: { groupOrder: 2 } } },
+      { extends: true, test: { name: 'chaos-etcd', include: ['test/chaos/ha-etcd.test.ts'], sequence: { groupOrder: 3 } } },
     ],
   },
 });
