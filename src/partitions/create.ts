@@ -81,9 +81,11 @@ export async function runLockedTransaction(
   }, retry);
 }
 
-// A racing creator got there first: 42P07 duplicate_table, or 23505 on pg_type/pg_class
-// when both CREATEs were in flight at once.
-const DUPLICATE = new Set(['42P07', '23505']);
+// A racing creator got there first: 42P07 duplicate_table, 23505 on pg_type/pg_class when
+// both CREATEs were in flight at once, or 42710 'type "messages_y2027m04" already exists'
+// when the other one's row type was already there (the date sweep at 2027-03-01T00:00:00Z:
+// a writer's on-demand creation raced the maintenance run's premake).
+const DUPLICATE = new Set(['42P07', '23505', '42710']);
 
 /**
  * Creates one monthly partition if it is missing; true if this call created it. Idempotent
