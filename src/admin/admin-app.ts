@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { AppDeps } from '../app/deps.ts';
 import { installErrorHandler, sendError } from '../http/error-handler.ts';
+import { poolCapacity } from '../config/index.ts';
 
 function tokenMatches(given: string, expected: string): boolean {
   const a = crypto.createHash('sha256').update(given).digest();
@@ -55,7 +56,7 @@ export async function buildAdminApp(deps: AppDeps, extra: Array<(app: FastifyIns
 /** Gauges that are read on scrape rather than pushed. */
 export function refreshGauges(deps: AppDeps): void {
   const m = deps.metrics;
-  const maxConns = deps.config.baseline ? 10 : deps.config.pool.size + deps.config.pool.maxOverflow;
+  const maxConns = poolCapacity(deps.config.pool);
   for (const s of deps.db.poolStats()) {
     m.poolConnections.set({ node: s.node, role: s.role, state: 'total' }, s.total);
     m.poolConnections.set({ node: s.node, role: s.role, state: 'idle' }, s.idle);

@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import type { Config } from '../config/index.ts';
+import { poolCapacity, type Config } from '../config/index.ts';
 import { ensureBaselineDatabase } from './baseline-db.ts';
 import { adminClient, ensureBenchDatabase, waitForReplicas } from './bench-db.ts';
 import { gitCommit, loadAverage, machineInfo, type BenchMeta, type BenchReport, type Check, type ScenarioResult } from './bench-report.ts';
@@ -133,7 +133,7 @@ export async function runBench(config: Config, opts: BenchOptions, print: (m: st
   }
 
   const scenarios: Record<string, ScenarioResult> = {};
-  if (opts.scenario === 'concurrency') scenarios.concurrency = concurrencyFigures(optimized.run, opts, config.pool.size + config.pool.maxOverflow);
+  if (opts.scenario === 'concurrency') scenarios.concurrency = concurrencyFigures(optimized.run, opts, poolCapacity(config.pool));
   if (opts.scenario === 'latency') {
     scenarios.latency = {
       summary: `All traffic to PostgreSQL and Redis through a proxy adding ${opts.latencyMs} ms each way (${2 * (opts.latencyMs ?? 0)} ms per round trip); round trips counted on the wire.`,
@@ -142,7 +142,7 @@ export async function runBench(config: Config, opts: BenchOptions, print: (m: st
     };
   }
 
-  const checks = standardChecks(optimized.run, baseline, floor, paired, opts, config.pool.size + config.pool.maxOverflow);
+  const checks = standardChecks(optimized.run, baseline, floor, paired, opts, poolCapacity(config.pool));
   meta.total_seconds = Math.round((performance.now() - started) / 1000);
   meta.load_average_at_end = loadAverage();
   return {

@@ -19,6 +19,29 @@ export interface PoolConfig {
   readonly statementTimeoutMs: number;
 }
 
+/** The most connections a pool with these settings may hold open at once. */
+export function poolCapacity(pool: Pick<PoolConfig, 'size' | 'maxOverflow'>): number {
+  return pool.size + pool.maxOverflow;
+}
+
+/**
+ * The pool every node gets. The baseline mode (the benchmark's "before") uses node-postgres'
+ * defaults instead of the tuned settings: at most 10 connections, opened lazily, never pinged
+ * or recycled. Derived here once so the pools, the gauges and the overload guard agree.
+ */
+function poolFor(raw: RawEnv): PoolConfig {
+  const tuned: PoolConfig = {
+    size: raw.BGC_POOL_SIZE,
+    maxOverflow: raw.BGC_POOL_MAX_OVERFLOW,
+    acquireTimeoutMs: raw.BGC_POOL_ACQUIRE_TIMEOUT_MS,
+    idleTimeoutMs: raw.BGC_POOL_IDLE_TIMEOUT_MS,
+    prePingAfterMs: raw.BGC_POOL_PREPING_AFTER_MS,
+    maxLifetimeSeconds: raw.BGC_POOL_MAX_LIFETIME_S,
+    statementTimeoutMs: raw.BGC_STATEMENT_TIMEOUT_MS,
+  };
+  return raw.BGC_BASELINE ? { ...tuned, size: 0, maxOverflow: 10, prePingAfterMs: Number.MAX_SAFE_INTEGER, maxLifetimeSeconds: 0 } : tuned;
+}
+
 /** The local stack's ports: DESIGN §2's, moved by BGC_STACK_PORT_OFFSET. */
 export interface StackPorts {
   readonly portOffset: number;
@@ -42,6 +65,7 @@ export interface Config {
   readonly redis: { readonly url: string; readonly maxmemory: string; readonly policy: string };
   readonly http: { readonly host: string; readonly port: number; readonly adminPort: number; readonly adminToken: string };
   readonly log: { readonly level: string; readonly sql: boolean };
+  /** The pool settings in force (the baseline mode's node-postgres defaults included). */
   readonly pool: PoolConfig;
   readonly cache: {
     readonly enabled: boolean;
@@ -193,15 +217,7 @@ function build(raw: RawEnv, problems: string[]): Config {
     http: { host: raw.HOST, port: raw.PORT ?? 3000 + stack.portOffset, adminPort: raw.ADMIN_PORT ?? 3001 + stack.portOffset, adminToken: raw.ADMIN_TOKEN },
     // FR-002: statement logging is never on in production, whatever LOG_SQL says.
     log: { level: raw.LOG_LEVEL ?? defaultLevel, sql: production ? false : (raw.LOG_SQL ?? false) },
-    pool: {
-      size: raw.BGC_POOL_SIZE,
-      maxOverflow: raw.BGC_POOL_MAX_OVERFLOW,
-      acquireTimeoutMs: raw.BGC_POOL_ACQUIRE_TIMEOUT_MS,
-      idleTimeoutMs: raw.BGC_POOL_IDLE_TIMEOUT_MS,
-      prePingAfterMs: raw.BGC_POOL_PREPING_AFTER_MS,
-      maxLifetimeSeconds: raw.BGC_POOL_MAX_LIFETIME_S,
-      statementTimeoutMs: raw.BGC_STATEMENT_TIMEOUT_MS,
-    },
+    pool: poolFor(raw),
     cache: {
       enabled: raw.BGC_CACHE_ENABLED && !raw.BGC_BASELINE,
       namespace: raw.BGC_CACHE_NAMESPACE,

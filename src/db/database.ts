@@ -42,11 +42,8 @@ export class Database {
     opts: { applicationName?: string; lazy?: boolean; onPoolError?: (err: Error, node: string) => void; sqlLog?: StatementLogSink } = {},
   ) {
     const applicationName = opts.applicationName ?? 'bgc-api';
-    const poolCfg = config.baseline
-      ? { ...config.pool, size: 0, maxOverflow: 10, prePingAfterMs: Number.MAX_SAFE_INTEGER, maxLifetimeSeconds: 0 } // pg defaults: max 10, lazy
-      : config.pool;
     const onAcquireWait = (pool: string, ms: number) => { for (const l of this.#waitListeners) l(pool, ms); };
-    const common = { pool: poolCfg, applicationName, onError: opts.onPoolError, lazy: opts.lazy ?? config.baseline, onAcquireWait };
+    const common = { pool: config.pool, applicationName, onError: opts.onPoolError, lazy: opts.lazy ?? config.baseline, onAcquireWait };
     this.primary = new ManagedPool({ ...common, name: 'primary', role: 'primary', url: config.database.primaryUrl });
     const replicaUrls = config.baseline ? [] : config.database.replicaUrls;
     const replicas = replicaUrls.map((url, i) => new ManagedPool({ ...common, name: `replica${i + 1}`, role: 'replica', url }));

@@ -3,6 +3,7 @@ import type { QueryDef } from '../catalog/types.ts';
 import type { Database } from './database.ts';
 import type { ManagedPool, NodeRole, PoolStats } from './managed-pool.ts';
 import { DbUnavailableError } from './errors.ts';
+import { poolCapacity } from '../config/index.ts';
 
 /** One database node as the app's pools see it. */
 export interface NodeInfo {
@@ -45,6 +46,5 @@ export async function queryOnNode<R extends pg.QueryResultRow>(db: Database, nod
 export function nodePoolStats(db: Database, node: string): (PoolStats & { readonly max: number }) | undefined {
   const pool = [db.primary, ...db.replicas].find((p) => p.name === node);
   if (!pool) return undefined;
-  const cfg = db.config.baseline ? { size: 0, maxOverflow: 10 } : db.config.pool;
-  return { ...pool.stats(), max: cfg.size + cfg.maxOverflow };
+  return { ...pool.stats(), max: poolCapacity(db.config.pool) };
 }

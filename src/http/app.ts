@@ -7,6 +7,7 @@ import { installOverloadGuard } from './overload-guard.ts';
 import { toOpenApi30 } from './openapi-30.ts';
 import { healthRoutes } from './routes/health.ts';
 import { apiRoutes } from './routes/index.ts';
+import { poolCapacity } from '../config/index.ts';
 
 /** Largest JSON body any route accepts; profile metadata is the biggest legitimate one. */
 export const BODY_LIMIT_BYTES = 64 * 1024;
@@ -34,7 +35,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   installErrorHandler(app);
   installCors(app, deps.config.corsOrigins);
   // Event-loop lag sheds only with more requests in progress than the primary pool can serve at once.
-  installOverloadGuard(app, { ...deps.config.overload, loopQueueFloor: deps.config.pool.size + deps.config.pool.maxOverflow }, deps);
+  installOverloadGuard(app, { ...deps.config.overload, loopQueueFloor: poolCapacity(deps.config.pool) }, deps);
 
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unmatched';

@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { parseConfig, ConfigError } from '../../src/config/index.ts';
+import { parseConfig, poolCapacity, ConfigError } from '../../src/config/index.ts';
 
 describe('configuration', () => {
   it('defaults to the local stack with two replicas', () => {
@@ -12,6 +12,14 @@ describe('configuration', () => {
     expect(c.pool).toMatchObject({ size: 10, maxOverflow: 20 });
     expect(Object.isFrozen(c)).toBe(true);
     expect(Object.isFrozen(c.pool)).toBe(true);
+  });
+
+  it('derives the pool once: tuned settings, or node-postgres defaults in the baseline mode', () => {
+    const tuned = parseConfig({ BGC_POOL_SIZE: '7', BGC_POOL_MAX_OVERFLOW: '5' }).pool;
+    expect([tuned.size, tuned.maxOverflow, poolCapacity(tuned)]).toEqual([7, 5, 12]);
+    const baseline = parseConfig({ BGC_BASELINE: 'true', BGC_POOL_SIZE: '7' }).pool;
+    expect([baseline.size, baseline.maxOverflow, poolCapacity(baseline)]).toEqual([0, 10, 10]);
+    expect(baseline.maxLifetimeSeconds).toBe(0);
   });
 
   it('names every bad variable at once', () => {
