@@ -13,8 +13,13 @@ const DRIVERS = {
   message: 'Only src/db touches PostgreSQL and only src/cache touches Redis (docs/ARCHITECTURE.md).',
 };
 
+const TOOLS = {
+  group: ['**/tools/**'],
+  message: 'The server never imports tooling: src/tools (bench, seed, stack, doctor, explain, cli) runs beside it, not in it (docs/ARCHITECTURE.md).',
+};
+
 export default tseslint.config(
-  { ignores: ['node_modules/', '.data/', 'dist/', 'test-artifacts/', 'src/dashboard/vendor/'] },
+  { ignores: ['node_modules/', '.data/', 'dist/', 'test-artifacts/', 'src/ops/dashboard/vendor/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -33,11 +38,24 @@ export default tseslint.config(
     },
   },
   {
+    // Everything the server runs (src/ minus src/tools): no tooling imports, no drivers outside
+    // db/ and cache/. The folders below repeat TOOLS because a later block replaces the rule.
+    files: ['src/**/*.ts'],
+    ignores: ['src/tools/**', 'src/db/**', 'src/cache/**', 'src/partitions/**'],
+    rules: { 'no-restricted-imports': restricted(TOOLS, DRIVERS) },
+  },
+  {
+    // Partition maintenance is DDL on a session the db layer lends it (it names pg's client type).
+    files: ['src/db/**/*.ts', 'src/cache/**/*.ts', 'src/partitions/**/*.ts'],
+    rules: { 'no-restricted-imports': restricted(TOOLS) },
+  },
+  {
     files: ['src/services/**/*.ts'],
     rules: {
       'no-restricted-imports': restricted(
         { group: ['fastify', '@fastify/*', 'http', 'node:http', '**/http/**'], message: 'Services know nothing of HTTP: throw AppError, let src/http map it.' },
         DRIVERS,
+        TOOLS,
       ),
     },
   },
@@ -53,6 +71,7 @@ export default tseslint.config(
           message: 'Routes reach the database through services; from src/db only errors.ts, query-context.ts and lsn.ts are public to HTTP.',
         },
         DRIVERS,
+        TOOLS,
       ),
     },
   },
@@ -62,6 +81,7 @@ export default tseslint.config(
       'no-restricted-imports': restricted(
         { group: ['**/services/**', '**/http/**', 'fastify', '@fastify/*'], message: 'Repositories are called by services, never the reverse.' },
         DRIVERS,
+        TOOLS,
       ),
     },
   },

@@ -5,14 +5,14 @@ import { Metrics } from '../metrics/registry.ts';
 import { createLogger, type Logger } from '../logging/logger.ts';
 import { createServices } from '../services/index.ts';
 import { buildApp } from '../http/app.ts';
-import { buildAdminApp } from '../admin/admin-app.ts';
+import { buildAdminApp } from '../ops/admin/admin-app.ts';
 import { systemQueries } from '../db/system-queries.ts';
 import type { AppDeps, ReadinessReport } from './deps.ts';
 import { startBackground } from '../jobs/index.ts';
 import { startCache } from '../cache/wiring.ts';
 import { LoginRateLimiter } from '../cache/rate-limit.ts';
-import { dashboardRoutes } from '../dashboard/routes.ts';
-import { registerHistoryJobs } from '../history/wiring.ts';
+import { dashboardRoutes } from '../ops/dashboard/routes.ts';
+import { registerHistoryJobs } from '../ops/history/wiring.ts';
 import { startRealtime } from '../realtime/index.ts';
 
 export interface Runtime {

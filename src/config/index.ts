@@ -102,7 +102,7 @@ export interface Config {
   readonly overload: { readonly targetMs: number; readonly intervalMs: number };
   /** SIGTERM: how long /readyz fails while requests are still served, before the server stops accepting. */
   readonly drainMs: number;
-  /** Workload history snapshots (src/history) and monthly reports (src/report). */
+  /** Workload history snapshots (src/ops/history) and monthly reports (src/ops/report). */
   readonly history: {
     readonly intervalSeconds: number;
     /** Snapshots older than this are deleted; keep ≥ 62 so a report can compare with the month before. */

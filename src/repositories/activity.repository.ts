@@ -5,7 +5,7 @@ import { iso } from './sql-fragments.ts';
 
 /**
  * User-activity reports over a period [$1, $2) (FR-007: window functions); named `activity.*`
- * so they are never mistaken for the monthly database report (src/report, `report.*`). Both aggregate
+ * so they are never mistaken for the monthly database report (src/ops/report, `report.*`). Both aggregate
  * every row of the period, so their cost grows with the period's rows: measured on a copy
  * of `large` in docs/PERFORMANCE.md ("Query tuning"). The bounds are plan-time constants,
  * so partitions outside the period are pruned. What keeps them cheap:

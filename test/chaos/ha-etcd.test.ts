@@ -5,7 +5,7 @@ import { failuresAre503WithRetryAfter } from './support/scenario.ts';
 import { startHaApp } from './support/ha-app.ts';
 import { createHaPrivateStack, type HaPrivateStack } from './support/ha-stack.ts';
 import { runHaScenario, waitHealthy } from './support/ha-scenario.ts';
-import { checkStatus } from '../../src/stack/ha/patroni-rest.ts';
+import { checkStatus } from '../../src/tools/stack/ha/patroni-rest.ts';
 
 /**
  * etcd faults on a private HA stack, the app reading and writing through HAProxy with the

@@ -7,7 +7,7 @@ import { createHaPrivateStack, type HaPrivateStack } from './support/ha-stack.ts
 import { leaderOf, runHaScenario, waitHealthy, type HaScenarioResult } from './support/ha-scenario.ts';
 
 /**
- * Primary failover on a private HA stack (Patroni + etcd + HAProxy, src/stack/ha), with the
+ * Primary failover on a private HA stack (Patroni + etcd + HAProxy, src/tools/stack/ha), with the
  * app writing and reading through HAProxy's leader port and the members' direct ports:
  *  1. kill -9 of the leader's postmaster and Patroni: write outage ≤ 15 s, 0 failed reads,
  *     0 acknowledged writes lost, the old primary back as a streaming replica by itself;

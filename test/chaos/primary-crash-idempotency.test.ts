@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectNode } from '../../src/stack/postgres-node.ts';
+import { connectNode } from '../../src/tools/stack/postgres-node.ts';
 import { createPrivateStack, type PrivateStack } from '../helpers/private-stack.ts';
 import { startChaosApp, waitFor, type ChaosApp, type ChaosUser } from './support/env.ts';
 import { killNine } from './support/kill-nine.ts';

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LatencyProxy } from '../../src/bench/latency-proxy.ts';
+import { LatencyProxy } from '../../src/tools/bench/latency-proxy.ts';
 import { createPrivateStack, type PrivateStack } from '../helpers/private-stack.ts';
 import { PASSWORD, socialStep, startChaosApp, type ChaosApp } from './support/env.ts';
 import { describeFailures } from './support/load.ts';

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectNode } from '../../src/stack/postgres-node.ts';
+import { connectNode } from '../../src/tools/stack/postgres-node.ts';
 import { createPrivateStack, type PrivateStack } from '../helpers/private-stack.ts';
 import { sleep, socialStep, startChaosApp, type ChaosApp } from './support/env.ts';
 import { describeFailures, isFailure } from './support/load.ts';

@@ -13,7 +13,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseConfig } from '../../src/config/index.ts';
-import { LocalStack } from '../../src/stack/stack.ts';
+import { LocalStack } from '../../src/tools/stack/stack.ts';
 
 /** Ascending, so a reader of the output sees the calendar move forward. */
 const SWEEP_DATES = [

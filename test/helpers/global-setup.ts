@@ -2,8 +2,8 @@ import crypto from 'node:crypto';
 import path from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { parseConfig } from '../../src/config/index.ts';
-import { LocalStack } from '../../src/stack/stack.ts';
-import { connectNode } from '../../src/stack/postgres-node.ts';
+import { LocalStack } from '../../src/tools/stack/stack.ts';
+import { connectNode } from '../../src/tools/stack/postgres-node.ts';
 import { migrate } from '../../src/db/migrator.ts';
 import { PRIMARY_PORT, STACK_ENV } from './constants.ts';
 

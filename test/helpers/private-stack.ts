@@ -2,8 +2,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import crypto from 'node:crypto';
 import { parseConfig, type Config } from '../../src/config/index.ts';
-import { LocalStack } from '../../src/stack/stack.ts';
-import { connectNode } from '../../src/stack/postgres-node.ts';
+import { LocalStack } from '../../src/tools/stack/stack.ts';
+import { connectNode } from '../../src/tools/stack/postgres-node.ts';
 import { migrate } from '../../src/db/migrator.ts';
 import { freePort } from './free-port.ts';
 import { waitForReplay } from './wait-for-replay.ts';
@@ -50,7 +50,7 @@ export async function createPrivateStack(label: string, opts: { replicas?: numbe
     }),
     syncReplicas: () => waitForReplay(primaryPort, replicaPorts, 10_000),
     destroy: async () => {
-      // purge: as root the PostgreSQL data lives outside dataDir (/var/lib/bgc, src/stack/pg-location.ts).
+      // purge: as root the PostgreSQL data lives outside dataDir (/var/lib/bgc, src/tools/stack/pg-location.ts).
       await stack.down({ purge: true });
       fs.rmSync(dataDir, { recursive: true, force: true });
     },

@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import pg from 'pg';
 import { parseConfig, type Config } from '../../src/config/index.ts';
 import { purgeNamespace } from '../../src/cache/purge.ts';
-import { connectNode } from '../../src/stack/postgres-node.ts';
+import { connectNode } from '../../src/tools/stack/postgres-node.ts';
 import { inject } from 'vitest';
 import { PRIMARY_PORT, REPLICA_PORTS, REDIS_PORT } from './constants.ts';
 import { waitForReplay } from './wait-for-replay.ts';

@@ -1,4 +1,4 @@
-import { connectNode } from '../../src/stack/postgres-node.ts';
+import { connectNode } from '../../src/tools/stack/postgres-node.ts';
 
 /**
  * Waits, at most `timeoutMs` per replica, until each replica has replayed everything the

@@ -4,8 +4,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRuntime, type Runtime } from '../../src/app/runtime.ts';
 import { parseConfig } from '../../src/config/index.ts';
-import { chownToPostgres, findPgBinDir, run } from '../../src/stack/exec.ts';
-import { connectNode, PgNode } from '../../src/stack/postgres-node.ts';
+import { chownToPostgres, findPgBinDir, run } from '../../src/tools/stack/exec.ts';
+import { connectNode, PgNode } from '../../src/tools/stack/postgres-node.ts';
 import { createPrivateStack, type PrivateStack } from '../helpers/private-stack.ts';
 import { freePort } from '../helpers/free-port.ts';
 

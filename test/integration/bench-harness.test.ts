@@ -1,12 +1,12 @@
 import http from 'node:http';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LatencyHistogram } from '../../src/bench/histogram.ts';
-import { LatencyProxy } from '../../src/bench/latency-proxy.ts';
-import { parseResponse } from '../../src/bench/load/http-connection.ts';
-import { runOpenLoop } from '../../src/bench/load/open-loop.ts';
-import { PromSnapshot, parsePromText } from '../../src/bench/prom-text.ts';
-import { ZipfSampler } from '../../src/bench/zipf.ts';
+import { LatencyHistogram } from '../../src/tools/bench/histogram.ts';
+import { LatencyProxy } from '../../src/tools/bench/latency-proxy.ts';
+import { parseResponse } from '../../src/tools/bench/load/http-connection.ts';
+import { runOpenLoop } from '../../src/tools/bench/load/open-loop.ts';
+import { PromSnapshot, parsePromText } from '../../src/tools/bench/prom-text.ts';
+import { ZipfSampler } from '../../src/tools/bench/zipf.ts';
 
 /**
  * The harness's own measuring instruments, on real sockets (no database needed): if

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pino from 'pino';
 import { startRuntime, type Runtime } from '../../src/app/runtime.ts';
-import { RedisNode } from '../../src/stack/redis-node.ts';
+import { RedisNode } from '../../src/tools/stack/redis-node.ts';
 import { CacheLayer } from '../../src/cache/cache-layer.ts';
 import { readRedisMemory } from '../../src/cache/redis-memory.ts';
 import { warmProfiles } from '../../src/cache/warm.ts';
@@ -19,7 +19,7 @@ import { createTestDatabase, type TestDatabase } from '../helpers/test-db.ts';
 
 /**
  * Redis failure and Redis memory, each on a PRIVATE redis-server (same flags as the
- * stack's, src/stack/redis-node.ts) so stopping it cannot disturb anyone else.
+ * stack's, src/tools/stack/redis-node.ts) so stopping it cannot disturb anyone else.
  */
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

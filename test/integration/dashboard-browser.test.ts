@@ -7,9 +7,9 @@ import { createTestDatabase, type TestDatabase } from '../helpers/test-db.ts';
 import { loadMonitoringFixture, loadRecentHistory } from '../helpers/monitoring-fixture.ts';
 import { freePort } from '../helpers/free-port.ts';
 import { startRuntime, type Runtime } from '../../src/app/runtime.ts';
-import { generateReport } from '../../src/report/generate.ts';
-import { parseMonth } from '../../src/report/month.ts';
-import { HistoryRecorder } from '../../src/history/snapshot.ts';
+import { generateReport } from '../../src/ops/report/generate.ts';
+import { parseMonth } from '../../src/ops/report/month.ts';
+import { HistoryRecorder } from '../../src/ops/history/snapshot.ts';
 
 /**
  * The report HTML and the live /dashboard in headless Chromium (Debian's /usr/bin/chromium via

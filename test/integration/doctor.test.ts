@@ -5,11 +5,11 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import type pg from 'pg';
 import type { Config } from '../../src/config/index.ts';
 import { Database } from '../../src/db/database.ts';
-import { runDoctor, CHECKS } from '../../src/doctor/run-doctor.ts';
-import type { DoctorReport } from '../../src/doctor/types.ts';
+import { runDoctor, CHECKS } from '../../src/tools/doctor/run-doctor.ts';
+import type { DoctorReport } from '../../src/tools/doctor/types.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-db.ts';
 import { PRIMARY_PORT, REPLICA_PORTS } from '../helpers/constants.ts';
-import { connectNode } from '../../src/stack/postgres-node.ts';
+import { connectNode } from '../../src/tools/stack/postgres-node.ts';
 
 /** Waits (bounded) until both replicas replayed the primary's current WAL, e.g. our CREATE DATABASE. */
 async function replicasCaughtUp(): Promise<void> {

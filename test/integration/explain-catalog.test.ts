@@ -6,9 +6,9 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { allQueries } from '../../src/catalog/all.ts';
 import type { QueryDef } from '../../src/catalog/types.ts';
 import { Database } from '../../src/db/database.ts';
-import type { AuditReport } from '../../src/explain/report.ts';
-import { runSeed } from '../../src/seed/run-seed.ts';
-import { connectNode } from '../../src/stack/postgres-node.ts';
+import type { AuditReport } from '../../src/tools/explain/report.ts';
+import { runSeed } from '../../src/tools/seed/run-seed.ts';
+import { connectNode } from '../../src/tools/stack/postgres-node.ts';
 import { REPLICA_PORTS } from '../helpers/constants.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-db.ts';
 

@@ -4,8 +4,8 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { allQueries } from '../../src/catalog/all.ts';
 import type { QueryDef } from '../../src/catalog/types.ts';
 import { Database } from '../../src/db/database.ts';
-import { runAudit } from '../../src/explain/audit.ts';
-import type { AuditReport, EntryReport } from '../../src/explain/report.ts';
+import { runAudit } from '../../src/tools/explain/audit.ts';
+import type { AuditReport, EntryReport } from '../../src/tools/explain/report.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-db.ts';
 
 /**

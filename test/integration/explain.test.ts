@@ -2,9 +2,9 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import type pg from 'pg';
 import { defineQuery, type QueryDefInput } from '../../src/catalog/types.ts';
 import { Database } from '../../src/db/database.ts';
-import { runAudit } from '../../src/explain/audit.ts';
-import type { EntryReport } from '../../src/explain/report.ts';
-import { connectNode } from '../../src/stack/postgres-node.ts';
+import { runAudit } from '../../src/tools/explain/audit.ts';
+import type { EntryReport } from '../../src/tools/explain/report.ts';
+import { connectNode } from '../../src/tools/stack/postgres-node.ts';
 import { REPLICA_PORTS } from '../helpers/constants.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-db.ts';
 

@@ -5,12 +5,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-db.ts';
 import { freePort } from '../helpers/free-port.ts';
 import { REDIS_PORT } from '../helpers/constants.ts';
-import { Fleet } from '../../src/stack/fleet/fleet.ts';
-import { buildFleetLayout } from '../../src/stack/fleet/layout.ts';
-import { until } from '../../src/stack/ha/owned-process.ts';
+import { Fleet } from '../../src/tools/stack/fleet/fleet.ts';
+import { buildFleetLayout } from '../../src/tools/stack/fleet/layout.ts';
+import { until } from '../../src/tools/stack/ha/owned-process.ts';
 
 /**
- * A fleet (src/stack/fleet): 3 `bgc serve` processes behind HAProxy on the test database,
+ * A fleet (src/tools/stack/fleet): 3 `bgc serve` processes behind HAProxy on the test database,
  * a steady loop of 6 keep-alive clients through the proxy throughout.
  *  - Rolling restart, SIGTERM one instance at a time (each drains: /readyz fails, HAProxy
  *    takes it out, in-flight requests finish), restart it, wait until HAProxy has it UP
@@ -126,7 +126,7 @@ describe('fleet behind HAProxy', () => {
       expect(outcomes.filter((o) => o.status !== 200 && o.at < killedAt)).toEqual([]);
       // Bound: no more failures than requests in flight when api2 died (HAProxy does not retry
       // a request already sent). Both phases count: before HAProxy advertised its own
-      // keep-alive limit (src/stack/fleet/haproxy-config.ts), requests started after the DOWN
+      // keep-alive limit (src/tools/stack/fleet/haproxy-config.ts), requests started after the DOWN
       // mark also failed ("other side closed" on an idle client connection HAProxy closed).
       expect(outcomes.filter((o) => o.status !== 200 && o.at >= killedAt).length).toBeLessThanOrEqual(inflightAtKill);
     } finally {

@@ -1,10 +1,10 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import type pg from 'pg';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-db.ts';
-import { connectNode } from '../../src/stack/postgres-node.ts';
+import { connectNode } from '../../src/tools/stack/postgres-node.ts';
 import { REPLICA_PORTS } from '../helpers/constants.ts';
 import { Database } from '../../src/db/database.ts';
-import { HistoryRecorder, type SnapshotSummary } from '../../src/history/snapshot.ts';
+import { HistoryRecorder, type SnapshotSummary } from '../../src/ops/history/snapshot.ts';
 
 /**
  * The snapshot job against the real three-node stack, on this file's own database (its

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRuntime, type Runtime } from '../../src/app/runtime.ts';
-import { RedisNode } from '../../src/stack/redis-node.ts';
+import { RedisNode } from '../../src/tools/stack/redis-node.ts';
 import { freePort } from '../helpers/free-port.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-db.ts';
 import { RtClient, type RtEvent } from '../helpers/realtime-client.ts';

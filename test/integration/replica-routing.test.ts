@@ -4,7 +4,7 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { Database } from '../../src/db/database.ts';
 import { DbUnavailableError } from '../../src/db/errors.ts';
 import { defineQuery } from '../../src/catalog/types.ts';
-import { connectNode } from '../../src/stack/postgres-node.ts';
+import { connectNode } from '../../src/tools/stack/postgres-node.ts';
 import { createPrivateStack, type PrivateStack } from '../helpers/private-stack.ts';
 
 // Test-only catalog entries on a scratch table (not registered in the app's catalog).

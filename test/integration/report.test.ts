@@ -7,9 +7,9 @@ import { createTestDatabase, type TestDatabase } from '../helpers/test-db.ts';
 import { loadMonitoringFixture, MiB } from '../helpers/monitoring-fixture.ts';
 import { freePort } from '../helpers/free-port.ts';
 import { Database } from '../../src/db/database.ts';
-import { parseMonth } from '../../src/report/month.ts';
-import { generateReport } from '../../src/report/generate.ts';
-import type { Report } from '../../src/report/model.ts';
+import { parseMonth } from '../../src/ops/report/month.ts';
+import { generateReport } from '../../src/ops/report/generate.ts';
+import type { Report } from '../../src/ops/report/model.ts';
 
 /**
  * The monthly report from the deterministic fixture (test/helpers/monitoring-fixture.ts). Every

@@ -10,7 +10,7 @@ import { LeaderLock, SCHEDULER_LOCK_KEY } from '../../src/db/leader-lock.ts';
 import { Scheduler } from '../../src/jobs/scheduler.ts';
 import { Database } from '../../src/db/database.ts';
 import { createLogger } from '../../src/logging/logger.ts';
-import { monthlyReportJob } from '../../src/report/job.ts';
+import { monthlyReportJob } from '../../src/ops/report/job.ts';
 import type { Config } from '../../src/config/index.ts';
 
 /**

@@ -4,10 +4,10 @@ import { promisify } from 'node:util';
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import type pg from 'pg';
 import { Database } from '../../src/db/database.ts';
-import { runSeed, DEMO_PASSWORD, type SeedProgress } from '../../src/seed/run-seed.ts';
-import { seedIfEmpty } from '../../src/seed/seed-if-empty.ts';
-import { SeedError } from '../../src/seed/seed-error.ts';
-import { SEEDED_TABLES } from '../../src/seed/seed.sql.ts';
+import { runSeed, DEMO_PASSWORD, type SeedProgress } from '../../src/tools/seed/run-seed.ts';
+import { seedIfEmpty } from '../../src/tools/seed/seed-if-empty.ts';
+import { SeedError } from '../../src/tools/seed/seed-error.ts';
+import { SEEDED_TABLES } from '../../src/tools/seed/seed.sql.ts';
 import { verifyPassword } from '../../src/auth/password.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-db.ts';
 

@@ -6,7 +6,7 @@ import { freePort } from '../helpers/free-port.ts';
 import { REDIS_PORT } from '../helpers/constants.ts';
 
 /**
- * Graceful drain of `bgc serve` (src/cli/commands/serve.ts, BGC_DRAIN_MS): on SIGTERM the
+ * Graceful drain of `bgc serve` (src/tools/cli/commands/serve.ts, BGC_DRAIN_MS): on SIGTERM the
  * instance fails /readyz at once but keeps serving; a client that behaves like a load
  * balancer (health-checks /readyz, stops sending when it fails) keeps 8 keep-alive
  * connections busy with database-backed requests throughout, and not one request fails;

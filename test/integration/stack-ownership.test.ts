@@ -5,14 +5,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { parseConfig, LOCAL_STACK } from '../../src/config/index.ts';
-import { LocalStack, type NodeStatus } from '../../src/stack/stack.ts';
-import { StackPortBusyError } from '../../src/stack/preflight.ts';
-import { portTaken, pgSocketLockHolder } from '../../src/stack/listeners.ts';
-import { connectNode } from '../../src/stack/postgres-node.ts';
-import { isRoot } from '../../src/stack/exec.ts';
-import { commandLine } from '../../src/stack/processes.ts';
-import { SHARED_PG_PARENT } from '../../src/stack/pg-location.ts';
-import { checkLocalStackOwnership } from '../../src/doctor/stack-checks.ts';
+import { LocalStack, type NodeStatus } from '../../src/tools/stack/stack.ts';
+import { StackPortBusyError } from '../../src/tools/stack/preflight.ts';
+import { portTaken, pgSocketLockHolder } from '../../src/tools/stack/listeners.ts';
+import { connectNode } from '../../src/tools/stack/postgres-node.ts';
+import { isRoot } from '../../src/tools/stack/exec.ts';
+import { commandLine } from '../../src/tools/stack/processes.ts';
+import { SHARED_PG_PARENT } from '../../src/tools/stack/pg-location.ts';
+import { checkLocalStackOwnership } from '../../src/tools/doctor/stack-checks.ts';
 
 /**
  * Issue 22: two checkouts on one machine. Real stacks (PostgreSQL primary + 2 replicas + Redis)

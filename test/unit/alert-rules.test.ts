@@ -5,8 +5,8 @@ import path from 'node:path';
 import YAML from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/index.ts';
-import { scaleExpr, scaleRules } from '../../src/stack/monitoring-config.ts';
-import { MonitoringStack } from '../../src/stack/monitoring.ts';
+import { scaleExpr, scaleRules } from '../../src/tools/stack/monitoring-config.ts';
+import { MonitoringStack } from '../../src/tools/stack/monitoring.ts';
 import { ROOT, allowedLabels, knownSeriesNames, metricNamesInExpr, readMetricsDoc, selectorsInExpr } from '../helpers/metrics-doc.ts';
 
 /**

@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { xWindow } from '../../src/dashboard/client/chart-window.js';
+import { xWindow } from '../../src/ops/dashboard/client/chart-window.js';
 
 /**
  * Issue 14: right after start-up the dashboard's live charts had one sample, and uPlot widened

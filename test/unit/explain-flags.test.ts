@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { AUDIT_LIMITS, misestimateFindings, pruningFindings, seqScanFindings, spillFindings } from '../../src/explain/flags.ts';
-import type { PlanNode } from '../../src/explain/plan.ts';
-import type { RelationFacts } from '../../src/explain/relations.ts';
-import type { PartitionUsage } from '../../src/explain/partitions.ts';
+import { AUDIT_LIMITS, misestimateFindings, pruningFindings, seqScanFindings, spillFindings } from '../../src/tools/explain/flags.ts';
+import type { PlanNode } from '../../src/tools/explain/plan.ts';
+import type { RelationFacts } from '../../src/tools/explain/relations.ts';
+import type { PartitionUsage } from '../../src/tools/explain/partitions.ts';
 
 /**
- * The EXPLAIN audit's flags (src/explain/flags.ts) on hand-built plans in PostgreSQL's JSON
+ * The EXPLAIN audit's flags (src/tools/explain/flags.ts) on hand-built plans in PostgreSQL's JSON
  * shape: what is flagged and, as much, what is not. Server-state functions have their own
  * file (explain-server-state.test.ts); the audit of every catalog entry on a seeded
  * database is test/integration/explain-catalog.test.ts.

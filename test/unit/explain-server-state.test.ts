@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest';
-import { misestimateFindings, serverStateFunction, serverStateNotes } from '../../src/explain/flags.ts';
-import type { PlanNode } from '../../src/explain/plan.ts';
+import { misestimateFindings, serverStateFunction, serverStateNotes } from '../../src/tools/explain/flags.ts';
+import type { PlanNode } from '../../src/tools/explain/plan.ts';
 
 /**
  * Issue 14: on a server whose pg_stat_statements held a few hundred entries, the audit

@@ -4,14 +4,14 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import YAML from 'yaml';
 import { ConfigError, parseConfig } from '../../src/config/index.ts';
-import { run } from '../../src/stack/exec.ts';
-import { haproxyConfig } from '../../src/stack/ha/haproxy.ts';
-import { buildHaLayout, defaultHaPorts, HA_PORTS, type HaPorts } from '../../src/stack/ha/layout.ts';
-import { DCS_SECTION, HA_SETTINGS, patroniConfig } from '../../src/stack/ha/patroni-config.ts';
+import { run } from '../../src/tools/stack/exec.ts';
+import { haproxyConfig } from '../../src/tools/stack/ha/haproxy.ts';
+import { buildHaLayout, defaultHaPorts, HA_PORTS, type HaPorts } from '../../src/tools/stack/ha/layout.ts';
+import { DCS_SECTION, HA_SETTINGS, patroniConfig } from '../../src/tools/stack/ha/patroni-config.ts';
 
 const allPorts = (p: HaPorts): number[] => [...p.postgres, ...p.patroniRest, ...p.etcdClient, ...p.etcdPeer, p.haproxyPrimary, p.haproxyReplicas, p.haproxyStats];
 
-describe('HA stack settings (src/stack/ha)', () => {
+describe('HA stack settings (src/tools/stack/ha)', () => {
   it("keep Patroni's timing rule: loop_wait + 2 × retry_timeout ≤ ttl", () => {
     expect(HA_SETTINGS.loop_wait + 2 * HA_SETTINGS.retry_timeout).toBeLessThanOrEqual(HA_SETTINGS.ttl);
     expect(HA_SETTINGS.synchronous_mode).toBe(true);

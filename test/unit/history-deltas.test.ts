@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { computeStatementDeltas, catalogNameOf, counterDelta, type StatementSample, type StatementCounters } from '../../src/history/deltas.ts';
+import { computeStatementDeltas, catalogNameOf, counterDelta, type StatementSample, type StatementCounters } from '../../src/ops/history/deltas.ts';
 
 const c = (calls: number, time: number): StatementCounters => ({ calls, totalExecTime: time, rows: calls, sharedBlksHit: calls * 2, sharedBlksRead: 0, tempBlksWritten: 0 });
 const s = (queryid: string, calls: number, time: number): StatementSample => ({ queryid, query: `/* a.${queryid} */ SELECT 1`, ...c(calls, time) });

@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { evaluateSlos, type SloInput } from '../../src/report/analyze/slo.ts';
-import { recommend } from '../../src/report/analyze/recommend.ts';
-import type { LagRow, LatencyRow, PartitionSummary, RegressionRow, Report, SloRow } from '../../src/report/model.ts';
-import type { StatementTotal } from '../../src/report/gather.ts';
+import { evaluateSlos, type SloInput } from '../../src/ops/report/analyze/slo.ts';
+import { recommend } from '../../src/ops/report/analyze/recommend.ts';
+import type { LagRow, LatencyRow, PartitionSummary, RegressionRow, Report, SloRow } from '../../src/ops/report/model.ts';
+import type { StatementTotal } from '../../src/ops/report/gather.ts';
 
 /**
- * The monthly report's judgements (src/report/analyze): which success criteria are met,
+ * The monthly report's judgements (src/ops/report/analyze): which success criteria are met,
  * missed or unknown, and which recommendations the findings produce. Pure functions over
  * fixed inputs; the report end to end on a real database is test/integration/report.test.ts.
  */

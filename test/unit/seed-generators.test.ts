@@ -1,14 +1,14 @@
 import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
-import { Prng } from '../../src/seed/prng.ts';
-import { writeUuidV7, uuidToString, uuidV7Millis, compareUuidBytes } from '../../src/seed/uuidv7.ts';
-import { BinaryCopyEncoder } from '../../src/seed/binary-copy.ts';
-import { allocateBySlice, buildTimeline, partitionMonths, DAY_MS } from '../../src/seed/timeline.ts';
-import { PairSet } from '../../src/seed/pair-set.ts';
-import { buildWorld } from '../../src/seed/world.ts';
-import { PRESETS } from '../../src/seed/presets.ts';
+import { Prng } from '../../src/tools/seed/prng.ts';
+import { writeUuidV7, uuidToString, uuidV7Millis, compareUuidBytes } from '../../src/tools/seed/uuidv7.ts';
+import { BinaryCopyEncoder } from '../../src/tools/seed/binary-copy.ts';
+import { allocateBySlice, buildTimeline, partitionMonths, DAY_MS } from '../../src/tools/seed/timeline.ts';
+import { PairSet } from '../../src/tools/seed/pair-set.ts';
+import { buildWorld } from '../../src/tools/seed/world.ts';
+import { PRESETS } from '../../src/tools/seed/presets.ts';
 import { partitionName } from '../../src/partitions/naming.ts';
-import { cascadingDefinition } from '../../src/seed/rebuild-indexes.ts';
+import { cascadingDefinition } from '../../src/tools/seed/rebuild-indexes.ts';
 
 const ANCHOR = Date.UTC(2026, 10, 28, 4); // 2026-11-28T04:00Z
 

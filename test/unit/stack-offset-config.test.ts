@@ -3,9 +3,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, it, expect, afterAll } from 'vitest';
 import { parseConfig, ConfigError } from '../../src/config/index.ts';
-import { isRoot } from '../../src/stack/exec.ts';
-import { pgDataRoot, SHARED_PG_PARENT } from '../../src/stack/pg-location.ts';
-import { StackPortBusyError, waysOut } from '../../src/stack/preflight.ts';
+import { isRoot } from '../../src/tools/stack/exec.ts';
+import { pgDataRoot, SHARED_PG_PARENT } from '../../src/tools/stack/pg-location.ts';
+import { StackPortBusyError, waysOut } from '../../src/tools/stack/preflight.ts';
 
 describe('BGC_STACK_PORT_OFFSET', () => {
   it('defaults to DESIGN §2 ports', () => {

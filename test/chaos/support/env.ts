@@ -2,7 +2,7 @@ import { uuidv7 } from 'uuidv7';
 import pg from 'pg';
 import { startRuntime, type Runtime } from '../../../src/app/runtime.ts';
 import { createLogger } from '../../../src/logging/logger.ts';
-import { connectNode } from '../../../src/stack/postgres-node.ts';
+import { connectNode } from '../../../src/tools/stack/postgres-node.ts';
 import type { PrivateStack } from '../../helpers/private-stack.ts';
 import type { Client, Step } from './load.ts';
 

@@ -1,7 +1,7 @@
 import { uuidv7 } from 'uuidv7';
 import { startRuntime } from '../../../src/app/runtime.ts';
 import { createLogger } from '../../../src/logging/logger.ts';
-import { connectNode } from '../../../src/stack/postgres-node.ts';
+import { connectNode } from '../../../src/tools/stack/postgres-node.ts';
 import { waitForReplay } from '../../helpers/wait-for-replay.ts';
 import type { ChaosApp, ChaosUser } from './env.ts';
 import { PASSWORD } from './env.ts';

@@ -1,5 +1,5 @@
-import { connectNode } from '../../../src/stack/postgres-node.ts';
-import type { PatroniCluster } from '../../../src/stack/ha/patroni-rest.ts';
+import { connectNode } from '../../../src/tools/stack/postgres-node.ts';
+import type { PatroniCluster } from '../../../src/tools/stack/ha/patroni-rest.ts';
 import { socialStep, sleep, waitFor, type ChaosApp, type ChaosUser } from './env.ts';
 import { httpClient, type Client, type Reply, type Sample } from './load.ts';
 import type { HaPrivateStack } from './ha-stack.ts';

@@ -2,17 +2,17 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseConfig, type Config } from '../../../src/config/index.ts';
-import { HaStack } from '../../../src/stack/ha/ha-stack.ts';
-import { buildHaLayout, haStorageRoot, haUrls } from '../../../src/stack/ha/layout.ts';
-import { fetchCluster, type PatroniCluster } from '../../../src/stack/ha/patroni-rest.ts';
-import type { PatroniMember } from '../../../src/stack/ha/patroni-member.ts';
-import { RedisNode } from '../../../src/stack/redis-node.ts';
-import { connectNode } from '../../../src/stack/postgres-node.ts';
+import { HaStack } from '../../../src/tools/stack/ha/ha-stack.ts';
+import { buildHaLayout, haStorageRoot, haUrls } from '../../../src/tools/stack/ha/layout.ts';
+import { fetchCluster, type PatroniCluster } from '../../../src/tools/stack/ha/patroni-rest.ts';
+import type { PatroniMember } from '../../../src/tools/stack/ha/patroni-member.ts';
+import { RedisNode } from '../../../src/tools/stack/redis-node.ts';
+import { connectNode } from '../../../src/tools/stack/postgres-node.ts';
 import { migrate } from '../../../src/db/migrator.ts';
 import { freePort } from '../../helpers/free-port.ts';
 
 /**
- * A private high-availability stack (src/stack/ha) for one chaos test file: three Patroni
+ * A private high-availability stack (src/tools/stack/ha) for one chaos test file: three Patroni
  * members, three etcd members and HAProxy on free ports, a Redis of its own, the schema
  * migrated through the leader port. Its folder and its etcd keys carry a random id, so two
  * files (or two runs) never share anything. destroy() stops every process it started and

@@ -1,0 +1,108 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import type { Config } from '../../config/index.ts';
+import type { Database } from '../../db/database.ts';
+import { buildReport } from './build.ts';
+import type { Report } from './model.ts';
+import type { ReportMonth } from './month.ts';
+import { renderHtml } from './render/html.ts';
+import { renderMarkdown } from './render/markdown.ts';
+import { reportStoreQueries as q } from './store.repository.ts';
+
+export const REPORT_FORMATS = ['html', 'md', 'json'] as const;
+export type ReportFormat = (typeof REPORT_FORMATS)[number];
+
+export class ReportFormatError extends Error {
+  readonly code = 'REPORT_BAD_FORMAT';
+  constructor(value: string) {
+    super(`unknown report format "${value}"; use any of ${REPORT_FORMATS.join(', ')}`);
+    this.name = 'ReportFormatError';
+  }
+}
+
+export function parseFormats(value: string): ReportFormat[] {
+  const list = value.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean);
+  for (const f of list) if (!(REPORT_FORMATS as readonly string[]).includes(f)) throw new ReportFormatError(f);
+  return [...new Set(list)] as ReportFormat[];
+}
+
+export function renderReport(report: Report, format: ReportFormat): string {
+  if (format === 'html') return renderHtml(report);
+  if (format === 'md') return renderMarkdown(report);
+  return `${JSON.stringify(report, null, 2)}\n`;
+}
+
+export function reportFileName(month: string, format: ReportFormat): string {
+  return `bgc-report-${month}.${format}`;
+}
+
+export interface GenerateOptions {
+  readonly month: ReportMonth;
+  readonly formats: readonly ReportFormat[];
+  /** Where files go; undefined writes none. */
+  readonly outDir?: string;
+  readonly generatedBy: string;
+  /**
+   * insert-if-absent: the scheduled path; a month already stored (by another instance) means
+   * "done", nothing is written. replace: an operator re-generating on purpose. none: files only.
+   */
+  readonly store: 'insert-if-absent' | 'replace' | 'none';
+  readonly now?: Date;
+  readonly queryAlertmanager?: boolean;
+}
+
+export interface GenerateResult {
+  readonly report: Report;
+  readonly files: readonly string[];
+  /** False when another instance had already stored this month (insert-if-absent). */
+  readonly stored: boolean;
+}
+
+/**
+ * Builds one month's report, stores every format in one transaction and then writes the files.
+ * With insert-if-absent, the unique (month, format) row decides which of two racing instances
+ * wins: the loser's INSERTs do nothing, it rolls back and writes no files.
+ */
+export async function generateReport(deps: { db: Database; config: Config }, opts: GenerateOptions): Promise<GenerateResult> {
+  const report = await buildReport(deps, { month: opts.month, generatedBy: opts.generatedBy, now: opts.now, queryAlertmanager: opts.queryAlertmanager });
+  const rendered = opts.formats.map((f) => ({ format: f, content: renderReport(report, f) }));
+  let stored = false;
+  if (opts.store !== 'none') {
+    stored = await deps.db.transaction(async (tx) => {
+      let inserted = 0;
+      for (const r of rendered) {
+        const rows = await tx.query(opts.store === 'replace' ? q.replace : q.insertIfAbsent, [opts.month.label, r.format, r.content, opts.generatedBy]);
+        inserted += rows.length;
+      }
+      if (opts.store === 'insert-if-absent' && inserted < rendered.length) {
+        // Someone else stored this month first: leave theirs untouched.
+        throw new AlreadyStored();
+      }
+      return true;
+    }).catch((err: unknown) => {
+      if (err instanceof AlreadyStored) return false;
+      throw err;
+    });
+    if (!stored) return { report, files: [], stored: false };
+  }
+  const files: string[] = [];
+  if (opts.outDir) {
+    await fs.mkdir(opts.outDir, { recursive: true });
+    for (const r of rendered) {
+      const file = path.join(opts.outDir, reportFileName(opts.month.label, r.format));
+      // Write then rename: a reader never sees half a report.
+      await fs.writeFile(`${file}.tmp`, r.content);
+      await fs.rename(`${file}.tmp`, file);
+      files.push(file);
+    }
+  }
+  return { report, files, stored };
+}
+
+class AlreadyStored extends Error {
+  constructor() { super('report already stored'); }
+}
+
+export function defaultReportDir(config: Config): string {
+  return path.join(config.dataDir, 'reports');
+}

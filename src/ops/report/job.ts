@@ -1,0 +1,67 @@
+import type { Config } from '../../config/index.ts';
+import type { Database } from '../../db/database.ts';
+import type { JobSpec } from '../../jobs/scheduler.ts';
+import { defaultReportDir, generateReport, REPORT_FORMATS } from './generate.ts';
+import { openReportDatabase } from './batch-db.ts';
+import { previousMonth } from './month.ts';
+import { reportQueries } from './report.repository.ts';
+import { reportStoreQueries } from './store.repository.ts';
+
+export const REPORT_JOB_NAME = 'report.monthly';
+
+export interface MonthlyReportJobDeps {
+  readonly db: Database;
+  readonly config: Config;
+  /** Injectable clock (tests set it to the 1st of a month). */
+  readonly clock?: () => Date;
+  /** How often to check whether last month's report is due; default 15 minutes. */
+  readonly intervalMs?: number;
+  readonly outDir?: string;
+  /** Called after this instance stored a report (tests count them). */
+  readonly onGenerated?: (month: string, files: readonly string[]) => void;
+}
+
+/**
+ * Generates last month's report (SC-015). Runs every few minutes on the leader and does real
+ * work only when last month has no stored report: on the 1st of the month (UTC) shortly after
+ * midnight, or on a later day if the app was down on the 1st — but then only if that month
+ * has snapshots, so a fresh install does not file an empty report for a month it never saw.
+ *
+ * Exactly once, even with two instances: the leader lock makes one instance run it, and if two
+ * ever race (a stale leader), the unique (month, format) row lets one store it and the other
+ * roll back without writing files.
+ */
+export function monthlyReportJob(deps: MonthlyReportJobDeps): JobSpec {
+  const clock = deps.clock ?? (() => new Date());
+  return {
+    name: REPORT_JOB_NAME,
+    intervalMs: deps.intervalMs ?? 15 * 60_000,
+    leaderOnly: true,
+    run: async ({ instanceId, logger }) => {
+      const now = clock();
+      const month = previousMonth(now);
+      const [exists] = await deps.db.query<{ present: boolean }>(reportStoreQueries.exists, [month.label]);
+      if (exists?.present) return;
+      if (now.getUTCDate() !== 1) {
+        const [runs] = await deps.db.query<{ runs: number }>(reportQueries.runCount, [month.from.toISOString(), month.to.toISOString()], { forcePrimary: true });
+        if (!runs || runs.runs === 0) return;
+      }
+      const batchDb = await openReportDatabase(deps.config, 'bgc-report-job');
+      let result: Awaited<ReturnType<typeof generateReport>>;
+      try {
+        result = await generateReport({ db: batchDb, config: deps.config }, {
+          month, formats: [...REPORT_FORMATS], outDir: deps.outDir ?? defaultReportDir(deps.config),
+          generatedBy: `scheduler (${instanceId})`, store: 'insert-if-absent', now,
+        });
+      } finally {
+        await batchDb.close();
+      }
+      if (!result.stored) {
+        logger.info({ job: REPORT_JOB_NAME, month: month.label }, 'monthly report already stored by another instance');
+        return;
+      }
+      logger.info({ job: REPORT_JOB_NAME, month: month.label, files: result.files }, 'monthly report generated');
+      deps.onGenerated?.(month.label, result.files);
+    },
+  };
+}

@@ -1,0 +1,166 @@
+import { allQueries } from '../../catalog/all.ts';
+import type { BenchUrls } from './bench-db.ts';
+import { EMPTY_BENCH_DATA, type BenchData } from './data/bench-data.ts';
+import { prepareData } from './data/load-data.ts';
+import { LatencyProxies } from './latency-proxies.ts';
+import { LoadGenerator } from './load/runner.ts';
+import { measureWorkload, type RunSpec } from './measure.ts';
+import { PgConnectionSampler } from './pg-sampler.ts';
+import type { ConfigurationRun, RoundTripProbe, WorkloadMeasure } from './report-types.ts';
+import { probeRoundTrips } from './round-trips.ts';
+import { ServerUnderTest, type Endpoints } from './server-under-test.ts';
+import type { WorkloadName } from './workloads/catalog.ts';
+
+/**
+ * One configuration (optimized or baseline): start (proxies if asked, the server under
+ * test), measure (sessions, then each workload in turn), stop. Starting is separate so
+ * the harness can bring both servers up at once; an idle server costs nothing measurable.
+ */
+export interface ConfigurationPlan {
+  readonly configuration: 'optimized' | 'baseline';
+  readonly urls: BenchUrls;
+  readonly redisUrl: string;
+  readonly runId: string;
+  readonly workloads: readonly WorkloadName[];
+  readonly spec: Omit<RunSpec, 'workload'>;
+  /** Reuse the optimized run's actors (same sessions, copied into the baseline database). */
+  readonly data?: BenchData;
+  readonly login: { readonly maxActors: number; readonly budgetMs: number };
+  readonly latencyMs?: number;
+  /**
+   * A login is a write: for the next 30 s (the app's read-your-writes window) that user's
+   * reads need a replica that has replayed it, and may wait or go to the primary. Real
+   * traffic is mostly past that window, so full runs wait it out before measuring.
+   */
+  readonly settleAfterLoginMs?: number;
+  readonly extraEnv?: Readonly<Record<string, string>>;
+  readonly progress: (m: string) => void;
+}
+
+export interface StartedConfiguration {
+  readonly plan: ConfigurationPlan;
+  readonly server: ServerUnderTest;
+  readonly proxies: LatencyProxies | undefined;
+  readonly env: Readonly<Record<string, string>>;
+  readonly startSeconds: number;
+  readonly replicaUrls: readonly string[];
+}
+
+export interface ConfigurationOutcome {
+  readonly run: ConfigurationRun;
+  readonly data: BenchData;
+  readonly dataStartedAt: Date | undefined;
+}
+
+let writesCache: Map<string, boolean> | undefined;
+async function writesByName(): Promise<Map<string, boolean>> {
+  writesCache ??= new Map((await allQueries()).map((q) => [q.name, q.writes]));
+  return writesCache;
+}
+
+export async function startConfiguration(plan: ConfigurationPlan): Promise<StartedConfiguration> {
+  const baseline = plan.configuration === 'baseline';
+  const direct: Endpoints = { primaryUrl: plan.urls.primaryUrl, replicaUrls: baseline ? [] : plan.urls.replicaUrls, redisUrl: plan.redisUrl };
+  const env: Record<string, string> = {
+    BGC_CACHE_NAMESPACE: `bgc:bench:${plan.runId}:${plan.configuration}`,
+    // No background jobs in either configuration: partition retention would archive and
+    // drop the bench data's oldest months (large holds 30 months, retention is 24), and
+    // both sides are compared on request handling alone.
+    BGC_JOBS_ENABLED: 'false',
+    ...plan.extraEnv,
+  };
+  let proxies: LatencyProxies | undefined;
+  if (plan.latencyMs !== undefined && plan.latencyMs > 0) {
+    proxies = await LatencyProxies.start(direct, plan.latencyMs);
+    plan.progress(`${plan.configuration}: latency proxies add ${plan.latencyMs} ms each way to PostgreSQL and Redis`);
+  }
+  try {
+    const t0 = performance.now();
+    const server = await ServerUnderTest.start({ endpoints: proxies?.endpoints ?? direct, baseline, extraEnv: env });
+    const startSeconds = (performance.now() - t0) / 1000;
+    plan.progress(`${plan.configuration} server ready on :${server.port} in ${startSeconds.toFixed(1)} s`);
+    return { plan, server, proxies, env, startSeconds, replicaUrls: direct.replicaUrls };
+  } catch (err) {
+    await proxies?.stop();
+    throw err;
+  }
+}
+
+export async function stopConfiguration(started: StartedConfiguration | undefined): Promise<void> {
+  if (!started) return;
+  await started.server.stop();
+  await started.proxies?.stop();
+}
+
+/** Sessions (unless given), the round-trip probe behind proxies, then every workload. */
+export async function measureConfiguration(started: StartedConfiguration, load: LoadGenerator): Promise<ConfigurationOutcome> {
+  const { plan, server, proxies } = started;
+  let data = plan.data;
+  let dataStartedAt: Date | undefined;
+  const setup: Record<string, number | string> = { server_start_s: round1(started.startSeconds) };
+  if (!data && plan.workloads.some((w) => w !== 'healthz')) {
+    const prepared = await prepareData({
+      primaryUrl: plan.urls.primaryUrl, baseUrl: server.baseUrl,
+      maxActors: plan.login.maxActors, loginBudgetMs: plan.login.budgetMs, maxProfiles: 1_000_000, conversationsPerActor: 50,
+    });
+    data = prepared.data;
+    dataStartedAt = prepared.startedAt;
+    Object.assign(setup, { logins: data.actors.length, login_failures: prepared.loginFailures, login_s: prepared.loginSeconds, profiles: data.profileIds.length });
+    plan.progress(`${data.actors.length} seeded users logged in through the API in ${prepared.loginSeconds} s`);
+    const settle = plan.settleAfterLoginMs ?? 0;
+    if (settle > 0) {
+      plan.progress(`waiting ${Math.round(settle / 1000)} s for the logins' read-your-writes window to pass`);
+      await new Promise((r) => setTimeout(r, settle));
+    }
+  }
+  const benchData = data ?? EMPTY_BENCH_DATA;
+  await load.setData(benchData);
+
+  let roundTrips: RoundTripProbe[] | undefined;
+  if (proxies) {
+    plan.progress(`${plan.configuration}: counting round trips per request through the proxies`);
+    roundTrips = await probeRoundTrips(server.baseUrl, proxies, benchData);
+  }
+
+  const nodes = [{ node: 'primary', url: plan.urls.primaryUrl }, ...started.replicaUrls.map((url, i) => ({ node: `replica${i + 1}`, url }))];
+  const sampler = await PgConnectionSampler.open(nodes, plan.urls.database);
+  try {
+    const writes = await writesByName();
+    const workloads: Record<string, WorkloadMeasure> = {};
+    for (const w of plan.workloads) {
+      plan.progress(`${plan.configuration}: ${w} (${plan.spec.mode === 'open' ? `${plan.spec.rate} req/s paced over ${plan.spec.connections} connections` : `${plan.spec.connections} connections`}, ${plan.spec.durationMs / 1000} s after ${plan.spec.warmupMs / 1000} s warm-up)`);
+      workloads[w] = await measureWorkload({ server, load, sampler, writes }, { ...plan.spec, workload: w });
+    }
+    return {
+      run: {
+        configuration: plan.configuration,
+        database: plan.urls.database,
+        server_env: Object.fromEntries(Object.entries(started.env).filter(([k]) => k.startsWith('BGC_'))),
+        setup,
+        workloads,
+        ...(roundTrips ? { round_trips: roundTrips } : {}),
+      },
+      data: benchData,
+      dataStartedAt,
+    };
+  } finally {
+    await sampler.close();
+  }
+}
+
+/** Start, measure, stop: one configuration on its own (the growth scenario). */
+export async function runConfiguration(plan: ConfigurationPlan): Promise<ConfigurationOutcome> {
+  const load = await LoadGenerator.start(EMPTY_BENCH_DATA);
+  let started: StartedConfiguration | undefined;
+  try {
+    started = await startConfiguration(plan);
+    return await measureConfiguration(started, load);
+  } finally {
+    await stopConfiguration(started);
+    await load.stop();
+  }
+}
+
+function round1(v: number): number {
+  return Math.round(v * 10) / 10;
+}

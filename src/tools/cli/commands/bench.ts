@@ -1,0 +1,117 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Command } from 'commander';
+import { loadConfig } from '../../../config/index.ts';
+import type { Preset } from '../../bench/bench-db.ts';
+import type { BenchOptions, Scenario } from '../../bench/options.ts';
+import { printReport } from '../../bench/report.ts';
+import { runBench } from '../../bench/run-bench.ts';
+import { CONCURRENCY_DEFAULTS } from '../../bench/scenarios/concurrency.ts';
+import { REALTIME_DEFAULTS } from '../../bench/scenarios/realtime.ts';
+import { API_WORKLOADS, type WorkloadName } from '../../bench/workloads/catalog.ts';
+import { CliError, progressLine } from '../output.ts';
+
+interface BenchCliOptions {
+  workload: string; duration?: string; warmup?: string; connections?: string; rate?: string; preset?: string;
+  baseline?: boolean; floor?: boolean; latencyMs?: string; json?: string; quick?: boolean; scenario?: string;
+  loginUsers?: string; loginSeconds?: string; timeoutMs?: string;
+  sockets?: string; sendRate?: string; senders?: string;
+}
+
+const PRESETS: readonly Preset[] = ['small', 'medium', 'large'];
+const SCENARIOS: readonly Scenario[] = ['growth', 'concurrency', 'latency', 'realtime'];
+const WORKLOADS: readonly string[] = [...API_WORKLOADS, 'healthz'];
+
+function positive(name: string, raw: string | undefined, fallback: number, opts: { integer?: boolean; max?: number } = {}): number {
+  if (raw === undefined) return fallback;
+  const v = Number(raw);
+  if (!Number.isFinite(v) || v <= 0 || (opts.integer && !Number.isInteger(v)) || (opts.max !== undefined && v > opts.max)) {
+    throw new CliError('BENCH_INVALID_OPTION', `--${name} must be a positive ${opts.integer ? 'integer' : 'number'}${opts.max ? ` ≤ ${opts.max}` : ''}, got "${raw}"`, 2);
+  }
+  return v;
+}
+
+function parseWorkloads(raw: string, fallback: readonly WorkloadName[]): WorkloadName[] {
+  if (raw === 'all' || raw === '') return [...fallback];
+  const list = raw.split(',').map((s) => s.trim()).filter(Boolean);
+  const bad = list.filter((w) => !WORKLOADS.includes(w));
+  if (bad.length > 0) throw new CliError('BENCH_INVALID_OPTION', `unknown workload(s) ${bad.join(', ')}; use ${[...WORKLOADS, 'all'].join('|')}`, 2);
+  return list as WorkloadName[];
+}
+
+/** Turns flags into a resolved plan: --quick and --scenario fill their own defaults, explicit flags win. */
+export function resolveOptions(o: BenchCliOptions, command: string): BenchOptions {
+  if (o.preset !== undefined && !PRESETS.includes(o.preset as Preset)) throw new CliError('BENCH_INVALID_OPTION', `--preset must be one of ${PRESETS.join('|')}`, 2);
+  if (o.scenario !== undefined && !SCENARIOS.includes(o.scenario as Scenario)) throw new CliError('BENCH_INVALID_OPTION', `--scenario must be one of ${SCENARIOS.join('|')}`, 2);
+  const scenario = o.scenario as Scenario | undefined;
+  const quick = o.quick ?? false;
+  if (quick && scenario) throw new CliError('BENCH_INVALID_OPTION', '--quick and --scenario do not combine', 2);
+  const workloadDefault: readonly WorkloadName[] = scenario === 'concurrency' ? ['mixed'] : scenario === 'growth' ? ['inbox', 'history', 'feed'] : API_WORKLOADS;
+  const concurrency = scenario === 'concurrency';
+  const rateRaw = o.rate ?? (concurrency ? String(CONCURRENCY_DEFAULTS.rate) : undefined);
+  return {
+    command,
+    workloads: parseWorkloads(o.workload, workloadDefault),
+    preset: (o.preset as Preset | undefined) ?? (quick ? 'small' : 'medium'),
+    durationMs: positive('duration', o.duration, quick ? 2 : concurrency ? 30 : 20) * 1000,
+    warmupMs: (o.warmup === '0' ? 0 : positive('warmup', o.warmup, quick ? 0.5 : 5)) * 1000,
+    connections: positive('connections', o.connections, concurrency ? CONCURRENCY_DEFAULTS.connections : 10, { integer: true, max: 19_000 }),
+    rate: rateRaw === undefined ? undefined : positive('rate', rateRaw, 0),
+    baseline: quick || (o.baseline ?? false),
+    floor: quick || (o.floor ?? false),
+    latencyMs: o.latencyMs !== undefined ? positive('latency-ms', o.latencyMs, 0, { max: 1_000 }) : scenario === 'latency' ? 25 : undefined,
+    quick,
+    scenario,
+    growthPresets: ['medium', 'large'],
+    timeoutMs: positive('timeout-ms', o.timeoutMs, 10_000, { integer: true }),
+    login: {
+      maxActors: positive('login-users', o.loginUsers, quick ? 200 : 1_000, { integer: true }),
+      budgetMs: positive('login-seconds', o.loginSeconds, quick ? 6 : 30) * 1000,
+    },
+    floorDurationMs: quick ? 2_000 : 10_000,
+    ...(scenario === 'realtime' ? {
+      realtime: {
+        sockets: positive('sockets', o.sockets, REALTIME_DEFAULTS.sockets, { integer: true, max: 60_000 }),
+        sendRate: positive('send-rate', o.sendRate, REALTIME_DEFAULTS.sendRate),
+        senderFraction: positive('senders', o.senders, REALTIME_DEFAULTS.senderFraction, { max: 1 }),
+      },
+    } : {}),
+  };
+}
+
+export function register(program: Command): void {
+  program.command('bench')
+    .description('Benchmark the API over HTTP with realistic workloads, against the naive baseline and the floor (DESIGN §5)')
+    .option('--workload <name>', `${[...WORKLOADS, 'all'].join('|')} (comma-separated list allowed)`, 'all')
+    .option('--duration <s>', 'measured seconds per workload (default 20; quick 2)')
+    .option('--warmup <s>', 'unmeasured warm-up seconds before each workload (default 5; quick 0.5)')
+    .option('--connections <n>', 'HTTP connections (default 10; concurrency scenario 10000)')
+    .option('--rate <n>', 'total req/s, paced evenly (open loop); without it the run is closed loop')
+    .option('--preset <name>', 'dataset: small|medium|large (default medium; quick small)')
+    .option('--baseline', 'also run the naive "before phase 1" configuration and print ratios')
+    .option('--floor', 'also measure the floor: trivial route, Redis GET, SELECT 1, durable one-row commit (send is read against it)')
+    .option('--latency-ms <n>', 'add N ms each way between the app and PostgreSQL/Redis (TCP proxy) and count round trips')
+    .option('--scenario <name>', 'growth (medium vs large) | concurrency (10k clients at 2k req/s) | latency (25 ms each way) | realtime (10k WebSockets, 200 sends/s)')
+    .option('--sockets <n>', 'realtime scenario: connected users on the one instance (default 10000; raise ulimit -n first)')
+    .option('--send-rate <n>', 'realtime scenario: direct messages per second through the REST API, paced (default 200)')
+    .option('--senders <fraction>', 'realtime scenario: share of the users that send (default 0.1)')
+    .option('--quick', 'small preset, every workload briefly, with baseline and floor; fails on any error or if slower than the baseline')
+    .option('--login-users <n>', 'most active seeded users to log in (default 1000; quick 200)')
+    .option('--login-seconds <s>', 'time budget for the logins (default 30; quick 6)')
+    .option('--timeout-ms <n>', 'per-request timeout; slower requests count as errors (default 10000)')
+    .option('--json <file>', 'also write the full report as JSON to this file')
+    .action(async (raw: BenchCliOptions) => {
+      const opts = resolveOptions(raw, `bgc bench ${process.argv.slice(3).join(' ')}`.trim());
+      const config = loadConfig();
+      const report = await runBench(config, opts, progressLine);
+      printReport(report);
+      if (raw.json) {
+        const file = path.resolve(raw.json);
+        fs.mkdirSync(path.dirname(file), { recursive: true });
+        fs.writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
+        progressLine(`report written to ${file}`);
+      }
+      const failed = report.checks.filter((c) => !c.ok);
+      if (failed.length > 0) throw new CliError('BENCH_CHECK_FAILED', `${failed.length} check(s) failed: ${failed.map((c) => `${c.name} (${c.detail})`).join('; ')}`);
+    });
+}

@@ -1,0 +1,69 @@
+import type { Command } from 'commander';
+import { loadConfig } from '../../../config/index.ts';
+import { LocalStack, type NodeStatus } from '../../stack/stack.ts';
+import { MonitoringStack } from '../../stack/monitoring.ts';
+import { printJson, printTable, progressLine } from '../output.ts';
+import { haDown, haStatus, haUp } from '../ha-stack.ts';
+import { fleetFor, fleetUp } from '../../stack/fleet/commands.ts';
+
+export function register(program: Command): void {
+  const stack = program.command('stack').description('Local PostgreSQL primary + 2 streaming replicas + Redis (DESIGN §2)');
+
+  stack.command('up')
+    .description('Create and start the local stack (idempotent)')
+    .option('--json', 'print the resulting status as JSON')
+    .option('--monitoring', 'also start Prometheus, Alertmanager, postgres_exporter and redis_exporter (deploy/)')
+    .option('--ha', 'the high-availability stack instead: 3 PostgreSQL members under Patroni, 3 etcd members, HAProxy (DESIGN §7)')
+    .option('--instances <n>', 'also N API processes (bgc serve) behind HAProxy on PORT: instance i on PORT+i, stats on PORT+100', (v) => Number(v))
+    .action(async (opts: { json?: boolean; monitoring?: boolean; ha?: boolean; instances?: number }) => {
+      const config = loadConfig();
+      if (opts.ha) { await haUp(config, opts); return; }
+      const local = new LocalStack(config);
+      const monitoring = opts.monitoring ? new MonitoringStack(config) : undefined;
+      // One preflight for every port, monitoring's included, before anything starts.
+      await local.up(progressLine, { alsoFree: monitoring?.portClaims() ?? [] });
+      await monitoring?.up(progressLine);
+      if (opts.instances !== undefined) await fleetUp(config, opts.instances, progressLine);
+      const status = await local.status();
+      const monStatus = monitoring ? await monitoring.status() : undefined;
+      if (opts.json) printJson(monStatus ? { nodes: status, monitoring: monStatus } : status);
+      else { printTable(status.map(flat)); if (monStatus) printTable(monStatus); }
+    });
+
+  stack.command('down')
+    .description("Stop this checkout's own nodes (and its monitoring, if started); servers it did not start are left alone")
+    .option('--purge', "also delete this checkout's data: the data folder and its PostgreSQL folder")
+    .option('--ha', 'the high-availability stack instead (with --purge: only its data)')
+    .option('--instances', 'only the API instances and their HAProxy (bgc stack up --instances N)')
+    .action(async (opts: { purge?: boolean; ha?: boolean; instances?: boolean }) => {
+      const config = loadConfig();
+      if (opts.ha) { await haDown(config, opts); return; }
+      // The fleet first (HAProxy, then each instance drained): only the processes our pid files name.
+      await fleetFor(config).down();
+      if (opts.instances) { progressLine('instances and their HAProxy stopped'); return; }
+      await new MonitoringStack(config).down();
+      const removed = await new LocalStack(config).down({ purge: opts.purge ?? false });
+      for (const r of removed) progressLine(`deleted ${r}`);
+      progressLine(opts.purge ? 'stack stopped and data purged' : 'stack stopped');
+    });
+
+  stack.command('status')
+    .description("Each node's role, port, state (or the foreign process holding its port), pid, data folder and replication lag")
+    .option('--json', 'machine-readable output')
+    .option('--ha', "the high-availability stack instead: members' roles, timelines and lag, etcd, HAProxy")
+    .action(async (opts: { json?: boolean; ha?: boolean }) => {
+      if (opts.ha) { await haStatus(loadConfig(), opts); return; }
+      const local = new LocalStack(loadConfig());
+      const status = await local.status();
+      if (opts.json) { printJson(status); return; }
+      printTable(status.map(flat));
+      progressLine(`data folder ${local.layout.dataDir}; PostgreSQL data ${local.pgRoot}`);
+    });
+}
+
+function flat(n: NodeStatus): Record<string, unknown> {
+  return {
+    name: n.name, role: n.role, port: n.port, state: n.state, pid: n.pid, lag_bytes: n.lagBytes, lag_seconds: n.lagSeconds,
+    detail: n.holder ? `held by ${n.holder.description}` : n.detail, dir: n.dir,
+  };
+}

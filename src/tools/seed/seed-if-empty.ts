@@ -1,0 +1,43 @@
+import type { Config } from '../../config/index.ts';
+import type { Database } from '../../db/database.ts';
+import { runSeed, type SeedProgress } from './run-seed.ts';
+import { SEED_SQL } from './seed.sql.ts';
+import { SeedError } from './seed-error.ts';
+
+/** The demo dataset `npm start` loads: small, seed 42 (the CLI's default seed). */
+export const DEMO_PRESET = 'small';
+export const DEMO_SEED = 42;
+
+/** Progress as a few plain lines (start-up output is a log, not a terminal UI). */
+function lineProgress(print: (m: string) => void): SeedProgress {
+  let total = 0;
+  let done = 0;
+  let nextReport = 0.25;
+  return {
+    start: (t) => { total = t; },
+    rows: (_table, n) => {
+      done += n;
+      if (total > 0 && done / total >= nextReport) {
+        print(`demo data: ${Math.floor((done / total) * 100)}% of ${total.toLocaleString('en-US')} rows`);
+        nextReport += 0.25;
+      }
+    },
+    phase: (m) => print(`demo data: ${m}`),
+    stop: () => undefined,
+  };
+}
+
+/** `npm start` loads the small demo dataset into a database that has no users yet. */
+export async function seedIfEmpty(config: Config, db: Database, progress: (m: string) => void): Promise<void> {
+  const hasUsers = await db.withPrimaryClient(async (c) => (await c.query<{ has_users: boolean }>(SEED_SQL.anyUser)).rows[0]?.has_users ?? false);
+  if (hasUsers) return;
+  progress(`loading the ${DEMO_PRESET} demo dataset (every user's password is the demo password; see README)`);
+  try {
+    const result = await runSeed(db, { preset: DEMO_PRESET, seed: DEMO_SEED, force: false, monthsAhead: config.partitions.premakeMonths }, lineProgress(progress));
+    progress(`demo data loaded in ${result.seconds} s`);
+  } catch (err) {
+    // Other tables have rows although users is empty: not ours to wipe at start-up.
+    if (err instanceof SeedError && err.code === 'SEED_NOT_EMPTY') { progress('demo data skipped: the database has rows but no users'); return; }
+    throw err;
+  }
+}

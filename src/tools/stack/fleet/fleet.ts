@@ -1,0 +1,145 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { childEnv } from '../../../config/index.ts';
+import { findOnPath, isRoot, run } from '../exec.ts';
+import { ownedPid, signal, startOwned, stopOwned, until } from '../ha/owned-process.ts';
+import { fleetHaproxyConfig } from './haproxy-config.ts';
+import type { FleetInstanceLayout, FleetLayout } from './layout.ts';
+
+export interface FleetMemberStatus {
+  readonly name: string;
+  readonly port: number;
+  readonly pid: number | undefined;
+  /** HAProxy's view (UP, DOWN, MAINT, …), '' when HAProxy does not answer. */
+  readonly haproxy: string;
+  readonly dir: string;
+}
+
+/**
+ * N `bgc serve` processes behind one HAProxy (`bgc stack up --instances N`). Every process
+ * is started detached with a pid file in its own folder and signalled only after checking
+ * that the pid still runs *our* command line (src/tools/stack/ha/owned-process.ts): an instance's
+ * command line carries `--env-file=<its folder>/instance.env`, HAProxy's its config path. So
+ * `down` stops exactly these processes and never another checkout's or a reused pid.
+ * The instances share the database and Redis of the environment that started them.
+ */
+export class Fleet {
+  constructor(readonly layout: FleetLayout, readonly projectRoot: string, readonly env: Record<string, string> = {}) {}
+
+  get haproxyDir(): string { return path.join(this.layout.dir, 'haproxy'); }
+  get haproxyConfigFile(): string { return path.join(this.haproxyDir, 'haproxy.cfg'); }
+  get haproxyPidFile(): string { return path.join(this.haproxyDir, 'haproxy.pid'); }
+
+  instance(name: string): FleetInstanceLayout {
+    const i = this.layout.instances.find((m) => m.name === name);
+    if (!i) throw new Error(`no fleet instance ${name}`);
+    return i;
+  }
+
+  pidOf(name: string): number | undefined {
+    const i = this.instance(name);
+    return ownedPid(pidFile(i), envFile(i));
+  }
+
+  /** Starts every instance, waits for each to be ready, then HAProxy, and waits until it sees them all UP. */
+  async up(progress: (line: string) => void = () => undefined, timeoutMs = 120_000): Promise<void> {
+    for (const i of this.layout.instances) this.startInstance(i.name);
+    for (const i of this.layout.instances) {
+      const ms = await this.waitReady(i.name, timeoutMs);
+      progress(`${i.name} ready on port ${i.port} (${ms} ms)`);
+    }
+    await this.startHaproxy();
+    const ms = await until('HAProxy sees every instance UP', async () => {
+      const s = await this.haproxyServers();
+      return this.layout.instances.every((i) => s.get(i.name) === 'UP');
+    }, timeoutMs);
+    progress(`HAProxy on port ${this.layout.apiPort}: ${this.layout.instances.length} instances UP (${ms} ms)`);
+  }
+
+  /** Starts one instance unless it already runs; returns its pid. */
+  startInstance(name: string): number {
+    const i = this.instance(name);
+    const running = this.pidOf(name);
+    if (running !== undefined) return running;
+    fs.mkdirSync(i.dir, { recursive: true });
+    const own = {
+      PORT: String(i.port), ADMIN_PORT: String(i.adminPort),
+      // HAProxy on loopback is the only proxy: X-Forwarded-For from it names the client.
+      BGC_TRUST_PROXY: '127.0.0.1', BGC_DRAIN_MS: String(this.layout.drainMs),
+    };
+    fs.writeFileSync(envFile(i), Object.entries(own).map(([k, v]) => `${k}=${v}\n`).join(''));
+    return startOwned({
+      bin: process.execPath,
+      args: [`--env-file=${envFile(i)}`, path.join(this.projectRoot, 'bin', 'bgc.js'), 'serve'],
+      pidFile: pidFile(i), logFile: path.join(i.dir, 'instance.log'), marker: envFile(i), cwd: this.projectRoot,
+      env: childEnv({ ...this.env, ...own }),
+    });
+  }
+
+  /** Waits until the instance's own /readyz answers 200; returns the ms it took. */
+  async waitReady(name: string, timeoutMs: number): Promise<number> {
+    const i = this.instance(name);
+    return until(`${name} ready`, async () => {
+      if (this.pidOf(name) === undefined) throw new Error(`${name} exited; see ${path.join(i.dir, 'instance.log')}`);
+      try {
+        const res = await fetch(`http://127.0.0.1:${i.port}/readyz`, { signal: AbortSignal.timeout(2_000) });
+        await res.arrayBuffer();
+        return res.ok;
+      } catch { return false; }
+    }, timeoutMs);
+  }
+
+  /** SIGTERM (a graceful drain) and wait until it has exited; SIGKILL after the drain period + 20 s. */
+  async stopInstance(name: string): Promise<boolean> {
+    const i = this.instance(name);
+    return stopOwned(pidFile(i), envFile(i), this.layout.drainMs + 20_000);
+  }
+
+  /** SIGKILL, for failure tests: what it was doing is lost. */
+  killInstance(name: string): void {
+    const pid = this.pidOf(name);
+    if (pid !== undefined) signal(pid, 'SIGKILL');
+  }
+
+  async startHaproxy(): Promise<void> {
+    if (ownedPid(this.haproxyPidFile, this.haproxyConfigFile) !== undefined) return;
+    fs.mkdirSync(this.haproxyDir, { recursive: true });
+    fs.writeFileSync(this.haproxyConfigFile, fleetHaproxyConfig(this.layout, { dropTo: isRoot() ? 'haproxy' : undefined }));
+    const bin = findOnPath('haproxy', ['haproxy']);
+    await run(bin, ['-c', '-q', '-f', this.haproxyConfigFile]);
+    // Started as ourselves: it reads its config (which may sit in a mode-700 folder) and binds,
+    // then, as root, drops to Debian's `haproxy` user by itself.
+    const logFile = path.join(this.haproxyDir, 'haproxy.log');
+    startOwned({ bin, args: ['-db', '-f', this.haproxyConfigFile], pidFile: this.haproxyPidFile, logFile, marker: this.haproxyConfigFile });
+    await until('HAProxy answering', async () => {
+      if (ownedPid(this.haproxyPidFile, this.haproxyConfigFile) === undefined) throw new Error(`HAProxy exited: ${fs.readFileSync(logFile, 'utf8').slice(-2_000)}`);
+      return (await this.haproxyServers()).size > 0;
+    }, 10_000, 100);
+  }
+
+  /** HAProxy's state of each instance, from its stats page (empty when it does not answer). */
+  async haproxyServers(): Promise<Map<string, string>> {
+    try {
+      const res = await fetch(`http://127.0.0.1:${this.layout.statsPort}/;csv`, { signal: AbortSignal.timeout(1_000) });
+      const lines = (await res.text()).split('\n').filter((l) => l.length > 0 && !l.startsWith('#'));
+      return new Map(lines.map((l) => l.split(',')).filter((f) => f[0] === 'instances' && f[1] !== 'BACKEND')
+        .map((f) => [f[1] ?? '', f[17] ?? '']));
+    } catch {
+      return new Map();
+    }
+  }
+
+  async status(): Promise<FleetMemberStatus[]> {
+    const seen = await this.haproxyServers();
+    return this.layout.instances.map((i) => ({ name: i.name, port: i.port, pid: this.pidOf(i.name), haproxy: seen.get(i.name) ?? '', dir: i.dir }));
+  }
+
+  /** Stops HAProxy first (no new requests), then every instance with a graceful drain. */
+  async down(): Promise<void> {
+    await stopOwned(this.haproxyPidFile, this.haproxyConfigFile, 10_000);
+    await Promise.all(this.layout.instances.map((i) => this.stopInstance(i.name)));
+  }
+}
+
+function pidFile(i: FleetInstanceLayout): string { return path.join(i.dir, 'instance.pid'); }
+function envFile(i: FleetInstanceLayout): string { return path.join(i.dir, 'instance.env'); }

@@ -1,0 +1,67 @@
+import path from 'node:path';
+import { CHECK_FALL, CHECK_INTER_MS, type FleetLayout } from './layout.ts';
+
+/**
+ * HAProxy in front of the app instances (docs/OPERATIONS.md, "A fleet of app instances").
+ *  - `leastconn`: a slow instance gets fewer new requests instead of an equal share.
+ *  - `option httpchk GET /readyz`: an instance that is draining (SIGTERM), not warmed up or
+ *    without its primary leaves rotation after `fall` failed checks; requests already sent
+ *    to it still complete.
+ *  - `option forwardfor`: the client's address in X-Forwarded-For; instances run with
+ *    BGC_TRUST_PROXY=127.0.0.1 so rate limits see the client, not the proxy.
+ *  - `retry-on conn-failure` (HAProxy's default) with `redispatch`: a connection refused by a
+ *    dead instance before it is marked down is tried on another one; a request already sent
+ *    is never retried (it may not be idempotent), so a SIGKILL fails only those in flight.
+ *  - keep-alive: clients are told HAProxy's idle limit, not Node's; HAProxy's idle timeouts (10 s client side, `pool-purge-delay` 5 s for its idle
+ *    server connections) stay below Node's keepAliveTimeout (65 s, src/http/app.ts), so HAProxy
+ *    never reuses a connection Node is closing (the sporadic-502 race, nodejs/node #20256).
+ */
+export function fleetHaproxyConfig(layout: FleetLayout, opts: { dropTo?: string } = {}): string {
+  return [
+    '# Written by `bgc stack up --instances N` (src/tools/stack/fleet/haproxy-config.ts); rewritten at every start.',
+    'global',
+    // Each connection takes two descriptors (client and server side): 4,000 fits a 20,000-fd limit.
+    '    maxconn 4000',
+    ...(opts.dropTo ? [`    user ${opts.dropTo}`, `    group ${opts.dropTo}`] : []),
+    `    stats socket ${path.join(layout.dir, 'haproxy', 'haproxy.sock')} mode 600 level admin`,
+    '',
+    'defaults',
+    '    mode http',
+    '    option http-keep-alive',
+    '    option forwardfor',
+    '    retries 3',
+    '    option redispatch 1',
+    '    timeout connect 2s',
+    '    timeout queue 5s',
+    '    timeout http-request 10s',
+    '    timeout http-keep-alive 10s',
+    '    timeout client 60s',
+    // Above the app's requestTimeout (30 s): the app answers first.
+    '    timeout server 60s',
+    // /api/realtime: an upgraded WebSocket is a tunnel.
+    '    timeout tunnel 1h',
+    '    timeout check 1s',
+    '',
+    'listen stats',
+    `    bind 127.0.0.1:${layout.statsPort}`,
+    '    stats enable',
+    '    stats uri /',
+    '',
+    'frontend api',
+    `    bind 127.0.0.1:${layout.apiPort}`,
+    // Node answers `Keep-Alive: timeout=65` (its own idle timeout); passed through, a client
+    // keeps a connection idle for up to 65 s that HAProxy closes after 10 s and reuses it just
+    // as it closes ("other side closed": measured in test/integration/fleet.test.ts). Advertise
+    // HAProxy's own idle limit, with margin, instead.
+    '    http-response set-header Keep-Alive timeout=5',
+    '    default_backend instances',
+    '',
+    'backend instances',
+    '    balance leastconn',
+    '    option httpchk GET /readyz',
+    '    http-check expect status 200',
+    `    default-server inter ${CHECK_INTER_MS}ms fall ${CHECK_FALL} rise 2 pool-purge-delay 5s`,
+    ...layout.instances.map((i) => `    server ${i.name} 127.0.0.1:${i.port} check`),
+    '',
+  ].join('\n');
+}

@@ -1,0 +1,172 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Config } from '../../config/index.ts';
+import { LOCAL_STACK } from '../../config/index.ts';
+import { PgNode, connectNode, waitForPort } from './postgres-node.ts';
+import { RedisNode } from './redis-node.ts';
+import { sleep } from './exec.ts';
+import { pgDataRoot, preparePgRoot } from './pg-location.ts';
+import { commandLine } from './processes.ts';
+import { StackPortBusyError, findBusyPorts, suggestOffset, waysOut, type BusyPort, type PortClaim } from './preflight.ts';
+import { pgNodeStatus, redisStatus, replicationRows, type NodeStatus } from './node-status.ts';
+
+export type { NodeStatus } from './node-status.ts';
+
+export type Progress = (message: string) => void;
+
+/** Where a stack lives; the default is DESIGN §2's ports, tests may run private stacks elsewhere. */
+export interface StackLayout {
+  readonly dataDir: string;
+  readonly primaryPort: number;
+  readonly replicaPorts: readonly number[];
+  readonly redisPort: number;
+  readonly database: string;
+}
+
+/** Written into a data folder by `up`: `down --purge` deletes a whole folder only when it carries this. */
+const DATA_DIR_MARKER = '.bgc-data-dir';
+
+/**
+ * The local development stack of DESIGN §2: primary 54320, replicas 54321/54322, Redis 63790,
+ * each moved by BGC_STACK_PORT_OFFSET (config.stack). It acts only on its own servers: those
+ * whose pid files sit in its data folders (src/tools/stack/processes.ts). A port held by anything
+ * else is reported with its holder and stops `up` before anything starts.
+ */
+export class LocalStack {
+  readonly primary: PgNode;
+  readonly replicas: PgNode[];
+  readonly redis: RedisNode;
+  /** The PostgreSQL clusters' folder: in the data folder, or /var/lib/bgc/pg-<hash> as root (pg-location.ts). */
+  readonly pgRoot: string;
+  readonly layout: StackLayout;
+  readonly #portOffset: number;
+  readonly #defaultDataDir: string;
+
+  constructor(config: Config, layout?: Partial<StackLayout>) {
+    this.layout = {
+      dataDir: config.dataDir,
+      primaryPort: config.stack.primaryPort,
+      replicaPorts: config.stack.replicaPorts,
+      redisPort: config.stack.redisPort,
+      database: LOCAL_STACK.database,
+      ...layout,
+    };
+    this.#portOffset = config.stack.portOffset;
+    this.#defaultDataDir = path.join(config.projectRoot, '.data');
+    const { dataDir, primaryPort } = this.layout;
+    this.pgRoot = pgDataRoot(dataDir);
+    this.primary = new PgNode({ name: 'primary', role: 'primary', port: primaryPort, dir: path.join(this.pgRoot, 'primary'), primaryPort });
+    this.replicas = this.layout.replicaPorts.map((port, i) => new PgNode({
+      name: `replica${i + 1}`, role: 'replica', port, dir: path.join(this.pgRoot, `replica${i + 1}`), primaryPort,
+    }));
+    this.redis = new RedisNode({ port: this.layout.redisPort, dir: path.join(dataDir, 'redis'), maxmemory: config.redis.maxmemory, policy: config.redis.policy });
+  }
+
+  /** Every port this stack listens on, and whether its own server is already there. */
+  portClaims(): PortClaim[] {
+    const pg = [this.primary, ...this.replicas].map((n): PortClaim => ({
+      port: n.spec.port, name: n.spec.name, ours: n.runningPort() === n.spec.port, postgres: true,
+    }));
+    const redisPid = this.redis.ownPid();
+    // Our Redis is on our port when its (rewritten) process title names that port.
+    const redisHere = redisPid !== null && this.#redisTitleHasPort(redisPid);
+    return [...pg, { port: this.layout.redisPort, name: 'redis', ours: redisHere }];
+  }
+
+  #redisTitleHasPort(pid: number): boolean {
+    return new RegExp(`:${this.layout.redisPort}(\\s|$)`).test(commandLine(pid) ?? '');
+  }
+
+  /**
+   * Checks every port before anything starts, so a taken port fails in well under 2 s with
+   * its holder and the two ways out, instead of pg_ctl waiting 60 s for a server that cannot bind.
+   */
+  async preflight(alsoFree: readonly PortClaim[] = []): Promise<void> {
+    const moved: BusyPort[] = [];
+    for (const n of [this.primary, ...this.replicas]) {
+      const at = n.runningPort();
+      if (at !== null && at !== n.spec.port) {
+        moved.push({ port: n.spec.port, name: n.spec.name, pid: n.ownPid(), detail: `this checkout's own ${n.spec.name} runs on port ${at} instead (started with another BGC_STACK_PORT_OFFSET); run \`npx bgc stack down\` first` });
+      }
+    }
+    const busy = [...moved, ...await findBusyPorts([...this.portClaims(), ...alsoFree])];
+    if (busy.length === 0) return;
+    const portsAt = (o: number) => [...LOCAL_STACK.replicaPorts, LOCAL_STACK.primaryPort, LOCAL_STACK.redisPort, 3000, 3001].map((p) => p + o);
+    const offset = suggestOffset(this.#portOffset, portsAt);
+    throw new StackPortBusyError(busy, waysOut(busy, offset === null ? null : {
+      offset, ports: [LOCAL_STACK.primaryPort, ...LOCAL_STACK.replicaPorts, LOCAL_STACK.redisPort].map((p) => p + offset),
+    }));
+  }
+
+  /** Idempotent: checks the ports, creates what is missing, starts what is stopped, waits for streaming. */
+  async up(progress: Progress = () => undefined, opts: { alsoFree?: readonly PortClaim[] } = {}): Promise<void> {
+    await this.preflight(opts.alsoFree);
+    fs.mkdirSync(this.layout.dataDir, { recursive: true });
+    fs.writeFileSync(path.join(this.layout.dataDir, DATA_DIR_MARKER), 'made by `bgc stack up`; `bgc stack down --purge` deletes this folder\n');
+    preparePgRoot(this.pgRoot, this.layout.dataDir);
+    if (!this.primary.exists) { progress(`initdb primary in ${this.primary.spec.dir}`); await this.primary.initPrimary(); }
+    if (!(await this.primary.isRunning())) { progress(`starting primary on ${this.primary.spec.port}`); await this.primary.start(); }
+    await waitForPort(this.primary.spec.port, 30_000);
+    await this.#ensureDatabase();
+    for (const r of this.replicas) {
+      if (!r.exists) { progress(`pg_basebackup ${r.spec.name}`); await r.initReplica(); }
+      if (!(await r.isRunning())) { progress(`starting ${r.spec.name} on ${r.spec.port}`); await r.start(); }
+    }
+    progress(`starting redis on ${this.redis.spec.port}`);
+    await this.redis.start();
+    progress('waiting for replicas to stream');
+    await this.#waitStreaming(60_000);
+  }
+
+  async #ensureDatabase(): Promise<void> {
+    const c = await connectNode(this.layout.primaryPort);
+    try {
+      const exists = await c.query(`SELECT 1 FROM pg_database WHERE datname = $1`, [this.layout.database]);
+      if (exists.rowCount === 0) await c.query(`CREATE DATABASE "${this.layout.database}"`);
+      await c.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
+    } finally {
+      await c.end();
+    }
+    const b = await connectNode(this.layout.primaryPort, this.layout.database);
+    try { await b.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements'); } finally { await b.end(); }
+  }
+
+  async #waitStreaming(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const st = await this.status();
+      if (st.filter((n) => n.role === 'replica').every((n) => n.state === 'streaming')) return;
+      if (Date.now() > deadline) throw new Error(`replicas not streaming after ${timeoutMs} ms: ${JSON.stringify(st)}`);
+      await sleep(250);
+    }
+  }
+
+  /**
+   * Stops this stack's own servers (a server of another folder on our ports is left alone).
+   * With purge, deletes this stack's data: the PostgreSQL folder, and the data folder when
+   * `up` made it (or it is the checkout's default .data); in any other folder only the
+   * stack's own subfolders, so BGC_DATA_DIR=/somewhere never deletes /somewhere. Returns what it deleted.
+   */
+  async down(opts: { purge?: boolean } = {}): Promise<string[]> {
+    for (const r of this.replicas) await r.stop();
+    await this.primary.stop();
+    await this.redis.stop();
+    if (!opts.purge) return [];
+    const alive = [this.primary, ...this.replicas, this.redis].map((n) => n.ownPid()).filter((p) => p !== null);
+    if (alive.length > 0) throw new Error(`not purging: this stack's servers ${alive.join(', ')} are still running`);
+    const { dataDir } = this.layout;
+    const whole = fs.existsSync(path.join(dataDir, DATA_DIR_MARKER)) || path.resolve(dataDir) === this.#defaultDataDir;
+    const targets = whole ? [this.pgRoot, dataDir] : [this.pgRoot, this.redis.spec.dir, path.join(dataDir, 'monitoring')];
+    const removed = targets.filter((t) => fs.existsSync(t));
+    for (const t of removed) fs.rmSync(t, { recursive: true, force: true });
+    return removed;
+  }
+
+  /** Each node as this stack sees it: its own servers, or who else holds its port ('foreign'). */
+  async status(): Promise<NodeStatus[]> {
+    const primary = await pgNodeStatus(this.primary, new Map());
+    const replication = primary.state === 'running' ? await replicationRows(this.primary.spec.port) : new Map();
+    const replicas = await Promise.all(this.replicas.map((r) => pgNodeStatus(r, replication)));
+    return [primary, ...replicas, await redisStatus(this.redis)];
+  }
+}
