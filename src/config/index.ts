@@ -1,6 +1,9 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { envSchema, LOCAL_STACK, DEFAULT_ADMIN_TOKEN, type RawEnv } from './schema.ts';
+import { photoStorageFrom, type PhotoStorageConfig } from './photo-storage.ts';
+
+export type { PhotoStorageConfig } from './photo-storage.ts';
 
 export { LOCAL_STACK } from './schema.ts';
 
@@ -126,6 +129,8 @@ export interface Config {
   /** The naive "before phase 1" mode used by the benchmark's baseline. */
   readonly baseline: boolean;
   readonly dataDir: string;
+  /** Where photo and chat-image bytes live (BGC_PHOTO_STORAGE_URL): the data directory by default, or S3. */
+  readonly photoStorage: PhotoStorageConfig;
 }
 
 /** Start-up refuses to continue; the message names every bad variable. */
@@ -269,6 +274,7 @@ function build(raw: RawEnv, problems: string[]): Config {
     },
     baseline: raw.BGC_BASELINE,
     dataDir: path.resolve(projectRoot, raw.BGC_DATA_DIR ?? '.data'),
+    photoStorage: photoStorageFrom(raw.BGC_PHOTO_STORAGE_URL, path.resolve(projectRoot, raw.BGC_DATA_DIR ?? '.data'), problems),
   };
 }
 

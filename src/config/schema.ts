@@ -33,6 +33,9 @@ export const envSchema = z.object({
   LOG_SQL: bool.optional(),
 
   BGC_DATA_DIR: z.string().min(1).optional(),
+  // Where photo and chat-image bytes live: unset = the data directory; file:///dir; or
+  // s3://[KEY:SECRET@]bucket[/prefix]?endpoint=…&region=… (src/config/photo-storage.ts).
+  BGC_PHOTO_STORAGE_URL: z.string().optional(),
   // Moves the whole local stack (PostgreSQL 54320-54322, Redis 63790) by this many ports,
   // so a second checkout can run its own stack beside the first (src/config: config.stack).
   BGC_STACK_PORT_OFFSET: intFrom(0, 1000).default(0),

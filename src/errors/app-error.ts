@@ -31,6 +31,8 @@ export const ERROR_CATALOGUE = {
   DB_READ_ONLY: { status: 503, message: 'The database is read-only right now; retry shortly' },
   // A statement ran past statement_timeout (57014): one slow statement, not a saturated pool.
   DB_STATEMENT_TIMEOUT: { status: 503, message: 'The database took too long to answer; retry shortly' },
+  // The photo store (S3) is unreachable, timing out or throttling (src/storage/s3-storage.ts).
+  STORAGE_UNAVAILABLE: { status: 503, message: 'The photo store is unavailable; retry shortly' },
   INTERNAL: { status: 500, message: 'Internal error' },
 } as const;
 

@@ -1,4 +1,3 @@
-import path from 'node:path';
 import type { Config } from '../config/index.ts';
 import type { Database } from '../db/database.ts';
 import type { Logger } from '../logging/logger.ts';
@@ -16,7 +15,7 @@ import { GroupRepository } from '../repositories/groups.repository.ts';
 import { GroupFeedRepository } from '../repositories/group-feed.repository.ts';
 import { ModerationRepository } from '../repositories/moderation.repository.ts';
 import { PhotoRepository } from '../repositories/photos.repository.ts';
-import { LocalFsStorage } from '../storage/local-fs-storage.ts';
+import { createStorage } from '../storage/create-storage.ts';
 import type { PhotoStorage } from '../storage/photo-storage.ts';
 import { WriteHooks } from './hooks.ts';
 import { AuthService } from './auth/auth.service.ts';
@@ -77,7 +76,7 @@ export interface ServiceDeps {
   readonly db: Database;
   readonly logger?: Logger;
   readonly wrapReaders?: ReaderWrappers;
-  /** Where photo bytes go; the local filesystem under the data directory by default. */
+  /** Where photo bytes go; by default the store config.photoStorage names (the data directory, or S3). */
   readonly photoStorage?: PhotoStorage;
   /** Pass one in to subscribe before services exist; otherwise a fresh one is made. */
   readonly hooks?: WriteHooks;
@@ -109,7 +108,7 @@ export function createServices(deps: ServiceDeps): Services {
     groups: new GroupService({ db, logger, groups: new GroupRepository(db) }),
     groupFeed: new GroupFeedService({ config, db, logger, feed: new GroupFeedRepository(db) }),
     moderation: new ModerationService({ db, logger, moderation: new ModerationRepository(db), hooks }),
-    photos: new PhotoService({ db, logger, photos: new PhotoRepository(db), storage: deps.photoStorage ?? new LocalFsStorage(path.join(config.dataDir, 'photos')), profiles: profileService }),
+    photos: new PhotoService({ db, logger, photos: new PhotoRepository(db), storage: deps.photoStorage ?? createStorage(config.photoStorage, 'photos'), profiles: profileService }),
     hooks,
     readers,
   };

@@ -1,7 +1,7 @@
 /**
  * Where photo bytes live. The app talks to this interface only; the embedded default is
- * the local filesystem (local-fs-storage.ts). A fleet needs storage every instance sees
- * (an S3-compatible store): a second implementation of this interface, not yet written.
+ * the local filesystem (local-fs-storage.ts). A fleet needs storage every instance sees:
+ * an S3-compatible bucket (s3-storage.ts). BGC_PHOTO_STORAGE_URL picks one (create-storage.ts).
  * Keys are relative paths of the form `<owner id>/<photo id>[.thumb]`.
  */
 export interface PhotoStorage {

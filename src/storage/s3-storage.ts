@@ -1,0 +1,94 @@
+import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
+import type { PhotoStorage } from './photo-storage.ts';
+import { StorageUnavailableError } from './storage-errors.ts';
+
+export interface S3StorageSettings {
+  readonly bucket: string;
+  /** Prepended to every key ('' or ending in '/'): one bucket can serve several namespaces or deployments. */
+  readonly prefix: string;
+  readonly region: string;
+  /** An S3-compatible server's URL (MinIO, Garage, Ceph RGW…); unset: AWS S3 itself. */
+  readonly endpoint: string | undefined;
+  /** Path-style URLs (`endpoint/bucket/key`), which most self-hosted servers need. */
+  readonly forcePathStyle: boolean;
+  /** Unset: the SDK's default chain (AWS_* variables, shared files, the instance's role). */
+  readonly credentials: { readonly accessKeyId: string; readonly secretAccessKey: string } | undefined;
+}
+
+/** A photo is small; a request that takes longer than this is a store in trouble. */
+const REQUEST_TIMEOUT_MS = 10_000;
+const CONNECT_TIMEOUT_MS = 2_000;
+
+/**
+ * Photos in an S3-compatible object store, for a fleet (every instance sees the same
+ * bytes). One object per key; a PUT is atomic in S3, so a reader never sees half an
+ * object. Checksums are only computed where the API requires them: the SDK's newer
+ * default (a CRC on every PUT) is refused by several S3-compatible servers.
+ *
+ * Errors: a missing key is `null`; the store unreachable, timing out or answering 5xx
+ * or 429 is StorageUnavailableError (503 with Retry-After to the client); anything else
+ * (access denied, no such bucket: a misconfiguration) is rethrown as is (500).
+ */
+export class S3Storage implements PhotoStorage {
+  readonly #client: S3Client;
+
+  constructor(private readonly s: S3StorageSettings) {
+    this.#client = new S3Client({
+      region: s.region,
+      ...(s.endpoint ? { endpoint: s.endpoint } : {}),
+      forcePathStyle: s.forcePathStyle,
+      ...(s.credentials ? { credentials: s.credentials } : {}),
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+      maxAttempts: 2,
+      requestHandler: { requestTimeout: REQUEST_TIMEOUT_MS, connectionTimeout: CONNECT_TIMEOUT_MS },
+    });
+  }
+
+  async put(key: string, bytes: Buffer): Promise<void> {
+    await this.#send(() => this.#client.send(new PutObjectCommand({
+      Bucket: this.s.bucket, Key: this.#key(key), Body: bytes, ContentLength: bytes.length, ContentType: 'application/octet-stream',
+    })));
+  }
+
+  async get(key: string): Promise<Buffer | null> {
+    try {
+      const res = await this.#client.send(new GetObjectCommand({ Bucket: this.s.bucket, Key: this.#key(key) }));
+      if (!res.Body) return null;
+      return Buffer.from(await res.Body.transformToByteArray());
+    } catch (err) {
+      if (err instanceof S3ServiceException && (err.name === 'NoSuchKey' || err.$metadata.httpStatusCode === 404)) return null;
+      throw unavailable(err);
+    }
+  }
+
+  /** S3 answers 204 whether or not the key existed. */
+  async delete(key: string): Promise<void> {
+    await this.#send(() => this.#client.send(new DeleteObjectCommand({ Bucket: this.s.bucket, Key: this.#key(key) })));
+  }
+
+  close(): void {
+    this.#client.destroy();
+  }
+
+  #key(key: string): string {
+    return `${this.s.prefix}${key}`;
+  }
+
+  async #send(fn: () => Promise<unknown>): Promise<void> {
+    try {
+      await fn();
+    } catch (err) {
+      throw unavailable(err);
+    }
+  }
+}
+
+/** The store's own answer 5xx/429, or no answer at all: unavailable. Other answers stand. */
+function unavailable(err: unknown): unknown {
+  if (err instanceof S3ServiceException) {
+    const status = err.$metadata.httpStatusCode;
+    if (status !== undefined && status < 500 && status !== 429) return err;
+  }
+  return new StorageUnavailableError('The photo store is unavailable', { cause: err });
+}
