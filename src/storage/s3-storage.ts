@@ -37,7 +37,8 @@ export class S3Storage implements PhotoStorage {
       region: s.region,
       ...(s.endpoint ? { endpoint: s.endpoint } : {}),
       forcePathStyle: s.forcePathStyle,
-      ...(s.credentials ? { credentials: s.credentials } : {}),
+      // A copy: the SDK marks the object it is given, and config is frozen.
+      ...(s.credentials ? { credentials: { accessKeyId: s.credentials.accessKeyId, secretAccessKey: s.credentials.secretAccessKey } } : {}),
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
       maxAttempts: 2,
@@ -84,11 +85,23 @@ export class S3Storage implements PhotoStorage {
   }
 }
 
-/** The store's own answer 5xx/429, or no answer at all: unavailable. Other answers stand. */
+/** Socket-level failures: the store is not there (or not answering) right now. */
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
+const TIMEOUT_NAMES = new Set(['TimeoutError', 'RequestTimeout', 'AbortError']);
+
+/**
+ * The store answering 5xx or 429, or not answering at all (refused, reset, timed out):
+ * unavailable. Any other answer (403, 404 bucket, 400) and any other error stand as they
+ * are: a misconfiguration or a bug is not an outage to retry.
+ */
 function unavailable(err: unknown): unknown {
   if (err instanceof S3ServiceException) {
     const status = err.$metadata.httpStatusCode;
-    if (status !== undefined && status < 500 && status !== 429) return err;
+    return status === undefined || status >= 500 || status === 429 ? new StorageUnavailableError('The photo store is unavailable', { cause: err }) : err;
   }
-  return new StorageUnavailableError('The photo store is unavailable', { cause: err });
+  const e = err as { code?: unknown; name?: unknown };
+  if ((typeof e.code === 'string' && NETWORK_CODES.has(e.code)) || (typeof e.name === 'string' && TIMEOUT_NAMES.has(e.name))) {
+    return new StorageUnavailableError('The photo store is unavailable', { cause: err });
+  }
+  return err;
 }
