@@ -2,8 +2,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { envSchema, LOCAL_STACK, DEFAULT_ADMIN_TOKEN, type RawEnv } from './schema.ts';
 import { photoStorageFrom, type PhotoStorageConfig } from './photo-storage.ts';
+import { databaseConfig, type DatabaseConfig } from './database-urls.ts';
 
 export type { PhotoStorageConfig } from './photo-storage.ts';
+export type { DatabaseConfig } from './database-urls.ts';
 
 export { LOCAL_STACK } from './schema.ts';
 
@@ -51,6 +53,8 @@ export interface StackPorts {
   readonly primaryPort: number;
   readonly replicaPorts: readonly [number, number];
   readonly redisPort: number;
+  /** `bgc stack up --pgbouncer`: one PgBouncer per node, primary first (DESIGN §7: 64320-64322). */
+  readonly pgbouncerPorts: readonly [number, number, number];
 }
 
 export interface Config {
@@ -59,12 +63,8 @@ export interface Config {
   readonly usesLocalStack: boolean;
   /** Where `bgc stack` runs its servers; the default URLs below point at them. */
   readonly stack: StackPorts;
-  readonly database: {
-    readonly primaryUrl: string;
-    readonly replicaUrls: readonly string[];
-    /** Patroni REST APIs whose /cluster lists the replicas at run time (BGC_PATRONI_URLS); empty = static replicas only. */
-    readonly patroniUrls: readonly string[];
-  };
+  /** Which address each kind of database work uses; behind PgBouncer see src/config/database-urls.ts. */
+  readonly database: DatabaseConfig;
   readonly redis: { readonly url: string; readonly maxmemory: string; readonly policy: string };
   readonly http: { readonly host: string; readonly port: number; readonly adminPort: number; readonly adminToken: string };
   readonly log: { readonly level: string; readonly sql: boolean };
@@ -188,6 +188,7 @@ function stackPorts(offset: number): StackPorts {
     primaryPort: LOCAL_STACK.primaryPort + offset,
     replicaPorts: [LOCAL_STACK.replicaPorts[0] + offset, LOCAL_STACK.replicaPorts[1] + offset],
     redisPort: LOCAL_STACK.redisPort + offset,
+    pgbouncerPorts: [LOCAL_STACK.pgbouncerPorts[0] + offset, LOCAL_STACK.pgbouncerPorts[1] + offset, LOCAL_STACK.pgbouncerPorts[2] + offset],
   };
 }
 
@@ -212,7 +213,10 @@ function build(raw: RawEnv, problems: string[]): Config {
     projectRoot,
     usesLocalStack,
     stack,
-    database: { primaryUrl: raw.DATABASE_URL ?? localUrl(stack.primaryPort), replicaUrls, patroniUrls: patroniUrls(raw.BGC_PATRONI_URLS, problems) },
+    database: databaseConfig({
+      poolUrl: raw.DATABASE_URL ?? localUrl(stack.primaryPort), poolUrlGiven: raw.DATABASE_URL !== undefined, sessionUrl: raw.DATABASE_SESSION_URL,
+      replicaUrls, patroniUrls: patroniUrls(raw.BGC_PATRONI_URLS, problems), namedStatements: raw.BGC_DB_NAMED_STATEMENTS,
+    }, problems),
     redis: {
       url: raw.REDIS_URL ?? `redis://127.0.0.1:${stack.redisPort}`,
       maxmemory: raw.BGC_REDIS_MAXMEMORY,

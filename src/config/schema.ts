@@ -13,6 +13,7 @@ export const LOCAL_STACK = {
   primaryPort: 54320,
   replicaPorts: [54321, 54322],
   redisPort: 63790,
+  pgbouncerPorts: [64320, 64321, 64322],
   database: 'bgc',
   user: 'postgres',
 } as const;
@@ -23,6 +24,12 @@ export const envSchema = z.object({
   NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
   DATABASE_URL: z.string().url().optional(),
   DATABASE_REPLICA_URLS: z.string().optional(),
+  // DESIGN §7: the primary reached directly, for what needs a session (LISTEN/NOTIFY, advisory
+  // locks, migrations, partition maintenance, the CLI tools). Setting it says that DATABASE_URL
+  // (and DATABASE_REPLICA_URLS) go through PgBouncer in transaction mode (src/config/database-urls.ts).
+  DATABASE_SESSION_URL: z.string().url().optional(),
+  // Named (server-side prepared) statements. Unset: true, or false when DATABASE_SESSION_URL is set.
+  BGC_DB_NAMED_STATEMENTS: bool.optional(),
   REDIS_URL: z.string().url().optional(),
   // Unset: 3000 / 3001, moved by BGC_STACK_PORT_OFFSET like the local stack (src/config/index.ts).
   PORT: intFrom(0, 65535).optional(),
