@@ -10,14 +10,14 @@ import { StackPortBusyError, waysOut } from '../../src/tools/stack/preflight.ts'
 describe('BGC_STACK_PORT_OFFSET', () => {
   it('defaults to DESIGN §2 ports', () => {
     const c = parseConfig({});
-    expect(c.stack).toEqual({ portOffset: 0, primaryPort: 54320, replicaPorts: [54321, 54322], redisPort: 63790 });
+    expect(c.stack).toEqual({ portOffset: 0, primaryPort: 54320, replicaPorts: [54321, 54322], redisPort: 63790, pgbouncerPorts: [64320, 64321, 64322] });
     expect(c.http.port).toBe(3000);
     expect(c.http.adminPort).toBe(3001);
   });
 
   it('moves every local default: stack ports, their URLs, the app ports and Alertmanager', () => {
     const c = parseConfig({ BGC_STACK_PORT_OFFSET: '100' });
-    expect(c.stack).toEqual({ portOffset: 100, primaryPort: 54420, replicaPorts: [54421, 54422], redisPort: 63890 });
+    expect(c.stack).toEqual({ portOffset: 100, primaryPort: 54420, replicaPorts: [54421, 54422], redisPort: 63890, pgbouncerPorts: [64420, 64421, 64422] });
     expect(c.database.primaryUrl).toBe('postgres://postgres@127.0.0.1:54420/bgc');
     expect(c.database.replicaUrls).toEqual(['postgres://postgres@127.0.0.1:54421/bgc', 'postgres://postgres@127.0.0.1:54422/bgc']);
     expect(c.redis.url).toBe('redis://127.0.0.1:63890');
