@@ -15,6 +15,7 @@ import { GroupRepository } from '../repositories/groups.repository.ts';
 import { GroupFeedRepository } from '../repositories/group-feed.repository.ts';
 import { ModerationRepository } from '../repositories/moderation.repository.ts';
 import { PhotoRepository } from '../repositories/photos.repository.ts';
+import { ChatImageRepository } from '../repositories/chat-images.repository.ts';
 import { createStorage } from '../storage/create-storage.ts';
 import type { PhotoStorage } from '../storage/photo-storage.ts';
 import { WriteHooks } from './hooks.ts';
@@ -34,6 +35,7 @@ import { GroupService } from './groups/groups.service.ts';
 import { GroupFeedService } from './groups/group-feed.service.ts';
 import { ModerationService } from './moderation/moderation.service.ts';
 import { PhotoService } from './photos/photos.service.ts';
+import { ChatImageService } from './chat/chat-images.service.ts';
 
 export { WriteHooks } from './hooks.ts';
 export type { SessionInfo, SessionResolver } from './auth/session-resolver.ts';
@@ -55,6 +57,7 @@ export interface Services {
   readonly groupFeed: GroupFeedService;
   readonly moderation: ModerationService;
   readonly photos: PhotoService;
+  readonly chatImages: ChatImageService;
   /** Subscribe here to hear about committed writes (cache invalidation). */
   readonly hooks: WriteHooks;
   /** The (possibly wrapped) hot readers, e.g. for cache warming. */
@@ -95,12 +98,14 @@ export function createServices(deps: ServiceDeps): Services {
     relationship: (wrap.relationship ?? ((r: RelationshipReader) => r))(new DbRelationshipReader(social)),
   };
   const profileService = new ProfileService({ db, logger, profiles, reader: readers.profile, relationships: readers.relationship, hooks });
+  const conversations = new ConversationService({ config, db, logger, conversations: new ConversationRepository(db), hooks });
+  const rooms = new RoomService({ config, db, logger, rooms: new RoomRepository(db), hooks });
   return {
     auth: new AuthService({ config, db, logger, users: new UserRepository(db), sessions, resolver: readers.session, hooks }),
     profiles: profileService,
     search: new SearchService(new SearchRepository(db)),
-    conversations: new ConversationService({ config, db, logger, conversations: new ConversationRepository(db), hooks }),
-    rooms: new RoomService({ config, db, logger, rooms: new RoomRepository(db), hooks }),
+    conversations,
+    rooms,
     feed: new FeedService({ config, db, logger, feed: new FeedRepository(db) }),
     social: new SocialService({ db, logger, social, hooks }),
     activity: new ActivityService(new ActivityRepository(db)),
@@ -109,6 +114,9 @@ export function createServices(deps: ServiceDeps): Services {
     groupFeed: new GroupFeedService({ config, db, logger, feed: new GroupFeedRepository(db) }),
     moderation: new ModerationService({ db, logger, moderation: new ModerationRepository(db), hooks }),
     photos: new PhotoService({ db, logger, photos: new PhotoRepository(db), storage: deps.photoStorage ?? createStorage(config.photoStorage, 'photos'), profiles: profileService }),
+    chatImages: new ChatImageService({
+      db, logger, images: new ChatImageRepository(db), storage: createStorage(config.photoStorage, 'chat-images'), conversations, rooms,
+    }),
     hooks,
     readers,
   };

@@ -13,6 +13,7 @@ import { groupRoutes } from './groups.routes.ts';
 import { groupFeedRoutes } from './group-feed.routes.ts';
 import { moderationRoutes } from './moderation.routes.ts';
 import { photoRoutes } from './photos.routes.ts';
+import { chatImageRoutes } from './chat-images.routes.ts';
 import { realtimeRoutes } from './realtime.routes.ts';
 
 /** Registers every /api route plugin (DESIGN §2). */
@@ -30,5 +31,6 @@ export async function apiRoutes(app: FastifyInstance, deps: AppDeps): Promise<vo
   await groupFeedRoutes(app, deps);
   await moderationRoutes(app, deps);
   await photoRoutes(app, deps);
+  await chatImageRoutes(app, deps);
   await realtimeRoutes(app, deps);
 }

@@ -1,0 +1,167 @@
+import type { Database, QueryContext } from '../../db/database.ts';
+import type { Logger } from '../../logging/logger.ts';
+import { AppError } from '../../errors/app-error.ts';
+import type { ChatImageRepository, ChatImageRow, ChatImageType } from '../../repositories/chat-images.repository.ts';
+import type { PhotoStorage } from '../../storage/photo-storage.ts';
+import { newId } from '../ids.ts';
+import { processImage, type ProcessedImage } from '../photos/image-processing.ts';
+import { noteWrite, type Written } from '../support.ts';
+import type { ConversationService, DirectMessage } from './conversations.service.ts';
+import type { RoomMessage, RoomService } from './rooms.service.ts';
+
+export interface ChatImage {
+  readonly id: string;
+  readonly conversation_id: string | null;
+  readonly room_id: string | null;
+  readonly uploader_id: string;
+  readonly content_type: ChatImageType;
+  readonly bytes: number;
+  readonly width: number;
+  readonly height: number;
+  readonly url: string;
+  readonly thumb_url: string;
+  readonly created_at: string;
+}
+
+export interface SentImage<M> {
+  readonly image: ChatImage;
+  /** The message that announces the image (its content ends with the image's URL). */
+  readonly message: M;
+}
+
+export interface ChatImageFile {
+  readonly bytes: Buffer;
+  readonly contentType: ChatImageType;
+  /** An image id's bytes never change. */
+  readonly etag: string;
+}
+
+interface ChatImageDeps {
+  readonly db: Database;
+  readonly logger: Logger | undefined;
+  readonly images: ChatImageRepository;
+  /** The photo store's chat-images namespace (src/storage/create-storage.ts). */
+  readonly storage: PhotoStorage;
+  readonly conversations: ConversationService;
+  readonly rooms: RoomService;
+}
+
+type Container = { readonly conversation_id: string; readonly room_id: null } | { readonly conversation_id: null; readonly room_id: string };
+
+const keyOf = (uploaderId: string, id: string, thumb: boolean) => `${uploaderId}/${id}${thumb ? '.thumb' : ''}`;
+export const chatImageUrl = (id: string) => `/api/chat/images/${id}`;
+
+/**
+ * Images sent in a conversation or a room. The checks and the image work of profile
+ * photos apply (type from the bytes, size and pixel limits, metadata stripped, a
+ * thumbnail: services/photos/image-processing.ts). Order of an upload: may the uploader
+ * post here (nothing stored yet) → process → store both files → the row → the message,
+ * sent through the chat service's own send (its checks, its real-time push) → link the
+ * message to the image. Any failure before the message exists removes the row and the
+ * files again, so a refused upload leaves nothing behind.
+ *
+ * Who may see an image: its conversation's two members, or, for a room, anyone signed in
+ * without a block either way with the uploader; nobody once a moderator hid its message
+ * or suspended its uploader (chat_image.get decides in SQL). Anything else is 404.
+ */
+export class ChatImageService {
+  constructor(private readonly d: ChatImageDeps) {}
+
+  async sendToConversation(conversationId: string, uploaderId: string, body: unknown, caption: string | undefined): Promise<Written<SentImage<DirectMessage>>> {
+    const bytes = imageBody(body);
+    const target = await this.d.images.conversationTarget(conversationId, uploaderId);
+    if (!target.container_exists) throw new AppError('NOT_FOUND', 'No such conversation');
+    if (!target.is_member) throw new AppError('FORBIDDEN', 'You are not a member of this conversation');
+    if (target.blocked) throw new AppError('BLOCKED');
+    const img = await processImage(bytes);
+    return this.#send(uploaderId, img, { conversation_id: conversationId, room_id: null },
+      async (content) => (await this.d.conversations.send(conversationId, uploaderId, content)).value, caption);
+  }
+
+  async sendToRoom(roomId: string, uploaderId: string, body: unknown, caption: string | undefined): Promise<Written<SentImage<RoomMessage>>> {
+    const bytes = imageBody(body);
+    if (!(await this.d.images.roomActive(roomId))) throw new AppError('NOT_FOUND', 'No such room');
+    const img = await processImage(bytes);
+    return this.#send(uploaderId, img, { conversation_id: null, room_id: roomId },
+      async (content) => (await this.d.rooms.send(roomId, uploaderId, content)).value, caption);
+  }
+
+  async file(viewerId: string, id: string, thumb: boolean, ctx: QueryContext): Promise<ChatImageFile> {
+    const row = await this.d.images.get(id, viewerId, ctx);
+    if (!row || !row.may_see || !row.uploader_active || row.message_hidden) throw new AppError('NOT_FOUND', 'No such image');
+    const bytes = await this.d.storage.get(keyOf(row.uploader_id, row.id, thumb));
+    if (!bytes) throw new AppError('NOT_FOUND', 'No such image');
+    return { bytes, contentType: thumb ? 'image/webp' : row.content_type, etag: `"ci-${row.id}${thumb ? '-t' : ''}"` };
+  }
+
+  /** The uploader removes an image: the row at once, the files after commit (a failure there only leaves an unreachable file, logged). */
+  async remove(uploaderId: string, id: string): Promise<Written<{ readonly id: string; readonly deleted: boolean }>> {
+    const row = await this.d.images.remove(id, uploaderId);
+    if (!row) throw new AppError('NOT_FOUND', 'No such image of yours');
+    const lsn = await noteWrite(this.d.db, this.d.logger, uploaderId);
+    await this.#removeFiles(uploaderId, id);
+    return { value: { id, deleted: true }, lsn };
+  }
+
+  async #send<M extends { readonly id: string; readonly created_at: string }>(
+    uploaderId: string, img: ProcessedImage, container: Container, announce: (content: string) => Promise<M>, caption: string | undefined,
+  ): Promise<Written<SentImage<M>>> {
+    const id = newId();
+    let row: ChatImageRow;
+    let message: M;
+    try {
+      await this.d.storage.put(keyOf(uploaderId, id, false), img.image);
+      await this.d.storage.put(keyOf(uploaderId, id, true), img.thumb);
+      row = await this.d.images.insert({
+        id, ...container, uploader_id: uploaderId, content_type: img.contentType,
+        bytes: img.image.length, width: img.width, height: img.height, thumb_bytes: img.thumb.length,
+      });
+      message = await announce(messageContent(caption, id));
+    } catch (err) {
+      await this.#undo(uploaderId, id);
+      throw err;
+    }
+    try {
+      await this.d.images.linkMessage(id, message.id, message.created_at);
+    } catch (err) {
+      // The image and its message stand; only hiding the message would not hide the image.
+      this.d.logger?.warn({ err: err instanceof Error ? err.message : String(err), imageId: id, messageId: message.id }, 'could not link a chat image to its message');
+    }
+    const lsn = await noteWrite(this.d.db, this.d.logger, uploaderId);
+    return { value: { image: toChatImage(row), message }, lsn };
+  }
+
+  /** A failed upload: the row (if written) and both files go. */
+  async #undo(uploaderId: string, id: string): Promise<void> {
+    await this.d.images.remove(id, uploaderId).catch((e: unknown) => {
+      this.d.logger?.warn({ err: e instanceof Error ? e.message : String(e), imageId: id }, 'could not remove the row of a failed chat image upload');
+    });
+    await this.#removeFiles(uploaderId, id);
+  }
+
+  async #removeFiles(uploaderId: string, id: string): Promise<void> {
+    await Promise.all([false, true].map((thumb) => this.d.storage.delete(keyOf(uploaderId, id, thumb)).catch((e: unknown) => {
+      this.d.logger?.warn({ err: e instanceof Error ? e.message : String(e), key: keyOf(uploaderId, id, thumb) }, 'could not remove a chat image file');
+    })));
+  }
+}
+
+function imageBody(body: unknown): Buffer {
+  if (!Buffer.isBuffer(body) || body.length === 0) {
+    throw new AppError('UNSUPPORTED_MEDIA_TYPE', 'Send the image itself as the body, with Content-Type image/jpeg, image/png or image/webp');
+  }
+  return body;
+}
+
+/** The announcing message: the caption (if any), then the image's URL on a line of its own. */
+function messageContent(caption: string | undefined, id: string): string {
+  const text = caption?.trim();
+  return text ? `${text}\n${chatImageUrl(id)}` : chatImageUrl(id);
+}
+
+function toChatImage(r: ChatImageRow): ChatImage {
+  return {
+    id: r.id, conversation_id: r.conversation_id, room_id: r.room_id, uploader_id: r.uploader_id, content_type: r.content_type,
+    bytes: r.bytes, width: r.width, height: r.height, url: chatImageUrl(r.id), thumb_url: `${chatImageUrl(r.id)}/thumb`, created_at: r.created_at,
+  };
+}
