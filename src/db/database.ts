@@ -7,6 +7,7 @@ import { ReplicaRouter, type RouteDecision } from './replica-router.ts';
 import { PatroniReplicaSource } from './patroni-replicas.ts';
 import type { QueryContext } from './query-context.ts';
 import { StatementLog, type StatementLogSink } from './sql-log.ts';
+import { assertStatementTimeout } from './pooler-check.ts';
 
 // Re-exported for the repositories and services that take a Database and a QueryContext together.
 export type { QueryContext };
@@ -37,17 +38,41 @@ export class Database {
   #observer: QueryObserver = noopObserver;
   readonly #waitListeners = new Set<(pool: string, waitMs: number) => void>();
 
+  /**
+   * Pools go through a transaction-pooling PgBouncer (config.database.transactionPooler and
+   * not a `session` Database): statements unnamed, no statement_timeout at connect.
+   */
+  readonly pooled: boolean;
+
   constructor(
     readonly config: Config,
-    opts: { applicationName?: string; lazy?: boolean; onPoolError?: (err: Error, node: string) => void; sqlLog?: StatementLogSink } = {},
+    opts: {
+      applicationName?: string;
+      lazy?: boolean;
+      /**
+       * A one-shot tool (migrate, seed, explain): its primary pool connects to the primary
+       * directly (config.database.primaryUrl), never through PgBouncer, because tools keep
+       * session state: advisory locks, SET, PREPARE.
+       */
+      session?: boolean;
+      onPoolError?: (err: Error, node: string) => void;
+      sqlLog?: StatementLogSink;
+    } = {},
   ) {
     const applicationName = opts.applicationName ?? 'bgc-api';
+    this.pooled = config.database.transactionPooler && opts.session !== true;
     const onAcquireWait = (pool: string, ms: number) => { for (const l of this.#waitListeners) l(pool, ms); };
     const common = { pool: config.pool, applicationName, onError: opts.onPoolError, lazy: opts.lazy ?? config.baseline, onAcquireWait };
-    this.primary = new ManagedPool({ ...common, name: 'primary', role: 'primary', url: config.database.primaryUrl });
+    // PgBouncer 1.18 refuses statement_timeout as a startup parameter; the server sets it
+    // (checked in start()). The replica URLs name PgBouncer whenever the pooler is in use.
+    const primaryUrl = this.pooled ? config.database.primaryPoolUrl : config.database.primaryUrl;
+    this.primary = new ManagedPool({ ...common, statementTimeoutAtConnect: !this.pooled, name: 'primary', role: 'primary', url: primaryUrl });
     const replicaUrls = config.baseline ? [] : config.database.replicaUrls;
-    const replicas = replicaUrls.map((url, i) => new ManagedPool({ ...common, name: `replica${i + 1}`, role: 'replica', url }));
+    const replicas = replicaUrls.map((url, i) => new ManagedPool({
+      ...common, statementTimeoutAtConnect: !config.database.transactionPooler, name: `replica${i + 1}`, role: 'replica', url,
+    }));
     this.router = new ReplicaRouter(this.primary, replicas, config.replicas);
+    // Patroni's members are reached directly (their addresses come from /cluster), never through PgBouncer.
     this.patroni = config.database.patroniUrls.length > 0 && !config.baseline
       ? new PatroniReplicaSource(config.database.patroniUrls, this.router,
         (name, url) => new ManagedPool({ ...common, name, role: 'replica', url }), config.database.primaryUrl, Math.max(250, config.replicas.pollMs))
@@ -74,6 +99,8 @@ export class Database {
     await this.primary.prefill();
     // A replica that is down at start-up must not stop the app: the router excludes it.
     await Promise.allSettled(this.replicas.map((r) => r.prefill()));
+    // Behind PgBouncer the statement timeout is the server's to set: refuse to run without it.
+    if (this.pooled) await assertStatementTimeout([this.primary, ...this.replicas], this.config.pool.statementTimeoutMs);
     await this.patroni?.start();
     await this.router.start();
   }
@@ -146,9 +173,13 @@ export class Database {
     }
   }
 
-  /** Unnamed (planned per execution) in the baseline and for catalog entries that ask for custom plans. */
+  /**
+   * Unnamed (planned per execution) in the baseline, for catalog entries that ask for custom
+   * plans, and behind a transaction pooler (config.database.namedStatements off): there a named
+   * statement parsed on one server connection is executed on another that never saw it.
+   */
   #prepareAs(def: QueryDef): string | undefined {
-    return this.config.baseline || def.plan === 'custom' ? undefined : def.name;
+    return this.config.baseline || def.plan === 'custom' || !this.config.database.namedStatements ? undefined : def.name;
   }
 
   /** Runs `fn` in a transaction on the primary. Never retried: a write once sent stays sent. */
@@ -189,7 +220,12 @@ export class Database {
     });
   }
 
-  /** Raw access for maintenance code in db/ (migrations, partitions, seeding). */
+  /**
+   * Raw access for maintenance code in db/ (migrations, partitions, seeding). On a pooled
+   * Database only transaction-scoped state is safe (BEGIN … COMMIT, SET LOCAL, xact locks):
+   * session state would stay on a PgBouncer server connection that others use next. Tools
+   * that need a session construct their Database with `session: true`.
+   */
   async withPrimaryClient<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
     return this.primary.withClient(fn);
   }

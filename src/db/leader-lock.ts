@@ -6,7 +6,10 @@ import { systemQueries } from './system-queries.ts';
  * Sessions that must not come from a pool: a session advisory lock belongs to one backend,
  * and session settings (lock_timeout, TimeZone, statement_timeout = 0 for long COPYs)
  * must not leak into connections the API later borrows (pg_partman #531, DependencyTrack
- * #2207 had exactly that through PgBouncer). Everything here opens its own pg.Client.
+ * #2207 had exactly that through PgBouncer). Everything here opens its own pg.Client, on
+ * config.database.primaryUrl: the primary directly, DATABASE_SESSION_URL when DATABASE_URL
+ * goes through PgBouncer (a session advisory lock through transaction pooling would be taken
+ * on one server connection and checked or released on another, pgbouncer #617).
  */
 export interface DedicatedSessionOptions {
   readonly applicationName: string;
@@ -22,6 +25,10 @@ export async function openDedicatedSession(url: string, opts: DedicatedSessionOp
     connectionString: url,
     application_name: opts.applicationName,
     statement_timeout: opts.statementTimeoutMs && opts.statementTimeoutMs > 0 ? opts.statementTimeoutMs : undefined,
+    // An explicit 0 is sent too: behind PgBouncer the app's timeout is a role default
+    // (ALTER ROLE … SET statement_timeout, docs/OPERATIONS.md), which would otherwise cut a
+    // month's archive COPY on this direct session. pg sends no statement_timeout of 0 itself.
+    options: opts.statementTimeoutMs === 0 ? '-c statement_timeout=0' : undefined,
     connectionTimeoutMillis: opts.connectTimeoutMs ?? 5_000,
     keepAlive: true,
   });

@@ -23,6 +23,11 @@ export interface ManagedPoolOptions {
   readonly lazy?: boolean;
   /** Told how long each checkout waited for a connection (admission control, src/http/admission). */
   readonly onAcquireWait?: (pool: string, waitMs: number) => void;
+  /**
+   * Send statement_timeout as a startup parameter (default true). False behind PgBouncer
+   * 1.18, which refuses it ("unsupported startup parameter"); the server sets it there.
+   */
+  readonly statementTimeoutAtConnect?: boolean;
 }
 
 interface ClientMeta { lastReleasedAt: number; expiresAt: number; broken: boolean }
@@ -59,7 +64,7 @@ export class ManagedPool {
       idleTimeoutMillis: opts.pool.idleTimeoutMs,
       connectionTimeoutMillis: opts.pool.acquireTimeoutMs,
       application_name: opts.applicationName,
-      statement_timeout: opts.pool.statementTimeoutMs > 0 ? opts.pool.statementTimeoutMs : undefined,
+      statement_timeout: opts.pool.statementTimeoutMs > 0 && opts.statementTimeoutAtConnect !== false ? opts.pool.statementTimeoutMs : undefined,
       keepAlive: true,
     });
     // Without this handler an idle client's error (server restart, pg_terminate_backend)

@@ -40,7 +40,7 @@ export function register(program: Command): void {
       const config = loadConfig();
       const defs = select(await allQueries(), names);
       const analyze = opts.analyze !== false;
-      const db = new Database(config, { applicationName: 'bgc-explain', lazy: true });
+      const db = new Database(config, { applicationName: 'bgc-explain', lazy: true, session: true });
       try {
         const result = await runAudit(db, defs, {
           analyze,

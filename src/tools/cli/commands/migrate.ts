@@ -11,7 +11,7 @@ export function register(program: Command): void {
     .option('--json', 'machine-readable output')
     .action(async (opts: { json?: boolean }) => {
       const config = loadConfig();
-      const db = new Database(config, { applicationName: 'bgc-migrate', lazy: true });
+      const db = new Database(config, { applicationName: 'bgc-migrate', lazy: true, session: true });
       try {
         const applied = await db.withPrimaryClient((c) => migrate(c, path.join(config.projectRoot, 'migrations'), (m) => progressLine(`applying ${m.name}`)));
         if (opts.json) printJson({ applied: applied.map((m) => m.name) });
@@ -23,7 +23,7 @@ export function register(program: Command): void {
     .option('--json', 'machine-readable output')
     .action(async (opts: { json?: boolean }) => {
       const config = loadConfig();
-      const db = new Database(config, { applicationName: 'bgc-migrate', lazy: true });
+      const db = new Database(config, { applicationName: 'bgc-migrate', lazy: true, session: true });
       try {
         const status = await db.withPrimaryClient((c) => migrationStatus(c, path.join(config.projectRoot, 'migrations')));
         if (opts.json) printJson(status); else printTable(status as unknown as Record<string, unknown>[]);

@@ -60,7 +60,7 @@ export function register(program: Command): void {
     .action(async (raw: SeedCliOptions) => {
       const { preset, seed, anchorMs } = parseOptions(raw);
       const config = loadConfig();
-      const db = new Database(config, { applicationName: 'bgc-seed', lazy: true });
+      const db = new Database(config, { applicationName: 'bgc-seed', lazy: true, session: true });
       try {
         const result = await runSeed(db, { preset, seed, force: raw.force ?? false, anchorMs, monthsAhead: config.partitions.premakeMonths }, barProgress());
         if (raw.json) printJson(result);

@@ -44,7 +44,7 @@ export function register(program: Command): void {
         const app = [{ port: config.http.port, name: 'API (PORT)' }, { port: config.http.adminPort, name: 'admin (ADMIN_PORT)' }];
         await new LocalStack(config).up(progressLine, { alsoFree: app.filter((p) => p.port !== 0).map((p) => ({ ...p, ours: false })) });
       }
-      const db = new Database(config, { applicationName: 'bgc-migrate', lazy: true });
+      const db = new Database(config, { applicationName: 'bgc-migrate', lazy: true, session: true });
       try {
         await db.withPrimaryClient((c) => migrate(c, path.join(config.projectRoot, 'migrations'), (m) => progressLine(`applying ${m.name}`)));
         const { seedIfEmpty } = await import('../../seed/seed-if-empty.ts');
