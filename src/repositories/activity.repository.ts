@@ -1,6 +1,7 @@
 import { catalog } from '../catalog/registry.ts';
 import { defineQuery } from '../catalog/types.ts';
 import type { Database, QueryContext } from '../db/database.ts';
+import type { PostRow } from './feed.repository.ts';
 import { iso } from './sql-fragments.ts';
 
 /**
@@ -123,18 +124,8 @@ export interface MostActiveRow {
   readonly share_pct: number;
   readonly cumulative_share_pct: number;
 }
-export interface TopPostRow {
-  readonly rank: number;
-  readonly id: string;
-  readonly author_id: string;
-  readonly author_username: string;
-  readonly author_display_name: string | null;
-  readonly content: string;
-  readonly comment_count: number;
-  readonly author_posts: number;
-  readonly top_pct: number;
-  readonly created_at: string;
-}
+/** A feed post ranked among the month's most commented, with its author's share. */
+export type TopPostRow = PostRow & { readonly rank: number; readonly author_posts: number; readonly top_pct: number };
 
 export class ActivityRepository {
   constructor(private readonly db: Database) {}

@@ -1,6 +1,7 @@
 import { catalog } from '../catalog/registry.ts';
 import { defineQuery } from '../catalog/types.ts';
 import type { Database, QueryContext, Tx } from '../db/database.ts';
+import { commentPage, insertCommentCtes, NEW_COMMENT_RESULT, notBlocked } from './post-sql.ts';
 import { iso } from './sql-fragments.ts';
 
 /**
@@ -16,17 +17,6 @@ import { iso } from './sql-fragments.ts';
 const POST_COLUMNS = `
   s.id, s.author_id, u.username AS author_username, p.display_name AS author_display_name,
   s.content, s.comment_count, ${iso('s.created_at')} AS created_at`;
-
-/**
- * Hides posts between the viewer and anyone blocking or blocked by them. NOT IN over a
- * subquery stays a hashed filter built once per statement (the viewer's few blocks),
- * instead of probing relationships for every candidate post.
- */
-const notBlocked = (viewer: string) => `
-  NOT (s.author_id IN (
-    SELECT b.target_id FROM relationships b WHERE b.user_id = ${viewer} AND b.kind = 'block'
-    UNION ALL
-    SELECT b.user_id FROM relationships b WHERE b.target_id = ${viewer} AND b.kind = 'block'))`;
 
 const BUSY_POST = `
   SELECT s.id, s.created_at FROM status_updates s
@@ -150,17 +140,7 @@ FROM (
       AND s.group_id IS NULL AND s.hidden_at IS NULL
   ) AS post_exists
 ) x
-LEFT JOIN LATERAL (
-  SELECT pc.id, pc.author_id, u.username AS author_username, p.display_name AS author_display_name, pc.content, pc.created_at
-  FROM post_comments pc
-  JOIN users u ON u.id = pc.author_id
-  LEFT JOIN profiles p ON p.user_id = pc.author_id
-  WHERE x.post_exists AND pc.post_id = $1 AND pc.hidden_at IS NULL
-    AND (pc.created_at, pc.id) > ($4::timestamptz, $5::uuid)
-  ORDER BY pc.created_at, pc.id
-  LIMIT $6
-) c ON true
-ORDER BY c.created_at, c.id`,
+${commentPage('x.post_exists', { post: '$1', afterTs: '$4', afterId: '$5', limit: '$6' })}`,
   }),
   addComment: defineQuery({
     name: 'feed.add_comment',
@@ -179,29 +159,8 @@ WITH post AS (
   WHERE s.id = $1 AND s.created_at >= $2::timestamptz AND s.created_at <= $3::timestamptz
     AND s.group_id IS NULL -- group posts are commented through /api/groups/:id/feed
     AND s.hidden_at IS NULL -- hidden by a moderator (migration 0014)
-), blocked AS (
-  -- Two exact primary-key probes (user_id, target_id, kind), one per direction.
-  SELECT 1 FROM post
-  WHERE EXISTS (SELECT 1 FROM relationships b WHERE b.user_id = post.author_id AND b.target_id = $5::uuid AND b.kind = 'block')
-     OR EXISTS (SELECT 1 FROM relationships b WHERE b.user_id = $5::uuid AND b.target_id = post.author_id AND b.kind = 'block')
-), ins AS (
-  INSERT INTO post_comments (id, post_id, post_created_at, author_id, content, created_at)
-  SELECT $4, post.id, post.created_at, $5, $6, $7 FROM post WHERE NOT EXISTS (SELECT 1 FROM blocked)
-  RETURNING id, post_id, post_created_at, author_id, content, created_at
-), bump AS (
-  UPDATE status_updates s SET comment_count = s.comment_count + 1
-  FROM ins
-  WHERE s.id = ins.post_id AND s.created_at = ins.post_created_at
-    AND s.created_at >= $2::timestamptz AND s.created_at <= $3::timestamptz
-  RETURNING s.comment_count
-)
-SELECT EXISTS (SELECT 1 FROM post) AS post_exists, EXISTS (SELECT 1 FROM blocked) AS blocked,
-       ins.id, ins.author_id, u.username AS author_username, p.display_name AS author_display_name,
-       ins.content, ${iso('ins.created_at')} AS created_at, (SELECT comment_count FROM bump) AS comment_count
-FROM (SELECT 1) AS one
-LEFT JOIN ins ON true
-LEFT JOIN users u ON u.id = ins.author_id
-LEFT JOIN profiles p ON p.user_id = ins.author_id`,
+), ${insertCommentCtes({ id: '$4', author: '$5', content: '$6', createdAt: '$7', lower: '$2', upper: '$3' })}
+SELECT ${NEW_COMMENT_RESULT}`,
   }),
 });
 

@@ -2,6 +2,7 @@ import { catalog } from '../catalog/registry.ts';
 import { defineQuery } from '../catalog/types.ts';
 import type { Database, QueryContext } from '../db/database.ts';
 import type { AddCommentRow, CommentRow, PostRow, TimeWindow } from './feed.repository.ts';
+import { commentPage, insertCommentCtes, NEW_COMMENT_RESULT, notBlocked } from './post-sql.ts';
 import { iso } from './sql-fragments.ts';
 
 /**
@@ -13,13 +14,6 @@ import { iso } from './sql-fragments.ts';
  * moment ago reads nothing more. Posts and comments hidden by a moderator (migration
  * 0014) show to nobody. $1 is always the group id.
  */
-
-/** Posts between the viewer and anyone blocking or blocked by them are hidden, as in the public feed. */
-const notBlocked = (viewer: string) => `
-  NOT (s.author_id IN (
-    SELECT b.target_id FROM relationships b WHERE b.user_id = ${viewer} AND b.kind = 'block'
-    UNION ALL
-    SELECT b.user_id FROM relationships b WHERE b.target_id = ${viewer} AND b.kind = 'block'))`;
 
 /** Group $1 if active, and whether `user` is a member of it, as one row `x`. */
 const ACCESS = (user: string) => `(
@@ -114,17 +108,7 @@ CROSS JOIN LATERAL (
       AND s.hidden_at IS NULL
   ) AS post_exists
 ) y
-LEFT JOIN LATERAL (
-  SELECT pc.id, pc.author_id, u.username AS author_username, p.display_name AS author_display_name, pc.content, pc.created_at
-  FROM post_comments pc
-  JOIN users u ON u.id = pc.author_id
-  LEFT JOIN profiles p ON p.user_id = pc.author_id
-  WHERE y.post_exists AND pc.post_id = $3 AND pc.hidden_at IS NULL
-    AND (pc.created_at, pc.id) > ($6::timestamptz, $7::uuid)
-  ORDER BY pc.created_at, pc.id
-  LIMIT $8
-) c ON true
-ORDER BY c.created_at, c.id`,
+${commentPage('y.post_exists', { post: '$3', afterTs: '$6', afterId: '$7', limit: '$8' })}`,
   }),
   addComment: defineQuery({
     name: 'group.add_comment',
@@ -145,30 +129,9 @@ WITH member AS (
   SELECT s.id, s.created_at, s.author_id FROM status_updates s
   WHERE s.id = $2 AND s.group_id = $1 AND s.created_at >= $3::timestamptz AND s.created_at <= $4::timestamptz
     AND s.hidden_at IS NULL AND EXISTS (SELECT 1 FROM member)
-), blocked AS (
-  SELECT 1 FROM post
-  WHERE EXISTS (SELECT 1 FROM relationships b WHERE b.user_id = post.author_id AND b.target_id = $6::uuid AND b.kind = 'block')
-     OR EXISTS (SELECT 1 FROM relationships b WHERE b.user_id = $6::uuid AND b.target_id = post.author_id AND b.kind = 'block')
-), ins AS (
-  INSERT INTO post_comments (id, post_id, post_created_at, author_id, content, created_at)
-  SELECT $5, post.id, post.created_at, $6, $7, $8 FROM post WHERE NOT EXISTS (SELECT 1 FROM blocked)
-  RETURNING id, post_id, post_created_at, author_id, content, created_at
-), bump AS (
-  UPDATE status_updates s SET comment_count = s.comment_count + 1
-  FROM ins
-  WHERE s.id = ins.post_id AND s.created_at = ins.post_created_at
-    AND s.created_at >= $3::timestamptz AND s.created_at <= $4::timestamptz
-  RETURNING s.comment_count
-)
+), ${insertCommentCtes({ id: '$5', author: '$6', content: '$7', createdAt: '$8', lower: '$3', upper: '$4' })}
 SELECT EXISTS (SELECT 1 FROM community_groups g WHERE g.id = $1 AND g.is_active) AS group_exists,
-       EXISTS (SELECT 1 FROM member) AS is_member,
-       EXISTS (SELECT 1 FROM post) AS post_exists, EXISTS (SELECT 1 FROM blocked) AS blocked,
-       ins.id, ins.author_id, u.username AS author_username, p.display_name AS author_display_name,
-       ins.content, ${iso('ins.created_at')} AS created_at, (SELECT comment_count FROM bump) AS comment_count
-FROM (SELECT 1) AS one
-LEFT JOIN ins ON true
-LEFT JOIN users u ON u.id = ins.author_id
-LEFT JOIN profiles p ON p.user_id = ins.author_id`,
+       EXISTS (SELECT 1 FROM member) AS is_member,${NEW_COMMENT_RESULT}`,
   }),
 });
 

@@ -2,6 +2,7 @@ import { catalog } from '../catalog/registry.ts';
 import { defineQuery } from '../catalog/types.ts';
 import type { Database, QueryContext } from '../db/database.ts';
 import { systemQueries } from '../db/system-queries.ts';
+import type { RoomMessageRow } from './chat-rooms.repository.ts';
 import { iso } from './sql-fragments.ts';
 
 /**
@@ -31,7 +32,7 @@ const BUSY_ROOM = `
 export const realtimeQueries = catalog({
   missedDirect: defineQuery({
     name: 'realtime.missed_direct',
-    description: "Realtime `sync`: the user's direct messages after a (created_at, id) position, oldest first, across their conversations. Conversations come from conversation_members_inbox_idx (last_message_at >= the position); each one's messages from messages_conversation_history_idx, walked forward.",
+    description: "Realtime `sync`: the user's direct messages after a (created_at, id) position, oldest first, across their conversations, leaving out messages a moderator hid and those of suspended accounts. Conversations come from conversation_members_inbox_idx (last_message_at >= the position); each one's messages from messages_conversation_history_idx, walked forward.",
     target: 'replica',
     timeBounded: true,
     sample: { sql: ACTIVE_MEMBER },
@@ -44,6 +45,8 @@ CROSS JOIN LATERAL (
   WHERE m.conversation_id = cm.conversation_id
     AND m.created_at >= $2::timestamptz
     AND (m.created_at, m.id) > ($2::timestamptz, $3::uuid)
+    AND m.hidden_at IS NULL -- hidden by a moderator (migration 0014)
+    AND EXISTS (SELECT 1 FROM users su WHERE su.id = m.sender_id AND su.is_active) -- not from a suspended account
   ORDER BY m.created_at, m.id
   LIMIT $4
 ) m
@@ -53,7 +56,7 @@ LIMIT $4`,
   }),
   missedRoom: defineQuery({
     name: 'realtime.missed_room',
-    description: "Realtime `sync` of one room: its messages after a (created_at, id) position, oldest first, with sender summaries, leaving out senders with a block in either direction with the reader (blocked users get nothing about each other). messages_room_history_idx walked forward.",
+    description: "Realtime `sync` of one room: its messages after a (created_at, id) position, oldest first, with sender summaries, leaving out senders with a block in either direction with the reader (blocked users get nothing about each other), messages a moderator hid and those of suspended accounts. messages_room_history_idx walked forward.",
     target: 'replica',
     timeBounded: true,
     sample: {
@@ -69,6 +72,8 @@ FROM (
   WHERE m.room_id = $1
     AND m.created_at >= $2::timestamptz
     AND (m.created_at, m.id) > ($2::timestamptz, $3::uuid)
+    AND m.hidden_at IS NULL -- hidden by a moderator (migration 0014)
+    AND EXISTS (SELECT 1 FROM users su WHERE su.id = m.sender_id AND su.is_active) -- not from a suspended account
     AND NOT EXISTS (
       SELECT 1 FROM relationships b
       WHERE b.kind = 'block'
@@ -106,14 +111,8 @@ export interface MissedDirectRow {
   readonly content: string;
   readonly created_at: string;
 }
-export interface MissedRoomRow {
-  readonly id: string;
-  readonly sender_id: string;
-  readonly sender_username: string;
-  readonly sender_display_name: string | null;
-  readonly content: string;
-  readonly created_at: string;
-}
+/** A room message missed while disconnected: the same row a send returns. */
+export type MissedRoomRow = RoomMessageRow;
 
 /** A (created_at, id) keyset position. */
 export interface Position { readonly ts: string; readonly id: string }

@@ -1,6 +1,7 @@
 import { catalog } from '../catalog/registry.ts';
 import { defineQuery } from '../catalog/types.ts';
 import type { Database, QueryContext } from '../db/database.ts';
+import type { ProfileRow } from './profiles.repository.ts';
 import { iso } from './sql-fragments.ts';
 
 /**
@@ -137,21 +138,10 @@ export interface SearchFilters {
   readonly near: { readonly lat: number; readonly lng: number; readonly radiusM: number } | null;
 }
 
-export interface SearchRow {
-  readonly id: string;
-  readonly username: string;
-  readonly display_name: string | null;
-  readonly bio: string | null;
-  readonly birthdate: string | null;
-  readonly gender: string | null;
-  readonly ethnicity: string | null;
-  readonly city: string | null;
-  readonly state: string | null;
-  readonly roles: string[];
-  readonly interests: string[];
-  readonly last_active_at: string;
-  readonly distance_km: number | null;
-}
+/** A search hit: the profile's public summary columns, and the distance when searching near a point. */
+export type SearchRow = Pick<ProfileRow,
+  'id' | 'username' | 'display_name' | 'bio' | 'birthdate' | 'gender' | 'ethnicity' | 'city' | 'state' | 'roles' | 'interests' | 'last_active_at'
+> & { readonly distance_km: number | null };
 
 export type NearRow = SearchRow & { readonly knn_distance: number };
 
