@@ -57,6 +57,8 @@ export interface StackPorts {
   readonly pgbouncerPorts: readonly [number, number, number];
 }
 
+export interface RedisSentinelAddress { readonly host: string; readonly port: number }
+
 export interface Config {
   readonly env: NodeEnv;
   readonly projectRoot: string;
@@ -65,7 +67,15 @@ export interface Config {
   readonly stack: StackPorts;
   /** Which address each kind of database work uses; behind PgBouncer see src/config/database-urls.ts. */
   readonly database: DatabaseConfig;
-  readonly redis: { readonly url: string; readonly maxmemory: string; readonly policy: string };
+  readonly redis: {
+    readonly url: string;
+    readonly maxmemory: string;
+    readonly policy: string;
+    /** REDIS_SENTINELS: where to ask for the master; empty = connect to `url` directly. */
+    readonly sentinels: readonly RedisSentinelAddress[];
+    /** REDIS_SENTINEL_NAME: the master's name in the sentinels' `sentinel monitor` line. */
+    readonly sentinelName: string;
+  };
   readonly http: { readonly host: string; readonly port: number; readonly adminPort: number; readonly adminToken: string };
   readonly log: { readonly level: string; readonly sql: boolean };
   /** The pool settings in force (the baseline mode's node-postgres defaults included). */
@@ -148,6 +158,18 @@ function localUrl(port: number): string {
   return `postgres://${LOCAL_STACK.user}@127.0.0.1:${port}/${LOCAL_STACK.database}`;
 }
 
+function sentinelAddresses(raw: string | undefined, problems: string[]): RedisSentinelAddress[] {
+  const items = (raw ?? '').split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+  const out: RedisSentinelAddress[] = [];
+  for (const item of items) {
+    const m = /^([^:\s]+):(\d{1,5})$/.exec(item);
+    const port = Number(m?.[2]);
+    if (!m?.[1] || port < 1 || port > 65535) problems.push(`REDIS_SENTINELS: "${item}" is not host:port such as 127.0.0.1:26379`);
+    else out.push({ host: m[1], port });
+  }
+  return out;
+}
+
 function splitUrls(raw: string | undefined, problems: string[]): string[] {
   if (raw === undefined || raw.trim() === '') return [];
   const urls = raw.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
@@ -219,6 +241,8 @@ function build(raw: RawEnv, problems: string[]): Config {
     }, problems),
     redis: {
       url: raw.REDIS_URL ?? `redis://127.0.0.1:${stack.redisPort}`,
+      sentinels: sentinelAddresses(raw.REDIS_SENTINELS, problems),
+      sentinelName: raw.REDIS_SENTINEL_NAME,
       maxmemory: raw.BGC_REDIS_MAXMEMORY,
       policy: raw.BGC_REDIS_POLICY,
     },

@@ -31,6 +31,11 @@ export const envSchema = z.object({
   // Named (server-side prepared) statements. Unset: true, or false when DATABASE_SESSION_URL is set.
   BGC_DB_NAMED_STATEMENTS: bool.optional(),
   REDIS_URL: z.string().url().optional(),
+  // Redis Sentinel (src/cache/redis-connection.ts): comma-separated host:port of the sentinels.
+  // When set, every Redis connection asks them for the master named REDIS_SENTINEL_NAME and
+  // follows failovers; REDIS_URL then only supplies credentials and the database number.
+  REDIS_SENTINELS: z.string().optional(),
+  REDIS_SENTINEL_NAME: z.string().regex(/^[A-Za-z0-9._-]+$/, 'expected a Sentinel master name such as bgc').default('bgc'),
   // Unset: 3000 / 3001, moved by BGC_STACK_PORT_OFFSET like the local stack (src/config/index.ts).
   PORT: intFrom(0, 65535).optional(),
   ADMIN_PORT: intFrom(0, 65535).optional(),
