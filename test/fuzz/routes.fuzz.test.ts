@@ -77,6 +77,9 @@ beforeAll(async () => {
   const image = await sharp({ create: { width: 32, height: 24, channels: 3, background: '#888' } }).jpeg().toBuffer();
   const photo = await t.app.inject({ method: 'POST', url: '/api/photos', payload: image, headers: { authorization: `Bearer ${a.token}`, 'content-type': 'image/jpeg' } });
   expect(photo.statusCode).toBe(201);
+  const images = await fuzzImages();
+  const chatImage = await t.app.inject({ method: 'POST', url: `/api/chat/conversations/${conv.body.id}/images`, payload: images[0], headers: { authorization: `Bearer ${a.token}`, 'content-type': 'image/jpeg' } });
+  expect(chatImage.statusCode, chatImage.body).toBe(201);
   await t.call('POST', `/api/social/favorite/${b.id}`, { token: a.token });
   await t.call('POST', `/api/social/favorite/${c.id}`, { token: a.token });
   // Real cursors (read-your-writes routing sees the writes above even on lagging replicas) of every kind, for the tampering arbitraries.
@@ -104,6 +107,8 @@ beforeAll(async () => {
     groupIds, groupPostId: groupPost.body.id,
     reportedPostId: reported.body.id, moderationCaseId: moderationCase?.id ?? '',
     photoId: (JSON.parse(photo.body) as { id: string }).id,
+    chatImageId: (JSON.parse(chatImage.body) as { image: { id: string } }).image.id,
+    images,
   };
   await createSpareSessions(a.id, a.token, 600);
   await createSpareSessions(b.id, b.token, 100);
@@ -115,6 +120,15 @@ afterAll(async () => {
   await t?.close();
   if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
 });
+
+/** Upload bodies for the image routes: three valid types, a GIF, a PNG claiming 9000×9000 (a bomb), bytes that are no image. */
+async function fuzzImages(): Promise<Buffer[]> {
+  const base = () => sharp({ create: { width: 24, height: 16, channels: 3, background: '#468' } });
+  const bomb = Buffer.from(await base().png().toBuffer());
+  bomb.writeUInt32BE(9000, 16);
+  bomb.writeUInt32BE(9000, 20); // the IHDR CRC no longer matches: refused as corrupt or as too large, either way a 4xx
+  return [await base().jpeg().toBuffer(), await base().png().toBuffer(), await base().webp().toBuffer(), await base().gif().toBuffer(), bomb, Buffer.from('GIF89a but not really')];
+}
 
 /** Header values a real HTTP client could send (latin-1, no control characters but tab). */
 function sendable(headers: Record<string, string>): Record<string, string> {

@@ -22,6 +22,10 @@ export interface World {
   readonly moderationCaseId: string;
   /** A photo of a's. */
   readonly photoId: string;
+  /** An image a sent in conversationId. */
+  readonly chatImageId: string;
+  /** Image upload bodies: valid JPEG/PNG/WebP, a GIF, truncated, a decompression bomb, garbage. */
+  readonly images: readonly Buffer[];
   readonly cursors: readonly string[];
 }
 
@@ -35,6 +39,8 @@ export interface RouteSpec {
   readonly query?: readonly string[];
   /** Keys the body schema knows beyond the example's (so mutations also hit them). */
   readonly extraKeys?: readonly string[];
+  /** The body is an image (World.images, or any of the JSON payloads), sent with an image or other content type. */
+  readonly image?: boolean;
 }
 
 const PAGE = ['cursor', 'limit'];
@@ -92,11 +98,16 @@ export const ROUTES: readonly RouteSpec[] = [
   { method: 'POST', path: '/api/moderation/reports', auth: true, extraKeys: ['details'], body: (w, n) => ({ target_type: n % 3 ? 'post' : 'profile', target_id: n % 3 ? w.reportedPostId : w.users.c, reason: 'spam', details: 'fuzz' }) },
   { method: 'GET', path: '/api/moderation/queue', auth: true, query: PAGE },
   { method: 'GET', path: '/api/moderation/cases/:id', auth: true },
-  { method: 'POST', path: '/api/photos', auth: true },
+  { method: 'POST', path: '/api/photos', auth: true, image: true },
   { method: 'GET', path: '/api/photos/:id', auth: true },
   { method: 'GET', path: '/api/photos/:id/thumb', auth: true },
   { method: 'DELETE', path: '/api/photos/:id', auth: true },
   { method: 'GET', path: '/api/profiles/:id/photos', auth: true, query: PAGE },
+  { method: 'POST', path: '/api/chat/conversations/:id/images', auth: true, image: true, query: ['caption'] },
+  { method: 'POST', path: '/api/chat/rooms/:id/images', auth: true, image: true, query: ['caption'] },
+  { method: 'GET', path: '/api/chat/images/:id', auth: true },
+  { method: 'GET', path: '/api/chat/images/:id/thumb', auth: true },
+  { method: 'DELETE', path: '/api/chat/images/:id', auth: true },
   { method: 'POST', path: '/api/moderation/cases/:id/resolve', auth: true, extraKeys: ['note'], body: (_w, n) => ({ action: (['dismiss', 'hide', 'suspend'] as const)[n % 3], note: 'fuzz' }) },
 ];
 
@@ -105,7 +116,7 @@ export interface FuzzRequest {
   readonly method: string;
   readonly url: string;
   readonly headers: Record<string, string>;
-  readonly payload?: string;
+  readonly payload?: string | Buffer;
 }
 
 const CONTENT_TYPES = ['application/json', 'application/json', 'application/json', 'application/json; charset=utf-8',
@@ -115,6 +126,7 @@ function idsFor(param: string, w: World, path: string): string[] {
   if (path.startsWith('/api/groups/') && param === 'id') return [...w.groupIds];
   if (path.startsWith('/api/moderation/cases/')) return [w.moderationCaseId];
   if (path.startsWith('/api/photos/')) return [w.photoId];
+  if (path.startsWith('/api/chat/images/')) return [w.chatImageId];
   if (path.startsWith('/api/groups/') && param === 'postId') return [w.groupPostId, w.postId];
   if (param === 'postId') return [w.postId];
   if (param === 'userId' || path.startsWith('/api/profiles/:id')) return [w.users.b, w.users.c, w.users.a];
@@ -149,6 +161,17 @@ function mutatedBody(valid: Record<string, unknown>, extraKeys: readonly string[
     { weight: 1, arbitrary: addKey },
     { weight: 1, arbitrary: anyJson },
     { weight: 1, arbitrary: fc.constant([valid]) },
+  );
+}
+
+const IMAGE_CONTENT_TYPES = ['image/jpeg', 'image/png', 'image/webp', 'image/jpeg', 'image/gif', 'application/json', 'application/octet-stream', ''];
+
+/** An image upload's body: one of World.images (mostly), a slice of one, or a JSON/garbage payload. */
+function imagePayload(w: World): fc.Arbitrary<string | Buffer | undefined> {
+  return fc.oneof(
+    { weight: 6, arbitrary: fc.constantFrom(...w.images) },
+    { weight: 2, arbitrary: fc.tuple(fc.constantFrom(...w.images), fc.nat()).map(([img, cut]) => img.subarray(0, cut % img.length)) },
+    { weight: 1, arbitrary: payloadFor(undefined, []) },
   );
 }
 
@@ -191,13 +214,14 @@ export function requestFor(spec: RouteSpec, w: World): fc.Arbitrary<FuzzRequest>
     payloadSeed: fc.nat(),
     contentType: fc.constantFrom(...CONTENT_TYPES),
     lsn: fc.oneof({ weight: 5, arbitrary: fc.constant(undefined) }, { weight: 1, arbitrary: fc.oneof(fc.constant('0/0'), fc.constant('FFFFFFFF/FFFFFFFF'), nastyString.map((s) => s.replace(/[\r\n]/g, '').slice(0, 200))) }),
-  }).chain((r) => payloadFor(spec.body?.(w, r.n), spec.extraKeys ?? []).map((payload) => {
+  }).chain((r) => (spec.image ? imagePayload(w) : payloadFor(spec.body?.(w, r.n), spec.extraKeys ?? [])).map((payload) => {
     let i = 0;
     const url = spec.path.replace(/:(\w+)/g, () => r.ids[i++] ?? '') + r.query;
     const headers: Record<string, string> = {};
     if (r.auth !== undefined) headers.authorization = r.auth;
     if (r.lsn !== undefined) headers['x-bgc-lsn'] = r.lsn;
-    if (payload !== undefined && r.contentType !== '') headers['content-type'] = r.contentType;
+    const contentType = spec.image ? IMAGE_CONTENT_TYPES[r.payloadSeed % IMAGE_CONTENT_TYPES.length] ?? '' : r.contentType;
+    if (payload !== undefined && contentType !== '') headers['content-type'] = contentType;
     // GET and DELETE carry a body only sometimes, as a client bug would.
     const sendBody = payload !== undefined && (spec.method === 'POST' || spec.method === 'PUT' || r.payloadSeed % 8 === 0);
     return { route: `${spec.method} ${spec.path}`, method: spec.method, url, headers, ...(sendBody ? { payload } : {}) };
