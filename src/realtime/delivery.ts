@@ -3,7 +3,7 @@ import type { Logger } from '../logging/logger.ts';
 import type { PushedType, RealtimeMetrics } from '../metrics/realtime.metrics.ts';
 import type { RealtimeRepository } from '../repositories/realtime.repository.ts';
 import type { ConversationReadWritten, DirectMessageWritten, RoomMessageWritten } from '../services/hooks.ts';
-import type { RelationshipReader } from '../services/index.ts';
+import type { ProfileReader, RelationshipReader } from '../services/index.ts';
 import { CLOSE, decodeBusFrame, encodeBusFrame, events, type BusKind, type BusMeta } from './protocol.ts';
 import type { ConnectionRegistry } from './registry.ts';
 
@@ -12,6 +12,11 @@ interface DeliveryDeps {
   readonly bus: RealtimeBus;
   readonly metrics: RealtimeMetrics;
   readonly relationships: RelationshipReader;
+  /**
+   * The cached profile read (null for a suspended account): a message is pushed only while
+   * its sender's account is active. Suspension invalidates it (WriteHooks.profileChanged).
+   */
+  readonly profiles: ProfileReader;
   readonly repo: RealtimeRepository;
   readonly logger: Logger;
 }
@@ -30,9 +35,16 @@ const RESYNC_RETRY_MS = 1_000;
  * the sender (checked through the cached relationship reader, from the sender's side:
  * one cached set answers every joiner). Room frames are delivered one after another per
  * room, so the asynchronous block check cannot reorder them.
+ *
+ * Moderation: a message is published only if its sender's account is still active (a
+ * suspension ends the sender's sessions, but a send already past authentication can
+ * commit just after it); the check goes through the cached profile reader, one sender's
+ * messages one after another so it cannot reorder them either. What a moderator hid, or
+ * a suspended account wrote, never comes back through `sync` (realtime.repository.ts).
  */
 export class Delivery {
   readonly #roomQueues = new Map<string, Promise<void>>();
+  readonly #senderQueues = new Map<string, Promise<void>>();
   /** `<kind>:<id>` of channels whose publish failed; they get a `resync` once publishing works. */
   readonly #missed = new Set<string>();
   #resyncTimer: NodeJS.Timeout | undefined;
@@ -42,15 +54,44 @@ export class Delivery {
   // ---- publishing ------------------------------------------------------------------
 
   directMessage(w: DirectMessageWritten, lsn: string | undefined): void {
-    const t = Date.now();
     const m = w.message;
-    this.#publish('user', [m.sender_id, w.recipientId], { t, k: 'message', s: m.sender_id }, events.message(m.conversation_id, m, lsn, t));
+    const to = [m.sender_id, w.recipientId];
+    this.#fromActiveSender(m.sender_id, 'user', to, () => {
+      const t = Date.now();
+      this.#publish('user', to, { t, k: 'message', s: m.sender_id }, events.message(m.conversation_id, m, lsn, t));
+    });
   }
 
   roomMessage(w: RoomMessageWritten, lsn: string | undefined): void {
-    const t = Date.now();
     const m = w.message;
-    this.#publish('room', [m.room_id], { t, k: 'room_message', s: m.sender.id }, events.roomMessage(m.room_id, m, lsn, t));
+    this.#fromActiveSender(m.sender.id, 'room', [m.room_id], () => {
+      const t = Date.now();
+      this.#publish('room', [m.room_id], { t, k: 'room_message', s: m.sender.id }, events.roomMessage(m.room_id, m, lsn, t));
+    });
+  }
+
+  /**
+   * Runs `publish` once the sender's account is known to be active, after that sender's
+   * earlier messages. A suspended sender's message is dropped (counted). If the account
+   * cannot be read, nothing is published and the recipients are told to `resync` (their
+   * `sync` reads PostgreSQL, which leaves out suspended accounts' messages).
+   */
+  #fromActiveSender(senderId: string, kind: ChannelKind, to: readonly string[], publish: () => void): void {
+    const prev = this.#senderQueues.get(senderId) ?? Promise.resolve();
+    const next = prev.then(async () => {
+      let active: boolean;
+      try {
+        active = (await this.d.profiles.getProfileView(senderId, {})) !== null;
+      } catch (err) {
+        this.d.logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'realtime: sender lookup failed; recipients will resync');
+        this.#noteMissed(kind, to);
+        return;
+      }
+      if (active) publish();
+      else this.d.metrics.dropped.inc({ reason: 'sender_suspended' }, to.length);
+    });
+    this.#senderQueues.set(senderId, next);
+    void next.then(() => { if (this.#senderQueues.get(senderId) === next) this.#senderQueues.delete(senderId); });
   }
 
   /** To the reader's own sockets (other devices) and to the other member unless a block stands between them. */

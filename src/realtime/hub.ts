@@ -5,7 +5,7 @@ import type { PresenceStore } from '../cache/presence-store.ts';
 import type { Logger } from '../logging/logger.ts';
 import type { RealtimeMetrics } from '../metrics/realtime.metrics.ts';
 import type { RealtimeRepository } from '../repositories/realtime.repository.ts';
-import type { SessionInfo, SessionResolver, RelationshipReader, WriteHooks } from '../services/index.ts';
+import type { ProfileReader, SessionInfo, SessionResolver, RelationshipReader, WriteHooks } from '../services/index.ts';
 import { RealtimeConnection, type ConnectionLimits } from './connection.ts';
 import { Delivery } from './delivery.ts';
 import { FrameHandler } from './frames.ts';
@@ -25,6 +25,8 @@ export interface RealtimeHubDeps {
   /** The uncached one, straight from PostgreSQL: used when a session was just invalidated. */
   readonly sessionStore: SessionResolver;
   readonly relationships: RelationshipReader;
+  /** The cached profile read: messages are pushed only from active (not suspended) accounts. */
+  readonly profiles: ProfileReader;
   readonly repo: RealtimeRepository;
   readonly bus: RealtimeBus;
   readonly presence: PresenceStore;
@@ -68,7 +70,7 @@ export class RealtimeHub {
     this.#log = d.logger.child({ component: 'realtime' });
     this.#limits = { maxBufferedBytes: d.settings.maxBufferedBytes, ...FRAME_LIMITS };
     this.#subs = new Subscriptions(d.bus, SUBSCRIBE_WAIT_MS);
-    this.delivery = new Delivery({ registry: this.registry, bus: d.bus, metrics: d.metrics, relationships: d.relationships, repo: d.repo, logger: this.#log });
+    this.delivery = new Delivery({ registry: this.registry, bus: d.bus, metrics: d.metrics, relationships: d.relationships, profiles: d.profiles, repo: d.repo, logger: this.#log });
     this.#frames = new FrameHandler({
       registry: this.registry, subscriptions: this.#subs, delivery: this.delivery, repo: d.repo, sync: new SyncReader(d.repo),
       metrics: d.metrics, logger: this.#log, typing: { perSecond: d.settings.typingPerSecond, burst: TYPING_BURST },

@@ -43,6 +43,7 @@ export async function startRealtime(config: Config, deps: {
     authenticate: (token) => deps.services.auth.authenticate(token),
     sessionStore: new DbSessionResolver(new SessionRepository(deps.db)),
     relationships: deps.services.readers.relationship,
+    profiles: deps.services.readers.profile,
     repo,
     bus,
     presence: presenceStore,
