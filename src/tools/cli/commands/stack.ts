@@ -5,6 +5,7 @@ import { MonitoringStack } from '../../stack/monitoring.ts';
 import { printJson, printTable, progressLine } from '../output.ts';
 import { haDown, haStatus, haUp } from '../ha-stack.ts';
 import { fleetFor, fleetUp } from '../../stack/fleet/commands.ts';
+import { localPgBouncer, pgbouncerEnv } from '../../stack/pgbouncer/layout.ts';
 
 export function register(program: Command): void {
   const stack = program.command('stack').description('Local PostgreSQL primary + 2 streaming replicas + Redis (DESIGN §2)');
@@ -15,7 +16,8 @@ export function register(program: Command): void {
     .option('--monitoring', 'also start Prometheus, Alertmanager, postgres_exporter and redis_exporter (deploy/)')
     .option('--ha', 'the high-availability stack instead: 3 PostgreSQL members under Patroni, 3 etcd members, HAProxy (DESIGN §7)')
     .option('--instances <n>', 'also N API processes (bgc serve) behind HAProxy on PORT: instance i on PORT+i, stats on PORT+100', (v) => Number(v))
-    .action(async (opts: { json?: boolean; monitoring?: boolean; ha?: boolean; instances?: number }) => {
+    .option('--pgbouncer', 'also one PgBouncer (transaction pooling) per node on 64320-64322 (+ offset); with --instances the instances use them')
+    .action(async (opts: { json?: boolean; monitoring?: boolean; ha?: boolean; instances?: number; pgbouncer?: boolean }) => {
       const config = loadConfig();
       if (opts.ha) { await haUp(config, opts); return; }
       const local = new LocalStack(config);
@@ -23,7 +25,14 @@ export function register(program: Command): void {
       // One preflight for every port, monitoring's included, before anything starts.
       await local.up(progressLine, { alsoFree: monitoring?.portClaims() ?? [] });
       await monitoring?.up(progressLine);
-      if (opts.instances !== undefined) await fleetUp(config, opts.instances, progressLine);
+      let behindPgBouncer: Record<string, string> | undefined;
+      if (opts.pgbouncer) {
+        const pgb = localPgBouncer(config);
+        await pgb.up(progressLine);
+        behindPgBouncer = pgbouncerEnv(pgb, config.database.primaryUrl, databaseName(config.database.primaryUrl));
+        progressLine(`behind PgBouncer (docs/OPERATIONS.md): ${Object.entries(behindPgBouncer).map(([k, v]) => `${k}=${v}`).join(' ')}`);
+      }
+      if (opts.instances !== undefined) await fleetUp(config, opts.instances, progressLine, behindPgBouncer);
       const status = await local.status();
       const monStatus = monitoring ? await monitoring.status() : undefined;
       if (opts.json) printJson(monStatus ? { nodes: status, monitoring: monStatus } : status);
@@ -41,6 +50,7 @@ export function register(program: Command): void {
       // The fleet first (HAProxy, then each instance drained): only the processes our pid files name.
       await fleetFor(config).down();
       if (opts.instances) { progressLine('instances and their HAProxy stopped'); return; }
+      await localPgBouncer(config).down();
       await new MonitoringStack(config).down();
       const removed = await new LocalStack(config).down({ purge: opts.purge ?? false });
       for (const r of removed) progressLine(`deleted ${r}`);
@@ -53,12 +63,20 @@ export function register(program: Command): void {
     .option('--ha', "the high-availability stack instead: members' roles, timelines and lag, etcd, HAProxy")
     .action(async (opts: { json?: boolean; ha?: boolean }) => {
       if (opts.ha) { await haStatus(loadConfig(), opts); return; }
-      const local = new LocalStack(loadConfig());
+      const config = loadConfig();
+      const local = new LocalStack(config);
       const status = await local.status();
       if (opts.json) { printJson(status); return; }
       printTable(status.map(flat));
+      const pgbouncers = localPgBouncer(config).status().filter((b) => b.state === 'running');
+      if (pgbouncers.length > 0) printTable(pgbouncers);
       progressLine(`data folder ${local.layout.dataDir}; PostgreSQL data ${local.pgRoot}`);
     });
+}
+
+/** The database a URL names (the local stack's `bgc` unless DATABASE_URL says otherwise). */
+function databaseName(url: string): string {
+  return decodeURIComponent(new URL(url).pathname.slice(1)) || 'postgres';
 }
 
 function flat(n: NodeStatus): Record<string, unknown> {

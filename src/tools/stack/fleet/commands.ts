@@ -10,10 +10,10 @@ import { buildFleetLayout } from './layout.ts';
  * The database is the one the environment names (the local stack when no URLs are set), and
  * it must be migrated (`bgc migrate`) before.
  */
-export function fleetFor(config: Config, count?: number): Fleet {
+export function fleetFor(config: Config, count?: number, env: Record<string, string> = {}): Fleet {
   const root = config.dataDir;
   const n = count ?? existingCount(path.join(root, 'fleet'));
-  return new Fleet(buildFleetLayout(root, { count: n, apiPort: config.http.port, adminPort: config.http.adminPort }), config.projectRoot);
+  return new Fleet(buildFleetLayout(root, { count: n, apiPort: config.http.port, adminPort: config.http.adminPort }), config.projectRoot, env);
 }
 
 /** Instances a previous `up` left folders for (api1, api2, …), so `down` finds every one. */
@@ -23,9 +23,10 @@ function existingCount(dir: string): number {
   return names.map((n) => /^api(\d+)$/.exec(n)?.[1]).reduce((max, d) => Math.max(max, d === undefined ? 0 : Number(d)), 0);
 }
 
-export async function fleetUp(config: Config, count: number, progress: (line: string) => void): Promise<Fleet> {
+/** `env`: settings for every instance on top of ours (the PgBouncer URLs with --pgbouncer). */
+export async function fleetUp(config: Config, count: number, progress: (line: string) => void, env: Record<string, string> = {}): Promise<Fleet> {
   if (!Number.isInteger(count) || count < 1 || count > 64) throw new Error(`--instances: expected 1 to 64, got ${count}`);
-  const fleet = fleetFor(config, count);
+  const fleet = fleetFor(config, count, env);
   await fleet.up(progress);
   return fleet;
 }

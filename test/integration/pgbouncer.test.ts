@@ -1,0 +1,284 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import pg from 'pg';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Config } from '../../src/config/index.ts';
+import { Database } from '../../src/db/database.ts';
+import { defineQuery } from '../../src/catalog/types.ts';
+import { LeaderLock } from '../../src/db/leader-lock.ts';
+import { NotifyListener } from '../../src/db/notify-listener.ts';
+import { sqlState } from '../../src/db/errors.ts';
+import { createServices, type Services } from '../../src/services/index.ts';
+import { CacheLayer } from '../../src/cache/cache-layer.ts';
+import { Metrics } from '../../src/metrics/registry.ts';
+import { connectNode } from '../../src/tools/stack/postgres-node.ts';
+import { localPgBouncer, pgbouncerEnv } from '../../src/tools/stack/pgbouncer/layout.ts';
+import type { PgBouncerStack } from '../../src/tools/stack/pgbouncer/pgbouncer.ts';
+import { until } from '../../src/tools/stack/ha/owned-process.ts';
+import { createPrivateStack, type PrivateStack } from '../helpers/private-stack.ts';
+import { freePort } from '../helpers/free-port.ts';
+
+/**
+ * Issue 18, behind PgBouncer: a private stack (primary + 2 replicas + Redis) with one
+ * PgBouncer 1.18 per node in transaction pooling mode (src/tools/stack/pgbouncer, default
+ * `ignore_startup_parameters`, so anything the app sends that PgBouncer cannot track fails).
+ *  - 20 Databases with the app's normal pool settings (10 + 20 overflow per node) stand in for
+ *    20 instances and drive a mixed read/write load through PgBouncer: 0 errors, and
+ *    pg_stat_activity on every node never shows more than 40 of PgBouncer's server connections
+ *    (they come over the node's Unix socket, so client_addr is NULL for them and only them).
+ *  - What needs a session goes to DATABASE_SESSION_URL: NOTIFY sent through PgBouncer reaches
+ *    20 direct LISTENers and the cache layer's own listener; 20 advisory-lock leader elections
+ *    elect exactly one leader, and another takes over when its session dies.
+ *  - statement_timeout is the server's (connect_query here); start-up refuses a mismatch; a
+ *    named statement through transaction pooling fails (why the setting exists).
+ */
+const STATEMENT_TIMEOUT_MS = 1_500;
+const INSTANCES = 20;
+const SERVER_CONNECTIONS_PER_NODE = 40;
+const LOAD_MS = 10_000;
+const TEST_LOCK_KEY = 727_160_990;
+
+let ps: PrivateStack;
+let pgb: PgBouncerStack;
+let pgbDir: string;
+
+beforeAll(async () => {
+  const t0 = Date.now();
+  ps = await createPrivateStack('pgbouncer');
+  pgbDir = path.join(process.cwd(), '.data', 'test-stacks', `pgbouncer-${crypto.randomBytes(3).toString('hex')}`);
+  const ports = [await freePort(), await freePort(), await freePort()];
+  pgb = localPgBouncer(ps.config(), {
+    dir: pgbDir, ports, statementTimeoutMs: STATEMENT_TIMEOUT_MS, poolSize: SERVER_CONNECTIONS_PER_NODE,
+    nodes: [
+      { name: 'primary', serverPort: ps.stack.layout.primaryPort },
+      ...ps.stack.layout.replicaPorts.map((p, i) => ({ name: `replica${i + 1}`, serverPort: p })),
+    ],
+  });
+  await pgb.up((l) => console.log(`[pgbouncer] ${l}`));
+  console.log(`[pgbouncer] private stack and 3 PgBouncers up in ${Date.now() - t0} ms`);
+}, 180_000);
+
+afterAll(async () => {
+  await pgb?.down();
+  for (const s of pgb?.status() ?? []) expect(s.state, `${s.name} stopped`).toBe('stopped');
+  await ps?.destroy();
+  if (pgbDir) fs.rmSync(pgbDir, { recursive: true, force: true });
+}, 120_000);
+
+/** A stand-in instance's configuration: the app's defaults, its URLs through PgBouncer. */
+function pooledConfig(extra: Record<string, string> = {}): Config {
+  return ps.config({
+    ...pgbouncerEnv(pgb, ps.primaryUrl, 'bgc'),
+    BGC_STATEMENT_TIMEOUT_MS: String(STATEMENT_TIMEOUT_MS),
+    BGC_CACHE_NAMESPACE: 'test:pgbouncer',
+    ...extra,
+  });
+}
+
+describe('behind PgBouncer (transaction pooling)', () => {
+  it('the server sets statement_timeout; a mismatch stops start-up; pg\'s startup parameter is refused', async () => {
+    const config = pooledConfig();
+    expect(config.database).toMatchObject({ transactionPooler: true, namedStatements: false, primaryUrl: ps.primaryUrl });
+
+    // What the setting avoids: pg's statement_timeout option is a startup parameter.
+    const raw = new pg.Client({ connectionString: config.database.primaryPoolUrl, statement_timeout: 5_000 });
+    raw.on('error', () => undefined);
+    await expect(raw.connect()).rejects.toThrow(/unsupported startup parameter: statement_timeout/);
+
+    const db = new Database(config, { applicationName: 'bgc-pgb-timeout' });
+    try {
+      await db.start();
+      const t0 = performance.now();
+      const err: unknown = await db.primary.query('SELECT pg_sleep(5)').then(() => undefined, (e: unknown) => e);
+      const ms = Math.round(performance.now() - t0);
+      console.log(`[pgbouncer] pg_sleep(5) through PgBouncer cancelled after ${ms} ms (statement_timeout ${STATEMENT_TIMEOUT_MS} ms from connect_query)`);
+      expect(sqlState(err)).toBe('57014');
+      expect(ms).toBeLessThan(4_000);
+    } finally { await db.close(); }
+
+    const wrong = new Database(pooledConfig({ BGC_STATEMENT_TIMEOUT_MS: '2500' }), { applicationName: 'bgc-pgb-mismatch' });
+    try {
+      await expect(wrong.start()).rejects.toMatchObject({ code: 'DB_POOLER_STATEMENT_TIMEOUT' });
+    } finally { await wrong.close(); }
+  });
+
+  it('named statements through transaction pooling fail (what BGC_DB_NAMED_STATEMENTS=false avoids)', async () => {
+    const named = defineQuery({ name: 'pgbtest.named', description: 'test read', target: 'primary', sample: [1], sql: 'SELECT $1::int + 1 AS v' });
+    const db = new Database(pooledConfig({ BGC_DB_NAMED_STATEMENTS: 'true' }), { applicationName: 'bgc-pgb-named' });
+    try {
+      await db.start();
+      const t0 = Date.now();
+      let first: unknown;
+      const loop = async () => {
+        while (first === undefined && Date.now() - t0 < 15_000) {
+          await db.query(named, [1]).catch((e: unknown) => { first ??= e; });
+        }
+      };
+      await Promise.all(Array.from({ length: 20 }, loop));
+      console.log(`[pgbouncer] named statement failed after ${Date.now() - t0} ms: ${first instanceof Error ? first.message : String(first)}`);
+      expect(first instanceof Error ? first.message : '').toMatch(/prepared statement "pgbtest\.named" (does not exist|already exists)/);
+    } finally { await db.close(); }
+  });
+
+  it(`${INSTANCES} instances' pools hold ≤ ${SERVER_CONNECTIONS_PER_NODE} server connections per node under mixed load, 0 errors; NOTIFY and leader election work on the direct URL`, async () => {
+    const config = pooledConfig();
+    const instances: Array<{ db: Database; services: Services; listener: NotifyListener; leader: LeaderLock; heard: string[] }> = [];
+    const sampler = new ConnectionSampler([
+      { node: 'primary', port: ps.stack.layout.primaryPort },
+      ...ps.stack.layout.replicaPorts.map((port, i) => ({ node: `replica${i + 1}`, port })),
+    ]);
+    let layer: CacheLayer | undefined;
+    try {
+      for (let i = 0; i < INSTANCES; i++) {
+        const db = new Database(config, { applicationName: `bgc-pgb-api${i + 1}` });
+        const heard: string[] = [];
+        const listener = new NotifyListener({
+          url: config.database.primaryUrl, channel: 'bgc_pgb_test', applicationName: `bgc-pgb-listener${i + 1}`,
+          onNotify: (p) => { heard.push(p); }, onConnected: () => undefined,
+        });
+        const leader = new LeaderLock({ url: config.database.primaryUrl, key: TEST_LOCK_KEY, applicationName: `bgc-pgb-leader${i + 1}` });
+        instances.push({ db, services: createServices({ config, db }), listener, leader, heard });
+      }
+      const t0 = Date.now();
+      await Promise.all(instances.map((s) => s.db.start()));
+      await Promise.all(instances.map((s) => s.listener.start(5_000)));
+      console.log(`[pgbouncer] ${INSTANCES} stand-ins started (pools pre-filled, statement_timeout checked, listeners up) in ${Date.now() - t0} ms`);
+      await sampler.start();
+
+      // Users and conversations to work on, made through the pooled path too.
+      const first = instances[0];
+      if (!first) throw new Error('no instances');
+      const users: Array<{ id: string }> = [];
+      for (let i = 0; i < 24; i++) {
+        const r = await first.services.auth.register({ email: `pgb${i}@example.test`, username: `pgb_user_${i}`, password: 'correct Horse 42' });
+        users.push({ id: r.value.user.id });
+      }
+      const conversations: Array<{ id: string; a: string; b: string }> = [];
+      for (let i = 0; i + 1 < users.length; i += 2) {
+        const a = users[i]?.id ?? '';
+        const b = users[i + 1]?.id ?? '';
+        const c = await first.services.conversations.open(a, b);
+        conversations.push({ id: c.value.id, a, b });
+      }
+      await ps.syncReplicas();
+
+      // Mixed load: 3 workers per stand-in (60 in flight against 40 server connections per node).
+      const counts = new Map<string, number>();
+      const errors: string[] = [];
+      const pick = <T>(xs: readonly T[]): T => xs[Math.floor(Math.random() * xs.length)] as T;
+      const ops: Array<[string, (s: Services) => Promise<unknown>]> = [
+        ['profile', (s) => { const v = pick(users).id; return s.profiles.get(v, pick(users).id, { userId: v }); }],
+        ['feed', (s) => { const v = pick(users).id; return s.feed.feed(v, 'global', undefined, 20, { userId: v }); }],
+        ['history', (s) => { const c = pick(conversations); return s.conversations.history(c.id, c.a, undefined, 20, { userId: c.a }); }],
+        ['inbox', (s) => { const u = pick(users).id; return s.conversations.inbox(u, undefined, 20, { userId: u }); }],
+        ['send', (s) => { const c = pick(conversations); return s.conversations.send(c.id, c.a, `hello ${Math.random()}`); }],
+        ['post', (s) => s.feed.post(pick(users).id, `status ${Math.random()}`)],
+      ];
+      const loadStarted = Date.now();
+      const worker = async (s: Services) => {
+        while (Date.now() - loadStarted < LOAD_MS) {
+          const [name, op] = pick(ops);
+          try {
+            await op(s);
+            counts.set(name, (counts.get(name) ?? 0) + 1);
+          } catch (err) {
+            errors.push(`${name}: ${err instanceof Error ? err.message : String(err)}`);
+          }
+        }
+      };
+      await Promise.all(instances.flatMap((s) => [worker(s.services), worker(s.services), worker(s.services)]));
+      const total = [...counts.values()].reduce((a, b) => a + b, 0);
+      const clientConnections = instances.reduce((n, s) => n + s.db.poolStats().reduce((m, p) => m + p.total, 0), 0);
+      console.log(`[pgbouncer] mixed load ${LOAD_MS / 1000} s: ${total} operations (${[...counts].map(([k, v]) => `${k} ${v}`).join(', ')}), ${errors.length} errors; `
+        + `${clientConnections} client connections to PgBouncer at the end`);
+      if (errors.length > 0) console.log(`[pgbouncer] errors: ${errors.slice(0, 10).join(' | ')}`);
+
+      // NOTIFY sent through PgBouncer (delivered at commit) reaches every direct LISTENer.
+      const token = crypto.randomBytes(4).toString('hex');
+      const n0 = Date.now();
+      await first.db.primary.query(`SELECT pg_notify('bgc_pgb_test', $1)`, [token]);
+      const notifyMs = await until('every listener heard the NOTIFY', () => instances.every((s) => s.heard.includes(token)), 10_000, 20);
+      console.log(`[pgbouncer] NOTIFY through PgBouncer heard by all ${INSTANCES} direct listeners in ${notifyMs} ms (${Date.now() - n0} ms with the send)`);
+
+      // The app's own cache layer listens on config.database.primaryUrl: a profile changed by
+      // SQL through PgBouncer (the 0004 trigger NOTIFYs) is invalidated in it.
+      layer = new CacheLayer(config, { logger: pino({ level: 'silent' }), metrics: new Metrics(), name: 'pgb' });
+      const invalidated: string[] = [];
+      layer.onKeysInvalidated((cache, ids) => { if (cache === 'profile') invalidated.push(...ids); });
+      await layer.start();
+      expect(layer.listener?.connected).toBe(true);
+      const target = users[3]?.id ?? '';
+      await first.db.primary.query(`UPDATE profiles SET bio = $2 WHERE user_id = $1`, [target, `changed ${token}`]);
+      const invMs = await until('the cache layer dropped the profile key', () => invalidated.includes(target), 10_000, 20);
+      console.log(`[pgbouncer] profile UPDATE through PgBouncer invalidated the cache layer's key in ${invMs} ms`);
+
+      // Leader election on direct sessions: exactly one of 20; another takes over when it dies.
+      const checks = await Promise.all(instances.map((s) => s.leader.check()));
+      const leaders = instances.filter((_, i) => checks[i]?.leader === true);
+      expect(leaders).toHaveLength(1);
+      const leaderPid = await leaders[0]?.leader.backendPid();
+      const admin = await connectNode(ps.stack.layout.primaryPort, 'bgc');
+      try { await admin.query('SELECT pg_terminate_backend($1)', [leaderPid]); } finally { await admin.end(); }
+      const others = instances.filter((s) => s !== leaders[0]);
+      const takeoverMs = await until('another instance leads', async () => (await Promise.all(others.map((s) => s.leader.check()))).some((c) => c.leader), 10_000, 100);
+      console.log(`[pgbouncer] leader session terminated; another of the ${INSTANCES} led after ${takeoverMs} ms`);
+
+      const seen = sampler.stop();
+      for (const s of seen) {
+        console.log(`[pgbouncer] ${s.node}: at most ${s.maxPooled} PgBouncer server connections, ${s.maxDirect} direct sessions (${s.samples} samples)`);
+      }
+      expect(errors).toEqual([]);
+      expect(total).toBeGreaterThan(1_000);
+      for (const s of seen) {
+        expect(s.maxPooled, `${s.node}: server connections from PgBouncer`).toBeLessThanOrEqual(SERVER_CONNECTIONS_PER_NODE);
+        expect(s.maxPooled, `${s.node}: served through PgBouncer`).toBeGreaterThan(0);
+      }
+      // Without PgBouncer the same pools could open 20 × 30 = 600 per node.
+      expect(clientConnections).toBeGreaterThan(3 * SERVER_CONNECTIONS_PER_NODE);
+    } finally {
+      sampler.stop();
+      await layer?.close();
+      await Promise.all(instances.map(async (s) => { await s.listener.close(); await s.leader.close(); await s.db.close(); }));
+    }
+  }, 180_000);
+});
+
+/**
+ * Samples pg_stat_activity on each node over a direct connection: PgBouncer's server connections
+ * arrive over the Unix socket (client_addr NULL); the listeners, leader locks and this sampler
+ * use TCP.
+ */
+class ConnectionSampler {
+  readonly #clients: Array<{ node: string; client: pg.Client; maxPooled: number; maxDirect: number; samples: number }> = [];
+  #timer: NodeJS.Timeout | undefined;
+  #result: Array<{ node: string; maxPooled: number; maxDirect: number; samples: number }> | undefined;
+
+  constructor(private readonly nodes: ReadonlyArray<{ node: string; port: number }>) {}
+
+  async start(): Promise<void> {
+    for (const n of this.nodes) this.#clients.push({ node: n.node, client: await connectNode(n.port, 'bgc'), maxPooled: 0, maxDirect: 0, samples: 0 });
+    let busy = false;
+    this.#timer = setInterval(() => {
+      if (busy) return;
+      busy = true;
+      void Promise.all(this.#clients.map(async (c) => {
+        const { rows } = await c.client.query<{ pooled: number; direct: number }>(
+          `SELECT count(*) FILTER (WHERE client_addr IS NULL)::int AS pooled, count(*) FILTER (WHERE client_addr IS NOT NULL)::int AS direct
+             FROM pg_stat_activity WHERE datname = 'bgc' AND backend_type = 'client backend' AND pid <> pg_backend_pid()`);
+        c.maxPooled = Math.max(c.maxPooled, rows[0]?.pooled ?? 0);
+        c.maxDirect = Math.max(c.maxDirect, rows[0]?.direct ?? 0);
+        c.samples++;
+      })).catch(() => undefined).finally(() => { busy = false; });
+    }, 50);
+  }
+
+  stop(): Array<{ node: string; maxPooled: number; maxDirect: number; samples: number }> {
+    if (this.#result) return this.#result;
+    if (this.#timer) clearInterval(this.#timer);
+    this.#result = this.#clients.map(({ node, maxPooled, maxDirect, samples }) => ({ node, maxPooled, maxDirect, samples }));
+    for (const c of this.#clients) void c.client.end().catch(() => undefined);
+    return this.#result;
+  }
+}
