@@ -1,4 +1,4 @@
-import { ARCHIVE_SCHEMA, commentsTableOf, copyFromSql, copyToStatement, dropTableStatement, qname, setSchemaStatement, statsStatement } from './archive.sql.ts';
+import { ARCHIVE_SCHEMA, commentsTableOf, copyFromSql, copyToStatement, createScratchTableSql, dropTableStatement, qname, setSchemaStatement, statsStatement } from './archive.sql.ts';
 import { archiveFiles, exportTableToFile, loadFileIntoTable, readBackFile } from './archive-file.ts';
 import { monthBounds, relationState } from './create.ts';
 import { PartitionError } from './errors.ts';
@@ -106,11 +106,11 @@ async function verifyFile(ctx: StepContext, row: LedgerRow): Promise<string[]> {
   // Deep check: COPY the archive into a temp table and recompute the content checksum.
   await client.query('BEGIN');
   try {
-    await client.query(`CREATE TEMP TABLE bgc_verify_rows (LIKE ${qname('public', row.parent)} INCLUDING DEFAULTS) ON COMMIT DROP`);
+    await client.query(createScratchTableSql('bgc_verify_rows', qname('public', row.parent)));
     await loadFileIntoTable(client, row.archive_path, 'bgc_verify_rows');
     problems.push(...statsDiff(expected, await tableStats(client, 'bgc_verify_rows'), `${name} reloaded`));
     if (expectedComments && row.comment_path) {
-      await client.query(`CREATE TEMP TABLE bgc_verify_comments (LIKE post_comments INCLUDING DEFAULTS) ON COMMIT DROP`);
+      await client.query(createScratchTableSql('bgc_verify_comments', 'post_comments'));
       await loadFileIntoTable(client, row.comment_path, 'bgc_verify_comments');
       problems.push(...statsDiff(expectedComments, withoutTimes(await tableStats(client, 'bgc_verify_comments')), `${name} comments reloaded`));
     }

@@ -93,3 +93,18 @@ export function dropTableStatement(qualified: string): PlannedStatement {
     locks: `ACCESS EXCLUSIVE on ${qualified} only (detached, its foreign keys already dropped)`,
   };
 }
+
+/** A month brought back from its archive file: an empty table shaped like its parent, indexes and constraints included. */
+export function createRestoredTableSql(name: string, parent: string): string {
+  return `CREATE TABLE ${qname('public', name)} (LIKE ${ident(parent)} INCLUDING ALL)`;
+}
+
+/** A scratch table for one transaction, shaped like `like`: an archive file is read into it to verify or restore. */
+export function createScratchTableSql(scratch: string, like: string): string {
+  return `CREATE TEMP TABLE ${scratch} (LIKE ${like} INCLUDING DEFAULTS) ON COMMIT DROP`;
+}
+
+/** Puts an archived month's comments back; ON CONFLICT makes a re-run after an interrupted restore safe. */
+export function reinsertCommentsSql(source: string): string {
+  return `INSERT INTO post_comments SELECT * FROM ${source} ON CONFLICT (id) DO NOTHING`;
+}

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import type pg from 'pg';
-import { ARCHIVE_SCHEMA, commentsTableOf, qname, setSchemaStatement } from './archive.sql.ts';
+import { ARCHIVE_SCHEMA, commentsTableOf, createRestoredTableSql, createScratchTableSql, dropTableStatement, qname, reinsertCommentsSql, setSchemaStatement } from './archive.sql.ts';
 import { loadFileIntoTable } from './archive-file.ts';
 import { attachStatements, relationState, runLockedTransaction } from './create.ts';
 import { finalizeDetach } from './detach.ts';
@@ -8,7 +8,7 @@ import { PartitionError } from './errors.ts';
 import { getLedger, transition, type LedgerRow, type LedgerState } from './ledger.ts';
 import { withLockedTransaction } from './lock-retry.ts';
 import { withMaintenanceLock } from './maintenance-lock.ts';
-import { ident, parsePartitionName } from './naming.ts';
+import { parsePartitionName } from './naming.ts';
 import { SESSION_SETTINGS_SQL, statsDiff, tableStats, type TableStats } from './stats.ts';
 
 export interface RestoreResult {
@@ -48,7 +48,7 @@ async function bringBackTable(client: pg.ClientBase, row: LedgerRow): Promise<Re
   const expected = expectedStats(row);
   await client.query('BEGIN');
   try {
-    await client.query(`CREATE TABLE ${qname('public', name)} (LIKE ${ident(row.parent)} INCLUDING ALL)`);
+    await client.query(createRestoredTableSql(name, row.parent));
     await loadFileIntoTable(client, row.archive_path, qname('public', name));
     const problems = expected ? statsDiff(expected, await tableStats(client, qname('public', name)), `${name} restored`) : [];
     if (problems.length > 0) throw new PartitionError('PARTITION_VERIFY_FAILED', problems.join('; '));
@@ -69,15 +69,15 @@ async function restoreComments(client: pg.ClientBase, row: LedgerRow): Promise<n
   if (where === 'archived' || where === 'detached') {
     source = qname(where === 'archived' ? ARCHIVE_SCHEMA : 'public', side);
   } else if (row.comment_path && fs.existsSync(row.comment_path)) {
-    await client.query(`CREATE TEMP TABLE bgc_restore_comments (LIKE post_comments INCLUDING DEFAULTS) ON COMMIT DROP`);
+    await client.query(createScratchTableSql('bgc_restore_comments', 'post_comments'));
     await loadFileIntoTable(client, row.comment_path, 'bgc_restore_comments');
     source = 'bgc_restore_comments';
   } else {
     return 0; // already restored by an earlier, interrupted restore (or the month had none)
   }
   // ON CONFLICT: a restore interrupted after this insert but before the ledger update re-runs safely.
-  const res = await client.query(`INSERT INTO post_comments SELECT * FROM ${source} ON CONFLICT (id) DO NOTHING`);
-  if (source !== 'bgc_restore_comments') await client.query(`DROP TABLE ${source}`);
+  const res = await client.query(reinsertCommentsSql(source));
+  if (source !== 'bgc_restore_comments') await client.query(dropTableStatement(source).sql);
   return res.rowCount ?? 0;
 }
 
