@@ -28,6 +28,8 @@ export interface BenchMeta {
   readonly connections: number;
   readonly rate: number | null;
   readonly latency_ms: number | null;
+  /** The server reached PostgreSQL through PgBouncer (`--pgbouncer`); absent in older reports. */
+  readonly pgbouncer?: boolean;
   readonly latency_note: string;
   readonly databases: Readonly<Record<string, unknown>>;
   total_seconds: number;

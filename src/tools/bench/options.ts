@@ -17,6 +17,8 @@ export interface BenchOptions {
   readonly baseline: boolean;
   readonly floor: boolean;
   readonly latencyMs: number | undefined;
+  /** The server under test reaches PostgreSQL through PgBouncer (transaction pooling), one per node. */
+  readonly pgbouncer: boolean;
   readonly quick: boolean;
   readonly scenario: Scenario | undefined;
   readonly growthPresets: readonly [Preset, Preset];

@@ -16,6 +16,7 @@ import type { ConfigurationRun, FloorMeasure } from './report-types.ts';
 import { runGrowth } from './scenarios/growth.ts';
 import { runRealtime } from './scenarios/realtime.ts';
 import { concurrencyFigures } from './scenarios/concurrency.ts';
+import { startBenchPgBouncer } from './pgbouncer-front.ts';
 
 /**
  * `bgc bench` from start to finish: bench databases, the optimized configuration, the
@@ -45,6 +46,7 @@ export async function runBench(config: Config, opts: BenchOptions, print: (m: st
     connections: opts.connections,
     rate: opts.rate ?? null,
     latency_ms: opts.latencyMs ?? null,
+    pgbouncer: opts.pgbouncer,
     latency_note: opts.realtime
       ? `${opts.realtime.sendRate} sends/s paced through the REST API; delivery latency from the server's publish right after the send's commit to receipt on the recipient's socket`
       : opts.rate
@@ -81,7 +83,9 @@ export async function runBench(config: Config, opts: BenchOptions, print: (m: st
     connections: opts.connections, rate: opts.rate, warmupMs: opts.warmupMs, durationMs: opts.durationMs, timeoutMs: opts.timeoutMs,
   };
   // The round-trip probe needs profiles that are not cached yet: no warm-up at start-up.
-  const extraEnv = opts.latencyMs ? { BGC_CACHE_WARM_COUNT: '0' } : undefined;
+  if (opts.pgbouncer && base) throw new Error('--pgbouncer and --baseline do not combine: the baseline has its own database');
+  const pgbouncer = opts.pgbouncer ? await startBenchPgBouncer(config, bench.urls, progress) : undefined;
+  const extraEnv = opts.latencyMs || pgbouncer ? { ...(opts.latencyMs ? { BGC_CACHE_WARM_COUNT: '0' } : {}), ...pgbouncer?.env } : undefined;
   const settleAfterLoginMs = opts.quick ? 0 : RYW_WINDOW_MS;
   const common = { redisUrl: config.redis.url, runId, workloads: opts.workloads, spec, login: opts.login, latencyMs: opts.latencyMs, extraEnv, settleAfterLoginMs, progress };
 
@@ -130,6 +134,7 @@ export async function runBench(config: Config, opts: BenchOptions, print: (m: st
     await stopConfiguration(optStarted);
     await stopConfiguration(baseStarted);
     await load?.stop();
+    await pgbouncer?.stop();
   }
 
   const scenarios: Record<string, ScenarioResult> = {};

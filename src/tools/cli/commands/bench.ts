@@ -13,7 +13,7 @@ import { CliError, progressLine } from '../output.ts';
 
 interface BenchCliOptions {
   workload: string; duration?: string; warmup?: string; connections?: string; rate?: string; preset?: string;
-  baseline?: boolean; floor?: boolean; latencyMs?: string; json?: string; quick?: boolean; scenario?: string;
+  baseline?: boolean; floor?: boolean; latencyMs?: string; pgbouncer?: boolean; json?: string; quick?: boolean; scenario?: string;
   loginUsers?: string; loginSeconds?: string; timeoutMs?: string;
   sockets?: string; sendRate?: string; senders?: string;
 }
@@ -60,6 +60,7 @@ export function resolveOptions(o: BenchCliOptions, command: string): BenchOption
     baseline: quick || (o.baseline ?? false),
     floor: quick || (o.floor ?? false),
     latencyMs: o.latencyMs !== undefined ? positive('latency-ms', o.latencyMs, 0, { max: 1_000 }) : scenario === 'latency' ? 25 : undefined,
+    pgbouncer: o.pgbouncer ?? false,
     quick,
     scenario,
     growthPresets: ['medium', 'large'],
@@ -90,6 +91,7 @@ export function register(program: Command): void {
     .option('--preset <name>', 'dataset: small|medium|large (default medium; quick small)')
     .option('--baseline', 'also run the naive "before phase 1" configuration and print ratios')
     .option('--floor', 'also measure the floor: trivial route, Redis GET, SELECT 1, durable one-row commit (send is read against it)')
+    .option('--pgbouncer', 'the server reaches PostgreSQL through PgBouncer (transaction pooling, one per node; not with --baseline)')
     .option('--latency-ms <n>', 'add N ms each way between the app and PostgreSQL/Redis (TCP proxy) and count round trips')
     .option('--scenario <name>', 'growth (medium vs large) | concurrency (10k clients at 2k req/s) | latency (25 ms each way) | realtime (10k WebSockets, 200 sends/s)')
     .option('--sockets <n>', 'realtime scenario: connected users on the one instance (default 10000; raise ulimit -n first)')
