@@ -111,8 +111,20 @@ describe('bgc seed --preset small', () => {
       (SELECT count(*) FROM post_comments p WHERE NOT EXISTS (SELECT 1 FROM status_updates s WHERE s.id = p.post_id AND s.created_at = p.post_created_at)) AS comments,
       (SELECT count(*) FROM relationships r WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.id = r.target_id)) AS targets,
       (SELECT count(*) FROM group_memberships g WHERE NOT EXISTS (SELECT 1 FROM community_groups c WHERE c.id = g.group_id)) AS groups,
-      (SELECT count(*) FROM conversations WHERE NOT user_low < user_high) AS unordered`);
-    expect(Object.values(orphans).every((n) => n === '0')).toBe(true);
+      (SELECT count(*) FROM conversations WHERE NOT user_low < user_high) AS unordered,
+      (SELECT count(*) FROM status_updates s WHERE s.group_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM group_memberships g WHERE g.group_id = s.group_id AND g.user_id = s.author_id)) AS group_authors,
+      (SELECT count(*) FROM photos p WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.id = p.owner_id AND u.created_at <= p.created_at)) AS photo_owners,
+      (SELECT count(*) FROM content_reports r WHERE NOT EXISTS (SELECT 1 FROM moderation_cases c WHERE c.target_kind = r.target_kind AND c.target_id = r.target_id)) AS reports,
+      (SELECT count(*) FROM content_reports r WHERE r.reporter_id = r.target_id) AS self_reports,
+      (SELECT count(*) FROM moderation_cases c WHERE c.report_count <> (SELECT count(*) FROM content_reports r WHERE r.target_kind = c.target_kind AND r.target_id = c.target_id)) AS report_counts`);
+    expect(orphans).toEqual(Object.fromEntries(Object.keys(orphans).map((k) => [k, '0'])));
+    // Issue 20's rows in proportion (presets.ts): a tenth of the posts in groups, photos, open cases.
+    const issue20 = await one<Record<string, string>>(ca, `SELECT
+      (SELECT count(*) FROM status_updates WHERE group_id IS NOT NULL) AS group_posts, (SELECT count(*) FROM photos) AS photos,
+      (SELECT count(*) FROM moderation_cases WHERE status = 'open') AS open_cases, (SELECT count(*) FROM content_reports) AS reports`);
+    expect(Number(issue20.group_posts)).toBeGreaterThan(500);
+    expect(Number(issue20.group_posts)).toBeLessThan(1500);
+    expect(issue20).toMatchObject({ photos: '800', open_cases: '10', reports: '40' });
   });
 
   it('keeps derived state consistent: last message, unread counts, comment counts', async () => {

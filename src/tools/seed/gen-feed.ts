@@ -4,9 +4,11 @@ import { POOL_MASK, type TextPools } from './text.ts';
 import { allocateBySlice, HOUR_MS } from './timeline.ts';
 import { writeUuidV7 } from './uuidv7.ts';
 import { MOODS } from './vocab.ts';
+import { groupOwner } from './gen-social.ts';
+import { countAtOrBefore } from './timeline.ts';
 import { SKEW, usersAt, type World } from './world.ts';
 
-export const POST_COLUMNS = ['id', 'author_id', 'content', 'metadata', 'comment_count', 'created_at'] as const;
+export const POST_COLUMNS = ['id', 'author_id', 'content', 'metadata', 'comment_count', 'created_at', 'group_id'] as const;
 export const COMMENT_COLUMNS = ['id', 'post_id', 'post_created_at', 'author_id', 'content', 'created_at'] as const;
 
 const YIELD_EVERY = 256;
@@ -31,6 +33,9 @@ export class FeedGenerator {
   readonly #world: World;
   readonly #pools: TextPools;
   readonly #rng: Prng;
+  /** Which posts go to a group: a stream of its own, so the other columns stay as they were. */
+  readonly #groupRng: Prng;
+  readonly #owners: Int32Array;
   readonly #postId = Buffer.allocUnsafe(16);
   readonly #commentId = Buffer.allocUnsafe(16);
   readonly #metadata: Buffer[];
@@ -42,6 +47,8 @@ export class FeedGenerator {
     this.#world = world;
     this.#pools = pools;
     this.#rng = new Prng(world.seed, 'feed.rows');
+    this.#groupRng = new Prng(world.seed, 'feed.groups');
+    this.#owners = Int32Array.from({ length: world.groups.count }, (_, g) => groupOwner(world, g));
     this.perSlice = allocateBySlice(world.preset.statusUpdates, world.timeline);
     this.#metadata = [
       ...Array.from({ length: 6 }, () => '{}'),
@@ -74,12 +81,16 @@ export class FeedGenerator {
     for (let i = 0; i < n; i++) {
       const t = Math.floor(slice.fromMs + (span * (i + rng.float())) / n);
       while (this.#usersExisting < users.count && (users.createdAt[this.#usersExisting] as number) <= t) this.#usersExisting++;
-      const author = rng.zipf(Math.max(1, this.#usersExisting), SKEW.users);
+      const drawn = rng.zipf(Math.max(1, this.#usersExisting), SKEW.users);
+      const group = this.#groupAt(t);
+      // A group post is its owner's (a member, and there when the group was made).
+      const author = group === undefined ? drawn : this.#owners[group] as number;
       const count = this.commentCounts[this.#post++] as number;
       writeUuidV7(this.#postId, 0, t, rng);
       posts.row(POST_COLUMNS.length).uuid(this.#postId, 0).uuid(users.ids, author * 16)
         .textBytes(this.#pools.posts[rng.uint32() & POOL_MASK.posts] as Buffer)
         .jsonbBytes(this.#metadata[rng.int(this.#metadata.length)] as Buffer).int4(count).timestamp(t);
+      if (group === undefined) posts.null(); else posts.uuid(this.#world.groups.ids, group * 16);
       rows++;
       for (let k = 0; k < count; k++) {
         // Replies come soon after a post (hours), never after the anchor.
@@ -93,5 +104,13 @@ export class FeedGenerator {
       if (rows >= YIELD_EVERY) { yield rows; rows = 0; }
     }
     yield rows;
+  }
+
+  /** A group for a post at time t (preset.groupPostShare of posts; popular groups more), or none. */
+  #groupAt(t: number): number | undefined {
+    const { groups, preset } = this.#world;
+    const existing = countAtOrBefore(groups.createdAt, t);
+    if (existing === 0 || !this.#groupRng.chance(preset.groupPostShare)) return undefined;
+    return this.#groupRng.zipf(existing, SKEW.rooms);
   }
 }

@@ -57,8 +57,8 @@ export function* groupRows(world: World, enc: BinaryCopyEncoder): Generator<numb
   yield groups.count;
 }
 
-/** The owner of group g, drawn from its own stream so memberships can recompute it. */
-function groupOwner(world: World, g: number): number {
+/** The owner of group g, drawn from its own stream so memberships (and group posts) can recompute it. */
+export function groupOwner(world: World, g: number): number {
   const rng = new Prng(world.seed, `groups.owner.${g}`);
   return rng.zipf(usersAt(world.users, world.groups.createdAt[g] as number), SKEW.users);
 }

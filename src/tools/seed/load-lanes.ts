@@ -9,6 +9,7 @@ import {
   relationshipRows, ROOM_COLUMNS, roomRows,
 } from './gen-social.ts';
 import { PROFILE_COLUMNS, profileRows, USER_COLUMNS, userRows } from './gen-users.ts';
+import { CASE_COLUMNS, caseRows, PHOTO_COLUMNS, photoRows, planReports, REPORT_COLUMNS, reportRows } from './gen-moderation-photos.ts';
 import { completePartitionedIndexes, detachSecondaryIndexes, indexPartitions } from './partition-indexes.ts';
 import { IndexRebuild, withIndexesRebuilt } from './rebuild-indexes.ts';
 import { FREEZABLE, SEED_SQL, type SeededTable } from './seed.sql.ts';
@@ -165,6 +166,7 @@ export async function conversationLane(ctx: LaneContext, messagesGenerated: Prom
 /** Lane 3: users and the social graph, then the feed (comments on a fourth connection). */
 export async function socialLane(ctx: LaneContext): Promise<void> {
   const { world } = ctx;
+  const reports = planReports(world);
   await loader(ctx.db, async (client) => {
     const steps: [SeededTable, readonly string[], RowProducer][] = [
       ['users', USER_COLUMNS, (enc) => userRows(world, ctx.passwordHash, enc)],
@@ -174,6 +176,9 @@ export async function socialLane(ctx: LaneContext): Promise<void> {
       ['group_memberships', MEMBERSHIP_COLUMNS, (enc) => membershipRows(world, enc)],
       ['relationships', RELATIONSHIP_COLUMNS, (enc) => relationshipRows(world, enc)],
       ['profile_ratings', RATING_COLUMNS, (enc) => ratingRows(world, enc)],
+      ['photos', PHOTO_COLUMNS, (enc) => photoRows(world, enc)],
+      ['moderation_cases', CASE_COLUMNS, (enc) => caseRows(world, reports, enc)],
+      ['content_reports', REPORT_COLUMNS, (enc) => reportRows(world, reports, enc)],
     ];
     for (const [table, columns, produce] of steps) {
       await copy(ctx, client, table, columns, produce);

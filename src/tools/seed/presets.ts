@@ -15,6 +15,13 @@ export interface Preset {
   readonly groups: number;
   readonly groupMemberships: number;
   readonly ratings: number;
+  /** Share of status updates posted in a group (group feeds), by the group's owner. */
+  readonly groupPostShare: number;
+  /** Photo metadata rows (profile galleries; no image files are written). */
+  readonly photos: number;
+  /** Profiles with an open moderation case, and the content reports filed about them. */
+  readonly reportCases: number;
+  readonly reports: number;
   /** Share of messages sent in direct conversations; the rest go to chat rooms. */
   readonly conversationShare: number;
 }
@@ -29,6 +36,10 @@ function preset(name: PresetName, users: number, messages: number, statusUpdates
     groups: Math.max(10, users / 100),
     groupMemberships: Math.round(users * 1.5),
     ratings: users * 2,
+    groupPostShare: 0.1,
+    photos: Math.round(users * 0.8),
+    reportCases: Math.max(5, users / 100),
+    reports: Math.max(5, users / 100) * 4,
     conversationShare: 0.8,
   };
 }

@@ -52,6 +52,7 @@ function expectedRows(world: World): Record<string, number> {
     users: p.users, profiles: p.users, chat_rooms: p.chatRooms, community_groups: p.groups, group_memberships: p.groupMemberships,
     relationships: p.relationships, profile_ratings: p.ratings, messages: p.messages, conversations: p.conversations,
     conversation_members: 2 * p.conversations, status_updates: p.statusUpdates, post_comments: p.comments,
+    photos: p.photos, moderation_cases: Math.min(p.reportCases, p.users), content_reports: p.reports,
   };
 }
 

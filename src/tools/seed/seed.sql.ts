@@ -7,11 +7,12 @@
 export const SEEDED_TABLES = [
   'users', 'sessions', 'profiles', 'relationships', 'profile_ratings', 'chat_rooms', 'conversations',
   'conversation_members', 'messages', 'status_updates', 'post_comments', 'community_groups', 'group_memberships',
+  'photos', 'moderation_cases', 'content_reports',
 ] as const;
 export type SeededTable = (typeof SEEDED_TABLES)[number];
 
 /** Tables no foreign key points at: these (and the monthly partitions) can be loaded with COPY FREEZE. */
-export const FREEZABLE = new Set<string>(['profiles', 'relationships', 'profile_ratings', 'conversation_members', 'post_comments', 'group_memberships']);
+export const FREEZABLE = new Set<string>(['profiles', 'relationships', 'profile_ratings', 'conversation_members', 'post_comments', 'group_memberships', 'photos', 'content_reports']);
 
 export const SEED_SQL = {
   /** Any row in any seeded table (cheap: stops at the first row found). */
