@@ -115,6 +115,8 @@ export interface Config {
   readonly overload: { readonly targetMs: number; readonly intervalMs: number };
   /** SIGTERM: how long /readyz fails while requests are still served, before the server stops accepting. */
   readonly drainMs: number;
+  /** Group commit of direct-message sends: members per group (1 = off) and groups at once; the baseline sends each alone. */
+  readonly sendGrouping: { readonly maxGroup: number; readonly maxInFlight: number };
   /** Workload history snapshots (src/ops/history) and monthly reports (src/ops/report). */
   readonly history: {
     readonly intervalSeconds: number;
@@ -284,6 +286,7 @@ function build(raw: RawEnv, problems: string[]): Config {
     trustProxy: trustProxy(raw.BGC_TRUST_PROXY),
     overload: { targetMs: raw.BGC_OVERLOAD_TARGET_MS ?? (raw.NODE_ENV === 'test' ? 0 : 5), intervalMs: raw.BGC_OVERLOAD_INTERVAL_MS },
     drainMs: raw.BGC_DRAIN_MS,
+    sendGrouping: raw.BGC_BASELINE ? { maxGroup: 1, maxInFlight: 1 } : { maxGroup: raw.BGC_SEND_GROUP_MAX, maxInFlight: raw.BGC_SEND_GROUP_IN_FLIGHT },
     history: {
       intervalSeconds: raw.BGC_HISTORY_INTERVAL_S,
       retentionDays: raw.BGC_HISTORY_RETENTION_DAYS,

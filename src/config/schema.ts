@@ -110,6 +110,11 @@ export const envSchema = z.object({
   // for this long (until the load balancer has seen it: HAProxy's fall × inter), then the
   // server stops accepting, finishes in-flight requests and exits.
   BGC_DRAIN_MS: intFrom(0, 600_000).default(0),
+  // App-level group commit of direct-message sends (src/services/write-batcher.ts): concurrent
+  // sends share one statement and one commit, up to this many per group (1 = each alone) ...
+  BGC_SEND_GROUP_MAX: intFrom(1, 1_000).default(64),
+  // ... with at most this many groups writing at once.
+  BGC_SEND_GROUP_IN_FLIGHT: intFrom(1, 64).default(2),
 
   BGC_HISTORY_INTERVAL_S: intFrom(10, 86_400).default(300),
   BGC_HISTORY_RETENTION_DAYS: intFrom(1, 3_650).default(70),
