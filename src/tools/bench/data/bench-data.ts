@@ -10,6 +10,8 @@ export interface BenchActor {
   readonly conversations: readonly string[];
   /** Users this actor blocked or was blocked by: their profiles answer 404 to this actor. */
   readonly hidden: readonly string[];
+  /** Active groups the actor is a member of, busiest first (group feeds are members-only). */
+  readonly groups: readonly string[];
 }
 
 export interface SearchVocabulary {
@@ -24,6 +26,8 @@ export interface SearchVocabulary {
 export interface BenchData {
   readonly actors: readonly BenchActor[];
   readonly profileIds: readonly string[];
+  /** Public profiles that have photos, most photos first (gallery reads). */
+  readonly galleryOwners: readonly string[];
   readonly rooms: readonly string[];
   readonly search: SearchVocabulary;
 }
@@ -31,6 +35,7 @@ export interface BenchData {
 export const EMPTY_BENCH_DATA: BenchData = {
   actors: [],
   profileIds: [],
+  galleryOwners: [],
   rooms: [],
   search: { places: [], interests: [], roles: [], words: [], metadataFilters: [] },
 };

@@ -25,6 +25,20 @@ export const DATA_SQL = {
   /** Profiles anyone may read (active, public), most active users first. */
   profileIds: `SELECT u.id FROM users u JOIN profiles p ON p.user_id = u.id
     WHERE u.is_active AND p.privacy_level = 'public' ORDER BY u.created_at, u.id LIMIT $1`,
+  /** Each actor's active groups, busiest first (most members), at most $2. */
+  groups: `SELECT m.user_id, array_agg(g.group_id ORDER BY g.members DESC, g.group_id) AS ids
+    FROM unnest($1::uuid[]) AS m(user_id)
+    CROSS JOIN LATERAL (
+      SELECT gm.group_id, (SELECT count(*) FROM group_memberships x WHERE x.group_id = gm.group_id) AS members
+        FROM group_memberships gm JOIN community_groups cg ON cg.id = gm.group_id AND cg.is_active
+       WHERE gm.user_id = m.user_id
+       ORDER BY members DESC LIMIT $2) g
+    GROUP BY m.user_id`,
+  /** Public profiles with photos, most photos first. */
+  galleryOwners: `SELECT ph.owner_id AS id FROM photos ph
+    JOIN users u ON u.id = ph.owner_id AND u.is_active
+    JOIN profiles p ON p.user_id = ph.owner_id AND p.privacy_level = 'public' AND p.hidden_at IS NULL
+    GROUP BY ph.owner_id ORDER BY count(*) DESC, ph.owner_id LIMIT $1`,
   /** Blocks involving an actor: a blocked pair's profile reads answer 404, so the generator avoids them. */
   blocks: `SELECT user_id::text AS a, target_id::text AS b FROM relationships
     WHERE kind = 'block' AND (user_id = ANY($1::uuid[]) OR target_id = ANY($1::uuid[]))`,

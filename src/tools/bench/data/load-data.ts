@@ -46,8 +46,13 @@ export async function prepareData(opts: DataOptions): Promise<PreparedData> {
       hidden.set(b.a, [...(hidden.get(b.a) ?? []), b.b]);
       hidden.set(b.b, [...(hidden.get(b.b) ?? []), b.a]);
     }
-    const actors: BenchActor[] = login.sessions.map((s) => ({ ...s, conversations: convs.get(s.id) ?? [], hidden: hidden.get(s.id) ?? [] }));
+    const groupRows = await rows<{ user_id: string; ids: string[] }>(client, DATA_SQL.groups, [ids, opts.conversationsPerActor]);
+    const groups = new Map(groupRows.map((r) => [r.user_id, r.ids]));
+    const actors: BenchActor[] = login.sessions.map((s) => ({
+      ...s, conversations: convs.get(s.id) ?? [], hidden: hidden.get(s.id) ?? [], groups: groups.get(s.id) ?? [],
+    }));
     const profileIds = (await rows<{ id: string }>(client, DATA_SQL.profileIds, [opts.maxProfiles])).map((r) => r.id);
+    const galleryOwners = (await rows<{ id: string }>(client, DATA_SQL.galleryOwners, [opts.maxProfiles])).map((r) => r.id);
     const rooms = (await rows<{ id: string }>(client, DATA_SQL.rooms)).map((r) => r.id);
     const places = await rows<{ city: string; state: string; lat: number | null; lng: number | null }>(client, DATA_SQL.places);
     const interests = (await rows<{ v: string }>(client, DATA_SQL.interests)).map((r) => r.v);
@@ -55,7 +60,7 @@ export async function prepareData(opts: DataOptions): Promise<PreparedData> {
     const metadataFilters = (await rows<{ v: string }>(client, DATA_SQL.metadataFilters)).map((r) => r.v);
     const bios = (await rows<{ bio: string }>(client, DATA_SQL.bios)).map((r) => r.bio);
     return {
-      data: { actors, profileIds, rooms, search: { places, interests, roles, words: frequentWords(bios), metadataFilters } },
+      data: { actors, profileIds, galleryOwners, rooms, search: { places, interests, roles, words: frequentWords(bios), metadataFilters } },
       loginSeconds: login.seconds,
       loginFailures: login.failures,
       startedAt,

@@ -6,13 +6,21 @@
 export const OPERATIONS = [
   'profile_read', 'session_read', 'inbox', 'history', 'feed_global', 'feed_following',
   'search', 'message_send', 'post_create', 'healthz', 'trivial',
+  'group_feed', 'group_list', 'gallery',
 ] as const;
 export type Operation = (typeof OPERATIONS)[number];
 
 export const API_WORKLOADS = ['profile', 'inbox', 'history', 'search', 'feed', 'send', 'mixed'] as const;
 type ApiWorkload = (typeof API_WORKLOADS)[number];
+/**
+ * The hot reads of issue 20's features (a group's feed, the group list, a profile's photo
+ * gallery). Run by name (`--workload group_feed,groups,gallery`); not in the default set,
+ * whose figures the reports compare run to run.
+ */
+export const FEATURE_WORKLOADS = ['group_feed', 'groups', 'gallery'] as const;
+type FeatureWorkload = (typeof FEATURE_WORKLOADS)[number];
 /** healthz exercises the harness without the API (the framework's own smoke test). */
-export type WorkloadName = ApiWorkload | 'healthz';
+export type WorkloadName = ApiWorkload | FeatureWorkload | 'healthz';
 
 export const WORKLOAD_MIX: Readonly<Record<WorkloadName | 'trivial', ReadonlyArray<readonly [Operation, number]>>> = {
   profile: [['profile_read', 1]],
@@ -28,6 +36,9 @@ export const WORKLOAD_MIX: Readonly<Record<WorkloadName | 'trivial', ReadonlyArr
     ['search', 0.05],
     ['message_send', 0.07], ['post_create', 0.03],
   ],
+  group_feed: [['group_feed', 1]],
+  groups: [['group_list', 1]],
+  gallery: [['gallery', 1]],
   healthz: [['healthz', 1]],
   trivial: [['trivial', 1]],
 };

@@ -12,11 +12,15 @@ const WORDS = ['coffee', 'hiking', 'music', 'weekend', 'movie', 'dinner', 'trave
   'concert', 'garden', 'photos', 'cooking', 'yoga', 'city', 'sunset', 'friends', 'game', 'art'];
 
 const TRIVIAL_PAYLOAD_PATH = '/';
+/** Words of seeded group names (`<city> <Interest> Group`, src/tools/seed/gen-social.ts). */
+const GROUP_WORDS = ['hiking', 'cooking', 'jazz', 'yoga', 'coffee', 'chicago', 'dallas', 'travel'];
 
 export class RequestFactory {
   readonly #actors: ZipfPicker<BenchActor> | undefined;
   readonly #talkers: ZipfPicker<BenchActor> | undefined;
   readonly #profiles: ZipfPicker<string> | undefined;
+  readonly #members: ZipfPicker<BenchActor> | undefined;
+  readonly #galleries: ZipfPicker<string> | undefined;
   readonly #random: () => number;
 
   constructor(readonly data: BenchData, random: () => number = Math.random) {
@@ -25,6 +29,9 @@ export class RequestFactory {
     const talkers = data.actors.filter((a) => a.conversations.length > 0);
     if (talkers.length > 0) this.#talkers = new ZipfPicker(talkers, 1.0, random);
     if (data.profileIds.length > 0) this.#profiles = new ZipfPicker(data.profileIds, 1.0, random);
+    const members = data.actors.filter((a) => a.groups.length > 0);
+    if (members.length > 0) this.#members = new ZipfPicker(members, 1.0, random);
+    if (data.galleryOwners.length > 0) this.#galleries = new ZipfPicker(data.galleryOwners, 1.0, random);
   }
 
   /** A generator of requests following the workload's operation mix. */
@@ -67,6 +74,20 @@ export class RequestFactory {
         return json(op, 'POST', `/api/chat/conversations/${this.#conversation(actor)}/messages`, actor, { content: this.#sentence() });
       }
       case 'post_create': return json(op, 'POST', '/api/feed', this.#actor(), { content: this.#sentence() });
+      case 'group_feed': {
+        const actor = this.#member();
+        const k = Math.min(actor.groups.length - 1, Math.floor(actor.groups.length * this.#random() ** 2));
+        return { op, method: 'GET', path: `/api/groups/${actor.groups[k] ?? actor.groups[0] ?? ''}/feed`, headers: auth(actor) };
+      }
+      case 'group_list': {
+        // Mostly the first page of the list, now and then a name search (a word from group names).
+        const q = this.#random() < 0.3 ? `?q=${GROUP_WORDS[Math.floor(this.#random() * GROUP_WORDS.length)] ?? 'group'}` : '';
+        return { op, method: 'GET', path: `/api/groups${q}`, headers: auth(this.#actor()) };
+      }
+      case 'gallery': {
+        const actor = this.#actor();
+        return { op, method: 'GET', path: `/api/profiles/${this.#galleryFor(actor)}/photos`, headers: auth(actor) };
+      }
     }
   }
 
@@ -78,6 +99,19 @@ export class RequestFactory {
   #talker(): BenchActor {
     if (!this.#talkers) throw new Error('this workload needs seeded users with conversations; none were found');
     return this.#talkers.pick();
+  }
+
+  #member(): BenchActor {
+    if (!this.#members) throw new Error('this workload needs seeded users who belong to groups; none were found');
+    return this.#members.pick();
+  }
+
+  /** A public profile with photos that the actor may see (not across a block). */
+  #galleryFor(actor: BenchActor): string {
+    if (!this.#galleries) throw new Error('this workload needs seeded photos of public profiles; none were found');
+    let id = this.#galleries.pick();
+    for (let i = 0; i < 8 && actor.hidden.includes(id); i++) id = this.#galleries.pick();
+    return id;
   }
 
   /** A profile the actor may see: not one on either side of a block (a few redraws suffice). */

@@ -8,7 +8,7 @@ import { printReport } from '../../bench/report.ts';
 import { runBench } from '../../bench/run-bench.ts';
 import { CONCURRENCY_DEFAULTS } from '../../bench/scenarios/concurrency.ts';
 import { REALTIME_DEFAULTS } from '../../bench/scenarios/realtime.ts';
-import { API_WORKLOADS, type WorkloadName } from '../../bench/workloads/catalog.ts';
+import { API_WORKLOADS, FEATURE_WORKLOADS, type WorkloadName } from '../../bench/workloads/catalog.ts';
 import { CliError, progressLine } from '../output.ts';
 
 interface BenchCliOptions {
@@ -20,7 +20,7 @@ interface BenchCliOptions {
 
 const PRESETS: readonly Preset[] = ['small', 'medium', 'large'];
 const SCENARIOS: readonly Scenario[] = ['growth', 'concurrency', 'latency', 'realtime'];
-const WORKLOADS: readonly string[] = [...API_WORKLOADS, 'healthz'];
+const WORKLOADS: readonly string[] = [...API_WORKLOADS, ...FEATURE_WORKLOADS, 'healthz'];
 
 function positive(name: string, raw: string | undefined, fallback: number, opts: { integer?: boolean; max?: number } = {}): number {
   if (raw === undefined) return fallback;
