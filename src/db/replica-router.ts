@@ -233,10 +233,15 @@ export class ReplicaRouter {
 
   /** Remembers the primary's LSN after a user's write; returns it for the X-BGC-LSN header. */
   async noteWrite(userId: string | undefined): Promise<string | undefined> {
+    return this.noteWrites(userId ? [userId] : []);
+  }
+
+  /** noteWrite for the writers of one grouped commit (chat.send_messages): one LSN fetch for all of them. */
+  async noteWrites(userIds: readonly string[]): Promise<string | undefined> {
     if (this.replicas.length === 0) return undefined;
     const res = await this.primary.query<{ lsn: string }>(systemQueries.primaryLsn.text, [], systemQueries.primaryLsn.name);
     const lsn = res.rows[0]?.lsn;
-    if (lsn && userId) await this.#lsnStore.set(userId, lsn).catch(() => undefined);
+    if (lsn) await Promise.all([...new Set(userIds)].map((u) => this.#lsnStore.set(u, lsn).catch(() => undefined)));
     return lsn;
   }
 

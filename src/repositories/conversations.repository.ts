@@ -6,7 +6,8 @@ import { iso } from './sql-fragments.ts';
 /**
  * Direct conversations. Read state is denormalised so the inbox never counts messages:
  * conversations.last_message_id/_at and conversation_members.unread_count/last_read_at/
- * last_message_at are kept by the send statement, in the same statement as the insert.
+ * last_message_at are kept by the send statement, in the same statement as the insert
+ * (chat.send_messages, src/repositories/message-batch.repository.ts: sends are grouped).
  */
 
 /** A busy conversation (most messages in the last 30 days) and one of its members. */
@@ -107,59 +108,6 @@ LEFT JOIN LATERAL (
 ) m ON true
 ORDER BY m.created_at DESC, m.id DESC`,
   }),
-  send: defineQuery({
-    name: 'chat.send_message',
-    description: 'POST /api/chat/conversations/:id/messages in ONE statement: membership and block checks, the insert, conversations.last_message_*, both members\' last_message_at, the recipient\'s unread_count and the sender\'s last_read_at.',
-    target: 'primary',
-    sample: {
-      sql: `SELECT b.conversation_id, b.member_id, gen_random_uuid() AS message_id, 'explain audit' AS content, now() AS created_at FROM (${BUSY_CONVERSATION}) b`,
-    },
-    sql: `
-WITH conv AS (
-  SELECT c.id, CASE WHEN c.user_low = $2::uuid THEN c.user_high ELSE c.user_low END AS recipient_id
-  FROM conversations c
-  WHERE c.id = $1 AND $2::uuid IN (c.user_low, c.user_high)
-), blocked AS (
-  -- Two exact primary-key probes (user_id, target_id, kind), one per direction.
-  SELECT 1 FROM conv
-  WHERE EXISTS (SELECT 1 FROM relationships b WHERE b.user_id = conv.recipient_id AND b.target_id = $2::uuid AND b.kind = 'block')
-     OR EXISTS (SELECT 1 FROM relationships b WHERE b.user_id = $2::uuid AND b.target_id = conv.recipient_id AND b.kind = 'block')
-), ins AS (
-  INSERT INTO messages (id, conversation_id, sender_id, content, created_at)
-  SELECT $3, conv.id, $2, $4, $5 FROM conv WHERE NOT EXISTS (SELECT 1 FROM blocked)
-  RETURNING id, conversation_id, sender_id, content, created_at
-), upd_conv AS (
-  UPDATE conversations c SET last_message_id = ins.id, last_message_at = ins.created_at
-  FROM ins
-  WHERE c.id = ins.conversation_id AND (c.last_message_at IS NULL OR c.last_message_at <= ins.created_at)
-  RETURNING c.id
-), member_locks AS (
-  -- Both member rows, locked in user_id order (LockRows above the Sort), so concurrent sends
-  -- in one conversation queue for them in the same order. Locked by the UPDATE's own scan,
-  -- in heap order, two sends could take them in opposite orders once an update had moved a
-  -- row, and deadlock (40P01): test/chaos/primary-crash-idempotency.test.ts saw 33 with 50
-  -- senders in 5 conversations.
-  SELECT cm.conversation_id, cm.user_id FROM conversation_members cm
-  WHERE cm.conversation_id = (SELECT conversation_id FROM ins)
-  ORDER BY cm.user_id
-  FOR UPDATE
-), upd_members AS (
-  UPDATE conversation_members cm SET
-    last_message_at = GREATEST(cm.last_message_at, ins.created_at),
-    unread_count = cm.unread_count + CASE WHEN cm.user_id = ins.sender_id THEN 0 ELSE 1 END,
-    last_read_at = CASE WHEN cm.user_id = ins.sender_id THEN GREATEST(cm.last_read_at, ins.created_at) ELSE cm.last_read_at END
-  FROM ins, member_locks l
-  WHERE cm.conversation_id = l.conversation_id AND cm.user_id = l.user_id
-  RETURNING cm.user_id
-)
-SELECT EXISTS (SELECT 1 FROM conversations WHERE id = $1) AS container_exists,
-       EXISTS (SELECT 1 FROM conv) AS is_member,
-       EXISTS (SELECT 1 FROM blocked) AS blocked,
-       (SELECT recipient_id FROM conv) AS recipient_id,
-       ins.id, ins.sender_id, ins.content, ${iso('ins.created_at')} AS created_at
-FROM (SELECT 1) AS one
-LEFT JOIN ins ON true`,
-  }),
   markRead: defineQuery({
     name: 'chat.mark_read',
     description: 'POST /api/chat/conversations/:id/read: unread_count to 0 and last_read_at to the last message; writes only when something changes.',
@@ -205,16 +153,6 @@ export interface HistoryRow {
   readonly content: string | null;
   readonly created_at: string | null;
 }
-export interface SendRow {
-  readonly container_exists: boolean;
-  readonly is_member: boolean;
-  readonly blocked: boolean;
-  readonly recipient_id: string | null;
-  readonly id: string | null;
-  readonly sender_id: string | null;
-  readonly content: string | null;
-  readonly created_at: string | null;
-}
 export interface MarkReadRow { readonly container_exists: boolean; readonly is_member: boolean; readonly changed: boolean; readonly last_read_at: string | null }
 
 function one<T>(rows: T[], name: string): T {
@@ -236,10 +174,6 @@ export class ConversationRepository {
 
   async history(conversationId: string, userId: string, w: { lowerTs: string; upperTs: string; upperId: string }, limit: number, ctx: QueryContext): Promise<HistoryRow[]> {
     return this.db.query<HistoryRow>(conversationQueries.history, [conversationId, userId, w.lowerTs, w.upperTs, w.upperId, limit], ctx);
-  }
-
-  async send(conversationId: string, senderId: string, msg: { id: string; content: string; createdAt: string }, q: Tx = this.db): Promise<SendRow> {
-    return one(await q.query<SendRow>(conversationQueries.send, [conversationId, senderId, msg.id, msg.content, msg.createdAt]), 'chat.send_message');
   }
 
   async markRead(conversationId: string, userId: string): Promise<MarkReadRow> {

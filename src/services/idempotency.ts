@@ -59,9 +59,18 @@ class KeyHeld extends Error {
  * (it is stored and replayed as the response body).
  */
 export async function runIdempotent<T>(db: Database, key: IdempotencyKey | undefined, write: (q: Tx) => Promise<T>): Promise<Outcome<T>> {
+  return retryTransient(() => runOnce(db, key, write));
+}
+
+/**
+ * Runs `unit` again (at most twice, after a short random pause) when it fails with a
+ * deadlock or serialization failure. `unit` must be a whole transaction (or one
+ * auto-committed statement): PostgreSQL rolled it back, so nothing of the attempt remains.
+ */
+export async function retryTransient<T>(unit: () => Promise<T>): Promise<T> {
   for (let attempt = 0; ; attempt++) {
     try {
-      return await runOnce(db, key, write);
+      return await unit();
     } catch (err) {
       if (attempt >= TRANSIENT_RETRIES || !TRANSIENT.has(sqlState(err) ?? '')) throw err;
       await new Promise((r) => setTimeout(r, 10 + Math.random() * 40 * (attempt + 1)));
@@ -91,22 +100,35 @@ async function runOnce<T>(db: Database, key: IdempotencyKey | undefined, write: 
     return { value, replayed: false };
   } catch (err) {
     if (!mayHaveTwin(err)) throw err;
-    const stored = await repo.find(key, KEY_TTL_HOURS).catch((lookupErr: unknown) => {
-      // Only the conflict itself obliges us to answer from the record; any other failure
-      // keeps its own error (the lookup's failure would hide what went wrong).
-      if (err instanceof KeyHeld) throw lookupErr;
-      return undefined;
-    });
-    if (!stored) {
-      if (err instanceof KeyHeld) throw new AppError('IDEMPOTENCY_KEY_IN_USE', 'A request with this Idempotency-Key is still in progress; retry', undefined, { cause: err });
-      throw err;
-    }
-    if (!stored.fingerprint.equals(key.fingerprint)) {
-      throw new AppError('IDEMPOTENCY_KEY_REUSED', 'This Idempotency-Key was already used for a different request');
-    }
-    // The stored body is the JSON of an earlier `T` from this same call site.
-    return { value: stored.response as T, replayed: true };
+    return answerFromRecord<T>(repo, key, err instanceof KeyHeld ? undefined : err);
   }
+}
+
+/**
+ * The answer to a keyed write that did not write: the stored response of the earlier
+ * request that holds the key (replayed), 422 if that request was a different one.
+ * `refusal` is the write's own failure (a 4xx a committed twin may have caused), or
+ * undefined when the key insert met a live record: then a record must exist, and a
+ * missing one (or a failed lookup) means a twin is still in flight (409).
+ * Exported for the grouped message sends (src/services/chat/direct-message-sender.ts).
+ */
+export async function answerFromRecord<T>(repo: IdempotencyRepository, key: IdempotencyKey, refusal: unknown): Promise<Outcome<T>> {
+  const held = refusal === undefined;
+  const stored = await repo.find(key, KEY_TTL_HOURS).catch((lookupErr: unknown) => {
+    // Only the conflict itself obliges us to answer from the record; any other failure
+    // keeps its own error (the lookup's failure would hide what went wrong).
+    if (held) throw lookupErr;
+    return undefined;
+  });
+  if (!stored) {
+    if (held) throw new AppError('IDEMPOTENCY_KEY_IN_USE', 'A request with this Idempotency-Key is still in progress; retry', undefined, { cause: new KeyHeld() });
+    throw refusal;
+  }
+  if (!stored.fingerprint.equals(key.fingerprint)) {
+    throw new AppError('IDEMPOTENCY_KEY_REUSED', 'This Idempotency-Key was already used for a different request');
+  }
+  // The stored body is the JSON of an earlier `T` from this same call site.
+  return { value: stored.response as T, replayed: true };
 }
 
 async function record<T>(repo: IdempotencyRepository, tx: Tx, key: IdempotencyKey, value: T): Promise<boolean> {

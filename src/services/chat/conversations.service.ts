@@ -6,8 +6,11 @@ import type { ConversationRepository, InboxRow } from '../../repositories/conver
 import { MIN_UUID } from '../../repositories/sql-fragments.ts';
 import { decodeCursor, encodeCursor } from '../cursor.ts';
 import { newId, newTimedId } from '../ids.ts';
-import { withPartitionRetry } from '../../partitions/on-demand.ts';
-import { runIdempotent, type IdempotencyKey } from '../idempotency.ts';
+import { MessageBatchRepository, type SentRow } from '../../repositories/message-batch.repository.ts';
+import { IdempotencyRepository } from '../../repositories/idempotency.repository.ts';
+import { answerFromRecord, runIdempotent, type IdempotencyKey } from '../idempotency.ts';
+import type { WriteBatcherOptions } from '../write-batcher.ts';
+import { DirectMessageSender } from './direct-message-sender.ts';
 import { noteWrite, notSelf, pageSize, requireText, type Page, type Written } from '../support.ts';
 import type { WriteHooks } from '../hooks.ts';
 import { DAY_MS, nextWindowCursor, openWindow, retentionFloorMs } from '../time-window.ts';
@@ -42,6 +45,10 @@ interface ConversationDeps {
   readonly db: Database;
   readonly logger: Logger | undefined;
   readonly conversations: ConversationRepository;
+  /** Grouped sends' statement; made from `db` when not given. */
+  readonly messageBatches?: MessageBatchRepository;
+  /** Group commit of sends (src/services/write-batcher.ts); config.sendGrouping when not given. */
+  readonly sendGrouping?: WriteBatcherOptions;
   /** After-commit notifications (real-time delivery); they never fail the write. */
   readonly hooks: WriteHooks;
 }
@@ -57,7 +64,13 @@ const FLOOR_SLACK_MS = DAY_MS;
  * unknown id); a block in either direction stops new conversations and messages (403 BLOCKED).
  */
 export class ConversationService {
-  constructor(private readonly d: ConversationDeps) {}
+  readonly #sender: DirectMessageSender;
+  readonly #keys: IdempotencyRepository;
+
+  constructor(private readonly d: ConversationDeps) {
+    this.#sender = new DirectMessageSender(d.db, d.messageBatches ?? new MessageBatchRepository(d.db), d.logger, d.sendGrouping ?? d.config.sendGrouping);
+    this.#keys = new IdempotencyRepository(d.db);
+  }
 
   async open(userId: string, recipientId: string, key?: IdempotencyKey): Promise<Written<ConversationRef>> {
     notSelf(userId, recipientId, 'open a conversation with');
@@ -103,26 +116,26 @@ export class ConversationService {
     return { items: fetched.slice(0, n), next_cursor: next ? encodeCursor('conversation_history', { c: conversationId, ...next }) : null };
   }
 
-  /** One statement: insert + conversation and both members' read state (see chat.send_message). */
+  /**
+   * Grouped with concurrent sends into one statement and one commit (chat.send_messages via
+   * DirectMessageSender); answered after that commit, with this send's own outcome.
+   */
   async send(conversationId: string, senderId: string, content: string, key?: IdempotencyKey): Promise<Written<DirectMessage>> {
     requireText(content, 'content');
     const { id, createdAt } = newTimedId();
-    // The recipient is not part of the response (nor of a stored one): kept aside for the hook.
-    const seen: { recipientId?: string } = {};
-    const sent = await withPartitionRetry(() => runIdempotent(this.d.db, key, async (q) => {
-      const row = await this.d.conversations.send(conversationId, senderId, { id, content, createdAt }, q);
-      if (!row.container_exists) throw new AppError('NOT_FOUND', 'No such conversation');
-      if (!row.is_member) throw new AppError('FORBIDDEN', 'You are not a member of this conversation');
-      if (row.blocked) throw new AppError('BLOCKED');
-      if (!row.id || !row.created_at || row.content === null) throw new Error('chat.send_message inserted nothing');
-      if (row.recipient_id) seen.recipientId = row.recipient_id;
-      return { id: row.id, conversation_id: conversationId, sender_id: senderId, content: row.content, created_at: row.created_at };
-    }), this.d.db, 'messages', createdAt);
-    const lsn = await noteWrite(this.d.db, this.d.logger, senderId);
-    const value = sent.value;
+    const { row, lsn } = await this.#sender.send({ conversationId, senderId, id, content, createdAt, key });
+    if (row.inserted) {
+      const value: DirectMessage = { id, conversation_id: conversationId, sender_id: senderId, content, created_at: row.created_at };
+      if (row.recipient_id) await this.d.hooks.directMessage({ message: value, recipientId: row.recipient_id }, lsn);
+      return { value, lsn, replayed: false };
+    }
+    const refusal = refusalOf(row);
+    if (!key) throw refusal ?? new Error('chat.send_messages wrote nothing for a send without a key');
+    // The key's record answers: a committed earlier request with this key (the refusal may
+    // be its own doing, e.g. a block set after it), or 422/409 (src/services/idempotency.ts).
     // A replay announces nothing: the request that wrote the message did.
-    if (seen.recipientId && !sent.replayed) await this.d.hooks.directMessage({ message: value, recipientId: seen.recipientId }, lsn);
-    return { value, lsn, replayed: sent.replayed };
+    const replay = await answerFromRecord<DirectMessage>(this.#keys, key, refusal);
+    return { value: replay.value, lsn: await noteWrite(this.d.db, this.d.logger, senderId), replayed: true };
   }
 
   async markRead(conversationId: string, userId: string): Promise<Written<{ conversation_id: string; unread_count: number; last_read_at: string | null }>> {
@@ -133,6 +146,14 @@ export class ConversationService {
     if (row.changed) await this.d.hooks.conversationRead({ conversationId, userId, lastReadAt: row.last_read_at }, lsn);
     return { value: { conversation_id: conversationId, unread_count: 0, last_read_at: row.last_read_at }, lsn };
   }
+}
+
+/** Why a send wrote nothing, or undefined when only its Idempotency-Key was held. */
+function refusalOf(row: SentRow): AppError | undefined {
+  if (!row.container_exists) return new AppError('NOT_FOUND', 'No such conversation');
+  if (!row.is_member) return new AppError('FORBIDDEN', 'You are not a member of this conversation');
+  if (row.blocked) return new AppError('BLOCKED');
+  return undefined;
 }
 
 function toInboxItem(r: InboxRow): InboxItem {
