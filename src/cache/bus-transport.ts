@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { BusDriver, CreateBusDriverResult } from 'bentocache/types';
-import { createRedis } from './redis-connection.ts';
+import { createRedis, type RedisTarget } from './redis-connection.ts';
 
 /**
  * The bus that keeps every instance's L1 coherent (bentocache's bus, our transport).
@@ -30,13 +30,13 @@ export class RedisBusHub {
 
   constructor(
     private readonly publisher: Redis,
-    url: string,
+    target: RedisTarget,
     name: string,
     private readonly channelPrefix: string,
     /** False while Redis is known to be down or hung: publish fails at once (bentocache queues a retry). */
     private readonly canPublish: () => boolean = () => true,
   ) {
-    this.subscriber = createRedis(url, 'subscriber', name);
+    this.subscriber = createRedis(target, 'subscriber', name);
     this.subscriber.on('message', (channel: string, raw: string) => this.#onMessage(channel, raw));
     this.subscriber.on('close', () => { this.#wasLost = true; });
     this.subscriber.on('ready', () => {

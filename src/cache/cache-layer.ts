@@ -19,6 +19,7 @@ import { RedisLsnStore } from './lsn-store.ts';
 import { TypedCache } from './typed-cache.ts';
 import { INVALIDATION_CHANNEL, parseInvalidation } from './invalidation-message.ts';
 import { RedisMemoryPoller } from './redis-memory.ts';
+import { MasterGuard } from './master-guard.ts';
 import type { WarmReport } from './types.ts';
 
 /**
@@ -56,6 +57,8 @@ export class CacheLayer {
   readonly instanceId = crypto.randomBytes(6).toString('hex');
   readonly listener: NotifyListener | undefined;
   readonly memory: RedisMemoryPoller;
+  /** Flushes the namespace when Redis' master changed (Sentinel failover, a restarted node). */
+  readonly masterGuard: MasterGuard;
   readonly metrics: CacheMetrics | undefined;
   readonly #bento: BentoCache<Record<CacheName, ReturnType<typeof bentostore>>>;
   readonly #hub: RedisBusHub;
@@ -76,12 +79,12 @@ export class CacheLayer {
     this.#log = opts.logger.child({ component: 'cache' });
     this.metrics = opts.metrics ? cacheMetricsFor(opts.metrics) : undefined;
     this.keys = new CacheKeys(config.cache.namespace);
-    this.redis = createRedis(config.redis.url, 'command', name);
+    this.redis = createRedis(config.redis, 'command', name);
     this.health = new RedisHealth(this.redis);
     this.health.onLost(() => { if (!this.#closed) this.#log.warn('redis unreachable: serving from L1 and PostgreSQL (fail-open)'); });
     this.health.onRecovered((ms) => this.#log.info({ downMs: ms }, 'redis is back: L2 in use again'));
     this.lru = new ByteLru(config.cache.l1MaxBytes, Math.min(MAX_L1_ENTRY_BYTES, config.cache.l1MaxBytes));
-    this.#hub = new RedisBusHub(this.redis, config.redis.url, name, `${config.cache.namespace}:bus`, () => this.health.ready);
+    this.#hub = new RedisBusHub(this.redis, config.redis, name, `${config.cache.namespace}:bus`, () => this.health.ready);
     this.lease = new FleetLease(this.redis, this.health, LEASE_TTL_MS, LEASE_MAX_WAIT_MS);
     this.janitor = new L2Janitor(this.redis, this.health,
       (what, err) => this.#log.warn({ err: errText(err) }, `${what} failed`),
@@ -132,6 +135,13 @@ export class CacheLayer {
       staleWhileRevalidate: true, freshWindowMs,
     }, deps('relationship'));
     this.#caches = { profile: this.profiles, session: this.sessions, relationship: this.relationships };
+    this.masterGuard = new MasterGuard({
+      redis: this.redis, health: this.health, markKey: this.keys.masterMark,
+      caches: Object.values(this.#caches),
+      patterns: CACHE_NAMES.map((c) => this.keys.itemPattern(c)),
+      janitor: this.janitor, log: this.#log,
+      onFlush: (cache) => this.metrics?.invalidations.inc({ cache, source: 'flush' }),
+    });
     this.#countEvents();
     this.#hub.observe((channel, payload) => this.#onPeerMessage(channel, payload));
     // Bus messages sent while our subscriber was away are lost: our L1 may be stale.
@@ -220,11 +230,14 @@ export class CacheLayer {
    * meanwhile would have its writes deleted by the flush, so warm-up waits here first.
    */
   async whenSynced(timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    // The first master check may flush the namespace too (master-guard.ts); with Redis down it never comes.
+    if (this.health.ready) await this.masterGuard.whenVerified(timeoutMs);
     if (!this.#firstSync) return true;
     let timer: NodeJS.Timeout | undefined;
     const done = await Promise.race([
       this.#firstSync.then(() => true),
-      new Promise<boolean>((r) => { timer = setTimeout(() => r(false), timeoutMs); }),
+      new Promise<boolean>((r) => { timer = setTimeout(() => r(false), Math.max(0, deadline - Date.now())); }),
     ]);
     clearTimeout(timer);
     return done;
@@ -293,6 +306,7 @@ export class CacheLayer {
     if (this.#closed) return;
     this.#closed = true;
     this.memory.stop();
+    this.masterGuard.close();
     this.janitor.stop();
     this.#coverage.close();
     await this.listener?.close();

@@ -13,6 +13,8 @@ import type { CacheName } from '../metrics/cache.metrics.ts';
  *   <ns>:lsn:<user id>              read-your-writes LSN (LsnStore)
  *   <ns>:listeners                  hash of live invalidation listeners (coverage check)
  *   <ns>:bus:<store>                pub/sub channel keeping L1s coherent
+ *   <ns>:master                     run_id of the Redis master the namespace was last
+ *                                   checked on (master-guard.ts)
  */
 export class CacheKeys {
   constructor(readonly namespace: string) {}
@@ -24,5 +26,6 @@ export class CacheKeys {
   lease(cache: CacheName, id: string): string { return `${this.namespace}:lease:${cache}:${id}`; }
   lsn(userId: string): string { return `${this.namespace}:lsn:${userId}`; }
   get listeners(): string { return `${this.namespace}:listeners`; }
+  get masterMark(): string { return `${this.namespace}:master`; }
   busChannel(store: string): string { return `${this.namespace}:bus:${store}`; }
 }

@@ -1,4 +1,4 @@
-import { createRedis, closeRedis } from './redis-connection.ts';
+import { createRedis, closeRedis, type RedisTarget } from './redis-connection.ts';
 
 /**
  * Deletes every Redis key of one cache namespace (`<namespace>:*`: entries, leases, LSN
@@ -24,11 +24,11 @@ export class PurgeNamespaceError extends Error {
   readonly code = 'CACHE_PURGE_FAILED';
 }
 
-export async function purgeNamespace(redisUrl: string, namespace: string): Promise<PurgeResult> {
+export async function purgeNamespace(target: RedisTarget, namespace: string): Promise<PurgeResult> {
   if (namespace.length === 0 || /[*?[\]\\]/.test(namespace)) {
     throw new PurgeNamespaceError(`refusing to purge namespace "${namespace}": empty or contains glob characters`);
   }
-  const redis = createRedis(redisUrl, 'command', 'purge');
+  const redis = createRedis(target, 'command', 'purge');
   try {
     await waitReady(redis, READY_TIMEOUT_MS);
     let cursor = '0';

@@ -72,7 +72,7 @@ export class LoginRateLimiter {
       this.#health = opts.shared.health;
       this.#ownsConnection = false;
     } else {
-      this.#redis = createRedis(config.redis.url, 'command', 'ratelimit');
+      this.#redis = createRedis(config.redis, 'command', 'ratelimit');
       this.#health = new RedisHealth(this.#redis);
       this.#ownsConnection = true;
     }

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { closeRedis, createRedis, RedisHealth } from './redis-connection.ts';
+import { closeRedis, createRedis, RedisHealth, type RedisTarget } from './redis-connection.ts';
 import { PresenceStore } from './presence-store.ts';
 
 /**
@@ -25,7 +25,8 @@ export type ChannelKind = 'user' | 'room';
 export type BusMessageHandler = (kind: ChannelKind, id: string, frame: string) => void;
 
 export interface RealtimeBusOptions {
-  readonly url: string;
+  /** REDIS_URL, or config.redis to follow a Sentinel master. */
+  readonly url: RedisTarget;
   readonly namespace: string;
   readonly name: string;
   /** The cache layer's command connection, if it runs (else the bus opens its own). */

@@ -11,23 +11,88 @@ import { Redis, type RedisOptions } from 'ioredis';
  *    is what makes warm-up and lease polling "pipelined" without hand-built batches.
  * The subscriber connection is the opposite: it queues its SUBSCRIBE until connected and
  * resubscribes after every reconnect, because that is all it does.
+ *
+ * With Sentinel (REDIS_SENTINELS) every connection, of either role, asks the sentinels for
+ * the master and follows it (see `sentinelOptions`); master-guard.ts then keeps a master
+ * change from serving what the old master had invalidated.
  */
 // Generous enough that a busy event loop (the reply read late) is not taken for a dead Redis.
 export const REDIS_COMMAND_TIMEOUT_MS = 500;
 const CONNECT_TIMEOUT_MS = 1_000;
 const MAX_RECONNECT_DELAY_MS = 2_000;
+/** Behind Sentinel a reconnect asks a sentinel first: retry often, the new master is there within seconds. */
+const MAX_SENTINEL_RECONNECT_DELAY_MS = 500;
 
 export type RedisRole = 'command' | 'subscriber';
 const BREAKER_MS = 1_000;
 
-export function createRedis(url: string, role: RedisRole, name: string): Redis {
+/** Where Redis is: `url` directly, or the master that `sentinels` name `sentinelName` (config.redis). */
+export interface RedisEndpoint {
+  readonly url: string;
+  readonly sentinels: ReadonlyArray<{ readonly host: string; readonly port: number }>;
+  readonly sentinelName: string;
+}
+
+/** A URL alone (tools, tests) or the configured endpoint. */
+export type RedisTarget = string | RedisEndpoint;
+
+/** The endpoint when it names sentinels, else undefined (connect to the URL). */
+export function sentinelEndpoint(target: RedisTarget): RedisEndpoint | undefined {
+  return typeof target !== 'string' && target.sentinels.length > 0 ? target : undefined;
+}
+
+export function redisUrlOf(target: RedisTarget): string {
+  return typeof target === 'string' ? target : target.url;
+}
+
+/** For logs and errors: the URL, or the sentinels and the master's name. */
+export function describeRedisTarget(target: RedisTarget): string {
+  const sentinel = sentinelEndpoint(target);
+  if (!sentinel) return redisUrlOf(target);
+  return `master "${sentinel.sentinelName}" of sentinels ${sentinel.sentinels.map((s) => `${s.host}:${s.port}`).join(',')}`;
+}
+
+/**
+ * ioredis' Sentinel mode, set for a cache that must never wait on a dead master:
+ *  - `failoverDetector`: subscribe to +switch-master on the sentinels and drop the
+ *    connection when it comes. Without it a client stays on a master that hangs instead of
+ *    closing (DEBUG SLEEP, a frozen VM), since nothing closes the socket (redis/ioredis #1059,
+ *    #1314, fixed by #1328);
+ *  - `disconnectTimeout`: that drop ends the socket politely and waits for the peer's FIN,
+ *    which a hung master never sends (ioredis' default waits 2 s before destroying it);
+ *  - the ready check's INFO tells ioredis the role, and a node that is no longer a master
+ *    (an old master back as a replica) is left for the next one the sentinels name;
+ *  - the failover detector's own sentinel connections reconnect after 1 s, not the default
+ *    60 s, so a restarted sentinel is heard again before the next failover;
+ *  - sentinel queries time out like commands: a hung sentinel is skipped for the next.
+ * The offline queue stays off (it would not survive a failover anyway, ioredis #1164).
+ */
+function sentinelOptions(target: RedisEndpoint): RedisOptions {
+  return {
+    sentinels: target.sentinels.map((s) => ({ host: s.host, port: s.port })),
+    name: target.sentinelName,
+    role: 'master',
+    failoverDetector: true,
+    disconnectTimeout: 200,
+    sentinelReconnectStrategy: () => 1_000,
+    sentinelRetryStrategy: (times: number) => Math.min(100 * times, 1_000),
+    sentinelCommandTimeout: REDIS_COMMAND_TIMEOUT_MS,
+  };
+}
+
+export function createRedis(target: RedisTarget, role: RedisRole, name: string): Redis {
+  const sentinel = sentinelEndpoint(target);
+  const maxDelay = sentinel ? MAX_SENTINEL_RECONNECT_DELAY_MS : MAX_RECONNECT_DELAY_MS;
   const common: RedisOptions = {
     connectionName: `bgc-${name}-${role}`,
     connectTimeout: CONNECT_TIMEOUT_MS,
-    // Reconnect forever, backing off to 2 s: Redis coming back must be noticed quickly.
-    retryStrategy: (times: number) => Math.min(50 * 2 ** Math.min(times, 6), MAX_RECONNECT_DELAY_MS),
+    // Reconnect forever, backing off (to 2 s, 0.5 s behind Sentinel): Redis coming back must be noticed quickly.
+    retryStrategy: (times: number) => Math.min(50 * 2 ** Math.min(times, 6), maxDelay),
     enableReadyCheck: true,
+    ...(sentinel ? sentinelOptions(sentinel) : {}),
   };
+  // Behind Sentinel the URL still gives the password and the database number; its host is unused.
+  const url = redisUrlOf(target);
   const redis = role === 'subscriber'
     ? new Redis(url, { ...common, enableOfflineQueue: true, maxRetriesPerRequest: null, autoResubscribe: true })
     : new Redis(url, {

@@ -227,6 +227,21 @@ export class TypedCache {
     if (l2) await this.flushL2(fence);
   }
 
+  /**
+   * Reads skip L1 and L2 (they load, and store what they loaded) until the returned
+   * function is called (once; later calls do nothing). master-guard.ts holds this while
+   * it cannot yet tell whether Redis still holds what this instance last invalidated.
+   */
+  holdBypass(): () => void {
+    this.#bypass++;
+    let held = true;
+    return () => {
+      if (!held) return;
+      held = false;
+      this.#bypass--;
+    };
+  }
+
   async flushL2(fence = true): Promise<void> {
     this.#bypass++;
     try {
