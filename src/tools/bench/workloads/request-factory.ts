@@ -108,7 +108,7 @@ export class RequestFactory {
 
   /** A public profile with photos that the actor may see (not across a block). */
   #galleryFor(actor: BenchActor): string {
-    if (!this.#galleries) throw new Error('this workload needs seeded photos of public profiles; none were found');
+    if (!this.#galleries) throw new Error('this workload needs seeded photos of public profiles; none were found (a bench database seeded before the photo rows has none: drop bgc_bench_<preset> to have it seeded again)');
     let id = this.#galleries.pick();
     for (let i = 0; i < 8 && actor.hidden.includes(id); i++) id = this.#galleries.pick();
     return id;
