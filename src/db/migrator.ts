@@ -48,7 +48,9 @@ export async function migrationStatus(client: pg.ClientBase, dir: string): Promi
 
 /**
  * Applies pending migrations in order under a session advisory lock, so two processes
- * starting together migrate once. An applied file whose checksum changed is an error:
+ * starting together migrate once. `client` must be a session of its own (the tools build their
+ * Database with `session: true`): through transaction pooling the lock, the unlock and each
+ * migration could run on different server connections. An applied file whose checksum changed is an error:
  * migrations are forward-only, fix forward with a new file.
  */
 export async function migrate(client: pg.ClientBase, dir: string, onApply: (m: MigrationFile) => void = () => undefined): Promise<MigrationFile[]> {

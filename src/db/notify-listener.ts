@@ -6,7 +6,9 @@ import pg from 'pg';
  *
  * Not a pool connection: LISTEN is session state, and a pooled connection goes back to
  * others. It must be on the primary (LISTEN does not work on a hot standby) and not
- * through a transaction-mode PgBouncer.
+ * through a transaction-mode PgBouncer: callers pass config.database.primaryUrl, which is
+ * DATABASE_SESSION_URL (the primary directly) when DATABASE_URL goes through one. A NOTIFY
+ * may still be sent through PgBouncer; it is delivered at commit like any other.
  *
  * NOTIFY has no replay: whatever is sent while this connection is down is gone. So:
  *  - a keep-alive `SELECT 1` every `pingMs` (bounded by `pingTimeoutMs`) finds a dead or
