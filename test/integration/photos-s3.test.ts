@@ -31,9 +31,9 @@ async function upload(u: TestUser, body: Buffer, contentType: string): Promise<A
   return { status: res.statusCode, body: JSON.parse(res.body) as PhotoBody, headers: res.headers, lsn: typeof lsn === 'string' ? lsn : undefined };
 }
 
-/** Object keys under the app's photos namespace for one owner, straight from the bucket. */
-async function objectsOf(ownerId: string): Promise<string[]> {
-  const prefix = `${PREFIX}/photos/${ownerId}/`;
+/** Object keys under one of the app's namespaces for one owner, straight from the bucket. */
+async function objectsOf(ownerId: string, namespace: 'photos' | 'chat-images' = 'photos'): Promise<string[]> {
+  const prefix = `${PREFIX}/${namespace}/${ownerId}/`;
   const res = await s3.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: prefix }));
   return (res.Contents ?? []).map((o) => (o.Key ?? '').slice(prefix.length)).sort();
 }
@@ -92,6 +92,23 @@ describe('photos on S3', () => {
     expect((await t.app.inject({ method: 'GET', url: res.body.url, headers: { authorization: `Bearer ${u.token}`, 'x-bgc-lsn': del.lsn ?? '0/0' } })).statusCode).toBe(404);
   });
 
+  it('keeps chat images in their own namespace of the bucket', async () => {
+    const [a, b] = await Promise.all([registerUser(t, 'ps3_ca'), registerUser(t, 'ps3_cb')]);
+    const conv = await t.call<{ id: string }>('POST', '/api/chat/conversations', { token: a.token, body: { recipient_id: b.id } });
+    const webp = await sharp({ create: { width: 120, height: 80, channels: 3, background: '#a52' } }).webp().toBuffer();
+    const sent = await t.app.inject({ method: 'POST', url: `/api/chat/conversations/${conv.body.id}/images`, payload: webp, headers: { authorization: `Bearer ${a.token}`, 'content-type': 'image/webp' } });
+    expect(sent.statusCode, sent.body).toBe(201);
+    const image = (JSON.parse(sent.body) as { image: { id: string; url: string; bytes: number } }).image;
+    expect(await objectsOf(a.id, 'chat-images')).toEqual([image.id, `${image.id}.thumb`].sort());
+    expect(await objectsOf(a.id)).toEqual([]);
+    const lsn = sent.headers['x-bgc-lsn'];
+    const file = await t.app.inject({ method: 'GET', url: image.url, headers: { authorization: `Bearer ${b.token}`, ...(typeof lsn === 'string' ? { 'x-bgc-lsn': lsn } : {}) } });
+    expect(file.statusCode).toBe(200);
+    expect(file.rawPayload.length).toBe(image.bytes);
+    expect((await t.call('DELETE', `/api/chat/images/${image.id}`, { token: a.token })).status).toBe(200);
+    expect(await objectsOf(a.id, 'chat-images')).toEqual([]);
+  });
+
   it('refuses bad uploads with a code and leaves no object and no row', async () => {
     const u = await registerUser(t, 'ps3_bad');
     const gif = await sharp({ create: { width: 16, height: 16, channels: 3, background: '#f00' } }).gif().toBuffer();
@@ -117,5 +134,9 @@ describe('photos on S3', () => {
     const read = await t.app.inject({ method: 'GET', url: kept.body.url, headers: { authorization: `Bearer ${u.token}` } });
     expect(read.statusCode).toBe(503);
     expect(await rowsOf(u.id)).toBe(1);
+    // A delete is done once its row is: the files the store would not remove are only logged.
+    const del = await t.call<{ deleted: boolean }>('DELETE', `/api/photos/${kept.body.id}`, { token: u.token });
+    expect(del.status, JSON.stringify(del.body)).toBe(200);
+    expect(await rowsOf(u.id)).toBe(0);
   });
 });

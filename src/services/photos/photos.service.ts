@@ -96,7 +96,11 @@ export class PhotoService {
   async remove(ownerId: string, id: string): Promise<Written<{ readonly id: string; readonly deleted: boolean }>> {
     const row = await this.d.photos.remove(id, ownerId);
     if (!row) throw new AppError('NOT_FOUND', 'No such photo of yours');
-    await Promise.all([this.d.storage.delete(keyOf(ownerId, id, false)), this.d.storage.delete(keyOf(ownerId, id, true))]);
+    // The row is gone (committed): the answer is success. A file the store would not delete
+    // now (S3 down) is only unreachable; it is logged rather than failing a done delete.
+    await Promise.all([false, true].map((thumb) => this.d.storage.delete(keyOf(ownerId, id, thumb)).catch((e: unknown) => {
+      this.d.logger?.warn({ err: e instanceof Error ? e.message : String(e), key: keyOf(ownerId, id, thumb) }, 'could not remove the file of a deleted photo');
+    })));
     const lsn = await noteWrite(this.d.db, this.d.logger, ownerId);
     return { value: { id, deleted: true }, lsn };
   }
