@@ -6,6 +6,7 @@ import { printJson, printTable, progressLine } from '../output.ts';
 import { haDown, haStatus, haUp } from '../ha-stack.ts';
 import { fleetFor, fleetUp } from '../../stack/fleet/commands.ts';
 import { localPgBouncer, pgbouncerEnv } from '../../stack/pgbouncer/layout.ts';
+import { sentinelFor, sentinelStatusRows, sentinelUp } from '../../stack/sentinel/commands.ts';
 
 export function register(program: Command): void {
   const stack = program.command('stack').description('Local PostgreSQL primary + 2 streaming replicas + Redis (DESIGN §2)');
@@ -17,7 +18,8 @@ export function register(program: Command): void {
     .option('--ha', 'the high-availability stack instead: 3 PostgreSQL members under Patroni, 3 etcd members, HAProxy (DESIGN §7)')
     .option('--instances <n>', 'also N API processes (bgc serve) behind HAProxy on PORT: instance i on PORT+i, stats on PORT+100', (v) => Number(v))
     .option('--pgbouncer', 'also one PgBouncer (transaction pooling) per node on 64320-64322 (+ offset); with --instances the instances use them')
-    .action(async (opts: { json?: boolean; monitoring?: boolean; ha?: boolean; instances?: number; pgbouncer?: boolean }) => {
+    .option('--sentinel', 'also Redis Sentinel: a master, 2 replicas and 3 sentinels on 63791-63796 (+ offset); with --instances the instances use it')
+    .action(async (opts: { json?: boolean; monitoring?: boolean; ha?: boolean; instances?: number; pgbouncer?: boolean; sentinel?: boolean }) => {
       const config = loadConfig();
       if (opts.ha) { await haUp(config, opts); return; }
       const local = new LocalStack(config);
@@ -32,7 +34,8 @@ export function register(program: Command): void {
         behindPgBouncer = pgbouncerEnv(pgb, config.database.primaryUrl, databaseName(config.database.primaryUrl));
         progressLine(`behind PgBouncer (docs/OPERATIONS.md): ${Object.entries(behindPgBouncer).map(([k, v]) => `${k}=${v}`).join(' ')}`);
       }
-      if (opts.instances !== undefined) await fleetUp(config, opts.instances, progressLine, behindPgBouncer);
+      const withSentinel = opts.sentinel ? await sentinelUp(config, progressLine) : undefined;
+      if (opts.instances !== undefined) await fleetUp(config, opts.instances, progressLine, { ...behindPgBouncer, ...withSentinel });
       const status = await local.status();
       const monStatus = monitoring ? await monitoring.status() : undefined;
       if (opts.json) printJson(monStatus ? { nodes: status, monitoring: monStatus } : status);
@@ -44,13 +47,16 @@ export function register(program: Command): void {
     .option('--purge', "also delete this checkout's data: the data folder and its PostgreSQL folder")
     .option('--ha', 'the high-availability stack instead (with --purge: only its data)')
     .option('--instances', 'only the API instances and their HAProxy (bgc stack up --instances N)')
-    .action(async (opts: { purge?: boolean; ha?: boolean; instances?: boolean }) => {
+    .option('--sentinel', 'only the Redis Sentinel set (bgc stack up --sentinel)')
+    .action(async (opts: { purge?: boolean; ha?: boolean; instances?: boolean; sentinel?: boolean }) => {
       const config = loadConfig();
       if (opts.ha) { await haDown(config, opts); return; }
+      if (opts.sentinel) { await sentinelFor(config).down({ purge: opts.purge ?? false }); progressLine('Redis Sentinel set stopped'); return; }
       // The fleet first (HAProxy, then each instance drained): only the processes our pid files name.
       await fleetFor(config).down();
       if (opts.instances) { progressLine('instances and their HAProxy stopped'); return; }
       await localPgBouncer(config).down();
+      await sentinelFor(config).down({ purge: opts.purge ?? false });
       await new MonitoringStack(config).down();
       const removed = await new LocalStack(config).down({ purge: opts.purge ?? false });
       for (const r of removed) progressLine(`deleted ${r}`);
@@ -70,6 +76,8 @@ export function register(program: Command): void {
       printTable(status.map(flat));
       const pgbouncers = localPgBouncer(config).status().filter((b) => b.state === 'running');
       if (pgbouncers.length > 0) printTable(pgbouncers);
+      const sentinelRows = await sentinelStatusRows(config);
+      if (sentinelRows.length > 0) printTable(sentinelRows);
       progressLine(`data folder ${local.layout.dataDir}; PostgreSQL data ${local.pgRoot}`);
     });
 }
