@@ -54,6 +54,9 @@ export function fleetHaproxyConfig(layout: FleetLayout, opts: { dropTo?: string 
     // as it closes ("other side closed": measured in test/integration/fleet.test.ts). Advertise
     // HAProxy's own idle limit, with margin, instead.
     '    http-response set-header Keep-Alive timeout=5',
+    // Which instance answered (its name in this file, e.g. api2): lets an operator or a test
+    // tell instances apart through the proxy (test/integration/fleet-coherence.test.ts).
+    '    http-response set-header X-BGC-Instance %[srv_name]',
     '    default_backend instances',
     '',
     'backend instances',
