@@ -63,6 +63,17 @@ describe('bgc bench --quick', () => {
         expect(obj(baseline[name]).cache_hit_ratio).toBeNull();
       }
       expect(obj(workloads.profile).cache_hit_ratio as number).toBeGreaterThan(0);
+      // Where the cores went (issue 15): every local process tree has a figure, and the mixed
+      // workload's database time is attributed to catalog entries.
+      const cpu = obj(obj(workloads.mixed).cpu);
+      const perRequest = obj(cpu.cpu_ms_per_request);
+      for (const part of ['api', 'primary', 'replica1', 'replica2', 'redis', 'load_generator', 'harness']) {
+        expect(perRequest[part], `cpu_ms_per_request.${part}`).toBeTypeOf('number');
+      }
+      expect(perRequest.api as number).toBeGreaterThan(0);
+      const top = obj(workloads.mixed).db_time_top as Array<Json>;
+      expect(top.length).toBeGreaterThan(0);
+      expect(String(top[0]?.name)).toMatch(/^[a-z_]+\./);
       // A share, or null when no read ran; 0 is possible when replicas lag (the router
       // then keeps reads on the primary), e.g. while another job loads data.
       const share = obj(workloads.mixed).replica_read_share as number;

@@ -2,6 +2,8 @@ import { allQueries } from '../../catalog/all.ts';
 import type { BenchUrls } from './bench-db.ts';
 import { EMPTY_BENCH_DATA, type BenchData } from './data/bench-data.ts';
 import { prepareData } from './data/load-data.ts';
+import { CpuAccountant } from './cpu-accounting.ts';
+import { DbTimeSampler } from './db-time.ts';
 import { LatencyProxies } from './latency-proxies.ts';
 import { LoadGenerator } from './load/runner.ts';
 import { measureWorkload, type RunSpec } from './measure.ts';
@@ -124,12 +126,16 @@ export async function measureConfiguration(started: StartedConfiguration, load: 
 
   const nodes = [{ node: 'primary', url: plan.urls.primaryUrl }, ...started.replicaUrls.map((url, i) => ({ node: `replica${i + 1}`, url }))];
   const sampler = await PgConnectionSampler.open(nodes, plan.urls.database);
+  // Direct addresses, not the latency proxies': the processes are found by the port they listen on.
+  const directNodes = [{ name: 'primary', url: plan.urls.primaryUrl }, ...started.replicaUrls.map((url, i) => ({ name: `replica${i + 1}`, url }))];
+  const cpu = await CpuAccountant.locate({ api: server.pid, loadGenerator: load.pid, nodes: directNodes, redisUrl: plan.redisUrl });
+  const dbTime = await DbTimeSampler.open(nodes);
   try {
     const writes = await writesByName();
     const workloads: Record<string, WorkloadMeasure> = {};
     for (const w of plan.workloads) {
       plan.progress(`${plan.configuration}: ${w} (${plan.spec.mode === 'open' ? `${plan.spec.rate} req/s paced over ${plan.spec.connections} connections` : `${plan.spec.connections} connections`}, ${plan.spec.durationMs / 1000} s after ${plan.spec.warmupMs / 1000} s warm-up)`);
-      workloads[w] = await measureWorkload({ server, load, sampler, writes }, { ...plan.spec, workload: w });
+      workloads[w] = await measureWorkload({ server, load, sampler, writes, cpu, dbTime }, { ...plan.spec, workload: w });
     }
     return {
       run: {
@@ -145,6 +151,7 @@ export async function measureConfiguration(started: StartedConfiguration, load: 
     };
   } finally {
     await sampler.close();
+    await dbTime.close();
   }
 }
 

@@ -1,3 +1,5 @@
+import { CpuAccountant } from './cpu-accounting.ts';
+import { DbTimeSampler } from './db-time.ts';
 import { LatencyHistogram, roundMs } from './histogram.ts';
 import type { LoadGenerator } from './load/runner.ts';
 import type { LoadMode, LoadResult } from './load/types.ts';
@@ -22,6 +24,9 @@ export interface MeasureContext {
   readonly load: LoadGenerator;
   readonly sampler: PgConnectionSampler;
   readonly writes: WritesByName;
+  /** Where the cores went (issue 15): absent when the harness could not locate the processes. */
+  readonly cpu?: CpuAccountant;
+  readonly dbTime?: DbTimeSampler;
 }
 
 /**
@@ -33,6 +38,8 @@ export async function measureWorkload(ctx: MeasureContext, spec: RunSpec): Promi
   const job = { workload: spec.workload, mode: spec.mode, host: '127.0.0.1', port: ctx.server.port, connections: spec.connections, rate: spec.rate, timeoutMs: spec.timeoutMs };
   if (spec.warmupMs > 0) await ctx.load.run({ ...job, durationMs: spec.warmupMs });
   const before = await ctx.server.metrics();
+  const dbBefore = await ctx.dbTime?.snapshot();
+  const cpuBefore = ctx.cpu?.snapshot();
   ctx.sampler.start(100);
   let result: LoadResult;
   try {
@@ -41,10 +48,16 @@ export async function measureWorkload(ctx: MeasureContext, spec: RunSpec): Promi
     await ctx.sampler.stop();
     throw err;
   }
+  const cpuAfter = ctx.cpu?.snapshot();
   const peaks = await ctx.sampler.stop();
+  const dbAfter = await ctx.dbTime?.snapshot();
   const after = await ctx.server.metrics();
   const server = serverMeasures(before, after, ctx.writes, result.responses);
-  return toMeasure(spec, result, server, peaks);
+  return {
+    ...toMeasure(spec, result, server, peaks),
+    ...(cpuBefore && cpuAfter ? { cpu: CpuAccountant.use(cpuBefore, cpuAfter, result.responses) } : {}),
+    ...(dbBefore && dbAfter ? { db_time_top: DbTimeSampler.top(dbBefore, dbAfter, result.responses) } : {}),
+  };
 }
 
 export function toMeasure(

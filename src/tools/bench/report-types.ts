@@ -1,3 +1,6 @@
+import type { CpuUse } from './cpu-accounting.ts';
+import type { EntryTime } from './db-time.ts';
+
 /** The JSON document `bgc bench --json FILE` writes, and the table on stdout is printed from. */
 export interface OpMeasure {
   readonly requests: number;
@@ -40,6 +43,10 @@ export interface WorkloadMeasure {
   readonly routing: Readonly<Record<string, number>>;
   readonly per_op: Readonly<Record<string, OpMeasure>>;
   readonly sample_errors: readonly string[];
+  /** CPU per request and cores busy, per process tree (api, primary, replica1…, redis, load_generator, harness). */
+  readonly cpu?: CpuUse;
+  /** The catalog entries the database spent most executor time on, per request, by node. */
+  readonly db_time_top?: readonly EntryTime[];
   /** Open loop: how late the generator made requests due (p99), to show it kept its pace. */
   readonly generator_lag_p99_ms?: number;
   /** Open loop: p99 from the actual send, i.e. without waiting for a free connection. */

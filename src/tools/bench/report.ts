@@ -47,9 +47,25 @@ function printWorkloads(title: string, ws: Readonly<Record<string, WorkloadMeasu
     process.stdout.write(`\n  ${w.workload}, per operation:\n`);
     printTable(Object.entries(w.per_op).map(([op, s]) => ({ op, requests: s.requests, errors: s.errors, p50_ms: s.p50_ms, p95_ms: s.p95_ms, p99_ms: s.p99_ms })));
   }
+  printCpu(ws);
   for (const w of Object.values(ws)) {
     if (w.sample_errors.length > 0) process.stdout.write(`  ${w.workload} errors, e.g.: ${w.sample_errors.slice(0, 3).join(' | ')}\n`);
   }
+}
+
+/** Where the cores went: CPU ms per request per process tree, cores busy, and the top database entries. */
+function printCpu(ws: Readonly<Record<string, WorkloadMeasure>>): void {
+  const measured = Object.values(ws).filter((w) => w.cpu);
+  if (measured.length === 0) return;
+  process.stdout.write('\n  CPU ms per request (cores busy), per process tree:\n');
+  printTable(measured.map((w) => ({
+    workload: w.workload,
+    ...Object.fromEntries(Object.entries(w.cpu?.cpu_ms_per_request ?? {}).map(([name, ms]) => [name, ms === null ? '-' : `${ms} (${w.cpu?.cores[name] ?? '-'})`])),
+  })));
+  const top = measured.flatMap((w) => (w.db_time_top ?? []).map((e) => ({ workload: w.workload, entry: e.name, node: e.node, ms_per_request: e.ms_per_request, calls_per_request: e.calls_per_request, ms_per_call: e.ms_per_call })));
+  if (top.length === 0) return;
+  process.stdout.write('\n  Top catalog entries by executor time per request (pg_stat_statements):\n');
+  printTable(top);
 }
 
 function printFloor(floor: Readonly<Record<string, FloorMeasure>>): void {

@@ -9,6 +9,9 @@ export class LoadGenerator {
 
   private constructor(child: ChildProcess) { this.#child = child; }
 
+  /** The generator's process (its CPU is accounted for as `load_generator`). */
+  get pid(): number | undefined { return this.#child.pid; }
+
   static async start(data: BenchData): Promise<LoadGenerator> {
     const child = forkBenchChild('load/child.ts');
     const gen = new LoadGenerator(child);

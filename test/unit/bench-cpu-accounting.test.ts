@@ -1,0 +1,62 @@
+import { spawn } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+import { CpuAccountant } from '../../src/tools/bench/cpu-accounting.ts';
+import { DbTimeSampler, type DbTimeSnapshot } from '../../src/tools/bench/db-time.ts';
+
+/**
+ * A child that starts a grandchild, both burning CPU until each has used `ms` of CPU time
+ * (CPU, not wall time: on a loaded machine they just take longer), then waits for the
+ * grandchild to exit and be reaped, and stays alive until told to stop.
+ */
+const burn = (ms: number) => `const t=()=>{const u=process.cpuUsage();return (u.user+u.system)/1000};while(t()<${ms}){}`;
+const PARENT = `
+const { spawnSync } = require('node:child_process');
+${burn(300)}
+spawnSync(process.execPath, ['-e', ${JSON.stringify(burn(300))}]);
+process.stdout.write('done\\n');
+setInterval(() => {}, 1000);`;
+
+describe('bench CPU accounting (/proc)', () => {
+  it('counts a process tree, a reaped grandchild included', async () => {
+    const child = spawn(process.execPath, ['-e', PARENT], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      const accountant = await CpuAccountant.locate({ api: child.pid, loadGenerator: undefined, nodes: [], redisUrl: 'redis://203.0.113.1:6379' });
+      const before = accountant.snapshot();
+      const started = performance.now();
+      await new Promise<void>((resolve, reject) => {
+        const bound = setTimeout(() => reject(new Error('child did not finish burning within 30 s')), 30_000);
+        child.stdout?.on('data', (d: Buffer) => { if (d.toString().includes('done')) { clearTimeout(bound); resolve(); } });
+      });
+      console.log(`burned in ${Math.round(performance.now() - started)} ms`);
+      const use = CpuAccountant.use(before, accountant.snapshot(), 10);
+      // Child 300 ms + grandchild 300 ms of CPU (+ start-up), over 10 "requests": about 60 ms each.
+      console.log(`tree CPU ${use.cpu_ms_per_request.api} ms per request (10 requests)`);
+      expect(use.cpu_ms_per_request.api).toBeGreaterThan(45); // more than the child alone could burn
+      expect(use.cpu_ms_per_request.api).toBeLessThan(200);
+      expect(use.cores.api).toBeGreaterThan(0);
+      // Not on this machine, so not guessed; no process given, so no figure.
+      expect(use.cpu_ms_per_request.redis).toBeNull();
+      expect(use.cpu_ms_per_request.load_generator).toBeNull();
+      expect(use.cpu_ms_per_request.harness).not.toBeNull();
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+});
+
+describe('bench database time per request (pg_stat_statements deltas)', () => {
+  const snap = (rows: Record<string, Record<string, [number, number]>>): DbTimeSnapshot =>
+    new Map(Object.entries(rows).map(([node, m]) => [node, new Map(Object.entries(m).map(([n, [execMs, calls]]) => [n, { execMs, calls }]))]));
+
+  it('ranks entries by executor ms per request across nodes, skipping untagged and idle ones', () => {
+    const before = snap({ primary: { 'chat.send': [100, 10], '': [5, 5] }, replica1: { 'chat.inbox': [50, 10], 'feed.global': [10, 1] } });
+    const after = snap({ primary: { 'chat.send': [300, 110], '': [500, 500] }, replica1: { 'chat.inbox': [450, 210], 'feed.global': [10, 1], 'search.profiles': [40, 4] } });
+    const top = DbTimeSampler.top(before, after, 100);
+    expect(top.map((e) => [e.name, e.node, e.ms_per_request, e.calls_per_request, e.ms_per_call])).toEqual([
+      ['chat.inbox', 'replica1', 4, 2, 2],
+      ['chat.send', 'primary', 2, 1, 2],
+      ['search.profiles', 'replica1', 0.4, 0.04, 10],
+    ]);
+    expect(DbTimeSampler.top(before, after, 0)).toEqual([]);
+  });
+});
