@@ -9,7 +9,7 @@ import { newId, newTimedId } from '../ids.ts';
 import { MessageBatchRepository, type SentRow } from '../../repositories/message-batch.repository.ts';
 import { IdempotencyRepository } from '../../repositories/idempotency.repository.ts';
 import { answerFromRecord, runIdempotent, type IdempotencyKey } from '../idempotency.ts';
-import type { WriteBatcherOptions } from '../write-batcher.ts';
+import type { WriteBatcherOptions, WriteBatcherStats } from '../write-batcher.ts';
 import { DirectMessageSender } from './direct-message-sender.ts';
 import { noteWrite, notSelf, pageSize, requireText, type Page, type Written } from '../support.ts';
 import type { WriteHooks } from '../hooks.ts';
@@ -136,6 +136,11 @@ export class ConversationService {
     // A replay announces nothing: the request that wrote the message did.
     const replay = await answerFromRecord<DirectMessage>(this.#keys, key, refusal);
     return { value: replay.value, lsn: await noteWrite(this.d.db, this.d.logger, senderId), replayed: true };
+  }
+
+  /** Groups of sends run so far and the members they carried (tests, diagnostics). */
+  get sendGroups(): WriteBatcherStats {
+    return this.#sender.stats;
   }
 
   async markRead(conversationId: string, userId: string): Promise<Written<{ conversation_id: string; unread_count: number; last_read_at: string | null }>> {

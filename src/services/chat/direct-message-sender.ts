@@ -4,7 +4,7 @@ import type { Logger } from '../../logging/logger.ts';
 import { withPartitionRetry } from '../../partitions/on-demand.ts';
 import type { MessageBatchRepository, MessageToSend, SentRow } from '../../repositories/message-batch.repository.ts';
 import { KEY_TTL_HOURS, retryTransient } from '../idempotency.ts';
-import { WriteBatcher, type Settled, type WriteBatcherOptions } from '../write-batcher.ts';
+import { WriteBatcher, type Settled, type WriteBatcherOptions, type WriteBatcherStats } from '../write-batcher.ts';
 
 /**
  * Direct-message sends through app-level group commit (issue 16). Concurrent sends are
@@ -50,7 +50,7 @@ export class DirectMessageSender {
     return this.#batcher.submit(send);
   }
 
-  get stats(): WriteBatcher<MessageToSend, GroupedSend>['stats'] {
+  get stats(): WriteBatcherStats {
     return this.#batcher.stats;
   }
 

@@ -1,0 +1,218 @@
+import crypto from 'node:crypto';
+import type pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ConversationService, DirectMessage } from '../../src/services/chat/conversations.service.ts';
+import type { IdempotencyKey } from '../../src/services/idempotency.ts';
+import type { Written } from '../../src/services/support.ts';
+import { registerUser, startTestApp, type TestApp, type TestUser } from '../helpers/app.ts';
+
+/**
+ * App-level group commit of direct-message sends (issue 16; src/services/write-batcher.ts,
+ * src/services/chat/direct-message-sender.ts), on the real stack. Sends started in one
+ * event-loop turn leave as ONE group (one chat.send_messages statement), which the tests
+ * check through the service's group counters, and then hold the group's rules to account:
+ * nobody is answered before the commit, a failing or refused member fails alone, an
+ * Idempotency-Key replays inside a group, and duplicate keys never share a group.
+ * Row counts are read from PostgreSQL on a connection of the test's own.
+ */
+let t: TestApp;
+let chat: ConversationService;
+let probe: pg.Client;
+let a: TestUser;
+let b: TestUser;
+let c: TestUser;
+let d: TestUser;
+let convAB: string;
+let convAC: string;
+let convAD: string;
+
+async function open(from: TestUser, to: TestUser): Promise<string> {
+  const res = await t.call<{ id: string }>('POST', '/api/chat/conversations', { token: from.token, body: { recipient_id: to.id } });
+  expect(res.status, JSON.stringify(res.body)).toBe(201);
+  return res.body.id;
+}
+
+/** Probe queries run one at a time on the probe connection (answers arrive concurrently). */
+let probeQueue: Promise<unknown> = Promise.resolve();
+
+async function one<R>(text: string, params: unknown[] = []): Promise<R> {
+  const run = probeQueue.then(() => probe.query(text, params));
+  probeQueue = run.catch(() => undefined);
+  const row = (await run).rows[0] as R | undefined;
+  if (row === undefined) throw new Error(`no row: ${text}`);
+  return row;
+}
+
+/** Messages whose text is `content` (a U+0000, which no row can hold, matches anything). */
+const messagesWith = async (content: string): Promise<number> =>
+  (await one<{ n: number }>('SELECT count(*)::int AS n FROM messages WHERE content LIKE $1', [content.replace(/\u0000/g, '%')])).n;
+
+function keyOf(user: TestUser, key: string, content: string): IdempotencyKey {
+  return { scope: user.id, key, fingerprint: crypto.createHash('sha256').update(content).digest() };
+}
+
+/** Polls `check` every 20 ms until it holds, at most `ms`; returns how long it took. */
+async function waitFor(what: string, check: () => Promise<boolean>, ms: number): Promise<number> {
+  const started = Date.now();
+  while (!(await check())) {
+    if (Date.now() - started > ms) throw new Error(`${what}: not within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return Date.now() - started;
+}
+
+/** The sends' group counters move by exactly this much while `fn` runs. */
+async function inGroups<T>(groups: number, members: number, fn: () => Promise<T>): Promise<T> {
+  const before = chat.sendGroups;
+  const out = await fn();
+  const after = chat.sendGroups;
+  expect({ groups: after.groups - before.groups, members: after.members - before.members }).toEqual({ groups, members });
+  return out;
+}
+
+function codeOf(err: unknown): string | undefined {
+  return err !== null && typeof err === 'object' && 'code' in err && typeof err.code === 'string' ? err.code : undefined;
+}
+
+beforeAll(async () => {
+  t = await startTestApp('send_groups');
+  chat = t.rt.deps.services.conversations;
+  probe = await t.tdb.admin();
+  [a, b, c, d] = [await registerUser(t, 'grp_a'), await registerUser(t, 'grp_b'), await registerUser(t, 'grp_c'), await registerUser(t, 'grp_d')];
+  convAB = await open(a, b);
+  convAC = await open(a, c);
+  convAD = await open(a, d);
+  const block = await t.call('POST', `/api/social/block/${a.id}`, { token: d.token });
+  expect(block.status, JSON.stringify(block.body)).toBeLessThan(300);
+});
+afterAll(async () => {
+  await probe?.end();
+  await t?.close();
+});
+
+describe('group commit of message sends (real PostgreSQL)', () => {
+  it('answers every caller only after its group committed, with at most maxInFlight statements in the database', async () => {
+    // Hold the conversation's row: the group's statement locks it first and must wait.
+    const holder = await t.tdb.admin();
+    await holder.query('BEGIN');
+    await holder.query('SELECT 1 FROM conversations WHERE id = $1 FOR UPDATE', [convAB]);
+    const N = 20;
+    let answered = 0;
+    const visibleOnAnswer: number[] = [];
+    const sends = inGroups(1, N, () => Promise.all(Array.from({ length: N }, (_, i) =>
+      chat.send(convAB, i % 2 === 0 ? a.id : b.id, `held until commit ${i}`).then(async (w) => {
+        answered++;
+        visibleOnAnswer.push((await one<{ n: number }>('SELECT count(*)::int AS n FROM messages WHERE id = $1', [w.value.id])).n);
+        return w;
+      }))));
+    const waited = await waitFor('the group statement waits on the held row', async () =>
+      (await one<{ n: number }>(`SELECT count(*)::int AS n FROM pg_stat_activity
+        WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%chat.send_messages%'`)).n >= 1, 15_000);
+    const running = (await one<{ n: number }>(`SELECT count(*)::int AS n FROM pg_stat_activity
+      WHERE datname = current_database() AND state = 'active' AND query LIKE '%chat.send_messages%' AND pid <> pg_backend_pid()`)).n;
+    console.log(`group statement blocked after ${waited} ms; ${running} send statement(s) in the database for ${N} pending sends; answered so far: ${answered}`);
+    expect(answered).toBe(0);
+    expect(running).toBeLessThanOrEqual(t.rt.deps.config.sendGrouping.maxInFlight);
+    const released = Date.now();
+    await holder.query('COMMIT');
+    await holder.end();
+    const results = await sends;
+    console.log(`all ${N} answered ${Date.now() - released} ms after the row was released`);
+    expect(visibleOnAnswer).toEqual(Array.from({ length: N }, () => 1));
+    expect(new Set(results.map((w) => w.value.id)).size).toBe(N);
+  });
+
+  it('a member whose text PostgreSQL cannot store fails alone; refused members (403, 404, BLOCKED) fail alone; the others are written', async () => {
+    const stamp = crypto.randomUUID();
+    const cases: ReadonlyArray<{ conv: string; sender: TestUser; content: string; expect: string | 'ok' }> = [
+      { conv: convAB, sender: a, content: `fine 1 ${stamp}`, expect: 'ok' },
+      { conv: convAB, sender: b, content: `nul \u0000 ${stamp}`, expect: '22021' },
+      { conv: convAB, sender: c, content: `not a member ${stamp}`, expect: 'FORBIDDEN' },
+      { conv: convAC, sender: c, content: `fine 2 ${stamp}`, expect: 'ok' },
+      { conv: crypto.randomUUID(), sender: a, content: `no such conversation ${stamp}`, expect: 'NOT_FOUND' },
+      { conv: convAD, sender: a, content: `blocked ${stamp}`, expect: 'BLOCKED' },
+      { conv: convAB, sender: b, content: `fine 3 ${stamp}`, expect: 'ok' },
+    ];
+    const started = Date.now();
+    const results = await inGroups(1, cases.length, () => Promise.allSettled(cases.map((x) => chat.send(x.conv, x.sender.id, x.content))));
+    console.log(`a group of ${cases.length} with one unstorable and three refused members answered in ${Date.now() - started} ms`);
+    const got = results.map((r) => (r.status === 'fulfilled' ? 'ok' : codeOf(r.reason)));
+    expect(got).toEqual(cases.map((x) => x.expect));
+    for (const x of cases) expect(await messagesWith(x.content)).toBe(x.expect === 'ok' ? 1 : 0);
+  });
+
+  it('keeps read state as if the group\'s sends had run one by one: one update per conversation and member row', async () => {
+    const before = await probe.query<{ user_id: string; unread_count: number }>(
+      'SELECT user_id, unread_count FROM conversation_members WHERE conversation_id = $1', [convAC]);
+    const unread = (id: string) => before.rows.find((r) => r.user_id === id)?.unread_count ?? -1;
+    const senders = [a, c, a, a, c];
+    const sent = await inGroups(1, senders.length, () => Promise.all(senders.map((s, i) => chat.send(convAC, s.id, `read state ${i} ${crypto.randomUUID()}`))));
+    const newest = [...sent].sort((x, y) => (x.value.created_at === y.value.created_at
+      ? (x.value.id < y.value.id ? -1 : 1) : (x.value.created_at < y.value.created_at ? -1 : 1))).at(-1);
+    const conv = await one<{ last_message_id: string }>('SELECT last_message_id FROM conversations WHERE id = $1', [convAC]);
+    expect(conv.last_message_id).toBe(newest?.value.id);
+    const members = await probe.query<{ user_id: string; unread_count: number; last_read_at: string; last_message_at: string }>(
+      `SELECT user_id, unread_count, to_char(last_read_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS last_read_at,
+              to_char(last_message_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS last_message_at
+       FROM conversation_members WHERE conversation_id = $1 ORDER BY user_id`, [convAC]);
+    const lastOwn = (u: TestUser) => sent.filter((w) => w.value.sender_id === u.id).map((w) => w.value.created_at).sort().at(-1);
+    for (const u of [a, c]) {
+      const row = members.rows.find((r) => r.user_id === u.id);
+      const received = senders.filter((s) => s.id !== u.id).length;
+      expect(row).toEqual({ user_id: u.id, unread_count: unread(u.id) + received, last_read_at: lastOwn(u), last_message_at: newest?.value.created_at });
+    }
+  });
+
+  it('replays a recorded Idempotency-Key inside a group (and refuses the key for another body with 422) without touching the other members', async () => {
+    const stamp = crypto.randomUUID();
+    const k = keyOf(a, `replay-${stamp}`, `first ${stamp}`);
+    const first = await chat.send(convAB, a.id, `first ${stamp}`, k);
+    expect(first.replayed).toBe(false);
+    const group = await inGroups(1, 4, () => Promise.allSettled([
+      chat.send(convAB, b.id, `other 1 ${stamp}`),
+      chat.send(convAB, a.id, `first ${stamp}`, k),
+      chat.send(convAB, a.id, `first ${stamp}`, keyOf(a, `fresh-${stamp}`, `first ${stamp}`)),
+      chat.send(convAB, b.id, `other 2 ${stamp}`),
+    ]));
+    const [other1, replay, fresh, other2] = group.map((r) => (r.status === 'fulfilled' ? r.value : r.reason)) as Array<Written<DirectMessage>>;
+    expect(replay).toMatchObject({ value: first.value, replayed: true });
+    expect(fresh?.replayed).toBe(false);
+    expect([other1?.replayed, other2?.replayed]).toEqual([false, false]);
+    // The key's message once, plus the fresh key's own copy of the same text.
+    expect(await messagesWith(`first ${stamp}`)).toBe(2);
+    const reuse = await inGroups(1, 2, () => Promise.allSettled([
+      chat.send(convAB, a.id, `not the first ${stamp}`, keyOf(a, `replay-${stamp}`, `not the first ${stamp}`)),
+      chat.send(convAB, b.id, `other 3 ${stamp}`),
+    ]));
+    expect(reuse.map((r) => (r.status === 'fulfilled' ? 'ok' : codeOf(r.reason)))).toEqual(['IDEMPOTENCY_KEY_REUSED', 'ok']);
+    expect(await messagesWith(`not the first ${stamp}`)).toBe(0);
+  });
+
+  it('never puts two sends with one key in one group: concurrent duplicates write once and all get that answer; another body with the key is 422', async () => {
+    const stamp = crypto.randomUUID();
+    const k = keyOf(b, `dup-${stamp}`, `dup ${stamp}`);
+    const DUPS = 5;
+    const started = Date.now();
+    // One group for the first duplicate and the two others, then one per further duplicate.
+    const results = await inGroups(DUPS, DUPS + 2, () => Promise.all([
+      ...Array.from({ length: DUPS }, () => chat.send(convAB, b.id, `dup ${stamp}`, k)),
+      chat.send(convAB, a.id, `beside 1 ${stamp}`),
+      chat.send(convAC, c.id, `beside 2 ${stamp}`),
+    ]));
+    console.log(`${DUPS} duplicates of one key and 2 other sends answered in ${Date.now() - started} ms`);
+    const dups = results.slice(0, DUPS);
+    expect(new Set(dups.map((w) => w.value.id)).size).toBe(1);
+    expect(dups.map((w) => w.replayed)).toEqual([false, ...Array.from({ length: DUPS - 1 }, () => true)]);
+    expect(await messagesWith(`dup ${stamp}`)).toBe(1);
+    expect(await messagesWith(`beside 1 ${stamp}`)).toBe(1);
+    expect(await messagesWith(`beside 2 ${stamp}`)).toBe(1);
+
+    const k2 = `race-${stamp}`;
+    const race = await Promise.allSettled([
+      chat.send(convAB, a.id, `body A ${stamp}`, keyOf(a, k2, `body A ${stamp}`)),
+      chat.send(convAB, a.id, `body B ${stamp}`, keyOf(a, k2, `body B ${stamp}`)),
+    ]);
+    expect(race.map((r) => (r.status === 'fulfilled' ? 'ok' : codeOf(r.reason)))).toEqual(['ok', 'IDEMPOTENCY_KEY_REUSED']);
+    expect([await messagesWith(`body A ${stamp}`), await messagesWith(`body B ${stamp}`)]).toEqual([1, 0]);
+  });
+});
