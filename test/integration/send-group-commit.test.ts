@@ -45,7 +45,7 @@ async function one<R>(text: string, params: unknown[] = []): Promise<R> {
 
 /** Messages whose text is `content` (a U+0000, which no row can hold, matches anything). */
 const messagesWith = async (content: string): Promise<number> =>
-  (await one<{ n: number }>('SELECT count(*)::int AS n FROM messages WHERE content LIKE $1', [content.replace(/\u0000/g, '%')])).n;
+  (await one<{ n: number }>('SELECT count(*)::int AS n FROM messages WHERE content LIKE $1', [content.split('\u0000').join('%')])).n;
 
 function keyOf(user: TestUser, key: string, content: string): IdempotencyKey {
   return { scope: user.id, key, fingerprint: crypto.createHash('sha256').update(content).digest() };
