@@ -165,7 +165,8 @@ export class CacheLayer {
   /** Connects (bounded waits: Redis 1 s, listener 2 s) and starts background polls. Never throws for Redis. */
   async start(): Promise<void> {
     if (this.listener && !this.#firstSync) this.#firstSync = new Promise<void>((resolve) => { this.#firstSyncDone = resolve; });
-    await this.health.waitReady(1_000);
+    // Then the master check (master-guard.ts), so a fresh instance uses its cache at once.
+    if (await this.health.waitReady(1_000)) await this.masterGuard.whenVerified(1_000);
     if (this.listener) await this.listener.start(2_000);
     this.memory.start();
   }

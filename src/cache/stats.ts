@@ -1,5 +1,6 @@
 import { CACHE_NAMES, type CacheName } from '../metrics/cache.metrics.ts';
 import type { CacheLayer } from './cache-layer.ts';
+import type { MasterChange } from './master-guard.ts';
 import type { RedisMemory } from './redis-memory.ts';
 import type { WarmReport } from './types.ts';
 
@@ -37,6 +38,8 @@ export interface CacheStatsReport {
   readonly listener: { readonly reconnects: number; readonly received: number; readonly ignored: number } | null;
   readonly l1Flushes: number;
   readonly lastWarm: WarmReport | null;
+  /** The Redis master this instance checked (run_id), whether reads bypass the cache until it has, and the flushes a change caused (master-guard.ts). */
+  readonly master: { readonly runId: string | null; readonly checking: boolean; readonly changes: readonly MasterChange[] };
 }
 
 const ratio = (a: number, b: number): number | null => (b > 0 ? a / b : null);
@@ -101,5 +104,6 @@ export async function cacheStats(layer: CacheLayer, opts: { keyCounts?: boolean 
     listener: layer.listener ? { reconnects: layer.listener.reconnects, received: layer.listener.received, ignored: layer.ignoredNotifications } : null,
     l1Flushes: layer.l1Flushes,
     lastWarm: layer.lastWarm ?? null,
+    master: { runId: layer.masterGuard.verifiedMaster ?? null, checking: layer.masterGuard.holding, changes: [...layer.masterGuard.changes] },
   };
 }

@@ -99,7 +99,12 @@ export async function startCache(config: Config, deps: { db: Database; metrics: 
     adminRoute: async (app) => {
       app.get<{ Querystring: { keys?: string } }>('/admin/api/cache', async (req) => cacheStats(layer, { keyCounts: req.query.keys === '1' || req.query.keys === 'true' }));
     },
-    redisStatus: () => (layer.health.ready ? { ok: true } : { ok: false, error: layer.health.lastError ?? 'not connected (serving from PostgreSQL)' }),
+    redisStatus: () => {
+      if (!layer.health.ready) return { ok: false, error: layer.health.lastError ?? 'not connected (serving from PostgreSQL)' };
+      // Connected, but not yet known to hold nothing older than our invalidations (master-guard.ts).
+      if (layer.masterGuard.holding) return { ok: false, error: 'checking the Redis master before using the cache again (serving from PostgreSQL)' };
+      return { ok: true };
+    },
     close: () => layer.close(),
   };
 }
