@@ -18,9 +18,12 @@
 export type Settled<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: unknown };
 
 export interface WriteBatcherOptions {
-  /** Most members per group; 1 turns grouping off (every write alone, as before). */
+  /**
+   * Most members per group. 1 turns grouping off: every write runs at once on its own, with
+   * no queue, no in-flight cap and no exclusive keys (as before grouping existed).
+   */
   readonly maxGroup: number;
-  /** Groups running at once. */
+  /** Groups running at once (when grouping is on). */
   readonly maxInFlight: number;
 }
 
@@ -59,10 +62,25 @@ export class WriteBatcher<In, Out> {
 
   /** Queues `item`; settles with its own outcome after its group has finished. */
   submit(item: In): Promise<Out> {
+    if (this.options.maxGroup === 1) return this.#alone(item);
     return new Promise<Out>((resolve, reject) => {
       this.#queue.push({ item, key: this.exclusiveKey(item), resolve, reject });
       this.#schedule();
     });
+  }
+
+  /**
+   * Grouping off (maxGroup 1): the write runs at once, in a group of its own, with no
+   * queue and no cap on how many run together, exactly as an ungrouped write would.
+   */
+  async #alone(item: In): Promise<Out> {
+    this.#groups++;
+    this.#members++;
+    this.#largest = Math.max(this.#largest, 1);
+    const [o] = await this.run([item]);
+    if (o === undefined) throw new Error('write group returned no outcome');
+    if (o.ok) return o.value;
+    throw o.error;
   }
 
   get stats(): WriteBatcherStats {

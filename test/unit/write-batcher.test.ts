@@ -83,6 +83,15 @@ describe('WriteBatcher', () => {
     expect(h.groups).toEqual([[1, 3, 5], [2], [4]]);
   });
 
+  it('maxGroup 1 turns grouping off: every write runs at once, alone, however many are running', async () => {
+    const h = harness({ maxGroup: 1, maxInFlight: 1 });
+    const out = Promise.all([1, 2, 3].map((n) => h.batcher.submit({ n, key: 'same' })));
+    await h.drain();
+    expect(await out).toEqual([10, 20, 30]);
+    expect(h.groups).toEqual([[1], [2], [3]]);
+    expect(h.maxRunning()).toBe(3);
+  });
+
   it('refuses nonsensical sizes', () => {
     expect(() => new WriteBatcher(async () => [], { maxGroup: 0, maxInFlight: 1 })).toThrow(/maxGroup/);
     expect(() => new WriteBatcher(async () => [], { maxGroup: 1, maxInFlight: 0 })).toThrow(/maxInFlight/);
