@@ -1,10 +1,12 @@
 import { execFile } from 'node:child_process';
+import os from 'node:os';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor, type ChaosApp } from './support/env.ts';
 import { startHaApp } from './support/ha-app.ts';
 import { createHaPrivateStack, type HaPrivateStack } from './support/ha-stack.ts';
 import { leaderOf, runHaScenario, waitHealthy, type HaScenarioResult } from './support/ha-scenario.ts';
+import { formatTrace, startHaTrace, switchoverSteps, writeEvents } from './support/ha-trace.ts';
 
 /**
  * Primary failover on a private HA stack (Patroni + etcd + HAProxy, src/tools/stack/ha), with the
@@ -18,6 +20,8 @@ import { leaderOf, runHaScenario, waitHealthy, type HaScenarioResult } from './s
  * BGC_CHAOS_HA_RUNS repeats scenario 1 (docs/RELIABILITY.md has the five-run results).
  */
 const RUNS = Number(process.env.BGC_CHAOS_HA_RUNS ?? '1');
+/** A switchover slower than this prints its whole timeline (the target is 5 s). */
+const TRACE_ABOVE_MS = 4_000;
 let ps: HaPrivateStack;
 let app: ChaosApp;
 
@@ -88,21 +92,36 @@ describe('chaos: HA primary failover', () => {
   it('a planned switchover (patronictl switchover)', async () => {
     await waitHealthy(ps);
     const old = await ps.leader();
+    const trace = startHaTrace(ps);
     const r = await runHaScenario({
       name: `switchover from ${old.spec.name}`, ps, app, retry503Once: true,
       inject: async () => {
+        trace.mark('test', 'patronictl switchover issued');
         await promisify(execFile)('patronictl', ['-c', old.configFile, 'switchover', '--leader', old.spec.name, '--force'], { timeout: 60_000 });
+        trace.mark('test', 'patronictl switchover answered');
       },
       faultOver: async () => { const l = leaderOf(await ps.cluster()); return l !== undefined && l !== old.spec.name; },
       rejoinMember: old.spec.name,
     });
+    // Where the outage went, ms after the last write acknowledged before it: the milestones
+    // always, the whole timeline (logs, HAProxy, the app's failed and slow writes) when the
+    // outage nears the target or BGC_CHAOS_HA_TRACE=1.
+    const from = Math.min(r.faultAt, r.outageFrom) - 500;
+    const to = r.outageTo + 1_000;
+    const events = [...trace.stop(from, to), ...writeEvents(r.samples, r.outageFrom, r.outageTo)].sort((a, b) => a.at - b.at);
+    const newLeader = leaderOf(await ps.cluster()) ?? '?';
+    const load = os.loadavg().map((l) => l.toFixed(1)).join(' ');
+    console.log(`[chaos-ha] switchover steps, ms after the last acknowledged write: ${switchoverSteps(events, old.spec.name, newLeader, r.outageFrom)}, ` +
+      `first write acknowledged ${r.outageTo - r.outageFrom} (patronictl issued ${r.faultAt - r.outageFrom}); load average ${load}`);
+    if (r.writeOutageMs > TRACE_ABOVE_MS || process.env.BGC_CHAOS_HA_TRACE === '1') {
+      console.log(`[chaos-ha] switchover timeline (0 = last write acknowledged before the gap):\n${formatTrace(events, r.outageFrom)}`);
+    }
     expectNoLoss(r);
-    // Issue 17's target is 5 s. Measured on this 2-core machine: 3.4, 3.7-4.1 s, and 5.16,
-    // 5.19, 5.4 s in CI runs (two of them with other files' load): the target is not held
-    // every time, and that is reported (docs/RELIABILITY.md), not hidden. The test asserts
-    // what holds so CI can gate on the rest: a switchover never costs more than 8 s of writes.
+    // Issue 17's target. Before the promotion callback (src/tools/stack/ha/promotion-slots.ts)
+    // CI measured 3.4-5.4 s; the remaining ~3 s are mostly Patroni's own fixed pauses
+    // (docs/RELIABILITY.md, "Why about 3 s").
     console.log(`[chaos-ha] switchover write outage ${r.writeOutageMs} ms against the 5,000 ms target`);
-    expect(r.writeOutageMs, 'write outage, ms').toBeLessThanOrEqual(8_000);
+    expect(r.writeOutageMs, 'write outage, ms').toBeLessThanOrEqual(5_000);
     expect(r.failedReads + r.failedWrites, `requests failed after one retry: ${JSON.stringify(r.failureCodes)}`).toBe(0);
     expect(r.oldPrimaryRejoined).toBe(true);
   }, 200_000);

@@ -34,6 +34,10 @@ export interface HaScenarioResult {
   readonly name: string;
   /** Largest gap between consecutive acknowledged writes, from the last one before the fault on. */
   readonly writeOutageMs: number;
+  /** Epoch ms: when inject() was called, and the two acknowledged writes around the largest gap. */
+  readonly faultAt: number;
+  readonly outageFrom: number;
+  readonly outageTo: number;
   readonly reads: number;
   readonly failedReads: number;
   readonly writes: number;
@@ -109,8 +113,13 @@ export async function runHaScenario(o: HaScenarioOptions): Promise<HaScenarioRes
   const ackTimes = acks.map((a) => a.at).sort((a, b) => a - b);
   const lastBefore = ackTimes.filter((t) => t <= tFault).pop() ?? tFault;
   let outage = 0;
+  let outageFrom = lastBefore;
+  let outageTo = lastBefore;
   let prev = lastBefore;
-  for (const t of ackTimes.filter((x) => x > lastBefore)) { outage = Math.max(outage, t - prev); prev = t; }
+  for (const t of ackTimes.filter((x) => x > lastBefore)) {
+    if (t - prev > outage) { outage = t - prev; outageFrom = prev; outageTo = t; }
+    prev = t;
+  }
 
   const missing = await ackedMissing(o.ps, acks.map((a) => a.id));
   let rejoined: boolean | null = null;
@@ -128,6 +137,9 @@ export async function runHaScenario(o: HaScenarioOptions): Promise<HaScenarioRes
   const result: HaScenarioResult = {
     name: o.name,
     writeOutageMs: outage,
+    faultAt: tFault,
+    outageFrom,
+    outageTo,
     reads: outcomes.filter((x) => x.kind === 'read').length,
     failedReads: failed.filter((x) => x.kind === 'read').length,
     writes: outcomes.filter((x) => x.kind === 'write').length,

@@ -16,6 +16,12 @@ import { REPLICA_MAX_LAG } from './patroni-config.ts';
  * promoted leader is found within a quarter second; down after 2 failed checks, up after 1
  * good one on the leader port and 2 on the replica port. A check times out after 1 s, so a
  * frozen Patroni (its port still accepts, nothing answers) counts as failed.
+ *
+ * A connection the server refuses is retried twice, 1 s apart (HAProxy's turn-around), and
+ * `option redispatch 1` sends each retry to a server chosen again: during a switchover the
+ * old leader stays UP here until its lock is released and two checks fail, while the new one
+ * is already UP, and a connection that first hit the stopped old leader lands on the new
+ * one instead of failing after 2 s into a 503 (measured without it, docs/RELIABILITY.md).
  */
 export function haproxyConfig(layout: HaLayout): string {
   const servers = (): string[] => layout.members.map((m) => `    server ${m.name} 127.0.0.1:${m.pgPort} check port ${m.restPort}`);
@@ -28,6 +34,8 @@ export function haproxyConfig(layout: HaLayout): string {
     'defaults',
     '    mode tcp',
     '    retries 2',
+    // Each retry of a failed connection goes to whichever server is up now, not the same one.
+    '    option redispatch 1',
     '    timeout connect 2s',
     '    timeout queue 2s',
     // Pool connections sit idle between requests; the app closes them itself (idle timeout).

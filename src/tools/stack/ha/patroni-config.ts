@@ -2,6 +2,7 @@ import path from 'node:path';
 import YAML from 'yaml';
 import { serverSettings } from '../postgres-node.ts';
 import type { HaLayout, HaMemberLayout } from './layout.ts';
+import { onRoleChangeScriptFile } from './promotion-slots.ts';
 
 /**
  * Patroni's cluster-wide settings (bootstrap.dcs, stored in etcd at bootstrap). Why each
@@ -126,6 +127,8 @@ export function patroniConfig(layout: HaLayout, member: HaMemberLayout, binDir: 
       parameters: { unix_socket_directories: '/tmp' },
       pg_hba: [...HA_PG_HBA],
       basebackup: [{ checkpoint: 'fast' }],
+      // Creates the peers' slots right after `pg_ctl promote` (promotion-slots.ts says why).
+      callbacks: { on_role_change: onRoleChangeScriptFile(member) },
       // A stopped or demoted member may need minutes of crash recovery on a loaded machine.
       pg_ctl_timeout: 120,
     },

@@ -5,6 +5,7 @@ import { chownToPostgres, findOnPath, isRoot, run } from '../exec.ts';
 import type { HaLayout, HaMemberLayout } from './layout.ts';
 import { isOurs, ownedPid, postgresIds, signal, startOwned, stopOwned, until } from './owned-process.ts';
 import { HA_SETTINGS, patroniConfig } from './patroni-config.ts';
+import { onRoleChangeScript, onRoleChangeScriptFile } from './promotion-slots.ts';
 import { fetchSelf, type PatroniSelf } from './patroni-rest.ts';
 import type { KeeperSpec } from './keeper.ts';
 
@@ -48,13 +49,17 @@ export class PatroniMember {
     }
   }
 
-  /** Writes patroni.yml (every start: settings follow the code) and starts the keeper. */
+  /** Writes patroni.yml and the promotion callback (every start: settings follow the code) and starts the keeper. */
   start(): void {
     if (this.keeperPid !== undefined) return;
     fs.mkdirSync(this.spec.dir, { recursive: true, mode: 0o700 });
     chownToPostgres(this.spec.dir);
     fs.writeFileSync(this.configFile, patroniConfig(this.layout, this.spec, this.binDir), { mode: 0o600 });
     chownToPostgres(this.configFile);
+    const script = onRoleChangeScriptFile(this.spec);
+    fs.writeFileSync(script, onRoleChangeScript(this.layout, this.spec, this.binDir), { mode: 0o700 });
+    fs.chmodSync(script, 0o700); // writeFileSync's mode applies only when it creates the file
+    chownToPostgres(script);
     const ids = isRoot() ? postgresIds() : {};
     const keeper: KeeperSpec = {
       bin: findOnPath('patroni', ['patroni']),
