@@ -68,10 +68,6 @@ export class S3Storage implements PhotoStorage {
     await this.#send(() => this.#client.send(new DeleteObjectCommand({ Bucket: this.s.bucket, Key: this.#key(key) })));
   }
 
-  close(): void {
-    this.#client.destroy();
-  }
-
   #key(key: string): string {
     return `${this.s.prefix}${key}`;
   }
