@@ -102,7 +102,7 @@ describe('chaos: HA primary failover', () => {
       },
       faultOver: async () => { const l = leaderOf(await ps.cluster()); return l !== undefined && l !== old.spec.name; },
       rejoinMember: old.spec.name,
-    });
+    }).catch((err: unknown) => { trace.stop(0, 0); throw err; });
     // Where the outage went, ms after the last write acknowledged before it: the milestones
     // always, the whole timeline (logs, HAProxy, the app's failed and slow writes) when the
     // outage nears the target or BGC_CHAOS_HA_TRACE=1.
@@ -119,7 +119,7 @@ describe('chaos: HA primary failover', () => {
     expectNoLoss(r);
     // Issue 17's target. Before the promotion callback (src/tools/stack/ha/promotion-slots.ts)
     // CI measured 3.4-5.4 s; the remaining ~3 s are mostly Patroni's own fixed pauses
-    // (docs/RELIABILITY.md, "Why about 3 s").
+    // (docs/RELIABILITY.md, "Where a switchover's write outage goes").
     console.log(`[chaos-ha] switchover write outage ${r.writeOutageMs} ms against the 5,000 ms target`);
     expect(r.writeOutageMs, 'write outage, ms').toBeLessThanOrEqual(5_000);
     expect(r.failedReads + r.failedWrites, `requests failed after one retry: ${JSON.stringify(r.failureCodes)}`).toBe(0);

@@ -50,6 +50,7 @@ export function startHaTrace(ps: HaPrivateStack): HaTrace {
       }
     }).finally(() => { inFlight = false; });
   }, POLL_MS);
+  timer.unref(); // never what keeps a test process alive
   return {
     mark(source, text) { events.push({ at: Date.now(), source, text }); },
     stop(from, to) {
