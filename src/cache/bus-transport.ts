@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { BusDriver, CreateBusDriverResult } from 'bentocache/types';
-import { createRedis, type RedisTarget } from './redis-connection.ts';
+import { createRedis, disconnectRedis, type RedisTarget } from './redis-connection.ts';
 
 /**
  * The bus that keeps every instance's L1 coherent (bentocache's bus, our transport).
@@ -102,7 +102,7 @@ export class RedisBusHub {
     }
   }
 
-  disconnect(): void { this.subscriber.disconnect(); }
+  disconnect(): void { disconnectRedis(this.subscriber); }
 
   /** A bentocache bus driver bound to this hub (one per store). */
   driver(retryQueueMaxSize: number): CreateBusDriverResult {

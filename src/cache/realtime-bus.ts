@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { closeRedis, createRedis, RedisHealth, type RedisTarget } from './redis-connection.ts';
+import { closeRedis, createRedis, disconnectRedis, RedisHealth, type RedisTarget } from './redis-connection.ts';
 import { PresenceStore } from './presence-store.ts';
 
 /**
@@ -133,7 +133,7 @@ export class RealtimeBus {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    this.#subscriber.disconnect();
+    disconnectRedis(this.#subscriber);
     if (this.#ownsPublisher) await closeRedis(this.#publisher);
   }
 }

@@ -80,6 +80,26 @@ function sentinelOptions(target: RedisEndpoint): RedisOptions {
   };
 }
 
+/** Connections we closed on purpose (closeRedis, disconnectRedis): never revived. */
+const closedByUs = new WeakSet<Redis>();
+const REVIVE_DELAY_MS = 100;
+
+/**
+ * ioredis gives a client up for good (status "end") when its connect attempt is cut short: the
+ * failover detector reacts to +switch-master by disconnecting the connector, and if that lands
+ * while a reconnect is still asking the sentinels for the master, the attempt rejects with
+ * "Connection is closed." and no retry is scheduled (redis/ioredis #1683 reports clients stuck
+ * that way after a failover). Behind Sentinel, an end we did not ask for is a reconnect.
+ */
+function reviveUnlessClosedByUs(redis: Redis): void {
+  redis.on('end', () => {
+    if (closedByUs.has(redis)) return;
+    setTimeout(() => {
+      if (!closedByUs.has(redis) && redis.status === 'end') redis.connect().catch(() => undefined);
+    }, REVIVE_DELAY_MS).unref();
+  });
+}
+
 export function createRedis(target: RedisTarget, role: RedisRole, name: string): Redis {
   const sentinel = sentinelEndpoint(target);
   const maxDelay = sentinel ? MAX_SENTINEL_RECONNECT_DELAY_MS : MAX_RECONNECT_DELAY_MS;
@@ -105,7 +125,14 @@ export function createRedis(target: RedisTarget, role: RedisRole, name: string):
   // Without a listener an 'error' event would crash the process; outages are reported
   // through RedisHealth instead.
   redis.on('error', () => undefined);
+  if (sentinel) reviveUnlessClosedByUs(redis);
   return redis;
+}
+
+/** Drops a connection for good, at once (no QUIT). */
+export function disconnectRedis(redis: Redis): void {
+  closedByUs.add(redis);
+  redis.disconnect();
 }
 
 /**
@@ -169,6 +196,7 @@ export class RedisHealth {
 
 /** Closes a connection without waiting on a Redis that may be gone. */
 export async function closeRedis(redis: Redis): Promise<void> {
+  closedByUs.add(redis);
   if (redis.status === 'end') return;
   if (redis.status === 'ready') {
     await Promise.race([redis.quit().catch(() => undefined), new Promise((r) => setTimeout(r, 500))]);
