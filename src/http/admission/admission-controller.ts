@@ -1,6 +1,7 @@
 import { QueueDelayDetector } from './queue-delay-detector.ts';
 
-export type ShedReason = 'pool' | 'event_loop';
+/** Which queue refused: a pool's or the event loop's standing (at once), or our own queue's timeout (AdmissionQueue). */
+export type ShedReason = 'pool' | 'event_loop' | 'queue';
 
 export interface AdmissionOptions {
   readonly targetMs: number;

@@ -1,0 +1,162 @@
+/**
+ * The queue in front of the work, managed the way Facebook manages its server queues
+ * ("Fail at Scale", ACM Queue 2015: controlled delay and adaptive LIFO):
+ *  - at most `maxInFlight` requests run at once; the others wait here, in a queue we own,
+ *    instead of in the event loop, the database pools' FIFO or the kernel's socket buffers,
+ *    where nothing can refuse them and every one of them would be served late;
+ *  - controlled delay: a waiter is refused (503) once it has waited longer than the current
+ *    timeout: `intervalMs` normally, so a burst is absorbed, but only `targetMs` while the
+ *    queue is standing (it has not been empty at any moment during the last interval) and
+ *    for one interval after, so under overload the excess is refused within milliseconds;
+ *  - adaptive LIFO: in that same state, a free slot goes to the newest waiter, whose
+ *    client is surely still there, and the oldest are the ones that time out; otherwise FIFO.
+ * The limit only creates the queue; whether a request is refused depends on how long it
+ * waited, never on how many are in flight (why the fixed in-flight limit this replaced cut
+ * successful answers: docs/PERFORMANCE.md, "Overload").
+ * The clock and the timer are injected so the queue can be tested without waiting.
+ */
+export interface AdmissionQueueOptions {
+  readonly maxInFlight: number;
+  readonly targetMs: number;
+  readonly intervalMs: number;
+  readonly now: () => number;
+  readonly setTimer?: (fn: () => void, ms: number) => { cancel(): void };
+}
+
+export type Admission = 'admitted' | 'refused';
+
+interface Waiter { readonly at: number; readonly settle: (a: Admission) => void; done: boolean }
+
+const nodeTimer = (fn: () => void, ms: number): { cancel(): void } => {
+  const t = setTimeout(fn, ms);
+  t.unref();
+  return { cancel: () => clearTimeout(t) };
+};
+
+export class AdmissionQueue {
+  readonly #opts: AdmissionQueueOptions;
+  readonly #setTimer: NonNullable<AdmissionQueueOptions['setTimer']>;
+  readonly #waiters: Waiter[] = [];
+  #inFlight = 0;
+  /** When the queue was last seen empty: a queue not empty since more than an interval is standing. */
+  #emptyAt: number;
+  /** The queue stood until just before this moment minus one interval (see overloaded()). */
+  #overloadedUntil = Number.NEGATIVE_INFINITY;
+  #timer: { cancel(): void } | undefined;
+  #timerAt = Number.POSITIVE_INFINITY;
+
+  constructor(opts: AdmissionQueueOptions) {
+    if (!(opts.maxInFlight >= 1) || !(opts.targetMs > 0) || !(opts.intervalMs > 0)) throw new RangeError('maxInFlight, targetMs and intervalMs must be positive');
+    this.#opts = opts;
+    this.#setTimer = opts.setTimer ?? nodeTimer;
+    this.#emptyAt = opts.now();
+  }
+
+  get inFlight(): number { return this.#inFlight; }
+  get waiting(): number { return this.#waiters.length; }
+
+  /** True while the queue has not been empty for a whole interval. */
+  standing(): boolean {
+    return this.#waiters.length > 0 && this.#opts.now() - this.#emptyAt > this.#opts.intervalMs;
+  }
+
+  /**
+   * Short timeouts and LIFO: while the queue stands, and for one interval after it stood or
+   * after the last refusal. Without that memory the mode flaps: the short timeout empties the
+   * queue, and the next arrivals find it "not standing" and wait a whole interval again.
+   */
+  overloaded(): boolean {
+    return this.standing() || this.#opts.now() < this.#overloadedUntil;
+  }
+
+  /**
+   * A slot at once ('admitted', synchronously, the common case), or a promise settled when a
+   * slot frees ('admitted') or the wait exceeds the timeout ('refused'). `cancel` withdraws a
+   * waiter whose client went away. Every 'admitted' must be followed by one `release()`.
+   */
+  acquire(): { readonly now: Admission } | { readonly later: Promise<Admission>; readonly cancel: () => void } {
+    this.#expire();
+    if (this.#waiters.length === 0 && this.#inFlight < this.#opts.maxInFlight) {
+      this.#inFlight++;
+      this.#emptyAt = this.#opts.now();
+      return { now: 'admitted' };
+    }
+    let settle: (a: Admission) => void = () => undefined;
+    const later = new Promise<Admission>((resolve) => { settle = resolve; });
+    const w: Waiter = { at: this.#opts.now(), settle, done: false };
+    this.#waiters.push(w);
+    this.#arm();
+    return { later, cancel: () => this.#withdraw(w) };
+  }
+
+  /**
+   * Something else refused a request because a queue downstream stands (a pool, the event
+   * loop): overloaded for the next interval too, so the mode does not flap between the two.
+   */
+  noteOverload(): void {
+    this.#overloadedUntil = Math.max(this.#overloadedUntil, this.#opts.now() + this.#opts.intervalMs);
+    this.#expire();
+    this.#arm();
+  }
+
+  /** A request admitted earlier has finished (answered or its client went away). */
+  release(): void {
+    this.#inFlight = Math.max(0, this.#inFlight - 1);
+    this.#expire();
+    while (this.#inFlight < this.#opts.maxInFlight && this.#waiters.length > 0) {
+      const w = this.overloaded() ? this.#waiters.pop() : this.#waiters.shift();
+      if (!w) break;
+      this.#inFlight++;
+      w.done = true;
+      w.settle('admitted');
+    }
+    this.#noteIfEmpty();
+    this.#arm();
+  }
+
+  #timeoutMs(): number {
+    return this.overloaded() ? this.#opts.targetMs : this.#opts.intervalMs;
+  }
+
+  /** Refuses every waiter that has waited longer than the current timeout (the oldest are first). */
+  #expire(): void {
+    const limit = this.#opts.now() - this.#timeoutMs();
+    let n = 0;
+    while (n < this.#waiters.length && (this.#waiters[n]?.at ?? Number.POSITIVE_INFINITY) < limit) n++;
+    if (n === 0) return;
+    for (const w of this.#waiters.splice(0, n)) { w.done = true; w.settle('refused'); }
+    // Refusing is overload: the short timeouts hold for another interval. Only a queue that
+    // empties by admitting (no refusal for a whole interval) returns to normal.
+    this.#overloadedUntil = this.#opts.now() + this.#opts.intervalMs;
+    this.#noteIfEmpty();
+  }
+
+  #withdraw(w: Waiter): void {
+    if (w.done) return;
+    const i = this.#waiters.indexOf(w);
+    if (i >= 0) this.#waiters.splice(i, 1);
+    w.done = true;
+    w.settle('refused');
+    this.#noteIfEmpty();
+  }
+
+  #noteIfEmpty(): void {
+    if (this.#waiters.length > 0) return;
+    const now = this.#opts.now();
+    if (now - this.#emptyAt > this.#opts.intervalMs) this.#overloadedUntil = now + this.#opts.intervalMs;
+    this.#emptyAt = now;
+  }
+
+  /** One timer, due when the oldest waiter would exceed the timeout (re-armed as the queue changes). */
+  #arm(): void {
+    const oldest = this.#waiters[0];
+    if (!oldest) { this.#timer?.cancel(); this.#timer = undefined; this.#timerAt = Number.POSITIVE_INFINITY; return; }
+    // Waiting more than the timeout by any amount sheds it; +0.5 ms lands the timer just after.
+    const overloadedFrom = this.#opts.now() < this.#overloadedUntil ? oldest.at : this.#emptyAt + this.#opts.intervalMs;
+    const due = Math.min(oldest.at + this.#opts.intervalMs, Math.max(oldest.at + this.#opts.targetMs, overloadedFrom)) + 0.5;
+    if (this.#timer && this.#timerAt <= due) return;
+    this.#timer?.cancel();
+    this.#timerAt = due;
+    this.#timer = this.#setTimer(() => { this.#timer = undefined; this.#timerAt = Number.POSITIVE_INFINITY; this.#expire(); this.#arm(); }, Math.max(0, due - this.#opts.now()));
+  }
+}
