@@ -2,7 +2,7 @@ import type { Preset } from './bench-db.ts';
 import type { WorkloadName } from './workloads/catalog.ts';
 import type { RealtimeBenchOptions } from './scenarios/realtime.ts';
 
-export type Scenario = 'growth' | 'concurrency' | 'latency' | 'realtime';
+export type Scenario = 'growth' | 'concurrency' | 'latency' | 'realtime' | 'overload';
 
 /** A fully resolved `bgc bench` invocation (the CLI fills defaults, quick mode and scenarios). */
 export interface BenchOptions {

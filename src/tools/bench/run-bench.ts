@@ -16,6 +16,7 @@ import type { ConfigurationRun, FloorMeasure } from './report-types.ts';
 import { runGrowth } from './scenarios/growth.ts';
 import { runRealtime } from './scenarios/realtime.ts';
 import { concurrencyFigures } from './scenarios/concurrency.ts';
+import { runOverload } from './scenarios/overload.ts';
 import { startBenchPgBouncer } from './pgbouncer-front.ts';
 
 /**
@@ -49,6 +50,8 @@ export async function runBench(config: Config, opts: BenchOptions, print: (m: st
     pgbouncer: opts.pgbouncer,
     latency_note: opts.realtime
       ? `${opts.realtime.sendRate} sends/s paced through the REST API; delivery latency from the server's publish right after the send's commit to receipt on the recipient's socket`
+      : opts.scenario === 'overload'
+      ? `closed loop to measure capacity, then ${opts.connections} keep-alive clients offered 4× that rate open loop; latency from when each request became due`
       : opts.rate
       ? `open loop: requests paced evenly at ${opts.rate} req/s over ${opts.connections} keep-alive connections; latency counted from when each request became due`
       : `closed loop (autocannon, ${opts.connections} connections): latency is measured at full capacity, not at a fixed rate`,
@@ -69,6 +72,13 @@ export async function runBench(config: Config, opts: BenchOptions, print: (m: st
     meta.total_seconds = Math.round((performance.now() - started) / 1000);
     meta.load_average_at_end = loadAverage();
     return emptyReport(meta, { realtime: realtime.scenario }, realtime.checks);
+  }
+
+  if (opts.scenario === 'overload') {
+    const overload = await runOverload(config, opts, runId, progress);
+    meta.total_seconds = Math.round((performance.now() - started) / 1000);
+    meta.load_average_at_end = loadAverage();
+    return emptyReport(meta, { overload: overload.scenario }, overload.checks);
   }
 
   const bench = await ensureBenchDatabase(config, opts.preset, progress);

@@ -4,6 +4,9 @@ import type { LoadMode, LoadResult, OpStats } from './types.ts';
 /** Tallies responses, statuses, errors and latencies (overall and per operation). */
 export class StatsCollector {
   readonly #all = new LatencyHistogram();
+  /** Successful answers only, and refusals (503) only: the overload scenario judges each on its own. */
+  readonly #ok = new LatencyHistogram();
+  readonly #refused = new LatencyHistogram();
   readonly #ops = new Map<string, { count: number; errors: number; hist: LatencyHistogram }>();
   readonly #status: Record<string, number> = {};
   readonly #errors: string[] = [];
@@ -22,6 +25,8 @@ export class StatsCollector {
     this.#responses++;
     this.#status[String(status)] = (this.#status[String(status)] ?? 0) + 1;
     this.#all.record(latencyMs);
+    if (status >= 200 && status <= 299) this.#ok.record(latencyMs);
+    else if (status === 503) this.#refused.record(latencyMs);
     const o = this.#op(op);
     o.count++;
     o.hist.record(latencyMs);
@@ -61,6 +66,8 @@ export class StatsCollector {
       timeouts: this.#timeouts,
       statusCounts: { ...this.#status },
       histogram: this.#all.snapshot(),
+      okHistogram: this.#ok.snapshot(),
+      refusedHistogram: this.#refused.snapshot(),
       perOp,
       unsent: meta.unsent ?? 0,
       peakOpenConnections: meta.peakOpenConnections ?? 0,

@@ -52,6 +52,10 @@ export interface LoadResult {
   readonly timeouts: number;
   readonly statusCounts: Readonly<Record<string, number>>;
   readonly histogram: HistogramSnapshot;
+  /** 2xx answers only. */
+  readonly okHistogram?: HistogramSnapshot;
+  /** 503 answers only (refusals by admission control or an outage). */
+  readonly refusedHistogram?: HistogramSnapshot;
   readonly perOp: Readonly<Record<string, OpStats>>;
   /** Open loop: requests scheduled but never sent because every connection was busy at the end. */
   readonly unsent: number;

@@ -7,6 +7,7 @@ import type { BenchOptions, Scenario } from '../../bench/options.ts';
 import { printReport } from '../../bench/report.ts';
 import { runBench } from '../../bench/run-bench.ts';
 import { CONCURRENCY_DEFAULTS } from '../../bench/scenarios/concurrency.ts';
+import { OVERLOAD_DEFAULTS } from '../../bench/scenarios/overload.ts';
 import { REALTIME_DEFAULTS } from '../../bench/scenarios/realtime.ts';
 import { API_WORKLOADS, FEATURE_WORKLOADS, type WorkloadName } from '../../bench/workloads/catalog.ts';
 import { CliError, progressLine } from '../output.ts';
@@ -19,7 +20,7 @@ interface BenchCliOptions {
 }
 
 const PRESETS: readonly Preset[] = ['small', 'medium', 'large'];
-const SCENARIOS: readonly Scenario[] = ['growth', 'concurrency', 'latency', 'realtime'];
+const SCENARIOS: readonly Scenario[] = ['growth', 'concurrency', 'latency', 'realtime', 'overload'];
 const WORKLOADS: readonly string[] = [...API_WORKLOADS, ...FEATURE_WORKLOADS, 'healthz'];
 
 function positive(name: string, raw: string | undefined, fallback: number, opts: { integer?: boolean; max?: number } = {}): number {
@@ -46,16 +47,19 @@ export function resolveOptions(o: BenchCliOptions, command: string): BenchOption
   const scenario = o.scenario as Scenario | undefined;
   const quick = o.quick ?? false;
   if (quick && scenario) throw new CliError('BENCH_INVALID_OPTION', '--quick and --scenario do not combine', 2);
-  const workloadDefault: readonly WorkloadName[] = scenario === 'concurrency' ? ['mixed'] : scenario === 'growth' ? ['inbox', 'history', 'feed'] : API_WORKLOADS;
   const concurrency = scenario === 'concurrency';
+  // The overload scenario sets its own rate (4× the capacity it measures first).
+  const overload = scenario === 'overload';
+  if (overload && o.rate !== undefined) throw new CliError('BENCH_INVALID_OPTION', '--scenario overload measures capacity and offers 4× it: no --rate', 2);
+  const workloadDefault: readonly WorkloadName[] = concurrency || overload ? ['mixed'] : scenario === 'growth' ? ['inbox', 'history', 'feed'] : API_WORKLOADS;
   const rateRaw = o.rate ?? (concurrency ? String(CONCURRENCY_DEFAULTS.rate) : undefined);
   return {
     command,
     workloads: parseWorkloads(o.workload, workloadDefault),
     preset: (o.preset as Preset | undefined) ?? (quick ? 'small' : 'medium'),
-    durationMs: positive('duration', o.duration, quick ? 2 : concurrency ? 30 : 20) * 1000,
-    warmupMs: (o.warmup === '0' ? 0 : positive('warmup', o.warmup, quick ? 0.5 : 5)) * 1000,
-    connections: positive('connections', o.connections, concurrency ? CONCURRENCY_DEFAULTS.connections : 10, { integer: true, max: 19_000 }),
+    durationMs: positive('duration', o.duration, quick ? 2 : concurrency ? 30 : overload ? OVERLOAD_DEFAULTS.durationS : 20) * 1000,
+    warmupMs: (o.warmup === '0' ? 0 : positive('warmup', o.warmup, quick ? 0.5 : overload ? OVERLOAD_DEFAULTS.warmupS : 5)) * 1000,
+    connections: positive('connections', o.connections, concurrency ? CONCURRENCY_DEFAULTS.connections : overload ? OVERLOAD_DEFAULTS.connections : 10, { integer: true, max: 19_000 }),
     rate: rateRaw === undefined ? undefined : positive('rate', rateRaw, 0),
     baseline: quick || (o.baseline ?? false),
     floor: quick || (o.floor ?? false),
@@ -66,8 +70,8 @@ export function resolveOptions(o: BenchCliOptions, command: string): BenchOption
     growthPresets: ['medium', 'large'],
     timeoutMs: positive('timeout-ms', o.timeoutMs, 10_000, { integer: true }),
     login: {
-      maxActors: positive('login-users', o.loginUsers, quick ? 200 : 1_000, { integer: true }),
-      budgetMs: positive('login-seconds', o.loginSeconds, quick ? 6 : 30) * 1000,
+      maxActors: positive('login-users', o.loginUsers, quick ? 200 : overload ? OVERLOAD_DEFAULTS.loginUsers : 1_000, { integer: true }),
+      budgetMs: positive('login-seconds', o.loginSeconds, quick ? 6 : overload ? OVERLOAD_DEFAULTS.loginSeconds : 30) * 1000,
     },
     floorDurationMs: quick ? 2_000 : 10_000,
     ...(scenario === 'realtime' ? {
@@ -86,14 +90,14 @@ export function register(program: Command): void {
     .option('--workload <name>', `${[...WORKLOADS, 'all'].join('|')} (comma-separated list allowed)`, 'all')
     .option('--duration <s>', 'measured seconds per workload (default 20; quick 2)')
     .option('--warmup <s>', 'unmeasured warm-up seconds before each workload (default 5; quick 0.5)')
-    .option('--connections <n>', 'HTTP connections (default 10; concurrency scenario 10000)')
+    .option('--connections <n>', 'HTTP connections (default 10; concurrency and overload scenarios 10000)')
     .option('--rate <n>', 'total req/s, paced evenly (open loop); without it the run is closed loop')
     .option('--preset <name>', 'dataset: small|medium|large (default medium; quick small)')
     .option('--baseline', 'also run the naive "before phase 1" configuration and print ratios')
     .option('--floor', 'also measure the floor: trivial route, Redis GET, SELECT 1, durable one-row commit (send is read against it)')
     .option('--pgbouncer', 'the server reaches PostgreSQL through PgBouncer (transaction pooling, one per node; not with --baseline)')
     .option('--latency-ms <n>', 'add N ms each way between the app and PostgreSQL/Redis (TCP proxy) and count round trips')
-    .option('--scenario <name>', 'growth (medium vs large) | concurrency (10k clients at 2k req/s) | latency (25 ms each way) | realtime (10k WebSockets, 200 sends/s)')
+    .option('--scenario <name>', 'growth (medium vs large) | concurrency (10k clients at 2k req/s) | latency (25 ms each way) | realtime (10k WebSockets, 200 sends/s) | overload (closed-loop capacity, then 4× it open loop over 10k clients: goodput, 2xx p99, refusal time)')
     .option('--sockets <n>', 'realtime scenario: connected users on the one instance (default 10000; raise ulimit -n first)')
     .option('--send-rate <n>', 'realtime scenario: direct messages per second through the REST API, paced (default 200)')
     .option('--senders <fraction>', 'realtime scenario: share of the users that send (default 0.1)')

@@ -1,0 +1,136 @@
+import type { Config } from '../../../config/index.ts';
+import { LSN_TTL_MS } from '../../../db/lsn-store.ts';
+import { ensureBenchDatabase, waitForReplicas } from '../bench-db.ts';
+import type { Check, ScenarioResult } from '../bench-report.ts';
+import { measureConfiguration, startConfiguration, stopConfiguration, type StartedConfiguration } from '../configuration-run.ts';
+import { EMPTY_BENCH_DATA } from '../data/bench-data.ts';
+import { LatencyHistogram, roundMs } from '../histogram.ts';
+import { LoadGenerator } from '../load/runner.ts';
+import type { LoadResult } from '../load/types.ts';
+import type { BenchOptions } from '../options.ts';
+import type { PromSnapshot } from '../prom-text.ts';
+
+/**
+ * The overload scenario (issue 18, "overload that holds capacity"; Facebook, "Fail at Scale"):
+ *  1. capacity: the workload closed loop over CAPACITY_CONNECTIONS connections; capacity is
+ *     its 2xx answers per second (what the server completes when it is never idle);
+ *  2. overload: OVERLOAD_FACTOR × that rate offered open loop (paced, whatever the server
+ *     does) over `--connections` keep-alive clients (default 10,000, the concurrency
+ *     scenario's), each request timed from when it became due.
+ * Judged on goodput, not throughput: 2xx per second as a share of capacity (≥ 90%), the
+ * successful answers' p99 (≤ 250 ms), how fast the excess is refused (503 p99 < 5 ms) and
+ * client timeouts (none). Refusals are what admission control (src/http/admission) sends.
+ */
+export const OVERLOAD_FACTOR = 4;
+/** Enough to keep every pool busy (30 connections per node) without a deep queue of our own. */
+export const CAPACITY_CONNECTIONS = 64;
+/** Short phases and few logins (each costs ~50 ms of scrypt): the whole load stays under a minute. */
+export const OVERLOAD_DEFAULTS = { connections: 10_000, durationS: 15, warmupS: 5, loginUsers: 300, loginSeconds: 15 } as const;
+export const OVERLOAD_TARGETS = { goodputShare: 0.9, okP99Ms: 250, refusalP99Ms: 5 } as const;
+
+export async function runOverload(config: Config, opts: BenchOptions, runId: string, progress: (m: string) => void): Promise<{ scenario: ScenarioResult; checks: Check[] }> {
+  const workload = opts.workloads[0] ?? 'mixed';
+  const bench = await ensureBenchDatabase(config, opts.preset, progress);
+  await waitForReplicas(bench.urls.primaryUrl, bench.urls.replicaUrls, 10 * 60_000);
+  const capacitySpec = { mode: 'closed' as const, connections: CAPACITY_CONNECTIONS, warmupMs: opts.warmupMs, durationMs: opts.durationMs, timeoutMs: opts.timeoutMs };
+  const load = await LoadGenerator.start(EMPTY_BENCH_DATA);
+  let started: StartedConfiguration | undefined;
+  try {
+    started = await startConfiguration({
+      configuration: 'optimized', urls: bench.urls, redisUrl: config.redis.url, runId, workloads: [workload], spec: capacitySpec,
+      login: opts.login, settleAfterLoginMs: LSN_TTL_MS + 1_000, progress,
+    });
+    // Logs in, waits out the logins' read-your-writes window, warms up, measures closed loop.
+    const capacityRun = (await measureConfiguration(started, load)).run.workloads[workload];
+    if (!capacityRun) throw new Error(`the ${workload} workload did not run`);
+    const capacityOk = okCount(capacityRun.status_counts);
+    const capacity = capacityOk / capacityRun.duration_s;
+    if (!(capacity > 0)) throw new Error(`closed-loop capacity is 0 2xx/s (${JSON.stringify(capacityRun.status_counts)}); nothing to overload`);
+    const rate = Math.round(OVERLOAD_FACTOR * capacity);
+    progress(`capacity: ${Math.round(capacity)} 2xx/s closed loop over ${CAPACITY_CONNECTIONS} connections (p99 ${capacityRun.p99_ms} ms); offering ${rate} req/s open loop over ${opts.connections} connections for ${opts.durationMs / 1000} s`);
+
+    const before = await started.server.metrics();
+    const over = await load.run({ workload, mode: 'open', host: '127.0.0.1', port: started.server.port, connections: opts.connections, rate, durationMs: opts.durationMs, timeoutMs: opts.timeoutMs });
+    const after = await started.server.metrics();
+    return judge({ workload, capacity, capacityRun: { requests: capacityRun.requests, status_counts: capacityRun.status_counts, p99_ms: capacityRun.p99_ms }, rate, over, opts, shed: shedByReason(before, after) });
+  } finally {
+    await stopConfiguration(started);
+    await load.stop();
+  }
+}
+
+function okCount(statusCounts: Readonly<Record<string, number>>): number {
+  return Object.entries(statusCounts).filter(([s]) => s.startsWith('2')).reduce((n, [, c]) => n + c, 0);
+}
+
+function shedByReason(before: PromSnapshot, after: PromSnapshot): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const reason of after.labelValues('bgc_http_shed_total', 'reason')) out[reason] = after.delta(before, 'bgc_http_shed_total', (l) => l.reason === reason);
+  return out;
+}
+
+interface Outcome {
+  readonly workload: string;
+  readonly capacity: number;
+  readonly capacityRun: { readonly requests: number; readonly status_counts: Readonly<Record<string, number>>; readonly p99_ms: number | null };
+  readonly rate: number;
+  readonly over: LoadResult;
+  readonly opts: BenchOptions;
+  readonly shed: Record<string, number>;
+}
+
+function judge(o: Outcome): { scenario: ScenarioResult; checks: Check[] } {
+  const seconds = o.opts.durationMs / 1000;
+  const ok = okCount(o.over.statusCounts);
+  const refused = o.over.statusCounts['503'] ?? 0;
+  const goodput = ok / seconds;
+  const share = goodput / o.capacity;
+  const okH = o.over.okHistogram ? LatencyHistogram.from(o.over.okHistogram) : undefined;
+  const refH = o.over.refusedHistogram ? LatencyHistogram.from(o.over.refusedHistogram) : undefined;
+  const okP50 = okH && okH.count > 0 ? roundMs(okH.percentile(50)) : null;
+  const okP99 = okH && okH.count > 0 ? roundMs(okH.percentile(99)) : null;
+  const refP50 = refH && refH.count > 0 ? roundMs(refH.percentile(50)) : null;
+  const refP99 = refH && refH.count > 0 ? roundMs(refH.percentile(99)) : null;
+  const otherStatus = Object.fromEntries(Object.entries(o.over.statusCounts).filter(([s]) => !s.startsWith('2') && s !== '503'));
+  const figures = {
+    workload: o.workload,
+    capacity_rps: Math.round(o.capacity),
+    capacity_connections: CAPACITY_CONNECTIONS,
+    capacity_run: o.capacityRun,
+    offered_rps: o.rate,
+    clients: o.opts.connections,
+    duration_s: seconds,
+    answered: o.over.responses,
+    ok: ok,
+    goodput_rps: Math.round(goodput),
+    goodput_share_of_capacity: Math.round(share * 1000) / 1000,
+    ok_p50_ms: okP50,
+    ok_p99_ms: okP99,
+    refused_503: refused,
+    refused_p50_ms: refP50,
+    refused_p99_ms: refP99,
+    shed_by_reason: o.shed,
+    other_status: otherStatus,
+    client_timeouts: o.over.timeouts,
+    socket_errors: o.over.socketErrors,
+    unsent: o.over.unsent,
+    generator_lag_p99_ms: roundMs(o.over.generatorLagP99Ms ?? 0),
+    sample_errors: o.over.sampleErrors.slice(0, 5),
+  };
+  const t = OVERLOAD_TARGETS;
+  const checks: Check[] = [
+    { name: `overload: 2xx ≥ ${t.goodputShare * 100}% of capacity at ${OVERLOAD_FACTOR}× offered`, ok: share >= t.goodputShare, detail: `${Math.round(goodput)} of ${Math.round(o.capacity)} 2xx/s = ${(share * 100).toFixed(1)}%` },
+    { name: `overload: successful answers' p99 ≤ ${t.okP99Ms} ms`, ok: okP99 !== null && okP99 <= t.okP99Ms, detail: `p99 ${okP99 ?? '-'} ms (p50 ${okP50 ?? '-'} ms)` },
+    { name: `overload: refusals (503) p99 < ${t.refusalP99Ms} ms`, ok: refP99 === null || refP99 < t.refusalP99Ms, detail: `${refused} refused, p99 ${refP99 ?? '-'} ms (p50 ${refP50 ?? '-'} ms)` },
+    { name: 'overload: no client timeouts or socket errors', ok: o.over.timeouts === 0 && o.over.socketErrors === 0, detail: `${o.over.timeouts} timeouts, ${o.over.socketErrors} socket errors, ${o.over.unsent} unsent` },
+  ];
+  return {
+    scenario: {
+      summary: `${o.workload}: capacity ${Math.round(o.capacity)} 2xx/s (closed loop, ${CAPACITY_CONNECTIONS} connections); offered ${o.rate} req/s (${OVERLOAD_FACTOR}×) open loop over ${o.opts.connections} clients for ${seconds} s: `
+        + `${Math.round(goodput)} 2xx/s = ${(share * 100).toFixed(1)}% of capacity, 2xx p99 ${okP99 ?? '-'} ms; ${refused} refused (503) p99 ${refP99 ?? '-'} ms; ${o.over.timeouts} client timeouts, ${o.over.socketErrors} socket errors; shed by ${JSON.stringify(o.shed)}; generator lag p99 ${figures.generator_lag_p99_ms} ms.`,
+      workloads: {},
+      figures,
+    },
+    checks,
+  };
+}
