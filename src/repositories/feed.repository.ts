@@ -106,22 +106,6 @@ JOIN users u ON u.id = s.author_id
 LEFT JOIN profiles p ON p.user_id = s.author_id
 ORDER BY s.created_at DESC, s.id DESC`,
   }),
-  post: defineQuery({
-    name: 'feed.post',
-    description: 'POST /api/feed: inserts a status update (id and created_at from the app\'s UUIDv7) and returns it with the author summary.',
-    target: 'primary',
-    sample: { sql: `SELECT gen_random_uuid() AS id, id AS author_id, 'explain audit' AS content, now() AS created_at FROM users ORDER BY id LIMIT 1` },
-    sql: `
-WITH s AS (
-  INSERT INTO status_updates (id, author_id, content, created_at)
-  VALUES ($1, $2, $3, $4)
-  RETURNING id, author_id, content, comment_count, created_at
-)
-SELECT ${POST_COLUMNS}
-FROM s
-JOIN users u ON u.id = s.author_id
-LEFT JOIN profiles p ON p.user_id = s.author_id`,
-  }),
   listComments: defineQuery({
     name: 'feed.list_comments',
     description: 'GET /api/feed/:postId/comments: post existence (partition-pruned by the id\'s UUIDv7 time, ±1 day) and one keyset page of comments, oldest first, over post_comments_post_idx.',
@@ -195,13 +179,6 @@ export class FeedRepository {
 
   async following(viewerId: string, w: TimeWindow, limit: number, ctx: QueryContext): Promise<PostRow[]> {
     return this.db.query<PostRow>(feedQueries.following, [viewerId, w.lowerTs, w.upperTs, w.upperId, limit], ctx);
-  }
-
-  async post(input: { id: string; authorId: string; content: string; createdAt: string }, q: Tx = this.db): Promise<PostRow> {
-    const rows = await q.query<PostRow>(feedQueries.post, [input.id, input.authorId, input.content, input.createdAt]);
-    const row = rows[0];
-    if (!row) throw new Error('feed.post returned no row');
-    return row;
   }
 
   async listComments(postId: string, postBounds: { lowerTs: string; upperTs: string }, after: { ts: string; id: string }, limit: number, ctx: QueryContext): Promise<CommentPageRow[]> {

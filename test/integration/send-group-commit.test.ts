@@ -188,6 +188,27 @@ describe('group commit of message sends (real PostgreSQL)', () => {
     expect(await messagesWith(`not the first ${stamp}`)).toBe(0);
   });
 
+  it('posts take the same path: one group, a replayed key inside it, a bad member failing alone, the others written once', async () => {
+    const feed = t.rt.deps.services.feed;
+    const stamp = crypto.randomUUID();
+    const k = keyOf(c, `post-${stamp}`, `post first ${stamp}`);
+    const first = await feed.post(c.id, `post first ${stamp}`, k);
+    const before = feed.postGroups;
+    const results = await Promise.allSettled([
+      feed.post(a.id, `post 1 ${stamp}`),
+      feed.post(c.id, `post first ${stamp}`, k),
+      feed.post(b.id, `post nul \u0000 ${stamp}`),
+      feed.post(d.id, `post 2 ${stamp}`),
+    ]);
+    const after = feed.postGroups;
+    expect({ groups: after.groups - before.groups, members: after.members - before.members }).toEqual({ groups: 1, members: 4 });
+    expect(results.map((r) => (r.status === 'fulfilled' ? (r.value.replayed ? 'replayed' : 'ok') : codeOf(r.reason)))).toEqual(['ok', 'replayed', '22021', 'ok']);
+    const replay = results[1];
+    expect(replay?.status === 'fulfilled' && replay.value.value).toEqual(first.value);
+    const posts = async (content: string) => (await one<{ n: number }>('SELECT count(*)::int AS n FROM status_updates WHERE content LIKE $1', [content.split('\u0000').join('%')])).n;
+    expect([await posts(`post 1 ${stamp}`), await posts(`post first ${stamp}`), await posts(`post nul \u0000 ${stamp}`), await posts(`post 2 ${stamp}`)]).toEqual([1, 1, 0, 1]);
+  });
+
   it('never puts two sends with one key in one group: concurrent duplicates write once and all get that answer; another body with the key is 422', async () => {
     const stamp = crypto.randomUUID();
     const k = keyOf(b, `dup-${stamp}`, `dup ${stamp}`);

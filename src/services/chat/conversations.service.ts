@@ -6,11 +6,11 @@ import type { ConversationRepository, InboxRow } from '../../repositories/conver
 import { MIN_UUID } from '../../repositories/sql-fragments.ts';
 import { decodeCursor, encodeCursor } from '../cursor.ts';
 import { newId, newTimedId } from '../ids.ts';
-import { MessageBatchRepository, type SentRow } from '../../repositories/message-batch.repository.ts';
+import { MessageBatchRepository, type MessageToSend, type SentRow } from '../../repositories/message-batch.repository.ts';
 import { IdempotencyRepository } from '../../repositories/idempotency.repository.ts';
-import { answerFromRecord, runIdempotent, type IdempotencyKey } from '../idempotency.ts';
+import { answerFromRecord, KEY_TTL_HOURS, runIdempotent, type IdempotencyKey } from '../idempotency.ts';
 import type { WriteBatcherOptions, WriteBatcherStats } from '../write-batcher.ts';
-import { DirectMessageSender } from './direct-message-sender.ts';
+import { GroupCommitWriter, type GroupedItem } from '../group-commit.ts';
 import { noteWrite, notSelf, pageSize, requireText, type Page, type Written } from '../support.ts';
 import type { WriteHooks } from '../hooks.ts';
 import { DAY_MS, nextWindowCursor, openWindow, retentionFloorMs } from '../time-window.ts';
@@ -64,11 +64,17 @@ const FLOOR_SLACK_MS = DAY_MS;
  * unknown id); a block in either direction stops new conversations and messages (403 BLOCKED).
  */
 export class ConversationService {
-  readonly #sender: DirectMessageSender;
+  readonly #sender: GroupCommitWriter<MessageToSend & GroupedItem, SentRow>;
   readonly #keys: IdempotencyRepository;
 
   constructor(private readonly d: ConversationDeps) {
-    this.#sender = new DirectMessageSender(d.db, d.messageBatches ?? new MessageBatchRepository(d.db), d.logger, d.sendGrouping ?? d.config.sendGrouping);
+    const batches = d.messageBatches ?? new MessageBatchRepository(d.db);
+    this.#sender = new GroupCommitWriter(d.db, d.logger, {
+      name: 'chat.send_messages',
+      writeMany: (items) => batches.sendMany(items, KEY_TTL_HOURS),
+      wrote: (row) => row.inserted,
+      table: 'messages',
+    }, d.sendGrouping ?? d.config.sendGrouping);
     this.#keys = new IdempotencyRepository(d.db);
   }
 
@@ -118,12 +124,12 @@ export class ConversationService {
 
   /**
    * Grouped with concurrent sends into one statement and one commit (chat.send_messages via
-   * DirectMessageSender); answered after that commit, with this send's own outcome.
+   * GroupCommitWriter, src/services/group-commit.ts); answered after that commit, with this send's own outcome.
    */
   async send(conversationId: string, senderId: string, content: string, key?: IdempotencyKey): Promise<Written<DirectMessage>> {
     requireText(content, 'content');
     const { id, createdAt } = newTimedId();
-    const { row, lsn } = await this.#sender.send({ conversationId, senderId, id, content, createdAt, key });
+    const { row, lsn } = await this.#sender.write({ conversationId, senderId, writerId: senderId, id, content, createdAt, key });
     if (row.inserted) {
       const value: DirectMessage = { id, conversation_id: conversationId, sender_id: senderId, content, created_at: row.created_at };
       if (row.recipient_id) await this.d.hooks.directMessage({ message: value, recipientId: row.recipient_id }, lsn);

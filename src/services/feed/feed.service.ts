@@ -6,8 +6,11 @@ import type { CommentPageRow, FeedRepository, PostRow } from '../../repositories
 import { MIN_UUID } from '../../repositories/sql-fragments.ts';
 import { decodeCursor, encodeCursor } from '../cursor.ts';
 import { newTimedId, uuidV7Millis } from '../ids.ts';
-import { withPartitionRetry } from '../../partitions/on-demand.ts';
-import { runIdempotent, type IdempotencyKey } from '../idempotency.ts';
+import { IdempotencyRepository } from '../../repositories/idempotency.repository.ts';
+import { PostBatchRepository, type PostToWrite, type WrittenPostRow } from '../../repositories/post-batch.repository.ts';
+import { GroupCommitWriter, type GroupedItem } from '../group-commit.ts';
+import { answerFromRecord, KEY_TTL_HOURS, runIdempotent, type IdempotencyKey } from '../idempotency.ts';
+import type { WriteBatcherStats } from '../write-batcher.ts';
 import { noteWrite, pageSize, requireText, type Page, type Written } from '../support.ts';
 import { DAY_MS, nextWindowCursor, openWindow, retentionFloorMs } from '../time-window.ts';
 
@@ -42,7 +45,19 @@ const INITIAL_DAYS: Record<FeedType, number> = { global: 2, following: 31 };
 const POST_TIME_SLACK_MS = DAY_MS;
 
 export class FeedService {
-  constructor(private readonly d: FeedDeps) {}
+  readonly #posts: GroupCommitWriter<PostToWrite & GroupedItem, WrittenPostRow>;
+  readonly #keys: IdempotencyRepository;
+
+  constructor(private readonly d: FeedDeps) {
+    const batches = new PostBatchRepository(d.db);
+    this.#posts = new GroupCommitWriter(d.db, d.logger, {
+      name: 'feed.post_many',
+      writeMany: (items) => batches.postMany(items, KEY_TTL_HOURS),
+      wrote: (row) => row.inserted,
+      table: 'status_updates',
+    }, d.config.sendGrouping);
+    this.#keys = new IdempotencyRepository(d.db);
+  }
 
   async feed(viewerId: string, type: FeedType, cursor: string | undefined, limit: number | undefined, ctx: QueryContext): Promise<Page<Post>> {
     const n = pageSize(limit);
@@ -55,15 +70,28 @@ export class FeedService {
     return { items: rows.slice(0, n).map(toPost), next_cursor: next ? encodeCursor(kind, next) : null };
   }
 
+  /**
+   * Grouped with concurrent posts into one statement and one commit (feed.post_many via
+   * GroupCommitWriter, src/services/group-commit.ts); answered after that commit.
+   */
   async post(authorId: string, content: string, key?: IdempotencyKey): Promise<Written<Post>> {
     requireText(content, 'content');
     const { id, createdAt } = newTimedId();
-    const { value, replayed } = await withPartitionRetry(
-      () => runIdempotent(this.d.db, key, async (q) => toPost(await this.d.feed.post({ id, authorId, content, createdAt }, q))),
-      this.d.db, 'status_updates', createdAt,
-    );
-    const lsn = await noteWrite(this.d.db, this.d.logger, authorId);
-    return { value, lsn, replayed };
+    const { row, lsn } = await this.#posts.write({ id, authorId, writerId: authorId, content, createdAt, key });
+    if (row.inserted) {
+      if (row.author_username === null) throw new Error('feed.post_many wrote a post without its author');
+      const author = { id: authorId, username: row.author_username, display_name: row.author_display_name };
+      return { value: { id, author, content, comment_count: row.comment_count, created_at: row.created_at }, lsn, replayed: false };
+    }
+    // Only a held key writes nothing: answer from its record (replay, or 422/409).
+    if (!key) throw new Error('feed.post_many wrote nothing for a post without a key');
+    const replay = await answerFromRecord<Post>(this.#keys, key, undefined);
+    return { value: replay.value, lsn: await noteWrite(this.d.db, this.d.logger, authorId), replayed: true };
+  }
+
+  /** Groups of posts run so far and the members they carried (tests, diagnostics). */
+  get postGroups(): WriteBatcherStats {
+    return this.#posts.stats;
   }
 
   async comments(postId: string, cursor: string | undefined, limit: number | undefined, ctx: QueryContext): Promise<Page<Comment>> {

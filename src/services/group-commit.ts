@@ -1,0 +1,135 @@
+import type { Database } from '../db/database.ts';
+import { classifyDbError, DbUnavailableError, sqlState } from '../db/errors.ts';
+import type { Logger } from '../logging/logger.ts';
+import { withPartitionRetry } from '../partitions/on-demand.ts';
+import type { PartitionedTable } from '../partitions/naming.ts';
+import { retryTransient, type IdempotencyKey } from './idempotency.ts';
+import { WriteBatcher, type Settled, type WriteBatcherOptions, type WriteBatcherStats } from './write-batcher.ts';
+
+/**
+ * Creating writes through app-level group commit (issue 16): concurrent writes of one kind
+ * are grouped (src/services/write-batcher.ts) into ONE auto-committed statement that writes
+ * all of them (`writeMany`: one row per member, in input order), and every caller gets its
+ * own row after that commit. Used by direct-message sends and posts.
+ *
+ * When the group's statement fails:
+ * - with an error PostgreSQL raised for the statement (a SQLSTATE that is not about the
+ *   connection), the statement rolled back whole and nothing of the group exists, so each
+ *   member runs again ALONE (with the partition and deadlock retries of a single write): a
+ *   bad member (text PostgreSQL cannot store, a month without a partition, a deadlock, a
+ *   foreign key) fails or recovers by itself and never fails the others;
+ * - when the connection broke or the server refused work (connection, too many
+ *   connections, read-only after a failover, no pool connection), the group may or may
+ *   not have committed, or the cause is the same for every member: each member gets that
+ *   error (503, as a single write would). A keyed client's retry then finds its record.
+ *
+ * After a group, ONE primary LSN fetch serves the read-your-writes mark of every writer in
+ * it (a single write fetched it once per request).
+ */
+
+/** What every grouped write carries. */
+export interface GroupedItem {
+  /** The acting user (read-your-writes mark). */
+  readonly writerId: string;
+  /** ISO-8601: the row's partition month. */
+  readonly createdAt: string;
+  readonly key?: IdempotencyKey;
+}
+
+export interface Grouped<Row> {
+  readonly row: Row;
+  /** The primary's WAL position after the group's commit (X-BGC-LSN), when replicas exist. */
+  readonly lsn: string | undefined;
+}
+
+export interface GroupCommitSpec<Item extends GroupedItem, Row> {
+  /** Writes the group in one auto-committed statement; one row per item, in input order. */
+  readonly writeMany: (items: readonly Item[]) => Promise<Row[]>;
+  /** True when the member's row was written (refused and key-held members were not). */
+  readonly wrote: (row: Row) => boolean;
+  /** The partitioned table the rows land in (a missing month is created on a member's own run). */
+  readonly table: PartitionedTable;
+  /** The statement's catalog name, for the log line of a failed group. */
+  readonly name: string;
+}
+
+export class GroupCommitWriter<Item extends GroupedItem, Row> {
+  readonly #batcher: WriteBatcher<Item, Grouped<Row>>;
+
+  constructor(
+    private readonly db: Database,
+    private readonly logger: Logger | undefined,
+    private readonly spec: GroupCommitSpec<Item, Row>,
+    /** config.sendGrouping (BGC_SEND_GROUP_MAX, BGC_SEND_GROUP_IN_FLIGHT). */
+    options: WriteBatcherOptions,
+  ) {
+    this.#batcher = new WriteBatcher<Item, Grouped<Row>>((items) => this.#runGroup(items), options, exclusiveKeyOf);
+  }
+
+  /** Settles after the commit of the group that carried `item`, with its own row. */
+  write(item: Item): Promise<Grouped<Row>> {
+    return this.#batcher.submit(item);
+  }
+
+  get stats(): WriteBatcherStats {
+    return this.#batcher.stats;
+  }
+
+  async #runGroup(items: readonly Item[]): Promise<Array<Settled<Grouped<Row>>>> {
+    let outcomes: Array<Settled<Row>>;
+    try {
+      const rows = await this.spec.writeMany(items);
+      if (rows.length !== items.length) throw new Error(`${this.spec.name} returned ${rows.length} rows for ${items.length} writes`);
+      outcomes = rows.map((row) => ({ ok: true, value: row }));
+    } catch (err) {
+      if (!rolledBackByStatement(err)) throw err;
+      if (items.length > 1) {
+        this.logger?.warn({ err: err instanceof Error ? err.message : String(err), sqlState: sqlState(err), members: items.length },
+          `grouped ${this.spec.name} failed; each member runs alone`);
+      }
+      // A group of one runs again too: its partition and deadlock retries apply.
+      outcomes = await Promise.all(items.map((item) => this.#alone(item)));
+    }
+    const writers = outcomes.flatMap((o, i) => (o.ok && this.spec.wrote(o.value) ? [items[i]?.writerId ?? ''] : []));
+    const lsn = writers.length > 0 ? await this.#noteWrites(writers) : undefined;
+    return outcomes.map((o) => (o.ok ? { ok: true, value: { row: o.value, lsn } } : o));
+  }
+
+  /** One member in a statement of its own, after its group's statement rolled back. */
+  async #alone(item: Item): Promise<Settled<Row>> {
+    try {
+      const rows = await withPartitionRetry(() => retryTransient(() => this.spec.writeMany([item])), this.db, this.spec.table, item.createdAt);
+      const row = rows[0];
+      return row !== undefined ? { ok: true, value: row } : { ok: false, error: new Error(`${this.spec.name} returned no row`) };
+    } catch (error) {
+      return { ok: false, error };
+    }
+  }
+
+  async #noteWrites(userIds: readonly string[]): Promise<string | undefined> {
+    try {
+      return await this.db.router.noteWrites(userIds);
+    } catch (err) {
+      // The group committed: only the bookkeeping failed. Writers' next reads may hit a
+      // lagging replica, so it is logged (as noteWrite does for a single write).
+      this.logger?.warn({ err: err instanceof Error ? err.message : String(err), writers: userIds.length }, 'could not record write LSN');
+      return undefined;
+    }
+  }
+}
+
+/** Two writes with one Idempotency-Key (same user) never share or overlap a group. */
+function exclusiveKeyOf(item: GroupedItem): string | undefined {
+  return item.key ? `${item.key.scope}\u0000${item.key.key}` : undefined;
+}
+
+/**
+ * True when PostgreSQL refused the statement itself, so its implicit transaction rolled
+ * back and nothing of it remains, and the cause may be one member's: any SQLSTATE except
+ * the connection's and the server's refusals of all work (those are every member's).
+ */
+function rolledBackByStatement(err: unknown): boolean {
+  if (err instanceof DbUnavailableError || sqlState(err) === undefined) return false;
+  const cls = classifyDbError(err);
+  return cls !== 'connection' && cls !== 'unavailable' && cls !== 'read_only';
+}
