@@ -101,10 +101,19 @@ export class SentinelMember {
     if (pid === null) throw new Error(`${this.kind} ${this.name} is not running`);
     process.kill(pid, 'SIGKILL');
     const deadline = Date.now() + timeoutMs;
-    while (fs.existsSync(`/proc/${pid}`)) {
+    while (runningOrDying(pid)) {
       if (Date.now() > deadline) throw new Error(`${this.kind} ${this.name} (pid ${pid}) still alive ${timeoutMs} ms after SIGKILL`);
       await sleep(20);
     }
     return pid;
+  }
+}
+
+/** In the process table and not a zombie: a dead daemon waits for init to reap it, holding nothing. */
+function runningOrDying(pid: number): boolean {
+  try {
+    return /^State:\s+(\S)/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] !== 'Z';
+  } catch {
+    return false;
   }
 }
