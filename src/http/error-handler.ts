@@ -3,7 +3,7 @@ import { classifyDbError, dbErrorCode } from '../db/errors.ts';
 import { AppError, ERROR_CATALOGUE, isErrorCode, type ErrorCode } from '../errors/app-error.ts';
 
 /** Seconds a client should wait after a 503; short, the pool or a replica usually recovers quickly. */
-const RETRY_AFTER_SECONDS = 2;
+export const RETRY_AFTER_SECONDS = 2;
 
 /** Fastify's own error codes, mapped into our catalogue. */
 const FASTIFY_CODES: Record<string, ErrorCode> = {

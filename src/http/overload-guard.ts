@@ -1,9 +1,10 @@
-import type { FastifyInstance, FastifyReply, HookHandlerDoneFunction } from 'fastify';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { FastifyInstance } from 'fastify';
 import type { Metrics } from '../metrics/registry.ts';
 import { ERROR_CATALOGUE } from '../errors/app-error.ts';
 import { AdmissionController, type ShedReason } from './admission/admission-controller.ts';
 import { AdmissionQueue } from './admission/admission-queue.ts';
-import { sendError } from './error-handler.ts';
+import { RETRY_AFTER_SECONDS } from './error-handler.ts';
 
 /**
  * Admission control by queueing delay (src/http/admission): a new request is refused with
@@ -59,7 +60,9 @@ export const IN_FLIGHT_PER_POOL_SLOT = 2;
 export function installOverloadGuard(app: FastifyInstance, opts: OverloadGuardOptions, deps: { db: PoolQueues; metrics?: Metrics }): void {
   if (opts.targetMs <= 0) return;
   const now = () => performance.now();
-  const queue = new AdmissionQueue({ maxInFlight: IN_FLIGHT_PER_POOL_SLOT * opts.loopQueueFloor, targetMs: opts.targetMs, intervalMs: opts.intervalMs, now });
+  // Under overload a waiter is refused after half the target: the refusal, with the time to
+  // reach the request and write the answer, then stays within the target.
+  const queue = new AdmissionQueue({ maxInFlight: IN_FLIGHT_PER_POOL_SLOT * opts.loopQueueFloor, targetMs: opts.targetMs / 2, intervalMs: opts.intervalMs, now });
   const controller = new AdmissionController({
     inFlight: () => queue.inFlight,
     loopQueueFloor: opts.loopQueueFloor,
@@ -72,34 +75,68 @@ export function installOverloadGuard(app: FastifyInstance, opts: OverloadGuardOp
   const stopLoop = sampleLoopLag(Math.max(1, Math.floor(opts.intervalMs / 10)), now, (lag) => controller.recordLoopLag(lag));
   app.addHook('onClose', async () => { offPool(); stopLoop(); });
 
-  const refuse = (reply: FastifyReply, reason: ShedReason) => {
+  // Admission runs on the raw HTTP server, before Fastify builds its request and reply,
+  // routes, runs hooks and serializes: under 4× overload most requests are refused, and
+  // every microsecond a refusal costs is taken from the requests being served (through
+  // Fastify a refusal cost enough that goodput fell to 21% of capacity at 4× offered;
+  // docs/PERFORMANCE.md, "Overload"). Fastify attaches its handler when it is created.
+  const server = app.server;
+  const handlers = server.listeners('request') as Array<(req: IncomingMessage, res: ServerResponse) => void>;
+  if (handlers.length === 0) throw new Error('overload guard: the HTTP server has no request handler to guard');
+  server.removeAllListeners('request');
+  const pass = (req: IncomingMessage, res: ServerResponse) => { for (const h of handlers) h.call(server, req, res); };
+
+  const refuse = (req: IncomingMessage, res: ServerResponse, reason: ShedReason, startedAt: number) => {
     deps.metrics?.httpShed.inc({ reason });
-    sendError(reply, 'OVERLOADED', ERROR_CATALOGUE.OVERLOADED.message);
+    res.writeHead(503, REFUSAL_HEADERS);
+    res.end(REFUSAL_BODY);
+    deps.metrics?.httpDuration.observe({ route: SHED_ROUTE_LABEL, method: req.method ?? 'GET', status_class: '5xx' }, (now() - startedAt) / 1000);
   };
-  const admit = (reply: FastifyReply, done: HookHandlerDoneFunction) => {
+  const admit = (req: IncomingMessage, res: ServerResponse) => {
     // 'close' fires once whether the answer was sent or the client went away.
-    reply.raw.once('close', () => queue.release());
-    done();
+    res.once('close', () => queue.release());
+    pass(req, res);
   };
 
-  app.addHook('onRequest', (request, reply, done) => {
-    if (EXEMPT.has(request.url)) { done(); return; }
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    if (EXEMPT.has(req.url ?? '')) { pass(req, res); return; }
+    const startedAt = now();
     const reason = controller.shedReason();
-    if (reason !== undefined) { queue.noteOverload(); refuse(reply, reason); return; }
+    if (reason !== undefined) { queue.noteOverload(); refuse(req, res, reason, startedAt); return; }
     const slot = queue.acquire();
-    if ('now' in slot) { admit(reply, done); return; }
+    if ('now' in slot) { admit(req, res); return; }
     // A client that gives up while waiting leaves the queue (and is never admitted).
     const onClose = () => slot.cancel();
-    reply.raw.once('close', onClose);
+    res.once('close', onClose);
     void slot.later.then((a) => {
-      reply.raw.off('close', onClose);
+      res.off('close', onClose);
       if (a === 'admitted') {
-        if (reply.raw.destroyed) { queue.release(); return; }
-        admit(reply, done);
-      } else if (!reply.raw.destroyed) refuse(reply, 'queue');
+        if (res.destroyed) { queue.release(); return; }
+        admit(req, res);
+      } else if (!res.destroyed) refuse(req, res, 'queue', startedAt);
     });
   });
 }
+
+/** The route label of refusals in bgc_http_request_duration_seconds: they are refused before routing. */
+export const SHED_ROUTE_LABEL = '(admission)';
+
+/**
+ * The 503 OVERLOADED answer, built once: the API's error shape, Retry-After, and the headers
+ * every API answer carries (src/http/app.ts, onSend).
+ */
+const REFUSAL_BODY = Buffer.from(JSON.stringify({ error: { code: 'OVERLOADED', message: ERROR_CATALOGUE.OVERLOADED.message } }));
+const REFUSAL_HEADERS = {
+  'content-type': 'application/json; charset=utf-8',
+  'content-length': String(REFUSAL_BODY.length),
+  'retry-after': String(RETRY_AFTER_SECONDS),
+  'cache-control': 'no-store',
+  'x-content-type-options': 'nosniff',
+  'x-frame-options': 'DENY',
+  'referrer-policy': 'no-referrer',
+  'content-security-policy': "default-src 'none'; frame-ancestors 'none'",
+  'cross-origin-resource-policy': 'same-origin',
+} as const;
 
 /**
  * Event-loop lag: a timer due every `everyMs` that fires late shows how long work already

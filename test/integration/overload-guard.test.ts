@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Worker } from 'node:worker_threads';
 import { startRuntime, type Runtime } from '../../src/app/runtime.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-db.ts';
+import { SHED_ROUTE_LABEL } from '../../src/http/overload-guard.ts';
 
 /**
  * Queue-delay admission control (src/http/overload-guard.ts) on the real stack: one
@@ -37,10 +38,11 @@ afterAll(async () => {
 
 const feed = () => rt.app.inject({ method: 'GET', url: '/api/feed?type=global', headers: { authorization: `Bearer ${token}` } });
 
-/** Server-side durations of refused feed requests: how many there were, and how many took ≤ each bound. */
+/** Server-side durations of refused requests: how many there were, and how many took ≤ each bound. */
 async function refusalDurations(): Promise<{ count: number; within: Map<number, number> }> {
   const m = await rt.deps.metrics.httpDuration.get();
-  const mine = (v: { labels: Record<string, string | number | undefined> }) => v.labels.route === '/api/feed' && v.labels.status_class === '5xx';
+  // Refusals happen before routing (on the raw server), under their own route label.
+  const mine = (v: { labels: Record<string, string | number | undefined> }) => v.labels.route === SHED_ROUTE_LABEL && v.labels.status_class === '5xx';
   const count = m.values.find((v) => mine(v) && v.metricName?.endsWith('_count'))?.value ?? 0;
   const within = new Map<number, number>();
   for (const le of [0.001, 0.005, 0.025]) within.set(le, m.values.find((v) => mine(v) && v.metricName?.endsWith('_bucket') && (v.labels as Record<string, string | number | undefined>).le === le)?.value ?? 0);
