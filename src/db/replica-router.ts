@@ -164,6 +164,8 @@ export class ReplicaRouter {
     } catch (err) {
       result = { ok: false, error: err instanceof Error ? err.message : String(err) };
     }
+    // Removed while its probe ran (Patroni's /cluster dropped it): no longer ours to judge.
+    if (!this.#states.has(pool)) return;
     try {
       this.applyProbe(pool, result);
     } catch (err) {
