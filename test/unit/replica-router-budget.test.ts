@@ -109,9 +109,12 @@ describe('replica router membership changes during a poll', () => {
     let answer: (rows: unknown) => void = () => undefined;
     const probe = new Promise((resolve) => { answer = resolve; });
     const primary = { name: 'primary', role: 'primary', closed: false, query: async () => ({ rows: [{ lsn: '0/1000' }] }) } as unknown as ManagedPool;
-    const leaving = { name: 'pg2', role: 'replica', closed: false, query: () => probe } as unknown as ManagedPool;
+    let probing: () => void = () => undefined;
+    const probeStarted = new Promise<void>((resolve) => { probing = resolve; });
+    const leaving = { name: 'pg2', role: 'replica', closed: false, query: () => { probing(); return probe; } } as unknown as ManagedPool;
     const router = new ReplicaRouter(primary, [leaving], { maxLagMs: 2_000, pollMs: 500, readYourWritesWaitMs: 0 });
     const poll = router.pollOnce();
+    await probeStarted;
     // Patroni's /cluster no longer lists pg2: the discovery removes it mid-probe.
     router.removeReplica(leaving);
     answer({ rows: [{ in_recovery: true, replay_lsn: '0/1000', lag_ms: 0, paused: false }] });
