@@ -74,6 +74,8 @@ export class MasterGuard {
     // 'connect' comes before the ready check's round trip, so before any command can run.
     o.redis.on('connect', () => this.#hold());
     o.redis.on('ready', () => { void this.#verify(this.#connection); });
+    // No connection, no master: the next one is checked again before whenVerified says yes.
+    o.redis.on('close', () => { this.#verified = undefined; });
   }
 
   /** The run_id of the master this connection reached, once checked (and flushed if it changed). */
@@ -139,8 +141,9 @@ export class MasterGuard {
       this.o.onFlush?.(cache.name);
       await cache.flush(false);
     }
-    let deleted = 0;
-    for (const pattern of this.o.patterns) deleted += await this.o.janitor.scanDelete(pattern);
+    // Each SCAN walks the whole keyspace (MATCH filters after): run them side by side.
+    const counts = await Promise.all(this.o.patterns.map((pattern) => this.o.janitor.scanDelete(pattern)));
+    const deleted = counts.reduce((a, b) => a + b, 0);
     await this.o.redis.set(this.o.markKey, to);
     const change: MasterChange = { from, to, deleted, ms: Date.now() - started, at: new Date().toISOString() };
     this.changes.push(change);
