@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import type { Config } from '../config/index.ts';
 import type { QueryDef } from '../catalog/types.ts';
-import { ManagedPool, type PoolStats } from './managed-pool.ts';
+import { ManagedPool, type NodeRole, type PoolStats } from './managed-pool.ts';
 import { DbUnavailableError, isConnectionError, isRetryableReadError } from './errors.ts';
 import { ReplicaRouter, type RouteDecision } from './replica-router.ts';
 import { PatroniReplicaSource } from './patroni-replicas.ts';
@@ -152,13 +152,22 @@ export class Database {
   }
 
   async #runOnce<R extends pg.QueryResultRow>(pool: ManagedPool, def: QueryDef, params: readonly unknown[], opts: { ping?: boolean } = {}): Promise<R[]> {
-    const started = process.hrtime.bigint();
     this.router.enter(pool);
+    try {
+      return await this.#observed(def, params, pool.name, pool.role, () => pool.query<R>(def.text, params, this.#prepareAs(def), opts));
+    } finally {
+      this.router.leave(pool);
+    }
+  }
+
+  /** Runs one statement and reports it: the query metrics (by catalog name and node) and LOG_SQL. */
+  async #observed<R extends pg.QueryResultRow>(def: QueryDef, params: readonly unknown[], node: string, role: NodeRole, run: () => Promise<pg.QueryResult<R>>): Promise<R[]> {
+    const started = process.hrtime.bigint();
     let ok = false;
     let rows: number | undefined;
     let error: unknown;
     try {
-      const res = await pool.query<R>(def.text, params, this.#prepareAs(def), opts);
+      const res = await run();
       ok = true;
       rows = res.rows.length;
       return res.rows;
@@ -166,10 +175,9 @@ export class Database {
       error = err;
       throw err;
     } finally {
-      this.router.leave(pool);
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      this.#observer.onQuery(def.name, pool.name, pool.role, seconds, ok);
-      this.statementLog?.record(def, params, { node: pool.name, seconds, rows, error });
+      this.#observer.onQuery(def.name, node, role, seconds, ok);
+      this.statementLog?.record(def, params, { node, seconds, rows, error });
     }
   }
 
@@ -187,27 +195,10 @@ export class Database {
     return this.primary.withClient(async (client) => {
       await client.query('BEGIN');
       const tx: Tx = {
-        query: async <R extends pg.QueryResultRow>(def: QueryDef, params: readonly unknown[]) => {
-          const started = process.hrtime.bigint();
-          let ok = false;
-          let rows: number | undefined;
-          let error: unknown;
-          try {
-            // Named like pooled statements: a keyed send (src/services/idempotency.ts) runs
-            // chat.send_message in a transaction, and would otherwise be parsed and planned anew each time.
-            const res = await client.query<R>({ name: this.#prepareAs(def), text: def.text, values: params as unknown[] });
-            ok = true;
-            rows = res.rows.length;
-            return res.rows;
-          } catch (err) {
-            error = err;
-            throw err;
-          } finally {
-            const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-            this.#observer.onQuery(def.name, 'primary', 'primary', seconds, ok);
-            this.statementLog?.record(def, params, { node: 'primary', seconds, rows, error });
-          }
-        },
+        // Named like pooled statements: a keyed send (src/services/idempotency.ts) runs
+        // chat.send_message in a transaction, and would otherwise be parsed and planned anew each time.
+        query: async <R extends pg.QueryResultRow>(def: QueryDef, params: readonly unknown[]) =>
+          this.#observed(def, params, 'primary', 'primary', () => client.query<R>({ name: this.#prepareAs(def), text: def.text, values: params as unknown[] })),
       };
       try {
         const out = await fn(tx);
