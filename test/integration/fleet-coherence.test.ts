@@ -35,7 +35,7 @@ beforeAll(async () => {
   root = fs.mkdtempSync(path.join(os.tmpdir(), 'bgc-fleet-coherence-'));
   const ports = await Promise.all(Array.from({ length: 2 + 2 * INSTANCES }, () => freePort()));
   const layout = buildFleetLayout(root, {
-    count: INSTANCES, apiPort: ports[0] ?? 0, adminPort: 0,
+    count: INSTANCES, apiPort: ports[0] ?? 0,
     instancePorts: ports.slice(1, 1 + INSTANCES), adminPorts: ports.slice(1 + INSTANCES, 1 + 2 * INSTANCES), statsPort: ports[1 + 2 * INSTANCES], drainMs: 3_000,
   });
   fleet = new Fleet(layout, process.cwd(), {

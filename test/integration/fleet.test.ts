@@ -27,7 +27,7 @@ beforeAll(async () => {
   root = fs.mkdtempSync(path.join(os.tmpdir(), 'bgc-fleet-'));
   const ports = await Promise.all(Array.from({ length: 8 }, () => freePort()));
   const layout = buildFleetLayout(root, {
-    count: 3, apiPort: ports[0] ?? 0, adminPort: 0, instancePorts: ports.slice(1, 4), adminPorts: ports.slice(4, 7), statsPort: ports[7], drainMs: 3_000,
+    count: 3, apiPort: ports[0] ?? 0, instancePorts: ports.slice(1, 4), adminPorts: ports.slice(4, 7), statsPort: ports[7], drainMs: 3_000,
   });
   fleet = new Fleet(layout, process.cwd(), {
     NODE_ENV: 'test', DATABASE_URL: tdb.primaryUrl, DATABASE_REPLICA_URLS: tdb.replicaUrls.join(','),

@@ -16,7 +16,7 @@ export function register(program: Command): void {
     .option('--json', 'print the resulting status as JSON')
     .option('--monitoring', 'also start Prometheus, Alertmanager, postgres_exporter and redis_exporter (deploy/)')
     .option('--ha', 'the high-availability stack instead: 3 PostgreSQL members under Patroni, 3 etcd members, HAProxy (DESIGN §7)')
-    .option('--instances <n>', 'also N API processes (bgc serve) behind HAProxy on PORT: instance i on PORT+i, stats on PORT+100', (v) => Number(v))
+    .option('--instances <n>', 'also N API processes (bgc serve) behind HAProxy on PORT: instance i on PORT+9+i (admin PORT+49+i), stats on PORT+9', (v) => Number(v))
     .option('--pgbouncer', 'also one PgBouncer (transaction pooling) per node on 64320-64322 (+ offset); with --instances the instances use them')
     .option('--sentinel', 'also Redis Sentinel: a master, 2 replicas and 3 sentinels on 63791-63796 (+ offset); with --instances the instances use it')
     .action(async (opts: { json?: boolean; monitoring?: boolean; ha?: boolean; instances?: number; pgbouncer?: boolean; sentinel?: boolean }) => {

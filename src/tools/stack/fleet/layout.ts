@@ -25,22 +25,27 @@ export const CHECK_FALL = 2;
 /** Twice the time HAProxy needs (fall × inter plus a check's timeout), for a loaded machine. */
 export const DEFAULT_DRAIN_MS = 2 * (CHECK_FALL * CHECK_INTER_MS + 1_000);
 
+/** At most this many instances: their ports must stay inside the 100 ports one BGC_STACK_PORT_OFFSET step owns. */
+export const MAX_INSTANCES = 40;
+
 /**
- * Instance i (1-based) listens on apiPort + i and adminPort + i unless ports are given; the
- * stats page on apiPort + 100.
+ * Instance i (1-based) listens on apiPort + 9 + i and its admin port on apiPort + 49 + i (DESIGN
+ * §7: instances on 3010+), unless ports are given; the stats page on apiPort + 9. Everything
+ * stays below apiPort + 100, where the next port offset's stack begins. (Instance i on
+ * apiPort + i collided with instance i-1's admin port on adminPort + i - 1 = apiPort + i.)
  */
 export function buildFleetLayout(root: string, opts: {
-  count: number; apiPort: number; adminPort: number; instancePorts?: readonly number[]; adminPorts?: readonly number[]; statsPort?: number; drainMs?: number;
+  count: number; apiPort: number; instancePorts?: readonly number[]; adminPorts?: readonly number[]; statsPort?: number; drainMs?: number;
 }): FleetLayout {
   const dir = path.join(root, 'fleet');
   const instances = Array.from({ length: opts.count }, (_, i) => {
     const name = `api${i + 1}`;
     return {
       name,
-      port: opts.instancePorts?.[i] ?? opts.apiPort + i + 1,
-      adminPort: opts.adminPorts?.[i] ?? opts.adminPort + i + 1,
+      port: opts.instancePorts?.[i] ?? opts.apiPort + 10 + i,
+      adminPort: opts.adminPorts?.[i] ?? opts.apiPort + 50 + i,
       dir: path.join(dir, name),
     };
   });
-  return { dir, apiPort: opts.apiPort, statsPort: opts.statsPort ?? opts.apiPort + 100, instances, drainMs: opts.drainMs ?? DEFAULT_DRAIN_MS };
+  return { dir, apiPort: opts.apiPort, statsPort: opts.statsPort ?? opts.apiPort + 9, instances, drainMs: opts.drainMs ?? DEFAULT_DRAIN_MS };
 }
