@@ -62,7 +62,10 @@ export class Database {
     const applicationName = opts.applicationName ?? 'bgc-api';
     this.pooled = config.database.transactionPooler && opts.session !== true;
     const onAcquireWait = (pool: string, ms: number) => { for (const l of this.#waitListeners) l(pool, ms); };
-    const common = { pool: config.pool, applicationName, onError: opts.onPoolError, lazy: opts.lazy ?? config.baseline, onAcquireWait };
+    const common = {
+      pool: config.pool, applicationName, onError: opts.onPoolError, lazy: opts.lazy ?? config.baseline, onAcquireWait,
+      namedStatements: config.database.namedStatements,
+    };
     // PgBouncer 1.18 refuses statement_timeout as a startup parameter; the server sets it
     // (checked in start()). The replica URLs name PgBouncer whenever the pooler is in use.
     const primaryUrl = this.pooled ? config.database.primaryPoolUrl : config.database.primaryUrl;

@@ -28,6 +28,12 @@ export interface ManagedPoolOptions {
    * 1.18, which refuses it ("unsupported startup parameter"); the server sets it there.
    */
   readonly statementTimeoutAtConnect?: boolean;
+  /**
+   * Honour statement names given to query() (default true). False behind a transaction pooler:
+   * every statement, whoever names it (the router's probes too), is sent unnamed, because the
+   * next execution may run on a server connection that never saw the Parse.
+   */
+  readonly namedStatements?: boolean;
 }
 
 interface ClientMeta { lastReleasedAt: number; expiresAt: number; broken: boolean }
@@ -179,7 +185,8 @@ export class ManagedPool {
   ): Promise<pg.QueryResult<R>> {
     const client = await this.acquire(opts);
     try {
-      const result = await client.query<R>(name ? { name, text, values: values as unknown[] } : { text, values: values as unknown[] });
+      const named = Boolean(name) && this.opts.namedStatements !== false;
+      const result = await client.query<R>(named ? { name, text, values: values as unknown[] } : { text, values: values as unknown[] });
       this.release(client);
       return result;
     } catch (err) {
