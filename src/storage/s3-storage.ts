@@ -1,19 +1,14 @@
 import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
+import type { PhotoStorageConfig } from '../config/photo-storage.ts';
 import type { PhotoStorage } from './photo-storage.ts';
 import { StorageUnavailableError } from './storage-errors.ts';
 
-export interface S3StorageSettings {
-  readonly bucket: string;
-  /** Prepended to every key ('' or ending in '/'): one bucket can serve several namespaces or deployments. */
-  readonly prefix: string;
-  readonly region: string;
-  /** An S3-compatible server's URL (MinIO, Garage, Ceph RGW…); unset: AWS S3 itself. */
-  readonly endpoint: string | undefined;
-  /** Path-style URLs (`endpoint/bucket/key`), which most self-hosted servers need. */
-  readonly forcePathStyle: boolean;
-  /** Unset: the SDK's default chain (AWS_* variables, shared files, the instance's role). */
-  readonly credentials: { readonly accessKeyId: string; readonly secretAccessKey: string } | undefined;
-}
+/**
+ * The bucket, key prefix ('' or ending in '/': one bucket can serve several namespaces),
+ * region, endpoint (an S3-compatible server's URL; unset: AWS S3), path-style URLs (what most
+ * self-hosted servers need) and credentials (unset: the SDK's default chain), as config parsed them.
+ */
+export type S3StorageSettings = Omit<Extract<PhotoStorageConfig, { kind: 's3' }>, 'kind'>;
 
 /** A photo is small; a request that takes longer than this is a store in trouble. */
 const REQUEST_TIMEOUT_MS = 10_000;

@@ -1,9 +1,9 @@
 import { Type, type Static } from '@sinclair/typebox';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import type { AppDeps } from '../../app/deps.ts';
 import { MAX_UPLOAD_BYTES } from '../../services/photos/image-processing.ts';
-import type { PhotoFile } from '../../services/photos/photos.service.ts';
 import { authenticate } from './support/authenticate.ts';
+import { sendImage } from './support/image-reply.ts';
 import { queryContext, uuidParam, viewerOf, written } from './support/request-context.ts';
 import { ErrorBody, errors, IdParams, Page, PageQuery, secured, Timestamp, Uuid } from './support/schemas.ts';
 
@@ -18,16 +18,6 @@ const Binary = Type.String({ format: 'binary', description: 'The image bytes' })
 
 type Id = { Params: Static<typeof IdParams> };
 
-/** A photo's bytes with caching headers: an id's image never changes, so caches may keep it (privately: it is access-checked). */
-function sendFile(request: FastifyRequest, reply: FastifyReply, f: PhotoFile): Buffer | undefined {
-  reply.header('Cache-Control', 'private, max-age=31536000, immutable').header('ETag', f.etag);
-  if (request.headers['if-none-match'] === f.etag) {
-    reply.code(304);
-    return undefined;
-  }
-  reply.type(f.contentType);
-  return f.bytes;
-}
 
 /**
  * Photos: the image bytes are the request body (Content-Type image/jpeg, image/png or
@@ -55,14 +45,14 @@ export async function photoRoutes(app: FastifyInstance, deps: AppDeps): Promise<
         params: IdParams, produces: IMAGE_TYPES, response: { 200: Binary, ...errors(401, 403, 404) },
       }),
       onRequest,
-    }, async (request, reply) => sendFile(request, reply, await photos.file(viewerOf(request).userId, uuidParam(request.params.id), false, queryContext(request))));
+    }, async (request, reply) => sendImage(request, reply, await photos.file(viewerOf(request).userId, uuidParam(request.params.id), false, queryContext(request))));
 
     scope.get<Id>('/api/photos/:id/thumb', {
       schema: secured('photos', 'A photo\'s thumbnail (WebP, 320×320)', {
         params: IdParams, produces: ['image/webp'], response: { 200: Binary, ...errors(401, 403, 404) },
       }),
       onRequest,
-    }, async (request, reply) => sendFile(request, reply, await photos.file(viewerOf(request).userId, uuidParam(request.params.id), true, queryContext(request))));
+    }, async (request, reply) => sendImage(request, reply, await photos.file(viewerOf(request).userId, uuidParam(request.params.id), true, queryContext(request))));
 
     scope.delete<Id>('/api/photos/:id', {
       schema: secured('photos', 'Delete one of your photos', { params: IdParams, response: { 200: Deleted, ...errors(401, 404) } }),

@@ -1,27 +1,16 @@
 import type { Database, QueryContext } from '../../db/database.ts';
 import type { Logger } from '../../logging/logger.ts';
 import { AppError } from '../../errors/app-error.ts';
-import type { ChatImageRepository, ChatImageRow, ChatImageType } from '../../repositories/chat-images.repository.ts';
+import type { ChatImageRepository, ChatImageRow } from '../../repositories/chat-images.repository.ts';
 import type { PhotoStorage } from '../../storage/photo-storage.ts';
 import { newId } from '../ids.ts';
+import { imageKey, readImageFile, removeImageFiles, type ImageFile, type StoredImage } from '../photos/image-files.ts';
 import { processImage, type ProcessedImage } from '../photos/image-processing.ts';
 import { noteWrite, type Written } from '../support.ts';
 import type { ConversationService, DirectMessage } from './conversations.service.ts';
 import type { RoomMessage, RoomService } from './rooms.service.ts';
 
-export interface ChatImage {
-  readonly id: string;
-  readonly conversation_id: string | null;
-  readonly room_id: string | null;
-  readonly uploader_id: string;
-  readonly content_type: ChatImageType;
-  readonly bytes: number;
-  readonly width: number;
-  readonly height: number;
-  readonly url: string;
-  readonly thumb_url: string;
-  readonly created_at: string;
-}
+export type ChatImage = StoredImage & { readonly conversation_id: string | null; readonly room_id: string | null; readonly uploader_id: string };
 
 export interface SentImage<M> {
   readonly image: ChatImage;
@@ -29,12 +18,7 @@ export interface SentImage<M> {
   readonly message: M;
 }
 
-export interface ChatImageFile {
-  readonly bytes: Buffer;
-  readonly contentType: ChatImageType;
-  /** An image id's bytes never change. */
-  readonly etag: string;
-}
+export type ChatImageFile = ImageFile;
 
 interface ChatImageDeps {
   readonly db: Database;
@@ -48,7 +32,7 @@ interface ChatImageDeps {
 
 type Container = { readonly conversation_id: string; readonly room_id: null } | { readonly conversation_id: null; readonly room_id: string };
 
-const keyOf = (uploaderId: string, id: string, thumb: boolean) => `${uploaderId}/${id}${thumb ? '.thumb' : ''}`;
+const keyOf = imageKey;
 export const chatImageUrl = (id: string) => `/api/chat/images/${id}`;
 
 /**
@@ -89,9 +73,7 @@ export class ChatImageService {
   async file(viewerId: string, id: string, thumb: boolean, ctx: QueryContext): Promise<ChatImageFile> {
     const row = await this.d.images.get(id, viewerId, ctx);
     if (!row || !row.may_see || !row.uploader_active || row.message_hidden) throw new AppError('NOT_FOUND', 'No such image');
-    const bytes = await this.d.storage.get(keyOf(row.uploader_id, row.id, thumb));
-    if (!bytes) throw new AppError('NOT_FOUND', 'No such image');
-    return { bytes, contentType: thumb ? 'image/webp' : row.content_type, etag: `"ci-${row.id}${thumb ? '-t' : ''}"` };
+    return readImageFile(this.d.storage, { ownerId: row.uploader_id, id: row.id, contentType: row.content_type, etagPrefix: 'ci-' }, thumb, 'image');
   }
 
   /** The uploader removes an image: the row at once, the files after commit (a failure there only leaves an unreachable file, logged). */
@@ -140,9 +122,7 @@ export class ChatImageService {
   }
 
   async #removeFiles(uploaderId: string, id: string): Promise<void> {
-    await Promise.all([false, true].map((thumb) => this.d.storage.delete(keyOf(uploaderId, id, thumb)).catch((e: unknown) => {
-      this.d.logger?.warn({ err: e instanceof Error ? e.message : String(e), key: keyOf(uploaderId, id, thumb) }, 'could not remove a chat image file');
-    })));
+    await removeImageFiles(this.d.storage, this.d.logger, uploaderId, id, 'chat image');
   }
 }
 

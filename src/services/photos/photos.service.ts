@@ -8,26 +8,12 @@ import { decodeCursor, encodeCursor } from '../cursor.ts';
 import { newId } from '../ids.ts';
 import type { ProfileService } from '../profiles/profile.service.ts';
 import { noteWrite, pageSize, type Page, type Written } from '../support.ts';
-import { processImage, type ImageType } from './image-processing.ts';
+import { imageKey, readImageFile, removeImageFiles, type ImageFile, type StoredImage } from './image-files.ts';
+import { processImage } from './image-processing.ts';
 
-export interface Photo {
-  readonly id: string;
-  readonly owner_id: string;
-  readonly content_type: ImageType;
-  readonly bytes: number;
-  readonly width: number;
-  readonly height: number;
-  readonly url: string;
-  readonly thumb_url: string;
-  readonly created_at: string;
-}
+export type Photo = StoredImage & { readonly owner_id: string };
 
-export interface PhotoFile {
-  readonly bytes: Buffer;
-  readonly contentType: ImageType;
-  /** Changes only if the bytes could: a photo id's image never changes. */
-  readonly etag: string;
-}
+export type PhotoFile = ImageFile;
 
 interface PhotoDeps {
   readonly db: Database;
@@ -37,7 +23,7 @@ interface PhotoDeps {
   readonly profiles: ProfileService;
 }
 
-const keyOf = (ownerId: string, id: string, thumb: boolean) => `${ownerId}/${id}${thumb ? '.thumb' : ''}`;
+const keyOf = imageKey;
 
 /**
  * A gallery of photos per profile. Who may see a photo is who may see its owner's profile
@@ -88,19 +74,13 @@ export class PhotoService {
     const row = await this.d.photos.get(id, ctx);
     if (!row) throw new AppError('NOT_FOUND', 'No such photo');
     await this.d.profiles.get(viewerId, row.owner_id, ctx);
-    const bytes = await this.d.storage.get(keyOf(row.owner_id, row.id, thumb));
-    if (!bytes) throw new AppError('NOT_FOUND', 'No such photo');
-    return { bytes, contentType: thumb ? 'image/webp' : row.content_type, etag: `"${row.id}${thumb ? '-t' : ''}"` };
+    return readImageFile(this.d.storage, { ownerId: row.owner_id, id: row.id, contentType: row.content_type, etagPrefix: '' }, thumb, 'photo');
   }
 
   async remove(ownerId: string, id: string): Promise<Written<{ readonly id: string; readonly deleted: boolean }>> {
     const row = await this.d.photos.remove(id, ownerId);
     if (!row) throw new AppError('NOT_FOUND', 'No such photo of yours');
-    // The row is gone (committed): the answer is success. A file the store would not delete
-    // now (S3 down) is only unreachable; it is logged rather than failing a done delete.
-    await Promise.all([false, true].map((thumb) => this.d.storage.delete(keyOf(ownerId, id, thumb)).catch((e: unknown) => {
-      this.d.logger?.warn({ err: e instanceof Error ? e.message : String(e), key: keyOf(ownerId, id, thumb) }, 'could not remove the file of a deleted photo');
-    })));
+    await removeImageFiles(this.d.storage, this.d.logger, ownerId, id, 'photo');
     const lsn = await noteWrite(this.d.db, this.d.logger, ownerId);
     return { value: { id, deleted: true }, lsn };
   }
