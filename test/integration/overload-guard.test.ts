@@ -45,7 +45,7 @@ async function refusalDurations(): Promise<{ count: number; within: Map<number, 
   const mine = (v: { labels: Record<string, string | number | undefined> }) => v.labels.route === SHED_ROUTE_LABEL && v.labels.status_class === '5xx';
   const count = m.values.find((v) => mine(v) && v.metricName?.endsWith('_count'))?.value ?? 0;
   const within = new Map<number, number>();
-  for (const le of [0.001, 0.005, 0.025]) within.set(le, m.values.find((v) => mine(v) && v.metricName?.endsWith('_bucket') && (v.labels as Record<string, string | number | undefined>).le === le)?.value ?? 0);
+  for (const le of [0.001, 0.005, 0.025, 0.1, 0.25]) within.set(le, m.values.find((v) => mine(v) && v.metricName?.endsWith('_bucket') && (v.labels as Record<string, string | number | undefined>).le === le)?.value ?? 0);
   return { count, within };
 }
 
@@ -102,7 +102,7 @@ describe('overload guard (queue-delay admission, BGC_OVERLOAD_TARGET_MS)', () =>
     const durations = await refusalDurations();
     console.log(`[overload] ${answers.length} requests in ${floodMs.toFixed(0)} ms: ${served.length} served, ${refused.length} refused `
       + `(${shed.values.map((v) => `${String(v.labels.reason)}=${v.value}`).join(', ')}), ${other.length} other `
-      + `(${[...new Set(other.map((r) => `${r.status} ${r.code}`))].join(' | ')}); refusals server-side ≤ 1/5/25 ms: `
+      + `(${[...new Set(other.map((r) => `${r.status} ${r.code}`))].join(' | ')}); refusals server-side ≤ 1/5/25/100/250 ms: `
       + `${[...durations.within.values()].join('/')} of ${durations.count}`);
     expect(served.length).toBeGreaterThan(0);
     expect(refused.length).toBeGreaterThan(0);
@@ -110,10 +110,12 @@ describe('overload guard (queue-delay admission, BGC_OVERLOAD_TARGET_MS)', () =>
     expect(other).toEqual([]);
     for (const r of refused) expect(r.retryAfter).not.toBeNull();
     expect(durations.count).toBe(refused.length);
-    // The refusal itself is a map lookup and a 503; what exceeds 5 ms on a loaded 2-core
-    // machine is the process waiting for a core (measured with other suites running:
-    // 38 of 49 within 5 ms, 37 within 1 ms), so the bound is on the median, not the tail.
-    expect(durations.within.get(0.005)).toBeGreaterThanOrEqual(0.5 * durations.count);
+    // A refusal on arrival is a prebuilt 503 written by the raw server; a request that
+    // waited in the admission queue is refused after half the target while overloaded, or
+    // after the 100 ms interval at the onset, plus however late its timer fires on a loaded
+    // 2-core machine. Measured at load average ~10: 39-60% within 5 ms, 100% within 250 ms.
+    expect(durations.within.get(0.005)).toBeGreaterThanOrEqual(durations.count / 3);
+    expect(durations.within.get(0.25)).toBe(durations.count);
     for (const p of probes) expect(p.status).toBe(200);
 
     // Recovery: once the queue is gone, sequential requests are all admitted (bounded wait).

@@ -31,7 +31,7 @@ function harness(start: string, maxInFlight = 2) {
 /** Acquires and records how the request ended ('admitted' at once counts as admitted). */
 function request(q: AdmissionQueue, name: string, log: string[]): { cancel?: () => void } {
   const slot = q.acquire();
-  if ('now' in slot) { log.push(`${name}:admitted`); return {}; }
+  if ('now' in slot) { log.push(`${name}:${slot.now}`); return {}; }
   void slot.later.then((a: Admission) => log.push(`${name}:${a}`));
   return { cancel: slot.cancel };
 }
@@ -76,15 +76,33 @@ describe('AdmissionQueue (controlled delay, adaptive LIFO)', () => {
     // Arrivals every 2 ms for more than an interval: the queue is never empty (standing).
     for (let i = 0; i < 60; i++) { request(q, `w${i}`, log); advance(2); }
     await flush();
-    expect(q.standing()).toBe(true);
-    // Once standing, waiters older than the target (5 ms) have been refused: only the last few remain.
-    expect(q.waiting).toBeLessThanOrEqual(3);
+    expect(q.overloaded()).toBe(true);
+    // Once standing, waiters older than the target (5 ms) have been refused, and newcomers
+    // beyond the overloaded depth (1 waiter for 1 slot) were refused on arrival.
+    expect(q.waiting).toBeLessThanOrEqual(1);
     const refused = log.filter((l) => l.endsWith(':refused')).length;
     expect(refused).toBeGreaterThan(50);
-    const newest = `w59`;
     q.release();
     await flush();
-    expect(log.at(-1)).toBe(`${newest}:admitted`);
+    // The slot goes to a request that arrived within the last few ms, not to an old one.
+    expect(['w57:admitted', 'w58:admitted', 'w59:admitted']).toContain(log.at(-1));
+  });
+
+  it('while overloaded, a newcomer beyond the overloaded depth is refused at once', async () => {
+    const { q, advance } = harness(STARTS[0] ?? '', 16); // depth: 16 / 16 = 1 waiter
+    const log: string[] = [];
+    for (let i = 0; i < 16; i++) request(q, `busy${i}`, log);
+    request(q, 'old', log);
+    advance(101); // the waiter timed out after the interval: that refusal means overload
+    await flush();
+    expect(log.at(-1)).toBe('old:refused');
+    expect(q.overloaded()).toBe(true);
+    request(q, 'kept', log);
+    request(q, 'extra', log);
+    expect(log.at(-1)).toBe('extra:refused'); // synchronously, no timer involved
+    q.release();
+    await flush();
+    expect(log.at(-1)).toBe('kept:admitted');
   });
 
   it('a cancelled waiter leaves the queue and is never admitted', async () => {

@@ -25,6 +25,9 @@ export interface AdmissionQueueOptions {
 
 export type Admission = 'admitted' | 'refused';
 
+/** While overloaded, the queue keeps at most this share of maxInFlight waiting (the rest is refused on arrival). */
+export const OVERLOADED_DEPTH_SHARE = 1 / 16;
+
 interface Waiter { readonly at: number; readonly settle: (a: Admission) => void; done: boolean }
 
 const nodeTimer = (fn: () => void, ms: number): { cancel(): void } => {
@@ -37,6 +40,8 @@ export class AdmissionQueue {
   readonly #opts: AdmissionQueueOptions;
   readonly #setTimer: NonNullable<AdmissionQueueOptions['setTimer']>;
   readonly #waiters: Waiter[] = [];
+  /** Waiters kept while overloaded (OVERLOADED_DEPTH_SHARE of the slots, at least 1). */
+  readonly #overloadedDepth: number;
   #inFlight = 0;
   /** When the queue was last seen empty: a queue not empty since more than an interval is standing. */
   #emptyAt: number;
@@ -49,6 +54,7 @@ export class AdmissionQueue {
     if (!(opts.maxInFlight >= 1) || !(opts.targetMs > 0) || !(opts.intervalMs > 0)) throw new RangeError('maxInFlight, targetMs and intervalMs must be positive');
     this.#opts = opts;
     this.#setTimer = opts.setTimer ?? nodeTimer;
+    this.#overloadedDepth = Math.max(1, Math.ceil(opts.maxInFlight * OVERLOADED_DEPTH_SHARE));
     this.#emptyAt = opts.now();
   }
 
@@ -70,8 +76,9 @@ export class AdmissionQueue {
   }
 
   /**
-   * A slot at once ('admitted', synchronously, the common case), or a promise settled when a
-   * slot frees ('admitted') or the wait exceeds the timeout ('refused'). `cancel` withdraws a
+   * A slot at once ('admitted', synchronously, the common case), a refusal at once while
+   * overloaded with enough waiters, or a promise settled when a slot frees ('admitted') or
+   * the wait exceeds the timeout ('refused'). `cancel` withdraws a
    * waiter whose client went away. Every 'admitted' must be followed by one `release()`.
    */
   acquire(): { readonly now: Admission } | { readonly later: Promise<Admission>; readonly cancel: () => void } {
@@ -80,6 +87,13 @@ export class AdmissionQueue {
       this.#inFlight++;
       this.#emptyAt = this.#opts.now();
       return { now: 'admitted' };
+    }
+    // Shed new: while overloaded, a few waiters are enough to hand every slot that frees a
+    // fresh request (LIFO); beyond them a newcomer is refused at once instead of after the
+    // timeout, so refusals do not depend on a timer firing on time on a busy loop.
+    if (this.overloaded() && this.#waiters.length >= this.#overloadedDepth) {
+      this.#overloadedUntil = this.#opts.now() + this.#opts.intervalMs;
+      return { now: 'refused' };
     }
     let settle: (a: Admission) => void = () => undefined;
     const later = new Promise<Admission>((resolve) => { settle = resolve; });

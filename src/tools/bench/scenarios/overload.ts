@@ -9,6 +9,7 @@ import { LoadGenerator } from '../load/runner.ts';
 import type { LoadResult } from '../load/types.ts';
 import type { BenchOptions } from '../options.ts';
 import type { PromSnapshot } from '../prom-text.ts';
+import { SHED_ROUTE_LABEL } from '../../../http/overload-guard.ts';
 
 /**
  * The overload scenario (issue 18, "overload that holds capacity"; Facebook, "Fail at Scale"):
@@ -52,7 +53,7 @@ export async function runOverload(config: Config, opts: BenchOptions, runId: str
     const before = await started.server.metrics();
     const over = await load.run({ workload, mode: 'open', host: '127.0.0.1', port: started.server.port, connections: opts.connections, rate, durationMs: opts.durationMs, timeoutMs: opts.timeoutMs });
     const after = await started.server.metrics();
-    return judge({ workload, capacity, capacityRun: { requests: capacityRun.requests, status_counts: capacityRun.status_counts, p99_ms: capacityRun.p99_ms }, rate, over, opts, shed: shedByReason(before, after) });
+    return judge({ workload, capacity, capacityRun: { requests: capacityRun.requests, status_counts: capacityRun.status_counts, p99_ms: capacityRun.p99_ms }, rate, over, opts, shed: shedByReason(before, after), serverRefusals: serverRefusalTimes(before, after) });
   } finally {
     await stopConfiguration(started);
     await load.stop();
@@ -69,6 +70,19 @@ function shedByReason(before: PromSnapshot, after: PromSnapshot): Record<string,
   return out;
 }
 
+/**
+ * Refusals timed by the server itself (from the raw request event to the 503 written), by
+ * histogram bucket: the client's figure adds the time the request waited for the server's
+ * process and the generator's own lag, both large on a loaded 2-core machine.
+ */
+function serverRefusalTimes(before: PromSnapshot, after: PromSnapshot): Record<string, number> {
+  const name = 'bgc_http_request_duration_seconds';
+  const mine = (l: Readonly<Record<string, string>>) => l.route === SHED_ROUTE_LABEL;
+  const out: Record<string, number> = { count: after.delta(before, `${name}_count`, mine) };
+  for (const le of ['0.001', '0.005', '0.025']) out[`within_${Number(le) * 1000}_ms`] = after.delta(before, `${name}_bucket`, (l) => mine(l) && l.le === le);
+  return out;
+}
+
 interface Outcome {
   readonly workload: string;
   readonly capacity: number;
@@ -77,6 +91,7 @@ interface Outcome {
   readonly over: LoadResult;
   readonly opts: BenchOptions;
   readonly shed: Record<string, number>;
+  readonly serverRefusals: Record<string, number>;
 }
 
 function judge(o: Outcome): { scenario: ScenarioResult; checks: Check[] } {
@@ -110,6 +125,7 @@ function judge(o: Outcome): { scenario: ScenarioResult; checks: Check[] } {
     refused_p50_ms: refP50,
     refused_p99_ms: refP99,
     shed_by_reason: o.shed,
+    refusals_server_side: o.serverRefusals,
     other_status: otherStatus,
     client_timeouts: o.over.timeouts,
     socket_errors: o.over.socketErrors,
@@ -127,7 +143,7 @@ function judge(o: Outcome): { scenario: ScenarioResult; checks: Check[] } {
   return {
     scenario: {
       summary: `${o.workload}: capacity ${Math.round(o.capacity)} 2xx/s (closed loop, ${CAPACITY_CONNECTIONS} connections); offered ${o.rate} req/s (${OVERLOAD_FACTOR}×) open loop over ${o.opts.connections} clients for ${seconds} s: `
-        + `${Math.round(goodput)} 2xx/s = ${(share * 100).toFixed(1)}% of capacity, 2xx p99 ${okP99 ?? '-'} ms; ${refused} refused (503) p99 ${refP99 ?? '-'} ms; ${o.over.timeouts} client timeouts, ${o.over.socketErrors} socket errors; shed by ${JSON.stringify(o.shed)}; generator lag p99 ${figures.generator_lag_p99_ms} ms.`,
+        + `${Math.round(goodput)} 2xx/s = ${(share * 100).toFixed(1)}% of capacity, 2xx p99 ${okP99 ?? '-'} ms; ${refused} refused (503) p99 ${refP99 ?? '-'} ms; ${o.over.timeouts} client timeouts, ${o.over.socketErrors} socket errors; shed by ${JSON.stringify(o.shed)}; refusals timed by the server ${JSON.stringify(o.serverRefusals)}; generator lag p99 ${figures.generator_lag_p99_ms} ms.`,
       workloads: {},
       figures,
     },
