@@ -50,7 +50,10 @@ export interface OverloadGuardOptions {
   /** Queueing delay target in ms; 0 turns the guard off. */
   readonly targetMs: number;
   readonly intervalMs: number;
-  /** In-progress requests below which event-loop lag alone never sheds (AdmissionOptions.loopQueueFloor). */
+  /**
+   * The pool's capacity (size + overflow): the admission queue runs IN_FLIGHT_PER_POOL_SLOT ×
+   * this many requests at once (and AdmissionController takes it as its loopQueueFloor).
+   */
   readonly loopQueueFloor: number;
 }
 
