@@ -17,7 +17,8 @@ const create = (u: TestUser, body: Record<string, unknown>) => t.call<GroupBody>
 const join = (u: TestUser, g: string) => t.call<MembershipBody>('POST', `/api/groups/${g}/join`, { token: u.token });
 const leave = (u: TestUser, g: string) => t.call<MembershipBody>('POST', `/api/groups/${g}/leave`, { token: u.token });
 const get = (u: TestUser, g: string, lsn?: string) => t.call<GroupBody>('GET', `/api/groups/${g}`, { token: u.token, lsn });
-const feed = (u: TestUser, g: string, q = '') => t.call<PageBody<PostBody>>('GET', `/api/groups/${g}/feed${q}`, { token: u.token });
+/** `lsn`: another user's write this read must see (their own writes are followed by the app's per-user mark). */
+const feed = (u: TestUser, g: string, q = '', lsn?: string) => t.call<PageBody<PostBody>>('GET', `/api/groups/${g}/feed${q}`, { token: u.token, lsn });
 const post = (u: TestUser, g: string, content: string) => t.call<PostBody>('POST', `/api/groups/${g}/feed`, { token: u.token, body: { content } });
 
 let seq = 0;
@@ -176,7 +177,9 @@ describe('group feeds', () => {
     const mine = await feed(member, g);
     expect(mine.status).toBe(200);
     expect(mine.body.items.map((x) => x.content)).toEqual(['group only news']);
-    expectError(await feed(outsider, g), 403, 'FORBIDDEN');
+    // The outsider has written nothing here: the owner's post's position makes the replica
+    // that answers one that has the group (without it a lagging replica says "No such group").
+    expectError(await feed(outsider, g, '', p.lsn), 403, 'FORBIDDEN');
     expectError(await post(outsider, g, 'let me in'), 403, 'FORBIDDEN');
     expectError(await feed(outsider, '01939262-4be4-767d-a1f7-4556b1b77d0f'), 404, 'NOT_FOUND');
 
@@ -212,10 +215,12 @@ describe('group feeds', () => {
     await join(b, g);
     const pa = await post(a, g, 'from a');
     expect(pa.status).toBe(201);
-    expect((await t.call('POST', `/api/social/block/${b.id}`, { token: a.token })).status).toBe(200);
-    const bs = await feed(b, g);
+    const blocked = await t.call('POST', `/api/social/block/${b.id}`, { token: a.token });
+    expect(blocked.status).toBe(200);
+    // a's post and block are other users' writes for b and the owner: read at the block's position.
+    const bs = await feed(b, g, '', blocked.lsn);
     expect(bs.body.items.map((x) => x.content)).not.toContain('from a');
-    expect((await feed(owner, g)).body.items.map((x) => x.content)).toContain('from a');
+    expect((await feed(owner, g, '', blocked.lsn)).body.items.map((x) => x.content)).toContain('from a');
     expectError(await t.call('POST', `/api/groups/${g}/feed/${pa.body.id}/comments`, { token: b.token, body: { content: 'hey' } }), 403, 'BLOCKED');
   });
 
