@@ -1,2 +1,2 @@
 // One implementation of "find a free port": the bench harness's.
-export { freePort } from '../../src/tools/bench/processes.ts';
+export { freePort } from '../../src/tools/bench/free-port.ts';

@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { Config } from '../../config/index.ts';
 import { localPgBouncer, pgbouncerEnv } from '../stack/pgbouncer/layout.ts';
 import type { BenchUrls } from './bench-db.ts';
-import { freePort } from './processes.ts';
+import { freePort } from './free-port.ts';
 
 export interface BenchPgBouncer {
   /** DATABASE_URL / DATABASE_REPLICA_URLS through PgBouncer, DATABASE_SESSION_URL direct. */

@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import type { ChildProcess } from 'node:child_process';
-import { freePort, sleep, spawnTracked, stopProcess } from './processes.ts';
+import { sleep, spawnTracked, stopProcess } from './processes.ts';
+import { freePort } from './free-port.ts';
 import { PromSnapshot, parsePromText } from './prom-text.ts';
 
 /** Where the server under test finds its data stores (possibly through the latency proxy). */

@@ -11,6 +11,10 @@ export interface RedisSpec { readonly port: number; readonly dir: string; readon
 
 export interface RedisInfo { readonly pid: number; readonly maxmemory: number; readonly policy: string; readonly usedMemory: number }
 
+function fileSize(file: string): number {
+  try { return fs.statSync(file).size; } catch { return 0; }
+}
+
 /** A bound on every redis-cli call: the port may be held by something that never answers. */
 const CLI_TIMEOUT_MS = 2000;
 
@@ -58,6 +62,7 @@ export class RedisNode {
     if (await this.ping()) return;
     const server = findOnPath('redis-server', ['redis-server']);
     fs.mkdirSync(this.spec.dir, { recursive: true });
+    const logStart = fileSize(this.logFile); // the log appends: only this start's lines count
     await run(server, [
       '--port', String(this.spec.port), '--bind', '127.0.0.1', '--protected-mode', 'yes',
       '--daemonize', 'yes', '--pidfile', this.pidFile, '--dir', this.spec.dir,
@@ -71,9 +76,18 @@ export class RedisNode {
     // cannot bind exits at once and the log says why.
     const deadline = Date.now() + 15_000;
     while (!(await this.ping())) {
+      const bindFailure = this.#bindFailure(logStart);
+      if (bindFailure !== undefined) throw new Error(`redis could not listen on port ${this.spec.port}: ${bindFailure} (${this.logFile})`);
       if (Date.now() > deadline) throw new Error(`redis did not start on port ${this.spec.port} within 15 s; see ${this.logFile}`);
       await sleep(100);
     }
+  }
+
+  /** The log's line when the server could not bind its port (it exits at once), so start() fails fast and says why. */
+  #bindFailure(fromByte: number): string | undefined {
+    let log: string;
+    try { log = fs.readFileSync(this.logFile).subarray(fromByte).toString('utf8'); } catch { return undefined; }
+    return log.split('\n').find((line) => line.includes('Could not create server TCP listening socket'))?.trim();
   }
 
   /** Stops our server by its pid (SIGTERM; no persistence, so nothing is saved); never another one. */
