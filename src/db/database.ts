@@ -2,7 +2,7 @@ import type pg from 'pg';
 import type { Config } from '../config/index.ts';
 import type { QueryDef } from '../catalog/types.ts';
 import { ManagedPool, type NodeRole, type PoolStats } from './managed-pool.ts';
-import { DbUnavailableError, isConnectionError, isRetryableReadError } from './errors.ts';
+import { classifyDbError, DbUnavailableError, isConnectionError, isRetryableReadError } from './errors.ts';
 import { ReplicaRouter, type RouteDecision } from './replica-router.ts';
 import { PatroniReplicaSource } from './patroni-replicas.ts';
 import type { QueryContext } from './query-context.ts';
@@ -22,6 +22,9 @@ export interface Tx {
 }
 
 const noopObserver: QueryObserver = { onQuery: () => undefined, onRoute: () => undefined };
+
+/** How long a statement refused as read-only on the primary's address is retried (#untilWritable). */
+const READ_ONLY_RETRY_MS = 1_500;
 
 /**
  * The db router (DESIGN §1): the only place that holds pools. Repositories hand it a
@@ -141,6 +144,7 @@ export class Database {
     try {
       return await this.#runOnce<R>(pool, def, params);
     } catch (err) {
+      if (pool.role === 'primary' && classifyDbError(err) === 'read_only') return this.#untilWritable<R>(pool, def, params, err);
       // A read-only statement whose established connection died under it (57P01 from
       // pg_terminate_backend or a restart, "Connection terminated", ECONNRESET) had no
       // effect: run it once more on a connection of the same pool that answers a ping (its
@@ -152,6 +156,30 @@ export class Database {
       if (def.writes || err instanceof DbUnavailableError || !isConnectionError(err)) throw err;
       return this.#runOnce<R>(pool, def, params, { ping: true });
     }
+  }
+
+  /**
+   * A statement the primary's address refused as read-only (25006): in a switchover HAProxy
+   * sends the leader port to the new leader as soon as it holds the lock, and on a loaded
+   * machine it can still be finishing its promotion for a second (test/chaos/ha-failover.test.ts
+   * saw 1.1 s). The standby refused the statement, so nothing was written and running it
+   * again is safe, writes included: with backoff, for at most READ_ONLY_RETRY_MS, then the
+   * error (503 DB_READ_ONLY). A leader demoted for longer (etcd quorum lost) costs that much
+   * more before the 503.
+   */
+  async #untilWritable<R extends pg.QueryResultRow>(pool: ManagedPool, def: QueryDef, params: readonly unknown[], first: unknown): Promise<R[]> {
+    const deadline = Date.now() + READ_ONLY_RETRY_MS;
+    let last = first;
+    for (let delay = 100; Date.now() + delay <= deadline; delay *= 2) {
+      await new Promise((r) => setTimeout(r, delay));
+      try {
+        return await this.#runOnce<R>(pool, def, params);
+      } catch (err) {
+        if (classifyDbError(err) !== 'read_only') throw err;
+        last = err;
+      }
+    }
+    throw last;
   }
 
   async #runOnce<R extends pg.QueryResultRow>(pool: ManagedPool, def: QueryDef, params: readonly unknown[], opts: { ping?: boolean } = {}): Promise<R[]> {
