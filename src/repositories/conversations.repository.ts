@@ -4,10 +4,11 @@ import type { Database, QueryContext, Tx } from '../db/database.ts';
 import { iso } from './sql-fragments.ts';
 
 /**
- * Direct conversations. Read state is denormalised so the inbox never counts messages:
- * conversations.last_message_id/_at and conversation_members.unread_count/last_read_at/
- * last_message_at are kept by the send statement, in the same statement as the insert
- * (chat.send_messages, src/repositories/message-batch.repository.ts: sends are grouped).
+ * Direct conversations. Read state is denormalised so the inbox never reads messages:
+ * conversations.last_message_id/_at/_sender_id/_content and conversation_members.unread_count/
+ * last_read_at/last_message_at are kept by the send statement, in the same statement as the
+ * insert (chat.send_messages, src/repositories/message-batch.repository.ts: sends are grouped);
+ * a moderator hiding the last message clears its sender and content (moderation.resolve).
  */
 
 /** A busy conversation (most messages in the last 30 days) and one of its members. */
@@ -53,26 +54,24 @@ SELECT EXISTS (SELECT 1 FROM target) AS target_exists,
   }),
   inbox: defineQuery({
     name: 'chat.inbox',
-    description: "GET /api/chat/conversations: the user's conversations with a message, newest activity first, each with the other user, unread count and last message; keyset on (last_message_at DESC, conversation_id) over conversation_members_inbox_idx. The first page passes ('infinity', min uuid).",
+    description: "GET /api/chat/conversations: the user's conversations with a message, newest activity first, each with the other user, unread count and last message; reads no messages (the last message's id, time, sender and content are kept on conversations, migration 0018); keyset on (last_message_at DESC, conversation_id) over conversation_members_inbox_idx. The first page passes ('infinity', min uuid).",
     target: 'replica',
     sample: { sql: `SELECT cm.user_id, 'infinity'::timestamptz AS after_ts, '00000000-0000-0000-0000-000000000000'::uuid AS after_id, 21 AS lim FROM conversation_members cm GROUP BY cm.user_id ORDER BY count(*) DESC LIMIT 1` },
     sql: `
 SELECT cm.conversation_id AS id, cm.unread_count, ${iso('cm.last_read_at')} AS last_read_at,
        ${iso('cm.last_message_at')} AS last_message_at,
        o.other_id, u.username AS other_username, p.display_name AS other_display_name,
-       lm.id AS message_id, lm.sender_id AS message_sender_id, lm.content AS message_content,
-       ${iso('lm.created_at')} AS message_created_at
+       -- Content is NULL when the last message was hidden by a moderator (moderation.resolve):
+       -- then there is no last message to show.
+       CASE WHEN c.last_message_content IS NOT NULL THEN c.last_message_id END AS message_id,
+       CASE WHEN c.last_message_content IS NOT NULL THEN c.last_message_sender_id END AS message_sender_id,
+       c.last_message_content AS message_content,
+       CASE WHEN c.last_message_content IS NOT NULL THEN ${iso('c.last_message_at')} END AS message_created_at
 FROM conversation_members cm
 JOIN conversations c ON c.id = cm.conversation_id
 CROSS JOIN LATERAL (SELECT CASE WHEN c.user_low = cm.user_id THEN c.user_high ELSE c.user_low END AS other_id) o
 JOIN users u ON u.id = o.other_id
 LEFT JOIN profiles p ON p.user_id = o.other_id
-LEFT JOIN LATERAL (
-  SELECT m.id, m.sender_id, m.content, m.created_at
-  FROM messages m
-  WHERE m.id = c.last_message_id AND m.created_at = c.last_message_at
-    AND m.hidden_at IS NULL -- a message hidden by a moderator is no one's last message to show
-) lm ON true
 WHERE cm.user_id = $1
   AND cm.last_message_at IS NOT NULL
   AND cm.last_message_at <= $2::timestamptz

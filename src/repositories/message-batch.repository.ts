@@ -18,7 +18,8 @@ import { iso } from './sql-fragments.ts';
  *     transaction makes the insert wait for its commit, as in src/services/idempotency.ts;
  *   - the message is inserted.
  * Then, once per CONVERSATION rather than per message: conversations.last_message_* from
- * its newest message of the group, and each member row once: last_message_at, unread_count
+ * its newest message of the group (id, time, sender and content: the inbox reads no
+ * messages, migration 0018), and each member row once: last_message_at, unread_count
  * + the messages of the group it received, last_read_at up to its own newest message.
  * A hot conversation with 10 messages in a group is 1 + 2 row updates, not 30.
  *
@@ -75,11 +76,13 @@ WITH input AS (
   INSERT INTO messages (id, conversation_id, sender_id, content, created_at)
   SELECT a.id, a.conversation_id, a.sender_id, a.content, a.created_at FROM allowed a
   WHERE a.key IS NULL OR EXISTS (SELECT 1 FROM keys WHERE keys.scope = a.key_scope AND keys.key = a.key)
-  RETURNING id, conversation_id, sender_id, created_at
+  RETURNING id, conversation_id, sender_id, content, created_at
 ), latest AS (
-  SELECT DISTINCT ON (conversation_id) conversation_id, id, created_at FROM ins ORDER BY conversation_id, created_at DESC, id DESC
+  SELECT DISTINCT ON (conversation_id) conversation_id, id, sender_id, content, created_at
+  FROM ins ORDER BY conversation_id, created_at DESC, id DESC
 ), upd_conv AS (
-  UPDATE conversations c SET last_message_id = l.id, last_message_at = l.created_at
+  UPDATE conversations c SET last_message_id = l.id, last_message_at = l.created_at,
+    last_message_sender_id = l.sender_id, last_message_content = l.content
   FROM latest l
   WHERE c.id = l.conversation_id AND (c.last_message_at IS NULL OR c.last_message_at <= l.created_at)
   RETURNING c.id

@@ -136,7 +136,7 @@ WHERE mc.id = $1`,
   }),
   resolve: defineQuery({
     name: 'moderation.resolve',
-    description: 'POST /api/moderation/cases/:id/resolve in one statement: hide the target (hide, suspend; partition-pruned), suspend its author and revoke their sessions (suspend), close the case and record the action.',
+    description: 'POST /api/moderation/cases/:id/resolve in one statement: hide the target (hide, suspend; partition-pruned; a hidden last message also leaves its conversation\'s inbox fields), suspend its author and revoke their sessions (suspend), close the case and record the action.',
     target: 'primary',
     timeBounded: true,
     sample: {
@@ -151,7 +151,15 @@ WITH hm AS (
   UPDATE messages m SET hidden_at = now()
   WHERE $3::text <> 'dismiss' AND $7::text = 'message' AND m.id = $8::uuid
     AND m.created_at >= $9::timestamptz AND m.created_at <= $10::timestamptz AND m.hidden_at IS NULL
-  RETURNING 1
+  RETURNING m.id, m.conversation_id
+), hlast AS (
+  -- The inbox shows the last message from the conversation row (migration 0018): a hidden
+  -- last message is no one's to show. If a send made another message the last one first,
+  -- the re-check under the row lock finds last_message_id changed and writes nothing.
+  UPDATE conversations c SET last_message_sender_id = NULL, last_message_content = NULL
+  FROM hm
+  WHERE c.id = hm.conversation_id AND c.last_message_id = hm.id
+  RETURNING c.id
 ), hp AS (
   UPDATE status_updates s SET hidden_at = now()
   WHERE $3::text <> 'dismiss' AND $7::text = 'post' AND s.id = $8::uuid

@@ -200,6 +200,12 @@ describe('resolving cases', () => {
     const conv = await t.call<{ id: string }>('POST', '/api/chat/conversations', { token: a.token, body: { recipient_id: b.id } });
     await t.call('POST', `/api/chat/conversations/${conv.body.id}/messages`, { token: a.token, body: { content: 'hello' } });
     const bad = await t.call<{ id: string }>('POST', `/api/chat/conversations/${conv.body.id}/messages`, { token: a.token, body: { content: 'something nasty' } });
+    type InboxItem = { id: string; last_message: { id: string; sender_id: string; content: string; created_at: string } | null };
+    const lastMessage = async (u: { token: string }, headers: Record<string, string>) =>
+      (await t.call<PageBody<InboxItem>>('GET', '/api/chat/conversations', { token: u.token, headers })).body.items.find((i) => i.id === conv.body.id)?.last_message;
+    // Read (and maybe cache) the inbox first pages before the hide: the later reads carry the LSN.
+    const before = await lsnHeader();
+    for (const u of [a, b]) expect(await lastMessage(u, before)).toEqual({ id: bad.body.id, sender_id: a.id, content: 'something nasty', created_at: expect.any(String) });
     await report(b, { target_type: 'message', target_id: bad.body.id, reason: 'harassment' });
     const mc = await caseOf(bad.body.id);
     expect(mc?.target.preview).toBe('something nasty');
@@ -208,9 +214,15 @@ describe('resolving cases', () => {
     for (const u of [a, b]) {
       const h = await t.call<PageBody<{ content: string }>>('GET', `/api/chat/conversations/${conv.body.id}/history`, { token: u.token, headers });
       expect(h.body.items.map((m) => m.content)).toEqual(['hello']);
-      const inbox = await t.call<PageBody<{ id: string; last_message: { content: string } | null }>>('GET', '/api/chat/conversations', { token: u.token, headers });
-      expect(inbox.body.items.find((i) => i.id === conv.body.id)?.last_message).toBeNull();
+      expect(await lastMessage(u, headers)).toBeNull();
     }
+    // The inbox reads no messages (migration 0018): the hide cleared the conversation's copy.
+    expect(await sql('SELECT last_message_id, last_message_sender_id, last_message_content FROM conversations WHERE id = $1', [conv.body.id]))
+      .toEqual([{ last_message_id: bad.body.id, last_message_sender_id: null, last_message_content: null }]);
+    // The next message is the last one again.
+    const next = await t.call<{ id: string }>('POST', `/api/chat/conversations/${conv.body.id}/messages`, { token: b.token, body: { content: 'please stop' } });
+    const after = await lsnHeader();
+    for (const u of [a, b]) expect(await lastMessage(u, after)).toMatchObject({ id: next.body.id, sender_id: b.id, content: 'please stop' });
 
     const p = await post(a, 'a fine post');
     const keep = await t.call<{ id: string }>('POST', `/api/feed/${p.id}/comments`, { token: b.token, body: { content: 'kind words' } });

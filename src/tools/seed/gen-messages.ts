@@ -6,7 +6,9 @@ import { compareUuidBytes, writeUuidV7 } from './uuidv7.ts';
 import { SKEW, type World } from './world.ts';
 
 export const MESSAGE_COLUMNS = ['id', 'conversation_id', 'room_id', 'sender_id', 'content', 'metadata', 'created_at'] as const;
-export const CONVERSATION_COLUMNS = ['id', 'user_low', 'user_high', 'created_at', 'last_message_id', 'last_message_at'] as const;
+export const CONVERSATION_COLUMNS = [
+  'id', 'user_low', 'user_high', 'created_at', 'last_message_id', 'last_message_at', 'last_message_sender_id', 'last_message_content',
+] as const;
 export const MEMBER_COLUMNS = ['conversation_id', 'user_id', 'joined_at', 'last_read_at', 'unread_count', 'last_message_at'] as const;
 
 const YIELD_EVERY = 512;
@@ -18,7 +20,8 @@ const METADATA = [
 /**
  * Messages, month by month in time order, for both conversations and chat rooms. While
  * writing them it keeps per-conversation state so the conversation rows written afterwards
- * are consistent with the messages: last_message_id/at name the real latest message, and
+ * are consistent with the messages: last_message_id/at/sender_id/content are the real latest
+ * message (the seed hides no message, so the content is never NULL for one), and
  * each member's unread_count equals the number of the other member's messages after
  * their last_read_at. A member has read everything up to a personal cutoff, or up to their
  * own latest message if that is later (writing implies reading).
@@ -32,6 +35,9 @@ export class MessageGenerator {
   // Per conversation c.
   readonly #lastId: Buffer;
   readonly #lastAt: Float64Array;
+  /** The latest message's sender (user index) and text (index into pools.messages). */
+  readonly #lastSender: Int32Array;
+  readonly #lastText: Int32Array;
   // Per member m = 2c (low) or 2c+1 (high).
   readonly #cutoff: Float64Array;
   readonly #lastOwn: Float64Array;
@@ -49,6 +55,8 @@ export class MessageGenerator {
     const c = world.conversations.count;
     this.#lastId = Buffer.alloc(c * 16);
     this.#lastAt = new Float64Array(c).fill(Number.NEGATIVE_INFINITY);
+    this.#lastSender = new Int32Array(c);
+    this.#lastText = new Int32Array(c);
     this.#cutoff = new Float64Array(2 * c);
     this.#lastOwn = new Float64Array(2 * c).fill(Number.NEGATIVE_INFINITY);
     this.#afterCutoff = new Int32Array(2 * c);
@@ -80,28 +88,37 @@ export class MessageGenerator {
       while (this.#usersExisting < users.count && (users.createdAt[this.#usersExisting] as number) <= t) this.#usersExisting++;
       writeUuidV7(id, 0, t, rng);
       enc.row(MESSAGE_COLUMNS.length).uuid(id, 0);
+      let latestOf = -1; // the conversation this message became the latest of, if any
       if (this.#convExisting > 0 && rng.float() < share) {
         const c = rng.zipf(this.#convExisting, SKEW.conversations);
         const side = rng.uint32() & 1;
         const sender = side === 0 ? (convs.low[c] as number) : (convs.high[c] as number);
         enc.uuid(convs.ids, c * 16).null().uuid(users.ids, sender * 16);
-        this.#track(c, side, t);
+        if (this.#track(c, side, t)) {
+          latestOf = c;
+          this.#lastSender[c] = sender;
+        }
       } else {
         const r = rng.zipf(rooms.count, SKEW.rooms);
         const sender = rng.zipf(Math.max(1, this.#usersExisting), SKEW.users);
         enc.null().uuid(rooms.ids, r * 16).uuid(users.ids, sender * 16);
       }
-      enc.textBytes(this.#pools.messages[rng.uint32() & POOL_MASK.messages] as Buffer)
+      // Drawn here, after the sender, as before: the same seed gives the same messages.
+      const text = rng.uint32() & POOL_MASK.messages;
+      if (latestOf >= 0) this.#lastText[latestOf] = text;
+      enc.textBytes(this.#pools.messages[text] as Buffer)
         .jsonbBytes(METADATA[rng.int(METADATA.length)] as Buffer).timestamp(t);
       if ((i + 1) % YIELD_EVERY === 0) yield YIELD_EVERY;
     }
     yield n % YIELD_EVERY;
   }
 
-  #track(c: number, side: number, t: number): void {
+  /** Updates conversation c's state for a message at t; true when it is now the latest. */
+  #track(c: number, side: number, t: number): boolean {
     const last = this.#lastAt[c] as number;
     // The keyset order of history pages is (created_at, id): on a millisecond tie the larger id is later.
-    if (t > last || (t === last && compareUuidBytes(this.#id, 0, this.#lastId, c * 16) > 0)) {
+    const latest = t > last || (t === last && compareUuidBytes(this.#id, 0, this.#lastId, c * 16) > 0);
+    if (latest) {
       this.#lastAt[c] = t;
       this.#id.copy(this.#lastId, c * 16);
     }
@@ -111,18 +128,23 @@ export class MessageGenerator {
     this.#sinceOwn[own] = 0;
     if (t > (this.#cutoff[other] as number)) this.#afterCutoff[other] = (this.#afterCutoff[other] as number) + 1;
     if (t > (this.#lastOwn[other] as number)) this.#sinceOwn[other] = (this.#sinceOwn[other] as number) + 1;
+    return latest;
   }
 
   /** Conversation rows, after all messages (they carry the latest message). */
   *conversationRows(enc: BinaryCopyEncoder): Generator<number, void, void> {
     this.#assertDone();
     const { users, conversations: convs } = this.#world;
+    const texts = this.#pools.messages;
     for (let c = 0; c < convs.count; c++) {
       enc.row(CONVERSATION_COLUMNS.length).uuid(convs.ids, c * 16).uuid(users.ids, (convs.low[c] as number) * 16)
         .uuid(users.ids, (convs.high[c] as number) * 16).timestamp(convs.createdAt[c] as number);
       const last = this.#lastAt[c] as number;
-      if (last === Number.NEGATIVE_INFINITY) enc.null().null();
-      else enc.uuid(this.#lastId, c * 16).timestamp(last);
+      if (last === Number.NEGATIVE_INFINITY) enc.null().null().null().null();
+      else {
+        enc.uuid(this.#lastId, c * 16).timestamp(last)
+          .uuid(users.ids, (this.#lastSender[c] as number) * 16).textBytes(texts[this.#lastText[c] as number] as Buffer);
+      }
       if ((c + 1) % YIELD_EVERY === 0) yield YIELD_EVERY;
     }
     yield convs.count % YIELD_EVERY;
