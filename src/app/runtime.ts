@@ -55,7 +55,7 @@ export async function startRuntime(config: Config, opts: { logger?: Logger; list
   const cache = await startCache(config, { db, metrics, logger });
   // Login rate limits live in Redis: on the cache's connection, or its own when the cache is off.
   const loginLimiter = new LoginRateLimiter(config, { shared: cache.layer ? { redis: cache.layer.redis, health: cache.layer.health } : undefined, logger });
-  const services = createServices({ config, db, logger, wrapReaders: cache.wrapReaders });
+  const services = createServices({ config, db, logger, wrapReaders: cache.wrapReaders, firstPages: cache.firstPages });
   cache.attach(services);
   // Real-time delivery (/api/realtime): after-commit hooks → Redis pub/sub → sockets.
   const realtime = await startRealtime(config, {

@@ -11,6 +11,8 @@ import {
 import { pairInvalidationKeys } from './relationship-sets.ts';
 import { RelationshipSetRepository } from './relationship-sets.repository.ts';
 import { cacheStats } from './stats.ts';
+import { PageCache } from './page-cache.ts';
+import type { FirstPages } from '../services/first-pages.ts';
 import { warmProfiles, type BatchProfileReaderLike } from './warm.ts';
 import type { WarmReport } from './types.ts';
 import { WarmRepository } from './warm.repository.ts';
@@ -38,6 +40,8 @@ export interface CacheWiring {
     readonly session?: <S extends { readonly expiresAt: string }>(inner: SessionResolverLike<S>) => SessionResolverLike<S>;
     readonly relationship?: (inner: RelationshipReaderLike) => RelationshipReaderLike;
   };
+  /** First pages from the cache (page-cache.ts); absent: the services load every page. */
+  readonly firstPages: FirstPages | undefined;
   /** Subscribes cache invalidation to the services' after-commit hooks. */
   attach(services: ServicesLike): void;
   /** Start-up warming, bounded by config.cache.warmCount / warmTimeoutMs. */
@@ -52,6 +56,7 @@ export async function startCache(config: Config, deps: { db: Database; metrics: 
     return {
       layer: undefined,
       wrapReaders: {},
+      firstPages: undefined,
       attach: () => undefined,
       warm: async () => undefined,
       adminRoute: async (app) => { app.get('/admin/api/cache', async () => ({ enabled: false })); },
@@ -77,6 +82,7 @@ export async function startCache(config: Config, deps: { db: Database; metrics: 
       session: <S extends { readonly expiresAt: string }>(inner: SessionResolverLike<S>) => cachedSessionResolver(layer, inner),
       relationship: (inner: RelationshipReaderLike) => cachedRelationshipReader(layer, inner, new RelationshipSetRepository(deps.db)),
     },
+    firstPages: config.cache.pageTtlMs > 0 ? new PageCache(layer, deps.db.router) : undefined,
     attach: (services) => {
       services.hooks.onProfileChanged((userId) => layer.invalidate('profile', [userId]));
       services.hooks.onSessionRevoked((tokenHash) => layer.invalidate('session', [tokenHash]));

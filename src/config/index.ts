@@ -93,6 +93,12 @@ export interface Config {
     readonly negativeTtlSeconds: number;
     /** How long past its TTL a value may still be served if reloading it fails (0 = never). */
     readonly graceSeconds: number;
+    /**
+     * How long a cached first page (inbox, history, feeds; src/cache/page-cache.ts) serves
+     * readers who need no newer position: the staleness others' writes may show, like a
+     * replica read's lag. 0 turns first-page caching off.
+     */
+    readonly pageTtlMs: number;
   };
   readonly replicas: { readonly maxLagMs: number; readonly pollMs: number; readonly readYourWritesWaitMs: number };
   readonly partitions: {
@@ -263,6 +269,7 @@ function build(raw: RawEnv, problems: string[]): Config {
       warmTimeoutMs: raw.BGC_CACHE_WARM_TIMEOUT_MS,
       negativeTtlSeconds: raw.BGC_CACHE_NEGATIVE_TTL_S,
       graceSeconds: raw.BGC_CACHE_GRACE_S,
+      pageTtlMs: raw.BGC_CACHE_PAGE_TTL_MS,
     },
     replicas: {
       maxLagMs: raw.BGC_REPLICA_MAX_LAG_MS,

@@ -247,6 +247,28 @@ export class ReplicaRouter {
     return lsn;
   }
 
+  /**
+   * The position a read for `ctx` must see: the larger of its X-BGC-LSN and its user's last
+   * write (memoized per context, so a cache check and the read that may follow share it).
+   */
+  requiredLsn(ctx: QueryContext): Promise<string | undefined> {
+    return this.#requiredLsn(ctx);
+  }
+
+  /**
+   * A position every replica in rotation has replayed, by the last polls: a read that asks
+   * for it can go to any of them without waiting. Undefined without replicas in rotation.
+   */
+  rotationFloorLsn(): string | undefined {
+    let floor: string | undefined;
+    for (const r of this.replicas) {
+      const st = this.#states.get(r);
+      if (!st?.available || r.closed || st.replayLsn === undefined) continue;
+      if (floor === undefined || parseLsn(st.replayLsn) < parseLsn(floor)) floor = st.replayLsn;
+    }
+    return floor;
+  }
+
   #requiredLsn(ctx: QueryContext): Promise<string | undefined> {
     let p = this.#ctxLsn.get(ctx);
     if (!p) {

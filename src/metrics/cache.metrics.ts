@@ -10,8 +10,10 @@ import type { Metrics } from './registry.ts';
  *    PostgreSQL NOTIFY, a peer's bus message, or a whole-cache flush).
  *  - Redis memory gauges are refreshed by the cache layer's INFO poll (SC-009).
  */
-export const CACHE_NAMES = ['profile', 'session', 'relationship'] as const;
+export const CACHE_NAMES = ['profile', 'session', 'relationship', 'page'] as const;
 export type CacheName = (typeof CACHE_NAMES)[number];
+/** The first pages the page cache answers (src/services/first-pages.ts FirstPageKind). */
+export const FIRST_PAGE_KINDS = ['inbox', 'history', 'feed_global', 'feed_following'] as const;
 export type InvalidationSource = 'app' | 'db_notify' | 'bus' | 'flush';
 
 export class CacheMetrics {
@@ -21,6 +23,7 @@ export class CacheMetrics {
   readonly redisUsedMemory: client.Gauge;
   readonly redisMaxMemory: client.Gauge;
   readonly warmupDuration: client.Gauge;
+  readonly firstPageReads: client.Counter<'kind' | 'result'>;
 
   constructor(registry: client.Registry) {
     this.requests = new client.Counter({
@@ -55,11 +58,18 @@ export class CacheMetrics {
       help: 'Duration of the last cache warm-up run',
       registers: [registry],
     });
+    this.firstPageReads = new client.Counter({
+      name: 'bgc_cache_first_page_reads_total',
+      help: 'First-page reads (src/cache/page-cache.ts) by kind and result: hit (an entry covered the reader), loaded (this read loaded the entry), too_old (the entry was older than the reader\'s position: read from the database)',
+      labelNames: ['kind', 'result'] as const,
+      registers: [registry],
+    });
     // Pre-create every label combination so dashboards see zeros rather than gaps.
     for (const cache of CACHE_NAMES) {
       for (const tier of ['l1', 'l2'] as const) for (const result of ['hit', 'miss', 'stale'] as const) this.requests.inc({ cache, tier, result }, 0);
       for (const source of ['app', 'db_notify', 'bus', 'flush'] as const) this.invalidations.inc({ cache, source }, 0);
     }
+    for (const kind of FIRST_PAGE_KINDS) for (const result of ['hit', 'loaded', 'too_old'] as const) this.firstPageReads.inc({ kind, result }, 0);
   }
 }
 

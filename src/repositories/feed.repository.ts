@@ -46,6 +46,26 @@ WHERE s.created_at >= $1::timestamptz AND s.created_at <= $2::timestamptz
 ORDER BY s.created_at DESC, s.id DESC
 LIMIT $5`,
   }),
+  globalHead: defineQuery({
+    name: 'feed.global_head',
+    description: 'The global feed\'s shared head (src/services/feed/feed.service.ts, cached as one entry for every viewer): the newest posts inside [$1, $2], keyset (created_at DESC, id DESC) over status_updates_created_idx, with author summaries; no viewer, so no block filter (the service drops blocked authors per viewer).',
+    target: 'replica',
+    timeBounded: true,
+    sample: {
+      sql: `SELECT now() - interval '2 days' AS lower_ts, now() + interval '1 minute' AS upper_ts,
+                   'ffffffff-ffff-ffff-ffff-ffffffffffff'::uuid AS upper_id, 120 AS lim`,
+    },
+    sql: `
+SELECT ${POST_COLUMNS}
+FROM status_updates s
+JOIN users u ON u.id = s.author_id
+LEFT JOIN profiles p ON p.user_id = s.author_id
+WHERE s.created_at >= $1::timestamptz AND s.created_at <= $2::timestamptz
+  AND (s.created_at, s.id) < ($2::timestamptz, $3::uuid)
+  AND s.group_id IS NULL AND s.hidden_at IS NULL
+ORDER BY s.created_at DESC, s.id DESC
+LIMIT $4`,
+  }),
   following: defineQuery({
     name: 'feed.following',
     description: 'GET /api/feed?type=following: posts of the viewer, accepted friends and favourites inside [$2, $3], keyset (created_at DESC, id DESC), with author summaries and comment counts. Fan-out on read with two strategies chosen inside the statement by the number of followed authors.',
@@ -175,6 +195,10 @@ export class FeedRepository {
 
   async global(viewerId: string, w: TimeWindow, limit: number, ctx: QueryContext): Promise<PostRow[]> {
     return this.db.query<PostRow>(feedQueries.global, [w.lowerTs, w.upperTs, w.upperId, viewerId, limit], ctx);
+  }
+
+  async globalHead(w: TimeWindow, limit: number, ctx: QueryContext): Promise<PostRow[]> {
+    return this.db.query<PostRow>(feedQueries.globalHead, [w.lowerTs, w.upperTs, w.upperId, limit], ctx);
   }
 
   async following(viewerId: string, w: TimeWindow, limit: number, ctx: QueryContext): Promise<PostRow[]> {

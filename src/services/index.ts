@@ -19,6 +19,7 @@ import { ChatImageRepository } from '../repositories/chat-images.repository.ts';
 import { createStorage } from '../storage/create-storage.ts';
 import type { PhotoStorage } from '../storage/photo-storage.ts';
 import { WriteHooks } from './hooks.ts';
+import { uncachedFirstPages, type FirstPages } from './first-pages.ts';
 import { AuthService } from './auth/auth.service.ts';
 import { DbSessionResolver, type SessionResolver } from './auth/session-resolver.ts';
 import { ProfileService } from './profiles/profile.service.ts';
@@ -81,6 +82,8 @@ export interface ServiceDeps {
   readonly wrapReaders?: ReaderWrappers;
   /** Where photo bytes go; by default the store config.photoStorage names (the data directory, or S3). */
   readonly photoStorage?: PhotoStorage;
+  /** First pages of the hot lists from the cache (src/cache/page-cache.ts); otherwise every page loads. */
+  readonly firstPages?: FirstPages;
   /** Pass one in to subscribe before services exist; otherwise a fresh one is made. */
   readonly hooks?: WriteHooks;
 }
@@ -98,7 +101,8 @@ export function createServices(deps: ServiceDeps): Services {
     relationship: (wrap.relationship ?? ((r: RelationshipReader) => r))(new DbRelationshipReader(social)),
   };
   const profileService = new ProfileService({ db, logger, profiles, reader: readers.profile, relationships: readers.relationship, hooks });
-  const conversations = new ConversationService({ config, db, logger, conversations: new ConversationRepository(db), hooks });
+  const firstPages = deps.firstPages ?? uncachedFirstPages;
+  const conversations = new ConversationService({ config, db, logger, conversations: new ConversationRepository(db), hooks, firstPages });
   const rooms = new RoomService({ config, db, logger, rooms: new RoomRepository(db), hooks });
   return {
     auth: new AuthService({ config, db, logger, users: new UserRepository(db), sessions, resolver: readers.session, hooks }),
@@ -106,7 +110,7 @@ export function createServices(deps: ServiceDeps): Services {
     search: new SearchService(new SearchRepository(db)),
     conversations,
     rooms,
-    feed: new FeedService({ config, db, logger, feed: new FeedRepository(db) }),
+    feed: new FeedService({ config, db, logger, feed: new FeedRepository(db), firstPages, relationships: readers.relationship }),
     social: new SocialService({ db, logger, social, hooks }),
     activity: new ActivityService(new ActivityRepository(db)),
     ratings: new RatingService({ db, logger, ratings: new RatingRepository(db), profiles: profileService, hooks }),

@@ -13,6 +13,7 @@ import type { WriteBatcherOptions, WriteBatcherStats } from '../write-batcher.ts
 import { GroupCommitWriter, type GroupedItem } from '../group-commit.ts';
 import { noteWrite, notSelf, pageSize, requireText, type Page, type Written } from '../support.ts';
 import type { WriteHooks } from '../hooks.ts';
+import { uncachedFirstPages, type FirstPages } from '../first-pages.ts';
 import { DAY_MS, nextWindowCursor, openWindow, retentionFloorMs } from '../time-window.ts';
 
 export interface ConversationRef {
@@ -51,6 +52,8 @@ interface ConversationDeps {
   readonly sendGrouping?: WriteBatcherOptions;
   /** After-commit notifications (real-time delivery); they never fail the write. */
   readonly hooks: WriteHooks;
+  /** First pages of the inbox and of each member's history, possibly from the cache. */
+  readonly firstPages?: FirstPages;
 }
 
 /** First history window: a month covers a busy conversation's page in one or two partitions. */
@@ -66,8 +69,10 @@ const FLOOR_SLACK_MS = DAY_MS;
 export class ConversationService {
   readonly #sender: GroupCommitWriter<MessageToSend & GroupedItem, SentRow>;
   readonly #keys: IdempotencyRepository;
+  readonly #firstPages: FirstPages;
 
   constructor(private readonly d: ConversationDeps) {
+    this.#firstPages = d.firstPages ?? uncachedFirstPages;
     const batches = d.messageBatches ?? new MessageBatchRepository(d.db);
     this.#sender = new GroupCommitWriter(d.db, d.logger, {
       name: 'chat.send_messages',
@@ -98,6 +103,11 @@ export class ConversationService {
 
   async inbox(userId: string, cursor: string | undefined, limit: number | undefined, ctx: QueryContext): Promise<Page<InboxItem>> {
     const n = pageSize(limit);
+    if (cursor === undefined) return this.#firstPages.page('inbox', `${userId}:${n}`, ctx, (c) => this.#inbox(userId, undefined, n, c));
+    return this.#inbox(userId, cursor, n, ctx);
+  }
+
+  async #inbox(userId: string, cursor: string | undefined, n: number, ctx: QueryContext): Promise<Page<InboxItem>> {
     const after = decodeCursor('inbox', cursor) ?? { ts: 'infinity', id: MIN_UUID };
     const rows = await this.d.conversations.inbox(userId, after, n + 1, ctx);
     const items = rows.slice(0, n).map(toInboxItem);
@@ -107,6 +117,13 @@ export class ConversationService {
 
   async history(conversationId: string, userId: string, cursor: string | undefined, limit: number | undefined, ctx: QueryContext): Promise<Page<DirectMessage>> {
     const n = pageSize(limit, DEFAULT_HISTORY_PAGE);
+    if (cursor === undefined) {
+      return this.#firstPages.page('history', `${conversationId}:${userId}:${n}`, ctx, (q) => this.#history(conversationId, userId, undefined, n, q));
+    }
+    return this.#history(conversationId, userId, cursor, n, ctx);
+  }
+
+  async #history(conversationId: string, userId: string, cursor: string | undefined, n: number, ctx: QueryContext): Promise<Page<DirectMessage>> {
     const c = decodeCursor('conversation_history', cursor);
     if (c && c.c !== conversationId) throw new AppError('INVALID_CURSOR', 'This cursor belongs to another conversation');
     const window = openWindow(c, HISTORY_INITIAL_DAYS);

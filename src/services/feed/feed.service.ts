@@ -11,6 +11,8 @@ import { PostBatchRepository, type PostToWrite, type WrittenPostRow } from '../.
 import { GroupCommitWriter, type GroupedItem } from '../group-commit.ts';
 import { answerFromRecord, KEY_TTL_HOURS, runIdempotent, type IdempotencyKey } from '../idempotency.ts';
 import type { WriteBatcherStats } from '../write-batcher.ts';
+import { uncachedFirstPages, type FirstPages } from '../first-pages.ts';
+import type { RelationshipReader } from '../profiles/relationship-reader.ts';
 import { noteWrite, pageSize, requireText, type Page, type Written } from '../support.ts';
 import { DAY_MS, nextWindowCursor, openWindow, retentionFloorMs } from '../time-window.ts';
 
@@ -37,8 +39,25 @@ interface FeedDeps {
   readonly db: Database;
   readonly logger: Logger | undefined;
   readonly feed: FeedRepository;
+  /** First pages, possibly from the cache (src/cache/page-cache.ts). */
+  readonly firstPages?: FirstPages;
+  /** Who blocks whom, for the shared global head (the cached relationship sets when the cache is on). */
+  readonly relationships?: RelationshipReader;
 }
 
+/** The global feed's head as one shared entry: the newest posts in the first window, for every viewer. */
+interface GlobalHead {
+  readonly rows: PostRow[];
+  /** Every post of the window is in `rows` (fewer than asked for). */
+  readonly complete: boolean;
+}
+
+/**
+ * Posts in the shared global head. A viewer's first page drops the authors they block or
+ * who block them, so the head holds more than a page; a page larger than half of it, or a
+ * viewer who blocks too many of its authors, reads the database as before.
+ */
+const GLOBAL_HEAD_ROWS = 120;
 /** First window per feed: the global feed is busy (a day fills a page), a following feed less so. */
 const INITIAL_DAYS: Record<FeedType, number> = { global: 2, following: 31 };
 /** A post's created_at equals its UUIDv7 time; ±1 day absorbs clock skew and still prunes to one or two partitions. */
@@ -47,8 +66,10 @@ const POST_TIME_SLACK_MS = DAY_MS;
 export class FeedService {
   readonly #posts: GroupCommitWriter<PostToWrite & GroupedItem, WrittenPostRow>;
   readonly #keys: IdempotencyRepository;
+  readonly #firstPages: FirstPages;
 
   constructor(private readonly d: FeedDeps) {
+    this.#firstPages = d.firstPages ?? uncachedFirstPages;
     const batches = new PostBatchRepository(d.db);
     this.#posts = new GroupCommitWriter(d.db, d.logger, {
       name: 'feed.post_many',
@@ -61,6 +82,37 @@ export class FeedService {
 
   async feed(viewerId: string, type: FeedType, cursor: string | undefined, limit: number | undefined, ctx: QueryContext): Promise<Page<Post>> {
     const n = pageSize(limit);
+    if (cursor === undefined && type === 'following') {
+      return this.#firstPages.page('feed_following', `${viewerId}:${n}`, ctx, (c) => this.#feed(viewerId, type, undefined, n, c));
+    }
+    const relationships = this.d.relationships;
+    // With X-BGC-LSN the block check itself must read the database: the per-viewer query does it in one.
+    if (cursor === undefined && type === 'global' && relationships && ctx.minLsn === undefined && !ctx.forcePrimary && n + 1 <= GLOBAL_HEAD_ROWS / 2) {
+      const page = await this.#globalFromHead(viewerId, n, ctx, relationships);
+      if (page) return page;
+    }
+    return this.#feed(viewerId, type, cursor, n, ctx);
+  }
+
+  /** The viewer's first global page cut from the shared head; undefined when the head is too short for them. */
+  async #globalFromHead(viewerId: string, n: number, ctx: QueryContext, relationships: RelationshipReader): Promise<Page<Post> | undefined> {
+    const head = await this.#firstPages.page<GlobalHead>('feed_global', 'head', ctx, async (c) => {
+      const rows = await this.d.feed.globalHead(openWindow(undefined, INITIAL_DAYS.global), GLOBAL_HEAD_ROWS, c);
+      return { rows, complete: rows.length < GLOBAL_HEAD_ROWS };
+    });
+    const window = openWindow(undefined, INITIAL_DAYS.global);
+    const lowerMs = Date.parse(window.lowerTs);
+    const inWindow = head.rows.filter((r) => Date.parse(r.created_at) >= lowerMs);
+    const authors = [...new Set(inWindow.map((r) => r.author_id))].filter((a) => a !== viewerId);
+    const edges = await Promise.all(authors.map((a) => relationships.getRelationship(viewerId, a, ctx)));
+    const hidden = new Set(authors.filter((_, i) => edges[i]?.some((e) => e.kind === 'block')));
+    const rows = inWindow.filter((r) => !hidden.has(r.author_id)).slice(0, n + 1);
+    if (rows.length <= n && !head.complete) return undefined;
+    const next = nextWindowCursor(window, rows, n, retentionFloorMs(this.d.config.partitions.retentionMonths));
+    return { items: rows.slice(0, n).map(toPost), next_cursor: next ? encodeCursor('feed_global', next) : null };
+  }
+
+  async #feed(viewerId: string, type: FeedType, cursor: string | undefined, n: number, ctx: QueryContext): Promise<Page<Post>> {
     const kind = type === 'global' ? 'feed_global' : 'feed_following';
     const window = openWindow(decodeCursor(kind, cursor), INITIAL_DAYS[type]);
     const rows = type === 'global'

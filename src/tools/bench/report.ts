@@ -47,10 +47,21 @@ function printWorkloads(title: string, ws: Readonly<Record<string, WorkloadMeasu
     process.stdout.write(`\n  ${w.workload}, per operation:\n`);
     printTable(Object.entries(w.per_op).map(([op, s]) => ({ op, requests: s.requests, errors: s.errors, p50_ms: s.p50_ms, p95_ms: s.p95_ms, p99_ms: s.p99_ms })));
   }
+  printFirstPages(ws);
   printCpu(ws);
   for (const w of Object.values(ws)) {
     if (w.sample_errors.length > 0) process.stdout.write(`  ${w.workload} errors, e.g.: ${w.sample_errors.slice(0, 3).join(' | ')}\n`);
   }
+}
+
+/** First pages answered with no statement of their own (src/cache/page-cache.ts), by kind. */
+function printFirstPages(ws: Readonly<Record<string, WorkloadMeasure>>): void {
+  const rows = Object.values(ws).flatMap((w) => Object.entries(w.cache_by_name)
+    .filter(([name]) => name.startsWith('page:'))
+    .map(([name, c]) => ({ workload: w.workload, first_page: name.slice('page:'.length), hits: c.hits, misses: c.misses, hit: pct(c.hit_ratio) })));
+  if (rows.length === 0) return;
+  process.stdout.write('\n  First pages from the cache (a miss loaded the entry, or the entry was older than the reader\'s own last write):\n');
+  printTable(rows);
 }
 
 /** Where the cores went: CPU ms per request per process tree, cores busy, and the top database entries. */
