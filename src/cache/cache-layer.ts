@@ -53,7 +53,6 @@ export class CacheLayer {
   readonly profiles: TypedCache;
   readonly sessions: TypedCache;
   readonly relationships: TypedCache;
-  readonly pages: TypedCache;
   readonly lsnStore: RedisLsnStore;
   readonly instanceId = crypto.randomBytes(6).toString('hex');
   readonly listener: NotifyListener | undefined;
@@ -101,7 +100,7 @@ export class CacheLayer {
       .useBus(this.#hub.driver(BUS_RETRY_QUEUE));
     this.#bento = new BentoCache({
       default: 'profile',
-      stores: { profile: store('profile'), session: store('session'), relationship: store('relationship'), page: store('page') },
+      stores: { profile: store('profile'), session: store('session'), relationship: store('relationship') },
       l2CircuitBreakerDuration: L2_BREAKER_MS,
       // bentocache's L2 and bus calls pass through here: a failure there also opens our own
       // breaker (lease, LSN marks, deletes), so a hung Redis costs one timeout, not several.
@@ -135,14 +134,7 @@ export class CacheLayer {
       name: 'relationship', ttlMs: config.cache.profileTtlSeconds * 1000, negativeTtlMs, graceMs,
       staleWhileRevalidate: true, freshWindowMs,
     }, deps('relationship'));
-    // First pages (page-cache.ts): a short TTL bounds what others' writes may be missing;
-    // each entry carries the position it was read at, so a reader who needs a newer one
-    // (their own write, X-BGC-LSN) reads the database. No grace, no stale serving.
-    this.pages = new TypedCache({
-      name: 'page', ttlMs: Math.max(1, config.cache.pageTtlMs), negativeTtlMs: Math.max(1, config.cache.pageTtlMs), graceMs: 0,
-      staleWhileRevalidate: false, freshWindowMs,
-    }, deps('page'));
-    this.#caches = { profile: this.profiles, session: this.sessions, relationship: this.relationships, page: this.pages };
+    this.#caches = { profile: this.profiles, session: this.sessions, relationship: this.relationships };
     this.masterGuard = new MasterGuard({
       redis: this.redis, health: this.health, markKey: this.keys.masterMark,
       caches: Object.values(this.#caches),

@@ -9,7 +9,6 @@ import type { CacheName } from '../metrics/cache.metrics.ts';
  *   <ns>:session:<token hash hex>   session lookup (bentocache entry, JSON)
  *   <ns>:relationship:<user id>[:<hex suffix>]  a node of that user's relationship set
  *                                   (relationship-sets.ts)
- *   <ns>:page:<kind>:<key>          a first page and its WAL position (page-cache.ts)
  *   <ns>:lease:<cache>:<key>        fleet-wide load lease (SET NX PX)
  *   <ns>:lsn:<user id>              read-your-writes LSN (LsnStore)
  *   <ns>:listeners                  hash of live invalidation listeners (coverage check)

@@ -2,14 +2,15 @@ import type { QueryContext } from '../db/database.ts';
 import { maxLsn, parseLsn } from '../db/lsn.ts';
 import type { FirstPageKind, FirstPages } from '../services/first-pages.ts';
 import type { CacheLayer } from './cache-layer.ts';
+import { PageStore } from './page-store.ts';
 
 /**
  * First pages of the hot lists (inbox, history, global and following feeds) from the
  * cache, without giving up read-your-writes (docs/ARCHITECTURE.md, "First pages").
  *
  * Each entry carries the WAL position it was read at (`lsn`): the load asks the router for
- * a position every replica in rotation has replayed (or reads the primary right after an
- * invalidation), so the page reflects at least that position. A reader is served from the
+ * a position every replica in rotation has replayed, so the page reflects at least that
+ * position. A reader is served from the
  * entry only if it covers what the reader must see: their own last write (the shared
  * read-your-writes mark) and their X-BGC-LSN. Otherwise the reader reads the database as
  * before, with the router's usual guarantees. So a writer never sees their own write
@@ -18,15 +19,14 @@ import type { CacheLayer } from './cache-layer.ts';
  *
  * Why a position and not invalidation: a user's write changes many readers' pages (every
  * follower's feed, the recipient's inbox), and the entries need not be found and dropped
- * for correctness; the TTL bounds how long others miss it. Loads go through TypedCache:
- * one load per key at a time in the process and across the fleet (the lease).
+ * for correctness; the TTL bounds how long others miss it. Entries live in this process
+ * only (page-store.ts says why), one load per key at a time.
  */
 export interface PositionSource {
   /** Without replicas no write leaves a read-your-writes mark, so no entry could be checked against one. */
   readonly replicas: readonly unknown[];
   requiredLsn(ctx: QueryContext): Promise<string | undefined>;
   rotationFloorLsn(): string | undefined;
-  readonly primaryLsn: string | undefined;
 }
 
 interface StampedPage {
@@ -40,28 +40,29 @@ export function covers(stamp: string | null, required: string | undefined): bool
   return stamp !== null && parseLsn(stamp) >= parseLsn(required);
 }
 
-function isStampedPage(v: unknown): v is StampedPage {
-  return typeof v === 'object' && v !== null && 'page' in v && 'lsn' in v;
-}
+/** Entries kept at most; a page is a few KB, so this bounds the store to tens of MB. */
+const MAX_PAGES = 20_000;
 
 export class PageCache implements FirstPages {
-  constructor(private readonly layer: CacheLayer, private readonly positions: PositionSource) {}
+  readonly #store: PageStore<StampedPage>;
+
+  constructor(private readonly layer: CacheLayer, private readonly positions: PositionSource, ttlMs: number) {
+    this.#store = new PageStore(ttlMs, MAX_PAGES);
+  }
+
+  get entries(): number { return this.#store.size; }
 
   async page<T>(kind: FirstPageKind, key: string, ctx: QueryContext, load: (ctx: QueryContext) => Promise<T>): Promise<T> {
     // Primary only: every read is current and no mark says what a reader wrote; no cache.
     if (ctx.forcePrimary || this.positions.replicas.length === 0) return load(ctx);
     const required = await this.positions.requiredLsn(ctx);
     const id = `${kind}:${key}`;
-    let loaded = false;
-    const entry = await this.layer.pages.get(id, async (_id, opts) => {
-      loaded = true;
-      // Right after an invalidation: the primary, which has everything up to its last poll.
-      if (opts.fresh) return { lsn: maxLsn(this.positions.primaryLsn, required) ?? null, page: await load({ forcePrimary: true }) };
-      // No user on the context: this page is shared, the loading reader's mark is `required`.
+    const { value: entry, loaded } = await this.#store.get(id, async () => {
+      // No user on the context: the page is shared; the loading reader's own position is `required`.
       const lsn = maxLsn(this.positions.rotationFloorLsn(), required);
       return { lsn: lsn ?? null, page: await load(lsn === undefined ? {} : { minLsn: lsn }) };
     });
-    if (isStampedPage(entry) && covers(entry.lsn, required)) {
+    if (covers(entry.lsn, required)) {
       this.layer.metrics?.firstPageReads.inc({ kind, result: loaded ? 'loaded' : 'hit' });
       return entry.page as T;
     }
@@ -69,9 +70,7 @@ export class PageCache implements FirstPages {
     // Read at the reader's position (the router sees to it), then kept for the readers after
     // them: one who just wrote refreshes the shared entry instead of leaving it behind.
     const page = await load(ctx);
-    if (required !== undefined) {
-      this.layer.pages.put(id, { lsn: required, page }).catch(() => undefined); // the answer does not wait for Redis
-    }
+    if (required !== undefined) this.#store.set(id, { lsn: required, page });
     return page;
   }
 }

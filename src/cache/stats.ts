@@ -85,7 +85,6 @@ export async function cacheStats(layer: CacheLayer, opts: { keyCounts?: boolean 
     profile: countersFrom(requests, invalidations, 'profile', layer.profiles.loaderCalls),
     session: countersFrom(requests, invalidations, 'session', layer.sessions.loaderCalls),
     relationship: countersFrom(requests, invalidations, 'relationship', layer.relationships.loaderCalls),
-    page: countersFrom(requests, invalidations, 'page', layer.pages.loaderCalls),
   };
   if (opts.keyCounts) {
     for (const name of CACHE_NAMES) caches[name].keys = await countKeys(layer, name).catch(() => ({ count: 0, complete: false }));

@@ -192,15 +192,6 @@ export class TypedCache {
     return end !== undefined && end <= Date.now() ? null : value;
   }
 
-  /**
-   * Stores a value read outside `get` (page-cache.ts: a page a reader had to read at a
-   * newer position than the entry's): L1, L2, and peers drop their older copy via the bus.
-   */
-  async put(id: string, value: unknown): Promise<void> {
-    const v = normalize(value);
-    await this.deps.store.set({ key: id, value: v, ttl: this.#ttlFor(v) });
-  }
-
   /** After an app write committed: L1 here, L2, and peers' L1 via the bus. */
   async invalidateFromApp(ids: readonly string[]): Promise<void> {
     if (ids.length === 0) return;

@@ -82,7 +82,7 @@ export async function startCache(config: Config, deps: { db: Database; metrics: 
       session: <S extends { readonly expiresAt: string }>(inner: SessionResolverLike<S>) => cachedSessionResolver(layer, inner),
       relationship: (inner: RelationshipReaderLike) => cachedRelationshipReader(layer, inner, new RelationshipSetRepository(deps.db)),
     },
-    firstPages: config.cache.pageTtlMs > 0 ? new PageCache(layer, deps.db.router) : undefined,
+    firstPages: config.cache.pageTtlMs > 0 ? new PageCache(layer, deps.db.router, config.cache.pageTtlMs) : undefined,
     attach: (services) => {
       services.hooks.onProfileChanged((userId) => layer.invalidate('profile', [userId]));
       services.hooks.onSessionRevoked((tokenHash) => layer.invalidate('session', [tokenHash]));

@@ -10,7 +10,7 @@ import type { Metrics } from './registry.ts';
  *    PostgreSQL NOTIFY, a peer's bus message, or a whole-cache flush).
  *  - Redis memory gauges are refreshed by the cache layer's INFO poll (SC-009).
  */
-export const CACHE_NAMES = ['profile', 'session', 'relationship', 'page'] as const;
+export const CACHE_NAMES = ['profile', 'session', 'relationship'] as const;
 export type CacheName = (typeof CACHE_NAMES)[number];
 /** The first pages the page cache answers (src/services/first-pages.ts FirstPageKind). */
 export const FIRST_PAGE_KINDS = ['inbox', 'history', 'feed_global', 'feed_following'] as const;

@@ -116,7 +116,6 @@ function cacheMeasures(before: PromSnapshot, after: PromSnapshot): { ratio: numb
   let hits = 0;
   let misses = 0;
   for (const name of after.labelValues(CACHE, 'cache')) {
-    if (name === 'page') continue; // below, by kind: an entry found can still be too old for its reader
     const h = after.delta(before, CACHE, (l) => l.cache === name && l.result === 'hit');
     const m = after.delta(before, CACHE, (l) => l.cache === name && isMiss(l));
     byName[name] = { hits: h, misses: m, hit_ratio: h + m > 0 ? h / (h + m) : null };

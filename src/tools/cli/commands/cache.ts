@@ -91,7 +91,7 @@ const pct = (r: number | null | undefined) => (r === null || r === undefined ? '
 
 function printStats(s: CacheStatsReport, source: string): void {
   process.stdout.write(`source: ${source}\n`);
-  printTable((['profile', 'session', 'relationship', 'page'] as const).map((name) => {
+  printTable((['profile', 'session', 'relationship'] as const).map((name) => {
     const c = s.caches[name];
     return {
       cache: name, lookups: c.lookups, hit_ratio: pct(c.hitRatio), l1_hit_ratio: pct(c.l1HitRatio),

@@ -1,0 +1,68 @@
+/**
+ * The first pages' store (page-cache.ts): in this process only, entries living a second,
+ * one load per key at a time.
+ *
+ * Why not the two-tier cache the profiles use: a page lives about a second and, in the
+ * mixed workload, most reads of a user's own pages follow that user's own write and must
+ * read the database anyway (their position is newer than the entry's). Through bentocache
+ * each such read cost a Redis GET, a lease SET and DEL and an L2 SET on top of the
+ * database read: measured, the mixed workload got 13-17% slower with the pages cached
+ * there (docs/PERFORMANCE.md, "First pages"). Here a miss costs a map lookup. A fleet of N
+ * instances loads each hot page at most N times per TTL, which is what one replica read
+ * per instance per second costs.
+ */
+export interface PageEntry<V> { readonly value: V; readonly expiresAt: number }
+
+export class PageStore<V> {
+  readonly #entries = new Map<string, PageEntry<V>>();
+  readonly #loading = new Map<string, Promise<V>>();
+
+  constructor(private readonly ttlMs: number, private readonly maxEntries: number, private readonly now: () => number = Date.now) {}
+
+  get size(): number { return this.#entries.size; }
+
+  /** The live entry for `key`, if any. */
+  peek(key: string): V | undefined {
+    const e = this.#entries.get(key);
+    if (!e) return undefined;
+    if (e.expiresAt <= this.now()) {
+      this.#entries.delete(key);
+      return undefined;
+    }
+    return e.value;
+  }
+
+  /**
+   * The live entry, or the result of `load` (stored). Concurrent misses of one key share
+   * one load (the stampede protection); a failed load stores nothing and fails them all.
+   */
+  async get(key: string, load: () => Promise<V>): Promise<{ value: V; loaded: boolean }> {
+    const hit = this.peek(key);
+    if (hit !== undefined) return { value: hit, loaded: false };
+    const inFlight = this.#loading.get(key);
+    if (inFlight) return { value: await inFlight, loaded: false };
+    const p = load();
+    this.#loading.set(key, p);
+    try {
+      const value = await p;
+      this.set(key, value);
+      return { value, loaded: true };
+    } finally {
+      this.#loading.delete(key);
+    }
+  }
+
+  set(key: string, value: V): void {
+    this.#entries.delete(key); // re-inserted last: the map's order is the eviction order
+    this.#entries.set(key, { value, expiresAt: this.now() + this.ttlMs });
+    while (this.#entries.size > this.maxEntries) {
+      const oldest = this.#entries.keys().next();
+      if (oldest.done) break;
+      this.#entries.delete(oldest.value);
+    }
+  }
+
+  clear(): void {
+    this.#entries.clear();
+  }
+}
