@@ -9,7 +9,9 @@ const NOT_EXTENSION_OWNED = (oid: string) => `NOT EXISTS (SELECT 1 FROM pg_depen
 export const DOCTOR_SQL = {
   /**
    * Foreign keys with no usable index leading with their columns. A usable index is valid,
-   * not partial, and its first k columns are the k FK columns (any order). Only top-level
+   * not partial (or partial only on "the one FK column IS NOT NULL", which every check
+   * `column = value` implies: migrations/0019), and its first k columns are the k FK columns
+   * (any order). Only top-level
    * constraints: the copies PostgreSQL clones onto partitions (conparentid <> 0) are
    * covered by the parent's partitioned index, which pg_index lists on the parent too.
    */
@@ -23,7 +25,9 @@ export const DOCTOR_SQL = {
      WHERE k.contype = 'f' AND k.conparentid = 0 AND ${USER_SCHEMA}
        AND NOT EXISTS (
          SELECT 1 FROM pg_index i
-          WHERE i.indrelid = k.conrelid AND i.indisvalid AND i.indpred IS NULL
+          WHERE i.indrelid = k.conrelid AND i.indisvalid
+            AND (i.indpred IS NULL OR (cardinality(k.conkey) = 1 AND pg_get_expr(i.indpred, i.indrelid) =
+                 format('(%I IS NOT NULL)', (SELECT a.attname FROM pg_attribute a WHERE a.attrelid = k.conrelid AND a.attnum = k.conkey[1]))))
             AND i.indnkeyatts >= cardinality(k.conkey)
             AND (SELECT array_agg(x ORDER BY x) FROM unnest((i.indkey::int2[])[0:cardinality(k.conkey) - 1]) x)
               = (SELECT array_agg(x ORDER BY x) FROM unnest(k.conkey) x))
