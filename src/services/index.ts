@@ -110,7 +110,10 @@ export function createServices(deps: ServiceDeps): Services {
     search: new SearchService(new SearchRepository(db)),
     conversations,
     rooms,
-    feed: new FeedService({ config, db, logger, feed: new FeedRepository(db), firstPages, relationships: readers.relationship }),
+    // The shared global head only with the cache: its per-viewer block filter asks the
+    // relationship reader once per author on the page, an L1 lookup when cached but a
+    // statement each without (the baseline got 503s from its saturated pool that way).
+    feed: new FeedService({ config, db, logger, feed: new FeedRepository(db), firstPages, relationships: deps.firstPages ? readers.relationship : undefined }),
     social: new SocialService({ db, logger, social, hooks }),
     activity: new ActivityService(new ActivityRepository(db)),
     ratings: new RatingService({ db, logger, ratings: new RatingRepository(db), profiles: profileService, hooks }),

@@ -41,7 +41,10 @@ interface FeedDeps {
   readonly feed: FeedRepository;
   /** First pages, possibly from the cache (src/cache/page-cache.ts). */
   readonly firstPages?: FirstPages;
-  /** Who blocks whom, for the shared global head (the cached relationship sets when the cache is on). */
+  /**
+   * Who blocks whom, for the shared global head: the cached relationship sets. Without it
+   * (no cache) the global feed's first page is the per-viewer statement, as before.
+   */
   readonly relationships?: RelationshipReader;
 }
 
@@ -103,10 +106,18 @@ export class FeedService {
     const window = openWindow(undefined, INITIAL_DAYS.global);
     const lowerMs = Date.parse(window.lowerTs);
     const inWindow = head.rows.filter((r) => Date.parse(r.created_at) >= lowerMs);
-    const authors = [...new Set(inWindow.map((r) => r.author_id))].filter((a) => a !== viewerId);
-    const edges = await Promise.all(authors.map((a) => relationships.getRelationship(viewerId, a, ctx)));
-    const hidden = new Set(authors.filter((_, i) => edges[i]?.some((e) => e.kind === 'block')));
-    const rows = inWindow.filter((r) => !hidden.has(r.author_id)).slice(0, n + 1);
+    // Newest first, until the page is full: only the authors on it are looked up (each once).
+    const blocked = new Map<string, boolean>();
+    const rows: PostRow[] = [];
+    for (const r of inWindow) {
+      if (rows.length > n) break;
+      let hide = blocked.get(r.author_id);
+      if (hide === undefined) {
+        hide = r.author_id !== viewerId && (await relationships.getRelationship(viewerId, r.author_id, ctx)).some((e) => e.kind === 'block');
+        blocked.set(r.author_id, hide);
+      }
+      if (!hide) rows.push(r);
+    }
     if (rows.length <= n && !head.complete) return undefined;
     const next = nextWindowCursor(window, rows, n, retentionFloorMs(this.d.config.partitions.retentionMonths));
     return { items: rows.slice(0, n).map(toPost), next_cursor: next ? encodeCursor('feed_global', next) : null };
