@@ -36,6 +36,8 @@ export interface ConfigurationPlan {
    */
   readonly settleAfterLoginMs?: number;
   readonly extraEnv?: Readonly<Record<string, string>>;
+  /** `node --cpu-prof` for the server under test, into this folder. */
+  readonly cpuProfDir?: string;
   readonly progress: (m: string) => void;
 }
 
@@ -78,7 +80,8 @@ export async function startConfiguration(plan: ConfigurationPlan): Promise<Start
   }
   try {
     const t0 = performance.now();
-    const server = await ServerUnderTest.start({ endpoints: proxies?.endpoints ?? direct, baseline, extraEnv: env });
+    const nodeArgs = plan.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${plan.cpuProfDir}`] : [];
+    const server = await ServerUnderTest.start({ endpoints: proxies?.endpoints ?? direct, baseline, extraEnv: env, nodeArgs });
     const startSeconds = (performance.now() - t0) / 1000;
     plan.progress(`${plan.configuration} server ready on :${server.port} in ${startSeconds.toFixed(1)} s`);
     return { plan, server, proxies, env, startSeconds, replicaUrls: direct.replicaUrls };

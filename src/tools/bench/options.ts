@@ -19,6 +19,8 @@ export interface BenchOptions {
   readonly latencyMs: number | undefined;
   /** The server under test reaches PostgreSQL through PgBouncer (transaction pooling), one per node. */
   readonly pgbouncer: boolean;
+  /** Run the server under test with `node --cpu-prof` into this folder (its profile is written when it stops). */
+  readonly cpuProfDir?: string;
   readonly quick: boolean;
   readonly scenario: Scenario | undefined;
   readonly growthPresets: readonly [Preset, Preset];

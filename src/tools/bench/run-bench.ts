@@ -97,7 +97,7 @@ export async function runBench(config: Config, opts: BenchOptions, print: (m: st
   const pgbouncer = opts.pgbouncer ? await startBenchPgBouncer(config, bench.urls, progress) : undefined;
   const extraEnv = opts.latencyMs || pgbouncer ? { ...(opts.latencyMs ? { BGC_CACHE_WARM_COUNT: '0' } : {}), ...pgbouncer?.env } : undefined;
   const settleAfterLoginMs = opts.quick ? 0 : RYW_WINDOW_MS;
-  const common = { redisUrl: config.redis.url, runId, workloads: opts.workloads, spec, login: opts.login, latencyMs: opts.latencyMs, extraEnv, settleAfterLoginMs, progress };
+  const common = { redisUrl: config.redis.url, runId, workloads: opts.workloads, spec, login: opts.login, latencyMs: opts.latencyMs, extraEnv, settleAfterLoginMs, cpuProfDir: opts.cpuProfDir, progress };
 
   // Both servers start at once (compiling and warming in parallel); the baseline one then
   // idles, with no connection open, until its turn. One load generator serves both.

@@ -17,6 +17,8 @@ export interface ServerOptions {
   readonly baseline: boolean;
   readonly extraEnv?: Readonly<Record<string, string>>;
   readonly readyTimeoutMs?: number;
+  /** Node options for the server process (`--cpu-prof …`, from `bgc bench --cpu-prof`). */
+  readonly nodeArgs?: readonly string[];
 }
 
 /**
@@ -52,7 +54,7 @@ export class ServerUnderTest {
       BGC_BASELINE: options.baseline ? 'true' : 'false',
       ...options.extraEnv,
     };
-    const child = spawnTracked(process.execPath, ['bin/bgc.js', 'serve'], env);
+    const child = spawnTracked(process.execPath, [...(options.nodeArgs ?? []), 'bin/bgc.js', 'serve'], env);
     const server = new ServerUnderTest(child, port, adminPort, adminToken, options);
     await server.#waitReady(options.readyTimeoutMs ?? 120_000);
     return server;

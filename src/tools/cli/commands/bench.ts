@@ -15,7 +15,7 @@ import { CliError, progressLine } from '../output.ts';
 interface BenchCliOptions {
   workload: string; duration?: string; warmup?: string; connections?: string; rate?: string; preset?: string;
   baseline?: boolean; floor?: boolean; latencyMs?: string; pgbouncer?: boolean; json?: string; quick?: boolean; scenario?: string;
-  loginUsers?: string; loginSeconds?: string; timeoutMs?: string;
+  loginUsers?: string; loginSeconds?: string; timeoutMs?: string; cpuProf?: string;
   sockets?: string; sendRate?: string; senders?: string;
 }
 
@@ -65,6 +65,7 @@ export function resolveOptions(o: BenchCliOptions, command: string): BenchOption
     floor: quick || (o.floor ?? false),
     latencyMs: o.latencyMs !== undefined ? positive('latency-ms', o.latencyMs, 0, { max: 1_000 }) : scenario === 'latency' ? 25 : undefined,
     pgbouncer: o.pgbouncer ?? false,
+    cpuProfDir: o.cpuProf !== undefined ? path.resolve(o.cpuProf) : undefined,
     quick,
     scenario,
     growthPresets: ['medium', 'large'],
@@ -106,6 +107,7 @@ export function register(program: Command): void {
     .option('--login-seconds <s>', 'time budget for the logins (default 30; quick 6)')
     .option('--timeout-ms <n>', 'per-request timeout; slower requests count as errors (default 10000)')
     .option('--json <file>', 'also write the full report as JSON to this file')
+    .option('--cpu-prof <dir>', 'run each server under test with node --cpu-prof, writing its profile into this folder when it stops (where the API\'s CPU goes)')
     .action(async (raw: BenchCliOptions) => {
       const opts = resolveOptions(raw, `bgc bench ${process.argv.slice(3).join(' ')}`.trim());
       const config = loadConfig();
