@@ -40,8 +40,12 @@ export function covers(stamp: string | null, required: string | undefined): bool
   return stamp !== null && parseLsn(stamp) >= parseLsn(required);
 }
 
-/** Entries kept at most; a page is a few KB, so this bounds the store to tens of MB. */
-const MAX_PAGES = 20_000;
+/**
+ * Entries kept at most. A history page (50 messages) is about 10 KB, so this bounds the store to
+ * about 50 MB; expired entries are dropped as new ones are written (page-store.ts), so it holds
+ * about one TTL's worth of distinct pages.
+ */
+const MAX_PAGES = 5_000;
 
 export class PageCache implements FirstPages {
   readonly #store: PageStore<StampedPage>;

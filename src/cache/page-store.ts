@@ -11,6 +11,9 @@
  * instances loads each hot page at most N times per TTL, which is what one replica read
  * per instance per second costs.
  */
+/** Expired entries dropped from the front on each write (amortized: at least as fast as they are written). */
+const EXPIRED_DROPPED_PER_WRITE = 4;
+
 export interface PageEntry<V> { readonly value: V; readonly expiresAt: number }
 
 export class PageStore<V> {
@@ -53,8 +56,17 @@ export class PageStore<V> {
   }
 
   set(key: string, value: V): void {
+    const now = this.now();
     this.#entries.delete(key); // re-inserted last: the map's order is the eviction order
-    this.#entries.set(key, { value, expiresAt: this.now() + this.ttlMs });
+    this.#entries.set(key, { value, expiresAt: now + this.ttlMs });
+    // Every entry has the same TTL, so the oldest written expire first: drop the expired
+    // ones at the front, a few per write, so memory holds about one TTL's worth of pages
+    // rather than maxEntries of dead ones.
+    for (let i = 0; i < EXPIRED_DROPPED_PER_WRITE; i++) {
+      const first = this.#entries.entries().next();
+      if (first.done || first.value[1].expiresAt > now) break;
+      this.#entries.delete(first.value[0]);
+    }
     while (this.#entries.size > this.maxEntries) {
       const oldest = this.#entries.keys().next();
       if (oldest.done) break;

@@ -51,3 +51,16 @@ describe('covers (an entry\'s position against a reader\'s)', () => {
     expect(covers('1/10', '0/FFFFFFFF')).toBe(true);
   });
 });
+
+describe('PageStore memory', () => {
+  it('drops expired entries as new ones are written, so it holds about one TTL of pages', () => {
+    let now = 0;
+    const store = new PageStore<number>(1_000, 10_000, () => now);
+    for (let i = 0; i < 1_000; i++) { store.set(`old${i}`, i); now += 1; } // 1,000 entries over 1 s
+    now += 2_000; // all expired
+    for (let i = 0; i < 300; i++) store.set(`new${i}`, i);
+    expect(store.size).toBe(300); // four dead ones dropped per write: the 1,000 were gone after 250 writes
+    for (let i = 0; i < 300; i++) store.set(`more${i}`, i);
+    expect(store.size).toBe(600);
+  });
+});
