@@ -18,6 +18,15 @@ const POST_COLUMNS = `
   s.id, s.author_id, u.username AS author_username, p.display_name AS author_display_name,
   s.content, s.comment_count, ${iso('s.created_at')} AS created_at`;
 
+/** The global feed's rows inside the window [$1, $2] below the keyset ($2, $3): feed.global adds the viewer's blocks. */
+const GLOBAL_WINDOW = `SELECT ${POST_COLUMNS}
+FROM status_updates s
+JOIN users u ON u.id = s.author_id
+LEFT JOIN profiles p ON p.user_id = s.author_id
+WHERE s.created_at >= $1::timestamptz AND s.created_at <= $2::timestamptz
+  AND (s.created_at, s.id) < ($2::timestamptz, $3::uuid)
+  AND s.group_id IS NULL AND s.hidden_at IS NULL`;
+
 const BUSY_POST = `
   SELECT s.id, s.created_at FROM status_updates s
   WHERE s.created_at >= now() - interval '30 days'
@@ -35,13 +44,7 @@ export const feedQueries = catalog({
             FROM users ORDER BY id LIMIT 1`,
     },
     sql: `
-SELECT ${POST_COLUMNS}
-FROM status_updates s
-JOIN users u ON u.id = s.author_id
-LEFT JOIN profiles p ON p.user_id = s.author_id
-WHERE s.created_at >= $1::timestamptz AND s.created_at <= $2::timestamptz
-  AND (s.created_at, s.id) < ($2::timestamptz, $3::uuid)
-  AND s.group_id IS NULL AND s.hidden_at IS NULL
+${GLOBAL_WINDOW}
   AND ${notBlocked('$4::uuid')}
 ORDER BY s.created_at DESC, s.id DESC
 LIMIT $5`,
@@ -56,13 +59,7 @@ LIMIT $5`,
                    'ffffffff-ffff-ffff-ffff-ffffffffffff'::uuid AS upper_id, 120 AS lim`,
     },
     sql: `
-SELECT ${POST_COLUMNS}
-FROM status_updates s
-JOIN users u ON u.id = s.author_id
-LEFT JOIN profiles p ON p.user_id = s.author_id
-WHERE s.created_at >= $1::timestamptz AND s.created_at <= $2::timestamptz
-  AND (s.created_at, s.id) < ($2::timestamptz, $3::uuid)
-  AND s.group_id IS NULL AND s.hidden_at IS NULL
+${GLOBAL_WINDOW}
 ORDER BY s.created_at DESC, s.id DESC
 LIMIT $4`,
   }),
