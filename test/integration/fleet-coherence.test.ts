@@ -148,10 +148,12 @@ describe('cross-instance coherence through HAProxy (3 instances)', () => {
     expect(ownStale).toBe(0);
   }, 180_000);
 
-  it('a logout on one instance makes the token fail on every instance at once', async () => {
+  it('a logout on one instance: the token fails at once there and within 1 s on every other instance', async () => {
     const rounds = 8;
-    let accepted = 0;
+    let acceptedOnWriter = 0;
+    let acceptedOnOthers = 0;
     let refusedOnOthers = 0;
+    let slowestMs = 0;
     const writers: string[] = [];
     const started = performance.now();
     for (let r = 0; r < rounds; r++) {
@@ -160,22 +162,33 @@ describe('cross-instance coherence through HAProxy (3 instances)', () => {
       const warm = await readAcross(() => call('GET', '/api/auth/session', { token: user.token }), names(), 2);
       expect(warm.every((a) => a.status === 200)).toBe(true);
       const out = await call<{ revoked: boolean }>('POST', '/api/auth/logout', { token: user.token });
+      const loggedOut = performance.now();
       expect(out.status).toBe(200);
       expect(out.body.revoked).toBe(true);
       writers.push(out.instance);
-      // The very next requests, until every instance (the writer's too) has answered.
+      // The very next requests, until every instance (the writer's too) has answered. The
+      // writer dropped the session before answering; the others hear it on the bus (and
+      // NOTIFY) a few ms later, so one of them may still accept a request that overtakes it.
       const after = await readAcross(() => call('GET', '/api/auth/session', { token: user.token }), names());
+      const refusedBy = new Set<string>();
       for (const a of after) {
-        if (a.status !== 401) accepted++;
-        else if (a.instance !== out.instance) refusedOnOthers++;
+        if (a.status === 401) refusedBy.add(a.instance);
+        if (a.instance === out.instance) { if (a.status !== 401) acceptedOnWriter++; } else if (a.status === 401) refusedOnOthers++; else acceptedOnOthers++;
       }
+      // Every instance refuses it within 1 s (docs/ARCHITECTURE.md, "Revocation within 1 s").
+      while (refusedBy.size < INSTANCES && performance.now() - loggedOut < 1_000) {
+        const a = await call('GET', '/api/auth/session', { token: user.token });
+        if (a.status === 401) refusedBy.add(a.instance);
+      }
+      slowestMs = Math.max(slowestMs, performance.now() - loggedOut);
+      expect([...refusedBy].sort()).toEqual([...names()].sort());
     }
     const ms = performance.now() - started;
     console.log(`[fleet-coherence] logout: ${rounds} logouts (answered by ${JSON.stringify(tally(writers.map((instance) => ({ instance }))))}), `
-      + `${refusedOnOthers} requests on other instances right after refused, ${accepted} accepted; ${ms.toFixed(0)} ms`);
+      + `next request on another instance: ${refusedOnOthers} refused, ${acceptedOnOthers} accepted (overtook the bus); on the writer: ${acceptedOnWriter} accepted; `
+      + `every instance refusing after at most ${slowestMs.toFixed(0)} ms; ${ms.toFixed(0)} ms in all`);
     expect(new Set(writers).size).toBeGreaterThan(1);
-    expect(refusedOnOthers).toBeGreaterThanOrEqual(rounds * (INSTANCES - 1));
-    expect(accepted).toBe(0);
+    expect(acceptedOnWriter).toBe(0);
   }, 180_000);
 
   it('read-your-writes: a post created on one instance is in its author\'s next feed page on every instance', async () => {
