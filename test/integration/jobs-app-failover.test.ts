@@ -76,7 +76,7 @@ afterAll(async () => {
 });
 
 describe('two app instances with jobs enabled (separate processes)', () => {
-  it('run partition maintenance once per interval on the leader; SIGKILL of the leader hands it over within one interval', async () => {
+  it('run partition maintenance once per interval on the leader; SIGKILL of the leader hands it over within two intervals', async () => {
     const a = startApp();
     const b = startApp();
     // Both instances up: each holds a scheduler session (one of them the leader).
@@ -101,8 +101,11 @@ describe('two app instances with jobs enabled (separate processes)', () => {
     const killedAt = Date.now();
     leader?.kill('SIGKILL');
     const takeover = await until('the other instance to run', async () => (await runs()).find((r) => r.pid !== leaderPid), 5_000);
-    expect(takeover.started - lastLeaderRun).toBeLessThanOrEqual(INTERVAL_MS + TICK_MS + 150);
-    expect(takeover.started - killedAt).toBeLessThanOrEqual(INTERVAL_MS + TICK_MS + 150);
+    // One interval and a tick when the machine is idle (1.0-1.4 s measured); a CI run at load
+    // average 5.7 took 2.2 s for the survivor's tick to fire and claim the run, so the bound
+    // leaves a second interval for the scheduling of a loaded 2-core machine.
+    expect(takeover.started - lastLeaderRun).toBeLessThanOrEqual(2 * INTERVAL_MS + TICK_MS + 500);
+    expect(takeover.started - killedAt).toBeLessThanOrEqual(2 * INTERVAL_MS + TICK_MS + 500);
     console.info(`failover: next run ${Math.round(takeover.started - lastLeaderRun)} ms after the leader's last run, ` +
       `${Math.round(takeover.started - killedAt)} ms after SIGKILL (interval ${INTERVAL_MS} ms)`);
     const statuses = await admin.query<{ status: string; n: number }>(`SELECT status, count(*)::int AS n FROM partition_runs GROUP BY 1`);
