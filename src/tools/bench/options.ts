@@ -21,6 +21,8 @@ export interface BenchOptions {
   readonly pgbouncer: boolean;
   /** Run the server under test with `node --cpu-prof` into this folder (its profile is written when it stops). */
   readonly cpuProfDir?: string;
+  /** BGC_* settings for the server under test (`--server-env`), over the bench's own. */
+  readonly serverEnv?: Readonly<Record<string, string>>;
   readonly quick: boolean;
   readonly scenario: Scenario | undefined;
   readonly growthPresets: readonly [Preset, Preset];

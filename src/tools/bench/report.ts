@@ -109,6 +109,8 @@ function printRoundTrips(rts: readonly RoundTripProbe[], delayMs: number): void 
 export function printReport(r: BenchReport): void {
   process.stdout.write(`bgc bench: preset ${r.meta.preset}, ${r.meta.date}, ${r.meta.machine.cpus} × ${r.meta.machine.cpu_model}, node ${r.meta.machine.node}\n`);
   process.stdout.write(`latency: ${r.meta.latency_note}\n`);
+  const settings = Object.entries(r.meta.server_env ?? {});
+  if (settings.length > 0) process.stdout.write(`server under test with --server-env ${settings.map(([k, v]) => `${k}=${v}`).join(',')}\n`);
   process.stdout.write(`load average (1/5/15 min) at start ${r.meta.machine.load_average_at_start.join(' ')}, at end ${r.meta.load_average_at_end.join(' ')} on ${r.meta.machine.cpus} CPUs\n`);
   if (Object.keys(r.workloads).length > 0) printWorkloads(`Optimized (${r.optimized?.database ?? '-'})`, r.workloads);
   if (r.baseline) printWorkloads(`Baseline (${r.baseline.database}: no partitions, primary keys only, no cache, no replicas, default pool)`, r.baseline.workloads);

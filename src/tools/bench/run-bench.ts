@@ -48,6 +48,7 @@ export async function runBench(config: Config, opts: BenchOptions, print: (m: st
     rate: opts.rate ?? null,
     latency_ms: opts.latencyMs ?? null,
     pgbouncer: opts.pgbouncer,
+    server_env: opts.serverEnv ?? {},
     latency_note: opts.realtime
       ? `${opts.realtime.sendRate} sends/s paced through the REST API; delivery latency from the server's publish right after the send's commit to receipt on the recipient's socket`
       : opts.scenario === 'overload'
@@ -95,7 +96,9 @@ export async function runBench(config: Config, opts: BenchOptions, print: (m: st
   // The round-trip probe needs profiles that are not cached yet: no warm-up at start-up.
   if (opts.pgbouncer && base) throw new Error('--pgbouncer and --baseline do not combine: the baseline has its own database');
   const pgbouncer = opts.pgbouncer ? await startBenchPgBouncer(config, bench.urls, progress) : undefined;
-  const extraEnv = opts.latencyMs || pgbouncer ? { ...(opts.latencyMs ? { BGC_CACHE_WARM_COUNT: '0' } : {}), ...pgbouncer?.env } : undefined;
+  const extraEnv = opts.latencyMs || pgbouncer || opts.serverEnv
+    ? { ...(opts.latencyMs ? { BGC_CACHE_WARM_COUNT: '0' } : {}), ...pgbouncer?.env, ...opts.serverEnv }
+    : undefined;
   const settleAfterLoginMs = opts.quick ? 0 : RYW_WINDOW_MS;
   const common = { redisUrl: config.redis.url, runId, workloads: opts.workloads, spec, login: opts.login, latencyMs: opts.latencyMs, extraEnv, settleAfterLoginMs, cpuProfDir: opts.cpuProfDir, progress };
 

@@ -15,7 +15,7 @@ import { CliError, progressLine } from '../output.ts';
 interface BenchCliOptions {
   workload: string; duration?: string; warmup?: string; connections?: string; rate?: string; preset?: string;
   baseline?: boolean; floor?: boolean; latencyMs?: string; pgbouncer?: boolean; json?: string; quick?: boolean; scenario?: string;
-  loginUsers?: string; loginSeconds?: string; timeoutMs?: string; cpuProf?: string;
+  loginUsers?: string; loginSeconds?: string; timeoutMs?: string; cpuProf?: string; serverEnv?: string;
   sockets?: string; sendRate?: string; senders?: string;
 }
 
@@ -30,6 +30,23 @@ function positive(name: string, raw: string | undefined, fallback: number, opts:
     throw new CliError('BENCH_INVALID_OPTION', `--${name} must be a positive ${opts.integer ? 'integer' : 'number'}${opts.max ? ` ≤ ${opts.max}` : ''}, got "${raw}"`, 2);
   }
   return v;
+}
+
+/**
+ * `--server-env A=1,B=2`: settings for the server under test, to compare one setting's
+ * values in otherwise identical runs. Only BGC_* names: the bench owns the endpoints,
+ * ports and tokens, and a typo must not pass silently.
+ */
+export function parseServerEnv(raw: string | undefined): Record<string, string> | undefined {
+  if (raw === undefined) return undefined;
+  const env: Record<string, string> = {};
+  for (const pair of raw.split(',').map((s) => s.trim()).filter(Boolean)) {
+    const eq = pair.indexOf('=');
+    const name = eq > 0 ? pair.slice(0, eq) : '';
+    if (!/^BGC_[A-Z0-9_]+$/.test(name)) throw new CliError('BENCH_INVALID_OPTION', `--server-env takes NAME=value pairs with BGC_* names, got "${pair}"`, 2);
+    env[name] = pair.slice(eq + 1);
+  }
+  return env;
 }
 
 function parseWorkloads(raw: string, fallback: readonly WorkloadName[]): WorkloadName[] {
@@ -66,6 +83,7 @@ export function resolveOptions(o: BenchCliOptions, command: string): BenchOption
     latencyMs: o.latencyMs !== undefined ? positive('latency-ms', o.latencyMs, 0, { max: 1_000 }) : scenario === 'latency' ? 25 : undefined,
     pgbouncer: o.pgbouncer ?? false,
     cpuProfDir: o.cpuProf !== undefined ? path.resolve(o.cpuProf) : undefined,
+    serverEnv: parseServerEnv(o.serverEnv),
     quick,
     scenario,
     growthPresets: ['medium', 'large'],
@@ -107,6 +125,7 @@ export function register(program: Command): void {
     .option('--login-seconds <s>', 'time budget for the logins (default 30; quick 6)')
     .option('--timeout-ms <n>', 'per-request timeout; slower requests count as errors (default 10000)')
     .option('--json <file>', 'also write the full report as JSON to this file')
+    .option('--server-env <pairs>', 'settings for the server under test, NAME=value[,NAME=value] with BGC_* names (compare one setting in otherwise identical runs)')
     .option('--cpu-prof <dir>', 'run each server under test with node --cpu-prof, writing its profile into this folder when it stops (where the API\'s CPU goes)')
     .action(async (raw: BenchCliOptions) => {
       const opts = resolveOptions(raw, `bgc bench ${process.argv.slice(3).join(' ')}`.trim());
