@@ -1,7 +1,7 @@
 import { catalog } from '../catalog/registry.ts';
 import { defineQuery } from '../catalog/types.ts';
-import type { Database, QueryContext, Tx } from '../db/database.ts';
-import { commentPage, insertCommentCtes, NEW_COMMENT_RESULT, notBlocked } from './post-sql.ts';
+import type { Database, QueryContext } from '../db/database.ts';
+import { commentPage, notBlocked } from './post-sql.ts';
 import { iso } from './sql-fragments.ts';
 
 /**
@@ -9,9 +9,9 @@ import { iso } from './sql-fragments.ts';
  * window [$lower, $upper] so only that window's monthly partitions are scanned; the
  * service widens the window when a page comes back short (see services/time-window.ts).
  * Comment counts are denormalised in status_updates.comment_count, kept by the comment
- * insert in the same statement. Posts with a group_id belong to a group feed
- * (group-feed.repository.ts) and never show here; hidden posts and comments (moderation,
- * migration 0014) show nowhere.
+ * insert in the same statement (grouped: feed.add_comments, comment-batch.repository.ts).
+ * Posts with a group_id belong to a group feed (group-feed.repository.ts) and never show
+ * here; hidden posts and comments (moderation, migration 0014) show nowhere.
  */
 
 const POST_COLUMNS = `
@@ -143,26 +143,6 @@ FROM (
 ) x
 ${commentPage('x.post_exists', { post: '$1', afterTs: '$4', afterId: '$5', limit: '$6' })}`,
   }),
-  addComment: defineQuery({
-    name: 'feed.add_comment',
-    description: 'POST /api/feed/:postId/comments in one statement: finds the post (pruned by the id\'s time), refuses if the author blocked the commenter or vice versa, inserts the comment and bumps comment_count.',
-    target: 'primary',
-    timeBounded: true,
-    sample: {
-      sql: `SELECT b.id, b.created_at - interval '1 day' AS lower_ts, b.created_at + interval '1 day' AS upper_ts,
-                   gen_random_uuid() AS comment_id, (SELECT id FROM users ORDER BY id LIMIT 1) AS author_id,
-                   'explain audit' AS content, now() AS created_at
-            FROM (${BUSY_POST}) b`,
-    },
-    sql: `
-WITH post AS (
-  SELECT s.id, s.created_at, s.author_id FROM status_updates s
-  WHERE s.id = $1 AND s.created_at >= $2::timestamptz AND s.created_at <= $3::timestamptz
-    AND s.group_id IS NULL -- group posts are commented through /api/groups/:id/feed
-    AND s.hidden_at IS NULL -- hidden by a moderator (migration 0014)
-), ${insertCommentCtes({ id: '$4', author: '$5', content: '$6', createdAt: '$7', lower: '$2', upper: '$3' })}
-SELECT ${NEW_COMMENT_RESULT}`,
-  }),
 });
 
 export interface PostRow {
@@ -183,6 +163,7 @@ export interface CommentRow {
   readonly created_at: string;
 }
 export type CommentPageRow = { readonly post_exists: boolean } & { readonly [K in keyof CommentRow]: CommentRow[K] | null };
+/** A single comment statement's row (NEW_COMMENT_RESULT, post-sql.ts; the group feed's). */
 export type AddCommentRow = CommentPageRow & { readonly blocked: boolean; readonly comment_count: number | null };
 
 export interface TimeWindow { readonly lowerTs: string; readonly upperTs: string; readonly upperId: string }
@@ -204,12 +185,5 @@ export class FeedRepository {
 
   async listComments(postId: string, postBounds: { lowerTs: string; upperTs: string }, after: { ts: string; id: string }, limit: number, ctx: QueryContext): Promise<CommentPageRow[]> {
     return this.db.query<CommentPageRow>(feedQueries.listComments, [postId, postBounds.lowerTs, postBounds.upperTs, after.ts, after.id, limit], ctx);
-  }
-
-  async addComment(postId: string, postBounds: { lowerTs: string; upperTs: string }, c: { id: string; authorId: string; content: string; createdAt: string }, q: Tx = this.db): Promise<AddCommentRow> {
-    const rows = await q.query<AddCommentRow>(feedQueries.addComment, [postId, postBounds.lowerTs, postBounds.upperTs, c.id, c.authorId, c.content, c.createdAt]);
-    const row = rows[0];
-    if (!row) throw new Error('feed.add_comment returned no row');
-    return row;
   }
 }

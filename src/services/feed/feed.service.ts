@@ -8,8 +8,9 @@ import { decodeCursor, encodeCursor } from '../cursor.ts';
 import { newTimedId, uuidV7Millis } from '../ids.ts';
 import { IdempotencyRepository } from '../../repositories/idempotency.repository.ts';
 import { PostBatchRepository, type PostToWrite, type WrittenPostRow } from '../../repositories/post-batch.repository.ts';
+import { CommentBatchRepository, type CommentToWrite, type WrittenCommentRow } from '../../repositories/comment-batch.repository.ts';
 import { GroupCommitWriter, type GroupedItem } from '../group-commit.ts';
-import { answerFromRecord, KEY_TTL_HOURS, runIdempotent, type IdempotencyKey } from '../idempotency.ts';
+import { answerFromRecord, KEY_TTL_HOURS, type IdempotencyKey } from '../idempotency.ts';
 import type { WriteBatcherStats } from '../write-batcher.ts';
 import { uncachedFirstPages, type FirstPages } from '../first-pages.ts';
 import type { RelationshipReader } from '../profiles/relationship-reader.ts';
@@ -68,6 +69,7 @@ const POST_TIME_SLACK_MS = DAY_MS;
 
 export class FeedService {
   readonly #posts: GroupCommitWriter<PostToWrite & GroupedItem, WrittenPostRow>;
+  readonly #comments: GroupCommitWriter<CommentToWrite & GroupedItem, WrittenCommentRow>;
   readonly #keys: IdempotencyRepository;
   readonly #firstPages: FirstPages;
 
@@ -78,6 +80,14 @@ export class FeedService {
       name: 'feed.post_many',
       writeMany: (items) => batches.postMany(items, KEY_TTL_HOURS),
       wrote: (row) => row.inserted,
+      table: 'status_updates',
+    }, d.config.sendGrouping);
+    const comments = new CommentBatchRepository(d.db);
+    this.#comments = new GroupCommitWriter(d.db, d.logger, {
+      name: 'feed.add_comments',
+      writeMany: (items) => comments.addMany(items, KEY_TTL_HOURS),
+      wrote: (row) => row.inserted,
+      // Comments land in post_comments (not partitioned); the bump updates status_updates.
       table: 'status_updates',
     }, d.config.sendGrouping);
     this.#keys = new IdempotencyRepository(d.db);
@@ -169,21 +179,40 @@ export class FeedService {
     return { items, next_cursor: all.length > n && last ? encodeCursor('comments', { c: postId, ts: last.created_at, id: last.id }) : null };
   }
 
+  /**
+   * Grouped with concurrent comments into one statement and one commit (feed.add_comments via
+   * GroupCommitWriter, src/services/group-commit.ts); answered after that commit, with this
+   * comment's own outcome.
+   */
   async addComment(postId: string, authorId: string, content: string, key?: IdempotencyKey): Promise<Written<Comment & { readonly comment_count: number | null }>> {
     requireText(content, 'content');
     const { id, createdAt } = newTimedId();
     const bounds = postBounds(postId);
-    const { value, replayed } = await runIdempotent(this.d.db, key, async (q) => {
-      const row = await this.d.feed.addComment(postId, bounds, { id, authorId, content, createdAt }, q);
-      if (!row.post_exists) throw new AppError('NOT_FOUND', 'No such post');
-      if (row.blocked) throw new AppError('BLOCKED', 'You cannot comment on this post');
-      const [comment] = toComment(postId, row);
-      if (!comment) throw new Error('feed.add_comment inserted nothing');
-      return { ...comment, comment_count: row.comment_count };
-    });
-    const lsn = await noteWrite(this.d.db, this.d.logger, authorId);
-    return { value, lsn, replayed };
+    const { row, lsn } = await this.#comments.write({ postId, postBounds: bounds, id, authorId, writerId: authorId, content, createdAt, key });
+    if (row.inserted) {
+      if (row.author_username === null) throw new Error('feed.add_comments wrote a comment without its author');
+      const author = { id: authorId, username: row.author_username, display_name: row.author_display_name };
+      return { value: { id, post_id: postId, content, created_at: row.created_at, author, comment_count: row.comment_count }, lsn, replayed: false };
+    }
+    const refusal = commentRefusalOf(row);
+    if (!key) throw refusal ?? new Error('feed.add_comments wrote nothing for a comment without a key');
+    // The key's record answers: a committed earlier request with this key (the refusal may
+    // be its own doing, e.g. a block set after it), or 422/409 (src/services/idempotency.ts).
+    const replay = await answerFromRecord<Comment & { readonly comment_count: number | null }>(this.#keys, key, refusal);
+    return { value: replay.value, lsn: await noteWrite(this.d.db, this.d.logger, authorId), replayed: true };
   }
+
+  /** Groups of comments run so far and the members they carried (tests, diagnostics). */
+  get commentGroups(): WriteBatcherStats {
+    return this.#comments.stats;
+  }
+}
+
+/** Why a comment wrote nothing, or undefined when only its Idempotency-Key was held. */
+function commentRefusalOf(row: WrittenCommentRow): AppError | undefined {
+  if (!row.post_exists) return new AppError('NOT_FOUND', 'No such post');
+  if (row.blocked) return new AppError('BLOCKED', 'You cannot comment on this post');
+  return undefined;
 }
 
 /** The partition range a post can be in, from its id; ids that are not UUIDv7 name no post. */

@@ -28,6 +28,8 @@ export interface BenchData {
   readonly profileIds: readonly string[];
   /** Public profiles that have photos, most photos first (gallery reads). */
   readonly galleryOwners: readonly string[];
+  /** The newest public posts (not in a group, not hidden), newest first: the feed's head, where comments go. */
+  readonly recentPosts: ReadonlyArray<{ readonly id: string; readonly authorId: string }>;
   readonly rooms: readonly string[];
   readonly search: SearchVocabulary;
 }
@@ -36,6 +38,7 @@ export const EMPTY_BENCH_DATA: BenchData = {
   actors: [],
   profileIds: [],
   galleryOwners: [],
+  recentPosts: [],
   rooms: [],
   search: { places: [], interests: [], roles: [], words: [], metadataFilters: [] },
 };

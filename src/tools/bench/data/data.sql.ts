@@ -39,6 +39,15 @@ export const DATA_SQL = {
     JOIN users u ON u.id = ph.owner_id AND u.is_active
     JOIN profiles p ON p.user_id = ph.owner_id AND p.privacy_level = 'public' AND p.hidden_at IS NULL
     GROUP BY ph.owner_id ORDER BY count(*) DESC, ph.owner_id LIMIT $1`,
+  /**
+   * The newest public posts of active authors, newest first (status_updates_created_idx):
+   * what the global feed shows first, so what gets commented. Group posts and hidden posts
+   * are not commented through /api/feed/:postId/comments.
+   */
+  recentPosts: `SELECT s.id::text AS id, s.author_id::text AS author_id FROM status_updates s
+    JOIN users u ON u.id = s.author_id AND u.is_active
+    WHERE s.created_at <= now() AND s.group_id IS NULL AND s.hidden_at IS NULL
+    ORDER BY s.created_at DESC, s.id DESC LIMIT $1`,
   /** Blocks involving an actor: a blocked pair's profile reads answer 404, so the generator avoids them. */
   blocks: `SELECT user_id::text AS a, target_id::text AS b FROM relationships
     WHERE kind = 'block' AND (user_id = ANY($1::uuid[]) OR target_id = ANY($1::uuid[]))`,

@@ -27,6 +27,9 @@ export interface PreparedData {
 
 interface Row { [k: string]: unknown }
 
+/** Posts the comment workload spreads over (Zipf over the newest first). */
+const RECENT_POSTS = 2_000;
+
 async function rows<T extends Row>(client: pg.Client, sql: string, params: unknown[] = []): Promise<T[]> {
   return (await client.query<T>(sql, params)).rows;
 }
@@ -53,6 +56,7 @@ export async function prepareData(opts: DataOptions): Promise<PreparedData> {
     }));
     const profileIds = (await rows<{ id: string }>(client, DATA_SQL.profileIds, [opts.maxProfiles])).map((r) => r.id);
     const galleryOwners = (await rows<{ id: string }>(client, DATA_SQL.galleryOwners, [opts.maxProfiles])).map((r) => r.id);
+    const recentPosts = (await rows<{ id: string; author_id: string }>(client, DATA_SQL.recentPosts, [RECENT_POSTS])).map((r) => ({ id: r.id, authorId: r.author_id }));
     const rooms = (await rows<{ id: string }>(client, DATA_SQL.rooms)).map((r) => r.id);
     const places = await rows<{ city: string; state: string; lat: number | null; lng: number | null }>(client, DATA_SQL.places);
     const interests = (await rows<{ v: string }>(client, DATA_SQL.interests)).map((r) => r.v);
@@ -60,7 +64,7 @@ export async function prepareData(opts: DataOptions): Promise<PreparedData> {
     const metadataFilters = (await rows<{ v: string }>(client, DATA_SQL.metadataFilters)).map((r) => r.v);
     const bios = (await rows<{ bio: string }>(client, DATA_SQL.bios)).map((r) => r.bio);
     return {
-      data: { actors, profileIds, galleryOwners, rooms, search: { places, interests, roles, words: frequentWords(bios), metadataFilters } },
+      data: { actors, profileIds, galleryOwners, recentPosts, rooms, search: { places, interests, roles, words: frequentWords(bios), metadataFilters } },
       loginSeconds: login.seconds,
       loginFailures: login.failures,
       startedAt,

@@ -5,7 +5,7 @@
  */
 export const OPERATIONS = [
   'profile_read', 'session_read', 'inbox', 'history', 'feed_global', 'feed_following',
-  'search', 'message_send', 'post_create', 'healthz', 'trivial',
+  'search', 'message_send', 'post_create', 'comment_create', 'healthz', 'trivial',
   'group_feed', 'group_list', 'gallery',
 ] as const;
 export type Operation = (typeof OPERATIONS)[number];
@@ -19,8 +19,15 @@ type ApiWorkload = (typeof API_WORKLOADS)[number];
  */
 export const FEATURE_WORKLOADS = ['group_feed', 'groups', 'gallery'] as const;
 type FeatureWorkload = (typeof FEATURE_WORKLOADS)[number];
+/**
+ * The grouped writes beside `send` (issue 16, app-level group commit): status updates and
+ * comments on recent posts of the seeded data. Run by name (`--workload send,post,comment`);
+ * not in the default set, whose figures the reports compare run to run.
+ */
+export const WRITE_WORKLOADS = ['post', 'comment'] as const;
+type WriteWorkload = (typeof WRITE_WORKLOADS)[number];
 /** healthz exercises the harness without the API (the framework's own smoke test). */
-export type WorkloadName = ApiWorkload | FeatureWorkload | 'healthz';
+export type WorkloadName = ApiWorkload | FeatureWorkload | WriteWorkload | 'healthz';
 
 export const WORKLOAD_MIX: Readonly<Record<WorkloadName | 'trivial', ReadonlyArray<readonly [Operation, number]>>> = {
   profile: [['profile_read', 1]],
@@ -29,6 +36,8 @@ export const WORKLOAD_MIX: Readonly<Record<WorkloadName | 'trivial', ReadonlyArr
   search: [['search', 1]],
   feed: [['feed_global', 0.5], ['feed_following', 0.5]],
   send: [['message_send', 1]],
+  post: [['post_create', 1]],
+  comment: [['comment_create', 1]],
   mixed: [
     ['profile_read', 0.50], ['session_read', 0.10],
     ['inbox', 0.075], ['history', 0.075],

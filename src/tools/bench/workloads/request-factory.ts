@@ -21,6 +21,7 @@ export class RequestFactory {
   readonly #profiles: ZipfPicker<string> | undefined;
   readonly #members: ZipfPicker<BenchActor> | undefined;
   readonly #galleries: ZipfPicker<string> | undefined;
+  readonly #posts: ZipfPicker<{ readonly id: string; readonly authorId: string }> | undefined;
   readonly #random: () => number;
 
   constructor(readonly data: BenchData, random: () => number = Math.random) {
@@ -32,6 +33,7 @@ export class RequestFactory {
     const members = data.actors.filter((a) => a.groups.length > 0);
     if (members.length > 0) this.#members = new ZipfPicker(members, 1.0, random);
     if (data.galleryOwners.length > 0) this.#galleries = new ZipfPicker(data.galleryOwners, 1.0, random);
+    if (data.recentPosts.length > 0) this.#posts = new ZipfPicker(data.recentPosts, 1.0, random);
   }
 
   /** A generator of requests following the workload's operation mix. */
@@ -74,6 +76,10 @@ export class RequestFactory {
         return json(op, 'POST', `/api/chat/conversations/${this.#conversation(actor)}/messages`, actor, { content: this.#sentence() });
       }
       case 'post_create': return json(op, 'POST', '/api/feed', this.#actor(), { content: this.#sentence() });
+      case 'comment_create': {
+        const actor = this.#actor();
+        return json(op, 'POST', `/api/feed/${this.#postFor(actor)}/comments`, actor, { content: this.#sentence() });
+      }
       case 'group_feed': {
         const actor = this.#member();
         const k = Math.min(actor.groups.length - 1, Math.floor(actor.groups.length * this.#random() ** 2));
@@ -112,6 +118,21 @@ export class RequestFactory {
     let id = this.#galleries.pick();
     for (let i = 0; i < 8 && actor.hidden.includes(id); i++) id = this.#galleries.pick();
     return id;
+  }
+
+  /**
+   * A recent post the actor may comment on: the newest draw most comments (Zipf over the
+   * feed's head, newest first), and never one whose author is on either side of a block
+   * with the actor (that comment would be refused, 403).
+   */
+  #postFor(actor: BenchActor): string {
+    if (!this.#posts) throw new Error('this workload needs seeded public posts; none were found');
+    const allowed = (p: { readonly authorId: string }): boolean => !actor.hidden.includes(p.authorId);
+    let post = this.#posts.pick();
+    for (let i = 0; i < 8 && !allowed(post); i++) post = this.#posts.pick();
+    if (!allowed(post)) post = this.data.recentPosts.find(allowed) ?? post;
+    if (!allowed(post)) throw new Error(`actor ${actor.id} is blocked by or blocks every author of the prepared posts`);
+    return post.id;
   }
 
   /** A profile the actor may see: not one on either side of a block (a few redraws suffice). */

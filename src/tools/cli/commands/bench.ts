@@ -9,7 +9,7 @@ import { runBench } from '../../bench/run-bench.ts';
 import { CONCURRENCY_DEFAULTS } from '../../bench/scenarios/concurrency.ts';
 import { OVERLOAD_DEFAULTS } from '../../bench/scenarios/overload.ts';
 import { REALTIME_DEFAULTS } from '../../bench/scenarios/realtime.ts';
-import { API_WORKLOADS, FEATURE_WORKLOADS, type WorkloadName } from '../../bench/workloads/catalog.ts';
+import { API_WORKLOADS, FEATURE_WORKLOADS, WRITE_WORKLOADS, type WorkloadName } from '../../bench/workloads/catalog.ts';
 import { CliError, progressLine } from '../output.ts';
 
 interface BenchCliOptions {
@@ -21,7 +21,7 @@ interface BenchCliOptions {
 
 const PRESETS: readonly Preset[] = ['small', 'medium', 'large'];
 const SCENARIOS: readonly Scenario[] = ['growth', 'concurrency', 'latency', 'realtime', 'overload'];
-const WORKLOADS: readonly string[] = [...API_WORKLOADS, ...FEATURE_WORKLOADS, 'healthz'];
+const WORKLOADS: readonly string[] = [...API_WORKLOADS, ...WRITE_WORKLOADS, ...FEATURE_WORKLOADS, 'healthz'];
 
 function positive(name: string, raw: string | undefined, fallback: number, opts: { integer?: boolean; max?: number } = {}): number {
   if (raw === undefined) return fallback;
