@@ -56,10 +56,11 @@ export class RedisBusHub {
 
   channel(name: string): string { return `${this.channelPrefix}:${name}`; }
 
-  async publish(channel: string, busId: string, payload: unknown): Promise<void> {
+  /** Resolves to the number of subscriber connections that received it (Redis' PUBLISH reply). */
+  async publish(channel: string, busId: string, payload: unknown): Promise<number> {
     if (!this.canPublish()) throw new Error('redis unavailable: bus message queued for retry');
     const env: Envelope = { b: busId, p: payload };
-    await this.publisher.publish(this.channel(channel), JSON.stringify(env));
+    return this.publisher.publish(this.channel(channel), JSON.stringify(env));
   }
 
   async subscribe(channel: string, busId: string, deliver: Deliver): Promise<void> {

@@ -20,6 +20,7 @@ import { TypedCache } from './typed-cache.ts';
 import { INVALIDATION_CHANNEL, parseInvalidation } from './invalidation-message.ts';
 import { RedisMemoryPoller } from './redis-memory.ts';
 import { MasterGuard } from './master-guard.ts';
+import { AckedInvalidation, type AckOutcome } from './acked-invalidation.ts';
 import type { WarmReport } from './types.ts';
 
 /**
@@ -40,6 +41,11 @@ const LEASE_TTL_MS = 3_000;
 const LEASE_MAX_WAIT_MS = 2_000;
 const L2_BREAKER_MS = 1_000;
 const BUS_RETRY_QUEUE = 1_000;
+/**
+ * How long a session revocation waits for every instance to acknowledge that it dropped
+ * the session (acked-invalidation.ts). Peers ack in a few ms; this bounds a stalled one.
+ */
+export const REVOKE_ACK_TIMEOUT_MS = 500;
 /** Largest single L1 entry: a profile with a big bio and metadata is a few KB. */
 const MAX_L1_ENTRY_BYTES = 256 * 1024;
 
@@ -62,6 +68,7 @@ export class CacheLayer {
   readonly metrics: CacheMetrics | undefined;
   readonly #bento: BentoCache<Record<CacheName, ReturnType<typeof bentostore>>>;
   readonly #hub: RedisBusHub;
+  readonly #acked: AckedInvalidation;
   readonly #coverage: ListenerCoverage;
   readonly #log: Logger;
   readonly #caches: Record<CacheName, TypedCache>;
@@ -85,6 +92,10 @@ export class CacheLayer {
     this.health.onRecovered((ms) => this.#log.info({ downMs: ms }, 'redis is back: L2 in use again'));
     this.lru = new ByteLru(config.cache.l1MaxBytes, Math.min(MAX_L1_ENTRY_BYTES, config.cache.l1MaxBytes));
     this.#hub = new RedisBusHub(this.redis, config.redis, name, `${config.cache.namespace}:bus`, () => this.health.ready);
+    this.#acked = new AckedInvalidation(this.#hub, this.instanceId,
+      // The same keys also come as bentocache's bus delete, counted there (source 'bus').
+      (cache, ids) => this.#caches[cache].dropL1(ids),
+      (what, err) => { if (this.health.ready) this.#log.warn({ err: errText(err) }, `${what} failed`); });
     this.lease = new FleetLease(this.redis, this.health, LEASE_TTL_MS, LEASE_MAX_WAIT_MS);
     this.janitor = new L2Janitor(this.redis, this.health,
       (what, err) => this.#log.warn({ err: errText(err) }, `${what} failed`),
@@ -176,6 +187,27 @@ export class CacheLayer {
     this.metrics?.invalidations.inc({ cache, source }, ids.length);
     await this.#caches[cache].invalidateFromApp(ids);
     this.#observed(cache, ids);
+  }
+
+  /**
+   * `invalidate`, then waits until every live instance has dropped the keys from its L1
+   * (each acknowledges on the bus), at most REVOKE_ACK_TIMEOUT_MS. For session revocation:
+   * the logout is answered when no instance would still accept the token. Never throws
+   * for Redis: without it nothing is sent and nothing is awaited (NOTIFY still reaches
+   * every instance).
+   */
+  async invalidateAcknowledged(cache: CacheName, ids: readonly string[]): Promise<AckOutcome> {
+    await this.invalidate(cache, ids);
+    const out = await this.#acked.invalidate(cache, ids, REVOKE_ACK_TIMEOUT_MS);
+    if (out.expected !== undefined && !out.complete) {
+      this.#log.warn({ cache, expected: out.expected, acked: out.acked, ms: Math.round(out.ms) }, 'not every instance acknowledged an invalidation in time');
+    }
+    return out;
+  }
+
+  /** Acknowledged invalidations: ours, ours that timed out, and peers' acknowledged here. */
+  get ackStats(): { readonly requested: number; readonly timeouts: number; readonly sent: number } {
+    return { requested: this.#acked.requested, timeouts: this.#acked.timeouts, sent: this.#acked.acksSent };
   }
 
   /**

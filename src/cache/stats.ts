@@ -37,6 +37,8 @@ export interface CacheStatsReport {
   readonly l2PendingDeletes: number;
   readonly listener: { readonly reconnects: number; readonly received: number; readonly ignored: number } | null;
   readonly l1Flushes: number;
+  /** Acknowledged invalidations (session revocations, acked-invalidation.ts): ours, ours not acknowledged by every instance in time, and peers' acknowledged here. */
+  readonly acks: { readonly requested: number; readonly timeouts: number; readonly sent: number };
   readonly lastWarm: WarmReport | null;
   /** The Redis master this instance checked (run_id), whether reads bypass the cache until it has, and the flushes a change caused (master-guard.ts). */
   readonly master: { readonly runId: string | null; readonly checking: boolean; readonly changes: readonly MasterChange[] };
@@ -103,6 +105,7 @@ export async function cacheStats(layer: CacheLayer, opts: { keyCounts?: boolean 
     l2PendingDeletes: layer.janitor.pendingCount,
     listener: layer.listener ? { reconnects: layer.listener.reconnects, received: layer.listener.received, ignored: layer.ignoredNotifications } : null,
     l1Flushes: layer.l1Flushes,
+    acks: layer.ackStats,
     lastWarm: layer.lastWarm ?? null,
     master: { runId: layer.masterGuard.verifiedMaster ?? null, checking: layer.masterGuard.holding, changes: [...layer.masterGuard.changes] },
   };

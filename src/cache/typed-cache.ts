@@ -202,12 +202,21 @@ export class TypedCache {
 
   /** A PostgreSQL NOTIFY: every instance gets it, so only local L1 and (idempotently) L2. */
   invalidateLocal(ids: readonly string[]): void {
+    this.dropL1(ids);
+    this.#unlinkL2(ids);
+  }
+
+  /**
+   * This instance's L1 copies only, at once (a peer's acknowledged invalidation: the peer
+   * already deleted L2). Noted as just invalidated: a load in flight reloads, the next
+   * loads read the primary.
+   */
+  dropL1(ids: readonly string[]): void {
     for (const id of ids) {
       const fullKey = this.deps.keys.item(this.name, id);
       this.recent.note(fullKey);
       this.deps.lru.delete(fullKey);
     }
-    this.#unlinkL2(ids);
   }
 
   /** A peer's bus message: bentocache drops the L1 copies; we remember the keys as fresh-read. */

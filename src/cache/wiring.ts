@@ -85,7 +85,8 @@ export async function startCache(config: Config, deps: { db: Database; metrics: 
     firstPages: config.cache.pageTtlMs > 0 ? new PageCache(layer, deps.db.router, config.cache.pageTtlMs) : undefined,
     attach: (services) => {
       services.hooks.onProfileChanged((userId) => layer.invalidate('profile', [userId]));
-      services.hooks.onSessionRevoked((tokenHash) => layer.invalidate('session', [tokenHash]));
+      // Answered only once every live instance dropped the session (bounded; acked-invalidation.ts).
+      services.hooks.onSessionRevoked(async (tokenHash) => { await layer.invalidateAcknowledged('session', [tokenHash]); });
       services.hooks.onRelationshipChanged((userId, otherUserId) => layer.invalidate('relationship', pairInvalidationKeys(userId, otherUserId)));
     },
     warm: async () => {

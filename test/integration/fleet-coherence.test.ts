@@ -18,7 +18,8 @@ import { buildFleetLayout } from '../../src/tools/stack/fleet/layout.ts';
  * checked, not only the last:
  *  - invalidation: a profile update answered by instance W, then another user's reads on the
  *    other instances (each holding the old view in its cache) never return the old bio;
- *  - logout: a token revoked on W is refused on every instance by the very next request;
+ *  - logout: a token revoked on W is refused on every instance by the very next request (the
+ *    logout is answered once every instance acknowledged dropping it, acked-invalidation.ts);
  *  - read-your-writes: a post created on W is in its author's next feed page on every instance.
  */
 const INSTANCES = 3;
@@ -148,12 +149,11 @@ describe('cross-instance coherence through HAProxy (3 instances)', () => {
     expect(ownStale).toBe(0);
   }, 180_000);
 
-  it('a logout on one instance: the token fails at once there and within 1 s on every other instance', async () => {
+  it('a logout on one instance makes the token fail on every instance at once', async () => {
     const rounds = 8;
-    let acceptedOnWriter = 0;
-    let acceptedOnOthers = 0;
+    let accepted = 0;
     let refusedOnOthers = 0;
-    let slowestMs = 0;
+    let slowestLogoutMs = 0;
     const writers: string[] = [];
     const started = performance.now();
     for (let r = 0; r < rounds; r++) {
@@ -161,34 +161,27 @@ describe('cross-instance coherence through HAProxy (3 instances)', () => {
       // Every instance resolves the token twice, so every instance holds the session cached.
       const warm = await readAcross(() => call('GET', '/api/auth/session', { token: user.token }), names(), 2);
       expect(warm.every((a) => a.status === 200)).toBe(true);
+      const sent = performance.now();
       const out = await call<{ revoked: boolean }>('POST', '/api/auth/logout', { token: user.token });
-      const loggedOut = performance.now();
+      slowestLogoutMs = Math.max(slowestLogoutMs, performance.now() - sent);
       expect(out.status).toBe(200);
       expect(out.body.revoked).toBe(true);
       writers.push(out.instance);
       // The very next requests, until every instance (the writer's too) has answered. The
-      // writer dropped the session before answering; the others hear it on the bus (and
-      // NOTIFY) a few ms later, so one of them may still accept a request that overtakes it.
+      // logout was answered only after every instance acknowledged dropping the session
+      // (src/cache/acked-invalidation.ts), so none of them may accept it.
       const after = await readAcross(() => call('GET', '/api/auth/session', { token: user.token }), names());
-      const refusedBy = new Set<string>();
       for (const a of after) {
-        if (a.status === 401) refusedBy.add(a.instance);
-        if (a.instance === out.instance) { if (a.status !== 401) acceptedOnWriter++; } else if (a.status === 401) refusedOnOthers++; else acceptedOnOthers++;
+        if (a.status !== 401) accepted++;
+        else if (a.instance !== out.instance) refusedOnOthers++;
       }
-      // Every instance refuses it within 1 s (docs/ARCHITECTURE.md, "Revocation within 1 s").
-      while (refusedBy.size < INSTANCES && performance.now() - loggedOut < 1_000) {
-        const a = await call('GET', '/api/auth/session', { token: user.token });
-        if (a.status === 401) refusedBy.add(a.instance);
-      }
-      slowestMs = Math.max(slowestMs, performance.now() - loggedOut);
-      expect([...refusedBy].sort()).toEqual([...names()].sort());
     }
     const ms = performance.now() - started;
     console.log(`[fleet-coherence] logout: ${rounds} logouts (answered by ${JSON.stringify(tally(writers.map((instance) => ({ instance }))))}), `
-      + `next request on another instance: ${refusedOnOthers} refused, ${acceptedOnOthers} accepted (overtook the bus); on the writer: ${acceptedOnWriter} accepted; `
-      + `every instance refusing after at most ${slowestMs.toFixed(0)} ms; ${ms.toFixed(0)} ms in all`);
+      + `${refusedOnOthers} requests on other instances right after refused, ${accepted} accepted; slowest logout ${slowestLogoutMs.toFixed(0)} ms; ${ms.toFixed(0)} ms`);
     expect(new Set(writers).size).toBeGreaterThan(1);
-    expect(acceptedOnWriter).toBe(0);
+    expect(refusedOnOthers).toBeGreaterThanOrEqual(rounds * (INSTANCES - 1));
+    expect(accepted).toBe(0);
   }, 180_000);
 
   it('read-your-writes: a post created on one instance is in its author\'s next feed page on every instance', async () => {

@@ -129,7 +129,8 @@ export class ModerationService {
     // After commit: sessions out of the session cache on every instance, and the profile
     // view (hidden or suspended) out of the profile cache. The database triggers of
     // migration 0004 send the same invalidations; this is the fast path.
-    for (const hash of row.revoked_token_hashes) await this.d.hooks.sessionRevoked(hash, found.target_user_id);
+    // Side by side: each revocation waits (bounded) for every instance to drop it.
+    await Promise.all(row.revoked_token_hashes.map((hash) => this.d.hooks.sessionRevoked(hash, found.target_user_id)));
     if (row.suspended || (row.hid && found.target_kind === 'profile')) await this.d.hooks.profileChanged(found.target_user_id, lsn);
     return {
       value: {
