@@ -32,7 +32,7 @@ export interface FloorRatio {
 }
 
 /** Workloads whose every request commits a write: they are read against the durable-commit floor. */
-const WRITE_WORKLOADS = new Set(['send']);
+const COMMITTING_WORKLOADS = new Set(['send', 'post', 'comment']);
 
 export function versusFloor(opt: Readonly<Record<string, WorkloadMeasure>>, floor: Readonly<Record<string, FloorMeasure>>): Record<string, FloorRatio> {
   const route = floor.trivial_route;
@@ -41,7 +41,7 @@ export function versusFloor(opt: Readonly<Record<string, WorkloadMeasure>>, floo
   for (const [name, o] of Object.entries(opt)) {
     out[name] = {
       rps_vs_trivial_route: ratio(o.rps, route?.rps), p99_vs_trivial_route: ratio(o.p99_ms, route?.p99_ms),
-      ...(WRITE_WORKLOADS.has(name) ? { rps_vs_durable_commit: ratio(o.rps, commit?.rps) } : {}),
+      ...(COMMITTING_WORKLOADS.has(name) ? { rps_vs_durable_commit: ratio(o.rps, commit?.rps) } : {}),
     };
   }
   return out;
