@@ -9,7 +9,8 @@ import { iso } from './sql-fragments.ts';
  * clauses fold away when the planner sees the parameter values (a custom plan), which
  * leaves only the filters in use, each backed by its own index:
  *   interests / roles / metadata → GIN jsonb_path_ops (`@>` containment),
- *   q → GIN on search_vector, city/state → B-tree (state, city), age → B-tree birthdate,
+ *   q → GIN on search_vector, city/state → B-tree (state, city, last_active_at, user_id),
+ *   which also yields a city's profiles in page order (migration 0022), age → B-tree birthdate,
  *   lat/lng/radius → GiST on ll_to_earth(lat, lng) via earth_box, refined by earth_distance.
  *
  * Free text: search_vector mixes two configurations — display name, city and state
