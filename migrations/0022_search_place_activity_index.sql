@@ -17,7 +17,7 @@
 --
 -- EXPLAIN (ANALYZE, BUFFERS) on the replica of `large`, 31 draws per operation as the bench
 -- draws them, median: search_place 7.6–9.5 ms, 4,464 buffers before; 0.7 ms, 160 buffers
--- after. search_multi median buffers 1,533 → 553 (docs/PERFORMANCE.md, "Search operations on
+-- after. search_multi median buffers 1,533 → 661 after 0023 (docs/PERFORMANCE.md, "Search operations on
 -- `large`"). 100,000 profiles on `large`: well under a second to build and analyze.
 CREATE INDEX profiles_place_activity_idx ON profiles (state, city, last_active_at, user_id);
 COMMENT ON INDEX profiles_place_activity_idx IS 'serves: search.profiles city/state filters, most recently active first (backward scan from the keyset position)';
