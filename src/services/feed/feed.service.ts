@@ -64,6 +64,8 @@ interface GlobalHead {
 const GLOBAL_HEAD_ROWS = 120;
 /** First window per feed: the global feed is busy (a day fills a page), a following feed less so. */
 const INITIAL_DAYS: Record<FeedType, number> = { global: 2, following: 31 };
+/** Relationship lookups in flight at once while cutting a viewer's page from the shared global head. */
+const HEAD_LOOKUP_WIDTH = 4;
 /** A post's created_at equals its UUIDv7 time; ±1 day absorbs clock skew and still prunes to one or two partitions. */
 const POST_TIME_SLACK_MS = DAY_MS;
 
@@ -117,10 +119,10 @@ export class FeedService {
     const lowerMs = Date.parse(window.lowerTs);
     const inWindow = head.rows.filter((r) => Date.parse(r.created_at) >= lowerMs);
     // Newest first, until the page (plus one row, for the cursor) is full: only the authors
-    // on it are looked up, each once. The rows that could fill the page are looked up
-    // together, not one author after another: on `large` a viewer's relationship-set nodes
-    // are often cold, and 21 sequential cache reads made this page the mixed workload's
-    // slowest (p99 144 ms). Another round runs only when blocked authors left the page short.
+    // on it are looked up, each once, HEAD_LOOKUP_WIDTH at a time. On `large` a viewer's
+    // relationship-set nodes are often cold: 21 lookups one after another made this page the
+    // mixed workload's slowest (p99 138 ms), and all 21 at once took up to 16 pool
+    // connections for one request and cost the others (mixed req/s -10%, docs/PERFORMANCE.md).
     const hidden = new Map<string, Promise<boolean>>();
     const isHidden = (authorId: string): Promise<boolean> => {
       let h = hidden.get(authorId);
@@ -135,7 +137,7 @@ export class FeedService {
     const rows: PostRow[] = [];
     let taken = 0;
     while (rows.length <= n && taken < inWindow.length) {
-      const round = inWindow.slice(taken, taken + n + 1 - rows.length);
+      const round = inWindow.slice(taken, taken + Math.min(HEAD_LOOKUP_WIDTH, n + 1 - rows.length));
       taken += round.length;
       const hide = await Promise.all(round.map((r) => isHidden(r.author_id)));
       round.forEach((r, i) => { if (!hide[i]) rows.push(r); });
