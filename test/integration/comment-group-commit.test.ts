@@ -5,6 +5,7 @@ import { CommentBatchRepository, type CommentToWrite } from '../../src/repositor
 import type { FeedService } from '../../src/services/feed/feed.service.ts';
 import type { IdempotencyKey } from '../../src/services/idempotency.ts';
 import { newTimedId } from '../../src/services/ids.ts';
+import { codeOf, inGroups } from '../helpers/group-commit.ts';
 import { expectError, registerUser, startTestApp, type TestApp, type TestUser } from '../helpers/app.ts';
 
 /**
@@ -63,21 +64,12 @@ function keyOf(user: TestUser, key: string, content: string): IdempotencyKey {
   return { scope: user.id, key, fingerprint: crypto.createHash('sha256').update(content).digest() };
 }
 
-/** The comments' group counters move by exactly this much while `fn` runs. */
-async function inGroups<T>(groups: number, members: number, fn: () => Promise<T>): Promise<T> {
-  const before = feed.commentGroups;
-  const out = await fn();
-  const after = feed.commentGroups;
-  expect({ groups: after.groups - before.groups, members: after.members - before.members }).toEqual({ groups, members });
-  return out;
-}
 
-function codeOf(err: unknown): string | undefined {
-  return err !== null && typeof err === 'object' && 'code' in err && typeof err.code === 'string' ? err.code : undefined;
-}
 
 /** A UUIDv7 of now that names no post. */
 const missingPostId = (): string => newTimedId().id;
+
+const inGroupsOf = <T>(groups: number, members: number, fn: () => Promise<T>): Promise<T> => inGroups(() => feed.commentGroups, groups, members, fn);
 
 beforeAll(async () => {
   t = await startTestApp('comment_groups');
@@ -101,7 +93,7 @@ describe('group commit of comments (real PostgreSQL)', () => {
     const postId = await newPost(author, `hot post ${crypto.randomUUID()}`);
     const stamp = crypto.randomUUID();
     const started = Date.now();
-    const results = await inGroups(1, commenters.length, () => Promise.all(commenters.map((u, i) => feed.addComment(postId, u.id, `hot ${i} ${stamp}`))));
+    const results = await inGroupsOf(1, commenters.length, () => Promise.all(commenters.map((u, i) => feed.addComment(postId, u.id, `hot ${i} ${stamp}`))));
     console.log(`${commenters.length} comments on one post in one group answered in ${Date.now() - started} ms`);
     expect(results.map((w) => w.replayed)).toEqual(commenters.map(() => false));
     expect(new Set(results.map((w) => w.value.id)).size).toBe(commenters.length);
@@ -143,7 +135,7 @@ describe('group commit of comments (real PostgreSQL)', () => {
       { post: p2, by: blocker, content: `not blocked here ${stamp}`, expect: 'ok' },
       { post: p1, by: c3, content: `ok 3 ${stamp}`, expect: 'ok' },
     ];
-    const results = await inGroups(1, cases.length, () => Promise.allSettled(cases.map((x) => feed.addComment(x.post, x.by.id, x.content))));
+    const results = await inGroupsOf(1, cases.length, () => Promise.allSettled(cases.map((x) => feed.addComment(x.post, x.by.id, x.content))));
     expect(results.map((r) => (r.status === 'fulfilled' ? 'ok' : codeOf(r.reason)))).toEqual(cases.map((x) => x.expect));
     for (const x of cases) expect(await commentsWith(x.content)).toBe(x.expect === 'ok' ? 1 : 0);
     expect([await commentCount(p1), await commentCount(p2)]).toEqual([2, 2]);
@@ -163,7 +155,7 @@ describe('group commit of comments (real PostgreSQL)', () => {
     const k = keyOf(c1, `dup-${stamp}`, `dup ${stamp}`);
     const DUPS = 5;
     // One group for the first duplicate and the two others, then one per further duplicate.
-    const results = await inGroups(DUPS, DUPS + 2, () => Promise.all([
+    const results = await inGroupsOf(DUPS, DUPS + 2, () => Promise.all([
       ...Array.from({ length: DUPS }, () => feed.addComment(postId, c1.id, `dup ${stamp}`, k)),
       feed.addComment(postId, c2.id, `beside 1 ${stamp}`),
       feed.addComment(postId, c3.id, `beside 2 ${stamp}`),
@@ -197,7 +189,7 @@ describe('group commit of comments (real PostgreSQL)', () => {
     const [c1, c2] = commenters as [TestUser, TestUser];
     const k = keyOf(c1, `replay-${stamp}`, `first ${stamp}`);
     const first = await feed.addComment(postId, c1.id, `first ${stamp}`, k);
-    const group = await inGroups(1, 3, () => Promise.all([
+    const group = await inGroupsOf(1, 3, () => Promise.all([
       feed.addComment(postId, c2.id, `other 1 ${stamp}`),
       feed.addComment(postId, c1.id, `first ${stamp}`, k),
       feed.addComment(postId, c2.id, `other 2 ${stamp}`),

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ConversationService, DirectMessage } from '../../src/services/chat/conversations.service.ts';
 import type { IdempotencyKey } from '../../src/services/idempotency.ts';
 import type { Written } from '../../src/services/support.ts';
+import { codeOf, inGroups } from '../helpers/group-commit.ts';
 import { registerUser, startTestApp, type TestApp, type TestUser } from '../helpers/app.ts';
 
 /**
@@ -61,18 +62,9 @@ async function waitFor(what: string, check: () => Promise<boolean>, ms: number):
   return Date.now() - started;
 }
 
-/** The sends' group counters move by exactly this much while `fn` runs. */
-async function inGroups<T>(groups: number, members: number, fn: () => Promise<T>): Promise<T> {
-  const before = chat.sendGroups;
-  const out = await fn();
-  const after = chat.sendGroups;
-  expect({ groups: after.groups - before.groups, members: after.members - before.members }).toEqual({ groups, members });
-  return out;
-}
 
-function codeOf(err: unknown): string | undefined {
-  return err !== null && typeof err === 'object' && 'code' in err && typeof err.code === 'string' ? err.code : undefined;
-}
+
+const inGroupsOf = <T>(groups: number, members: number, fn: () => Promise<T>): Promise<T> => inGroups(() => chat.sendGroups, groups, members, fn);
 
 beforeAll(async () => {
   t = await startTestApp('send_groups');
@@ -99,7 +91,7 @@ describe('group commit of message sends (real PostgreSQL)', () => {
     const N = 20;
     let answered = 0;
     const visibleOnAnswer: number[] = [];
-    const sends = inGroups(1, N, () => Promise.all(Array.from({ length: N }, (_, i) =>
+    const sends = inGroupsOf(1, N, () => Promise.all(Array.from({ length: N }, (_, i) =>
       chat.send(convAB, i % 2 === 0 ? a.id : b.id, `held until commit ${i}`).then(async (w) => {
         answered++;
         visibleOnAnswer.push((await one<{ n: number }>('SELECT count(*)::int AS n FROM messages WHERE id = $1', [w.value.id])).n);
@@ -134,7 +126,7 @@ describe('group commit of message sends (real PostgreSQL)', () => {
       { conv: convAB, sender: b, content: `fine 3 ${stamp}`, expect: 'ok' },
     ];
     const started = Date.now();
-    const results = await inGroups(1, cases.length, () => Promise.allSettled(cases.map((x) => chat.send(x.conv, x.sender.id, x.content))));
+    const results = await inGroupsOf(1, cases.length, () => Promise.allSettled(cases.map((x) => chat.send(x.conv, x.sender.id, x.content))));
     console.log(`a group of ${cases.length} with one unstorable and three refused members answered in ${Date.now() - started} ms`);
     const got = results.map((r) => (r.status === 'fulfilled' ? 'ok' : codeOf(r.reason)));
     expect(got).toEqual(cases.map((x) => x.expect));
@@ -146,7 +138,7 @@ describe('group commit of message sends (real PostgreSQL)', () => {
       'SELECT user_id, unread_count FROM conversation_members WHERE conversation_id = $1', [convAC]);
     const unread = (id: string) => before.rows.find((r) => r.user_id === id)?.unread_count ?? -1;
     const senders = [a, c, a, a, c];
-    const sent = await inGroups(1, senders.length, () => Promise.all(senders.map((s, i) => chat.send(convAC, s.id, `read state ${i} ${crypto.randomUUID()}`))));
+    const sent = await inGroupsOf(1, senders.length, () => Promise.all(senders.map((s, i) => chat.send(convAC, s.id, `read state ${i} ${crypto.randomUUID()}`))));
     const newest = [...sent].sort((x, y) => (x.value.created_at === y.value.created_at
       ? (x.value.id < y.value.id ? -1 : 1) : (x.value.created_at < y.value.created_at ? -1 : 1))).at(-1);
     const conv = await one<{ last_message_id: string }>('SELECT last_message_id FROM conversations WHERE id = $1', [convAC]);
@@ -168,7 +160,7 @@ describe('group commit of message sends (real PostgreSQL)', () => {
     const k = keyOf(a, `replay-${stamp}`, `first ${stamp}`);
     const first = await chat.send(convAB, a.id, `first ${stamp}`, k);
     expect(first.replayed).toBe(false);
-    const group = await inGroups(1, 4, () => Promise.allSettled([
+    const group = await inGroupsOf(1, 4, () => Promise.allSettled([
       chat.send(convAB, b.id, `other 1 ${stamp}`),
       chat.send(convAB, a.id, `first ${stamp}`, k),
       chat.send(convAB, a.id, `first ${stamp}`, keyOf(a, `fresh-${stamp}`, `first ${stamp}`)),
@@ -180,7 +172,7 @@ describe('group commit of message sends (real PostgreSQL)', () => {
     expect([other1?.replayed, other2?.replayed]).toEqual([false, false]);
     // The key's message once, plus the fresh key's own copy of the same text.
     expect(await messagesWith(`first ${stamp}`)).toBe(2);
-    const reuse = await inGroups(1, 2, () => Promise.allSettled([
+    const reuse = await inGroupsOf(1, 2, () => Promise.allSettled([
       chat.send(convAB, a.id, `not the first ${stamp}`, keyOf(a, `replay-${stamp}`, `not the first ${stamp}`)),
       chat.send(convAB, b.id, `other 3 ${stamp}`),
     ]));
@@ -215,7 +207,7 @@ describe('group commit of message sends (real PostgreSQL)', () => {
     const DUPS = 5;
     const started = Date.now();
     // One group for the first duplicate and the two others, then one per further duplicate.
-    const results = await inGroups(DUPS, DUPS + 2, () => Promise.all([
+    const results = await inGroupsOf(DUPS, DUPS + 2, () => Promise.all([
       ...Array.from({ length: DUPS }, () => chat.send(convAB, b.id, `dup ${stamp}`, k)),
       chat.send(convAB, a.id, `beside 1 ${stamp}`),
       chat.send(convAC, c.id, `beside 2 ${stamp}`),
