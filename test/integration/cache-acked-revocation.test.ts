@@ -170,13 +170,25 @@ describe('logout through two app instances', () => {
     expect(reg.status).toBe(201);
     return { id: String((reg.body.user as { id: string }).id), token: String(reg.body.token), email: body.email, password: body.password };
   };
-  /** B holds the session in its L1 (its second use is an L1 hit there). */
+  /**
+   * B holds the session in its L1 (its second use is an L1 hit there). A late invalidation
+   * can drop B's fresh copy between the two reads (a CI run under load saw the second read
+   * miss); then B loads it again, for at most 5 s, and the time is printed.
+   */
+  let reloadsOnB = 0;
   const cachedOnB = async (token: string) => {
     if (!B) throw new Error('B not started');
-    expect((await call(B, 'GET', '/api/auth/session', { token })).status).toBe(200);
-    const h0 = await l1Hits(B);
-    expect((await call(B, 'GET', '/api/auth/session', { token })).status).toBe(200);
-    expect(await l1Hits(B)).toBeGreaterThan(h0);
+    const started = performance.now();
+    for (;;) {
+      expect((await call(B, 'GET', '/api/auth/session', { token })).status).toBe(200);
+      const h0 = await l1Hits(B);
+      expect((await call(B, 'GET', '/api/auth/session', { token })).status).toBe(200);
+      if ((await l1Hits(B)) > h0) return;
+      reloadsOnB += 1;
+      const ms = performance.now() - started;
+      console.log(`[cache-acked-revocation] B's copy of the session was dropped between two reads; loading it again (${ms.toFixed(0)} ms so far)`);
+      if (ms > 5_000) throw new Error(`B did not keep the session in its L1 within 5 s (${reloadsOnB} reloads)`);
+    }
   };
 
   it('a logout on A: the very next request on B is refused, every round', async () => {
