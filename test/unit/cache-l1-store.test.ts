@@ -33,6 +33,21 @@ describe('ByteLru (the L1 bound in bytes)', () => {
     expect(lru.evictions).toBe(1);
   });
 
+  it('keeps a key read once per quarter of the map, without moving it on every read', () => {
+    // 100 entries of the same size fill it; every new one evicts the oldest.
+    const entry = 2 + 3 + 100 + 96;
+    const lru = new ByteLru(100 * entry, 1_000);
+    const key = (i: number) => `k${String(i).padStart(3, '0')}`;
+    for (let i = 0; i < 100; i++) lru.set(key(i), 'x'.repeat(100), undefined);
+    for (let i = 100; i < 1_000; i++) {
+      if (i % 20 === 0) expect(lru.get(key(0))).toBeDefined(); // hot: read every 20 writes
+      lru.set(key(i), 'x'.repeat(100), undefined);
+    }
+    expect(lru.get(key(0))).toBeDefined();
+    expect(lru.get(key(1))).toBeUndefined(); // cold: evicted long ago
+    expect(lru.size).toBe(100);
+  });
+
   it('refuses entries above the per-entry limit and expires entries by TTL', async () => {
     const lru = new ByteLru(100_000, 1_000);
     expect(lru.set('big', 'x'.repeat(2_000), undefined)).toBe(false);
