@@ -151,16 +151,20 @@ describe('galleries', () => {
   it("follow the owner's profile privacy and blocks; only the owner deletes", async () => {
     const [owner, friend, stranger] = await Promise.all([registerUser(t, 'ph_own'), registerUser(t, 'ph_fr'), registerUser(t, 'ph_str')]);
     const ids: string[] = [];
+    // Another user reads the gallery next: they carry the owner's last write position
+    // (X-BGC-LSN), or a lagging replica may not have the newest photo yet (a CI run under load).
+    let ownerLsn: string | undefined;
     for (const side of [100, 200, 300]) {
       const r = await upload(owner, await sharp({ create: { width: side, height: side, channels: 3, background: '#123456' } }).jpeg().toBuffer(), 'image/jpeg');
       expect(r.status).toBe(201);
       ids.push(r.body.id);
+      ownerLsn = r.lsn ?? ownerLsn;
     }
     const seen: string[] = [];
     let cursor: string | null = null;
     let pages = 0;
     do {
-      const res: ApiResponse<PageBody<PhotoBody>> = await t.call<PageBody<PhotoBody>>('GET', `/api/profiles/${owner.id}/photos?limit=2${cursor ? `&cursor=${cursor}` : ''}`, { token: stranger.token });
+      const res: ApiResponse<PageBody<PhotoBody>> = await t.call<PageBody<PhotoBody>>('GET', `/api/profiles/${owner.id}/photos?limit=2${cursor ? `&cursor=${cursor}` : ''}`, { token: stranger.token, lsn: ownerLsn });
       expect(res.status, JSON.stringify(res.body)).toBe(200);
       seen.push(...res.body.items.map((p) => p.id));
       cursor = res.body.next_cursor;
