@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectError, registerUser, startTestApp, type TestApp, type TestUser } from '../helpers/app.ts';
+import { newestLsn } from '../helpers/write-position.ts';
 
 /**
  * Profile ratings (issue 20) on the real stack: the rules (1..5, one per rater and
@@ -13,7 +14,8 @@ interface RatingBody { user_id: string; score: number | null; rating: { average:
 interface ProfileBody { id: string; rating: { average: number | null; count: number } }
 
 const rate = (by: TestUser, who: string, score: unknown) => t.call<RatingBody>('PUT', `/api/profiles/${who}/rating`, { token: by.token, body: { score } });
-const profile = (by: TestUser, who: string) => t.call<ProfileBody>('GET', `/api/profiles/${who}`, { token: by.token });
+/** `lsn`: other users' ratings this read must see (a reader's own writes are followed by the app). */
+const profile = (by: TestUser, who: string, lsn?: string) => t.call<ProfileBody>('GET', `/api/profiles/${who}`, { token: by.token, lsn });
 
 /** Executions of the profile view's statement so far (a cache miss runs it; a hit does not). */
 async function profileLoads(): Promise<number> {
@@ -47,7 +49,8 @@ describe('rating a profile', () => {
     expect(r3.body).toEqual({ user_id: owner.id, score: 1, rating: { average: 1.5, count: 2 } });
     const mine = await t.call<RatingBody>('GET', `/api/profiles/${owner.id}/rating`, { token: a.token, lsn: r3.lsn });
     expect(mine.body).toEqual({ user_id: owner.id, score: 1, rating: { average: 1.5, count: 2 } });
-    const seen = await profile(owner, owner.id);
+    // The owner's own last write (registering) is older than the ratings: read at the last one's position.
+    const seen = await profile(owner, owner.id, r3.lsn);
     expect(seen.body.rating).toEqual({ average: 1.5, count: 2 });
 
     const gone = await t.call<RatingBody>('DELETE', `/api/profiles/${owner.id}/rating`, { token: a.token });
@@ -123,7 +126,8 @@ describe('consistency', () => {
     } finally {
       await admin.end();
     }
-    const seen = await profile(raters[0] as TestUser, owner.id);
+    // Other raters' writes may be newer than this rater's own: read at the newest position.
+    const seen = await profile(raters[0] as TestUser, owner.id, newestLsn(res2));
     expect(seen.body.rating).toEqual({ average: avg2(second), count: raters.length });
   });
 
@@ -132,7 +136,7 @@ describe('consistency', () => {
     const scores = [1, 2, 3, 4, 5, 1, 2, 3, 4, 5];
     const res = await Promise.all(scores.map((s) => rate(a, owner.id, s)));
     expect(res.map((r) => r.status)).toEqual(scores.map(() => 200));
-    const seen = await profile(owner, owner.id);
+    const seen = await profile(owner, owner.id, newestLsn(res));
     expect(seen.body.rating.count).toBe(1);
     expect(scores).toContain(seen.body.rating.average);
   });
