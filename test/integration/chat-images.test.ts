@@ -113,7 +113,8 @@ describe('images in a conversation', () => {
     expect(file.rawPayload.length).toBe(image.bytes);
     const stored = await sharp(file.rawPayload).metadata();
     expect(stored.exif).toBeUndefined();
-    expect((await get(b, image.url, { 'if-none-match': String(file.headers.etag) })).statusCode).toBe(304);
+    // Still A's upload read by B: at its position (a lagging replica would answer 404, not 304).
+    expect((await get(b, image.url, { 'if-none-match': String(file.headers.etag), 'x-bgc-lsn': res.lsn ?? '0/0' })).statusCode).toBe(304);
     const thumb = await get(a, image.thumb_url);
     expect(await sharp(thumb.rawPayload).metadata()).toMatchObject({ format: 'webp', width: 320, height: 320 });
 

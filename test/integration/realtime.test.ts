@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRuntime, type Runtime } from '../../src/app/runtime.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-db.ts';
 import { eventually, RtClient, UpgradeRefused, type RtEvent } from '../helpers/realtime-client.ts';
+import { lsnHeaders } from '../helpers/write-position.ts';
 
 /**
  * Real-time delivery on the real stack (issue 19), with TWO app instances (two runtimes in
@@ -16,8 +17,9 @@ let B: Runtime;
 const sockets: RtClient[] = [];
 
 interface Res<T> { status: number; body: T; lsn: string | undefined }
-async function call<T>(rt: Runtime, method: 'GET' | 'POST' | 'PUT' | 'DELETE', url: string, opts: { token?: string; body?: unknown } = {}): Promise<Res<T>> {
-  const headers: Record<string, string> = {};
+/** `lsn`: X-BGC-LSN, another user's write this read must see. */
+async function call<T>(rt: Runtime, method: 'GET' | 'POST' | 'PUT' | 'DELETE', url: string, opts: { token?: string; body?: unknown; lsn?: string } = {}): Promise<Res<T>> {
+  const headers: Record<string, string> = lsnHeaders(opts.lsn);
   if (opts.token) headers.authorization = `Bearer ${opts.token}`;
   if (opts.body !== undefined) headers['content-type'] = 'application/json';
   const res = await rt.app.inject({ method, url, headers, ...(opts.body !== undefined ? { payload: JSON.stringify(opts.body) } : {}) });
@@ -229,10 +231,14 @@ describe('presence', () => {
     }, 2_000, 'offline with last_seen_at');
     console.log(`presence offline ${ms.toFixed(1)} ms after the close`);
     // Privacy: friends-only and private profiles hide presence from a non-friend.
-    expect((await call(A, 'PUT', '/api/profiles/me', { token: hana.token, body: { privacy_level: 'friends' } })).status).toBe(200);
-    expect((await call(B, 'GET', url, { token: ivan.token })).status).toBe(403);
-    expect((await call(A, 'PUT', '/api/profiles/me', { token: hana.token, body: { privacy_level: 'private' } })).status).toBe(200);
-    expect((await call(B, 'GET', url, { token: ivan.token })).status).toBe(403);
+    // Ivan reads after Hana's writes, on the other instance: at their positions (X-BGC-LSN),
+    // or a lagging replica may still show the public profile.
+    const friendsOnly = await call(A, 'PUT', '/api/profiles/me', { token: hana.token, body: { privacy_level: 'friends' } });
+    expect(friendsOnly.status).toBe(200);
+    expect((await call(B, 'GET', url, { token: ivan.token, lsn: friendsOnly.lsn })).status).toBe(403);
+    const hidden = await call(A, 'PUT', '/api/profiles/me', { token: hana.token, body: { privacy_level: 'private' } });
+    expect(hidden.status).toBe(200);
+    expect((await call(B, 'GET', url, { token: ivan.token, lsn: hidden.lsn })).status).toBe(403);
     expect((await call(B, 'GET', url, { token: hana.token })).status).toBe(200);
   });
 });
