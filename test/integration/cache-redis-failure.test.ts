@@ -16,6 +16,7 @@ import { ProfileRepository } from '../../src/repositories/profiles.repository.ts
 import { DbProfileReader } from '../../src/services/profiles/profile-reader.ts';
 import type { CacheStatsReport } from '../../src/cache/stats.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-db.ts';
+import { replicasCaughtUp } from '../helpers/write-position.ts';
 
 /**
  * Redis failure and Redis memory, each on a PRIVATE redis-server (same flags as the
@@ -91,6 +92,9 @@ describe('Redis stopped mid-test (fail-open)', () => {
         users.push({ id: res.body.user.id, token: res.body.token });
       }
       const [u0, u1, u2, u3] = users as [typeof users[0], typeof users[0], typeof users[0], typeof users[0]];
+      // u0 reads the profiles of users registered after it, through the cache (a position
+      // would send the reads around it): first let the replicas replay the registrations.
+      await replicasCaughtUp(tdb, 'u0 reads later users\' profiles through the cache');
       // Warm both instances on u1's profile.
       for (const rt of [A, B]) expect((await call(rt, 'GET', `/api/profiles/${u1.id}`, { token: u0.token })).status).toBe(200);
 
@@ -163,6 +167,8 @@ describe('Redis down at start-up', () => {
       const other = `rd2_${process.pid}`;
       const reg2 = await call<{ token: string; user: { id: string } }>(A, 'POST', '/api/auth/register', { body: { email: `${other}@example.test`, username: other, password: 'correct Horse 42' } });
       await new Promise((res) => setTimeout(res, 100));
+      // Another user's profile, read to fill the cache (so without a position): the replicas must have it.
+      await replicasCaughtUp(tdb, 'the first user caches the second one\'s profile');
       expect((await call(A, 'GET', `/api/profiles/${reg2.body.user.id}`, { token: reg.body.token })).status).toBe(200);
       const keys = await stats(A);
       expect(keys.redis?.usedMemory).toBeGreaterThan(0);
@@ -191,6 +197,9 @@ describe('Redis stalled (process stopped, sockets open)', () => {
         users.push({ id: res.body.user.id, token: res.body.token });
       }
       const viewer = users[0] as { id: string; token: string };
+      // The viewer reads later users' profiles through the cache while Redis hangs (a
+      // position would send the reads around it): first let the replicas replay them.
+      await replicasCaughtUp(tdb, 'the viewer reads later users\' profiles through the cache');
       process.kill(pid, 'SIGSTOP');
       stopped = true;
       let worst = 0;
@@ -217,6 +226,9 @@ describe('Redis stalled (process stopped, sockets open)', () => {
       stopped = false;
       expect(await waitFor(async () => (await stats(A)).status.redis, 5_000)).toBe(true);
       await new Promise((res) => setTimeout(res, 1_200));
+      // Another user reads the viewer's write through the cache (what is checked: no stale
+      // copy survived the hang), so without a position: the replicas must have the write.
+      await replicasCaughtUp(tdb, 'another user reads the bio written while Redis hung');
       expect((await call<{ bio: string }>(A, 'GET', `/api/profiles/${viewer.id}`, { token: users[1]?.token })).body.bio).toBe('written while Redis hung');
     } finally {
       if (stopped) process.kill(pid, 'SIGCONT');
