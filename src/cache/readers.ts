@@ -1,8 +1,8 @@
 import type { QueryContext } from '../db/database.ts';
 import { isWellFormedToken, tokenHashHex } from '../auth/tokens.ts';
 import type { CacheLayer } from './cache-layer.ts';
-import { buildNode, lookupPair, parseSetKey, rowLimit, SplitDepthHints, type EdgeLike } from './relationship-sets.ts';
-import type { RelationshipSetRepository } from './relationship-sets.repository.ts';
+import { lookupPair, SplitDepthHints, type EdgeLike } from './relationship-sets.ts';
+import type { RelationshipSetLoader } from './relationship-set-loader.ts';
 
 /**
  * Cache-aside wrappers for the three hot readers the services expose
@@ -55,14 +55,11 @@ export function cachedSessionResolver<S extends { readonly expiresAt: string }>(
  * response (WriteHooks.onRelationshipChanged: its L1 and Redis); other instances drop
  * them when the bus delete (published before that response) or the NOTIFY arrives, a few
  * ms later. A request carrying X-BGC-LSN goes around the cache to the router, which is
- * exact on every instance. Loads right after an invalidation read the primary.
+ * exact on every instance. Loads right after an invalidation read the primary. A miss
+ * below the root loads the node's 15 siblings with it (relationship-set-loader.ts).
  */
-export function cachedRelationshipReader(layer: CacheLayer, inner: RelationshipReaderLike, sets: RelationshipSetRepository): RelationshipReaderLike {
-  const load = async (key: string, opts: { fresh: boolean }) => {
-    const { ownerId, suffix } = parseSetKey(key);
-    const rows = await sets.load(ownerId, suffix, rowLimit(suffix.length) + 1, opts.fresh ? { forcePrimary: true } : {});
-    return buildNode(rows, suffix.length);
-  };
+export function cachedRelationshipReader(layer: CacheLayer, inner: RelationshipReaderLike, loader: RelationshipSetLoader): RelationshipReaderLike {
+  const { load } = loader;
   const hints = new SplitDepthHints();
   return {
     async getRelationship(viewerId: string, otherUserId: string, ctx: QueryContext): Promise<EdgeLike[]> {

@@ -21,6 +21,19 @@
  * A typical user is one node (one lookup); the top user of `medium` is two. "overflow"
  * (more than 1M rows in one user's set) falls back to the per-pair database read.
  *
+ * Sibling loading: a node at depth d ≥ 1 is asked for only when its parent is (or was
+ * hinted) split, and its 15 siblings are usually about to be asked for too (a hot viewer
+ * reads many profiles). So a miss at depth d reads the PARENT's whole range in one
+ * statement (LIMIT siblingRowLimit(d) = 16 × rowLimit(d) + 1), builds all 16 children
+ * (buildSiblings; a child over rowLimit(d) is stored as "split"), returns the one asked
+ * for and stores the others (relationship-set-loader.ts): a split viewer costs one miss
+ * per parent instead of one per leaf. A sibling is stored only if it was not invalidated
+ * while the statement ran (its RecentInvalidations stamp, taken before, is unchanged) and
+ * is not cached already (a cached copy may be newer); if any sibling was invalidated
+ * moments ago, the statement reads the primary. A range cut off by the LIMIT decides only
+ * the children it shows over the limit (those are "split"); the one asked for, if not
+ * among them, is loaded alone.
+ *
  * Invalidation: a change to any row between A and B drops every node that could hold it,
  * four levels for each side (pairInvalidationKeys); migrations/0008 computes the same keys.
  * Splitting is decided at load time, so a set that grows past SET_ROWS is reloaded as
@@ -107,6 +120,37 @@ export function buildNode(rows: readonly SetRow[], depth: number): SetNode {
   const byOther: Record<string, number> = {};
   for (const r of rows) byOther[r.other_id] = (byOther[r.other_id] ?? 0) | (1 << bit(r));
   return { edges: byOther };
+}
+
+/** The 16 hex digits a child's suffix adds in front of its parent's. */
+export const HEX_DIGITS = '0123456789abcdef';
+
+/** LIMIT of a sibling load for depth `depth`: enough to decide all 16 children when none is split. */
+export function siblingRowLimit(depth: number): number {
+  return 16 * rowLimit(depth) + 1;
+}
+
+/** The suffixes of the 16 children of the node for `parentSuffix` (one more digit in front). */
+export function childSuffixes(parentSuffix: string): string[] {
+  return [...HEX_DIGITS].map((h) => `${h}${parentSuffix}`);
+}
+
+/**
+ * The children of the node for `parentSuffix`, from the rows of the parent's range read
+ * with LIMIT `limit` (siblingRowLimit). All 16 when the range was read whole (fewer rows
+ * than `limit`); when the LIMIT cut it off, only the children the rows already show over
+ * their limit (split, or overflow at the deepest level): the others may be incomplete.
+ */
+export function buildSiblings(rows: readonly SetRow[], parentSuffix: string, limit: number): Map<string, SetNode> {
+  const depth = parentSuffix.length + 1;
+  const byChild = new Map<string, SetRow[]>(childSuffixes(parentSuffix).map((s) => [s, []]));
+  for (const r of rows) byChild.get(suffixOf(r.other_id.toLowerCase(), depth))?.push(r);
+  const whole = rows.length < limit;
+  const out = new Map<string, SetNode>();
+  for (const [suffix, childRows] of byChild) {
+    if (whole || childRows.length > rowLimit(depth)) out.set(suffix, buildNode(childRows, depth));
+  }
+  return out;
 }
 
 /** Every key that may cache a row between `a` and `b`: 2 owners × (MAX_DEPTH + 1) levels. */

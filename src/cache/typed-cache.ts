@@ -50,6 +50,8 @@ interface TypedCacheDeps {
 const JITTER = 0.1;
 const MAX_FENCED_RELOADS = 3;
 const GRACE_BACKOFF_MS = 30_000;
+/** How long a sibling store waits for bentocache's per-key lock before giving up on that key. */
+const SIBLING_LOCK_WAIT_MS = 20;
 
 export function jittered(ms: number, jitter = JITTER): number {
   return Math.max(1, Math.round(ms * (1 - jitter + Math.random() * 2 * jitter)));
@@ -62,8 +64,10 @@ function normalize(value: unknown): unknown {
 
 export class TypedCache {
   readonly recent: RecentInvalidations;
-  /** Keys being read by the warm-up: their cache events are not traffic. */
-  readonly #uncounted = new Set<string>();
+  /** Keys being read by the warm-up or stored as siblings (how many such readers each): their cache events are not traffic. */
+  readonly #uncounted = new Map<string, number>();
+  /** Keys whose loader is running here: a sibling store leaves them to that load. */
+  readonly #loading = new Set<string>();
   /** Keys whose load stepped aside for another loader: that one "miss" is re-read at once. */
   readonly #skippedMiss = new Set<string>();
   #bypass = 0;
@@ -123,12 +127,70 @@ export class TypedCache {
 
   /** Reads through the cache without counting the lookup in the hit/miss metrics. */
   async getUncounted(id: string, loader: Loader<unknown>): Promise<unknown> {
-    this.#uncounted.add(id);
+    return this.#withoutCounting(id, () => this.get(id, loader));
+  }
+
+  async #withoutCounting<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    this.#uncounted.set(id, (this.#uncounted.get(id) ?? 0) + 1);
     try {
-      return await this.get(id, loader);
+      return await fn();
     } finally {
-      this.#uncounted.delete(id);
+      const n = (this.#uncounted.get(id) ?? 1) - 1;
+      if (n > 0) this.#uncounted.set(id, n); else this.#uncounted.delete(id);
     }
+  }
+
+  /** The invalidation stamp of `id` now: hand it to setIfUnchanged after reading the value. */
+  stampOf(id: string): number {
+    return this.recent.stamp(this.deps.keys.item(this.name, id));
+  }
+
+  /** True within the fresh window after an invalidation of `id` (a replica may not have the write yet). */
+  isRecent(id: string): boolean {
+    return this.recent.recent(this.deps.keys.item(this.name, id));
+  }
+
+  /** True when this instance's L1 holds a live copy of `id` (not counted as a lookup). */
+  cachedHere(id: string): boolean {
+    const entry = this.deps.lru.get(this.deps.keys.item(this.name, id));
+    return isRawCacheEntry(entry) && Date.now() < entry.logicalExpiration;
+  }
+
+  /**
+   * Stores `value` for `id`, read by the caller alongside another key's load (relationship
+   * siblings), unless `id` was invalidated since `stampBefore` (taken before the read), a
+   * copy is cached already (L1 or Redis: it may be newer), a load of `id` is running here,
+   * or an L2 flush is in progress. Not counted as a hit or a miss. True if it was stored.
+   */
+  async setIfUnchanged(id: string, value: unknown, stampBefore: number): Promise<boolean> {
+    const fullKey = this.deps.keys.item(this.name, id);
+    const unchanged = () => this.#bypass === 0 && this.recent.stamp(fullKey) === stampBefore;
+    if (!unchanged() || this.#loading.has(id) || this.cachedHere(id)) return false;
+    const stored = normalize(value);
+    const ttl = this.#ttlFor(stored);
+    let wrote = false;
+    try {
+      await this.#withoutCounting(id, () => this.deps.store.getOrSet<unknown>({
+        key: id,
+        ttl,
+        grace: this.settings.graceMs > 0 ? this.settings.graceMs : false,
+        graceBackoff: GRACE_BACKOFF_MS,
+        timeout: null,
+        // Someone else holds bentocache's lock on `id` (loading or storing it): leave it to them.
+        lockTimeout: SIBLING_LOCK_WAIT_MS,
+        factory: (ctx) => {
+          // Looked up in L1 and Redis first: reached only when neither has a copy.
+          if (!unchanged()) return ctx.skip();
+          wrote = true;
+          ctx.setOptions({ ttl, skipBusNotify: true, skipL2Write: false });
+          return stored;
+        },
+      }));
+    } catch {
+      // A lock wait that timed out, or Redis failing: the key simply stays cold.
+      return false;
+    }
+    return wrote;
   }
 
   /** For the metrics listener: should this cache event be counted? */
@@ -152,6 +214,7 @@ export class TypedCache {
       this.#skippedMiss.add(id);
       return ctx.skip();
     }
+    this.#loading.add(id);
     try {
       let value: unknown = null;
       for (let attempt = 0; attempt < MAX_FENCED_RELOADS; attempt++) {
@@ -169,6 +232,7 @@ export class TypedCache {
       ctx.setOptions({ ttl: 1_000, skipBusNotify: true, skipL2Write: true });
       return value;
     } finally {
+      this.#loading.delete(id);
       // After bentocache has issued its L2 write (same connection, so it lands first).
       setImmediate(() => deps.lease.release(lease));
     }

@@ -10,6 +10,7 @@ import {
 } from './readers.ts';
 import { pairInvalidationKeys } from './relationship-sets.ts';
 import { RelationshipSetRepository } from './relationship-sets.repository.ts';
+import { RelationshipSetLoader } from './relationship-set-loader.ts';
 import { cacheStats } from './stats.ts';
 import { PageCache } from './page-cache.ts';
 import type { FirstPages } from '../services/first-pages.ts';
@@ -72,6 +73,8 @@ export async function startCache(config: Config, deps: { db: Database; metrics: 
   // the cache for the key whose load is in progress (and wait on its own lock).
   // DbProfileReader also loads views in batches (BatchProfileReaderLike), which warming uses.
   let dbProfileReader: (ProfileReaderLike<unknown> & Partial<BatchProfileReaderLike<unknown>>) | undefined;
+  // One loader for the reader and the warm-up: both store siblings the same way.
+  const setLoader = new RelationshipSetLoader(layer.relationships, new RelationshipSetRepository(deps.db));
   return {
     layer,
     wrapReaders: {
@@ -80,7 +83,7 @@ export async function startCache(config: Config, deps: { db: Database; metrics: 
         return cachedProfileReader(layer, inner);
       },
       session: <S extends { readonly expiresAt: string }>(inner: SessionResolverLike<S>) => cachedSessionResolver(layer, inner),
-      relationship: (inner: RelationshipReaderLike) => cachedRelationshipReader(layer, inner, new RelationshipSetRepository(deps.db)),
+      relationship: (inner: RelationshipReaderLike) => cachedRelationshipReader(layer, inner, setLoader),
     },
     firstPages: config.cache.pageTtlMs > 0 ? new PageCache(layer, deps.db.router, config.cache.pageTtlMs) : undefined,
     attach: (services) => {
