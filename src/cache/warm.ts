@@ -1,6 +1,7 @@
 import type { QueryContext } from '../db/database.ts';
 import type { CacheLayer } from './cache-layer.ts';
 import type { ProfileReaderLike } from './readers.ts';
+import type { RelationshipSetLoader } from './relationship-set-loader.ts';
 import type { WarmRepository } from './warm.repository.ts';
 import type { WarmReport } from './types.ts';
 
@@ -155,4 +156,58 @@ export async function warmProfiles<V>(
   };
   layer.lastWarm = report;
   return report;
+}
+
+export interface SetWarmReport {
+  readonly requested: number;
+  readonly owners: number;
+  /** Nodes read through the cache (uncounted), each from L1, Redis or a load. */
+  readonly nodes: number;
+  /** Statements that loaded 16 sibling nodes at once, and the siblings they stored. */
+  readonly siblingLoads: number;
+  readonly siblingsStored: number;
+  readonly failed: number;
+  readonly timedOut: boolean;
+  readonly durationMs: number;
+}
+
+/**
+ * Warms the relationship sets (relationship-sets.ts) of the `count` most recently active
+ * users, every node of each: a busy viewer's set is split into up to hundreds of leaves,
+ * each a cold miss on its first read, and the busiest viewers are the ones read first.
+ * Each split node's children come from one sibling load. Owners `parallelOwners` (4) at a
+ * time; stops at `timeoutMs`, leaving the rest cold. Not counted as hits or misses.
+ */
+export async function warmRelationshipSets(
+  layer: CacheLayer,
+  repo: WarmRepository,
+  loader: RelationshipSetLoader,
+  opts: { readonly count: number; readonly timeoutMs: number; readonly parallelOwners?: number },
+): Promise<SetWarmReport> {
+  const started = Date.now();
+  const deadline = started + opts.timeoutMs;
+  const loadsBefore = loader.siblingLoads;
+  const storedBefore = loader.siblingsStored;
+  await layer.whenSynced(Math.max(0, Math.min(SYNC_WAIT_MS, deadline - Date.now())));
+  const ids = opts.count > 0 && Date.now() < deadline ? await repo.recentlyActiveUserIds(opts.count) : [];
+  const stop = () => Date.now() >= deadline;
+  const ownerLimit = limiter(opts.parallelOwners ?? 4);
+  let owners = 0;
+  let nodes = 0;
+  let failed = 0;
+  await Promise.all(ids.map((id) => ownerLimit(async () => {
+    if (stop()) return;
+    try {
+      const read = await loader.warmOwner(id.toLowerCase(), stop);
+      nodes += read;
+      owners++;
+    } catch {
+      failed++;
+    }
+  })));
+  return {
+    requested: opts.count, owners, nodes, failed, timedOut: stop() && owners + failed < ids.length,
+    siblingLoads: loader.siblingLoads - loadsBefore, siblingsStored: loader.siblingsStored - storedBefore,
+    durationMs: Date.now() - started,
+  };
 }

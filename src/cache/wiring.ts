@@ -14,7 +14,7 @@ import { RelationshipSetLoader } from './relationship-set-loader.ts';
 import { cacheStats } from './stats.ts';
 import { PageCache } from './page-cache.ts';
 import type { FirstPages } from '../services/first-pages.ts';
-import { warmProfiles, type BatchProfileReaderLike } from './warm.ts';
+import { warmProfiles, warmRelationshipSets, type BatchProfileReaderLike } from './warm.ts';
 import type { WarmReport } from './types.ts';
 import { WarmRepository } from './warm.repository.ts';
 
@@ -45,7 +45,7 @@ export interface CacheWiring {
   readonly firstPages: FirstPages | undefined;
   /** Subscribes cache invalidation to the services' after-commit hooks. */
   attach(services: ServicesLike): void;
-  /** Start-up warming, bounded by config.cache.warmCount / warmTimeoutMs. */
+  /** Start-up warming, bounded by config.cache.warmCount / warmSetsCount / warmTimeoutMs. */
   warm(): Promise<WarmReport | undefined>;
   readonly adminRoute: (app: FastifyInstance) => Promise<void>;
   redisStatus(): { ok: boolean; error?: string };
@@ -93,18 +93,28 @@ export async function startCache(config: Config, deps: { db: Database; metrics: 
       services.hooks.onRelationshipChanged((userId, otherUserId) => layer.invalidate('relationship', pairInvalidationKeys(userId, otherUserId)));
     },
     warm: async () => {
-      if (config.cache.warmCount <= 0 || !dbProfileReader) return undefined;
+      // BGC_CACHE_WARM_COUNT=0 turns all start-up warming off, the sets' too.
+      if (config.cache.warmCount <= 0) return undefined;
+      const started = Date.now();
+      const repo = new WarmRepository(deps.db);
+      let report: WarmReport | undefined;
       try {
-        const report = await warmProfiles(layer, new WarmRepository(deps.db), dbProfileReader, {
-          count: config.cache.warmCount, timeoutMs: config.cache.warmTimeoutMs,
-        });
-        log.info(report, 'cache warm-up done');
-        return report;
+        if (dbProfileReader) {
+          report = await warmProfiles(layer, repo, dbProfileReader, { count: config.cache.warmCount, timeoutMs: config.cache.warmTimeoutMs });
+          log.info(report, 'cache warm-up done');
+        }
+        // Then the most recently active users' relationship sets, in what is left of the same time budget.
+        if (config.cache.warmSetsCount > 0) {
+          const sets = await warmRelationshipSets(layer, repo, setLoader, {
+            count: config.cache.warmSetsCount, timeoutMs: Math.max(0, started + config.cache.warmTimeoutMs - Date.now()),
+          });
+          log.info(sets, 'relationship set warm-up done');
+        }
       } catch (err) {
         // A failed warm-up leaves a cold cache, not a dead instance.
         log.warn({ err: err instanceof Error ? err.message : String(err) }, 'cache warm-up failed');
-        return undefined;
       }
+      return report;
     },
     adminRoute: async (app) => {
       app.get<{ Querystring: { keys?: string } }>('/admin/api/cache', async (req) => cacheStats(layer, { keyCounts: req.query.keys === '1' || req.query.keys === 'true' }));

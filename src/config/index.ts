@@ -89,6 +89,8 @@ export interface Config {
     readonly sessionTtlSeconds: number;
     readonly warmCount: number;
     readonly warmTimeoutMs: number;
+    /** Relationship sets (every node) of this many most recently active users warmed at start-up. */
+    readonly warmSetsCount: number;
     /** TTL of a cached "no such id" (negative caching). */
     readonly negativeTtlSeconds: number;
     /** How long past its TTL a value may still be served if reloading it fails (0 = never). */
@@ -267,6 +269,7 @@ function build(raw: RawEnv, problems: string[]): Config {
       sessionTtlSeconds: raw.BGC_CACHE_SESSION_TTL_S,
       warmCount: raw.BGC_CACHE_WARM_COUNT,
       warmTimeoutMs: raw.BGC_CACHE_WARM_TIMEOUT_MS,
+      warmSetsCount: raw.BGC_CACHE_WARM_SETS_COUNT,
       negativeTtlSeconds: raw.BGC_CACHE_NEGATIVE_TTL_S,
       graceSeconds: raw.BGC_CACHE_GRACE_S,
       pageTtlMs: raw.BGC_CACHE_PAGE_TTL_MS,
