@@ -71,7 +71,7 @@ export const envSchema = z.object({
   BGC_CACHE_SESSION_TTL_S: intFrom(1, 86_400).default(300),
   BGC_CACHE_WARM_COUNT: intFrom(0, 10_000_000).default(5_000),
   BGC_CACHE_WARM_TIMEOUT_MS: intFrom(0, 600_000).default(15_000),
-  BGC_CACHE_WARM_SETS_COUNT: intFrom(0, 1_000_000).default(200),
+  BGC_CACHE_WARM_SETS_COUNT: intFrom(0, 1_000_000).default(1_000),
   BGC_CACHE_NEGATIVE_TTL_S: intFrom(1, 3_600).default(30),
   BGC_CACHE_GRACE_S: intFrom(0, 604_800).default(21_600),
   BGC_CACHE_PAGE_TTL_MS: intFrom(0, 60_000).default(1_000),
