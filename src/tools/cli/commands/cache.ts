@@ -5,15 +5,18 @@ import { loadConfig, type Config } from '../../../config/index.ts';
 import { Database } from '../../../db/database.ts';
 import { CacheLayer } from '../../../cache/cache-layer.ts';
 import { cacheStats, type CacheStatsReport } from '../../../cache/stats.ts';
-import { warmProfiles, type WarmProgress } from '../../../cache/warm.ts';
+import { RelationshipSetLoader } from '../../../cache/relationship-set-loader.ts';
+import { RelationshipSetRepository } from '../../../cache/relationship-sets.repository.ts';
+import { warmProfiles, warmRelationshipSets, type SetWarmReport, type WarmProgress } from '../../../cache/warm.ts';
 import { WarmRepository } from '../../../cache/warm.repository.ts';
 import { ProfileRepository } from '../../../repositories/profiles.repository.ts';
 import { DbProfileReader } from '../../../services/profiles/profile-reader.ts';
 import { CliError, printJson, printTable, progressLine } from '../output.ts';
 
 /**
- * `bgc cache warm` loads the most recently active users' profile views into Redis (each
- * server's L1 then fills from Redis on first use); `bgc cache stats` asks a running
+ * `bgc cache warm` loads the most recently active users' profile views, then the relationship
+ * sets of the most active (every node, 16 siblings per statement), into Redis (each server's
+ * L1 then fills from Redis on first use); `bgc cache stats` asks a running
  * server's admin API for hit ratios per tier, and falls back to what Redis alone can
  * tell (memory, key counts) when no server answers.
  */
@@ -43,10 +46,11 @@ function progressBar(): { update: (p: WarmProgress) => void; stop: () => void } 
   };
 }
 
-async function warm(opts: { count?: string; timeoutMs?: string; json?: boolean }): Promise<void> {
+async function warm(opts: { count?: string; sets?: string; timeoutMs?: string; json?: boolean }): Promise<void> {
   const config = loadConfig();
   requireCache(config);
   const count = positiveInt('--count', opts.count, config.cache.warmCount);
+  const setsCount = positiveInt('--sets', opts.sets, config.cache.warmSetsCount);
   const timeoutMs = positiveInt('--timeout-ms', opts.timeoutMs, Math.max(config.cache.warmTimeoutMs, 60_000));
   const logger = pino({ level: 'warn' }, pino.destination(2));
   const db = new Database(config, { applicationName: 'bgc-cache-warm', lazy: true });
@@ -57,16 +61,28 @@ async function warm(opts: { count?: string; timeoutMs?: string; json?: boolean }
     await db.start();
     await layer.start();
     if (!layer.health.ready) throw new CliError('CACHE_REDIS_UNAVAILABLE', `Redis at ${config.redis.url} is not reachable; nothing to warm`);
-    const report = await warmProfiles(layer, new WarmRepository(db), new DbProfileReader(new ProfileRepository(db)), {
+    const started = Date.now();
+    const repo = new WarmRepository(db);
+    const report = await warmProfiles(layer, repo, new DbProfileReader(new ProfileRepository(db)), {
       count, timeoutMs, onProgress: (p) => bar.update(p),
     });
     bar.stop();
-    if (opts.json) printJson(report);
+    // The sets get what is left of the same time budget, as at start-up (src/cache/wiring.ts).
+    const sets: SetWarmReport | undefined = setsCount > 0
+      ? await warmRelationshipSets(layer, repo, new RelationshipSetLoader(layer.relationships, new RelationshipSetRepository(db)), {
+        count: setsCount, timeoutMs: Math.max(0, started + timeoutMs - Date.now()),
+      })
+      : undefined;
+    if (opts.json) printJson({ ...report, sets });
     else {
       progressLine(`warmed ${report.warmed} of ${report.candidates} profiles in ${report.durationMs} ms (${report.fromDatabase} loaded from PostgreSQL, the rest already in Redis)${report.timedOut ? '; stopped at the time limit' : ''}`);
       if (report.failed > 0) progressLine(`${report.failed} profiles failed to load`);
+      if (sets) {
+        progressLine(`warmed the relationship sets of ${sets.owners} of ${sets.requested} users in ${sets.durationMs} ms: ${sets.nodes} nodes, ${sets.siblingLoads} sibling loads storing ${sets.siblingsStored}${sets.timedOut ? '; stopped at the time limit' : ''}`);
+        if (sets.failed > 0) progressLine(`${sets.failed} users' sets failed to load`);
+      }
     }
-    if (report.failed > 0 && report.warmed === 0) process.exitCode = 1;
+    if ((report.failed > 0 && report.warmed === 0) || (sets !== undefined && sets.failed > 0 && sets.owners === 0)) process.exitCode = 1;
   } finally {
     bar.stop();
     await layer.close();
@@ -132,8 +148,9 @@ async function stats(opts: { json?: boolean; url?: string }): Promise<void> {
 export function register(program: Command): void {
   const cmd = program.command('cache').description('The profile and session cache (Redis + in-process): warm it, show its statistics');
   cmd.command('warm')
-    .description('Load the most recently active users\' profile views into the cache, in pipelined batches')
-    .option('--count <n>', 'how many users (default BGC_CACHE_WARM_COUNT)')
+    .description('Load the most recently active users\' profile views, then their relationship sets, into the cache')
+    .option('--count <n>', 'how many users\' profiles (default BGC_CACHE_WARM_COUNT)')
+    .option('--sets <n>', 'how many users\' relationship sets, 0 for none (default BGC_CACHE_WARM_SETS_COUNT)')
     .option('--timeout-ms <ms>', 'stop after this long (default max(BGC_CACHE_WARM_TIMEOUT_MS, 60000))')
     .option('--json', 'machine-readable report on stdout')
     .action(warm);
