@@ -42,9 +42,13 @@ export async function noteWrite(db: Database, logger: Logger | undefined, userId
   }
 }
 
-/** Content of a message, post or comment: not blank. Length limits are in the route schemas. */
+/** Content of a message, post or comment: not blank, no U+0000. Length limits are in the route schemas. */
 export function requireText(content: string, what: string): string {
   if (content.trim().length === 0) throw new AppError('VALIDATION_FAILED', `${what} must not be blank`);
+  // PostgreSQL cannot store U+0000 in text. Caught here, not by the database: these writes
+  // go through group commit, where one such member would fail its whole group's statement
+  // and make every member of it run again alone.
+  if (content.includes('\u0000')) throw new AppError('VALIDATION_FAILED', `${what} must not contain the character U+0000`);
   return content;
 }
 
