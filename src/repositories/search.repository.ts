@@ -12,6 +12,10 @@ import { iso } from './sql-fragments.ts';
  *   q → GIN on search_vector, city/state → B-tree (state, city, last_active_at, user_id),
  *   which also yields a city's profiles in page order (migration 0022), age → B-tree birthdate,
  *   lat/lng/radius → GiST on ll_to_earth(lat, lng) via earth_box, refined by earth_distance.
+ * The viewer's friend and block sets, built once per statement whatever the filters, are
+ * index-only ranges of relationships_owner_cover_idx / relationships_target_cover_idx (0025).
+ * The app sends these entries unnamed: a generic plan walks the whole activity order (~100k
+ * buffers per search_multi on `large`, docs/PERFORMANCE.md "search_multi on `large`").
  *
  * Free text: search_vector mixes two configurations — display name, city and state
  * under 'simple' (no stemming), bio under 'english' (stemmed). A plain

@@ -9,10 +9,21 @@
  * The draws are seeded, so two runs (before and after a change) see the same parameters.
  *
  *   node --import tsx src/tools/bench/search-explain.ts [url] [draws per operation] [--verbose]
+ *     [--only=multi] [--combinations] [--generic] [--draws-file=path]
+ *
+ * --only=<operation> measures one operation; --combinations prints search_multi per filter
+ * combination (count, median ms, median and mean buffers); --generic plans each statement as
+ * a named prepared statement would be after five executions (plan_cache_mode =
+ * force_generic_plan, PREPARE + EXPLAIN EXECUTE). The app sends search.profiles and
+ * search.profiles_near unnamed (`plan: 'custom'`), so custom plans are what it gets.
+ * --draws-file replays the draws saved in that file, or saves this run's draws there when it
+ * does not exist: the vocabulary queries sample profiles in physical order, so the draws
+ * drift as the bench's writes move rows, and before/after runs should replay one file.
  *
  * The url defaults to the `large` bench database on the first replica of the dev stack at
  * port offset 200 (where the app's search reads go).
  */
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import pg from 'pg';
 import { searchQueries } from '../../repositories/search.repository.ts';
 import { MAX_UUID, MIN_UUID } from '../../repositories/sql-fragments.ts';
@@ -55,9 +66,19 @@ const median = (xs: readonly number[]): number => {
   return a.length % 2 ? (a[m] ?? 0) : ((a[m - 1] ?? 0) + (a[m] ?? 0)) / 2;
 };
 
+const mean = (xs: readonly number[]): number => Math.round(xs.reduce((a, b) => a + b, 0) / xs.length);
+
 async function main(): Promise<void> {
-  const args = process.argv.slice(2).filter((a) => a !== '--verbose');
+  const args = process.argv.slice(2).filter((a) => !a.startsWith('--'));
   const verbose = process.argv.includes('--verbose');
+  const byCombination = process.argv.includes('--combinations');
+  const generic = process.argv.includes('--generic');
+  const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length);
+  const drawsFile = process.argv.find((a) => a.startsWith('--draws-file='))?.slice('--draws-file='.length);
+  const replay: Array<{ op: string; kinds: string[]; d: Draw; viewer: string }> | undefined = drawsFile !== undefined && existsSync(drawsFile)
+    ? readFileSync(drawsFile, 'utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as { op: string; kinds: string[]; d: Draw; viewer: string })
+    : undefined;
+  const recorded: string[] = [];
   const url = args[0] ?? 'postgres://postgres@127.0.0.1:54521/bgc_bench_large';
   const draws = Number(args[1] ?? 31);
   const random = seeded(42);
@@ -110,13 +131,31 @@ async function main(): Promise<void> {
       }
     };
 
+    if (generic) await client.query(`SET plan_cache_mode = force_generic_plan`);
+    const types = ['text', 'text', 'text', 'text', 'date', 'date', 'jsonb', 'jsonb', 'jsonb', 'float8', 'float8', 'float8'];
+    const prepared = new Set<string>();
+    // EXECUTE takes its arguments as literals (a utility statement has no bind parameters).
+    const literal = (x: unknown): string => (x === null ? 'NULL' : client.escapeLiteral(String(x)));
+    const explain = async (def: typeof searchQueries.profiles, near: boolean, values: unknown[]): Promise<{ text: string; values: unknown[] }> => {
+      if (!generic) return { text: `EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) ${def.text}`, values };
+      const name = near ? 'search_near' : 'search_profiles';
+      if (!prepared.has(name)) {
+        const all = [...types, near ? 'float8' : 'timestamptz', 'uuid', 'int', 'uuid'];
+        await client.query(`PREPARE ${name} (${all.join(', ')}) AS ${def.text}`);
+        prepared.add(name);
+      }
+      return { text: `EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) EXECUTE ${name} (${values.map(literal).join(', ')})`, values: [] };
+    };
+
     for (const op of OPERATIONS) {
+      if (only !== undefined && op !== only) continue;
+      const combinations = new Map<string, { ms: number[]; buffers: number[] }>();
       const times: number[] = [];
       const planning: number[] = [];
       const buffers: number[] = [];
-      for (let i = 0; i < draws; i++) {
-        const { d, kinds } = draw(op);
-        const viewer = viewers.pick();
+      const planned = replay ? replay.filter((r) => r.op === op) : Array.from({ length: draws }, () => ({ ...draw(op), viewer: viewers.pick() }));
+      for (const { d, kinds, viewer } of planned) {
+        recorded.push(JSON.stringify({ op, kinds, d, viewer }));
         const near = d.lat !== undefined;
         const def = near ? searchQueries.near : searchQueries.profiles;
         const values = [
@@ -126,7 +165,7 @@ async function main(): Promise<void> {
         ];
         let plan: { 'Planning Time': number; 'Execution Time': number; Plan: { 'Shared Hit Blocks': number; 'Shared Read Blocks': number } } | undefined;
         for (let rep = 0; rep < 3; rep++) {
-          const r = await client.query<{ 'QUERY PLAN': [NonNullable<typeof plan>] }>({ text: `EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) ${def.text}`, values });
+          const r = await client.query<{ 'QUERY PLAN': [NonNullable<typeof plan>] }>(await explain(def, near, values));
           plan = r.rows[0]?.['QUERY PLAN'][0];
         }
         if (!plan) throw new Error('EXPLAIN returned no plan');
@@ -135,11 +174,21 @@ async function main(): Promise<void> {
         times.push(ms);
         planning.push(plan['Planning Time']);
         buffers.push(bufs);
+        const c = combinations.get(kinds.join('+')) ?? { ms: [], buffers: [] };
+        c.ms.push(ms);
+        c.buffers.push(bufs);
+        combinations.set(kinds.join('+'), c);
         if (verbose) console.log(`  ${op} ${kinds.join('+')} ${JSON.stringify(d)} viewer ${viewer}: ${ms.toFixed(2)} ms, ${bufs} buffers`);
       }
       console.log(`search_${op}`.padEnd(17), `median ${median(times).toFixed(2)} ms`, `(planning ${median(planning).toFixed(2)})`,
-        `max ${Math.max(...times).toFixed(2)} ms`, `buffers median ${median(buffers)}`, `mean ${Math.round(buffers.reduce((a, b) => a + b, 0) / buffers.length)}`);
+        `max ${Math.max(...times).toFixed(2)} ms`, `buffers median ${median(buffers)}`, `mean ${mean(buffers)}`, `time mean ${(times.reduce((a, b) => a + b, 0) / times.length).toFixed(2)} ms`);
+      if (byCombination && op === 'multi') {
+        for (const [k, c] of [...combinations.entries()].sort((a, b) => mean(b[1].buffers) * b[1].buffers.length - mean(a[1].buffers) * a[1].buffers.length)) {
+          console.log(`  ${k.padEnd(24)} n ${String(c.ms.length).padStart(3)}  median ${median(c.ms).toFixed(2)} ms  max ${Math.max(...c.ms).toFixed(2)} ms  buffers median ${median(c.buffers)} mean ${mean(c.buffers)} max ${Math.max(...c.buffers)}`);
+        }
+      }
     }
+    if (drawsFile !== undefined && !replay) writeFileSync(drawsFile, `${recorded.join('\n')}\n`);
   } finally {
     await client.end();
   }
