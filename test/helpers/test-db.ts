@@ -18,6 +18,8 @@ export interface TestDatabase {
   config(overrides?: Record<string, string>): Config;
   /** A plain superuser client on the primary (for assertions, not for app code). */
   admin(): Promise<pg.Client>;
+  /** Runs one statement as that superuser on the primary (test setup), on a connection of its own. */
+  exec(text: string, params?: unknown[]): Promise<void>;
   /** Waits until both replicas have replayed everything the primary has written so far. */
   syncReplicas(): Promise<void>;
   drop(): Promise<void>;
@@ -53,6 +55,14 @@ export async function createTestDatabase(label = 'db'): Promise<TestDatabase> {
       ...overrides,
     }),
     admin: async () => connectNode(PRIMARY_PORT, name),
+    exec: async (text, params = []) => {
+      const admin = await connectNode(PRIMARY_PORT, name);
+      try {
+        await admin.query(text, params);
+      } finally {
+        await admin.end();
+      }
+    },
     syncReplicas: () => waitForReplicas(),
     drop: async () => {
       const d = await connectNode(PRIMARY_PORT);

@@ -72,14 +72,7 @@ async function usersWithDistinctLastDigits(prefix: string, n: number): Promise<A
   return [...byDigit.values()];
 }
 
-async function sql(text: string, params: unknown[] = []): Promise<void> {
-  const admin = await tdb.admin();
-  try {
-    await admin.query(text, params);
-  } finally {
-    await admin.end();
-  }
-}
+const sql = (text: string, params: unknown[] = []): Promise<void> => tdb.exec(text, params);
 
 /** `n` users made in the database who favourite `ownerId`: its set gets more than SET_ROWS rows. */
 async function fansOf(ownerId: string, n: number): Promise<void> {

@@ -69,14 +69,7 @@ async function register(rt: Runtime, prefix: string): Promise<{ id: string; toke
   return { id: res.body.user.id, token: res.body.token };
 }
 
-async function sql(text: string, params: unknown[] = []): Promise<void> {
-  const admin = await tdb.admin();
-  try {
-    await admin.query(text, params);
-  } finally {
-    await admin.end();
-  }
-}
+const sql = (text: string, params: unknown[] = []): Promise<void> => tdb.exec(text, params);
 
 beforeAll(async () => {
   tdb = await createTestDatabase('cache_relationships');
