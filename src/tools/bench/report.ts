@@ -47,11 +47,22 @@ function printWorkloads(title: string, ws: Readonly<Record<string, WorkloadMeasu
     process.stdout.write(`\n  ${w.workload}, per operation:\n`);
     printTable(Object.entries(w.per_op).map(([op, s]) => ({ op, requests: s.requests, errors: s.errors, p50_ms: s.p50_ms, p95_ms: s.p95_ms, p99_ms: s.p99_ms })));
   }
+  printCaches(ws);
   printFirstPages(ws);
   printCpu(ws);
   for (const w of Object.values(ws)) {
     if (w.sample_errors.length > 0) process.stdout.write(`  ${w.workload} errors, e.g.: ${w.sample_errors.slice(0, 3).join(' | ')}\n`);
   }
+}
+
+/** The hit ratio per typed cache (profile, relationship, session): which one the misses came from. */
+function printCaches(ws: Readonly<Record<string, WorkloadMeasure>>): void {
+  const rows = Object.values(ws).flatMap((w) => Object.entries(w.cache_by_name)
+    .filter(([name, c]) => !name.startsWith('page:') && c.hits + c.misses > 0)
+    .map(([name, c]) => ({ workload: w.workload, cache: name, hits: c.hits, misses: c.misses, hit: pct(c.hit_ratio) })));
+  if (rows.length === 0) return;
+  process.stdout.write('\n  Cache lookups by cache (a miss read the database):\n');
+  printTable(rows);
 }
 
 /** First pages answered with no statement of their own (src/cache/page-cache.ts), by kind. */
