@@ -1,3 +1,4 @@
+import { purgeNamespace } from '../../cache/purge.ts';
 import { allQueries } from '../../catalog/all.ts';
 import type { BenchUrls } from './bench-db.ts';
 import { EMPTY_BENCH_DATA, type BenchData } from './data/bench-data.ts';
@@ -95,6 +96,15 @@ export async function stopConfiguration(started: StartedConfiguration | undefine
   if (!started) return;
   await started.server.stop();
   await started.proxies?.stop();
+  // Each run has a namespace of its own, and its entries would outlive it by the cache's grace
+  // (6 h): runs piled up until Redis reached maxmemory and evicted keys of the runs after them
+  // (251,651 evictions on the dev stack in one session), which can skew their hit ratios.
+  const namespace = started.env.BGC_CACHE_NAMESPACE;
+  if (namespace !== undefined) {
+    await purgeNamespace(started.plan.redisUrl, namespace).catch((err: unknown) => {
+      started.plan.progress(`${started.plan.configuration}: could not remove the run's cache keys (${err instanceof Error ? err.message : String(err)})`);
+    });
+  }
 }
 
 /** Sessions (unless given), the round-trip probe behind proxies, then every workload. */
