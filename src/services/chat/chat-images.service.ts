@@ -53,6 +53,7 @@ export class ChatImageService {
 
   async sendToConversation(conversationId: string, uploaderId: string, body: unknown, caption: string | undefined): Promise<Written<SentImage<DirectMessage>>> {
     const bytes = imageBody(body);
+    checkCaption(caption);
     const target = await this.d.images.conversationTarget(conversationId, uploaderId);
     if (!target.container_exists) throw new AppError('NOT_FOUND', 'No such conversation');
     if (!target.is_member) throw new AppError('FORBIDDEN', 'You are not a member of this conversation');
@@ -64,6 +65,7 @@ export class ChatImageService {
 
   async sendToRoom(roomId: string, uploaderId: string, body: unknown, caption: string | undefined): Promise<Written<SentImage<RoomMessage>>> {
     const bytes = imageBody(body);
+    checkCaption(caption);
     if (!(await this.d.images.roomActive(roomId))) throw new AppError('NOT_FOUND', 'No such room');
     const img = await processImage(bytes);
     return this.#send(uploaderId, img, { conversation_id: null, room_id: roomId },
@@ -131,6 +133,15 @@ function imageBody(body: unknown): Buffer {
     throw new AppError('UNSUPPORTED_MEDIA_TYPE', 'Send the image itself as the body, with Content-Type image/jpeg, image/png or image/webp');
   }
   return body;
+}
+
+/**
+ * The caption becomes the announcing message's text, which is checked only after the image is
+ * stored: refuse what that check would refuse (U+0000, see requireText) before anything is
+ * written, so a refused upload never writes and removes an image row.
+ */
+function checkCaption(caption: string | undefined): void {
+  if (caption?.includes('\u0000')) throw new AppError('VALIDATION_FAILED', 'caption must not contain the character U+0000');
 }
 
 /** The announcing message: the caption (if any), then the image's URL on a line of its own. */
