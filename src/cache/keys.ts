@@ -11,6 +11,8 @@ import type { CacheName } from '../metrics/cache.metrics.ts';
  *                                   (relationship-sets.ts)
  *   <ns>:lease:<cache>:<key>        fleet-wide load lease (SET NX PX)
  *   <ns>:lsn:<user id>              read-your-writes LSN (LsnStore)
+ *   <ns>:pv:<scope>                 last change position of a chat page scope
+ *                                   (page-versions.ts: i:<user id> inbox, c:<conversation id> history)
  *   <ns>:listeners                  hash of live invalidation listeners (coverage check)
  *   <ns>:bus:<store>                pub/sub channel keeping L1s coherent
  *   <ns>:master                     run_id of the Redis master the namespace was last
@@ -25,6 +27,7 @@ export class CacheKeys {
   itemPattern(cache: CacheName): string { return `${this.namespace}:${cache}:*`; }
   lease(cache: CacheName, id: string): string { return `${this.namespace}:lease:${cache}:${id}`; }
   lsn(userId: string): string { return `${this.namespace}:lsn:${userId}`; }
+  pageVersion(scope: string): string { return `${this.namespace}:pv:${scope}`; }
   get listeners(): string { return `${this.namespace}:listeners`; }
   get masterMark(): string { return `${this.namespace}:master`; }
   busChannel(store: string): string { return `${this.namespace}:bus:${store}`; }

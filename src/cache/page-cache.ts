@@ -3,6 +3,7 @@ import { maxLsn, parseLsn } from '../db/lsn.ts';
 import type { FirstPageKind, FirstPages } from '../services/first-pages.ts';
 import type { CacheLayer } from './cache-layer.ts';
 import { PageStore } from './page-store.ts';
+import type { ScopeVersion } from './page-versions.ts';
 
 /**
  * First pages of the hot lists (inbox, history, global and following feeds) from the
@@ -17,10 +18,20 @@ import { PageStore } from './page-store.ts';
  * missing, a recipient sending X-BGC-LSN never sees an older page, and everyone else sees
  * a page at most BGC_CACHE_PAGE_TTL_MS old (the staleness a lagging replica also shows).
  *
- * Why a position and not invalidation: a user's write changes many readers' pages (every
- * follower's feed, the recipient's inbox), and the entries need not be found and dropped
- * for correctness; the TTL bounds how long others miss it. Entries live in this process
- * only (page-store.ts says why), one load per key at a time.
+ * Why a position and not invalidation, for the feeds: a user's post changes every
+ * follower's feed, and the entries need not be found and dropped for correctness; the TTL
+ * bounds how long others miss it.
+ *
+ * The chat pages (inbox, history) are scoped (first-pages.ts, pageScope): a message or a
+ * read raises its scopes' change position in Redis after it commits (page-versions.ts),
+ * and an entry is served only if it was loaded against the current position, at or after
+ * it. So they can live BGC_CACHE_CHAT_PAGE_TTL_MS (10 s), far longer than a replica may lag,
+ * and a recipient sees a new message on the first read after the send was answered, with
+ * or without X-BGC-LSN. What raises no position (the other member's new display name, a
+ * conversation the other member opened, a moderator hiding a message) shows within that
+ * TTL. Without Redis the scoped pages are read from the database and the store is emptied.
+ *
+ * Entries live in this process only (page-store.ts says why), one load per key at a time.
  */
 export interface PositionSource {
   /** Without replicas no write leaves a read-your-writes mark, so no entry could be checked against one. */
@@ -29,9 +40,16 @@ export interface PositionSource {
   rotationFloorLsn(): string | undefined;
 }
 
+/** The change positions of scoped pages (page-versions.ts); without them scoped pages use the short TTL. */
+export interface ScopeVersions {
+  read(scope: string): Promise<ScopeVersion>;
+}
+
 interface StampedPage {
   /** The page reflects at least this WAL position (null: unknown, e.g. no replicas). */
   readonly lsn: string | null;
+  /** The scope's change position it was loaded against (null: none recorded; undefined: not scoped). */
+  readonly version?: string | null;
   readonly page: unknown;
 }
 
@@ -41,40 +59,67 @@ export function covers(stamp: string | null, required: string | undefined): bool
 }
 
 /**
- * Entries kept at most. A history page (50 messages) is about 10 KB, so this bounds the store to
- * about 50 MB; expired entries are dropped as new ones are written (page-store.ts), so it holds
- * about one TTL's worth of distinct pages.
+ * Entries kept at most, per store. A history page (50 messages) is about 10 KB, so this bounds a
+ * store to about 50 MB; expired entries are dropped as new ones are written (page-store.ts).
  */
 const MAX_PAGES = 5_000;
 
+export interface PageCacheOptions {
+  /** Unscoped pages (the feeds): a replica's staleness, BGC_CACHE_PAGE_TTL_MS. */
+  readonly ttlMs: number;
+  /** Scoped pages (inbox, history), invalidated by their scope's changes: BGC_CACHE_CHAT_PAGE_TTL_MS. */
+  readonly scopedTtlMs: number;
+  readonly versions?: ScopeVersions;
+}
+
 export class PageCache implements FirstPages {
   readonly #store: PageStore<StampedPage>;
+  readonly #scoped: PageStore<StampedPage>;
+  readonly #versions: ScopeVersions | undefined;
 
-  constructor(private readonly layer: CacheLayer, private readonly positions: PositionSource, ttlMs: number) {
-    this.#store = new PageStore(ttlMs, MAX_PAGES);
+  constructor(private readonly layer: CacheLayer, private readonly positions: PositionSource, opts: PageCacheOptions) {
+    this.#store = new PageStore(opts.ttlMs, MAX_PAGES);
+    this.#scoped = new PageStore(opts.scopedTtlMs, MAX_PAGES);
+    this.#versions = opts.versions;
   }
 
-  get entries(): number { return this.#store.size; }
+  get entries(): number { return this.#store.size + this.#scoped.size; }
 
-  async page<T>(kind: FirstPageKind, key: string, ctx: QueryContext, load: (ctx: QueryContext) => Promise<T>): Promise<T> {
+  async page<T>(kind: FirstPageKind, key: string, ctx: QueryContext, load: (ctx: QueryContext) => Promise<T>, scope?: string): Promise<T> {
     // Primary only: every read is current and no mark says what a reader wrote; no cache.
     if (ctx.forcePrimary || this.positions.replicas.length === 0) return load(ctx);
-    const required = await this.positions.requiredLsn(ctx);
+    const versions = scope === undefined ? undefined : this.#versions;
+    const scoped = versions !== undefined && scope !== undefined;
+    const [readerLsn, version] = await Promise.all([
+      this.positions.requiredLsn(ctx),
+      scoped ? versions.read(scope) : Promise.resolve(undefined),
+    ]);
+    if (version?.kind === 'unavailable' || version?.kind === 'unknown') {
+      // Changes may have gone unrecorded (Redis down, its master unverified) or their position
+      // is unknown: no entry of this store can be trusted to show them.
+      if (version.kind === 'unavailable') this.#scoped.clear();
+      this.layer.metrics?.firstPageReads.inc({ kind, result: 'bypassed' });
+      return load(ctx);
+    }
+    const stamp = version === undefined ? undefined : version.kind === 'at' ? version.value : null;
+    // What the reader must see: their own last write, their X-BGC-LSN, and the scope's last change.
+    const required = maxLsn(readerLsn, stamp ?? undefined);
+    const store = scoped ? this.#scoped : this.#store;
     const id = `${kind}:${key}`;
-    const { value: entry, loaded } = await this.#store.get(id, async () => {
+    const { value: entry, loaded } = await store.get(id, async () => {
       // No user on the context: the page is shared; the loading reader's own position is `required`.
       const lsn = maxLsn(this.positions.rotationFloorLsn(), required);
-      return { lsn: lsn ?? null, page: await load(lsn === undefined ? {} : { minLsn: lsn }) };
+      return { lsn: lsn ?? null, version: stamp, page: await load(lsn === undefined ? {} : { minLsn: lsn }) };
     });
-    if (covers(entry.lsn, required)) {
+    if (entry.version === stamp && covers(entry.lsn, required)) {
       this.layer.metrics?.firstPageReads.inc({ kind, result: loaded ? 'loaded' : 'hit' });
       return entry.page as T;
     }
     this.layer.metrics?.firstPageReads.inc({ kind, result: 'too_old' });
     // Read at the reader's position (the router sees to it), then kept for the readers after
     // them: one who just wrote refreshes the shared entry instead of leaving it behind.
-    const page = await load(ctx);
-    if (required !== undefined) this.#store.set(id, { lsn: required, page });
+    const page = await load(required === undefined || required === readerLsn ? ctx : { minLsn: required });
+    if (required !== undefined || stamp !== undefined) store.set(id, { lsn: required ?? null, version: stamp, page });
     return page;
   }
 }

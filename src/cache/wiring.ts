@@ -13,7 +13,8 @@ import { RelationshipSetRepository } from './relationship-sets.repository.ts';
 import { RelationshipSetLoader } from './relationship-set-loader.ts';
 import { cacheStats } from './stats.ts';
 import { PageCache } from './page-cache.ts';
-import type { FirstPages } from '../services/first-pages.ts';
+import { PageVersions } from './page-versions.ts';
+import { pageScope, type FirstPages } from '../services/first-pages.ts';
 import { warmProfiles, warmRelationshipSets, type BatchProfileReaderLike } from './warm.ts';
 import type { WarmReport } from './types.ts';
 import { WarmRepository } from './warm.repository.ts';
@@ -29,6 +30,8 @@ interface HooksLike {
   onProfileChanged(fn: (userId: string, lsn: string | undefined) => void | Promise<void>): void;
   onSessionRevoked(fn: (tokenHash: string, userId: string) => void | Promise<void>): void;
   onRelationshipChanged(fn: (userId: string, otherUserId: string, lsn: string | undefined) => void | Promise<void>): void;
+  onDirectMessage(fn: (w: { readonly message: { readonly conversation_id: string; readonly sender_id: string }; readonly recipientId: string }, lsn: string | undefined) => void | Promise<void>): void;
+  onConversationRead(fn: (w: { readonly conversationId: string; readonly userId: string }, lsn: string | undefined) => void | Promise<void>): void;
 }
 interface ServicesLike {
   readonly hooks: HooksLike;
@@ -75,6 +78,25 @@ export async function startCache(config: Config, deps: { db: Database; metrics: 
   let dbProfileReader: (ProfileReaderLike<unknown> & Partial<BatchProfileReaderLike<unknown>>) | undefined;
   // One loader for the reader and the warm-up: both store siblings the same way.
   const setLoader = new RelationshipSetLoader(layer.relationships, new RelationshipSetRepository(deps.db));
+  const { pageTtlMs, chatPageTtlMs } = config.cache;
+  // A scope's position outlives every entry loaded against it, and any replica's lag.
+  const versions = pageTtlMs > 0 && chatPageTtlMs > 0
+    ? new PageVersions(layer.redis, layer.health, layer.keys, () => !layer.masterGuard.holding, Math.max(2 * chatPageTtlMs, 60_000))
+    : undefined;
+  const firstPages = pageTtlMs > 0
+    ? new PageCache(layer, deps.db.router, { ttlMs: pageTtlMs, scopedTtlMs: versions ? chatPageTtlMs : pageTtlMs, versions })
+    : undefined;
+  const raise = async (scopes: string[], lsn: string | undefined): Promise<void> => {
+    if (!versions) return;
+    // After the commit and before the answer (and before real-time delivery, whose listener
+    // comes later): a reader who learns of the message finds the raised position. A failure
+    // leaves other instances' entries up to BGC_CACHE_CHAT_PAGE_TTL_MS old; the write stands.
+    try {
+      await versions.raise(scopes, lsn);
+    } catch (err) {
+      log.warn({ err: err instanceof Error ? err.message : String(err), scopes: scopes.length }, 'chat page change not recorded');
+    }
+  };
   return {
     layer,
     wrapReaders: {
@@ -85,12 +107,17 @@ export async function startCache(config: Config, deps: { db: Database; metrics: 
       session: <S extends { readonly expiresAt: string }>(inner: SessionResolverLike<S>) => cachedSessionResolver(layer, inner),
       relationship: (inner: RelationshipReaderLike) => cachedRelationshipReader(layer, inner, setLoader),
     },
-    firstPages: config.cache.pageTtlMs > 0 ? new PageCache(layer, deps.db.router, config.cache.pageTtlMs) : undefined,
+    firstPages,
     attach: (services) => {
       services.hooks.onProfileChanged((userId) => layer.invalidate('profile', [userId]));
       // Answered only once every live instance dropped the session (bounded; acked-invalidation.ts).
       services.hooks.onSessionRevoked(async (tokenHash) => { await layer.invalidateAcknowledged('session', [tokenHash]); });
       services.hooks.onRelationshipChanged((userId, otherUserId) => layer.invalidate('relationship', pairInvalidationKeys(userId, otherUserId)));
+      // A message changes its conversation's history and both members' inboxes; a read, the reader's inbox.
+      services.hooks.onDirectMessage(({ message, recipientId }, lsn) => raise([
+        pageScope.conversation(message.conversation_id), pageScope.inbox(message.sender_id), pageScope.inbox(recipientId),
+      ], lsn));
+      services.hooks.onConversationRead(({ userId }, lsn) => raise([pageScope.inbox(userId)], lsn));
     },
     warm: async () => {
       // BGC_CACHE_WARM_COUNT=0 turns all start-up warming off, the sets' too.

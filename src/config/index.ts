@@ -101,6 +101,13 @@ export interface Config {
      * replica read's lag. 0 turns first-page caching off.
      */
     readonly pageTtlMs: number;
+    /**
+     * How long a cached inbox or history first page may serve (BGC_CACHE_CHAT_PAGE_TTL_MS): a
+     * message or a read invalidates it at once (src/cache/page-versions.ts), so this bounds
+     * only what raises no change position (another member's new name). 0: the chat pages use
+     * pageTtlMs without change positions.
+     */
+    readonly chatPageTtlMs: number;
   };
   readonly replicas: { readonly maxLagMs: number; readonly pollMs: number; readonly readYourWritesWaitMs: number };
   readonly partitions: {
@@ -273,6 +280,7 @@ function build(raw: RawEnv, problems: string[]): Config {
       negativeTtlSeconds: raw.BGC_CACHE_NEGATIVE_TTL_S,
       graceSeconds: raw.BGC_CACHE_GRACE_S,
       pageTtlMs: raw.BGC_CACHE_PAGE_TTL_MS,
+      chatPageTtlMs: raw.BGC_CACHE_CHAT_PAGE_TTL_MS,
     },
     replicas: {
       maxLagMs: raw.BGC_REPLICA_MAX_LAG_MS,

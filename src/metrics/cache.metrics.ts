@@ -60,7 +60,7 @@ export class CacheMetrics {
     });
     this.firstPageReads = new client.Counter({
       name: 'bgc_cache_first_page_reads_total',
-      help: 'First-page reads (src/cache/page-cache.ts) by kind and result: hit (an entry covered the reader), loaded (this read loaded the entry), too_old (the entry was older than the reader\'s position: read from the database)',
+      help: 'First-page reads (src/cache/page-cache.ts) by kind and result: hit (an entry covered the reader), loaded (this read loaded the entry), too_old (the entry was older than the reader\'s position or its scope\'s last change: read from the database), bypassed (a chat page while Redis could not say its last change: read from the database)',
       labelNames: ['kind', 'result'] as const,
       registers: [registry],
     });
@@ -69,7 +69,7 @@ export class CacheMetrics {
       for (const tier of ['l1', 'l2'] as const) for (const result of ['hit', 'miss', 'stale'] as const) this.requests.inc({ cache, tier, result }, 0);
       for (const source of ['app', 'db_notify', 'bus', 'flush'] as const) this.invalidations.inc({ cache, source }, 0);
     }
-    for (const kind of FIRST_PAGE_KINDS) for (const result of ['hit', 'loaded', 'too_old'] as const) this.firstPageReads.inc({ kind, result }, 0);
+    for (const kind of FIRST_PAGE_KINDS) for (const result of ['hit', 'loaded', 'too_old', 'bypassed'] as const) this.firstPageReads.inc({ kind, result }, 0);
   }
 }
 

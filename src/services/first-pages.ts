@@ -10,8 +10,20 @@ import type { QueryContext } from '../db/database.ts';
  */
 export type FirstPageKind = 'inbox' | 'history' | 'feed_global' | 'feed_following'; // FIRST_PAGE_KINDS in src/metrics/cache.metrics.ts
 
+/**
+ * What a chat page depends on, for the cache's invalidation: a user's inbox changes with a
+ * message to or from them and with their reads; a conversation's history with its messages.
+ * The after-commit hooks raise the scope's change position (src/cache/page-versions.ts),
+ * so a cached page can live longer than a replica's lag without hiding a new message.
+ */
+export const pageScope = {
+  inbox: (userId: string): string => `i:${userId}`,
+  conversation: (conversationId: string): string => `c:${conversationId}`,
+} as const;
+
 export interface FirstPages {
-  page<T>(kind: FirstPageKind, key: string, ctx: QueryContext, load: (ctx: QueryContext) => Promise<T>): Promise<T>;
+  /** `scope` (pageScope): the page is invalidated by that scope's changes and may be kept longer. */
+  page<T>(kind: FirstPageKind, key: string, ctx: QueryContext, load: (ctx: QueryContext) => Promise<T>, scope?: string): Promise<T>;
 }
 
 /** No cache (BGC_CACHE_ENABLED=false, the baseline, tests of the services alone): every read loads. */

@@ -13,7 +13,7 @@ import type { WriteBatcherOptions, WriteBatcherStats } from '../write-batcher.ts
 import { GroupCommitWriter, type GroupedItem } from '../group-commit.ts';
 import { noteWrite, notSelf, pageSize, requireText, type Page, type Written } from '../support.ts';
 import type { WriteHooks } from '../hooks.ts';
-import { uncachedFirstPages, type FirstPages } from '../first-pages.ts';
+import { pageScope, uncachedFirstPages, type FirstPages } from '../first-pages.ts';
 import { DAY_MS, nextWindowCursor, openWindow, retentionFloorMs } from '../time-window.ts';
 
 export interface ConversationRef {
@@ -103,7 +103,7 @@ export class ConversationService {
 
   async inbox(userId: string, cursor: string | undefined, limit: number | undefined, ctx: QueryContext): Promise<Page<InboxItem>> {
     const n = pageSize(limit);
-    if (cursor === undefined) return this.#firstPages.page('inbox', `${userId}:${n}`, ctx, (c) => this.#inbox(userId, undefined, n, c));
+    if (cursor === undefined) return this.#firstPages.page('inbox', `${userId}:${n}`, ctx, (c) => this.#inbox(userId, undefined, n, c), pageScope.inbox(userId));
     return this.#inbox(userId, cursor, n, ctx);
   }
 
@@ -118,7 +118,7 @@ export class ConversationService {
   async history(conversationId: string, userId: string, cursor: string | undefined, limit: number | undefined, ctx: QueryContext): Promise<Page<DirectMessage>> {
     const n = pageSize(limit, DEFAULT_HISTORY_PAGE);
     if (cursor === undefined) {
-      return this.#firstPages.page('history', `${conversationId}:${userId}:${n}`, ctx, (q) => this.#history(conversationId, userId, undefined, n, q));
+      return this.#firstPages.page('history', `${conversationId}:${userId}:${n}`, ctx, (q) => this.#history(conversationId, userId, undefined, n, q), pageScope.conversation(conversationId));
     }
     return this.#history(conversationId, userId, cursor, n, ctx);
   }

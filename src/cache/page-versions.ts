@@ -1,0 +1,84 @@
+import type { Redis } from 'ioredis';
+import { parseLsn } from '../db/lsn.ts';
+import type { CacheKeys } from './keys.ts';
+import type { RedisHealth } from './redis-connection.ts';
+
+/**
+ * The change positions of the chat pages (issue 15): for each scope (a user's inbox, a
+ * conversation's history), the WAL position of the last committed change to it, kept in
+ * Redis so every instance sees it. The after-commit hooks raise it on a message or a read
+ * (wiring.ts); the page cache serves an entry only if it was loaded against the scope's
+ * current position, and loads at or after that position (page-cache.ts).
+ *
+ * Stored as a zero-padded LSN ("0000001A/B374D848"), so a string comparison orders it and
+ * the Lua script can keep the maximum: two writers committing in one order and raising in
+ * the other must not leave the older position behind. A write whose LSN is unknown stores
+ * UNKNOWN_CHANGE, which sorts above every LSN: the scope's pages are read from the
+ * database until the key expires.
+ */
+const RAISE_SCRIPT = `
+for i, key in ipairs(KEYS) do
+  local current = redis.call('GET', key)
+  if (not current) or current < ARGV[1] then
+    redis.call('SET', key, ARGV[1], 'PX', ARGV[2])
+  else
+    redis.call('PEXPIRE', key, ARGV[2])
+  end
+end
+return #KEYS`;
+
+export const UNKNOWN_CHANGE = '~';
+
+/** What a scope's position read found. */
+export type ScopeVersion =
+  /** No change recorded within the keys' lifetime. */
+  | { readonly kind: 'none' }
+  | { readonly kind: 'at'; readonly value: string }
+  /** A change of unknown position: do not serve this scope from the cache. */
+  | { readonly kind: 'unknown' }
+  /** Redis unavailable or unverified: changes may be missed, do not serve from the cache. */
+  | { readonly kind: 'unavailable' };
+
+export function paddedLsn(lsn: string): string {
+  const v = parseLsn(lsn);
+  const hi = (v >> 32n).toString(16).toUpperCase().padStart(8, '0');
+  const lo = (v & 0xffffffffn).toString(16).toUpperCase().padStart(8, '0');
+  return `${hi}/${lo}`;
+}
+
+export class PageVersions {
+  constructor(
+    private readonly redis: Redis,
+    private readonly health: RedisHealth,
+    private readonly keys: CacheKeys,
+    /** Whether Redis holds nothing older than our invalidations (false while the master guard holds). */
+    private readonly verified: () => boolean,
+    /** How long a scope's position is kept after its last change: at least the chat pages' TTL. */
+    private readonly keepMs: number,
+  ) {}
+
+  /** Records a committed change to `scopes` at `lsn` (undefined: position unknown). Throws if Redis refuses. */
+  async raise(scopes: readonly string[], lsn: string | undefined): Promise<void> {
+    if (scopes.length === 0) return;
+    const value = lsn === undefined ? UNKNOWN_CHANGE : paddedLsn(lsn);
+    try {
+      await this.redis.eval(RAISE_SCRIPT, scopes.length, ...scopes.map((s) => this.keys.pageVersion(s)), value, String(this.keepMs));
+    } catch (err) {
+      this.health.noteFailure(err);
+      throw err;
+    }
+  }
+
+  async read(scope: string): Promise<ScopeVersion> {
+    if (!this.health.ready || !this.verified()) return { kind: 'unavailable' };
+    try {
+      const v = await this.redis.get(this.keys.pageVersion(scope));
+      if (v === null) return { kind: 'none' };
+      if (v === UNKNOWN_CHANGE) return { kind: 'unknown' };
+      return { kind: 'at', value: v };
+    } catch (err) {
+      this.health.noteFailure(err);
+      return { kind: 'unavailable' };
+    }
+  }
+}
