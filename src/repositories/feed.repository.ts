@@ -65,7 +65,7 @@ LIMIT $4`,
   }),
   following: defineQuery({
     name: 'feed.following',
-    description: 'GET /api/feed?type=following: posts of the viewer, accepted friends and favourites inside [$2, $3], keyset (created_at DESC, id DESC), with author summaries and comment counts. Fan-out on read with two strategies chosen inside the statement by the number of followed authors.',
+    description: 'GET /api/feed?type=following: posts of the viewer, accepted friends and favourites inside [$2, $3], keyset (created_at DESC, id DESC), with author summaries and comment counts. Fan-out on read: a walk of the window\'s timeline (status_updates_created_idx) that keeps followed authors\' posts, bounded by the number of followed authors, falling back to one probe per author (status_updates_author_created_idx) when the walk comes back short.',
     target: 'replica',
     timeBounded: true,
     sample: {
@@ -75,23 +75,62 @@ LIMIT $4`,
             GROUP BY r.user_id ORDER BY count(*) DESC LIMIT 1`,
     },
     // Two ways to find the newest posts of F followed authors among N users:
-    //  narrow: one short index scan per author (status_updates_author_created_idx), ~2F probes;
-    //  wide:   walk the window's timeline newest first (status_updates_created_idx) and keep
-    //          followed authors' posts via a hashed set, ~21·N/F rows read.
-    // They cost the same near F = 2·√N, so that is the switch (N from the planner's estimate
-    // of users). Both branches are in the plan; a one-time filter runs exactly one of them.
+    //  walk:   read the window's timeline newest first (status_updates_created_idx) and keep
+    //          followed authors' posts; it stops once it kept the page's $5 rows;
+    //  narrow: one short index scan per author (status_updates_author_created_idx), ~10
+    //          buffers per author on `large` (two monthly partitions, up to $5 heap rows each).
+    // Followed authors post far more than the average user, so a walk usually fills a page
+    // early (issue 15, `large`, bench actors following 69-639 authors: 36-91 timeline rows
+    // read, 211-258 buffers for the statement, where the per-author probes made it 858-6,419).
+    // So every viewer walks first, at most 10·F rows (a walk that finds too little then costs
+    // about what the probes do), and only a walk that comes back short runs the probes. Above
+    // F = 2·√N (N from the planner's estimate of users) the walk is not bounded and is the
+    // answer, as before. The walk keeps a row whose author is in a hashed set of the followed
+    // authors, except above F = 8·√N: building that set (10,180 rows for the busiest actor,
+    // ~2 ms) costs more than one relationships_following_idx probe per timeline row read.
+    // F counts the viewer too, a friend who is also a favourite twice, and stops at 8·√N + 1;
+    // the probes take each author once.
     sql: `
 WITH followed AS MATERIALIZED (
   SELECT $1::uuid AS author_id
-  UNION
+  UNION ALL
   SELECT r.target_id FROM relationships r
   WHERE r.user_id = $1 AND ((r.kind = 'friend' AND r.status = 'accepted') OR r.kind = 'favorite')
+), scale AS (
+  SELECT sqrt(greatest((SELECT c.reltuples FROM pg_class c WHERE c.oid = 'users'::regclass), 1)) AS root_n
 ), strategy AS (
-  SELECT count(*) > 2 * sqrt(greatest((SELECT c.reltuples FROM pg_class c WHERE c.oid = 'users'::regclass), 1)) AS wide
-  FROM followed
+  SELECT f.n > 2 * scale.root_n AS wide, f.n > 8 * scale.root_n AS probe, 10 * f.n AS walk_rows
+  FROM scale, (SELECT count(*) AS n FROM (SELECT FROM followed LIMIT (SELECT 8 * root_n FROM scale)::bigint + 1) x) f
+), walked AS MATERIALIZED (
+  SELECT w.id, w.author_id, w.content, w.comment_count, w.created_at
+  FROM (
+    SELECT s.id, s.author_id, s.content, s.comment_count, s.created_at
+    FROM status_updates s
+    WHERE s.created_at >= $2::timestamptz AND s.created_at <= $3::timestamptz
+      AND (s.created_at, s.id) < ($3::timestamptz, $4::uuid)
+      AND s.group_id IS NULL AND s.hidden_at IS NULL
+    ORDER BY s.created_at DESC, s.id DESC
+    LIMIT (SELECT CASE WHEN wide THEN NULL ELSE walk_rows END FROM strategy)
+  ) w
+  -- A filter on the ordered walk, not a semi-join, so the walk stops at $5 rows kept. The
+  -- hashed set is built on first use only; OFFSET 0 keeps the probe a per-row subplan.
+  WHERE w.author_id = $1::uuid OR CASE WHEN (SELECT probe FROM strategy)
+    THEN EXISTS (
+      SELECT FROM relationships r
+      WHERE r.user_id = $1 AND r.target_id = w.author_id AND ((r.kind = 'friend' AND r.status = 'accepted') OR r.kind = 'favorite')
+      OFFSET 0)
+    ELSE w.author_id IN (SELECT author_id FROM followed) END
+  ORDER BY w.created_at DESC, w.id DESC
+  LIMIT $5
+), outcome AS (
+  SELECT (SELECT wide FROM strategy) OR count(*) >= $5 AS walked FROM walked
 ), page AS (
+  (SELECT w.id, w.author_id, w.content, w.comment_count, w.created_at
+   FROM walked w
+   WHERE (SELECT walked FROM outcome))
+  UNION ALL
   (SELECT s.id, s.author_id, s.content, s.comment_count, s.created_at
-   FROM followed f
+   FROM (SELECT DISTINCT author_id FROM followed) f
    CROSS JOIN LATERAL (
      SELECT s.id, s.author_id, s.content, s.comment_count, s.created_at
      FROM status_updates s
@@ -102,18 +141,7 @@ WITH followed AS MATERIALIZED (
      ORDER BY s.created_at DESC, s.id DESC
      LIMIT $5
    ) s
-   WHERE NOT (SELECT wide FROM strategy)
-   ORDER BY s.created_at DESC, s.id DESC
-   LIMIT $5)
-  UNION ALL
-  (SELECT s.id, s.author_id, s.content, s.comment_count, s.created_at
-   FROM status_updates s
-   WHERE (SELECT wide FROM strategy)
-     AND s.created_at >= $2::timestamptz AND s.created_at <= $3::timestamptz
-     AND (s.created_at, s.id) < ($3::timestamptz, $4::uuid)
-     AND s.group_id IS NULL AND s.hidden_at IS NULL
-     -- Written with OR so it stays a hashed filter on the ordered scan, not a semi-join.
-     AND (s.author_id = $1::uuid OR s.author_id IN (SELECT author_id FROM followed))
+   WHERE NOT (SELECT walked FROM outcome)
    ORDER BY s.created_at DESC, s.id DESC
    LIMIT $5)
 )
