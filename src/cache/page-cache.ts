@@ -27,7 +27,9 @@ import type { ScopeVersion } from './page-versions.ts';
  * and an entry is served only if it was loaded against the current position, at or after
  * it. So they can live BGC_CACHE_CHAT_PAGE_TTL_MS (10 s), far longer than a replica may lag,
  * and a recipient sees a new message on the first read after the send was answered, with
- * or without X-BGC-LSN. What raises no position (the other member's new display name, a
+ * or without X-BGC-LSN. The scope's position stands in for the reader's read-your-writes
+ * mark, which is per user: their own changes to the page raise it too, and their other
+ * writes (a post, a message elsewhere) no longer make the entry too old. What raises no position (the other member's new display name, a
  * conversation the other member opened, a moderator hiding a message) shows within that
  * TTL. Without Redis the scoped pages are read from the database and the store is emptied.
  *
@@ -90,8 +92,11 @@ export class PageCache implements FirstPages {
     if (ctx.forcePrimary || this.positions.replicas.length === 0) return load(ctx);
     const versions = scope === undefined ? undefined : this.#versions;
     const scoped = versions !== undefined && scope !== undefined;
+    // A scoped page needs no read-your-writes mark: every change to it, the reader's own
+    // included, raises its scope's position before it is answered. The mark is per user, so
+    // any other write of theirs (a post, a message elsewhere) would make the entry too old.
     const [readerLsn, version] = await Promise.all([
-      this.positions.requiredLsn(ctx),
+      scoped ? ctx.minLsn : this.positions.requiredLsn(ctx),
       scoped ? versions.read(scope) : Promise.resolve(undefined),
     ]);
     if (version?.kind === 'unavailable' || version?.kind === 'unknown') {
@@ -102,7 +107,7 @@ export class PageCache implements FirstPages {
       return load(ctx);
     }
     const stamp = version === undefined ? undefined : version.kind === 'at' ? version.value : null;
-    // What the reader must see: their own last write, their X-BGC-LSN, and the scope's last change.
+    // What the reader must see: their X-BGC-LSN, and their own last write or the scope's last change.
     const required = maxLsn(readerLsn, stamp ?? undefined);
     const store = scoped ? this.#scoped : this.#store;
     const id = `${kind}:${key}`;

@@ -40,6 +40,13 @@ export interface ConversationReadWritten {
 export type DirectMessageListener = (w: DirectMessageWritten, lsn: string | undefined) => void | Promise<void>;
 export type RoomMessageListener = (w: RoomMessageWritten, lsn: string | undefined) => void | Promise<void>;
 export type ConversationReadListener = (w: ConversationReadWritten, lsn: string | undefined) => void | Promise<void>;
+/**
+ * A send answered from its Idempotency-Key record (the message was written by an earlier
+ * attempt, whose own hooks may never have run if its instance died after the commit). Not
+ * announced again; caches of the conversation's pages still hear of it.
+ */
+export interface DirectMessageReplayed { readonly conversationId: string; readonly senderId: string }
+export type DirectMessageReplayedListener = (w: DirectMessageReplayed, lsn: string | undefined) => void | Promise<void>;
 
 export class WriteHooks {
   readonly #profile: ProfileChangedListener[] = [];
@@ -48,6 +55,7 @@ export class WriteHooks {
   readonly #directMessage: DirectMessageListener[] = [];
   readonly #roomMessage: RoomMessageListener[] = [];
   readonly #conversationRead: ConversationReadListener[] = [];
+  readonly #directMessageReplayed: DirectMessageReplayedListener[] = [];
 
   onProfileChanged(fn: ProfileChangedListener): void { this.#profile.push(fn); }
   onSessionRevoked(fn: SessionRevokedListener): void { this.#session.push(fn); }
@@ -55,6 +63,7 @@ export class WriteHooks {
   onDirectMessage(fn: DirectMessageListener): void { this.#directMessage.push(fn); }
   onRoomMessage(fn: RoomMessageListener): void { this.#roomMessage.push(fn); }
   onConversationRead(fn: ConversationReadListener): void { this.#conversationRead.push(fn); }
+  onDirectMessageReplayed(fn: DirectMessageReplayedListener): void { this.#directMessageReplayed.push(fn); }
 
   async profileChanged(userId: string, lsn: string | undefined): Promise<void> {
     for (const fn of this.#profile) await fn(userId, lsn);
@@ -78,5 +87,9 @@ export class WriteHooks {
 
   async conversationRead(w: ConversationReadWritten, lsn: string | undefined): Promise<void> {
     for (const fn of this.#conversationRead) await fn(w, lsn);
+  }
+
+  async directMessageReplayed(w: DirectMessageReplayed, lsn: string | undefined): Promise<void> {
+    for (const fn of this.#directMessageReplayed) await fn(w, lsn);
   }
 }

@@ -158,7 +158,9 @@ export class ConversationService {
     // be its own doing, e.g. a block set after it), or 422/409 (src/services/idempotency.ts).
     // A replay announces nothing: the request that wrote the message did.
     const replay = await answerFromRecord<DirectMessage>(this.#keys, key, refusal);
-    return { value: replay.value, lsn: await noteWrite(this.d.db, this.d.logger, senderId), replayed: true };
+    const replayedLsn = await noteWrite(this.d.db, this.d.logger, senderId);
+    await this.d.hooks.directMessageReplayed({ conversationId, senderId }, replayedLsn);
+    return { value: replay.value, lsn: replayedLsn, replayed: true };
   }
 
   /** Groups of sends run so far and the members they carried (tests, diagnostics). */
