@@ -288,3 +288,69 @@ describe('Redis memory (SC-009)', () => {
     }
   });
 });
+
+describe('Warm-up candidates', () => {
+  it('warms the profile of a much-followed user who has not been active for a year, not one with only blocks and pending requests', async () => {
+    const r = await privateRedis('64mb', 'allkeys-lfu');
+    redises.push(r);
+    const tag = `wl${process.pid}`;
+    const admin = await tdb.admin();
+    let followed: string;
+    let blocked: string;
+    try {
+      // 20 fans active now; `followed` and `blocked` last active a year ago. Every fan
+      // favorites `followed` and 10 are accepted friends of it; every fan blocks `blocked`
+      // and sends it a friend request nobody accepted.
+      const { rows } = await admin.query<{ id: string; n: number }>(`
+        WITH u AS (
+          INSERT INTO users (id, email, username, password_hash)
+          SELECT gen_random_uuid(), '${tag}_' || g || '@example.test', '${tag}_' || g, 'x' FROM generate_series(0, 21) g
+          RETURNING id, split_part(username, '_', 2)::int AS n),
+        p AS (
+          INSERT INTO profiles (user_id, last_active_at)
+          SELECT id, CASE WHEN n < 2 THEN now() - interval '365 days' ELSE now() END FROM u)
+        SELECT id, n FROM u ORDER BY n`);
+      followed = rows[0]!.id;
+      blocked = rows[1]!.id;
+      const fans = rows.slice(2).map((x) => x.id);
+      await admin.query(`
+        INSERT INTO relationships (user_id, target_id, kind, status)
+        SELECT f, $1::uuid, 'favorite', 'accepted' FROM unnest($3::uuid[]) f
+        UNION ALL SELECT f, $1::uuid, 'friend', 'accepted' FROM unnest(($3::uuid[])[1:10]) f
+        UNION ALL SELECT f, $2::uuid, 'block', 'accepted' FROM unnest($3::uuid[]) f
+        UNION ALL SELECT f, $2::uuid, 'friend', 'pending' FROM unnest($3::uuid[]) f`, [followed, blocked, fans]);
+    } finally {
+      await admin.end();
+    }
+    await tdb.syncReplicas();
+    const config = tdb.config({ REDIS_URL: r.url, BGC_POOL_SIZE: '2', BGC_POOL_MAX_OVERFLOW: '8' });
+    const db = new Database(config, { applicationName: 'bgc-test-cache-warm-linked' });
+    const layer = new CacheLayer(config, { logger: pino({ level: 'silent' }), metrics: new Metrics(), name: 'warm-linked' });
+    try {
+      await db.start();
+      await layer.start();
+      const repo = new WarmRepository(db);
+      // The relationship-set warm-up's viewers stay the most recently active: not `followed`.
+      const recent = await repo.recentlyActiveUserIds(10);
+      expect(recent).toHaveLength(10);
+      expect(recent).not.toContain(followed);
+      expect((await repo.mostLinkedUserIds(10))[0]).toBe(followed);
+
+      const report = await warmProfiles(layer, repo, new DbProfileReader(new ProfileRepository(db)), { count: 10, timeoutMs: 60_000 });
+      expect(report).toMatchObject({ candidates: 10, warmed: 10, missing: 0, failed: 0, timedOut: false });
+      // A cached entry is served without calling the loader; `blocked` needs a load.
+      const loads: string[] = [];
+      const loader = async (id: string) => { loads.push(id); return null; };
+      expect(await layer.profiles.getUncounted(followed, loader)).toMatchObject({ id: followed });
+      expect(loads).toEqual([]);
+      await layer.profiles.getUncounted(blocked, loader);
+      expect(loads).toEqual([blocked]);
+      // Two of the ten are the most recently active (a fifth), read in the same warm-up.
+      for (const id of recent.slice(0, 2)) expect(await layer.profiles.getUncounted(id, loader)).not.toBeNull();
+      expect(loads).toEqual([blocked]);
+    } finally {
+      await layer.close();
+      await db.close();
+    }
+  });
+});

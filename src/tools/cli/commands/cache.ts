@@ -14,8 +14,9 @@ import { DbProfileReader } from '../../../services/profiles/profile-reader.ts';
 import { CliError, printJson, printTable, progressLine } from '../output.ts';
 
 /**
- * `bgc cache warm` loads the most recently active users' profile views, then the relationship
- * sets of the most active (every node, 16 siblings per statement), into Redis (each server's
+ * `bgc cache warm` loads the start-up warm-up's profile views (the most linked-to users, a fifth
+ * the most recently active: WarmRepository.profileWarmCandidates), then the relationship
+ * sets of the most recently active (every node, 16 siblings per statement), into Redis (each server's
  * L1 then fills from Redis on first use); `bgc cache stats` asks a running
  * server's admin API for hit ratios per tier, and falls back to what Redis alone can
  * tell (memory, key counts) when no server answers.
@@ -148,7 +149,7 @@ async function stats(opts: { json?: boolean; url?: string }): Promise<void> {
 export function register(program: Command): void {
   const cmd = program.command('cache').description('The profile and session cache (Redis + in-process): warm it, show its statistics');
   cmd.command('warm')
-    .description('Load the most recently active users\' profile views, then their relationship sets, into the cache')
+    .description('Load the most followed and most recently active users\' profile views, then the most recently active users\' relationship sets, into the cache')
     .option('--count <n>', 'how many users\' profiles (default BGC_CACHE_WARM_COUNT)')
     .option('--sets <n>', 'how many users\' relationship sets, 0 for none (default BGC_CACHE_WARM_SETS_COUNT)')
     .option('--timeout-ms <ms>', 'stop after this long (default max(BGC_CACHE_WARM_TIMEOUT_MS, 60000))')
