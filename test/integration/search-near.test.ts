@@ -7,7 +7,8 @@ import { registerUser, startTestApp, type ApiResponse, type PageBody, type TestA
  * row (src/repositories/search.repository.ts); these tests compare what the API returns, page by
  * page, with a query that calls the extension's functions: the same profiles, in the same order
  * (chord distance, then id), with the same distance_km, for radii that fall exactly on a
- * profile's distance, across the antimeridian and together with free text.
+ * profile's distance, with pages that cut through profiles at the same spot, across the
+ * antimeridian and together with free text.
  */
 let t: TestApp;
 let owner: TestUser;
@@ -64,12 +65,13 @@ async function distanceM(lat: number, lng: number, peer: TestUser): Promise<numb
 beforeAll(async () => {
   t = await startTestApp('search_near');
   owner = await registerUser(t, 'nearowner');
-  // Peers scattered around (40, -80) up to ~3° away, two sharing coordinates (a tie broken by
-  // id), one at the centre, and three across the antimeridian near (0, 179.9).
+  // Peers scattered around (40, -80) up to ~3° away, one at the centre, six sharing coordinates
+  // (ties broken by id, across page boundaries), and three across the antimeridian near (0, 179.9).
   const spots: Array<[number, number]> = [
     [40, -80], [40.01, -80], [40.01, -80], [39.9, -80.2], [41.2, -79.1], [38.5, -81.7],
     [40.3, -77.2], [42.9, -80.05], [40.0005, -79.9995], [37.2, -80.0], [40.7, -82.6], [39.05, -78.4],
     [0, 179.9], [0.1, -179.95], [-0.2, 179.7],
+    [40.01, -80], [40.01, -80], [40.01, -80], [40.01, -80],
   ];
   for (const [i, [lat, lng]] of spots.entries()) {
     const p = await registerUser(t, `nearpeer${i}`);
@@ -88,11 +90,13 @@ describe('search near a point matches earthdistance', () => {
   it('same profiles, order and distance_km across pages for several radii', async () => {
     for (const radiusKm of [0.5, 25, 120, 250, 500]) {
       const want = await expected(40, -80, radiusKm * 1000);
-      const got = await collect(`/api/search?lat=40&lng=-80&radius_km=${radiusKm}`, 3);
-      expect(got.map((h) => [h.id, h.distance_km]), `radius ${radiusKm} km`).toEqual(want.map((h) => [h.id, h.distance_km]));
+      for (const limit of [2, 3]) {
+        const got = await collect(`/api/search?lat=40&lng=-80&radius_km=${radiusKm}`, limit);
+        expect(got.map((h) => [h.id, h.distance_km]), `radius ${radiusKm} km, pages of ${limit}`).toEqual(want.map((h) => [h.id, h.distance_km]));
+      }
     }
-    // The widest radius reaches all twelve peers around (40, -80), none of the three near 180°.
-    expect((await expected(40, -80, 500_000)).length).toBe(12);
+    // The widest radius reaches all sixteen peers around (40, -80), none of the three near 180°.
+    expect((await expected(40, -80, 500_000)).length).toBe(16);
   });
 
   it('a radius exactly at a profile\'s distance includes it as earth_distance does', async () => {
