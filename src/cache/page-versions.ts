@@ -57,9 +57,14 @@ export class PageVersions {
     private readonly keepMs: number,
   ) {}
 
-  /** Records a committed change to `scopes` at `lsn` (undefined: position unknown). Throws if Redis refuses. */
+  /**
+   * Records a committed change to `scopes` at `lsn` (undefined: position unknown). Throws if
+   * Redis refuses. With Redis known to be down it returns at once: every reader then bypasses
+   * the cache and empties its store, so there is nothing to keep up to date (and a log line
+   * per send during an outage would say nothing new).
+   */
   async raise(scopes: readonly string[], lsn: string | undefined): Promise<void> {
-    if (scopes.length === 0) return;
+    if (scopes.length === 0 || !this.health.ready) return;
     const value = lsn === undefined ? UNKNOWN_CHANGE : paddedLsn(lsn);
     try {
       await this.redis.eval(RAISE_SCRIPT, scopes.length, ...scopes.map((s) => this.keys.pageVersion(s)), value, String(this.keepMs));

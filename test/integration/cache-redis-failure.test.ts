@@ -42,13 +42,15 @@ async function privateRedis(maxmemory: string, policy: string): Promise<{ node: 
   return { node, url: `redis://127.0.0.1:${port}`, dir };
 }
 
-interface Res<T> { status: number; body: T }
-async function call<T>(rt: Runtime, method: 'GET' | 'POST' | 'PUT', url: string, opts: { token?: string; body?: unknown } = {}): Promise<Res<T>> {
+interface Res<T> { status: number; body: T; lsn?: string }
+async function call<T>(rt: Runtime, method: 'GET' | 'POST' | 'PUT', url: string, opts: { token?: string; body?: unknown; lsn?: string } = {}): Promise<Res<T>> {
   const headers: Record<string, string> = {};
   if (opts.token) headers.authorization = `Bearer ${opts.token}`;
+  if (opts.lsn) headers['x-bgc-lsn'] = opts.lsn;
   if (opts.body !== undefined) headers['content-type'] = 'application/json';
   const res = await rt.app.inject({ method, url, headers, ...(opts.body !== undefined ? { payload: JSON.stringify(opts.body) } : {}) });
-  return { status: res.statusCode, body: (res.body ? JSON.parse(res.body) : undefined) as T };
+  const lsn = res.headers['x-bgc-lsn'];
+  return { status: res.statusCode, body: (res.body ? JSON.parse(res.body) : undefined) as T, lsn: typeof lsn === 'string' ? lsn : undefined };
 }
 async function stats(rt: Runtime): Promise<CacheStatsReport> {
   return JSON.parse((await rt.admin.inject({ method: 'GET', url: '/admin/api/cache' })).body) as CacheStatsReport;
@@ -98,8 +100,24 @@ describe('Redis stopped mid-test (fail-open)', () => {
       // Warm both instances on u1's profile.
       for (const rt of [A, B]) expect((await call(rt, 'GET', `/api/profiles/${u1.id}`, { token: u0.token })).status).toBe(200);
 
+      // A conversation whose inbox page B caches: u0 writes through A, u1 reads through B.
+      const conv = (await call<{ id: string }>(A, 'POST', '/api/chat/conversations', { token: u0.token, body: { recipient_id: u1.id } })).body.id;
+      const send = async (content: string) => {
+        const res = await call<{ id: string }>(A, 'POST', `/api/chat/conversations/${conv}/messages`, { token: u0.token, body: { content } });
+        expect(res.status).toBe(201);
+        return { id: res.body.id, lsn: res.lsn };
+      };
+      const lastInInboxOfU1 = async (lsn?: string) => (await call<{ items: Array<{ last_message: { id: string } | null }> }>(B, 'GET', '/api/chat/conversations', { token: u1.token, lsn })).body.items[0]?.last_message?.id;
+      const m1 = await send('before the outage');
+      expect(await lastInInboxOfU1()).toBe(m1.id);
+
       await r.node.stop();
       expect(await waitFor(async () => !(await stats(A)).status.redis && !(await stats(B)).status.redis, 5_000)).toBe(true);
+
+      // Sends succeed without Redis (their change position cannot be raised), and the inbox is
+      // read from PostgreSQL (its change positions are out of reach).
+      const m2 = await send('during the outage');
+      expect(await lastInInboxOfU1(m2.lsn)).toBe(m2.id);
 
       // Every request still succeeds: cached (L1), uncached (PostgreSQL), sessions, writes.
       let failures = 0;
@@ -129,6 +147,13 @@ describe('Redis stopped mid-test (fail-open)', () => {
       expect(await waitFor(async () => (await stats(A)).status.redis && (await stats(B)).status.redis, 10_000)).toBe(true);
       // Let the L2 circuit breaker close (it stays open ~1 s after the last failure).
       await new Promise((res) => setTimeout(res, 1_200));
+      // Redis came back empty: a message sent now raises its scopes again, and B's reader sees
+      // it on the first read, without X-BGC-LSN, whatever B cached before the outage.
+      const cachedAt = Date.now();
+      expect(await waitFor(async () => (await lastInInboxOfU1()) === m2.id, 5_000)).toBe(true);
+      console.log(`u1's inbox cached on B with the outage's message ${Date.now() - cachedAt} ms after Redis was back in use`);
+      const m3 = await send('after Redis came back');
+      expect(await lastInInboxOfU1()).toBe(m3.id);
       const before = (await stats(B)).caches.profile.l2.hit;
       const url = `/api/profiles/${u2.id}`;
       expect((await call(A, 'PUT', '/api/profiles/me', { token: u2.token, body: { bio: 'after Redis came back' } })).status).toBe(200);
