@@ -22,7 +22,8 @@ import type { ScopeVersion } from './page-versions.ts';
  * follower's feed, and the entries need not be found and dropped for correctness; the TTL
  * bounds how long others miss it.
  *
- * The chat pages (inbox, history) are scoped (first-pages.ts, pageScope): a message or a
+ * With BGC_CACHE_CHAT_PAGE_TTL_MS above 0 (off by default: docs/PERFORMANCE.md says what it
+ * cost on `medium`), the chat pages (inbox, history) are scoped (first-pages.ts, pageScope): a message or a
  * read raises its scopes' change position in Redis after it commits (page-versions.ts),
  * and an entry is served only if it was loaded against the current position, at or after
  * it. So they can live BGC_CACHE_CHAT_PAGE_TTL_MS (10 s), far longer than a replica may lag,

@@ -82,7 +82,8 @@ describe('Redis stopped mid-test (fail-open)', () => {
   it('keeps answering from PostgreSQL, keeps invalidating, and uses the cache again when Redis returns', async () => {
     const r = await privateRedis('64mb', 'allkeys-lfu');
     redises.push(r);
-    const config = tdb.config({ REDIS_URL: r.url, BGC_POOL_SIZE: '2', BGC_POOL_MAX_OVERFLOW: '8' });
+    // The chat pages' change positions on (off by default): the inbox below checks them across the outage.
+    const config = tdb.config({ REDIS_URL: r.url, BGC_POOL_SIZE: '2', BGC_POOL_MAX_OVERFLOW: '8', BGC_CACHE_CHAT_PAGE_TTL_MS: '10000' });
     const A = await startRuntime(config, { listen: false });
     const B = await startRuntime(config, { listen: false });
     try {
