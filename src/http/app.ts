@@ -35,7 +35,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   installErrorHandler(app);
   installCors(app, deps.config.corsOrigins);
   // Event-loop lag sheds only with more requests in progress than the primary pool can serve at once.
-  installOverloadGuard(app, { ...deps.config.overload, loopQueueFloor: poolCapacity(deps.config.pool) }, deps);
+  installOverloadGuard(app, {
+    ...deps.config.overload,
+    loopQueueFloor: poolCapacity(deps.config.pool),
+    maxParked: deps.config.sendGrouping.maxGroup > 1 ? deps.config.sendGrouping.maxGroup * deps.config.sendGrouping.maxInFlight : 0,
+  }, deps);
 
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unmatched';

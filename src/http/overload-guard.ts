@@ -55,6 +55,28 @@ export interface OverloadGuardOptions {
    * this many requests at once (and AdmissionController takes it as its loopQueueFloor).
    */
   readonly loopQueueFloor: number;
+  /**
+   * Admitted requests that may park their slot while they wait for a group commit
+   * (parkAdmissionSlot): the most members the write groups carry at once (BGC_SEND_GROUP_MAX
+   * × BGC_SEND_GROUP_IN_FLIGHT), 0 when grouping is off (each write then holds its own
+   * connection, and its slot with it).
+   */
+  readonly maxParked: number;
+}
+
+/** The slot of each admitted request, so its route can park it (parkAdmissionSlot). */
+const admittedSlots = new WeakMap<IncomingMessage, { park(): void }>();
+
+/**
+ * Called by a route whose remaining work is a grouped write (a send, a post, a comment):
+ * from here the request waits for a commit that one pool connection makes for the whole
+ * group, so it gives its admission slot to the next request instead of holding it while it
+ * waits (with one slot per pool connection, 50 closed-loop senders otherwise queued for
+ * slots behind their own commits and were refused: docs/PERFORMANCE.md, "Overload").
+ * Nothing happens when the guard is off or the parked requests are at their bound.
+ */
+export function parkAdmissionSlot(raw: IncomingMessage): void {
+  admittedSlots.get(raw)?.park();
 }
 
 /**
@@ -62,14 +84,14 @@ export interface OverloadGuardOptions {
  * enough to keep every connection busy while others are between queries (auth, cache,
  * serialization), few enough that the event loop is never the queue.
  */
-export const IN_FLIGHT_PER_POOL_SLOT = 2;
+export const IN_FLIGHT_PER_POOL_SLOT = 1;
 
 export function installOverloadGuard(app: FastifyInstance, opts: OverloadGuardOptions, deps: { db: PoolQueues; metrics?: Metrics }): void {
   if (opts.targetMs <= 0) return;
   const now = () => performance.now();
   // Under overload a waiter is refused after half the target: the refusal, with the time to
   // reach the request and write the answer, then stays within the target.
-  const queue = new AdmissionQueue({ maxInFlight: IN_FLIGHT_PER_POOL_SLOT * opts.loopQueueFloor, targetMs: opts.targetMs / 2, intervalMs: opts.intervalMs, now });
+  const queue = new AdmissionQueue({ maxInFlight: IN_FLIGHT_PER_POOL_SLOT * opts.loopQueueFloor, maxParked: opts.maxParked, targetMs: opts.targetMs / 2, intervalMs: opts.intervalMs, now });
   const controller = new AdmissionController({
     inFlight: () => queue.inFlight,
     loopQueueFloor: opts.loopQueueFloor,
@@ -99,8 +121,14 @@ export function installOverloadGuard(app: FastifyInstance, opts: OverloadGuardOp
     deps.metrics?.httpDuration.observe({ route: SHED_ROUTE_LABEL, method: req.method ?? 'GET', status_class: '5xx' }, (now() - startedAt) / 1000);
   };
   const admit = (req: IncomingMessage, res: ServerResponse) => {
+    let parked = false;
+    let closed = false;
+    admittedSlots.set(req, { park: () => { if (!parked && !closed) parked = queue.park(); } });
     // 'close' fires once whether the answer was sent or the client went away.
-    res.once('close', () => queue.release());
+    res.once('close', () => {
+      closed = true;
+      if (parked) queue.releaseParked(); else queue.release();
+    });
     pass(req, res);
   };
 

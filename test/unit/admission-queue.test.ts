@@ -7,11 +7,11 @@ import { AdmissionQueue, type Admission } from '../../src/http/admission/admissi
  * standing queue refusing its oldest after the target and serving the newest first
  * (adaptive LIFO), cancelled waiters gone, and normal service once the queue empties.
  */
-function harness(start: string, maxInFlight = 2) {
+function harness(start: string, maxInFlight = 2, maxParked = 0) {
   let t = Date.parse(start);
   const timers: Array<{ at: number; fn: () => void; live: boolean }> = [];
   const q = new AdmissionQueue({
-    maxInFlight, targetMs: 5, intervalMs: 100, now: () => t,
+    maxInFlight, maxParked, targetMs: 5, intervalMs: 100, now: () => t,
     setTimer: (fn, ms) => { const e = { at: t + ms, fn, live: true }; timers.push(e); return { cancel: () => { e.live = false; } }; },
   });
   const advance = (ms: number) => {
@@ -130,6 +130,40 @@ describe('AdmissionQueue (controlled delay, adaptive LIFO)', () => {
     q.release();
     request(q, 'fresh', log);
     expect(log.at(-1)).toBe('fresh:admitted');
+  });
+
+  it.each(STARTS)('a parked request gives its slot to the next waiter, up to the parked bound, from %s', async (start) => {
+    const { q } = harness(start, 1, 2);
+    const log: string[] = [];
+    request(q, 'send1', log);
+    request(q, 'send2', log);
+    request(q, 'send3', log);
+    request(q, 'read', log);
+    expect(log).toEqual(['send1:admitted']);
+    expect(q.park()).toBe(true); // send1 now waits for its group's commit
+    await flush();
+    expect(log.at(-1)).toBe('send2:admitted');
+    expect(q.park()).toBe(true);
+    await flush();
+    expect(log.at(-1)).toBe('send3:admitted');
+    expect(q.park()).toBe(false); // the bound: send3 keeps its slot
+    expect([q.inFlight, q.parked, q.waiting]).toEqual([1, 2, 1]);
+    // A parked request ending frees no slot (it holds none); the slot holder's release does.
+    q.releaseParked();
+    await flush();
+    expect(log.at(-1)).toBe('send3:admitted');
+    q.release();
+    await flush();
+    expect(log.at(-1)).toBe('read:admitted');
+    expect([q.inFlight, q.parked, q.waiting]).toEqual([1, 1, 0]);
+  });
+
+  it('parks nothing when no bound is given (grouping off)', () => {
+    const { q } = harness(STARTS[1] ?? '', 1);
+    const log: string[] = [];
+    request(q, 'a', log);
+    expect(q.park()).toBe(false);
+    expect([q.inFlight, q.parked]).toEqual([1, 0]);
   });
 
   it('refuses a non-positive limit, target or interval', () => {

@@ -17,6 +17,11 @@
  */
 export interface AdmissionQueueOptions {
   readonly maxInFlight: number;
+  /**
+   * Admitted requests that may give their slot back while they wait on shared work that
+   * needs no slot of its own (a group commit: see park()). 0: none.
+   */
+  readonly maxParked?: number;
   readonly targetMs: number;
   readonly intervalMs: number;
   readonly now: () => number;
@@ -43,6 +48,7 @@ export class AdmissionQueue {
   /** Waiters kept while overloaded (OVERLOADED_DEPTH_SHARE of the slots, at least 1). */
   readonly #overloadedDepth: number;
   #inFlight = 0;
+  #parked = 0;
   /** When the queue was last seen empty: a queue not empty since more than an interval is standing. */
   #emptyAt: number;
   /** The queue stood until just before this moment minus one interval (see overloaded()). */
@@ -59,6 +65,7 @@ export class AdmissionQueue {
   }
 
   get inFlight(): number { return this.#inFlight; }
+  get parked(): number { return this.#parked; }
   get waiting(): number { return this.#waiters.length; }
 
   /** True while the queue has not been empty for a whole interval. */
@@ -116,6 +123,31 @@ export class AdmissionQueue {
   /** A request admitted earlier has finished (answered or its client went away). */
   release(): void {
     this.#inFlight = Math.max(0, this.#inFlight - 1);
+    this.#handOver();
+  }
+
+  /**
+   * An admitted request now only waits on shared work that holds a pool connection for many
+   * requests at once (a send waiting for its group's commit): its slot goes to the next
+   * waiter, so requests queued behind a commit are not refused for it. At most `maxParked`
+   * are parked at once (false: keep the slot), which bounds the admitted work. A parked
+   * request ends with releaseParked(), not release().
+   */
+  park(): boolean {
+    if (this.#parked >= (this.#opts.maxParked ?? 0)) return false;
+    this.#parked++;
+    this.#inFlight = Math.max(0, this.#inFlight - 1);
+    this.#handOver();
+    return true;
+  }
+
+  /** A parked request has finished. */
+  releaseParked(): void {
+    this.#parked = Math.max(0, this.#parked - 1);
+  }
+
+  /** Free slots go to waiters: the newest first while overloaded (adaptive LIFO), else the oldest. */
+  #handOver(): void {
     this.#expire();
     while (this.#inFlight < this.#opts.maxInFlight && this.#waiters.length > 0) {
       const w = this.overloaded() ? this.#waiters.pop() : this.#waiters.shift();

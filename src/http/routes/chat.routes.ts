@@ -7,6 +7,7 @@ import { queryContext, uuidParam, viewerOf, written } from './support/request-co
 import {
   ContentBody, errors, IdParams, Nullable, NullableString, NullableUsername, Page, PageQuery, secured, Timestamp, Uuid, UserSummary,
 } from './support/schemas.ts';
+import { parkForGroupCommit } from './support/park-for-group-commit.ts';
 import { strictBody } from './support/strict-body.ts';
 
 const MessageBody = ContentBody(4000);
@@ -96,6 +97,7 @@ export async function chatRoutes(app: FastifyInstance, deps: AppDeps): Promise<v
     }),
     onRequest,
     preValidation: strictBody(MessageBody),
+    preHandler: parkForGroupCommit,
   }, async (request, reply) => written(reply, await conversations.send(uuidParam(request.params.id), viewerOf(request).userId, request.body.content, idempotencyKey(request)), 201));
 
   app.post<{ Params: Static<typeof IdParams> }>('/api/chat/conversations/:id/read', {

@@ -5,6 +5,7 @@ import { IdempotencyHeaders, idempotencyErrors, idempotencyKey } from '../idempo
 import { authenticate } from './support/authenticate.ts';
 import { queryContext, uuidParam, viewerOf, written } from './support/request-context.ts';
 import { ContentBody, errors, Nullable, Page, PageQuery, PageQueryProps, PostIdParams, secured, Timestamp, Uuid, UserSummary } from './support/schemas.ts';
+import { parkForGroupCommit } from './support/park-for-group-commit.ts';
 import { strictBody } from './support/strict-body.ts';
 
 const PostBody = ContentBody(5000);
@@ -38,6 +39,7 @@ export async function feedRoutes(app: FastifyInstance, deps: AppDeps): Promise<v
     schema: secured('feed', 'Post a status update', { headers: IdempotencyHeaders, body: PostBody, response: { 201: Post, ...errors(401), ...idempotencyErrors } }),
     onRequest,
     preValidation: strictBody(PostBody),
+    preHandler: parkForGroupCommit,
   }, async (request, reply) => written(reply, await feed.post(viewerOf(request).userId, request.body.content, idempotencyKey(request)), 201));
 
   app.get<{ Params: Static<typeof PostIdParams>; Querystring: Static<typeof PageQuery> }>('/api/feed/:postId/comments', {
@@ -53,5 +55,6 @@ export async function feedRoutes(app: FastifyInstance, deps: AppDeps): Promise<v
     }),
     onRequest,
     preValidation: strictBody(CommentBody),
+    preHandler: parkForGroupCommit,
   }, async (request, reply) => written(reply, await feed.addComment(uuidParam(request.params.postId), viewerOf(request).userId, request.body.content, idempotencyKey(request)), 201));
 }
