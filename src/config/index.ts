@@ -128,7 +128,7 @@ export interface Config {
   /** Fastify's trustProxy: false (default), true, a hop count, or a list of addresses/CIDRs. */
   readonly trustProxy: boolean | number | readonly string[];
   /** Queue-delay admission control: target and interval in ms (target 0 = off). */
-  readonly overload: { readonly targetMs: number; readonly intervalMs: number };
+  readonly overload: { readonly targetMs: number; readonly intervalMs: number; readonly slotsPerConnection: number };
   /** SIGTERM: how long /readyz fails while requests are still served, before the server stops accepting. */
   readonly drainMs: number;
   /** Group commit of direct-message sends: members per group (1 = off) and groups at once; the baseline sends each alone. */
@@ -303,7 +303,7 @@ function build(raw: RawEnv, problems: string[]): Config {
     loginRateLimit: { perIp: raw.BGC_LOGIN_RATE_LIMIT_IP, perAccount: raw.BGC_LOGIN_RATE_LIMIT_ACCOUNT, windowSeconds: raw.BGC_LOGIN_RATE_WINDOW_S },
     corsOrigins: corsOrigins(raw.BGC_CORS_ORIGINS, problems),
     trustProxy: trustProxy(raw.BGC_TRUST_PROXY),
-    overload: { targetMs: raw.BGC_OVERLOAD_TARGET_MS ?? (raw.NODE_ENV === 'test' ? 0 : 5), intervalMs: raw.BGC_OVERLOAD_INTERVAL_MS },
+    overload: { targetMs: raw.BGC_OVERLOAD_TARGET_MS ?? (raw.NODE_ENV === 'test' ? 0 : 5), intervalMs: raw.BGC_OVERLOAD_INTERVAL_MS, slotsPerConnection: raw.BGC_OVERLOAD_SLOTS_PER_CONNECTION },
     drainMs: raw.BGC_DRAIN_MS,
     sendGrouping: raw.BGC_BASELINE ? { maxGroup: 1, maxInFlight: 1 } : { maxGroup: raw.BGC_SEND_GROUP_MAX, maxInFlight: raw.BGC_SEND_GROUP_IN_FLIGHT },
     history: {

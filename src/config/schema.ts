@@ -109,6 +109,10 @@ export const envSchema = z.object({
   // (bursty tests on a shared machine must not be shed unless they ask for it).
   BGC_OVERLOAD_TARGET_MS: intFrom(0, 60_000).optional(),
   BGC_OVERLOAD_INTERVAL_MS: intFrom(10, 60_000).default(100),
+  // Requests run at once per connection the pool may open (size + overflow); the rest wait in
+  // the admission queue, where the controlled delay and LIFO apply. Sends, posts and comments
+  // waiting for their group's commit do not count (src/http/overload-guard.ts).
+  BGC_OVERLOAD_SLOTS_PER_CONNECTION: intFrom(1, 16).default(2),
   // Graceful drain on SIGTERM (bgc serve): /readyz fails at once, new requests are still served
   // for this long (until the load balancer has seen it: HAProxy's fall × inter), then the
   // server stops accepting, finishes in-flight requests and exits.

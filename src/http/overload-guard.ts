@@ -20,7 +20,7 @@ import { RETRY_AFTER_SECONDS } from './error-handler.ts';
  * admitted ones keep the database busy at capacity (Facebook, "Fail at Scale", 2015).
  *
  * Two layers (src/http/admission):
- *  - a queue we own in front of the work (AdmissionQueue): at most IN_FLIGHT_PER_POOL_SLOT ×
+ *  - a queue we own in front of the work (AdmissionQueue): at most BGC_OVERLOAD_SLOTS_PER_CONNECTION ×
  *    the pool's capacity requests run at once, the rest wait with a controlled delay (refused
  *    after the interval normally, after the target while the queue is standing) and are
  *    served newest first while it stands (adaptive LIFO). Without it, admitted requests
@@ -51,10 +51,16 @@ export interface OverloadGuardOptions {
   readonly targetMs: number;
   readonly intervalMs: number;
   /**
-   * The pool's capacity (size + overflow): the admission queue runs IN_FLIGHT_PER_POOL_SLOT ×
-   * this many requests at once (and AdmissionController takes it as its loopQueueFloor).
+   * The pool's capacity (size + overflow): the admission queue runs slotsPerConnection × this
+   * many requests at once (and AdmissionController takes it as its loopQueueFloor).
    */
   readonly loopQueueFloor: number;
+  /**
+   * Requests run at once per connection the pool may open (BGC_OVERLOAD_SLOTS_PER_CONNECTION):
+   * enough to keep every connection busy while others are between queries (auth, cache,
+   * serialization), few enough that the event loop is never the queue.
+   */
+  readonly slotsPerConnection: number;
   /**
    * Admitted requests that may park their slot while they wait for a group commit
    * (parkAdmissionSlot): the most members the write groups carry at once (BGC_SEND_GROUP_MAX
@@ -79,19 +85,13 @@ export function parkAdmissionSlot(raw: IncomingMessage): void {
   admittedSlots.get(raw)?.park();
 }
 
-/**
- * Requests allowed to run at once per connection the pool may open (pool size + overflow):
- * enough to keep every connection busy while others are between queries (auth, cache,
- * serialization), few enough that the event loop is never the queue.
- */
-export const IN_FLIGHT_PER_POOL_SLOT = 1;
 
 export function installOverloadGuard(app: FastifyInstance, opts: OverloadGuardOptions, deps: { db: PoolQueues; metrics?: Metrics }): void {
   if (opts.targetMs <= 0) return;
   const now = () => performance.now();
   // Under overload a waiter is refused after half the target: the refusal, with the time to
   // reach the request and write the answer, then stays within the target.
-  const queue = new AdmissionQueue({ maxInFlight: IN_FLIGHT_PER_POOL_SLOT * opts.loopQueueFloor, maxParked: opts.maxParked, targetMs: opts.targetMs / 2, intervalMs: opts.intervalMs, now });
+  const queue = new AdmissionQueue({ maxInFlight: opts.slotsPerConnection * opts.loopQueueFloor, maxParked: opts.maxParked, targetMs: opts.targetMs / 2, intervalMs: opts.intervalMs, now });
   const controller = new AdmissionController({
     inFlight: () => queue.inFlight,
     loopQueueFloor: opts.loopQueueFloor,

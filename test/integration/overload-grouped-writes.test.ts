@@ -5,11 +5,11 @@ import { createTestDatabase, type TestDatabase } from '../helpers/test-db.ts';
 
 /**
  * Grouped writes park their admission slot (src/http/overload-guard.ts, parkAdmissionSlot):
- * with ONE admission slot (one pool connection, one request per connection), 40 closed-loop
+ * with ONE admission slot (one pool connection, BGC_OVERLOAD_SLOTS_PER_CONNECTION=1), 40 closed-loop
  * senders over real HTTP are all answered 201 and none is refused. Without parking, 39 of
  * them would always wait for the slot held by a send waiting on its group's commit: a
- * standing queue, which the guard refuses (with two slots per connection the bench's 50
- * senders were refused 108,139 times in 20 s: docs/PERFORMANCE.md, "Overload").
+ * standing queue, which the guard refuses (with one slot per connection and no parking the
+ * bench's 50 senders were refused 108,139 times in 20 s: docs/PERFORMANCE.md, "Overload").
  */
 let tdb: TestDatabase;
 let rt: Runtime;
@@ -32,7 +32,7 @@ beforeAll(async () => {
   tdb = await createTestDatabase('overload_grouped');
   rt = await startRuntime(tdb.config({
     BGC_OVERLOAD_TARGET_MS: '5', BGC_OVERLOAD_INTERVAL_MS: '100',
-    BGC_POOL_SIZE: '1', BGC_POOL_MAX_OVERFLOW: '0',
+    BGC_POOL_SIZE: '1', BGC_POOL_MAX_OVERFLOW: '0', BGC_OVERLOAD_SLOTS_PER_CONNECTION: '1',
   }));
   const ann = await register('park_ann');
   const ben = await register('park_ben');
