@@ -61,12 +61,17 @@ const POLL_TIMEOUT_MS = 250;
 const PROBE_FAILURES_TO_EJECT = 2;
 const READMIT_STREAK = 3;
 const STALE_BYTES = 64 * 1024 * 1024;
+/** At most this many of the primary's polled positions are kept (see #behindFor). */
+const MAX_PRIMARY_SAMPLES = 256;
 
 /**
  * Chooses a node for each replica-ok read (docs/ARCHITECTURE.md, "Replica routing").
  *  - A background loop polls each replica's replay LSN and lag; routing reads the cache.
  *  - Out of rotation: unreachable, or lag above maxLag. Back in only after three healthy
  *    polls with lag below half the limit (hysteresis), so a flapping node stays out.
+ *  - Lag is the tighter of two bounds on how stale the replica can be: the replica's own
+ *    (time since its last replayed commit) and how long ago the primary was at a position
+ *    the replica has replayed (the poller's samples of the primary's LSN).
  *  - Selection: least in-flight queries among available replicas, random tie-break.
  *  - Read-your-writes: the caller's required LSN (its last write, or the X-BGC-LSN
  *    header) picks only replicas that replayed past it; else a bounded wait, then primary.
@@ -80,6 +85,8 @@ export class ReplicaRouter {
   #observer: (d: RouteDecision) => void = () => undefined;
   readonly #ctxLsn = new WeakMap<QueryContext, Promise<string | undefined>>();
   #primaryLsn: string | undefined;
+  /** The primary's LSN at each poll and when it was asked for (router clock), oldest first. */
+  readonly #primarySamples: Array<{ readonly lsn: bigint; readonly at: number }> = [];
   readonly #budget: FallbackBudget;
   readonly #now: () => number;
   readonly #primaryInFlight = { n: 0 };
@@ -145,8 +152,11 @@ export class ReplicaRouter {
 
   async pollOnce(): Promise<void> {
     try {
+      // Stamped before asking: the primary was at least at this position from then on.
+      const askedAt = this.#now();
       const rows = await withTimeout(this.primary.query<{ lsn: string }>(systemQueries.primaryLsn.text, [], systemQueries.primaryLsn.name), POLL_TIMEOUT_MS * 5);
       this.#primaryLsn = rows.rows[0]?.lsn;
+      if (this.#primaryLsn) this.#samplePrimary(parseLsn(this.#primaryLsn), askedAt);
     } catch {
       // The primary being down does not change replica health; lag bytes just stay as they were.
     }
@@ -199,7 +209,7 @@ export class ReplicaRouter {
     st.lastError = undefined;
     st.paused = result.paused;
     st.replayLsn = result.replayLsn;
-    st.lagMs = result.lagMs;
+    st.lagMs = Math.min(result.lagMs, this.#behindFor(st.replayLsn));
     st.lagBytes = this.#primaryLsn && st.replayLsn ? Math.max(0, Number(parseLsn(this.#primaryLsn) - parseLsn(st.replayLsn))) : 0;
     st.promoted = !result.inRecovery;
     const tooFar = st.lagMs > this.cfg.maxLagMs || st.lagBytes > STALE_BYTES;
@@ -212,6 +222,41 @@ export class ReplicaRouter {
       st.healthyStreak = comfortable ? st.healthyStreak + 1 : 0;
       if (st.healthyStreak >= READMIT_STREAK) st.available = true;
     }
+  }
+
+  #samplePrimary(lsn: bigint, at: number): void {
+    const s = this.#primarySamples;
+    s.push({ lsn, at });
+    // A sample older than maxLag (plus a poll) could only prove a lag past the limit, which
+    // the replica's own figure then decides the same way.
+    const horizon = at - this.cfg.maxLagMs - this.cfg.pollMs;
+    while (s.length > MAX_PRIMARY_SAMPLES || (s.length > 1 && (s[0] as { at: number }).at < horizon)) s.shift();
+  }
+
+  /**
+   * How stale a replica that has replayed `replayLsn` can be, by the primary's samples: it
+   * shows every commit the primary had made when the newest sample at or below `replayLsn`
+   * was asked for. Infinity when no sample is that old (the replica's own figure decides).
+   *
+   * The replica's own figure, now() - pg_last_xact_replay_timestamp() whenever received WAL
+   * is not yet replayed, is the time since the last *commit* it replayed. Between sparse
+   * commits, any WAL in flight (a vacuum, a checkpoint, a standby snapshot, another
+   * database's traffic) turns a few ms of replay into seconds of "lag", on both replicas at
+   * once since both receive it. Issue 15: 10 readers of search.profiles on `large` (CPU busy,
+   * replay slower) saw 2-25 s with 8 bytes to 28 KB unreplayed; both replicas left rotation
+   * together for three polls, again and again, and searches went to the primary as
+   * fallback_unhealthy. Both figures bound staleness from above (commits are synchronous, as
+   * read-your-writes assumes), so the smaller is kept: a replica that has replayed what the
+   * primary had one poll ago is at most a poll behind, however old its last commit.
+   */
+  #behindFor(replayLsn: string | undefined): number {
+    if (replayLsn === undefined) return Number.POSITIVE_INFINITY;
+    const replayed = parseLsn(replayLsn);
+    for (let i = this.#primarySamples.length - 1; i >= 0; i--) {
+      const s = this.#primarySamples[i] as { lsn: bigint; at: number };
+      if (s.lsn <= replayed) return Math.max(0, this.#now() - s.at);
+    }
+    return Number.POSITIVE_INFINITY;
   }
 
   /** Marks a replica out after a failed read; the poller re-admits it when healthy. */
