@@ -22,17 +22,17 @@ import type { ScopeVersion } from './page-versions.ts';
  * follower's feed, and the entries need not be found and dropped for correctness; the TTL
  * bounds how long others miss it.
  *
- * With BGC_CACHE_CHAT_PAGE_TTL_MS above 0 (off by default: docs/PERFORMANCE.md says what it
- * cost on `medium`), the chat pages (inbox, history) are scoped (first-pages.ts, pageScope): a message or a
- * read raises its scopes' change position in Redis after it commits (page-versions.ts),
- * and an entry is served only if it was loaded against the current position, at or after
- * it. So they can live BGC_CACHE_CHAT_PAGE_TTL_MS (10 s), far longer than a replica may lag,
- * and a recipient sees a new message on the first read after the send was answered, with
- * or without X-BGC-LSN. The scope's position stands in for the reader's read-your-writes
- * mark, which is per user: their own changes to the page raise it too, and their other
- * writes (a post, a message elsewhere) no longer make the entry too old. What raises no position (the other member's new display name, a
- * conversation the other member opened, a moderator hiding a message) shows within that
- * TTL. Without Redis the scoped pages are read from the database and the store is emptied.
+ * With BGC_CACHE_CHAT_PAGE_TTL_MS above 0, the chat pages (inbox, history) are scoped
+ * (first-pages.ts, pageScope): a message or a read raises its scopes' change position in
+ * Redis after it commits (page-versions.ts), and an entry loaded against the current
+ * position, once the replicas were known to have replayed it, is served until the next
+ * change, for up to BGC_CACHE_CHAT_PAGE_TTL_MS (10 s). Between a change and the replicas'
+ * next known position the page is read like a feed's (short TTL, the reader's mark), so no
+ * reader waits for replay: a writer still sees their own message at once, a recipient with
+ * X-BGC-LSN too, and a recipient without it within about a second, as from a replica. What
+ * raises no position (the other member's new display name, a conversation the other member
+ * opened, a moderator hiding a message) shows within that TTL. Without Redis the scoped
+ * pages are read from the database and the store is emptied.
  *
  * Entries live in this process only (page-store.ts says why), one load per key at a time.
  */
@@ -55,6 +55,9 @@ interface StampedPage {
   readonly version?: string | null;
   readonly page: unknown;
 }
+
+/** A scoped page whose scope changed after the replicas' known position (PageCache.#scopedPage). */
+const BEHIND: unique symbol = Symbol('behind');
 
 export function covers(stamp: string | null, required: string | undefined): boolean {
   if (required === undefined) return true;
@@ -92,40 +95,77 @@ export class PageCache implements FirstPages {
     // Primary only: every read is current and no mark says what a reader wrote; no cache.
     if (ctx.forcePrimary || this.positions.replicas.length === 0) return load(ctx);
     const versions = scope === undefined ? undefined : this.#versions;
-    const scoped = versions !== undefined && scope !== undefined;
-    // A scoped page needs no read-your-writes mark: every change to it, the reader's own
-    // included, raises its scope's position before it is answered. The mark is per user, so
-    // any other write of theirs (a post, a message elsewhere) would make the entry too old.
-    const [readerLsn, version] = await Promise.all([
-      scoped ? ctx.minLsn : this.positions.requiredLsn(ctx),
-      scoped ? versions.read(scope) : Promise.resolve(undefined),
-    ]);
-    if (version?.kind === 'unavailable' || version?.kind === 'unknown') {
-      // Changes may have gone unrecorded (Redis down, its master unverified) or their position
-      // is unknown: no entry of this store can be trusted to show them.
-      if (version.kind === 'unavailable') this.#scoped.clear();
-      this.layer.metrics?.firstPageReads.inc({ kind, result: 'bypassed' });
-      return load(ctx);
+    if (versions !== undefined && scope !== undefined) {
+      const version = await versions.read(scope);
+      if (version.kind === 'unavailable' || version.kind === 'unknown') {
+        // Changes may have gone unrecorded (Redis down, its master unverified) or their position
+        // is unknown: no entry of this store can be trusted to show them.
+        if (version.kind === 'unavailable') this.#scoped.clear();
+        this.layer.metrics?.firstPageReads.inc({ kind, result: 'bypassed' });
+        return load(ctx);
+      }
+      const served = await this.#scopedPage(kind, `${kind}:${key}`, ctx, load, version.kind === 'at' ? version.value : null);
+      if (served !== BEHIND) return served;
     }
-    const stamp = version === undefined ? undefined : version.kind === 'at' ? version.value : null;
-    // What the reader must see: their X-BGC-LSN, and their own last write or the scope's last change.
-    const required = maxLsn(readerLsn, stamp ?? undefined);
-    const store = scoped ? this.#scoped : this.#store;
-    const id = `${kind}:${key}`;
-    const { value: entry, loaded } = await store.get(id, async () => {
+    return this.#positionedPage(kind, `${kind}:${key}`, ctx, load);
+  }
+
+  /**
+   * A scoped page by its scope's change position `stamp`. An entry loaded against the
+   * current position is served to any reader whose X-BGC-LSN it covers: every change to the
+   * page, the reader's own included, raised the position before it was answered, so no
+   * read-your-writes mark is needed (the mark is per user: any other write of theirs, a post
+   * or a message elsewhere, would make the entry too old).
+   *
+   * A load happens here only once the replicas in rotation are known to have replayed the
+   * scope's last change (the router's rotation floor covers `stamp`), so it reads at the floor
+   * and waits for nothing. Until then the page is BEHIND and goes the unscoped way (short
+   * TTL, the reader's mark): making the first reader after a change wait for the replicas to
+   * replay it, or read the primary, made mixed on `medium` 15–24% slower (docs/PERFORMANCE.md).
+   */
+  async #scopedPage<T>(kind: FirstPageKind, id: string, ctx: QueryContext, load: (ctx: QueryContext) => Promise<T>, stamp: string | null): Promise<T | typeof BEHIND> {
+    const current = (e: StampedPage | undefined): e is StampedPage => e !== undefined && e.version === stamp;
+    const held = this.#scoped.peek(id);
+    if (current(held) && covers(held.lsn, ctx.minLsn)) {
+      this.layer.metrics?.firstPageReads.inc({ kind, result: 'hit' });
+      return held.page as T;
+    }
+    const floor = this.positions.rotationFloorLsn();
+    if (!covers(floor ?? null, stamp ?? undefined)) return BEHIND;
+    // An entry of an older position goes, so the load below is shared by the readers that
+    // arrive while it runs (one load per key), not skipped because an entry is live.
+    if (held !== undefined && !current(held)) this.#scoped.delete(id);
+    const lsn = maxLsn(floor, ctx.minLsn);
+    const { value: entry, loaded } = await this.#scoped.get(id, async () => ({ lsn: lsn ?? null, version: stamp, page: await load(lsn === undefined ? {} : { minLsn: lsn }) }));
+    if (current(entry) && covers(entry.lsn, ctx.minLsn)) {
+      this.layer.metrics?.firstPageReads.inc({ kind, result: loaded ? 'loaded' : 'hit' });
+      return entry.page as T;
+    }
+    // The reader's X-BGC-LSN is ahead of the entry: read at it, and keep the newer page.
+    this.layer.metrics?.firstPageReads.inc({ kind, result: 'too_old' });
+    const page = await load({ minLsn: lsn });
+    this.#scoped.set(id, { lsn: lsn ?? null, version: stamp, page });
+    return page;
+  }
+
+  /** A page by WAL position only (the feeds, and scoped pages BEHIND their scope): BGC_CACHE_PAGE_TTL_MS. */
+  async #positionedPage<T>(kind: FirstPageKind, id: string, ctx: QueryContext, load: (ctx: QueryContext) => Promise<T>): Promise<T> {
+    // What the reader must see: their X-BGC-LSN and their own last write.
+    const required = await this.positions.requiredLsn(ctx);
+    const { value: entry, loaded } = await this.#store.get(id, async () => {
       // No user on the context: the page is shared; the loading reader's own position is `required`.
       const lsn = maxLsn(this.positions.rotationFloorLsn(), required);
-      return { lsn: lsn ?? null, version: stamp, page: await load(lsn === undefined ? {} : { minLsn: lsn }) };
+      return { lsn: lsn ?? null, page: await load(lsn === undefined ? {} : { minLsn: lsn }) };
     });
-    if (entry.version === stamp && covers(entry.lsn, required)) {
+    if (covers(entry.lsn, required)) {
       this.layer.metrics?.firstPageReads.inc({ kind, result: loaded ? 'loaded' : 'hit' });
       return entry.page as T;
     }
     this.layer.metrics?.firstPageReads.inc({ kind, result: 'too_old' });
     // Read at the reader's position (the router sees to it), then kept for the readers after
     // them: one who just wrote refreshes the shared entry instead of leaving it behind.
-    const page = await load(required === undefined || required === readerLsn ? ctx : { minLsn: required });
-    if (required !== undefined || stamp !== undefined) store.set(id, { lsn: required ?? null, version: stamp, page });
+    const page = await load(ctx);
+    if (required !== undefined) this.#store.set(id, { lsn: required, page });
     return page;
   }
 }

@@ -6,27 +6,45 @@ import { PageVersions, paddedLsn } from '../../src/cache/page-versions.ts';
 import { RedisHealth } from '../../src/cache/redis-connection.ts';
 import type { Config } from '../../src/config/index.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-db.ts';
+import { parseLsn } from '../../src/db/lsn.ts';
 
 /**
  * Issue 15: the inbox and history first pages live BGC_CACHE_CHAT_PAGE_TTL_MS (a minute
  * here) because a message raises its scopes' change position in Redis after it commits
  * (src/cache/page-versions.ts). Two instances on one primary, two replicas and Redis: a
- * recipient reading through the OTHER instance, without X-BGC-LSN, sees the new message on
- * the first read after the send was answered, and warm reads send no statement.
+ * recipient reading through the OTHER instance sees the new message on the first read with
+ * the send's X-BGC-LSN and within about a second without it (printed), the writer sees
+ * their own at once, and once the replicas are known to have replayed the change, warm reads
+ * send no statement, even after an unrelated write of the reader's.
  */
 let tdb: TestDatabase;
 let config: Config;
 let A: Runtime;
 let B: Runtime;
 
-interface Res<T> { status: number; body: T }
-async function call<T>(rt: Runtime, method: 'GET' | 'POST', url: string, token?: string, body?: unknown): Promise<Res<T>> {
+interface Res<T> { status: number; body: T; lsn: string | undefined }
+async function call<T>(rt: Runtime, method: 'GET' | 'POST', url: string, token?: string, body?: unknown, lsn?: string): Promise<Res<T>> {
   const headers: Record<string, string> = {};
   if (token) headers.authorization = `Bearer ${token}`;
+  if (lsn) headers['x-bgc-lsn'] = lsn;
   if (body !== undefined) headers['content-type'] = 'application/json';
   const res = await rt.app.inject({ method, url, headers, ...(body !== undefined ? { payload: JSON.stringify(body) } : {}) });
-  return { status: res.statusCode, body: (res.body ? JSON.parse(res.body) : undefined) as T };
+  const written = res.headers['x-bgc-lsn'];
+  return { status: res.statusCode, body: (res.body ? JSON.parse(res.body) : undefined) as T, lsn: typeof written === 'string' ? written : undefined };
 }
+
+/** Polls `check` until true or `boundMs`; returns how long it took (ms), or fails. */
+async function within(what: string, boundMs: number, check: () => Promise<boolean> | boolean): Promise<number> {
+  const started = Date.now();
+  while (!(await check())) {
+    if (Date.now() - started > boundMs) throw new Error(`${what}: not within ${boundMs} ms`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return Date.now() - started;
+}
+
+/** B's router knows both replicas have replayed `lsn` (its rotation floor covers it). */
+const replayedOnB = (lsn: string) => () => { const floor = B.deps.db.router.rotationFloorLsn(); return floor !== undefined && parseLsn(floor) >= parseLsn(lsn); };
 
 /** Statements `rt` sent while `fn` ran. */
 async function statements(rt: Runtime, fn: () => Promise<unknown>): Promise<number> {
@@ -70,40 +88,50 @@ afterAll(async () => {
 });
 
 describe('chat first pages invalidated by change positions (issue 15)', () => {
-  it('a recipient on another instance sees a new message at once without X-BGC-LSN; warm reads send no statement', async () => {
+  it('a recipient on another instance sees a new message with X-BGC-LSN at once, without it within a second; warm reads send no statement', async () => {
     const a = await register('pv_a');
     const b = await register('pv_b');
     const opened = await call<{ id: string }>(A, 'POST', '/api/chat/conversations', a.token, { recipient_id: b.id });
     expect(opened.status).toBeLessThan(300);
     const conv = opened.body.id;
-    const inboxOfB = () => call<Page<InboxItem>>(B, 'GET', '/api/chat/conversations', b.token);
-    const historyOfB = () => call<Page<Message>>(B, 'GET', `/api/chat/conversations/${conv}/history`, b.token);
+    const inboxOfB = (lsn?: string) => call<Page<InboxItem>>(B, 'GET', '/api/chat/conversations', b.token, undefined, lsn);
+    const historyOfB = (lsn?: string) => call<Page<Message>>(B, 'GET', `/api/chat/conversations/${conv}/history`, b.token, undefined, lsn);
 
     for (let round = 1; round <= 3; round++) {
       const sent = await call<Message>(A, 'POST', `/api/chat/conversations/${conv}/messages`, a.token, { content: `message ${round}` });
       expect(sent.status).toBe(201);
-      // The first read after the answer, on the other instance, with no position from the client.
-      const inbox = await inboxOfB();
+      expect(sent.lsn).toBeDefined();
+      const lsn = sent.lsn ?? '';
+      // The first read after the answer, on the other instance, with the send's position.
+      const inbox = await inboxOfB(lsn);
       expect(inbox.body.items[0]?.last_message?.id).toBe(sent.body.id);
       expect(inbox.body.items[0]?.unread_count).toBe(round);
-      expect((await historyOfB()).body.items[0]?.id).toBe(sent.body.id);
-      // Then from B's entries: no statement (the session is cached too).
+      expect((await historyOfB(lsn)).body.items[0]?.id).toBe(sent.body.id);
+      // Without a position: as fresh as a replica, within about a second (the short TTL).
+      const seenMs = await within('the recipient sees the message without X-BGC-LSN', 10_000, async () => (await historyOfB()).body.items[0]?.id === sent.body.id
+        && (await inboxOfB()).body.items[0]?.last_message?.id === sent.body.id);
+      const replayMs = await within('B knows the replicas replayed the send', 10_000, replayedOnB(lsn));
+      // The scoped entries load once the change is replayed, then serve with no statement.
+      await inboxOfB();
+      await historyOfB();
       const warm = await statements(B, async () => {
         for (let i = 0; i < 3; i++) {
           expect((await inboxOfB()).body.items[0]?.last_message?.id).toBe(sent.body.id);
           expect((await historyOfB()).body.items[0]?.id).toBe(sent.body.id);
         }
       });
-      console.log(`round ${round}: 6 warm chat first-page reads on the recipient's instance: ${warm} statements`);
+      console.log(`round ${round}: seen without X-BGC-LSN after ${seenMs} ms, replayed as B knows it after ${replayMs} ms; 6 warm chat first-page reads: ${warm} statements`);
       expect(warm).toBe(0);
     }
 
-    // The writer reading on the other instance: their own message at once (the scope, not their mark).
+    // The writer reading on the other instance: their own message at once (their read-your-writes mark).
     const own = await call<Message>(A, 'POST', `/api/chat/conversations/${conv}/messages`, a.token, { content: 'own' });
     expect(own.status).toBe(201);
     const historyOfA = () => call<Page<Message>>(B, 'GET', `/api/chat/conversations/${conv}/history`, a.token);
     expect((await historyOfA()).body.items[0]?.id).toBe(own.body.id);
     // A write of theirs that changes neither page (a status update) leaves the entries in use.
+    await within('B knows the replicas replayed the writer\'s message', 10_000, replayedOnB(own.lsn ?? ''));
+    await within('the recipient sees the writer\'s message', 10_000, async () => (await inboxOfB()).body.items[0]?.last_message?.id === own.body.id);
     expect((await inboxOfB()).body.items[0]?.last_message?.id).toBe(own.body.id);
     expect((await historyOfB()).body.items[0]?.id).toBe(own.body.id);
     expect((await call(A, 'POST', '/api/feed', b.token, { content: 'unrelated' })).status).toBe(201);
