@@ -44,6 +44,8 @@ export async function runOverload(config: Config, opts: BenchOptions, runId: str
     started = await startConfiguration({
       configuration: 'optimized', urls: bench.urls, redisUrl: config.redis.url, runId, workloads: [workload], spec: capacitySpec,
       login: opts.login, settleAfterLoginMs: LSN_TTL_MS + 1_000, progress,
+      // --server-env: compare one setting (e.g. BGC_OVERLOAD_SLOTS_PER_CONNECTION) in otherwise identical runs.
+      ...(opts.serverEnv ? { extraEnv: opts.serverEnv } : {}),
     });
     // Logs in, waits out the logins' read-your-writes window, warms up, measures closed loop.
     const capacityRun = (await measureConfiguration(started, load)).run.workloads[workload];
