@@ -106,8 +106,11 @@ export class PageCache implements FirstPages {
       }
       const served = await this.#scopedPage(kind, `${kind}:${key}`, ctx, load, version.kind === 'at' ? version.value : null);
       if (served !== BEHIND) return served;
+      // Never older than the scoped entry this instance served before the change: a reader
+      // who saw message 1 there must not lose it while message 2 is being replayed.
+      return this.#positionedPage(kind, `${kind}:${key}`, ctx, load, this.#scoped.peek(`${kind}:${key}`)?.lsn ?? undefined);
     }
-    return this.#positionedPage(kind, `${kind}:${key}`, ctx, load);
+    return this.#positionedPage(kind, `${kind}:${key}`, ctx, load, undefined);
   }
 
   /**
@@ -149,9 +152,9 @@ export class PageCache implements FirstPages {
   }
 
   /** A page by WAL position only (the feeds, and scoped pages BEHIND their scope): BGC_CACHE_PAGE_TTL_MS. */
-  async #positionedPage<T>(kind: FirstPageKind, id: string, ctx: QueryContext, load: (ctx: QueryContext) => Promise<T>): Promise<T> {
-    // What the reader must see: their X-BGC-LSN and their own last write.
-    const required = await this.positions.requiredLsn(ctx);
+  async #positionedPage<T>(kind: FirstPageKind, id: string, ctx: QueryContext, load: (ctx: QueryContext) => Promise<T>, atLeast: string | undefined): Promise<T> {
+    // What the reader must see: their X-BGC-LSN, their own last write, and what was served before.
+    const required = maxLsn(await this.positions.requiredLsn(ctx), atLeast);
     const { value: entry, loaded } = await this.#store.get(id, async () => {
       // No user on the context: the page is shared; the loading reader's own position is `required`.
       const lsn = maxLsn(this.positions.rotationFloorLsn(), required);
@@ -164,7 +167,7 @@ export class PageCache implements FirstPages {
     this.layer.metrics?.firstPageReads.inc({ kind, result: 'too_old' });
     // Read at the reader's position (the router sees to it), then kept for the readers after
     // them: one who just wrote refreshes the shared entry instead of leaving it behind.
-    const page = await load(ctx);
+    const page = await load(atLeast === undefined ? ctx : { ...ctx, minLsn: required });
     if (required !== undefined) this.#store.set(id, { lsn: required, page });
     return page;
   }

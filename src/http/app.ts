@@ -3,7 +3,7 @@ import swagger from '@fastify/swagger';
 import type { AppDeps } from '../app/deps.ts';
 import { frameworkErrorHandler, installErrorHandler } from './error-handler.ts';
 import { installCors } from './cors.ts';
-import { installOverloadGuard } from './overload-guard.ts';
+import { installOverloadGuard, parkedBound } from './overload-guard.ts';
 import { toOpenApi30 } from './openapi-30.ts';
 import { healthRoutes } from './routes/health.ts';
 import { apiRoutes } from './routes/index.ts';
@@ -38,7 +38,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   installOverloadGuard(app, {
     ...deps.config.overload,
     loopQueueFloor: poolCapacity(deps.config.pool),
-    maxParked: deps.config.sendGrouping.maxGroup > 1 ? deps.config.sendGrouping.maxGroup * deps.config.sendGrouping.maxInFlight : 0,
+    maxParked: parkedBound(deps.config.sendGrouping, poolCapacity(deps.config.pool)),
   }, deps);
 
   app.addHook('onResponse', async (request, reply) => {

@@ -61,13 +61,20 @@ export interface OverloadGuardOptions {
    * serialization), few enough that the event loop is never the queue.
    */
   readonly slotsPerConnection: number;
-  /**
-   * Admitted requests that may park their slot while they wait for a group commit
-   * (parkAdmissionSlot): the most members the write groups carry at once (BGC_SEND_GROUP_MAX
-   * × BGC_SEND_GROUP_IN_FLIGHT), 0 when grouping is off (each write then holds its own
-   * connection, and its slot with it).
-   */
+  /** Admitted requests that may park their slot while they wait for a group commit (parkedBound). */
   readonly maxParked: number;
+}
+
+/**
+ * How many grouped writes may park at once: what the write groups carry (BGC_SEND_GROUP_MAX ×
+ * BGC_SEND_GROUP_IN_FLIGHT; 0 with grouping off, when each write holds its own connection),
+ * but at most twice the pool's capacity: a parked write may still need a connection of its
+ * own (a failed group retries its members one by one; a replayed Idempotency-Key reads its
+ * record), and the bound keeps that work within what the pools can queue.
+ */
+export function parkedBound(grouping: { readonly maxGroup: number; readonly maxInFlight: number }, poolCapacity: number): number {
+  if (grouping.maxGroup <= 1) return 0;
+  return Math.min(grouping.maxGroup * grouping.maxInFlight, 2 * poolCapacity);
 }
 
 /** The slot of each admitted request, so its route can park it (parkAdmissionSlot). */
