@@ -38,7 +38,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   installOverloadGuard(app, {
     ...deps.config.overload,
     loopQueueFloor: poolCapacity(deps.config.pool),
-    maxParked: parkedBound(deps.config.sendGrouping, poolCapacity(deps.config.pool)),
+    maxParked: parkedBound(deps.config.sendGrouping),
   }, deps);
 
   app.addHook('onResponse', async (request, reply) => {

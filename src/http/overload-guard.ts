@@ -67,14 +67,14 @@ export interface OverloadGuardOptions {
 
 /**
  * How many grouped writes may park at once: what the write groups carry (BGC_SEND_GROUP_MAX ×
- * BGC_SEND_GROUP_IN_FLIGHT; 0 with grouping off, when each write holds its own connection),
- * but at most twice the pool's capacity: a parked write may still need a connection of its
- * own (a failed group retries its members one by one; a replayed Idempotency-Key reads its
- * record), and the bound keeps that work within what the pools can queue.
+ * BGC_SEND_GROUP_IN_FLIGHT: the running groups and the next ones), 0 with grouping off, when
+ * each write holds its own connection. Not tied to the pool's size: a parked write needs a
+ * connection of its own only when its group failed (members retried one by one) or its
+ * Idempotency-Key is replayed, and such waits for a connection show in the pools' queue,
+ * which the controller sheds on. With a pool of one, 40 senders must all be able to park.
  */
-export function parkedBound(grouping: { readonly maxGroup: number; readonly maxInFlight: number }, poolCapacity: number): number {
-  if (grouping.maxGroup <= 1) return 0;
-  return Math.min(grouping.maxGroup * grouping.maxInFlight, 2 * poolCapacity);
+export function parkedBound(grouping: { readonly maxGroup: number; readonly maxInFlight: number }): number {
+  return grouping.maxGroup <= 1 ? 0 : grouping.maxGroup * grouping.maxInFlight;
 }
 
 /** The slot of each admitted request, so its route can park it (parkAdmissionSlot). */
