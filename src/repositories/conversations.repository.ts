@@ -54,7 +54,7 @@ SELECT EXISTS (SELECT 1 FROM target) AS target_exists,
   }),
   inbox: defineQuery({
     name: 'chat.inbox',
-    description: "GET /api/chat/conversations: the user's conversations with a message, newest activity first, each with the other user, unread count and last message; reads no messages (the last message's id, time, sender and content are kept on conversations, migration 0018); keyset on (last_message_at DESC, conversation_id) over conversation_members_inbox_idx. The first page passes ('infinity', min uuid).",
+    description: "GET /api/chat/conversations: the user's conversations with a message, newest activity first, each with the other user, unread count and last message; reads no messages (the last message's id, time, sender and content are kept on conversations, migration 0018); keyset on (last_message_at DESC, conversation_id) over conversation_members_inbox_idx, stopping after $4 rows; then one hash-index probe per row into conversations, users and profiles (migration 0028: 2 buffers a probe instead of a 3-level B-tree descent and the heap page). The first page passes ('infinity', min uuid).",
     target: 'replica',
     sample: { sql: `SELECT cm.user_id, 'infinity'::timestamptz AS after_ts, '00000000-0000-0000-0000-000000000000'::uuid AS after_id, 21 AS lim FROM conversation_members cm GROUP BY cm.user_id ORDER BY count(*) DESC LIMIT 1` },
     sql: `
