@@ -19,7 +19,7 @@
 -- Cost: one more index entry per inserted row and per update that is not heap-only. A send's
 -- update of its conversation row is heap-only (no key changes) unless its page is full; each
 -- login's profiles update is not (last_active_at is indexed, 0027), so it writes one more entry
--- beside the other ten. 4-7 MB each on `large`. The B-tree primary keys stay: uniqueness, foreign
+-- beside the other nine. 4-7 MB each on `large`. The B-tree primary keys stay: uniqueness, foreign
 -- keys, ranges and ordered walks need them. Hash indexes are WAL-logged (PostgreSQL 10+), so the
 -- replicas, where the inbox runs, have them.
 CREATE INDEX conversations_id_hash_idx ON conversations USING hash (id);
