@@ -111,8 +111,10 @@ export const envSchema = z.object({
   BGC_OVERLOAD_INTERVAL_MS: intFrom(10, 60_000).default(100),
   // Requests run at once per connection the pool may open (size + overflow); the rest wait in
   // the admission queue, where the controlled delay and LIFO apply. Sends, posts and comments
-  // waiting for their group's commit do not count (src/http/overload-guard.ts).
-  BGC_OVERLOAD_SLOTS_PER_CONNECTION: intFrom(1, 16).default(2),
+  // waiting for their group's commit do not count (src/http/overload-guard.ts). 1 since 2026-12-05:
+  // at 4x overload it answered 1,177 2xx/s with p99 239 ms against 722 and 852 ms with 2
+  // (docs/PERFORMANCE.md, "Admission slots").
+  BGC_OVERLOAD_SLOTS_PER_CONNECTION: intFrom(1, 16).default(1),
   // Graceful drain on SIGTERM (bgc serve): /readyz fails at once, new requests are still served
   // for this long (until the load balancer has seen it: HAProxy's fall × inter), then the
   // server stops accepting, finishes in-flight requests and exits.

@@ -24,9 +24,12 @@ import { SHED_ROUTE_LABEL } from '../../../http/overload-guard.ts';
  */
 export const OVERLOAD_FACTOR = 4;
 /**
- * Closed-loop concurrency for the capacity figure: more than the server's 60 admission slots,
- * so it measures the most the server completes (64 connections measured 1,087 2xx/s and 128
- * measured 1,470-1,641 on the same code; docs/PERFORMANCE.md, "Overload").
+ * Closed-loop concurrency for the capacity figure: more than the server's admission slots (30
+ * by default; 60 when this was chosen), so it measures the most the server completes (64
+ * connections measured 1,087 2xx/s and 128 measured 1,470-1,641 on the same code with 60
+ * slots; docs/PERFORMANCE.md, "Overload"). With 30 slots the excess closed-loop clients are
+ * refused and send again at once, which costs the server some of its capacity: read the
+ * overload phase's 2xx/s against a run with 2 slots per connection too ("Admission slots").
  */
 export const CAPACITY_CONNECTIONS = 128;
 /** Short phases and few logins (each costs ~50 ms of scrypt): the whole load stays under a minute. */
