@@ -104,9 +104,9 @@ export interface Config {
     /**
      * How long a cached inbox or history first page may serve (BGC_CACHE_CHAT_PAGE_TTL_MS): a
      * message or a read invalidates it at once (src/cache/page-versions.ts), so this bounds
-     * only what raises no change position (another member's new name). 0 (the default: on
-     * `medium` the positions made mixed 15-24% slower, docs/PERFORMANCE.md): the chat pages use
-     * pageTtlMs and the read-your-writes marks, like the feeds.
+     * only what raises no change position (another member's new name). 10 s by default (mixed
+     * +21% on `large`, +5-14% on `medium`: docs/PERFORMANCE.md, "Chat pages at the replicas'
+     * position"). 0: the chat pages use pageTtlMs and the read-your-writes marks, like the feeds.
      */
     readonly chatPageTtlMs: number;
   };

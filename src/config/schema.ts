@@ -75,7 +75,7 @@ export const envSchema = z.object({
   BGC_CACHE_NEGATIVE_TTL_S: intFrom(1, 3_600).default(30),
   BGC_CACHE_GRACE_S: intFrom(0, 604_800).default(21_600),
   BGC_CACHE_PAGE_TTL_MS: intFrom(0, 60_000).default(1_000),
-  BGC_CACHE_CHAT_PAGE_TTL_MS: intFrom(0, 600_000).default(0),
+  BGC_CACHE_CHAT_PAGE_TTL_MS: intFrom(0, 600_000).default(10_000),
 
   BGC_REPLICA_MAX_LAG_MS: intFrom(1, 3_600_000).default(2_000),
   BGC_REPLICA_POLL_MS: intFrom(50, 60_000).default(500),
