@@ -24,7 +24,7 @@ export interface PrivateStack {
  * that stop, kill or pause nodes: faults there never disturb the shared dev stack or
  * other test files. Takes a few seconds to create (initdb + 2 × pg_basebackup).
  */
-export async function createPrivateStack(label: string, opts: { replicas?: number } = {}): Promise<PrivateStack> {
+export async function createPrivateStack(label: string, opts: { replicas?: number; /** Run on the primary after the migrations (scratch tables), then replayed on the replicas. */ setupSql?: readonly string[] } = {}): Promise<PrivateStack> {
   const base = parseConfig({ NODE_ENV: 'test' });
   const id = `${label}-${crypto.randomBytes(3).toString('hex')}`;
   const dataDir = path.join(base.projectRoot, '.data', 'test-stacks', id);
@@ -35,7 +35,11 @@ export async function createPrivateStack(label: string, opts: { replicas?: numbe
   const stack = new LocalStack(base, { dataDir, primaryPort, replicaPorts, redisPort, database: 'bgc' });
   await stack.up();
   const c = await connectNode(primaryPort, 'bgc');
-  try { await migrate(c, path.join(base.projectRoot, 'migrations')); } finally { await c.end(); }
+  try {
+    await migrate(c, path.join(base.projectRoot, 'migrations'));
+    for (const sql of opts.setupSql ?? []) await c.query(sql);
+  } finally { await c.end(); }
+  if (opts.setupSql?.length) await waitForReplay(primaryPort, replicaPorts, 10_000);
   const url = (p: number) => `postgres://postgres@127.0.0.1:${p}/bgc`;
   const replicaUrls = replicaPorts.map(url);
   const redisUrl = `redis://127.0.0.1:${redisPort}`;

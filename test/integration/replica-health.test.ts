@@ -19,13 +19,10 @@ const q = {
 let ps: PrivateStack;
 
 beforeAll(async () => {
-  ps = await createPrivateStack('health');
-  const c = await connectNode(ps.stack.layout.primaryPort, 'bgc');
-  try {
-    await c.query('CREATE TABLE rh_rows (id int PRIMARY KEY)');
-    await c.query('INSERT INTO rh_rows SELECT g FROM generate_series(1, 100000) g');
-  } finally { await c.end(); }
-  await ps.syncReplicas();
+  ps = await createPrivateStack('health', { setupSql: [
+    'CREATE TABLE rh_rows (id int PRIMARY KEY)',
+    'INSERT INTO rh_rows SELECT g FROM generate_series(1, 100000) g',
+  ] });
 }, 120_000);
 
 afterAll(async () => {

@@ -17,13 +17,10 @@ const q = {
 let ps: PrivateStack;
 
 beforeAll(async () => {
-  ps = await createPrivateStack('routing');
-  const c = await connectNode(ps.stack.layout.primaryPort, 'bgc');
-  try {
-    await c.query('CREATE TABLE rr_items (id bigserial PRIMARY KEY, owner int NOT NULL, val int NOT NULL)');
-    await c.query('CREATE INDEX ON rr_items (owner, val)');
-  } finally { await c.end(); }
-  await ps.syncReplicas();
+  ps = await createPrivateStack('routing', { setupSql: [
+    'CREATE TABLE rr_items (id bigserial PRIMARY KEY, owner int NOT NULL, val int NOT NULL)',
+    'CREATE INDEX ON rr_items (owner, val)',
+  ] });
 }, 120_000);
 
 afterAll(async () => {
