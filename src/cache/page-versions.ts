@@ -46,7 +46,12 @@ export function paddedLsn(lsn: string): string {
   return `${hi}/${lo}`;
 }
 
+/** The client with the raise script defined (ioredis defineCommand: EVALSHA, EVAL on NOSCRIPT). */
+type RaisingRedis = Redis & { bgcRaisePageVersions(numKeys: number, ...keysThenArgs: string[]): Promise<number> };
+
 export class PageVersions {
+  readonly #raising: RaisingRedis;
+
   constructor(
     private readonly redis: Redis,
     private readonly health: RedisHealth,
@@ -55,7 +60,13 @@ export class PageVersions {
     private readonly verified: () => boolean,
     /** How long a scope's position is kept after its last change: at least the chat pages' TTL. */
     private readonly keepMs: number,
-  ) {}
+  ) {
+    // By its SHA1 (EVALSHA), with the script sent again only when the server lacks it (a
+    // restart, a new master): EVAL with the body on every send cost Redis 22 µs a call, the
+    // most of any command per send (docs/PERFORMANCE.md, "Redis commands per send").
+    redis.defineCommand('bgcRaisePageVersions', { lua: RAISE_SCRIPT });
+    this.#raising = redis as RaisingRedis;
+  }
 
   /**
    * Records a committed change to `scopes` at `lsn` (undefined: position unknown). Throws if
@@ -67,7 +78,7 @@ export class PageVersions {
     if (scopes.length === 0 || !this.health.ready) return;
     const value = lsn === undefined ? UNKNOWN_CHANGE : paddedLsn(lsn);
     try {
-      await this.redis.eval(RAISE_SCRIPT, scopes.length, ...scopes.map((s) => this.keys.pageVersion(s)), value, String(this.keepMs));
+      await this.#raising.bgcRaisePageVersions(scopes.length, ...scopes.map((s) => this.keys.pageVersion(s)), value, String(this.keepMs));
     } catch (err) {
       this.health.noteFailure(err);
       throw err;
