@@ -62,8 +62,9 @@ export class PageVersions {
     private readonly keepMs: number,
   ) {
     // By its SHA1 (EVALSHA), with the script sent again only when the server lacks it (a
-    // restart, a new master): EVAL with the body on every send cost Redis 22 µs a call, the
-    // most of any command per send (docs/PERFORMANCE.md, "Redis commands per send").
+    // restart, a new master), so a send does not carry the body. Redis spends the same ~21 µs
+    // a call either way: that is the script's own GETs and SETs, three of each for a message
+    // (docs/PERFORMANCE.md, "Redis commands per send").
     redis.defineCommand('bgcRaisePageVersions', { lua: RAISE_SCRIPT });
     this.#raising = redis as RaisingRedis;
   }
