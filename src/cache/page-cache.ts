@@ -135,6 +135,14 @@ export class PageCache implements FirstPages {
     }
     const floor = this.positions.rotationFloorLsn();
     if (!covers(floor ?? null, stamp ?? undefined)) return BEHIND;
+    // A page read while the scope was behind, at or after its last change, is current: it
+    // becomes the scoped entry instead of being read again.
+    const positioned = stamp === null || current(held) ? undefined : this.#store.peek(id);
+    if (positioned !== undefined && stamp !== null && covers(positioned.lsn, stamp) && covers(positioned.lsn, ctx.minLsn)) {
+      this.#scoped.set(id, { lsn: positioned.lsn, version: stamp, page: positioned.page });
+      this.layer.metrics?.firstPageReads.inc({ kind, result: 'hit' });
+      return positioned.page as T;
+    }
     // An entry of an older position goes, so the load below is shared by the readers that
     // arrive while it runs (one load per key), not skipped because an entry is live.
     if (held !== undefined && !current(held)) this.#scoped.delete(id);
