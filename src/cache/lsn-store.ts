@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { LSN_TTL_MS, type LsnStore } from '../db/lsn-store.ts';
-import { isValidLsn, maxLsn } from '../db/lsn.ts';
+import { isValidLsn, maxLsn, parseLsn } from '../db/lsn.ts';
 import type { CacheKeys } from './keys.ts';
 import type { RedisHealth } from './redis-connection.ts';
 
@@ -39,8 +39,16 @@ export class RedisLsnStore implements LsnStore {
     }
   }
 
+  /**
+   * Records `lsn` unless this instance already recorded a newer one for the user: two
+   * grouped writes of one user commit in one order but may record their marks in the
+   * other, and a mark must never go back. Redis gets the SETs in call order (one
+   * connection), so skipping the older call keeps the newer value there too.
+   */
   async set(userId: string, lsn: string): Promise<void> {
     const now = this.now();
+    const held = this.#local.get(userId);
+    if (held && held.until > now && parseLsn(held.lsn) > parseLsn(lsn)) return;
     this.#local.delete(userId);
     this.#local.set(userId, { lsn, until: now + LSN_TTL_MS });
     if (this.#local.size > MAX_LOCAL) {

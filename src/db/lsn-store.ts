@@ -1,3 +1,5 @@
+import { parseLsn } from './lsn.ts';
+
 /** Where a user's last write LSN is kept; Redis-backed in the app (shared by instances). */
 export interface LsnStore {
   get(userId: string): Promise<string | undefined>;
@@ -24,7 +26,11 @@ export class MemoryLsnStore implements LsnStore {
     if (!e || e.until <= this.now()) return undefined;
     return e.lsn;
   }
+  /** Keeps the newer of a live mark and `lsn` (marks of concurrent writes may arrive out of order). */
   async set(userId: string, lsn: string): Promise<void> {
-    this.#map.set(userId, { lsn, until: this.now() + LSN_TTL_MS });
+    const now = this.now();
+    const held = this.#map.get(userId);
+    if (held && held.until > now && parseLsn(held.lsn) > parseLsn(lsn)) return;
+    this.#map.set(userId, { lsn, until: now + LSN_TTL_MS });
   }
 }

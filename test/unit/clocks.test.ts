@@ -34,6 +34,17 @@ describe('MemoryLsnStore', () => {
     clock.advance(LSN_TTL_MS - 10);
     expect(await store.get('u1')).toBe('0/2000');
   });
+
+  it('an older mark arriving late never replaces a newer live one, and is kept once that one expired', async () => {
+    const clock = clockAt('2028-02-29T23:59:59Z');
+    const store = new MemoryLsnStore(clock.now);
+    await store.set('u1', '1/0');
+    await store.set('u1', '0/FFFFFFFF');
+    expect(await store.get('u1')).toBe('1/0');
+    clock.advance(LSN_TTL_MS);
+    await store.set('u1', '0/FFFFFFFF');
+    expect(await store.get('u1')).toBe('0/FFFFFFFF');
+  });
 });
 
 describe('ByteLru TTL', () => {

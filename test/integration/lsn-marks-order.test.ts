@@ -1,0 +1,54 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import { CacheKeys } from '../../src/cache/keys.ts';
+import { RedisLsnStore } from '../../src/cache/lsn-store.ts';
+import { RedisHealth } from '../../src/cache/redis-connection.ts';
+import { purgeNamespace } from '../../src/cache/purge.ts';
+import { REDIS_PORT } from '../helpers/constants.ts';
+
+/**
+ * Read-your-writes marks on the real Redis when two grouped writes of one user record
+ * their marks out of commit order (their LSN fetches run after the groups left their
+ * slots, src/services/group-commit.ts): the mark never goes back, here or for another
+ * instance reading Redis.
+ */
+const url = `redis://127.0.0.1:${REDIS_PORT}`;
+const keys = new CacheKeys(`test:lsnorder_${process.pid}_${Date.now()}`);
+const redis = new Redis(url);
+const other = new Redis(url);
+
+afterAll(async () => {
+  await purgeNamespace(url, keys.namespace).catch(() => undefined);
+  redis.disconnect();
+  other.disconnect();
+});
+
+async function readyStore(client: Redis): Promise<RedisLsnStore> {
+  const health = new RedisHealth(client);
+  const started = Date.now();
+  while (!health.ready) {
+    if (Date.now() - started > 10_000) throw new Error('Redis not ready within 10 s');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return new RedisLsnStore(client, health, keys);
+}
+
+describe('RedisLsnStore.set order', () => {
+  it('keeps the newer mark when the older one is recorded after it, in Redis too', async () => {
+    const store = await readyStore(redis);
+    await Promise.all([store.set('u1', '2/10'), store.set('u1', '1/FF')]);
+    expect(await store.get('u1')).toBe('2/10');
+    expect(await redis.get(keys.lsn('u1'))).toBe('2/10');
+    const elsewhere = await readyStore(other);
+    expect(await elsewhere.get('u1')).toBe('2/10');
+  });
+
+  it('records a newer mark over an older one', async () => {
+    const store = await readyStore(redis);
+    await store.set('u2', '1/FF');
+    await store.set('u2', '2/10');
+    expect(await redis.get(keys.lsn('u2'))).toBe('2/10');
+    const ttl = await redis.pttl(keys.lsn('u2'));
+    expect(ttl).toBeGreaterThan(0);
+  });
+});
