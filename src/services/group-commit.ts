@@ -24,11 +24,11 @@ import { WriteBatcher, type Settled, type WriteBatcherOptions, type WriteBatcher
  *   error (503, as a single write would). A keyed client's retry then finds its record.
  *
  * After a group, ONE primary LSN fetch serves the read-your-writes mark of every writer in
- * it (a single write fetched it once per request). That fetch and the marks' Redis write
- * run after the group has left its in-flight slot: the next group's statement does not
- * wait for them (measured: they were a third of a group's 15.8 ms wall time, two hops
- * that each wait for the busy event loop), while every member is still answered only
- * once its writer's mark is recorded.
+ * it (a single write fetched it once per request). The group keeps its in-flight slot until
+ * the marks are recorded: freeing the slot at the commit instead made groups smaller (15
+ * members → fewer), and sends at 50 connections fell from 2,055–2,539/s to 1,902–1,983/s
+ * with more primary CPU per send (docs/PERFORMANCE.md). The time a group holds its slot
+ * is what lets the next one grow.
  */
 
 /** What every grouped write carries. */
@@ -57,14 +57,8 @@ export interface GroupCommitSpec<Item extends GroupedItem, Row> {
   readonly name: string;
 }
 
-/** A member's outcome as its group's slot releases it: the mark is still being recorded. */
-interface Committed<Row> {
-  readonly row: Row;
-  readonly lsn: Promise<string | undefined>;
-}
-
 export class GroupCommitWriter<Item extends GroupedItem, Row> {
-  readonly #batcher: WriteBatcher<Item, Committed<Row>>;
+  readonly #batcher: WriteBatcher<Item, Grouped<Row>>;
 
   constructor(
     private readonly db: Database,
@@ -73,20 +67,19 @@ export class GroupCommitWriter<Item extends GroupedItem, Row> {
     /** config.sendGrouping (BGC_SEND_GROUP_MAX, BGC_SEND_GROUP_IN_FLIGHT). */
     options: WriteBatcherOptions,
   ) {
-    this.#batcher = new WriteBatcher<Item, Committed<Row>>((items) => this.#runGroup(items), options, exclusiveKeyOf);
+    this.#batcher = new WriteBatcher<Item, Grouped<Row>>((items) => this.#runGroup(items), options, exclusiveKeyOf);
   }
 
-  /** Settles after the commit of the group that carried `item` and its writers' marks, with its own row. */
-  async write(item: Item): Promise<Grouped<Row>> {
-    const { row, lsn } = await this.#batcher.submit(item);
-    return { row, lsn: await lsn };
+  /** Settles after the commit of the group that carried `item`, with its own row. */
+  write(item: Item): Promise<Grouped<Row>> {
+    return this.#batcher.submit(item);
   }
 
   get stats(): WriteBatcherStats {
     return this.#batcher.stats;
   }
 
-  async #runGroup(items: readonly Item[]): Promise<Array<Settled<Committed<Row>>>> {
+  async #runGroup(items: readonly Item[]): Promise<Array<Settled<Grouped<Row>>>> {
     let outcomes: Array<Settled<Row>>;
     try {
       const rows = await this.spec.writeMany(items);
@@ -102,8 +95,7 @@ export class GroupCommitWriter<Item extends GroupedItem, Row> {
       outcomes = await Promise.all(items.map((item) => this.#alone(item)));
     }
     const writers = outcomes.flatMap((o, i) => (o.ok && this.spec.wrote(o.value) ? [items[i]?.writerId ?? ''] : []));
-    // Not awaited here: the slot frees now; each member awaits it in write(). Never rejects.
-    const lsn = writers.length > 0 ? this.#noteWrites(writers) : Promise.resolve(undefined);
+    const lsn = writers.length > 0 ? await this.#noteWrites(writers) : undefined;
     return outcomes.map((o) => (o.ok ? { ok: true, value: { row: o.value, lsn } } : o));
   }
 

@@ -8,9 +8,9 @@ import { REDIS_PORT } from '../helpers/constants.ts';
 
 /**
  * Read-your-writes marks on the real Redis when two grouped writes of one user record
- * their marks out of commit order (their LSN fetches run after the groups left their
- * slots, src/services/group-commit.ts): the mark never goes back, here or for another
- * instance reading Redis.
+ * their marks out of commit order (two groups run at once, BGC_SEND_GROUP_IN_FLIGHT=2, and
+ * each fetches its LSN after its own commit, src/services/group-commit.ts): the mark never
+ * goes back, here or for another instance reading Redis.
  */
 const url = `redis://127.0.0.1:${REDIS_PORT}`;
 const keys = new CacheKeys(`test:lsnorder_${process.pid}_${Date.now()}`);
