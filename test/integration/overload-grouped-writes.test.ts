@@ -74,6 +74,42 @@ const { parentPort, workerData } = require('node:worker_threads');
 })();
 `;
 
+/**
+ * Each client sends every message TWICE at once with one Idempotency-Key (a retry racing its
+ * first attempt). The twin waits for the next group (exclusive keys), finds the key held and
+ * answers from the record, which needs a pool connection of its own while parked: with one
+ * connection it queues behind the groups. Both answers must be the same 201.
+ */
+const KEYED_TWINS_WORKER = `
+const { parentPort, workerData } = require('node:worker_threads');
+(async () => {
+  const { url, token, clients, ms, prefix } = workerData;
+  const statuses = {};
+  let keys = 0, mismatched = 0;
+  const started = performance.now();
+  const post = async (key, content) => {
+    try {
+      const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer ' + token, 'idempotency-key': key }, body: JSON.stringify({ content }) });
+      const body = await res.text();
+      return { status: res.status, id: res.status === 201 ? JSON.parse(body).id : undefined };
+    } catch { return { status: 0, id: undefined }; }
+  };
+  const client = async (c) => {
+    let n = 0;
+    while (performance.now() - started < ms) {
+      const key = prefix + '-' + c + '-' + n;
+      const content = prefix + ' ' + c + ' ' + n++;
+      const [a, b] = await Promise.all([post(key, content), post(key, content)]);
+      keys++;
+      for (const r of [a, b]) statuses[r.status] = (statuses[r.status] ?? 0) + 1;
+      if (a.id === undefined || a.id !== b.id) mismatched++;
+    }
+  };
+  await Promise.all(Array.from({ length: clients }, (_, c) => client(c)));
+  parentPort.postMessage({ statuses, keys, mismatched, elapsedMs: performance.now() - started });
+})();
+`;
+
 describe('grouped writes under queue-delay admission', () => {
   it('40 closed-loop senders through one admission slot are all answered, none refused', async () => {
     const groupsBefore = rt.deps.services.conversations.sendGroups;
@@ -92,5 +128,33 @@ describe('grouped writes under queue-delay admission', () => {
     expect(members).toBe(sent);
     // Parked senders share commits: more than one member per group on average.
     expect(members).toBeGreaterThan(groups);
+  });
+
+  it('keyed twins racing through one slot and one connection: both answered 201 with one message, none refused', async () => {
+    const prefix = `twin_${process.pid}_${Date.now()}`;
+    const worker = new Worker(KEYED_TWINS_WORKER, { eval: true, workerData: { url: `http://127.0.0.1:${rt.ports.api}/api/chat/conversations/${conversationId}/messages`, token, clients: 20, ms: 1_500, prefix } });
+    const out = await new Promise<{ statuses: Record<string, number>; keys: number; mismatched: number; elapsedMs: number }>((resolve, reject) => {
+      worker.once('message', (m: { statuses: Record<string, number>; keys: number; mismatched: number; elapsedMs: number }) => { void worker.terminate(); resolve(m); });
+      worker.once('error', reject);
+    });
+    const admin = await tdb.admin();
+    let stored: number;
+    let duplicated: number;
+    try {
+      const res = await admin.query<{ stored: number; duplicated: number }>(
+        `SELECT count(*)::int AS stored, (count(*) - count(DISTINCT content))::int AS duplicated FROM messages WHERE conversation_id = $1 AND content LIKE $2`,
+        [conversationId, `${prefix} %`],
+      );
+      stored = res.rows[0]?.stored ?? -1;
+      duplicated = res.rows[0]?.duplicated ?? -1;
+    } finally {
+      await admin.end();
+    }
+    console.log(`[park twins] ${JSON.stringify(out.statuses)} for ${out.keys} keys in ${out.elapsedMs.toFixed(0)} ms; ${out.mismatched} pairs with different answers; ${stored} stored, ${duplicated} duplicated`);
+    expect(Object.keys(out.statuses)).toEqual(['201']);
+    expect(out.keys).toBeGreaterThanOrEqual(20);
+    expect(out.mismatched).toBe(0);
+    expect(stored).toBe(out.keys);
+    expect(duplicated).toBe(0);
   });
 });
