@@ -39,6 +39,8 @@ export interface WarmOptions {
   /** Without batch loading: single-view loads in flight at once (default 16). */
   readonly dbConcurrency?: number;
   readonly onProgress?: (p: WarmProgress) => void;
+  /** Checked before each batch: true stops the warm-up there (the server is closing). */
+  readonly shouldStop?: () => boolean;
 }
 
 export interface WarmProgress { readonly done: number; readonly total: number; readonly elapsedMs: number }
@@ -141,6 +143,7 @@ export async function warmProfiles<V>(
   for (let i = 0; i < ids.length; i += batchSize) chunks.push(ids.slice(i, i + batchSize));
   await Promise.all(chunks.map((chunk) => batchLimit(async () => {
     if (Date.now() >= deadline) { timedOut = true; return; }
+    if (opts.shouldStop?.()) return;
     batches++;
     await Promise.all(chunk.map(async (id) => {
       try {

@@ -49,8 +49,14 @@ export interface CacheWiring {
   readonly firstPages: FirstPages | undefined;
   /** Subscribes cache invalidation to the services' after-commit hooks. */
   attach(services: ServicesLike): void;
-  /** Start-up warming, bounded by config.cache.warmCount / warmSetsCount / warmTimeoutMs. */
+  /**
+   * Start-up warming, bounded by config.cache.warmCount / warmSetsCount / warmTimeoutMs:
+   * settles once the first warmBeforeReady profiles and the sets are warm, and starts the
+   * rest of warmCount in the background (stopped by close()).
+   */
   warm(): Promise<WarmReport | undefined>;
+  /** Settles when the background part of the warm-up has ended (at once if there is none). */
+  warmedAfterReady(): Promise<void>;
   readonly adminRoute: (app: FastifyInstance) => Promise<void>;
   redisStatus(): { ok: boolean; error?: string };
   close(): Promise<void>;
@@ -64,6 +70,7 @@ export async function startCache(config: Config, deps: { db: Database; metrics: 
       firstPages: undefined,
       attach: () => undefined,
       warm: async () => undefined,
+      warmedAfterReady: async () => undefined,
       adminRoute: async (app) => { app.get('/admin/api/cache', async () => ({ enabled: false })); },
       redisStatus: () => ({ ok: true }),
       close: async () => undefined,
@@ -73,6 +80,8 @@ export async function startCache(config: Config, deps: { db: Database; metrics: 
   await layer.start();
   deps.db.router.setLsnStore(layer.lsnStore);
   const log = deps.logger.child({ component: 'cache' });
+  let stopWarming = false;
+  let backgroundWarm: Promise<void> | undefined;
   // Warming loads through the DATABASE reader: going through the cached one would re-enter
   // the cache for the key whose load is in progress (and wait on its own lock).
   // DbProfileReader also loads views in batches (BatchProfileReaderLike), which warming uses.
@@ -130,9 +139,11 @@ export async function startCache(config: Config, deps: { db: Database; metrics: 
       const started = Date.now();
       const repo = new WarmRepository(deps.db);
       let report: WarmReport | undefined;
+      // The hottest profiles before ready; the rest after, unless there are no more candidates.
+      const beforeReady = Math.min(config.cache.warmCount, config.cache.warmBeforeReady);
       try {
-        if (dbProfileReader) {
-          report = await warmProfiles(layer, repo, dbProfileReader, { count: config.cache.warmCount, timeoutMs: config.cache.warmTimeoutMs });
+        if (dbProfileReader && beforeReady > 0) {
+          report = await warmProfiles(layer, repo, dbProfileReader, { count: beforeReady, timeoutMs: config.cache.warmTimeoutMs });
           log.info(report, 'cache warm-up done');
         }
         // Then the most recently active users' relationship sets, in what is left of the same time budget.
@@ -146,8 +157,17 @@ export async function startCache(config: Config, deps: { db: Database; metrics: 
         // A failed warm-up leaves a cold cache, not a dead instance.
         log.warn({ err: err instanceof Error ? err.message : String(err) }, 'cache warm-up failed');
       }
+      const reader = dbProfileReader;
+      const more = reader !== undefined && config.cache.warmCount > beforeReady && (report === undefined || report.candidates >= beforeReady);
+      if (more && !stopWarming) {
+        // Re-reads the candidates: the first ones are L1 hits now. Stops at close() or the timeout.
+        backgroundWarm = warmProfiles(layer, repo, reader, { count: config.cache.warmCount, timeoutMs: config.cache.warmTimeoutMs, shouldStop: () => stopWarming })
+          .then((r) => { log.info({ ...r, background: true }, 'cache warm-up after ready done'); })
+          .catch((err: unknown) => { log.warn({ err: err instanceof Error ? err.message : String(err) }, 'cache warm-up after ready failed'); });
+      }
       return report;
     },
+    warmedAfterReady: () => backgroundWarm ?? Promise.resolve(),
     adminRoute: async (app) => {
       app.get<{ Querystring: { keys?: string } }>('/admin/api/cache', async (req) => cacheStats(layer, { keyCounts: req.query.keys === '1' || req.query.keys === 'true' }));
     },
@@ -157,6 +177,10 @@ export async function startCache(config: Config, deps: { db: Database; metrics: 
       if (layer.masterGuard.holding) return { ok: false, error: 'checking the Redis master before using the cache again (serving from PostgreSQL)' };
       return { ok: true };
     },
-    close: () => layer.close(),
+    close: async () => {
+      stopWarming = true;
+      await backgroundWarm;
+      await layer.close();
+    },
   };
 }

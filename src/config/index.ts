@@ -88,6 +88,8 @@ export interface Config {
     readonly profileTtlSeconds: number;
     readonly sessionTtlSeconds: number;
     readonly warmCount: number;
+    /** Profiles warmed before ready; the rest of warmCount after it, in the background. */
+    readonly warmBeforeReady: number;
     readonly warmTimeoutMs: number;
     /** Relationship sets (every node) of this many most recently active users warmed at start-up. */
     readonly warmSetsCount: number;
@@ -276,6 +278,7 @@ function build(raw: RawEnv, problems: string[]): Config {
       profileTtlSeconds: raw.BGC_CACHE_PROFILE_TTL_S,
       sessionTtlSeconds: raw.BGC_CACHE_SESSION_TTL_S,
       warmCount: raw.BGC_CACHE_WARM_COUNT,
+      warmBeforeReady: raw.BGC_CACHE_WARM_BEFORE_READY,
       warmTimeoutMs: raw.BGC_CACHE_WARM_TIMEOUT_MS,
       warmSetsCount: raw.BGC_CACHE_WARM_SETS_COUNT,
       negativeTtlSeconds: raw.BGC_CACHE_NEGATIVE_TTL_S,

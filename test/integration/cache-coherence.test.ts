@@ -286,6 +286,34 @@ describe('two instances, one cache', () => {
     }
   });
 
+  it('warms BGC_CACHE_WARM_BEFORE_READY profiles before ready and the rest of BGC_CACHE_WARM_COUNT after it; close() stops that at once', async () => {
+    const admin = await tdb.admin();
+    const active = Number((await admin.query<{ n: string }>('SELECT count(*) AS n FROM users WHERE is_active')).rows[0]?.n);
+    await admin.end();
+    const D = await startRuntime(tdb.config({ BGC_POOL_SIZE: '2', BGC_POOL_MAX_OVERFLOW: '8', BGC_CACHE_WARM_BEFORE_READY: '2' }), { listen: false });
+    try {
+      const ready = await D.app.inject({ method: 'GET', url: '/readyz' });
+      expect(JSON.parse(ready.body)).toMatchObject({ ready: true, warmedUp: true });
+      // The background part re-reads every candidate; its report replaces the first one.
+      const waited = await timeUntil(async () => (await stats(D)).lastWarm?.candidates === active, 10_000);
+      console.log(`[warm after ready] all ${active} candidates warmed ${waited.toFixed(0)} ms after ready`);
+      expect(waited).toBeLessThan(10_000);
+      const s = await stats(D);
+      expect(s.lastWarm?.warmed).toBe(active);
+      expect(s.lastWarm?.failed).toBe(0);
+      expect(s.l1.entries).toBeGreaterThanOrEqual(active);
+    } finally {
+      await D.close();
+    }
+    // Closing while the background part may still run: it stops before the next batch.
+    const E = await startRuntime(tdb.config({ BGC_POOL_SIZE: '2', BGC_POOL_MAX_OVERFLOW: '8', BGC_CACHE_WARM_BEFORE_READY: '1' }), { listen: false });
+    const closing = performance.now();
+    await E.close();
+    const closeMs = performance.now() - closing;
+    console.log(`[warm after ready] close() with the background warm-up started took ${closeMs.toFixed(0)} ms`);
+    expect(closeMs).toBeLessThan(5_000);
+  });
+
   it('reports per-tier hit ratios, memory against limits and key counts on the admin API', async () => {
     const res = await A.admin.inject({ method: 'GET', url: '/admin/api/cache?keys=1' });
     expect(res.statusCode).toBe(200);
