@@ -70,7 +70,8 @@ export const envSchema = z.object({
   BGC_CACHE_PROFILE_TTL_S: intFrom(1, 604_800).default(600),
   BGC_CACHE_SESSION_TTL_S: intFrom(1, 86_400).default(300),
   // 30,000: on `large` the profile workload went from 1,952 req/s (hit 92.7%) to 3,068 (96.4%), mixed +7% and +25%
-  // in two pairs, for 5-6 s more start-up (docs/PERFORMANCE.md, "Send groups' slot, and warming 30,000 profiles").
+  // in two pairs; all but the first BGC_CACHE_WARM_BEFORE_READY after ready, so start-up is not longer
+  // (docs/PERFORMANCE.md, "Send groups' slot, and warming 30,000 profiles").
   BGC_CACHE_WARM_COUNT: intFrom(0, 10_000_000).default(30_000),
   // Of those, how many are warmed before /readyz turns ready; the rest follow in the background,
   // so a restart is not held up by the tail (the 5,000 hottest cost 1.8 s on `large`, 30,000 7.4 s).
