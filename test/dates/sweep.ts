@@ -7,6 +7,8 @@
  * moved by BGC_STACK_PORT_OFFSET and created from nothing, and removed afterwards.
  *
  * Usage: npm run test:dates [-- --only 2027-01-01T00:00:05Z] [--files test/integration/report.test.ts,…]
+ *        npm run test:dates -- --month-end   (only the month-end runs)
+ * With --only or --files, the month-end runs are left out.
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -38,6 +40,15 @@ const SWEEP_FILES = [
   'test/integration/seed.test.ts',
   'test/integration/api-pagination.test.ts',
 ];
+/**
+ * Runs that must cross a month's end mid-file: each starts `leadS` seconds before `boundary`
+ * (for the stack, the template database and the file's own set-up: 12 s on a quiet
+ * machine) and tells the file the instant in BGC_SWEEP_MONTH_END. The file waits for it.
+ */
+const MONTH_END_RUNS = [
+  { boundary: '2027-05-01T00:00:00Z', leadS: 50, files: ['test/integration/send-month-rollover.test.ts'] }, // a 30-day month ends
+] as const;
+
 /** Unit files matched by name (cursors, time windows, partition policy, report months). */
 const SWEEP_UNIT_PATTERN = /(cursor|time-window|partition|month|report|calendar)/;
 
@@ -90,49 +101,76 @@ function runVitest(root: string, files: readonly string[], env: NodeJS.ProcessEn
   });
 }
 
+interface SweepRun {
+  readonly label: string;
+  readonly date: string;
+  readonly files: readonly string[];
+  readonly env: Readonly<Record<string, string>>;
+}
+
+function sweepRuns(root: string): SweepRun[] {
+  const arg = (name: string): string | undefined => {
+    const i = process.argv.indexOf(name);
+    return i >= 0 ? process.argv[i + 1] ?? '' : undefined;
+  };
+  const only = arg('--only');
+  const picked = arg('--files');
+  const monthEndOnly = process.argv.includes('--month-end');
+  const dates = only !== undefined ? [only] : monthEndOnly ? [] : [...SWEEP_DATES];
+  for (const d of dates) if (Number.isNaN(Date.parse(d))) throw new Error(`--only: "${d}" is not an ISO date such as 2027-01-01T00:00:05Z`);
+  const files = picked !== undefined ? picked.split(',').filter((f) => f !== '') : sweepFiles(root);
+  const runs: SweepRun[] = dates.map((date) => ({ label: date, date, files, env: {} }));
+  if (only === undefined && picked === undefined) {
+    // Each starts its lead before the boundary, counted from when it starts (not from now).
+    for (const m of MONTH_END_RUNS) {
+      runs.push({
+        label: `${m.boundary} − ${m.leadS} s (month end)`, date: new Date(Date.parse(m.boundary) - m.leadS * 1000).toISOString(),
+        files: m.files, env: { BGC_SWEEP_MONTH_END: m.boundary },
+      });
+    }
+  }
+  return runs;
+}
+
 async function main(): Promise<void> {
   const root = path.resolve(import.meta.dirname, '..', '..');
-  const only = process.argv.indexOf('--only');
-  const dates = only >= 0 ? [process.argv[only + 1] ?? ''] : [...SWEEP_DATES];
-  for (const d of dates) if (Number.isNaN(Date.parse(d))) throw new Error(`--only: "${d}" is not an ISO date such as 2027-01-01T00:00:05Z`);
+  const runs = sweepRuns(root);
   const lib = findLibfaketime();
-  const pick = process.argv.indexOf('--files');
-  const files = pick >= 0 ? (process.argv[pick + 1] ?? '').split(',').filter((f) => f !== '') : sweepFiles(root);
   const base = fs.mkdtempSync(path.join(os.tmpdir(), 'bgc-dates-'));
   fs.chmodSync(base, 0o755); // PostgreSQL runs as `postgres` and loads the preloads from here
-  const results: Array<{ date: string; ok: boolean; seconds: number }> = [];
+  const results: Array<{ label: string; ok: boolean; seconds: number }> = [];
   const sweepStarted = Date.now();
-  console.log(`date sweep: ${dates.length} dates × ${files.length} files, stacks under ${base}, ports +${PORT_OFFSET}`);
+  console.log(`date sweep: ${runs.length} runs (${runs.map((r) => `${r.files.length} files`).join(', ')}), stacks under ${base}, ports +${PORT_OFFSET}`);
   try {
     const realWaits = await buildRealWaits(root, base);
-    for (const date of dates) {
-      const dataDir = path.join(base, date.replace(/[^0-9T]/g, ''));
+    for (const run of runs) {
+      const dataDir = path.join(base, run.date.replace(/[^0-9T]/g, ''));
       const stackEnv = { BGC_STACK_PORT_OFFSET: PORT_OFFSET, BGC_DATA_DIR: dataDir };
       const started = Date.now();
       const env = {
-        ...process.env, ...stackEnv,
+        ...process.env, ...stackEnv, ...run.env,
         // real-waits first, so its blocking waits take precedence over libfaketime's.
-        FAKETIME: faketimeOffset(date, Date.now()), LD_PRELOAD: `${realWaits} ${lib}`,
+        FAKETIME: faketimeOffset(run.date, Date.now()), LD_PRELOAD: `${realWaits} ${lib}`,
         // Timers and timeouts stay on the real monotonic clock; only the date moves.
         FAKETIME_DONT_FAKE_MONOTONIC: '1',
       };
-      console.log(`\n=== ${date} (FAKETIME=${env.FAKETIME}) ===`);
+      console.log(`\n=== ${run.label} (FAKETIME=${env.FAKETIME}) ===`);
       let code = 1;
       try {
-        code = await runVitest(root, files, env);
+        code = await runVitest(root, run.files, env);
       } finally {
         // The run's global setup stops the stack it started; this removes its data too.
         await new LocalStack(parseConfig({ NODE_ENV: 'test', ...stackEnv })).down({ purge: true }).catch((err: unknown) => {
-          console.error(`cleanup of the ${date} stack failed: ${err instanceof Error ? err.message : String(err)}`);
+          console.error(`cleanup of the ${run.label} stack failed: ${err instanceof Error ? err.message : String(err)}`);
         });
       }
-      results.push({ date, ok: code === 0, seconds: Math.round((Date.now() - started) / 1000) });
+      results.push({ label: run.label, ok: code === 0, seconds: Math.round((Date.now() - started) / 1000) });
     }
   } finally {
     fs.rmSync(base, { recursive: true, force: true });
   }
   console.log('\ndate sweep results');
-  for (const r of results) console.log(`  ${r.ok ? 'pass' : 'FAIL'}  ${r.date}  ${r.seconds} s`);
+  for (const r of results) console.log(`  ${r.ok ? 'pass' : 'FAIL'}  ${r.label}  ${r.seconds} s`);
   console.log(`  total ${Math.round((Date.now() - sweepStarted) / 1000)} s`);
   if (results.some((r) => !r.ok)) process.exitCode = 1;
 }

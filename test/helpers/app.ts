@@ -101,3 +101,23 @@ export interface PageBody<T> {
   readonly items: T[];
   readonly next_cursor: string | null;
 }
+
+/**
+ * Follows next_cursor (at most `maxPages` pages) and returns every item plus the page sizes
+ * seen; `lsn` (X-BGC-LSN) makes every page at least that fresh.
+ */
+export async function collectPages<T>(t: TestApp, url: string, token: string, limit: number, maxPages = 40, lsn?: string): Promise<{ items: T[]; sizes: number[] }> {
+  const items: T[] = [];
+  const sizes: number[] = [];
+  let cursor: string | null = null;
+  for (let page = 0; page < maxPages; page++) {
+    const sep = url.includes('?') ? '&' : '?';
+    const res: ApiResponse<PageBody<T>> = await t.call<PageBody<T>>('GET', `${url}${sep}limit=${limit}${cursor ? `&cursor=${cursor}` : ''}`, { token, ...(lsn ? { lsn } : {}) });
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    items.push(...res.body.items);
+    sizes.push(res.body.items.length);
+    cursor = res.body.next_cursor;
+    if (cursor === null) return { items, sizes };
+  }
+  throw new Error(`more than ${maxPages} pages for ${url}`);
+}

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { uuidv7 } from 'uuidv7';
-import { registerUser, startTestApp, type ApiResponse, type PageBody, type TestApp, type TestUser } from '../helpers/app.ts';
+import { collectPages, registerUser, startTestApp, type TestApp, type TestUser } from '../helpers/app.ts';
 
 /**
  * Keyset pagination end to end: every item exactly once, in order, then next_cursor null.
@@ -12,21 +12,7 @@ let t: TestApp;
 const MAX_PAGES = 40;
 
 /** Follows next_cursor (bounded) and returns every item plus the page sizes seen. */
-async function collect<T>(url: string, token: string, limit: number): Promise<{ items: T[]; sizes: number[] }> {
-  const items: T[] = [];
-  const sizes: number[] = [];
-  let cursor: string | null = null;
-  for (let page = 0; page < MAX_PAGES; page++) {
-    const sep = url.includes('?') ? '&' : '?';
-    const res: ApiResponse<PageBody<T>> = await t.call<PageBody<T>>('GET', `${url}${sep}limit=${limit}${cursor ? `&cursor=${cursor}` : ''}`, { token });
-    expect(res.status, JSON.stringify(res.body)).toBe(200);
-    items.push(...res.body.items);
-    sizes.push(res.body.items.length);
-    cursor = res.body.next_cursor;
-    if (cursor === null) return { items, sizes };
-  }
-  throw new Error(`more than ${MAX_PAGES} pages for ${url}`);
-}
+const collect = <T>(url: string, token: string, limit: number): Promise<{ items: T[]; sizes: number[] }> => collectPages<T>(t, url, token, limit, MAX_PAGES);
 
 function monthPartition(table: string, d: Date): string {
   const y = d.getUTCFullYear();
