@@ -74,6 +74,10 @@ describe('bgc bench --quick', () => {
       const top = obj(workloads.mixed).db_time_top as Array<Json>;
       expect(top.length).toBeGreaterThan(0);
       expect(String(top[0]?.name)).toMatch(/^[a-z_]+\./);
+      // The Redis side of the same question: the cache's commands per request, busiest first.
+      const redis = obj(obj(workloads.mixed).redis_commands);
+      expect(redis.per_request as number).toBeGreaterThan(0);
+      expect(Object.keys(obj(redis.top)).length).toBeGreaterThan(0);
       // A share, or null when no read ran; 0 is possible when replicas lag (the router
       // then keeps reads on the primary), e.g. while another job loads data.
       const share = obj(workloads.mixed).replica_read_share as number;

@@ -4,6 +4,7 @@ import type { BenchUrls } from './bench-db.ts';
 import { EMPTY_BENCH_DATA, type BenchData } from './data/bench-data.ts';
 import { prepareData } from './data/load-data.ts';
 import { CpuAccountant } from './cpu-accounting.ts';
+import { RedisCommandSampler } from './redis-commands.ts';
 import { DbTimeSampler } from './db-time.ts';
 import { LatencyProxies } from './latency-proxies.ts';
 import { LoadGenerator } from './load/runner.ts';
@@ -143,12 +144,13 @@ export async function measureConfiguration(started: StartedConfiguration, load: 
   const directNodes = [{ name: 'primary', url: plan.urls.primaryUrl }, ...started.replicaUrls.map((url, i) => ({ name: `replica${i + 1}`, url }))];
   const cpu = await CpuAccountant.locate({ api: server.pid, loadGenerator: load.pid, nodes: directNodes, redisUrl: plan.redisUrl });
   const dbTime = await DbTimeSampler.open(nodes);
+  const redisCommands = await RedisCommandSampler.open(plan.redisUrl);
   try {
     const writes = await writesByName();
     const workloads: Record<string, WorkloadMeasure> = {};
     for (const w of plan.workloads) {
       plan.progress(`${plan.configuration}: ${w} (${plan.spec.mode === 'open' ? `${plan.spec.rate} req/s paced over ${plan.spec.connections} connections` : `${plan.spec.connections} connections`}, ${plan.spec.durationMs / 1000} s after ${plan.spec.warmupMs / 1000} s warm-up)`);
-      workloads[w] = await measureWorkload({ server, load, sampler, writes, cpu, dbTime }, { ...plan.spec, workload: w });
+      workloads[w] = await measureWorkload({ server, load, sampler, writes, cpu, dbTime, ...(redisCommands ? { redisCommands } : {}) }, { ...plan.spec, workload: w });
     }
     return {
       run: {
@@ -165,6 +167,7 @@ export async function measureConfiguration(started: StartedConfiguration, load: 
   } finally {
     await sampler.close();
     await dbTime.close();
+    redisCommands?.close();
   }
 }
 

@@ -4,6 +4,7 @@ import { LatencyHistogram, roundMs } from './histogram.ts';
 import type { LoadGenerator } from './load/runner.ts';
 import type { LoadMode, LoadResult } from './load/types.ts';
 import type { PgConnectionSampler } from './pg-sampler.ts';
+import { commandsPerRequest, type CommandCounts, type RedisCommandSampler } from './redis-commands.ts';
 import { serverMeasures, type WritesByName } from './server-metrics.ts';
 import type { ServerUnderTest } from './server-under-test.ts';
 import type { OpMeasure, WorkloadMeasure } from './report-types.ts';
@@ -27,6 +28,7 @@ export interface MeasureContext {
   /** Where the cores went (issue 15): absent when the harness could not locate the processes. */
   readonly cpu?: CpuAccountant;
   readonly dbTime?: DbTimeSampler;
+  readonly redisCommands?: RedisCommandSampler;
 }
 
 /**
@@ -39,6 +41,7 @@ export async function measureWorkload(ctx: MeasureContext, spec: RunSpec): Promi
   if (spec.warmupMs > 0) await ctx.load.run({ ...job, durationMs: spec.warmupMs });
   const before = await ctx.server.metrics();
   const dbBefore = await ctx.dbTime?.snapshot();
+  const redisBefore = await ctx.redisCommands?.snapshot();
   const cpuBefore = ctx.cpu?.snapshot();
   ctx.sampler.start(100);
   let result: LoadResult;
@@ -51,12 +54,14 @@ export async function measureWorkload(ctx: MeasureContext, spec: RunSpec): Promi
   const cpuAfter = ctx.cpu?.snapshot();
   const peaks = await ctx.sampler.stop();
   const dbAfter = await ctx.dbTime?.snapshot();
+  const redisAfter = await ctx.redisCommands?.snapshot();
   const after = await ctx.server.metrics();
   const server = serverMeasures(before, after, ctx.writes, result.responses);
   return {
     ...toMeasure(spec, result, server, peaks),
     ...(cpuBefore && cpuAfter ? { cpu: CpuAccountant.use(cpuBefore, cpuAfter, result.responses) } : {}),
     ...(dbBefore && dbAfter ? { db_time_top: DbTimeSampler.top(dbBefore, dbAfter, result.responses) } : {}),
+    ...redisUse(redisBefore, redisAfter, result.responses),
   };
 }
 
@@ -107,6 +112,11 @@ export function toMeasure(
     sample_errors: [...notes, ...result.sampleErrors],
     ...(result.mode === 'open' ? { generator_lag_p99_ms: roundMs(result.generatorLagP99Ms ?? 0), service_p99_ms: roundMs(result.serviceP99Ms ?? 0) } : {}),
   };
+}
+
+function redisUse(before: CommandCounts | undefined, after: CommandCounts | undefined, requests: number): Pick<WorkloadMeasure, 'redis_commands'> {
+  const use = before && after ? commandsPerRequest(before, after, requests) : undefined;
+  return use ? { redis_commands: use } : {};
 }
 
 function round4(v: number | null): number | null {

@@ -1,4 +1,5 @@
 import type { CpuUse } from './cpu-accounting.ts';
+import type { RedisCommandUse } from './redis-commands.ts';
 import type { EntryTime } from './db-time.ts';
 
 /** The JSON document `bgc bench --json FILE` writes, and the table on stdout is printed from. */
@@ -47,6 +48,8 @@ export interface WorkloadMeasure {
   readonly cpu?: CpuUse;
   /** The catalog entries the database spent most executor time on, per request, by node. */
   readonly db_time_top?: readonly EntryTime[];
+  /** Redis commands per request (INFO commandstats; script-run commands included) and the busiest ones. */
+  readonly redis_commands?: RedisCommandUse;
   /** Open loop: how late the generator made requests due (p99), to show it kept its pace. */
   readonly generator_lag_p99_ms?: number;
   /** Open loop: p99 from the actual send, i.e. without waiting for a free connection. */

@@ -84,6 +84,14 @@ function printCpu(ws: Readonly<Record<string, WorkloadMeasure>>): void {
     workload: w.workload,
     ...Object.fromEntries(Object.entries(w.cpu?.cpu_ms_per_request ?? {}).map(([name, ms]) => [name, ms === null ? '-' : `${ms} (${w.cpu?.cores[name] ?? '-'})`])),
   })));
+  const redis = measured.filter((w) => w.redis_commands);
+  if (redis.length > 0) {
+    process.stdout.write('\n  Redis commands per request (INFO commandstats; a script\'s own commands count too):\n');
+    printTable(redis.map((w) => ({
+      workload: w.workload, per_request: w.redis_commands?.per_request ?? '-',
+      busiest: Object.entries(w.redis_commands?.top ?? {}).map(([c, n]) => `${c} ${n}`).join(', '),
+    })));
+  }
   const top = measured.flatMap((w) => (w.db_time_top ?? []).map((e) => ({ workload: w.workload, entry: e.name, node: e.node, ms_per_request: e.ms_per_request, calls_per_request: e.calls_per_request, ms_per_call: e.ms_per_call })));
   if (top.length === 0) return;
   process.stdout.write('\n  Top catalog entries by executor time per request (pg_stat_statements):\n');
