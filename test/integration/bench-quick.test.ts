@@ -78,6 +78,12 @@ describe('bgc bench --quick', () => {
       const redis = obj(obj(workloads.mixed).redis_commands);
       expect(redis.per_request as number).toBeGreaterThan(0);
       expect(Object.keys(obj(redis.top)).length).toBeGreaterThan(0);
+      // Where the time went: the server handler's mean is part of the client's, and the API's
+      // event-loop delay is reported from its own metrics.
+      const split = obj(obj(workloads.mixed).time_split);
+      expect(split.server_mean_ms as number).toBeGreaterThan(0);
+      expect(split.server_mean_ms as number).toBeLessThanOrEqual((split.client_mean_ms as number) * 1.05);
+      expect(obj(split.event_loop_delay_ms).max as number).toBeGreaterThanOrEqual(obj(split.event_loop_delay_ms).p50 as number);
       // A share, or null when no read ran; 0 is possible when replicas lag (the router
       // then keeps reads on the primary), e.g. while another job loads data.
       const share = obj(workloads.mixed).replica_read_share as number;

@@ -5,7 +5,7 @@ import type { LoadGenerator } from './load/runner.ts';
 import type { LoadMode, LoadResult } from './load/types.ts';
 import type { PgConnectionSampler } from './pg-sampler.ts';
 import { commandsPerRequest, type CommandCounts, type RedisCommandSampler } from './redis-commands.ts';
-import { serverMeasures, type WritesByName } from './server-metrics.ts';
+import { serverMeasures, type EventLoopDelay, type WritesByName } from './server-metrics.ts';
 import type { ServerUnderTest } from './server-under-test.ts';
 import type { OpMeasure, WorkloadMeasure } from './report-types.ts';
 import type { WorkloadName } from './workloads/catalog.ts';
@@ -68,7 +68,10 @@ export async function measureWorkload(ctx: MeasureContext, spec: RunSpec): Promi
 export function toMeasure(
   spec: Pick<RunSpec, 'workload' | 'mode' | 'connections' | 'rate'>,
   result: LoadResult,
-  server: (Pick<WorkloadMeasure, 'cache_hit_ratio' | 'cache_by_name' | 'replica_read_share' | 'round_trips_per_request'> & { query_p99_ms: Record<string, number>; reads_by_query: WorkloadMeasure['reads_by_query']; routing: WorkloadMeasure['routing'] }) | undefined,
+  server: (Pick<WorkloadMeasure, 'cache_hit_ratio' | 'cache_by_name' | 'replica_read_share' | 'round_trips_per_request'> & {
+    query_p99_ms: Record<string, number>; reads_by_query: WorkloadMeasure['reads_by_query']; routing: WorkloadMeasure['routing'];
+    server_mean_ms?: number | null; event_loop_delay_ms?: EventLoopDelay | null;
+  }) | undefined,
   peaks: Record<string, number>,
 ): WorkloadMeasure {
   const h = LatencyHistogram.from(result.histogram);
@@ -110,7 +113,21 @@ export function toMeasure(
     query_p99_ms: Object.fromEntries(Object.entries(server?.query_p99_ms ?? {}).map(([q, v]) => [q, Number.isFinite(v) ? v : null])),
     per_op: perOp,
     sample_errors: [...notes, ...result.sampleErrors],
+    ...timeSplit(none ? undefined : h.meanMs, server?.server_mean_ms ?? null, server?.event_loop_delay_ms ?? null),
     ...(result.mode === 'open' ? { generator_lag_p99_ms: roundMs(result.generatorLagP99Ms ?? 0), service_p99_ms: roundMs(result.serviceP99Ms ?? 0) } : {}),
+  };
+}
+
+/** The client's mean against the server's (closed loop: req/s = connections / client mean). */
+function timeSplit(clientMeanMs: number | undefined, serverMeanMs: number | null, loop: EventLoopDelay | null): Pick<WorkloadMeasure, 'time_split'> {
+  if (clientMeanMs === undefined || serverMeanMs === null) return {};
+  return {
+    time_split: {
+      client_mean_ms: roundMs(clientMeanMs),
+      server_mean_ms: roundMs(serverMeanMs),
+      outside_mean_ms: roundMs(Math.max(0, clientMeanMs - serverMeanMs)),
+      event_loop_delay_ms: loop,
+    },
   };
 }
 

@@ -1,6 +1,7 @@
 import type { CpuUse } from './cpu-accounting.ts';
 import type { RedisCommandUse } from './redis-commands.ts';
 import type { EntryTime } from './db-time.ts';
+import type { EventLoopDelay } from './server-metrics.ts';
 
 /** The JSON document `bgc bench --json FILE` writes, and the table on stdout is printed from. */
 export interface OpMeasure {
@@ -44,6 +45,8 @@ export interface WorkloadMeasure {
   readonly routing: Readonly<Record<string, number>>;
   readonly per_op: Readonly<Record<string, OpMeasure>>;
   readonly sample_errors: readonly string[];
+  /** Where a request's time went, as means (ms): at the client, in the server's handler, and the API's event-loop delay (server-metrics.ts). */
+  readonly time_split?: TimeSplit;
   /** CPU per request and cores busy, per process tree (api, primary, replica1…, redis, load_generator, harness). */
   readonly cpu?: CpuUse;
   /** The catalog entries the database spent most executor time on, per request, by node. */
@@ -54,6 +57,14 @@ export interface WorkloadMeasure {
   readonly generator_lag_p99_ms?: number;
   /** Open loop: p99 from the actual send, i.e. without waiting for a free connection. */
   readonly service_p99_ms?: number;
+}
+
+export interface TimeSplit {
+  readonly client_mean_ms: number;
+  readonly server_mean_ms: number;
+  /** client − server: socket queues, the event loop reaching the request, the generator reading the answer. */
+  readonly outside_mean_ms: number;
+  readonly event_loop_delay_ms: EventLoopDelay | null;
 }
 
 export interface FloorMeasure {

@@ -49,6 +49,7 @@ function printWorkloads(title: string, ws: Readonly<Record<string, WorkloadMeasu
   }
   printCaches(ws);
   printFirstPages(ws);
+  printTimeSplit(ws);
   printCpu(ws);
   for (const w of Object.values(ws)) {
     if (w.sample_errors.length > 0) process.stdout.write(`  ${w.workload} errors, e.g.: ${w.sample_errors.slice(0, 3).join(' | ')}\n`);
@@ -73,6 +74,21 @@ function printFirstPages(ws: Readonly<Record<string, WorkloadMeasure>>): void {
   if (rows.length === 0) return;
   process.stdout.write('\n  First pages from the cache (a miss loaded the entry, or the entry was older than the reader\'s own last write):\n');
   printTable(rows);
+}
+
+/** Where a request's time went: the client's mean against the server handler's, and the API's event-loop delay. */
+function printTimeSplit(ws: Readonly<Record<string, WorkloadMeasure>>): void {
+  const measured = Object.values(ws).filter((w) => w.time_split);
+  if (measured.length === 0) return;
+  process.stdout.write('\n  Mean time per request (ms): at the client, in the server\'s handler, outside it; the API event loop\'s delay:\n');
+  printTable(measured.map((w) => {
+    const t = w.time_split;
+    const loop = t?.event_loop_delay_ms;
+    return {
+      workload: w.workload, client: t?.client_mean_ms ?? '-', server: t?.server_mean_ms ?? '-', outside: t?.outside_mean_ms ?? '-',
+      loop_delay_mean: loop?.mean ?? '-', loop_p50: loop?.p50 ?? '-', loop_p99: loop?.p99 ?? '-', loop_max: loop?.max ?? '-',
+    };
+  }));
 }
 
 /** Where the cores went: CPU ms per request per process tree, cores busy, and the top database entries. */

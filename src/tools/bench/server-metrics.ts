@@ -29,6 +29,30 @@ export interface ServerMeasures {
   readonly reads_by_query: Record<string, { replica: number; primary: number }>;
   /** Replica-eligible reads by routing decision (bgc_db_routed_total{reason}): why reads stayed on the primary. */
   readonly routing: Record<string, number>;
+  /**
+   * The server's own mean time per request (bgc_http_request_duration_seconds: from the
+   * request event to the answer written), to set against the client's mean: in a closed loop
+   * req/s = connections / client mean, so the time a request spends outside the handler
+   * (socket queues, the event loop reaching it, the load generator reading the answer) costs
+   * throughput as much as the handler's own time does. Null without the histogram.
+   */
+  readonly server_mean_ms: number | null;
+  /** The API's event-loop delay over the measured run; null if the server does not export it. */
+  readonly event_loop_delay_ms: EventLoopDelay | null;
+}
+
+/**
+ * How late the API's event loop ran a 10 ms timer (perf_hooks.monitorEventLoopDelay through
+ * prom-client's default metrics, whose histogram is reset at each scrape: the `before` scrape
+ * opens the window). A request that arrives during such a delay waits for it. The timer's own
+ * 10 ms period is taken off, so an idle loop reads about 0. It counts both the loop's own busy
+ * stretches and the time the OS did not run the process: on two shared cores both happen.
+ */
+export interface EventLoopDelay {
+  readonly mean: number;
+  readonly p50: number;
+  readonly p99: number;
+  readonly max: number;
 }
 
 const CACHE = 'bgc_cache_requests_total';
@@ -68,7 +92,26 @@ export function serverMeasures(before: PromSnapshot, after: PromSnapshot, writes
     routing: Object.fromEntries(after.labelValues(ROUTED, 'reason')
       .map((reason) => [reason, after.delta(before, ROUTED, (l) => l.reason === reason)] as const)
       .filter(([, n]) => n > 0)),
+    server_mean_ms: serverMeanMs(before, after),
+    event_loop_delay_ms: eventLoopDelay(after),
   };
+}
+
+const HTTP_SUM = 'bgc_http_request_duration_seconds_sum';
+
+function serverMeanMs(before: PromSnapshot, after: PromSnapshot): number | null {
+  const count = after.delta(before, HTTP_COUNT);
+  return count > 0 ? Math.round((after.delta(before, HTTP_SUM) / count) * 1e6) / 1000 : null;
+}
+
+const LOOP = 'bgc_process_nodejs_eventloop_lag';
+/** monitorEventLoopDelay's resolution as prom-client sets it (eventLoopMonitoringPrecision). */
+const LOOP_TIMER_MS = 10;
+
+function eventLoopDelay(after: PromSnapshot): EventLoopDelay | null {
+  if (!after.has(`${LOOP}_p99_seconds`)) return null;
+  const ms = (stat: string) => Math.max(0, Math.round((after.sum(`${LOOP}_${stat}_seconds`) * 1000 - LOOP_TIMER_MS) * 100) / 100);
+  return { mean: ms('mean'), p50: ms('p50'), p99: ms('p99'), max: ms('max') };
 }
 
 const ROUTED = 'bgc_db_routed_total';
