@@ -26,6 +26,13 @@ bgc_process_nodejs_eventloop_lag_max_seconds 0.0904
     expect(serverMeasures(before, after, new Map(), 2000).server_mean_ms).toBe(4);
   });
 
+  it('splits the same by route', () => {
+    expect(serverMeasures(before, after, new Map(), 2000).server_time_by_route).toEqual({
+      'GET /a': { requests: 1000, mean_ms: 2 },
+      'POST /b': { requests: 1000, mean_ms: 6 },
+    });
+  });
+
   it('reads the event-loop delay from the last scrape, without the 10 ms timer period', () => {
     // prom-client resets its histogram at each scrape, so the last one covers the run alone.
     expect(serverMeasures(before, after, new Map(), 2000).event_loop_delay_ms).toEqual({ mean: 1.5, p50: 0.05, p99: 32, max: 80.4 });

@@ -71,6 +71,7 @@ export function toMeasure(
   server: (Pick<WorkloadMeasure, 'cache_hit_ratio' | 'cache_by_name' | 'replica_read_share' | 'round_trips_per_request'> & {
     query_p99_ms: Record<string, number>; reads_by_query: WorkloadMeasure['reads_by_query']; routing: WorkloadMeasure['routing'];
     server_mean_ms?: number | null; event_loop_delay_ms?: EventLoopDelay | null;
+    server_time_by_route?: Record<string, { requests: number; mean_ms: number }>;
   }) | undefined,
   peaks: Record<string, number>,
 ): WorkloadMeasure {
@@ -113,20 +114,26 @@ export function toMeasure(
     query_p99_ms: Object.fromEntries(Object.entries(server?.query_p99_ms ?? {}).map(([q, v]) => [q, Number.isFinite(v) ? v : null])),
     per_op: perOp,
     sample_errors: [...notes, ...result.sampleErrors],
-    ...timeSplit(none ? undefined : h.meanMs, server?.server_mean_ms ?? null, server?.event_loop_delay_ms ?? null),
+    ...timeSplit(none ? undefined : h.meanMs, server),
     ...(result.mode === 'open' ? { generator_lag_p99_ms: roundMs(result.generatorLagP99Ms ?? 0), service_p99_ms: roundMs(result.serviceP99Ms ?? 0) } : {}),
   };
 }
 
 /** The client's mean against the server's (closed loop: req/s = connections / client mean). */
-function timeSplit(clientMeanMs: number | undefined, serverMeanMs: number | null, loop: EventLoopDelay | null): Pick<WorkloadMeasure, 'time_split'> {
-  if (clientMeanMs === undefined || serverMeanMs === null) return {};
+function timeSplit(
+  clientMeanMs: number | undefined,
+  server: { server_mean_ms?: number | null; event_loop_delay_ms?: EventLoopDelay | null; server_time_by_route?: Record<string, { requests: number; mean_ms: number }> } | undefined,
+): Pick<WorkloadMeasure, 'time_split'> {
+  const serverMeanMs = server?.server_mean_ms;
+  if (clientMeanMs === undefined || serverMeanMs === undefined || serverMeanMs === null) return {};
+  const byRoute = Object.entries(server?.server_time_by_route ?? {}).sort(([, a], [, b]) => b.requests * b.mean_ms - a.requests * a.mean_ms);
   return {
     time_split: {
       client_mean_ms: roundMs(clientMeanMs),
       server_mean_ms: roundMs(serverMeanMs),
       outside_mean_ms: roundMs(Math.max(0, clientMeanMs - serverMeanMs)),
-      event_loop_delay_ms: loop,
+      by_route: Object.fromEntries(byRoute),
+      event_loop_delay_ms: server?.event_loop_delay_ms ?? null,
     },
   };
 }

@@ -64,6 +64,8 @@ export interface TimeSplit {
   readonly server_mean_ms: number;
   /** client − server: socket queues, the event loop reaching the request, the generator reading the answer. */
   readonly outside_mean_ms: number;
+  /** Per route: requests and the handler's mean (ms), busiest first by their product. */
+  readonly by_route: Readonly<Record<string, { requests: number; mean_ms: number }>>;
   readonly event_loop_delay_ms: EventLoopDelay | null;
 }
 

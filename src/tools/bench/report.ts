@@ -89,6 +89,16 @@ function printTimeSplit(ws: Readonly<Record<string, WorkloadMeasure>>): void {
       loop_delay_mean: loop?.mean ?? '-', loop_p50: loop?.p50 ?? '-', loop_p99: loop?.p99 ?? '-', loop_max: loop?.max ?? '-',
     };
   }));
+  const routes = measured.filter((w) => Object.keys(w.time_split?.by_route ?? {}).length > 1);
+  if (routes.length === 0) return;
+  process.stdout.write('\n  Handler time by route (share of the server\'s time; mean ms):\n');
+  printTable(routes.flatMap((w) => {
+    const entries = Object.entries(w.time_split?.by_route ?? {});
+    const total = entries.reduce((n, [, r]) => n + r.requests * r.mean_ms, 0);
+    return entries.slice(0, 8).map(([route, r]) => ({
+      workload: w.workload, route, requests: r.requests, mean_ms: r.mean_ms, share: total > 0 ? `${((100 * r.requests * r.mean_ms) / total).toFixed(1)}%` : '-',
+    }));
+  }));
 }
 
 /** Where the cores went: CPU ms per request per process tree, cores busy, and the top database entries. */

@@ -37,6 +37,8 @@ export interface ServerMeasures {
    * throughput as much as the handler's own time does. Null without the histogram.
    */
   readonly server_mean_ms: number | null;
+  /** The same per route (method and path pattern), with its request count: which handlers hold the time. */
+  readonly server_time_by_route: Record<string, { requests: number; mean_ms: number }>;
   /** The API's event-loop delay over the measured run; null if the server does not export it. */
   readonly event_loop_delay_ms: EventLoopDelay | null;
 }
@@ -93,6 +95,7 @@ export function serverMeasures(before: PromSnapshot, after: PromSnapshot, writes
       .map((reason) => [reason, after.delta(before, ROUTED, (l) => l.reason === reason)] as const)
       .filter(([, n]) => n > 0)),
     server_mean_ms: serverMeanMs(before, after),
+    server_time_by_route: serverTimeByRoute(before, after),
     event_loop_delay_ms: eventLoopDelay(after),
   };
 }
@@ -102,6 +105,18 @@ const HTTP_SUM = 'bgc_http_request_duration_seconds_sum';
 function serverMeanMs(before: PromSnapshot, after: PromSnapshot): number | null {
   const count = after.delta(before, HTTP_COUNT);
   return count > 0 ? Math.round((after.delta(before, HTTP_SUM) / count) * 1e6) / 1000 : null;
+}
+
+function serverTimeByRoute(before: PromSnapshot, after: PromSnapshot): Record<string, { requests: number; mean_ms: number }> {
+  const out: Record<string, { requests: number; mean_ms: number }> = {};
+  for (const route of after.labelValues(HTTP_COUNT, 'route')) {
+    for (const method of after.labelValues(HTTP_COUNT, 'method')) {
+      const mine = (l: Readonly<Record<string, string>>) => l.route === route && l.method === method;
+      const requests = after.delta(before, HTTP_COUNT, mine);
+      if (requests > 0) out[`${method} ${route}`] = { requests, mean_ms: Math.round((after.delta(before, HTTP_SUM, mine) / requests) * 1e6) / 1000 };
+    }
+  }
+  return out;
 }
 
 const LOOP = 'bgc_process_nodejs_eventloop_lag';
