@@ -285,11 +285,24 @@ export class ReplicaRouter {
 
   /** noteWrite for the writers of one grouped commit (chat.send_messages): one LSN fetch for all of them. */
   async noteWrites(userIds: readonly string[]): Promise<string | undefined> {
+    const lsn = await this.writtenLsn();
+    if (lsn) await this.markWrites(userIds, lsn);
+    return lsn;
+  }
+
+  /**
+   * The primary's WAL position now: asked after a commit, a position every replica must reach
+   * before it shows that commit. Undefined without replicas (no read needs it).
+   */
+  async writtenLsn(): Promise<string | undefined> {
     if (this.replicas.length === 0) return undefined;
     const res = await this.primary.query<{ lsn: string }>(systemQueries.primaryLsn.text, [], systemQueries.primaryLsn.name);
-    const lsn = res.rows[0]?.lsn;
-    if (lsn) await Promise.all([...new Set(userIds)].map((u) => this.#lsnStore.set(u, lsn).catch(() => undefined)));
-    return lsn;
+    return res.rows[0]?.lsn;
+  }
+
+  /** Records `lsn` as each user's last write (the read-your-writes marks); a mark that fails is skipped. */
+  async markWrites(userIds: readonly string[], lsn: string): Promise<void> {
+    await Promise.all([...new Set(userIds)].map((u) => this.#lsnStore.set(u, lsn).catch(() => undefined)));
   }
 
   /**

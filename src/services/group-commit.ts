@@ -24,7 +24,11 @@ import { WriteBatcher, type Settled, type WriteBatcherOptions, type WriteBatcher
  *   error (503, as a single write would). A keyed client's retry then finds its record.
  *
  * After a group, ONE primary LSN fetch serves the read-your-writes mark of every writer in
- * it (a single write fetched it once per request). The group keeps its in-flight slot until
+ * it (a single write fetched it once per request). What each written member must announce
+ * before it is answered (`afterCommit`: a send raises its pages' change positions) runs
+ * alongside the marks, not after them: both are Redis round trips that need only the LSN,
+ * and under mixed load on `large` each cost a send 4-7 ms of waiting (docs/PERFORMANCE.md,
+ * "Where a send's time went"). The group keeps its in-flight slot until
  * the marks are recorded: freeing the slot at the commit instead made groups smaller (15
  * members → fewer), and sends at 50 connections fell from 2,055–2,539/s to 1,902–1,983/s
  * with more primary CPU per send (docs/PERFORMANCE.md). The time a group holds its slot
@@ -55,6 +59,12 @@ export interface GroupCommitSpec<Item extends GroupedItem, Row> {
   readonly table: PartitionedTable;
   /** The statement's catalog name, for the log line of a failed group. */
   readonly name: string;
+  /**
+   * Runs for each written member once the group's LSN is known (undefined if it could not
+   * be fetched), together with the writers' marks; the member is answered after it, and
+   * fails with its error if it throws (the row is committed: a keyed retry replays it).
+   */
+  readonly afterCommit?: (item: Item, row: Row, lsn: string | undefined) => Promise<void>;
 }
 
 export class GroupCommitWriter<Item extends GroupedItem, Row> {
@@ -94,9 +104,25 @@ export class GroupCommitWriter<Item extends GroupedItem, Row> {
       // A group of one runs again too: its partition and deadlock retries apply.
       outcomes = await Promise.all(items.map((item) => this.#alone(item)));
     }
-    const writers = outcomes.flatMap((o, i) => (o.ok && this.spec.wrote(o.value) ? [items[i]?.writerId ?? ''] : []));
-    const lsn = writers.length > 0 ? await this.#noteWrites(writers) : undefined;
-    return outcomes.map((o) => (o.ok ? { ok: true, value: { row: o.value, lsn } } : o));
+    const written = outcomes.flatMap((o, i) => {
+      const item = items[i];
+      return o.ok && item !== undefined && this.spec.wrote(o.value) ? [{ i, item, row: o.value }] : [];
+    });
+    if (written.length === 0) return outcomes.map((o) => (o.ok ? { ok: true, value: { row: o.value, lsn: undefined } } : o));
+    const lsn = await this.#writtenLsn(written.length);
+    const failed = new Map<number, unknown>();
+    const announce = this.spec.afterCommit;
+    await Promise.all([
+      lsn === undefined ? undefined : this.db.router.markWrites(written.map((w) => w.item.writerId), lsn),
+      ...(announce ? written.map(async (w) => {
+        try {
+          await announce(w.item, w.row, lsn);
+        } catch (error) {
+          failed.set(w.i, error);
+        }
+      }) : []),
+    ]);
+    return outcomes.map((o, i) => (!o.ok ? o : failed.has(i) ? { ok: false, error: failed.get(i) } : { ok: true, value: { row: o.value, lsn } }));
   }
 
   /** One member in a statement of its own, after its group's statement rolled back. */
@@ -110,13 +136,13 @@ export class GroupCommitWriter<Item extends GroupedItem, Row> {
     }
   }
 
-  async #noteWrites(userIds: readonly string[]): Promise<string | undefined> {
+  async #writtenLsn(writers: number): Promise<string | undefined> {
     try {
-      return await this.db.router.noteWrites(userIds);
+      return await this.db.router.writtenLsn();
     } catch (err) {
       // The group committed: only the bookkeeping failed. Writers' next reads may hit a
       // lagging replica, so it is logged (as noteWrite does for a single write).
-      this.logger?.warn({ err: err instanceof Error ? err.message : String(err), writers: userIds.length }, 'could not record write LSN');
+      this.logger?.warn({ err: err instanceof Error ? err.message : String(err), writers }, 'could not record write LSN');
       return undefined;
     }
   }

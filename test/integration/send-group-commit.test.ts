@@ -194,6 +194,29 @@ describe('group commit of message sends (real PostgreSQL)', () => {
     expect(await messagesWith(`not the first ${stamp}`)).toBe(0);
   });
 
+  it('announces each written member before answering it, alongside the marks; a member whose announcement fails fails alone, its message kept', async () => {
+    const stamp = crypto.randomUUID();
+    const announced = new Set<string>();
+    // A listener of the app's own hooks (as the cache and real-time delivery are): it fails for one text.
+    t.rt.deps.services.hooks.onDirectMessage(async ({ message }, lsn) => {
+      if (!message.content.endsWith(stamp)) return;
+      await new Promise((r) => setTimeout(r, 20)); // still running when the marks are done
+      if (message.content.startsWith('fails')) throw new Error(`announcement refused ${stamp}`);
+      expect(lsn).toMatch(/^[0-9A-F]+\/[0-9A-F]+$/);
+      announced.add(message.id);
+    });
+    const texts = [`ok 1 ${stamp}`, `fails ${stamp}`, `ok 2 ${stamp}`];
+    const answeredBeforeAnnounced: string[] = [];
+    const results = await inGroupsOf(1, texts.length, () => Promise.allSettled(texts.map((x) => chat.send(convAB, a.id, x).then((w) => {
+      if (!announced.has(w.value.id)) answeredBeforeAnnounced.push(w.value.content);
+      return w;
+    }))));
+    expect(results.map((r) => (r.status === 'fulfilled' ? 'ok' : String((r.reason as Error).message)))).toEqual(['ok', `announcement refused ${stamp}`, 'ok']);
+    expect(answeredBeforeAnnounced).toEqual([]);
+    // The failed announcement came after the commit: its message is stored once, like the others.
+    for (const x of texts) expect(await messagesWith(x)).toBe(1);
+  });
+
   it('posts take the same path: one group, a replayed key inside it, a bad member failing alone, the others written once', async () => {
     const feed = t.rt.deps.services.feed;
     const stamp = crypto.randomUUID();

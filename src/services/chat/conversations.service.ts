@@ -79,6 +79,10 @@ export class ConversationService {
       writeMany: (items) => batches.sendMany(items, KEY_TTL_HOURS),
       wrote: (row) => row.inserted,
       table: 'messages',
+      // The pages' change positions are raised (and the message published) before the send is answered.
+      afterCommit: async (item, row, lsn) => {
+        if (row.recipient_id) await d.hooks.directMessage({ message: sentMessage(item, row), recipientId: row.recipient_id }, lsn);
+      },
     }, d.sendGrouping ?? d.config.sendGrouping);
     this.#keys = new IdempotencyRepository(d.db);
   }
@@ -147,11 +151,8 @@ export class ConversationService {
     requireText(content, 'content');
     const { id, createdAt } = newTimedId();
     const { row, lsn } = await this.#sender.write({ conversationId, senderId, writerId: senderId, id, content, createdAt, key });
-    if (row.inserted) {
-      const value: DirectMessage = { id, conversation_id: conversationId, sender_id: senderId, content, created_at: row.created_at };
-      if (row.recipient_id) await this.d.hooks.directMessage({ message: value, recipientId: row.recipient_id }, lsn);
-      return { value, lsn, replayed: false };
-    }
+    // Announced by the group (afterCommit), alongside the writer's read-your-writes mark.
+    if (row.inserted) return { value: sentMessage({ id, conversationId, senderId, content }, row), lsn, replayed: false };
     const refusal = refusalOf(row);
     if (!key) throw refusal ?? new Error('chat.send_messages wrote nothing for a send without a key');
     // The key's record answers: a committed earlier request with this key (the refusal may
@@ -179,6 +180,11 @@ export class ConversationService {
 }
 
 /** Why a send wrote nothing, or undefined when only its Idempotency-Key was held. */
+/** The message a send wrote, as the API shows it (created_at as the database formatted it). */
+function sentMessage(m: Pick<MessageToSend, 'id' | 'conversationId' | 'senderId' | 'content'>, row: SentRow): DirectMessage {
+  return { id: m.id, conversation_id: m.conversationId, sender_id: m.senderId, content: m.content, created_at: row.created_at };
+}
+
 function refusalOf(row: SentRow): AppError | undefined {
   if (!row.container_exists) return new AppError('NOT_FOUND', 'No such conversation');
   if (!row.is_member) return new AppError('FORBIDDEN', 'You are not a member of this conversation');
