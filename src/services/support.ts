@@ -42,6 +42,24 @@ export async function noteWrite(db: Database, logger: Logger | undefined, userId
   }
 }
 
+/**
+ * noteWrite, with what the write announces before it is answered (its hooks: cache
+ * invalidations, page-version raises) run alongside the user's mark instead of after it. Both
+ * need only the LSN, and each is a Redis round trip: under load a wait of several ms, as a send
+ * measured (docs/PERFORMANCE.md, "Where a send's time went"). The mark never fails the request;
+ * `announce` does, as a hook did when it ran after the mark.
+ */
+export async function noteWriteAnd(db: Database, logger: Logger | undefined, userId: string, announce: (lsn: string | undefined) => Promise<void>): Promise<string | undefined> {
+  let lsn: string | undefined;
+  try {
+    lsn = await db.router.writtenLsn();
+  } catch (err) {
+    logger?.warn({ err: err instanceof Error ? err.message : String(err), userId }, 'could not record write LSN');
+  }
+  await Promise.all([lsn === undefined ? undefined : db.router.markWrites([userId], lsn), announce(lsn)]);
+  return lsn;
+}
+
 /** Content of a message, post or comment: not blank, no U+0000. Length limits are in the route schemas. */
 export function requireText(content: string, what: string): string {
   if (content.trim().length === 0) throw new AppError('VALIDATION_FAILED', `${what} must not be blank`);

@@ -9,7 +9,7 @@ import { hashToken, isWellFormedToken, newSessionToken, tokenHashHex } from '../
 import type { UserRepository } from '../../repositories/users.repository.ts';
 import type { SessionRepository } from '../../repositories/sessions.repository.ts';
 import type { WriteHooks } from '../hooks.ts';
-import { noteWrite, type Written } from '../support.ts';
+import { noteWriteAnd, type Written } from '../support.ts';
 import { newId } from '../ids.ts';
 import { runIdempotent, type IdempotencyKey } from '../idempotency.ts';
 import type { SessionInfo, SessionResolver } from './session-resolver.ts';
@@ -76,9 +76,8 @@ export class AuthService {
     });
     if (created.replayed) return this.#replayRegistration(created.value.user, input.password);
     const { user, expires_at } = created.value;
-    const lsn = await noteWrite(this.d.db, this.d.logger, user.id);
     // A cache may hold "no such profile" for this id from a probe before registration.
-    await this.d.hooks.profileChanged(user.id, lsn);
+    const lsn = await noteWriteAnd(this.d.db, this.d.logger, user.id, (at) => this.d.hooks.profileChanged(user.id, at));
     return { value: { token, expires_at, user }, lsn };
   }
 
@@ -109,8 +108,8 @@ export class AuthService {
       userAgent: input.userAgent?.slice(0, 300),
     });
     if (!session) throw new AppError('INVALID_CREDENTIALS');
-    const lsn = await noteWrite(this.d.db, this.d.logger, user.id);
-    await this.d.hooks.profileChanged(user.id, lsn); // last_active_at moved
+    // last_active_at moved
+    const lsn = await noteWriteAnd(this.d.db, this.d.logger, user.id, (at) => this.d.hooks.profileChanged(user.id, at));
     return {
       value: { token, expires_at: session.expires_at, user: { id: user.id, email: user.email, username: user.username, created_at: user.created_at } },
       lsn,
@@ -122,8 +121,7 @@ export class AuthService {
     if (!isWellFormedToken(token)) return { value: { revoked: false }, lsn: undefined };
     const row = await this.d.sessions.revoke(hashToken(token));
     if (!row) return { value: { revoked: false }, lsn: undefined };
-    const lsn = await noteWrite(this.d.db, this.d.logger, row.user_id);
-    await this.d.hooks.sessionRevoked(tokenHashHex(token), row.user_id);
+    const lsn = await noteWriteAnd(this.d.db, this.d.logger, row.user_id, () => this.d.hooks.sessionRevoked(tokenHashHex(token), row.user_id));
     return { value: { revoked: true }, lsn };
   }
 

@@ -11,7 +11,7 @@ import { IdempotencyRepository } from '../../repositories/idempotency.repository
 import { answerFromRecord, KEY_TTL_HOURS, runIdempotent, type IdempotencyKey } from '../idempotency.ts';
 import type { WriteBatcherOptions, WriteBatcherStats } from '../write-batcher.ts';
 import { GroupCommitWriter, type GroupedItem } from '../group-commit.ts';
-import { noteWrite, notSelf, pageSize, requireText, type Page, type Written } from '../support.ts';
+import { noteWrite, noteWriteAnd, notSelf, pageSize, requireText, type Page, type Written } from '../support.ts';
 import type { WriteHooks } from '../hooks.ts';
 import { pageScope, uncachedFirstPages, type FirstPages } from '../first-pages.ts';
 import { DAY_MS, nextWindowCursor, openWindow, retentionFloorMs } from '../time-window.ts';
@@ -159,8 +159,7 @@ export class ConversationService {
     // be its own doing, e.g. a block set after it), or 422/409 (src/services/idempotency.ts).
     // A replay announces nothing: the request that wrote the message did.
     const replay = await answerFromRecord<DirectMessage>(this.#keys, key, refusal);
-    const replayedLsn = await noteWrite(this.d.db, this.d.logger, senderId);
-    await this.d.hooks.directMessageReplayed({ conversationId, senderId }, replayedLsn);
+    const replayedLsn = await noteWriteAnd(this.d.db, this.d.logger, senderId, (at) => this.d.hooks.directMessageReplayed({ conversationId, senderId }, at));
     return { value: replay.value, lsn: replayedLsn, replayed: true };
   }
 
@@ -173,8 +172,9 @@ export class ConversationService {
     const row = await this.d.conversations.markRead(conversationId, userId);
     if (!row.container_exists) throw new AppError('NOT_FOUND', 'No such conversation');
     if (!row.is_member) throw new AppError('FORBIDDEN', 'You are not a member of this conversation');
-    const lsn = row.changed ? await noteWrite(this.d.db, this.d.logger, userId) : undefined;
-    if (row.changed) await this.d.hooks.conversationRead({ conversationId, userId, lastReadAt: row.last_read_at }, lsn);
+    const lsn = row.changed
+      ? await noteWriteAnd(this.d.db, this.d.logger, userId, (at) => this.d.hooks.conversationRead({ conversationId, userId, lastReadAt: row.last_read_at }, at))
+      : undefined;
     return { value: { conversation_id: conversationId, unread_count: 0, last_read_at: row.last_read_at }, lsn };
   }
 }

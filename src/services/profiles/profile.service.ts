@@ -3,7 +3,7 @@ import type { Logger } from '../../logging/logger.ts';
 import { AppError } from '../../errors/app-error.ts';
 import type { ProfileRepository } from '../../repositories/profiles.repository.ts';
 import type { WriteHooks } from '../hooks.ts';
-import { noteWrite, type Written } from '../support.ts';
+import { noteWriteAnd, type Written } from '../support.ts';
 import { ageFrom } from '../age.ts';
 import { toProfileView, type ProfileReader, type ProfileView } from './profile-reader.ts';
 import { relationshipStatus, type RelationshipReader, type RelationshipStatus } from './relationship-reader.ts';
@@ -93,8 +93,7 @@ export class ProfileService {
     if (patch.roles) p.roles = normaliseTags(patch.roles);
     const row = await this.d.profiles.update(userId, p);
     if (!row) throw new AppError('NOT_FOUND', 'No such profile');
-    const lsn = await noteWrite(this.d.db, this.d.logger, userId);
-    await this.d.hooks.profileChanged(userId, lsn);
+    const lsn = await noteWriteAnd(this.d.db, this.d.logger, userId, (at) => this.d.hooks.profileChanged(userId, at));
     const view = toProfileView(row);
     return {
       value: {

@@ -4,7 +4,7 @@ import { AppError } from '../../errors/app-error.ts';
 import type { RatingRepository, RatingWriteRow } from '../../repositories/ratings.repository.ts';
 import type { WriteHooks } from '../hooks.ts';
 import type { ProfileService } from '../profiles/profile.service.ts';
-import { noteWrite, notSelf, type Written } from '../support.ts';
+import { noteWriteAnd, notSelf, type Written } from '../support.ts';
 
 /** The product's scale; the table allows 1..10 (older data), the API only 1..5. */
 export const MIN_SCORE = 1;
@@ -71,9 +71,7 @@ export class RatingService {
 
   /** After commit: the rater's LSN for read-your-writes, then the rated profile's cached view goes. */
   async #committed(raterId: string, ratedId: string): Promise<string | undefined> {
-    const lsn = await noteWrite(this.d.db, this.d.logger, raterId);
-    await this.d.hooks.profileChanged(ratedId, lsn);
-    return lsn;
+    return noteWriteAnd(this.d.db, this.d.logger, raterId, (at) => this.d.hooks.profileChanged(ratedId, at));
   }
 }
 

@@ -6,7 +6,7 @@ import { MIN_UUID } from '../../repositories/sql-fragments.ts';
 import { decodeCursor, encodeCursor } from '../cursor.ts';
 import type { WriteHooks } from '../hooks.ts';
 import { runIdempotent, type IdempotencyKey } from '../idempotency.ts';
-import { noteWrite, notSelf, pageSize, type Page, type Written } from '../support.ts';
+import { noteWriteAnd, notSelf, pageSize, type Page, type Written } from '../support.ts';
 
 export interface SocialResult {
   readonly user_id: string;
@@ -65,8 +65,7 @@ export class SocialService {
     });
     let lsn: string | undefined;
     if (value.changed) {
-      lsn = await noteWrite(this.d.db, this.d.logger, userId);
-      await this.d.hooks.relationshipChanged(userId, targetId, lsn);
+      lsn = await noteWriteAnd(this.d.db, this.d.logger, userId, (at) => this.d.hooks.relationshipChanged(userId, targetId, at));
     }
     return { value, lsn, replayed };
   }
