@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { buildFleetLayout, MAX_INSTANCES } from '../../src/tools/stack/fleet/layout.ts';
+import { fleetHaproxyConfig } from '../../src/tools/stack/fleet/haproxy-config.ts';
 
 describe('fleet port layout (bgc stack up --instances N)', () => {
   it('gives every instance its own API and admin port, all inside the offset step, instances from PORT+10', () => {
@@ -10,5 +11,25 @@ describe('fleet port layout (bgc stack up --instances N)', () => {
       for (const p of ports) expect(p >= apiPort && p < apiPort + 100, `${p} outside ${apiPort}..${apiPort + 99}`).toBe(true);
       expect(layout.instances[0]?.port).toBe(apiPort + 10);
     }
+  });
+});
+
+describe('HAProxy admission (src/tools/stack/fleet/haproxy-config.ts)', () => {
+  const layout = buildFleetLayout('/tmp/x', { count: 3, apiPort: 3000, admission: { instanceMaxconn: 7, queuePerInstance: 5, queueTimeoutMs: 300 } });
+  const cfg = fleetHaproxyConfig(layout);
+
+  it('caps each instance at maxconn and refuses at the proxy when the queue holds queuePerInstance × instances', () => {
+    for (const i of layout.instances) expect(cfg).toContain(`server ${i.name} 127.0.0.1:${i.port} check maxconn 7`);
+    expect(cfg).toMatch(/http-request return status 503 .*'\{"error":\{"code":"OVERLOADED".*hdr Retry-After \d+ .*if !probe !realtime \{ queue\(instances\) ge 15 \}/);
+    expect(cfg).toContain('timeout queue 300ms');
+    // HAProxy's own 503s (queue timeout, no instance up) carry the API's error shape too.
+    expect(cfg).toMatch(/http-error status 503 .*"code":"OVERLOADED"/);
+  });
+
+  it('sends /api/realtime to a backend without maxconn that tracks the same instances', () => {
+    expect(cfg).toContain('use_backend realtime if realtime');
+    const realtime = cfg.slice(cfg.indexOf('\nbackend realtime'));
+    for (const i of layout.instances) expect(realtime).toContain(`server ${i.name} 127.0.0.1:${i.port} track instances/${i.name}`);
+    expect(realtime).not.toContain('maxconn');
   });
 });

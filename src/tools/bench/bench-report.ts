@@ -30,6 +30,8 @@ export interface BenchMeta {
   readonly latency_ms: number | null;
   /** The server reached PostgreSQL through PgBouncer (`--pgbouncer`); absent in older reports. */
   readonly pgbouncer?: boolean;
+  /** The load reached the server through the fleet's HAProxy (`--haproxy`); absent in older reports. */
+  readonly haproxy?: boolean;
   /** `--server-env` settings the server under test ran with; absent in older reports. */
   readonly server_env?: Readonly<Record<string, string>>;
   readonly latency_note: string;

@@ -1,6 +1,8 @@
 import { purgeNamespace } from '../../cache/purge.ts';
 import { allQueries } from '../../catalog/all.ts';
+import type { Config } from '../../config/index.ts';
 import type { BenchUrls } from './bench-db.ts';
+import { startBenchHaproxy, type BenchHaproxy } from './haproxy-front.ts';
 import { EMPTY_BENCH_DATA, type BenchData } from './data/bench-data.ts';
 import { prepareData } from './data/load-data.ts';
 import { CpuAccountant } from './cpu-accounting.ts';
@@ -40,6 +42,8 @@ export interface ConfigurationPlan {
   readonly extraEnv?: Readonly<Record<string, string>>;
   /** `node --cpu-prof` for the server under test, into this folder. */
   readonly cpuProfDir?: string;
+  /** The load goes through the fleet's HAProxy in front of the server (`--haproxy`). */
+  readonly haproxy?: { readonly config: Config };
   readonly progress: (m: string) => void;
 }
 
@@ -47,6 +51,9 @@ export interface StartedConfiguration {
   readonly plan: ConfigurationPlan;
   readonly server: ServerUnderTest;
   readonly proxies: LatencyProxies | undefined;
+  readonly front: BenchHaproxy | undefined;
+  /** Where the load goes: the server's port, or HAProxy's in front of it. */
+  readonly loadPort: number;
   readonly env: Readonly<Record<string, string>>;
   readonly startSeconds: number;
   readonly replicaUrls: readonly string[];
@@ -86,7 +93,16 @@ export async function startConfiguration(plan: ConfigurationPlan): Promise<Start
     const server = await ServerUnderTest.start({ endpoints: proxies?.endpoints ?? direct, baseline, extraEnv: env, nodeArgs });
     const startSeconds = (performance.now() - t0) / 1000;
     plan.progress(`${plan.configuration} server ready on :${server.port} in ${startSeconds.toFixed(1)} s`);
-    return { plan, server, proxies, env, startSeconds, replicaUrls: direct.replicaUrls };
+    let front: BenchHaproxy | undefined;
+    if (plan.haproxy) {
+      try {
+        front = await startBenchHaproxy(plan.haproxy.config, server, plan.progress);
+      } catch (err) {
+        await server.stop();
+        throw err;
+      }
+    }
+    return { plan, server, proxies, front, loadPort: front?.port ?? server.port, env, startSeconds, replicaUrls: direct.replicaUrls };
   } catch (err) {
     await proxies?.stop();
     throw err;
@@ -95,6 +111,7 @@ export async function startConfiguration(plan: ConfigurationPlan): Promise<Start
 
 export async function stopConfiguration(started: StartedConfiguration | undefined): Promise<void> {
   if (!started) return;
+  await started.front?.stop();
   await started.server.stop();
   await started.proxies?.stop();
   // Each run has a namespace of its own, and its entries would outlive it by the cache's grace
@@ -142,7 +159,7 @@ export async function measureConfiguration(started: StartedConfiguration, load: 
   const sampler = await PgConnectionSampler.open(nodes, plan.urls.database);
   // Direct addresses, not the latency proxies': the processes are found by the port they listen on.
   const directNodes = [{ name: 'primary', url: plan.urls.primaryUrl }, ...started.replicaUrls.map((url, i) => ({ name: `replica${i + 1}`, url }))];
-  const cpu = await CpuAccountant.locate({ api: server.pid, loadGenerator: load.pid, nodes: directNodes, redisUrl: plan.redisUrl });
+  const cpu = await CpuAccountant.locate({ api: server.pid, loadGenerator: load.pid, nodes: directNodes, redisUrl: plan.redisUrl, proxy: started.front?.pid });
   const dbTime = await DbTimeSampler.open(nodes);
   const redisCommands = await RedisCommandSampler.open(plan.redisUrl);
   try {
@@ -150,7 +167,7 @@ export async function measureConfiguration(started: StartedConfiguration, load: 
     const workloads: Record<string, WorkloadMeasure> = {};
     for (const w of plan.workloads) {
       plan.progress(`${plan.configuration}: ${w} (${plan.spec.mode === 'open' ? `${plan.spec.rate} req/s paced over ${plan.spec.connections} connections` : `${plan.spec.connections} connections`}, ${plan.spec.durationMs / 1000} s after ${plan.spec.warmupMs / 1000} s warm-up)`);
-      workloads[w] = await measureWorkload({ server, load, sampler, writes, cpu, dbTime, ...(redisCommands ? { redisCommands } : {}) }, { ...plan.spec, workload: w });
+      workloads[w] = await measureWorkload({ server, port: started.loadPort, load, sampler, writes, cpu, dbTime, ...(redisCommands ? { redisCommands } : {}) }, { ...plan.spec, workload: w });
     }
     return {
       run: {

@@ -84,6 +84,8 @@ export class CpuAccountant {
     readonly loadGenerator: number | undefined;
     readonly nodes: ReadonlyArray<{ readonly name: string; readonly url: string }>;
     readonly redisUrl: string;
+    /** HAProxy in front of the API (`--haproxy`). */
+    readonly proxy?: number | undefined;
   }): Promise<CpuAccountant> {
     const byPort = async (url: string): Promise<number | null> => {
       const u = new URL(url);
@@ -92,6 +94,7 @@ export class CpuAccountant {
       return holder?.pid ?? null;
     };
     const targets: CpuTarget[] = [{ name: 'api', pid: opts.api ?? null }];
+    if (opts.proxy !== undefined) targets.push({ name: 'haproxy', pid: opts.proxy });
     for (const n of opts.nodes) targets.push({ name: n.name, pid: await byPort(n.url) });
     targets.push({ name: 'redis', pid: await byPort(opts.redisUrl) });
     targets.push({ name: 'load_generator', pid: opts.loadGenerator ?? null });

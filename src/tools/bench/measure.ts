@@ -22,6 +22,8 @@ export interface RunSpec {
 
 export interface MeasureContext {
   readonly server: ServerUnderTest;
+  /** Where the load goes: the server's port, or a proxy's in front of it (`--haproxy`). */
+  readonly port?: number;
   readonly load: LoadGenerator;
   readonly sampler: PgConnectionSampler;
   readonly writes: WritesByName;
@@ -37,7 +39,7 @@ export interface MeasureContext {
  * pg_stat_activity is sampled on every node.
  */
 export async function measureWorkload(ctx: MeasureContext, spec: RunSpec): Promise<WorkloadMeasure> {
-  const job = { workload: spec.workload, mode: spec.mode, host: '127.0.0.1', port: ctx.server.port, connections: spec.connections, rate: spec.rate, timeoutMs: spec.timeoutMs };
+  const job = { workload: spec.workload, mode: spec.mode, host: '127.0.0.1', port: ctx.port ?? ctx.server.port, connections: spec.connections, rate: spec.rate, timeoutMs: spec.timeoutMs };
   if (spec.warmupMs > 0) await ctx.load.run({ ...job, durationMs: spec.warmupMs });
   const before = await ctx.server.metrics();
   const dbBefore = await ctx.dbTime?.snapshot();

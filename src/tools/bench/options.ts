@@ -19,6 +19,8 @@ export interface BenchOptions {
   readonly latencyMs: number | undefined;
   /** The server under test reaches PostgreSQL through PgBouncer (transaction pooling), one per node. */
   readonly pgbouncer: boolean;
+  /** The load reaches the server through the fleet's HAProxy (its admission included). */
+  readonly haproxy: boolean;
   /** Run the server under test with `node --cpu-prof` into this folder (its profile is written when it stops). */
   readonly cpuProfDir?: string;
   /** BGC_* settings for the server under test (`--server-env`), over the bench's own. */

@@ -48,6 +48,7 @@ export async function runBench(config: Config, opts: BenchOptions, print: (m: st
     rate: opts.rate ?? null,
     latency_ms: opts.latencyMs ?? null,
     pgbouncer: opts.pgbouncer,
+    haproxy: opts.haproxy,
     server_env: opts.serverEnv ?? {},
     latency_note: opts.realtime
       ? `${opts.realtime.sendRate} sends/s paced through the REST API; delivery latency from the server's publish right after the send's commit to receipt on the recipient's socket`
@@ -104,7 +105,7 @@ export async function runBench(config: Config, opts: BenchOptions, print: (m: st
 
   // Both servers start at once (compiling and warming in parallel); the baseline one then
   // idles, with no connection open, until its turn. One load generator serves both.
-  const optPlan = { ...common, configuration: 'optimized' as const, urls: bench.urls };
+  const optPlan = { ...common, configuration: 'optimized' as const, urls: bench.urls, ...(opts.haproxy ? { haproxy: { config } } : {}) };
   const loadStarting = LoadGenerator.start(EMPTY_BENCH_DATA);
   const starting = [startConfiguration(optPlan), ...(base ? [startConfiguration({ ...common, configuration: 'baseline' as const, urls: base.urls })] : [])];
   const settled = await Promise.allSettled([loadStarting, ...starting]);

@@ -4,16 +4,18 @@ import { ensureBenchDatabase, waitForReplicas } from '../bench-db.ts';
 import type { Check, ScenarioResult } from '../bench-report.ts';
 import { measureConfiguration, startConfiguration, stopConfiguration, type StartedConfiguration } from '../configuration-run.ts';
 import { EMPTY_BENCH_DATA } from '../data/bench-data.ts';
+import { CpuAccountant, type CpuUse } from '../cpu-accounting.ts';
 import { LatencyHistogram, roundMs } from '../histogram.ts';
 import { LoadGenerator } from '../load/runner.ts';
 import type { LoadResult } from '../load/types.ts';
 import type { BenchOptions } from '../options.ts';
 import type { PromSnapshot } from '../prom-text.ts';
 import { SHED_ROUTE_LABEL } from '../../../http/overload-guard.ts';
+import { DEFAULT_PROXY_ADMISSION } from '../../stack/fleet/layout.ts';
 
 /**
  * The overload scenario (issue 18, "overload that holds capacity"; Facebook, "Fail at Scale"):
- *  1. capacity: the workload closed loop over CAPACITY_CONNECTIONS connections; capacity is
+ *  1. capacity: the workload closed loop over CAPACITY_CONNECTIONS connections (HAPROXY_CAPACITY_CONNECTIONS through HAProxy); capacity is
  *     its 2xx answers per second (what the server completes when it is never idle);
  *  2. overload: OVERLOAD_FACTOR × that rate offered open loop (paced, whatever the server
  *     does) over `--connections` keep-alive clients (default 10,000, the concurrency
@@ -32,15 +34,28 @@ export const OVERLOAD_FACTOR = 4;
  * overload phase's 2xx/s against a run with 2 slots per connection too ("Admission slots").
  */
 export const CAPACITY_CONNECTIONS = 128;
+/**
+ * Through HAProxy, as many as it runs and queues for the one instance: every client beyond
+ * that is refused at once and sends again at once, a refusal storm that measured the closed
+ * loop at 750-1,547 2xx/s where the open loop after it completed 1,402-1,666.
+ */
+export const HAPROXY_CAPACITY_CONNECTIONS = DEFAULT_PROXY_ADMISSION.instanceMaxconn + DEFAULT_PROXY_ADMISSION.queuePerInstance;
 /** Short phases and few logins (each costs ~50 ms of scrypt): the whole load stays under a minute. */
 export const OVERLOAD_DEFAULTS = { connections: 10_000, durationS: 15, warmupS: 5, loginUsers: 300, loginSeconds: 15 } as const;
+/**
+ * Through HAProxy (`--haproxy`): it holds at most half its descriptor limit in connections
+ * (9,984 under a 20,000-descriptor limit that root in a container cannot raise); clients past
+ * that would wait in the accept queue and time out, which measures the limit, not admission.
+ */
+export const OVERLOAD_HAPROXY_CONNECTIONS = 9_500;
 export const OVERLOAD_TARGETS = { goodputShare: 0.9, okP99Ms: 250, refusalP99Ms: 5 } as const;
 
 export async function runOverload(config: Config, opts: BenchOptions, runId: string, progress: (m: string) => void): Promise<{ scenario: ScenarioResult; checks: Check[] }> {
   const workload = opts.workloads[0] ?? 'mixed';
   const bench = await ensureBenchDatabase(config, opts.preset, progress);
   await waitForReplicas(bench.urls.primaryUrl, bench.urls.replicaUrls, 10 * 60_000);
-  const capacitySpec = { mode: 'closed' as const, connections: CAPACITY_CONNECTIONS, warmupMs: opts.warmupMs, durationMs: opts.durationMs, timeoutMs: opts.timeoutMs };
+  const capacityConnections = opts.haproxy ? HAPROXY_CAPACITY_CONNECTIONS : CAPACITY_CONNECTIONS;
+  const capacitySpec = { mode: 'closed' as const, connections: capacityConnections, warmupMs: opts.warmupMs, durationMs: opts.durationMs, timeoutMs: opts.timeoutMs };
   const load = await LoadGenerator.start(EMPTY_BENCH_DATA);
   let started: StartedConfiguration | undefined;
   try {
@@ -49,6 +64,7 @@ export async function runOverload(config: Config, opts: BenchOptions, runId: str
       login: opts.login, settleAfterLoginMs: LSN_TTL_MS + 1_000, progress,
       // --server-env: compare one setting (e.g. BGC_OVERLOAD_SLOTS_PER_CONNECTION) in otherwise identical runs.
       ...(opts.serverEnv ? { extraEnv: opts.serverEnv } : {}),
+      ...(opts.haproxy ? { haproxy: { config } } : {}),
     });
     // Logs in, waits out the logins' read-your-writes window, warms up, measures closed loop.
     const capacityRun = (await measureConfiguration(started, load)).run.workloads[workload];
@@ -57,12 +73,18 @@ export async function runOverload(config: Config, opts: BenchOptions, runId: str
     const capacity = capacityOk / capacityRun.duration_s;
     if (!(capacity > 0)) throw new Error(`closed-loop capacity is 0 2xx/s (${JSON.stringify(capacityRun.status_counts)}); nothing to overload`);
     const rate = Math.round(OVERLOAD_FACTOR * capacity);
-    progress(`capacity: ${Math.round(capacity)} 2xx/s closed loop over ${CAPACITY_CONNECTIONS} connections (p99 ${capacityRun.p99_ms} ms); offering ${rate} req/s open loop over ${opts.connections} connections for ${opts.durationMs / 1000} s`);
+    progress(`capacity: ${Math.round(capacity)} 2xx/s closed loop over ${capacityConnections} connections (p99 ${capacityRun.p99_ms} ms); offering ${rate} req/s open loop over ${opts.connections} connections for ${opts.durationMs / 1000} s`);
 
+    // Where the cores went while overloaded: the excess costs whoever refuses it (the API, or
+    // HAProxy with --haproxy) and the load generator that offers it, on the same two cores.
+    const nodes = [{ name: 'primary', url: bench.urls.primaryUrl }, ...bench.urls.replicaUrls.map((url, i) => ({ name: `replica${i + 1}`, url }))];
+    const cpu = await CpuAccountant.locate({ api: started.server.pid, loadGenerator: load.pid, nodes, redisUrl: config.redis.url, proxy: started.front?.pid });
     const before = await started.server.metrics();
-    const over = await load.run({ workload, mode: 'open', host: '127.0.0.1', port: started.server.port, connections: opts.connections, rate, durationMs: opts.durationMs, timeoutMs: opts.timeoutMs });
+    const cpuBefore = cpu.snapshot();
+    const over = await load.run({ workload, mode: 'open', host: '127.0.0.1', port: started.loadPort, connections: opts.connections, rate, durationMs: opts.durationMs, timeoutMs: opts.timeoutMs });
+    const cores = CpuAccountant.use(cpuBefore, cpu.snapshot(), over.responses).cores;
     const after = await started.server.metrics();
-    return judge({ workload, capacity, capacityRun: { requests: capacityRun.requests, status_counts: capacityRun.status_counts, p99_ms: capacityRun.p99_ms }, rate, over, opts, shed: shedByReason(before, after), serverRefusals: serverRefusalTimes(before, after) });
+    return judge({ cores, capacityConnections, workload, capacity, capacityRun: { requests: capacityRun.requests, status_counts: capacityRun.status_counts, p99_ms: capacityRun.p99_ms }, rate, over, opts, shed: shedByReason(before, after), serverRefusals: serverRefusalTimes(before, after) });
   } finally {
     await stopConfiguration(started);
     await load.stop();
@@ -101,6 +123,8 @@ interface Outcome {
   readonly opts: BenchOptions;
   readonly shed: Record<string, number>;
   readonly serverRefusals: Record<string, number>;
+  readonly cores: CpuUse['cores'];
+  readonly capacityConnections: number;
 }
 
 function judge(o: Outcome): { scenario: ScenarioResult; checks: Check[] } {
@@ -119,7 +143,7 @@ function judge(o: Outcome): { scenario: ScenarioResult; checks: Check[] } {
   const figures = {
     workload: o.workload,
     capacity_rps: Math.round(o.capacity),
-    capacity_connections: CAPACITY_CONNECTIONS,
+    capacity_connections: o.capacityConnections,
     capacity_run: o.capacityRun,
     offered_rps: o.rate,
     clients: o.opts.connections,
@@ -131,6 +155,10 @@ function judge(o: Outcome): { scenario: ScenarioResult; checks: Check[] } {
     ok_p50_ms: okP50,
     ok_p99_ms: okP99,
     refused_503: refused,
+    // Through HAProxy (`--haproxy`), the 503s the server did not send were the proxy's own.
+    front: o.opts.haproxy ? 'haproxy' : 'direct',
+    refused_by_server: o.serverRefusals.count ?? 0,
+    refused_by_proxy: o.opts.haproxy ? Math.max(0, refused - (o.serverRefusals.count ?? 0)) : 0,
     refused_p50_ms: refP50,
     refused_p99_ms: refP99,
     shed_by_reason: o.shed,
@@ -140,6 +168,7 @@ function judge(o: Outcome): { scenario: ScenarioResult; checks: Check[] } {
     socket_errors: o.over.socketErrors,
     unsent: o.over.unsent,
     generator_lag_p99_ms: roundMs(o.over.generatorLagP99Ms ?? 0),
+    cores_busy: o.cores,
     sample_errors: o.over.sampleErrors.slice(0, 5),
   };
   const t = OVERLOAD_TARGETS;
@@ -151,8 +180,8 @@ function judge(o: Outcome): { scenario: ScenarioResult; checks: Check[] } {
   ];
   return {
     scenario: {
-      summary: `${o.workload}: capacity ${Math.round(o.capacity)} 2xx/s (closed loop, ${CAPACITY_CONNECTIONS} connections); offered ${o.rate} req/s (${OVERLOAD_FACTOR}×) open loop over ${o.opts.connections} clients for ${seconds} s: `
-        + `${Math.round(goodput)} 2xx/s = ${(share * 100).toFixed(1)}% of capacity, 2xx p99 ${okP99 ?? '-'} ms; ${refused} refused (503) p99 ${refP99 ?? '-'} ms; ${o.over.timeouts} client timeouts, ${o.over.socketErrors} socket errors; shed by ${JSON.stringify(o.shed)}; refusals timed by the server ${JSON.stringify(o.serverRefusals)}; generator lag p99 ${figures.generator_lag_p99_ms} ms.`,
+      summary: `${o.opts.haproxy ? 'through HAProxy, ' : ''}${o.workload}: capacity ${Math.round(o.capacity)} 2xx/s (closed loop, ${o.capacityConnections} connections); offered ${o.rate} req/s (${OVERLOAD_FACTOR}×) open loop over ${o.opts.connections} clients for ${seconds} s: `
+        + `${Math.round(goodput)} 2xx/s = ${(share * 100).toFixed(1)}% of capacity, 2xx p99 ${okP99 ?? '-'} ms; ${refused} refused (503${o.opts.haproxy ? `, ${figures.refused_by_proxy} by the proxy` : ''}) p99 ${refP99 ?? '-'} ms; ${o.over.timeouts} client timeouts, ${o.over.socketErrors} socket errors; shed by ${JSON.stringify(o.shed)}; refusals timed by the server ${JSON.stringify(o.serverRefusals)}; generator lag p99 ${figures.generator_lag_p99_ms} ms; cores busy ${JSON.stringify(o.cores)}.`,
       workloads: {},
       figures,
     },

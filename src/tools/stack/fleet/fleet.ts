@@ -117,6 +117,10 @@ export class Fleet {
     }, 10_000, 100);
   }
 
+  haproxyPid(): number | undefined { return ownedPid(this.haproxyPidFile, this.haproxyConfigFile); }
+
+  async stopHaproxy(): Promise<void> { await stopOwned(this.haproxyPidFile, this.haproxyConfigFile, 10_000); }
+
   /** HAProxy's state of each instance, from its stats page (empty when it does not answer). */
   async haproxyServers(): Promise<Map<string, string>> {
     try {
@@ -136,7 +140,7 @@ export class Fleet {
 
   /** Stops HAProxy first (no new requests), then every instance with a graceful drain. */
   async down(): Promise<void> {
-    await stopOwned(this.haproxyPidFile, this.haproxyConfigFile, 10_000);
+    await this.stopHaproxy();
     await Promise.all(this.layout.instances.map((i) => this.stopInstance(i.name)));
   }
 }

@@ -1,5 +1,13 @@
 import path from 'node:path';
+import { RETRY_AFTER_SECONDS } from '../../../http/error-handler.ts';
+import { ERROR_CATALOGUE } from '../../../errors/app-error.ts';
 import { CHECK_FALL, CHECK_INTER_MS, type FleetLayout } from './layout.ts';
+
+/** The API's 503 OVERLOADED, as the proxy sends it (single-quoted: HAProxy takes it verbatim). */
+function overloadedAnswer(): string {
+  const body = JSON.stringify({ error: { code: 'OVERLOADED', message: ERROR_CATALOGUE.OVERLOADED.message } });
+  return `status 503 content-type application/json string '${body}' hdr Retry-After ${RETRY_AFTER_SECONDS} hdr Cache-Control no-store hdr X-BGC-Refused-By proxy`;
+}
 
 /**
  * HAProxy in front of the app instances (docs/OPERATIONS.md, "A fleet of app instances").
@@ -12,16 +20,25 @@ import { CHECK_FALL, CHECK_INTER_MS, type FleetLayout } from './layout.ts';
  *  - `retry-on conn-failure` (HAProxy's default) with `redispatch`: a connection refused by a
  *    dead instance before it is marked down is tried on another one; a request already sent
  *    is never retried (it may not be idempotent), so a SIGKILL fails only those in flight.
+ *  - admission (layout.admission, docs/RELIABILITY.md "Overload"): `maxconn` per instance, the
+ *    rest queued here; a new request that finds the queue full, or a queued one past `timeout
+ *    queue`, gets the API's 503 OVERLOADED with Retry-After from HAProxy itself. Probes and
+ *    /api/realtime are exempt: realtime sockets are long-lived tunnels with their own limit
+ *    (BGC_REALTIME_MAX_CONNECTIONS), so they go to a backend of the same instances without
+ *    maxconn, where they cannot take the request slots.
  *  - keep-alive: clients are told HAProxy's idle limit, not Node's; HAProxy's idle timeouts (10 s client side, `pool-purge-delay` 5 s for its idle
  *    server connections) stay below Node's keepAliveTimeout (65 s, src/http/app.ts), so HAProxy
  *    never reuses a connection Node is closing (the sporadic-502 race, nodejs/node #20256).
  */
 export function fleetHaproxyConfig(layout: FleetLayout, opts: { dropTo?: string } = {}): string {
+  const a = layout.admission;
+  const queueLimit = a.queuePerInstance * layout.instances.length;
   return [
     '# Written by `bgc stack up --instances N` (src/tools/stack/fleet/haproxy-config.ts); rewritten at every start.',
     'global',
-    // Each connection takes two descriptors (client and server side): 4,000 fits a 20,000-fd limit.
-    '    maxconn 4000',
+    // No maxconn: HAProxy takes half its descriptor limit (two per proxied connection), 9,984
+    // at this machine's 20,000, which a container's root cannot raise. A connection beyond it
+    // waits in the kernel's accept queue.
     ...(opts.dropTo ? [`    user ${opts.dropTo}`, `    group ${opts.dropTo}`] : []),
     `    stats socket ${path.join(layout.dir, 'haproxy', 'haproxy.sock')} mode 600 level admin`,
     '',
@@ -32,7 +49,7 @@ export function fleetHaproxyConfig(layout: FleetLayout, opts: { dropTo?: string 
     '    retries 3',
     '    option redispatch 1',
     '    timeout connect 2s',
-    '    timeout queue 5s',
+    `    timeout queue ${a.queueTimeoutMs}ms`,
     '    timeout http-request 10s',
     '    timeout http-keep-alive 10s',
     '    timeout client 60s',
@@ -41,6 +58,8 @@ export function fleetHaproxyConfig(layout: FleetLayout, opts: { dropTo?: string 
     // /api/realtime: an upgraded WebSocket is a tunnel.
     '    timeout tunnel 1h',
     '    timeout check 1s',
+    // HAProxy's own 503s (queue timeout, no instance up) in the API's error shape.
+    `    http-error ${overloadedAnswer()}`,
     '',
     'listen stats',
     `    bind 127.0.0.1:${layout.statsPort}`,
@@ -57,6 +76,10 @@ export function fleetHaproxyConfig(layout: FleetLayout, opts: { dropTo?: string 
     // Which instance answered (its name in this file, e.g. api2): lets an operator or a test
     // tell instances apart through the proxy (test/integration/fleet-coherence.test.ts).
     '    http-response set-header X-BGC-Instance %[srv_name]',
+    '    acl probe path /healthz /readyz',
+    '    acl realtime path /api/realtime',
+    `    http-request return ${overloadedAnswer()} if !probe !realtime { queue(instances) ge ${queueLimit} }`,
+    '    use_backend realtime if realtime',
     '    default_backend instances',
     '',
     'backend instances',
@@ -64,7 +87,13 @@ export function fleetHaproxyConfig(layout: FleetLayout, opts: { dropTo?: string 
     '    option httpchk GET /readyz',
     '    http-check expect status 200',
     `    default-server inter ${CHECK_INTER_MS}ms fall ${CHECK_FALL} rise 2 pool-purge-delay 5s`,
-    ...layout.instances.map((i) => `    server ${i.name} 127.0.0.1:${i.port} check`),
+    ...layout.instances.map((i) => `    server ${i.name} 127.0.0.1:${i.port} check maxconn ${a.instanceMaxconn}`),
+    '',
+    'backend realtime',
+    '    balance leastconn',
+    '    default-server pool-purge-delay 5s',
+    // Same instances, same health: each follows its `instances` check.
+    ...layout.instances.map((i) => `    server ${i.name} 127.0.0.1:${i.port} track instances/${i.name}`),
     '',
   ].join('\n');
 }

@@ -17,7 +17,31 @@ export interface FleetLayout {
   readonly instances: readonly FleetInstanceLayout[];
   /** BGC_DRAIN_MS of each instance: longer than HAProxy needs to mark a draining one down. */
   readonly drainMs: number;
+  readonly admission: ProxyAdmission;
 }
+
+/**
+ * Admission at HAProxy (docs/RELIABILITY.md, "Overload"): each instance gets at most
+ * `instanceMaxconn` requests at once and the rest wait in HAProxy's queue; a new request that
+ * finds `queuePerInstance` × instances already waiting is refused with 503 at the proxy, and a
+ * queued one that waited `queueTimeoutMs` too. An instance's event loop then never sees the
+ * excess: refused there, a request waited for that loop to read it (tens of ms at the client
+ * under overload on two cores) before it could be refused in under 5 ms.
+ */
+export interface ProxyAdmission {
+  readonly instanceMaxconn: number;
+  readonly queuePerInstance: number;
+  readonly queueTimeoutMs: number;
+}
+
+/**
+ * An instance's own admission slots at the default pool (10 + 20 overflow, one slot per
+ * connection), and as many queued. In the overload scenario through HAProxy (docs/PERFORMANCE.md,
+ * "Overload: admission at HAProxy") 30 + 30 answered 1,402-1,698 2xx/s at 2xx p99 83-117 ms;
+ * 60 + 60 answered 1,304-1,332 at p99 163-172 ms (more requests waiting inside the instance).
+ * The instance's own queue-delay admission still decides within this.
+ */
+export const DEFAULT_PROXY_ADMISSION: ProxyAdmission = { instanceMaxconn: 30, queuePerInstance: 30, queueTimeoutMs: 500 };
 
 /** HAProxy health checks: every 500 ms, down after 2 failures, so a draining instance is out within ~1.5 s. */
 export const CHECK_INTER_MS = 500;
@@ -36,6 +60,7 @@ export const MAX_INSTANCES = 40;
  */
 export function buildFleetLayout(root: string, opts: {
   count: number; apiPort: number; instancePorts?: readonly number[]; adminPorts?: readonly number[]; statsPort?: number; drainMs?: number;
+  admission?: ProxyAdmission;
 }): FleetLayout {
   const dir = path.join(root, 'fleet');
   const instances = Array.from({ length: opts.count }, (_, i) => {
@@ -47,5 +72,7 @@ export function buildFleetLayout(root: string, opts: {
       dir: path.join(dir, name),
     };
   });
-  return { dir, apiPort: opts.apiPort, statsPort: opts.statsPort ?? opts.apiPort + 9, instances, drainMs: opts.drainMs ?? DEFAULT_DRAIN_MS };
+  return { dir, apiPort: opts.apiPort, statsPort: opts.statsPort ?? opts.apiPort + 9, instances, drainMs: opts.drainMs ?? DEFAULT_DRAIN_MS,
+    admission: opts.admission ?? DEFAULT_PROXY_ADMISSION,
+  };
 }

@@ -1,0 +1,37 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Config } from '../../config/index.ts';
+import { Fleet } from '../stack/fleet/fleet.ts';
+import { buildFleetLayout } from '../stack/fleet/layout.ts';
+import { until } from '../stack/ha/owned-process.ts';
+import { freePort } from './free-port.ts';
+
+export interface BenchHaproxy {
+  /** Where the load goes: HAProxy's frontend. */
+  readonly port: number;
+  readonly pid: number | undefined;
+  stop(): Promise<void>;
+}
+
+/**
+ * `bgc bench --haproxy`: the load reaches the server under test through the fleet's HAProxy
+ * (src/tools/stack/fleet/haproxy-config.ts: the same config, its admission included), with the
+ * server as the fleet's one instance, so a run can be set against a direct one. The server's
+ * own metrics are still read from it directly.
+ */
+export async function startBenchHaproxy(config: Config, server: { port: number; adminPort: number }, progress: (line: string) => void): Promise<BenchHaproxy> {
+  const root = path.join(config.dataDir, 'bench', `haproxy-${crypto.randomBytes(3).toString('hex')}`);
+  const layout = buildFleetLayout(root, { count: 1, apiPort: await freePort(), statsPort: await freePort(), instancePorts: [server.port], adminPorts: [server.adminPort] });
+  const fleet = new Fleet(layout, config.projectRoot);
+  const stop = async () => { await fleet.stopHaproxy(); fs.rmSync(root, { recursive: true, force: true }); };
+  try {
+    await fleet.startHaproxy();
+    const ms = await until('HAProxy sees the server UP', async () => (await fleet.haproxyServers()).get('api1') === 'UP', 30_000);
+    progress(`HAProxy on :${layout.apiPort} in front of :${server.port} (UP after ${ms} ms; ${layout.admission.instanceMaxconn} at once, ${layout.admission.queuePerInstance} queued, ${layout.admission.queueTimeoutMs} ms queue timeout)`);
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { port: layout.apiPort, pid: fleet.haproxyPid(), stop };
+}

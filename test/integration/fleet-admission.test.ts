@@ -1,0 +1,102 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase, type TestDatabase } from '../helpers/test-db.ts';
+import { freePort } from '../helpers/free-port.ts';
+import { REDIS_PORT } from '../helpers/constants.ts';
+import { RtClient } from '../helpers/realtime-client.ts';
+import { Fleet } from '../../src/tools/stack/fleet/fleet.ts';
+import { buildFleetLayout } from '../../src/tools/stack/fleet/layout.ts';
+
+/**
+ * Admission at HAProxy (src/tools/stack/fleet/haproxy-config.ts): one real `bgc serve` behind
+ * the fleet's HAProxy with 2 requests at once and 2 queued. The instance's own admission is
+ * off (NODE_ENV=test), so every 503 here is the proxy's.
+ *  - A burst far past 2 + 2 is answered: the excess gets the API's 503 OVERLOADED with
+ *    Retry-After from the proxy, the rest 200; nothing else, and probes pass meanwhile.
+ *  - WebSockets on /api/realtime (long-lived tunnels) do not take the request slots: with
+ *    more sockets open than the instance's maxconn, requests still get through.
+ */
+const ADMISSION = { instanceMaxconn: 2, queuePerInstance: 2, queueTimeoutMs: 2_000 };
+let tdb: TestDatabase;
+let fleet: Fleet;
+let root: string;
+let base: string;
+let token: string;
+
+beforeAll(async () => {
+  tdb = await createTestDatabase('fleet_admission');
+  root = fs.mkdtempSync(path.join(os.tmpdir(), 'bgc-fleet-admission-'));
+  const ports = await Promise.all(Array.from({ length: 4 }, () => freePort()));
+  const layout = buildFleetLayout(root, {
+    count: 1, apiPort: ports[0] ?? 0, instancePorts: [ports[1] ?? 0], adminPorts: [ports[2] ?? 0], statsPort: ports[3], drainMs: 2_000, admission: ADMISSION,
+  });
+  fleet = new Fleet(layout, process.cwd(), {
+    NODE_ENV: 'test', DATABASE_URL: tdb.primaryUrl, DATABASE_REPLICA_URLS: tdb.replicaUrls.join(','),
+    REDIS_URL: `redis://127.0.0.1:${REDIS_PORT}`, BGC_CACHE_NAMESPACE: `test:${tdb.name}`, BGC_JOBS_ENABLED: 'false', BGC_POOL_SIZE: '3',
+  });
+  const started = Date.now();
+  await fleet.up((l) => console.log(`[fleet-admission] ${l}`), 180_000);
+  console.log(`[fleet-admission] up in ${Date.now() - started} ms`);
+  base = `http://127.0.0.1:${layout.apiPort}`;
+  const reg = await fetch(`${base}/api/auth/register`, {
+    method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ email: `admission_${process.pid}@example.test`, username: `admission_${process.pid}`, password: 'correct Horse 42' }),
+  });
+  expect(reg.status).toBe(201);
+  token = ((await reg.json()) as { token: string }).token;
+}, 240_000);
+
+afterAll(async () => {
+  await fleet?.down();
+  for (const i of fleet?.layout.instances ?? []) expect(fleet.pidOf(i.name)).toBeUndefined();
+  await tdb?.drop();
+  if (root) fs.rmSync(root, { recursive: true, force: true });
+}, 120_000);
+
+interface Answer { status: number; ms: number; refusedBy: string | null; retryAfter: string | null; code: string | undefined }
+
+async function timedGet(url: string, auth: boolean): Promise<Answer> {
+  const t0 = performance.now();
+  const res = await fetch(url, auth ? { headers: { authorization: `Bearer ${token}` } } : {});
+  const text = await res.text();
+  const ms = performance.now() - t0;
+  let code: string | undefined;
+  if (res.status === 503) code = (JSON.parse(text) as { error?: { code?: string } }).error?.code;
+  return { status: res.status, ms, refusedBy: res.headers.get('x-bgc-refused-by'), retryAfter: res.headers.get('retry-after'), code };
+}
+
+describe('admission at HAProxy', () => {
+  it('refuses a burst past maxconn + queue at the proxy with the API 503, serves the rest, passes probes', async () => {
+    const BURST = 200;
+    const probes: Answer[] = [];
+    const burst = Promise.all(Array.from({ length: BURST }, () => timedGet(`${base}/api/feed?type=global`, true)));
+    // Probes during the burst: exempt from the proxy's admission.
+    for (let i = 0; i < 5; i++) probes.push(await timedGet(`${base}/readyz`, false));
+    const answers = await burst;
+    const ok = answers.filter((a) => a.status === 200);
+    const refused = answers.filter((a) => a.status === 503);
+    const byMs = (xs: Answer[]) => xs.map((a) => a.ms).sort((x, y) => x - y);
+    const median = (xs: number[]) => xs[Math.floor(xs.length / 2)]?.toFixed(1) ?? '-';
+    console.log(`[fleet-admission] burst of ${BURST}: ${ok.length} ok (median ${median(byMs(ok))} ms), ${refused.length} refused by the proxy (median ${median(byMs(refused))} ms); probes ${probes.map((p) => p.status).join(',')}`);
+    expect(ok.length + refused.length).toBe(BURST);
+    expect(ok.length).toBeGreaterThanOrEqual(ADMISSION.instanceMaxconn);
+    expect(refused.length).toBeGreaterThan(0);
+    for (const r of refused) expect({ code: r.code, by: r.refusedBy, retryAfter: r.retryAfter }).toEqual({ code: 'OVERLOADED', by: 'proxy', retryAfter: '2' });
+    expect(probes.every((p) => p.status === 200)).toBe(true);
+  }, 60_000);
+
+  it('keeps request slots free of realtime sockets: more sockets than maxconn, requests still answered', async () => {
+    const sockets: RtClient[] = [];
+    try {
+      for (let i = 0; i < ADMISSION.instanceMaxconn + 2; i++) sockets.push(await RtClient.ready(fleet.layout.apiPort, token));
+      const answers: Answer[] = [];
+      for (let i = 0; i < 5; i++) answers.push(await timedGet(`${base}/api/feed?type=global`, true));
+      console.log(`[fleet-admission] ${sockets.length} sockets open through the proxy; 5 sequential requests: ${answers.map((a) => `${a.status} in ${a.ms.toFixed(1)} ms`).join(', ')}`);
+      expect(answers.map((a) => a.status)).toEqual([200, 200, 200, 200, 200]);
+    } finally {
+      for (const s of sockets) s.close();
+    }
+  }, 60_000);
+});
