@@ -1,13 +1,7 @@
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, type TestDatabase } from '../helpers/test-db.ts';
-import { freePort } from '../helpers/free-port.ts';
-import { REDIS_PORT } from '../helpers/constants.ts';
 import { RtClient } from '../helpers/realtime-client.ts';
-import { Fleet } from '../../src/tools/stack/fleet/fleet.ts';
-import { buildFleetLayout } from '../../src/tools/stack/fleet/layout.ts';
+import { startTestFleet, type TestFleet } from '../helpers/test-fleet.ts';
+import type { Fleet } from '../../src/tools/stack/fleet/fleet.ts';
 
 /**
  * Admission at HAProxy (src/tools/stack/fleet/haproxy-config.ts): one real `bgc serve` behind
@@ -19,27 +13,15 @@ import { buildFleetLayout } from '../../src/tools/stack/fleet/layout.ts';
  *    more sockets open than the instance's maxconn, requests still get through.
  */
 const ADMISSION = { instanceMaxconn: 2, queuePerInstance: 2, queueTimeoutMs: 2_000 };
-let tdb: TestDatabase;
+let tf: TestFleet;
 let fleet: Fleet;
-let root: string;
 let base: string;
 let token: string;
 
 beforeAll(async () => {
-  tdb = await createTestDatabase('fleet_admission');
-  root = fs.mkdtempSync(path.join(os.tmpdir(), 'bgc-fleet-admission-'));
-  const ports = await Promise.all(Array.from({ length: 4 }, () => freePort()));
-  const layout = buildFleetLayout(root, {
-    count: 1, apiPort: ports[0] ?? 0, instancePorts: [ports[1] ?? 0], adminPorts: [ports[2] ?? 0], statsPort: ports[3], drainMs: 2_000, admission: ADMISSION,
-  });
-  fleet = new Fleet(layout, process.cwd(), {
-    NODE_ENV: 'test', DATABASE_URL: tdb.primaryUrl, DATABASE_REPLICA_URLS: tdb.replicaUrls.join(','),
-    REDIS_URL: `redis://127.0.0.1:${REDIS_PORT}`, BGC_CACHE_NAMESPACE: `test:${tdb.name}`, BGC_JOBS_ENABLED: 'false', BGC_POOL_SIZE: '3',
-  });
-  const started = Date.now();
-  await fleet.up((l) => console.log(`[fleet-admission] ${l}`), 180_000);
-  console.log(`[fleet-admission] up in ${Date.now() - started} ms`);
-  base = `http://127.0.0.1:${layout.apiPort}`;
+  tf = await startTestFleet('fleet_admission', { instances: 1, drainMs: 2_000, admission: ADMISSION });
+  fleet = tf.fleet;
+  base = tf.base;
   const reg = await fetch(`${base}/api/auth/register`, {
     method: 'POST', headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ email: `admission_${process.pid}@example.test`, username: `admission_${process.pid}`, password: 'correct Horse 42' }),
@@ -48,12 +30,7 @@ beforeAll(async () => {
   token = ((await reg.json()) as { token: string }).token;
 }, 240_000);
 
-afterAll(async () => {
-  await fleet?.down();
-  for (const i of fleet?.layout.instances ?? []) expect(fleet.pidOf(i.name)).toBeUndefined();
-  await tdb?.drop();
-  if (root) fs.rmSync(root, { recursive: true, force: true });
-}, 120_000);
+afterAll(async () => { await tf?.stop(); }, 120_000);
 
 interface Answer { status: number; ms: number; refusedBy: string | null; retryAfter: string | null; code: string | undefined }
 

@@ -1,12 +1,6 @@
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, type TestDatabase } from '../helpers/test-db.ts';
-import { freePort } from '../helpers/free-port.ts';
-import { REDIS_PORT } from '../helpers/constants.ts';
-import { Fleet } from '../../src/tools/stack/fleet/fleet.ts';
-import { buildFleetLayout } from '../../src/tools/stack/fleet/layout.ts';
+import { startTestFleet, type TestFleet } from '../helpers/test-fleet.ts';
+import type { Fleet } from '../../src/tools/stack/fleet/fleet.ts';
 
 /**
  * The cross-instance probes of test/integration/cache-coherence.test.ts (two runtimes in one
@@ -26,35 +20,17 @@ const INSTANCES = 3;
 /** Reads allowed to reach every other instance (leastconn rotates ties, so it takes 2–4). */
 const MAX_READS_TO_COVER = 60;
 
-let tdb: TestDatabase;
+let tf: TestFleet;
 let fleet: Fleet;
-let root: string;
 let base: string;
 
 beforeAll(async () => {
-  tdb = await createTestDatabase('fleet_coherence');
-  root = fs.mkdtempSync(path.join(os.tmpdir(), 'bgc-fleet-coherence-'));
-  const ports = await Promise.all(Array.from({ length: 2 + 2 * INSTANCES }, () => freePort()));
-  const layout = buildFleetLayout(root, {
-    count: INSTANCES, apiPort: ports[0] ?? 0,
-    instancePorts: ports.slice(1, 1 + INSTANCES), adminPorts: ports.slice(1 + INSTANCES, 1 + 2 * INSTANCES), statsPort: ports[1 + 2 * INSTANCES], drainMs: 3_000,
-  });
-  fleet = new Fleet(layout, process.cwd(), {
-    NODE_ENV: 'test', DATABASE_URL: tdb.primaryUrl, DATABASE_REPLICA_URLS: tdb.replicaUrls.join(','),
-    REDIS_URL: `redis://127.0.0.1:${REDIS_PORT}`, BGC_CACHE_NAMESPACE: `test:${tdb.name}`, BGC_JOBS_ENABLED: 'false', BGC_POOL_SIZE: '3',
-  });
-  base = `http://127.0.0.1:${layout.apiPort}`;
-  const started = Date.now();
-  await fleet.up((l) => console.log(`[fleet-coherence] ${l}`), 180_000);
-  console.log(`[fleet-coherence] up in ${Date.now() - started} ms`);
+  tf = await startTestFleet('fleet_coherence', { instances: INSTANCES, drainMs: 3_000 });
+  fleet = tf.fleet;
+  base = tf.base;
 }, 240_000);
 
-afterAll(async () => {
-  await fleet?.down();
-  for (const i of fleet?.layout.instances ?? []) expect(fleet.pidOf(i.name)).toBeUndefined();
-  await tdb?.drop();
-  if (root) fs.rmSync(root, { recursive: true, force: true });
-}, 120_000);
+afterAll(async () => { await tf?.stop(); }, 120_000);
 
 interface Answer<T> { status: number; body: T; instance: string }
 

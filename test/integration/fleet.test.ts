@@ -1,12 +1,6 @@
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, type TestDatabase } from '../helpers/test-db.ts';
-import { freePort } from '../helpers/free-port.ts';
-import { REDIS_PORT } from '../helpers/constants.ts';
-import { Fleet } from '../../src/tools/stack/fleet/fleet.ts';
-import { buildFleetLayout } from '../../src/tools/stack/fleet/layout.ts';
+import { startTestFleet, type TestFleet } from '../helpers/test-fleet.ts';
+import type { Fleet } from '../../src/tools/stack/fleet/fleet.ts';
 import { until } from '../../src/tools/stack/ha/owned-process.ts';
 
 /**
@@ -18,39 +12,21 @@ import { until } from '../../src/tools/stack/ha/owned-process.ts';
  *  - SIGKILL one: at most the requests in flight at that moment fail (HAProxy redispatches
  *    new connections that the dead instance refuses), and the loop keeps succeeding after.
  */
-let tdb: TestDatabase;
+let tf: TestFleet;
 let fleet: Fleet;
-let root: string;
 
 beforeAll(async () => {
-  tdb = await createTestDatabase('fleet');
-  root = fs.mkdtempSync(path.join(os.tmpdir(), 'bgc-fleet-'));
-  const ports = await Promise.all(Array.from({ length: 8 }, () => freePort()));
-  const layout = buildFleetLayout(root, {
-    count: 3, apiPort: ports[0] ?? 0, instancePorts: ports.slice(1, 4), adminPorts: ports.slice(4, 7), statsPort: ports[7], drainMs: 3_000,
-  });
-  fleet = new Fleet(layout, process.cwd(), {
-    NODE_ENV: 'test', DATABASE_URL: tdb.primaryUrl, DATABASE_REPLICA_URLS: tdb.replicaUrls.join(','),
-    REDIS_URL: `redis://127.0.0.1:${REDIS_PORT}`, BGC_CACHE_NAMESPACE: `test:${tdb.name}`, BGC_JOBS_ENABLED: 'false', BGC_POOL_SIZE: '3',
-  });
-  const started = Date.now();
-  await fleet.up((l) => console.log(`[fleet] ${l}`), 180_000);
-  console.log(`[fleet] up in ${Date.now() - started} ms`);
+  tf = await startTestFleet('fleet', { instances: 3, drainMs: 3_000 });
+  fleet = tf.fleet;
 }, 240_000);
 
-afterAll(async () => {
-  await fleet?.down();
-  // Every process we started is gone: no pid file names a live process of ours.
-  for (const i of fleet?.layout.instances ?? []) expect(fleet.pidOf(i.name)).toBeUndefined();
-  await tdb?.drop();
-  if (root) fs.rmSync(root, { recursive: true, force: true });
-}, 120_000);
+afterAll(async () => { await tf?.stop(); }, 120_000);
 
 interface Outcome { phase: string; status: number; error?: string; at: number }
 
 describe('fleet behind HAProxy', () => {
   it('rolling restart fails 0 requests; SIGKILL fails at most the requests in flight', async () => {
-    const base = `http://127.0.0.1:${fleet.layout.apiPort}`;
+    const base = tf.base;
     const reg = await fetch(`${base}/api/auth/register`, {
       method: 'POST', headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ email: `fleet_${process.pid}@example.test`, username: `fleet_${process.pid}`, password: 'correct Horse 42' }),
