@@ -1,3 +1,4 @@
+import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RtClient } from '../helpers/realtime-client.ts';
 import { startTestFleet, type TestFleet } from '../helpers/test-fleet.ts';
@@ -9,8 +10,9 @@ import type { Fleet } from '../../src/tools/stack/fleet/fleet.ts';
  * off (NODE_ENV=test), so every 503 here is the proxy's.
  *  - A burst far past 2 + 2 is answered: the excess gets the API's 503 OVERLOADED with
  *    Retry-After from the proxy, the rest 200; nothing else, and probes pass meanwhile.
- *  - WebSockets on /api/realtime (long-lived tunnels) do not take the request slots: with
- *    more sockets open than the instance's maxconn, requests still get through.
+ *  - Neither slow clients (a body still on its way waits in HAProxy, `http-buffer-request`)
+ *    nor WebSockets on /api/realtime (long-lived tunnels) take the request slots: with more of
+ *    them open than the instance's maxconn, requests still get through.
  */
 const ADMISSION = { instanceMaxconn: 2, queuePerInstance: 2, queueTimeoutMs: 2_000 };
 let tf: TestFleet;
@@ -62,6 +64,25 @@ describe('admission at HAProxy', () => {
     expect(refused.length).toBeGreaterThan(0);
     for (const r of refused) expect({ code: r.code, by: r.refusedBy, retryAfter: r.retryAfter }).toEqual({ code: 'OVERLOADED', by: 'proxy', retryAfter: '2' });
     expect(probes.every((p) => p.status === 200)).toBe(true);
+  }, 60_000);
+
+  it('keeps request slots free of slow clients: bodies still on their way wait in HAProxy', async () => {
+    const slow: net.Socket[] = [];
+    try {
+      // More unfinished POSTs than the instance's maxconn: headers sent, body promised, never sent.
+      for (let i = 0; i < ADMISSION.instanceMaxconn + 2; i++) {
+        const s = net.connect(fleet.layout.apiPort, '127.0.0.1');
+        await new Promise<void>((resolve, reject) => { s.once('connect', resolve); s.once('error', reject); });
+        s.write(`POST /api/feed HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${token}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"body":`);
+        slow.push(s);
+      }
+      const answers: Answer[] = [];
+      for (let i = 0; i < 5; i++) answers.push(await timedGet(`${base}/api/feed?type=global`, true));
+      console.log(`[fleet-admission] ${slow.length} unfinished POSTs open; 5 sequential requests: ${answers.map((a) => `${a.status} in ${a.ms.toFixed(1)} ms`).join(', ')}`);
+      expect(answers.map((a) => a.status)).toEqual([200, 200, 200, 200, 200]);
+    } finally {
+      for (const s of slow) s.destroy();
+    }
   }, 60_000);
 
   it('keeps request slots free of realtime sockets: more sockets than maxconn, requests still answered', async () => {

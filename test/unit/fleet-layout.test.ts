@@ -22,6 +22,7 @@ describe('HAProxy admission (src/tools/stack/fleet/haproxy-config.ts)', () => {
     for (const i of layout.instances) expect(cfg).toContain(`server ${i.name} 127.0.0.1:${i.port} check maxconn 7`);
     expect(cfg).toMatch(/http-request return status 503 .*'\{"error":\{"code":"OVERLOADED".*hdr Retry-After \d+ .*if !probe !realtime \{ queue\(instances\) ge 15 \}/);
     expect(cfg).toContain('timeout queue 300ms');
+    expect(cfg).toContain('option http-buffer-request');
     // HAProxy's own 503s (queue timeout, no instance up) carry the API's error shape too.
     expect(cfg).toMatch(/http-error status 503 .*"code":"OVERLOADED"/);
   });

@@ -46,6 +46,9 @@ export function fleetHaproxyConfig(layout: FleetLayout, opts: { dropTo?: string 
     '    mode http',
     '    option http-keep-alive',
     '    option forwardfor',
+    // A request is sent to an instance only once its body is here (up to a buffer, 16 kB): a
+    // slow client then waits in HAProxy, not in one of the instance's `maxconn` slots.
+    '    option http-buffer-request',
     '    retries 3',
     '    option redispatch 1',
     '    timeout connect 2s',
