@@ -207,11 +207,13 @@ export class TypedCache {
       this.#skippedMiss.add(id);
       return ctx.skip();
     }
-    // No second look at Redis before the database: another instance could have loaded and
-    // released between our L2 read and our lease, but only within one round trip, and then this
-    // load merely repeats its read (the stamp check below still fences a write in between).
-    // The look cost every miss one more Redis round trip, 3-4 ms under mixed load on `large`
-    // (docs/PERFORMANCE.md, "What one round trip costs under this load").
+    // Another instance may have loaded and released between our L2 read and our lease:
+    // look once more before going to the database (not while an L2 flush is running).
+    if (lease.token !== undefined && this.#bypass === 0 && (await deps.store.has({ key: id }).catch(() => false))) {
+      setImmediate(() => deps.lease.release(lease));
+      this.#skippedMiss.add(id);
+      return ctx.skip();
+    }
     this.#loading.add(id);
     try {
       let value: unknown = null;
