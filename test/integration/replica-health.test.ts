@@ -22,6 +22,10 @@ beforeAll(async () => {
   ps = await createPrivateStack('health', { setupSql: [
     'CREATE TABLE rh_rows (id int PRIMARY KEY)',
     'INSERT INTO rh_rows SELECT g FROM generate_series(1, 100000) g',
+    // Analyzed now and never by autovacuum: an auto-analyze commits, and one landing while the
+    // first test holds replay would make the replica really behind on a commit (CI saw it).
+    'ANALYZE rh_rows',
+    'ALTER TABLE rh_rows SET (autovacuum_enabled = off)',
   ] });
 }, 120_000);
 
@@ -58,8 +62,21 @@ describe('replica health: busy is not down', () => {
       // Replay held for a moment (as a busy standby's startup process is), and no commit
       // for longer than the lag limit: the replica's own figure, now() minus the last
       // replayed commit's time, would call the first unreplayed byte 2.5 s of lag.
-      await r1.query('SELECT pg_wal_replay_pause()');
-      await sleep(2_500);
+      // The premise is that nothing commits on the primary meanwhile; a background transaction
+      // (a catalog auto-analyze) would make the replica truly behind, so such an attempt is
+      // set aside and the hold tried again (at most 3 times, each printed).
+      const nextXid = async () => (await primary.query<{ x: string }>('SELECT txid_snapshot_xmax(txid_current_snapshot())::text AS x')).rows[0]?.x;
+      for (let attempt = 1; ; attempt++) {
+        await until(() => replica1()?.available === true, 5_000);
+        const xidBefore = await nextXid();
+        await r1.query('SELECT pg_wal_replay_pause()');
+        await sleep(2_500);
+        const xidAfter = await nextXid();
+        if (xidAfter === xidBefore) break;
+        console.log(`[replica-health] attempt ${attempt}: a transaction ran on the primary during the hold (next xid ${xidBefore} -> ${xidAfter}); holding again`);
+        await r1.query('SELECT pg_wal_replay_resume()');
+        if (attempt === 3) throw new Error('the primary committed during every hold: the scenario could not be set up');
+      }
       await primary.query(NON_COMMIT_WAL);
       const sentAt = Date.now();
       let leftAt: number | undefined;
