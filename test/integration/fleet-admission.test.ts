@@ -1,5 +1,6 @@
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { HttpConnection } from '../../src/tools/bench/load/http-connection.ts';
 import { RtClient } from '../helpers/realtime-client.ts';
 import { startTestFleet, type TestFleet } from '../helpers/test-fleet.ts';
 import type { Fleet } from '../../src/tools/stack/fleet/fleet.ts';
@@ -13,6 +14,8 @@ import type { Fleet } from '../../src/tools/stack/fleet/fleet.ts';
  *  - Neither slow clients (a body still on its way waits in HAProxy, `http-buffer-request`)
  *    nor WebSockets on /api/realtime (long-lived tunnels) take the request slots: with more of
  *    them open than the instance's maxconn, requests still get through.
+ *  - Thousands of mostly idle clients do not turn off HAProxy's reuse of its connections to
+ *    the instance (`tune.pool-low-fd-ratio`): at the default, every request opened one.
  */
 const ADMISSION = { instanceMaxconn: 2, queuePerInstance: 2, queueTimeoutMs: 2_000 };
 let tf: TestFleet;
@@ -97,4 +100,51 @@ describe('admission at HAProxy', () => {
       for (const s of sockets) s.close();
     }
   }, 60_000);
+
+  it('reuses its connections to the instance while 6,000 idle clients hold a third of its descriptors', async () => {
+    const IDLE_CLIENTS = 6_000;
+    const ACTIVE_CLIENTS = 100;
+    const idle: net.Socket[] = [];
+    const active: HttpConnection[] = [];
+    try {
+      const t0 = performance.now();
+      for (let i = 0; i < IDLE_CLIENTS; i += 500) {
+        await Promise.all(Array.from({ length: Math.min(500, IDLE_CLIENTS - i) }, () => new Promise<void>((resolve, reject) => {
+          const s = net.connect(fleet.layout.apiPort, '127.0.0.1', () => resolve());
+          s.once('error', reject);
+          idle.push(s);
+        })));
+      }
+      for (let i = 0; i < ACTIVE_CLIENTS; i++) active.push(new HttpConnection('127.0.0.1', fleet.layout.apiPort));
+      await Promise.all(active.map((c) => c.connect()));
+      const openMs = performance.now() - t0;
+      // Two rounds on each active client, at most maxconn at once (no refusals): the first request
+      // of a client always gets a connection of its own (HAProxy's `http-reuse safe`); the second
+      // can take an idle one.
+      const round = async (): Promise<number[]> => {
+        const statuses: number[] = [];
+        for (let i = 0; i < active.length; i += ADMISSION.instanceMaxconn) {
+          const batch = active.slice(i, i + ADMISSION.instanceMaxconn);
+          statuses.push(...(await Promise.all(batch.map(async (c) => (await c.send({ op: 'healthz', method: 'GET', path: '/api/auth/session', headers: { authorization: `Bearer ${token}` } })).status))));
+        }
+        return statuses;
+      };
+      const counters = async () => {
+        const s = (await fleet.haproxyServerStats()).get('api1') ?? {};
+        return { connect: Number(s['connect']), reuse: Number(s['reuse']) };
+      };
+      const first = await round();
+      const before = await counters();
+      const second = await round();
+      const after = await counters();
+      const opened = after.connect - before.connect;
+      const reused = after.reuse - before.reuse;
+      console.log(`[fleet-admission] ${IDLE_CLIENTS} idle + ${ACTIVE_CLIENTS} active clients open in ${openMs.toFixed(0)} ms; second round of ${ACTIVE_CLIENTS} requests: ${reused} on a reused connection, ${opened} on a new one`);
+      expect([...first, ...second].every((s) => s === 200)).toBe(true);
+      expect(reused).toBeGreaterThanOrEqual(ACTIVE_CLIENTS * 0.9);
+    } finally {
+      for (const s of idle) s.destroy();
+      for (const c of active) c.close();
+    }
+  }, 120_000);
 });

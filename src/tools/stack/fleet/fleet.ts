@@ -123,11 +123,22 @@ export class Fleet {
 
   /** HAProxy's state of each instance, from its stats page (empty when it does not answer). */
   async haproxyServers(): Promise<Map<string, string>> {
+    const stats = await this.haproxyServerStats();
+    return new Map([...stats].map(([name, fields]) => [name, fields['status'] ?? '']));
+  }
+
+  /**
+   * Every field of HAProxy's stats page for each instance of the `instances` backend, by the
+   * page's own column names (`status`, `stot`, `connect`, `reuse`, ...); empty when it does
+   * not answer.
+   */
+  async haproxyServerStats(): Promise<Map<string, Readonly<Record<string, string>>>> {
     try {
       const res = await fetch(`http://127.0.0.1:${this.layout.statsPort}/;csv`, { signal: AbortSignal.timeout(1_000) });
-      const lines = (await res.text()).split('\n').filter((l) => l.length > 0 && !l.startsWith('#'));
-      return new Map(lines.map((l) => l.split(',')).filter((f) => f[0] === 'instances' && f[1] !== 'BACKEND')
-        .map((f) => [f[1] ?? '', f[17] ?? '']));
+      const lines = (await res.text()).split('\n').filter((l) => l.length > 0);
+      const header = (lines[0] ?? '').replace(/^# /, '').split(',');
+      const rows = lines.slice(1).map((l) => Object.fromEntries(l.split(',').map((v, i) => [header[i] ?? String(i), v])));
+      return new Map(rows.filter((r) => r['pxname'] === 'instances' && r['svname'] !== 'BACKEND').map((r) => [r['svname'] ?? '', r]));
     } catch {
       return new Map();
     }

@@ -39,6 +39,16 @@ export function fleetHaproxyConfig(layout: FleetLayout, opts: { dropTo?: string 
     // No maxconn: HAProxy takes half its descriptor limit (two per proxied connection), 9,984
     // at this machine's 20,000, which a container's root cannot raise. A connection beyond it
     // waits in the kernel's accept queue.
+    // Idle server connections are kept for reuse only while HAProxy's descriptors in use stay
+    // under `tune.pool-low-fd-ratio` (default 20%) and are killed past `pool-high-fd-ratio`
+    // (25%). Client connections alone can use half the descriptors (the note on maxconn above), so at
+    // the defaults 4,000+ mostly idle clients (the 10,000-client scenario) turned reuse off:
+    // every request opened a new connection to its instance (measured: connect = requests,
+    // reuse 0), and the instance's time went to accepting them (docs/PERFORMANCE.md, "The proxy
+    // path at 10,000 clients"). The idle server connections themselves stay few: HAProxy keeps
+    // about as many as its estimate of the server's need.
+    '    tune.pool-low-fd-ratio 75',
+    '    tune.pool-high-fd-ratio 85',
     ...(opts.dropTo ? [`    user ${opts.dropTo}`, `    group ${opts.dropTo}`] : []),
     `    stats socket ${path.join(layout.dir, 'haproxy', 'haproxy.sock')} mode 600 level admin`,
     '',
