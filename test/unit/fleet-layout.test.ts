@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { buildFleetLayout, MAX_INSTANCES } from '../../src/tools/stack/fleet/layout.ts';
-import { fleetHaproxyConfig } from '../../src/tools/stack/fleet/haproxy-config.ts';
+import { fleetHaproxyConfig, REQUEST_LOG_FORMAT } from '../../src/tools/stack/fleet/haproxy-config.ts';
 
 describe('fleet port layout (bgc stack up --instances N)', () => {
   it('gives every instance its own API and admin port, all inside the offset step, instances from PORT+10', () => {
@@ -33,4 +33,13 @@ describe('HAProxy admission (src/tools/stack/fleet/haproxy-config.ts)', () => {
     for (const i of layout.instances) expect(realtime).toContain(`server ${i.name} 127.0.0.1:${i.port} track instances/${i.name}`);
     expect(realtime).not.toContain('maxconn');
   });
+
+  it('logs each request only when the layout asks (the bench), never for `bgc stack up --instances`', () => {
+    expect(cfg).not.toContain('log-format');
+    expect(cfg).not.toContain('log stdout');
+    const logged = fleetHaproxyConfig(buildFleetLayout('/tmp/x', { count: 1, apiPort: 3000, requestLog: true }));
+    expect(logged).toContain('log stdout format raw local0');
+    expect(logged).toContain(`log-format "${REQUEST_LOG_FORMAT}"`);
+  });
 });
+

@@ -6,11 +6,16 @@ import { Fleet } from '../stack/fleet/fleet.ts';
 import { buildFleetLayout } from '../stack/fleet/layout.ts';
 import { until } from '../stack/ha/owned-process.ts';
 import { freePort } from './free-port.ts';
+import { logLinesSince, logSize, proxyRefusalTimes, type ProxyRefusalTimes } from './haproxy-log.ts';
 
 export interface BenchHaproxy {
   /** Where the load goes: HAProxy's frontend. */
   readonly port: number;
   readonly pid: number | undefined;
+  /** Where the request log stands now: pass it to refusalsSince after a phase. */
+  logMark(): number;
+  /** The proxy's own 503s since `mark`, timed by HAProxy. */
+  refusalsSince(mark: number): ProxyRefusalTimes;
   stop(): Promise<void>;
 }
 
@@ -18,11 +23,12 @@ export interface BenchHaproxy {
  * `bgc bench --haproxy`: the load reaches the server under test through the fleet's HAProxy
  * (src/tools/stack/fleet/haproxy-config.ts: the same config, its admission included), with the
  * server as the fleet's one instance, so a run can be set against a direct one. The server's
- * own metrics are still read from it directly.
+ * own metrics are still read from it directly. HAProxy logs every request here
+ * (layout.requestLog), so the proxy's refusals are timed where they happen.
  */
 export async function startBenchHaproxy(config: Config, server: { port: number; adminPort: number }, progress: (line: string) => void): Promise<BenchHaproxy> {
   const root = path.join(config.dataDir, 'bench', `haproxy-${crypto.randomBytes(3).toString('hex')}`);
-  const layout = buildFleetLayout(root, { count: 1, apiPort: await freePort(), statsPort: await freePort(), instancePorts: [server.port], adminPorts: [server.adminPort] });
+  const layout = buildFleetLayout(root, { count: 1, apiPort: await freePort(), statsPort: await freePort(), instancePorts: [server.port], adminPorts: [server.adminPort], requestLog: true });
   const fleet = new Fleet(layout, config.projectRoot);
   const stop = async () => { await fleet.stopHaproxy(); fs.rmSync(root, { recursive: true, force: true }); };
   try {
@@ -33,5 +39,10 @@ export async function startBenchHaproxy(config: Config, server: { port: number; 
     await stop();
     throw err;
   }
-  return { port: layout.apiPort, pid: fleet.haproxyPid(), stop };
+  const logFile = fleet.haproxyLogFile;
+  return {
+    port: layout.apiPort, pid: fleet.haproxyPid(), stop,
+    logMark: () => logSize(logFile),
+    refusalsSince: (mark) => proxyRefusalTimes(logLinesSince(logFile, mark)),
+  };
 }

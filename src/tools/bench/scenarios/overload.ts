@@ -2,6 +2,7 @@ import type { Config } from '../../../config/index.ts';
 import { LSN_TTL_MS } from '../../../db/lsn-store.ts';
 import { ensureBenchDatabase, waitForReplicas } from '../bench-db.ts';
 import type { Check, ScenarioResult } from '../bench-report.ts';
+import type { ProxyRefusalTimes } from '../haproxy-log.ts';
 import { measureConfiguration, startConfiguration, stopConfiguration, type StartedConfiguration } from '../configuration-run.ts';
 import { EMPTY_BENCH_DATA } from '../data/bench-data.ts';
 import { CpuAccountant, type CpuUse } from '../cpu-accounting.ts';
@@ -81,10 +82,12 @@ export async function runOverload(config: Config, opts: BenchOptions, runId: str
     const cpu = await CpuAccountant.locate({ api: started.server.pid, loadGenerator: load.pid, nodes, redisUrl: config.redis.url, proxy: started.front?.pid });
     const before = await started.server.metrics();
     const cpuBefore = cpu.snapshot();
+    const logMark = started.front?.logMark();
     const over = await load.run({ workload, mode: 'open', host: '127.0.0.1', port: started.loadPort, connections: opts.connections, rate, durationMs: opts.durationMs, timeoutMs: opts.timeoutMs });
     const cores = CpuAccountant.use(cpuBefore, cpu.snapshot(), over.responses).cores;
     const after = await started.server.metrics();
-    return judge({ cores, capacityConnections, workload, capacity, capacityRun: { requests: capacityRun.requests, status_counts: capacityRun.status_counts, p99_ms: capacityRun.p99_ms }, rate, over, opts, shed: shedByReason(before, after), serverRefusals: serverRefusalTimes(before, after) });
+    return judge({ cores, capacityConnections, workload, capacity, capacityRun: { requests: capacityRun.requests, status_counts: capacityRun.status_counts, p99_ms: capacityRun.p99_ms }, rate, over, opts, shed: shedByReason(before, after), serverRefusals: serverRefusalTimes(before, after),
+      proxyRefusals: started.front && logMark !== undefined ? started.front.refusalsSince(logMark) : undefined });
   } finally {
     await stopConfiguration(started);
     await load.stop();
@@ -123,6 +126,8 @@ interface Outcome {
   readonly opts: BenchOptions;
   readonly shed: Record<string, number>;
   readonly serverRefusals: Record<string, number>;
+  /** With --haproxy: the proxy's own refusals, timed by HAProxy's request log. */
+  readonly proxyRefusals: ProxyRefusalTimes | undefined;
   readonly cores: CpuUse['cores'];
   readonly capacityConnections: number;
 }
@@ -163,6 +168,7 @@ function judge(o: Outcome): { scenario: ScenarioResult; checks: Check[] } {
     refused_p99_ms: refP99,
     shed_by_reason: o.shed,
     refusals_server_side: o.serverRefusals,
+    refusals_proxy_side: o.proxyRefusals ?? null,
     other_status: otherStatus,
     client_timeouts: o.over.timeouts,
     socket_errors: o.over.socketErrors,
@@ -181,7 +187,7 @@ function judge(o: Outcome): { scenario: ScenarioResult; checks: Check[] } {
   return {
     scenario: {
       summary: `${o.opts.haproxy ? 'through HAProxy, ' : ''}${o.workload}: capacity ${Math.round(o.capacity)} 2xx/s (closed loop, ${o.capacityConnections} connections); offered ${o.rate} req/s (${OVERLOAD_FACTOR}×) open loop over ${o.opts.connections} clients for ${seconds} s: `
-        + `${Math.round(goodput)} 2xx/s = ${(share * 100).toFixed(1)}% of capacity, 2xx p99 ${okP99 ?? '-'} ms; ${refused} refused (503${o.opts.haproxy ? `, ${figures.refused_by_proxy} by the proxy` : ''}) p99 ${refP99 ?? '-'} ms; ${o.over.timeouts} client timeouts, ${o.over.socketErrors} socket errors; shed by ${JSON.stringify(o.shed)}; refusals timed by the server ${JSON.stringify(o.serverRefusals)}; generator lag p99 ${figures.generator_lag_p99_ms} ms; cores busy ${JSON.stringify(o.cores)}.`,
+        + `${Math.round(goodput)} 2xx/s = ${(share * 100).toFixed(1)}% of capacity, 2xx p99 ${okP99 ?? '-'} ms; ${refused} refused (503${o.opts.haproxy ? `, ${figures.refused_by_proxy} by the proxy` : ''}) p99 ${refP99 ?? '-'} ms; ${o.over.timeouts} client timeouts, ${o.over.socketErrors} socket errors; shed by ${JSON.stringify(o.shed)}; refusals timed by the server ${JSON.stringify(o.serverRefusals)}; ${o.proxyRefusals ? `refusals timed by HAProxy ${JSON.stringify(o.proxyRefusals)}; ` : ''}generator lag p99 ${figures.generator_lag_p99_ms} ms; cores busy ${JSON.stringify(o.cores)}.`,
       workloads: {},
       figures,
     },

@@ -28,6 +28,8 @@ export class Fleet {
 
   get haproxyDir(): string { return path.join(this.layout.dir, 'haproxy'); }
   get haproxyConfigFile(): string { return path.join(this.haproxyDir, 'haproxy.cfg'); }
+  /** HAProxy's output: its warnings, and one line per request when layout.requestLog is on. */
+  get haproxyLogFile(): string { return path.join(this.haproxyDir, 'haproxy.log'); }
   get haproxyPidFile(): string { return path.join(this.haproxyDir, 'haproxy.pid'); }
 
   instance(name: string): FleetInstanceLayout {
@@ -109,7 +111,7 @@ export class Fleet {
     await run(bin, ['-c', '-q', '-f', this.haproxyConfigFile]);
     // Started as ourselves: it reads its config (which may sit in a mode-700 folder) and binds,
     // then, as root, drops to Debian's `haproxy` user by itself.
-    const logFile = path.join(this.haproxyDir, 'haproxy.log');
+    const logFile = this.haproxyLogFile;
     startOwned({ bin, args: ['-db', '-f', this.haproxyConfigFile], pidFile: this.haproxyPidFile, logFile, marker: this.haproxyConfigFile });
     await until('HAProxy answering', async () => {
       if (ownedPid(this.haproxyPidFile, this.haproxyConfigFile) === undefined) throw new Error(`HAProxy exited: ${fs.readFileSync(logFile, 'utf8').slice(-2_000)}`);

@@ -3,6 +3,13 @@ import { RETRY_AFTER_SECONDS } from '../../../http/error-handler.ts';
 import { ERROR_CATALOGUE } from '../../../errors/app-error.ts';
 import { CHECK_FALL, CHECK_INTER_MS, type FleetLayout } from './layout.ts';
 
+/**
+ * The request log's line (layout.requestLog): status, total active time (Ta), time in the
+ * queue (Tw), time to the server's response headers (Tr, -1 when no server answered: the
+ * proxy's own answer), server name. Parsed by src/tools/bench/haproxy-log.ts.
+ */
+export const REQUEST_LOG_FORMAT = '%ST %Ta %Tw %Tr %s';
+
 /** The API's 503 OVERLOADED, as the proxy sends it (single-quoted: HAProxy takes it verbatim). */
 function overloadedAnswer(): string {
   const body = JSON.stringify({ error: { code: 'OVERLOADED', message: ERROR_CATALOGUE.OVERLOADED.message } });
@@ -56,6 +63,8 @@ export function fleetHaproxyConfig(layout: FleetLayout, opts: { dropTo?: string 
     '    tune.pool-low-fd-ratio 75',
     '    tune.pool-high-fd-ratio 85',
     ...(opts.dropTo ? [`    user ${opts.dropTo}`, `    group ${opts.dropTo}`] : []),
+    // HAProxy runs in the foreground (-db); its stdout is the log file.
+    ...(layout.requestLog ? ['    log stdout format raw local0'] : []),
     `    stats socket ${path.join(layout.dir, 'haproxy', 'haproxy.sock')} mode 600 level admin`,
     '',
     'defaults',
@@ -87,6 +96,7 @@ export function fleetHaproxyConfig(layout: FleetLayout, opts: { dropTo?: string 
     '',
     'frontend api',
     `    bind 127.0.0.1:${layout.apiPort}`,
+    ...(layout.requestLog ? ['    log global', `    log-format "${REQUEST_LOG_FORMAT}"`] : []),
     // Node answers `Keep-Alive: timeout=65` (its own idle timeout); passed through, a client
     // keeps a connection idle for up to 65 s that HAProxy closes after 10 s and reuses it just
     // as it closes ("other side closed": measured in test/integration/fleet.test.ts). Advertise

@@ -18,6 +18,12 @@ export interface FleetLayout {
   /** BGC_DRAIN_MS of each instance: longer than HAProxy needs to mark a draining one down. */
   readonly drainMs: number;
   readonly admission: ProxyAdmission;
+  /**
+   * HAProxy writes one line per request to its log file (status, timers, server; see
+   * REQUEST_LOG_FORMAT in haproxy-config.ts). Off for `bgc stack up --instances`, whose log has
+   * no rotation; on in `bgc bench --haproxy`, which times the proxy's own refusals from it.
+   */
+  readonly requestLog: boolean;
 }
 
 /**
@@ -60,7 +66,7 @@ export const MAX_INSTANCES = 40;
  */
 export function buildFleetLayout(root: string, opts: {
   count: number; apiPort: number; instancePorts?: readonly number[]; adminPorts?: readonly number[]; statsPort?: number; drainMs?: number;
-  admission?: ProxyAdmission;
+  admission?: ProxyAdmission; requestLog?: boolean;
 }): FleetLayout {
   const dir = path.join(root, 'fleet');
   const instances = Array.from({ length: opts.count }, (_, i) => {
@@ -73,6 +79,6 @@ export function buildFleetLayout(root: string, opts: {
     };
   });
   return { dir, apiPort: opts.apiPort, statsPort: opts.statsPort ?? opts.apiPort + 9, instances, drainMs: opts.drainMs ?? DEFAULT_DRAIN_MS,
-    admission: opts.admission ?? DEFAULT_PROXY_ADMISSION,
+    admission: opts.admission ?? DEFAULT_PROXY_ADMISSION, requestLog: opts.requestLog ?? false,
   };
 }
