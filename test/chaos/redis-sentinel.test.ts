@@ -139,11 +139,26 @@ async function plantLostInvalidation(target: ChaosUser, viewer: ChaosUser): Prom
   expect(await setBio(a, target, after)).toBe(200);
   await waitFor('the cached copy deleted on the master', async () => (await redisCli(master, ['EXISTS', key]))?.trim() === '0', 5_000);
   for (const r of sentinel.redis.filter((n) => n.port !== master && n.pid() !== null)) {
-    // A replica refuses writes; for this one SET it is allowed to (the state a lost UNLINK leaves).
-    await redisCli(r.port, ['CONFIG', 'SET', 'replica-read-only', 'no']);
-    await redisCli(r.port, ['SET', key, raw.replace(/\n$/, ''), 'PX', '600000']);
-    await redisCli(r.port, ['CONFIG', 'SET', 'replica-read-only', 'yes']);
-    expect((await redisCli(r.port, ['EXISTS', key]))?.trim(), `planted on replica ${r.port}`).toBe('1');
+    // The copy must outlive the master's own stream: its UNLINK of the key still on the way
+    // (CI saw the planted copy gone at once on a loaded machine), or a full resync of a replica
+    // that rejoined after the last test, would remove it. So: the replica linked and in sync,
+    // the master's UNLINK applied there (the key gone), then the SET; tried again if the copy
+    // did not stay (printed).
+    let planted = false;
+    for (let attempt = 1; attempt <= 5 && !planted; attempt++) {
+      await waitFor(`replica ${r.port} linked, in sync and without the key`, async () => {
+        const info = await redisCli(r.port, ['INFO', 'replication']);
+        return infoField(info, 'master_link_status') === 'up' && infoField(info, 'master_sync_in_progress') === '0'
+          && (await redisCli(r.port, ['EXISTS', key]))?.trim() === '0';
+      }, 15_000);
+      // A replica refuses writes; for this one SET it is allowed to (the state a lost UNLINK leaves).
+      await redisCli(r.port, ['CONFIG', 'SET', 'replica-read-only', 'no']);
+      await redisCli(r.port, ['SET', key, raw.replace(/\n$/, ''), 'PX', '600000']);
+      await redisCli(r.port, ['CONFIG', 'SET', 'replica-read-only', 'yes']);
+      planted = (await redisCli(r.port, ['EXISTS', key]))?.trim() === '1';
+      if (!planted) console.log(`[chaos] planting on replica ${r.port}: attempt ${attempt} did not stay; again`);
+    }
+    expect(planted, `planted on replica ${r.port} (5 attempts)`).toBe(true);
   }
   return { before, after, key };
 }
