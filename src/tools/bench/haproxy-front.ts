@@ -30,7 +30,14 @@ export async function startBenchHaproxy(config: Config, server: { port: number; 
   const root = path.join(config.dataDir, 'bench', `haproxy-${crypto.randomBytes(3).toString('hex')}`);
   const layout = buildFleetLayout(root, { count: 1, apiPort: await freePort(), statsPort: await freePort(), instancePorts: [server.port], adminPorts: [server.adminPort], requestLog: true });
   const fleet = new Fleet(layout, config.projectRoot);
-  const stop = async () => { await fleet.stopHaproxy(); fs.rmSync(root, { recursive: true, force: true }); };
+  const stop = async () => {
+    // Connections opened to the server against requests sent on a reused one: with reuse lost
+    // (docs/PERFORMANCE.md, "The proxy path at 10,000 clients"), connects ≈ requests.
+    const s = (await fleet.haproxyServerStats()).get('api1');
+    if (s) progress(`HAProxy sent the server ${s['stot'] ?? '?'} requests: ${s['connect'] ?? '?'} on a new connection, ${s['reuse'] ?? '?'} on a reused one`);
+    await fleet.stopHaproxy();
+    fs.rmSync(root, { recursive: true, force: true });
+  };
   try {
     await fleet.startHaproxy();
     const ms = await until('HAProxy sees the server UP', async () => (await fleet.haproxyServers()).get('api1') === 'UP', 30_000);
