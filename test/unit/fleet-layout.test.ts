@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { buildFleetLayout, MAX_INSTANCES } from '../../src/tools/stack/fleet/layout.ts';
-import { fleetHaproxyConfig, REQUEST_LOG_FORMAT } from '../../src/tools/stack/fleet/haproxy-config.ts';
+import { clientConnectionLimit, fleetHaproxyConfig, REQUEST_LOG_FORMAT } from '../../src/tools/stack/fleet/haproxy-config.ts';
 
 describe('fleet port layout (bgc stack up --instances N)', () => {
   it('gives every instance its own API and admin port, all inside the offset step, instances from PORT+10', () => {
@@ -16,7 +16,7 @@ describe('fleet port layout (bgc stack up --instances N)', () => {
 
 describe('HAProxy admission (src/tools/stack/fleet/haproxy-config.ts)', () => {
   const layout = buildFleetLayout('/tmp/x', { count: 3, apiPort: 3000, admission: { instanceMaxconn: 7, queuePerInstance: 5, queueTimeoutMs: 300 } });
-  const cfg = fleetHaproxyConfig(layout);
+  const cfg = fleetHaproxyConfig(layout, { descriptorLimit: 20_000 });
 
   it('caps each instance at maxconn and refuses at the proxy when the queue holds queuePerInstance × instances', () => {
     for (const i of layout.instances) expect(cfg).toContain(`server ${i.name} 127.0.0.1:${i.port} check maxconn 7`);
@@ -37,9 +37,17 @@ describe('HAProxy admission (src/tools/stack/fleet/haproxy-config.ts)', () => {
   it('logs each request only when the layout asks (the bench), never for `bgc stack up --instances`', () => {
     expect(cfg).not.toContain('log-format');
     expect(cfg).not.toContain('log stdout');
-    const logged = fleetHaproxyConfig(buildFleetLayout('/tmp/x', { count: 1, apiPort: 3000, requestLog: true }));
+    const logged = fleetHaproxyConfig(buildFleetLayout('/tmp/x', { count: 1, apiPort: 3000, requestLog: true }), { descriptorLimit: 20_000 });
     expect(logged).toContain('log stdout format raw local0');
     expect(logged).toContain(`log-format "${REQUEST_LOG_FORMAT}"`);
   });
-});
 
+  it('holds 10,000 clients under a 20,000-descriptor limit (HAProxy alone would take 9,984) and keeps 40% for the server side', () => {
+    expect(cfg).toContain('maxconn 12000');
+    expect(cfg).toContain('ulimit-n 20000');
+    // Without it HAProxy refuses to start with maxconn above half the limit.
+    expect(cfg).toContain('no strict-limits');
+    expect(clientConnectionLimit(1_024)).toBe(614);
+    expect(clientConnectionLimit(1_048_576)).toBe(100_000);
+  });
+});

@@ -43,12 +43,6 @@ export const CAPACITY_CONNECTIONS = 128;
 export const HAPROXY_CAPACITY_CONNECTIONS = DEFAULT_PROXY_ADMISSION.instanceMaxconn + DEFAULT_PROXY_ADMISSION.queuePerInstance;
 /** Short phases and few logins (each costs ~50 ms of scrypt): the whole load stays under a minute. */
 export const OVERLOAD_DEFAULTS = { connections: 10_000, durationS: 15, warmupS: 5, loginUsers: 300, loginSeconds: 15 } as const;
-/**
- * Through HAProxy (`--haproxy`): it holds at most half its descriptor limit in connections
- * (9,984 under a 20,000-descriptor limit that root in a container cannot raise); clients past
- * that would wait in the accept queue and time out, which measures the limit, not admission.
- */
-export const OVERLOAD_HAPROXY_CONNECTIONS = 9_500;
 export const OVERLOAD_TARGETS = { goodputShare: 0.9, okP99Ms: 250, refusalP99Ms: 5 } as const;
 
 export async function runOverload(config: Config, opts: BenchOptions, runId: string, progress: (m: string) => void): Promise<{ scenario: ScenarioResult; checks: Check[] }> {

@@ -7,7 +7,7 @@ import type { BenchOptions, Scenario } from '../../bench/options.ts';
 import { printReport } from '../../bench/report.ts';
 import { runBench } from '../../bench/run-bench.ts';
 import { CONCURRENCY_DEFAULTS } from '../../bench/scenarios/concurrency.ts';
-import { OVERLOAD_DEFAULTS, OVERLOAD_HAPROXY_CONNECTIONS } from '../../bench/scenarios/overload.ts';
+import { OVERLOAD_DEFAULTS } from '../../bench/scenarios/overload.ts';
 import { REALTIME_DEFAULTS } from '../../bench/scenarios/realtime.ts';
 import { API_WORKLOADS, FEATURE_WORKLOADS, WRITE_WORKLOADS, type WorkloadName } from '../../bench/workloads/catalog.ts';
 import { CliError, progressLine } from '../output.ts';
@@ -76,7 +76,7 @@ export function resolveOptions(o: BenchCliOptions, command: string): BenchOption
     preset: (o.preset as Preset | undefined) ?? (quick ? 'small' : 'medium'),
     durationMs: positive('duration', o.duration, quick ? 2 : concurrency ? 30 : overload ? OVERLOAD_DEFAULTS.durationS : 20) * 1000,
     warmupMs: (o.warmup === '0' ? 0 : positive('warmup', o.warmup, quick ? 0.5 : overload ? OVERLOAD_DEFAULTS.warmupS : 5)) * 1000,
-    connections: positive('connections', o.connections, concurrency ? CONCURRENCY_DEFAULTS.connections : overload ? (o.haproxy ? OVERLOAD_HAPROXY_CONNECTIONS : OVERLOAD_DEFAULTS.connections) : 10, { integer: true, max: 19_000 }),
+    connections: positive('connections', o.connections, concurrency ? CONCURRENCY_DEFAULTS.connections : overload ? OVERLOAD_DEFAULTS.connections : 10, { integer: true, max: 19_000 }),
     rate: rateRaw === undefined ? undefined : positive('rate', rateRaw, 0),
     baseline: quick || (o.baseline ?? false),
     floor: quick || (o.floor ?? false),
@@ -116,7 +116,7 @@ export function register(program: Command): void {
     .option('--baseline', 'also run the naive "before phase 1" configuration and print ratios')
     .option('--floor', 'also measure the floor: trivial route, Redis GET, SELECT 1, durable one-row commit (send is read against it)')
     .option('--pgbouncer', 'the server reaches PostgreSQL through PgBouncer (transaction pooling, one per node; not with --baseline)')
-    .option('--haproxy', 'the load reaches the server through the fleet\'s HAProxy (`stack up --instances` config, its admission included; it holds half its descriptor limit in connections, so the overload scenario then defaults to 9500 clients); the baseline stays direct')
+    .option('--haproxy', 'the load reaches the server through the fleet\'s HAProxy (`stack up --instances` config, its admission included); the baseline stays direct')
     .option('--latency-ms <n>', 'add N ms each way between the app and PostgreSQL/Redis (TCP proxy) and count round trips')
     .option('--scenario <name>', 'growth (medium vs large) | concurrency (10k clients at 2k req/s) | latency (25 ms each way) | realtime (10k WebSockets, 200 sends/s) | overload (closed-loop capacity, then 4× it open loop over 10k clients: goodput, 2xx p99, refusal time)')
     .option('--sockets <n>', 'realtime scenario: connected users on the one instance (default 10000; raise ulimit -n first)')

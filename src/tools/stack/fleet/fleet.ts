@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { childEnv } from '../../../config/index.ts';
@@ -106,7 +107,7 @@ export class Fleet {
   async startHaproxy(): Promise<void> {
     if (ownedPid(this.haproxyPidFile, this.haproxyConfigFile) !== undefined) return;
     fs.mkdirSync(this.haproxyDir, { recursive: true });
-    fs.writeFileSync(this.haproxyConfigFile, fleetHaproxyConfig(this.layout, { dropTo: isRoot() ? 'haproxy' : undefined }));
+    fs.writeFileSync(this.haproxyConfigFile, fleetHaproxyConfig(this.layout, { descriptorLimit: hardDescriptorLimit(), dropTo: isRoot() ? 'haproxy' : undefined }));
     const bin = findOnPath('haproxy', ['haproxy']);
     await run(bin, ['-c', '-q', '-f', this.haproxyConfigFile]);
     // Started as ourselves: it reads its config (which may sit in a mode-700 folder) and binds,
@@ -135,14 +136,30 @@ export class Fleet {
    * not answer.
    */
   async haproxyServerStats(): Promise<Map<string, Readonly<Record<string, string>>>> {
+    const rows = await this.haproxyStats();
+    return new Map(rows.filter((r) => r['pxname'] === 'instances' && r['svname'] !== 'BACKEND').map((r) => [r['svname'] ?? '', r]));
+  }
+
+  /**
+   * The `api` frontend's row (what clients were answered: `hrsp_5xx` ...) and the `instances`
+   * backend's (its queue: `qmax` ...) of the stats page; undefined when it does not answer.
+   */
+  async haproxyTotals(): Promise<{ frontend: Readonly<Record<string, string>>; backend: Readonly<Record<string, string>> } | undefined> {
+    const rows = await this.haproxyStats();
+    const frontend = rows.find((r) => r['pxname'] === 'api' && r['svname'] === 'FRONTEND');
+    const backend = rows.find((r) => r['pxname'] === 'instances' && r['svname'] === 'BACKEND');
+    return frontend && backend ? { frontend, backend } : undefined;
+  }
+
+  /** Every row of HAProxy's stats page (CSV), by its column names; empty when it does not answer. */
+  private async haproxyStats(): Promise<Array<Readonly<Record<string, string>>>> {
     try {
       const res = await fetch(`http://127.0.0.1:${this.layout.statsPort}/;csv`, { signal: AbortSignal.timeout(1_000) });
       const lines = (await res.text()).split('\n').filter((l) => l.length > 0);
       const header = (lines[0] ?? '').replace(/^# /, '').split(',');
-      const rows = lines.slice(1).map((l) => Object.fromEntries(l.split(',').map((v, i) => [header[i] ?? String(i), v])));
-      return new Map(rows.filter((r) => r['pxname'] === 'instances' && r['svname'] !== 'BACKEND').map((r) => [r['svname'] ?? '', r]));
+      return lines.slice(1).map((l) => Object.fromEntries(l.split(',').map((v, i) => [header[i] ?? String(i), v])));
     } catch {
-      return new Map();
+      return [];
     }
   }
 
@@ -155,6 +172,20 @@ export class Fleet {
   async down(): Promise<void> {
     await this.stopHaproxy();
     await Promise.all(this.layout.instances.map((i) => this.stopInstance(i.name)));
+  }
+}
+
+/**
+ * The hard descriptor limit HAProxy inherits from us (`ulimit -Hn`); it raises its own soft
+ * limit to it (`ulimit-n` in its config). 20,000 when the shell cannot tell (unlimited included).
+ */
+function hardDescriptorLimit(): number {
+  const FALLBACK = 20_000;
+  try {
+    const n = Number(execFileSync('/bin/sh', ['-c', 'ulimit -Hn'], { encoding: 'utf8' }).trim());
+    return Number.isInteger(n) && n > 0 ? n : FALLBACK;
+  } catch {
+    return FALLBACK;
   }
 }
 

@@ -16,6 +16,27 @@ function overloadedAnswer(): string {
   return `status 503 content-type application/json string '${body}' hdr Retry-After ${RETRY_AFTER_SECONDS} hdr Cache-Control no-store hdr X-BGC-Refused-By proxy`;
 }
 
+/** Descriptors kept for the server side when HAProxy's client connections are at maxconn. */
+const SERVER_SIDE_DESCRIPTOR_SHARE = 0.4;
+/** Past this, more client connections than one HAProxy process should hold anyway. */
+const MAX_CLIENT_CONNECTIONS = 100_000;
+
+/**
+ * HAProxy's global maxconn for a descriptor limit. Left to itself HAProxy takes half the limit
+ * (two descriptors per proxied connection): 9,984 clients at this machine's 20,000, which a
+ * container's root cannot raise, so the 10,000-client scenario could not run through it. But
+ * with server connections shared between clients (`http-reuse`, and the fd ratios below), a
+ * keep-alive HTTP client costs one descriptor, and the server side a few hundred in all. So the
+ * clients get 60% of the limit (12,000 at 20,000) and the server side the rest: the instances'
+ * slots and idle pool, and /api/realtime tunnels, two descriptors each. That needs `no
+ * strict-limits`: HAProxy then starts with an alert that the limit is below 2 × maxconn instead
+ * of refusing to. Were the descriptors ever used up, HAProxy stops accepting until some are
+ * freed (new clients wait in the kernel's accept queue); it does not fail the ones it holds.
+ */
+export function clientConnectionLimit(descriptorLimit: number): number {
+  return Math.max(1, Math.min(MAX_CLIENT_CONNECTIONS, Math.floor(descriptorLimit * (1 - SERVER_SIDE_DESCRIPTOR_SHARE))));
+}
+
 /**
  * HAProxy in front of the app instances (docs/OPERATIONS.md, "A fleet of app instances").
  *  - `leastconn`: a slow instance gets fewer new requests instead of an equal share.
@@ -37,23 +58,24 @@ function overloadedAnswer(): string {
  *    server connections) stay below Node's keepAliveTimeout (65 s, src/http/app.ts), so HAProxy
  *    never reuses a connection Node is closing (the sporadic-502 race, nodejs/node #20256).
  */
-export function fleetHaproxyConfig(layout: FleetLayout, opts: { dropTo?: string } = {}): string {
+export function fleetHaproxyConfig(layout: FleetLayout, opts: { descriptorLimit: number; dropTo?: string }): string {
   const a = layout.admission;
   const queueLimit = a.queuePerInstance * layout.instances.length;
   return [
     '# Written by `bgc stack up --instances N` (src/tools/stack/fleet/haproxy-config.ts); rewritten at every start.',
     'global',
-    // No maxconn: HAProxy takes half its descriptor limit (two per proxied connection), 9,984
-    // at this machine's 20,000, which a container's root cannot raise. A connection beyond it
-    // waits in the kernel's accept queue.
+    // maxconn and ulimit-n: see clientConnectionLimit.
+    `    maxconn ${clientConnectionLimit(opts.descriptorLimit)}`,
+    `    ulimit-n ${opts.descriptorLimit}`,
+    '    no strict-limits',
     // Idle server connections are kept for reuse only while HAProxy's descriptors in use stay
-    // under `tune.pool-low-fd-ratio` (default 20%) and are killed past `pool-high-fd-ratio`
-    // (25%). Client connections alone can use half the descriptors (the note on maxconn above), so at
-    // the defaults 4,000+ mostly idle clients (the 10,000-client scenario) turned reuse off:
-    // every request opened a new connection to its instance (measured: connect = requests,
-    // reuse 0), and the instance's time went to accepting them (docs/PERFORMANCE.md, "The proxy
-    // path at 10,000 clients"). The idle server connections themselves stay few: HAProxy keeps
-    // about as many as its estimate of the server's need.
+    // under `tune.pool-low-fd-ratio` (default 20%) of `maxsock` (about 2 × maxconn) and are
+    // killed past `pool-high-fd-ratio` (25%). So at the defaults 4,000+ mostly idle clients
+    // (the 10,000-client scenario) turned reuse off: every request opened a new connection to
+    // its instance (measured: connect = requests, reuse 0), and the instance's time went to
+    // accepting them (docs/PERFORMANCE.md, "The proxy path at 10,000 clients"). The idle server
+    // connections themselves stay few: HAProxy keeps about as many as its estimate of the
+    // server's need.
     // One thread: HAProxy's work per request is small next to an instance's, and on a machine
     // the instances share, a second thread mostly added synchronisation. Measured at 9,500
     // clients and 2,000 req/s offered (docs/PERFORMANCE.md, "The proxy path at 10,000
@@ -70,6 +92,12 @@ export function fleetHaproxyConfig(layout: FleetLayout, opts: { dropTo?: string 
     'defaults',
     '    mode http',
     '    option http-keep-alive',
+    // `http-reuse safe` (the default) stays: a client's first request gets a connection of its
+    // own, later ones any idle one. `always` cut connects from 18,073 to 38 of 68,000 requests
+    // at 10,000 clients with no measurable gain (instance CPU 0.249 against 0.242 ms a request,
+    // p99 26.2 against 24.9 ms; docs/PERFORMANCE.md, "10,000 clients through one HAProxy"),
+    // and it turns an instance closing an idle connection just as it is reused into a 502 for
+    // that first request, where under `safe` the client can retry.
     '    option forwardfor',
     // A request is sent to an instance only once its body is here (up to a buffer, 16 kB): a
     // slow client then waits in HAProxy, not in one of the instance's `maxconn` slots.
