@@ -35,6 +35,16 @@ export async function startBenchHaproxy(config: Config, server: { port: number; 
     // (docs/PERFORMANCE.md, "The proxy path at 10,000 clients"), connects ≈ requests.
     const s = (await fleet.haproxyServerStats()).get('api1');
     if (s) progress(`HAProxy sent the server ${s['stot'] ?? '?'} requests: ${s['connect'] ?? '?'} on a new connection, ${s['reuse'] ?? '?'} on a reused one`);
+    // Who answered the clients' 5xx: the server's own (admission, outage) or HAProxy's
+    // (queue full or timed out, no connection).
+    const totals = await fleet.haproxyTotals();
+    if (s && totals) {
+      const [all, fromServer] = [Number(totals.frontend['hrsp_5xx'] ?? 0), Number(s['hrsp_5xx'] ?? 0)];
+      const own = proxyRefusalTimes(logLinesSince(fleet.haproxyLogFile, 0));
+      progress(`clients got ${all} 5xx through HAProxy: ${fromServer} from the server, ${all - fromServer} from HAProxy itself `
+        + `(its log: ${own.at_once} refused at once, the queue full; ${own.after_queueing} after waiting in it); `
+        + `at most ${s['smax'] ?? '?'} requests at once on the server and ${totals.backend['qmax'] ?? '?'} queued`);
+    }
     await fleet.stopHaproxy();
     fs.rmSync(root, { recursive: true, force: true });
   };
