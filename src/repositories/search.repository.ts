@@ -11,7 +11,7 @@ import { iso } from './sql-fragments.ts';
  *   interests / roles / metadata → GIN jsonb_path_ops (`@>` containment),
  *   q → GIN on search_vector, city/state → B-tree (state, city, last_active_at, user_id),
  *   which also yields a city's profiles in page order (migration 0022), age → B-tree birthdate,
- *   lat/lng/radius → GiST on ll_to_earth(lat, lng) via earth_box, refined by earth_distance.
+ *   lat/lng/radius → GiST on earth_point(lat, lng) (ll_to_earth's body) via earth_box, refined by earth_distance.
  * The viewer's friend and block sets, built once per statement whatever the filters, are
  * index-only ranges of relationships_owner_cover_idx / relationships_target_cover_idx (0025).
  * The app sends these entries unnamed: a generic plan walks the whole activity order (~100k
@@ -41,8 +41,9 @@ import { iso } from './sql-fragments.ts';
  * once; planning ran ll_to_earth($10, $11) five times. Below are the functions' bodies written
  * out (earth_distance, earth_box, ll_to_earth, and earth() as its value): the same operations in
  * the same order, so the same float8 values (the `earth` domain's check, that the cube is a point
- * of at most 3 dimensions, holds for every ll_to_earth result). `ll_to_earth(p.lat, p.lng)`
- * itself stays where profiles_location_gist must match it: the box condition and the KNN order.
+ * of at most 3 dimensions, holds for every ll_to_earth result). The indexed call itself
+ * (INDEXED: earth_point, ll_to_earth's body) stays where profiles_location_gist must match it: the
+ * box condition and the KNN order.
  */
 /** earth(), earthdistance's radius in metres (`SELECT '6378168'::float8`). */
 const R = `'6378168'::float8`;
@@ -57,8 +58,12 @@ const point = (lat: string, lng: string): string =>
  */
 const greatCircle = (chord: string): string => `(2*${R}*asin(least(${chord}/(2*${R}), 1::float8)))`;
 const CENTER = point('$10::float8', '$11::float8');
-/** The indexed expression (profiles_location_gist): only where the index must match it. */
-const INDEXED = 'll_to_earth(p.lat, p.lng)';
+/**
+ * The indexed expression (profiles_location_gist): only where the index must match it.
+ * earth_point is ll_to_earth with its names resolved at creation (migrations/0029), so that
+ * autovacuum, which runs with search_path = pg_catalog, can evaluate the index's expression.
+ */
+const INDEXED = 'earth_point(p.lat, p.lng)';
 const HERE = point('p.lat', 'p.lng');
 /** earth_distance(center, here), in metres. */
 const DISTANCE = greatCircle(`cube_distance(${CENTER}, ${HERE})`);
