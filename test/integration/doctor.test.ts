@@ -91,6 +91,23 @@ describe('bgc doctor', () => {
     }
   });
 
+  it('reports an index whose SQL function autovacuum cannot resolve, and not one on a RETURN-body function', async () => {
+    // ll_to_earth's body names cube and earth unqualified (what migrations/0029 replaced).
+    await admin.query('CREATE TABLE scratch_geo (id int PRIMARY KEY, lat float8, lng float8)');
+    await admin.query('CREATE INDEX scratch_geo_ll ON scratch_geo USING gist (ll_to_earth(lat, lng))');
+    try {
+      const report = await doctor(tdb.config());
+      expect(report.checks).toContain('index_search_path');
+      expect(report.findings.map((f) => `${f.check} ${f.object}`)).toEqual(['index_search_path scratch_geo_ll']);
+      expect(report.findings[0]?.detail).toContain('ll_to_earth(double precision,double precision)');
+      await admin.query('DROP INDEX scratch_geo_ll');
+      await admin.query('CREATE INDEX scratch_geo_point ON scratch_geo USING gist (earth_point(lat, lng))');
+      expect((await doctor(tdb.config())).findings).toEqual([]);
+    } finally {
+      await admin.query('DROP TABLE scratch_geo');
+    }
+  });
+
   it('reports a node that is not a streaming replica, an unreachable replica and an unreachable Redis', async () => {
     const primaryAsReplica = `postgres://postgres@127.0.0.1:${PRIMARY_PORT}/${tdb.name}`;
     const nobody = `postgres://postgres@127.0.0.1:1/${tdb.name}`;

@@ -53,6 +53,27 @@ export const DOCTOR_SQL = {
     HAVING count(*) > 1
      ORDER BY 1`,
 
+  /**
+   * Index expressions and predicates that call an SQL function whose body is a string
+   * (parsed at each call under the caller's search_path) and that sets no search_path of its
+   * own. Autovacuum evaluates them with search_path = pg_catalog, so a body naming anything
+   * outside pg_catalog unqualified fails every automatic ANALYZE of the table (earthdistance's
+   * ll_to_earth under profiles_location_gist did: migrations/0029). A body written as
+   * `RETURN ...` or `BEGIN ATOMIC` (prosqlbody) is resolved at creation and safe. pg_depend
+   * records each function an index expression or predicate calls.
+   */
+  indexFunctionsBySearchPath: `/* doctor.index_functions_by_search_path */
+    SELECT DISTINCT i.indexrelid::regclass::text AS index_name, i.indrelid::regclass::text AS table_name,
+           p.oid::regprocedure::text AS function_name
+      FROM pg_index i
+      JOIN pg_class t ON t.oid = i.indrelid JOIN pg_namespace n ON n.oid = t.relnamespace
+      JOIN pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid = i.indexrelid AND d.refclassid = 'pg_proc'::regclass
+      JOIN pg_proc p ON p.oid = d.refobjid
+      JOIN pg_language l ON l.oid = p.prolang
+     WHERE ${USER_SCHEMA} AND l.lanname = 'sql' AND p.prosqlbody IS NULL
+       AND NOT EXISTS (SELECT 1 FROM unnest(coalesce(p.proconfig, '{}'::text[])) AS c(setting) WHERE c.setting LIKE 'search\\_path=%')
+     ORDER BY 1, 3`,
+
   tablesWithoutPrimaryKey: `/* doctor.tables_without_primary_key */
     SELECT t.oid::regclass::text AS table_name
       FROM pg_class t JOIN pg_namespace n ON n.oid = t.relnamespace

@@ -2,11 +2,11 @@ import type { Config } from '../../config/index.ts';
 import type { Database } from '../../db/database.ts';
 import type { ManagedPool } from '../../db/managed-pool.ts';
 import { checkPgStatStatements, checkRedisMemory, checkReplication, readNodeStates, type DoctorNode } from './node-checks.ts';
-import { checkDuplicateIndexes, checkForeignKeyIndexes, checkInvalidIndexes, checkPartitioning, checkPrimaryKeys } from './schema-checks.ts';
+import { checkDuplicateIndexes, checkForeignKeyIndexes, checkIndexFunctionsBySearchPath, checkInvalidIndexes, checkPartitioning, checkPrimaryKeys } from './schema-checks.ts';
 import { checkLocalStackOwnership } from './stack-checks.ts';
 import type { DoctorReport, Finding, NodeQuery } from './types.ts';
 
-export const CHECKS = ['fk_index', 'invalid_index', 'duplicate_index', 'primary_key', 'partitioning', 'pg_stat_statements', 'replication', 'redis_memory', 'local_stack'] as const;
+export const CHECKS = ['fk_index', 'invalid_index', 'duplicate_index', 'index_search_path', 'primary_key', 'partitioning', 'pg_stat_statements', 'replication', 'redis_memory', 'local_stack'] as const;
 
 function address(url: string): string {
   try { return new URL(url).host; } catch { return 'unparseable url'; }
@@ -30,6 +30,7 @@ export async function runDoctor(config: Config, db: Database): Promise<DoctorRep
     checkForeignKeyIndexes(primary.query),
     checkInvalidIndexes(primary.query),
     checkDuplicateIndexes(primary.query),
+    checkIndexFunctionsBySearchPath(primary.query),
     checkPrimaryKeys(primary.query),
     checkPartitioning(primary.query),
     checkPgStatStatements(states),

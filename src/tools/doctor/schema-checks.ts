@@ -36,6 +36,16 @@ export async function checkDuplicateIndexes(q: NodeQuery): Promise<Finding[]> {
   }));
 }
 
+export async function checkIndexFunctionsBySearchPath(q: NodeQuery): Promise<Finding[]> {
+  const rows = await q<{ index_name: string; table_name: string; function_name: string }>(DOCTOR_SQL.indexFunctionsBySearchPath);
+  return rows.map((r) => ({
+    check: 'index_search_path',
+    severity: 'error',
+    object: r.index_name,
+    detail: `index on ${r.table_name} calls ${r.function_name}, an SQL function whose body is resolved at each call and that sets no search_path: autovacuum (search_path = pg_catalog) cannot evaluate it if the body names anything outside pg_catalog unqualified, and then never analyzes ${r.table_name}; write the body as RETURN … (migrations/0029) or give the function SET search_path`,
+  }));
+}
+
 export async function checkPrimaryKeys(q: NodeQuery): Promise<Finding[]> {
   const rows = await q<{ table_name: string }>(DOCTOR_SQL.tablesWithoutPrimaryKey);
   return rows.map((r) => ({
