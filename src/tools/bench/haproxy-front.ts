@@ -51,7 +51,7 @@ export async function startBenchHaproxy(config: Config, server: { port: number; 
   try {
     await fleet.startHaproxy();
     const ms = await until('HAProxy sees the server UP', async () => (await fleet.haproxyServers()).get('api1') === 'UP', 30_000);
-    progress(`HAProxy on :${layout.apiPort} in front of :${server.port} (UP after ${ms} ms; ${layout.admission.instanceMaxconn} at once, ${layout.admission.queuePerInstance} queued, ${layout.admission.queueTimeoutMs} ms queue timeout)`);
+    progress(`HAProxy on :${layout.apiPort} in front of :${server.port} (UP after ${ms} ms; ${layout.admission.instanceMaxconn} at once, ${layout.admission.queuePerInstance} queued${layout.admission.queueBudgetMs ? ` or ${layout.admission.queueBudgetMs} ms of arrivals` : ''}, ${layout.admission.queueTimeoutMs} ms queue timeout)`);
   } catch (err) {
     await stop();
     throw err;
