@@ -27,18 +27,6 @@ describe('HAProxy admission (src/tools/stack/fleet/haproxy-config.ts)', () => {
     expect(cfg).toMatch(/http-error status 503 .*"code":"OVERLOADED"/);
   });
 
-  it('without a queue budget, the count alone; with one, refuses only past both the count and the budget at the current rate', () => {
-    expect(cfg).not.toContain('queue_budget');
-    const budgeted = fleetHaproxyConfig(buildFleetLayout('/tmp/x', {
-      count: 3, apiPort: 3000, admission: { instanceMaxconn: 7, queuePerInstance: 5, queueBudgetMs: 40, queueTimeoutMs: 300 },
-    }), { descriptorLimit: 20_000 });
-    // 40 ms of the rate requests reach the instances at (be_sess_rate: per second).
-    expect(budgeted).toContain('http-request set-var(txn.queue_budget) be_sess_rate(instances),mul(40),div(1000) if !probe !realtime');
-    // Both conditions on one rule: HAProxy ANDs them.
-    expect(budgeted).toMatch(/http-request return status 503 .* if !probe !realtime \{ queue\(instances\) ge 15 \} \{ queue\(instances\),sub\(txn\.queue_budget\) ge 0 \}/);
-    expect(budgeted.match(/http-request return/g)).toHaveLength(1);
-  });
-
   it('sends /api/realtime to a backend without maxconn that tracks the same instances', () => {
     expect(cfg).toContain('use_backend realtime if realtime');
     const realtime = cfg.slice(cfg.indexOf('\nbackend realtime'));

@@ -38,20 +38,6 @@ export function clientConnectionLimit(descriptorLimit: number): number {
 }
 
 /**
- * The frontend's refusal when the queue is full (ProxyAdmission.queueBudgetMs): at least
- * `queueLimit` may wait, and more while the queue holds less than the budget's worth of the
- * rate requests are passed on at. HAProxy has no max(), so the two limits are two conditions.
- */
-function queueRules(a: FleetLayout['admission'], queueLimit: number): string[] {
-  const refuse = `http-request return ${overloadedAnswer()} if !probe !realtime { queue(instances) ge ${queueLimit} }`;
-  if (!a.queueBudgetMs) return [`    ${refuse}`];
-  return [
-    `    http-request set-var(txn.queue_budget) be_sess_rate(instances),mul(${a.queueBudgetMs}),div(1000) if !probe !realtime`,
-    `    ${refuse} { queue(instances),sub(txn.queue_budget) ge 0 }`,
-  ];
-}
-
-/**
  * HAProxy in front of the app instances (docs/OPERATIONS.md, "A fleet of app instances").
  *  - `leastconn`: a slow instance gets fewer new requests instead of an equal share.
  *  - `option httpchk GET /readyz`: an instance that is draining (SIGTERM), not warmed up or
@@ -63,8 +49,8 @@ function queueRules(a: FleetLayout['admission'], queueLimit: number): string[] {
  *    dead instance before it is marked down is tried on another one; a request already sent
  *    is never retried (it may not be idempotent), so a SIGKILL fails only those in flight.
  *  - admission (layout.admission, docs/RELIABILITY.md "Overload"): `maxconn` per instance, the
- *    rest queued here; a new request that finds the queue full (queueRules), or a queued one past
- *    `timeout queue`, gets the API's 503 OVERLOADED with Retry-After from HAProxy itself. Probes and
+ *    rest queued here; a new request that finds the queue full, or a queued one past `timeout
+ *    queue`, gets the API's 503 OVERLOADED with Retry-After from HAProxy itself. Probes and
  *    /api/realtime are exempt: realtime sockets are long-lived tunnels with their own limit
  *    (BGC_REALTIME_MAX_CONNECTIONS), so they go to a backend of the same instances without
  *    maxconn, where they cannot take the request slots.
@@ -149,7 +135,7 @@ export function fleetHaproxyConfig(layout: FleetLayout, opts: { descriptorLimit:
     '    http-response set-header X-BGC-Instance %[srv_name]',
     '    acl probe path /healthz /readyz',
     '    acl realtime path /api/realtime',
-    ...queueRules(a, queueLimit),
+    `    http-request return ${overloadedAnswer()} if !probe !realtime { queue(instances) ge ${queueLimit} }`,
     '    use_backend realtime if realtime',
     '    default_backend instances',
     '',

@@ -36,15 +36,7 @@ export interface FleetLayout {
  */
 export interface ProxyAdmission {
   readonly instanceMaxconn: number;
-  /** The queue may always hold this many per instance. */
   readonly queuePerInstance: number;
-  /**
-   * And beyond that, as many as arrive in this long at the rate HAProxy is passing requests on
-   * (its backend session rate over the last second): a queue of that length drains in about this
-   * long at that rate, so the limit is a bound on queueing time, not on a count (Little's law).
-   * Absent: the count alone.
-   */
-  readonly queueBudgetMs?: number;
   readonly queueTimeoutMs: number;
 }
 
@@ -54,13 +46,8 @@ export interface ProxyAdmission {
  * "Overload: admission at HAProxy") 30 + 30 answered 1,402-1,698 2xx/s at 2xx p99 83-117 ms;
  * 60 + 60 answered 1,304-1,332 at p99 163-172 ms (more requests waiting inside the instance).
  * The instance's own queue-delay admission still decides within this.
- *
- * The queue budget: at 2,000 req/s a queue of 30 is 15 ms of arrivals, so an instance that the
- * machine's other processes kept off the CPU for a few tens of ms (a garbage collection's
- * helper threads taking both cores) got 503s at a load it carries easily (docs/PERFORMANCE.md,
- * "Refusals at half capacity: a queue bounded in time"). 50 ms of arrivals rides out such a stall.
  */
-export const DEFAULT_PROXY_ADMISSION: ProxyAdmission = { instanceMaxconn: 30, queuePerInstance: 30, queueBudgetMs: 50, queueTimeoutMs: 500 };
+export const DEFAULT_PROXY_ADMISSION: ProxyAdmission = { instanceMaxconn: 30, queuePerInstance: 30, queueTimeoutMs: 500 };
 
 /** HAProxy health checks: every 500 ms, down after 2 failures, so a draining instance is out within ~1.5 s. */
 export const CHECK_INTER_MS = 500;
