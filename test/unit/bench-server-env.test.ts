@@ -8,6 +8,13 @@ describe('bgc bench --server-env', () => {
     expect(resolveOptions({ workload: 'send' }, 'bench').serverEnv).toBeUndefined();
   });
 
+  it('--instances: servers behind the fleet\'s HAProxy, so only with --haproxy', () => {
+    expect(resolveOptions({ workload: 'mixed' }, 'bench').instances).toBe(1);
+    expect(resolveOptions({ workload: 'mixed', haproxy: true, instances: '3' }, 'bench').instances).toBe(3);
+    expect(() => resolveOptions({ workload: 'mixed', instances: '2' }, 'bench')).toThrow(/--instances needs --haproxy/);
+    expect(() => resolveOptions({ workload: 'mixed', haproxy: true, instances: '9' }, 'bench')).toThrow(/--instances must be a positive integer ≤ 8/);
+  });
+
   it('refuses names the bench owns and pairs without a name', () => {
     expect(() => parseServerEnv('DATABASE_URL=postgres://elsewhere')).toThrow(/BGC_\* names, got "DATABASE_URL=postgres:\/\/elsewhere"/);
     expect(() => parseServerEnv('=4')).toThrow(/NAME=value/);

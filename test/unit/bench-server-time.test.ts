@@ -45,3 +45,25 @@ bgc_process_nodejs_eventloop_lag_max_seconds 0.0904
     expect(m.event_loop_delay_ms).toBeNull();
   });
 });
+
+describe('bench: several instances behind HAProxy (PromSnapshot.merge)', () => {
+  const one = (requests: number, seconds: number, lagP99: number) => scrape(`
+bgc_http_request_duration_seconds_count{route="/a",method="GET",status_class="2xx"} ${requests}
+bgc_http_request_duration_seconds_sum{route="/a",method="GET",status_class="2xx"} ${seconds}
+bgc_process_nodejs_eventloop_lag_p99_seconds ${lagP99}
+`);
+
+  it('adds the instances\' counters and takes the worst instance\'s event loop delay', () => {
+    const before = PromSnapshot.merge([one(0, 0, 0.011), one(0, 0, 0.011)]);
+    const after = PromSnapshot.merge([one(1000, 2, 0.02), one(3000, 2, 0.05)]);
+    const m = serverMeasures(before, after, new Map(), 4000);
+    // (2 + 2) s over 4,000 requests, not either instance's mean alone.
+    expect(m.server_mean_ms).toBe(1);
+    expect(m.event_loop_delay_ms?.p99).toBe(40);
+  });
+
+  it('leaves a single scrape as it is', () => {
+    const s = one(5, 1, 0.02);
+    expect(PromSnapshot.merge([s])).toBe(s);
+  });
+});

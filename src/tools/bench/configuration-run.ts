@@ -42,14 +42,19 @@ export interface ConfigurationPlan {
   readonly extraEnv?: Readonly<Record<string, string>>;
   /** `node --cpu-prof` for the server under test, into this folder. */
   readonly cpuProfDir?: string;
-  /** The load goes through the fleet's HAProxy in front of the server (`--haproxy`). */
-  readonly haproxy?: { readonly config: Config };
+  /**
+   * The load goes through the fleet's HAProxy in front of the server (`--haproxy`), and with
+   * `instances` above 1 (`--instances N`) in front of that many servers with the same settings.
+   */
+  readonly haproxy?: { readonly config: Config; readonly instances?: number };
   readonly progress: (m: string) => void;
 }
 
 export interface StartedConfiguration {
   readonly plan: ConfigurationPlan;
   readonly server: ServerUnderTest;
+  /** Every instance: the server, then the others behind HAProxy (`--instances N`). */
+  readonly servers: readonly ServerUnderTest[];
   readonly proxies: LatencyProxies | undefined;
   readonly front: BenchHaproxy | undefined;
   /** Where the load goes: the server's port, or HAProxy's in front of it. */
@@ -90,19 +95,28 @@ export async function startConfiguration(plan: ConfigurationPlan): Promise<Start
   try {
     const t0 = performance.now();
     const nodeArgs = plan.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${plan.cpuProfDir}`] : [];
-    const server = await ServerUnderTest.start({ endpoints: proxies?.endpoints ?? direct, baseline, extraEnv: env, nodeArgs });
+    const count = plan.haproxy?.instances ?? 1;
+    const startOne = () => ServerUnderTest.start({ endpoints: proxies?.endpoints ?? direct, baseline, extraEnv: env, nodeArgs });
+    const starting = await Promise.allSettled(Array.from({ length: count }, startOne));
+    const servers = starting.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+    const failed = starting.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+    const [server] = servers;
+    if (failed || !server) {
+      await Promise.all(servers.map((s) => s.stop()));
+      throw failed?.reason ?? new Error('no server under test started');
+    }
     const startSeconds = (performance.now() - t0) / 1000;
-    plan.progress(`${plan.configuration} server ready on :${server.port} in ${startSeconds.toFixed(1)} s`);
+    plan.progress(`${plan.configuration} server${count > 1 ? `s (${count} instances)` : ''} ready on :${servers.map((s) => s.port).join(', :')} in ${startSeconds.toFixed(1)} s`);
     let front: BenchHaproxy | undefined;
     if (plan.haproxy) {
       try {
-        front = await startBenchHaproxy(plan.haproxy.config, server, plan.progress);
+        front = await startBenchHaproxy(plan.haproxy.config, servers, plan.progress);
       } catch (err) {
-        await server.stop();
+        await Promise.all(servers.map((s) => s.stop()));
         throw err;
       }
     }
-    return { plan, server, proxies, front, loadPort: front?.port ?? server.port, env, startSeconds, replicaUrls: direct.replicaUrls };
+    return { plan, server, servers, proxies, front, loadPort: front?.port ?? server.port, env, startSeconds, replicaUrls: direct.replicaUrls };
   } catch (err) {
     await proxies?.stop();
     throw err;
@@ -112,7 +126,7 @@ export async function startConfiguration(plan: ConfigurationPlan): Promise<Start
 export async function stopConfiguration(started: StartedConfiguration | undefined): Promise<void> {
   if (!started) return;
   await started.front?.stop();
-  await started.server.stop();
+  await Promise.all(started.servers.map((s) => s.stop()));
   await started.proxies?.stop();
   // Each run has a namespace of its own, and its entries would outlive it by the cache's grace
   // (6 h): runs piled up until Redis reached maxmemory and evicted keys of the runs after them
@@ -159,7 +173,7 @@ export async function measureConfiguration(started: StartedConfiguration, load: 
   const sampler = await PgConnectionSampler.open(nodes, plan.urls.database);
   // Direct addresses, not the latency proxies': the processes are found by the port they listen on.
   const directNodes = [{ name: 'primary', url: plan.urls.primaryUrl }, ...started.replicaUrls.map((url, i) => ({ name: `replica${i + 1}`, url }))];
-  const cpu = await CpuAccountant.locate({ api: server.pid, loadGenerator: load.pid, nodes: directNodes, redisUrl: plan.redisUrl, proxy: started.front?.pid });
+  const cpu = await CpuAccountant.locate({ api: started.servers.map((s) => s.pid), loadGenerator: load.pid, nodes: directNodes, redisUrl: plan.redisUrl, proxy: started.front?.pid });
   const dbTime = await DbTimeSampler.open(nodes);
   const redisCommands = await RedisCommandSampler.open(plan.redisUrl);
   try {
@@ -167,7 +181,7 @@ export async function measureConfiguration(started: StartedConfiguration, load: 
     const workloads: Record<string, WorkloadMeasure> = {};
     for (const w of plan.workloads) {
       plan.progress(`${plan.configuration}: ${w} (${plan.spec.mode === 'open' ? `${plan.spec.rate} req/s paced over ${plan.spec.connections} connections` : `${plan.spec.connections} connections`}, ${plan.spec.durationMs / 1000} s after ${plan.spec.warmupMs / 1000} s warm-up)`);
-      workloads[w] = await measureWorkload({ server, port: started.loadPort, load, sampler, writes, cpu, dbTime, ...(redisCommands ? { redisCommands } : {}) }, { ...plan.spec, workload: w });
+      workloads[w] = await measureWorkload({ server, servers: started.servers, port: started.loadPort, load, sampler, writes, cpu, dbTime, ...(redisCommands ? { redisCommands } : {}) }, { ...plan.spec, workload: w });
     }
     return {
       run: {

@@ -58,7 +58,8 @@ function treeSeconds(root: number, table: Map<number, ProcTimes>): number | null
 }
 
 /** A process tree to account for, by the name the report uses. */
-export interface CpuTarget { readonly name: string; readonly pid: number | null }
+/** A component to account for, by the name the report uses: one or more process trees (null: not found). */
+export interface CpuTarget { readonly name: string; readonly pids: readonly number[] | null }
 
 export type CpuSnapshot = { readonly atMs: number; readonly seconds: Readonly<Record<string, number | null>> };
 
@@ -80,7 +81,8 @@ export class CpuAccountant {
    * this user cannot see, is reported as null rather than guessed.
    */
   static async locate(opts: {
-    readonly api: number | undefined;
+    /** The API's instances (several behind HAProxy with `--instances N`), added up. */
+    readonly api: number | undefined | ReadonlyArray<number | undefined>;
     readonly loadGenerator: number | undefined;
     readonly nodes: ReadonlyArray<{ readonly name: string; readonly url: string }>;
     readonly redisUrl: string;
@@ -93,18 +95,24 @@ export class CpuAccountant {
       const holder = await findListener(Number(u.port || (u.protocol.startsWith('redis') ? 6379 : 5432)));
       return holder?.pid ?? null;
     };
-    const targets: CpuTarget[] = [{ name: 'api', pid: opts.api ?? null }];
-    if (opts.proxy !== undefined) targets.push({ name: 'haproxy', pid: opts.proxy });
-    for (const n of opts.nodes) targets.push({ name: n.name, pid: await byPort(n.url) });
-    targets.push({ name: 'redis', pid: await byPort(opts.redisUrl) });
-    targets.push({ name: 'load_generator', pid: opts.loadGenerator ?? null });
+    const one = (pid: number | null | undefined): number[] | null => (pid === null || pid === undefined ? null : [pid]);
+    const apis = (Array.isArray(opts.api) ? opts.api : [opts.api]) as ReadonlyArray<number | undefined>;
+    const targets: CpuTarget[] = [{ name: 'api', pids: apis.some((p) => p === undefined) ? null : apis as number[] }];
+    if (opts.proxy !== undefined) targets.push({ name: 'haproxy', pids: one(opts.proxy) });
+    for (const n of opts.nodes) targets.push({ name: n.name, pids: one(await byPort(n.url)) });
+    targets.push({ name: 'redis', pids: one(await byPort(opts.redisUrl)) });
+    targets.push({ name: 'load_generator', pids: one(opts.loadGenerator) });
     return new CpuAccountant(targets);
   }
 
   snapshot(): CpuSnapshot {
     const table = processTable();
     const seconds: Record<string, number | null> = {};
-    for (const t of this.targets) seconds[t.name] = t.pid === null ? null : treeSeconds(t.pid, table);
+    for (const t of this.targets) {
+      // A tree that is gone (an instance exited) makes the component's figure unknown, not smaller.
+      const each = t.pids?.map((pid) => treeSeconds(pid, table)) ?? [null];
+      seconds[t.name] = each.some((v) => v === null) ? null : (each as number[]).reduce((a, b) => a + b, 0);
+    }
     const own = process.cpuUsage();
     seconds[HARNESS] = (own.user + own.system) / 1e6;
     return { atMs: performance.now(), seconds };

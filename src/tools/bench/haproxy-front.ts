@@ -22,36 +22,47 @@ export interface BenchHaproxy {
 /**
  * `bgc bench --haproxy`: the load reaches the server under test through the fleet's HAProxy
  * (src/tools/stack/fleet/haproxy-config.ts: the same config, its admission included), with the
- * server as the fleet's one instance, so a run can be set against a direct one. The server's
+ * server as the fleet's one instance, so a run can be set against a direct one, or with
+ * `--instances N` the server and N - 1 more as the fleet's instances. The server's
  * own metrics are still read from it directly. HAProxy logs every request here
  * (layout.requestLog), so the proxy's refusals are timed where they happen.
  */
-export async function startBenchHaproxy(config: Config, server: { port: number; adminPort: number }, progress: (line: string) => void): Promise<BenchHaproxy> {
+export async function startBenchHaproxy(config: Config, servers: ReadonlyArray<{ port: number; adminPort: number }>, progress: (line: string) => void): Promise<BenchHaproxy> {
   const root = path.join(config.dataDir, 'bench', `haproxy-${crypto.randomBytes(3).toString('hex')}`);
-  const layout = buildFleetLayout(root, { count: 1, apiPort: await freePort(), statsPort: await freePort(), instancePorts: [server.port], adminPorts: [server.adminPort], requestLog: true });
+  const layout = buildFleetLayout(root, {
+    count: servers.length, apiPort: await freePort(), statsPort: await freePort(),
+    instancePorts: servers.map((s) => s.port), adminPorts: servers.map((s) => s.adminPort), requestLog: true,
+  });
+  const names = layout.instances.map((i) => i.name);
   const fleet = new Fleet(layout, config.projectRoot);
   const stop = async () => {
-    // Connections opened to the server against requests sent on a reused one: with reuse lost
-    // (docs/PERFORMANCE.md, "The proxy path at 10,000 clients"), connects ≈ requests.
-    const s = (await fleet.haproxyServerStats()).get('api1');
-    if (s) progress(`HAProxy sent the server ${s['stot'] ?? '?'} requests: ${s['connect'] ?? '?'} on a new connection, ${s['reuse'] ?? '?'} on a reused one`);
-    // Who answered the clients' 5xx: the server's own (admission, outage) or HAProxy's
+    // Connections opened to the instances against requests sent on a reused one: with reuse
+    // lost (docs/PERFORMANCE.md, "The proxy path at 10,000 clients"), connects ≈ requests.
+    const stats = await fleet.haproxyServerStats();
+    const each = names.map((n) => stats.get(n)).filter((x): x is NonNullable<typeof x> => x !== undefined);
+    const total = (field: string): number => each.reduce((sum, x) => sum + Number(x[field] ?? 0), 0);
+    const most = each.map((x) => x['smax'] ?? '?').join(' / ');
+    if (each.length > 0) progress(`HAProxy sent the ${names.length === 1 ? 'server' : `${names.length} instances`} ${total('stot')} requests: ${total('connect')} on a new connection, ${total('reuse')} on a reused one`);
+    // Who answered the clients' 5xx: the instances' own (admission, outage) or HAProxy's
     // (queue full or timed out, no connection).
     const totals = await fleet.haproxyTotals();
-    if (s && totals) {
-      const [all, fromServer] = [Number(totals.frontend['hrsp_5xx'] ?? 0), Number(s['hrsp_5xx'] ?? 0)];
+    if (each.length > 0 && totals) {
+      const [all, fromServer] = [Number(totals.frontend['hrsp_5xx'] ?? 0), total('hrsp_5xx')];
       const own = proxyRefusalTimes(logLinesSince(fleet.haproxyLogFile, 0));
-      progress(`clients got ${all} 5xx through HAProxy: ${fromServer} from the server, ${all - fromServer} from HAProxy itself `
+      progress(`clients got ${all} 5xx through HAProxy: ${fromServer} from the ${names.length === 1 ? 'server' : 'instances'}, ${all - fromServer} from HAProxy itself `
         + `(its log: ${own.at_once} refused at once, the queue full; ${own.after_queueing} after waiting in it); `
-        + `at most ${s['smax'] ?? '?'} requests at once on the server and ${totals.backend['qmax'] ?? '?'} queued`);
+        + `at most ${most} requests at once on ${names.length === 1 ? 'the server' : 'each instance'} and ${totals.backend['qmax'] ?? '?'} queued`);
     }
     await fleet.stopHaproxy();
     fs.rmSync(root, { recursive: true, force: true });
   };
   try {
     await fleet.startHaproxy();
-    const ms = await until('HAProxy sees the server UP', async () => (await fleet.haproxyServers()).get('api1') === 'UP', 30_000);
-    progress(`HAProxy on :${layout.apiPort} in front of :${server.port} (UP after ${ms} ms; ${layout.admission.instanceMaxconn} at once, ${layout.admission.queuePerInstance} queued${layout.admission.queueBudgetMs ? ` or ${layout.admission.queueBudgetMs} ms of arrivals` : ''}, ${layout.admission.queueTimeoutMs} ms queue timeout)`);
+    const ms = await until('HAProxy sees every instance UP', async () => {
+      const up = await fleet.haproxyServers();
+      return names.every((n) => up.get(n) === 'UP');
+    }, 30_000);
+    progress(`HAProxy on :${layout.apiPort} in front of :${servers.map((x) => x.port).join(', :')} (UP after ${ms} ms; ${layout.admission.instanceMaxconn} at once, ${layout.admission.queuePerInstance} queued, ${layout.admission.queueTimeoutMs} ms queue timeout)`);
   } catch (err) {
     await stop();
     throw err;

@@ -6,7 +6,7 @@ import type { LoadMode, LoadResult } from './load/types.ts';
 import type { PgConnectionSampler } from './pg-sampler.ts';
 import { commandsPerRequest, type CommandCounts, type RedisCommandSampler } from './redis-commands.ts';
 import { serverMeasures, type EventLoopDelay, type WritesByName } from './server-metrics.ts';
-import type { ServerUnderTest } from './server-under-test.ts';
+import { ServerUnderTest } from './server-under-test.ts';
 import type { OpMeasure, WorkloadMeasure } from './report-types.ts';
 import type { WorkloadName } from './workloads/catalog.ts';
 
@@ -22,6 +22,8 @@ export interface RunSpec {
 
 export interface MeasureContext {
   readonly server: ServerUnderTest;
+  /** Every instance behind HAProxy (`--instances N`), the server first; their metrics are added up. */
+  readonly servers?: readonly ServerUnderTest[];
   /** Where the load goes: the server's port, or a proxy's in front of it (`--haproxy`). */
   readonly port?: number;
   readonly load: LoadGenerator;
@@ -41,7 +43,8 @@ export interface MeasureContext {
 export async function measureWorkload(ctx: MeasureContext, spec: RunSpec): Promise<WorkloadMeasure> {
   const job = { workload: spec.workload, mode: spec.mode, host: '127.0.0.1', port: ctx.port ?? ctx.server.port, connections: spec.connections, rate: spec.rate, timeoutMs: spec.timeoutMs };
   if (spec.warmupMs > 0) await ctx.load.run({ ...job, durationMs: spec.warmupMs });
-  const before = await ctx.server.metrics();
+  const servers = ctx.servers ?? [ctx.server];
+  const before = await ServerUnderTest.metricsOf(servers);
   const dbBefore = await ctx.dbTime?.snapshot();
   const redisBefore = await ctx.redisCommands?.snapshot();
   const cpuBefore = ctx.cpu?.snapshot();
@@ -57,7 +60,7 @@ export async function measureWorkload(ctx: MeasureContext, spec: RunSpec): Promi
   const peaks = await ctx.sampler.stop();
   const dbAfter = await ctx.dbTime?.snapshot();
   const redisAfter = await ctx.redisCommands?.snapshot();
-  const after = await ctx.server.metrics();
+  const after = await ServerUnderTest.metricsOf(servers);
   const server = serverMeasures(before, after, ctx.writes, result.responses);
   return {
     ...toMeasure(spec, result, server, peaks),

@@ -21,6 +21,8 @@ export interface BenchOptions {
   readonly pgbouncer: boolean;
   /** The load reaches the server through the fleet's HAProxy (its admission included). */
   readonly haproxy: boolean;
+  /** With `haproxy`: this many servers behind it, the fleet's instances (`--instances N`, default 1). */
+  readonly instances: number;
   /** Run the server under test with `node --cpu-prof` into this folder (its profile is written when it stops). */
   readonly cpuProfDir?: string;
   /** BGC_* settings for the server under test (`--server-env`), over the bench's own. */

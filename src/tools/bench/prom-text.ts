@@ -67,6 +67,23 @@ export class PromSnapshot {
     return total;
   }
 
+  /** The largest value among the series of `name` (a gauge read across instances). */
+  max(name: string): number {
+    let top = Number.NEGATIVE_INFINITY;
+    for (const s of this.samples) if (s.name === name && s.value > top) top = s.value;
+    return top === Number.NEGATIVE_INFINITY ? 0 : top;
+  }
+
+  /**
+   * Several instances' scrapes as one (`bgc bench --haproxy --instances N`): every series gets
+   * an `bgc_instance` label, so counters and histograms add up across instances in sum() and
+   * delta(), and a gauge is read with max().
+   */
+  static merge(snapshots: readonly PromSnapshot[]): PromSnapshot {
+    if (snapshots.length === 1 && snapshots[0]) return snapshots[0];
+    return new PromSnapshot(snapshots.flatMap((snap, i) => snap.samples.map((s) => ({ ...s, labels: { ...s.labels, bgc_instance: String(i + 1) } }))));
+  }
+
   /** Distinct values of one label across the series of `name`. */
   labelValues(name: string, label: string): string[] {
     const set = new Set<string>();

@@ -105,7 +105,7 @@ export async function runBench(config: Config, opts: BenchOptions, print: (m: st
 
   // Both servers start at once (compiling and warming in parallel); the baseline one then
   // idles, with no connection open, until its turn. One load generator serves both.
-  const optPlan = { ...common, configuration: 'optimized' as const, urls: bench.urls, ...(opts.haproxy ? { haproxy: { config } } : {}) };
+  const optPlan = { ...common, configuration: 'optimized' as const, urls: bench.urls, ...(opts.haproxy ? { haproxy: { config, instances: opts.instances } } : {}) };
   const loadStarting = LoadGenerator.start(EMPTY_BENCH_DATA);
   const starting = [startConfiguration(optPlan), ...(base ? [startConfiguration({ ...common, configuration: 'baseline' as const, urls: base.urls })] : [])];
   const settled = await Promise.allSettled([loadStarting, ...starting]);

@@ -123,9 +123,10 @@ const LOOP = 'bgc_process_nodejs_eventloop_lag';
 /** monitorEventLoopDelay's resolution as prom-client sets it (eventLoopMonitoringPrecision). */
 const LOOP_TIMER_MS = 10;
 
+/** With several instances, the worst one's. */
 function eventLoopDelay(after: PromSnapshot): EventLoopDelay | null {
   if (!after.has(`${LOOP}_p99_seconds`)) return null;
-  const ms = (stat: string) => Math.max(0, Math.round((after.sum(`${LOOP}_${stat}_seconds`) * 1000 - LOOP_TIMER_MS) * 100) / 100);
+  const ms = (stat: string) => Math.max(0, Math.round((after.max(`${LOOP}_${stat}_seconds`) * 1000 - LOOP_TIMER_MS) * 100) / 100);
   return { mean: ms('mean'), p50: ms('p50'), p99: ms('p99'), max: ms('max') };
 }
 

@@ -93,6 +93,11 @@ export class ServerUnderTest {
     return new PromSnapshot(parsePromText(await res.text()));
   }
 
+  /** All instances' scrapes as one (PromSnapshot.merge): the bench's `--haproxy --instances N`. */
+  static async metricsOf(servers: readonly ServerUnderTest[]): Promise<PromSnapshot> {
+    return PromSnapshot.merge(await Promise.all(servers.map((s) => s.metrics())));
+  }
+
   /** Recent server output, for error reports. */
   get output(): string { return this.#output; }
 

@@ -11,6 +11,7 @@ import { LoadGenerator } from '../load/runner.ts';
 import type { LoadResult } from '../load/types.ts';
 import type { BenchOptions } from '../options.ts';
 import type { PromSnapshot } from '../prom-text.ts';
+import { ServerUnderTest } from '../server-under-test.ts';
 import { SHED_ROUTE_LABEL } from '../../../http/overload-guard.ts';
 import { DEFAULT_PROXY_ADMISSION } from '../../stack/fleet/layout.ts';
 
@@ -36,7 +37,7 @@ export const OVERLOAD_FACTOR = 4;
  */
 export const CAPACITY_CONNECTIONS = 128;
 /**
- * Through HAProxy, as many as it runs and queues for the one instance: every client beyond
+ * Through HAProxy, as many as it runs and queues for each instance: every client beyond
  * that is refused at once and sends again at once, a refusal storm that measured the closed
  * loop at 750-1,547 2xx/s where the open loop after it completed 1,402-1,666.
  */
@@ -49,7 +50,7 @@ export async function runOverload(config: Config, opts: BenchOptions, runId: str
   const workload = opts.workloads[0] ?? 'mixed';
   const bench = await ensureBenchDatabase(config, opts.preset, progress);
   await waitForReplicas(bench.urls.primaryUrl, bench.urls.replicaUrls, 10 * 60_000);
-  const capacityConnections = opts.haproxy ? HAPROXY_CAPACITY_CONNECTIONS : CAPACITY_CONNECTIONS;
+  const capacityConnections = opts.haproxy ? HAPROXY_CAPACITY_CONNECTIONS * opts.instances : CAPACITY_CONNECTIONS;
   const capacitySpec = { mode: 'closed' as const, connections: capacityConnections, warmupMs: opts.warmupMs, durationMs: opts.durationMs, timeoutMs: opts.timeoutMs };
   const load = await LoadGenerator.start(EMPTY_BENCH_DATA);
   let started: StartedConfiguration | undefined;
@@ -59,7 +60,7 @@ export async function runOverload(config: Config, opts: BenchOptions, runId: str
       login: opts.login, settleAfterLoginMs: LSN_TTL_MS + 1_000, progress,
       // --server-env: compare one setting (e.g. BGC_OVERLOAD_SLOTS_PER_CONNECTION) in otherwise identical runs.
       ...(opts.serverEnv ? { extraEnv: opts.serverEnv } : {}),
-      ...(opts.haproxy ? { haproxy: { config } } : {}),
+      ...(opts.haproxy ? { haproxy: { config, instances: opts.instances } } : {}),
     });
     // Logs in, waits out the logins' read-your-writes window, warms up, measures closed loop.
     const capacityRun = (await measureConfiguration(started, load)).run.workloads[workload];
@@ -73,13 +74,13 @@ export async function runOverload(config: Config, opts: BenchOptions, runId: str
     // Where the cores went while overloaded: the excess costs whoever refuses it (the API, or
     // HAProxy with --haproxy) and the load generator that offers it, on the same two cores.
     const nodes = [{ name: 'primary', url: bench.urls.primaryUrl }, ...bench.urls.replicaUrls.map((url, i) => ({ name: `replica${i + 1}`, url }))];
-    const cpu = await CpuAccountant.locate({ api: started.server.pid, loadGenerator: load.pid, nodes, redisUrl: config.redis.url, proxy: started.front?.pid });
-    const before = await started.server.metrics();
+    const cpu = await CpuAccountant.locate({ api: started.servers.map((s) => s.pid), loadGenerator: load.pid, nodes, redisUrl: config.redis.url, proxy: started.front?.pid });
+    const before = await ServerUnderTest.metricsOf(started.servers);
     const cpuBefore = cpu.snapshot();
     const logMark = started.front?.logMark();
     const over = await load.run({ workload, mode: 'open', host: '127.0.0.1', port: started.loadPort, connections: opts.connections, rate, durationMs: opts.durationMs, timeoutMs: opts.timeoutMs });
     const cores = CpuAccountant.use(cpuBefore, cpu.snapshot(), over.responses).cores;
-    const after = await started.server.metrics();
+    const after = await ServerUnderTest.metricsOf(started.servers);
     return judge({ cores, capacityConnections, workload, capacity, capacityRun: { requests: capacityRun.requests, status_counts: capacityRun.status_counts, p99_ms: capacityRun.p99_ms }, rate, over, opts, shed: shedByReason(before, after), serverRefusals: serverRefusalTimes(before, after),
       proxyRefusals: started.front && logMark !== undefined ? started.front.refusalsSince(logMark) : undefined });
   } finally {

@@ -14,11 +14,13 @@ import { CliError, progressLine } from '../output.ts';
 
 interface BenchCliOptions {
   workload: string; duration?: string; warmup?: string; connections?: string; rate?: string; preset?: string;
-  baseline?: boolean; floor?: boolean; latencyMs?: string; pgbouncer?: boolean; haproxy?: boolean; json?: string; quick?: boolean; scenario?: string;
+  baseline?: boolean; floor?: boolean; latencyMs?: string; pgbouncer?: boolean; haproxy?: boolean; instances?: string; json?: string; quick?: boolean; scenario?: string;
   loginUsers?: string; loginSeconds?: string; timeoutMs?: string; cpuProf?: string; serverEnv?: string;
   sockets?: string; sendRate?: string; senders?: string;
 }
 
+/** Each instance opens its own pools (10 + 20 per node), so a few are what 400 server connections allow. */
+const MAX_BENCH_INSTANCES = 8;
 const PRESETS: readonly Preset[] = ['small', 'medium', 'large'];
 const SCENARIOS: readonly Scenario[] = ['growth', 'concurrency', 'latency', 'realtime', 'overload'];
 const WORKLOADS: readonly string[] = [...API_WORKLOADS, ...WRITE_WORKLOADS, ...FEATURE_WORKLOADS, 'healthz'];
@@ -57,6 +59,13 @@ function parseWorkloads(raw: string, fallback: readonly WorkloadName[]): Workloa
   return list as WorkloadName[];
 }
 
+/** `--instances N`: servers behind the fleet's HAProxy, so only with --haproxy. */
+function instancesBehindProxy(o: BenchCliOptions): number {
+  const n = positive('instances', o.instances, 1, { integer: true, max: MAX_BENCH_INSTANCES });
+  if (n > 1 && !o.haproxy) throw new CliError('BENCH_INVALID_OPTION', '--instances needs --haproxy: the instances are the fleet behind it', 2);
+  return n;
+}
+
 /** Turns flags into a resolved plan: --quick and --scenario fill their own defaults, explicit flags win. */
 export function resolveOptions(o: BenchCliOptions, command: string): BenchOptions {
   if (o.preset !== undefined && !PRESETS.includes(o.preset as Preset)) throw new CliError('BENCH_INVALID_OPTION', `--preset must be one of ${PRESETS.join('|')}`, 2);
@@ -83,6 +92,7 @@ export function resolveOptions(o: BenchCliOptions, command: string): BenchOption
     latencyMs: o.latencyMs !== undefined ? positive('latency-ms', o.latencyMs, 0, { max: 1_000 }) : scenario === 'latency' ? 25 : undefined,
     pgbouncer: o.pgbouncer ?? false,
     haproxy: o.haproxy ?? false,
+    instances: instancesBehindProxy(o),
     cpuProfDir: o.cpuProf !== undefined ? path.resolve(o.cpuProf) : undefined,
     serverEnv: parseServerEnv(o.serverEnv),
     quick,
@@ -117,6 +127,7 @@ export function register(program: Command): void {
     .option('--floor', 'also measure the floor: trivial route, Redis GET, SELECT 1, durable one-row commit (send is read against it)')
     .option('--pgbouncer', 'the server reaches PostgreSQL through PgBouncer (transaction pooling, one per node; not with --baseline)')
     .option('--haproxy', 'the load reaches the server through the fleet\'s HAProxy (`stack up --instances` config, its admission included); the baseline stays direct')
+    .option('--instances <n>', 'with --haproxy: that many servers behind it, the fleet\'s instances (default 1; at most 8)')
     .option('--latency-ms <n>', 'add N ms each way between the app and PostgreSQL/Redis (TCP proxy) and count round trips')
     .option('--scenario <name>', 'growth (medium vs large) | concurrency (10k clients at 2k req/s) | latency (25 ms each way) | realtime (10k WebSockets, 200 sends/s) | overload (closed-loop capacity, then 4× it open loop over 10k clients: goodput, 2xx p99, refusal time)')
     .option('--sockets <n>', 'realtime scenario: connected users on the one instance (default 10000; raise ulimit -n first)')
