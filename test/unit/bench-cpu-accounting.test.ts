@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import os from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { CpuAccountant } from '../../src/tools/bench/cpu-accounting.ts';
 import { DbTimeSampler, type DbTimeSnapshot } from '../../src/tools/bench/db-time.ts';
@@ -40,6 +41,30 @@ describe('bench CPU accounting (/proc)', () => {
       expect(use.cpu_ms_per_request.harness).not.toBeNull();
     } finally {
       child.kill('SIGKILL');
+    }
+  });
+});
+
+describe('bench: threads waiting for a core (/proc/<pid>/task/<tid>/schedstat)', () => {
+  // Busy loops for `ms` of wall time: one more of them than there are cores keeps each waiting.
+  const spin = (ms: number) => `const end=Date.now()+${ms};while(Date.now()<end){}`;
+
+  it('sees the API\'s main thread waiting while more processes than cores are runnable', async () => {
+    const cores = os.availableParallelism();
+    const api = spawn(process.execPath, ['-e', `${spin(1_500)};setInterval(() => {}, 1000)`], { stdio: 'ignore' });
+    const others = Array.from({ length: cores }, () => spawn(process.execPath, ['-e', spin(1_500)], { stdio: 'ignore' }));
+    try {
+      const accountant = await CpuAccountant.locate({ api: api.pid, loadGenerator: undefined, nodes: [], redisUrl: 'redis://203.0.113.1:6379' });
+      const before = accountant.snapshot();
+      await new Promise((r) => setTimeout(r, 1_000));
+      const use = CpuAccountant.use(before, accountant.snapshot(), 1);
+      // cores + 1 runnable on `cores`: each waits about 1/(cores + 1) of the time, more on a loaded machine.
+      console.log(`api main thread waiting ${use.waiting?.api_main_thread}, api tree ${use.waiting?.api} (${cores} cores)`);
+      expect(use.waiting?.api_main_thread).toBeGreaterThan(0.05);
+      expect(use.waiting?.api).toBeGreaterThanOrEqual(use.waiting?.api_main_thread ?? Infinity);
+      expect(use.waiting?.redis).toBeNull();
+    } finally {
+      for (const p of [api, ...others]) p.kill('SIGKILL');
     }
   });
 });

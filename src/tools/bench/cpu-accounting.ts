@@ -42,6 +42,47 @@ function processTable(): Map<number, ProcTimes> {
   return table;
 }
 
+/** `root` and every live process below it. */
+function liveTree(root: number, table: Map<number, ProcTimes>): number[] {
+  const children = new Map<number, number[]>();
+  for (const [pid, t] of table) children.set(t.ppid, [...(children.get(t.ppid) ?? []), pid]);
+  const out: number[] = [];
+  const stack = [root];
+  while (stack.length > 0) {
+    const pid = stack.pop() as number;
+    if (!table.has(pid)) continue;
+    out.push(pid);
+    stack.push(...(children.get(pid) ?? []));
+  }
+  return out;
+}
+
+/**
+ * Seconds a thread has been runnable but not running, waiting for a core (the second field of
+ * /proc/<pid>/task/<tid>/schedstat, in ns); null without schedstats or once it exited.
+ */
+function threadWaitSeconds(pid: number, tid: number): number | null {
+  try {
+    const wait = Number(fs.readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[1]);
+    return Number.isFinite(wait) ? wait / 1e9 : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Run-queue wait of every thread of the live processes in `root`'s tree (exited ones are not counted). */
+function treeWaitSeconds(root: number, table: Map<number, ProcTimes>): number | null {
+  const pids = liveTree(root, table);
+  if (pids.length === 0) return null;
+  let total = 0;
+  for (const pid of pids) {
+    let tids: string[];
+    try { tids = fs.readdirSync(`/proc/${pid}/task`); } catch { continue; }
+    for (const tid of tids) total += threadWaitSeconds(pid, Number(tid)) ?? 0;
+  }
+  return total;
+}
+
 /** CPU seconds used so far by `root` and every process below it. */
 function treeSeconds(root: number, table: Map<number, ProcTimes>): number | null {
   if (!table.has(root)) return null;
@@ -57,16 +98,30 @@ function treeSeconds(root: number, table: Map<number, ProcTimes>): number | null
   return ticks / USER_HZ;
 }
 
-/** A process tree to account for, by the name the report uses. */
 /** A component to account for, by the name the report uses: one or more process trees (null: not found). */
 export interface CpuTarget { readonly name: string; readonly pids: readonly number[] | null }
 
-export type CpuSnapshot = { readonly atMs: number; readonly seconds: Readonly<Record<string, number | null>> };
+export type CpuSnapshot = {
+  readonly atMs: number;
+  readonly seconds: Readonly<Record<string, number | null>>;
+  /** Run-queue wait of each component's threads, and of the API's main threads (API_MAIN_THREAD). */
+  readonly waitSeconds: Readonly<Record<string, number | null>>;
+};
 
-/** Per component: milliseconds of CPU per request, and the average number of cores busy. */
+/** The API instances' main threads (their event loops), apart from their helper threads. */
+export const API_MAIN_THREAD = 'api_main_thread';
+
+/**
+ * Per component: milliseconds of CPU per request, the average number of cores busy, and the
+ * average number of its threads that were runnable but waiting for a core. On two cores shared
+ * by every process of the stack, the last says who was kept off the CPU: the API's main thread
+ * waiting is time its requests wait with nothing to show for it in the event loop's delay
+ * (docs/PERFORMANCE.md, "Refusals at half capacity").
+ */
 export interface CpuUse {
   readonly cpu_ms_per_request: Readonly<Record<string, number | null>>;
   readonly cores: Readonly<Record<string, number | null>>;
+  readonly waiting?: Readonly<Record<string, number | null>>;
 }
 
 /** The harness itself is this process (it samples pg_stat_activity and scrapes /metrics). */
@@ -110,12 +165,15 @@ export class CpuAccountant {
     const seconds: Record<string, number | null> = {};
     for (const t of this.targets) {
       // A tree that is gone (an instance exited) makes the component's figure unknown, not smaller.
-      const each = t.pids?.map((pid) => treeSeconds(pid, table)) ?? [null];
-      seconds[t.name] = each.some((v) => v === null) ? null : (each as number[]).reduce((a, b) => a + b, 0);
+      seconds[t.name] = sumOrNull(t.pids?.map((pid) => treeSeconds(pid, table)) ?? [null]);
     }
     const own = process.cpuUsage();
     seconds[HARNESS] = (own.user + own.system) / 1e6;
-    return { atMs: performance.now(), seconds };
+    const waitSeconds: Record<string, number | null> = {};
+    for (const t of this.targets) waitSeconds[t.name] = sumOrNull(t.pids?.map((pid) => treeWaitSeconds(pid, table)) ?? [null]);
+    const api = this.targets.find((t) => t.name === 'api');
+    waitSeconds[API_MAIN_THREAD] = sumOrNull(api?.pids?.map((pid) => threadWaitSeconds(pid, pid)) ?? [null]);
+    return { atMs: performance.now(), seconds, waitSeconds };
   }
 
   /** What each component used between two snapshots, per request answered in between. */
@@ -129,8 +187,18 @@ export class CpuAccountant {
       perRequest[name] = used === null || requests === 0 ? null : round3((used * 1000) / requests);
       cores[name] = used === null || wallSeconds <= 0 ? null : round3(used / wallSeconds);
     }
-    return { cpu_ms_per_request: perRequest, cores };
+    const waiting: Record<string, number | null> = {};
+    for (const [name, end] of Object.entries(after.waitSeconds)) {
+      const start = before.waitSeconds[name];
+      waiting[name] = end === null || start === null || start === undefined || wallSeconds <= 0 ? null : round3(Math.max(0, end - start) / wallSeconds);
+    }
+    return { cpu_ms_per_request: perRequest, cores, waiting };
   }
+}
+
+/** The sum, or null when any part is unknown (a figure is never made smaller by a missing part). */
+function sumOrNull(values: ReadonlyArray<number | null>): number | null {
+  return values.some((v) => v === null) ? null : (values as number[]).reduce((a, b) => a + b, 0);
 }
 
 function round3(v: number): number {

@@ -110,6 +110,14 @@ function printCpu(ws: Readonly<Record<string, WorkloadMeasure>>): void {
     workload: w.workload,
     ...Object.fromEntries(Object.entries(w.cpu?.cpu_ms_per_request ?? {}).map(([name, ms]) => [name, ms === null ? '-' : `${ms} (${w.cpu?.cores[name] ?? '-'})`])),
   })));
+  const waits = measured.filter((w) => w.cpu?.waiting);
+  if (waits.length > 0) {
+    process.stdout.write('\n  Waiting for a core (average threads runnable but not running; api_main_thread: share of the run its event loop waited):\n');
+    printTable(waits.map((w) => ({
+      workload: w.workload,
+      ...Object.fromEntries(Object.entries(w.cpu?.waiting ?? {}).map(([name, v]) => [name, v ?? '-'])),
+    })));
+  }
   const redis = measured.filter((w) => w.redis_commands);
   if (redis.length > 0) {
     process.stdout.write('\n  Redis commands per request (INFO commandstats; a script\'s own commands count too):\n');

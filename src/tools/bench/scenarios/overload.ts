@@ -79,9 +79,9 @@ export async function runOverload(config: Config, opts: BenchOptions, runId: str
     const cpuBefore = cpu.snapshot();
     const logMark = started.front?.logMark();
     const over = await load.run({ workload, mode: 'open', host: '127.0.0.1', port: started.loadPort, connections: opts.connections, rate, durationMs: opts.durationMs, timeoutMs: opts.timeoutMs });
-    const cores = CpuAccountant.use(cpuBefore, cpu.snapshot(), over.responses).cores;
+    const { cores, waiting } = CpuAccountant.use(cpuBefore, cpu.snapshot(), over.responses);
     const after = await ServerUnderTest.metricsOf(started.servers);
-    return judge({ cores, capacityConnections, workload, capacity, capacityRun: { requests: capacityRun.requests, status_counts: capacityRun.status_counts, p99_ms: capacityRun.p99_ms }, rate, over, opts, shed: shedByReason(before, after), serverRefusals: serverRefusalTimes(before, after),
+    return judge({ cores, waiting, capacityConnections, workload, capacity, capacityRun: { requests: capacityRun.requests, status_counts: capacityRun.status_counts, p99_ms: capacityRun.p99_ms }, rate, over, opts, shed: shedByReason(before, after), serverRefusals: serverRefusalTimes(before, after),
       proxyRefusals: started.front && logMark !== undefined ? started.front.refusalsSince(logMark) : undefined });
   } finally {
     await stopConfiguration(started);
@@ -124,6 +124,8 @@ interface Outcome {
   /** With --haproxy: the proxy's own refusals, timed by HAProxy's request log. */
   readonly proxyRefusals: ProxyRefusalTimes | undefined;
   readonly cores: CpuUse['cores'];
+  /** Threads waiting for a core, per component (CpuUse.waiting). */
+  readonly waiting?: CpuUse['waiting'];
   readonly capacityConnections: number;
 }
 
@@ -170,6 +172,7 @@ function judge(o: Outcome): { scenario: ScenarioResult; checks: Check[] } {
     unsent: o.over.unsent,
     generator_lag_p99_ms: roundMs(o.over.generatorLagP99Ms ?? 0),
     cores_busy: o.cores,
+    ...(o.waiting ? { waiting_for_a_core: o.waiting } : {}),
     sample_errors: o.over.sampleErrors.slice(0, 5),
   };
   const t = OVERLOAD_TARGETS;
@@ -182,7 +185,7 @@ function judge(o: Outcome): { scenario: ScenarioResult; checks: Check[] } {
   return {
     scenario: {
       summary: `${o.opts.haproxy ? 'through HAProxy, ' : ''}${o.workload}: capacity ${Math.round(o.capacity)} 2xx/s (closed loop, ${o.capacityConnections} connections); offered ${o.rate} req/s (${OVERLOAD_FACTOR}×) open loop over ${o.opts.connections} clients for ${seconds} s: `
-        + `${Math.round(goodput)} 2xx/s = ${(share * 100).toFixed(1)}% of capacity, 2xx p99 ${okP99 ?? '-'} ms; ${refused} refused (503${o.opts.haproxy ? `, ${figures.refused_by_proxy} by the proxy` : ''}) p99 ${refP99 ?? '-'} ms; ${o.over.timeouts} client timeouts, ${o.over.socketErrors} socket errors; shed by ${JSON.stringify(o.shed)}; refusals timed by the server ${JSON.stringify(o.serverRefusals)}; ${o.proxyRefusals ? `refusals timed by HAProxy ${JSON.stringify(o.proxyRefusals)}; ` : ''}generator lag p99 ${figures.generator_lag_p99_ms} ms; cores busy ${JSON.stringify(o.cores)}.`,
+        + `${Math.round(goodput)} 2xx/s = ${(share * 100).toFixed(1)}% of capacity, 2xx p99 ${okP99 ?? '-'} ms; ${refused} refused (503${o.opts.haproxy ? `, ${figures.refused_by_proxy} by the proxy` : ''}) p99 ${refP99 ?? '-'} ms; ${o.over.timeouts} client timeouts, ${o.over.socketErrors} socket errors; shed by ${JSON.stringify(o.shed)}; refusals timed by the server ${JSON.stringify(o.serverRefusals)}; ${o.proxyRefusals ? `refusals timed by HAProxy ${JSON.stringify(o.proxyRefusals)}; ` : ''}generator lag p99 ${figures.generator_lag_p99_ms} ms; cores busy ${JSON.stringify(o.cores)}${o.waiting ? `; waiting for a core ${JSON.stringify(o.waiting)}` : ''}.`,
       workloads: {},
       figures,
     },
