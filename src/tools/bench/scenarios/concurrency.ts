@@ -1,6 +1,7 @@
 import type { ScenarioResult } from '../bench-report.ts';
 import type { BenchOptions } from '../options.ts';
-import type { ConfigurationRun } from '../report-types.ts';
+import type { ConfigurationRun, WorkloadMeasure } from '../report-types.ts';
+import { API_MAIN_THREAD } from '../cpu-accounting.ts';
 
 /**
  * The concurrency scenario of DESIGN §6: 10,000 keep-alive clients at a fixed total of
@@ -15,9 +16,15 @@ export function concurrencyFigures(run: ConfigurationRun, opts: BenchOptions, po
   const peak = m ? Math.max(0, ...Object.values(m.max_pg_connections)) : null;
   return {
     summary: m
-      ? `${opts.connections} keep-alive clients, ${opts.rate} req/s mixed (paced): ${m.requests} requests, ${m.errors} errors, p50 ${m.p50_ms} ms, p99 ${m.p99_ms} ms, peak PG connections per node ${JSON.stringify(m.max_pg_connections)} (pool limit ${poolLimit}); generator lag p99 ${m.generator_lag_p99_ms ?? '-'} ms.`
+      ? `${opts.connections} keep-alive clients, ${opts.rate} req/s mixed (paced): ${m.requests} requests, ${m.errors} errors, p50 ${m.p50_ms} ms, p99 ${m.p99_ms} ms, peak PG connections per node ${JSON.stringify(m.max_pg_connections)} (pool limit ${poolLimit}); generator lag p99 ${m.generator_lag_p99_ms ?? '-'} ms${eventLoopWaited(m)}.`
       : 'the mixed workload did not run',
     workloads: { mixed: m ? { mixed: m } : {} },
     figures: { clients: opts.connections, rate: opts.rate ?? null, errors: m?.errors ?? null, p99_ms: m?.p99_ms ?? null, peak_pg_connections: peak, pool_limit_per_node: poolLimit },
   };
+}
+
+/** The API's event loop waiting for a core: on shared cores, the stalls behind bursts of refusals. */
+function eventLoopWaited(m: WorkloadMeasure): string {
+  const share = m.cpu?.waiting?.[API_MAIN_THREAD];
+  return share === null || share === undefined ? '' : `; the API's event loop waited for a core ${(share * 100).toFixed(1)}% of the run`;
 }
