@@ -131,4 +131,24 @@ describe('latency proxy and open-loop generator on real sockets', () => {
     expect(result.peakOpenConnections).toBe(50);
     expect(result.perOp.trivial?.count).toBe(400);
   });
+
+  it('hands a warm-up\'s connections to the next run to the same server, and closes them after it', async () => {
+    let accepted = 0;
+    const count = (): void => { accepted++; };
+    web.on('connection', count);
+    try {
+      const job = { type: 'run', workload: 'trivial', mode: 'open', host: '127.0.0.1', port: webPort, connections: 20, durationMs: 300, rate: 200, timeoutMs: 2_000 } as const;
+      const req = () => ({ op: 'trivial', method: 'GET', path: '/k', headers: {} }) as const;
+      const warmup = await runOpenLoop({ ...job, keepConnections: true }, req);
+      expect(accepted).toBe(20);
+      const measured = await runOpenLoop(job, req);
+      expect(accepted).toBe(20); // the same 20 clients, none reconnected
+      expect(measured.peakOpenConnections).toBe(20);
+      for (const r of [warmup, measured]) expect(r.non2xx + r.socketErrors + r.timeouts + r.unsent).toBe(0);
+      await runOpenLoop(job, req);
+      expect(accepted).toBe(40); // the measured run did not keep its connections: the next one opened its own
+    } finally {
+      web.off('connection', count);
+    }
+  });
 });

@@ -42,7 +42,9 @@ export interface MeasureContext {
  */
 export async function measureWorkload(ctx: MeasureContext, spec: RunSpec): Promise<WorkloadMeasure> {
   const job = { workload: spec.workload, mode: spec.mode, host: '127.0.0.1', port: ctx.port ?? ctx.server.port, connections: spec.connections, rate: spec.rate, timeoutMs: spec.timeoutMs };
-  if (spec.warmupMs > 0) await ctx.load.run({ ...job, durationMs: spec.warmupMs });
+  // The warm-up's clients stay connected for the measured run (open loop): the scenario
+  // measures clients that are connected, not 10,000 connecting at once.
+  const warmup = spec.warmupMs > 0 ? await ctx.load.run({ ...job, durationMs: spec.warmupMs, keepConnections: true }) : undefined;
   const servers = ctx.servers ?? [ctx.server];
   const before = await ServerUnderTest.metricsOf(servers);
   const dbBefore = await ctx.dbTime?.snapshot();
@@ -67,6 +69,7 @@ export async function measureWorkload(ctx: MeasureContext, spec: RunSpec): Promi
     ...(cpuBefore && cpuAfter ? { cpu: CpuAccountant.use(cpuBefore, cpuAfter, result.responses) } : {}),
     ...(dbBefore && dbAfter ? { db_time_top: DbTimeSampler.top(dbBefore, dbAfter, result.responses) } : {}),
     ...redisUse(redisBefore, redisAfter, result.responses),
+    ...(warmup ? { warmup: { requests: warmup.responses, errors: warmup.non2xx + warmup.socketErrors + warmup.timeouts + warmup.unsent } } : {}),
   };
 }
 

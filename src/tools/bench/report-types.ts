@@ -57,6 +57,8 @@ export interface WorkloadMeasure {
   readonly generator_lag_p99_ms?: number;
   /** Open loop: p99 from the actual send, i.e. without waiting for a free connection. */
   readonly service_p99_ms?: number;
+  /** The unmeasured warm-up before the run (its clients connecting and first requests): what it asked and how much failed. */
+  readonly warmup?: { readonly requests: number; readonly errors: number };
 }
 
 export interface TimeSplit {

@@ -17,6 +17,26 @@ const CONNECT_BATCH_PAUSE_MS = 20;
 
 interface Scheduled { readonly at: number; readonly req: HttpRequestSpec }
 
+/**
+ * Clients kept open from one run to the next (LoadJob.keepConnections): a warm-up hands its
+ * connections to the measured run that follows, as the clients of the scenario being measured
+ * stay connected. Reconnecting all 10,000 between the two put their connects, each client's
+ * first request (a new connection to the instance under HAProxy's `http-reuse safe`) and the
+ * collection of the old sockets into the first seconds of the measured run, where most of its
+ * refusals were (docs/PERFORMANCE.md, "Clients that stay connected").
+ */
+let kept: { readonly key: string; readonly conns: readonly HttpConnection[] } | undefined;
+
+/** The kept clients of `key` that are still usable; any others kept are closed. */
+function takeKept(key: string): HttpConnection[] {
+  const previous = kept;
+  kept = undefined;
+  if (!previous) return [];
+  const usable = previous.key === key ? previous.conns.filter((c) => !c.closed && !c.busy) : [];
+  for (const c of previous.conns) if (!usable.includes(c)) c.close();
+  return usable;
+}
+
 export async function runOpenLoop(job: LoadJob, next: () => HttpRequestSpec): Promise<LoadResult> {
   const rate = job.rate ?? 0;
   if (rate <= 0) throw new Error('open-loop runs need --rate > 0');
@@ -27,9 +47,12 @@ export async function runOpenLoop(job: LoadJob, next: () => HttpRequestSpec): Pr
   let open = 0;
   let peakOpen = 0;
 
-  // Open connections in batches: a burst of 10k SYNs would overflow the listen backlog.
-  const conns: HttpConnection[] = [];
-  for (let i = 0; i < job.connections; i += CONNECT_BATCH) {
+  const key = `${job.host}:${job.port}:${job.connections}`;
+  const conns: HttpConnection[] = takeKept(key);
+  idle.push(...conns);
+  open = peakOpen = conns.length;
+  // Open the rest in batches: a burst of 10k SYNs would overflow the listen backlog.
+  for (let i = conns.length; i < job.connections; i += CONNECT_BATCH) {
     const batch: HttpConnection[] = [];
     for (let j = i; j < Math.min(job.connections, i + CONNECT_BATCH); j++) batch.push(new HttpConnection(job.host, job.port));
     const settled = await Promise.allSettled(batch.map((c) => c.connect()));
@@ -111,7 +134,12 @@ export async function runOpenLoop(job: LoadJob, next: () => HttpRequestSpec): Pr
     await new Promise((r) => setTimeout(r, 5));
   }
   const unsent = queue.length;
-  for (const c of conns) c.close();
+  if (job.keepConnections) {
+    kept = { key, conns: conns.filter((c) => !c.closed && !c.busy) };
+    for (const c of conns) if (c.busy) c.close();
+  } else {
+    for (const c of conns) c.close();
+  }
   return stats.result({
     mode: 'open',
     engine: `paced open loop (${rate} req/s evenly spaced over ${job.connections} keep-alive connections; latency from the tick that makes each request due)`,

@@ -31,6 +31,11 @@ export interface LoadJob {
   readonly rate?: number;
   /** Per-request timeout; a request that takes longer counts as an error. */
   readonly timeoutMs: number;
+  /**
+   * Open loop: leave the connections open at the end for the next run to the same host, port
+   * and client count (a warm-up hands its clients to the measured run). Ignored by the closed loop.
+   */
+  readonly keepConnections?: boolean;
 }
 
 export interface OpStats {
