@@ -7,8 +7,8 @@ import { findOnPath, run } from './exec.ts';
 export interface PortHolder {
   readonly pid: number | null;
   readonly command: string | null;
-  /** How it was seen: a TCP listener, or PostgreSQL's socket lock file in /tmp. */
-  readonly via: 'tcp' | 'pg-socket-lock';
+  /** How it was seen: a TCP listener, PostgreSQL's socket lock file in /tmp, or another program's connection from the port. */
+  readonly via: 'tcp' | 'pg-socket-lock' | 'connection';
 }
 
 // Local addresses whose listener keeps our servers (bound to 127.0.0.1) off the port.
@@ -33,6 +33,37 @@ function listeningInodes(port: number): string[] | null {
     }
   }
   return readAny ? inodes : null;
+}
+
+/**
+ * Inodes of live connections (not listeners) whose LOCAL end is the port: another program's
+ * outgoing connection that took the port before `ip_local_reserved_ports` was set. Such a socket
+ * keeps a server off the port ("Address already in use", even with SO_REUSEADDR on the server's
+ * side, since the other socket lacks it). Seen: RabbitMQ's link to epmd on 127.0.0.1:54320 from
+ * boot. TIME_WAIT (06) and orphaned sockets (inode 0) do not block a server's bind.
+ */
+function connectedInodes(port: number): string[] {
+  const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
+  const inodes: string[] = [];
+  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text: string;
+    try { text = fs.readFileSync(file, 'utf8'); } catch { continue; }
+    for (const line of text.split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      const [addr, p] = (f[1] ?? '').split(':');
+      const [state, inode] = [f[3], f[9]];
+      if (p === hexPort && state !== '0A' && state !== '06' && addr !== undefined && CLASHING.has(addr) && inode !== undefined && inode !== '0') inodes.push(inode);
+    }
+  }
+  return inodes;
+}
+
+/** A process whose outgoing connection holds the port as its local end, or null (connectedInodes). */
+export function connectionHolder(port: number): PortHolder | null {
+  const inodes = connectedInodes(port);
+  if (inodes.length === 0) return null;
+  const pid = pidOfInodes(inodes);
+  return { pid, command: pid === null ? null : commandLine(pid), via: 'connection' };
 }
 
 /** The process holding one of these socket inodes, by its open file descriptors. */
@@ -101,5 +132,6 @@ export function pgSocketLockHolder(port: number, socketDir = '/tmp'): PortHolder
 export function describeHolder(h: PortHolder): string {
   if (h.pid === null) return 'a process this user cannot see (try `sudo ss -ltnp`)';
   const cmd = h.command === null ? '' : ` (${h.command.length > 160 ? `${h.command.slice(0, 157)}...` : h.command})`;
-  return `pid ${h.pid}${cmd}${h.via === 'pg-socket-lock' ? ' through its Unix socket lock file' : ''}`;
+  const how = h.via === 'pg-socket-lock' ? ' through its Unix socket lock file' : h.via === 'connection' ? ', whose outgoing connection uses the port as its own end' : '';
+  return `pid ${h.pid}${cmd}${how}`;
 }

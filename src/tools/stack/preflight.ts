@@ -1,4 +1,4 @@
-import { describeHolder, findListener, pgSocketLockHolder, portTaken } from './listeners.ts';
+import { connectionHolder, describeHolder, findListener, pgSocketLockHolder, portTaken } from './listeners.ts';
 
 /** A port the stack is about to listen on. */
 export interface PortClaim {
@@ -32,7 +32,7 @@ export class StackPortBusyError extends Error {
 /** Which claimed ports someone else holds (all checked at once: read-only, no bind). */
 export async function findBusyPorts(claims: readonly PortClaim[]): Promise<BusyPort[]> {
   const found = await Promise.all(claims.filter((c) => !c.ours).map(async (c): Promise<BusyPort | null> => {
-    const holder = await findListener(c.port) ?? (c.postgres ? pgSocketLockHolder(c.port) : null);
+    const holder = await findListener(c.port) ?? (c.postgres ? pgSocketLockHolder(c.port) : null) ?? connectionHolder(c.port);
     return holder === null ? null : { port: c.port, name: c.name, pid: holder.pid, detail: `in use by ${describeHolder(holder)}` };
   }));
   return found.filter((b): b is BusyPort => b !== null);
@@ -41,7 +41,7 @@ export async function findBusyPorts(claims: readonly PortClaim[]): Promise<BusyP
 /** The first offset (in steps of 100, other than the current one) whose ports are all free. */
 export function suggestOffset(current: number, portsAt: (offset: number) => readonly number[], max = 1000): number | null {
   for (let offset = 100; offset <= max; offset += 100) {
-    if (offset !== current && portsAt(offset).every((p) => !portTaken(p) && pgSocketLockHolder(p) === null)) return offset;
+    if (offset !== current && portsAt(offset).every((p) => !portTaken(p) && pgSocketLockHolder(p) === null && connectionHolder(p) === null)) return offset;
   }
   return null;
 }
