@@ -6,7 +6,7 @@ import { Fleet } from '../stack/fleet/fleet.ts';
 import { buildFleetLayout } from '../stack/fleet/layout.ts';
 import { until } from '../stack/ha/owned-process.ts';
 import { freePort } from './free-port.ts';
-import { logLinesSince, logSize, proxyRefusalTimes, type ProxyRefusalTimes } from './haproxy-log.ts';
+import { logLinesSince, logSize, proxyRefusalTimes, refusalsPerSecond, type ProxyRefusalTimes } from './haproxy-log.ts';
 
 export interface BenchHaproxy {
   /** Where the load goes: HAProxy's frontend. */
@@ -48,10 +48,13 @@ export async function startBenchHaproxy(config: Config, servers: ReadonlyArray<{
     const totals = await fleet.haproxyTotals();
     if (each.length > 0 && totals) {
       const [all, fromServer] = [Number(totals.frontend['hrsp_5xx'] ?? 0), total('hrsp_5xx')];
-      const own = proxyRefusalTimes(logLinesSince(fleet.haproxyLogFile, 0));
+      const lines = logLinesSince(fleet.haproxyLogFile, 0);
+      const own = proxyRefusalTimes(lines);
       progress(`clients got ${all} 5xx through HAProxy: ${fromServer} from the ${names.length === 1 ? 'server' : 'instances'}, ${all - fromServer} from HAProxy itself `
         + `(its log: ${own.at_once} refused at once, the queue full; ${own.after_queueing} after waiting in it); `
         + `at most ${most} requests at once on ${names.length === 1 ? 'the server' : 'each instance'} and ${totals.backend['qmax'] ?? '?'} queued`);
+      const perSecond = refusalsPerSecond(lines);
+      if (own.count > 0 && perSecond.length > 0) progress(`HAProxy's refusals per second of its log, from its first request (warm-ups included): ${perSecond.join(' ')}`);
     }
     await fleet.stopHaproxy();
     fs.rmSync(root, { recursive: true, force: true });

@@ -44,6 +44,33 @@ export function proxyRefusalTimes(lines: readonly string[]): ProxyRefusalTimes {
   };
 }
 
+/**
+ * The proxy's own refusals per second of the log, counted from the second its first request
+ * started (accept date + Th + Ti + TR; lines without those fields are left out). Shows when in a
+ * run the refusals fell: at the start (clients connecting) or in bursts later.
+ */
+export function refusalsPerSecond(lines: readonly string[]): number[] {
+  const starts: Array<{ at: number; refused: boolean }> = [];
+  for (const line of lines) {
+    const f = line.trim().split(' ');
+    if (f.length < 10) continue;
+    const n = f.map(Number);
+    const [status, tr, acceptS, acceptMs, th, ti, tRecv] = [n[0], n[3], n[5], n[6], n[7], n[8], n[9]];
+    if (![status, tr, acceptS, acceptMs, th, ti, tRecv].every((x) => x !== undefined && Number.isFinite(x))) continue;
+    const at = (acceptS ?? 0) * 1000 + (acceptMs ?? 0) + Math.max(0, th ?? 0) + Math.max(0, ti ?? 0) + Math.max(0, tRecv ?? 0);
+    starts.push({ at, refused: status === 503 && tr === -1 });
+  }
+  if (starts.length === 0) return [];
+  const first = Math.min(...starts.map((s) => s.at));
+  const seconds: number[] = [];
+  for (const s of starts) {
+    const k = Math.floor((s.at - first) / 1000);
+    while (seconds.length <= k) seconds.push(0);
+    if (s.refused) seconds[k] = (seconds[k] ?? 0) + 1;
+  }
+  return seconds;
+}
+
 /** The log file's lines from byte `from` on (a mark taken before a phase); none if it is missing. */
 export function logLinesSince(file: string, from: number): string[] {
   let fd: number;

@@ -6,9 +6,12 @@ import { CHECK_FALL, CHECK_INTER_MS, type FleetLayout } from './layout.ts';
 /**
  * The request log's line (layout.requestLog): status, total active time (Ta), time in the
  * queue (Tw), time to the server's response headers (Tr, -1 when no server answered: the
- * proxy's own answer), server name. Parsed by src/tools/bench/haproxy-log.ts.
+ * proxy's own answer), server name; then when the request started: the connection's accept
+ * date (epoch seconds, milliseconds) and the handshake (Th), idle (Ti) and request-receive (TR)
+ * times after it. A keep-alive client's requests share one accept date, so the request's own
+ * start is accept + Th + Ti + TR. Parsed by src/tools/bench/haproxy-log.ts.
  */
-export const REQUEST_LOG_FORMAT = '%ST %Ta %Tw %Tr %s';
+export const REQUEST_LOG_FORMAT = '%ST %Ta %Tw %Tr %s %Ts %ms %Th %Ti %TR';
 
 /** The API's 503 OVERLOADED, as the proxy sends it (single-quoted: HAProxy takes it verbatim). */
 function overloadedAnswer(): string {
