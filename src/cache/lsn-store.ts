@@ -3,6 +3,7 @@ import { LSN_TTL_MS, type LsnStore } from '../db/lsn-store.ts';
 import { isValidLsn, maxLsn, parseLsn } from '../db/lsn.ts';
 import type { CacheKeys } from './keys.ts';
 import type { RedisHealth } from './redis-connection.ts';
+import { SameTickBatch } from './same-tick-batch.ts';
 
 /**
  * Read-your-writes marks shared by every instance: after a user's write, the primary's
@@ -14,8 +15,22 @@ import type { RedisHealth } from './redis-connection.ts';
  */
 const MAX_LOCAL = 50_000;
 
+/** Sets each key to its value with the same lifetime, in the order given (one script call). */
+const SET_MARKS_SCRIPT = `
+for i, key in ipairs(KEYS) do
+  redis.call('SET', key, ARGV[i + 1], 'PX', ARGV[1])
+end
+return #KEYS`;
+
+/** The client with the marks script defined (ioredis defineCommand: EVALSHA, EVAL on NOSCRIPT). */
+type MarkingRedis = Redis & { bgcSetLsnMarks(numKeys: number, ...keysThenArgs: string[]): Promise<number> };
+
+interface Mark { readonly key: string; readonly lsn: string }
+
 export class RedisLsnStore implements LsnStore {
   readonly #local = new Map<string, { lsn: string; until: number }>();
+  /** The marks of one turn (a group commit's writers) go out as one EVALSHA (same-tick-batch.ts). */
+  readonly #marks: SameTickBatch<Mark>;
 
   constructor(
     private readonly redis: Redis,
@@ -23,7 +38,12 @@ export class RedisLsnStore implements LsnStore {
     private readonly keys: CacheKeys,
     /** The clock (Unix ms) of the local copies' TTL; tests pass their own. */
     private readonly now: () => number = Date.now,
-  ) {}
+  ) {
+    redis.defineCommand('bgcSetLsnMarks', { lua: SET_MARKS_SCRIPT });
+    const marking = redis as MarkingRedis;
+    this.#marks = new SameTickBatch((marks) =>
+      marking.bgcSetLsnMarks(marks.length, ...marks.map((m) => m.key), String(LSN_TTL_MS), ...marks.map((m) => m.lsn)));
+  }
 
   async get(userId: string): Promise<string | undefined> {
     const now = this.now();
@@ -43,7 +63,8 @@ export class RedisLsnStore implements LsnStore {
    * Records `lsn` unless this instance already recorded a newer one for the user: two
    * grouped writes of one user commit in one order but may record their marks in the
    * other, and a mark must never go back. Redis gets the SETs in call order (one
-   * connection), so skipping the older call keeps the newer value there too.
+   * connection, and a batch keeps its calls' order), so skipping the older call keeps the
+   * newer value there too.
    */
   async set(userId: string, lsn: string): Promise<void> {
     const now = this.now();
@@ -59,7 +80,7 @@ export class RedisLsnStore implements LsnStore {
     }
     if (!this.health.ready) return;
     try {
-      await this.redis.set(this.keys.lsn(userId), lsn, 'PX', LSN_TTL_MS);
+      await this.#marks.add({ key: this.keys.lsn(userId), lsn });
     } catch (err) {
       // The local copy still serves this instance.
       this.health.noteFailure(err);

@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import { parseLsn } from '../db/lsn.ts';
 import type { CacheKeys } from './keys.ts';
 import type { RedisHealth } from './redis-connection.ts';
+import { SameTickBatch } from './same-tick-batch.ts';
 
 /**
  * The change positions of the chat pages (issue 15): for each scope (a user's inbox, a
@@ -18,11 +19,12 @@ import type { RedisHealth } from './redis-connection.ts';
  */
 const RAISE_SCRIPT = `
 for i, key in ipairs(KEYS) do
+  local value = ARGV[i + 1]
   local current = redis.call('GET', key)
-  if (not current) or current < ARGV[1] then
-    redis.call('SET', key, ARGV[1], 'PX', ARGV[2])
+  if (not current) or current < value then
+    redis.call('SET', key, value, 'PX', ARGV[1])
   else
-    redis.call('PEXPIRE', key, ARGV[2])
+    redis.call('PEXPIRE', key, ARGV[1])
   end
 end
 return #KEYS`;
@@ -49,8 +51,13 @@ export function paddedLsn(lsn: string): string {
 /** The client with the raise script defined (ioredis defineCommand: EVALSHA, EVAL on NOSCRIPT). */
 type RaisingRedis = Redis & { bgcRaisePageVersions(numKeys: number, ...keysThenArgs: string[]): Promise<number> };
 
+/** One raise: the scopes' keys and the position they move to. */
+interface Raise { readonly keys: readonly string[]; readonly value: string }
+
 export class PageVersions {
   readonly #raising: RaisingRedis;
+  /** The raises of one turn (a group commit's sends) go out as one EVALSHA (same-tick-batch.ts). */
+  readonly #batch: SameTickBatch<Raise>;
 
   constructor(
     private readonly redis: Redis,
@@ -67,6 +74,11 @@ export class PageVersions {
     // (docs/PERFORMANCE.md, "Redis commands per send").
     redis.defineCommand('bgcRaisePageVersions', { lua: RAISE_SCRIPT });
     this.#raising = redis as RaisingRedis;
+    this.#batch = new SameTickBatch((raises) => {
+      const keys = raises.flatMap((r) => r.keys);
+      const values = raises.flatMap((r) => r.keys.map(() => r.value));
+      return this.#raising.bgcRaisePageVersions(keys.length, ...keys, String(this.keepMs), ...values);
+    });
   }
 
   /**
@@ -79,7 +91,7 @@ export class PageVersions {
     if (scopes.length === 0 || !this.health.ready) return;
     const value = lsn === undefined ? UNKNOWN_CHANGE : paddedLsn(lsn);
     try {
-      await this.#raising.bgcRaisePageVersions(scopes.length, ...scopes.map((s) => this.keys.pageVersion(s)), value, String(this.keepMs));
+      await this.#batch.add({ keys: scopes.map((s) => this.keys.pageVersion(s)), value });
     } catch (err) {
       this.health.noteFailure(err);
       throw err;

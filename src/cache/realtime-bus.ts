@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import { closeRedis, createRedis, disconnectRedis, RedisHealth, type RedisTarget } from './redis-connection.ts';
 import { PresenceStore } from './presence-store.ts';
+import { SameTickBatch } from './same-tick-batch.ts';
 
 /**
  * Redis pub/sub for real-time delivery (src/realtime), sharded by recipient: one plain
@@ -22,6 +23,18 @@ import { PresenceStore } from './presence-store.ts';
  * and clients must catch up from PostgreSQL.
  */
 export type ChannelKind = 'user' | 'room';
+
+/** PUBLISHes each frame to its channel, in the order given: ARGV holds channel, frame pairs. */
+const PUBLISH_ALL_SCRIPT = `
+for i = 1, #ARGV, 2 do
+  redis.call('PUBLISH', ARGV[i], ARGV[i + 1])
+end
+return #ARGV / 2`;
+
+/** The client with the publish script defined (ioredis defineCommand: EVALSHA, EVAL on NOSCRIPT). */
+type PublishingRedis = Redis & { bgcPublishAll(numKeys: number, ...channelFramePairs: string[]): Promise<number> };
+
+interface Publication { readonly channel: string; readonly frame: string }
 export type BusMessageHandler = (kind: ChannelKind, id: string, frame: string) => void;
 
 export interface RealtimeBusOptions {
@@ -35,6 +48,8 @@ export interface RealtimeBusOptions {
 
 export class RealtimeBus {
   readonly #publisher: Redis;
+  /** The publishes of one turn (a group commit's sends) go out as one EVALSHA (same-tick-batch.ts). */
+  readonly #publications: SameTickBatch<Publication>;
   readonly #health: RedisHealth;
   readonly #ownsPublisher: boolean;
   readonly #subscriber: Redis;
@@ -59,6 +74,9 @@ export class RealtimeBus {
       this.#health = new RedisHealth(this.#publisher);
       this.#ownsPublisher = true;
     }
+    this.#publisher.defineCommand('bgcPublishAll', { lua: PUBLISH_ALL_SCRIPT });
+    const publishing = this.#publisher as PublishingRedis;
+    this.#publications = new SameTickBatch((all) => publishing.bgcPublishAll(0, ...all.flatMap((p) => [p.channel, p.frame])));
     this.#subscriber = createRedis(opts.url, 'subscriber', `${opts.name}-realtime`);
     this.#subscriber.on('message', (channel: string, frame: string) => this.#onMessage(channel, frame));
     this.#subscriber.on('close', () => { this.#lostAt ??= Date.now(); });
@@ -107,15 +125,16 @@ export class RealtimeBus {
   }
 
   /**
-   * Publishes one frame to each channel (auto-pipelined into one round trip) and returns
-   * the ids whose publish could not be sent. Only a disconnected command connection skips
+   * Publishes one frame to each channel (with every other publish of this turn, in one
+   * script call) and returns the ids whose publish could not be sent (all of them if the
+   * call failed). Only a disconnected command connection skips
    * the attempt: the cache's breaker (open for a second after any slow command, also when
    * our own event loop read a reply late) is not consulted, because nobody waits on these
    * publishes and a skipped one is a missed event.
    */
   async publish(kind: ChannelKind, ids: readonly string[], frame: string): Promise<string[]> {
     if (this.#publisher.status !== 'ready') return [...ids];
-    const results = await Promise.allSettled(ids.map((id) => this.#publisher.publish(this.#channel(kind, id), frame)));
+    const results = await Promise.allSettled(ids.map((id) => this.#publications.add({ channel: this.#channel(kind, id), frame })));
     const failed: string[] = [];
     results.forEach((r, i) => {
       if (r.status === 'fulfilled') return;
