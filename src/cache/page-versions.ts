@@ -69,9 +69,9 @@ export class PageVersions {
     private readonly keepMs: number,
   ) {
     // By its SHA1 (EVALSHA), with the script sent again only when the server lacks it (a
-    // restart, a new master), so a send does not carry the body. Redis spends the same ~21 µs
-    // a call either way: that is the script's own GETs and SETs, three of each for a message
-    // (docs/PERFORMANCE.md, "Redis commands per send").
+    // restart, a new master), so a send does not carry the body. Redis spends about 21 µs per
+    // message's raise either way: that is the script's own GETs and SETs, three of each
+    // (docs/PERFORMANCE.md, "Redis commands per send"); one call carries a whole group's.
     redis.defineCommand('bgcRaisePageVersions', { lua: RAISE_SCRIPT });
     this.#raising = redis as RaisingRedis;
     this.#batch = new SameTickBatch((raises) => {
