@@ -41,6 +41,11 @@ describe('refusalsPerSecond (HAProxy request log)', () => {
     expect(refusalsPerSecond(lines)).toEqual([1, 1, 1]);
   });
 
+  it('takes the log of an overload run of 200,000 requests (more than a call can take as arguments)', () => {
+    const lines = Array.from({ length: 200_000 }, (_, i) => `503 0 -1 -1 <NOSRV> ${2000 - Math.floor(i / 100_000)} 0 0 0 0`);
+    expect(refusalsPerSecond(lines)).toEqual([100_000, 100_000]);
+  });
+
   it('is empty when no line says when it started', () => {
     expect(refusalsPerSecond(['503 0 -1 -1 <NOSRV>'])).toEqual([]);
   });

@@ -49,7 +49,7 @@ export async function runOpenLoop(job: LoadJob, next: () => HttpRequestSpec): Pr
 
   const key = `${job.host}:${job.port}:${job.connections}`;
   const conns: HttpConnection[] = takeKept(key);
-  idle.push(...conns);
+  for (const conn of conns) idle.push(conn);
   open = peakOpen = conns.length;
   // Open the rest in batches: a burst of 10k SYNs would overflow the listen backlog.
   for (let i = conns.length; i < job.connections; i += CONNECT_BATCH) {
