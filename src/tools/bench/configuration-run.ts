@@ -125,9 +125,13 @@ export async function startConfiguration(plan: ConfigurationPlan): Promise<Start
 
 export async function stopConfiguration(started: StartedConfiguration | undefined): Promise<void> {
   if (!started) return;
-  await started.front?.stop();
-  await Promise.all(started.servers.map((s) => s.stop()));
-  await started.proxies?.stop();
+  // The servers and latency proxies stop even if the front's stop (and its report) failed.
+  try {
+    await started.front?.stop();
+  } finally {
+    await Promise.all(started.servers.map((s) => s.stop()));
+    await started.proxies?.stop();
+  }
   // Each run has a namespace of its own, and its entries would outlive it by the cache's grace
   // (6 h): runs piled up until Redis reached maxmemory and evicted keys of the runs after them
   // (251,651 evictions on the dev stack in one session), which can skew their hit ratios.

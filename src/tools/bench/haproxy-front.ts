@@ -36,6 +36,15 @@ export async function startBenchHaproxy(config: Config, servers: ReadonlyArray<{
   const names = layout.instances.map((i) => i.name);
   const fleet = new Fleet(layout, config.projectRoot);
   const stop = async () => {
+    try {
+      await reportProxyTotals();
+    } finally {
+      // Stopped even if the report failed: a report that threw once left HAProxy running.
+      await fleet.stopHaproxy();
+      fs.rmSync(root, { recursive: true, force: true });
+    }
+  };
+  const reportProxyTotals = async () => {
     // Connections opened to the instances against requests sent on a reused one: with reuse
     // lost (docs/PERFORMANCE.md, "The proxy path at 10,000 clients"), connects ≈ requests.
     const stats = await fleet.haproxyServerStats();
@@ -56,8 +65,6 @@ export async function startBenchHaproxy(config: Config, servers: ReadonlyArray<{
       const perSecond = refusalsPerSecond(lines);
       if (own.count > 0 && perSecond.length > 0) progress(`HAProxy's refusals per second of its log, from its first request (warm-ups included): ${perSecond.join(' ')}`);
     }
-    await fleet.stopHaproxy();
-    fs.rmSync(root, { recursive: true, force: true });
   };
   try {
     await fleet.startHaproxy();
