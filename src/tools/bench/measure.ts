@@ -1,4 +1,6 @@
+import os from 'node:os';
 import { CpuAccountant } from './cpu-accounting.ts';
+import { cpuBound } from './cpu-bound.ts';
 import { DbTimeSampler } from './db-time.ts';
 import { LatencyHistogram, roundMs } from './histogram.ts';
 import type { LoadGenerator } from './load/runner.ts';
@@ -64,9 +66,13 @@ export async function measureWorkload(ctx: MeasureContext, spec: RunSpec): Promi
   const redisAfter = await ctx.redisCommands?.snapshot();
   const after = await ServerUnderTest.metricsOf(servers);
   const server = serverMeasures(before, after, ctx.writes, result.responses);
+  const measure = toMeasure(spec, result, server, peaks);
+  const cpu = cpuBefore && cpuAfter ? CpuAccountant.use(cpuBefore, cpuAfter, result.responses) : undefined;
+  const bound = cpuBound(cpu, measure.rps, os.cpus().length);
   return {
-    ...toMeasure(spec, result, server, peaks),
-    ...(cpuBefore && cpuAfter ? { cpu: CpuAccountant.use(cpuBefore, cpuAfter, result.responses) } : {}),
+    ...measure,
+    ...(cpu ? { cpu } : {}),
+    ...(bound ? { cpu_bound: bound } : {}),
     ...(dbBefore && dbAfter ? { db_time_top: DbTimeSampler.top(dbBefore, dbAfter, result.responses) } : {}),
     ...redisUse(redisBefore, redisAfter, result.responses),
     ...(warmup ? { warmup: { requests: warmup.responses, errors: warmup.non2xx + warmup.socketErrors + warmup.timeouts + warmup.unsent } } : {}),

@@ -1,3 +1,4 @@
+import { coresFor } from './cpu-bound.ts';
 import type { FloorMeasure, Ratio, WorkloadMeasure } from './report-types.ts';
 
 /**
@@ -29,6 +30,12 @@ export interface FloorRatio {
   readonly p99_vs_trivial_route: number | null;
   /** Write workloads only: throughput as a share of the durable one-row commit floor (issue 16 asks ≥ 0.5 for send). */
   readonly rps_vs_durable_commit?: number | null;
+  /**
+   * Write workloads only: cores that half the durable-commit floor would keep busy at the CPU
+   * the workload spent per request, over every process and on the serving side only (cpu-bound.ts).
+   * Above the machine's cores, the ≥ 50% target is bound by CPU per request, not by the disk.
+   */
+  readonly cores_for_half_durable_commit?: { readonly all: number; readonly serving: number } | null;
 }
 
 /** Workloads whose every request commits a write: they are read against the durable-commit floor. */
@@ -41,7 +48,12 @@ export function versusFloor(opt: Readonly<Record<string, WorkloadMeasure>>, floo
   for (const [name, o] of Object.entries(opt)) {
     out[name] = {
       rps_vs_trivial_route: ratio(o.rps, route?.rps), p99_vs_trivial_route: ratio(o.p99_ms, route?.p99_ms),
-      ...(COMMITTING_WORKLOADS.has(name) ? { rps_vs_durable_commit: ratio(o.rps, commit?.rps) } : {}),
+      ...(COMMITTING_WORKLOADS.has(name) ? {
+        rps_vs_durable_commit: ratio(o.rps, commit?.rps),
+        cores_for_half_durable_commit: commit && o.cpu_bound
+          ? { all: coresFor(commit.rps / 2, o.cpu_bound.all_ms_per_request), serving: coresFor(commit.rps / 2, o.cpu_bound.serving_ms_per_request) }
+          : null,
+      } : {}),
     };
   }
   return out;

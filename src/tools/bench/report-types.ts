@@ -1,4 +1,5 @@
 import type { CpuUse } from './cpu-accounting.ts';
+import type { CpuBound } from './cpu-bound.ts';
 import type { RedisCommandUse } from './redis-commands.ts';
 import type { EntryTime } from './db-time.ts';
 import type { EventLoopDelay } from './server-metrics.ts';
@@ -49,6 +50,8 @@ export interface WorkloadMeasure {
   readonly time_split?: TimeSplit;
   /** CPU per request and cores busy, per process tree (api, primary, replica1…, redis, load_generator, harness). */
   readonly cpu?: CpuUse;
+  /** What the cores allow at that CPU per request (cpu-bound.ts); absent when a component's CPU is unknown. */
+  readonly cpu_bound?: CpuBound;
   /** The catalog entries the database spent most executor time on, per request, by node. */
   readonly db_time_top?: readonly EntryTime[];
   /** Redis commands per request (INFO commandstats; script-run commands included) and the busiest ones. */

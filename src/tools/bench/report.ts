@@ -7,6 +7,8 @@ import type { FloorMeasure, Ratio, RoundTripProbe, WorkloadMeasure } from './rep
 const pct = (v: number | null | undefined) => (v === null || v === undefined ? '-' : `${(v * 100).toFixed(1)}%`);
 const num = (v: number | null | undefined, digits = 2) => (v === null || v === undefined ? '-' : String(Math.round(v * 10 ** digits) / 10 ** digits));
 const x = (v: number | null | undefined) => (v === null || v === undefined ? '-' : `${v.toFixed(2)}×`);
+/** "2.26 (serving 1.99)": the cores half the durable-commit floor needs at the workload's CPU per request. */
+const coresText = (c: FloorRatio['cores_for_half_durable_commit']) => (c ? `${c.all.toFixed(2)} (serving ${c.serving.toFixed(2)})` : '-');
 
 function heading(text: string): void {
   process.stdout.write(`\n== ${text}\n`);
@@ -110,6 +112,14 @@ function printCpu(ws: Readonly<Record<string, WorkloadMeasure>>): void {
     workload: w.workload,
     ...Object.fromEntries(Object.entries(w.cpu?.cpu_ms_per_request ?? {}).map(([name, ms]) => [name, ms === null ? '-' : `${ms} (${w.cpu?.cores[name] ?? '-'})`])),
   })));
+  const bounds = measured.filter((w) => w.cpu_bound);
+  if (bounds.length > 0) {
+    process.stdout.write('\n  What the cores allow at that CPU per request (all processes; serving side: without the load generator and harness):\n');
+    printTable(bounds.map((w) => ({
+      workload: w.workload, all_ms: w.cpu_bound?.all_ms_per_request, rps_at_all_cores: w.cpu_bound?.rps_at_all_cores,
+      measured_share: pct(w.cpu_bound?.share_of_bound), serving_ms: w.cpu_bound?.serving_ms_per_request, serving_rps_at_all_cores: w.cpu_bound?.serving_rps_at_all_cores,
+    })));
+  }
   const waits = measured.filter((w) => w.cpu?.waiting);
   if (waits.length > 0) {
     process.stdout.write('\n  Waiting for a core (average threads runnable but not running; api_main_thread: share of the run its event loop waited):\n');
@@ -148,6 +158,7 @@ function printRatios(vsBase: Readonly<Record<string, Ratio & { p50_faster_pct: n
     p50_faster: vsBase?.[n]?.p50_faster_pct === null || vsBase?.[n]?.p50_faster_pct === undefined ? '-' : `${vsBase[n]?.p50_faster_pct}%`,
     rps_vs_floor_route: pct(vsFloor?.[n]?.rps_vs_trivial_route),
     rps_vs_durable_commit: pct(vsFloor?.[n]?.rps_vs_durable_commit),
+    cores_for_half_commit: coresText(vsFloor?.[n]?.cores_for_half_durable_commit),
   })));
 }
 
