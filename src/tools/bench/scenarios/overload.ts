@@ -21,7 +21,8 @@ import { DEFAULT_PROXY_ADMISSION } from '../../stack/fleet/layout.ts';
  *     its 2xx answers per second (what the server completes when it is never idle);
  *  2. overload: OVERLOAD_FACTOR × that rate offered open loop (paced, whatever the server
  *     does) over `--connections` keep-alive clients (default 10,000, the concurrency
- *     scenario's), each request timed from when it became due.
+ *     scenario's), each request timed from when it became due. The clients connect first, in
+ *     a warm-up at the capacity rate, and stay connected for it.
  * Judged on goodput, not throughput: 2xx per second as a share of capacity (≥ 90%), the
  * successful answers' p99 (≤ 250 ms), how fast the excess is refused (503 p99 < 5 ms) and
  * client timeouts (none). Refusals are what admission control (src/http/admission) sends.
@@ -91,18 +92,24 @@ export async function runOverload(config: Config, opts: BenchOptions, runId: str
     // HAProxy with --haproxy) and the load generator that offers it, on the same two cores.
     const nodes = [{ name: 'primary', url: bench.urls.primaryUrl }, ...bench.urls.replicaUrls.map((url, i) => ({ name: `replica${i + 1}`, url }))];
     const cpu = await CpuAccountant.locate({ api: started.servers.map((s) => s.pid), loadGenerator: load.pid, nodes, redisUrl: config.redis.url, proxy: started.front?.pid });
+    const job = { mode: 'open' as const, host: '127.0.0.1', port: started.loadPort, durationMs: opts.durationMs, timeoutMs: opts.timeoutMs };
+    // The clients connect first, under a normal load (the capacity rate), and stay connected:
+    // the measured phase is 4× from clients that are already there, as in the concurrency
+    // scenario, not 10,000 connecting at once inside it (connects that loaded the two cores in
+    // the phase's first seconds, the probe's included). The step from 1× to 4× is measured.
+    const warmup = await load.run({ ...job, workload, connections: opts.connections, rate: Math.round(capacity), durationMs: opts.warmupMs, keepConnections: true });
+    progress(`${opts.connections} clients connected at ${Math.round(capacity)} req/s for ${opts.warmupMs / 1000} s: ${warmup.responses} answered, ${warmup.non2xx + warmup.socketErrors + warmup.timeouts} failed; now ${rate} req/s from them`);
     const before = await ServerUnderTest.metricsOf(started.servers);
     const cpuBefore = cpu.snapshot();
     probe = await LoadGenerator.start(probeData(measured.data));
     const logMark = started.front?.logMark();
-    const job = { mode: 'open' as const, host: '127.0.0.1', port: started.loadPort, durationMs: opts.durationMs, timeoutMs: opts.timeoutMs };
     const [over, probed] = await Promise.all([
       load.run({ ...job, workload, connections: opts.connections, rate }),
       probe.run({ ...job, workload: OVERLOAD_PROBE.workload, connections: OVERLOAD_PROBE.connections, rate: OVERLOAD_PROBE.rate }),
     ]);
     const { cores, waiting } = CpuAccountant.use(cpuBefore, cpu.snapshot(), over.responses);
     const after = await ServerUnderTest.metricsOf(started.servers);
-    return judge({ cores, waiting, capacityConnections, workload, capacity, capacityRun: { requests: capacityRun.requests, status_counts: capacityRun.status_counts, p99_ms: capacityRun.p99_ms }, rate, over, probed, opts, shed: shedByReason(before, after), serverRefusals: serverRefusalTimes(before, after),
+    return judge({ cores, waiting, capacityConnections, workload, capacity, capacityRun: { requests: capacityRun.requests, status_counts: capacityRun.status_counts, p99_ms: capacityRun.p99_ms }, rate, over, probed, warmup: { requests: warmup.responses, errors: warmup.non2xx + warmup.socketErrors + warmup.timeouts + warmup.unsent }, opts, shed: shedByReason(before, after), serverRefusals: serverRefusalTimes(before, after),
       proxyRefusals: started.front && logMark !== undefined ? started.front.refusalsSince(logMark) : undefined });
   } finally {
     await stopConfiguration(started);
@@ -170,6 +177,8 @@ interface Outcome {
   readonly over: LoadResult;
   /** The probe client's run beside it (OVERLOAD_PROBE). */
   readonly probed: LoadResult;
+  /** The clients' connecting run at the capacity rate before the measured phase. */
+  readonly warmup: { readonly requests: number; readonly errors: number };
   readonly opts: BenchOptions;
   readonly shed: Record<string, number>;
   readonly serverRefusals: Record<string, number>;
@@ -229,6 +238,7 @@ function judge(o: Outcome): { scenario: ScenarioResult; checks: Check[] } {
     unsent: o.over.unsent,
     generator_lag_p99_ms: roundMs(o.over.generatorLagP99Ms ?? 0),
     probe_client: probe,
+    warmup_at_capacity_rate: o.warmup,
     cores_busy: o.cores,
     ...(o.waiting ? { waiting_for_a_core: o.waiting } : {}),
     sample_errors: o.over.sampleErrors.slice(0, 5),
