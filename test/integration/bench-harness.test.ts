@@ -132,6 +132,17 @@ describe('latency proxy and open-loop generator on real sockets', () => {
     expect(result.perOp.trivial?.count).toBe(400);
   });
 
+  it('sends each request at its own time: the lag it reports is its own delay, not one interval', async () => {
+    // 20 req/s: one request every 50 ms. A request sent one interval late would read 50 ms.
+    const result = await runOpenLoop(
+      { type: 'run', workload: 'trivial', mode: 'open', host: '127.0.0.1', port: webPort, connections: 4, durationMs: 1_000, rate: 20, timeoutMs: 2_000 },
+      () => ({ op: 'trivial', method: 'GET', path: '/lag', headers: {} }),
+    );
+    expect(result.responses).toBe(20);
+    console.log(`[bench-harness] open loop at 20 req/s: generator lag p99 ${result.generatorLagP99Ms?.toFixed(2)} ms`);
+    expect(result.generatorLagP99Ms).toBeLessThan(25);
+  });
+
   it('hands a warm-up\'s connections to the next run to the same server, and closes them after it', async () => {
     let accepted = 0;
     const count = (): void => { accepted++; };

@@ -109,9 +109,12 @@ export async function runOpenLoop(job: LoadJob, next: () => HttpRequestSpec): Pr
   await new Promise<void>((resolve) => {
     const tick = (): void => {
       const now = performance.now();
+      // Request i is due at started + i/rate, so at `now` the first floor(elapsed × rate) + 1
+      // are (request 0 at once). Without the + 1 each request waited one interval past its
+      // time, and the generator's lag read 1/rate too high: 20 ms at 50 req/s.
       // At the end every request of the run is due. Computing that from (endAt - started)
       // instead can land just below the whole number in floating point (399.9999 → 399).
-      const due = now >= endAt ? total : Math.min(Math.floor(((now - started) / 1000) * rate), total);
+      const due = now >= endAt ? total : Math.min(Math.floor(((now - started) / 1000) * rate) + 1, total);
       while (scheduled < due) {
         // Timers fire about every millisecond, finer than 1/rate: a request is due from
         // the tick that enqueues it. Waiting after that (no idle connection) counts.
