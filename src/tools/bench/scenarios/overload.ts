@@ -53,9 +53,8 @@ export const OVERLOAD_TARGETS = { goodputShare: 0.9, okP99Ms: 250, refusalP99Ms:
  * 24–53 ms), which it adds to every answer it times, refusals included. The probe is refused by
  * the same rule as every other request (HAProxy's queue, or the server's admission), with little
  * work of its own, so the refusal check reads its timing. It still shares the two cores: its own
- * lag p99 was 22–27 ms in 2026-12-06's runs, at the default priority and at nice −10 alike, so
- * its p99 is an upper bound on the refusal time a client elsewhere would see. 50 req/s adds under
- * 1% to the offered load.
+ * lag p99 was 8–13 ms in 2026-12-06's runs, so its p99 is an upper bound on the refusal time a
+ * client elsewhere would see. 50 req/s adds under 1% to the offered load.
  */
 export const OVERLOAD_PROBE = { workload: 'profile', rate: 50, connections: 8 } as const;
 /** Fewer refusals than this at the probe, and the check falls back to the main generator's timing. */
