@@ -133,14 +133,15 @@ describe('latency proxy and open-loop generator on real sockets', () => {
   });
 
   it('sends each request at its own time: the lag it reports is its own delay, not one interval', async () => {
-    // 20 req/s: one request every 50 ms. A request sent one interval late would read 50 ms.
+    // 5 req/s: one request every 200 ms. Sent one interval late, every request would read at
+    // least 200 ms; the bound of half an interval leaves room for a loaded machine's stalls.
     const result = await runOpenLoop(
-      { type: 'run', workload: 'trivial', mode: 'open', host: '127.0.0.1', port: webPort, connections: 4, durationMs: 1_000, rate: 20, timeoutMs: 2_000 },
+      { type: 'run', workload: 'trivial', mode: 'open', host: '127.0.0.1', port: webPort, connections: 4, durationMs: 2_000, rate: 5, timeoutMs: 2_000 },
       () => ({ op: 'trivial', method: 'GET', path: '/lag', headers: {} }),
     );
-    expect(result.responses).toBe(20);
-    console.log(`[bench-harness] open loop at 20 req/s: generator lag p99 ${result.generatorLagP99Ms?.toFixed(2)} ms`);
-    expect(result.generatorLagP99Ms).toBeLessThan(25);
+    expect(result.responses).toBe(10);
+    console.log(`[bench-harness] open loop at 5 req/s: generator lag p99 ${result.generatorLagP99Ms?.toFixed(2)} ms`);
+    expect(result.generatorLagP99Ms).toBeLessThan(100);
   });
 
   it('hands a warm-up\'s connections to the next run to the same server, and closes them after it', async () => {
