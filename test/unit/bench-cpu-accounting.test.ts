@@ -45,6 +45,39 @@ describe('bench CPU accounting (/proc)', () => {
   });
 });
 
+describe('bench CPU accounting: the harness\'s own backends', () => {
+  // A parent that keeps a child alive; the child burns 300 ms of CPU when signalled, as a
+  // sampler's backend works inside a PostgreSQL node's tree.
+  const CHILD = `process.stdout.write('pid ' + process.pid + '\\n'); process.on('SIGUSR1', () => { const t = () => { const u = process.cpuUsage(); return (u.user + u.system) / 1000; }; const s = t(); while (t() - s < 300) {} process.stdout.write('done\\n'); }); setInterval(() => {}, 1000);`;
+  const PARENT_OF_BACKEND = `require('node:child_process').spawn(process.execPath, ['-e', ${JSON.stringify('CHILD')}], { stdio: 'inherit' }); setInterval(() => {}, 1000);`;
+
+  it('moves a harness backend\'s CPU from the node it runs under to the harness', async () => {
+    const node = spawn(process.execPath, ['-e', PARENT_OF_BACKEND.replace(JSON.stringify('CHILD'), JSON.stringify(CHILD))], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    const seen = (what: RegExp) => new Promise<RegExpMatchArray>((resolve, reject) => {
+      const bound = setTimeout(() => reject(new Error(`no ${what} from the child within 30 s: ${out}`)), 30_000);
+      const check = () => { const m = what.exec(out); if (m) { clearTimeout(bound); resolve(m); } };
+      node.stdout?.on('data', (d: Buffer) => { out += d.toString(); check(); });
+      check();
+    });
+    let backend = 0;
+    try {
+      backend = Number((await seen(/pid (\d+)/))[1]);
+      const accountant = await CpuAccountant.locate({ api: node.pid, loadGenerator: undefined, nodes: [], redisUrl: 'redis://203.0.113.1:6379', harnessBackends: { api: backend } });
+      const before = accountant.snapshot();
+      process.kill(backend, 'SIGUSR1');
+      await seen(/done/);
+      const use = CpuAccountant.use(before, accountant.snapshot(), 1);
+      console.log(`node tree ${use.cpu_ms_per_request.api} ms, harness ${use.cpu_ms_per_request.harness} ms (the backend burned 300 ms)`);
+      expect(use.cpu_ms_per_request.api).toBeLessThan(150); // idle parent; the burn is not the node's
+      expect(use.cpu_ms_per_request.harness).toBeGreaterThanOrEqual(290); // the burn, moved here
+    } finally {
+      if (backend > 0) try { process.kill(backend, 'SIGKILL'); } catch { /* already gone */ }
+      node.kill('SIGKILL');
+    }
+  });
+});
+
 describe('bench: threads waiting for a core (/proc/<pid>/task/<tid>/schedstat)', () => {
   // Busy loops for `ms` of wall time: one more of them than there are cores keeps each waiting.
   const spin = (ms: number) => `const end=Date.now()+${ms};while(Date.now()<end){}`;

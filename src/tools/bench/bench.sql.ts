@@ -5,6 +5,7 @@
 export const BENCH_SQL = {
   /** Connections of the app under test on this node; pg_stat_activity is per node. */
   appConnections: `SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1 AND datname = $2`,
+  backendPid: `SELECT pg_backend_pid() AS pid`,
   databaseExists: `SELECT 1 FROM pg_database WHERE datname = $1`,
   databaseComment: `SELECT shobj_description(oid, 'pg_database') AS comment FROM pg_database WHERE datname = $1`,
   selectOne: `SELECT 1`,

@@ -177,7 +177,7 @@ export async function measureConfiguration(started: StartedConfiguration, load: 
   const sampler = await PgConnectionSampler.open(nodes, plan.urls.database);
   // Direct addresses, not the latency proxies': the processes are found by the port they listen on.
   const directNodes = [{ name: 'primary', url: plan.urls.primaryUrl }, ...started.replicaUrls.map((url, i) => ({ name: `replica${i + 1}`, url }))];
-  const cpu = await CpuAccountant.locate({ api: started.servers.map((s) => s.pid), loadGenerator: load.pid, nodes: directNodes, redisUrl: plan.redisUrl, proxy: started.front?.pid });
+  const cpu = await CpuAccountant.locate({ api: started.servers.map((s) => s.pid), loadGenerator: load.pid, nodes: directNodes, redisUrl: plan.redisUrl, proxy: started.front?.pid, harnessBackends: sampler.backendPids });
   const dbTime = await DbTimeSampler.open(nodes);
   const redisCommands = await RedisCommandSampler.open(plan.redisUrl);
   try {

@@ -128,7 +128,7 @@ export interface CpuUse {
 export const HARNESS = 'harness';
 
 export class CpuAccountant {
-  private constructor(readonly targets: readonly CpuTarget[]) {}
+  private constructor(readonly targets: readonly CpuTarget[], readonly harnessBackends: Readonly<Record<string, number>> = {}) {}
 
   /**
    * Finds each server by the port it listens on (PostgreSQL's postmaster, redis-server),
@@ -143,6 +143,11 @@ export class CpuAccountant {
     readonly redisUrl: string;
     /** HAProxy in front of the API (`--haproxy`). */
     readonly proxy?: number | undefined;
+    /**
+     * The harness's own backends, by node name (the connection sampler's): inside the node's
+     * process tree, but the harness's work, so their CPU is moved from the node to HARNESS.
+     */
+    readonly harnessBackends?: Readonly<Record<string, number>>;
   }): Promise<CpuAccountant> {
     const byPort = async (url: string): Promise<number | null> => {
       const u = new URL(url);
@@ -157,7 +162,7 @@ export class CpuAccountant {
     for (const n of opts.nodes) targets.push({ name: n.name, pids: one(await byPort(n.url)) });
     targets.push({ name: 'redis', pids: one(await byPort(opts.redisUrl)) });
     targets.push({ name: 'load_generator', pids: one(opts.loadGenerator) });
-    return new CpuAccountant(targets);
+    return new CpuAccountant(targets, opts.harnessBackends);
   }
 
   snapshot(): CpuSnapshot {
@@ -169,6 +174,15 @@ export class CpuAccountant {
     }
     const own = process.cpuUsage();
     seconds[HARNESS] = (own.user + own.system) / 1e6;
+    for (const [node, pid] of Object.entries(this.harnessBackends)) {
+      // The sampler keeps its connections for the whole run; one that was lost is skipped, and
+      // its time stays in its node's figure.
+      const backend = table.get(pid);
+      const nodeSeconds = seconds[node];
+      if (!backend || nodeSeconds === null || nodeSeconds === undefined) continue;
+      seconds[node] = nodeSeconds - backend.ticks / USER_HZ;
+      seconds[HARNESS] += backend.ticks / USER_HZ;
+    }
     const waitSeconds: Record<string, number | null> = {};
     for (const t of this.targets) waitSeconds[t.name] = sumOrNull(t.pids?.map((pid) => treeWaitSeconds(pid, table)) ?? [null]);
     const api = this.targets.find((t) => t.name === 'api');
