@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LatencyHistogram } from '../../src/tools/bench/histogram.ts';
 import { LatencyProxy } from '../../src/tools/bench/latency-proxy.ts';
 import { parseResponse } from '../../src/tools/bench/load/http-connection.ts';
+import { runClosedLoop } from '../../src/tools/bench/load/closed-loop.ts';
 import { runOpenLoop } from '../../src/tools/bench/load/open-loop.ts';
 import { PromSnapshot, parsePromText } from '../../src/tools/bench/prom-text.ts';
 import { ZipfSampler } from '../../src/tools/bench/zipf.ts';
@@ -69,10 +70,10 @@ describe('bench instruments', () => {
   it('parses Content-Length and chunked responses, and waits for incomplete ones', () => {
     const a = Buffer.from('HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhelloHTTP/1.1 503 X\r\nContent-Length: 0\r\n\r\n');
     const first = parseResponse(a);
-    expect(first).toEqual({ status: 200, consumed: a.indexOf('HTTP/1.1 503'), close: false });
+    expect(first).toEqual({ status: 200, consumed: a.indexOf('HTTP/1.1 503'), bodyStart: a.indexOf('hello'), close: false });
     expect(parseResponse(a.subarray(a.indexOf('HTTP/1.1 503')))).toMatchObject({ status: 503 });
     const chunked = Buffer.from('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n');
-    expect(parseResponse(chunked)).toEqual({ status: 200, consumed: chunked.length, close: false });
+    expect(parseResponse(chunked)).toEqual({ status: 200, consumed: chunked.length, bodyStart: chunked.indexOf('3\r\nabc'), close: false });
     expect(parseResponse(chunked.subarray(0, chunked.length - 3))).toBeUndefined();
     expect(parseResponse(Buffer.from('HTTP/1.1 200 OK\r\ncontent-length: 9\r\n\r\nabc'))).toBeUndefined();
   });
@@ -162,5 +163,67 @@ describe('latency proxy and open-loop generator on real sockets', () => {
     } finally {
       web.off('connection', count);
     }
+  });
+});
+
+describe('closed-loop generator on real sockets', () => {
+  let server: http.Server;
+  let port = 0;
+  let inFlight = 0;
+  let mostInFlight = 0;
+
+  beforeAll(async () => {
+    server = http.createServer((req, res) => {
+      inFlight++;
+      mostInFlight = Math.max(mostInFlight, inFlight);
+      const answer = (status: number, body: string) => { inFlight--; res.statusCode = status; res.setHeader('content-type', 'application/json'); res.end(body); };
+      if (req.url === '/hang') { res.on('close', () => { inFlight--; }); return; }
+      if (req.url === '/conflict') { answer(409, '{"error":{"code":"CONFLICT","message":"taken"}}'); return; }
+      setTimeout(() => answer(200, '{"ok":true}'), 10);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    port = (server.address() as net.AddressInfo).port;
+  });
+  afterAll(async () => {
+    server.closeAllConnections();
+    await new Promise<void>((r) => server.close(() => r()));
+  });
+
+  const job = (connections: number, durationMs: number, timeoutMs = 2_000) => ({ type: 'run' as const, workload: 'trivial' as const, mode: 'closed' as const, host: '127.0.0.1', port, connections, durationMs, timeoutMs });
+
+  it('keeps exactly one request in flight per connection, each sent when the previous answered', async () => {
+    mostInFlight = 0;
+    const t0 = performance.now();
+    const result = await runClosedLoop(job(4, 600), () => ({ op: 'slow', method: 'GET', path: '/slow', headers: {} }));
+    console.log(`closed loop: ${result.responses} answers in ${Math.round(performance.now() - t0)} ms (elapsed ${Math.round(result.elapsedMs)} ms), at most ${mostInFlight} at once`);
+    // 4 connections × 600 ms / (10 ms + a round trip): at most 4 × 60 answers; a loaded machine gives fewer.
+    expect(result.responses).toBeGreaterThan(8);
+    expect(result.responses).toBeLessThanOrEqual(4 * 61);
+    expect(mostInFlight).toBe(4);
+    expect(result.non2xx + result.socketErrors + result.timeouts).toBe(0);
+    expect(result.perOp.slow?.count).toBe(result.responses);
+    expect(LatencyHistogram.from(result.histogram).percentile(50)).toBeGreaterThanOrEqual(9);
+  });
+
+  it('keeps the body of a refused request for the report, and counts it as not 2xx', async () => {
+    const result = await runClosedLoop(job(2, 200), () => ({ op: 'taken', method: 'POST', path: '/conflict', headers: { 'content-type': 'application/json' }, body: '{}' }));
+    expect(result.responses).toBeGreaterThan(0);
+    expect(result.non2xx).toBe(result.responses);
+    expect(result.statusCounts['409']).toBe(result.responses);
+    expect(result.sampleErrors[0]).toContain('taken: HTTP 409 {"error":{"code":"CONFLICT"');
+  });
+
+  it('fails a request past the timeout, reconnects, and still ends on time', async () => {
+    let n = 0;
+    const t0 = performance.now();
+    // Every third request hangs: each such one times out after 300 ms and its connection is replaced.
+    const result = await runClosedLoop(job(2, 1_000, 300), () => (n++ % 3 === 2 ? { op: 'hang', method: 'GET', path: '/hang', headers: {} } : { op: 'slow', method: 'GET', path: '/slow', headers: {} }));
+    const took = performance.now() - t0;
+    console.log(`closed loop with hangs: ${result.responses} answers, ${result.timeouts} timeouts in ${Math.round(took)} ms`);
+    expect(result.timeouts).toBeGreaterThanOrEqual(2);
+    expect(result.socketErrors).toBe(0);
+    expect(result.perOp.hang?.errors).toBe(result.timeouts);
+    expect(result.perOp.slow?.count).toBeGreaterThan(0);
+    expect(took).toBeLessThan(1_000 + 300 + 1_500); // the run, one timeout, and a loaded machine's margin
   });
 });

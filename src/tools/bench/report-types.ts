@@ -15,7 +15,7 @@ export interface OpMeasure {
 
 export interface WorkloadMeasure {
   readonly workload: string;
-  /** closed: capacity run (autocannon); open: paced at a fixed rate (our generator). */
+  /** closed: capacity run (our closed loop); open: paced at a fixed rate (our generator). */
   readonly mode: 'closed' | 'open';
   readonly latency_source: string;
   readonly connections: number;

@@ -56,7 +56,7 @@ export async function runBench(config: Config, opts: BenchOptions, print: (m: st
       ? `closed loop to measure capacity, then ${opts.connections} keep-alive clients offered 4× that rate open loop; latency from when each request became due`
       : opts.rate
       ? `open loop: requests paced evenly at ${opts.rate} req/s over ${opts.connections} keep-alive connections; latency counted from when each request became due`
-      : `closed loop (autocannon, ${opts.connections} connections): latency is measured at full capacity, not at a fixed rate`,
+      : `closed loop (${opts.connections} keep-alive connections): latency is measured at full capacity, not at a fixed rate`,
     databases: {},
     total_seconds: 0,
     load_average_at_end: [],

@@ -54,7 +54,7 @@ async function trivialRoute(opts: FloorOptions, shared: LoadGenerator | undefine
     const h = LatencyHistogram.from(r.histogram);
     return {
       name: 'trivial_route',
-      description: `Fastify route returning a constant ${bytes}-byte JSON, ${opts.httpConnections} connections, autocannon closed loop`,
+      description: `Fastify route returning a constant ${bytes}-byte JSON, ${opts.httpConnections} connections, the same closed loop as the workloads`,
       clients: opts.httpConnections,
       rps: Math.round(r.responses / (r.elapsedMs / 1000)),
       p50_ms: roundMs(h.percentile(50)), p95_ms: roundMs(h.percentile(95)), p99_ms: roundMs(h.percentile(99)),

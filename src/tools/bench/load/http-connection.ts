@@ -10,6 +10,8 @@ import type { HttpRequestSpec } from './types.ts';
 export interface ResponseInfo {
   readonly status: number;
   readonly bytes: number;
+  /** The start of the body of an answer that is not 2xx (its error code says why), for the report's samples. */
+  readonly errorBody?: string;
 }
 
 type Pending = { readonly resolve: (r: ResponseInfo) => void; readonly reject: (e: Error) => void };
@@ -79,16 +81,19 @@ export class HttpConnection {
       const parsed = parseResponse(this.#buf);
       if (parsed === undefined) return;
       if (parsed instanceof Error) { this.#socket.destroy(); this.#fail(parsed); return; }
-      this.#buf = this.#buf.subarray(parsed.consumed);
       const p = this.#pending;
       this.#pending = undefined;
-      p?.resolve({ status: parsed.status, bytes: parsed.consumed });
+      const failed = parsed.status < 200 || parsed.status > 299;
+      p?.resolve(failed
+        ? { status: parsed.status, bytes: parsed.consumed, errorBody: this.#buf.toString('utf8', parsed.bodyStart, Math.min(parsed.consumed, parsed.bodyStart + 160)) }
+        : { status: parsed.status, bytes: parsed.consumed });
+      this.#buf = this.#buf.subarray(parsed.consumed);
       if (parsed.close) { this.#socket.end(); this.#closed = true; return; }
     }
   }
 }
 
-interface Parsed { readonly status: number; readonly consumed: number; readonly close: boolean }
+interface Parsed { readonly status: number; readonly consumed: number; readonly bodyStart: number; readonly close: boolean }
 
 /** Parses one complete response at the start of `buf`; undefined when more bytes are needed. */
 export function parseResponse(buf: Buffer): Parsed | Error | undefined {
@@ -122,10 +127,10 @@ export function parseResponse(buf: Buffer): Parsed | Error | undefined {
       const next = lineEnd + 2 + size + 2;
       if (buf.length < next) return undefined;
       pos = next;
-      if (size === 0) return { status: Number(statusMatch[1]), consumed: pos, close };
+      if (size === 0) return { status: Number(statusMatch[1]), consumed: pos, bodyStart, close };
     }
   }
   const bodyLength = length < 0 ? 0 : length;
   if (buf.length < bodyStart + bodyLength) return undefined;
-  return { status: Number(statusMatch[1]), consumed: bodyStart + bodyLength, close };
+  return { status: Number(statusMatch[1]), consumed: bodyStart + bodyLength, bodyStart, close };
 }

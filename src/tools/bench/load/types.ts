@@ -13,7 +13,7 @@ export interface HttpRequestSpec {
 
 /**
  * How a run generates load. closed: N connections, each sends its next request when
- * the previous answered (autocannon) — measures capacity. open: requests scheduled at
+ * the previous answered (load/closed-loop.ts) — measures capacity. open: requests scheduled at
  * an even rate over N keep-alive connections whatever the server does (our pacer) —
  * latency at a fixed rate, measured from the scheduled send time.
  */
