@@ -2,6 +2,7 @@ import type { QueryContext } from '../db/database.ts';
 import { maxLsn, parseLsn } from '../db/lsn.ts';
 import type { FirstPageKind, FirstPages } from '../services/first-pages.ts';
 import type { CacheLayer } from './cache-layer.ts';
+import { approximateHeapBytes } from './heap-size.ts';
 import { PageStore } from './page-store.ts';
 import type { ScopeVersion } from './page-versions.ts';
 
@@ -64,19 +65,18 @@ export function covers(stamp: string | null, required: string | undefined): bool
   return stamp !== null && parseLsn(stamp) >= parseLsn(required);
 }
 
-/**
- * Entries kept at most, per store. A history page (50 messages) is about 10 KB, so this bounds a
- * store to about 50 MB; expired entries are dropped as new ones are written (page-store.ts).
- */
-const MAX_PAGES = 5_000;
-
 export interface PageCacheOptions {
   /** Unscoped pages (the feeds): a replica's staleness, BGC_CACHE_PAGE_TTL_MS. */
   readonly ttlMs: number;
   /** Scoped pages (inbox, history), invalidated by their scope's changes: BGC_CACHE_CHAT_PAGE_TTL_MS. */
   readonly scopedTtlMs: number;
+  /** Estimated heap each of the two stores may hold (BGC_CACHE_PAGE_MAX_BYTES; heap-size.ts). */
+  readonly maxBytesPerStore: number;
   readonly versions?: ScopeVersions;
 }
+
+/** An entry's weight: its page and its stamps. */
+const weigh = (e: StampedPage): number => approximateHeapBytes(e);
 
 export class PageCache implements FirstPages {
   readonly #store: PageStore<StampedPage>;
@@ -84,8 +84,8 @@ export class PageCache implements FirstPages {
   readonly #versions: ScopeVersions | undefined;
 
   constructor(private readonly layer: CacheLayer, private readonly positions: PositionSource, opts: PageCacheOptions) {
-    this.#store = new PageStore(opts.ttlMs, MAX_PAGES);
-    this.#scoped = new PageStore(opts.scopedTtlMs, MAX_PAGES);
+    this.#store = new PageStore(opts.ttlMs, opts.maxBytesPerStore, weigh);
+    this.#scoped = new PageStore(opts.scopedTtlMs, opts.maxBytesPerStore, weigh);
     this.#versions = opts.versions;
   }
 

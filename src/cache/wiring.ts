@@ -88,13 +88,13 @@ export async function startCache(config: Config, deps: { db: Database; metrics: 
   let dbProfileReader: (ProfileReaderLike<unknown> & Partial<BatchProfileReaderLike<unknown>>) | undefined;
   // One loader for the reader and the warm-up: both store siblings the same way.
   const setLoader = new RelationshipSetLoader(layer.relationships, new RelationshipSetRepository(deps.db));
-  const { pageTtlMs, chatPageTtlMs } = config.cache;
+  const { pageTtlMs, chatPageTtlMs, pageMaxBytes } = config.cache;
   // A scope's position outlives every entry loaded against it, and any replica's lag.
   const versions = pageTtlMs > 0 && chatPageTtlMs > 0
     ? new PageVersions(layer.redis, layer.health, layer.keys, () => !layer.masterGuard.holding, Math.max(2 * chatPageTtlMs, 60_000))
     : undefined;
   const firstPages = pageTtlMs > 0
-    ? new PageCache(layer, deps.db.router, { ttlMs: pageTtlMs, scopedTtlMs: versions ? chatPageTtlMs : pageTtlMs, versions })
+    ? new PageCache(layer, deps.db.router, { ttlMs: pageTtlMs, scopedTtlMs: versions ? chatPageTtlMs : pageTtlMs, maxBytesPerStore: pageMaxBytes, versions })
     : undefined;
   const raise = async (scopes: string[], lsn: string | undefined): Promise<void> => {
     if (!versions) return;

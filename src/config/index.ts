@@ -111,6 +111,12 @@ export interface Config {
      * position"). 0: the chat pages use pageTtlMs and the read-your-writes marks, like the feeds.
      */
     readonly chatPageTtlMs: number;
+    /**
+     * Heap each first-page store (the feeds', the chat pages') may hold, estimated
+     * (src/cache/heap-size.ts), in bytes (BGC_CACHE_PAGE_MAX_BYTES, 128 MB). A page of 50
+     * short messages is about 20 KB, of 50 at the length limit about 200 KB.
+     */
+    readonly pageMaxBytes: number;
   };
   readonly replicas: { readonly maxLagMs: number; readonly pollMs: number; readonly readYourWritesWaitMs: number };
   readonly partitions: {
@@ -285,6 +291,7 @@ function build(raw: RawEnv, problems: string[]): Config {
       graceSeconds: raw.BGC_CACHE_GRACE_S,
       pageTtlMs: raw.BGC_CACHE_PAGE_TTL_MS,
       chatPageTtlMs: raw.BGC_CACHE_CHAT_PAGE_TTL_MS,
+      pageMaxBytes: raw.BGC_CACHE_PAGE_MAX_BYTES,
     },
     replicas: {
       maxLagMs: raw.BGC_REPLICA_MAX_LAG_MS,

@@ -82,6 +82,7 @@ export const envSchema = z.object({
   BGC_CACHE_GRACE_S: intFrom(0, 604_800).default(21_600),
   BGC_CACHE_PAGE_TTL_MS: intFrom(0, 60_000).default(1_000),
   BGC_CACHE_CHAT_PAGE_TTL_MS: intFrom(0, 600_000).default(10_000),
+  BGC_CACHE_PAGE_MAX_BYTES: intFrom(1_048_576, 17_179_869_184).default(128 * 1024 * 1024),
 
   BGC_REPLICA_MAX_LAG_MS: intFrom(1, 3_600_000).default(2_000),
   BGC_REPLICA_POLL_MS: intFrom(50, 60_000).default(500),
