@@ -87,6 +87,8 @@ export class PageCache implements FirstPages {
     this.#store = new PageStore(opts.ttlMs, opts.maxBytesPerStore, weigh);
     this.#scoped = new PageStore(opts.scopedTtlMs, opts.maxBytesPerStore, weigh);
     this.#versions = opts.versions;
+    layer.metrics?.firstPageStores.set('feeds', () => this.#store.bytes);
+    layer.metrics?.firstPageStores.set('chat', () => this.#scoped.bytes);
   }
 
   get entries(): number { return this.#store.size + this.#scoped.size; }

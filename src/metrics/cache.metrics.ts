@@ -15,6 +15,9 @@ export type CacheName = (typeof CACHE_NAMES)[number];
 /** The first pages the page cache answers (src/services/first-pages.ts FirstPageKind). */
 export const FIRST_PAGE_KINDS = ['inbox', 'history', 'feed_global', 'feed_following'] as const;
 export type InvalidationSource = 'app' | 'db_notify' | 'bus' | 'flush';
+/** The page cache's two stores (src/cache/page-cache.ts): the feeds' pages and the chat pages. */
+export const FIRST_PAGE_STORES = ['feeds', 'chat'] as const;
+export type FirstPageStore = (typeof FIRST_PAGE_STORES)[number];
 
 export class CacheMetrics {
   readonly requests: client.Counter<'cache' | 'tier' | 'result'>;
@@ -24,6 +27,9 @@ export class CacheMetrics {
   readonly redisMaxMemory: client.Gauge;
   readonly warmupDuration: client.Gauge;
   readonly firstPageReads: client.Counter<'kind' | 'result'>;
+  readonly firstPageBytes: client.Gauge<'store'>;
+  /** Each first-page store's estimated heap, read when /metrics is scraped (registered by the page cache). */
+  readonly firstPageStores = new Map<FirstPageStore, () => number>();
 
   constructor(registry: client.Registry) {
     this.requests = new client.Counter({
@@ -64,7 +70,18 @@ export class CacheMetrics {
       labelNames: ['kind', 'result'] as const,
       registers: [registry],
     });
+    const stores = this.firstPageStores;
+    this.firstPageBytes = new client.Gauge({
+      name: 'bgc_cache_first_page_bytes',
+      help: 'Heap held by each first-page store (feeds, chat), as estimated from its pages (src/cache/heap-size.ts); bounded by BGC_CACHE_PAGE_MAX_BYTES',
+      labelNames: ['store'] as const,
+      registers: [registry],
+      collect() {
+        for (const [store, bytes] of stores) this.set({ store }, bytes());
+      },
+    });
     // Pre-create every label combination so dashboards see zeros rather than gaps.
+    for (const store of FIRST_PAGE_STORES) this.firstPageBytes.set({ store }, 0);
     for (const cache of CACHE_NAMES) {
       for (const tier of ['l1', 'l2'] as const) for (const result of ['hit', 'miss', 'stale'] as const) this.requests.inc({ cache, tier, result }, 0);
       for (const source of ['app', 'db_notify', 'bus', 'flush'] as const) this.invalidations.inc({ cache, source }, 0);

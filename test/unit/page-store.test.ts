@@ -1,7 +1,9 @@
+import client from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { PageStore } from '../../src/cache/page-store.ts';
 import { covers } from '../../src/cache/page-cache.ts';
 import { approximateHeapBytes } from '../../src/cache/heap-size.ts';
+import { CacheMetrics } from '../../src/metrics/cache.metrics.ts';
 
 /** Each entry weighs 1: the budget is then a count. */
 const one = (): number => 1;
@@ -98,5 +100,19 @@ describe('PageStore memory', () => {
     expect(short).toBeGreaterThan(18_300);
     expect(short).toBeLessThan(22_000);
     expect(approximateHeapBytes(page('x'.repeat(4_000)))).toBeGreaterThan(10 * short);
+  });
+});
+
+describe('bgc_cache_first_page_bytes', () => {
+  it('reads each store\'s estimated heap when scraped, zero before a page cache registers', async () => {
+    const registry = new client.Registry();
+    const metrics = new CacheMetrics(registry);
+    const scrape = async () => (await registry.getSingleMetricAsString('bgc_cache_first_page_bytes'));
+    expect(await scrape()).toContain('bgc_cache_first_page_bytes{store="chat"} 0');
+    const store = new PageStore<string>(60_000, 1_000, (v) => v.length);
+    metrics.firstPageStores.set('chat', () => store.bytes);
+    store.set('a', 'x'.repeat(300));
+    expect(await scrape()).toContain('bgc_cache_first_page_bytes{store="chat"} 300');
+    expect(await scrape()).toContain('bgc_cache_first_page_bytes{store="feeds"} 0');
   });
 });
