@@ -1,16 +1,19 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sleep, type ChaosApp } from './support/env.ts';
+import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
+import { sleep, waitFor, type ChaosApp } from './support/env.ts';
+import { printHaLogs } from './support/ha-logs.ts';
 import { describeFailures } from './support/load.ts';
 import { failuresAre503WithRetryAfter } from './support/scenario.ts';
 import { startHaApp } from './support/ha-app.ts';
 import { createHaPrivateStack, type HaPrivateStack } from './support/ha-stack.ts';
 import { runHaScenario, waitHealthy } from './support/ha-scenario.ts';
+import type { EtcdMember } from '../../src/tools/stack/ha/etcd.ts';
 import { checkStatus } from '../../src/tools/stack/ha/patroni-rest.ts';
 
 /**
  * etcd faults on a private HA stack, the app reading and writing through HAProxy with the
  * members listed statically (DATABASE_REPLICA_URLS; ha-failover.test.ts uses Patroni's list):
- *  - one etcd member killed: the other two keep the quorum, nothing should happen;
+ *  - one etcd member killed, the raft leader (the worst case: the other two must elect one
+ *    first, and Patroni's lock renewal must not time out meanwhile): nothing should happen;
  *  - two killed, the quorum lost: Patroni cannot renew the leader lock, so the leader
  *    demotes itself within retry_timeout; writes must then get 503 with Retry-After quickly,
  *    never hang, and come back by themselves when etcd does.
@@ -37,14 +40,30 @@ async function noPrimary(): Promise<boolean> {
 describe('chaos: HA etcd faults', () => {
   it('one etcd member killed: no effect', async () => {
     await waitHealthy(ps);
-    const victim = ps.stack.etcd[0];
-    if (!victim) throw new Error('no etcd member');
+    let victim: EtcdMember | undefined;
+    await waitFor('etcd: a raft leader', async () => {
+      const leading = await Promise.all(ps.stack.etcd.map((e) => e.isRaftLeader()));
+      victim = ps.stack.etcd[leading.indexOf(true)];
+      return victim !== undefined;
+    }, 30_000);
+    if (!victim) throw new Error('no etcd raft leader');
+    const killed = victim;
+    const others = ps.stack.etcd.filter((e) => e !== killed);
+    let leaderlessMs = -1;
     const r = await runHaScenario({
-      name: `etcd member ${victim.spec.name} killed`, ps, app,
-      inject: async () => { victim.kill(); },
+      name: `etcd member ${killed.spec.name} (the raft leader) killed`, ps, app,
+      inject: async () => {
+        const t0 = Date.now();
+        killed.kill();
+        // How long the other two had no leader: what Patroni's renewal must outlast.
+        void waitFor('etcd: a new raft leader', async () => (await Promise.all(others.map((e) => e.isRaftLeader(300)))).includes(true), 20_000)
+          .then(() => { leaderlessMs = Date.now() - t0; }, () => undefined);
+      },
       faultOver: async () => { await sleep(6_000); return true; }, // longer than retry_timeout (4 s)
-      heal: async () => { victim.start(); },
+      heal: async () => { killed.start(); },
     });
+    console.log(`[chaos-ha] etcd without a raft leader for ${leaderlessMs} ms after ${killed.spec.name} was killed`);
+    onTestFailed(() => printHaLogs(ps, r.faultAt - 3_000, Math.max(r.outageTo, r.faultAt + 8_000) + 3_000));
     expect(r.ackedMissing).toBe(0);
     expect(r.failedReads + r.failedWrites, JSON.stringify(r.failureCodes)).toBe(0);
     expect(r.writeOutageMs, 'longest gap between acknowledged writes, ms').toBeLessThan(3_000);
@@ -66,6 +85,7 @@ describe('chaos: HA etcd faults', () => {
       faultTimeoutMs: 60_000,
       heal: async () => { a.start(); b.start(); },
     });
+    onTestFailed(() => printHaLogs(ps, r.faultAt - 3_000, Math.max(r.outageTo, demotedAfterMs) + 3_000));
     expect(r.failedWrites, 'writes refused while no member may be primary').toBeGreaterThan(0);
     expect(failuresAre503WithRetryAfter(r.samples), describeFailures(r.samples)).toBe(true);
     // Never a hang: a refused request is answered within the pool's acquire timeout (3 s) and then some.

@@ -7,6 +7,7 @@ import { ConfigError, parseConfig } from '../../src/config/index.ts';
 import { run } from '../../src/tools/stack/exec.ts';
 import { haproxyConfig } from '../../src/tools/stack/ha/haproxy.ts';
 import { buildHaLayout, defaultHaPorts, HA_PORTS, type HaPorts } from '../../src/tools/stack/ha/layout.ts';
+import { ETCD_TIMING, PATRONI_PER_HOST_TIMEOUT_MS } from '../../src/tools/stack/ha/etcd.ts';
 import { DCS_SECTION, HA_SETTINGS, patroniConfig } from '../../src/tools/stack/ha/patroni-config.ts';
 
 const allPorts = (p: HaPorts): number[] => [...p.postgres, ...p.patroniRest, ...p.etcdClient, ...p.etcdPeer, p.haproxyPrimary, p.haproxyReplicas, p.haproxyStats];
@@ -16,6 +17,12 @@ describe('HA stack settings (src/tools/stack/ha)', () => {
     expect(HA_SETTINGS.loop_wait + 2 * HA_SETTINGS.retry_timeout).toBeLessThanOrEqual(HA_SETTINGS.ttl);
     expect(HA_SETTINGS.synchronous_mode).toBe(true);
     expect(HA_SETTINGS.synchronous_mode_strict).toBe(true);
+  });
+
+  it("keep etcd's leaderless window (up to two election timeouts) inside Patroni's time for one etcd host", () => {
+    expect(PATRONI_PER_HOST_TIMEOUT_MS).toBeCloseTo(1_333, 0);
+    expect(2 * ETCD_TIMING.electionTimeoutMs).toBeLessThan(PATRONI_PER_HOST_TIMEOUT_MS);
+    expect(ETCD_TIMING.electionTimeoutMs).toBeGreaterThanOrEqual(10 * ETCD_TIMING.heartbeatMs);
   });
 
   it("use DESIGN §7's ports, and an offset of 100 shares no port with the default stack or the plain stack", () => {

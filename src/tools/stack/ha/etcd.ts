@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { chownToPostgres, findOnPath } from '../exec.ts';
 import type { EtcdMemberLayout } from './layout.ts';
-import { DCS_SECTION } from './patroni-config.ts';
+import { DCS_SECTION, HA_SETTINGS } from './patroni-config.ts';
 import { ownedPid, signal, startOwned, stopOwned } from './owned-process.ts';
 
 export interface EtcdMemberStatus {
@@ -10,6 +10,29 @@ export interface EtcdMemberStatus {
   readonly clientPort: number;
   readonly running: boolean;
   readonly healthy: boolean;
+}
+
+/**
+ * etcd's raft timing (its defaults: heartbeat 100 ms, election 1,000 ms), halved. Losing the
+ * raft leader leaves the other two without one until a follower's election timer fires (one
+ * to two election timeouts). A v2 write that reaches a member in that window is dropped and
+ * hangs until the client gives up (etcd 3.4's v2 handler ignores the dropped proposal), and
+ * Patroni 3.0.2 gives each of three hosts retry_timeout / 3 (1.33 s) before trying the next.
+ * With the defaults the window measured 0.94–1.81 s under load, so the leader's lock renewal
+ * could time out on both live members in turn and the leader demote itself (CI, 2026-12-06: a
+ * 5.9 s write outage from losing ONE etcd member). At 50/500 ms it measured 0.48–0.80 s: below
+ * one host's timeout, so the second live member always answers. Loopback round trips are
+ * microseconds, so 50 ms heartbeats are far above etcd's rule of heartbeat ≥ round trip, and an
+ * election timeout of 10 × the heartbeat keeps its other rule. docs/RELIABILITY.md has the runs.
+ */
+export const ETCD_TIMING = { heartbeatMs: 50, electionTimeoutMs: 500 } as const;
+
+/** Patroni's time for one etcd host, ms (patroni/dcs/etcd.py, _calculate_timeouts, three hosts). */
+export const PATRONI_PER_HOST_TIMEOUT_MS = (HA_SETTINGS.retry_timeout * 1000) / 3;
+
+/** Checked at module load: the longest leaderless window (two election timeouts) must fit in one host's timeout. */
+if (2 * ETCD_TIMING.electionTimeoutMs >= PATRONI_PER_HOST_TIMEOUT_MS || ETCD_TIMING.electionTimeoutMs < 10 * ETCD_TIMING.heartbeatMs) {
+  throw new Error('ETCD_TIMING: 2 × election timeout must stay below Patroni\'s per-host timeout, and the election timeout ≥ 10 heartbeats');
 }
 
 /**
@@ -47,6 +70,7 @@ export class EtcdMember {
         // Patroni writes its member keys every loop_wait; keep one hour of history, not all of it.
         '--auto-compaction-mode', 'periodic', '--auto-compaction-retention', '1h',
         '--quota-backend-bytes', String(512 * 1024 * 1024),
+        '--heartbeat-interval', String(ETCD_TIMING.heartbeatMs), '--election-timeout', String(ETCD_TIMING.electionTimeoutMs),
         // Patroni 3.0.2 uses the v2 API (patroni-config.ts, DCS_SECTION says why).
         ...(DCS_SECTION === 'etcd' ? ['--enable-v2=true'] : []),
         '--logger', 'zap', '--log-outputs', 'stderr',
@@ -71,6 +95,20 @@ export class EtcdMember {
       return res.ok && body.health === 'true';
     } catch {
       return false;
+    }
+  }
+
+  /**
+   * True when this member is etcd's raft leader, false when a follower, undefined when it does
+   * not answer (its Prometheus metrics: the same in the v2 and v3 APIs).
+   */
+  async isRaftLeader(timeoutMs = 1_000): Promise<boolean | undefined> {
+    try {
+      const res = await fetch(`${this.clientUrl}/metrics`, { signal: AbortSignal.timeout(timeoutMs) });
+      const value = /^etcd_server_is_leader (\d)/m.exec(await res.text())?.[1];
+      return value === undefined ? undefined : value === '1';
+    } catch {
+      return undefined;
     }
   }
 
