@@ -1,9 +1,10 @@
 import { execFile } from 'node:child_process';
 import os from 'node:os';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { waitFor, type ChaosApp } from './support/env.ts';
 import { startHaApp } from './support/ha-app.ts';
+import { printHaLogs } from './support/ha-logs.ts';
 import { createHaPrivateStack, type HaPrivateStack } from './support/ha-stack.ts';
 import { leaderOf, runHaScenario, waitHealthy, type HaScenarioResult } from './support/ha-scenario.ts';
 import { formatTrace, startHaTrace, switchoverSteps, writeEvents } from './support/ha-trace.ts';
@@ -65,6 +66,7 @@ describe('chaos: HA primary failover', () => {
         faultOver: async () => { const l = leaderOf(await ps.cluster()); return l !== undefined && l !== old.spec.name; },
         rejoinMember: old.spec.name,
       });
+      onTestFailed(() => printHaLogs(ps, r.faultAt - 3_000, Math.max(r.outageTo, r.faultAt) + 5_000));
       expectNoLoss(r);
       expect(r.writeOutageMs, 'write outage, ms').toBeLessThanOrEqual(15_000);
       expect(r.failedReads, JSON.stringify(r.failureCodes)).toBe(0);
@@ -84,6 +86,7 @@ describe('chaos: HA primary failover', () => {
       heal: async () => { old.thaw(); },
       rejoinMember: old.spec.name,
     });
+    onTestFailed(() => printHaLogs(ps, r.faultAt - 3_000, Math.max(r.outageTo, r.faultAt) + 5_000));
     expectNoLoss(r);
     expect(r.writeOutageMs, 'write outage, ms').toBeLessThanOrEqual(15_000);
     expect(r.oldPrimaryRejoined, 'old primary demoted and back as a streaming replica').toBe(true);
