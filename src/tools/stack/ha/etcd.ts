@@ -20,7 +20,7 @@ export interface EtcdMemberStatus {
  * Patroni 3.0.2 gives each of three hosts retry_timeout / 3 (1.33 s) before trying the next.
  * With the defaults the window measured 0.94–1.81 s under load, so the leader's lock renewal
  * could time out on both live members in turn and the leader demote itself (CI, 2026-12-06: a
- * 5.9 s write outage from losing ONE etcd member). At 50/500 ms it measured 0.48–0.80 s: below
+ * 5.9 s write outage from losing ONE etcd member). At 50/500 ms it measured 0.46–0.90 s: below
  * one host's timeout, so the second live member always answers. Loopback round trips are
  * microseconds, so 50 ms heartbeats are far above etcd's rule of heartbeat ≥ round trip, and an
  * election timeout of 10 × the heartbeat keeps its other rule. docs/RELIABILITY.md has the runs.
