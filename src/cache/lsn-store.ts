@@ -15,10 +15,29 @@ import { SameTickBatch } from './same-tick-batch.ts';
  */
 const MAX_LOCAL = 50_000;
 
-/** Sets each key to its value with the same lifetime, in the order given (one script call). */
+/**
+ * Raises each key to its value, with the same lifetime, unless the key holds a later LSN
+ * (one script call). Two instances can record one user's marks out of commit order (each
+ * fetched its LSN after its own commit), and a mark must never go back in Redis either:
+ * a later read on a third instance would then take a replica without the newer write.
+ * LSNs are compared as numbers (hi/lo halves, each exact in a Lua double).
+ */
 const SET_MARKS_SCRIPT = `
+local function later(a, b)
+  local ah, al = string.match(a, '^(%x+)/(%x+)$')
+  local bh, bl = string.match(b, '^(%x+)/(%x+)$')
+  if not ah or not bh then return false end
+  ah, al, bh, bl = tonumber(ah, 16), tonumber(al, 16), tonumber(bh, 16), tonumber(bl, 16)
+  return ah > bh or (ah == bh and al > bl)
+end
 for i, key in ipairs(KEYS) do
-  redis.call('SET', key, ARGV[i + 1], 'PX', ARGV[1])
+  local value = ARGV[i + 1]
+  local current = redis.call('GET', key)
+  if current and later(current, value) then
+    redis.call('PEXPIRE', key, ARGV[1])
+  else
+    redis.call('SET', key, value, 'PX', ARGV[1])
+  end
 end
 return #KEYS`;
 
@@ -60,11 +79,10 @@ export class RedisLsnStore implements LsnStore {
   }
 
   /**
-   * Records `lsn` unless this instance already recorded a newer one for the user: two
-   * grouped writes of one user commit in one order but may record their marks in the
-   * other, and a mark must never go back. Redis gets the SETs in call order (one
-   * connection, and a batch keeps its calls' order), so skipping the older call keeps the
-   * newer value there too.
+   * Records `lsn` unless a newer mark is held: two writes of one user commit in one order
+   * but may record their marks in the other, and a mark must never go back. This
+   * instance's copy skips the older call; Redis keeps the later of what it holds and what
+   * it is given (SET_MARKS_SCRIPT), whichever instance recorded it.
    */
   async set(userId: string, lsn: string): Promise<void> {
     const now = this.now();

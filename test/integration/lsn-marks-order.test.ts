@@ -43,6 +43,22 @@ describe('RedisLsnStore.set order', () => {
     expect(await elsewhere.get('u1')).toBe('2/10');
   });
 
+  it('keeps the newer mark when another instance records an older one after it', async () => {
+    // Two instances, one user: B's write committed later (2/10) but its mark lands first.
+    const b = await readyStore(other);
+    const a = await readyStore(redis);
+    await b.set('u3', '2/10');
+    await a.set('u3', '1/FF');
+    expect(await redis.get(keys.lsn('u3'))).toBe('2/10');
+    expect(await (await readyStore(redis)).get('u3')).toBe('2/10');
+    // Numbers, not strings: 'A/0' is later than '9/FFFFFFFF' though it sorts first.
+    await b.set('u4', 'A/0');
+    await a.set('u4', '9/FFFFFFFF');
+    expect(await redis.get(keys.lsn('u4'))).toBe('A/0');
+    await a.set('u4', 'A/1');
+    expect(await redis.get(keys.lsn('u4'))).toBe('A/1');
+  });
+
   it('records a newer mark over an older one', async () => {
     const store = await readyStore(redis);
     await store.set('u2', '1/FF');
