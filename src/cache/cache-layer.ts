@@ -306,13 +306,17 @@ export class CacheLayer {
   #countEvents(): void {
     const m = this.metrics;
     if (!m) return;
-    // Bound children: no label hashing on the hot path.
+    // Bound children: no labels to build per event (prom-client still hashes them per inc;
+    // the fast path's L1 hits, most lookups, are plain numbers: CacheMetrics.noteL1Hit).
     const children = new Map<string, { inc(): void }>();
     for (const cache of CACHE_NAMES) {
       for (const tier of ['l1', 'l2'] as const) for (const result of ['hit', 'miss', 'stale'] as const) children.set(`${cache}|${tier}|${result}`, m.requests.labels(cache, tier, result));
     }
     const inc = (cache: CacheName, tier: 'l1' | 'l2', result: 'hit' | 'miss' | 'stale') => children.get(`${cache}|${tier}|${result}`)?.inc();
-    for (const cache of Object.values(this.#caches)) cache.onL1Hit = () => inc(cache.name, 'l1', 'hit');
+    for (const cache of Object.values(this.#caches)) {
+      const name = cache.name;
+      cache.onL1Hit = () => m.noteL1Hit(name);
+    }
     this.#bento.on('cache:hit', (e) => {
       const cache = this.#caches[e.store as CacheName];
       if (!cache || !cache.counts(e.key, 'hit')) return;

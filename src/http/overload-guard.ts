@@ -78,7 +78,28 @@ export function parkedBound(grouping: { readonly maxGroup: number; readonly maxI
 }
 
 /** The slot of each admitted request, so its route can park it (parkAdmissionSlot). */
-const admittedSlots = new WeakMap<IncomingMessage, { park(): void }>();
+const admittedSlots = new WeakMap<IncomingMessage, AdmittedSlot>();
+
+/**
+ * An admitted request's slot: parked while its route waits for a grouped write, given back
+ * once when the response closes. A class rather than closures made per request: the loader
+ * (tsx, esbuild's keepNames) names every named closure with a defineProperty call.
+ */
+class AdmittedSlot {
+  #parked = false;
+  #closed = false;
+
+  constructor(private readonly queue: AdmissionQueue) {}
+
+  park(): void {
+    if (!this.#parked && !this.#closed) this.#parked = this.queue.park();
+  }
+
+  close(): void {
+    this.#closed = true;
+    if (this.#parked) this.queue.releaseParked(); else this.queue.release();
+  }
+}
 
 /**
  * Called by a route whose remaining work is a grouped write (a send, a post, a comment):
@@ -128,14 +149,10 @@ export function installOverloadGuard(app: FastifyInstance, opts: OverloadGuardOp
     deps.metrics?.httpDuration.observe({ route: SHED_ROUTE_LABEL, method: req.method ?? 'GET', status_class: '5xx' }, (now() - startedAt) / 1000);
   };
   const admit = (req: IncomingMessage, res: ServerResponse) => {
-    let parked = false;
-    let closed = false;
-    admittedSlots.set(req, { park: () => { if (!parked && !closed) parked = queue.park(); } });
+    const slot = new AdmittedSlot(queue);
+    admittedSlots.set(req, slot);
     // 'close' fires once whether the answer was sent or the client went away.
-    res.once('close', () => {
-      closed = true;
-      if (parked) queue.releaseParked(); else queue.release();
-    });
+    res.once('close', () => slot.close());
     pass(req, res);
   };
 

@@ -30,6 +30,11 @@ export class CacheMetrics {
   readonly firstPageBytes: client.Gauge<'store'>;
   /** Each first-page store's estimated heap, read when /metrics is scraped (registered by the page cache). */
   readonly firstPageStores = new Map<FirstPageStore, () => number>();
+  /**
+   * L1 hits not yet added to `requests`: plain numbers on the hot path (most lookups are
+   * L1 hits), added when the counter is read. A labelled inc hashes its labels every call.
+   */
+  readonly #pendingL1Hits: Record<CacheName, number> = { profile: 0, session: 0, relationship: 0 };
 
   constructor(registry: client.Registry) {
     this.requests = new client.Counter({
@@ -37,6 +42,7 @@ export class CacheMetrics {
       help: 'Cache lookups by cache, tier and result (an L1 miss is counted again at L2)',
       labelNames: ['cache', 'tier', 'result'] as const,
       registers: [registry],
+      collect: () => { this.#addPendingL1Hits(); },
     });
     this.invalidations = new client.Counter({
       name: 'bgc_cache_invalidations_total',
@@ -87,6 +93,20 @@ export class CacheMetrics {
       for (const source of ['app', 'db_notify', 'bus', 'flush'] as const) this.invalidations.inc({ cache, source }, 0);
     }
     for (const kind of FIRST_PAGE_KINDS) for (const result of ['hit', 'loaded', 'too_old', 'bypassed'] as const) this.firstPageReads.inc({ kind, result }, 0);
+  }
+
+  /** One L1 hit of `cache` (bgc_cache_requests_total{tier="l1",result="hit"}). */
+  noteL1Hit(cache: CacheName): void {
+    this.#pendingL1Hits[cache]++;
+  }
+
+  #addPendingL1Hits(): void {
+    for (const cache of CACHE_NAMES) {
+      const n = this.#pendingL1Hits[cache];
+      if (n === 0) continue;
+      this.#pendingL1Hits[cache] = 0;
+      this.requests.inc({ cache, tier: 'l1', result: 'hit' }, n);
+    }
   }
 }
 

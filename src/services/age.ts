@@ -1,12 +1,45 @@
-/** Whole years between a YYYY-MM-DD birthdate and today (UTC). */
+/**
+ * Whole years between a YYYY-MM-DD birthdate and today (UTC). Runs on every profile read
+ * and search hit, so the usual shape is read digit by digit (no split, no arrays); any
+ * other string falls back to splitting on '-'.
+ */
 export function ageFrom(birthdate: string | null, now = new Date()): number | null {
   if (!birthdate) return null;
-  const [y, m, d] = birthdate.split('-').map(Number);
-  if (y === undefined || m === undefined || d === undefined) return null;
+  const parsed = isoDateParts(birthdate) ?? splitDateParts(birthdate);
+  if (!parsed) return null;
+  const [y, m, d] = parsed;
   let age = now.getUTCFullYear() - y;
-  const beforeBirthday = now.getUTCMonth() + 1 < m || (now.getUTCMonth() + 1 === m && now.getUTCDate() < d);
-  if (beforeBirthday) age -= 1;
+  const month = now.getUTCMonth() + 1;
+  if (month < m || (month === m && now.getUTCDate() < d)) age -= 1;
   return age;
+}
+
+/** [year, month, day] of exactly `YYYY-MM-DD`, or undefined. */
+function isoDateParts(s: string): [number, number, number] | undefined {
+  if (s.length !== 10 || s.charCodeAt(4) !== DASH || s.charCodeAt(7) !== DASH) return undefined;
+  const y = digits(s, 0, 4);
+  const m = digits(s, 5, 7);
+  const d = digits(s, 8, 10);
+  return y < 0 || m < 0 || d < 0 ? undefined : [y, m, d];
+}
+
+const DASH = 45;
+const ZERO = 48;
+
+/** The decimal number in s[from, to), or -1 if a character is not a digit. */
+function digits(s: string, from: number, to: number): number {
+  let n = 0;
+  for (let i = from; i < to; i++) {
+    const c = s.charCodeAt(i) - ZERO;
+    if (c < 0 || c > 9) return -1;
+    n = n * 10 + c;
+  }
+  return n;
+}
+
+function splitDateParts(s: string): [number, number, number] | undefined {
+  const [y, m, d] = s.split('-').map(Number);
+  return y === undefined || m === undefined || d === undefined ? undefined : [y, m, d];
 }
 
 /** The date `years` years before today (UTC), as YYYY-MM-DD; Feb 29 falls back to Feb 28. */

@@ -45,17 +45,24 @@ export interface RelationshipStatus {
 }
 
 export function relationshipStatus(edges: readonly RelationshipEdge[], isSelf: boolean): RelationshipStatus {
-  const has = (outgoing: boolean, kind: RelationshipEdge['kind'], status?: RelationshipEdge['status']) =>
-    edges.some((e) => e.outgoing === outgoing && e.kind === kind && (status === undefined || e.status === status));
   let friend: FriendStatus = 'none';
-  if (has(true, 'friend', 'accepted') || has(false, 'friend', 'accepted')) friend = 'friends';
-  else if (has(true, 'friend', 'pending')) friend = 'pending_outgoing';
-  else if (has(false, 'friend', 'pending')) friend = 'pending_incoming';
+  if (hasEdge(edges, true, 'friend', 'accepted') || hasEdge(edges, false, 'friend', 'accepted')) friend = 'friends';
+  else if (hasEdge(edges, true, 'friend', 'pending')) friend = 'pending_outgoing';
+  else if (hasEdge(edges, false, 'friend', 'pending')) friend = 'pending_incoming';
   return {
     is_self: isSelf,
     friend_status: friend,
-    is_favorite: has(true, 'favorite'),
-    is_blocked: has(true, 'block'),
-    blocked_by: has(false, 'block'),
+    is_favorite: hasEdge(edges, true, 'favorite'),
+    is_blocked: hasEdge(edges, true, 'block'),
+    blocked_by: hasEdge(edges, false, 'block'),
   };
+}
+
+/**
+ * A module-level function, not a closure per call: the loader (tsx, esbuild's keepNames)
+ * names every named closure with a defineProperty call, and this runs on every profile read.
+ */
+function hasEdge(edges: readonly RelationshipEdge[], outgoing: boolean, kind: RelationshipEdge['kind'], status?: RelationshipEdge['status']): boolean {
+  for (const e of edges) if (e.outgoing === outgoing && e.kind === kind && (status === undefined || e.status === status)) return true;
+  return false;
 }
