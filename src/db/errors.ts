@@ -70,9 +70,16 @@ const DRIVER_CONNECTION_ERRORS = new Set([
 /** node-postgres' pool says this (without a code) when no client came within connectionTimeoutMillis. */
 const POOL_ACQUIRE_TIMEOUT = 'timeout exceeded when trying to connect';
 
+/**
+ * Five characters of digits and capitals, not starting with E: no SQLSTATE class does
+ * (they run 00–58, F0, HV, P0, XX), and every errno code does, some of them five letters
+ * long (EPIPE, EPERM, EBADF): a socket's EPIPE is a lost connection, not a SQLSTATE.
+ */
+const SQLSTATE = /^[0-9A-DF-Z][0-9A-Z]{4}$/;
+
 /** The SQLSTATE of an error from PostgreSQL, if it has one. */
 export function sqlState(err: unknown): string | undefined {
-  if (err && typeof err === 'object' && 'code' in err && typeof err.code === 'string' && /^[0-9A-Z]{5}$/.test(err.code)) {
+  if (err && typeof err === 'object' && 'code' in err && typeof err.code === 'string' && SQLSTATE.test(err.code)) {
     return err.code;
   }
   return undefined;

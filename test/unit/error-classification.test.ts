@@ -1,6 +1,6 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { classifyDbError, DbUnavailableError, isConnectionError, isPoolAcquireTimeout, isRetryableReadError } from '../../src/db/errors.ts';
+import { classifyDbError, DbUnavailableError, isConnectionError, isPoolAcquireTimeout, isRetryableReadError, sqlState } from '../../src/db/errors.ts';
 import { installErrorHandler } from '../../src/http/error-handler.ts';
 
 /**
@@ -29,6 +29,11 @@ describe('classifyDbError', () => {
   it('knows a failed socket by its errno code and the driver\'s codeless errors by their exact text', () => {
     expect(classifyDbError(pgError('ECONNRESET', 'read ECONNRESET'))).toBe('connection');
     expect(classifyDbError(pgError('ECONNREFUSED', 'connect ECONNREFUSED 127.0.0.1:1'))).toBe('connection');
+    // Five letters, like a SQLSTATE: a write to a connection the server had closed.
+    const epipe = Object.assign(new Error('write EPIPE'), { code: 'EPIPE', errno: -32, syscall: 'write' });
+    expect(sqlState(epipe)).toBeUndefined();
+    expect(classifyDbError(epipe)).toBe('connection');
+    expect(isRetryableReadError(epipe)).toBe(true);
     expect(classifyDbError(new Error('Connection terminated unexpectedly'))).toBe('connection');
     expect(classifyDbError(new Error('Client has encountered a connection error and is not queryable'))).toBe('connection');
     // Never by pattern: a message that merely mentions a connection problem is not one.
@@ -81,6 +86,7 @@ describe('HTTP error handler', () => {
       expect(await answer(pgError(code)), code).toMatchObject({ status: 503, code: 'DB_UNAVAILABLE' });
     }
     expect(await answer(new Error('Connection terminated unexpectedly'))).toMatchObject({ status: 503, code: 'DB_UNAVAILABLE' });
+    expect(await answer(Object.assign(new Error('write EPIPE'), { code: 'EPIPE', errno: -32, syscall: 'write' }))).toMatchObject({ status: 503, code: 'DB_UNAVAILABLE' });
     expect(await answer(pgError('25006'))).toMatchObject({ status: 503, code: 'DB_READ_ONLY' });
   });
 
