@@ -109,14 +109,24 @@ ORDER BY m.created_at DESC, m.id DESC`,
   }),
   markRead: defineQuery({
     name: 'chat.mark_read',
-    description: 'POST /api/chat/conversations/:id/read: unread_count to 0 and last_read_at to the last message; writes only when something changes.',
+    description: 'POST /api/chat/conversations/:id/read: unread_count to 0 and last_read_at to the last message; writes only when something changes. When there is something to mark, the conversation row is locked (FOR SHARE) first, as a send locks it, so a send committing meanwhile is waited for.',
     target: 'primary',
     sample: { sql: `SELECT b.conversation_id, b.member_id FROM (${BUSY_CONVERSATION}) b` },
     sql: `
-WITH upd AS (
+WITH conv AS (
+  -- When there is something to mark, the conversation row is locked first, as a send locks
+  -- it (message-batch.repository.ts): a send committing meanwhile is waited for and its
+  -- last_message_at read, so the count and last_read_at below agree. Without the lock the
+  -- member row was re-read after such a send (unread + 1) but this row was not: the new
+  -- message counted as read while last_read_at stayed before it.
+  SELECT c.id, c.last_message_at
+  FROM conversations c JOIN conversation_members m ON m.conversation_id = c.id AND m.user_id = $2
+  WHERE c.id = $1 AND (m.unread_count > 0 OR m.last_read_at < c.last_message_at)
+  FOR SHARE OF c
+), upd AS (
   UPDATE conversation_members cm
   SET unread_count = 0, last_read_at = GREATEST(cm.last_read_at, c.last_message_at)
-  FROM conversations c
+  FROM conv c
   WHERE cm.conversation_id = $1 AND cm.user_id = $2 AND c.id = cm.conversation_id
     AND (cm.unread_count > 0 OR cm.last_read_at < c.last_message_at)
   RETURNING cm.last_read_at

@@ -25,8 +25,9 @@ import { iso } from './sql-fragments.ts';
  *
  * Locks: the group's conversation rows are taken first, in id order (LockRows above the
  * Sort), before any row is written, and member rows are only updated under their
- * conversation's lock; so concurrent groups (and markRead, which locks one member row and
- * waits for nothing after) queue for a conversation in one order and cannot deadlock on them.
+ * conversation's lock; so concurrent groups (and markRead, which locks its one conversation
+ * row, FOR SHARE, before its one member row) queue for a conversation in one order and cannot
+ * deadlock on them.
  */
 
 /** A conversation with messages and one of its members, for the EXPLAIN audit's sample. */
