@@ -32,7 +32,7 @@ interface HooksLike {
   onRelationshipChanged(fn: (userId: string, otherUserId: string, lsn: string | undefined) => void | Promise<void>): void;
   onDirectMessage(fn: (w: { readonly message: { readonly conversation_id: string; readonly sender_id: string }; readonly recipientId: string }, lsn: string | undefined) => void | Promise<void>): void;
   onConversationRead(fn: (w: { readonly conversationId: string; readonly userId: string }, lsn: string | undefined) => void | Promise<void>): void;
-  onDirectMessageReplayed(fn: (w: { readonly conversationId: string; readonly senderId: string }, lsn: string | undefined) => void | Promise<void>): void;
+  onDirectMessageReplayed(fn: (w: { readonly conversationId: string; readonly senderId: string; readonly recipientId: string | null }, lsn: string | undefined) => void | Promise<void>): void;
 }
 interface ServicesLike {
   readonly hooks: HooksLike;
@@ -128,9 +128,10 @@ export async function startCache(config: Config, deps: { db: Database; metrics: 
         pageScope.conversation(message.conversation_id), pageScope.inbox(message.sender_id), pageScope.inbox(recipientId),
       ], lsn));
       services.hooks.onConversationRead(({ userId }, lsn) => raise([pageScope.inbox(userId)], lsn));
-      // The first attempt's raise may never have run (its instance died after the commit).
-      services.hooks.onDirectMessageReplayed(({ conversationId, senderId }, lsn) => raise([
-        pageScope.conversation(conversationId), pageScope.inbox(senderId),
+      // The first attempt's raise may never have run (its instance died after the commit):
+      // the same three scopes as the message itself.
+      services.hooks.onDirectMessageReplayed(({ conversationId, senderId, recipientId }, lsn) => raise([
+        pageScope.conversation(conversationId), pageScope.inbox(senderId), ...(recipientId ? [pageScope.inbox(recipientId)] : []),
       ], lsn));
     },
     warm: async () => {

@@ -45,7 +45,12 @@ export type ConversationReadListener = (w: ConversationReadWritten, lsn: string 
  * attempt, whose own hooks may never have run if its instance died after the commit). Not
  * announced again; caches of the conversation's pages still hear of it.
  */
-export interface DirectMessageReplayed { readonly conversationId: string; readonly senderId: string }
+export interface DirectMessageReplayed {
+  readonly conversationId: string;
+  readonly senderId: string;
+  /** The other member, when the conversation was found (its inbox holds the message too). */
+  readonly recipientId: string | null;
+}
 export type DirectMessageReplayedListener = (w: DirectMessageReplayed, lsn: string | undefined) => void | Promise<void>;
 
 export class WriteHooks {

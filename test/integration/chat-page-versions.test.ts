@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { startRuntime, type Runtime } from '../../src/app/runtime.ts';
@@ -7,6 +8,9 @@ import { RedisHealth } from '../../src/cache/redis-connection.ts';
 import type { Config } from '../../src/config/index.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-db.ts';
 import { parseLsn } from '../../src/db/lsn.ts';
+import { ConversationService } from '../../src/services/chat/conversations.service.ts';
+import { WriteHooks } from '../../src/services/hooks.ts';
+import { ConversationRepository } from '../../src/repositories/conversations.repository.ts';
 
 /**
  * Issue 15: the inbox and history first pages live BGC_CACHE_CHAT_PAGE_TTL_MS (a minute
@@ -145,6 +149,35 @@ describe('chat first pages invalidated by change positions (issue 15)', () => {
     // A read (through A) raises B's inbox scope: B's instance drops its entry's unread count.
     expect((await call(A, 'POST', `/api/chat/conversations/${conv}/read`, b.token)).status).toBeLessThan(300);
     expect((await inboxOfB()).body.items[0]?.unread_count).toBe(0);
+  });
+});
+
+describe('a send answered from its Idempotency-Key record', () => {
+  it('raises the recipient\'s inbox too: the first attempt committed but its instance died before announcing it', async () => {
+    const a = await register('pv_ra');
+    const b = await register('pv_rb');
+    const opened = await call<{ id: string }>(A, 'POST', '/api/chat/conversations', a.token, { recipient_id: b.id });
+    expect(opened.status).toBeLessThan(300);
+    const conv = opened.body.id;
+    const inboxOfB = () => call<Page<InboxItem>>(B, 'GET', '/api/chat/conversations', b.token);
+    const first = await call<Message>(A, 'POST', `/api/chat/conversations/${conv}/messages`, a.token, { content: 'before' });
+    expect(first.status).toBe(201);
+    // B holds the recipient's inbox page, loaded at a position that covers the first message.
+    await within('B knows the replicas replayed the first message', 10_000, replayedOnB(first.lsn ?? ''));
+    await within('B serves the first message from its inbox page', 10_000, async () => (await inboxOfB()).body.items[0]?.last_message?.id === first.body.id);
+
+    // The first attempt: committed by an instance whose hooks never ran (it died after the commit).
+    const key = { scope: a.id, key: `replay-${process.pid}`, fingerprint: crypto.createHash('sha256').update('same request').digest() };
+    const silent = new ConversationService({ config, db: A.deps.db, logger: undefined, conversations: new ConversationRepository(A.deps.db), hooks: new WriteHooks() });
+    const lost = await silent.send(conv, a.id, 'committed, never announced', key);
+    // The client's retry on a live instance is answered from the record.
+    const retry = await A.deps.services.conversations.send(conv, a.id, 'committed, never announced', key);
+    expect(retry.replayed).toBe(true);
+    expect(retry.value.id).toBe(lost.value.id);
+
+    const seenMs = await within('the recipient\'s inbox on B shows the replayed message', 10_000,
+      async () => (await inboxOfB()).body.items[0]?.last_message?.id === lost.value.id);
+    console.log(`replayed send: the recipient's inbox on the other instance showed it after ${seenMs} ms (its page lives 60 s)`);
   });
 });
 

@@ -159,7 +159,7 @@ export class ConversationService {
     // be its own doing, e.g. a block set after it), or 422/409 (src/services/idempotency.ts).
     // A replay announces nothing: the request that wrote the message did.
     const replay = await answerFromRecord<DirectMessage>(this.#keys, key, refusal);
-    const replayedLsn = await noteWriteAnd(this.d.db, this.d.logger, senderId, (at) => this.d.hooks.directMessageReplayed({ conversationId, senderId }, at));
+    const replayedLsn = await noteWriteAnd(this.d.db, this.d.logger, senderId, (at) => this.d.hooks.directMessageReplayed({ conversationId, senderId, recipientId: row.recipient_id }, at));
     return { value: replay.value, lsn: replayedLsn, replayed: true };
   }
 
