@@ -54,10 +54,24 @@ type RaisingRedis = Redis & { bgcRaisePageVersions(numKeys: number, ...keysThenA
 /** One raise: the scopes' keys and the position they move to. */
 interface Raise { readonly keys: readonly string[]; readonly value: string }
 
+/** Raises remembered while Redis could not take them, at most this many scopes. */
+const MAX_PENDING = 10_000;
+const RETRY_MS = 1_000;
+
 export class PageVersions {
   readonly #raising: RaisingRedis;
   /** The raises of one turn (a group commit's sends) go out as one EVALSHA (same-tick-batch.ts). */
   readonly #batch: SameTickBatch<Raise>;
+  /**
+   * Raises Redis did not take (this instance's breaker open, a failed call): key → highest
+   * position, sent again once Redis is usable. Other instances may hold entries of these
+   * scopes meanwhile; without the retry they served them until their TTL (the chat pages',
+   * 10 s by default), with it for about RETRY_MS. Beyond MAX_PENDING scopes the rest wait
+   * for their TTL.
+   */
+  readonly #pending = new Map<string, string>();
+  readonly #retry: NodeJS.Timeout;
+  #retrying = false;
 
   constructor(
     private readonly redis: Redis,
@@ -79,22 +93,63 @@ export class PageVersions {
       const values = raises.flatMap((r) => r.keys.map(() => r.value));
       return this.#raising.bgcRaisePageVersions(keys.length, ...keys, String(this.keepMs), ...values);
     });
+    // A breaker that closes sees no reconnect event: a timer retries too.
+    health.onRecovered(() => { void this.#sendPending(); });
+    this.#retry = setInterval(() => { void this.#sendPending(); }, RETRY_MS);
+    this.#retry.unref();
   }
+
+  /** Stops the retry timer (the cache layer's close). */
+  stop(): void { clearInterval(this.#retry); }
+
+  /** Scopes whose raise is waiting for Redis (tests, diagnostics). */
+  get pendingCount(): number { return this.#pending.size; }
 
   /**
    * Records a committed change to `scopes` at `lsn` (undefined: position unknown). Throws if
-   * Redis refuses. With Redis known to be down it returns at once: every reader then bypasses
-   * the cache and empties its store, so there is nothing to keep up to date (and a log line
-   * per send during an outage would say nothing new).
+   * Redis refuses. With Redis known to be down here (disconnected, or this instance's breaker
+   * open) it returns at once, and the raise is sent once Redis is usable: this instance's
+   * readers bypass the cache meanwhile, but other instances' may not (a log line per send
+   * during an outage would say nothing new).
    */
   async raise(scopes: readonly string[], lsn: string | undefined): Promise<void> {
-    if (scopes.length === 0 || !this.health.ready) return;
+    if (scopes.length === 0) return;
     const value = lsn === undefined ? UNKNOWN_CHANGE : paddedLsn(lsn);
+    const keys = scopes.map((s) => this.keys.pageVersion(s));
+    if (!this.health.ready) {
+      this.#remember(keys, value);
+      return;
+    }
     try {
-      await this.#batch.add({ keys: scopes.map((s) => this.keys.pageVersion(s)), value });
+      await this.#batch.add({ keys, value });
     } catch (err) {
       this.health.noteFailure(err);
+      this.#remember(keys, value);
       throw err;
+    }
+  }
+
+  #remember(keys: readonly string[], value: string): void {
+    for (const key of keys) {
+      const held = this.#pending.get(key);
+      // Padded LSNs order as strings, and UNKNOWN_CHANGE above them all.
+      if (held !== undefined) { if (held < value) this.#pending.set(key, value); } else if (this.#pending.size < MAX_PENDING) this.#pending.set(key, value);
+    }
+  }
+
+  /** Sends the remembered raises (the script keeps the higher position), keeping them on failure. */
+  async #sendPending(): Promise<void> {
+    if (this.#pending.size === 0 || this.#retrying || !this.health.ready) return;
+    this.#retrying = true;
+    const batch = [...this.#pending];
+    this.#pending.clear();
+    try {
+      await this.#raising.bgcRaisePageVersions(batch.length, ...batch.map(([k]) => k), String(this.keepMs), ...batch.map(([, v]) => v));
+    } catch (err) {
+      this.health.noteFailure(err);
+      for (const [k, v] of batch) this.#remember([k], v);
+    } finally {
+      this.#retrying = false;
     }
   }
 

@@ -99,8 +99,8 @@ export async function startCache(config: Config, deps: { db: Database; metrics: 
   const raise = async (scopes: string[], lsn: string | undefined): Promise<void> => {
     if (!versions) return;
     // After the commit and before the answer (and before real-time delivery, whose listener
-    // comes later): a reader who learns of the message finds the raised position. A failure
-    // leaves other instances' entries up to BGC_CACHE_CHAT_PAGE_TTL_MS old; the write stands.
+    // comes later): a reader who learns of the message finds the raised position. A raise
+    // Redis did not take is sent again once it can (page-versions.ts); the write stands.
     try {
       await versions.raise(scopes, lsn);
     } catch (err) {
@@ -180,6 +180,7 @@ export async function startCache(config: Config, deps: { db: Database; metrics: 
     },
     close: async () => {
       stopWarming = true;
+      versions?.stop();
       await backgroundWarm;
       await layer.close();
     },

@@ -218,4 +218,29 @@ describe('PageVersions on real Redis', () => {
       redis.disconnect();
     }
   });
+
+  it('sends a raise made while this instance\'s breaker was open once the breaker closes', async () => {
+    const redis = new Redis(config.redis.url);
+    const health = new RedisHealth(redis);
+    const keys = new CacheKeys(`${config.cache.namespace}:pv-breaker`);
+    const versions = new PageVersions(redis, health, keys, () => true, 60_000);
+    try {
+      await health.waitReady(5_000);
+      const scope = `c:breaker-${process.pid}`;
+      // One command of this instance timed out: its breaker opens for a second, Redis is fine.
+      health.noteFailure(new Error('Command timed out'));
+      expect(health.ready).toBe(false);
+      await versions.raise([scope], '5/10');
+      await versions.raise([scope], '5/8');
+      expect(versions.pendingCount).toBe(1);
+      expect(await redis.get(keys.pageVersion(scope))).toBeNull();
+      const ms = await within('the remembered raise reaches Redis', 10_000, async () => (await redis.get(keys.pageVersion(scope))) === paddedLsn('5/10'));
+      console.log(`a raise made with the breaker open reached Redis after ${ms} ms`);
+      expect(versions.pendingCount).toBe(0);
+      await redis.del(keys.pageVersion(scope));
+    } finally {
+      versions.stop();
+      redis.disconnect();
+    }
+  });
 });
