@@ -10,13 +10,19 @@ import { closeRedis, createRedis, RedisHealth } from './redis-connection.ts';
  *   <ns>:ratelimit:login:ip:<client ip>          failed logins from that address
  *   <ns>:ratelimit:login:acct:<sha256(email)>    failed logins for that account
  *
- * Fixed windows of `windowSeconds` that start at the first failure (INCR, and PEXPIRE when
- * the counter is new, in one Lua script so a counter can never lose its expiry). Only
- * FAILED attempts count: a client that knows its password is never slowed down (the
- * benchmark logs a thousand users in from one address), while guessing stops after
- * `perIp` failures per address or `perAccount` failures per account. Once a limit is
- * reached every attempt is refused with 429 until the window ends, before any password
- * is hashed. A successful login clears its account's counter, not its address's.
+ * Fixed windows of `windowSeconds` that start at the first counted attempt (the counter's
+ * expiry is set in the same Lua script that creates it, so it can never lose it). An attempt
+ * is counted BEFORE its password is hashed: one script checks every counter against its limit
+ * and, unless one is reached, adds the attempt to all of them at once. Checking first and
+ * counting after the hash let a burst of parallel guesses all pass the check (each guess
+ * waits ~50 ms for scrypt); now the limit is reached by attempts in flight as well. Only
+ * FAILED attempts stay counted: a success takes its attempt back from the address's counter
+ * and clears the account's, and an attempt that ended in another error (the database down)
+ * takes it back from both. A client that knows its password is never slowed down (the
+ * benchmark logs a thousand users in from one address, 8 at a time), while guessing stops
+ * after `perIp` failures per address or `perAccount` per account; only a client with more
+ * than `perIp` logins in flight at once from one address is refused for being busy. Once a
+ * limit is reached every attempt is refused with 429 until the window ends.
  *
  * The email is hashed so that Redis holds no address in clear.
  *
@@ -36,20 +42,41 @@ export interface Limited {
   readonly scope: 'ip' | 'account';
 }
 
-// KEYS: counters; ARGV[1]: window ms. Returns, per key, its count and remaining ms.
-const RECORD_FAILURE = `
-local out = {}
+/**
+ * KEYS: counters; ARGV[1]: window ms; ARGV[i + 1]: KEYS[i]'s limit. If any counter is at its
+ * limit, counts nothing and returns {0, i, remaining ms, ...} for each such counter; else
+ * adds one to every counter (starting a window where there is none) and returns {1}.
+ */
+const BEGIN_ATTEMPT = `
+local full = {0}
+for i, key in ipairs(KEYS) do
+  local n = tonumber(redis.call('GET', key) or '0')
+  if n >= tonumber(ARGV[i + 1]) then
+    full[#full + 1] = i
+    full[#full + 1] = redis.call('PTTL', key)
+  end
+end
+if #full > 1 then return full end
 for i, key in ipairs(KEYS) do
   local n = redis.call('INCR', key)
-  local ttl = redis.call('PTTL', key)
-  if n == 1 or ttl < 0 then
-    redis.call('PEXPIRE', key, ARGV[1])
-    ttl = tonumber(ARGV[1])
-  end
-  out[#out + 1] = n
-  out[#out + 1] = ttl
+  if n == 1 or redis.call('PTTL', key) < 0 then redis.call('PEXPIRE', key, ARGV[1]) end
 end
-return out`;
+return {1}`;
+
+/** KEYS: counters to take one attempt back from (never below 0, never creating one). */
+const TAKE_BACK = `
+for _, key in ipairs(KEYS) do
+  local n = tonumber(redis.call('GET', key) or '0')
+  if n > 0 then redis.call('DECR', key) end
+end
+return #KEYS`;
+
+/** What begin() decided for one login attempt. */
+export type LoginAdmission =
+  /** Refused: a limit is reached. */
+  | { readonly limited: Limited }
+  /** Let through; `counted` is false when Redis was not usable (fail-open: nothing to take back). */
+  | { readonly limited: undefined; readonly counted: boolean };
 
 export class LoginRateLimiter {
   readonly #redis: Redis;
@@ -91,47 +118,55 @@ export class LoginRateLimiter {
     ].filter((k) => k.limit > 0);
   }
 
-  /** Whether this attempt must be refused now (a limit already reached); undefined = go ahead. */
-  async check(key: LoginKey): Promise<Limited | undefined> {
+  /**
+   * Counts this attempt against the address and the account unless a limit is reached
+   * (then it is refused and nothing is counted). Call succeeded() or abandoned() when it ends
+   * other than with wrong credentials; a wrong password leaves its attempt counted.
+   */
+  async begin(key: LoginKey): Promise<LoginAdmission> {
     const keys = this.#keys(key);
-    if (keys.length === 0 || !this.#health.ready) return undefined;
+    if (keys.length === 0 || !this.#health.ready) return { limited: undefined, counted: false };
     try {
-      const pipeline = this.#redis.pipeline();
-      for (const k of keys) { pipeline.get(k.key); pipeline.pttl(k.key); }
-      const res = (await pipeline.exec()) ?? [];
+      const res = (await this.#redis.eval(BEGIN_ATTEMPT, keys.length, ...keys.map((k) => k.key),
+        String(this.#limits.windowSeconds * 1000), ...keys.map((k) => String(k.limit)))) as number[];
+      if (res[0] === 1) return { limited: undefined, counted: true };
       let worst: Limited | undefined;
-      keys.forEach((k, i) => {
-        const count = Number(res[2 * i]?.[1] ?? 0);
-        const ttl = Number(res[2 * i + 1]?.[1] ?? -1);
-        if (count >= k.limit) {
-          const retryAfterSeconds = Math.max(1, Math.ceil((ttl > 0 ? ttl : this.#limits.windowSeconds * 1000) / 1000));
-          if (!worst || retryAfterSeconds > worst.retryAfterSeconds) worst = { retryAfterSeconds, scope: k.scope };
-        }
-      });
-      return worst;
+      for (let j = 1; j + 1 < res.length; j += 2) {
+        const k = keys[Number(res[j]) - 1];
+        const ttl = Number(res[j + 1]);
+        if (!k) continue;
+        const retryAfterSeconds = Math.max(1, Math.ceil((ttl > 0 ? ttl : this.#limits.windowSeconds * 1000) / 1000));
+        if (!worst || retryAfterSeconds > worst.retryAfterSeconds) worst = { retryAfterSeconds, scope: k.scope };
+      }
+      return worst ? { limited: worst } : { limited: undefined, counted: false };
     } catch (err) {
       this.#failOpen(err);
-      return undefined;
+      return { limited: undefined, counted: false };
     }
   }
 
-  /** Counts a failed attempt (wrong email or password) against the address and the account. */
-  async recordFailure(key: LoginKey): Promise<void> {
+  /** The attempt logged in: its address takes it back, and the account's failures are cleared. */
+  async succeeded(key: LoginKey, admission: LoginAdmission): Promise<void> {
+    if (admission.limited || !admission.counted) return;
     const keys = this.#keys(key);
-    if (keys.length === 0 || !this.#health.ready) return;
+    const ip = keys.find((k) => k.scope === 'ip');
+    const account = keys.find((k) => k.scope === 'account');
     try {
-      await this.#redis.eval(RECORD_FAILURE, keys.length, ...keys.map((k) => k.key), String(this.#limits.windowSeconds * 1000));
+      await Promise.all([
+        ip ? this.#redis.eval(TAKE_BACK, 1, ip.key) : undefined,
+        account ? this.#redis.del(account.key) : undefined,
+      ]);
     } catch (err) {
       this.#failOpen(err);
     }
   }
 
-  /** A successful login clears the account's failures (never the address's). */
-  async recordSuccess(key: LoginKey): Promise<void> {
-    const account = this.#keys(key).find((k) => k.scope === 'account');
-    if (!account || !this.#health.ready) return;
+  /** The attempt ended in an error other than wrong credentials: it counts nowhere. */
+  async abandoned(key: LoginKey, admission: LoginAdmission): Promise<void> {
+    if (admission.limited || !admission.counted) return;
+    const keys = this.#keys(key);
     try {
-      await this.#redis.del(account.key);
+      await this.#redis.eval(TAKE_BACK, keys.length, ...keys.map((k) => k.key));
     } catch (err) {
       this.#failOpen(err);
     }

@@ -65,6 +65,17 @@ describe('login rate limiting', () => {
     }
   });
 
+  it('a burst of parallel guesses for one account: at most the limit are checked, the rest refused before any hash', async () => {
+    const dave = await registerUser(t, 'rl_dave');
+    const burst = await Promise.all(Array.from({ length: 20 }, (_, i) => login(dave.email, `wrong password ${i}`, `10.5.0.${i + 1}`)));
+    const checked = burst.filter((r) => r.status === 401).length;
+    const refused = burst.filter((r) => r.status === 429).length;
+    console.log(`20 parallel guesses for one account (limit ${PER_ACCOUNT}): ${checked} checked (401), ${refused} refused (429)`);
+    expect(checked).toBe(PER_ACCOUNT);
+    expect(refused).toBe(20 - PER_ACCOUNT);
+    expectLimited(await login(dave.email, dave.password, '10.5.1.1'));
+  });
+
   it('malformed attempts (schema errors) are not counted and never reach the limiter', async () => {
     const ip = '10.4.0.1';
     for (let i = 0; i < PER_IP * 2; i++) {
@@ -96,15 +107,38 @@ describe('the limiter itself', () => {
     try {
       const key = { ip: '10.9.9.9', email: 'window@example.test' };
       expect(await limiter.waitReady(2_000)).toBe(true);
-      expect(await limiter.check(key)).toBeUndefined();
-      await limiter.recordFailure(key);
-      expect(await limiter.check(key)).toBeUndefined();
-      await limiter.recordFailure(key);
-      const limited = await limiter.check(key);
-      expect(limited).toMatchObject({ scope: 'account', retryAfterSeconds: 1 });
+      // Two wrong passwords: each attempt stays counted.
+      expect(await limiter.begin(key)).toEqual({ limited: undefined, counted: true });
+      expect(await limiter.begin(key)).toEqual({ limited: undefined, counted: true });
+      const refused = await limiter.begin(key);
+      expect(refused.limited).toMatchObject({ scope: 'account', retryAfterSeconds: 1 });
       await new Promise((r) => setTimeout(r, 1_200));
-      expect(await limiter.check(key)).toBeUndefined();
+      expect((await limiter.begin(key)).limited).toBeUndefined();
     } finally { await limiter.close(); }
+  });
+
+  it('takes back what a success or another error counted; never below zero, never past a window', async () => {
+    const ns = `${t.rt.deps.config.cache.namespace}:takeback`;
+    const config = t.tdb.config({ BGC_CACHE_NAMESPACE: ns, BGC_LOGIN_RATE_LIMIT_ACCOUNT: '2', BGC_LOGIN_RATE_LIMIT_IP: '2', BGC_LOGIN_RATE_WINDOW_S: '60' });
+    const limiter = new LoginRateLimiter(config);
+    const redis = new Redis({ port: REDIS_PORT, host: '127.0.0.1' });
+    try {
+      expect(await limiter.waitReady(2_000)).toBe(true);
+      const key = { ip: '10.7.7.7', email: 'takeback@example.test' };
+      for (let i = 0; i < 5; i++) await limiter.succeeded(key, await limiter.begin(key));
+      for (let i = 0; i < 5; i++) await limiter.abandoned(key, await limiter.begin(key));
+      expect((await limiter.begin(key)).limited).toBeUndefined();
+      const counters = await redis.keys(`${ns}:ratelimit:login:*`);
+      const values = await Promise.all(counters.map((k) => redis.get(k)));
+      expect(values.map(Number).every((n) => n <= 1)).toBe(true);
+      // A take-back after the window ended creates nothing.
+      await redis.del(...counters);
+      await limiter.abandoned(key, { limited: undefined, counted: true });
+      expect(await redis.keys(`${ns}:ratelimit:login:*`)).toEqual([]);
+    } finally {
+      redis.disconnect();
+      await limiter.close();
+    }
   });
 
   it('fails open: with Redis unreachable nothing is refused and nothing throws', async () => {
@@ -113,8 +147,9 @@ describe('the limiter itself', () => {
     try {
       const key = { ip: '10.8.8.8', email: 'open@example.test' };
       for (let i = 0; i < 5; i++) {
-        await limiter.recordFailure(key);
-        expect(await limiter.check(key)).toBeUndefined();
+        const admission = await limiter.begin(key);
+        expect(admission).toEqual({ limited: undefined, counted: false });
+        await limiter.abandoned(key, admission);
       }
     } finally { await limiter.close(); }
   });

@@ -55,19 +55,23 @@ export async function authRoutes(app: FastifyInstance, deps: AppDeps): Promise<v
     },
     preValidation: strictBody(LoginBody),
   }, async (request, reply) => {
-    // Failed-login limits (src/cache/rate-limit.ts): refuse before hashing anything.
+    // Failed-login limits (src/cache/rate-limit.ts): the attempt is counted, or refused,
+    // before anything is hashed; a wrong password leaves it counted.
     const key = { ip: request.ip, email: request.body.email };
-    const limited = await deps.loginLimiter?.check(key);
+    const limiter = deps.loginLimiter;
+    const admission = limiter ? await limiter.begin(key) : undefined;
+    const limited = admission?.limited;
     if (limited) {
       reply.header('Retry-After', String(limited.retryAfterSeconds));
       throw new AppError('RATE_LIMITED', 'Too many failed logins; try again later', { retry_after_s: limited.retryAfterSeconds });
     }
     try {
       const result = await auth.login({ ...request.body, userAgent: request.headers['user-agent'] });
-      await deps.loginLimiter?.recordSuccess(key);
+      if (limiter && admission) await limiter.succeeded(key, admission);
       return written(reply, result);
     } catch (err) {
-      if (err instanceof AppError && err.code === 'INVALID_CREDENTIALS') await deps.loginLimiter?.recordFailure(key);
+      const wrongCredentials = err instanceof AppError && err.code === 'INVALID_CREDENTIALS';
+      if (limiter && admission && !wrongCredentials) await limiter.abandoned(key, admission);
       throw err;
     }
   });
