@@ -7,7 +7,8 @@ import { SLO_BUCKETS, type Metrics } from './registry.ts';
  *  - connections: upgrade attempts by outcome (accepted, or why refused);
  *  - pushed: events written to a socket, by event type;
  *  - dropped: events not written, by reason (the socket was not open, it was a slow
- *    consumer being dropped, typing over its rate, or the publish to Redis failed);
+ *    consumer being dropped, typing over its rate, the publish to Redis failed, the sender
+ *    was suspended, or a room joiner's block with the sender could not be read);
  *  - disconnects: sockets closed, by reason (each reason has its close code);
  *  - delivery: seconds from the publish right after the write's commit to the write on the
  *    recipient's socket (on the recipient's instance; instances share one clock source).

@@ -98,7 +98,10 @@ export class Delivery {
   async conversationRead(w: ConversationReadWritten, lsn: string | undefined): Promise<void> {
     const peer = await this.d.repo.conversationPeer(w.conversationId, w.userId, { userId: w.userId, minLsn: lsn });
     const to = [w.userId];
-    if (peer && !(await this.blocked(w.userId, peer))) to.push(peer);
+    const between = peer ? await this.#blockBetween(w.userId, peer) : 'blocked';
+    if (peer && between === 'clear') to.push(peer);
+    // Not known to be blocked, only unreadable: the peer is told to resync instead.
+    if (peer && between === 'unknown') this.#noteMissed('user', [peer]);
     const t = Date.now();
     this.#publish('user', to, { t, k: 'read', s: w.userId }, events.read(w.conversationId, w.userId, w.lastReadAt, lsn, t));
   }
@@ -120,16 +123,22 @@ export class Delivery {
 
   /**
    * A block in either direction between the two. Fails closed: if the relationship cannot
-   * be read, nothing is delivered between them (they may be blocked; a client recovers
-   * the missed messages with `sync`, which filters blocks in SQL).
+   * be read, nothing is delivered between them (they may be blocked). Where a message or a
+   * read receipt is withheld that way, the recipient is sent `resync`, and its client
+   * recovers what it missed with `sync`, which filters blocks in SQL.
    */
   async blocked(a: string, b: string): Promise<boolean> {
+    return (await this.#blockBetween(a, b)) !== 'clear';
+  }
+
+  /** 'unknown' when the relationship could not be read (the caller does not deliver, and says so). */
+  async #blockBetween(a: string, b: string): Promise<'blocked' | 'clear' | 'unknown'> {
     try {
       const edges = await this.d.relationships.getRelationship(a, b, { userId: a });
-      return edges.some((e) => e.kind === 'block');
+      return edges.some((e) => e.kind === 'block') ? 'blocked' : 'clear';
     } catch (err) {
       this.d.logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'realtime: relationship lookup failed; not delivering');
-      return true;
+      return 'unknown';
     }
   }
 
@@ -216,12 +225,21 @@ export class Delivery {
     const next = prev.then(async () => {
       const conns = [...(this.d.registry.inRoom(roomId) ?? [])];
       const sender = meta.s;
-      const keep = await Promise.all(conns.map(async (conn) => {
+      const verdicts = await Promise.all(conns.map(async (conn): Promise<'send' | 'skip' | 'resync'> => {
         const uid = conn.userId;
-        if (!uid || !sender || uid === sender) return uid !== undefined && !(meta.k === 'typing' && uid === sender);
-        return !(await this.blocked(sender, uid));
+        if (!uid || !sender || uid === sender) return uid !== undefined && !(meta.k === 'typing' && uid === sender) ? 'send' : 'skip';
+        const between = await this.#blockBetween(sender, uid);
+        // A joiner whose block could not be checked misses the message: its client is told
+        // to resync (sync filters blocks in SQL), or it would never know to ask. Typing is not worth it.
+        return between === 'clear' ? 'send' : between === 'unknown' && meta.k !== 'typing' ? 'resync' : 'skip';
       }));
-      conns.forEach((conn, i) => { if (keep[i]) conn.send(event, type, meta.t); });
+      conns.forEach((conn, i) => {
+        if (verdicts[i] === 'send') conn.send(event, type, meta.t);
+        else if (verdicts[i] === 'resync') {
+          this.d.metrics.dropped.inc({ reason: 'relationship_unknown' });
+          conn.send(events.resync('relationship_unknown'), 'control');
+        }
+      });
     }).catch((err: unknown) => this.d.logger.warn({ err: err instanceof Error ? err.message : String(err), roomId }, 'realtime: room delivery failed'));
     this.#roomQueues.set(roomId, next);
     void next.then(() => { if (this.#roomQueues.get(roomId) === next) this.#roomQueues.delete(roomId); });

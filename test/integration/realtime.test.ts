@@ -213,6 +213,35 @@ describe('rooms and blocks', () => {
   });
 });
 
+describe('a block that cannot be checked', () => {
+  it('tells the joiner to resync instead of dropping the room message silently', async () => {
+    const room = await createRoom(`realtime room unknown ${process.pid}`);
+    const hal = await register('hal');
+    const ivy = await register('ivy');
+    const ivyOnB = await connect(B, ivy);
+    const halOnA = await connect(A, hal);
+    for (const s of [ivyOnB, halOnA]) s.send({ type: 'join', room_id: room, request_id: 'j' });
+    for (const s of [ivyOnB, halOnA]) await s.waitFor((e) => e.type === 'joined', 2_000);
+    // B cannot read Hal's relationships (a failed database read, injected here).
+    const delivery = B.deps.realtime?.hub.delivery as unknown as { d: { relationships: { getRelationship: (a: string, b: string, ctx: object) => Promise<unknown> } } };
+    const relationships = delivery.d.relationships;
+    const original = relationships.getRelationship.bind(relationships);
+    relationships.getRelationship = async (a, b, ctx) => {
+      if (a === hal.id) throw new Error('relationship read failed (injected)');
+      return original(a, b, ctx);
+    };
+    try {
+      const sent = await call<{ id: string }>(A, 'POST', `/api/chat/rooms/${room}/messages`, { token: hal.token, body: { content: 'unchecked' } });
+      expect(sent.status).toBe(201);
+      const resync = await ivyOnB.waitFor((e) => e.type === 'resync', 2_000);
+      expect(resync.reason).toBe('relationship_unknown');
+      expect(ivyOnB.events.some(isRoomMessage(sent.body.id))).toBe(false);
+    } finally {
+      relationships.getRelationship = original;
+    }
+  });
+});
+
 describe('presence', () => {
   it('is online while connected and last seen after, visible only where the profile is', async () => {
     const hana = await register('hana');
