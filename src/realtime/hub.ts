@@ -78,6 +78,7 @@ export class RealtimeHub {
     d.bus.onMessage((kind, id, frame) => this.delivery.onBusMessage(kind, id, frame));
     // Whatever was published while the subscriber was away is lost: clients catch up from PostgreSQL.
     d.bus.onResubscribed((downMs) => {
+      this.#subs.retryFailed();
       this.#log.warn({ downMs, sockets: this.registry.authenticated }, 'realtime subscriber back; telling clients to resync');
       for (const conn of this.registry.all) if (conn.session) conn.send(events.resync('redis_reconnected'), 'control');
     });
