@@ -11,16 +11,20 @@ import { events, SYNC_DEFAULT_LIMIT, type SyncRequest } from './protocol.ts';
  *
  * Why `since` reaches back SINCE_MARGIN_MS before the id's time: a message's created_at
  * (its UUIDv7 time) is taken before its INSERT commits, so a message can become visible
- * after a newer one the client already got (two senders; at most the statement timeout
- * apart on one clock), and app hosts' clocks differ a little. The margin re-sends a few
- * seconds the client may already hold; clients keep messages by id, so a repeat is
- * harmless while a gap would not be. `cursor` pages continue exactly, without a margin.
+ * after a newer one the client already got (two senders), and app hosts' clocks differ a
+ * little. How far apart, on one clock: a send waits for a group slot (the group ahead: a
+ * pool wait of BGC_POOL_ACQUIRE_TIMEOUT_MS, 3 s, and a statement of BGC_STATEMENT_TIMEOUT_MS,
+ * 5 s), runs in its group (the same again) and, if the group's statement failed, runs
+ * alone (once more): about 24 s with the defaults. The margin (it was 10 s, which only the
+ * statement timeout bounded) re-sends that much the client may already hold; clients keep
+ * messages by id, so a repeat is harmless while a gap would not be. `cursor` pages
+ * continue exactly, without a margin.
  *
  * Consistency: the read goes to a replica only if it has replayed the primary's WAL
  * position as of this request (and the client's `lsn`), so it sees every message that
  * committed before the client's subscription was live, which were never pushed to it.
  */
-export const SINCE_MARGIN_MS = 10_000;
+export const SINCE_MARGIN_MS = 30_000;
 /** Clock skew between app hosts tolerated in a `since` id's time. */
 const FUTURE_TOLERANCE_MS = 60_000;
 /** Concurrent syncs share one primary LSN lookup taken within this many ms. */
