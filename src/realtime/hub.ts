@@ -179,6 +179,14 @@ export class RealtimeHub {
     this.d.metrics.sockets.set(this.registry.authenticated);
     if (first) void this.d.presence.claim([info.userId], this.#presenceTtlMs);
     const subscribed = await this.#subs.ensure('user', info.userId);
+    // A logout that committed between the lookup that admitted this socket and its indexing
+    // found no socket to close (neither the bus's revoke nor the NOTIFY path): look once more,
+    // now that both would reach it. A lookup that fails leaves it to the periodic re-check.
+    const still = await this.d.authenticate(token).catch(() => info);
+    if (!still) {
+      conn.close(CLOSE.SESSION_REVOKED, 'session revoked', 'revoked');
+      return;
+    }
     conn.send(events.ready({
       user_id: info.userId, session_expires_at: info.expiresAt, heartbeat_ms: this.d.settings.heartbeatMs,
       idle_timeout_ms: this.d.settings.idleTimeoutMs, subscribed,

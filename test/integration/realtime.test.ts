@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRuntime, type Runtime } from '../../src/app/runtime.ts';
+import { CLOSE } from '../../src/realtime/protocol.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-db.ts';
 import { eventually, RtClient, UpgradeRefused, type RtEvent } from '../helpers/realtime-client.ts';
 import { lsnHeaders } from '../helpers/write-position.ts';
@@ -287,6 +288,43 @@ describe('revocation', () => {
     expect(cb.code).toBe(4003);
     unrelated.send({ type: 'ping', request_id: 'still' });
     await unrelated.waitFor((e) => e.type === 'pong', 1_000);
+  });
+
+  it('closes a socket whose session was logged out while it was being admitted', async () => {
+    const june = await register('june');
+    // The lookup that admits the socket answers from before the logout, which commits right
+    // after it; the socket is indexed only once the logout's NOTIFY has been handled here too,
+    // so neither the bus's revoke nor the NOTIFY path finds it.
+    const hub = A.deps.realtime?.hub as unknown as { d: { authenticate: (token: string) => Promise<unknown> } };
+    const original = hub.d.authenticate;
+    const sessionNotifies = async (): Promise<number> => {
+      const metric = A.deps.metrics.registry.getSingleMetric('bgc_cache_invalidations_total');
+      const values = metric ? (await metric.get()).values : [];
+      return values.filter((v) => v.labels.cache === 'session' && v.labels.source === 'db_notify').reduce((n, v) => n + v.value, 0);
+    };
+    let raced = false;
+    hub.d.authenticate = async (token: string) => {
+      const info = await original(token);
+      if (!raced && token === june.token) {
+        raced = true;
+        const before = await sessionNotifies();
+        expect((await call(A, 'POST', '/api/auth/logout', { token: june.token })).status).toBe(200);
+        const ms = await eventually(async () => (await sessionNotifies()) > before, 5_000, 'the logout\'s NOTIFY handled');
+        console.log(`the logout's NOTIFY was handled ${ms.toFixed(1)} ms after the logout answered`);
+      }
+      return info;
+    };
+    try {
+      const c = await RtClient.open(A.ports.api, {});
+      sockets.push(c);
+      c.send({ type: 'auth', token: june.token });
+      const closed = await Promise.race([c.closed, new Promise<undefined>((r) => setTimeout(() => r(undefined), 5_000))]);
+      expect(raced).toBe(true);
+      expect(closed?.code).toBe(CLOSE.SESSION_REVOKED);
+      expect(c.of('ready')).toEqual([]);
+    } finally {
+      hub.d.authenticate = original;
+    }
   });
 
   it('closes the sockets of a session revoked directly in the database (NOTIFY path) within 1 s', async () => {
