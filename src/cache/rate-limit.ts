@@ -111,7 +111,7 @@ export class LoginRateLimiter {
   waitReady(timeoutMs: number): Promise<boolean> { return this.#health.waitReady(timeoutMs); }
 
   #keys(key: LoginKey): Array<{ scope: 'ip' | 'account'; key: string; limit: number }> {
-    const account = crypto.createHash('sha256').update(key.email.trim().toLowerCase()).digest('hex');
+    const account = crypto.createHash('sha256').update(accountSkeleton(key.email)).digest('hex');
     return [
       { scope: 'ip' as const, key: `${this.#prefix}:ip:${key.ip}`, limit: this.#limits.perIp },
       { scope: 'account' as const, key: `${this.#prefix}:acct:${account}`, limit: this.#limits.perAccount },
@@ -180,4 +180,19 @@ export class LoginRateLimiter {
   async close(): Promise<void> {
     if (this.#ownsConnection) await closeRedis(this.#redis);
   }
+}
+
+/**
+ * The email as the account's counter knows it. PostgreSQL's lower() (how login finds the
+ * user) folds some non-ASCII capitals to ASCII where JavaScript's does not: lower('alİce') is
+ * 'alice' in PostgreSQL but 'ali̇ce' (i and a combining dot) in JavaScript, so each such
+ * spelling had a counter of its own while finding the same account. Registered emails are
+ * ASCII (the `email` format), so any other input is reduced to its ASCII skeleton
+ * (compatibility decomposition, lower case, marks and other non-ASCII dropped): every
+ * spelling that can match an account counts against that account's counter.
+ */
+export function accountSkeleton(email: string): string {
+  const lowered = email.trim().toLowerCase();
+  // eslint-disable-next-line no-control-regex
+  return /^[\x00-\x7f]*$/.test(lowered) ? lowered : email.trim().normalize('NFKD').toLowerCase().replace(/[^\x00-\x7f]/g, '');
 }

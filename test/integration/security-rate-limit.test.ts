@@ -49,6 +49,15 @@ describe('login rate limiting', () => {
     expect(other.status).toBe(200);
   });
 
+  it('per account: spellings PostgreSQL matches to the same email count against the same account', async () => {
+    const iris = await registerUser(t, 'rl_iris');
+    expect(iris.email).toContain('i');
+    // PostgreSQL's lower('İ') is 'i' (JavaScript's is 'i' and a combining dot): each of these finds Iris.
+    const spellings = [iris.email.replace('i', 'İ'), iris.email.replace(/i/g, 'İ'), iris.email.toUpperCase().replace('I', 'İ')];
+    for (const [i, email] of spellings.entries()) expectError(await login(email, `wrong password ${i}`, `10.6.0.${i + 1}`), 401, 'INVALID_CREDENTIALS');
+    expectLimited(await login(iris.email, iris.password, '10.6.0.99'));
+  });
+
   it('per address: after 6 failed logins from one address (any accounts), it gets 429; another address logs in', async () => {
     const ip = '10.2.0.7';
     for (let i = 0; i < PER_IP; i++) expectError(await login(`nobody${i}@example.test`, 'wrong password 1', ip), 401, 'INVALID_CREDENTIALS');
