@@ -3,6 +3,7 @@ import { defineQuery } from '../catalog/types.ts';
 import type { Database, QueryContext } from '../db/database.ts';
 import type { PostRow } from './feed.repository.ts';
 import { iso } from './sql-fragments.ts';
+import { notBlocked } from './post-sql.ts';
 
 /**
  * User-activity reports over a period [$1, $2) (FR-007: window functions); named `activity.*`
@@ -68,7 +69,8 @@ ORDER BY r.rank, r.user_id`,
     target: 'replica',
     timeBounded: true,
     justify: { seq_scan: PERIOD_SCAN_JUSTIFICATION },
-    sample: { sql: `SELECT now() - interval '7 days' AS since, now() AS until, 10 AS lim` },
+    sample: { sql: `SELECT now() - interval '7 days' AS since, now() AS until, 10 AS lim,
+                          (SELECT r.user_id FROM relationships r WHERE r.kind = 'block' ORDER BY r.user_id LIMIT 1) AS viewer` },
     // One hash pass finds each author's best post without sorting the period: max() over
     // the array [comment_count, created_at as epoch seconds] compares element by element,
     // so it is the key of the post with most comments, newest among equals (float8 epoch
@@ -85,6 +87,8 @@ WITH authors AS (
   WHERE s.created_at >= $1::timestamptz AND s.created_at < $2::timestamptz
     AND s.group_id IS NULL -- a group's posts are for its members only (migration 0013)
     AND s.hidden_at IS NULL -- hidden by a moderator (migration 0014)
+    -- Not the posts of users blocking or blocked by the viewer, as in the feeds: ranked among the rest.
+    AND ${notBlocked('$4::uuid')}
   GROUP BY s.author_id
 ), ranked AS (
   SELECT a.author_id, a.author_posts, a.best[1] AS comment_count,
@@ -134,7 +138,7 @@ export class ActivityRepository {
     return this.db.query<MostActiveRow>(activityQueries.mostActive, [since, until, limit], ctx);
   }
 
-  async topPosts(since: string, until: string, limit: number, ctx: QueryContext): Promise<TopPostRow[]> {
-    return this.db.query<TopPostRow>(activityQueries.topPosts, [since, until, limit], ctx);
+  async topPosts(viewerId: string, since: string, until: string, limit: number, ctx: QueryContext): Promise<TopPostRow[]> {
+    return this.db.query<TopPostRow>(activityQueries.topPosts, [since, until, limit, viewerId], ctx);
   }
 }

@@ -153,12 +153,13 @@ ORDER BY s.created_at DESC, s.id DESC`,
   }),
   listComments: defineQuery({
     name: 'feed.list_comments',
-    description: 'GET /api/feed/:postId/comments: post existence (partition-pruned by the id\'s UUIDv7 time, ±1 day) and one keyset page of comments, oldest first, over post_comments_post_idx.',
+    description: 'GET /api/feed/:postId/comments: post existence (partition-pruned by the id\'s UUIDv7 time, ±1 day; none across a block between the viewer and its author) and one keyset page of comments, oldest first, over post_comments_post_idx, without those of users blocked either way.',
     target: 'replica',
     timeBounded: true,
     sample: {
       sql: `SELECT b.id, b.created_at - interval '1 day' AS lower_ts, b.created_at + interval '1 day' AS upper_ts,
-                   '-infinity'::timestamptz AS after_ts, '00000000-0000-0000-0000-000000000000'::uuid AS after_id, 51 AS lim
+                   '-infinity'::timestamptz AS after_ts, '00000000-0000-0000-0000-000000000000'::uuid AS after_id, 51 AS lim,
+                   (SELECT r.user_id FROM relationships r WHERE r.kind = 'block' ORDER BY r.user_id LIMIT 1) AS viewer
             FROM (${BUSY_POST}) b`,
     },
     sql: `
@@ -167,9 +168,10 @@ FROM (
   SELECT EXISTS (
     SELECT 1 FROM status_updates s WHERE s.id = $1 AND s.created_at >= $2::timestamptz AND s.created_at <= $3::timestamptz
       AND s.group_id IS NULL AND s.hidden_at IS NULL
+      AND ${notBlocked('$7::uuid')}
   ) AS post_exists
 ) x
-${commentPage('x.post_exists', { post: '$1', afterTs: '$4', afterId: '$5', limit: '$6' })}`,
+${commentPage('x.post_exists', { viewer: '$7::uuid', post: '$1', afterTs: '$4', afterId: '$5', limit: '$6' })}`,
   }),
 });
 
@@ -211,7 +213,7 @@ export class FeedRepository {
     return this.db.query<PostRow>(feedQueries.following, [viewerId, w.lowerTs, w.upperTs, w.upperId, limit], ctx);
   }
 
-  async listComments(postId: string, postBounds: { lowerTs: string; upperTs: string }, after: { ts: string; id: string }, limit: number, ctx: QueryContext): Promise<CommentPageRow[]> {
-    return this.db.query<CommentPageRow>(feedQueries.listComments, [postId, postBounds.lowerTs, postBounds.upperTs, after.ts, after.id, limit], ctx);
+  async listComments(viewerId: string, postId: string, postBounds: { lowerTs: string; upperTs: string }, after: { ts: string; id: string }, limit: number, ctx: QueryContext): Promise<CommentPageRow[]> {
+    return this.db.query<CommentPageRow>(feedQueries.listComments, [postId, postBounds.lowerTs, postBounds.upperTs, after.ts, after.id, limit, viewerId], ctx);
   }
 }

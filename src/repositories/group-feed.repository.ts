@@ -89,7 +89,7 @@ LEFT JOIN profiles p ON p.user_id = s.author_id`,
   }),
   listComments: defineQuery({
     name: 'group.list_comments',
-    description: "GET /api/groups/:id/feed/:postId/comments: for a member, the group post's existence (pruned by the id's UUIDv7 time, ±1 day) and one keyset page of comments, oldest first, over post_comments_post_idx.",
+    description: "GET /api/groups/:id/feed/:postId/comments: for a member, the group post's existence (pruned by the id's UUIDv7 time, ±1 day; none across a block with its author) and one keyset page of comments, oldest first, over post_comments_post_idx, without those of users blocked either way.",
     target: 'replica',
     timeBounded: true,
     sample: {
@@ -106,9 +106,10 @@ CROSS JOIN LATERAL (
     SELECT 1 FROM status_updates s
     WHERE s.id = $3 AND s.group_id = $1 AND s.created_at >= $4::timestamptz AND s.created_at <= $5::timestamptz
       AND s.hidden_at IS NULL
+      AND ${notBlocked('$2::uuid')}
   ) AS post_exists
 ) y
-${commentPage('y.post_exists', { post: '$3', afterTs: '$6', afterId: '$7', limit: '$8' })}`,
+${commentPage('y.post_exists', { viewer: '$2::uuid', post: '$3', afterTs: '$6', afterId: '$7', limit: '$8' })}`,
   }),
   addComment: defineQuery({
     name: 'group.add_comment',

@@ -7,22 +7,23 @@ import { iso } from './sql-fragments.ts';
  */
 
 /**
- * Hides posts between the viewer and anyone blocking or blocked by them. NOT IN over a
- * subquery stays a hashed filter built once per statement (the viewer's few blocks),
- * instead of probing relationships for every candidate post.
+ * Hides posts (or, with `author`, comments) between the viewer and anyone blocking or blocked
+ * by them. NOT IN over a subquery stays a hashed filter built once per statement (the
+ * viewer's few blocks), instead of probing relationships for every candidate row.
  */
-export const notBlocked = (viewer: string): string => `
-  NOT (s.author_id IN (
+export const notBlocked = (viewer: string, author = 's.author_id'): string => `
+  NOT (${author} IN (
     SELECT b.target_id FROM relationships b WHERE b.user_id = ${viewer} AND b.kind = 'block'
     UNION ALL
     SELECT b.user_id FROM relationships b WHERE b.target_id = ${viewer} AND b.kind = 'block'))`;
 
-/** Parameter positions of a comments page: the post, the keyset cursor, the page size. */
-export interface CommentPageParams { readonly post: string; readonly afterTs: string; readonly afterId: string; readonly limit: string }
+/** Parameter positions of a comments page: the viewer, the post, the keyset cursor, the page size. */
+export interface CommentPageParams { readonly viewer: string; readonly post: string; readonly afterTs: string; readonly afterId: string; readonly limit: string }
 
 /**
  * A page of a post's visible comments oldest first, keyset (created_at, id), as the lateral
  * row `c`; empty unless `visible` (an SQL boolean: the post exists and the viewer may see it).
+ * Comments by users blocking or blocked by the viewer are left out, as their posts are.
  */
 export const commentPage = (visible: string, p: CommentPageParams): string => `
 LEFT JOIN LATERAL (
@@ -31,6 +32,7 @@ LEFT JOIN LATERAL (
   JOIN users u ON u.id = pc.author_id
   LEFT JOIN profiles p ON p.user_id = pc.author_id
   WHERE ${visible} AND pc.post_id = ${p.post} AND pc.hidden_at IS NULL
+    AND ${notBlocked(p.viewer, 'pc.author_id')}
     AND (pc.created_at, pc.id) > (${p.afterTs}::timestamptz, ${p.afterId}::uuid)
   ORDER BY pc.created_at, pc.id
   LIMIT ${p.limit}

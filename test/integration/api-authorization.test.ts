@@ -71,6 +71,27 @@ describe('profiles are edited by their owner only', () => {
 });
 
 describe('blocks', () => {
+  it('a comment list leaves out the comments of users blocked either way; the top posts report their posts', async () => {
+    const [kim, lee, max] = await Promise.all([registerUser(t, 'kim'), registerUser(t, 'lee'), registerUser(t, 'max')]);
+    const post = await t.call<{ id: string }>('POST', '/api/feed', { token: max.token, body: { content: 'Max asks' } });
+    expect(post.status).toBe(201);
+    for (const [who, text] of [[kim, 'Kim answers'], [lee, 'Lee answers']] as const) {
+      expect((await t.call('POST', `/api/feed/${post.body.id}/comments`, { token: who.token, body: { content: text } })).status).toBe(201);
+    }
+    const kimPost = await t.call<{ id: string }>('POST', '/api/feed', { token: kim.token, body: { content: 'Kim posts' } });
+    expect((await t.call('POST', `/api/feed/${kimPost.body.id}/comments`, { token: max.token, body: { content: 'on Kim' } })).status).toBe(201);
+    // Kim blocks Lee.
+    const block = await t.call('POST', `/api/social/block/${lee.id}`, { token: kim.token });
+    expect(block.status).toBe(200);
+    const seenBy = async (who: TestUser) => (await t.call<PageBody<{ content: string }>>('GET', `/api/feed/${post.body.id}/comments`, { token: who.token, lsn: block.lsn })).body.items.map((c) => c.content);
+    expect(await seenBy(lee)).toEqual(['Lee answers']);
+    expect(await seenBy(kim)).toEqual(['Kim answers']);
+    expect(await seenBy(max)).toEqual(['Kim answers', 'Lee answers']);
+    const top = async (who: TestUser) => (await t.call<PageBody<{ author_id: string }>>('GET', '/api/reports/top-posts?days=1&limit=100', { token: who.token, lsn: block.lsn })).body.items.map((p) => p.author_id);
+    expect(await top(lee)).not.toContain(kim.id);
+    expect(await top(max)).toContain(kim.id);
+  });
+
   it('a blocked user cannot message the blocker (BLOCKED), open a conversation, comment, or see the profile', async () => {
     // Eve and Ann talk first.
     const open = await t.call<{ id: string }>('POST', '/api/chat/conversations', { token: eve.token, body: { recipient_id: ann.id } });
@@ -96,6 +117,12 @@ describe('blocks', () => {
     expect(annRel.body.items).toEqual(expect.arrayContaining([expect.objectContaining({ kind: 'block', user: expect.objectContaining({ id: eve.id }) })]));
     const eveRel = await t.call<PageBody<{ kind: string }>>('GET', '/api/social/relationships', { token: eve.token, lsn: block.lsn });
     expect(eveRel.body.items.filter((r) => r.kind === 'block')).toEqual([]);
+
+    // Neither the post's comments nor comments Ann wrote elsewhere, nor her post in the reports.
+    expectError(await t.call('GET', `/api/feed/${post.body.id}/comments`, { token: eve.token, lsn: block.lsn }), 404, 'NOT_FOUND');
+    const topPosts = await t.call<PageBody<{ id: string; author_id: string }>>('GET', '/api/reports/top-posts?days=1&limit=100', { token: eve.token, lsn: block.lsn });
+    expect(topPosts.status).toBe(200);
+    expect(topPosts.body.items.map((p) => p.author_id)).not.toContain(ann.id);
 
     // Unblocking restores messaging.
     const unblock = await t.call('DELETE', `/api/social/block/${eve.id}`, { token: ann.token });

@@ -227,6 +227,13 @@ describe('group feeds', () => {
     expect(bs.body.items.map((x) => x.content)).not.toContain('from a');
     expect((await feed(owner, g, '', blocked.lsn)).body.items.map((x) => x.content)).toContain('from a');
     expectError(await t.call('POST', `/api/groups/${g}/feed/${pa.body.id}/comments`, { token: b.token, body: { content: 'hey' } }), 403, 'BLOCKED');
+    // Nor its comments: 404 for b. On the owner's post, b does not see a's comment; the owner sees both.
+    expectError(await t.call('GET', `/api/groups/${g}/feed/${pa.body.id}/comments`, { token: b.token, lsn: blocked.lsn }), 404, 'NOT_FOUND');
+    const po = await post(owner, g, 'from the owner');
+    for (const who of [a, b]) expect((await t.call('POST', `/api/groups/${g}/feed/${po.body.id}/comments`, { token: who.token, body: { content: `by ${who === a ? 'a' : 'b'}` } })).status).toBe(201);
+    const comments = async (who: typeof owner) => (await t.call<{ items: Array<{ content: string }> }>('GET', `/api/groups/${g}/feed/${po.body.id}/comments`, { token: who.token })).body.items.map((x) => x.content);
+    expect(await comments(b)).toEqual(['by b']);
+    expect(await comments(owner)).toEqual(['by a', 'by b']);
   });
 
   it('pages through a group feed newest first', async () => {

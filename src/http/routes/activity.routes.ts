@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import type { AppDeps } from '../../app/deps.ts';
 import { MAX_ACTIVITY_DAYS } from '../../services/activity/activity.service.ts';
 import { authenticate } from './support/authenticate.ts';
-import { queryContext } from './support/request-context.ts';
+import { queryContext, viewerOf } from './support/request-context.ts';
 import { errors, NullableString, Page, secured, Timestamp, Uuid } from './support/schemas.ts';
 
 const ReportQuery = Type.Object({
@@ -41,5 +41,5 @@ export async function activityRoutes(app: FastifyInstance, deps: AppDeps): Promi
       querystring: ReportQuery, response: { 200: Page(TopPost), ...errors(401) },
     }),
     onRequest,
-  }, async (request) => activity.topPosts(request.query.days, request.query.limit, queryContext(request)));
+  }, async (request) => activity.topPosts(viewerOf(request).userId, request.query.days, request.query.limit, queryContext(request)));
 }

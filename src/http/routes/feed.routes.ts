@@ -47,7 +47,7 @@ export async function feedRoutes(app: FastifyInstance, deps: AppDeps): Promise<v
       params: PostIdParams, querystring: PageQuery, response: { 200: Page(Comment), ...errors(401, 404) },
     }),
     onRequest,
-  }, async (request) => feed.comments(uuidParam(request.params.postId), request.query.cursor, request.query.limit, queryContext(request)));
+  }, async (request) => feed.comments(viewerOf(request).userId, uuidParam(request.params.postId), request.query.cursor, request.query.limit, queryContext(request)));
 
   app.post<{ Params: Static<typeof PostIdParams>; Body: Static<typeof CommentBody> }>('/api/feed/:postId/comments', {
     schema: secured('feed', 'Comment on a post', {

@@ -17,9 +17,10 @@ export class ActivityService {
     return { items: await this.activity.mostActive(p.since, p.until, limit ?? DEFAULT_ACTIVITY_LIMIT, ctx), next_cursor: null };
   }
 
-  async topPosts(days: number | undefined, limit: number | undefined, ctx: QueryContext): Promise<Page<TopPostRow>> {
+  /** The period's most commented posts as `viewerId` may see them: none of users blocking or blocked by them. */
+  async topPosts(viewerId: string, days: number | undefined, limit: number | undefined, ctx: QueryContext): Promise<Page<TopPostRow>> {
     const p = period(days);
-    return { items: await this.activity.topPosts(p.since, p.until, limit ?? DEFAULT_ACTIVITY_LIMIT, ctx), next_cursor: null };
+    return { items: await this.activity.topPosts(viewerId, p.since, p.until, limit ?? DEFAULT_ACTIVITY_LIMIT, ctx), next_cursor: null };
   }
 }
 

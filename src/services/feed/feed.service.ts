@@ -181,11 +181,12 @@ export class FeedService {
     return this.#posts.stats;
   }
 
-  async comments(postId: string, cursor: string | undefined, limit: number | undefined, ctx: QueryContext): Promise<Page<Comment>> {
+  /** A post's comments as `viewerId` may see them: 404 across a block with its author, and no comments of users blocked either way. */
+  async comments(viewerId: string, postId: string, cursor: string | undefined, limit: number | undefined, ctx: QueryContext): Promise<Page<Comment>> {
     const n = pageSize(limit);
     const c = decodeCursor('comments', cursor);
     if (c && c.c !== postId) throw new AppError('INVALID_CURSOR', 'This cursor belongs to another post');
-    const rows = await this.d.feed.listComments(postId, postBounds(postId), c ?? { ts: '-infinity', id: MIN_UUID }, n + 1, ctx);
+    const rows = await this.d.feed.listComments(viewerId, postId, postBounds(postId), c ?? { ts: '-infinity', id: MIN_UUID }, n + 1, ctx);
     if (!rows[0]?.post_exists) throw new AppError('NOT_FOUND', 'No such post');
     const all = rows.flatMap((r) => toComment(postId, r));
     const items = all.slice(0, n);
