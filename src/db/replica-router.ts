@@ -39,7 +39,11 @@ export interface ReplicaState {
 
 /** What one probe of a replica found (system.replica_status), or why it failed. */
 export type ProbeResult =
-  | { readonly ok: true; readonly inRecovery: boolean; readonly replayLsn: string | undefined; readonly lagMs: number; readonly paused: boolean }
+  | {
+    readonly ok: true; readonly inRecovery: boolean; readonly replayLsn: string | undefined; readonly lagMs: number; readonly paused: boolean;
+    /** pg_last_wal_receive_lsn(): how far its stream got (undefined: not streaming). */
+    readonly receiveLsn?: string;
+  }
   | { readonly ok: false; readonly error: string };
 
 export interface ReplicaRouterOptions {
@@ -166,11 +170,14 @@ export class ReplicaRouter {
   async #pollReplica(pool: ManagedPool): Promise<void> {
     let result: ProbeResult;
     try {
-      type Row = { in_recovery: boolean; replay_lsn: string | null; lag_ms: number; paused: boolean };
+      type Row = { in_recovery: boolean; replay_lsn: string | null; receive_lsn: string | null; lag_ms: number; paused: boolean };
       const res = await withTimeout(pool.query<Row>(systemQueries.replicaStatus.text, [], systemQueries.replicaStatus.name), POLL_TIMEOUT_MS);
       const row = res.rows[0];
       if (!row) throw new Error('no row');
-      result = { ok: true, inRecovery: row.in_recovery, replayLsn: row.replay_lsn ?? undefined, lagMs: Number(row.lag_ms), paused: row.paused };
+      result = {
+        ok: true, inRecovery: row.in_recovery, replayLsn: row.replay_lsn ?? undefined, lagMs: Number(row.lag_ms), paused: row.paused,
+        receiveLsn: row.receive_lsn ?? undefined,
+      };
     } catch (err) {
       result = { ok: false, error: err instanceof Error ? err.message : String(err) };
     }
@@ -210,6 +217,12 @@ export class ReplicaRouter {
     st.paused = result.paused;
     st.replayLsn = result.replayLsn;
     st.lagMs = Math.min(result.lagMs, this.#behindFor(st.replayLsn));
+    // A stream that stopped (its primary died and Patroni has not repointed it yet, or a
+    // partition): everything it received is replayed, so its own figure says 0, and no sample
+    // is old enough for #behindFor, while the primary moves on. How long the primary has been
+    // past what the replica received tells: milliseconds while the stream flows.
+    const streamBehind = result.receiveLsn === undefined ? 0 : this.#primaryPastFor(result.receiveLsn);
+    if (streamBehind > this.cfg.maxLagMs) st.lagMs = Math.max(st.lagMs, streamBehind);
     st.lagBytes = this.#primaryLsn && st.replayLsn ? Math.max(0, Number(parseLsn(this.#primaryLsn) - parseLsn(st.replayLsn))) : 0;
     st.promoted = !result.inRecovery;
     const tooFar = st.lagMs > this.cfg.maxLagMs || st.lagBytes > STALE_BYTES;
@@ -228,8 +241,9 @@ export class ReplicaRouter {
     const s = this.#primarySamples;
     s.push({ lsn, at });
     // A sample older than maxLag (plus a poll) could only prove a lag past the limit, which
-    // the replica's own figure then decides the same way.
-    const horizon = at - this.cfg.maxLagMs - this.cfg.pollMs;
+    // the replica's own figure then decides the same way; one poll more keeps a sample past
+    // maxLag for a stopped stream (#primaryPastFor) whatever the polls' timing.
+    const horizon = at - this.cfg.maxLagMs - 2 * this.cfg.pollMs;
     while (s.length > MAX_PRIMARY_SAMPLES || (s.length > 1 && (s[0] as { at: number }).at < horizon)) s.shift();
   }
 
@@ -257,6 +271,17 @@ export class ReplicaRouter {
       if (s.lsn <= replayed) return Math.max(0, this.#now() - s.at);
     }
     return Number.POSITIVE_INFINITY;
+  }
+
+  /**
+   * How long the primary has been known to be past `lsn`: since the oldest retained sample
+   * beyond it (0 if none is). Samples are kept about maxLagMs + pollMs, so a stream stopped
+   * that long shows as at least maxLagMs behind.
+   */
+  #primaryPastFor(lsn: string): number {
+    const at = parseLsn(lsn);
+    for (const s of this.#primarySamples) if (s.lsn > at) return Math.max(0, this.#now() - s.at);
+    return 0;
   }
 
   /** Marks a replica out after a failed read; the poller re-admits it when healthy. */

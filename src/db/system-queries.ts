@@ -8,12 +8,13 @@ import { catalog } from '../catalog/registry.ts';
 export const systemQueries = catalog({
   replicaStatus: defineQuery({
     name: 'system.replica_status',
-    description: 'Replica monitor poll: recovery state, replayed LSN and time lag.',
+    description: 'Replica monitor poll: recovery state, replayed and received LSNs, and time lag.',
     target: 'replica',
     standbyOnly: true,
     sample: [],
     sql: `SELECT pg_is_in_recovery() AS in_recovery,
        pg_last_wal_replay_lsn()::text AS replay_lsn,
+       pg_last_wal_receive_lsn()::text AS receive_lsn,
        CASE WHEN pg_last_wal_receive_lsn() IS NULL OR pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0
             ELSE COALESCE(EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()) * 1000, 0) END::float8 AS lag_ms,
        pg_is_wal_replay_paused() AS paused`,
