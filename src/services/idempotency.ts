@@ -1,5 +1,5 @@
 import type { Database, Tx } from '../db/database.ts';
-import { sqlState } from '../db/errors.ts';
+import { isRetryableReadError, sqlState } from '../db/errors.ts';
 import { AppError } from '../errors/app-error.ts';
 import { IdempotencyRepository } from '../repositories/idempotency.repository.ts';
 
@@ -116,8 +116,11 @@ export async function answerFromRecord<T>(repo: IdempotencyRepository, key: Idem
   const held = refusal === undefined;
   const stored = await repo.find(key, KEY_TTL_HOURS).catch((lookupErr: unknown) => {
     // Only the conflict itself obliges us to answer from the record; any other failure
-    // keeps its own error (the lookup's failure would hide what went wrong).
-    if (held) throw lookupErr;
+    // keeps its own error (the lookup's failure would hide what went wrong), unless the
+    // database could not be asked: the refusal may be the client's own committed first
+    // attempt (a retry after a lost answer meets its own username), and a final 4xx would
+    // stop the retry that replays it. Unknown, so 503 and retry.
+    if (held || isRetryableReadError(lookupErr)) throw lookupErr;
     return undefined;
   });
   if (!stored) {
