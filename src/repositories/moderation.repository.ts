@@ -168,6 +168,12 @@ WITH hm AS (
 ), hc AS (
   UPDATE post_comments pc SET hidden_at = now()
   WHERE $3::text <> 'dismiss' AND $7::text = 'comment' AND pc.id = $8::uuid AND pc.hidden_at IS NULL
+  RETURNING pc.post_id, pc.post_created_at
+), hcc AS (
+  -- A post's comment_count is of its visible comments (the feed shows it, the top-posts
+  -- report ranks by it): a hidden one no longer counts.
+  UPDATE status_updates s SET comment_count = GREATEST(s.comment_count - 1, 0)
+  FROM hc WHERE s.id = hc.post_id AND s.created_at = hc.post_created_at
   RETURNING 1
 ), hpr AS (
   UPDATE profiles p SET hidden_at = now()

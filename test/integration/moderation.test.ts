@@ -234,6 +234,8 @@ describe('resolving cases', () => {
     expect((await resolve(cc?.id ?? '', 'hide')).body.hidden).toBe(true);
     const comments = await t.call<PageBody<{ content: string }>>('GET', `/api/feed/${p.id}/comments`, { token: a.token, headers: await lsnHeader() });
     expect(comments.body.items.map((x) => x.content)).toEqual(['kind words']);
+    // The post's count follows: one visible comment.
+    expect(await sql('SELECT comment_count FROM status_updates WHERE id = $1', [p.id])).toEqual([{ comment_count: 1 }]);
   });
 
   it('hide: a profile is gone for others (its cached view too) and from search; its owner still sees it', async () => {
