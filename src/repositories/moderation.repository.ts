@@ -139,6 +139,9 @@ WHERE mc.id = $1`,
     description: 'POST /api/moderation/cases/:id/resolve in one statement: hide the target (hide, suspend; partition-pruned; a hidden last message also leaves its conversation\'s inbox fields), suspend its author and revoke their sessions (suspend), close the case and record the action.',
     target: 'primary',
     timeBounded: true,
+    justify: {
+      no_pruning: 'the comment_count update of a hidden comment\'s post (hcc) finds the post by the (id, created_at) that the hidden comment row holds, known only while the statement runs: at most one primary-key probe per status_updates partition, on a moderator\'s comment hide (rare); every other part is pruned by $9/$10.',
+    },
     sample: {
       sql: `SELECT gen_random_uuid() AS case_id, (SELECT id FROM users WHERE id <> b.author_id ORDER BY is_superuser DESC, id LIMIT 1) AS moderator_id,
                    'suspend' AS action, 'suspended' AS status, gen_random_uuid() AS action_id, 'explain audit' AS note,
