@@ -35,13 +35,19 @@ export class PresenceStore {
   #online(userId: string): string { return `${this.namespace}:rt:online:${userId}`; }
   #seen(userId: string): string { return `${this.namespace}:rt:seen:${userId}`; }
 
-  /** Claims (or renews) "online" for these users for `ttlMs`, in pipelines of 200 users. Fail-open. */
-  async claim(userIds: readonly string[], ttlMs: number): Promise<void> {
+  /**
+   * Claims (or renews) "online" for these users for `ttlMs`, in pipelines of 200 users.
+   * Fail-open. `stillHere` is asked just before each pipeline is sent: a user whose last
+   * socket closed while earlier pipelines ran was released (ZREM) meanwhile, and renewing
+   * the snapshot's claim after that showed them online for another TTL.
+   */
+  async claim(userIds: readonly string[], ttlMs: number, stillHere: (userId: string) => boolean = () => true): Promise<void> {
     if (!this.health.ready || userIds.length === 0) return;
     const now = Date.now();
     for (let i = 0; i < userIds.length; i += BATCH) {
       const p = this.redis.pipeline();
       for (const id of userIds.slice(i, i + BATCH)) {
+        if (!stillHere(id)) continue;
         p.zadd(this.#online(id), now + ttlMs, this.instanceId);
         p.pexpire(this.#online(id), ttlMs);
         p.set(this.#seen(id), String(now), 'PX', SEEN_TTL_MS);

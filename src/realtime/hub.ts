@@ -261,7 +261,7 @@ export class RealtimeHub {
         }
       }
       if (from + SWEEP_SLICE < conns.length) setTimeout(() => slice(from + SWEEP_SLICE), spacing).unref();
-      else void this.d.presence.claim([...this.registry.users], this.#presenceTtlMs);
+      else void this.d.presence.claim([...this.registry.users], this.#presenceTtlMs, (u) => this.registry.ofUser(u) !== undefined);
     };
     const slices = Math.ceil(conns.length / SWEEP_SLICE);
     const spacing = Math.min(SWEEP_SPACING_MS, Math.floor(this.d.settings.heartbeatMs / 2 / Math.max(1, slices)));
