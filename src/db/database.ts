@@ -68,6 +68,7 @@ export class Database {
     const common = {
       pool: config.pool, applicationName, onError: opts.onPoolError, lazy: opts.lazy ?? config.baseline, onAcquireWait,
       namedStatements: config.database.namedStatements,
+      queryTimeoutMs: opts.session === true ? undefined : clientQueryTimeout(config.pool.statementTimeoutMs),
     };
     // PgBouncer 1.18 refuses statement_timeout as a startup parameter; the server sets it
     // (checked in start()). The replica URLs name PgBouncer whenever the pooler is in use.
@@ -236,7 +237,10 @@ export class Database {
         await client.query('COMMIT');
         return out;
       } catch (err) {
-        await client.query('ROLLBACK').catch(() => undefined);
+        // A lost or unanswering connection has nothing to roll back (the server aborts an
+        // open transaction when the connection goes), and a ROLLBACK queued behind a statement
+        // that timed out client-side would only wait out the bound a second time.
+        if (!isConnectionError(err)) await client.query('ROLLBACK').catch(() => undefined);
         throw err;
       }
     });
@@ -261,6 +265,18 @@ export class Database {
     this.router.stop();
     await Promise.allSettled([this.primary.close(), ...this.replicas.map((r) => r.close())]);
   }
+}
+
+/**
+ * How much longer than statement_timeout the client waits before it gives up on a node: the
+ * server's own cancel (57014) comes first whenever the server runs at all, with this much
+ * slack for a loaded machine. Past it the node is not answering (stopped, frozen, cut off).
+ */
+const QUERY_TIMEOUT_GRACE_MS = 1_000;
+
+/** The client-side bound for a pooled Database's statements; none when statement_timeout is off. */
+function clientQueryTimeout(statementTimeoutMs: number): number | undefined {
+  return statementTimeoutMs > 0 ? statementTimeoutMs + QUERY_TIMEOUT_GRACE_MS : undefined;
 }
 
 export { DbUnavailableError };

@@ -56,6 +56,9 @@ const BY_SQLSTATE: Readonly<Record<string, DbErrorClass>> = {
 /** System error codes of a socket that failed or was refused (node:net). */
 const SOCKET_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH']);
 
+/** node-postgres' query_timeout error (pg/lib/client.js), again without a code. */
+const QUERY_READ_TIMEOUT = 'Query read timeout';
+
 /**
  * node-postgres raises these without any code (pg/lib/client.js, pg-pool/index.js), so
  * their exact text is all there is to recognise them by. Compared whole, never by pattern.
@@ -65,6 +68,9 @@ const DRIVER_CONNECTION_ERRORS = new Set([
   'Connection terminated',
   'Connection terminated due to connection timeout',
   'Client has encountered a connection error and is not queryable',
+  // The client-side bound (query_timeout, ManagedPool): the server did not answer in time, so
+  // the connection is in an unknown state (a statement may still be running) and is destroyed.
+  QUERY_READ_TIMEOUT,
 ]);
 
 /** node-postgres' pool says this (without a code) when no client came within connectionTimeoutMillis. */
@@ -102,6 +108,11 @@ export function classifyDbError(err: unknown): DbErrorClass | undefined {
 /** True for node-postgres' pool telling us no connection came within the acquire timeout. */
 export function isPoolAcquireTimeout(err: unknown): boolean {
   return err instanceof Error && systemCode(err) === undefined && err.message === POOL_ACQUIRE_TIMEOUT;
+}
+
+/** True for node-postgres' client-side query_timeout firing: the node did not answer in time. */
+export function isQueryReadTimeout(err: unknown): boolean {
+  return err instanceof Error && systemCode(err) === undefined && err.message === QUERY_READ_TIMEOUT;
 }
 
 /** True for errors after which the same read may safely be retried on another node. */

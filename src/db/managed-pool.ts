@@ -1,6 +1,6 @@
 import pg from 'pg';
 import type { PoolConfig } from '../config/index.ts';
-import { DbUnavailableError, isConnectionError, isPoolAcquireTimeout } from './errors.ts';
+import { DbUnavailableError, isConnectionError, isPoolAcquireTimeout, isQueryReadTimeout } from './errors.ts';
 
 export type NodeRole = 'primary' | 'replica';
 
@@ -34,7 +34,22 @@ export interface ManagedPoolOptions {
    * next execution may run on a server connection that never saw the Parse.
    */
   readonly namedStatements?: boolean;
+  /**
+   * The client-side bound on every statement (node-postgres' query_timeout), for a server that
+   * stops answering without closing the connection (SIGSTOP, a frozen VM, a partition that
+   * drops packets): statement_timeout is the server's own and cannot fire there, and TCP
+   * keepalive takes hours. A statement past it fails and its connection is destroyed.
+   * Undefined: no bound (tools whose sessions run long COPYs and migrations).
+   */
+  readonly queryTimeoutMs?: number;
 }
+
+/**
+ * How long a pre-ping may take. A server that does not answer SELECT 1 in this long is not
+ * going to serve the statement behind it: fail the checkout (DB_UNAVAILABLE, the read moves to
+ * another node) rather than ping every pooled connection in turn.
+ */
+const PRE_PING_TIMEOUT_MS = 2_000;
 
 interface ClientMeta { lastReleasedAt: number; expiresAt: number; broken: boolean }
 
@@ -72,6 +87,7 @@ export class ManagedPool {
       application_name: opts.applicationName,
       statement_timeout: opts.pool.statementTimeoutMs > 0 && opts.statementTimeoutAtConnect !== false ? opts.pool.statementTimeoutMs : undefined,
       keepAlive: true,
+      query_timeout: opts.queryTimeoutMs,
     });
     // Without this handler an idle client's error (server restart, pg_terminate_backend)
     // would crash the process (node-postgres #2112). pg-pool already drops the client.
@@ -156,10 +172,13 @@ export class ManagedPool {
       const idleFor = meta ? Date.now() - meta.lastReleasedAt : 0;
       if ((!opts.ping && idleFor < this.#cfg.prePingAfterMs) || attempt >= this.#cfg.size + this.#cfg.maxOverflow) return client;
       try {
-        await client.query('SELECT 1 /* pre-ping */');
+        // query_timeout per query is read by pg's Client.query (pg/lib/client.js) though
+        // @types/pg types it on the client config only.
+        await client.query({ text: 'SELECT 1 /* pre-ping */', query_timeout: PRE_PING_TIMEOUT_MS } as pg.QueryConfig);
         return client;
-      } catch {
+      } catch (err) {
         client.release(true); // destroy the dead connection and take another
+        if (isQueryReadTimeout(err)) throw this.#noAnswer(PRE_PING_TIMEOUT_MS, err);
       }
     }
   }
@@ -191,8 +210,14 @@ export class ManagedPool {
       return result;
     } catch (err) {
       this.release(client, err);
+      // Typed, so the router moves a read to another node at once instead of retrying here.
+      if (isQueryReadTimeout(err)) throw this.#noAnswer(this.opts.queryTimeoutMs ?? 0, err);
       throw err;
     }
+  }
+
+  #noAnswer(afterMs: number, cause: unknown): DbUnavailableError {
+    return new DbUnavailableError('DB_UNAVAILABLE', `database node ${this.name} did not answer within ${afterMs} ms`, this.name, { cause });
   }
 
   /** Runs `fn` with one client held for its duration (transactions, COPY, session state). */

@@ -94,6 +94,12 @@ export class ReplicaRouter {
   readonly #budget: FallbackBudget;
   readonly #now: () => number;
   readonly #primaryInFlight = { n: 0 };
+  /**
+   * The poll statements still running, by pool. A node that stopped answering keeps its probe
+   * waiting until the pool's query timeout destroys the connection; the next polls count as
+   * failed without sending another, so a frozen node holds one connection, not one per poll.
+   */
+  readonly #probing = new Set<ManagedPool>();
   /** Reads sent to the primary because no replica was in rotation (the budget's spending). */
   get fallbacks(): number { return this.#budget.spent; }
   rywWaits = 0;
@@ -158,7 +164,7 @@ export class ReplicaRouter {
     try {
       // Stamped before asking: the primary was at least at this position from then on.
       const askedAt = this.#now();
-      const rows = await withTimeout(this.primary.query<{ lsn: string }>(systemQueries.primaryLsn.text, [], systemQueries.primaryLsn.name), POLL_TIMEOUT_MS * 5);
+      const rows = await withTimeout(this.#probe(this.primary, () => this.primary.query<{ lsn: string }>(systemQueries.primaryLsn.text, [], systemQueries.primaryLsn.name)), POLL_TIMEOUT_MS * 5);
       this.#primaryLsn = rows.rows[0]?.lsn;
       if (this.#primaryLsn) this.#samplePrimary(parseLsn(this.#primaryLsn), askedAt);
     } catch {
@@ -171,7 +177,7 @@ export class ReplicaRouter {
     let result: ProbeResult;
     try {
       type Row = { in_recovery: boolean; replay_lsn: string | null; receive_lsn: string | null; lag_ms: number; paused: boolean };
-      const res = await withTimeout(pool.query<Row>(systemQueries.replicaStatus.text, [], systemQueries.replicaStatus.name), POLL_TIMEOUT_MS);
+      const res = await withTimeout(this.#probe(pool, () => pool.query<Row>(systemQueries.replicaStatus.text, [], systemQueries.replicaStatus.name)), POLL_TIMEOUT_MS);
       const row = res.rows[0];
       if (!row) throw new Error('no row');
       result = {
@@ -189,6 +195,15 @@ export class ReplicaRouter {
       // A row we cannot read (a malformed LSN) counts as a failed probe, never as a rejection of the poll loop.
       this.applyProbe(pool, { ok: false, error: err instanceof Error ? err.message : String(err) });
     }
+  }
+
+  /** Runs one poll statement on `pool`, unless the last one there is still running (then fails at once). */
+  #probe<T>(pool: ManagedPool, run: () => Promise<T>): Promise<T> {
+    if (this.#probing.has(pool)) return Promise.reject(new Error('the previous probe has not answered'));
+    this.#probing.add(pool);
+    const p = run();
+    p.then(() => this.#probing.delete(pool), () => this.#probing.delete(pool));
+    return p;
   }
 
   /**

@@ -19,6 +19,18 @@ let app: ChaosApp;
 const replicaState = (node: string) => app.rt.deps.db.router.snapshot().find((s) => s.node === node);
 const pidOf = (dir: string) => Number(fs.readFileSync(path.join(dir, 'postmaster.pid'), 'utf8').split('\n')[0]);
 
+/** A postmaster and its children (every backend and auxiliary process), from /proc. */
+function instancePids(postmaster: number): number[] {
+  const children = fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d)).filter((d) => {
+    try {
+      const stat = fs.readFileSync(`/proc/${d}/stat`, 'utf8');
+      // "pid (comm) state ppid …": comm may hold spaces, so read after its closing paren.
+      return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === postmaster;
+    } catch { return false; }
+  }).map(Number);
+  return [postmaster, ...children];
+}
+
 beforeAll(async () => {
   ps = await createPrivateStack('chaos-replicas');
   app = await startChaosApp(ps, 'replicas', { BGC_REPLICA_MAX_LAG_MS: '1000' });
@@ -75,6 +87,58 @@ describe('chaos: replicas and connections', () => {
       await replica.query('SELECT pg_wal_replay_resume()').catch(() => undefined);
       await replica.end();
     }
+  });
+
+  it('a frozen replica (SIGSTOP, its connections left open): a statement on it fails within the client bound, zero failed reads, no connection leaks', async () => {
+    const node = ps.stack.replicas[0]!;
+    const postmaster = pidOf(node.spec.dir);
+    let pids: number[] = [postmaster];
+    const db = app.rt.deps.db;
+    const config = app.rt.deps.config;
+    const replica1 = db.replicas.find((p) => p.name === 'replica1')!;
+    // statement_timeout cannot fire on a stopped server: the client's bound (statement timeout +
+    // 1 s, src/db/database.ts) ends the wait, and a read moves to another node.
+    const boundMs = config.pool.statementTimeoutMs + 1_000;
+    const signalAll = (sig: NodeJS.Signals) => { for (const pid of pids) { try { process.kill(pid, sig); } catch { /* exited */ } } };
+    // A statement in flight on the node when it stops (the load's reads may or may not be).
+    let inFlight: Promise<{ ms: number; error: string }> | undefined;
+    let peakTotal = 0;
+    const sampler = setInterval(() => { peakTotal = Math.max(peakTotal, replica1.stats().total); }, 100);
+    let r: ScenarioResult;
+    try {
+      r = await runScenario({
+        name: 'replica frozen (SIGSTOP)', ps, app, step: socialStep(app), holdMs: boundMs + 4_000,
+        inject: async () => {
+          const started = Date.now();
+          inFlight = replica1.query('SELECT pg_sleep(0.3)').then(
+            () => ({ ms: Date.now() - started, error: 'none' }),
+            (err: unknown) => ({ ms: Date.now() - started, error: err instanceof Error ? err.message : String(err) }));
+          // The postmaster first, so it forks no backend between the listing and the stop.
+          process.kill(postmaster, 'SIGSTOP');
+          pids = instancePids(postmaster);
+          signalAll('SIGSTOP');
+        },
+        heal: async () => { signalAll('SIGCONT'); },
+        recovered: async () => replicaState('replica1')?.available === true,
+      });
+    } finally {
+      signalAll('SIGCONT');
+      clearInterval(sampler);
+    }
+    const stranded = await inFlight!;
+    const slowest = Math.max(0, ...r.faultSamples.filter((s) => s.kind === 'read').map((s) => s.ms));
+    console.log(`[chaos] replica frozen: ${pids.length} processes stopped; the statement in flight failed after ${stranded.ms} ms (${stranded.error}); ` +
+      `slowest read during the fault ${slowest} ms; replica1 pool peak ${peakTotal} connections (bound ${boundMs} ms)`);
+    // Without the bound it waited for SIGCONT (the hold) and then succeeded.
+    expect(stranded.error).toMatch(/did not answer within/);
+    expect(stranded.ms).toBeLessThan(boundMs + 3_000);
+    expect(slowest, 'no read waited for the stopped node past the client bound').toBeLessThan(boundMs + 3_000);
+    expect(r.all.failedReads, describeFailures(r.samples)).toBe(0);
+    expect(r.all.failedWrites, describeFailures(r.samples)).toBe(0);
+    expect(r.duringFault.reads).toBeGreaterThan(50);
+    // One probe at a time on a node that does not answer: a probe per poll held a connection each (20 in 10 s).
+    expect(peakTotal, 'replica1 connections while it was stopped').toBeLessThanOrEqual(config.pool.size + 5);
+    expectCommon(r);
   });
 
   it('every app connection terminated on all nodes, three times: zero failed reads; a failed write is a 503 with Retry-After; pools refill', async () => {

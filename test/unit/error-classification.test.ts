@@ -35,6 +35,9 @@ describe('classifyDbError', () => {
     expect(classifyDbError(epipe)).toBe('connection');
     expect(isRetryableReadError(epipe)).toBe(true);
     expect(classifyDbError(new Error('Connection terminated unexpectedly'))).toBe('connection');
+    // node-postgres' client-side query_timeout: the node did not answer; its connection is destroyed.
+    expect(classifyDbError(new Error('Query read timeout'))).toBe('connection');
+    expect(isConnectionError(new Error('Query read timeout'))).toBe(true);
     expect(classifyDbError(new Error('Client has encountered a connection error and is not queryable'))).toBe('connection');
     // Never by pattern: a message that merely mentions a connection problem is not one.
     expect(classifyDbError(new Error('ECONNREFUSED while talking to the mail server'))).toBeUndefined();
