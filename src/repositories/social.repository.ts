@@ -9,6 +9,13 @@ import { iso } from './sql-fragments.ts';
  * primary-key prefix scan; a pending request is one 'friend' row with status 'pending'.
  * Every write is one statement that also checks the target exists and that no block
  * stands between the two users; the flags it returns let the service pick the error.
+ *
+ * Each write runs after the pair's lock (social.pair_lock) in its transaction. A statement's
+ * checks read its snapshot, and under READ COMMITTED two concurrent statements miss each
+ * other's uncommitted rows: a block racing a favourite (or a friend-accept's reverse row)
+ * deleted what it saw and left the other's new row standing beside the block. With the lock
+ * taken by an earlier statement, the write's snapshot is taken after the other write of the
+ * same pair committed, so it sees that row (and the block check sees the block).
  */
 
 /** A block in either direction between $1 and $2 (two primary-key probes). */
@@ -20,7 +27,20 @@ const PAIR_SAMPLE = {
   sql: `SELECT r.user_id, r.target_id FROM relationships r WHERE r.kind = 'friend' ORDER BY r.user_id, r.target_id LIMIT 1`,
 } as const;
 
+/**
+ * The advisory-lock class of relationship pairs (two-int4 keys, "soc"): the two-key form never
+ * conflicts with the one-bigint keys of leader election and partition maintenance.
+ */
+const PAIR_LOCK_CLASS = 0x736f63;
+
 export const socialQueries = catalog({
+  pairLock: defineQuery({
+    name: 'social.pair_lock',
+    description: 'Serializes the relationship writes of one pair of users (either direction) until the transaction ends; taken before the write so its snapshot sees the other write.',
+    target: 'primary',
+    sample: PAIR_SAMPLE,
+    sql: `SELECT pg_advisory_xact_lock(${PAIR_LOCK_CLASS}, hashtext(least($1::uuid, $2::uuid)::text || greatest($1::uuid, $2::uuid)::text))`,
+  }),
   between: defineQuery({
     name: 'social.relationship_between',
     description: "The viewer's relationship rows with one other user, both directions (at most six primary-key hits). Feeds the profile view's relationship status.",
@@ -202,8 +222,13 @@ export class SocialRepository {
     return this.db.query<RelationshipEdgeRow>(socialQueries.between, [viewerId, otherId], ctx);
   }
 
+  /** One relationship write after the pair's lock: in `q`'s transaction, or in one of its own when `q` is the database. */
   async write(op: SocialWrite, userId: string, targetId: string, q: Tx = this.db): Promise<SocialWriteRow> {
-    const rows = await q.query<SocialWriteRow>(socialQueries[op], [userId, targetId]);
+    const locked = async (tx: Tx) => {
+      await tx.query(socialQueries.pairLock, [userId, targetId]);
+      return tx.query<SocialWriteRow>(socialQueries[op], [userId, targetId]);
+    };
+    const rows = q === this.db ? await this.db.transaction(locked) : await locked(q);
     const row = rows[0];
     if (!row) throw new Error(`social.${op} returned no row`);
     return row;

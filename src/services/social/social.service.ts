@@ -41,7 +41,7 @@ const ACTIONS: Record<SocialWrite, { kind: SocialResult['kind']; verb: string; s
   unblock: { kind: 'block', verb: 'unblock', status: 'removed' },
 };
 
-/** Friends, favourites and blocks. Every write is one statement (see social.repository.ts). */
+/** Friends, favourites and blocks. Every write is one statement after its pair's lock (see social.repository.ts). */
 export class SocialService {
   constructor(private readonly d: SocialDeps) {}
 

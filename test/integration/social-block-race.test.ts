@@ -1,0 +1,89 @@
+import type pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { socialQueries } from '../../src/repositories/social.repository.ts';
+import { registerUser, startTestApp, type TestApp, type TestUser } from '../helpers/app.ts';
+
+/**
+ * A block against a concurrent favourite or friend-accept between the same two users (real
+ * PostgreSQL). A block must leave no friendship or favourite between them, whichever commits
+ * first. Before the pair lock (social.pair_lock), each statement's checks read its own snapshot
+ * and missed the other's uncommitted row: a favourite added while the block was uncommitted saw
+ * no block and stayed beside it, and a block that ran while an accept was uncommitted deleted
+ * the request row but not the reverse row the accept inserted.
+ */
+let t: TestApp;
+let probe: pg.Client;
+
+beforeAll(async () => {
+  t = await startTestApp('social_block_race');
+  probe = await t.tdb.admin();
+});
+
+afterAll(async () => {
+  await probe?.end();
+  await t?.close();
+});
+
+/** Polls until a backend other than the probe's waits on a lock, at most `ms`; returns how long it took, or -1. */
+async function untilSomeoneWaitsOnALock(ms: number): Promise<number> {
+  const started = Date.now();
+  for (;;) {
+    const { rows } = await probe.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()`);
+    if ((rows[0]?.n ?? 0) > 0) return Date.now() - started;
+    if (Date.now() - started > ms) return -1;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** The relationship rows between two users, either direction, as "from→to kind/status". */
+async function edges(x: TestUser, y: TestUser): Promise<string[]> {
+  const { rows } = await probe.query<{ e: string }>(
+    `SELECT CASE WHEN user_id = $1 THEN 'x→y' ELSE 'y→x' END || ' ' || kind || '/' || status AS e FROM relationships
+     WHERE (user_id = $1 AND target_id = $2) OR (user_id = $2 AND target_id = $1) ORDER BY 1`, [x.id, y.id]);
+  return rows.map((r) => r.e);
+}
+
+/**
+ * Runs `op` of the social repository (the pair lock, then its statement) in a transaction on
+ * its own connection and holds it open while `during` runs; commits after `during` has either
+ * finished or been seen waiting on a lock.
+ */
+async function heldWrite(op: 'block' | 'friendAccept', userId: string, targetId: string, during: () => Promise<{ status: number }>): Promise<{ status: number; waitedMs: number }> {
+  const writer = await t.tdb.admin();
+  try {
+    await writer.query('BEGIN');
+    await writer.query(socialQueries.pairLock.text, [userId, targetId]);
+    await writer.query(socialQueries[op].text, [userId, targetId]);
+    const other = during();
+    const settled = await Promise.race([other.then(() => 'done'), untilSomeoneWaitsOnALock(5_000).then((ms) => (ms >= 0 ? `waiting:${ms}` : 'neither'))]);
+    await writer.query('COMMIT');
+    const res = await other;
+    const waitedMs = settled.startsWith('waiting:') ? Number(settled.slice(8)) : -1;
+    console.log(`[social-block-race] ${op} held open; the concurrent request ${settled === 'done' ? 'finished without waiting' : `waited on a lock (seen after ${waitedMs} ms)`}, answered ${res.status}`);
+    return { status: res.status, waitedMs };
+  } finally {
+    await writer.end();
+  }
+}
+
+describe('a block against a concurrent relationship write', () => {
+  it('a favourite sent while the block is uncommitted waits for it and is refused: no favourite stands beside the block', async () => {
+    const [a, b] = [await registerUser(t, 'sbr_a1'), await registerUser(t, 'sbr_b1')];
+    const res = await heldWrite('block', a.id, b.id, () => t.call('POST', `/api/social/favorite/${a.id}`, { token: b.token }));
+    expect(res.status, 'the favourite is refused once the block has committed').toBe(403);
+    expect(res.waitedMs).toBeGreaterThanOrEqual(0);
+    expect(await edges(a, b)).toEqual(['x→y block/accepted']);
+  });
+
+  it('a block sent while an accept is uncommitted waits for it and removes both friendship rows', async () => {
+    const [a, b] = [await registerUser(t, 'sbr_a2'), await registerUser(t, 'sbr_b2')];
+    const asked = await t.call('POST', `/api/social/friend-request/${b.id}`, { token: a.token });
+    expect(asked.status, JSON.stringify(asked.body)).toBeLessThan(300);
+    // b accepts a's request (the request row becomes accepted, b→a is inserted), uncommitted; a blocks b meanwhile.
+    const res = await heldWrite('friendAccept', b.id, a.id, () => t.call('POST', `/api/social/block/${b.id}`, { token: a.token }));
+    expect(res.status).toBeLessThan(300);
+    expect(res.waitedMs).toBeGreaterThanOrEqual(0);
+    expect(await edges(a, b)).toEqual(['x→y block/accepted']);
+  });
+});
