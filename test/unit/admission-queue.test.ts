@@ -56,6 +56,25 @@ describe('AdmissionQueue (controlled delay, adaptive LIFO)', () => {
     expect(q.inFlight).toBe(2);
   });
 
+  it.each(STARTS)('a quiet spell is not a standing queue: after one request longer than the interval, a burst is absorbed, from %s', async (start) => {
+    // Before the fix "last seen empty" was refreshed only by events: the release of a request
+    // that ran 110 ms (no waiter ever queued) marked overload, and the first waiter of the next
+    // burst was refused after the 5 ms target instead of waiting for the slot.
+    const { q, advance } = harness(start, 1);
+    const log: string[] = [];
+    request(q, 'slow', log);
+    advance(110);
+    q.release();
+    advance(1);
+    request(q, 'a', log);
+    request(q, 'b', log);
+    expect(q.overloaded()).toBe(false);
+    advance(30); // past the target, within the interval: b keeps waiting
+    q.release();
+    await flush();
+    expect(log).toEqual(['slow:admitted', 'a:admitted', 'b:admitted']);
+  });
+
   it.each(STARTS)('a waiter is refused after the interval when nothing frees, from %s', async (start) => {
     const { q, advance } = harness(start, 1);
     const log: string[] = [];

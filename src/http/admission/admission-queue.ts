@@ -49,8 +49,12 @@ export class AdmissionQueue {
   readonly #overloadedDepth: number;
   #inFlight = 0;
   #parked = 0;
-  /** When the queue was last seen empty: a queue not empty since more than an interval is standing. */
-  #emptyAt: number;
+  /**
+   * When the queue last went from empty to holding a waiter (undefined while it is empty): a
+   * queue not empty since more than an interval is standing. Set on that transition, not on
+   * every event: an idle spell with no events is not a standing queue.
+   */
+  #nonEmptySince: number | undefined;
   /** The queue stood until just before this moment minus one interval (see overloaded()). */
   #overloadedUntil = Number.NEGATIVE_INFINITY;
   #timer: { cancel(): void } | undefined;
@@ -61,7 +65,6 @@ export class AdmissionQueue {
     this.#opts = opts;
     this.#setTimer = opts.setTimer ?? nodeTimer;
     this.#overloadedDepth = Math.max(1, Math.ceil(opts.maxInFlight * OVERLOADED_DEPTH_SHARE));
-    this.#emptyAt = opts.now();
   }
 
   get inFlight(): number { return this.#inFlight; }
@@ -70,7 +73,7 @@ export class AdmissionQueue {
 
   /** True while the queue has not been empty for a whole interval. */
   standing(): boolean {
-    return this.#waiters.length > 0 && this.#opts.now() - this.#emptyAt > this.#opts.intervalMs;
+    return this.#nonEmptySince !== undefined && this.#opts.now() - this.#nonEmptySince > this.#opts.intervalMs;
   }
 
   /**
@@ -92,7 +95,6 @@ export class AdmissionQueue {
     this.#expire();
     if (this.#waiters.length === 0 && this.#inFlight < this.#opts.maxInFlight) {
       this.#inFlight++;
-      this.#emptyAt = this.#opts.now();
       return { now: 'admitted' };
     }
     // Shed new: while overloaded, a few waiters are enough to hand every slot that frees a
@@ -105,6 +107,7 @@ export class AdmissionQueue {
     let settle: (a: Admission) => void = () => undefined;
     const later = new Promise<Admission>((resolve) => { settle = resolve; });
     const w: Waiter = { at: this.#opts.now(), settle, done: false };
+    if (this.#waiters.length === 0) this.#nonEmptySince = w.at;
     this.#waiters.push(w);
     this.#arm();
     return { later, cancel: () => this.#withdraw(w) };
@@ -186,11 +189,12 @@ export class AdmissionQueue {
     this.#noteIfEmpty();
   }
 
+  /** A queue that just emptied after standing (not empty for more than an interval) keeps the short timeouts one interval more. */
   #noteIfEmpty(): void {
-    if (this.#waiters.length > 0) return;
+    if (this.#waiters.length > 0 || this.#nonEmptySince === undefined) return;
     const now = this.#opts.now();
-    if (now - this.#emptyAt > this.#opts.intervalMs) this.#overloadedUntil = now + this.#opts.intervalMs;
-    this.#emptyAt = now;
+    if (now - this.#nonEmptySince > this.#opts.intervalMs) this.#overloadedUntil = now + this.#opts.intervalMs;
+    this.#nonEmptySince = undefined;
   }
 
   /** One timer, due when the oldest waiter would exceed the timeout (re-armed as the queue changes). */
@@ -198,7 +202,7 @@ export class AdmissionQueue {
     const oldest = this.#waiters[0];
     if (!oldest) { this.#timer?.cancel(); this.#timer = undefined; this.#timerAt = Number.POSITIVE_INFINITY; return; }
     // Waiting more than the timeout by any amount sheds it; +0.5 ms lands the timer just after.
-    const overloadedFrom = this.#opts.now() < this.#overloadedUntil ? oldest.at : this.#emptyAt + this.#opts.intervalMs;
+    const overloadedFrom = this.#opts.now() < this.#overloadedUntil ? oldest.at : (this.#nonEmptySince ?? oldest.at) + this.#opts.intervalMs;
     const due = Math.min(oldest.at + this.#opts.intervalMs, Math.max(oldest.at + this.#opts.targetMs, overloadedFrom)) + 0.5;
     if (this.#timer && this.#timerAt <= due) return;
     this.#timer?.cancel();
