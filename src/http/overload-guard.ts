@@ -95,10 +95,35 @@ class AdmittedSlot {
     if (!this.#parked && !this.#closed) this.#parked = this.queue.park();
   }
 
+  /** Gives the slot back; once, whichever of the response or its socket closes first (whenGone). */
   close(): void {
+    if (this.#closed) return;
     this.#closed = true;
     if (this.#parked) this.queue.releaseParked(); else this.queue.release();
   }
+}
+
+/**
+ * Calls `fn` once, when the response closes or its socket does. The response alone is not
+ * enough: a pipelined request's response waits for its turn without a socket of its own, and
+ * when the client hangs up meanwhile Node destroys the request but never closes that response
+ * (no 'close', no 'finish', `destroyed` false), so a slot released on its 'close' leaked for
+ * good; enough of them and every request was refused.
+ */
+function whenGone(req: IncomingMessage, res: ServerResponse, fn: () => void): void {
+  const socket = req.socket;
+  const gone = () => {
+    res.off('close', gone);
+    socket.off('close', gone);
+    fn();
+  };
+  res.once('close', gone);
+  socket.once('close', gone);
+}
+
+/** True once the client can no longer get this response (its socket closed, or it was destroyed). */
+function clientGone(req: IncomingMessage, res: ServerResponse): boolean {
+  return res.destroyed || req.socket.destroyed;
 }
 
 /**
@@ -151,8 +176,7 @@ export function installOverloadGuard(app: FastifyInstance, opts: OverloadGuardOp
   const admit = (req: IncomingMessage, res: ServerResponse) => {
     const slot = new AdmittedSlot(queue);
     admittedSlots.set(req, slot);
-    // 'close' fires once whether the answer was sent or the client went away.
-    res.once('close', () => slot.close());
+    whenGone(req, res, () => slot.close());
     pass(req, res);
   };
 
@@ -167,14 +191,12 @@ export function installOverloadGuard(app: FastifyInstance, opts: OverloadGuardOp
       return;
     }
     // A client that gives up while waiting leaves the queue (and is never admitted).
-    const onClose = () => slot.cancel();
-    res.once('close', onClose);
+    whenGone(req, res, slot.cancel);
     void slot.later.then((a) => {
-      res.off('close', onClose);
       if (a === 'admitted') {
-        if (res.destroyed) { queue.release(); return; }
+        if (clientGone(req, res)) { queue.release(); return; }
         admit(req, res);
-      } else if (!res.destroyed) refuse(req, res, 'queue', startedAt);
+      } else if (!clientGone(req, res)) refuse(req, res, 'queue', startedAt);
     });
   });
 }
