@@ -41,6 +41,8 @@ export async function startRuntime(config: Config, opts: { logger?: Logger; list
     onPoolError: (err, node) => logger.warn({ node, err: err.message }, 'idle connection dropped'),
     // Used only when LOG_SQL is on, which config never allows in production.
     sqlLog: logger,
+    // A node that stops answering must not hold a request past statement_timeout + 1 s.
+    clientQueryTimeout: true,
   });
   db.setObserver({
     onQuery: (name, node, role, seconds, ok) => {

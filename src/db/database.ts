@@ -60,6 +60,12 @@ export class Database {
       session?: boolean;
       onPoolError?: (err: Error, node: string) => void;
       sqlLog?: StatementLogSink;
+      /**
+       * Bound every statement on the client too (statement_timeout + 1 s; ManagedPool's
+       * queryTimeoutMs). The serving runtime sets it. Tools leave it off: seeding and the
+       * EXPLAIN audit raise statement_timeout on their connections for long statements.
+       */
+      clientQueryTimeout?: boolean;
     } = {},
   ) {
     const applicationName = opts.applicationName ?? 'bgc-api';
@@ -68,7 +74,7 @@ export class Database {
     const common = {
       pool: config.pool, applicationName, onError: opts.onPoolError, lazy: opts.lazy ?? config.baseline, onAcquireWait,
       namedStatements: config.database.namedStatements,
-      queryTimeoutMs: opts.session === true ? undefined : clientQueryTimeout(config.pool.statementTimeoutMs),
+      queryTimeoutMs: opts.clientQueryTimeout === true ? clientQueryTimeout(config.pool.statementTimeoutMs) : undefined,
     };
     // PgBouncer 1.18 refuses statement_timeout as a startup parameter; the server sets it
     // (checked in start()). The replica URLs name PgBouncer whenever the pooler is in use.
