@@ -29,6 +29,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     trustProxy: trustProxyOption(deps.config.trustProxy),
     keepAliveTimeout: 65_000,
     requestTimeout: 30_000,
+    // A request accepted before close() (one queued for an admission slot, or the next on a
+    // keep-alive connection) is served, not answered with Fastify's own 503 body, which has
+    // neither the API's error shape nor Retry-After: the pools stay open until close() ends.
+    return503OnClosing: false,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
     frameworkErrors: frameworkErrorHandler,
   });
@@ -39,6 +43,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     ...deps.config.overload,
     loopQueueFloor: poolCapacity(deps.config.pool),
     maxParked: parkedBound(deps.config.sendGrouping),
+    corsOrigins: deps.config.corsOrigins,
   }, deps);
 
   app.addHook('onResponse', async (request, reply) => {
@@ -48,7 +53,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       reply.elapsedTime / 1000,
     );
   });
+  // Closing: every answer ends its connection. server.close() closes only the connections idle
+  // when it is called, so a response in flight then went out keep-alive and its connection
+  // held the close open until the client's idle timeout (65 s: past the forced exit).
+  let closing = false;
+  app.addHook('preClose', async () => { closing = true; });
   app.addHook('onSend', async (_request, reply, payload) => {
+    if (closing) reply.header('Connection', 'close');
     reply.header('X-Content-Type-Options', 'nosniff');
     reply.header('X-Frame-Options', 'DENY');
     reply.header('Referrer-Policy', 'no-referrer');

@@ -15,7 +15,12 @@ async function serve(config: Config): Promise<void> {
   // Graceful drain (docs/OPERATIONS.md, "Graceful drain"): fail /readyz first and keep serving
   // for BGC_DRAIN_MS, long enough for the load balancer's health checks to take this instance
   // out (HAProxy: fall × inter); only then stop accepting, finish in-flight requests, exit.
+  let shuttingDown = false;
   const shutdown = (signal: string) => {
+    // A second signal (npm forwarding it again, Ctrl-C twice) must not cut the drain short:
+    // handled, and ignored, for as long as the process lives.
+    if (shuttingDown) { logger.info({ signal }, 'already draining'); return; }
+    shuttingDown = true;
     runtime.startDraining();
     logger.info({ signal, drainMs: config.drainMs }, 'draining: /readyz fails, still serving until the load balancer stops sending');
     const force = setTimeout(() => process.exit(1), config.drainMs + 15_000);
@@ -25,8 +30,8 @@ async function serve(config: Config): Promise<void> {
       runtime.close().then(() => process.exit(0), () => process.exit(1));
     }, config.drainMs);
   };
-  process.once('SIGTERM', () => shutdown('SIGTERM'));
-  process.once('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
 }
 
 export function register(program: Command): void {
