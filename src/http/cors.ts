@@ -16,9 +16,19 @@ import { sendError } from './error-handler.ts';
  *    to another.
  */
 const METHODS = 'GET, POST, PUT, DELETE';
-const HEADERS = 'authorization, content-type, x-bgc-lsn';
-const EXPOSED = 'X-BGC-LSN, Retry-After';
+const HEADERS = 'authorization, content-type, x-bgc-lsn, idempotency-key';
+const EXPOSED = 'X-BGC-LSN, Retry-After, Idempotent-Replayed';
 const PREFLIGHT_MAX_AGE_S = '600';
+
+/**
+ * The CORS headers of an answer made before Fastify (the admission guard's 503): without
+ * them a browser on an allowed origin sees a network error instead of a 503 it can read,
+ * and cannot read its Retry-After.
+ */
+export function corsHeadersFor(allowedOrigins: ReadonlySet<string>, origin: string | undefined): Record<string, string> {
+  if (origin === undefined || !allowedOrigins.has(origin)) return { vary: 'Origin' };
+  return { vary: 'Origin', 'access-control-allow-origin': origin, 'access-control-expose-headers': EXPOSED };
+}
 
 export function installCors(app: FastifyInstance, allowedOrigins: readonly string[]): void {
   const allowed = new Set(allowedOrigins);

@@ -5,6 +5,7 @@ import { ERROR_CATALOGUE } from '../errors/app-error.ts';
 import { AdmissionController, type ShedReason } from './admission/admission-controller.ts';
 import { AdmissionQueue } from './admission/admission-queue.ts';
 import { RETRY_AFTER_SECONDS } from './error-handler.ts';
+import { corsHeadersFor } from './cors.ts';
 
 /**
  * Admission control by queueing delay (src/http/admission): a new request is refused with
@@ -63,6 +64,8 @@ export interface OverloadGuardOptions {
   readonly slotsPerConnection: number;
   /** Admitted requests that may park their slot while they wait for a group commit (parkedBound). */
   readonly maxParked: number;
+  /** BGC_CORS_ORIGINS: a refusal to an allowed origin carries its CORS headers (src/http/cors.ts). */
+  readonly corsOrigins?: readonly string[];
 }
 
 /**
@@ -167,9 +170,11 @@ export function installOverloadGuard(app: FastifyInstance, opts: OverloadGuardOp
   server.removeAllListeners('request');
   const pass = (req: IncomingMessage, res: ServerResponse) => { for (const h of handlers) h.call(server, req, res); };
 
+  const corsOrigins = new Set(opts.corsOrigins ?? []);
   const refuse = (req: IncomingMessage, res: ServerResponse, reason: ShedReason, startedAt: number) => {
     deps.metrics?.httpShed.inc({ reason });
-    res.writeHead(503, REFUSAL_HEADERS);
+    const origin = req.headers.origin;
+    res.writeHead(503, origin === undefined ? REFUSAL_HEADERS : { ...REFUSAL_HEADERS, ...corsHeadersFor(corsOrigins, origin) });
     res.end(REFUSAL_BODY);
     deps.metrics?.httpDuration.observe({ route: SHED_ROUTE_LABEL, method: req.method ?? 'GET', status_class: '5xx' }, (now() - startedAt) / 1000);
   };
@@ -181,7 +186,9 @@ export function installOverloadGuard(app: FastifyInstance, opts: OverloadGuardOp
   };
 
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-    if (EXEMPT.has(req.url ?? '')) { pass(req, res); return; }
+    // A CORS preflight does no work of ours (src/http/cors.ts answers it): refusing it would
+    // turn the browser's 503 into a network error it cannot read.
+    if (EXEMPT.has(req.url ?? '') || req.method === 'OPTIONS') { pass(req, res); return; }
     const startedAt = now();
     const reason = controller.shedReason();
     if (reason !== undefined) { queue.noteOverload(); refuse(req, res, reason, startedAt); return; }

@@ -60,6 +60,9 @@ describe('CORS', () => {
     expect(pre.statusCode).toBe(204);
     expect(pre.headers).toMatchObject({ 'access-control-allow-origin': ALLOWED, 'access-control-allow-methods': 'GET, POST, PUT, DELETE' });
     expect(String(pre.headers['access-control-allow-headers'])).toContain('authorization');
+    // A browser may send Idempotency-Key on creating POSTs and read whether the answer was a replay.
+    expect(String(pre.headers['access-control-allow-headers'])).toContain('idempotency-key');
+    expect(String(res.headers['access-control-expose-headers'])).toContain('Idempotent-Replayed');
   });
 
   it('any other origin gets no CORS header, and its preflight is refused with 403 FORBIDDEN', async () => {

@@ -11,12 +11,14 @@ import { installOverloadGuard } from '../../src/http/overload-guard.ts';
  * the slot it was admitted to was never given back: every later request was refused 503.
  */
 let app: FastifyInstance;
+const ALLOWED_ORIGIN = 'https://app.example';
 let port: number;
 
 beforeAll(async () => {
   app = Fastify();
   app.get('/api/slow', async () => { await new Promise((r) => setTimeout(r, 50)); return { ok: true }; });
-  installOverloadGuard(app, { targetMs: 5, intervalMs: 100, loopQueueFloor: 1, slotsPerConnection: 1, maxParked: 0 },
+  app.get('/api/slower', async () => { await new Promise((r) => setTimeout(r, 400)); return { ok: true }; });
+  installOverloadGuard(app, { targetMs: 5, intervalMs: 100, loopQueueFloor: 1, slotsPerConnection: 1, maxParked: 0, corsOrigins: [ALLOWED_ORIGIN] },
     { db: { onAcquireWait: () => () => undefined, poolStats: () => [] } });
   await app.listen({ host: '127.0.0.1', port: 0 });
   port = (app.server.address() as AddressInfo).port;
@@ -25,6 +27,7 @@ beforeAll(async () => {
 afterAll(async () => { await app?.close(); });
 
 const REQUEST = 'GET /api/slow HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n';
+
 
 /** Writes `raw` on a new connection and hangs up after `hangUpMs`. */
 async function sendAndHangUp(raw: string, hangUpMs: number): Promise<void> {
@@ -62,5 +65,22 @@ describe('admission slots and clients that hang up', () => {
     await sendAndHangUp(REQUEST, 10);
     expect(await holder).toBe(200);
     expect(await statusOfFreshRequest()).toBe(200);
+  });
+
+  it('a refusal to an allowed origin carries its CORS headers; a preflight is never refused', async () => {
+    const holder = fetch(`http://127.0.0.1:${port}/api/slower`, { signal: AbortSignal.timeout(5_000) });
+    await new Promise((r) => setTimeout(r, 50));
+    const [refused, preflight] = await Promise.all([
+      fetch(`http://127.0.0.1:${port}/api/slow`, { headers: { origin: ALLOWED_ORIGIN }, signal: AbortSignal.timeout(5_000) }),
+      fetch(`http://127.0.0.1:${port}/api/slow`, { method: 'OPTIONS', headers: { origin: ALLOWED_ORIGIN, 'access-control-request-method': 'GET' }, signal: AbortSignal.timeout(5_000) }),
+    ]);
+    await refused.arrayBuffer();
+    await preflight.arrayBuffer();
+    expect((await holder).status).toBe(200);
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get('retry-after')).not.toBeNull();
+    expect(refused.headers.get('access-control-allow-origin')).toBe(ALLOWED_ORIGIN);
+    expect(refused.headers.get('access-control-expose-headers')).toContain('Retry-After');
+    expect(preflight.status, 'the preflight passes the guard (this bare app has no CORS hook: 404)').not.toBe(503);
   });
 });
