@@ -99,7 +99,9 @@ export class CacheLayer {
     this.lease = new FleetLease(this.redis, this.health, LEASE_TTL_MS, LEASE_MAX_WAIT_MS);
     this.janitor = new L2Janitor(this.redis, this.health,
       (what, err) => this.#log.warn({ err: errText(err) }, `${what} failed`),
-      (pattern) => this.#cacheByPattern(pattern)?.flushL2() ?? this.janitor.flush(pattern));
+      // L1 too: reads may have copied the Redis values into L1 while the flush waited.
+      (pattern) => this.#cacheByPattern(pattern)?.flush(true) ?? this.janitor.flush(pattern),
+      (fullKeys) => this.#dropL1Copies(fullKeys));
     this.#coverage = new ListenerCoverage(this.redis, this.health, this.keys.listeners, this.instanceId);
     this.lsnStore = new RedisLsnStore(this.redis, this.health, this.keys);
     this.memory = new RedisMemoryPoller(this.redis, this.health, this.metrics);
@@ -296,6 +298,15 @@ export class CacheLayer {
     this.metrics?.invalidations.inc({ cache: cacheName, source: 'bus' }, ids.length);
     this.#caches[cacheName].notePeerInvalidation(ids);
     this.#observed(cacheName, ids);
+  }
+
+  /** Drops these keys' L1 copies (full keys, of any cache), noted as just invalidated. */
+  #dropL1Copies(fullKeys: readonly string[]): void {
+    for (const cache of Object.values(this.#caches)) {
+      const prefix = `${this.keys.storePrefix(cache.name)}:`;
+      const ids = fullKeys.filter((k) => k.startsWith(prefix)).map((k) => k.slice(prefix.length));
+      if (ids.length > 0) cache.dropL1(ids);
+    }
   }
 
   #cacheByPattern(pattern: string): TypedCache | undefined {

@@ -32,6 +32,12 @@ export class L2Janitor {
     private readonly onError: (what: string, err: unknown) => void,
     /** Runs a deferred flush; the layer wraps it so reads bypass L2 while it runs. */
     private readonly runDeferredFlush: (pattern: string) => Promise<unknown>,
+    /**
+     * Told the keys a deferred UNLINK removed. Until it ran (up to RETRY_MS after our breaker
+     * closed), reads could still find the old value in Redis and copy it into L1, where the
+     * UNLINK does not reach: the layer drops those L1 copies too.
+     */
+    private readonly onDeferredUnlinked: (fullKeys: readonly string[]) => void = () => undefined,
   ) {
     health.onRecovered(() => { void this.#recover(); });
     // Deletes deferred while the socket stayed up (a stalled Redis, our breaker open) see
@@ -115,12 +121,14 @@ export class L2Janitor {
     try {
       await Promise.all(jobs);
       this.pendingApplied += keys.length;
+      if (keys.length > 0) this.onDeferredUnlinked(keys);
     } catch (err) {
       for (const k of keys) this.#pending.add(k);
       this.health.noteFailure(err);
       this.onError('l2 recovery', err);
     }
-    // flush() re-defers itself if Redis drops again meanwhile.
-    for (const p of patterns) await this.runDeferredFlush(p);
+    // flush() re-defers itself if Redis drops again meanwhile. All at once: a cache whose
+    // flush waited behind another's kept reading the Redis copies its flush was to remove.
+    await Promise.all(patterns.map((p) => this.runDeferredFlush(p)));
   }
 }

@@ -86,7 +86,13 @@ export class TypedCache {
     const hit = this.#freshL1(id);
     if (hit) return this.#alive(hit.value);
     const { settings, deps } = this;
+    const fullKey = deps.keys.item(this.name, id);
     for (let attempt = 0; attempt < 3; attempt++) {
+      // bentocache copies an L2 hit into L1 without asking anyone: a Redis GET that ran before
+      // an invalidation's UNLINK, and whose reply came back after the invalidation was handled
+      // here, would leave the old value in L1 for its whole TTL. A stamp that moved meanwhile
+      // means the value may be that old one: drop the L1 copy and read again.
+      const stamp = this.recent.stamp(fullKey);
       let out: unknown;
       try {
         out = await deps.store.getOrSet<unknown>({
@@ -103,6 +109,10 @@ export class TypedCache {
         // Surface the loader's own error (e.g. DbUnavailableError → 503), not the wrapper.
         if (err instanceof bentoErrors.E_FACTORY_ERROR && err.cause !== undefined) throw err.cause;
         throw err;
+      }
+      if (this.recent.stamp(fullKey) !== stamp) {
+        deps.lru.delete(fullKey);
+        continue;
       }
       // undefined: we waited on another instance's lease; the value is in Redis now.
       if (out !== undefined) return this.#alive(out);
