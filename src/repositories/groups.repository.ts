@@ -1,7 +1,8 @@
 import { catalog } from '../catalog/registry.ts';
 import { defineQuery } from '../catalog/types.ts';
-import type { Database, QueryContext } from '../db/database.ts';
+import type { Database, QueryContext, Tx } from '../db/database.ts';
 import { iso } from './sql-fragments.ts';
+import { notBlocked } from './post-sql.ts';
 
 /**
  * Community groups and their members (migration 0013). A group's creator is its owner
@@ -10,8 +11,14 @@ import { iso } from './sql-fragments.ts';
  * counts are counted per listed group (index-only on group_memberships_pkey) rather than
  * kept in a column, so joins and leaves never contend on the group row.
  * Every write is one statement that also returns the flags the service needs to pick
- * the error (no such group, not allowed), as in social.repository.ts.
+ * the error (no such group, not allowed), as in social.repository.ts, and a membership's
+ * writes (join, leave, a decision on its request) run after the (group, user) lock in their
+ * transaction (group.member_lock): a leave racing an approval read a snapshot without the
+ * new membership, deleted nothing and answered "none" while the user became a member.
  */
+
+/** The advisory-lock class of (group, user) memberships (two-int4 keys, "grp"), apart from social pairs and the one-bigint keys. */
+const MEMBER_LOCK_CLASS = 0x677270;
 
 /** The columns of a group as the API shows it, for viewer $1; `g` is community_groups. */
 const GROUP_COLUMNS = `
@@ -31,6 +38,13 @@ const GROUP_AND_MEMBER = {
 } as const;
 
 export const groupQueries = catalog({
+  memberLock: defineQuery({
+    name: 'group.member_lock',
+    description: "Serializes the writes of one user's membership of one group (join, leave, a decision on the request) until the transaction ends; taken before the write so its snapshot sees the other write.",
+    target: 'primary',
+    sample: GROUP_AND_MEMBER,
+    sql: `SELECT pg_advisory_xact_lock(${MEMBER_LOCK_CLASS}, hashtext($1::uuid::text || $2::uuid::text))`,
+  }),
   list: defineQuery({
     name: 'group.list',
     description: "GET /api/groups: active groups by name, keyset on (name, id) over community_groups_active_name_idx; optional free text ($2, bgc_search_tsquery on the GIN search_vector) and 'only mine' ($4); member count and the viewer's role per group.",
@@ -77,12 +91,18 @@ FROM g`,
   }),
   join: defineQuery({
     name: 'group.join',
-    description: 'POST /api/groups/:id/join: a public group adds the member at once; a private one records a join request. Idempotent.',
+    description: "POST /api/groups/:id/join: a public group adds the member at once; a private one records a join request, unless a block stands between the user and the group's owner. Idempotent.",
     target: 'primary',
     sample: { sql: `SELECT g.id AS group_id, (SELECT id FROM users ORDER BY id LIMIT 1) AS user_id FROM community_groups g ORDER BY g.visibility DESC, g.id LIMIT 1` },
     sql: `
-WITH g AS (SELECT g.id, g.visibility FROM community_groups g WHERE g.id = $1 AND g.is_active),
+WITH g AS (SELECT g.id, g.visibility, g.owner_id FROM community_groups g WHERE g.id = $1 AND g.is_active),
 member AS (SELECT m.role FROM group_memberships m WHERE m.group_id = $1 AND m.user_id = $2),
+-- A request to a private group is shown to its owner: not across a block, either way.
+blocked AS (
+  SELECT 1 FROM g JOIN relationships b ON b.kind = 'block'
+   AND ((b.user_id = $2 AND b.target_id = g.owner_id) OR (b.user_id = g.owner_id AND b.target_id = $2))
+  WHERE g.visibility = 'private'
+),
 ins AS (
   INSERT INTO group_memberships (group_id, user_id, role)
   SELECT g.id, $2, 'member' FROM g WHERE g.visibility = 'public'
@@ -90,7 +110,7 @@ ins AS (
   RETURNING 1
 ), req AS (
   INSERT INTO group_join_requests (group_id, user_id)
-  SELECT g.id, $2 FROM g WHERE g.visibility = 'private' AND NOT EXISTS (SELECT 1 FROM member)
+  SELECT g.id, $2 FROM g WHERE g.visibility = 'private' AND NOT EXISTS (SELECT 1 FROM member) AND NOT EXISTS (SELECT 1 FROM blocked)
   ON CONFLICT (group_id, user_id) DO NOTHING
   RETURNING 1
 )
@@ -99,7 +119,8 @@ ins AS (
 -- statement's snapshot. Either way the user is a member (public) or has a request (private).
 SELECT EXISTS (SELECT 1 FROM g) AS group_exists,
        coalesce((SELECT role FROM member), CASE WHEN (SELECT visibility FROM g) = 'public' THEN 'member' END) AS role,
-       coalesce((SELECT visibility FROM g) = 'private' AND NOT EXISTS (SELECT 1 FROM member), false) AS requested,
+       coalesce((SELECT visibility FROM g) = 'private' AND NOT EXISTS (SELECT 1 FROM member) AND NOT EXISTS (SELECT 1 FROM blocked), false) AS requested,
+       EXISTS (SELECT 1 FROM blocked) AND NOT EXISTS (SELECT 1 FROM member) AS blocked,
        EXISTS (SELECT 1 FROM ins) OR EXISTS (SELECT 1 FROM req) AS changed`,
   }),
   leave: defineQuery({
@@ -108,16 +129,18 @@ SELECT EXISTS (SELECT 1 FROM g) AS group_exists,
     target: 'primary',
     sample: GROUP_AND_MEMBER,
     sql: `
-WITH member AS (SELECT m.role FROM group_memberships m WHERE m.group_id = $1 AND m.user_id = $2),
-del AS (DELETE FROM group_memberships m WHERE m.group_id = $1 AND m.user_id = $2 AND m.role <> 'owner' RETURNING 1),
-req AS (DELETE FROM group_join_requests r WHERE r.group_id = $1 AND r.user_id = $2 RETURNING 1)
-SELECT EXISTS (SELECT 1 FROM community_groups g WHERE g.id = $1 AND g.is_active) AS group_exists,
+WITH active AS (SELECT 1 FROM community_groups g WHERE g.id = $1 AND g.is_active),
+member AS (SELECT m.role FROM group_memberships m WHERE m.group_id = $1 AND m.user_id = $2),
+-- Nothing changes in a deactivated group: the answer is 404, and a refused request writes nothing.
+del AS (DELETE FROM group_memberships m WHERE m.group_id = $1 AND m.user_id = $2 AND m.role <> 'owner' AND EXISTS (SELECT 1 FROM active) RETURNING 1),
+req AS (DELETE FROM group_join_requests r WHERE r.group_id = $1 AND r.user_id = $2 AND EXISTS (SELECT 1 FROM active) RETURNING 1)
+SELECT EXISTS (SELECT 1 FROM active) AS group_exists,
        coalesce((SELECT role FROM member) = 'owner', false) AS is_owner,
        EXISTS (SELECT 1 FROM del) OR EXISTS (SELECT 1 FROM req) AS changed`,
   }),
   members: defineQuery({
     name: 'group.members',
-    description: "GET /api/groups/:id/members: a keyset page (user id) of active members over group_memberships_pkey; a private group's list only for its members.",
+    description: "GET /api/groups/:id/members: a keyset page (user id) of active members over group_memberships_pkey, without users blocked either way; a private group's list only for its members.",
     target: 'replica',
     sample: { sql: `SELECT b.group_id, b.user_id AS viewer_id, '00000000-0000-0000-0000-000000000000'::uuid AS after_id, 51 AS lim FROM (${GROUP_AND_MEMBER.sql}) b` },
     sql: `
@@ -133,7 +156,7 @@ LEFT JOIN LATERAL (
   FROM group_memberships m
   JOIN users u ON u.id = m.user_id AND u.is_active
   LEFT JOIN profiles p ON p.user_id = m.user_id
-  WHERE x.can_see AND m.group_id = $1 AND m.user_id > $3
+  WHERE x.can_see AND m.group_id = $1 AND m.user_id > $3 AND ${notBlocked('$2::uuid', 'm.user_id')}
   ORDER BY m.user_id
   LIMIT $4
 ) mm ON true
@@ -156,7 +179,7 @@ LEFT JOIN LATERAL (
   FROM group_join_requests jr
   JOIN users u ON u.id = jr.user_id AND u.is_active
   LEFT JOIN profiles p ON p.user_id = jr.user_id
-  WHERE x.can_manage AND jr.group_id = $1 AND jr.user_id > $3
+  WHERE x.can_manage AND jr.group_id = $1 AND jr.user_id > $3 AND ${notBlocked('$2::uuid', 'jr.user_id')}
   ORDER BY jr.user_id
   LIMIT $4
 ) r ON true
@@ -168,7 +191,7 @@ ORDER BY r.user_id`,
     target: 'primary',
     sample: { sql: `SELECT g.id AS group_id, (SELECT id FROM users ORDER BY id LIMIT 1) AS user_id, g.owner_id AS manager_id, true AS approve FROM community_groups g WHERE g.owner_id IS NOT NULL AND g.is_active ORDER BY g.id LIMIT 1` },
     sql: `
-WITH ok AS (SELECT 1 WHERE ${ROLE_OF('$3')} IN ('owner', 'moderator')),
+WITH ok AS (SELECT 1 WHERE ${ROLE_OF('$3')} IN ('owner', 'moderator') AND EXISTS (SELECT 1 FROM community_groups g WHERE g.id = $1 AND g.is_active)),
 req AS (
   DELETE FROM group_join_requests r
   WHERE r.group_id = $1 AND r.user_id = $2 AND EXISTS (SELECT 1 FROM ok)
@@ -198,7 +221,7 @@ export interface GroupRow {
   readonly requested: boolean;
 }
 export type GroupRole = 'owner' | 'moderator' | 'member';
-export interface JoinRow { readonly group_exists: boolean; readonly role: GroupRole | null; readonly requested: boolean; readonly changed: boolean }
+export interface JoinRow { readonly group_exists: boolean; readonly role: GroupRole | null; readonly requested: boolean; readonly blocked: boolean; readonly changed: boolean }
 export interface LeaveRow { readonly group_exists: boolean; readonly is_owner: boolean; readonly changed: boolean }
 export interface DecideRow { readonly group_exists: boolean; readonly allowed: boolean; readonly changed: boolean; readonly is_member: boolean }
 export interface MemberPageRow {
@@ -236,11 +259,11 @@ export class GroupRepository {
   }
 
   async join(groupId: string, userId: string): Promise<JoinRow> {
-    return one(await this.db.query<JoinRow>(groupQueries.join, [groupId, userId]), 'group.join');
+    return this.#locked(groupId, userId, async (tx) => one(await tx.query<JoinRow>(groupQueries.join, [groupId, userId]), 'group.join'));
   }
 
   async leave(groupId: string, userId: string): Promise<LeaveRow> {
-    return one(await this.db.query<LeaveRow>(groupQueries.leave, [groupId, userId]), 'group.leave');
+    return this.#locked(groupId, userId, async (tx) => one(await tx.query<LeaveRow>(groupQueries.leave, [groupId, userId]), 'group.leave'));
   }
 
   async members(groupId: string, viewerId: string, afterId: string, limit: number, ctx: QueryContext): Promise<MemberPageRow[]> {
@@ -252,7 +275,15 @@ export class GroupRepository {
   }
 
   async decide(groupId: string, userId: string, managerId: string, approve: boolean): Promise<DecideRow> {
-    return one(await this.db.query<DecideRow>(groupQueries.decide, [groupId, userId, managerId, approve]), 'group.decide_request');
+    return this.#locked(groupId, userId, async (tx) => one(await tx.query<DecideRow>(groupQueries.decide, [groupId, userId, managerId, approve]), 'group.decide_request'));
+  }
+
+  /** One membership write after the (group, user) lock, in a transaction of its own. */
+  async #locked<T>(groupId: string, userId: string, write: (tx: Tx) => Promise<T>): Promise<T> {
+    return this.db.transaction(async (tx) => {
+      await tx.query(groupQueries.memberLock, [groupId, userId]);
+      return write(tx);
+    });
   }
 }
 

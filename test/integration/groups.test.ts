@@ -169,6 +169,87 @@ describe('groups', () => {
   });
 });
 
+describe('groups: blocks, deactivation and races', () => {
+  it("blocks reach groups: the member list leaves out users blocked either way, a private group's owner gets no request across a block", async () => {
+    const [owner, a, b] = await Promise.all([registerUser(t, 'gr_bo'), registerUser(t, 'gr_ba'), registerUser(t, 'gr_bb')]);
+    const g = (await create(owner, { name: 'Blocked apart' })).body.id;
+    await join(a, g);
+    const jb = await join(b, g);
+    expect((await t.call('POST', `/api/social/block/${b.id}`, { token: a.token })).status).toBe(200);
+    const seenByB = await t.call<PageBody<{ user: { id: string } }>>('GET', `/api/groups/${g}/members`, { token: b.token, lsn: jb.lsn });
+    expect(seenByB.status).toBe(200);
+    expect(seenByB.body.items.map((m) => m.user.id).sort(), 'a blocked b: b does not see a').toEqual([owner.id, b.id].sort());
+    const seenByA = await t.call<PageBody<{ user: { id: string } }>>('GET', `/api/groups/${g}/members`, { token: a.token });
+    expect(seenByA.body.items.map((m) => m.user.id).sort(), 'a does not see b either').toEqual([owner.id, a.id].sort());
+
+    const priv = (await create(owner, { name: 'Private, blocked', visibility: 'private' })).body.id;
+    expect((await t.call('POST', `/api/social/block/${owner.id}`, { token: b.token })).status).toBe(200);
+    expectError(await join(b, priv), 403, 'BLOCKED');
+    expect((await t.call('POST', `/api/social/block/${a.id}`, { token: owner.token })).status).toBe(200);
+    expectError(await join(a, priv), 403, 'BLOCKED');
+    const reqs = await t.call<PageBody<{ user: { id: string } }>>('GET', `/api/groups/${priv}/requests`, { token: owner.token });
+    expect(reqs.body.items).toEqual([]);
+  });
+
+  it('a deactivated group answers 404 to leave and to a decision, and changes nothing', async () => {
+    const [owner, a, b] = await Promise.all([registerUser(t, 'gr_do'), registerUser(t, 'gr_da'), registerUser(t, 'gr_db')]);
+    const g = (await create(owner, { name: 'Soon gone', visibility: 'private' })).body.id;
+    await join(a, g);
+    await t.call('POST', `/api/groups/${g}/requests/${a.id}/approve`, { token: owner.token });
+    await join(b, g);
+    const admin = await t.tdb.admin();
+    try {
+      await admin.query('UPDATE community_groups SET is_active = false WHERE id = $1', [g]);
+      expectError(await leave(a, g), 404, 'NOT_FOUND');
+      expectError(await t.call('POST', `/api/groups/${g}/requests/${b.id}/approve`, { token: owner.token }), 404, 'NOT_FOUND');
+      const { rows } = await admin.query<{ members: number; requests: number }>(
+        `SELECT (SELECT count(*)::int FROM group_memberships WHERE group_id = $1) AS members, (SELECT count(*)::int FROM group_join_requests WHERE group_id = $1) AS requests`, [g]);
+      // Before: the leave deleted a's membership and the approval made b a member, both answered 404.
+      expect(rows[0]).toEqual({ members: 2, requests: 1 });
+    } finally {
+      await admin.end();
+    }
+  });
+
+  it('a leave racing the approval of its request waits for it and ends the membership', async () => {
+    const [owner, a] = await Promise.all([registerUser(t, 'gr_ro'), registerUser(t, 'gr_ra')]);
+    const g = (await create(owner, { name: 'Race', visibility: 'private' })).body.id;
+    await join(a, g);
+    const { groupQueries } = await import('../../src/repositories/groups.repository.ts');
+    // The owner's approval, run (after its lock, as the app runs it) but not committed.
+    const approver = await t.tdb.admin();
+    const probe = await t.tdb.admin();
+    let left: Awaited<ReturnType<typeof leave>>;
+    try {
+      await approver.query('BEGIN');
+      await approver.query(groupQueries.memberLock.text, [g, a.id]);
+      await approver.query(groupQueries.decide.text, [g, a.id, owner.id, true]);
+      const leaving = leave(a, g);
+      const started = Date.now();
+      let waited = -1;
+      while (Date.now() - started < 5_000) {
+        const { rows } = await probe.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`);
+        if ((rows[0]?.n ?? 0) > 0) { waited = Date.now() - started; break; }
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      console.log(`[groups] the leave waited on a lock: ${waited >= 0 ? `seen after ${waited} ms` : 'no (finished or not seen within 5 s)'}`);
+      await approver.query('COMMIT');
+      left = await leaving;
+    } finally {
+      await approver.end();
+    }
+    try {
+      expect(left.status).toBe(200);
+      const { rows } = await probe.query<{ n: number }>('SELECT count(*)::int AS n FROM group_memberships WHERE group_id = $1 AND user_id = $2', [g, a.id]);
+      // Before: the leave's snapshot had no membership to delete; it answered "none" and a stayed a member.
+      expect(rows[0]?.n, JSON.stringify(left.body)).toBe(0);
+      expect(left.body).toMatchObject({ status: 'none', changed: true });
+    } finally {
+      await probe.end();
+    }
+  });
+});
+
 describe('group feeds', () => {
   it('are for members only and never appear in the public feeds', async () => {
     const [owner, member, outsider] = await Promise.all([registerUser(t, 'gf_own'), registerUser(t, 'gf_mem'), registerUser(t, 'gf_out')]);

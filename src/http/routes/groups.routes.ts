@@ -61,8 +61,8 @@ export async function groupRoutes(app: FastifyInstance, deps: AppDeps): Promise<
   }, async (request) => groups.get(viewerOf(request).userId, uuidParam(request.params.id), queryContext(request)));
 
   app.post<Id>('/api/groups/:id/join', {
-    schema: secured('groups', 'Join a public group, or ask to join a private one (status pending)', {
-      params: IdParams, response: { 200: Membership, ...errors(401, 404) },
+    schema: secured('groups', 'Join a public group, or ask to join a private one (status pending; refused across a block with its owner)', {
+      params: IdParams, response: { 200: Membership, ...errors(401, 403, 404) },
     }),
     onRequest,
   }, async (request, reply) => written(reply, await groups.join(viewerOf(request).userId, uuidParam(request.params.id))));

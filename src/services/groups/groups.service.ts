@@ -83,6 +83,7 @@ export class GroupService {
   async join(userId: string, groupId: string): Promise<Written<Membership>> {
     const row = await this.d.groups.join(groupId, userId);
     if (!row.group_exists) throw new AppError('NOT_FOUND', 'No such group');
+    if (row.blocked) throw new AppError('BLOCKED', "You cannot ask to join this group: a block stands between you and its owner");
     const status = row.role ?? (row.requested ? 'pending' : 'none');
     return this.#written(userId, { group_id: groupId, user_id: userId, status, changed: row.changed });
   }
