@@ -93,6 +93,8 @@ describe('rating a profile', () => {
     const priv = await t.call<ProfileBody>('PUT', '/api/profiles/me', { token: owner.token, body: { privacy_level: 'private' } });
     expect(priv.status).toBe(200);
     expectError(await rate(stranger, owner.id, 3), 403, 'FORBIDDEN');
+    // Withdrawing answers with the profile's average: refused where reading it is (it answered 200 with the rating).
+    expectError(await t.call('DELETE', `/api/profiles/${owner.id}/rating`, { token: stranger.token }), 403, 'FORBIDDEN');
     const friendsOnly = await t.call('PUT', '/api/profiles/me', { token: owner.token, body: { privacy_level: 'friends' } });
     expect(friendsOnly.status).toBe(200);
     expectError(await rate(stranger, owner.id, 3), 403, 'FORBIDDEN');
@@ -103,6 +105,7 @@ describe('rating a profile', () => {
     // A block made after the rating: the rating stays, but it can no longer be changed.
     expect((await t.call('POST', `/api/social/block/${stranger.id}`, { token: owner.token })).status).toBe(200);
     expectError(await rate(stranger, owner.id, 5), 404, 'NOT_FOUND');
+    expectError(await t.call('DELETE', `/api/profiles/${owner.id}/rating`, { token: stranger.token }), 404, 'NOT_FOUND');
   });
 });
 

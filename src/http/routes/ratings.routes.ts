@@ -41,8 +41,8 @@ export async function ratingRoutes(app: FastifyInstance, deps: AppDeps): Promise
 
   app.delete<Params>('/api/profiles/:id/rating', {
     schema: secured('ratings', 'Withdraw your rating of a profile (idempotent)', {
-      params: IdParams, response: { 200: RatingResponse, ...errors(401, 404) },
+      params: IdParams, response: { 200: RatingResponse, ...errors(401, 403, 404) },
     }),
     onRequest,
-  }, async (request, reply) => written(reply, await ratings.withdraw(viewerOf(request).userId, uuidParam(request.params.id))));
+  }, async (request, reply) => written(reply, await ratings.withdraw(viewerOf(request).userId, uuidParam(request.params.id), queryContext(request))));
 }

@@ -47,8 +47,10 @@ export class RatingService {
     return { value: toResult(ratedId, row.score, row), lsn };
   }
 
-  async withdraw(raterId: string, ratedId: string): Promise<Written<RatingResult>> {
+  /** Only for a profile you may see, as rating it: the answer carries its average and count. */
+  async withdraw(raterId: string, ratedId: string, ctx: QueryContext): Promise<Written<RatingResult>> {
     notSelf(raterId, ratedId, 'rate');
+    await this.#requireVisible(raterId, ratedId, ctx);
     const row = await this.d.ratings.remove(raterId, ratedId);
     check(row);
     const lsn = row.changed ? await this.#committed(raterId, ratedId) : undefined;
