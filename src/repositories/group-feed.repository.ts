@@ -1,6 +1,6 @@
 import { catalog } from '../catalog/registry.ts';
 import { defineQuery } from '../catalog/types.ts';
-import type { Database, QueryContext } from '../db/database.ts';
+import type { Database, QueryContext, Tx } from '../db/database.ts';
 import type { AddCommentRow, CommentRow, PostRow, TimeWindow } from './feed.repository.ts';
 import { commentPage, insertCommentCtes, NEW_COMMENT_RESULT, notBlocked } from './post-sql.ts';
 import { iso } from './sql-fragments.ts';
@@ -151,8 +151,9 @@ export class GroupFeedRepository {
     return this.db.query<GroupFeedRow>(groupFeedQueries.feed, [groupId, viewerId, w.lowerTs, w.upperTs, w.upperId, limit], ctx);
   }
 
-  async post(groupId: string, input: { id: string; authorId: string; content: string; createdAt: string }): Promise<GroupPostRow> {
-    const rows = await this.db.query<GroupPostRow>(groupFeedQueries.post, [groupId, input.id, input.authorId, input.content, input.createdAt]);
+  /** `q`: the transaction of a keyed post (src/services/idempotency.ts), else the database. */
+  async post(groupId: string, input: { id: string; authorId: string; content: string; createdAt: string }, q: Tx = this.db): Promise<GroupPostRow> {
+    const rows = await q.query<GroupPostRow>(groupFeedQueries.post, [groupId, input.id, input.authorId, input.content, input.createdAt]);
     return one(rows, 'group.post');
   }
 
@@ -160,8 +161,8 @@ export class GroupFeedRepository {
     return this.db.query<GroupCommentPageRow>(groupFeedQueries.listComments, [groupId, viewerId, postId, b.lowerTs, b.upperTs, after.ts, after.id, limit], ctx);
   }
 
-  async addComment(groupId: string, postId: string, b: PostBounds, c: { id: string; authorId: string; content: string; createdAt: string }): Promise<GroupAddCommentRow> {
-    const rows = await this.db.query<GroupAddCommentRow>(groupFeedQueries.addComment, [groupId, postId, b.lowerTs, b.upperTs, c.id, c.authorId, c.content, c.createdAt]);
+  async addComment(groupId: string, postId: string, b: PostBounds, c: { id: string; authorId: string; content: string; createdAt: string }, q: Tx = this.db): Promise<GroupAddCommentRow> {
+    const rows = await q.query<GroupAddCommentRow>(groupFeedQueries.addComment, [groupId, postId, b.lowerTs, b.upperTs, c.id, c.authorId, c.content, c.createdAt]);
     return one(rows, 'group.add_comment');
   }
 }

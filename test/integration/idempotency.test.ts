@@ -18,6 +18,8 @@ let carol: TestUser;
 let roomId: string;
 let conversationId: string;
 let postId: string;
+let groupId: string;
+let groupPostId: string;
 
 const newKey = () => crypto.randomUUID();
 
@@ -54,6 +56,11 @@ beforeAll(async () => {
   conversationId = open.body.id;
   const post = await t.call<{ id: string }>('POST', '/api/feed', { token: bob.token, body: { content: 'a post to comment on' } });
   postId = post.body.id;
+  const group = await t.call<{ id: string }>('POST', '/api/groups', { token: bob.token, body: { name: 'idempotency group' } });
+  groupId = group.body.id;
+  expect((await t.call('POST', `/api/groups/${groupId}/join`, { token: alice.token })).status).toBe(200);
+  const groupPost = await t.call<{ id: string }>('POST', `/api/groups/${groupId}/feed`, { token: bob.token, body: { content: 'a group post to comment on' } });
+  groupPostId = groupPost.body.id;
 });
 afterAll(async () => {
   await t?.close();
@@ -93,6 +100,16 @@ const CASES: Case[] = [
     name: 'comment', url: () => `/api/feed/${postId}/comments`, status: 201, user: () => alice,
     body: () => ({ content: 'comment once' }), otherBody: () => ({ content: 'comment twice' }),
     rows: () => count(`SELECT 1 FROM post_comments WHERE author_id = $1 AND content = 'comment once'`, [alice.id]),
+  },
+  {
+    name: 'group post', url: () => `/api/groups/${groupId}/feed`, status: 201, user: () => alice,
+    body: () => ({ content: 'group post once' }), otherBody: () => ({ content: 'group post twice' }),
+    rows: () => count(`SELECT 1 FROM status_updates WHERE author_id = $1 AND content = 'group post once'`, [alice.id]),
+  },
+  {
+    name: 'group comment', url: () => `/api/groups/${groupId}/feed/${groupPostId}/comments`, status: 201, user: () => alice,
+    body: () => ({ content: 'group comment once' }), otherBody: () => ({ content: 'group comment twice' }),
+    rows: () => count(`SELECT 1 FROM post_comments WHERE author_id = $1 AND content = 'group comment once'`, [alice.id]),
   },
   {
     name: 'conversation', url: () => '/api/chat/conversations', status: 201, user: () => carol,

@@ -1,5 +1,6 @@
 import { type Static, Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
+import { IdempotencyHeaders, idempotencyErrors, idempotencyKey } from '../idempotency.ts';
 import type { AppDeps } from '../../app/deps.ts';
 import { authenticate } from './support/authenticate.ts';
 import { queryContext, uuidParam, viewerOf, written } from './support/request-context.ts';
@@ -29,10 +30,12 @@ export async function groupFeedRoutes(app: FastifyInstance, deps: AppDeps): Prom
   }, async (request) => groupFeed.feed(viewerOf(request).userId, uuidParam(request.params.id), request.query.cursor, request.query.limit, queryContext(request)));
 
   app.post<Id & { Body: Static<typeof PostBody> }>('/api/groups/:id/feed', {
-    schema: secured('groups', 'Post in a group (members only)', { params: IdParams, body: PostBody, response: { 201: Post, ...errors(401, 403, 404) } }),
+    schema: secured('groups', 'Post in a group (members only)', {
+      params: IdParams, headers: IdempotencyHeaders, body: PostBody, response: { 201: Post, ...errors(401, 403, 404), ...idempotencyErrors },
+    }),
     onRequest,
     preValidation: strictBody(PostBody),
-  }, async (request, reply) => written(reply, await groupFeed.post(viewerOf(request).userId, uuidParam(request.params.id), request.body.content), 201));
+  }, async (request, reply) => written(reply, await groupFeed.post(viewerOf(request).userId, uuidParam(request.params.id), request.body.content, idempotencyKey(request)), 201));
 
   app.get<PostId & { Querystring: Static<typeof PageQuery> }>('/api/groups/:id/feed/:postId/comments', {
     schema: secured('groups', 'Comments on a group post, oldest first (members only)', {
@@ -43,9 +46,9 @@ export async function groupFeedRoutes(app: FastifyInstance, deps: AppDeps): Prom
 
   app.post<PostId & { Body: Static<typeof CommentBody> }>('/api/groups/:id/feed/:postId/comments', {
     schema: secured('groups', 'Comment on a group post (members only)', {
-      params: GroupPostParams, body: CommentBody, response: { 201: CreatedComment, ...errors(401, 403, 404) },
+      params: GroupPostParams, headers: IdempotencyHeaders, body: CommentBody, response: { 201: CreatedComment, ...errors(401, 403, 404), ...idempotencyErrors },
     }),
     onRequest,
     preValidation: strictBody(CommentBody),
-  }, async (request, reply) => written(reply, await groupFeed.addComment(viewerOf(request).userId, uuidParam(request.params.id), uuidParam(request.params.postId), request.body.content), 201));
+  }, async (request, reply) => written(reply, await groupFeed.addComment(viewerOf(request).userId, uuidParam(request.params.id), uuidParam(request.params.postId), request.body.content, idempotencyKey(request)), 201));
 }

@@ -9,6 +9,7 @@ import { withPartitionRetry } from '../../partitions/on-demand.ts';
 import { decodeCursor, encodeCursor } from '../cursor.ts';
 import type { Comment, Post } from '../feed/feed.service.ts';
 import { newTimedId, uuidV7Millis } from '../ids.ts';
+import { runIdempotent, type IdempotencyKey } from '../idempotency.ts';
 import { noteWrite, pageSize, requireText, type Page, type Written } from '../support.ts';
 import { DAY_MS, nextWindowCursor, openWindow, retentionFloorMs } from '../time-window.ts';
 
@@ -47,15 +48,19 @@ export class GroupFeedService {
     return { items: posts.slice(0, n), next_cursor: next ? encodeCursor('group_feed', { g: groupId, ...next }) : null };
   }
 
-  async post(authorId: string, groupId: string, content: string): Promise<Written<Post>> {
+  /** With an Idempotency-Key, the post and the key's record commit together (src/services/idempotency.ts). */
+  async post(authorId: string, groupId: string, content: string, key?: IdempotencyKey): Promise<Written<Post>> {
     requireText(content, 'content');
     const { id, createdAt } = newTimedId();
-    const row = await withPartitionRetry(() => this.d.feed.post(groupId, { id, authorId, content, createdAt }), this.d.db, 'status_updates', createdAt);
-    access(row);
-    const [post] = toPost(row);
-    if (!post) throw new Error('group.post inserted nothing');
+    const { value, replayed } = await withPartitionRetry(() => runIdempotent(this.d.db, key, async (q) => {
+      const row = await this.d.feed.post(groupId, { id, authorId, content, createdAt }, q);
+      access(row);
+      const [post] = toPost(row);
+      if (!post) throw new Error('group.post inserted nothing');
+      return post;
+    }), this.d.db, 'status_updates', createdAt);
     const lsn = await noteWrite(this.d.db, this.d.logger, authorId);
-    return { value: post, lsn };
+    return { value, lsn, replayed };
   }
 
   async comments(viewerId: string, groupId: string, postId: string, cursor: string | undefined, limit: number | undefined, ctx: QueryContext): Promise<Page<Comment>> {
@@ -72,17 +77,21 @@ export class GroupFeedService {
     return { items, next_cursor: all.length > n && last ? encodeCursor('comments', { c: postId, ts: last.created_at, id: last.id }) : null };
   }
 
-  async addComment(authorId: string, groupId: string, postId: string, content: string): Promise<Written<Comment & { readonly comment_count: number | null }>> {
+  async addComment(authorId: string, groupId: string, postId: string, content: string, key?: IdempotencyKey): Promise<Written<Comment & { readonly comment_count: number | null }>> {
     requireText(content, 'content');
     const { id, createdAt } = newTimedId();
-    const row = await this.d.feed.addComment(groupId, postId, postBounds(postId), { id, authorId, content, createdAt });
-    access(row);
-    if (!row.post_exists) throw new AppError('NOT_FOUND', 'No such post in this group');
-    if (row.blocked) throw new AppError('BLOCKED', 'You cannot comment on this post');
-    const [comment] = toComment(postId, row);
-    if (!comment) throw new Error('group.add_comment inserted nothing');
+    const bounds = postBounds(postId);
+    const { value, replayed } = await runIdempotent(this.d.db, key, async (q) => {
+      const row = await this.d.feed.addComment(groupId, postId, bounds, { id, authorId, content, createdAt }, q);
+      access(row);
+      if (!row.post_exists) throw new AppError('NOT_FOUND', 'No such post in this group');
+      if (row.blocked) throw new AppError('BLOCKED', 'You cannot comment on this post');
+      const [comment] = toComment(postId, row);
+      if (!comment) throw new Error('group.add_comment inserted nothing');
+      return { ...comment, comment_count: row.comment_count };
+    });
     const lsn = await noteWrite(this.d.db, this.d.logger, authorId);
-    return { value: { ...comment, comment_count: row.comment_count }, lsn };
+    return { value, lsn, replayed };
   }
 }
 
