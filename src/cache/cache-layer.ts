@@ -248,7 +248,9 @@ export class CacheLayer {
     // Start-up (lostAt undefined): is anyone else keeping Redis in step? Reconnect: did
     // someone listen through our whole gap? If not, L2 may hold what we missed.
     const covered = await this.#coverage.coveredSince(reconnect ? lostAt : undefined);
-    this.#coverage.listening(connectedAt);
+    // Dropped again while we asked Redis: claiming coverage now would make peers that
+    // reconnect skip their Redis flush for a gap nobody listened through.
+    if (this.listener?.connected === true) this.#coverage.listening(connectedAt);
     if (reconnect) this.#log.warn({ downMs: lostAt ? connectedAt - lostAt : null, l2Flush: !covered }, 'invalidation listener reconnected; flushing');
     // The caches' flushes SCAN the same keyspace: run them side by side, not one after another.
     await Promise.all(Object.values(this.#caches).map(async (cache) => {

@@ -20,13 +20,16 @@ interface Beat { readonly since: number; readonly beat: number }
 export class ListenerCoverage {
   #since: number | undefined;
   #timer: NodeJS.Timeout | undefined;
+  #removalPending = false;
 
   constructor(
     private readonly redis: Redis,
     private readonly health: RedisHealth,
     private readonly hashKey: string,
     readonly instanceId: string,
-  ) {}
+  ) {
+    health.onRecovered(() => { if (this.#removalPending && this.#since === undefined) this.#removeClaim(); });
+  }
 
   /** Our listener is connected (since `since`): start beating. */
   listening(since: number): void {
@@ -38,12 +41,24 @@ export class ListenerCoverage {
     }
   }
 
-  /** Our listener dropped: stop claiming coverage. */
+  /**
+   * Our listener dropped: stop claiming coverage. The claim is removed now, or as soon as
+   * Redis answers again: left in place, it would look alive for ALIVE_MS more and a peer
+   * reconnecting meanwhile would skip its Redis flush for a gap we did not cover.
+   */
   stopped(): void {
     this.#since = undefined;
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = undefined;
-    if (this.health.ready) this.redis.hdel(this.hashKey, this.instanceId).catch(() => undefined);
+    this.#removeClaim();
+  }
+
+  /** Sent even while our breaker is open (the socket may be fine); refused without a connection, then retried on reconnect. */
+  #removeClaim(): void {
+    this.redis.hdel(this.hashKey, this.instanceId).then(
+      () => { this.#removalPending = false; },
+      () => { this.#removalPending = true; },
+    );
   }
 
   /**

@@ -52,9 +52,15 @@ export class RecentInvalidations {
   #prune(now: number): void {
     // Insertion order is invalidation order, so the oldest entries are first.
     const cutoff = now - Math.max(this.windowMs, 10_000);
+    let droppedRecent = false;
     for (const [key, v] of this.#at) {
       if (v.at > cutoff && this.#at.size <= MAX_KEYS) break;
+      if (v.at > cutoff) droppedRecent = true;
       this.#at.delete(key);
     }
+    // An entry still inside its window was forgotten (a burst of more than MAX_KEYS keys):
+    // its stamp would fall back and its loads would read replicas again. Treat everything
+    // as just invalidated instead, the safe side of both races.
+    if (droppedRecent) this.noteAll();
   }
 }

@@ -46,6 +46,20 @@ describe('RecentInvalidations (stale-set fencing, fresh reads)', () => {
   });
 });
 
+describe('RecentInvalidations past its size bound', () => {
+  it('a burst of more keys than it keeps still changes the stamp of every key and keeps them fresh-read', () => {
+    const now = Date.parse('2026-12-31T23:59:59Z');
+    const r = new RecentInvalidations(2_500, () => now);
+    r.note('first');
+    const before = r.stamp('first');
+    // 100,001 more keys at the same moment: the oldest entry ('first') is pruned inside its window.
+    for (let i = 0; i <= 100_000; i++) r.note(`k${i}`);
+    expect(r.size).toBeLessThanOrEqual(100_000);
+    expect(r.stamp('first'), 'a load that started before the burst must not match its old stamp').not.toBe(before);
+    expect(r.recent('first')).toBe(true);
+  });
+});
+
 describe('TTL jitter', () => {
   it('spreads TTLs over ±10% so keys written together do not expire together', () => {
     const values = Array.from({ length: 2_000 }, () => jittered(600_000));
