@@ -3,7 +3,7 @@ import { parseLsn, maxLsn } from './lsn.ts';
 import { systemQueries } from './system-queries.ts';
 import { DbUnavailableError } from './errors.ts';
 import { FallbackBudget } from './fallback-budget.ts';
-import { MemoryLsnStore, type LsnStore } from './lsn-store.ts';
+import { LSN_TTL_MS, MemoryLsnStore, type LsnStore } from './lsn-store.ts';
 import type { QueryContext } from './query-context.ts';
 
 export type RouteReason =
@@ -457,11 +457,17 @@ export class ReplicaRouter {
     return fb < fa ? b : a;
   }
 
-  /** A reachable standby out of rotation only for lag, that has replayed the reader's required LSN. */
+  /**
+   * A reachable standby out of rotation only for lag, that has replayed the reader's required
+   * LSN. A signed-in reader's marks last LSN_TTL_MS: a write older than that has no mark, so
+   * only a standby less than that far behind surely shows it (one 60 s behind would hide the
+   * reader's own write of 40 s ago). An anonymous reader wrote nothing: any lag will do.
+   */
   async #laggingServing(ctx: QueryContext, tried: ReadonlySet<ManagedPool>): Promise<{ pool: ManagedPool; required: string | undefined } | undefined> {
+    const maxLagMs = ctx.userId === undefined ? Number.POSITIVE_INFINITY : LSN_TTL_MS;
     const reachable = this.replicas.filter((r) => {
       const st = this.#states.get(r);
-      return !tried.has(r) && !r.closed && st !== undefined && st.reachable && !st.promoted && st.replayLsn !== undefined;
+      return !tried.has(r) && !r.closed && st !== undefined && st.reachable && !st.promoted && st.replayLsn !== undefined && st.lagMs < maxLagMs;
     });
     if (reachable.length === 0) return undefined;
     const required = await this.#requiredLsn(ctx);

@@ -25,7 +25,7 @@ function routerWith(probes: ReadonlyArray<readonly ProbeResult[]>) {
 }
 
 /** Decisions until the first one not on the primary (the 500-token burst comes first). */
-async function afterBudget(router: ReplicaRouter, ctx: { minLsn?: string } = {}): Promise<{ onPrimary: number; last: RouteDecision | Error }> {
+async function afterBudget(router: ReplicaRouter, ctx: { minLsn?: string; userId?: string } = {}): Promise<{ onPrimary: number; last: RouteDecision | Error }> {
   for (let i = 0; i < 2_000; i++) {
     try {
       const d = await router.choose('chat.conversation_history', ctx, new Set());
@@ -65,6 +65,14 @@ describe('replica router past the primary fallback budget', () => {
     // The replica that has replayed it may serve it.
     const caughtUp = (await afterBudget(router, { minLsn: '0/1800' })).last;
     expect(caughtUp).toMatchObject({ node: 'replica2', reason: 'lagging_over_budget', requiredLsn: '0/1800' });
+  });
+
+  it("a signed-in reader only from a replica less behind than a write mark lives: older writes have no mark", async () => {
+    // 60 s behind: the reader's own write of 40 s ago (its mark expired at 30 s) may be missing.
+    const far = routerWith([[lagging('0/1000')]]);
+    expect((await afterBudget(far.router, { userId: 'u1' })).last).toBeInstanceOf(DbUnavailableError);
+    const near = routerWith([[{ ok: true, inRecovery: true, replayLsn: '0/1000', lagMs: 10_000, paused: false }]]);
+    expect((await afterBudget(near.router, { userId: 'u1' })).last).toMatchObject({ reason: 'lagging_over_budget', node: 'replica1' });
   });
 
   it('never uses an unreachable or promoted replica: 503 instead', async () => {
