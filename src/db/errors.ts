@@ -28,11 +28,12 @@ export class DbUnavailableError extends Error {
  * - `unavailable`: the server refuses new work for now (too many connections);
  * - `recovery_conflict`: a standby cancelled the statement to apply WAL; a read may move;
  * - `read_only`: a write reached a standby (a failover happened);
+ * - `deadlock`: PostgreSQL broke a lock cycle by rolling this transaction back (nothing of it remains);
  * - `statement_timeout`: the statement ran past statement_timeout and was cancelled;
  * - `invalid_input`: a value the client sent cannot be read as its type;
  * - `unstorable_text`: text the client sent holds a character PostgreSQL cannot store.
  */
-export type DbErrorClass = 'connection' | 'unavailable' | 'recovery_conflict' | 'read_only' | 'statement_timeout' | 'invalid_input' | 'unstorable_text';
+export type DbErrorClass = 'connection' | 'unavailable' | 'recovery_conflict' | 'read_only' | 'deadlock' | 'statement_timeout' | 'invalid_input' | 'unstorable_text';
 
 /** SQLSTATE → class. A class-08 state (connection exception) is `connection` without a row here. */
 const BY_SQLSTATE: Readonly<Record<string, DbErrorClass>> = {
@@ -43,6 +44,7 @@ const BY_SQLSTATE: Readonly<Record<string, DbErrorClass>> = {
   '53300': 'unavailable', // too_many_connections
   '40001': 'recovery_conflict', // serialization_failure: "canceling statement due to conflict with recovery"
   '25006': 'read_only', // read_only_sql_transaction: we sent a write to a standby
+  '40P01': 'deadlock', // deadlock_detected
   '57014': 'statement_timeout', // query_canceled: statement_timeout (we never cancel otherwise)
   '22P02': 'invalid_input', // invalid_text_representation
   '22007': 'invalid_input', // invalid_datetime_format
@@ -133,6 +135,11 @@ export function dbErrorCode(err: unknown): DbErrorCode | undefined {
   switch (classifyDbError(err)) {
     case 'connection':
     case 'unavailable':
+    // Rolled back whole (a deadlock, or a serialization failure our own retries met again):
+    // nothing was written, and the same request may well succeed in a moment. A 500 would
+    // tell the client not to retry.
+    case 'deadlock':
+    case 'recovery_conflict':
       return 'DB_UNAVAILABLE';
     case 'read_only':
       return 'DB_READ_ONLY';

@@ -101,8 +101,11 @@ export class GroupCommitWriter<Item extends GroupedItem, Row> {
         this.logger?.warn({ err: err instanceof Error ? err.message : String(err), sqlState: sqlState(err), members: items.length },
           `grouped ${this.spec.name} failed; each member runs alone`);
       }
-      // A group of one runs again too: its partition and deadlock retries apply.
-      outcomes = await Promise.all(items.map((item) => this.#alone(item)));
+      // A group of one runs again too: its partition and deadlock retries apply. A few at a
+      // time: all of a failed group's members at once were up to maxGroup × maxInFlight
+      // statements (128 by default) against a pool of 30, and members with nothing wrong
+      // waited past the acquire timeout.
+      outcomes = await mapLimited(items, ALONE_CONCURRENCY, (item) => this.#alone(item));
     }
     const written = outcomes.flatMap((o, i) => {
       const item = items[i];
@@ -161,5 +164,21 @@ function exclusiveKeyOf(item: GroupedItem): string | undefined {
 function rolledBackByStatement(err: unknown): boolean {
   if (err instanceof DbUnavailableError || sqlState(err) === undefined) return false;
   const cls = classifyDbError(err);
-  return cls !== 'connection' && cls !== 'unavailable' && cls !== 'read_only';
+  // A statement timeout is the database's load (or a lock held elsewhere), not one member's
+  // fault: running every member again would only add load. Every member gets the 503.
+  return cls !== 'connection' && cls !== 'unavailable' && cls !== 'read_only' && cls !== 'statement_timeout';
+}
+
+/** Members of a failed group re-run at most this many at a time. */
+const ALONE_CONCURRENCY = 4;
+
+/** `fn` over `items` with at most `limit` running at once; results in input order. */
+async function mapLimited<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    for (let i = next++; i < items.length; i = next++) out[i] = await fn(items[i] as T);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
 }

@@ -16,7 +16,7 @@ function pgError(code: string, message = 'from the server'): Error {
 describe('classifyDbError', () => {
   it.each([
     ['08006', 'connection'], ['08001', 'connection'], ['57P01', 'connection'], ['57P02', 'connection'], ['57P03', 'connection'],
-    ['53300', 'unavailable'], ['40001', 'recovery_conflict'], ['25006', 'read_only'], ['57014', 'statement_timeout'],
+    ['53300', 'unavailable'], ['40001', 'recovery_conflict'], ['40P01', 'deadlock'], ['25006', 'read_only'], ['57014', 'statement_timeout'],
     ['22P02', 'invalid_input'], ['22007', 'invalid_input'], ['22008', 'invalid_input'], ['22021', 'unstorable_text'], ['22P05', 'unstorable_text'],
   ])('SQLSTATE %s is %s', (code, expected) => {
     expect(classifyDbError(pgError(code))).toBe(expected);
@@ -91,6 +91,14 @@ describe('HTTP error handler', () => {
     expect(await answer(new Error('Connection terminated unexpectedly'))).toMatchObject({ status: 503, code: 'DB_UNAVAILABLE' });
     expect(await answer(Object.assign(new Error('write EPIPE'), { code: 'EPIPE', errno: -32, syscall: 'write' }))).toMatchObject({ status: 503, code: 'DB_UNAVAILABLE' });
     expect(await answer(pgError('25006'))).toMatchObject({ status: 503, code: 'DB_READ_ONLY' });
+  });
+
+  it('answers 503 with Retry-After for a transaction PostgreSQL rolled back whole (deadlock, serialization failure), not 500', async () => {
+    for (const code of ['40P01', '40001']) {
+      const r = await answer(pgError(code));
+      expect(r, code).toMatchObject({ status: 503, code: 'DB_UNAVAILABLE' });
+      expect(r.retryAfter, code).toBeDefined();
+    }
   });
 
   it('never classifies by message: an uncoded error that mentions ECONNREFUSED is a 500', async () => {
