@@ -64,8 +64,19 @@ export function parseKey(raw: string | string[]): string {
  * requests differ, while any change of value, path or route does.
  */
 export function requestFingerprint(method: string, route: string, params: unknown, body: unknown): Buffer {
-  const text = JSON.stringify([method.toUpperCase(), route, canonical(params ?? null), canonical(body ?? null)]);
+  const text = JSON.stringify([method.toUpperCase(), route, canonical(pathIdsLowerCased(params ?? null)), canonical(body ?? null)]);
   return crypto.createHash('sha256').update(text).digest();
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * Path parameters with their UUIDs lower-cased, as the routes read them (uuidParam): the
+ * same conversation named in capitals on a retry is the same request, not a 422.
+ */
+function pathIdsLowerCased(params: unknown): unknown {
+  if (params === null || typeof params !== 'object' || Array.isArray(params)) return params;
+  return Object.fromEntries(Object.entries(params).map(([k, v]) => [k, typeof v === 'string' && UUID.test(v) ? v.toLowerCase() : v]));
 }
 
 /** The value with every object's keys in sorted order (arrays keep their order). */

@@ -44,6 +44,12 @@ describe('request fingerprint', () => {
     expect(a).toHaveLength(32);
   });
 
+  it('is the same for a path id in capitals (the routes read ids lower-cased)', () => {
+    const lower = requestFingerprint('POST', route, params, { content: 'hi' });
+    const upper = requestFingerprint('POST', route, { id: params.id.toUpperCase() }, { content: 'hi' });
+    expect(upper.equals(lower)).toBe(true);
+  });
+
   it('changes with any value, path parameter, route or method', () => {
     const base = requestFingerprint('POST', route, params, { content: 'hi' });
     const variants = [
