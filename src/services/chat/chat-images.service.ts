@@ -100,9 +100,18 @@ export class ChatImageService {
         id, ...container, uploader_id: uploaderId, content_type: img.contentType,
         bytes: img.image.length, width: img.width, height: img.height, thumb_bytes: img.thumb.length,
       });
-      message = await announce(messageContent(caption, id));
     } catch (err) {
       await this.#undo(uploaderId, id);
+      throw err;
+    }
+    try {
+      message = await announce(messageContent(caption, id));
+    } catch (err) {
+      // Only a refusal (4xx) proves the message was not written. A lost connection during its
+      // group's commit, or a failure after the commit, may leave a committed message that
+      // names this image: removing the image then broke that message. Kept, at worst unused.
+      if (err instanceof AppError && err.status < 500) await this.#undo(uploaderId, id);
+      else this.d.logger?.warn({ err: err instanceof Error ? err.message : String(err), imageId: id }, 'chat image kept: its message may have been written');
       throw err;
     }
     try {
