@@ -78,12 +78,27 @@ export async function exportTableToFile(client: pg.ClientBase, qualified: string
     },
   });
   const copy = client.query(copyStreams.to(copyToStatement(qualified, file).sql));
-  await pipeline(copy, tap, zlib.createGzip({ level: 6 }), fs.createWriteStream(tmp));
+  try {
+    await pipeline(copy, tap, zlib.createGzip({ level: 6 }), fs.createWriteStream(tmp));
+  } catch (err) {
+    // The file side failed (disk full, an I/O error). pg-copy-streams' COPY TO stream has no
+    // _destroy: the rest of the COPY is never read, and every later query on this session
+    // (the ledger's error, the run's end, the advisory lock's release) waited forever, with
+    // the server's COPY holding back vacuum. Drop the session instead; the step is idempotent.
+    abandonSession(client);
+    await fs.promises.rm(tmp, { force: true }).catch(() => undefined);
+    throw err;
+  }
   await fsyncFile(tmp);
   await fs.promises.rename(tmp, file);
   await fsyncDir(path.dirname(file));
   const gzipBytes = (await fs.promises.stat(file)).size;
   return { path: file, rows: copy.rowCount, sha256: hash.digest('hex'), bytes, gzipBytes };
+}
+
+/** Closes the session's socket at once: its protocol state is unknown, so it must not be reused. */
+function abandonSession(client: pg.ClientBase): void {
+  (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
 }
 
 /** Reads an archive file back: gunzip, sha256 of the stream, record count, min/max created_at. */

@@ -2,6 +2,7 @@ import { ARCHIVE_SCHEMA, commentsTableOf, copyFromSql, copyToStatement, createSc
 import { archiveFiles, exportTableToFile, loadFileIntoTable, readBackFile } from './archive-file.ts';
 import { monthBounds, relationState } from './create.ts';
 import { PartitionError } from './errors.ts';
+import { DbUnavailableError, isConnectionError } from '../db/errors.ts';
 import { recordLedgerError, transition, type LedgerRow } from './ledger.ts';
 import { withLockedTransaction } from './lock-retry.ts';
 import { manifestFile, readManifest, writeManifest, type ArchiveManifest } from './manifest.ts';
@@ -120,6 +121,21 @@ async function verifyFile(ctx: StepContext, row: LedgerRow): Promise<string[]> {
   return problems;
 }
 
+/**
+ * verifyFile, with a file that cannot be read back (missing manifest, truncated gzip, a row
+ * COPY cannot parse) reported as a problem: the month then goes back to 'detached' and is
+ * exported again, instead of staying 'exported' and failing the same way on every run. A
+ * lost session is not the file's fault: that still throws.
+ */
+async function verifyFileOrProblem(ctx: StepContext, row: LedgerRow): Promise<string[]> {
+  try {
+    return await verifyFile(ctx, row);
+  } catch (err) {
+    if (err instanceof DbUnavailableError || isConnectionError(err)) throw err;
+    return [`${row.partition_name}: the archive could not be read back: ${err instanceof Error ? err.message : String(err)}`];
+  }
+}
+
 async function verifySchema(ctx: StepContext, row: LedgerRow): Promise<string[]> {
   const schema = row.archive_schema ?? ARCHIVE_SCHEMA;
   const name = row.partition_name;
@@ -133,7 +149,7 @@ async function verifySchema(ctx: StepContext, row: LedgerRow): Promise<string[]>
 }
 
 export async function verifyStep(ctx: StepContext, row: LedgerRow): Promise<LedgerRow> {
-  const problems = row.archive_mode === 'schema' ? await verifySchema(ctx, row) : await verifyFile(ctx, row);
+  const problems = row.archive_mode === 'schema' ? await verifySchema(ctx, row) : await verifyFileOrProblem(ctx, row);
   if (problems.length > 0) {
     const message = problems.join('; ');
     // The source table still exists: go back one step so the next run exports again

@@ -192,6 +192,24 @@ describe('crash safety: every step resumes', () => {
     expect((await maintain()).failed).toBe(0);
     expect((await ledger(MSG30))?.state).toBe('dropped');
   });
+
+  it('an archive that cannot be read back (truncated gzip) fails verification too: back to detached, exported again', async () => {
+    await restorePartition(session, MSG30, { keepDays: 0 });
+    const file = path.join(dataDir, 'archive', `${MSG30}.csv.gz`);
+    const truncate: MaintenanceHooks = {
+      afterTransition: (p, s) => {
+        if (p !== MSG30 || s !== 'exported') return;
+        fs.writeFileSync(file, fs.readFileSync(file).subarray(0, 64));
+      },
+    };
+    const bad = await maintain(truncate);
+    expect(bad.failed).toBe(1);
+    // Before: the read-back threw, the month stayed 'exported', and every run failed on the same file.
+    expect(await ledger(MSG30)).toMatchObject({ state: 'detached' });
+    expect((await ledger(MSG30))?.last_error).toMatch(/could not be read back/);
+    expect((await maintain()).failed).toBe(0);
+    expect((await ledger(MSG30))?.state).toBe('dropped');
+  });
 });
 
 describe('retention in schema mode', () => {
