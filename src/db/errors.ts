@@ -133,11 +133,11 @@ export function isConnectionError(err: unknown): boolean {
 export function dbErrorCode(err: unknown): DbErrorCode | undefined {
   if (err instanceof DbUnavailableError) return err.code;
   switch (classifyDbError(err)) {
+    // deadlock, recovery_conflict: rolled back whole (a deadlock, or a serialization failure
+    // our own retries met again). Nothing was written, and the same request may well succeed
+    // in a moment; a 500 would tell the client not to retry.
     case 'connection':
     case 'unavailable':
-    // Rolled back whole (a deadlock, or a serialization failure our own retries met again):
-    // nothing was written, and the same request may well succeed in a moment. A 500 would
-    // tell the client not to retry.
     case 'deadlock':
     case 'recovery_conflict':
       return 'DB_UNAVAILABLE';
