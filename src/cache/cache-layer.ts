@@ -129,7 +129,11 @@ export class CacheLayer {
     const freshWindowMs = config.replicas.maxLagMs + config.replicas.pollMs;
     const graceMs = config.cache.graceSeconds * 1000;
     const negativeTtlMs = config.cache.negativeTtlSeconds * 1000;
-    const deps = (cache: CacheName) => ({ keys: this.keys, store: this.#bento.use(cache) as CacheProvider, lru: this.lru, lease: this.lease, janitor: this.janitor });
+    const deps = (cache: CacheName) => ({
+      keys: this.keys, store: this.#bento.use(cache) as CacheProvider, lru: this.lru, lease: this.lease, janitor: this.janitor,
+      // Missing NOTIFYs while the listener is down: loads then stay out of Redis (typed-cache.ts).
+      l2Writable: () => this.listener === undefined || this.listener.connected,
+    });
     this.profiles = new TypedCache({
       name: 'profile', ttlMs: config.cache.profileTtlSeconds * 1000, negativeTtlMs, graceMs,
       staleWhileRevalidate: true, freshWindowMs,

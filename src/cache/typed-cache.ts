@@ -45,6 +45,12 @@ interface TypedCacheDeps {
   readonly lru: ByteLru;
   readonly lease: FleetLease;
   readonly janitor: L2Janitor;
+  /**
+   * False while this instance may be missing database invalidations (its LISTEN connection is
+   * down): what it loads then stays in its own L1, which the reconnect clears, and is not
+   * written to Redis, where no one would remove it. Absent: always writable.
+   */
+  readonly l2Writable?: () => boolean;
 }
 
 const JITTER = 0.1;
@@ -192,7 +198,7 @@ export class TypedCache {
           // Looked up in L1 and Redis first: reached only when neither has a copy.
           if (!unchanged()) return ctx.skip();
           wrote = true;
-          ctx.setOptions({ ttl, skipBusNotify: true, skipL2Write: false });
+          ctx.setOptions({ ttl, skipBusNotify: true, skipL2Write: !this.#l2Writable() });
           return stored;
         },
       }));
@@ -233,7 +239,7 @@ export class TypedCache {
         if (this.recent.stamp(fullKey) === stamp) {
           // Peers need no "set" broadcast: every change reaches them as an invalidation,
           // and a broadcast would make them drop their own fresh copies.
-          ctx.setOptions({ ttl: this.#ttlFor(value), skipBusNotify: true, skipL2Write: false });
+          ctx.setOptions({ ttl: this.#ttlFor(value), skipBusNotify: true, skipL2Write: !this.#l2Writable() });
           return value;
         }
       }
@@ -246,6 +252,10 @@ export class TypedCache {
       // After bentocache has issued its L2 write (same connection, so it lands first).
       setImmediate(() => deps.lease.release(lease));
     }
+  }
+
+  #l2Writable(): boolean {
+    return this.deps.l2Writable?.() ?? true;
   }
 
   async #call(loader: Loader<unknown>, id: string, fresh: boolean): Promise<unknown> {
