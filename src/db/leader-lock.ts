@@ -1,6 +1,7 @@
 import pg from 'pg';
 import type { QueryDef } from '../catalog/types.ts';
 import { systemQueries } from './system-queries.ts';
+import { isQueryReadTimeout } from './errors.ts';
 
 /**
  * Sessions that must not come from a pool: a session advisory lock belongs to one backend,
@@ -18,7 +19,16 @@ export interface DedicatedSessionOptions {
   readonly connectTimeoutMs?: number;
   /** Called when the connection fails while idle (server restart, pg_terminate_backend). */
   readonly onError?: (err: Error) => void;
+  /**
+   * Notice a dead peer in seconds, not hours, on both ends (TCP keepalive after 10 s idle, 3
+   * probes 5 s apart): for a session that holds an advisory lock, which the server keeps until
+   * it sees the session gone, and which the client must stop trusting when the server vanished.
+   */
+  readonly detectDeadPeer?: boolean;
 }
+
+/** Server-side keepalive of a detectDeadPeer session: about 25 s from a dead client to a released lock. */
+const DEAD_PEER_SERVER_OPTIONS = '-c tcp_keepalives_idle=10 -c tcp_keepalives_interval=5 -c tcp_keepalives_count=3';
 
 export async function openDedicatedSession(url: string, opts: DedicatedSessionOptions): Promise<pg.Client> {
   const client = new pg.Client({
@@ -28,9 +38,10 @@ export async function openDedicatedSession(url: string, opts: DedicatedSessionOp
     // An explicit 0 is sent too: behind PgBouncer the app's timeout is a role default
     // (ALTER ROLE … SET statement_timeout, docs/OPERATIONS.md), which would otherwise cut a
     // month's archive COPY on this direct session. pg sends no statement_timeout of 0 itself.
-    options: opts.statementTimeoutMs === 0 ? '-c statement_timeout=0' : undefined,
+    options: [opts.statementTimeoutMs === 0 ? '-c statement_timeout=0' : '', opts.detectDeadPeer ? DEAD_PEER_SERVER_OPTIONS : ''].filter(Boolean).join(' ') || undefined,
     connectionTimeoutMillis: opts.connectTimeoutMs ?? 5_000,
     keepAlive: true,
+    keepAliveInitialDelayMillis: opts.detectDeadPeer ? 10_000 : undefined,
   });
   // Without a listener an error on an idle client would crash the process.
   client.on('error', (err) => opts.onError?.(err));
@@ -50,6 +61,18 @@ export type LeaderCheck = { readonly leader: true } | { readonly leader: false; 
 
 /** Key of the app's job scheduler (the migrator uses 727_160_001, partition maintenance 727_160_011). */
 export const SCHEDULER_LOCK_KEY = 727_160_010;
+
+/**
+ * The client's bound on each statement of the lock session (its statement_timeout is 5 s; this
+ * covers a server that stopped answering). Past it the session counts as broken and the next
+ * check reconnects, instead of one check waiting out TCP retransmission (about 15 minutes).
+ */
+const LOCK_QUERY_TIMEOUT_MS = 6_000;
+
+/** A statement of the lock session with the client's bound (pg reads query_timeout per query; @types/pg types it on the client only). */
+function bounded(text: string, values?: unknown[]): pg.QueryConfig {
+  return { text, values, query_timeout: LOCK_QUERY_TIMEOUT_MS } as pg.QueryConfig;
+}
 
 /**
  * Leader election with a session advisory lock on a dedicated connection. Whoever holds
@@ -84,13 +107,16 @@ export class LeaderLock {
     try {
       if (!this.#client || this.#broken) await this.#reconnect();
       const client = this.#client as pg.Client;
-      const { rows } = await client.query<{ in_recovery: boolean }>(systemQueries.leaderInRecovery.text);
+      const { rows } = await client.query<{ in_recovery: boolean }>(bounded(systemQueries.leaderInRecovery.text));
       if (rows[0]?.in_recovery) {
         if (this.#held) await this.#drop('node is a standby');
+        // Reconnect on the next check: the address may lead to the new primary by then (HAProxy,
+        // DNS). Kept, this session asked the same standby on every check and nobody led again.
+        this.#broken = true;
         return { leader: false, reason: 'replica' };
       }
       if (this.#held) return { leader: true };
-      const got = await client.query<{ got: boolean }>(systemQueries.leaderTryLock.text, [this.#opts.key]);
+      const got = await client.query<{ got: boolean }>(bounded(systemQueries.leaderTryLock.text, [this.#opts.key]));
       this.#held = got.rows[0]?.got === true;
       return this.#held ? { leader: true } : { leader: false, reason: 'held-elsewhere' };
     } catch {
@@ -109,6 +135,7 @@ export class LeaderLock {
     this.#client = await openDedicatedSession(this.#opts.url, {
       applicationName: this.#opts.applicationName,
       statementTimeoutMs: 5_000,
+      detectDeadPeer: true,
       onError: () => {
         // The server released our lock with the session; stop claiming leadership at once.
         if (this.#held) this.#opts.onLost?.('leader session dropped');
@@ -122,13 +149,23 @@ export class LeaderLock {
   async #drop(reason: string): Promise<void> {
     this.#held = false;
     this.#opts.onLost?.(reason);
-    await this.#client?.query(systemQueries.leaderUnlock.text, [this.#opts.key]).catch(() => undefined);
+    await this.#client?.query(bounded(systemQueries.leaderUnlock.text, [this.#opts.key])).catch(() => undefined);
   }
 
   /** Runs a catalog entry on the lock session (the scheduler's bookkeeping; cheap, serial). */
   async query<R extends pg.QueryResultRow>(def: QueryDef, params: readonly unknown[]): Promise<R[]> {
     if (!this.#client || this.#broken) throw new Error('leader session is not connected');
-    return (await this.#client.query<R>(def.text, params as unknown[])).rows;
+    try {
+      return (await this.#client.query<R>(bounded(def.text, params as unknown[]))).rows;
+    } catch (err) {
+      // The server did not answer: the session is stuck behind that statement; the next check reconnects.
+      if (isQueryReadTimeout(err)) {
+        if (this.#held) this.#opts.onLost?.('leader session did not answer');
+        this.#held = false;
+        this.#broken = true;
+      }
+      throw err;
+    }
   }
 
   /** Gives up leadership: closing the session releases the lock for the next instance. */
