@@ -42,6 +42,11 @@ describe('HAProxy admission (src/tools/stack/fleet/haproxy-config.ts)', () => {
     expect(logged).toContain(`log-format "${REQUEST_LOG_FORMAT}"`);
   });
 
+  it('quotes the stats socket path, so a checkout path with a space stays one argument', () => {
+    const spaced = fleetHaproxyConfig(buildFleetLayout('/tmp/my checkout/.data', { count: 1, apiPort: 3000 }), { descriptorLimit: 20_000 });
+    expect(spaced).toContain('stats socket "/tmp/my checkout/.data/');
+  });
+
   it('holds 10,000 clients under a 20,000-descriptor limit (HAProxy alone would take 9,984) and keeps 40% for the server side', () => {
     expect(cfg).toContain('maxconn 12000');
     expect(cfg).toContain('ulimit-n 20000');

@@ -83,6 +83,20 @@ export class PgNode {
   get logFile(): string { return `${this.spec.dir}.log`; }
   get exists(): boolean { return fs.existsSync(path.join(this.spec.dir, 'PG_VERSION')); }
 
+  /**
+   * A replica's folder holds a finished copy: pg_basebackup writes PG_VERSION early and
+   * standby.signal last, and our settings come after it. A copy cut short (Ctrl-C, an OOM
+   * kill, a reboot) has PG_VERSION but not the rest, and would never start as a replica.
+   */
+  get replicaComplete(): boolean {
+    if (!fs.existsSync(path.join(this.spec.dir, 'standby.signal'))) return false;
+    try {
+      return fs.readFileSync(path.join(this.spec.dir, 'postgresql.auto.conf'), 'utf8').includes('primary_slot_name');
+    } catch {
+      return false;
+    }
+  }
+
   #tool(name: string): string { return path.join(this.#bin, name); }
 
   get pidFile(): string { return path.join(this.spec.dir, 'postmaster.pid'); }

@@ -109,7 +109,11 @@ export class LocalStack {
     await waitForPort(this.primary.spec.port, 30_000);
     await this.#ensureDatabase();
     for (const r of this.replicas) {
-      if (!r.exists) { progress(`pg_basebackup ${r.spec.name}`); await r.initReplica(); }
+      const running = await r.isRunning();
+      if (!r.exists || (!running && !r.replicaComplete)) {
+        progress(r.exists ? `pg_basebackup ${r.spec.name} again: its last copy did not finish` : `pg_basebackup ${r.spec.name}`);
+        await r.initReplica();
+      }
       if (!(await r.isRunning())) { progress(`starting ${r.spec.name} on ${r.spec.port}`); await r.start(); }
     }
     progress(`starting redis on ${this.redis.spec.port}`);

@@ -90,7 +90,8 @@ export function fleetHaproxyConfig(layout: FleetLayout, opts: { descriptorLimit:
     ...(opts.dropTo ? [`    user ${opts.dropTo}`, `    group ${opts.dropTo}`] : []),
     // HAProxy runs in the foreground (-db); its stdout is the log file.
     ...(layout.requestLog ? ['    log stdout format raw local0'] : []),
-    `    stats socket ${path.join(layout.dir, 'haproxy', 'haproxy.sock')} mode 600 level admin`,
+    // Quoted: a checkout path with a space would otherwise split the argument.
+    `    stats socket ${JSON.stringify(path.join(layout.dir, 'haproxy', 'haproxy.sock'))} mode 600 level admin`,
     '',
     'defaults',
     '    mode http',

@@ -29,7 +29,8 @@ export function haproxyConfig(layout: HaLayout): string {
     '# Written by `bgc stack up --ha` (src/tools/stack/ha/haproxy.ts); rewritten at every start.',
     'global',
     '    maxconn 4000',
-    `    stats socket ${path.join(layout.haproxy.dir, 'haproxy.sock')} mode 600 level admin`,
+    // Quoted: a checkout path with a space would otherwise split the argument.
+    `    stats socket ${JSON.stringify(path.join(layout.haproxy.dir, 'haproxy.sock'))} mode 600 level admin`,
     '',
     'defaults',
     '    mode tcp',

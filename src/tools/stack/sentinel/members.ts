@@ -61,9 +61,10 @@ export class SentinelMember {
       `port ${this.port}`,
       'bind 127.0.0.1',
       'daemonize yes',
-      `pidfile ${this.pidFile}`,
-      `logfile ${this.logFile}`,
-      `dir ${this.node.dir}`,
+      // Quoted (Redis reads "…" as one argument): a checkout path may hold a space.
+      `pidfile ${JSON.stringify(this.pidFile)}`,
+      `logfile ${JSON.stringify(this.logFile)}`,
+      `dir ${JSON.stringify(this.node.dir)}`,
       `sentinel monitor ${layout.masterName} 127.0.0.1 ${masterPort} ${SENTINEL_TIMING.quorum}`,
       `sentinel down-after-milliseconds ${layout.masterName} ${SENTINEL_TIMING.downAfterMs}`,
       `sentinel failover-timeout ${layout.masterName} ${SENTINEL_TIMING.failoverTimeoutMs}`,
