@@ -26,9 +26,16 @@ export function partitionMaintenanceJob(deps: PartitionJobDeps): JobSpec {
     leaderOnly: true,
     run: async ({ signal, instanceId, logger }) => {
       const client = await openDedicatedSession(config.database.primaryUrl, {
-        applicationName: 'bgc-partitions', statementTimeoutMs: 0,
+        // No statement timeout (a month's COPY), so the session must notice a dead primary host
+        // by itself: TCP keepalive, about 25 s, instead of hanging the job for hours.
+        applicationName: 'bgc-partitions', statementTimeoutMs: 0, detectDeadPeer: true,
         onError: (err) => logger.warn({ err: err.message }, 'partition maintenance session error'),
       });
+      // Leadership lost or the runtime stopping: end the statement in flight too (the signal is
+      // otherwise checked only between steps, and a COPY runs for minutes). Every step is
+      // idempotent and resumes from the ledger, as after a crash.
+      const abandon = () => { (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy(); };
+      signal.addEventListener('abort', abandon, { once: true });
       try {
         const report = await runMaintenance(client, {
           config, instanceId, trigger: 'schedule', signal, clock: deps.clock, hooks: deps.hooks,
@@ -45,6 +52,7 @@ export function partitionMaintenanceJob(deps: PartitionJobDeps): JobSpec {
         deps.metrics?.failures.inc();
         throw err;
       } finally {
+        signal.removeEventListener('abort', abandon);
         deps.metrics?.invalidate();
         await client.end().catch(() => undefined);
       }

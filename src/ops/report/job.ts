@@ -32,13 +32,15 @@ export interface MonthlyReportJobDeps {
  * roll back without writing files.
  */
 export function monthlyReportJob(deps: MonthlyReportJobDeps): JobSpec {
-  const clock = deps.clock ?? (() => new Date());
   return {
     name: REPORT_JOB_NAME,
     intervalMs: deps.intervalMs ?? 15 * 60_000,
     leaderOnly: true,
-    run: async ({ instanceId, logger }) => {
-      const now = clock();
+    run: async ({ instanceId, logger, startedAt }) => {
+      // The claim's time is the database's (scheduled_jobs.last_started_at, clock_timestamp()):
+      // a process clock a few minutes fast would otherwise take October for finished at 23:58
+      // on the 31st and store a report short of its last minutes, for good (insert-if-absent).
+      const now = deps.clock?.() ?? startedAt;
       const month = previousMonth(now);
       const [exists] = await deps.db.query<{ present: boolean }>(reportStoreQueries.exists, [month.label]);
       if (exists?.present) return;
