@@ -70,24 +70,35 @@ describe('chaos: Redis and network latency', () => {
       redisUrl: via(targets[3]!, ports[3]),
     });
     const setDelay = (ms: number) => { for (const p of proxies) p.delayMs = ms; };
+    // One write timed during the spike: a write always crosses the wire to the primary, so
+    // it proves the spike was real whatever share of the load the in-process cache served.
+    let probeWriteMs = 0;
+    const timedWrite = async () => {
+      const t0 = performance.now();
+      const res = await fetch(`${app.baseUrl}/api/feed`, {
+        method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${app.users[0]?.token}` },
+        body: JSON.stringify({ content: 'latency probe' }),
+      });
+      expect(res.status, 'the probe write').toBe(201);
+      return performance.now() - t0;
+    };
     try {
       const r = await runScenario({
         name: 'latency spike 200 ms each way', ps, app, step: socialStep(app), holdMs: 5_000,
-        inject: async () => setDelay(200),
+        inject: async () => { setDelay(200); probeWriteMs = await timedWrite(); },
         heal: async () => setDelay(0),
         recovered: async () => app.rt.deps.db.router.snapshot().every((s) => s.available),
       });
       expect(r.all.failedReads, describeFailures(r.samples)).toBe(0);
       expect(r.all.failedWrites, describeFailures(r.samples)).toBe(0);
       const quantile = (xs: number[], q: number) => xs.sort((a, b) => a - b)[Math.floor(xs.length * q)] ?? 0;
-      const during = quantile(r.faultSamples.map((s) => s.ms), 0.9);
-      const after = quantile(r.afterSamples.map((s) => s.ms), 0.9);
-      // Every write and every cache miss needs at least one database or Redis round trip,
-      // 400 ms during the spike; hits served from the in-process L1 need none, and they are
-      // often the majority, so the median can stay low (219 ms seen). The 90th percentile
-      // is a request that went over the wire.
-      expect(during, 'the spike was real: 90th percentile during it, ms').toBeGreaterThan(400);
-      expect(after, '90th percentile after it, ms').toBeLessThan(during);
+      const after = quantile(r.afterSamples.map((s) => s.ms), 0.5);
+      // Hits served from the in-process L1 need no round trip, and they can be most of the
+      // load (a 90th percentile of 211 ms was seen during the spike), so percentiles of the
+      // load say little about the spike itself; the timed write does.
+      console.log(`[chaos] latency spike: probe write ${Math.round(probeWriteMs)} ms during it; median after it ${after} ms`);
+      expect(probeWriteMs, 'the spike was real: one write during it, ms').toBeGreaterThanOrEqual(400);
+      expect(after, 'median after it, ms').toBeLessThan(probeWriteMs);
       expectCommon(r, app);
     } finally {
       setDelay(0);
