@@ -117,9 +117,30 @@ export async function readBackFile(file: string): Promise<FileReadBack> {
   return { sha256: hash.digest('hex'), records: scan.records, header: scan.header, minCreatedAt: scan.min, maxCreatedAt: scan.max };
 }
 
-/** Loads an archive file into an existing table with COPY FROM (inside the caller's transaction). */
-export async function loadFileIntoTable(client: pg.ClientBase, file: string, qualified: string): Promise<number> {
-  const copy = client.query(copyStreams.from(copyFromSql(qualified)));
+/** The column names on an archive file's first line (COPY's CSV header). */
+export async function readFileHeader(file: string): Promise<string[]> {
+  const scanner = new CsvScanner('created_at');
+  const gunzip = fs.createReadStream(file).pipe(zlib.createGunzip());
+  try {
+    for await (const chunk of gunzip) {
+      const bytes = chunk as Buffer;
+      const end = bytes.indexOf(0x0a); // our column names hold no newline, quoted or not
+      scanner.push(end >= 0 ? bytes.subarray(0, end + 1) : bytes);
+      if (end >= 0) break;
+    }
+    return [...scanner.finish().header];
+  } finally {
+    gunzip.destroy();
+  }
+}
+
+/**
+ * Loads an archive file into an existing table with COPY FROM (inside the caller's
+ * transaction). With `columns` (the file's header) a table that gained columns since the
+ * export loads it too.
+ */
+export async function loadFileIntoTable(client: pg.ClientBase, file: string, qualified: string, columns?: readonly string[]): Promise<number> {
+  const copy = client.query(copyStreams.from(copyFromSql(qualified, columns)));
   await pipeline(fs.createReadStream(file), zlib.createGunzip(), copy);
   return copy.rowCount;
 }

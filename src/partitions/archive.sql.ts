@@ -61,10 +61,13 @@ export function moveCommentsStatement(name: string): PlannedStatement {
  * of md5(row as text) per row. Any copy of the same rows (the archive loaded back, the
  * table moved to another schema) gives the same numbers; one changed value does not.
  */
-export function statsStatement(qualified: string): PlannedStatement {
+export function statsStatement(qualified: string, columns?: readonly string[]): PlannedStatement {
+  // ROW(t.a, t.b)::text is t::text when those are all of t's columns, so a month restored into
+  // a table that gained columns since is checked over the columns it was archived with.
+  const row = columns ? `ROW(${columns.map((c) => `t.${ident(c)}`).join(', ')})::text` : 't::text';
   return {
     sql: `SELECT count(*)::text AS rows, min(t.created_at)::text AS min_created_at, max(t.created_at)::text AS max_created_at, ` +
-      `COALESCE(sum(('x' || substr(md5(t::text), 1, 15))::bit(60)::bigint), 0)::text AS checksum FROM ${qualified} t`,
+      `COALESCE(sum(('x' || substr(md5(${row}), 1, 15))::bit(60)::bigint), 0)::text AS checksum FROM ${qualified} t`,
     locks: `ACCESS SHARE on ${qualified} (detached: no live query uses it)`,
   };
 }
@@ -76,8 +79,10 @@ export function copyToStatement(qualified: string, path: string): PlannedStateme
   };
 }
 
-export function copyFromSql(qualified: string): string {
-  return `COPY ${qualified} FROM STDIN WITH (FORMAT csv, HEADER true)`;
+/** With `columns` (the file's header), a table that gained columns since the export loads it; they take their defaults. */
+export function copyFromSql(qualified: string, columns?: readonly string[]): string {
+  const list = columns ? ` (${columns.map((c) => ident(c)).join(', ')})` : '';
+  return `COPY ${qualified}${list} FROM STDIN WITH (FORMAT csv, HEADER true)`;
 }
 
 export function setSchemaStatement(schema: string, name: string, target: string): PlannedStatement {
@@ -104,7 +109,16 @@ export function createScratchTableSql(scratch: string, like: string): string {
   return `CREATE TEMP TABLE ${scratch} (LIKE ${like} INCLUDING DEFAULTS) ON COMMIT DROP`;
 }
 
-/** Puts an archived month's comments back; ON CONFLICT makes a re-run after an interrupted restore safe. */
-export function reinsertCommentsSql(source: string): string {
-  return `INSERT INTO post_comments SELECT * FROM ${source} ON CONFLICT (id) DO NOTHING`;
+/**
+ * Puts an archived month's comments back; ON CONFLICT makes a re-run after an interrupted
+ * restore safe. A comment whose author or post was deleted since the archive stays out, as
+ * the cascade would have removed it (post_comments' one FK is its author; posts have none).
+ * `columns` are the source's, so comments archived before post_comments gained a column load.
+ */
+export function reinsertCommentsSql(source: string, columns: readonly string[]): string {
+  const list = columns.map((c) => ident(c)).join(', ');
+  return `INSERT INTO post_comments (${list}) SELECT ${columns.map((c) => `s.${ident(c)}`).join(', ')} FROM ${source} s ` +
+    `WHERE EXISTS (SELECT 1 FROM users u WHERE u.id = s.author_id) ` +
+    `AND EXISTS (SELECT 1 FROM status_updates p WHERE p.id = s.post_id AND p.created_at = s.post_created_at) ` +
+    `ON CONFLICT (id) DO NOTHING`;
 }

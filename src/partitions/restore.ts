@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import type pg from 'pg';
 import { ARCHIVE_SCHEMA, commentsTableOf, createRestoredTableSql, createScratchTableSql, dropTableStatement, qname, reinsertCommentsSql, setSchemaStatement } from './archive.sql.ts';
-import { loadFileIntoTable } from './archive-file.ts';
+import { loadFileIntoTable, readFileHeader } from './archive-file.ts';
 import { attachStatements, relationState, runLockedTransaction } from './create.ts';
 import { finalizeDetach } from './detach.ts';
 import { PartitionError } from './errors.ts';
@@ -9,6 +9,7 @@ import { getLedger, transition, type LedgerRow, type LedgerState } from './ledge
 import { withLockedTransaction } from './lock-retry.ts';
 import { withMaintenanceLock } from './maintenance-lock.ts';
 import { parsePartitionName } from './naming.ts';
+import { columnsOf, fitToParent } from './restore-fit.ts';
 import { SESSION_SETTINGS_SQL, statsDiff, tableStats, type TableStats } from './stats.ts';
 
 export interface RestoreResult {
@@ -17,6 +18,10 @@ export interface RestoreResult {
   readonly source: 'attached' | 'detached' | 'schema' | 'file';
   readonly rows: number;
   readonly comments: number | null;
+  /** Columns the parent gained since the month was archived, added with their defaults. */
+  readonly addedColumns: readonly string[];
+  /** Rows deleted (or keys cleared) as ON DELETE would have, their parent row deleted since the archive. */
+  readonly settledOrphans: number;
   readonly retainUntil: string;
 }
 
@@ -46,11 +51,14 @@ async function bringBackTable(client: pg.ClientBase, row: LedgerRow): Promise<Re
   }
   // One transaction: a failed or mismatching load leaves nothing behind.
   const expected = expectedStats(row);
+  const header = await readFileHeader(row.archive_path);
   await client.query('BEGIN');
   try {
     await client.query(createRestoredTableSql(name, row.parent));
-    await loadFileIntoTable(client, row.archive_path, qname('public', name));
-    const problems = expected ? statsDiff(expected, await tableStats(client, qname('public', name)), `${name} restored`) : [];
+    await expectColumns(client, qname('public', name), header, `${name}'s archive file`);
+    await loadFileIntoTable(client, row.archive_path, qname('public', name), header);
+    // Over the file's columns: the ledger's checksum was taken before any column was added since.
+    const problems = expected ? statsDiff(expected, await tableStats(client, qname('public', name), header), `${name} restored`) : [];
     if (problems.length > 0) throw new PartitionError('PARTITION_VERIFY_FAILED', problems.join('; '));
     await client.query('COMMIT');
   } catch (err) {
@@ -58,6 +66,15 @@ async function bringBackTable(client: pg.ClientBase, row: LedgerRow): Promise<Re
     throw err;
   }
   return 'file';
+}
+
+/** Refuses a file whose columns the table lacks (the parent dropped one since the export), naming them. */
+async function expectColumns(client: pg.ClientBase, qualified: string, header: readonly string[], what: string): Promise<void> {
+  const have = new Set(await columnsOf(client, qualified));
+  const unknown = header.filter((c) => !have.has(c));
+  if (unknown.length > 0) {
+    throw new PartitionError('PARTITION_STATE', `${what} has column(s) ${unknown.join(', ')} that ${qualified} no longer has; nothing restored`);
+  }
 }
 
 /** Puts the month's comments back into post_comments and forgets the side table. */
@@ -69,14 +86,18 @@ async function restoreComments(client: pg.ClientBase, row: LedgerRow): Promise<n
   if (where === 'archived' || where === 'detached') {
     source = qname(where === 'archived' ? ARCHIVE_SCHEMA : 'public', side);
   } else if (row.comment_path && fs.existsSync(row.comment_path)) {
+    const header = await readFileHeader(row.comment_path);
     await client.query(createScratchTableSql('bgc_restore_comments', 'post_comments'));
-    await loadFileIntoTable(client, row.comment_path, 'bgc_restore_comments');
+    await expectColumns(client, 'bgc_restore_comments', header, `${row.partition_name}'s comments file`);
+    await loadFileIntoTable(client, row.comment_path, 'bgc_restore_comments', header);
     source = 'bgc_restore_comments';
   } else {
     return 0; // already restored by an earlier, interrupted restore (or the month had none)
   }
   // ON CONFLICT: a restore interrupted after this insert but before the ledger update re-runs safely.
-  const res = await client.query(reinsertCommentsSql(source));
+  const live = new Set(await columnsOf(client, qname('public', 'post_comments')));
+  const columns = (await columnsOf(client, source)).filter((c) => live.has(c));
+  const res = await client.query(reinsertCommentsSql(source, columns));
   if (source !== 'bgc_restore_comments') await client.query(dropTableStatement(source).sql);
   return res.rowCount ?? 0;
 }
@@ -97,13 +118,16 @@ export async function restorePartition(client: pg.ClientBase, name: string, opts
     if (!row) throw new PartitionError('PARTITION_MISSING', `${name} is not in the partition ledger (never archived)`);
     if (!RESTORABLE.includes(row.state)) throw new PartitionError('PARTITION_STATE', `${name} is ${row.state}; nothing to restore`);
     const source = await bringBackTable(client, row);
+    let fit = { addedColumns: [] as readonly string[], settledOrphans: 0 };
     if (source !== 'attached') {
       const expected = expectedStats(row);
       if (expected && source !== 'file') {
         const problems = statsDiff(expected, await tableStats(client, qname('public', name)), name);
         if (problems.length > 0) throw new PartitionError('PARTITION_VERIFY_FAILED', problems.join('; '));
       }
-      // ATTACH re-creates the foreign keys the archive cycle dropped and validates them.
+      // Columns added since, rows whose parent is gone, and the parent's FKs validated on the
+      // table alone: ATTACH then adopts them and checks no row under its locks.
+      fit = await fitToParent(client, parsed.table, name);
       await runLockedTransaction(client, `attach ${name}`, attachStatements(parsed.table, parsed.month));
     }
     const keepDays = opts.keepDays ?? 30;
@@ -114,6 +138,6 @@ export async function restorePartition(client: pg.ClientBase, name: string, opts
       return n;
     });
     const { rows } = await client.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${qname('public', name)}`);
-    return { partition: name, source, rows: Number(rows[0]?.n ?? 0), comments, retainUntil: retainUntil.toISOString() };
+    return { partition: name, source, rows: Number(rows[0]?.n ?? 0), comments, ...fit, retainUntil: retainUntil.toISOString() };
   });
 }

@@ -15,9 +15,10 @@ export interface TableStats {
  */
 export const SESSION_SETTINGS_SQL = `SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'postgres'; SET extra_float_digits = 1; SET statement_timeout = 0`;
 
-export async function tableStats(client: pg.ClientBase, qualified: string): Promise<TableStats> {
+/** With `columns`, the checksum covers only those (the columns an archive file was written with). */
+export async function tableStats(client: pg.ClientBase, qualified: string, columns?: readonly string[]): Promise<TableStats> {
   const { rows } = await client.query<{ rows: string; min_created_at: string | null; max_created_at: string | null; checksum: string }>(
-    statsStatement(qualified).sql);
+    statsStatement(qualified, columns).sql);
   const r = rows[0];
   if (!r) throw new Error(`no stats row for ${qualified}`);
   return { rows: Number(r.rows), minCreatedAt: r.min_created_at, maxCreatedAt: r.max_created_at, checksum: r.checksum };

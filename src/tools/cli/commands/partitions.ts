@@ -98,6 +98,10 @@ export function register(program: Command): void {
       progressLine(`restoring ${partition}`);
       const result = await withSession((c) => restorePartition(c, partition, { keepDays }));
       if (opts.json) printJson(result);
-      else process.stdout.write(`${result.partition} restored from ${result.source}: ${result.rows} rows${result.comments !== null ? `, ${result.comments} comments` : ''}; kept until ${result.retainUntil}\n`);
+      else {
+        const added = result.addedColumns.length > 0 ? `; columns added since the archive: ${result.addedColumns.join(', ')}` : '';
+        const orphans = result.settledOrphans > 0 ? `; ${result.settledOrphans} rows whose parent row was deleted since were removed, as ON DELETE would have` : '';
+        process.stdout.write(`${result.partition} restored from ${result.source}: ${result.rows} rows${result.comments !== null ? `, ${result.comments} comments` : ''}${added}${orphans}; kept until ${result.retainUntil}\n`);
+      }
     });
 }
