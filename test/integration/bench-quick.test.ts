@@ -52,7 +52,13 @@ describe('bgc bench --quick', () => {
         for (const section of [workloads, baseline]) {
           const w = obj(section[name]);
           for (const f of FIELDS) expect(w, `${name}.${f}`).toHaveProperty(f);
-          expect(w.errors, `${name}: ${JSON.stringify(w.sample_errors)}`).toBe(0);
+          // A 503 is the admission guard's answer when other test files hold the cores (one
+          // OVERLOADED profile read in ~3,000 was seen in CI): allowed, but at most 1% of the
+          // requests. Every other failure (4xx, 500, socket errors, timeouts) is a bug.
+          const refused = obj(w.status_counts)['503'] as number | undefined ?? 0;
+          if (refused > 0) console.log(`[bench-quick] ${name}: ${refused} of ${w.requests as number} refused with 503 (${JSON.stringify(w.sample_errors)})`);
+          expect((w.errors as number) - refused, `${name}: ${JSON.stringify(w.sample_errors)}`).toBe(0);
+          expect(refused, `${name}: refusals`).toBeLessThanOrEqual(Math.ceil((w.requests as number) * 0.01));
           expect(w.rps as number).toBeGreaterThan(0);
           expect(w.p99_ms as number).toBeGreaterThanOrEqual(w.p50_ms as number);
           expect(Object.keys(obj(w.max_pg_connections))).toContain('primary');
