@@ -72,7 +72,7 @@ export class RealtimeHub {
     this.#subs = new Subscriptions(d.bus, SUBSCRIBE_WAIT_MS);
     this.delivery = new Delivery({ registry: this.registry, bus: d.bus, metrics: d.metrics, relationships: d.relationships, profiles: d.profiles, repo: d.repo, logger: this.#log });
     this.#frames = new FrameHandler({
-      registry: this.registry, subscriptions: this.#subs, delivery: this.delivery, repo: d.repo, sync: new SyncReader(d.repo),
+      registry: this.registry, subscriptions: this.#subs, delivery: this.delivery, repo: d.repo, sync: new SyncReader(d.repo, Math.floor(d.settings.maxBufferedBytes / 2)),
       metrics: d.metrics, logger: this.#log, typing: { perSecond: d.settings.typingPerSecond, burst: TYPING_BURST },
     });
     d.bus.onMessage((kind, id, frame) => this.delivery.onBusMessage(kind, id, frame));

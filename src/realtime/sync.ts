@@ -42,7 +42,14 @@ export class SyncError extends Error {
 export class SyncReader {
   #lsn: { at: number; value: Promise<string | undefined> } | undefined;
 
-  constructor(private readonly repo: RealtimeRepository) {}
+  /**
+   * `maxPageBytes`: a page is cut (and continues by `next_cursor`) once its items reach this
+   * many bytes. Pages were bounded by count only, and the socket refuses a frame past its
+   * send buffer (BGC_REALTIME_MAX_BUFFERED_BYTES) by closing it as a slow consumer: 100
+   * missed 4,000-character messages made a page of about 420 KB against 256 KiB, so a
+   * healthy client was closed, reconnected, asked the same page and was closed again.
+   */
+  constructor(private readonly repo: RealtimeRepository, private readonly maxPageBytes = Number.POSITIVE_INFINITY) {}
 
   /** One page, as a serialised `sync` event. Throws SyncError for a bad request. */
   async page(userId: string, req: SyncRequest): Promise<string> {
@@ -60,12 +67,13 @@ export class SyncReader {
     } else {
       items = await this.repo.missedDirect(userId, after, limit, ctx);
     }
-    const last = items[items.length - 1];
+    const kept = withinBytes(items, this.maxPageBytes);
+    const last = kept[kept.length - 1];
     return events.sync({
       request_id: req.request_id,
       room_id: req.room_id?.toLowerCase() ?? null,
-      items,
-      next_cursor: items.length === limit && last ? `${last.created_at}|${last.id}` : null,
+      items: kept,
+      next_cursor: (kept.length < items.length || items.length === limit) && last ? `${last.created_at}|${last.id}` : null,
     });
   }
 
@@ -76,6 +84,19 @@ export class SyncReader {
     }
     return this.#lsn.value;
   }
+}
+
+/** The leading items whose JSON fits in `maxBytes` (always at least one, so a page always moves on). */
+function withinBytes<T extends object>(items: readonly T[], maxBytes: number): T[] {
+  if (!Number.isFinite(maxBytes)) return [...items];
+  let bytes = 0;
+  const out: T[] = [];
+  for (const item of items) {
+    bytes += Buffer.byteLength(JSON.stringify(item)) + 1;
+    if (bytes > maxBytes && out.length > 0) break;
+    out.push(item);
+  }
+  return out;
 }
 
 function position(req: SyncRequest): Position {

@@ -56,7 +56,7 @@ LIMIT $4`,
   }),
   missedRoom: defineQuery({
     name: 'realtime.missed_room',
-    description: "Realtime `sync` of one room: its messages after a (created_at, id) position, oldest first, with sender summaries, leaving out senders with a block in either direction with the reader (blocked users get nothing about each other), messages a moderator hid and those of suspended accounts. messages_room_history_idx walked forward.",
+    description: "Realtime `sync` of one room: its messages after a (created_at, id) position, oldest first, with sender summaries, leaving out senders with a block in either direction with the reader (blocked users get nothing about each other), messages a moderator hid and those of suspended accounts; nothing of a deactivated room. messages_room_history_idx walked forward.",
     target: 'replica',
     timeBounded: true,
     sample: {
@@ -72,6 +72,7 @@ FROM (
   WHERE m.room_id = $1
     AND m.created_at >= $2::timestamptz
     AND (m.created_at, m.id) > ($2::timestamptz, $3::uuid)
+    AND EXISTS (SELECT 1 FROM chat_rooms r WHERE r.id = $1 AND r.is_active) -- a deactivated room's history answers 404 on REST too
     AND m.hidden_at IS NULL -- hidden by a moderator (migration 0014)
     AND EXISTS (SELECT 1 FROM users su WHERE su.id = m.sender_id AND su.is_active) -- not from a suspended account
     AND NOT EXISTS (

@@ -133,6 +133,24 @@ describe('moderation and real-time delivery', () => {
     expect(room).not.toContain(roomMsgs[1]?.id);
   });
 
+  it("a deactivated room's messages are not returned by sync, as its REST history answers 404", async () => {
+    const [a, b] = await Promise.all([register('rtm_room_a'), register('rtm_room_b')]);
+    const roomId = crypto.randomUUID();
+    await sql(`INSERT INTO chat_rooms (id, name) VALUES ($1, 'rtm closing room')`, [roomId]);
+    const msgs: Msg[] = [];
+    for (const content of ['first', 'second']) {
+      const r = await call<Msg>('POST', `/api/chat/rooms/${roomId}/messages`, { token: a.token, body: { content } });
+      expect(r.status).toBe(201);
+      msgs.push(r.body);
+    }
+    const bc = await connect(b);
+    expect(await syncAll(bc, msgs[0]?.id ?? '', roomId)).toContain(msgs[1]?.id);
+    await sql('UPDATE chat_rooms SET is_active = false WHERE id = $1', [roomId]);
+    expect((await call('GET', `/api/chat/rooms/${roomId}/history`, { token: b.token })).status).toBe(404);
+    // Before: sync still returned the room's messages.
+    expect(await syncAll(bc, msgs[0]?.id ?? '', roomId)).toEqual([]);
+  });
+
   it("a suspended account's messages are neither synced nor pushed, and its own socket closes", async () => {
     const [a, b, c] = await Promise.all([register('rtm_sa'), register('rtm_sb'), register('rtm_sc')]);
     const conv = await call<{ id: string }>('POST', '/api/chat/conversations', { token: a.token, body: { recipient_id: b.id } });
