@@ -70,6 +70,25 @@ export function requireText(content: string, what: string): string {
   return content;
 }
 
+/** How deep free-form JSON (profile metadata) may nest: objects and arrays inside each other. */
+export const MAX_JSON_DEPTH = 8;
+
+/**
+ * Refuses JSON nested deeper than `maxDepth`. The body parser accepts any depth (V8's
+ * JSON.parse does not recurse) and the schema checks only the top level, so 30,000 nested
+ * arrays (60 KB) reached JSON.stringify, which recursed past the stack (a 500), and deeper
+ * still PostgreSQL's jsonb parser (54001, a 500). Iterative, so it cannot overflow itself.
+ */
+export function requireShallowJson(value: unknown, what: string, maxDepth = MAX_JSON_DEPTH): void {
+  const stack: Array<{ v: unknown; depth: number }> = [{ v: value, depth: 0 }];
+  while (stack.length > 0) {
+    const { v, depth } = stack.pop() as { v: unknown; depth: number };
+    if (v === null || typeof v !== 'object') continue;
+    if (depth >= maxDepth) throw new AppError('VALIDATION_FAILED', `${what} must not nest deeper than ${maxDepth} levels`);
+    for (const child of Array.isArray(v) ? v : Object.values(v)) stack.push({ v: child, depth: depth + 1 });
+  }
+}
+
 export function notSelf(userId: string, targetId: string, action: string): void {
   if (userId === targetId) throw new AppError('VALIDATION_FAILED', `You cannot ${action} yourself`);
 }

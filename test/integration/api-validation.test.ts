@@ -125,6 +125,18 @@ describe('malformed input, route by route', () => {
     expectError(await put({ birthdate: '1990-02-30' }), 400, 'VALIDATION_FAILED');
     expectError(await put({ privacy_level: 'secret' }), 400, 'VALIDATION_FAILED');
     expectError(await put({ user_id: other.id }), 400, 'VALIDATION_FAILED');
+    // Nested deeper than 8 levels; 30,000 levels (60 KB, under the body limit) made
+    // JSON.stringify overflow the stack: a 500. Sent raw: JSON.stringify cannot write it either.
+    expectError(await put({ metadata: { a: { b: { c: { d: { e: { f: { g: { h: { i: 1 } } } } } } } } } }), 400, 'VALIDATION_FAILED');
+    const deep = await t.app.inject({
+      method: 'PUT', url: '/api/profiles/me',
+      headers: { authorization: `Bearer ${u.token}`, 'content-type': 'application/json' },
+      payload: `{"metadata":{"a":${'['.repeat(30_000)}${']'.repeat(30_000)}}}`,
+    });
+    expect(deep.statusCode, deep.body).toBe(400);
+    expect((JSON.parse(deep.body) as { error: { code: string } }).error.code).toBe('VALIDATION_FAILED');
+    // Eight levels are fine.
+    expect((await put({ metadata: { a: { b: { c: { d: { e: { f: { g: { h: 1 } } } } } } } } })).status).toBe(200);
   });
 
   it('GET /api/search', async () => {

@@ -25,7 +25,7 @@ export const ProfilePatchBody = Type.Object({
   lng: Type.Optional(OrNull(Type.Number({ minimum: -180, maximum: 180 }))),
   roles: Tags,
   interests: Tags,
-  metadata: Type.Optional(Type.Object({}, { additionalProperties: true, maxProperties: 50, description: 'Free-form attributes, searchable by containment' })),
+  metadata: Type.Optional(Type.Object({}, { additionalProperties: true, maxProperties: 50, description: 'Free-form attributes (at most 50 keys, objects and arrays nested at most 8 levels), searchable by containment' })),
   privacy_level: Type.Optional(Privacy),
 }, { additionalProperties: false, description: 'Only the keys present change; null clears a field' });
 

@@ -3,7 +3,7 @@ import type { Logger } from '../../logging/logger.ts';
 import { AppError } from '../../errors/app-error.ts';
 import type { ProfileRepository } from '../../repositories/profiles.repository.ts';
 import type { WriteHooks } from '../hooks.ts';
-import { noteWriteAnd, type Written } from '../support.ts';
+import { noteWriteAnd, requireShallowJson, type Written } from '../support.ts';
 import { ageFrom } from '../age.ts';
 import { toProfileView, type ProfileReader, type ProfileView } from './profile-reader.ts';
 import { relationshipStatus, type RelationshipReader, type RelationshipStatus } from './relationship-reader.ts';
@@ -89,6 +89,7 @@ export class ProfileService {
       throw new AppError('VALIDATION_FAILED', 'lat and lng must be given together');
     }
     if (typeof patch.birthdate === 'string') validateBirthdate(patch.birthdate);
+    if (patch.metadata !== undefined) requireShallowJson(patch.metadata, 'metadata');
     if (patch.interests) p.interests = normaliseTags(patch.interests);
     if (patch.roles) p.roles = normaliseTags(patch.roles);
     const row = await this.d.profiles.update(userId, p);
