@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { BusDriver, CreateBusDriverResult } from 'bentocache/types';
 import { createRedis, disconnectRedis, type RedisTarget } from './redis-connection.ts';
+import { boundedSubscriberCommand, SubscriberLiveness } from './subscriber-liveness.ts';
 
 /**
  * The bus that keeps every instance's L1 coherent (bentocache's bus, our transport).
@@ -22,6 +23,8 @@ type Deliver = (payload: unknown) => void;
 
 export class RedisBusHub {
   readonly subscriber: Redis;
+  /** A subscriber gone silent would miss peers' invalidations without ever saying so. */
+  readonly #liveness: SubscriberLiveness;
   readonly #handlers = new Map<string, Map<string, Deliver>>();
   readonly #reconnectCallbacks: Array<() => void> = [];
   #observer: ((channel: string, payload: unknown) => void) | undefined;
@@ -44,6 +47,7 @@ export class RedisBusHub {
       this.#wasLost = false;
       for (const cb of this.#reconnectCallbacks) cb();
     });
+    this.#liveness = new SubscriberLiveness(this.subscriber);
   }
 
   /** Sees every peer message (channel without the namespace prefix) before it is delivered. */
@@ -80,7 +84,8 @@ export class RedisBusHub {
     byBus?.delete(busId);
     if (byBus && byBus.size === 0) {
       this.#handlers.delete(full);
-      if (this.subscriber.status === 'ready') await this.subscriber.unsubscribe(full);
+      // Bounded: over a silent link the reply never comes, and shutdown waited on it for good.
+      if (this.subscriber.status === 'ready') await boundedSubscriberCommand(this.subscriber.unsubscribe(full));
     }
   }
 
@@ -103,7 +108,10 @@ export class RedisBusHub {
     }
   }
 
-  disconnect(): void { disconnectRedis(this.subscriber); }
+  disconnect(): void {
+    this.#liveness.stop();
+    disconnectRedis(this.subscriber);
+  }
 
   /** A bentocache bus driver bound to this hub (one per store). */
   driver(retryQueueMaxSize: number): CreateBusDriverResult {

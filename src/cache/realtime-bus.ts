@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import { closeRedis, createRedis, disconnectRedis, RedisHealth, type RedisTarget } from './redis-connection.ts';
 import { PresenceStore } from './presence-store.ts';
 import { SameTickBatch } from './same-tick-batch.ts';
+import { boundedSubscriberCommand, SUBSCRIBER_PING_DEADLINE_MS, SubscriberLiveness } from './subscriber-liveness.ts';
 
 /**
  * Redis pub/sub for real-time delivery (src/realtime), sharded by recipient: one plain
@@ -35,6 +36,7 @@ return #ARGV / 2`;
 type PublishingRedis = Redis & { bgcPublishAll(numKeys: number, ...channelFramePairs: string[]): Promise<number> };
 
 interface Publication { readonly channel: string; readonly frame: string }
+
 export type BusMessageHandler = (kind: ChannelKind, id: string, frame: string) => void;
 
 export interface RealtimeBusOptions {
@@ -60,6 +62,8 @@ export class RealtimeBus {
   #handler: BusMessageHandler = () => undefined;
   #lostAt: number | undefined;
   #closed = false;
+  /** A subscriber that went silent is dropped, so it reconnects and `onResubscribed` fires. */
+  readonly #liveness: SubscriberLiveness;
 
   constructor(opts: RealtimeBusOptions) {
     this.#userPrefix = `${opts.namespace}:rt:u:`;
@@ -85,6 +89,7 @@ export class RealtimeBus {
       this.#lostAt = undefined;
       if (lostAt !== undefined && !this.#closed) for (const fn of this.#resubscribed) fn(Date.now() - lostAt);
     });
+    this.#liveness = new SubscriberLiveness(this.#subscriber, () => { this.#lostAt ??= Date.now() - SUBSCRIBER_PING_DEADLINE_MS; });
   }
 
   /** Waits (bounded) for the subscriber; false means "running without Redis for now". */
@@ -121,7 +126,7 @@ export class RealtimeBus {
 
   async unsubscribe(kind: ChannelKind, id: string): Promise<void> {
     if (this.#closed) return;
-    await this.#subscriber.unsubscribe(this.#channel(kind, id));
+    await boundedSubscriberCommand(this.#subscriber.unsubscribe(this.#channel(kind, id)));
   }
 
   /**
@@ -152,6 +157,7 @@ export class RealtimeBus {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#liveness.stop();
     disconnectRedis(this.#subscriber);
     if (this.#ownsPublisher) await closeRedis(this.#publisher);
   }
