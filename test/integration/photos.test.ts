@@ -5,6 +5,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectError, registerUser, startTestApp, type ApiResponse, type PageBody, type TestApp, type TestUser } from '../helpers/app.ts';
 import { lsnHeaders } from '../helpers/write-position.ts';
+import { DbUnavailableError } from '../../src/db/errors.ts';
 
 /**
  * Photos (issue 20) on the real stack: upload (type from the bytes, EXIF location
@@ -145,6 +146,31 @@ describe('uploading photos', () => {
       .then((r) => ({ status: r.statusCode, body: JSON.parse(r.body) as unknown, headers: r.headers, lsn: undefined })), 401, 'UNAUTHENTICATED');
     expect(await rowsOf(u.id)).toBe(0);
     expect(filesOf(u.id)).toEqual([]);
+  });
+});
+
+describe('an upload whose row may have committed', () => {
+  it('a connection lost after the insert committed leaves neither the row nor the files', async () => {
+    const u = await registerUser(t, 'ph_lost');
+    // The real insert commits, then the answer is lost (a failover, the client-side bound).
+    const repo = (t.rt.deps.services.photos as unknown as { d: { photos: { insert(p: unknown): Promise<unknown> } } }).d.photos;
+    const insert = repo.insert.bind(repo);
+    repo.insert = async (p: unknown) => {
+      await insert(p);
+      throw new DbUnavailableError('DB_UNAVAILABLE', 'Connection terminated unexpectedly', 'primary');
+    };
+    let res: ApiResponse<PhotoBody>;
+    try {
+      res = await upload(u, await jpegWithLocation(64, 48), 'image/jpeg');
+    } finally {
+      repo.insert = insert;
+    }
+    expect(res.status).toBe(503);
+    // Before: the files were removed and the committed row stayed, listed in the gallery and 404 for good.
+    expect(await rowsOf(u.id)).toBe(0);
+    expect(filesOf(u.id)).toEqual([]);
+    expect((await upload(u, await jpegWithLocation(64, 48), 'image/jpeg')).status).toBe(201);
+    expect(await rowsOf(u.id)).toBe(1);
   });
 });
 

@@ -124,12 +124,13 @@ export class ChatImageService {
     return { value: { image: toChatImage(row), message }, lsn };
   }
 
-  /** A failed upload: the row (if written) and both files go. */
+  /** A failed upload: the row (if written) goes, and the files only once the row is known to be gone. */
   async #undo(uploaderId: string, id: string): Promise<void> {
-    await this.d.images.remove(id, uploaderId).catch((e: unknown) => {
-      this.d.logger?.warn({ err: e instanceof Error ? e.message : String(e), imageId: id }, 'could not remove the row of a failed chat image upload');
+    const rowGone = await this.d.images.remove(id, uploaderId).then(() => true, (e: unknown) => {
+      this.d.logger?.warn({ err: e instanceof Error ? e.message : String(e), imageId: id }, 'could not remove the row of a failed chat image upload; files kept');
+      return false;
     });
-    await this.#removeFiles(uploaderId, id);
+    if (rowGone) await this.#removeFiles(uploaderId, id);
   }
 
   async #removeFiles(uploaderId: string, id: string): Promise<void> {

@@ -29,8 +29,9 @@ const keyOf = imageKey;
  * A gallery of photos per profile. Who may see a photo is who may see its owner's profile
  * (ProfileService.get: blocks, privacy level, moderation), checked on every list and
  * every file. Uploads are processed (image-processing.ts) before anything is stored; the
- * files are written before the row and removed again if the row fails, so a refused or
- * failed upload leaves neither a file nor a row.
+ * files are written before the row. If the row fails, it is deleted (it may have committed
+ * before the connection broke) and then the files, so a refused or failed upload leaves
+ * neither; if even that delete fails, the files stay with whatever row may exist.
  */
 export class PhotoService {
   constructor(private readonly d: PhotoDeps) {}
@@ -46,17 +47,33 @@ export class PhotoService {
     try {
       await this.d.storage.put(keys[0], img.image);
       await this.d.storage.put(keys[1], img.thumb);
+    } catch (err) {
+      await this.#removeFiles(keys);
+      throw err;
+    }
+    try {
       row = await this.d.photos.insert({
         id, owner_id: ownerId, content_type: img.contentType, bytes: img.image.length, width: img.width, height: img.height, thumb_bytes: img.thumb.length,
       });
     } catch (err) {
-      await Promise.all(keys.map((k) => this.d.storage.delete(k).catch((e: unknown) => {
-        this.d.logger?.warn({ err: e instanceof Error ? e.message : String(e), key: k }, 'could not remove the file of a failed upload');
-      })));
+      // A lost connection (a failover, the client-side statement bound) may come after the
+      // row committed: removing only the files left a gallery entry that answered 404 for
+      // good. So the row goes first, and the files only once it is known to be gone.
+      const rowGone = await this.d.photos.remove(id, ownerId).then(() => true, (e: unknown) => {
+        this.d.logger?.warn({ err: e instanceof Error ? e.message : String(e), photoId: id }, 'failed upload: its row may exist, files kept');
+        return false;
+      });
+      if (rowGone) await this.#removeFiles(keys);
       throw err;
     }
     const lsn = await noteWrite(this.d.db, this.d.logger, ownerId);
     return { value: toPhoto(row), lsn };
+  }
+
+  async #removeFiles(keys: readonly string[]): Promise<void> {
+    await Promise.all(keys.map((k) => this.d.storage.delete(k).catch((e: unknown) => {
+      this.d.logger?.warn({ err: e instanceof Error ? e.message : String(e), key: k }, 'could not remove the file of a failed upload');
+    })));
   }
 
   async gallery(viewerId: string, ownerId: string, cursor: string | undefined, limit: number | undefined, ctx: QueryContext): Promise<Page<Photo>> {
