@@ -14,3 +14,8 @@ export function maxLsn(a: string | undefined, b: string | undefined): string | u
   if (b === undefined) return a;
   return parseLsn(a) >= parseLsn(b) ? a : b;
 }
+
+/** The inverse of parseLsn ("16/B374D848"). */
+export function formatLsn(lsn: bigint): string {
+  return `${(lsn >> 32n).toString(16).toUpperCase()}/${(lsn & 0xffffffffn).toString(16).toUpperCase()}`;
+}

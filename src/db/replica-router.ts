@@ -1,5 +1,5 @@
 import type { ManagedPool } from './managed-pool.ts';
-import { parseLsn, maxLsn } from './lsn.ts';
+import { formatLsn, parseLsn, maxLsn } from './lsn.ts';
 import { systemQueries } from './system-queries.ts';
 import { DbUnavailableError } from './errors.ts';
 import { FallbackBudget } from './fallback-budget.ts';
@@ -67,6 +67,16 @@ const READMIT_STREAK = 3;
 const STALE_BYTES = 64 * 1024 * 1024;
 /** At most this many of the primary's polled positions are kept (see #behindFor). */
 const MAX_PRIMARY_SAMPLES = 256;
+/**
+ * A client's X-BGC-LSN more than this past the primary's newest sampled position names WAL
+ * that cannot exist yet (the sample is at most a poll old, and no primary writes a GiB in
+ * that time here); it is clamped to the sample. A forged `FFFFFFFF/FFFFFFFF` otherwise made
+ * every read of the request poll a replica for the whole wait and then read the primary,
+ * outside the primary fallback budget.
+ */
+const CLIENT_LSN_SLACK = 1n << 30n;
+/** Samples older than this are not trusted to clamp with (the primary may be unreachable). */
+const CLAMP_SAMPLE_MAX_AGE_MS = 5_000;
 
 /**
  * Chooses a node for each replica-ok read (docs/ARCHITECTURE.md, "Replica routing").
@@ -371,10 +381,19 @@ export class ReplicaRouter {
     let p = this.#ctxLsn.get(ctx);
     if (!p) {
       const fromStore = ctx.userId ? this.#lsnStore.get(ctx.userId).catch(() => undefined) : Promise.resolve(undefined);
-      p = fromStore.then((stored) => maxLsn(stored, ctx.minLsn));
+      const claimed = this.#plausibleClientLsn(ctx.minLsn);
+      p = fromStore.then((stored) => maxLsn(stored, claimed));
       this.#ctxLsn.set(ctx, p);
     }
     return p;
+  }
+
+  /** The client's LSN, or the primary's newest sampled position where the client's is past any that can exist. */
+  #plausibleClientLsn(lsn: string | undefined): string | undefined {
+    if (lsn === undefined) return undefined;
+    const newest = this.#primarySamples[this.#primarySamples.length - 1];
+    if (!newest || this.#now() - newest.at > CLAMP_SAMPLE_MAX_AGE_MS) return lsn;
+    return parseLsn(lsn) > newest.lsn + CLIENT_LSN_SLACK ? formatLsn(newest.lsn) : lsn;
   }
 
   async choose(query: string, ctx: QueryContext, tried: ReadonlySet<ManagedPool>): Promise<RouteDecision> {
