@@ -1,6 +1,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { PhotoStorage } from './photo-storage.ts';
+import { StorageUnavailableError } from './storage-errors.ts';
 
 const KEY = /^[0-9a-f-]{36}\/[0-9a-f-]{36}(\.thumb)?$/;
 
@@ -14,14 +15,14 @@ export class LocalFsStorage implements PhotoStorage {
 
   async put(key: string, bytes: Buffer): Promise<void> {
     const file = this.#file(key);
-    await fs.mkdir(path.dirname(file), { recursive: true });
     const tmp = `${file}.tmp-${process.pid}-${Date.now()}`;
     try {
+      await fs.mkdir(path.dirname(file), { recursive: true });
       await fs.writeFile(tmp, bytes, { flag: 'wx' });
       await fs.rename(tmp, file);
     } catch (err) {
-      await fs.rm(tmp, { force: true });
-      throw err;
+      await fs.rm(tmp, { force: true }).catch(() => undefined);
+      throw unavailable(err);
     }
   }
 
@@ -30,12 +31,12 @@ export class LocalFsStorage implements PhotoStorage {
       return await fs.readFile(this.#file(key));
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-      throw err;
+      throw unavailable(err);
     }
   }
 
   async delete(key: string): Promise<void> {
-    await fs.rm(this.#file(key), { force: true });
+    await fs.rm(this.#file(key), { force: true }).catch((err: unknown) => { throw unavailable(err); });
   }
 
   /** Keys are made by the service from UUIDs; anything else is refused, so no key can leave the root. */
@@ -43,4 +44,14 @@ export class LocalFsStorage implements PhotoStorage {
     if (!KEY.test(key)) throw new Error(`invalid photo storage key: ${key}`);
     return path.join(this.root, key);
   }
+}
+
+/**
+ * A full disk (ENOSPC), too many open files (EMFILE), a permission or I/O error: the store
+ * cannot serve now, which is a 503 with Retry-After (as for S3), not a 500.
+ */
+function unavailable(err: unknown): Error {
+  if (err instanceof StorageUnavailableError) return err;
+  const code = (err as NodeJS.ErrnoException).code;
+  return code === undefined ? (err as Error) : new StorageUnavailableError(`The photo store is unavailable: ${code}`, { cause: err });
 }
