@@ -174,6 +174,27 @@ describe('an upload whose row may have committed', () => {
   });
 });
 
+describe('concurrent uploads', () => {
+  it('decode one at a time: past the few that may wait, an upload is refused with 503 OVERLOADED and leaves nothing', async () => {
+    const u = await registerUser(t, 'ph_many');
+    const big = await sharp({ create: { width: 3000, height: 2000, channels: 3, background: '#000', noise: { type: 'gaussian', mean: 128, sigma: 40 } } }).jpeg().toBuffer();
+    const results = await Promise.all(Array.from({ length: 16 }, () => upload(u, big, 'image/jpeg')));
+    const statuses = results.map((r) => r.status);
+    console.log(`16 concurrent uploads: ${JSON.stringify(statuses)}`);
+    const refused = results.filter((r) => r.status === 503);
+    // Before: all 16 decoded at once on the shared thread pool.
+    expect(refused.length).toBeGreaterThanOrEqual(1);
+    for (const r of refused) {
+      expect((r.body as unknown as { error: { code: string } }).error.code).toBe('OVERLOADED');
+      expect(Number(r.headers['retry-after'])).toBeGreaterThan(0);
+    }
+    const stored = results.filter((r) => r.status === 201).length;
+    expect(stored + refused.length).toBe(16);
+    expect(await rowsOf(u.id)).toBe(stored);
+    expect(filesOf(u.id).length).toBe(2 * stored);
+  }, 60_000);
+});
+
 describe('galleries', () => {
   it("follow the owner's profile privacy and blocks; only the owner deletes", async () => {
     const [owner, friend, stranger] = await Promise.all([registerUser(t, 'ph_own'), registerUser(t, 'ph_fr'), registerUser(t, 'ph_str')]);

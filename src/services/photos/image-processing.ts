@@ -1,5 +1,9 @@
 import sharp from 'sharp';
 import { AppError } from '../../errors/app-error.ts';
+import { DecodeSlots } from './decode-slots.ts';
+
+/** This process's decode slots (decode-slots.ts): one upload decodes at a time. */
+const decodeSlots = new DecodeSlots();
 
 /** Largest upload accepted (the route's body limit; larger bodies get 413 before any decoding). */
 export const MAX_UPLOAD_BYTES = 8 * 1024 * 1024;
@@ -48,19 +52,23 @@ export async function processImage(bytes: Buffer): Promise<ProcessedImage> {
   if (width > MAX_SIDE || height > MAX_SIDE || width * height > MAX_PIXELS) {
     throw new AppError('PAYLOAD_TOO_LARGE', `Images may be at most ${MAX_SIDE} pixels a side and ${MAX_PIXELS} pixels in all (this one is ${width}×${height})`);
   }
-  try {
-    const oriented = sharp(bytes, options).rotate();
-    const resized = oriented.clone().resize({ width: STORED_SIDE, height: STORED_SIDE, fit: 'inside', withoutEnlargement: true });
-    const encoded = contentType === 'image/jpeg' ? resized.jpeg({ quality: 85, mozjpeg: true })
-      : contentType === 'image/png' ? resized.png({ compressionLevel: 9 })
-        : resized.webp({ quality: 85 });
-    const [image, thumb] = await Promise.all([
-      encoded.toBuffer({ resolveWithObject: true }),
-      oriented.clone().resize({ width: THUMB_SIDE, height: THUMB_SIDE, fit: 'cover' }).webp({ quality: 80 }).toBuffer(),
-    ]);
-    return { contentType, image: image.data, width: image.info.width, height: image.info.height, thumb };
-  } catch (err) {
-    // The header was fine (checked above); what fails now is the pixel data itself.
-    throw new AppError('VALIDATION_FAILED', 'The image data is corrupt or truncated', undefined, { cause: err });
-  }
+  // Refused with 503 OVERLOADED when too many uploads wait: not inside the try below, which
+  // would call it corrupt data.
+  return decodeSlots.run(async () => {
+    try {
+      const oriented = sharp(bytes, options).rotate();
+      const resized = oriented.clone().resize({ width: STORED_SIDE, height: STORED_SIDE, fit: 'inside', withoutEnlargement: true });
+      const encoded = contentType === 'image/jpeg' ? resized.jpeg({ quality: 85, mozjpeg: true })
+        : contentType === 'image/png' ? resized.png({ compressionLevel: 9 })
+          : resized.webp({ quality: 85 });
+      const [image, thumb] = await Promise.all([
+        encoded.toBuffer({ resolveWithObject: true }),
+        oriented.clone().resize({ width: THUMB_SIDE, height: THUMB_SIDE, fit: 'cover' }).webp({ quality: 80 }).toBuffer(),
+      ]);
+      return { contentType, image: image.data, width: image.info.width, height: image.info.height, thumb };
+    } catch (err) {
+      // The header was fine (checked above); what fails now is the pixel data itself.
+      throw new AppError('VALIDATION_FAILED', 'The image data is corrupt or truncated', undefined, { cause: err });
+    }
+  });
 }
