@@ -65,6 +65,8 @@ export class RealtimeHub {
   #sweepTimer: NodeJS.Timeout | undefined;
   #lastSweepAt = Date.now();
   #closed = false;
+  /** Set by closeAll (the drain): a socket upgraded after it is closed at once, not kept. */
+  #closing = false;
 
   constructor(private readonly d: RealtimeHubDeps) {
     this.#log = d.logger.child({ component: 'realtime' });
@@ -113,9 +115,15 @@ export class RealtimeHub {
   accept(socket: WebSocket, pre: { info: SessionInfo; token: string } | undefined): void {
     const conn = new RealtimeConnection(socket, this.#limits, this.d.metrics, (c) => this.#log.debug({ userId: c.userId }, 'slow consumer dropped'));
     this.registry.add(conn);
+    socket.on('close', () => this.#onClosed(conn));
+    if (this.#closing) {
+      // Its upgrade was still authenticating when the drain closed every socket: nothing
+      // else would close it, and the server's close would wait for it until the force exit.
+      conn.close(CLOSE.GOING_AWAY, 'server shutting down', 'shutdown');
+      return;
+    }
     socket.on('message', (data: RawData, isBinary: boolean) => this.#onFrame(conn, data, isBinary));
     socket.on('pong', () => conn.touch());
-    socket.on('close', () => this.#onClosed(conn));
     if (pre) {
       conn.run(() => this.#admit(conn, pre.info, pre.token));
       return;
@@ -270,6 +278,7 @@ export class RealtimeHub {
 
   /** Closes every socket (1001: reconnect elsewhere, then sync). */
   closeAll(): void {
+    this.#closing = true;
     for (const conn of [...this.registry.all]) conn.close(CLOSE.GOING_AWAY, 'server shutting down', 'shutdown');
   }
 
