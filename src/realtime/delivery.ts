@@ -47,6 +47,12 @@ export class Delivery {
   readonly #senderQueues = new Map<string, Promise<void>>();
   /** `<kind>:<id>` of channels whose publish failed; they get a `resync` once publishing works. */
   readonly #missed = new Set<string>();
+  /**
+   * Revocations whose publish failed, by token hash: sent again as revocations (a generic
+   * `resync` would leave the revoked session's sockets on other instances open until the
+   * periodic re-check, minutes, where no NOTIFY backstop runs, as with the cache off).
+   */
+  readonly #pendingRevokes = new Map<string, string>();
   #resyncTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly d: DeliveryDeps) {}
@@ -118,7 +124,14 @@ export class Delivery {
 
   /** Tells every instance holding a socket of this session to close it. */
   revoke(userId: string, tokenHash: string): void {
-    this.#publish('user', [userId], { t: Date.now(), k: 'revoke', h: tokenHash }, '');
+    this.d.bus.publish('user', [userId], encodeBusFrame({ t: Date.now(), k: 'revoke', h: tokenHash }, ''))
+      .then((failed) => failed.length === 0, () => false)
+      .then((sent) => {
+        if (sent || this.#pendingRevokes.size >= MAX_MISSED) return;
+        this.d.metrics.dropped.inc({ reason: 'publish_failed' });
+        this.#pendingRevokes.set(tokenHash, userId);
+        this.#scheduleResyncs();
+      });
   }
 
   /**
@@ -167,12 +180,18 @@ export class Delivery {
   }
 
   #scheduleResyncs(): void {
-    if (this.#resyncTimer || this.#missed.size === 0) return;
+    if (this.#resyncTimer || (this.#missed.size === 0 && this.#pendingRevokes.size === 0)) return;
     this.#resyncTimer = setTimeout(() => { this.#resyncTimer = undefined; void this.#sendResyncs(); }, RESYNC_RETRY_MS);
     this.#resyncTimer.unref();
   }
 
   async #sendResyncs(): Promise<void> {
+    const revokes = [...this.#pendingRevokes];
+    this.#pendingRevokes.clear();
+    for (const [tokenHash, userId] of revokes) {
+      const failed = await this.d.bus.publish('user', [userId], encodeBusFrame({ t: Date.now(), k: 'revoke', h: tokenHash }, '')).catch(() => [userId]);
+      if (failed.length > 0) this.#pendingRevokes.set(tokenHash, userId);
+    }
     const keys = [...this.#missed];
     this.#missed.clear();
     const frame = encodeBusFrame({ t: Date.now(), k: 'resync' }, events.resync('publish_failed'));
