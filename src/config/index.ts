@@ -161,6 +161,8 @@ export interface Config {
     readonly idleTimeoutMs: number;
     readonly authTimeoutMs: number;
     readonly typingPerSecond: number;
+    /** Prefix of real-time channels and presence keys: the cache namespace without its version, unless set. */
+    readonly namespace: string;
   };
   /** The naive "before phase 1" mode used by the benchmark's baseline. */
   readonly baseline: boolean;
@@ -331,6 +333,7 @@ function build(raw: RawEnv, problems: string[]): Config {
       idleTimeoutMs: raw.BGC_REALTIME_IDLE_TIMEOUT_MS,
       authTimeoutMs: raw.BGC_REALTIME_AUTH_TIMEOUT_MS,
       typingPerSecond: raw.BGC_REALTIME_TYPING_PER_S,
+      namespace: raw.BGC_REALTIME_NAMESPACE ?? raw.BGC_CACHE_NAMESPACE.replace(/:v\d+$/, ''),
     },
     baseline: raw.BGC_BASELINE,
     dataDir: path.resolve(projectRoot, raw.BGC_DATA_DIR ?? '.data'),

@@ -152,6 +152,10 @@ export const envSchema = z.object({
   BGC_REALTIME_AUTH_TIMEOUT_MS: intFrom(100, 120_000).default(5_000),
   // Typing indicators forwarded per user per second (burst 3); the rest are dropped.
   BGC_REALTIME_TYPING_PER_S: z.coerce.number().min(0.01).max(100).default(1),
+  // Prefix of the real-time channels and presence keys in Redis. Default: BGC_CACHE_NAMESPACE
+  // without a trailing version (bgc:v1 → bgc), so bumping the cache's version to reset the
+  // cache does not split real-time delivery between old and new instances during the roll.
+  BGC_REALTIME_NAMESPACE: z.string().regex(/^[a-z0-9:_-]+$/i).optional(),
 });
 
 export type RawEnv = z.infer<typeof envSchema>;

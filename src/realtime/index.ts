@@ -34,7 +34,7 @@ export async function startRealtime(config: Config, deps: {
   db: Database; services: Services; metrics: Metrics; logger: Logger; shared?: RealtimeBusOptions['shared']; name?: string;
 }): Promise<Realtime | undefined> {
   if (!config.realtime.enabled) return undefined;
-  const bus = new RealtimeBus({ url: config.redis, namespace: config.cache.namespace, name: deps.name ?? 'api', shared: deps.shared });
+  const bus = new RealtimeBus({ url: config.redis, namespace: config.realtime.namespace, name: deps.name ?? 'api', shared: deps.shared });
   await bus.start(1_000);
   const repo = new RealtimeRepository(deps.db);
   const presenceStore = bus.presenceStore(crypto.randomBytes(6).toString('hex'));
