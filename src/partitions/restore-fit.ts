@@ -5,8 +5,8 @@ import { runLockedTransaction } from './create.ts';
 import { PartitionError } from './errors.ts';
 import type { PartitionedTable } from './naming.ts';
 import {
-  MISSING_COLUMNS_SQL, OWN_FOREIGN_KEYS_SQL, PARENT_FOREIGN_KEYS_SQL, TABLE_COLUMNS_SQL, addColumnsStatement, addForeignKeyNotValidStatement,
-  countOrphansSql, settleOrphansSql, validateForeignKeyStatement, type MissingColumn, type ParentForeignKey,
+  MISSING_COLUMNS_SQL, PARENT_FOREIGN_KEYS_SQL, TABLE_COLUMNS_SQL, addColumnsStatement, countOrphansSql, settleOrphansSql,
+  type MissingColumn, type ParentForeignKey,
 } from './restore.sql.ts';
 
 /** What fitting a restored month to its parent changed. */
@@ -53,39 +53,40 @@ async function settleOrphans(client: pg.ClientBase, name: string, fk: ParentFore
 }
 
 /**
- * The parent's foreign keys, added NOT VALID (milliseconds under SHARE ROW EXCLUSIVE on the
- * referenced table) and validated on the table alone (ROW SHARE on the referenced table:
- * writers continue). ATTACH then adopts these valid constraints instead of checking every row
- * under SHARE ROW EXCLUSIVE on users, conversations and chat_rooms (PostgreSQL 15 adopts only a
- * validated one). From the moment one is added, deleting a referenced row cascades into the
- * month; a row deleted in the instant before it is settled when validation reports it.
+ * Applies each of the parent's foreign keys' ON DELETE to the rows whose parent row is gone,
+ * so ATTACH (which checks every row against every FK) does not fail with 23503.
+ *
+ * The FKs are not added NOT VALID and validated beforehand to spare ATTACH its check: on
+ * PostgreSQL 15 ATTACH then adopts them and drops their own ON DELETE triggers from the
+ * referenced tables, which takes ACCESS EXCLUSIVE on `users`, `conversations` and
+ * `chat_rooms`. Tried: that blocked every read of them for the instant, and deadlocked with
+ * sends (which hold ROW SHARE on `conversations` from their FK check and then ask ROW
+ * EXCLUSIVE for the last-message update) in test/integration/partitions-writers.test.ts.
  */
-async function prevalidateForeignKeys(client: pg.ClientBase, parent: PartitionedTable, name: string): Promise<number> {
-  const table = qname('public', name);
+async function settleAllOrphans(client: pg.ClientBase, parent: PartitionedTable, name: string): Promise<number> {
   const fks = (await client.query<ParentForeignKey>(PARENT_FOREIGN_KEYS_SQL, [qname('public', parent)])).rows;
   let settled = 0;
-  for (const fk of fks) {
-    const own = (await client.query<{ name: string; definition: string; validated: boolean }>(OWN_FOREIGN_KEYS_SQL, [table])).rows;
-    const same = own.find((o) => o.definition.replace(/ NOT VALID$/, '') === fk.definition);
-    if (same?.validated) continue;
-    settled += await settleOrphans(client, name, fk);
-    const constraint = same?.name ?? fk.name;
-    if (!same) await runLockedTransaction(client, `add ${fk.name} to ${name}`, [addForeignKeyNotValidStatement(name, fk)]);
-    const validate = validateForeignKeyStatement(name, constraint, fk.referenced);
-    try {
-      await runLockedTransaction(client, `validate ${constraint} on ${name}`, [validate]);
-    } catch (err) {
-      if (sqlState(err) !== '23503') throw err;
-      settled += await settleOrphans(client, name, fk);
-      await runLockedTransaction(client, `validate ${constraint} on ${name}`, [validate]);
-    }
-  }
+  for (const fk of fks) settled += await settleOrphans(client, name, fk);
   return settled;
 }
 
-/** Makes the standalone table public.<name> attachable to `parent` without a scan under the parent's locks. */
-export async function fitToParent(client: pg.ClientBase, parent: PartitionedTable, name: string): Promise<FitResult> {
+/**
+ * Makes the standalone table public.<name> attachable to `parent`, then attaches it. A
+ * parent row deleted between the settling and the ATTACH fails the ATTACH with 23503
+ * (nothing changed): the orphans are settled again and the ATTACH retried, a few times.
+ */
+export async function fitAndAttach(client: pg.ClientBase, parent: PartitionedTable, name: string, attach: () => Promise<void>): Promise<FitResult> {
   const addedColumns = await addMissingColumns(client, parent, name);
-  const settledOrphans = await prevalidateForeignKeys(client, parent, name);
-  return { addedColumns, settledOrphans };
+  let settledOrphans = await settleAllOrphans(client, parent, name);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await attach();
+      return { addedColumns, settledOrphans };
+    } catch (err) {
+      if (sqlState(err) !== '23503' || attempt >= ATTACH_ATTEMPTS) throw err;
+      settledOrphans += await settleAllOrphans(client, parent, name);
+    }
+  }
 }
+
+const ATTACH_ATTEMPTS = 3;

@@ -4,11 +4,8 @@ import type { PlannedStatement } from './types.ts';
 
 /**
  * Catalog queries and statements that make a restored month fit its parent again before
- * ATTACH: the columns added since it was archived, the rows whose parent row was deleted
- * since (ON DELETE CASCADE never reached them), and the parent's foreign keys added and
- * validated on the table alone, so ATTACH finds them valid and does not check every row
- * while it holds SHARE ROW EXCLUSIVE on the referenced tables (a send updates
- * `conversations`, so that lock would hold every send for the length of the scan).
+ * ATTACH: the columns added since it was archived, and the rows whose parent row was
+ * deleted since (ON DELETE CASCADE never reached them, and ATTACH checks every row).
  */
 
 /** Columns of a table ($1, schema-qualified), in order. */
@@ -40,12 +37,6 @@ SELECT c.conname AS name, pg_get_constraintdef(c.oid) AS definition, c.confrelid
 FROM pg_constraint c
 WHERE c.conrelid = $1::regclass AND c.contype = 'f' AND c.conparentid = 0
 ORDER BY c.conname`;
-
-/** The standalone table's ($1) foreign keys: name, definition and whether validated. */
-export const OWN_FOREIGN_KEYS_SQL = `
-SELECT c.conname AS name, pg_get_constraintdef(c.oid) AS definition, c.convalidated AS validated
-FROM pg_constraint c
-WHERE c.conrelid = $1::regclass AND c.contype = 'f'`;
 
 export interface ParentForeignKey {
   readonly name: string;
@@ -90,18 +81,4 @@ export function settleOrphansSql(table: string, fk: ParentForeignKey): string {
   if (fk.on_delete === 'c') return `DELETE FROM ${qname('public', table)} t WHERE ${where}`;
   const value = fk.on_delete === 'n' ? 'NULL' : 'DEFAULT';
   return `UPDATE ${qname('public', table)} t SET ${fk.columns.map((c) => `${ident(c)} = ${value}`).join(', ')} WHERE ${where}`;
-}
-
-export function addForeignKeyNotValidStatement(table: string, fk: ParentForeignKey): PlannedStatement {
-  return {
-    sql: `ALTER TABLE ${qname('public', table)} ADD CONSTRAINT ${ident(fk.name)} ${fk.definition} NOT VALID`,
-    locks: `SHARE ROW EXCLUSIVE on ${fk.referenced} for milliseconds (no row is checked); ACCESS EXCLUSIVE on ${table} (not attached)`,
-  };
-}
-
-export function validateForeignKeyStatement(table: string, fk: string, referenced: string): PlannedStatement {
-  return {
-    sql: `ALTER TABLE ${qname('public', table)} VALIDATE CONSTRAINT ${ident(fk)}`,
-    locks: `SHARE UPDATE EXCLUSIVE on ${table}, ROW SHARE on ${referenced}: writes to ${referenced} continue during the check`,
-  };
 }

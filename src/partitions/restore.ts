@@ -9,7 +9,7 @@ import { getLedger, transition, type LedgerRow, type LedgerState } from './ledge
 import { withLockedTransaction } from './lock-retry.ts';
 import { withMaintenanceLock } from './maintenance-lock.ts';
 import { parsePartitionName } from './naming.ts';
-import { columnsOf, fitToParent } from './restore-fit.ts';
+import { columnsOf, fitAndAttach } from './restore-fit.ts';
 import { SESSION_SETTINGS_SQL, statsDiff, tableStats, type TableStats } from './stats.ts';
 
 export interface RestoreResult {
@@ -125,10 +125,10 @@ export async function restorePartition(client: pg.ClientBase, name: string, opts
         const problems = statsDiff(expected, await tableStats(client, qname('public', name)), name);
         if (problems.length > 0) throw new PartitionError('PARTITION_VERIFY_FAILED', problems.join('; '));
       }
-      // Columns added since, rows whose parent is gone, and the parent's FKs validated on the
-      // table alone: ATTACH then adopts them and checks no row under its locks.
-      fit = await fitToParent(client, parsed.table, name);
-      await runLockedTransaction(client, `attach ${name}`, attachStatements(parsed.table, parsed.month));
+      // Columns added since the archive, and rows whose parent row is gone (ATTACH re-creates
+      // the foreign keys the archive cycle dropped and checks every row against them).
+      fit = await fitAndAttach(client, parsed.table, name,
+        () => runLockedTransaction(client, `attach ${name}`, attachStatements(parsed.table, parsed.month)));
     }
     const keepDays = opts.keepDays ?? 30;
     const retainUntil = new Date(Date.now() + keepDays * 86_400_000);

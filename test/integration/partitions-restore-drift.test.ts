@@ -32,7 +32,7 @@ const maintain = (mode: 'file' | 'schema') => runMaintenance(session, {
   config: tdb.config({ BGC_DATA_DIR: dataDir, BGC_PARTITION_ARCHIVE_MODE: mode }), instanceId: 'test', trigger: 'test',
 });
 
-/** The month's FK constraints: adopted from the parent (one each, with a parent) or not. */
+/** The month's FK constraints, and whether each belongs to one of the parent's. */
 async function foreignKeys(name: string): Promise<Array<{ name: string; adopted: boolean }>> {
   const { rows } = await admin.query<{ name: string; adopted: boolean }>(
     `SELECT conname AS name, conparentid <> 0 AS adopted FROM pg_constraint WHERE conrelid = $1::regclass AND contype = 'f' ORDER BY 1`, [name]);
@@ -70,7 +70,7 @@ afterAll(async () => {
 });
 
 describe('restore after the schema and the data moved on', () => {
-  it('a file archived before a column was added loads, its orphans settled as ON DELETE would have, the parent FKs adopted', async () => {
+  it('a file archived before a column was added loads, its orphans settled as ON DELETE would have, and it attaches', async () => {
     const parentFks = (await admin.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_constraint WHERE conrelid = 'messages'::regclass AND contype = 'f'`)).rows[0]?.n;
     const back = await restorePartition(session, MSG30, { keepDays: 0 });
     expect(back).toMatchObject({ source: 'file', rows: MESSAGES_PER_MONTH / 2, settledOrphans: MESSAGES_PER_MONTH / 2, addedColumns: [] });
@@ -78,7 +78,7 @@ describe('restore after the schema and the data moved on', () => {
     const rows = await admin.query<{ n: number; conv: number }>(
       `SELECT count(*) FILTER (WHERE restore_note = 'none')::int AS n, count(conversation_id)::int AS conv FROM "${MSG30}"`);
     expect(rows.rows[0]).toEqual({ n: MESSAGES_PER_MONTH / 2, conv: 0 });
-    // One constraint per parent FK, each adopted: ATTACH took the validated ones and checked no row itself.
+    // One constraint per parent FK, each the parent's own (cloned by ATTACH), none left standalone.
     const fks = await foreignKeys(MSG30);
     expect(fks.length).toBe(parentFks);
     expect(fks.every((f) => f.adopted)).toBe(true);
