@@ -52,8 +52,14 @@ const MONTH_END_RUNS = [
 /** Unit files matched by name (cursors, time windows, partition policy, report months). */
 const SWEEP_UNIT_PATTERN = /(cursor|time-window|partition|month|report|calendar)/;
 
-/** A port offset no default stack uses, so the sweep can run beside the dev stack. */
-const PORT_OFFSET = '700';
+/**
+ * Port offsets no default stack uses, so the sweep can run beside the dev stack: one per
+ * lane. The dates run two at a time (each on its own stack): much of a date's run waits on
+ * its stack's start and its databases, so two lanes took the sweep from 339 s (one lane, in
+ * CI) to 278 s on two cores (2026-12-07; each date then takes 64–81 s instead of 40–63 s). Month-end runs go alone afterwards: their lead before the
+ * boundary must not be eaten by a neighbour's load. BGC_SWEEP_LANES=1 runs one at a time.
+ */
+const LANE_OFFSETS = ['700', '800'] as const;
 
 function findLibfaketime(): string {
   for (const dir of ['/usr/lib/x86_64-linux-gnu/faketime', '/usr/lib/aarch64-linux-gnu/faketime', '/usr/lib/faketime']) {
@@ -92,12 +98,16 @@ function faketimeOffset(target: string, nowMs: number): string {
   return seconds >= 0 ? `+${seconds}` : String(seconds);
 }
 
-function runVitest(root: string, files: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
+/** Runs vitest; its output is kept and returned (printed whole when the run ends, so lanes do not interleave). */
+function runVitest(root: string, files: readonly string[], env: NodeJS.ProcessEnv): Promise<{ code: number; output: string }> {
   const vitest = path.join(root, 'node_modules', 'vitest', 'vitest.mjs');
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [vitest, 'run', ...files], { cwd: root, env, stdio: 'inherit' });
+    const child = spawn(process.execPath, [vitest, 'run', ...files], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const chunks: Buffer[] = [];
+    child.stdout.on('data', (c: Buffer) => chunks.push(c));
+    child.stderr.on('data', (c: Buffer) => chunks.push(c));
     child.on('error', reject);
-    child.on('close', (code) => resolve(code ?? 1));
+    child.on('close', (code) => resolve({ code: code ?? 1, output: Buffer.concat(chunks).toString('utf8') }));
   });
 }
 
@@ -140,12 +150,12 @@ async function main(): Promise<void> {
   fs.chmodSync(base, 0o755); // PostgreSQL runs as `postgres` and loads the preloads from here
   const results: Array<{ label: string; ok: boolean; seconds: number }> = [];
   const sweepStarted = Date.now();
-  console.log(`date sweep: ${runs.length} runs (${runs.map((r) => `${r.files.length} files`).join(', ')}), stacks under ${base}, ports +${PORT_OFFSET}`);
+  console.log(`date sweep: ${runs.length} runs (${runs.map((r) => `${r.files.length} files`).join(', ')}), stacks under ${base}, ports +${LANE_OFFSETS.join(' and +')}`);
   try {
     const realWaits = await buildRealWaits(root, base);
-    for (const run of runs) {
+    const runOne = async (run: SweepRun, offset: string): Promise<void> => {
       const dataDir = path.join(base, run.date.replace(/[^0-9T]/g, ''));
-      const stackEnv = { BGC_STACK_PORT_OFFSET: PORT_OFFSET, BGC_DATA_DIR: dataDir };
+      const stackEnv = { BGC_STACK_PORT_OFFSET: offset, BGC_DATA_DIR: dataDir };
       const started = Date.now();
       const env = {
         ...process.env, ...stackEnv, ...run.env,
@@ -154,18 +164,28 @@ async function main(): Promise<void> {
         // Timers and timeouts stay on the real monotonic clock; only the date moves.
         FAKETIME_DONT_FAKE_MONOTONIC: '1',
       };
-      console.log(`\n=== ${run.label} (FAKETIME=${env.FAKETIME}) ===`);
-      let code = 1;
+      let result: { code: number; output: string } | undefined;
       try {
-        code = await runVitest(root, run.files, env);
+        result = await runVitest(root, run.files, env);
       } finally {
         // The run's global setup stops the stack it started; this removes its data too.
         await new LocalStack(parseConfig({ NODE_ENV: 'test', ...stackEnv })).down({ purge: true }).catch((err: unknown) => {
           console.error(`cleanup of the ${run.label} stack failed: ${err instanceof Error ? err.message : String(err)}`);
         });
       }
-      results.push({ label: run.label, ok: code === 0, seconds: Math.round((Date.now() - started) / 1000) });
-    }
+      const seconds = Math.round((Date.now() - started) / 1000);
+      console.log(`\n=== ${run.label} (FAKETIME=${env.FAKETIME}, ports +${offset}, ${seconds} s) ===\n${result.output}`);
+      results.push({ label: run.label, ok: result.code === 0, seconds });
+      results.sort((a, b) => runs.findIndex((r) => r.label === a.label) - runs.findIndex((r) => r.label === b.label));
+    };
+    const lanes = Math.max(1, Math.min(LANE_OFFSETS.length, Number(process.env.BGC_SWEEP_LANES ?? LANE_OFFSETS.length) || 1));
+    const together = runs.filter((r) => r.env.BGC_SWEEP_MONTH_END === undefined);
+    const alone = runs.filter((r) => r.env.BGC_SWEEP_MONTH_END !== undefined);
+    let next = 0;
+    await Promise.all(LANE_OFFSETS.slice(0, lanes).map(async (offset) => {
+      for (let i = next++; i < together.length; i = next++) await runOne(together[i] as SweepRun, offset);
+    }));
+    for (const run of alone) await runOne(run, LANE_OFFSETS[0]);
   } finally {
     fs.rmSync(base, { recursive: true, force: true });
   }
