@@ -26,12 +26,13 @@ LIMIT $3`,
   }),
   history: defineQuery({
     name: 'chat.room_history',
-    description: 'GET /api/chat/rooms/:id/history: one keyset page (created_at DESC, id DESC) inside the time window [$2, $3], with sender summaries.',
+    description: 'GET /api/chat/rooms/:id/history: one keyset page (created_at DESC, id DESC) inside the time window [$2, $3], with sender summaries; leaves out senders with a block in either direction with the reader ($6), suspended accounts and hidden messages, inside the LIMIT (as realtime.missed_room).',
     target: 'replica',
     timeBounded: true,
     sample: {
       sql: `SELECT b.room_id, now() - interval '31 days' AS lower_ts, now() + interval '1 minute' AS upper_ts,
-                   'ffffffff-ffff-ffff-ffff-ffffffffffff'::uuid AS upper_id, 51 AS lim FROM (${BUSY_ROOM}) b`,
+                   'ffffffff-ffff-ffff-ffff-ffffffffffff'::uuid AS upper_id, 51 AS lim,
+                   (SELECT id FROM users ORDER BY id LIMIT 1) AS reader_id FROM (${BUSY_ROOM}) b`,
     },
     sql: `
 SELECT ${iso('r.created_at')} AS container_created_at, r.id IS NOT NULL AS is_member,
@@ -46,6 +47,11 @@ LEFT JOIN LATERAL (
     AND m.room_id = $1 AND m.hidden_at IS NULL
     AND m.created_at >= $2::timestamptz AND m.created_at <= $3::timestamptz
     AND (m.created_at, m.id) < ($3::timestamptz, $4::uuid)
+    AND EXISTS (SELECT 1 FROM users su WHERE su.id = m.sender_id AND su.is_active) -- not from a suspended account
+    AND NOT EXISTS (
+      SELECT 1 FROM relationships b
+      WHERE b.kind = 'block'
+        AND ((b.user_id = $6 AND b.target_id = m.sender_id) OR (b.user_id = m.sender_id AND b.target_id = $6)))
   ORDER BY m.created_at DESC, m.id DESC
   LIMIT $5
 ) m ON true
@@ -99,8 +105,8 @@ export class RoomRepository {
     return this.db.query<RoomRow>(roomQueries.list, [after.name, after.id, limit], ctx);
   }
 
-  async history(roomId: string, w: { lowerTs: string; upperTs: string; upperId: string }, limit: number, ctx: QueryContext): Promise<RoomHistoryRow[]> {
-    return this.db.query<RoomHistoryRow>(roomQueries.history, [roomId, w.lowerTs, w.upperTs, w.upperId, limit], ctx);
+  async history(roomId: string, viewerId: string, w: { lowerTs: string; upperTs: string; upperId: string }, limit: number, ctx: QueryContext): Promise<RoomHistoryRow[]> {
+    return this.db.query<RoomHistoryRow>(roomQueries.history, [roomId, w.lowerTs, w.upperTs, w.upperId, limit, viewerId], ctx);
   }
 
   async send(roomId: string, senderId: string, msg: { id: string; content: string; createdAt: string }, q: Tx = this.db): Promise<RoomMessageRow | undefined> {

@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectError, registerUser, startTestApp, type PageBody, type TestApp, type TestUser } from '../helpers/app.ts';
 
@@ -71,6 +72,34 @@ describe('profiles are edited by their owner only', () => {
 });
 
 describe('blocks', () => {
+  it('a room\'s history leaves out the messages of users blocked either way, and of suspended accounts', async () => {
+    const [ria, sol, tam] = await Promise.all([registerUser(t, 'ria'), registerUser(t, 'sol'), registerUser(t, 'tam')]);
+    const roomId = crypto.randomUUID();
+    const admin = await t.tdb.admin();
+    try {
+      await admin.query(`INSERT INTO chat_rooms (id, name) VALUES ($1, 'authz room')`, [roomId]);
+    } finally {
+      await admin.end();
+    }
+    for (const [who, text] of [[ria, 'Ria speaks'], [sol, 'Sol speaks'], [tam, 'Tam speaks']] as const) {
+      expect((await t.call('POST', `/api/chat/rooms/${roomId}/messages`, { token: who.token, body: { content: text } })).status).toBe(201);
+    }
+    // Ria blocks Sol; Tam's account is suspended.
+    const block = await t.call('POST', `/api/social/block/${sol.id}`, { token: ria.token });
+    expect(block.status).toBe(200);
+    const admin2 = await t.tdb.admin();
+    try {
+      await admin2.query('UPDATE users SET is_active = false WHERE id = $1', [tam.id]);
+    } finally {
+      await admin2.end();
+    }
+    const seenBy = async (who: TestUser) => (await t.call<PageBody<{ content: string }>>('GET', `/api/chat/rooms/${roomId}/history`, { token: who.token, lsn: block.lsn })).body.items.map((m) => m.content).sort();
+    // Before: every reader saw all three.
+    expect(await seenBy(ria)).toEqual(['Ria speaks']);
+    expect(await seenBy(sol)).toEqual(['Sol speaks']);
+    expect(await seenBy(ben)).toEqual(['Ria speaks', 'Sol speaks']);
+  });
+
   it('a comment list leaves out the comments of users blocked either way; the top posts report their posts', async () => {
     const [kim, lee, max] = await Promise.all([registerUser(t, 'kim'), registerUser(t, 'lee'), registerUser(t, 'max')]);
     const post = await t.call<{ id: string }>('POST', '/api/feed', { token: max.token, body: { content: 'Max asks' } });

@@ -55,7 +55,7 @@ export async function chatRoutes(app: FastifyInstance, deps: AppDeps): Promise<v
       description: HISTORY_NOTE, params: IdParams, querystring: PageQuery, response: { 200: Page(RoomMessage), ...errors(401, 404) },
     }),
     onRequest,
-  }, async (request) => rooms.history(uuidParam(request.params.id), request.query.cursor, request.query.limit, queryContext(request)));
+  }, async (request) => rooms.history(uuidParam(request.params.id), viewerOf(request).userId, request.query.cursor, request.query.limit, queryContext(request)));
 
   app.post<{ Params: Static<typeof IdParams>; Body: Static<typeof MessageBody> }>('/api/chat/rooms/:id/messages', {
     schema: secured('chat', 'Post a message to a room', {

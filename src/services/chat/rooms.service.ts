@@ -46,12 +46,13 @@ export class RoomService {
     return { items, next_cursor: rows.length > n && last ? encodeCursor('rooms', { name: last.name, id: last.id }) : null };
   }
 
-  async history(roomId: string, cursor: string | undefined, limit: number | undefined, ctx: QueryContext): Promise<Page<RoomMessage>> {
+  /** What the viewer may see: no messages from users with a block either way with them, none of suspended accounts, none hidden. */
+  async history(roomId: string, viewerId: string, cursor: string | undefined, limit: number | undefined, ctx: QueryContext): Promise<Page<RoomMessage>> {
     const n = pageSize(limit, DEFAULT_HISTORY_PAGE);
     const c = decodeCursor('room_history', cursor);
     if (c && c.c !== roomId) throw new AppError('INVALID_CURSOR', 'This cursor belongs to another room');
     const window = openWindow(c, ROOM_INITIAL_DAYS);
-    const rows = await this.d.rooms.history(roomId, window, n + 1, ctx);
+    const rows = await this.d.rooms.history(roomId, viewerId, window, n + 1, ctx);
     const head = rows[0];
     if (!head || !head.is_member || head.container_created_at === null) throw new AppError('NOT_FOUND', 'No such room');
     const fetched = rows.flatMap((r) => (r.id && r.sender_id && r.content !== null && r.created_at
