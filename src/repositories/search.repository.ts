@@ -11,7 +11,7 @@ import { iso } from './sql-fragments.ts';
  *   interests / roles / metadata → GIN jsonb_path_ops (`@>` containment),
  *   q → GIN on search_vector, city/state → B-tree (state, city, last_active_at, user_id),
  *   which also yields a city's profiles in page order (migration 0022), age → B-tree birthdate,
- *   lat/lng/radius → GiST on earth_point(lat, lng) (ll_to_earth's body) via earth_box, refined by earth_distance.
+ *   lat/lng/radius → GiST on earth_point_grid(lat, lng) (ll_to_earth's body on the 0.01° grid, 0030) via earth_box, refined by earth_distance.
  * The viewer's friend and block sets, built once per statement whatever the filters, are
  * index-only ranges of relationships_owner_cover_idx / relationships_target_cover_idx (0025).
  * The app sends these entries unnamed: a generic plan walks the whole activity order (~100k
@@ -42,7 +42,7 @@ import { iso } from './sql-fragments.ts';
  * out (earth_distance, earth_box, ll_to_earth, and earth() as its value): the same operations in
  * the same order, so the same float8 values (the `earth` domain's check, that the cube is a point
  * of at most 3 dimensions, holds for every ll_to_earth result). The indexed call itself
- * (INDEXED: earth_point, ll_to_earth's body) stays where profiles_location_gist must match it: the
+ * (INDEXED: earth_point_grid, ll_to_earth's body on the grid) stays where profiles_location_gist must match it: the
  * box condition and the KNN order.
  */
 /** earth(), earthdistance's radius in metres (`SELECT '6378168'::float8`). */
@@ -63,8 +63,14 @@ const CENTER = point('$10::float8', '$11::float8');
  * earth_point is ll_to_earth with its names resolved at creation (migrations/0029), so that
  * autovacuum, which runs with search_path = pg_catalog, can evaluate the index's expression.
  */
-const INDEXED = 'earth_point(p.lat, p.lng)';
-const HERE = point('p.lat', 'p.lng');
+const INDEXED = 'earth_point_grid(p.lat, p.lng)';
+/**
+ * A profile's location as the near search sees it: rounded to a 0.01° grid (migration 0030),
+ * so no number of searches from chosen points reveals more than the grid point. The same
+ * float8 operations as earth_point_grid, so HERE and INDEXED agree to the bit.
+ */
+const grid = (x: string): string => `(round(${x} * 100::float8) / 100::float8)`;
+const HERE = point(grid('p.lat'), grid('p.lng'));
 /** earth_distance(center, here), in metres. */
 const DISTANCE = greatCircle(`cube_distance(${CENTER}, ${HERE})`);
 /** earth_box(center, $12): cube_enlarge(center, gc_to_sec(radius), 3). */

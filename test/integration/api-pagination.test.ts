@@ -101,9 +101,9 @@ describe('lists paged with small limits', () => {
   });
 
   it('search near a point: nearest first, every match once, none outside the radius', async () => {
-    // Peer i lives i km north of the point (about 0.009° of latitude per km).
+    // Peer i lives (i + 1) × 0.01° north of the point, on the search's 0.01° grid: about 1.11 km apart.
     for (const [i, p] of peers.entries()) {
-      await t.call('PUT', '/api/profiles/me', { token: p.token, body: { lat: 10 + (i + 1) * 0.009, lng: 20 } });
+      await t.call('PUT', '/api/profiles/me', { token: p.token, body: { lat: 10 + (i + 1) * 0.01, lng: 20 } });
     }
     await t.tdb.syncReplicas();
     const near = await collect<{ id: string; distance_km: number }>('/api/search?lat=10&lng=20&radius_km=4.5', owner.token, 2);

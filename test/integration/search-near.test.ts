@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registerUser, startTestApp, type ApiResponse, type PageBody, type TestApp, type TestUser } from '../helpers/app.ts';
 
 /**
- * GET /api/search near a point against earthdistance's own definition. search.profiles_near
+ * GET /api/search near a point against earthdistance's own definition, on the 0.01° grid every
+ * profile's location is rounded to for searches (migration 0030). search.profiles_near
  * writes out the bodies of ll_to_earth, earth_distance and earth_box instead of calling them per
  * row (src/repositories/search.repository.ts); these tests compare what the API returns, page by
  * page, with a query that calls the extension's functions: the same profiles, in the same order
@@ -30,18 +31,21 @@ async function collect(url: string, limit: number): Promise<Hit[]> {
   throw new Error(`more than ${MAX_PAGES} pages for ${url}`);
 }
 
+/** A profile's point as searches see it: rounded to the 0.01° grid (PostgreSQL's round(float8): half to even). */
+const GRID = 'll_to_earth(round(p.lat * 100::float8) / 100::float8, round(p.lng * 100::float8) / 100::float8)';
+
 /** The definition, with earthdistance's functions: every peer within radiusM metres, nearest first. */
 async function expected(lat: number, lng: number, radiusM: number, q: string | null = null): Promise<Hit[]> {
   const admin = await t.tdb.admin();
   try {
     const r = await admin.query<Hit>(
       `SELECT p.user_id::text AS id,
-              round((earth_distance(ll_to_earth($1, $2), ll_to_earth(p.lat, p.lng)) / 1000)::numeric, 2)::float8 AS distance_km
+              round((earth_distance(ll_to_earth($1, $2), ${GRID}) / 1000)::numeric, 2)::float8 AS distance_km
          FROM profiles p
         WHERE p.user_id = ANY($4::uuid[]) AND p.lat IS NOT NULL AND p.lng IS NOT NULL
-          AND earth_distance(ll_to_earth($1, $2), ll_to_earth(p.lat, p.lng)) <= $3
+          AND earth_distance(ll_to_earth($1, $2), ${GRID}) <= $3
           AND ($5::text IS NULL OR p.search_vector @@ bgc_search_tsquery($5))
-        ORDER BY ll_to_earth(p.lat, p.lng) <-> ll_to_earth($1, $2), p.user_id`,
+        ORDER BY ${GRID} <-> ll_to_earth($1, $2), p.user_id`,
       [lat, lng, radiusM, peers.map((p) => p.id), q]);
     return r.rows;
   } finally {
@@ -53,7 +57,7 @@ async function distanceM(lat: number, lng: number, peer: TestUser): Promise<numb
   const admin = await t.tdb.admin();
   try {
     const r = await admin.query<{ d: number }>(
-      `SELECT earth_distance(ll_to_earth($1, $2), ll_to_earth(lat, lng)) AS d FROM profiles WHERE user_id = $3`, [lat, lng, peer.id]);
+      `SELECT earth_distance(ll_to_earth($1, $2), ${GRID}) AS d FROM profiles p WHERE user_id = $3`, [lat, lng, peer.id]);
     const d = r.rows[0]?.d;
     if (d === undefined) throw new Error('peer has no profile');
     return d;
@@ -110,6 +114,15 @@ describe('search near a point matches earthdistance', () => {
       const got = await collect(`/api/search?lat=40&lng=-80&radius_km=${radiusKm}`, 4);
       expect(got.map((h) => [h.id, h.distance_km])).toEqual(want.map((h) => [h.id, h.distance_km]));
     }
+  });
+
+  it('never reveals more of a location than its grid point: searched from the exact spot, a profile is its grid point\'s distance away', async () => {
+    // Peer 8 lives at (40.0005, -79.9995); its grid point is (40, -80), about 69 m away.
+    const got = await collect('/api/search?lat=40.0005&lng=-79.9995&radius_km=0.5', 10);
+    const peer8 = got.find((h) => h.id === peers[8]?.id);
+    // Before: 0 km, and three such searches (or the cursor's exact distance) located anyone to the metre.
+    expect(peer8?.distance_km).toBeCloseTo(0.07, 2);
+    expect(got.filter((h) => h.distance_km === 0)).toEqual([]);
   });
 
   it('across the antimeridian, and together with free text', async () => {
