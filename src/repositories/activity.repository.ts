@@ -21,11 +21,12 @@ const PERIOD_SCAN_JUSTIFICATION =
 export const activityQueries = catalog({
   mostActive: defineQuery({
     name: 'activity.most_active_users',
-    description: 'GET /api/reports/most-active: users ranked by messages sent plus posts written in the period, with rank(), share of all activity (sum() OVER ()) and running cumulative share.',
+    description: 'GET /api/reports/most-active: users ranked by messages sent plus posts written in the period, with rank(), share of all activity (sum() OVER ()) and running cumulative share; as the viewer ($4) may see them: none blocking or blocked by them, no suspended account.',
     target: 'replica',
     timeBounded: true,
     justify: { seq_scan: PERIOD_SCAN_JUSTIFICATION },
-    sample: { sql: `SELECT now() - interval '7 days' AS since, now() AS until, 10 AS lim` },
+    sample: { sql: `SELECT now() - interval '7 days' AS since, now() AS until, 10 AS lim,
+                          (SELECT r.user_id FROM relationships r WHERE r.kind = 'block' ORDER BY r.user_id LIMIT 1) AS viewer` },
     // Messages are counted per sender through messages_created_at_sender_idx (0009): an
     // index-only range scan of the period. Each side is grouped on its own column, so the
     // planner's group counts come from column statistics (a GROUP BY over a UNION ALL
@@ -47,6 +48,10 @@ WITH sent AS (
          coalesce(a.messages, 0) + coalesce(b.posts, 0) AS total,
          sum(coalesce(a.messages, 0) + coalesce(b.posts, 0)) OVER () AS grand_total
   FROM sent a FULL JOIN posted b ON b.user_id = a.user_id
+  -- Ranked among the users the viewer may see, as the top posts are: not those blocking or
+  -- blocked by the viewer, not suspended accounts (their names are shown).
+  WHERE ${notBlocked('$4::uuid', 'coalesce(a.user_id, b.user_id)')}
+    AND EXISTS (SELECT 1 FROM users au WHERE au.id = coalesce(a.user_id, b.user_id) AND au.is_active)
   ORDER BY total DESC, user_id
   LIMIT $3
 ), ranked AS (
@@ -134,8 +139,8 @@ export type TopPostRow = PostRow & { readonly rank: number; readonly author_post
 export class ActivityRepository {
   constructor(private readonly db: Database) {}
 
-  async mostActive(since: string, until: string, limit: number, ctx: QueryContext): Promise<MostActiveRow[]> {
-    return this.db.query<MostActiveRow>(activityQueries.mostActive, [since, until, limit], ctx);
+  async mostActive(viewerId: string, since: string, until: string, limit: number, ctx: QueryContext): Promise<MostActiveRow[]> {
+    return this.db.query<MostActiveRow>(activityQueries.mostActive, [since, until, limit, viewerId], ctx);
   }
 
   async topPosts(viewerId: string, since: string, until: string, limit: number, ctx: QueryContext): Promise<TopPostRow[]> {

@@ -119,6 +119,13 @@ describe('blocks', () => {
     const top = async (who: TestUser) => (await t.call<PageBody<{ author_id: string }>>('GET', '/api/reports/top-posts?days=1&limit=100', { token: who.token, lsn: block.lsn })).body.items.map((p) => p.author_id);
     expect(await top(lee)).not.toContain(kim.id);
     expect(await top(max)).toContain(kim.id);
+    // The most-active report too (before: every reader saw everyone, blocked or not).
+    const leePost = await t.call('POST', '/api/feed', { token: lee.token, body: { content: 'Lee posts' } });
+    expect(leePost.status).toBe(201);
+    const active = async (who: TestUser) => (await t.call<PageBody<{ user_id: string }>>('GET', '/api/reports/most-active?days=1&limit=100', { token: who.token, lsn: leePost.lsn })).body.items.map((u) => u.user_id);
+    expect(await active(lee)).not.toContain(kim.id);
+    expect(await active(kim)).not.toContain(lee.id);
+    expect(await active(max)).toEqual(expect.arrayContaining([kim.id, lee.id]));
   });
 
   it('a blocked user cannot message the blocker (BLOCKED), open a conversation, comment, or see the profile', async () => {

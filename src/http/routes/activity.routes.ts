@@ -34,7 +34,7 @@ export async function activityRoutes(app: FastifyInstance, deps: AppDeps): Promi
       querystring: ReportQuery, response: { 200: Page(ActiveUser), ...errors(401) },
     }),
     onRequest,
-  }, async (request) => activity.mostActive(request.query.days, request.query.limit, queryContext(request)));
+  }, async (request) => activity.mostActive(viewerOf(request).userId, request.query.days, request.query.limit, queryContext(request)));
 
   app.get<{ Querystring: Static<typeof ReportQuery> }>('/api/reports/top-posts', {
     schema: secured('reports', 'Most commented posts over the last N days, one per author', {

@@ -12,9 +12,10 @@ const DEFAULT_ACTIVITY_LIMIT = 10;
 export class ActivityService {
   constructor(private readonly activity: ActivityRepository) {}
 
-  async mostActive(days: number | undefined, limit: number | undefined, ctx: QueryContext): Promise<Page<MostActiveRow>> {
+  /** The period's most active users as `viewerId` may see them: none blocking or blocked by them, no suspended account. */
+  async mostActive(viewerId: string, days: number | undefined, limit: number | undefined, ctx: QueryContext): Promise<Page<MostActiveRow>> {
     const p = period(days);
-    return { items: await this.activity.mostActive(p.since, p.until, limit ?? DEFAULT_ACTIVITY_LIMIT, ctx), next_cursor: null };
+    return { items: await this.activity.mostActive(viewerId, p.since, p.until, limit ?? DEFAULT_ACTIVITY_LIMIT, ctx), next_cursor: null };
   }
 
   /** The period's most commented posts as `viewerId` may see them: none of users blocking or blocked by them. */
