@@ -102,6 +102,9 @@ LEFT JOIN LATERAL (
     AND m.conversation_id = $1 AND m.hidden_at IS NULL
     AND m.created_at >= $3::timestamptz AND m.created_at <= $4::timestamptz
     AND (m.created_at, m.id) < ($4::timestamptz, $5::uuid)
+    -- Not from a suspended member, as sync: the (at most two) suspended members found once, not a probe per message.
+    AND m.sender_id <> ALL (ARRAY(SELECT cm.user_id FROM conversation_members cm JOIN users su ON su.id = cm.user_id AND NOT su.is_active
+                                  WHERE cm.conversation_id = $1))
   ORDER BY m.created_at DESC, m.id DESC
   LIMIT $6
 ) m ON true

@@ -21,7 +21,7 @@ const POST_COLUMNS = `
 /** The global feed's rows inside the window [$1, $2] below the keyset ($2, $3): feed.global adds the viewer's blocks. */
 const GLOBAL_WINDOW = `SELECT ${POST_COLUMNS}
 FROM status_updates s
-JOIN users u ON u.id = s.author_id
+JOIN users u ON u.id = s.author_id AND u.is_active -- not the posts of suspended accounts
 LEFT JOIN profiles p ON p.user_id = s.author_id
 WHERE s.created_at >= $1::timestamptz AND s.created_at <= $2::timestamptz
   AND (s.created_at, s.id) < ($2::timestamptz, $3::uuid)
@@ -114,12 +114,14 @@ WITH followed AS MATERIALIZED (
   ) w
   -- A filter on the ordered walk, not a semi-join, so the walk stops at $5 rows kept. The
   -- hashed set is built on first use only; OFFSET 0 keeps the probe a per-row subplan.
-  WHERE w.author_id = $1::uuid OR CASE WHEN (SELECT probe FROM strategy)
+  -- Suspended accounts' posts are left out (followed is checked here, inside the LIMIT).
+  WHERE (w.author_id = $1::uuid OR CASE WHEN (SELECT probe FROM strategy)
     THEN EXISTS (
       SELECT FROM relationships r
       WHERE r.user_id = $1 AND r.target_id = w.author_id AND ((r.kind = 'friend' AND r.status = 'accepted') OR r.kind = 'favorite')
       OFFSET 0)
-    ELSE w.author_id IN (SELECT author_id FROM followed) END
+    ELSE w.author_id IN (SELECT author_id FROM followed) END)
+    AND EXISTS (SELECT 1 FROM users au WHERE au.id = w.author_id AND au.is_active OFFSET 0)
   ORDER BY w.created_at DESC, w.id DESC
   LIMIT $5
 ), outcome AS (
@@ -131,6 +133,7 @@ WITH followed AS MATERIALIZED (
   UNION ALL
   (SELECT s.id, s.author_id, s.content, s.comment_count, s.created_at
    FROM (SELECT DISTINCT author_id FROM followed) f
+   JOIN users au ON au.id = f.author_id AND au.is_active -- not suspended accounts
    CROSS JOIN LATERAL (
      SELECT s.id, s.author_id, s.content, s.comment_count, s.created_at
      FROM status_updates s

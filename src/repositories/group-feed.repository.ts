@@ -52,7 +52,7 @@ FROM ${ACCESS('$2')}
 LEFT JOIN LATERAL (
   SELECT s.id, s.author_id, u.username AS author_username, p.display_name AS author_display_name, s.content, s.comment_count, s.created_at
   FROM status_updates s
-  JOIN users u ON u.id = s.author_id
+  JOIN users u ON u.id = s.author_id AND u.is_active -- not the posts of suspended accounts
   LEFT JOIN profiles p ON p.user_id = s.author_id
   WHERE x.is_member AND s.group_id = $1 AND s.hidden_at IS NULL
     AND s.created_at >= $3::timestamptz AND s.created_at <= $4::timestamptz

@@ -29,7 +29,7 @@ export const commentPage = (visible: string, p: CommentPageParams): string => `
 LEFT JOIN LATERAL (
   SELECT pc.id, pc.author_id, u.username AS author_username, p.display_name AS author_display_name, pc.content, pc.created_at
   FROM post_comments pc
-  JOIN users u ON u.id = pc.author_id
+  JOIN users u ON u.id = pc.author_id AND u.is_active -- not the comments of suspended accounts
   LEFT JOIN profiles p ON p.user_id = pc.author_id
   WHERE ${visible} AND pc.post_id = ${p.post} AND pc.hidden_at IS NULL
     AND ${notBlocked(p.viewer, 'pc.author_id')}

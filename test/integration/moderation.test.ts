@@ -269,6 +269,12 @@ describe('resolving cases', () => {
     // Both sessions are cached by using them.
     for (const token of [bad.token, second.body.token]) expect((await t.call('GET', '/api/auth/session', { token })).status).toBe(200);
     const p = await post(bad, 'scam link');
+    // The account's other content: a second post, a comment on the reporter's post, a message to the reporter.
+    const other = await post(bad, 'more scam');
+    const reporterPost = await post(reporter, 'an honest post');
+    expect((await t.call('POST', `/api/feed/${reporterPost.id}/comments`, { token: bad.token, body: { content: 'scam comment' } })).status).toBe(201);
+    const conv = await t.call<{ id: string }>('POST', '/api/chat/conversations', { token: bad.token, body: { recipient_id: reporter.id } });
+    expect((await t.call('POST', `/api/chat/conversations/${conv.body.id}/messages`, { token: bad.token, body: { content: 'scam message' } })).status).toBe(201);
     await report(reporter, { target_type: 'post', target_id: p.id, reason: 'scam' });
     const c = await caseOf(p.id);
 
@@ -284,6 +290,11 @@ describe('resolving cases', () => {
     expectError(await t.call('GET', `/api/profiles/${bad.id}`, { token: reporter.token, lsn: res.lsn }), 404, 'NOT_FOUND');
     const rows = await sql<{ live: number }>('SELECT count(*)::int AS live FROM sessions WHERE user_id = $1 AND revoked_at IS NULL', [bad.id]);
     expect(rows).toEqual([{ live: 0 }]);
+    // None of the account's other content shows either (before: the second post, the comment and the message did).
+    const read = async <T>(url: string) => (await t.call<PageBody<T>>('GET', url, { token: reporter.token, lsn: res.lsn })).body.items;
+    expect((await read<{ id: string }>('/api/feed?type=global&limit=100')).map((x) => x.id)).not.toContain(other.id);
+    expect((await read<{ content: string }>(`/api/feed/${reporterPost.id}/comments`)).map((x) => x.content)).not.toContain('scam comment');
+    expect((await read<{ content: string }>(`/api/chat/conversations/${conv.body.id}/history`)).map((x) => x.content)).not.toContain('scam message');
 
     // A moderator cannot suspend themselves.
     const self = await post(mod, 'moderator post');
