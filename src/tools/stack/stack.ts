@@ -9,6 +9,7 @@ import { pgDataRoot, preparePgRoot } from './pg-location.ts';
 import { commandLine } from './processes.ts';
 import { StackPortBusyError, findBusyPorts, suggestOffset, waysOut, type BusyPort, type PortClaim } from './preflight.ts';
 import { pgNodeStatus, redisStatus, replicationRows, type NodeStatus } from './node-status.ts';
+import { withStackLock } from './stack-lock.ts';
 
 export type { NodeStatus } from './node-status.ts';
 
@@ -100,6 +101,12 @@ export class LocalStack {
 
   /** Idempotent: checks the ports, creates what is missing, starts what is stopped, waits for streaming. */
   async up(progress: Progress = () => undefined, opts: { alsoFree?: readonly PortClaim[] } = {}): Promise<void> {
+    // One up or down at a time per folder (stack-lock.ts); a second waits, then finds it done.
+    await withStackLock(this.layout.dataDir, () => this.#up(progress, opts),
+      { onWait: (pid) => progress(`waiting for another bgc stack command (pid ${pid}) on ${this.layout.dataDir}`) });
+  }
+
+  async #up(progress: Progress, opts: { alsoFree?: readonly PortClaim[] }): Promise<void> {
     await this.preflight(opts.alsoFree);
     fs.mkdirSync(this.layout.dataDir, { recursive: true });
     fs.writeFileSync(path.join(this.layout.dataDir, DATA_DIR_MARKER), 'made by `bgc stack up`; `bgc stack down --purge` deletes this folder\n');
@@ -152,6 +159,11 @@ export class LocalStack {
    * stack's own subfolders, so BGC_DATA_DIR=/somewhere never deletes /somewhere. Returns what it deleted.
    */
   async down(opts: { purge?: boolean } = {}): Promise<string[]> {
+    if (!fs.existsSync(this.layout.dataDir)) return this.#down(opts);
+    return withStackLock(this.layout.dataDir, () => this.#down(opts));
+  }
+
+  async #down(opts: { purge?: boolean }): Promise<string[]> {
     for (const r of this.replicas) await r.stop();
     await this.primary.stop();
     await this.redis.stop();

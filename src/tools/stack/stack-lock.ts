@@ -1,0 +1,71 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { sleep } from './exec.ts';
+
+/**
+ * One `stack up` or `stack down` at a time per data folder. Two at once (`bgc serve`
+ * starting the stack while `bgc stack up` runs, two terminals, two test runs) raced: both
+ * ran initdb or pg_basebackup into the same folder, and one failed or left a broken
+ * replica. The second now waits for the first, then finds everything done (`up` is
+ * idempotent). The lock is a file created exclusively, holding the owner's pid; a file left
+ * by a process that no longer exists (killed) is taken over.
+ */
+const LOCK_FILE = '.stack.lock';
+const POLL_MS = 200;
+
+export class StackLockTimeoutError extends Error {
+  readonly code = 'STACK_LOCKED';
+  constructor(readonly file: string, readonly ownerPid: number, waitedMs: number) {
+    super(`another bgc stack command (pid ${ownerPid}) holds ${file}; still there after ${Math.round(waitedMs / 1000)} s`);
+    this.name = 'StackLockTimeoutError';
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function ownerOf(file: string): number | undefined {
+  try {
+    const pid = Number(fs.readFileSync(file, 'utf8').trim());
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Runs `fn` holding the data folder's stack lock; waits (bounded) while another process holds it. */
+export async function withStackLock<T>(dataDir: string, fn: () => Promise<T>, opts: { waitMs?: number; onWait?: (ownerPid: number) => void } = {}): Promise<T> {
+  fs.mkdirSync(dataDir, { recursive: true });
+  const file = path.join(dataDir, LOCK_FILE);
+  const started = Date.now();
+  let told = false;
+  for (;;) {
+    try {
+      fs.writeFileSync(file, `${process.pid}\n`, { flag: 'wx' });
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    const owner = ownerOf(file);
+    if (owner === undefined || !alive(owner)) {
+      // Left by a process that died (or half written): take it over. Only one taker's unlink
+      // then exclusive create can win; the other loops.
+      fs.rmSync(file, { force: true });
+      continue;
+    }
+    if (!told) { opts.onWait?.(owner); told = true; }
+    if (Date.now() - started > (opts.waitMs ?? 300_000)) throw new StackLockTimeoutError(file, owner, Date.now() - started);
+    await sleep(POLL_MS);
+  }
+  try {
+    return await fn();
+  } finally {
+    fs.rmSync(file, { force: true });
+  }
+}
