@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import { closeRedis, createRedis, disconnectRedis, RedisHealth, type RedisTarget } from './redis-connection.ts';
 import { PresenceStore } from './presence-store.ts';
 import { SameTickBatch } from './same-tick-batch.ts';
-import { boundedSubscriberCommand, SUBSCRIBER_PING_DEADLINE_MS, SubscriberLiveness } from './subscriber-liveness.ts';
+import { boundedSubscriberCommand, SUBSCRIBER_PING_DEADLINE_MS, SUBSCRIBER_PING_INTERVAL_MS, SubscriberLiveness } from './subscriber-liveness.ts';
 
 /**
  * Redis pub/sub for real-time delivery (src/realtime), sharded by recipient: one plain
@@ -89,7 +89,7 @@ export class RealtimeBus {
       this.#lostAt = undefined;
       if (lostAt !== undefined && !this.#closed) for (const fn of this.#resubscribed) fn(Date.now() - lostAt);
     });
-    this.#liveness = new SubscriberLiveness(this.#subscriber, () => { this.#lostAt ??= Date.now() - SUBSCRIBER_PING_DEADLINE_MS; });
+    this.#liveness = new SubscriberLiveness(this.#subscriber, () => { this.#lostAt ??= Date.now() - SUBSCRIBER_PING_INTERVAL_MS - SUBSCRIBER_PING_DEADLINE_MS; });
   }
 
   /** Waits (bounded) for the subscriber; false means "running without Redis for now". */

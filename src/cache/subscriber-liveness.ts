@@ -4,17 +4,26 @@ import type { Redis } from 'ioredis';
  * A Redis subscriber connection only receives, so one that died silently (a NAT or load
  * balancer forgot the idle flow, a Redis host vanished without a FIN) never errors: TCP
  * keepalive notices late, and meanwhile its owner hears nothing and never learns that it
- * missed messages. This PINGs the connection (allowed while subscribed) every interval; no
- * answer within the deadline drops it, and ioredis reconnects and re-subscribes, which is
- * the loss-and-return its owner already handles (`close`, then `ready`).
+ * missed messages. This PINGs the connection (allowed while subscribed) every interval; two
+ * in a row without an answer within the deadline drop it, and ioredis reconnects and
+ * re-subscribes, which is the loss-and-return its owner already handles (`close`, then `ready`).
  */
 export const SUBSCRIBER_PING_INTERVAL_MS = 5_000;
 export const SUBSCRIBER_PING_DEADLINE_MS = 3_000;
+
+/**
+ * Unanswered PINGs in a row before the connection is dropped. One is not enough: a 3 s stall
+ * of this process's event loop (or of Redis: a slow script) fires the deadline before a PONG
+ * already in the socket is read, and every instance would drop its subscribers at once,
+ * sending every client `resync` and clearing every L1.
+ */
+export const SUBSCRIBER_MISSES_TO_DROP = 2;
 
 export class SubscriberLiveness {
   readonly #timer: NodeJS.Timeout;
   #pinging = false;
   #stopped = false;
+  #misses = 0;
 
   constructor(
     private readonly redis: Redis,
@@ -37,11 +46,14 @@ export class SubscriberLiveness {
     this.#pinging = true;
     let timer: NodeJS.Timeout | undefined;
     try {
-      const answered = await Promise.race([
-        this.redis.ping().then(() => true, () => true), // an error reply is an answer: the link works
-        new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(false), this.deadlineMs); }),
-      ]);
-      if (!answered && !this.#stopped && this.redis.status === 'ready') {
+      let answered = false;
+      const ping = this.redis.ping().then(() => { answered = true; }, () => { answered = true; }); // an error reply is an answer too
+      await Promise.race([ping, new Promise<void>((resolve) => { timer = setTimeout(resolve, this.deadlineMs); })]);
+      // A PONG already in the socket is read before a turn of the loop passes.
+      if (!answered) await new Promise<void>((resolve) => setImmediate(resolve));
+      this.#misses = answered ? 0 : this.#misses + 1;
+      if (this.#misses >= SUBSCRIBER_MISSES_TO_DROP && !this.#stopped && this.redis.status === 'ready') {
+        this.#misses = 0;
         this.onSilent();
         this.redis.disconnect(true);
       }

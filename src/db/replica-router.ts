@@ -69,12 +69,13 @@ const STALE_BYTES = 64 * 1024 * 1024;
 const MAX_PRIMARY_SAMPLES = 256;
 /**
  * A client's X-BGC-LSN more than this past the primary's newest sampled position names WAL
- * that cannot exist yet (the sample is at most a poll old, and no primary writes a GiB in
- * that time here); it is clamped to the sample. A forged `FFFFFFFF/FFFFFFFF` otherwise made
- * every read of the request poll a replica for the whole wait and then read the primary,
- * outside the primary fallback budget.
+ * that cannot exist yet (the sample is at most a poll old, and 64 MiB in one poll is beyond
+ * what this primary writes); it is clamped to the sample. A forged `FFFFFFFF/FFFFFFFF`
+ * otherwise made every read of the request poll a replica for the whole wait and then read
+ * the primary, outside the primary fallback budget. What stays possible, by design: a client
+ * sending a real, fresh position (its own write's) gets that wait and a primary read.
  */
-const CLIENT_LSN_SLACK = 1n << 30n;
+const CLIENT_LSN_SLACK = 64n << 20n;
 /** Samples older than this are not trusted to clamp with (the primary may be unreachable). */
 const CLAMP_SAMPLE_MAX_AGE_MS = 5_000;
 

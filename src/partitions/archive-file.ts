@@ -120,7 +120,8 @@ export async function readBackFile(file: string): Promise<FileReadBack> {
 /** The column names on an archive file's first line (COPY's CSV header). */
 export async function readFileHeader(file: string): Promise<string[]> {
   const scanner = new CsvScanner('created_at');
-  const gunzip = fs.createReadStream(file).pipe(zlib.createGunzip());
+  const source = fs.createReadStream(file);
+  const gunzip = source.pipe(zlib.createGunzip());
   try {
     for await (const chunk of gunzip) {
       const bytes = chunk as Buffer;
@@ -131,6 +132,7 @@ export async function readFileHeader(file: string): Promise<string[]> {
     return [...scanner.finish().header];
   } finally {
     gunzip.destroy();
+    source.destroy(); // unpiping leaves the file open
   }
 }
 

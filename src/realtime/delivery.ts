@@ -53,6 +53,7 @@ export class Delivery {
    * periodic re-check, minutes, where no NOTIFY backstop runs, as with the cache off).
    */
   readonly #pendingRevokes = new Map<string, string>();
+  #stopped = false;
   #resyncTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly d: DeliveryDeps) {}
@@ -127,8 +128,12 @@ export class Delivery {
     this.d.bus.publish('user', [userId], encodeBusFrame({ t: Date.now(), k: 'revoke', h: tokenHash }, ''))
       .then((failed) => failed.length === 0, () => false)
       .then((sent) => {
-        if (sent || this.#pendingRevokes.size >= MAX_MISSED) return;
+        if (sent) return;
         this.d.metrics.dropped.inc({ reason: 'publish_failed' });
+        if (this.#pendingRevokes.size >= MAX_MISSED) {
+          this.d.logger.warn({ kept: MAX_MISSED }, 'realtime: too many revocations awaiting a publish; this one relies on the periodic session re-check');
+          return;
+        }
         this.#pendingRevokes.set(tokenHash, userId);
         this.#scheduleResyncs();
       });
@@ -180,7 +185,7 @@ export class Delivery {
   }
 
   #scheduleResyncs(): void {
-    if (this.#resyncTimer || (this.#missed.size === 0 && this.#pendingRevokes.size === 0)) return;
+    if (this.#stopped || this.#resyncTimer || (this.#missed.size === 0 && this.#pendingRevokes.size === 0)) return;
     this.#resyncTimer = setTimeout(() => { this.#resyncTimer = undefined; void this.#sendResyncs(); }, RESYNC_RETRY_MS);
     this.#resyncTimer.unref();
   }
@@ -204,7 +209,10 @@ export class Delivery {
     this.#scheduleResyncs();
   }
 
-  stop(): void { clearTimeout(this.#resyncTimer); }
+  stop(): void {
+    this.#stopped = true;
+    clearTimeout(this.#resyncTimer);
+  }
 
   // ---- receiving -------------------------------------------------------------------
 

@@ -21,7 +21,7 @@ const PERIOD_SCAN_JUSTIFICATION =
 export const activityQueries = catalog({
   mostActive: defineQuery({
     name: 'activity.most_active_users',
-    description: 'GET /api/reports/most-active: users ranked by messages sent plus posts written in the period, with rank(), share of all activity (sum() OVER ()) and running cumulative share; as the viewer ($4) may see them: none blocking or blocked by them, no suspended account.',
+    description: 'GET /api/reports/most-active: users ranked by messages sent plus posts written in the period, with rank(), share of the activity of the users the viewer ($4) may see (sum() OVER ()) and running cumulative share; none blocking or blocked by the viewer, no suspended account.',
     target: 'replica',
     timeBounded: true,
     justify: { seq_scan: PERIOD_SCAN_JUSTIFICATION },
@@ -31,8 +31,8 @@ export const activityQueries = catalog({
     // index-only range scan of the period. Each side is grouped on its own column, so the
     // planner's group counts come from column statistics (a GROUP BY over a UNION ALL
     // would be guessed at 200 groups: 180x off on `large`). The full join merges the two
-    // (users who only posted, or only sent). The grand total is one window over every
-    // user; rank and the running total then need only the top $3 rows: a user's rank is
+    // (users who only posted, or only sent). The grand total is one window over every user
+    // the viewer may see; rank and the running total then need only the top $3 rows: a user's rank is
     // decided by those above it, and all of them are within the top $3.
     sql: `
 WITH sent AS (

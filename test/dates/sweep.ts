@@ -27,6 +27,13 @@ const SWEEP_DATES = [
   '2028-02-29T12:00:00Z', // the leap day
 ] as const;
 
+/**
+ * Dates seconds before a boundary that must pass while the tests run, not while the stack
+ * starts: they run alone (after the shared lanes), as the month-end runs do, so a
+ * neighbour's load cannot stretch their start-up past the boundary.
+ */
+const ALONE_DATES: ReadonlySet<string> = new Set(['2026-12-31T23:59:30Z', '2028-02-28T23:59:50Z']);
+
 /** The test files whose behaviour turns on months, years and "now". */
 const SWEEP_FILES = [
   'test/integration/partitions-create.test.ts',
@@ -56,8 +63,9 @@ const SWEEP_UNIT_PATTERN = /(cursor|time-window|partition|month|report|calendar)
  * Port offsets no default stack uses, so the sweep can run beside the dev stack: one per
  * lane. The dates run two at a time (each on its own stack): much of a date's run waits on
  * its stack's start and its databases, so two lanes took the sweep from 339 s (one lane, in
- * CI) to 278 s on two cores (2026-12-07; each date then takes 64–81 s instead of 40–63 s). Month-end runs go alone afterwards: their lead before the
- * boundary must not be eaten by a neighbour's load. BGC_SWEEP_LANES=1 runs one at a time.
+ * CI) to 258–278 s on two cores (2026-12-07; each date then takes 62–81 s instead of 40–63 s).
+ * Runs seconds before a boundary go alone afterwards (ALONE_DATES, the month-end runs): their
+ * lead must not be eaten by a neighbour's load. BGC_SWEEP_LANES=1 runs one at a time.
  */
 const LANE_OFFSETS = ['700', '800'] as const;
 
@@ -179,12 +187,17 @@ async function main(): Promise<void> {
       results.sort((a, b) => runs.findIndex((r) => r.label === a.label) - runs.findIndex((r) => r.label === b.label));
     };
     const lanes = Math.max(1, Math.min(LANE_OFFSETS.length, Number(process.env.BGC_SWEEP_LANES ?? LANE_OFFSETS.length) || 1));
-    const together = runs.filter((r) => r.env.BGC_SWEEP_MONTH_END === undefined);
-    const alone = runs.filter((r) => r.env.BGC_SWEEP_MONTH_END !== undefined);
+    const isAlone = (r: SweepRun) => r.env.BGC_SWEEP_MONTH_END !== undefined || ALONE_DATES.has(r.date);
+    const together = runs.filter((r) => !isAlone(r));
+    const alone = runs.filter(isAlone);
     let next = 0;
-    await Promise.all(LANE_OFFSETS.slice(0, lanes).map(async (offset) => {
+    // allSettled: a lane that fails must not end the sweep (and remove its folder) under the
+    // other lane's running stack; the first failure is raised once both lanes are done.
+    const lanesDone = await Promise.allSettled(LANE_OFFSETS.slice(0, lanes).map(async (offset) => {
       for (let i = next++; i < together.length; i = next++) await runOne(together[i] as SweepRun, offset);
     }));
+    const laneFailure = lanesDone.find((l) => l.status === 'rejected');
+    if (laneFailure) throw (laneFailure as PromiseRejectedResult).reason;
     for (const run of alone) await runOne(run, LANE_OFFSETS[0]);
   } finally {
     fs.rmSync(base, { recursive: true, force: true });

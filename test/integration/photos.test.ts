@@ -172,6 +172,23 @@ describe('an upload whose row may have committed', () => {
     expect((await upload(u, await jpegWithLocation(64, 48), 'image/jpeg')).status).toBe(201);
     expect(await rowsOf(u.id)).toBe(1);
   });
+
+  it('a connection lost before the insert reached the server keeps the files (the insert might still commit), and writes no row', async () => {
+    const u = await registerUser(t, 'ph_cut');
+    const repo = (t.rt.deps.services.photos as unknown as { d: { photos: { insert(p: unknown): Promise<unknown> } } }).d.photos;
+    const insert = repo.insert.bind(repo);
+    repo.insert = async () => { throw new DbUnavailableError('DB_UNAVAILABLE', 'Query read timeout', 'primary'); };
+    let res: ApiResponse<PhotoBody>;
+    try {
+      res = await upload(u, await jpegWithLocation(64, 48), 'image/jpeg');
+    } finally {
+      repo.insert = insert;
+    }
+    expect(res.status).toBe(503);
+    expect(await rowsOf(u.id)).toBe(0);
+    // Kept: deleting them would leave a row without files if a cut-off insert commits later.
+    expect(filesOf(u.id).length).toBe(2);
+  });
 });
 
 describe('concurrent uploads', () => {

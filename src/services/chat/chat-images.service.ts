@@ -4,7 +4,7 @@ import { AppError } from '../../errors/app-error.ts';
 import type { ChatImageRepository, ChatImageRow } from '../../repositories/chat-images.repository.ts';
 import type { PhotoStorage } from '../../storage/photo-storage.ts';
 import { newId } from '../ids.ts';
-import { imageKey, readImageFile, removeImageFiles, type ImageFile, type StoredImage } from '../photos/image-files.ts';
+import { imageKey, readImageFile, refusedByServer, removeImageFiles, type ImageFile, type StoredImage } from '../photos/image-files.ts';
 import { processImage, type ProcessedImage } from '../photos/image-processing.ts';
 import { noteWrite, type Written } from '../support.ts';
 import type { ConversationService, DirectMessage } from './conversations.service.ts';
@@ -96,12 +96,17 @@ export class ChatImageService {
     try {
       await this.d.storage.put(keyOf(uploaderId, id, false), img.image);
       await this.d.storage.put(keyOf(uploaderId, id, true), img.thumb);
+    } catch (err) {
+      await this.#removeFiles(uploaderId, id);
+      throw err;
+    }
+    try {
       row = await this.d.images.insert({
         id, ...container, uploader_id: uploaderId, content_type: img.contentType,
         bytes: img.image.length, width: img.width, height: img.height, thumb_bytes: img.thumb.length,
       });
     } catch (err) {
-      await this.#undo(uploaderId, id);
+      await this.#undo(uploaderId, id, refusedByServer(err));
       throw err;
     }
     try {
@@ -110,7 +115,7 @@ export class ChatImageService {
       // Only a refusal (4xx) proves the message was not written. A lost connection during its
       // group's commit, or a failure after the commit, may leave a committed message that
       // names this image: removing the image then broke that message. Kept, at worst unused.
-      if (err instanceof AppError && err.status < 500) await this.#undo(uploaderId, id);
+      if (err instanceof AppError && err.status < 500) await this.#undo(uploaderId, id, false);
       else this.d.logger?.warn({ err: err instanceof Error ? err.message : String(err), imageId: id }, 'chat image kept: its message may have been written');
       throw err;
     }
@@ -124,13 +129,18 @@ export class ChatImageService {
     return { value: { image: toChatImage(row), message }, lsn };
   }
 
-  /** A failed upload: the row (if written) goes, and the files only once the row is known to be gone. */
-  async #undo(uploaderId: string, id: string): Promise<void> {
-    const rowGone = await this.d.images.remove(id, uploaderId).then(() => true, (e: unknown) => {
-      this.d.logger?.warn({ err: e instanceof Error ? e.message : String(e), imageId: id }, 'could not remove the row of a failed chat image upload; files kept');
+  /**
+   * A failed upload: the row (if written) goes, and the files only when the row was found and
+   * deleted or `neverWritten` (PostgreSQL refused the insert): an insert cut off on the client
+   * may still commit, and its row must not be left without files.
+   */
+  async #undo(uploaderId: string, id: string, neverWritten: boolean): Promise<void> {
+    const removed = await this.d.images.remove(id, uploaderId).then((row) => row !== undefined, (e: unknown) => {
+      this.d.logger?.warn({ err: e instanceof Error ? e.message : String(e), imageId: id }, 'could not remove the row of a failed chat image upload');
       return false;
     });
-    if (rowGone) await this.#removeFiles(uploaderId, id);
+    if (removed || neverWritten) await this.#removeFiles(uploaderId, id);
+    else this.d.logger?.warn({ imageId: id }, 'failed chat image upload: its row may still commit; files kept');
   }
 
   async #removeFiles(uploaderId: string, id: string): Promise<void> {

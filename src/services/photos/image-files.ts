@@ -2,6 +2,7 @@ import { AppError } from '../../errors/app-error.ts';
 import type { Logger } from '../../logging/logger.ts';
 import type { PhotoStorage } from '../../storage/photo-storage.ts';
 import type { ImageType } from './image-processing.ts';
+import { classifyDbError, DbUnavailableError, sqlState } from '../../db/errors.ts';
 
 /**
  * The stored files of an image (a profile photo or a chat image): the image and its WebP
@@ -46,4 +47,13 @@ export async function removeImageFiles(storage: PhotoStorage, logger: Logger | u
   await Promise.all([false, true].map((thumb) => storage.delete(imageKey(ownerId, id, thumb)).catch((e: unknown) => {
     logger?.warn({ err: e instanceof Error ? e.message : String(e), key: imageKey(ownerId, id, thumb) }, `could not remove the file of a deleted ${what}`);
   })));
+}
+
+/**
+ * PostgreSQL refused the statement itself (a SQLSTATE that is not about the connection):
+ * nothing of it was written. Anything else (a lost connection, the client-side statement
+ * bound) may come before or after a commit, so a row may exist or appear.
+ */
+export function refusedByServer(err: unknown): boolean {
+  return !(err instanceof DbUnavailableError) && sqlState(err) !== undefined && classifyDbError(err) !== 'connection';
 }

@@ -8,7 +8,7 @@ import { decodeCursor, encodeCursor } from '../cursor.ts';
 import { newId } from '../ids.ts';
 import type { ProfileService } from '../profiles/profile.service.ts';
 import { noteWrite, pageSize, type Page, type Written } from '../support.ts';
-import { imageKey, readImageFile, removeImageFiles, type ImageFile, type StoredImage } from './image-files.ts';
+import { imageKey, readImageFile, refusedByServer, removeImageFiles, type ImageFile, type StoredImage } from './image-files.ts';
 import { processImage } from './image-processing.ts';
 
 export type Photo = StoredImage & { readonly owner_id: string };
@@ -57,13 +57,19 @@ export class PhotoService {
       });
     } catch (err) {
       // A lost connection (a failover, the client-side statement bound) may come after the
-      // row committed: removing only the files left a gallery entry that answered 404 for
-      // good. So the row goes first, and the files only once it is known to be gone.
-      const rowGone = await this.d.photos.remove(id, ownerId).then(() => true, (e: unknown) => {
-        this.d.logger?.warn({ err: e instanceof Error ? e.message : String(e), photoId: id }, 'failed upload: its row may exist, files kept');
+      // row committed, or before an insert still running on the server commits: removing
+      // the files then left a gallery entry that answered 404 for good. So the files go only
+      // when PostgreSQL refused the insert itself, or when the row was found and deleted.
+      if (refusedByServer(err)) {
+        await this.#removeFiles(keys);
+        throw err;
+      }
+      const removed = await this.d.photos.remove(id, ownerId).then((row) => row !== undefined, (e: unknown) => {
+        this.d.logger?.warn({ err: e instanceof Error ? e.message : String(e), photoId: id }, 'failed upload: could not remove its row');
         return false;
       });
-      if (rowGone) await this.#removeFiles(keys);
+      if (removed) await this.#removeFiles(keys);
+      else this.d.logger?.warn({ photoId: id }, 'failed upload: its insert may still commit; files kept');
       throw err;
     }
     const lsn = await noteWrite(this.d.db, this.d.logger, ownerId);
