@@ -13,6 +13,7 @@ import { isRoot } from '../../src/tools/stack/exec.ts';
 import { commandLine } from '../../src/tools/stack/processes.ts';
 import { SHARED_PG_PARENT } from '../../src/tools/stack/pg-location.ts';
 import { checkLocalStackOwnership } from '../../src/tools/doctor/stack-checks.ts';
+import { haLayoutFor } from '../../src/tools/stack/ha/layout.ts';
 
 /**
  * Issue 22: two checkouts on one machine. Real stacks (PostgreSQL primary + 2 replicas + Redis)
@@ -224,4 +225,23 @@ describe('a foreign listener on the primary port', () => {
     expect(res.stderr).toContain(`port ${port} (primary): in use by pid ${process.pid}`);
     expect(res.stderr).toContain('Two ways out');
   }, 180_000); // two CLI runs: Node + tsx start-up alone took 15 s on a loaded 2-core machine
+});
+
+describe('`stack down --purge` with an --ha stack of this checkout', () => {
+  it('stops and deletes the HA stack too, whose folder (as root) lies outside the data folder', async () => {
+    const offset = freeOffset();
+    const dataDir = privateDir('ha');
+    const haRoot = haLayoutFor(parseConfig(stackEnv(offset, dataDir))).root;
+    // What `up --ha` leaves in its folder; none of its servers runs, so down has only the folder to delete.
+    fs.mkdirSync(path.join(haRoot, 'pg1'), { recursive: true });
+    fs.writeFileSync(path.join(haRoot, 'pg1', 'patroni.yml'), 'scope: bgc-ha\n');
+    try {
+      const res = await timed('CLI stack down --purge (with an HA folder)', () => cli(['stack', 'down', '--purge'], stackEnv(offset, dataDir)));
+      expect(res.code, res.stderr).toBe(0);
+      expect(res.stderr).toContain('HA stack stopped and its data purged');
+      expect(fs.existsSync(haRoot)).toBe(false);
+    } finally {
+      fs.rmSync(haRoot, { recursive: true, force: true });
+    }
+  }, 120_000);
 });

@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import type { Config } from '../../config/index.ts';
 import { HaStack, type HaStatus } from '../stack/ha/ha-stack.ts';
 import { haLayoutFor, haUrls } from '../stack/ha/layout.ts';
@@ -24,6 +25,11 @@ export async function haUp(config: Config, opts: { json?: boolean }): Promise<vo
 export async function haDown(config: Config, opts: { purge?: boolean }): Promise<void> {
   await new HaStack(haLayoutFor(config)).down({ purge: opts.purge ?? false });
   progressLine(opts.purge ? 'HA stack stopped and its data purged' : 'HA stack stopped');
+}
+
+/** Whether `up --ha` ever made this checkout's HA stack (its folder exists). */
+export function haStackExists(config: Config): boolean {
+  return fs.existsSync(haLayoutFor(config).root);
 }
 
 export async function haStatus(config: Config, opts: { json?: boolean }): Promise<void> {

@@ -3,7 +3,7 @@ import { loadConfig } from '../../../config/index.ts';
 import { LocalStack, type NodeStatus } from '../../stack/stack.ts';
 import { MonitoringStack } from '../../stack/monitoring.ts';
 import { printJson, printTable, progressLine } from '../output.ts';
-import { haDown, haStatus, haUp } from '../ha-stack.ts';
+import { haDown, haStackExists, haStatus, haUp } from '../ha-stack.ts';
 import { fleetFor, fleetUp } from '../../stack/fleet/commands.ts';
 import { localPgBouncer, pgbouncerEnv } from '../../stack/pgbouncer/layout.ts';
 import { sentinelFor, sentinelStatusRows, sentinelUp } from '../../stack/sentinel/commands.ts';
@@ -43,8 +43,8 @@ export function register(program: Command): void {
     });
 
   stack.command('down')
-    .description("Stop this checkout's own nodes (and its monitoring, if started); servers it did not start are left alone")
-    .option('--purge', "also delete this checkout's data: the data folder and its PostgreSQL folder")
+    .description("Stop this checkout's own nodes (its monitoring, fleet, PgBouncer, Sentinel and --ha stack too, if started); servers it did not start are left alone")
+    .option('--purge', "also delete this checkout's data: the data folder, its PostgreSQL folder and its --ha stack's folder")
     .option('--ha', 'the high-availability stack instead (with --purge: only its data)')
     .option('--instances', 'only the API instances and their HAProxy (bgc stack up --instances N)')
     .option('--sentinel', 'only the Redis Sentinel set (bgc stack up --sentinel)')
@@ -58,6 +58,9 @@ export function register(program: Command): void {
       await localPgBouncer(config).down();
       await sentinelFor(config).down({ purge: opts.purge ?? false });
       await new MonitoringStack(config).down();
+      // An --ha stack of this checkout too: as root it lives outside the data folder
+      // (/var/lib/bgc/ha-<hash>), so purging the data folder alone left it running.
+      if (haStackExists(config)) await haDown(config, opts);
       const removed = await new LocalStack(config).down({ purge: opts.purge ?? false });
       for (const r of removed) progressLine(`deleted ${r}`);
       progressLine(opts.purge ? 'stack stopped and data purged' : 'stack stopped');
