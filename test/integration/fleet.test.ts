@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestFleet, type TestFleet } from '../helpers/test-fleet.ts';
-import type { Fleet } from '../../src/tools/stack/fleet/fleet.ts';
+import path from 'node:path';
+import { Fleet } from '../../src/tools/stack/fleet/fleet.ts';
+import { buildFleetLayout } from '../../src/tools/stack/fleet/layout.ts';
 import { until } from '../../src/tools/stack/ha/owned-process.ts';
 
 /**
@@ -109,5 +111,69 @@ describe('fleet behind HAProxy', () => {
       running = false;
       await Promise.all(workers);
     }
+  }, 600_000);
+
+  it('`up` with another instance count resizes a running fleet (3 → 2 → 3) without failing a request', async () => {
+    const base = tf.base;
+    const reg = await fetch(`${base}/api/auth/register`, {
+      method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ email: `resize_${process.pid}@example.test`, username: `resize_${process.pid}`, password: 'correct Horse 42' }),
+    });
+    expect(reg.status).toBe(201);
+    const { token } = (await reg.json()) as { token: string };
+    // The same folder and ports as the running fleet, with `count` of its instances: what
+    // `bgc stack up --instances <count>` builds on a running fleet (fleetFor).
+    const sized = (count: number): Fleet => {
+      const l = fleet.layout;
+      return new Fleet(buildFleetLayout(path.dirname(l.dir), {
+        count, apiPort: l.apiPort, statsPort: l.statsPort, drainMs: l.drainMs,
+        instancePorts: l.instances.slice(0, count).map((i) => i.port), adminPorts: l.instances.slice(0, count).map((i) => i.adminPort),
+      }), fleet.projectRoot, fleet.env);
+    };
+
+    let running = true;
+    const failures: string[] = [];
+    let ok = 0;
+    let retried = 0;
+    const servedBy = new Set<string>();
+    const get = () => fetch(`${base}/api/feed?type=global`, { headers: { authorization: `Bearer ${token}` } });
+    const worker = async () => {
+      while (running) {
+        try {
+          // As in the test above: a GET retried once when a reused connection closes unanswered.
+          const res = await get().catch((err: unknown) => {
+            if (!/other side closed/.test(`${String(err)} ${String((err as Error).cause)}`)) throw err;
+            retried++;
+            return get();
+          });
+          await res.arrayBuffer();
+          if (res.status === 200) { ok++; servedBy.add(res.headers.get('x-bgc-instance') ?? '?'); } else failures.push(`HTTP ${res.status}`);
+        } catch (err) {
+          failures.push(err instanceof Error ? `${err.message} ${String(err.cause)}` : String(err));
+        }
+      }
+    };
+    const workers = Array.from({ length: 6 }, () => worker());
+    try {
+      await until('some requests answered', () => ok >= 30, 30_000, 50);
+      for (const count of [2, 3]) {
+        const t0 = Date.now();
+        const lines: string[] = [];
+        await sized(count).up((l) => lines.push(l), 120_000);
+        servedBy.clear();
+        const before = ok;
+        await until(`requests after the resize to ${count}`, () => ok >= before + 40, 30_000, 50);
+        console.log(`[fleet] resized to ${count} in ${Date.now() - t0} ms: ${lines.join('; ')}; served since by ${[...servedBy].sort().join(',')}`);
+        expect(sized(count).strayInstances()).toEqual([]);
+        expect([...(await fleet.haproxyServers()).keys()].sort()).toEqual(fleet.layout.instances.slice(0, count).map((i) => i.name));
+        expect([...servedBy].every((n) => fleet.layout.instances.slice(0, count).some((i) => i.name === n))).toBe(true);
+      }
+      expect(fleet.layout.instances.every((i) => fleet.pidOf(i.name) !== undefined)).toBe(true);
+    } finally {
+      running = false;
+      await Promise.all(workers);
+    }
+    console.log(`[fleet] resize: ${ok} ok, ${failures.length} failed, ${retried} GETs retried once after a closed keep-alive connection; ${JSON.stringify(failures.slice(0, 5))}`);
+    expect(failures).toEqual([]);
   }, 600_000);
 });

@@ -3,8 +3,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { childEnv } from '../../../config/index.ts';
 import { findOnPath, isRoot, run } from '../exec.ts';
-import { ownedPid, signal, startOwned, stopOwned, until } from '../ha/owned-process.ts';
-import { fleetHaproxyConfig } from './haproxy-config.ts';
+import { isOurs, ownedPid, signal, startOwned, stopOwned, until } from '../ha/owned-process.ts';
+import { HARD_STOP_AFTER_MS, fleetHaproxyConfig } from './haproxy-config.ts';
 import type { FleetInstanceLayout, FleetLayout } from './layout.ts';
 
 export interface FleetMemberStatus {
@@ -44,19 +44,44 @@ export class Fleet {
     return ownedPid(pidFile(i), envFile(i));
   }
 
-  /** Starts every instance, waits for each to be ready, then HAProxy, and waits until it sees them all UP. */
+  /**
+   * Starts every instance, waits for each to be ready, then HAProxy, and waits until it sees
+   * exactly them, all UP. On a running fleet of another size this resizes it without failing a
+   * request: new instances are ready before a new HAProxy (with `-sf`) sends them traffic, and
+   * instances beyond the new size are drained only once no HAProxy sends them any.
+   */
   async up(progress: (line: string) => void = () => undefined, timeoutMs = 120_000): Promise<void> {
     for (const i of this.layout.instances) this.startInstance(i.name);
     for (const i of this.layout.instances) {
       const ms = await this.waitReady(i.name, timeoutMs);
       progress(`${i.name} ready on port ${i.port} (${ms} ms)`);
     }
-    await this.startHaproxy();
+    const replaced = await this.startHaproxy();
+    if (replaced !== undefined) progress(`HAProxy reloaded for ${this.layout.instances.length} instances; the old one (pid ${replaced}) finished in ${await this.#waitReplaced(replaced)} ms`);
+    const names = this.layout.instances.map((i) => i.name).sort().join(',');
     const ms = await until('HAProxy sees every instance UP', async () => {
       const s = await this.haproxyServers();
-      return this.layout.instances.every((i) => s.get(i.name) === 'UP');
+      return [...s.keys()].sort().join(',') === names && [...s.values()].every((state) => state === 'UP');
     }, timeoutMs);
     progress(`HAProxy on port ${this.layout.apiPort}: ${this.layout.instances.length} instances UP (${ms} ms)`);
+    for (const name of this.strayInstances()) {
+      await stopOwned(path.join(this.layout.dir, name, 'instance.pid'), path.join(this.layout.dir, name, 'instance.env'), this.layout.drainMs + 20_000);
+      fs.rmSync(path.join(this.layout.dir, name), { recursive: true, force: true });
+      progress(`${name} drained and stopped (beyond ${this.layout.instances.length} instances)`);
+    }
+  }
+
+  /** Instance folders an earlier, larger `up` left beyond this layout (api4 after a resize to 3). */
+  strayInstances(): string[] {
+    let names: string[];
+    try { names = fs.readdirSync(this.layout.dir); } catch { return []; }
+    const own = new Set(this.layout.instances.map((i) => i.name));
+    return names.filter((n) => /^api\d+$/.test(n) && !own.has(n));
+  }
+
+  /** Waits for a replaced HAProxy to finish what it held (bounded by its hard-stop-after); ms taken. */
+  async #waitReplaced(pid: number): Promise<number> {
+    return until(`the replaced HAProxy (pid ${pid}) to exit`, () => Promise.resolve(!isOurs(pid, this.haproxyConfigFile)), HARD_STOP_AFTER_MS + 10_000, 100);
   }
 
   /** Starts one instance unless it already runs; returns its pid. */
@@ -104,20 +129,30 @@ export class Fleet {
     if (pid !== undefined) signal(pid, 'SIGKILL');
   }
 
-  async startHaproxy(): Promise<void> {
-    if (ownedPid(this.haproxyPidFile, this.haproxyConfigFile) !== undefined) return;
+  /**
+   * Starts HAProxy unless it already runs this layout's config. One running another config (a
+   * fleet of another size) is replaced: the new process binds beside it (SO_REUSEPORT) and
+   * `-sf` tells the old one to stop listening and finish what it holds. Returns the replaced pid.
+   */
+  async startHaproxy(): Promise<number | undefined> {
+    const config = fleetHaproxyConfig(this.layout, { descriptorLimit: hardDescriptorLimit(), dropTo: isRoot() ? 'haproxy' : undefined });
+    const running = this.haproxyPid();
+    if (running !== undefined && readOr(this.haproxyConfigFile, '') === config) return undefined;
     fs.mkdirSync(this.haproxyDir, { recursive: true });
-    fs.writeFileSync(this.haproxyConfigFile, fleetHaproxyConfig(this.layout, { descriptorLimit: hardDescriptorLimit(), dropTo: isRoot() ? 'haproxy' : undefined }));
+    // A running HAProxy read its config at start: rewriting the file does not touch it.
+    fs.writeFileSync(this.haproxyConfigFile, config);
     const bin = findOnPath('haproxy', ['haproxy']);
     await run(bin, ['-c', '-q', '-f', this.haproxyConfigFile]);
     // Started as ourselves: it reads its config (which may sit in a mode-700 folder) and binds,
     // then, as root, drops to Debian's `haproxy` user by itself.
     const logFile = this.haproxyLogFile;
-    startOwned({ bin, args: ['-db', '-f', this.haproxyConfigFile], pidFile: this.haproxyPidFile, logFile, marker: this.haproxyConfigFile });
+    const replace = running === undefined ? [] : ['-sf', String(running)];
+    const pid = startOwned({ bin, args: ['-db', '-f', this.haproxyConfigFile, ...replace], pidFile: this.haproxyPidFile, logFile, marker: this.haproxyConfigFile });
     await until('HAProxy answering', async () => {
-      if (ownedPid(this.haproxyPidFile, this.haproxyConfigFile) === undefined) throw new Error(`HAProxy exited: ${fs.readFileSync(logFile, 'utf8').slice(-2_000)}`);
+      if (!isOurs(pid, this.haproxyConfigFile)) throw new Error(`HAProxy exited: ${fs.readFileSync(logFile, 'utf8').slice(-2_000)}`);
       return (await this.haproxyServers()).size > 0;
     }, 10_000, 100);
+    return running;
   }
 
   haproxyPid(): number | undefined { return ownedPid(this.haproxyPidFile, this.haproxyConfigFile); }
@@ -187,6 +222,10 @@ function hardDescriptorLimit(): number {
   } catch {
     return FALLBACK;
   }
+}
+
+function readOr(file: string, fallback: string): string {
+  try { return fs.readFileSync(file, 'utf8'); } catch { return fallback; }
 }
 
 function pidFile(i: FleetInstanceLayout): string { return path.join(i.dir, 'instance.pid'); }
