@@ -245,3 +245,23 @@ describe('`stack down --purge` with an --ha stack of this checkout', () => {
     }
   }, 120_000);
 });
+
+describe('stack option mistakes', () => {
+  it('are refused with exit 2 and a message naming the option, before anything starts', async () => {
+    const offset = freeOffset();
+    const dataDir = privateDir('opts');
+    const cases: Array<[string[], string]> = [
+      [['stack', 'up', '--ha', '--instances', '3'], '--ha starts only the HA stack; --instances'],
+      [['stack', 'up', '--instances', '50'], '--instances must be an integer from 1 to 40, got "50"'],
+      [['stack', 'down', '--instances', '--purge'], '--purge with --instances'],
+    ];
+    for (const [args, message] of cases) {
+      const res = await cli(args, stackEnv(offset, dataDir));
+      console.log(`[stack-ownership] ${args.join(' ')}: exit ${String(res.code)} in ${res.ms} ms: ${res.stderr.trim()}`);
+      expect(res.code).toBe(2);
+      expect(res.stderr).toContain('[STACK_INVALID_OPTION]');
+      expect(res.stderr).toContain(message);
+    }
+    expect(fs.readdirSync(dataDir)).toEqual([]);
+  }, 180_000);
+});

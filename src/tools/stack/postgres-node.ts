@@ -171,9 +171,19 @@ export class PgNode {
     }
   }
 
+  /**
+   * Stops the server and checks it is gone: pg_ctl gives up after 60 s (a long shutdown
+   * checkpoint after a big seed on a slow disk) while the server goes on, and `stack down`
+   * must not then say "stopped".
+   */
   async stop(mode: 'fast' | 'immediate' = 'fast'): Promise<void> {
     if (!(await this.isRunning())) return;
-    await run(this.#tool('pg_ctl'), ['stop', '-w', '-t', '60', '-m', mode, '-D', this.spec.dir], { asPostgres: true, allowFail: true });
+    const res = await run(this.#tool('pg_ctl'), ['stop', '-w', '-t', '60', '-m', mode, '-D', this.spec.dir], { asPostgres: true, allowFail: true });
+    const pid = this.ownPid();
+    if (pid !== null) {
+      throw new CommandFailedError(`pg_ctl stop -m ${mode} -D ${this.spec.dir}`, res.code,
+        `${res.output}\n${this.spec.name} (pid ${pid}) is still running, probably still writing its shutdown checkpoint (${this.logFile}); run the same command again to wait longer`);
+    }
   }
 
   /** Folder layout check: as root the parent must be traversable by the postgres user. */

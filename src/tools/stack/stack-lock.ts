@@ -8,7 +8,8 @@ import { sleep } from './exec.ts';
  * ran initdb or pg_basebackup into the same folder, and one failed or left a broken
  * replica. The second now waits for the first, then finds everything done (`up` is
  * idempotent). The lock is a file created exclusively, holding the owner's pid; a file left
- * by a process that no longer exists (killed) is taken over.
+ * by a process that no longer exists (killed), or whose pid now names another process (a
+reboot, a new container), is taken over.
  */
 const LOCK_FILE = '.stack.lock';
 const POLL_MS = 200;
@@ -30,13 +31,38 @@ function alive(pid: number): boolean {
   }
 }
 
-function ownerOf(file: string): number | undefined {
+/**
+ * When a process started (field 22 of /proc/<pid>/stat, clock ticks since boot), or undefined
+ * when it cannot be read. With the pid it names one process: a pid alone may be reused after
+ * a reboot or in a new container, where it can even be our own, and the lock would then be
+ * waited on for minutes though its owner is long gone.
+ */
+export function processStartTime(pid: number): string | undefined {
   try {
-    const pid = Number(fs.readFileSync(file, 'utf8').trim());
-    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) is in parentheses and may hold spaces: count after its end.
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
   } catch {
     return undefined;
   }
+}
+
+interface LockOwner { readonly pid: number; readonly startTime: string | undefined }
+
+function ownerOf(file: string): LockOwner | undefined {
+  try {
+    const [pidText, startTime] = fs.readFileSync(file, 'utf8').trim().split(/\s+/);
+    const pid = Number(pidText);
+    return Number.isInteger(pid) && pid > 0 ? { pid, startTime } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The lock's owner still runs: its pid is alive and, where the file says when it started, it is that same process. */
+function stillOwns(owner: LockOwner): boolean {
+  if (!alive(owner.pid)) return false;
+  return owner.startTime === undefined || processStartTime(owner.pid) === owner.startTime;
 }
 
 /** Runs `fn` holding the data folder's stack lock; waits (bounded) while another process holds it. */
@@ -47,20 +73,20 @@ export async function withStackLock<T>(dataDir: string, fn: () => Promise<T>, op
   let told = false;
   for (;;) {
     try {
-      fs.writeFileSync(file, `${process.pid}\n`, { flag: 'wx' });
+      fs.writeFileSync(file, `${process.pid} ${processStartTime(process.pid) ?? ''}\n`, { flag: 'wx' });
       break;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     }
     const owner = ownerOf(file);
-    if (owner === undefined || !alive(owner)) {
+    if (owner === undefined || !stillOwns(owner)) {
       // Left by a process that died (or half written): take it over. Only one taker's unlink
       // then exclusive create can win; the other loops.
       fs.rmSync(file, { force: true });
       continue;
     }
-    if (!told) { opts.onWait?.(owner); told = true; }
-    if (Date.now() - started > (opts.waitMs ?? 300_000)) throw new StackLockTimeoutError(file, owner, Date.now() - started);
+    if (!told) { opts.onWait?.(owner.pid); told = true; }
+    if (Date.now() - started > (opts.waitMs ?? 300_000)) throw new StackLockTimeoutError(file, owner.pid, Date.now() - started);
     await sleep(POLL_MS);
   }
   try {

@@ -2,7 +2,8 @@ import type { Command } from 'commander';
 import { loadConfig } from '../../../config/index.ts';
 import { LocalStack, type NodeStatus } from '../../stack/stack.ts';
 import { MonitoringStack } from '../../stack/monitoring.ts';
-import { printJson, printTable, progressLine } from '../output.ts';
+import { CliError, printJson, printTable, progressLine } from '../output.ts';
+import { MAX_INSTANCES } from '../../stack/fleet/layout.ts';
 import { haDown, haStackExists, haStatus, haUp } from '../ha-stack.ts';
 import { fleetFor, fleetUp } from '../../stack/fleet/commands.ts';
 import { localPgBouncer, pgbouncerEnv } from '../../stack/pgbouncer/layout.ts';
@@ -16,10 +17,11 @@ export function register(program: Command): void {
     .option('--json', 'print the resulting status as JSON')
     .option('--monitoring', 'also start Prometheus, Alertmanager, postgres_exporter and redis_exporter (deploy/)')
     .option('--ha', 'the high-availability stack instead: 3 PostgreSQL members under Patroni, 3 etcd members, HAProxy (DESIGN §7)')
-    .option('--instances <n>', 'also N API processes (bgc serve) behind HAProxy on PORT: instance i on PORT+9+i (admin PORT+49+i), stats on PORT+9', (v) => Number(v))
+    .option('--instances <n>', 'also N API processes (bgc serve) behind HAProxy on PORT: instance i on PORT+9+i (admin PORT+49+i), stats on PORT+9', parseInstances)
     .option('--pgbouncer', 'also one PgBouncer (transaction pooling) per node on 64320-64322 (+ offset); with --instances the instances use them')
     .option('--sentinel', 'also Redis Sentinel: a master, 2 replicas and 3 sentinels on 63791-63796 (+ offset); with --instances the instances use it')
     .action(async (opts: { json?: boolean; monitoring?: boolean; ha?: boolean; instances?: number; pgbouncer?: boolean; sentinel?: boolean }) => {
+      checkUpOptions(opts);
       const config = loadConfig();
       if (opts.ha) { await haUp(config, opts); return; }
       const local = new LocalStack(config);
@@ -49,6 +51,9 @@ export function register(program: Command): void {
     .option('--instances', 'only the API instances and their HAProxy (bgc stack up --instances N)')
     .option('--sentinel', 'only the Redis Sentinel set (bgc stack up --sentinel)')
     .action(async (opts: { purge?: boolean; ha?: boolean; instances?: boolean; sentinel?: boolean }) => {
+      const only = [opts.ha && '--ha', opts.instances && '--instances', opts.sentinel && '--sentinel'].filter(Boolean);
+      if (only.length > 1) throw new CliError('STACK_INVALID_OPTION', `${only.join(' and ')} each stop one part; give one of them`, 2);
+      if (opts.instances && opts.purge) throw new CliError('STACK_INVALID_OPTION', '--purge with --instances: the fleet keeps no data; use `bgc stack down --purge` to delete the stack\'s', 2);
       const config = loadConfig();
       if (opts.ha) { await haDown(config, opts); return; }
       if (opts.sentinel) { await sentinelFor(config).down({ purge: opts.purge ?? false }); progressLine('Redis Sentinel set stopped'); return; }
@@ -83,6 +88,24 @@ export function register(program: Command): void {
       if (sentinelRows.length > 0) printTable(sentinelRows);
       progressLine(`data folder ${local.layout.dataDir}; PostgreSQL data ${local.pgRoot}`);
     });
+}
+
+/**
+ * Option mistakes are refused before anything starts (exit 2): `--ha` is a stack of its own
+ * (parts given with it were ignored), and a bad `--instances` (parseInstances) was found only
+ * after PostgreSQL, Redis and the rest were up.
+ */
+function checkUpOptions(opts: { monitoring?: boolean; ha?: boolean; instances?: number; pgbouncer?: boolean; sentinel?: boolean }): void {
+  if (opts.ha) {
+    const extras = [opts.monitoring && '--monitoring', opts.instances !== undefined && '--instances', opts.pgbouncer && '--pgbouncer', opts.sentinel && '--sentinel'].filter(Boolean);
+    if (extras.length > 0) throw new CliError('STACK_INVALID_OPTION', `--ha starts only the HA stack; ${extras.join(', ')} work with the plain stack (docs/OPERATIONS.md)`, 2);
+  }
+}
+
+function parseInstances(raw: string): number {
+  const n = Number(raw);
+  if (!/^\d+$/.test(raw) || n < 1 || n > MAX_INSTANCES) throw new CliError('STACK_INVALID_OPTION', `--instances must be an integer from 1 to ${MAX_INSTANCES}, got "${raw}"`, 2);
+  return n;
 }
 
 /** The database a URL names (the local stack's `bgc` unless DATABASE_URL says otherwise). */

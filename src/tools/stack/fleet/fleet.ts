@@ -157,7 +157,19 @@ export class Fleet {
 
   haproxyPid(): number | undefined { return ownedPid(this.haproxyPidFile, this.haproxyConfigFile); }
 
-  async stopHaproxy(): Promise<void> { await stopOwned(this.haproxyPidFile, this.haproxyConfigFile, 10_000); }
+  /**
+   * A soft stop first (SIGUSR1: stop listening, finish the requests in flight), so `down` cuts
+   * no answer on its way; SIGTERM (HAProxy's hard stop) after SOFT_STOP_MS. Not the whole
+   * hard-stop-after: an idle keep-alive client would hold the old process that long for nothing.
+   */
+  async stopHaproxy(): Promise<void> {
+    const pid = this.haproxyPid();
+    if (pid !== undefined) {
+      signal(pid, 'SIGUSR1');
+      await until('HAProxy finishing its requests', () => Promise.resolve(!isOurs(pid, this.haproxyConfigFile)), SOFT_STOP_MS, 100).catch(() => undefined);
+    }
+    await stopOwned(this.haproxyPidFile, this.haproxyConfigFile, 10_000);
+  }
 
   /** HAProxy's state of each instance, from its stats page (empty when it does not answer). */
   async haproxyServers(): Promise<Map<string, string>> {
@@ -223,6 +235,9 @@ function hardDescriptorLimit(): number {
     return FALLBACK;
   }
 }
+
+/** What `down` gives HAProxy's requests in flight (API requests take milliseconds; the app's own timeout is 30 s). */
+const SOFT_STOP_MS = 3_000;
 
 function readOr(file: string, fallback: string): string {
   try { return fs.readFileSync(file, 'utf8'); } catch { return fallback; }

@@ -87,8 +87,10 @@ export class EtcdMember {
     if (pid !== undefined) signal(pid, 'SIGKILL');
   }
 
-  /** etcd's own health endpoint: true only when this member sees a leader and a quorum. */
+  /** etcd's own health endpoint: true only when this member (our process) sees a leader and a quorum. */
   async healthy(timeoutMs = 1_000): Promise<boolean> {
+    // Only our own process: another etcd on this port (a system one) must not answer for it.
+    if (this.pid === undefined) return false;
     try {
       const res = await fetch(`${this.clientUrl}/health`, { signal: AbortSignal.timeout(timeoutMs) });
       const body = await res.json() as { health?: string };

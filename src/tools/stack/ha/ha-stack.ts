@@ -3,6 +3,8 @@ import fs from 'node:fs';
 import { findOnPath, findPgBinDir } from '../exec.ts';
 import { connectNode } from '../postgres-node.ts';
 import { preparePgRoot } from '../pg-location.ts';
+import { StackPortBusyError, findBusyPorts, waysOut, type PortClaim } from '../preflight.ts';
+import { withStackLock } from '../stack-lock.ts';
 import { EtcdMember, type EtcdMemberStatus } from './etcd.ts';
 import { Haproxy, type HaproxyServerState } from './haproxy.ts';
 import type { HaLayout } from './layout.ts';
@@ -55,9 +57,44 @@ export class HaStack {
 
   get restUrls(): string[] { return this.members.map((m) => m.restUrl); }
 
+  /**
+   * Every port this stack listens on, and whether its own process already runs there. etcd's
+   * Debian package starts a system etcd on 2379/2380 where systemd runs: etcd1's ports at offset 0.
+   */
+  portClaims(): PortClaim[] {
+    const etcd = this.etcd.flatMap((e): PortClaim[] => [
+      { port: e.spec.clientPort, name: `${e.spec.name} (client)`, ours: e.pid !== undefined },
+      { port: e.spec.peerPort, name: `${e.spec.name} (peer)`, ours: e.pid !== undefined },
+    ]);
+    // A member whose keeper runs is ours, whatever Patroni and its PostgreSQL are doing (a
+    // restart in progress still holds or frees its ports).
+    const members = this.members.flatMap((m): PortClaim[] => {
+      const ours = m.keeperPid !== undefined || m.patroniPid !== undefined || m.postmasterPid !== undefined;
+      return [
+        { port: m.spec.pgPort, name: `${m.spec.name} (PostgreSQL)`, ours, postgres: true },
+        { port: m.spec.restPort, name: `${m.spec.name} (Patroni REST)`, ours },
+      ];
+    });
+    const proxyOurs = this.haproxy.pid !== undefined;
+    const { primaryPort, replicaPort, statsPort } = this.layout.haproxy;
+    const proxy = ([[primaryPort, 'HAProxy leader'], [replicaPort, 'HAProxy replicas'], [statsPort, 'HAProxy stats']] as const)
+      .map(([port, name]): PortClaim => ({ port, name, ours: proxyOurs }));
+    return [...etcd, ...members, ...proxy];
+  }
+
   /** Idempotent: starts what is not running, waits for a leader, two streaming replicas and HAProxy. */
   async up(progress: Progress = () => undefined, timeoutMs = 180_000): Promise<void> {
+    // One up or down at a time per HA stack (stack-lock.ts): two at once started two keepers per member.
+    await withStackLock(this.layout.root, () => this.#up(progress, timeoutMs),
+      { onWait: (pid) => progress(`waiting for another bgc stack command (pid ${pid}) on ${this.layout.root}`) });
+  }
+
+  async #up(progress: Progress, timeoutMs: number): Promise<void> {
     for (const [bin, pkg] of [['patroni', 'patroni'], ['etcd', 'etcd-server'], ['haproxy', 'haproxy']] as const) findOnPath(bin, [pkg]);
+    // Every port before anything starts: a port held by another process fails here with its
+    // holder, instead of a member that cannot bind while another server answers in its place.
+    const busy = await findBusyPorts(this.portClaims());
+    if (busy.length > 0) throw new StackPortBusyError(busy, waysOut(busy, null));
     const deadline = Date.now() + timeoutMs;
     const left = (): number => Math.max(1_000, deadline - Date.now());
     preparePgRoot(this.layout.root, this.layout.origin);
@@ -115,6 +152,11 @@ export class HaStack {
 
   /** Stops HAProxy, the members (replicas first, so none fails over), then etcd; `purge` deletes the data. */
   async down(opts: { purge?: boolean } = {}): Promise<void> {
+    if (!fs.existsSync(this.layout.root)) return;
+    await withStackLock(this.layout.root, () => this.#down(opts));
+  }
+
+  async #down(opts: { purge?: boolean }): Promise<void> {
     await this.haproxy.stop();
     const cluster = await fetchCluster(this.restUrls);
     const leader = cluster?.members.find((m) => m.role === 'leader')?.name;
