@@ -3,6 +3,7 @@ import { classifyDbError, DbUnavailableError, sqlState } from '../db/errors.ts';
 import type { Logger } from '../logging/logger.ts';
 import { withPartitionRetry } from '../partitions/on-demand.ts';
 import type { PartitionedTable } from '../partitions/naming.ts';
+import { AppError } from '../errors/app-error.ts';
 import { retryTransient, type IdempotencyKey } from './idempotency.ts';
 import { WriteBatcher, type Settled, type WriteBatcherOptions, type WriteBatcherStats } from './write-batcher.ts';
 
@@ -22,6 +23,8 @@ import { WriteBatcher, type Settled, type WriteBatcherOptions, type WriteBatcher
  *   connections, read-only after a failover, no pool connection), the group may or may
  *   not have committed, or the cause is the same for every member: each member gets that
  *   error (503, as a single write would). A keyed client's retry then finds its record.
+ *   A statement timeout is such a cause too, unless a member carries a key: its insert may
+ *   have waited on a twin request's key (keyWaitMayHaveTimedOut).
  *
  * After a group, ONE primary LSN fetch serves the read-your-writes mark of every writer in
  * it (a single write fetched it once per request). What each written member must announce
@@ -96,7 +99,10 @@ export class GroupCommitWriter<Item extends GroupedItem, Row> {
       if (rows.length !== items.length) throw new Error(`${this.spec.name} returned ${rows.length} rows for ${items.length} writes`);
       outcomes = rows.map((row) => ({ ok: true, value: row }));
     } catch (err) {
-      if (!rolledBackByStatement(err)) throw err;
+      const keyWait = keyWaitMayHaveTimedOut(err, items);
+      if (!rolledBackByStatement(err) && !keyWait) throw err;
+      // Alone, a keyed member's timeout is its own key's wait: no second wait.
+      if (keyWait && items.length === 1) return [{ ok: false, error: keyInUse(err) }];
       if (items.length > 1) {
         this.logger?.warn({ err: err instanceof Error ? err.message : String(err), sqlState: sqlState(err), members: items.length },
           `grouped ${this.spec.name} failed; each member runs alone`);
@@ -135,6 +141,9 @@ export class GroupCommitWriter<Item extends GroupedItem, Row> {
       const row = rows[0];
       return row !== undefined ? { ok: true, value: row } : { ok: false, error: new Error(`${this.spec.name} returned no row`) };
     } catch (error) {
+      // Alone, a keyed member's timeout is its own key's wait: a twin request still in flight
+      // (runIdempotent answers the same).
+      if (item.key && classifyDbError(error) === 'statement_timeout') return { ok: false, error: keyInUse(error) };
       return { ok: false, error };
     }
   }
@@ -167,6 +176,21 @@ function rolledBackByStatement(err: unknown): boolean {
   // A statement timeout is the database's load (or a lock held elsewhere), not one member's
   // fault: running every member again would only add load. Every member gets the 503.
   return cls !== 'connection' && cls !== 'unavailable' && cls !== 'read_only' && cls !== 'statement_timeout';
+}
+
+/**
+ * A statement timeout in a group with a keyed member may be one member's key insert waiting
+ * for a twin request with the same key still in flight (on another instance, or held behind
+ * a lock): then the other members did nothing wrong, and they run again alone while the
+ * keyed one gets 409 IDEMPOTENCY_KEY_IN_USE. Without keyed members a timeout is the
+ * database's load, and every member gets the 503 (rolledBackByStatement).
+ */
+function keyWaitMayHaveTimedOut(err: unknown, items: readonly GroupedItem[]): boolean {
+  return !(err instanceof DbUnavailableError) && classifyDbError(err) === 'statement_timeout' && items.some((i) => i.key !== undefined);
+}
+
+function keyInUse(cause: unknown): AppError {
+  return new AppError('IDEMPOTENCY_KEY_IN_USE', 'A request with this Idempotency-Key is still in progress; retry', undefined, { cause });
 }
 
 /** Members of a failed group re-run at most this many at a time. */

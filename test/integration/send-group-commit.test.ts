@@ -265,4 +265,27 @@ describe('group commit of message sends (real PostgreSQL)', () => {
     expect(race.map((r) => (r.status === 'fulfilled' ? 'ok' : codeOf(r.reason)))).toEqual(['ok', 'IDEMPOTENCY_KEY_REUSED']);
     expect([await messagesWith(`body A ${stamp}`), await messagesWith(`body B ${stamp}`)]).toEqual([1, 0]);
   });
+
+  it('a keyed member whose key a twin request still holds (another instance) gets 409; the other members of its group are written', async () => {
+    const stamp = crypto.randomUUID();
+    const k = keyOf(a, `held-${stamp}`, `held ${stamp}`);
+    // The twin: a transaction elsewhere that recorded the key and has not committed yet.
+    const twin = await t.tdb.admin();
+    await twin.query('BEGIN');
+    await twin.query(`INSERT INTO idempotency_keys (scope, key, fingerprint, response) VALUES ($1, $2, $3, '{}'::jsonb)`, [k.scope, k.key, k.fingerprint]);
+    const started = Date.now();
+    try {
+      const results = await inGroupsOf(1, 3, () => Promise.allSettled([
+        chat.send(convAB, b.id, `beside held 1 ${stamp}`),
+        chat.send(convAB, a.id, `held ${stamp}`, k),
+        chat.send(convAC, c.id, `beside held 2 ${stamp}`),
+      ]));
+      console.log(`a group whose keyed member waited on a held key answered in ${Date.now() - started} ms (statement timeout ${t.rt.deps.config.pool.statementTimeoutMs} ms)`);
+      expect(results.map((r) => (r.status === 'fulfilled' ? 'ok' : codeOf(r.reason)))).toEqual(['ok', 'IDEMPOTENCY_KEY_IN_USE', 'ok']);
+    } finally {
+      await twin.query('ROLLBACK');
+      await twin.end();
+    }
+    expect([await messagesWith(`beside held 1 ${stamp}`), await messagesWith(`held ${stamp}`), await messagesWith(`beside held 2 ${stamp}`)]).toEqual([1, 0, 1]);
+  }, 60_000);
 });
