@@ -64,19 +64,23 @@ export function parseKey(raw: string | string[]): string {
  * requests differ, while any change of value, path or route does.
  */
 export function requestFingerprint(method: string, route: string, params: unknown, body: unknown): Buffer {
-  const text = JSON.stringify([method.toUpperCase(), route, canonical(pathIdsLowerCased(params ?? null)), canonical(body ?? null)]);
+  const text = JSON.stringify([method.toUpperCase(), route, canonical(idsLowerCased(params ?? null)), canonical(idsLowerCased(body ?? null, ID_FIELD))]);
   return crypto.createHash('sha256').update(text).digest();
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
+/** Body fields that name a row (recipient_id, user_id): read as UUIDs by the routes. */
+const ID_FIELD = /(^|_)id$/;
+
 /**
- * Path parameters with their UUIDs lower-cased, as the routes read them (uuidParam): the
- * same conversation named in capitals on a retry is the same request, not a 422.
+ * Path parameters (and the body's id fields) with their UUIDs lower-cased, as the routes read
+ * them (uuidParam): the same conversation or recipient named in capitals on a retry is the
+ * same request, not a 422. Other body text keeps its case: it is what gets stored.
  */
-function pathIdsLowerCased(params: unknown): unknown {
-  if (params === null || typeof params !== 'object' || Array.isArray(params)) return params;
-  return Object.fromEntries(Object.entries(params).map(([k, v]) => [k, typeof v === 'string' && UUID.test(v) ? v.toLowerCase() : v]));
+function idsLowerCased(fields: unknown, only: RegExp = /.*/): unknown {
+  if (fields === null || typeof fields !== 'object' || Array.isArray(fields)) return fields;
+  return Object.fromEntries(Object.entries(fields).map(([k, v]) => [k, typeof v === 'string' && only.test(k) && UUID.test(v) ? v.toLowerCase() : v]));
 }
 
 /** The value with every object's keys in sorted order (arrays keep their order). */

@@ -61,12 +61,18 @@ export async function noteWriteAnd(db: Database, logger: Logger | undefined, use
 }
 
 /** Content of a message, post or comment: not blank, no U+0000. Length limits are in the route schemas. */
+/** In u-mode a surrogate pair is one code point, so this matches only unpaired halves. */
+const LONE_SURROGATE = /\p{Cs}/u;
+
 export function requireText(content: string, what: string): string {
   if (content.trim().length === 0) throw new AppError('VALIDATION_FAILED', `${what} must not be blank`);
   // PostgreSQL cannot store U+0000 in text. Caught here, not by the database: these writes
   // go through group commit, where one such member would fail its whole group's statement
   // and make every member of it run again alone.
   if (content.includes('\u0000')) throw new AppError('VALIDATION_FAILED', `${what} must not contain the character U+0000`);
+  // A lone UTF-16 surrogate (valid in JSON's \\u escapes) has no UTF-8 form: the driver would
+  // store U+FFFD while the first answer echoed the original, and a keyed retry's replay differed.
+  if (LONE_SURROGATE.test(content)) throw new AppError('VALIDATION_FAILED', `${what} must be valid Unicode (it holds a lone surrogate)`);
   return content;
 }
 

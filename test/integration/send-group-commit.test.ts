@@ -140,11 +140,18 @@ describe('group commit of message sends (real PostgreSQL)', () => {
     for (const x of cases) expect(await messagesWith(x.content)).toBe(x.expect === 'ok' ? 1 : 0);
   });
 
-  it('refuses a text with U+0000 before grouping (VALIDATION_FAILED), so it never fails a group', async () => {
+  it('refuses a text with U+0000 (or a lone surrogate) before grouping (VALIDATION_FAILED), so it never fails a group', async () => {
     const before = chat.sendGroups;
     const sent = await Promise.allSettled([chat.send(convAB, a.id, `nul \u0000 ${crypto.randomUUID()}`)]);
     expect(sent.map((r) => (r.status === 'fulfilled' ? 'ok' : codeOf(r.reason)))).toEqual(['VALIDATION_FAILED']);
+    // A lone surrogate too: the driver would store U+FFFD while the answer echoed the original.
+    const lone = await t.call<{ error: { code: string; message: string } }>('POST', `/api/chat/conversations/${convAB}/messages`, { token: a.token, body: { content: `lone \ud800 ${crypto.randomUUID()}` } });
+    expect(lone.status).toBe(400);
+    expect(lone.body.error.message).toContain('lone surrogate');
     expect(chat.sendGroups.groups - before.groups).toBe(0);
+    // A surrogate pair (an emoji) is a whole character.
+    const pair = await t.call('POST', `/api/chat/conversations/${convAB}/messages`, { token: a.token, body: { content: `pair \ud83d\ude00 ${crypto.randomUUID()}` } });
+    expect(pair.status).toBe(201);
   });
 
   it('keeps read state as if the group\'s sends had run one by one: one update per conversation and member row', async () => {

@@ -50,6 +50,15 @@ describe('request fingerprint', () => {
     expect(upper.equals(lower)).toBe(true);
   });
 
+  it('is the same for a body id field in capitals (recipient_id), but not for other text in capitals', () => {
+    const conversations = '/api/chat/conversations';
+    const lower = requestFingerprint('POST', conversations, {}, { recipient_id: params.id });
+    expect(requestFingerprint('POST', conversations, {}, { recipient_id: params.id.toUpperCase() }).equals(lower)).toBe(true);
+    // A message whose text happens to be a UUID is stored as written: its case is part of the request.
+    const text = requestFingerprint('POST', route, params, { content: params.id });
+    expect(requestFingerprint('POST', route, params, { content: params.id.toUpperCase() }).equals(text)).toBe(false);
+  });
+
   it('changes with any value, path parameter, route or method', () => {
     const base = requestFingerprint('POST', route, params, { content: 'hi' });
     const variants = [
