@@ -25,7 +25,9 @@ export function register(program: Command): void {
       const config = loadConfig();
       if (opts.ha) { await haUp(config, opts); return; }
       const local = new LocalStack(config);
-      const monitoring = opts.monitoring ? new MonitoringStack(config) : undefined;
+      // With a fleet, Prometheus scrapes each instance's admin port (nothing listens on ADMIN_PORT then).
+      const appTargets = opts.instances === undefined ? undefined : fleetFor(config, opts.instances).layout.instances.map((i) => `127.0.0.1:${i.adminPort}`);
+      const monitoring = opts.monitoring ? new MonitoringStack(config, appTargets ? { appTargets } : {}) : undefined;
       // One preflight for every port, monitoring's included, before anything starts.
       await local.up(progressLine, { alsoFree: monitoring?.portClaims() ?? [] });
       await monitoring?.up(progressLine);
