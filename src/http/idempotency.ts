@@ -38,14 +38,24 @@ export const idempotencyErrors = { 409: ErrorBody, 422: ErrorBody } as const;
  * `omit` names body fields left out of the fingerprint (register's password: the record
  * must hold nothing that helps guess it; the replay checks the password instead).
  */
-export function idempotencyKey(request: FastifyRequest, opts: { readonly omit?: readonly string[] } = {}): IdempotencyKey | undefined {
+export function idempotencyKey(request: FastifyRequest, opts: { readonly omit?: readonly string[]; readonly body?: unknown } = {}): IdempotencyKey | undefined {
   const raw = request.headers[HEADER];
   if (raw === undefined) return undefined;
+  const body = 'body' in opts ? opts.body : omitFields(request.body, opts.omit ?? []);
   return {
     scope: request.viewer?.userId ?? ANONYMOUS_SCOPE,
     key: parseKey(raw),
-    fingerprint: requestFingerprint(request.method, request.routeOptions.url ?? request.url, request.params, omitFields(request.body, opts.omit ?? [])),
+    fingerprint: requestFingerprint(request.method, request.routeOptions.url ?? request.url, request.params, body),
   };
+}
+
+/**
+ * What identifies an upload for its key: the query (the caption) and the sha256 of the bytes.
+ * Not the Buffer itself: canonical JSON of 10 MB would be an object of ten million entries.
+ */
+export function uploadIdentity(request: FastifyRequest): unknown {
+  const bytes = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
+  return { query: request.query ?? null, sha256: crypto.createHash('sha256').update(bytes).digest('hex') };
 }
 
 export function parseKey(raw: string | string[]): string {

@@ -75,6 +75,13 @@ FROM chat_images ci
 JOIN users u ON u.id = ci.uploader_id
 WHERE ci.id = $1`,
   }),
+  own: defineQuery({
+    name: 'chat_image.own',
+    description: "A keyed upload's retry: the image its first attempt stored, by id and uploader (one primary-key lookup on the primary).",
+    target: 'primary',
+    sample: { sql: `SELECT (${SOME_IMAGE}) AS id, (SELECT id FROM users ORDER BY id LIMIT 1) AS uploader_id` },
+    sql: `SELECT ${COLUMNS} FROM chat_images ci WHERE ci.id = $1 AND ci.uploader_id = $2`,
+  }),
   remove: defineQuery({
     name: 'chat_image.delete',
     description: "DELETE /api/chat/images/:id: removes the uploader's image row (the files go after commit).",
@@ -135,6 +142,10 @@ export class ChatImageRepository {
 
   async get(id: string, viewerId: string, ctx: QueryContext): Promise<ChatImageAccessRow | undefined> {
     return (await this.db.query<ChatImageAccessRow>(chatImageQueries.get, [id, viewerId], ctx))[0];
+  }
+
+  async own(id: string, uploaderId: string): Promise<ChatImageRow | undefined> {
+    return (await this.db.query<ChatImageRow>(chatImageQueries.own, [id, uploaderId]))[0];
   }
 
   async remove(id: string, uploaderId: string): Promise<ChatImageRow | undefined> {

@@ -21,9 +21,10 @@ let mod: TestUser;
 interface ImageBody { id: string; conversation_id: string | null; room_id: string | null; uploader_id: string; content_type: string; width: number; height: number; bytes: number; url: string; thumb_url: string }
 interface SentBody { image: ImageBody; message: { id: string; content: string; created_at: string } }
 
-async function sendImage(u: TestUser, where: string, body: Buffer, contentType: string, caption?: string): Promise<ApiResponse<SentBody>> {
+async function sendImage(u: TestUser, where: string, body: Buffer, contentType: string, caption?: string, key?: string): Promise<ApiResponse<SentBody>> {
   const url = `${where}/images${caption ? `?caption=${encodeURIComponent(caption)}` : ''}`;
-  const res = await t.app.inject({ method: 'POST', url, payload: body, headers: { authorization: `Bearer ${u.token}`, 'content-type': contentType } });
+  const headers = { authorization: `Bearer ${u.token}`, 'content-type': contentType, ...(key ? { 'idempotency-key': key } : {}) };
+  const res = await t.app.inject({ method: 'POST', url, payload: body, headers });
   const lsn = res.headers['x-bgc-lsn'];
   return { status: res.statusCode, body: JSON.parse(res.body) as SentBody, headers: res.headers, lsn: typeof lsn === 'string' ? lsn : undefined };
 }
@@ -131,6 +132,36 @@ describe('images in a conversation', () => {
     expect(filesOf(a.id)).toEqual([]);
     expect((await get(b, image.url, { 'x-bgc-lsn': del.lsn ?? '0/0' })).statusCode).toBe(404);
     expect(await countOf('messages', 'conversation_id', conv)).toBe(1);
+  });
+
+  it('with an Idempotency-Key, a retry answers the first upload again and stores nothing; other bytes with the key are 422', async () => {
+    const [a, b] = await Promise.all([registerUser(t, 'ci_key_a'), registerUser(t, 'ci_key_b')]);
+    const conv = await conversation(a, b);
+    const key = `upload-${crypto.randomUUID()}`;
+    const bytes = await jpeg(64, 48);
+    const first = await sendImage(a, `/api/chat/conversations/${conv}`, bytes, 'image/jpeg', 'once', key);
+    expect(first.status, JSON.stringify(first.body)).toBe(201);
+    // The client lost that answer and sends the same upload again (capitals in the path too).
+    const retry = await sendImage(a, `/api/chat/conversations/${conv.toUpperCase()}`, bytes, 'image/jpeg', 'once', key);
+    expect(retry.status, JSON.stringify(retry.body)).toBe(201);
+    expect(retry.headers['idempotent-replayed']).toBe('true');
+    expect(retry.body).toEqual(first.body);
+    expect(await countOf('chat_images', 'conversation_id', conv)).toBe(1);
+    expect(await countOf('messages', 'conversation_id', conv)).toBe(1);
+    expect(filesOf(a.id)).toEqual([first.body.image.id, `${first.body.image.id}.thumb`].sort());
+    // Other bytes, or another caption, under the same key: a different request.
+    expectError(await sendImage(a, `/api/chat/conversations/${conv}`, await jpeg(64, 49), 'image/jpeg', 'once', key), 422, 'IDEMPOTENCY_KEY_REUSED');
+    expectError(await sendImage(a, `/api/chat/conversations/${conv}`, bytes, 'image/jpeg', 'twice', key), 422, 'IDEMPOTENCY_KEY_REUSED');
+    expect(await countOf('chat_images', 'conversation_id', conv)).toBe(1);
+    expect(filesOf(a.id)).toHaveLength(2);
+    // Rooms take the key the same way.
+    const r = await room();
+    const roomKey = `upload-${crypto.randomUUID()}`;
+    const inRoom = await sendImage(b, `/api/chat/rooms/${r}`, bytes, 'image/jpeg', undefined, roomKey);
+    expect(inRoom.status, JSON.stringify(inRoom.body)).toBe(201);
+    const again = await sendImage(b, `/api/chat/rooms/${r}`, bytes, 'image/jpeg', undefined, roomKey);
+    expect(again.body).toEqual(inRoom.body);
+    expect(await countOf('chat_images', 'room_id', r)).toBe(1);
   });
 
   it('refuses bad uploads and blocked senders with a code, leaving no file, row or message', async () => {

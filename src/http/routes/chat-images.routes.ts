@@ -2,6 +2,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { AppDeps } from '../../app/deps.ts';
 import { MAX_UPLOAD_BYTES } from '../../services/photos/image-processing.ts';
+import { IdempotencyHeaders, idempotencyErrors, idempotencyKey, uploadIdentity } from '../idempotency.ts';
 import { authenticate } from './support/authenticate.ts';
 import { sendImage } from './support/image-reply.ts';
 import { queryContext, uuidParam, viewerOf, written } from './support/request-context.ts';
@@ -26,7 +27,7 @@ const Binary = Type.String({ format: 'binary', description: 'The image bytes' })
 type Upload = { Params: Static<typeof IdParams>; Querystring: Static<typeof CaptionQuery> };
 type Id = { Params: Static<typeof IdParams> };
 
-const UPLOAD_NOTE = `The image is the body: JPEG, PNG or WebP, at most ${MAX_UPLOAD_BYTES} bytes; the type is read from the bytes. Stored re-encoded without metadata (no EXIF location), with a 320×320 WebP thumbnail, and announced by a message whose content is the caption (if any) and the image's URL on its own line.`;
+const UPLOAD_NOTE = `The image is the body: JPEG, PNG or WebP, at most ${MAX_UPLOAD_BYTES} bytes; the type is read from the bytes. Stored re-encoded without metadata (no EXIF location), with a 320×320 WebP thumbnail, and announced by a message whose content is the caption (if any) and the image's URL on its own line. With an Idempotency-Key (the same bytes and caption), a retry answers the first upload again and stores nothing.`;
 
 /**
  * Chat images (issue 20): send an image in a conversation or a room, fetch it and its
@@ -41,23 +42,25 @@ export async function chatImageRoutes(app: FastifyInstance, deps: AppDeps): Prom
 
     scope.post<Upload>('/api/chat/conversations/:id/images', {
       schema: secured('chat', 'Send an image in one of your conversations (the image as the body)', {
-        description: UPLOAD_NOTE, consumes: IMAGE_TYPES, params: IdParams, querystring: CaptionQuery,
-        response: { 201: Type.Object({ image: ChatImage, message: DirectMessage }), ...errors(401, 403, 404), 413: ErrorBody, 415: ErrorBody },
+        description: UPLOAD_NOTE, consumes: IMAGE_TYPES, headers: IdempotencyHeaders, params: IdParams, querystring: CaptionQuery,
+        response: { 201: Type.Object({ image: ChatImage, message: DirectMessage }), ...errors(401, 403, 404), 413: ErrorBody, 415: ErrorBody, ...idempotencyErrors },
       }),
       bodyLimit: MAX_UPLOAD_BYTES,
       onRequest,
     }, async (request, reply) => written(reply, await chatImages.sendToConversation(
-      uuidParam(request.params.id), viewerOf(request).userId, request.body, request.query.caption), 201));
+      uuidParam(request.params.id), viewerOf(request).userId, request.body, request.query.caption,
+      idempotencyKey(request, { body: uploadIdentity(request) })), 201));
 
     scope.post<Upload>('/api/chat/rooms/:id/images', {
       schema: secured('chat', 'Send an image to a room (the image as the body)', {
-        description: UPLOAD_NOTE, consumes: IMAGE_TYPES, params: IdParams, querystring: CaptionQuery,
-        response: { 201: Type.Object({ image: ChatImage, message: RoomMessage }), ...errors(401, 404), 413: ErrorBody, 415: ErrorBody },
+        description: UPLOAD_NOTE, consumes: IMAGE_TYPES, headers: IdempotencyHeaders, params: IdParams, querystring: CaptionQuery,
+        response: { 201: Type.Object({ image: ChatImage, message: RoomMessage }), ...errors(401, 404), 413: ErrorBody, 415: ErrorBody, ...idempotencyErrors },
       }),
       bodyLimit: MAX_UPLOAD_BYTES,
       onRequest,
     }, async (request, reply) => written(reply, await chatImages.sendToRoom(
-      uuidParam(request.params.id), viewerOf(request).userId, request.body, request.query.caption), 201));
+      uuidParam(request.params.id), viewerOf(request).userId, request.body, request.query.caption,
+      idempotencyKey(request, { body: uploadIdentity(request) })), 201));
 
     scope.get<Id>('/api/chat/images/:id', {
       schema: secured('chat', "A chat image (its conversation's members; anyone for a room)", {

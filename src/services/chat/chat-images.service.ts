@@ -6,6 +6,7 @@ import type { PhotoStorage } from '../../storage/photo-storage.ts';
 import { newId } from '../ids.ts';
 import { imageKey, readImageFile, refusedByServer, removeImageFiles, type ImageFile, type StoredImage } from '../photos/image-files.ts';
 import { processImage, type ProcessedImage } from '../photos/image-processing.ts';
+import type { IdempotencyKey } from '../idempotency.ts';
 import { noteWrite, type Written } from '../support.ts';
 import type { ConversationService, DirectMessage } from './conversations.service.ts';
 import type { RoomMessage, RoomService } from './rooms.service.ts';
@@ -51,7 +52,7 @@ export const chatImageUrl = (id: string) => `/api/chat/images/${id}`;
 export class ChatImageService {
   constructor(private readonly d: ChatImageDeps) {}
 
-  async sendToConversation(conversationId: string, uploaderId: string, body: unknown, caption: string | undefined): Promise<Written<SentImage<DirectMessage>>> {
+  async sendToConversation(conversationId: string, uploaderId: string, body: unknown, caption: string | undefined, key?: IdempotencyKey): Promise<Written<SentImage<DirectMessage>>> {
     const bytes = imageBody(body);
     checkCaption(caption);
     const target = await this.d.images.conversationTarget(conversationId, uploaderId);
@@ -60,16 +61,16 @@ export class ChatImageService {
     if (target.blocked) throw new AppError('BLOCKED');
     const img = await processImage(bytes);
     return this.#send(uploaderId, img, { conversation_id: conversationId, room_id: null },
-      async (content) => (await this.d.conversations.send(conversationId, uploaderId, content)).value, caption);
+      (content) => this.d.conversations.send(conversationId, uploaderId, content, key), caption);
   }
 
-  async sendToRoom(roomId: string, uploaderId: string, body: unknown, caption: string | undefined): Promise<Written<SentImage<RoomMessage>>> {
+  async sendToRoom(roomId: string, uploaderId: string, body: unknown, caption: string | undefined, key?: IdempotencyKey): Promise<Written<SentImage<RoomMessage>>> {
     const bytes = imageBody(body);
     checkCaption(caption);
     if (!(await this.d.images.roomActive(roomId))) throw new AppError('NOT_FOUND', 'No such room');
     const img = await processImage(bytes);
     return this.#send(uploaderId, img, { conversation_id: null, room_id: roomId },
-      async (content) => (await this.d.rooms.send(roomId, uploaderId, content)).value, caption);
+      (content) => this.d.rooms.send(roomId, uploaderId, content, key), caption);
   }
 
   async file(viewerId: string, id: string, thumb: boolean, ctx: QueryContext): Promise<ChatImageFile> {
@@ -87,12 +88,20 @@ export class ChatImageService {
     return { value: { id, deleted: true }, lsn };
   }
 
-  async #send<M extends { readonly id: string; readonly created_at: string }>(
-    uploaderId: string, img: ProcessedImage, container: Container, announce: (content: string) => Promise<M>, caption: string | undefined,
+  /**
+   * With an Idempotency-Key the announcing message is sent under it (its fingerprint is the
+   * upload's: route, container, caption, sha256 of the bytes), so the key's record commits with
+   * the first attempt's message. A retry stores its own image, meets that record, gets the
+   * first message back, removes what it stored, and answers the first upload again: never a
+   * second image or message, even when the first attempt's answer was lost after its commit.
+   */
+  async #send<M extends { readonly id: string; readonly created_at: string; readonly content: string }>(
+    uploaderId: string, img: ProcessedImage, container: Container, announce: (content: string) => Promise<Written<M>>, caption: string | undefined,
   ): Promise<Written<SentImage<M>>> {
     const id = newId();
     let row: ChatImageRow;
     let message: M;
+    let replayed: boolean | undefined;
     try {
       await this.d.storage.put(keyOf(uploaderId, id, false), img.image);
       await this.d.storage.put(keyOf(uploaderId, id, true), img.thumb);
@@ -110,7 +119,7 @@ export class ChatImageService {
       throw err;
     }
     try {
-      message = await announce(messageContent(caption, id));
+      ({ value: message, replayed } = await announce(messageContent(caption, id)));
     } catch (err) {
       // Only a refusal (4xx) proves the message was not written. A lost connection during its
       // group's commit, or a failure after the commit, may leave a committed message that
@@ -119,6 +128,7 @@ export class ChatImageService {
       else this.d.logger?.warn({ err: err instanceof Error ? err.message : String(err), imageId: id }, 'chat image kept: its message may have been written');
       throw err;
     }
+    if (replayed === true) return this.#replay(uploaderId, id, message);
     try {
       await this.d.images.linkMessage(id, message.id, message.created_at);
     } catch (err) {
@@ -127,6 +137,16 @@ export class ChatImageService {
     }
     const lsn = await noteWrite(this.d.db, this.d.logger, uploaderId);
     return { value: { image: toChatImage(row), message }, lsn };
+  }
+
+  /** A keyed retry whose first attempt committed: this attempt's image goes, the first one is answered. */
+  async #replay<M extends { readonly content: string }>(uploaderId: string, id: string, message: M): Promise<Written<SentImage<M>>> {
+    await this.#undo(uploaderId, id, false);
+    const firstId = imageIdOf(message.content);
+    const first = firstId === undefined ? undefined : await this.d.images.own(firstId, uploaderId);
+    if (!first) throw new AppError('NOT_FOUND', 'The image first sent with this Idempotency-Key has since been deleted');
+    const lsn = await noteWrite(this.d.db, this.d.logger, uploaderId);
+    return { value: { image: toChatImage(first), message }, lsn, replayed: true };
   }
 
   /**
@@ -168,6 +188,13 @@ function checkCaption(caption: string | undefined): void {
 function messageContent(caption: string | undefined, id: string): string {
   const text = caption?.trim();
   return text ? `${text}\n${chatImageUrl(id)}` : chatImageUrl(id);
+}
+
+const IMAGE_URL_LINE = /\/api\/chat\/images\/([0-9a-f-]{36})$/;
+
+/** The image an announcing message names (its last line, messageContent). */
+function imageIdOf(content: string): string | undefined {
+  return IMAGE_URL_LINE.exec(content)?.[1];
 }
 
 function toChatImage(r: ChatImageRow): ChatImage {
