@@ -1,5 +1,5 @@
 import type { Database } from '../db/database.ts';
-import { classifyDbError, DbUnavailableError, sqlState } from '../db/errors.ts';
+import { classifyDbError, DbUnavailableError, sqlState, waitedOnUniqueRowOf } from '../db/errors.ts';
 import type { Logger } from '../logging/logger.ts';
 import { withPartitionRetry } from '../partitions/on-demand.ts';
 import type { PartitionedTable } from '../partitions/naming.ts';
@@ -23,8 +23,8 @@ import { WriteBatcher, type Settled, type WriteBatcherOptions, type WriteBatcher
  *   connections, read-only after a failover, no pool connection), the group may or may
  *   not have committed, or the cause is the same for every member: each member gets that
  *   error (503, as a single write would). A keyed client's retry then finds its record.
- *   A statement timeout is such a cause too, unless a member carries a key: its insert may
- *   have waited on a twin request's key (keyWaitMayHaveTimedOut).
+ *   A statement timeout is such a cause too, unless PostgreSQL says it came while a keyed
+ *   member's insert waited on a twin request's key (keyWaitMayHaveTimedOut).
  *
  * After a group, ONE primary LSN fetch serves the read-your-writes mark of every writer in
  * it (a single write fetched it once per request). What each written member must announce
@@ -101,7 +101,7 @@ export class GroupCommitWriter<Item extends GroupedItem, Row> {
     } catch (err) {
       const keyWait = keyWaitMayHaveTimedOut(err, items);
       if (!rolledBackByStatement(err) && !keyWait) throw err;
-      // Alone, a keyed member's timeout is its own key's wait: no second wait.
+      // Alone, it is the keyed member's own wait: no second one.
       if (keyWait && items.length === 1) return [{ ok: false, error: keyInUse(err) }];
       if (items.length > 1) {
         this.logger?.warn({ err: err instanceof Error ? err.message : String(err), sqlState: sqlState(err), members: items.length },
@@ -141,9 +141,8 @@ export class GroupCommitWriter<Item extends GroupedItem, Row> {
       const row = rows[0];
       return row !== undefined ? { ok: true, value: row } : { ok: false, error: new Error(`${this.spec.name} returned no row`) };
     } catch (error) {
-      // Alone, a keyed member's timeout is its own key's wait: a twin request still in flight
-      // (runIdempotent answers the same).
-      if (item.key && classifyDbError(error) === 'statement_timeout') return { ok: false, error: keyInUse(error) };
+      // Alone, a keyed member's wait on its key: a twin request still in flight (runIdempotent answers the same).
+      if (item.key && classifyDbError(error) === 'statement_timeout' && waitedOnUniqueRowOf(error, 'idempotency_keys')) return { ok: false, error: keyInUse(error) };
       return { ok: false, error };
     }
   }
@@ -179,14 +178,16 @@ function rolledBackByStatement(err: unknown): boolean {
 }
 
 /**
- * A statement timeout in a group with a keyed member may be one member's key insert waiting
- * for a twin request with the same key still in flight (on another instance, or held behind
- * a lock): then the other members did nothing wrong, and they run again alone while the
- * keyed one gets 409 IDEMPOTENCY_KEY_IN_USE. Without keyed members a timeout is the
- * database's load, and every member gets the 503 (rolledBackByStatement).
+ * A statement timeout that PostgreSQL says came while waiting on a row of idempotency_keys:
+ * one member's key insert waited for a twin request with the same key still in flight (on
+ * another instance, or held behind a lock). The other members did nothing wrong, so they run
+ * again alone while the keyed one gets 409 IDEMPOTENCY_KEY_IN_USE. Any other timeout is the
+ * database's load, and every member gets the 503 (rolledBackByStatement): running them again
+ * would only add load.
  */
 function keyWaitMayHaveTimedOut(err: unknown, items: readonly GroupedItem[]): boolean {
-  return !(err instanceof DbUnavailableError) && classifyDbError(err) === 'statement_timeout' && items.some((i) => i.key !== undefined);
+  return !(err instanceof DbUnavailableError) && classifyDbError(err) === 'statement_timeout'
+    && items.some((i) => i.key !== undefined) && waitedOnUniqueRowOf(err, 'idempotency_keys');
 }
 
 function keyInUse(cause: unknown): AppError {

@@ -294,5 +294,28 @@ describe('group commit of message sends (real PostgreSQL)', () => {
       await twin.end();
     }
     expect([await messagesWith(`beside held 1 ${stamp}`), await messagesWith(`held ${stamp}`), await messagesWith(`beside held 2 ${stamp}`)]).toEqual([1, 0, 1]);
+
+    // A timeout with a keyed member that is NOT a key wait (the conversation's row held: the
+    // database's load, as far as the group can tell) is still every member's 503, run once.
+    const holder = await t.tdb.admin();
+    await holder.query('BEGIN');
+    await holder.query('SELECT 1 FROM conversations WHERE id = $1 FOR UPDATE', [convAB]);
+    const loadedAt = Date.now();
+    let loadedMs = 0;
+    try {
+      const loaded = await Promise.allSettled([
+        chat.send(convAB, b.id, `loaded 1 ${stamp}`),
+        chat.send(convAB, a.id, `loaded 2 ${stamp}`, keyOf(a, `loaded-${stamp}`, `loaded 2 ${stamp}`)),
+      ]);
+      loadedMs = Date.now() - loadedAt;
+      expect(loaded.map((r) => (r.status === 'fulfilled' ? 'ok' : codeOf(r.reason)))).toEqual(['57014', '57014']);
+    } finally {
+      await holder.query('ROLLBACK');
+      await holder.end();
+    }
+    // Once: a second run of either member would have waited a whole statement timeout more.
+    console.log(`a group timed out on a held conversation row, keyed member inside, answered in ${loadedMs} ms`);
+    expect(loadedMs).toBeLessThan(2 * t.rt.deps.config.pool.statementTimeoutMs - 500);
+    expect(await messagesWith(`loaded 1 ${stamp}`)).toBe(0);
   }, 60_000);
 });
