@@ -38,10 +38,11 @@ export const idempotencyErrors = { 409: ErrorBody, 422: ErrorBody } as const;
  * `omit` names body fields left out of the fingerprint (register's password: the record
  * must hold nothing that helps guess it; the replay checks the password instead).
  */
-export function idempotencyKey(request: FastifyRequest, opts: { readonly omit?: readonly string[]; readonly body?: unknown } = {}): IdempotencyKey | undefined {
+export function idempotencyKey(request: FastifyRequest, opts: { readonly omit?: readonly string[]; readonly bodyOf?: (request: FastifyRequest) => unknown } = {}): IdempotencyKey | undefined {
   const raw = request.headers[HEADER];
   if (raw === undefined) return undefined;
-  const body = 'body' in opts ? opts.body : omitFields(request.body, opts.omit ?? []);
+  // `bodyOf` runs only with a key: an upload's hash is not paid by requests without one.
+  const body = opts.bodyOf ? opts.bodyOf(request) : omitFields(request.body, opts.omit ?? []);
   return {
     scope: request.viewer?.userId ?? ANONYMOUS_SCOPE,
     key: parseKey(raw),

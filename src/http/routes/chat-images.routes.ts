@@ -27,7 +27,7 @@ const Binary = Type.String({ format: 'binary', description: 'The image bytes' })
 type Upload = { Params: Static<typeof IdParams>; Querystring: Static<typeof CaptionQuery> };
 type Id = { Params: Static<typeof IdParams> };
 
-const UPLOAD_NOTE = `The image is the body: JPEG, PNG or WebP, at most ${MAX_UPLOAD_BYTES} bytes; the type is read from the bytes. Stored re-encoded without metadata (no EXIF location), with a 320×320 WebP thumbnail, and announced by a message whose content is the caption (if any) and the image's URL on its own line. With an Idempotency-Key (the same bytes and caption), a retry answers the first upload again and stores nothing.`;
+const UPLOAD_NOTE = `The image is the body: JPEG, PNG or WebP, at most ${MAX_UPLOAD_BYTES} bytes; the type is read from the bytes. Stored re-encoded without metadata (no EXIF location), with a 320×320 WebP thumbnail, and announced by a message whose content is the caption (if any) and the image's URL on its own line. With an Idempotency-Key (the same bytes and caption), a retry answers the first upload again and keeps nothing of its own.`;
 
 /**
  * Chat images (issue 20): send an image in a conversation or a room, fetch it and its
@@ -49,7 +49,7 @@ export async function chatImageRoutes(app: FastifyInstance, deps: AppDeps): Prom
       onRequest,
     }, async (request, reply) => written(reply, await chatImages.sendToConversation(
       uuidParam(request.params.id), viewerOf(request).userId, request.body, request.query.caption,
-      idempotencyKey(request, { body: uploadIdentity(request) })), 201));
+      idempotencyKey(request, { bodyOf: uploadIdentity })), 201));
 
     scope.post<Upload>('/api/chat/rooms/:id/images', {
       schema: secured('chat', 'Send an image to a room (the image as the body)', {
@@ -60,7 +60,7 @@ export async function chatImageRoutes(app: FastifyInstance, deps: AppDeps): Prom
       onRequest,
     }, async (request, reply) => written(reply, await chatImages.sendToRoom(
       uuidParam(request.params.id), viewerOf(request).userId, request.body, request.query.caption,
-      idempotencyKey(request, { body: uploadIdentity(request) })), 201));
+      idempotencyKey(request, { bodyOf: uploadIdentity })), 201));
 
     scope.get<Id>('/api/chat/images/:id', {
       schema: secured('chat', "A chat image (its conversation's members; anyone for a room)", {
