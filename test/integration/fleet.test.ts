@@ -123,13 +123,16 @@ describe('fleet behind HAProxy', () => {
     const { token } = (await reg.json()) as { token: string };
     // The same folder and ports as the running fleet, with `count` of its instances: what
     // `bgc stack up --instances <count>` builds on a running fleet (fleetFor).
-    const sized = (count: number): Fleet => {
+    const sized = (count: number, env: Record<string, string> = fleet.env): Fleet => {
       const l = fleet.layout;
       return new Fleet(buildFleetLayout(path.dirname(l.dir), {
         count, apiPort: l.apiPort, statsPort: l.statsPort, drainMs: l.drainMs,
         instancePorts: l.instances.slice(0, count).map((i) => i.port), adminPorts: l.instances.slice(0, count).map((i) => i.adminPort),
-      }), fleet.projectRoot, fleet.env);
+      }), fleet.projectRoot, env);
     };
+    // Growing a running fleet with another Redis (no --sentinel this time) would split it in two: refused, nothing started.
+    const otherRedis = await sized(3, { ...fleet.env, REDIS_URL: 'redis://127.0.0.1:1' }).up(() => undefined, 10_000).then(() => undefined, (e: unknown) => e);
+    expect(String(otherRedis)).toMatch(/started with other settings \(REDIS_URL/);
 
     let running = true;
     const failures: string[] = [];

@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { sleep } from './exec.ts';
@@ -49,14 +50,11 @@ export function processStartTime(pid: number): string | undefined {
 
 interface LockOwner { readonly pid: number; readonly startTime: string | undefined }
 
-function ownerOf(file: string): LockOwner | undefined {
-  try {
-    const [pidText, startTime] = fs.readFileSync(file, 'utf8').trim().split(/\s+/);
-    const pid = Number(pidText);
-    return Number.isInteger(pid) && pid > 0 ? { pid, startTime } : undefined;
-  } catch {
-    return undefined;
-  }
+/** The owner a lock's content names: `<pid> <start time> <nonce>` (older locks: `<pid>`). */
+function ownerOf(content: string): LockOwner | undefined {
+  const [pidText, startTime] = content.trim().split(/\s+/);
+  const pid = Number(pidText);
+  return Number.isInteger(pid) && pid > 0 ? { pid, startTime: startTime === '' ? undefined : startTime } : undefined;
 }
 
 /** The lock's owner still runs: its pid is alive and, where the file says when it started, it is that same process. */
@@ -69,29 +67,69 @@ function stillOwns(owner: LockOwner): boolean {
 export async function withStackLock<T>(dataDir: string, fn: () => Promise<T>, opts: { waitMs?: number; onWait?: (ownerPid: number) => void } = {}): Promise<T> {
   fs.mkdirSync(dataDir, { recursive: true });
   const file = path.join(dataDir, LOCK_FILE);
+  const mine = `${process.pid} ${processStartTime(process.pid) ?? ''} ${crypto.randomBytes(6).toString('hex')}\n`;
   const started = Date.now();
   let told = false;
-  for (;;) {
-    try {
-      fs.writeFileSync(file, `${process.pid} ${processStartTime(process.pid) ?? ''}\n`, { flag: 'wx' });
-      break;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    }
-    const owner = ownerOf(file);
-    if (owner === undefined || !stillOwns(owner)) {
-      // Left by a process that died (or half written): take it over. Only one taker's unlink
-      // then exclusive create can win; the other loops.
-      fs.rmSync(file, { force: true });
+  while (!tryCreate(file, mine)) {
+    const seen = readOr(file);
+    const owner = seen === undefined ? undefined : ownerOf(seen);
+    if (seen !== undefined && (owner === undefined || !stillOwns(owner))) {
+      takeOver(file, seen);
       continue;
     }
-    if (!told) { opts.onWait?.(owner.pid); told = true; }
-    if (Date.now() - started > (opts.waitMs ?? 300_000)) throw new StackLockTimeoutError(file, owner.pid, Date.now() - started);
+    if (owner !== undefined) {
+      if (!told) { opts.onWait?.(owner.pid); told = true; }
+      if (Date.now() - started > (opts.waitMs ?? 300_000)) throw new StackLockTimeoutError(file, owner.pid, Date.now() - started);
+    }
     await sleep(POLL_MS);
   }
   try {
     return await fn();
   } finally {
-    fs.rmSync(file, { force: true });
+    // Only our own lock: had it been taken over (we looked dead), the file is someone else's now.
+    if (readOr(file) === mine) fs.rmSync(file, { force: true });
   }
+}
+
+/**
+ * Creates the lock with its whole content at once: written to a file of our own, then
+ * hard-linked to the lock's name, which fails if the name exists. (An exclusive create then a
+ * write let a reader see an empty file in between, judge it "half written" and delete it.)
+ */
+function tryCreate(file: string, content: string): boolean {
+  const tmp = `${file}.${process.pid}.${crypto.randomBytes(4).toString('hex')}`;
+  fs.writeFileSync(tmp, content);
+  try {
+    fs.linkSync(tmp, file);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    return false;
+  } finally {
+    fs.rmSync(tmp, { force: true });
+  }
+}
+
+/**
+ * Removes a stale lock whose content was `seen`, and only that one: the file is renamed away
+ * (atomic, one taker wins) and checked; if another taker had meanwhile replaced it with a
+ * live lock, that lock is put back.
+ */
+function takeOver(file: string, seen: string): void {
+  const aside = `${file}.stale.${process.pid}.${crypto.randomBytes(4).toString('hex')}`;
+  try {
+    fs.renameSync(file, aside);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return; // another taker was first
+    throw err;
+  }
+  const moved = readOr(aside);
+  if (moved !== seen && moved !== undefined) {
+    try { fs.linkSync(aside, file); } catch { /* a new lock is there already: it stands */ }
+  }
+  fs.rmSync(aside, { force: true });
+}
+
+function readOr(file: string): string | undefined {
+  try { return fs.readFileSync(file, 'utf8'); } catch { return undefined; }
 }

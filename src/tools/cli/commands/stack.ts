@@ -66,10 +66,15 @@ export function register(program: Command): void {
       await sentinelFor(config).down({ purge: opts.purge ?? false });
       await new MonitoringStack(config).down();
       // An --ha stack of this checkout too: as root it lives outside the data folder
-      // (/var/lib/bgc/ha-<hash>), so purging the data folder alone left it running.
-      if (haStackExists(config)) await haDown(config, opts);
-      const removed = await new LocalStack(config).down({ purge: opts.purge ?? false });
+      // (/var/lib/bgc/ha-<hash>), so purging the data folder alone left it running. First,
+      // since otherwise its data (in .data/ha) goes with the purge. If it cannot be stopped,
+      // the plain stack still stops, nothing is purged, and the HA error is what `down` reports.
+      let haFailure: unknown;
+      if (haStackExists(config)) await haDown(config, opts).catch((err: unknown) => { haFailure = err; });
+      const purge = (opts.purge ?? false) && haFailure === undefined;
+      const removed = await new LocalStack(config).down({ purge });
       for (const r of removed) progressLine(`deleted ${r}`);
+      if (haFailure !== undefined) throw haFailure;
       progressLine(opts.purge ? 'stack stopped and data purged' : 'stack stopped');
     });
 

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { childEnv } from '../../../config/index.ts';
 import { findOnPath, isRoot, run } from '../exec.ts';
 import { isOurs, ownedPid, signal, startOwned, stopOwned, until } from '../ha/owned-process.ts';
+import { withStackLock } from '../stack-lock.ts';
 import { HARD_STOP_AFTER_MS, fleetHaproxyConfig } from './haproxy-config.ts';
 import type { FleetInstanceLayout, FleetLayout } from './layout.ts';
 
@@ -51,6 +52,12 @@ export class Fleet {
    * instances beyond the new size are drained only once no HAProxy sends them any.
    */
   async up(progress: (line: string) => void = () => undefined, timeoutMs = 120_000): Promise<void> {
+    // One up or down at a time per fleet: two resizes at once could each replace the same HAProxy.
+    await withStackLock(this.layout.dir, () => this.#up(progress, timeoutMs));
+  }
+
+  async #up(progress: (line: string) => void, timeoutMs: number): Promise<void> {
+    this.#checkSettings();
     for (const i of this.layout.instances) this.startInstance(i.name);
     for (const i of this.layout.instances) {
       const ms = await this.waitReady(i.name, timeoutMs);
@@ -79,9 +86,41 @@ export class Fleet {
     return names.filter((n) => /^api\d+$/.test(n) && !own.has(n));
   }
 
-  /** Waits for a replaced HAProxy to finish what it held (bounded by its hard-stop-after); ms taken. */
+  /**
+   * Waits for a replaced HAProxy to finish what it held (bounded by its hard-stop-after); ms
+   * taken. One started before that setting existed keeps a WebSocket tunnel for an hour: it is
+   * stopped (SIGTERM, HAProxy's hard stop) once the bound has passed, never left untracked.
+   */
   async #waitReplaced(pid: number): Promise<number> {
-    return until(`the replaced HAProxy (pid ${pid}) to exit`, () => Promise.resolve(!isOurs(pid, this.haproxyConfigFile)), HARD_STOP_AFTER_MS + 10_000, 100);
+    const gone = () => Promise.resolve(!isOurs(pid, this.haproxyConfigFile));
+    const started = Date.now();
+    await until(`the replaced HAProxy (pid ${pid}) to exit`, gone, HARD_STOP_AFTER_MS + 10_000, 100).catch(async () => {
+      signal(pid, 'SIGTERM');
+      await until(`the replaced HAProxy (pid ${pid}) to stop after SIGTERM`, gone, 10_000, 100);
+    });
+    return Date.now() - started;
+  }
+
+  /** The settings every instance shares (`env`: PgBouncer, Sentinel URLs), as the running fleet got them. */
+  get #settingsFile(): string { return path.join(this.layout.dir, 'fleet-settings.json'); }
+
+  /**
+   * A fleet's instances must share one database path and one Redis: growing a fleet started
+   * with --sentinel or --pgbouncer without them would split its cache invalidation and real
+   * time between two Redis servers. So a running fleet's settings are recorded, and an `up`
+   * with other settings is refused while any instance runs.
+   */
+  #checkSettings(): void {
+    const wanted = JSON.stringify(Object.fromEntries(Object.entries(this.env).sort(([a], [b]) => (a < b ? -1 : 1))));
+    const running = this.layout.instances.some((i) => this.pidOf(i.name) !== undefined) || this.strayInstances().length > 0;
+    const recorded = readOr(this.#settingsFile, '');
+    if (running && recorded !== '' && recorded !== wanted) {
+      const names = (json: string) => Object.keys(JSON.parse(json) as Record<string, string>);
+      const differ = [...new Set([...names(recorded), ...names(wanted)])].filter((k) => (JSON.parse(recorded) as Record<string, string>)[k] !== (JSON.parse(wanted) as Record<string, string>)[k]);
+      throw new Error(`the running fleet was started with other settings (${differ.join(', ')}: --pgbouncer or --sentinel differ); run \`bgc stack down --instances\` first, then \`up\` with the settings you want`);
+    }
+    fs.mkdirSync(this.layout.dir, { recursive: true });
+    fs.writeFileSync(this.#settingsFile, wanted, { mode: 0o600 });
   }
 
   /** Starts one instance unless it already runs; returns its pid. */
@@ -148,10 +187,17 @@ export class Fleet {
     const logFile = this.haproxyLogFile;
     const replace = running === undefined ? [] : ['-sf', String(running)];
     const pid = startOwned({ bin, args: ['-db', '-f', this.haproxyConfigFile, ...replace], pidFile: this.haproxyPidFile, logFile, marker: this.haproxyConfigFile });
-    await until('HAProxy answering', async () => {
-      if (!isOurs(pid, this.haproxyConfigFile)) throw new Error(`HAProxy exited: ${fs.readFileSync(logFile, 'utf8').slice(-2_000)}`);
-      return (await this.haproxyServers()).size > 0;
-    }, 10_000, 100);
+    try {
+      await until('HAProxy answering', async () => {
+        if (!isOurs(pid, this.haproxyConfigFile)) throw new Error(`HAProxy exited: ${fs.readFileSync(logFile, 'utf8').slice(-2_000)}`);
+        return (await this.haproxyServers()).size > 0;
+      }, 10_000, 100);
+    } catch (err) {
+      // A replacement that could not start leaves the old one serving (HAProxy resumes it):
+      // the pid file names it again, so `down` still finds it.
+      if (running !== undefined && isOurs(running, this.haproxyConfigFile)) fs.writeFileSync(this.haproxyPidFile, `${running}\n`);
+      throw err;
+    }
     return running;
   }
 
@@ -217,6 +263,11 @@ export class Fleet {
 
   /** Stops HAProxy first (no new requests), then every instance with a graceful drain. */
   async down(): Promise<void> {
+    if (!fs.existsSync(this.layout.dir)) return;
+    await withStackLock(this.layout.dir, () => this.#down());
+  }
+
+  async #down(): Promise<void> {
     await this.stopHaproxy();
     await Promise.all(this.layout.instances.map((i) => this.stopInstance(i.name)));
   }
