@@ -111,7 +111,12 @@ export class GroupCommitWriter<Item extends GroupedItem, Row> {
       // time: all of a failed group's members at once were up to maxGroup × maxInFlight
       // statements (128 by default) against a pool of 30, and members with nothing wrong
       // waited past the acquire timeout.
-      outcomes = await mapLimited(items, ALONE_CONCURRENCY, (item) => this.#alone(item));
+      // After a key wait, the unkeyed members first: a keyed member waiting on its key again
+      // holds its conversation's row meanwhile, and a member of that conversation beside it
+      // would time out behind it (CI saw exactly that).
+      outcomes = keyWait
+        ? await keyedLast(items, (part) => mapLimited(part, ALONE_CONCURRENCY, (item) => this.#alone(item)))
+        : await mapLimited(items, ALONE_CONCURRENCY, (item) => this.#alone(item));
     }
     const written = outcomes.flatMap((o, i) => {
       const item = items[i];
@@ -192,6 +197,18 @@ function keyWaitMayHaveTimedOut(err: unknown, items: readonly GroupedItem[]): bo
 
 function keyInUse(cause: unknown): AppError {
   return new AppError('IDEMPOTENCY_KEY_IN_USE', 'A request with this Idempotency-Key is still in progress; retry', undefined, { cause });
+}
+
+/** `run` over the unkeyed items, then over the keyed ones; results in input order. */
+async function keyedLast<T extends GroupedItem, R>(items: readonly T[], run: (part: readonly T[]) => Promise<R[]>): Promise<R[]> {
+  const unkeyed = items.flatMap((item, i) => (item.key === undefined ? [i] : []));
+  const keyed = items.flatMap((item, i) => (item.key !== undefined ? [i] : []));
+  const out = new Array<R>(items.length);
+  for (const part of [unkeyed, keyed]) {
+    const results = await run(part.map((i) => items[i] as T));
+    part.forEach((i, k) => { out[i] = results[k] as R; });
+  }
+  return out;
 }
 
 /** Members of a failed group re-run at most this many at a time. */
