@@ -254,8 +254,9 @@ export class GroupRepository {
     return (await this.db.query<GroupRow>(groupQueries.get, [viewerId, groupId], ctx))[0];
   }
 
-  async create(ownerId: string, g: { id: string; name: string; description: string | null; visibility: 'public' | 'private' }): Promise<GroupRow> {
-    return one(await this.db.query<GroupRow>(groupQueries.create, [ownerId, g.id, g.name, g.description, g.visibility]), 'group.create');
+  /** `q`: the transaction of a keyed create (its Idempotency-Key record commits with it). */
+  async create(ownerId: string, g: { id: string; name: string; description: string | null; visibility: 'public' | 'private' }, q: Tx = this.db): Promise<GroupRow> {
+    return one(await q.query<GroupRow>(groupQueries.create, [ownerId, g.id, g.name, g.description, g.visibility]), 'group.create');
   }
 
   async join(groupId: string, userId: string): Promise<JoinRow> {

@@ -1,6 +1,6 @@
 import { catalog } from '../catalog/registry.ts';
 import { defineQuery } from '../catalog/types.ts';
-import type { Database, QueryContext } from '../db/database.ts';
+import type { Database, QueryContext, Tx } from '../db/database.ts';
 import { iso } from './sql-fragments.ts';
 
 /** Photo metadata (migration 0015); the bytes are in a PhotoStorage, keyed by owner and id. */
@@ -65,8 +65,9 @@ export interface PhotoRow {
 export class PhotoRepository {
   constructor(private readonly db: Database) {}
 
-  async insert(p: Omit<PhotoRow, 'created_at'>): Promise<PhotoRow> {
-    const rows = await this.db.query<PhotoRow>(photoQueries.insert, [p.id, p.owner_id, p.content_type, p.bytes, p.width, p.height, p.thumb_bytes]);
+  /** `q`: the transaction of a keyed upload (its Idempotency-Key record commits with the row). */
+  async insert(p: Omit<PhotoRow, 'created_at'>, q: Tx = this.db): Promise<PhotoRow> {
+    const rows = await q.query<PhotoRow>(photoQueries.insert, [p.id, p.owner_id, p.content_type, p.bytes, p.width, p.height, p.thumb_bytes]);
     const row = rows[0];
     if (!row) throw new Error('photo.insert returned no row');
     return row;

@@ -117,6 +117,11 @@ const CASES: Case[] = [
     rows: (b) => count(`SELECT 1 FROM conversations WHERE id = $1`, [b.id]),
   },
   {
+    name: 'group', url: () => '/api/groups', status: 201, user: () => alice,
+    body: () => ({ name: 'keyed group once', visibility: 'private' }), otherBody: () => ({ name: 'keyed group twice' }),
+    rows: () => count(`SELECT 1 FROM community_groups WHERE owner_id = $1 AND name = 'keyed group once'`, [alice.id]),
+  },
+  {
     name: 'friend request', url: () => `/api/social/friend-request/${bob.id}`, status: 200, user: () => carol,
     body: () => undefined, otherBody: () => undefined, otherUrl: () => `/api/social/friend-request/${alice.id}`,
     rows: () => count(`SELECT 1 FROM relationships WHERE user_id = $1 AND target_id = $2 AND kind = 'friend'`, [carol.id, bob.id]),

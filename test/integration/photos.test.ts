@@ -19,8 +19,9 @@ let photoRoot: string;
 
 interface PhotoBody { id: string; owner_id: string; content_type: string; width: number; height: number; bytes: number; url: string; thumb_url: string }
 
-async function upload(u: TestUser, body: Buffer, contentType: string): Promise<ApiResponse<PhotoBody>> {
-  const res = await t.app.inject({ method: 'POST', url: '/api/photos', payload: body, headers: { authorization: `Bearer ${u.token}`, 'content-type': contentType } });
+async function upload(u: TestUser, body: Buffer, contentType: string, key?: string): Promise<ApiResponse<PhotoBody>> {
+  const headers = { authorization: `Bearer ${u.token}`, 'content-type': contentType, ...(key ? { 'idempotency-key': key } : {}) };
+  const res = await t.app.inject({ method: 'POST', url: '/api/photos', payload: body, headers });
   const lsn = res.headers['x-bgc-lsn'];
   return { status: res.statusCode, body: JSON.parse(res.body) as PhotoBody, headers: res.headers, lsn: typeof lsn === 'string' ? lsn : undefined };
 }
@@ -121,6 +122,23 @@ describe('uploading photos', () => {
     expect(webp.body).toMatchObject({ content_type: 'image/webp', width: 64, height: 48 });
     expect(await rowsOf(u.id)).toBe(3);
     expect(filesOf(u.id).length).toBe(6);
+  });
+
+  it('with an Idempotency-Key, a retry answers the first photo again and keeps nothing of its own; other bytes with the key are 422', async () => {
+    const u = await registerUser(t, 'ph_key');
+    const bytes = await jpegWithLocation(64, 48);
+    const key = `photo-${process.pid}-${Date.now()}`;
+    const first = await upload(u, bytes, 'image/jpeg', key);
+    expect(first.status, JSON.stringify(first.body)).toBe(201);
+    const retry = await upload(u, bytes, 'image/jpeg', key);
+    expect(retry.status, JSON.stringify(retry.body)).toBe(201);
+    expect(retry.headers['idempotent-replayed']).toBe('true');
+    expect(retry.body).toEqual(first.body);
+    expect(await rowsOf(u.id)).toBe(1);
+    expect(filesOf(u.id).sort()).toEqual([first.body.id, `${first.body.id}.thumb`].sort());
+    expectError(await upload(u, await jpegWithLocation(64, 49), 'image/jpeg', key), 422, 'IDEMPOTENCY_KEY_REUSED');
+    expect(await rowsOf(u.id)).toBe(1);
+    expect(filesOf(u.id)).toHaveLength(2);
   });
 
   it('refuses wrong types, oversized bodies, truncated files and decompression bombs with a code, leaving nothing behind', async () => {

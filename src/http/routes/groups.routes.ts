@@ -1,6 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { AppDeps } from '../../app/deps.ts';
+import { IdempotencyHeaders, idempotencyErrors, idempotencyKey } from '../idempotency.ts';
 import { authenticate } from './support/authenticate.ts';
 import { queryContext, uuidParam, viewerOf, written } from './support/request-context.ts';
 import { errors, IdParams, Nullable, NullableString, OrNull, Page, PageQuery, PageQueryProps, secured, Timestamp, UserSummary, Uuid } from './support/schemas.ts';
@@ -50,10 +51,10 @@ export async function groupRoutes(app: FastifyInstance, deps: AppDeps): Promise<
   }, async (request) => groups.list(viewerOf(request).userId, request.query, queryContext(request)));
 
   app.post<{ Body: Static<typeof GroupBody> }>('/api/groups', {
-    schema: secured('groups', 'Create a group (you become its owner)', { body: GroupBody, response: { 201: Group, ...errors(401) } }),
+    schema: secured('groups', 'Create a group (you become its owner)', { headers: IdempotencyHeaders, body: GroupBody, response: { 201: Group, ...errors(401), ...idempotencyErrors } }),
     onRequest,
     preValidation: strictBody(GroupBody),
-  }, async (request, reply) => written(reply, await groups.create(viewerOf(request).userId, request.body), 201));
+  }, async (request, reply) => written(reply, await groups.create(viewerOf(request).userId, request.body, idempotencyKey(request)), 201));
 
   app.get<Id>('/api/groups/:id', {
     schema: secured('groups', 'One group', { params: IdParams, response: { 200: Group, ...errors(401, 404) } }),

@@ -2,6 +2,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { AppDeps } from '../../app/deps.ts';
 import { MAX_UPLOAD_BYTES } from '../../services/photos/image-processing.ts';
+import { IdempotencyHeaders, idempotencyErrors, idempotencyKey, uploadIdentity } from '../idempotency.ts';
 import { authenticate } from './support/authenticate.ts';
 import { sendImage } from './support/image-reply.ts';
 import { queryContext, uuidParam, viewerOf, written } from './support/request-context.ts';
@@ -32,13 +33,13 @@ export async function photoRoutes(app: FastifyInstance, deps: AppDeps): Promise<
 
     scope.post('/api/photos', {
       schema: secured('photos', 'Upload a photo to your gallery (the image as the body)', {
-        description: `JPEG, PNG or WebP, at most ${MAX_UPLOAD_BYTES} bytes; the type is read from the bytes. Stored re-encoded without metadata (no EXIF location), with a thumbnail.`,
-        consumes: IMAGE_TYPES,
-        response: { 201: Photo, ...errors(401), 413: ErrorBody, 415: ErrorBody },
+        description: `JPEG, PNG or WebP, at most ${MAX_UPLOAD_BYTES} bytes; the type is read from the bytes. Stored re-encoded without metadata (no EXIF location), with a thumbnail. With an Idempotency-Key (the same bytes), a retry answers the first upload again and keeps nothing of its own.`,
+        consumes: IMAGE_TYPES, headers: IdempotencyHeaders,
+        response: { 201: Photo, ...errors(401), 413: ErrorBody, 415: ErrorBody, ...idempotencyErrors },
       }),
       bodyLimit: MAX_UPLOAD_BYTES,
       onRequest,
-    }, async (request, reply) => written(reply, await photos.upload(viewerOf(request).userId, request.body), 201));
+    }, async (request, reply) => written(reply, await photos.upload(viewerOf(request).userId, request.body, idempotencyKey(request, { bodyOf: uploadIdentity })), 201));
 
     scope.get<Id>('/api/photos/:id', {
       schema: secured('photos', 'A photo (who may see its owner\'s profile may see it)', {

@@ -4,6 +4,7 @@ import { AppError } from '../../errors/app-error.ts';
 import type { GroupRepository, GroupRole, GroupRow } from '../../repositories/groups.repository.ts';
 import { MIN_UUID } from '../../repositories/sql-fragments.ts';
 import { decodeCursor, encodeCursor } from '../cursor.ts';
+import { runIdempotent, type IdempotencyKey } from '../idempotency.ts';
 import { newId } from '../ids.ts';
 import { noteWrite, pageSize, type Page, type Written } from '../support.ts';
 
@@ -71,13 +72,15 @@ export class GroupService {
     return toGroup(row);
   }
 
-  async create(ownerId: string, input: { name: string; description?: string | null; visibility?: GroupVisibility }): Promise<Written<Group>> {
+  /** With `key`, a retry answers the first group again and creates no second one (docs/RELIABILITY.md, "Idempotent writes"). */
+  async create(ownerId: string, input: { name: string; description?: string | null; visibility?: GroupVisibility }, key?: IdempotencyKey): Promise<Written<Group>> {
     const name = input.name.trim();
     if (name.length === 0) throw new AppError('VALIDATION_FAILED', 'name must not be blank');
     const description = input.description?.trim() ? input.description.trim() : null;
-    const row = await this.d.groups.create(ownerId, { id: newId(), name, description, visibility: input.visibility ?? 'public' });
+    const { value, replayed } = await runIdempotent(this.d.db, key, async (q) =>
+      toGroup(await this.d.groups.create(ownerId, { id: newId(), name, description, visibility: input.visibility ?? 'public' }, q)));
     const lsn = await noteWrite(this.d.db, this.d.logger, ownerId);
-    return { value: toGroup(row), lsn };
+    return { value, lsn, replayed };
   }
 
   async join(userId: string, groupId: string): Promise<Written<Membership>> {

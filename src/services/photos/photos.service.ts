@@ -5,6 +5,7 @@ import type { PhotoRepository, PhotoRow } from '../../repositories/photos.reposi
 import { MAX_UUID } from '../../repositories/sql-fragments.ts';
 import type { PhotoStorage } from '../../storage/photo-storage.ts';
 import { decodeCursor, encodeCursor } from '../cursor.ts';
+import { runIdempotent, type IdempotencyKey } from '../idempotency.ts';
 import { newId } from '../ids.ts';
 import type { ProfileService } from '../profiles/profile.service.ts';
 import { noteWrite, pageSize, type Page, type Written } from '../support.ts';
@@ -36,14 +37,19 @@ const keyOf = imageKey;
 export class PhotoService {
   constructor(private readonly d: PhotoDeps) {}
 
-  async upload(ownerId: string, body: unknown): Promise<Written<Photo>> {
+  /**
+   * With `key` the row's insert and the key's record commit in one transaction: a retry
+   * stores its files, meets the record, removes its files again and answers the first photo.
+   */
+  async upload(ownerId: string, body: unknown, key?: IdempotencyKey): Promise<Written<Photo>> {
     if (!Buffer.isBuffer(body) || body.length === 0) {
       throw new AppError('UNSUPPORTED_MEDIA_TYPE', 'Send the image itself as the body, with Content-Type image/jpeg, image/png or image/webp');
     }
     const img = await processImage(body);
     const id = newId();
     const keys = [keyOf(ownerId, id, false), keyOf(ownerId, id, true)] as const;
-    let row: PhotoRow;
+    let photo: Photo;
+    let replayed: boolean;
     try {
       await this.d.storage.put(keys[0], img.image);
       await this.d.storage.put(keys[1], img.thumb);
@@ -52,15 +58,16 @@ export class PhotoService {
       throw err;
     }
     try {
-      row = await this.d.photos.insert({
+      ({ value: photo, replayed } = await runIdempotent(this.d.db, key, async (q) => toPhoto(await this.d.photos.insert({
         id, owner_id: ownerId, content_type: img.contentType, bytes: img.image.length, width: img.width, height: img.height, thumb_bytes: img.thumb.length,
-      });
+      }, q))));
     } catch (err) {
       // A lost connection (a failover, the client-side statement bound) may come after the
       // row committed, or before an insert still running on the server commits: removing
       // the files then left a gallery entry that answered 404 for good. So the files go only
-      // when PostgreSQL refused the insert itself, or when the row was found and deleted.
-      if (refusedByServer(err)) {
+      // when PostgreSQL refused the insert itself (or the key refused the request: its
+      // transaction rolled back), or when the row was found and deleted.
+      if (refusedByServer(err) || (err instanceof AppError && err.status < 500)) {
         await this.#removeFiles(keys);
         throw err;
       }
@@ -72,8 +79,10 @@ export class PhotoService {
       else this.d.logger?.warn({ photoId: id }, 'failed upload: its insert may still commit; files kept');
       throw err;
     }
+    // A replay: this attempt's row was rolled back with the key's conflict; its files go.
+    if (replayed) await this.#removeFiles(keys);
     const lsn = await noteWrite(this.d.db, this.d.logger, ownerId);
-    return { value: toPhoto(row), lsn };
+    return { value: photo, lsn, replayed };
   }
 
   async #removeFiles(keys: readonly string[]): Promise<void> {
