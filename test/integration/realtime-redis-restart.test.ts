@@ -7,6 +7,7 @@ import { RedisNode } from '../../src/tools/stack/redis-node.ts';
 import { freePort } from '../helpers/free-port.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-db.ts';
 import { RtClient, type RtEvent } from '../helpers/realtime-client.ts';
+import { RESYNC_SLICE, RESYNC_SPACING_MS } from '../../src/realtime/hub.ts';
 
 /**
  * Issue 19, "Redis restarted mid-run": two instances on a PRIVATE redis-server (stopping it
@@ -112,4 +113,26 @@ describe('Redis restarted mid-run', () => {
     const pushed = socket.of('message').map((e) => (e.message as { id: string }).id);
     expect(new Set(pushed).size).toBe(pushed.length);
   });
+
+  it('spreads the resync after a Redis blip: 1,000 sockets are told in slices, not in one burst', async () => {
+    const username = `rr_many_${process.pid}`;
+    const reg = await call<{ token: string }>(A, 'POST', '/api/auth/register', { body: { email: `${username}@example.test`, username, password: 'correct Horse 42' } });
+    expect(reg.status).toBe(201);
+    const N = 1_000;
+    const many: RtClient[] = [];
+    for (let i = 0; i < N; i += 100) {
+      const batch = await Promise.all(Array.from({ length: Math.min(100, N - i) }, () => RtClient.ready(B.ports.api, reg.body.token)));
+      many.push(...batch);
+      sockets.push(...batch);
+    }
+    await redis.stop();
+    await redis.start();
+    const told = await Promise.all(many.map((c) => c.waitFor((e) => e.type === 'resync' && e.reason === 'redis_reconnected', 30_000).then(() => performance.now())));
+    const spreadMs = Math.max(...told) - Math.min(...told);
+    const planned = (Math.ceil(N / RESYNC_SLICE) - 1) * RESYNC_SPACING_MS;
+    console.log(`${N} sockets told to resync over ${spreadMs.toFixed(0)} ms (${RESYNC_SLICE} every ${RESYNC_SPACING_MS} ms: at least ${planned} ms)`);
+    // Timers only ever run late: the spread is at least the plan (less a little for the
+    // client reading the first slice late).
+    expect(spreadMs).toBeGreaterThanOrEqual(planned * 0.8);
+  }, 120_000);
 });
