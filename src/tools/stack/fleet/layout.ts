@@ -42,12 +42,17 @@ export interface ProxyAdmission {
 
 /**
  * An instance's own admission slots at the default pool (10 + 20 overflow, one slot per
- * connection), and as many queued. In the overload scenario through HAProxy (docs/PERFORMANCE.md,
- * "Overload: admission at HAProxy") 30 + 30 answered 1,402-1,698 2xx/s at 2xx p99 83-117 ms;
- * 60 + 60 answered 1,304-1,332 at p99 163-172 ms (more requests waiting inside the instance).
+ * connection), and 100 queued at the proxy. In the overload scenario through HAProxy
+ * (docs/PERFORMANCE.md, "Overload: admission at HAProxy") 30 + 30 answered 1,402-1,698 2xx/s
+ * at 2xx p99 83-117 ms; 60 + 60 answered 1,304-1,332 at p99 163-172 ms (more requests waiting
+ * inside the instance, not in the proxy). The queue went from 30 to 100 per instance
+ * ("A queue that absorbs a stall", 2026-12-07): with 30, 10,000 clients at 2,000 req/s (half
+ * the capacity) got 27-28 refusals in the one second the instance stalled, in each of two runs;
+ * with 100, none in two runs, and overload's 2xx/s did not change (3,828-4,017 against
+ * 3,893-3,903), its 2xx p99 60 -> 83-87 ms (the queue's wait: 100 / ~4,000 per second).
  * The instance's own queue-delay admission still decides within this.
  */
-export const DEFAULT_PROXY_ADMISSION: ProxyAdmission = { instanceMaxconn: 30, queuePerInstance: 30, queueTimeoutMs: 500 };
+export const DEFAULT_PROXY_ADMISSION: ProxyAdmission = { instanceMaxconn: 30, queuePerInstance: 100, queueTimeoutMs: 500 };
 
 /** HAProxy health checks: every 500 ms, down after 2 failures, so a draining instance is out within ~1.5 s. */
 export const CHECK_INTER_MS = 500;
