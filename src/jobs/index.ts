@@ -9,6 +9,10 @@ import type { Metrics } from '../metrics/registry.ts';
 import { partitionHealth } from '../partitions/index.ts';
 import { partitionMaintenanceJob } from './partition-maintenance.job.ts';
 import { idempotencyExpiryJob } from './idempotency-expiry.job.ts';
+import { orphanFilesJob, type ImageStore } from './orphan-files.job.ts';
+import { PhotoRepository } from '../repositories/photos.repository.ts';
+import { ChatImageRepository } from '../repositories/chat-images.repository.ts';
+import { createStorage } from '../storage/create-storage.ts';
 import { Scheduler } from './scheduler.ts';
 
 export { Scheduler, type JobSpec, type JobContext, type JobState } from './scheduler.ts';
@@ -25,6 +29,16 @@ export interface Background {
   /** Null when config.jobsEnabled is false. */
   readonly scheduler: Scheduler | null;
   stop(): Promise<void>;
+}
+
+/** The two image stores (src/storage/create-storage.ts) and their tables, for the orphan-file sweep. */
+function imageStores(deps: BackgroundDeps): ImageStore[] {
+  const photos = new PhotoRepository(deps.db);
+  const chatImages = new ChatImageRepository(deps.db);
+  return [
+    { name: 'photos', storage: createStorage(deps.config.photoStorage, 'photos'), existingIds: (ids) => photos.existingIds(ids) },
+    { name: 'chat-images', storage: createStorage(deps.config.photoStorage, 'chat-images'), existingIds: (ids) => chatImages.existingIds(ids) },
+  ];
 }
 
 /** host:pid:random — distinguishes instances in partition_runs and scheduled_jobs. */
@@ -53,6 +67,7 @@ export function startBackground(deps: BackgroundDeps): Background {
   const scheduler = new Scheduler({ leader, instanceId, logger: deps.logger, metrics: deps.metrics });
   scheduler.register(partitionMaintenanceJob({ config: deps.config, metrics: partitionMetrics }));
   scheduler.register(idempotencyExpiryJob({ db: deps.db }));
+  scheduler.register(orphanFilesJob({ stores: imageStores(deps) }));
   scheduler.start();
   return { scheduler, stop: () => scheduler.stop() };
 }

@@ -91,6 +91,13 @@ WHERE ci.id = $1`,
 DELETE FROM chat_images ci WHERE ci.id = $1 AND ci.uploader_id = $2
 RETURNING ${COLUMNS}`,
   }),
+  existingIds: defineQuery({
+    name: 'chat_image.existing_ids',
+    description: 'The orphan-file sweep (src/jobs/orphan-files.job.ts): which of up to 500 ids found in the file store have a row (primary-key probes, on the primary).',
+    target: 'primary',
+    sample: { sql: `SELECT coalesce((SELECT array_agg(id) FROM (SELECT id FROM chat_images ORDER BY id LIMIT 500) s), ARRAY[gen_random_uuid()]) AS ids` },
+    sql: `SELECT ci.id FROM chat_images ci WHERE ci.id = ANY($1::uuid[])`,
+  }),
 });
 
 export type ChatImageType = 'image/jpeg' | 'image/png' | 'image/webp';
@@ -150,5 +157,11 @@ export class ChatImageRepository {
 
   async remove(id: string, uploaderId: string): Promise<ChatImageRow | undefined> {
     return (await this.db.query<ChatImageRow>(chatImageQueries.remove, [id, uploaderId]))[0];
+  }
+
+  /** Which of `ids` have a row. */
+  async existingIds(ids: readonly string[]): Promise<Set<string>> {
+    if (ids.length === 0) return new Set();
+    return new Set((await this.db.query<{ id: string }>(chatImageQueries.existingIds, [ids])).map((r) => r.id));
   }
 }

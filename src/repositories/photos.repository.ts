@@ -49,6 +49,13 @@ LIMIT $4`,
 DELETE FROM photos p WHERE p.id = $1 AND p.owner_id = $2
 RETURNING ${COLUMNS}`,
   }),
+  existingIds: defineQuery({
+    name: 'photo.existing_ids',
+    description: 'The orphan-file sweep (src/jobs/orphan-files.job.ts): which of up to 500 ids found in the file store have a row (primary-key probes, on the primary).',
+    target: 'primary',
+    sample: { sql: `SELECT coalesce((SELECT array_agg(id) FROM (SELECT id FROM photos ORDER BY id LIMIT 500) s), ARRAY[gen_random_uuid()]) AS ids` },
+    sql: `SELECT p.id FROM photos p WHERE p.id = ANY($1::uuid[])`,
+  }),
 });
 
 export interface PhotoRow {
@@ -83,5 +90,11 @@ export class PhotoRepository {
 
   async remove(id: string, ownerId: string): Promise<PhotoRow | undefined> {
     return (await this.db.query<PhotoRow>(photoQueries.remove, [id, ownerId]))[0];
+  }
+
+  /** Which of `ids` have a row. */
+  async existingIds(ids: readonly string[]): Promise<Set<string>> {
+    if (ids.length === 0) return new Set();
+    return new Set((await this.db.query<{ id: string }>(photoQueries.existingIds, [ids])).map((r) => r.id));
   }
 }

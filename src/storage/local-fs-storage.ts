@@ -1,6 +1,6 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import type { PhotoStorage } from './photo-storage.ts';
+import type { PhotoStorage, StoredKey } from './photo-storage.ts';
 import { StorageUnavailableError } from './storage-errors.ts';
 
 const KEY = /^[0-9a-f-]{36}\/[0-9a-f-]{36}(\.thumb)?$/;
@@ -39,10 +39,32 @@ export class LocalFsStorage implements PhotoStorage {
     await fs.rm(this.#file(key), { force: true }).catch((err: unknown) => { throw unavailable(err); });
   }
 
+  /** Files named as keys (a leftover `.tmp-*` is not one), owner folder by owner folder. */
+  async *list(): AsyncIterable<StoredKey> {
+    for (const owner of await readDir(this.root)) {
+      for (const name of await readDir(path.join(this.root, owner))) {
+        const key = `${owner}/${name}`;
+        if (!KEY.test(key)) continue;
+        const st = await fs.stat(path.join(this.root, key)).catch(() => null); // removed meanwhile
+        if (st) yield { key, modifiedAt: st.mtime };
+      }
+    }
+  }
+
   /** Keys are made by the service from UUIDs; anything else is refused, so no key can leave the root. */
   #file(key: string): string {
     if (!KEY.test(key)) throw new Error(`invalid photo storage key: ${key}`);
     return path.join(this.root, key);
+  }
+}
+
+/** A folder's entries; none when it does not exist (nothing stored yet). */
+async function readDir(dir: string): Promise<string[]> {
+  try {
+    return await fs.readdir(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return [];
+    throw unavailable(err);
   }
 }
 

@@ -11,4 +11,11 @@ export interface PhotoStorage {
   get(key: string): Promise<Buffer | null>;
   /** Removes the key; a missing key is not an error. */
   delete(key: string): Promise<void>;
+  /** Every stored key with when it was last written, in no set order (the orphan sweep, src/jobs). */
+  list(): AsyncIterable<StoredKey>;
+}
+
+export interface StoredKey {
+  readonly key: string;
+  readonly modifiedAt: Date;
 }

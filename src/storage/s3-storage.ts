@@ -1,6 +1,6 @@
-import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client, S3ServiceException, type ListObjectsV2CommandOutput } from '@aws-sdk/client-s3';
 import type { PhotoStorageConfig } from '../config/photo-storage.ts';
-import type { PhotoStorage } from './photo-storage.ts';
+import type { PhotoStorage, StoredKey } from './photo-storage.ts';
 import { StorageUnavailableError } from './storage-errors.ts';
 
 /**
@@ -61,6 +61,23 @@ export class S3Storage implements PhotoStorage {
   /** S3 answers 204 whether or not the key existed. */
   async delete(key: string): Promise<void> {
     await this.#send(() => this.#client.send(new DeleteObjectCommand({ Bucket: this.s.bucket, Key: this.#key(key) })));
+  }
+
+  /** Every object under this namespace's prefix, a page (up to 1,000) at a time. */
+  async *list(): AsyncIterable<StoredKey> {
+    let token: string | undefined;
+    do {
+      let page: ListObjectsV2CommandOutput;
+      try {
+        page = await this.#client.send(new ListObjectsV2Command({ Bucket: this.s.bucket, Prefix: this.s.prefix, ContinuationToken: token }));
+      } catch (err) {
+        throw unavailable(err);
+      }
+      for (const o of page.Contents ?? []) {
+        if (o.Key?.startsWith(this.s.prefix) && o.LastModified) yield { key: o.Key.slice(this.s.prefix.length), modifiedAt: o.LastModified };
+      }
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
   }
 
   #key(key: string): string {

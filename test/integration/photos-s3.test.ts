@@ -1,7 +1,11 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import crypto from 'node:crypto';
+import { ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { sweepOrphanFiles } from '../../src/jobs/orphan-files.job.ts';
+import { PhotoRepository } from '../../src/repositories/photos.repository.ts';
+import { createStorage } from '../../src/storage/create-storage.ts';
 import S3rver from 's3rver';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -91,6 +95,27 @@ describe('photos on S3', () => {
     expect(await rowsOf(u.id)).toBe(0);
     expect((await t.app.inject({ method: 'GET', url: res.body.url, headers: { authorization: `Bearer ${u.token}`, 'x-bgc-lsn': del.lsn ?? '0/0' } })).statusCode).toBe(404);
   });
+
+  it('the orphan sweep lists the bucket and deletes objects without a row, keeping a photo\'s', async () => {
+    const u = await registerUser(t, 'ps3_orph');
+    const jpeg = await sharp({ create: { width: 40, height: 30, channels: 3, background: '#123' } }).jpeg().toBuffer();
+    const res = await upload(u, jpeg, 'image/jpeg');
+    expect(res.status, JSON.stringify(res.body)).toBe(201);
+    // Ten orphans, one page: a second page is not tested here, as s3rver's continuation
+    // tokens are DES-encrypted, which Node 20's OpenSSL 3 refuses (a 500 on any truncated listing).
+    const orphans = Array.from({ length: 10 }, () => crypto.randomUUID());
+    for (let i = 0; i < orphans.length; i += 50) {
+      await Promise.all(orphans.slice(i, i + 50).map((id) => s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: `${PREFIX}/photos/${u.id}/${id}`, Body: 'x' }))));
+    }
+    const photos = new PhotoRepository(t.rt.deps.db);
+    const store = { name: 'photos', storage: createStorage(t.rt.deps.config.photoStorage, 'photos'), existingIds: (ids: readonly string[]) => photos.existingIds(ids) };
+    const started = Date.now();
+    // Age 0: S3 keeps no past modification times to fake; the local test checks the age rule.
+    const removed = await sweepOrphanFiles(store, 0);
+    console.log(`[photos-s3] orphan sweep removed ${removed} objects in ${Date.now() - started} ms`);
+    expect(removed).toBeGreaterThanOrEqual(orphans.length);
+    expect(await objectsOf(u.id)).toEqual([res.body.id, `${res.body.id}.thumb`].sort());
+  }, 120_000);
 
   it('keeps chat images in their own namespace of the bucket', async () => {
     const [a, b] = await Promise.all([registerUser(t, 'ps3_ca'), registerUser(t, 'ps3_cb')]);
