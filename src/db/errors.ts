@@ -97,11 +97,13 @@ export function sqlState(err: unknown): string | undefined {
  * True when a statement was cancelled while it waited on another transaction's row in
  * `table`'s unique index: PostgreSQL's CONTEXT (node-postgres' `where`) then reads
  * `while inserting index tuple (0,1) in relation "<table>"` (or "checking uniqueness of" /
- * "checking exclusion constraint on"), and without such a wait it names no relation.
+ * "checking exclusion constraint on", or "locking tuple" when ON CONFLICT DO UPDATE locks the
+ * existing row), and without such a wait it names no relation.
  */
 export function waitedOnUniqueRowOf(err: unknown, table: string): boolean {
   const where = err && typeof err === 'object' && 'where' in err && typeof err.where === 'string' ? err.where : '';
-  return /while (inserting index tuple|checking uniqueness of tuple|checking exclusion constraint on tuple)/.test(where) && where.includes(`relation "${table}"`);
+  return /while (inserting index tuple|checking uniqueness of tuple|checking exclusion constraint on tuple|locking tuple|locking updated version of tuple)/.test(where)
+    && where.includes(`relation "${table}"`);
 }
 
 function systemCode(err: unknown): string | undefined {

@@ -1,5 +1,5 @@
 import type { Logger } from '../logging/logger.ts';
-import type { PhotoStorage, StoredKey } from '../storage/photo-storage.ts';
+import type { PhotoStorage } from '../storage/photo-storage.ts';
 import type { JobSpec } from './scheduler.ts';
 
 export const ORPHAN_FILES_JOB_NAME = 'images.orphan_files';
@@ -13,11 +13,13 @@ export const ORPHAN_MIN_AGE_MS = 60 * 60_000;
 /** Keys checked against the database per query. */
 const BATCH = 500;
 /**
- * A batch where most files (and at least this many) have no row is not leftovers: it is the
- * app pointed at another database than the one the files belong to (a fresh one, a restore
+ * A store where most old files (and at least this many) have no row is not leftovers: it is
+ * the app pointed at another database than the one the files belong to (a fresh one, a restore
  * elsewhere). The sweep then deletes nothing and fails, for an operator to look at.
  */
 const SUSPICIOUS_ORPHANS = 100;
+/** Orphans one run holds and deletes at most (memory); the next run takes the rest. */
+const MAX_ORPHANS_PER_RUN = 50_000;
 
 /** One kind of stored image: its store and how to ask which ids still have a row. */
 export interface ImageStore {
@@ -49,42 +51,61 @@ export function orphanFilesJob(deps: OrphanFilesDeps): JobSpec {
     intervalMs: deps.intervalMs ?? 60 * 60_000,
     leaderOnly: true,
     run: async ({ signal, logger }) => {
+      // Each store on its own: one that refuses or fails does not keep the other unswept.
+      const failures: string[] = [];
       for (const store of deps.stores) {
-        const removed = await sweepOrphanFiles(store, deps.minAgeMs ?? ORPHAN_MIN_AGE_MS, signal, logger);
-        if (removed > 0) logger.info({ job: ORPHAN_FILES_JOB_NAME, store: store.name, removed }, 'image files without a row deleted');
+        try {
+          const removed = await sweepOrphanFiles(store, deps.minAgeMs ?? ORPHAN_MIN_AGE_MS, signal, logger);
+          if (removed > 0) logger.info({ job: ORPHAN_FILES_JOB_NAME, store: store.name, removed }, 'image files without a row deleted');
+        } catch (err) {
+          failures.push(err instanceof Error ? err.message : String(err));
+        }
       }
+      if (failures.length > 0) throw new Error(failures.join('; '));
     },
   };
 }
 
-/** One store's sweep; returns how many files it deleted. */
+/**
+ * One store's sweep; returns how many files it deleted. The orphans are found first, over the
+ * whole listing (at most MAX_ORPHANS_PER_RUN; the next run goes on), and judged as a whole: a
+ * deleted user's files, listed side by side, fill a batch but not a store.
+ */
 export async function sweepOrphanFiles(store: ImageStore, minAgeMs: number, signal?: AbortSignal, logger?: Logger): Promise<number> {
   const cutoff = Date.now() - minAgeMs;
-  let removed = 0;
-  let batch: StoredKey[] = [];
-  const flush = async (): Promise<void> => {
-    const ids = [...new Set(batch.map((k) => idOf(k.key)))];
-    const kept = await store.existingIds(ids);
-    const orphans = batch.filter((k) => !kept.has(idOf(k.key)));
-    if (orphans.length >= SUSPICIOUS_ORPHANS && orphans.length > batch.length / 2) {
-      throw new Error(`${store.name}: ${orphans.length} of ${batch.length} files have no row; refusing to delete them (is DATABASE_URL the database these files belong to?)`);
-    }
-    for (const k of orphans) {
-      await store.storage.delete(k.key);
-      removed++;
-      logger?.debug({ store: store.name, key: k.key }, 'orphan image file deleted');
-    }
+  let examined = 0;
+  const orphans: string[] = [];
+  let batch: string[] = [];
+  const check = async (): Promise<void> => {
+    const kept = await store.existingIds([...new Set(batch.map(idOf))]);
+    for (const key of batch) if (!kept.has(idOf(key))) orphans.push(key);
+    examined += batch.length;
     batch = [];
   };
   for await (const k of store.storage.list()) {
-    if (signal?.aborted) return removed;
-    if (k.modifiedAt.getTime() > cutoff) continue;
-    batch.push(k);
-    if (batch.length >= BATCH) await flush();
+    if (signal?.aborted) return 0;
+    // Only keys the app writes: a folder marker or a stray object is not ours to judge.
+    if (!IMAGE_KEY.test(k.key) || k.modifiedAt.getTime() > cutoff) continue;
+    batch.push(k.key);
+    if (batch.length >= BATCH) await check();
+    if (orphans.length >= MAX_ORPHANS_PER_RUN) break;
   }
-  if (batch.length > 0 && !signal?.aborted) await flush();
+  if (batch.length > 0) await check();
+  if (orphans.length >= SUSPICIOUS_ORPHANS && orphans.length > examined / 2) {
+    throw new Error(`${store.name}: ${orphans.length} of ${examined} files have no row; refusing to delete them (is DATABASE_URL the database these files belong to?)`);
+  }
+  let removed = 0;
+  for (const key of orphans) {
+    if (signal?.aborted) break;
+    await store.storage.delete(key);
+    removed++;
+    logger?.debug({ store: store.name, key }, 'orphan image file deleted');
+  }
   return removed;
 }
+
+/** `<owner>/<id>` or `<owner>/<id>.thumb`, both UUIDs (src/services/photos/image-files.ts). */
+const IMAGE_KEY = /^[0-9a-f-]{36}\/[0-9a-f-]{36}(\.thumb)?$/;
 
 /** `<owner>/<id>` or `<owner>/<id>.thumb` → `<id>`. */
 function idOf(key: string): string {

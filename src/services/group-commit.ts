@@ -114,8 +114,11 @@ export class GroupCommitWriter<Item extends GroupedItem, Row> {
       // After a key wait, the unkeyed members first: a keyed member waiting on its key again
       // holds its conversation's row meanwhile, and a member of that conversation beside it
       // would time out behind it (CI saw exactly that).
+      // With one keyed member, it is the one that waited: 409 at once, not a second wait that
+      // would hold its conversation's row again (and fail whatever queues behind it).
+      const waiter = keyWait && items.filter((i) => i.key !== undefined).length === 1 ? items.findIndex((i) => i.key !== undefined) : -1;
       outcomes = keyWait
-        ? await keyedLast(items, (part) => mapLimited(part, ALONE_CONCURRENCY, (item) => this.#alone(item)))
+        ? await keyedLast(items, (part) => mapLimited(part, ALONE_CONCURRENCY, (item) => (item === items[waiter] ? Promise.resolve({ ok: false as const, error: keyInUse(err) }) : this.#alone(item))))
         : await mapLimited(items, ALONE_CONCURRENCY, (item) => this.#alone(item));
     }
     const written = outcomes.flatMap((o, i) => {

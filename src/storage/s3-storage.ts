@@ -10,6 +10,9 @@ import { StorageUnavailableError } from './storage-errors.ts';
  */
 export type S3StorageSettings = Omit<Extract<PhotoStorageConfig, { kind: 's3' }>, 'kind'>;
 
+/** What the app stores: `<owner>/<id>[.thumb]`, both UUIDs (as local-fs-storage.ts checks). */
+const KEY = /^[0-9a-f-]{36}\/[0-9a-f-]{36}(\.thumb)?$/;
+
 /** A photo is small; a request that takes longer than this is a store in trouble. */
 const REQUEST_TIMEOUT_MS = 10_000;
 const CONNECT_TIMEOUT_MS = 2_000;
@@ -74,7 +77,9 @@ export class S3Storage implements PhotoStorage {
         throw unavailable(err);
       }
       for (const o of page.Contents ?? []) {
-        if (o.Key?.startsWith(this.s.prefix) && o.LastModified) yield { key: o.Key.slice(this.s.prefix.length), modifiedAt: o.LastModified };
+        const key = o.Key?.startsWith(this.s.prefix) ? o.Key.slice(this.s.prefix.length) : undefined;
+        // Only keys this store writes (a console's folder marker, a stray object: not ours).
+        if (key !== undefined && KEY.test(key) && o.LastModified) yield { key, modifiedAt: o.LastModified };
       }
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);

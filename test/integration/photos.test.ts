@@ -191,6 +191,38 @@ describe('an upload whose row may have committed', () => {
     expect(await rowsOf(u.id)).toBe(1);
   });
 
+  it('with a key, a commit whose answer was lost keeps the row and the files, and the retry replays that photo', async () => {
+    const u = await registerUser(t, 'ph_lost_key');
+    const key = `lost-${process.pid}-${Date.now()}`;
+    const bytes = await jpegWithLocation(64, 48);
+    // The keyed insert's transaction commits (row and key record), then its answer is lost.
+    const db = t.rt.deps.db as unknown as { transaction: (fn: unknown) => Promise<unknown> };
+    const transaction = db.transaction.bind(db);
+    db.transaction = async (fn: unknown) => {
+      await transaction(fn);
+      throw new DbUnavailableError('DB_UNAVAILABLE', 'Connection terminated unexpectedly', 'primary');
+    };
+    let first: ApiResponse<PhotoBody>;
+    try {
+      first = await upload(u, bytes, 'image/jpeg', key);
+    } finally {
+      db.transaction = transaction;
+    }
+    expect(first.status).toBe(503);
+    // Before: the row was deleted under its committed key record, and the retry replayed a photo that was gone.
+    expect(await rowsOf(u.id)).toBe(1);
+    expect(filesOf(u.id)).toHaveLength(2);
+    const retry = await upload(u, bytes, 'image/jpeg', key);
+    expect(retry.status, JSON.stringify(retry.body)).toBe(201);
+    expect(retry.headers['idempotent-replayed']).toBe('true');
+    expect(await rowsOf(u.id)).toBe(1);
+    expect(filesOf(u.id).sort()).toEqual([retry.body.id, `${retry.body.id}.thumb`].sort());
+    // A photo deleted since is not replayed as if it were there.
+    expect((await t.call('DELETE', `/api/photos/${retry.body.id}`, { token: u.token })).status).toBe(200);
+    expectError(await upload(u, bytes, 'image/jpeg', key), 404, 'NOT_FOUND');
+    expect(filesOf(u.id)).toEqual([]);
+  });
+
   it('a connection lost before the insert reached the server keeps the files (the insert might still commit), and writes no row', async () => {
     const u = await registerUser(t, 'ph_cut');
     const repo = (t.rt.deps.services.photos as unknown as { d: { photos: { insert(p: unknown): Promise<unknown> } } }).d.photos;

@@ -71,6 +71,10 @@ export class PhotoService {
         await this.#removeFiles(keys);
         throw err;
       }
+      // With a key, a commit whose answer was lost may have recorded the key with the row:
+      // removing the row then would let the client's retry replay a photo that is gone. Both
+      // stay; the retry replays them, or runs again (and the orphan sweep takes these files).
+      if (key) throw err;
       const removed = await this.d.photos.remove(id, ownerId).then((row) => row !== undefined, (e: unknown) => {
         this.d.logger?.warn({ err: e instanceof Error ? e.message : String(e), photoId: id }, 'failed upload: could not remove its row');
         return false;
@@ -79,8 +83,12 @@ export class PhotoService {
       else this.d.logger?.warn({ photoId: id }, 'failed upload: its insert may still commit; files kept');
       throw err;
     }
-    // A replay: this attempt's row was rolled back with the key's conflict; its files go.
-    if (replayed) await this.#removeFiles(keys);
+    // A replay: this attempt's row was rolled back with the key's conflict; its files go. A
+    // photo deleted since is not answered as if it were there (as for chat images).
+    if (replayed) {
+      await this.#removeFiles(keys);
+      if ((await this.d.photos.existingIds([photo.id])).size === 0) throw new AppError('NOT_FOUND', 'The photo first uploaded with this Idempotency-Key has since been deleted');
+    }
     const lsn = await noteWrite(this.d.db, this.d.logger, ownerId);
     return { value: photo, lsn, replayed };
   }
