@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { childEnv } from '../../config/index.ts';
@@ -44,8 +45,11 @@ const RAISE_FD_LIMIT = 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$0" "$@"';
  * Forks a TypeScript entry of src/tools/bench as a Node child with an IPC channel. The child
  * gets tsx's loader (the CLI itself runs through it, forked children do not inherit it).
  */
-export function forkBenchChild(relativeEntry: string, env: Record<string, string> = {}): ChildProcess {
-  const child = spawn('/bin/sh', ['-c', RAISE_FD_LIMIT, process.execPath, '--import', 'tsx', '--max-old-space-size=2048', path.join(benchDir, relativeEntry)], {
+export function forkBenchChild(relativeEntry: string, env: Record<string, string> = {}, niceness?: number): ChildProcess {
+  // The shell renices itself before it execs node, so every thread node starts inherits it
+  // (Linux keeps a niceness per thread). Lowering it needs root; without it the child runs at 0.
+  const prelude = niceness === undefined ? RAISE_FD_LIMIT : `renice -n ${Math.trunc(niceness)} -p $$ >/dev/null 2>&1; ${RAISE_FD_LIMIT}`;
+  const child = spawn('/bin/sh', ['-c', prelude, process.execPath, '--import', 'tsx', '--max-old-space-size=2048', path.join(benchDir, relativeEntry)], {
     cwd: projectRoot,
     env: childEnv(env),
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
@@ -57,6 +61,18 @@ export function forkBenchChild(relativeEntry: string, env: Record<string, string
 export function spawnTracked(cmd: string, args: readonly string[], env: Record<string, string>): ChildProcess {
   const child = spawn('/bin/sh', ['-c', RAISE_FD_LIMIT, cmd, ...args], { cwd: projectRoot, env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
   return track(child);
+}
+
+/** A process's niceness as the kernel has it (field 19 of /proc/<pid>/stat), or undefined when it is gone. */
+export function nicenessOf(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) may hold spaces and parentheses: count fields after its last ')'.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return Number(fields[16]);
+  } catch {
+    return undefined;
+  }
 }
 
 /** Sends SIGTERM, then SIGKILL after `graceMs`; resolves once the process is gone. */

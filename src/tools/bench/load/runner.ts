@@ -12,8 +12,9 @@ export class LoadGenerator {
   /** The generator's process (its CPU is accounted for as `load_generator`). */
   get pid(): number | undefined { return this.#child.pid; }
 
-  static async start(data: BenchData): Promise<LoadGenerator> {
-    const child = forkBenchChild('load/child.ts');
+  /** `niceness`: the child's scheduling priority (forkBenchChild); the default leaves it as the harness's. */
+  static async start(data: BenchData, niceness?: number): Promise<LoadGenerator> {
+    const child = forkBenchChild('load/child.ts', {}, niceness);
     const gen = new LoadGenerator(child);
     await request(child, { type: 'init', data, seed: 1 }, 'ready', 60_000);
     return gen;

@@ -12,6 +12,7 @@ import type { LoadResult } from '../load/types.ts';
 import type { BenchOptions } from '../options.ts';
 import type { PromSnapshot } from '../prom-text.ts';
 import { ServerUnderTest } from '../server-under-test.ts';
+import { nicenessOf } from '../processes.ts';
 import { SHED_ROUTE_LABEL } from '../../../http/overload-guard.ts';
 import { DEFAULT_PROXY_ADMISSION } from '../../stack/fleet/layout.ts';
 
@@ -53,10 +54,13 @@ export const OVERLOAD_TARGETS = { goodputShare: 0.9, okP99Ms: 250, refusalP99Ms:
  * 24–53 ms), which it adds to every answer it times, refusals included. The probe is refused by
  * the same rule as every other request (HAProxy's queue, or the server's admission), with little
  * work of its own, so the refusal check reads its timing. It still shares the two cores: its own
- * lag p99 was 8–13 ms in 2026-12-06's runs, so its p99 is an upper bound on the refusal time a
- * client elsewhere would see. 50 req/s adds under 1% to the offered load.
+ * lag p99 was 8–13 ms in 2026-12-06's runs, which it added to every refusal it timed. It stands
+ * for a client on another machine, which waits for no core of this one, so it runs at a higher
+ * priority (niceness −10; needs root, and the figures say what it got): the kernel runs it as soon
+ * as an answer wakes it. HAProxy and the API keep their normal priority, so their own waits for a
+ * core stay in the figure. 50 req/s adds under 1% to the offered load.
  */
-export const OVERLOAD_PROBE = { workload: 'profile', rate: 50, connections: 8 } as const;
+export const OVERLOAD_PROBE = { workload: 'profile', rate: 50, connections: 8, niceness: -10 } as const;
 /** Fewer refusals than this at the probe, and the check falls back to the main generator's timing. */
 const MIN_PROBE_REFUSALS = 20;
 
@@ -100,7 +104,8 @@ export async function runOverload(config: Config, opts: BenchOptions, runId: str
     progress(`${opts.connections} clients connected at ${Math.round(capacity)} req/s for ${opts.warmupMs / 1000} s: ${warmup.responses} answered, ${warmup.non2xx + warmup.socketErrors + warmup.timeouts} failed; now ${rate} req/s from them`);
     const before = await ServerUnderTest.metricsOf(started.servers);
     const cpuBefore = cpu.snapshot();
-    probe = await LoadGenerator.start(probeData(measured.data));
+    probe = await LoadGenerator.start(probeData(measured.data), OVERLOAD_PROBE.niceness);
+    const probeNiceness = probe.pid === undefined ? undefined : nicenessOf(probe.pid);
     const logMark = started.front?.logMark();
     const [over, probed] = await Promise.all([
       load.run({ ...job, workload, connections: opts.connections, rate }),
@@ -108,7 +113,7 @@ export async function runOverload(config: Config, opts: BenchOptions, runId: str
     ]);
     const { cores, waiting } = CpuAccountant.use(cpuBefore, cpu.snapshot(), over.responses);
     const after = await ServerUnderTest.metricsOf(started.servers);
-    return judge({ cores, waiting, capacityConnections, workload, capacity, capacityRun: { requests: capacityRun.requests, status_counts: capacityRun.status_counts, p99_ms: capacityRun.p99_ms }, rate, over, probed, warmup: { requests: warmup.responses, errors: warmup.non2xx + warmup.socketErrors + warmup.timeouts + warmup.unsent }, opts, shed: shedByReason(before, after), serverRefusals: serverRefusalTimes(before, after),
+    return judge({ cores, waiting, capacityConnections, workload, capacity, capacityRun: { requests: capacityRun.requests, status_counts: capacityRun.status_counts, p99_ms: capacityRun.p99_ms }, rate, over, probed, probeNiceness, warmup: { requests: warmup.responses, errors: warmup.non2xx + warmup.socketErrors + warmup.timeouts + warmup.unsent }, opts, shed: shedByReason(before, after), serverRefusals: serverRefusalTimes(before, after),
       proxyRefusals: started.front && logMark !== undefined ? started.front.refusalsSince(logMark) : undefined });
   } finally {
     await stopConfiguration(started);
@@ -176,6 +181,8 @@ interface Outcome {
   readonly over: LoadResult;
   /** The probe client's run beside it (OVERLOAD_PROBE). */
   readonly probed: LoadResult;
+  /** The niceness the probe ran at (OVERLOAD_PROBE.niceness when the harness may lower it). */
+  readonly probeNiceness: number | undefined;
   /** The clients' connecting run at the capacity rate before the measured phase. */
   readonly warmup: { readonly requests: number; readonly errors: number };
   readonly opts: BenchOptions;
@@ -204,7 +211,7 @@ function judge(o: Outcome): { scenario: ScenarioResult; checks: Check[] } {
   const probe = probeFigures(o.probed);
   // The refusal check reads the probe client's timing when it saw enough refusals (OVERLOAD_PROBE).
   const refusalTimer = probe.refused >= MIN_PROBE_REFUSALS
-    ? { by: `the probe client (${probe.refused} refusals of ${probe.answered})`, p50: probe.refused_p50_ms, p99: probe.refused_p99_ms }
+    ? { by: `the probe client (${probe.refused} refusals of ${probe.answered}, niceness ${o.probeNiceness ?? '?'})`, p50: probe.refused_p50_ms, p99: probe.refused_p99_ms }
     : { by: `the main generator (the probe saw ${probe.refused} refusals)`, p50: refP50, p99: refP99 };
   const otherStatus = Object.fromEntries(Object.entries(o.over.statusCounts).filter(([s]) => !s.startsWith('2') && s !== '503'));
   const figures = {
@@ -236,7 +243,7 @@ function judge(o: Outcome): { scenario: ScenarioResult; checks: Check[] } {
     socket_errors: o.over.socketErrors,
     unsent: o.over.unsent,
     generator_lag_p99_ms: roundMs(o.over.generatorLagP99Ms ?? 0),
-    probe_client: probe,
+    probe_client: { ...probe, niceness: o.probeNiceness ?? null },
     warmup_at_capacity_rate: o.warmup,
     cores_busy: o.cores,
     ...(o.waiting ? { waiting_for_a_core: o.waiting } : {}),
@@ -256,7 +263,7 @@ function judge(o: Outcome): { scenario: ScenarioResult; checks: Check[] } {
   return {
     scenario: {
       summary: `${o.opts.haproxy ? 'through HAProxy, ' : ''}${o.workload}: capacity ${Math.round(o.capacity)} 2xx/s (closed loop, ${o.capacityConnections} connections); offered ${o.rate} req/s (${OVERLOAD_FACTOR}×) open loop over ${o.opts.connections} clients for ${seconds} s: `
-        + `${Math.round(goodput)} 2xx/s = ${(share * 100).toFixed(1)}% of capacity, 2xx p99 ${okP99 ?? '-'} ms; ${refused} refused (503${o.opts.haproxy ? `, ${figures.refused_by_proxy} by the proxy` : ''}) p99 ${refP99 ?? '-'} ms; ${o.over.timeouts} client timeouts, ${o.over.socketErrors} socket errors; shed by ${JSON.stringify(o.shed)}; refusals timed by the server ${JSON.stringify(o.serverRefusals)}; ${o.proxyRefusals ? `refusals timed by HAProxy ${JSON.stringify(o.proxyRefusals)}; ` : ''}generator lag p99 ${figures.generator_lag_p99_ms} ms; a probe client at ${OVERLOAD_PROBE.rate} req/s: ${probe.refused} of ${probe.answered} refused, p99 ${probe.refused_p99_ms ?? '-'} ms (p50 ${probe.refused_p50_ms ?? '-'} ms), its 2xx p99 ${probe.ok_p99_ms ?? '-'} ms, lag p99 ${probe.generator_lag_p99_ms} ms; cores busy ${JSON.stringify(o.cores)}${o.waiting ? `; waiting for a core ${JSON.stringify(o.waiting)}` : ''}.`,
+        + `${Math.round(goodput)} 2xx/s = ${(share * 100).toFixed(1)}% of capacity, 2xx p99 ${okP99 ?? '-'} ms; ${refused} refused (503${o.opts.haproxy ? `, ${figures.refused_by_proxy} by the proxy` : ''}) p99 ${refP99 ?? '-'} ms; ${o.over.timeouts} client timeouts, ${o.over.socketErrors} socket errors; shed by ${JSON.stringify(o.shed)}; refusals timed by the server ${JSON.stringify(o.serverRefusals)}; ${o.proxyRefusals ? `refusals timed by HAProxy ${JSON.stringify(o.proxyRefusals)}; ` : ''}generator lag p99 ${figures.generator_lag_p99_ms} ms; a probe client at ${OVERLOAD_PROBE.rate} req/s (niceness ${o.probeNiceness ?? '?'}): ${probe.refused} of ${probe.answered} refused, p99 ${probe.refused_p99_ms ?? '-'} ms (p50 ${probe.refused_p50_ms ?? '-'} ms), its 2xx p99 ${probe.ok_p99_ms ?? '-'} ms, lag p99 ${probe.generator_lag_p99_ms} ms; cores busy ${JSON.stringify(o.cores)}${o.waiting ? `; waiting for a core ${JSON.stringify(o.waiting)}` : ''}.`,
       workloads: {},
       figures,
     },
