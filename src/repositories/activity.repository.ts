@@ -3,7 +3,7 @@ import { defineQuery } from '../catalog/types.ts';
 import type { Database, QueryContext } from '../db/database.ts';
 import type { PostRow } from './feed.repository.ts';
 import { iso } from './sql-fragments.ts';
-import { notBlocked } from './post-sql.ts';
+import { authorActive, notBlocked } from './post-sql.ts';
 
 /**
  * User-activity reports over a period [$1, $2) (FR-007: window functions); named `activity.*`
@@ -21,7 +21,7 @@ const PERIOD_SCAN_JUSTIFICATION =
 export const activityQueries = catalog({
   mostActive: defineQuery({
     name: 'activity.most_active_users',
-    description: 'GET /api/reports/most-active: users ranked by messages sent plus posts written in the period, with rank(), share of the activity of the users the viewer ($4) may see (sum() OVER ()) and running cumulative share; none blocking or blocked by the viewer, no suspended account.',
+    description: 'GET /api/reports/most-active: users ranked by messages sent plus posts written in the period (feed posts that are not hidden), with rank(), share of the activity of the users the viewer ($4) may see (sum() OVER ()) and running cumulative share; none blocking or blocked by the viewer, no suspended account.',
     target: 'replica',
     timeBounded: true,
     justify: { seq_scan: PERIOD_SCAN_JUSTIFICATION },
@@ -42,6 +42,9 @@ WITH sent AS (
 ), posted AS (
   SELECT s.author_id AS user_id, count(*)::int AS posts
   FROM status_updates s WHERE s.created_at >= $1::timestamptz AND s.created_at < $2::timestamptz
+    -- The posts anyone may see, as in the top posts: not a group's (its members only, so a count
+    -- of them told outsiders of private activity), not hidden by a moderator.
+    AND s.group_id IS NULL AND s.hidden_at IS NULL
   GROUP BY s.author_id
 ), top AS (
   SELECT coalesce(a.user_id, b.user_id) AS user_id, coalesce(a.messages, 0) AS messages, coalesce(b.posts, 0) AS posts,
@@ -70,7 +73,7 @@ ORDER BY r.rank, r.user_id`,
   }),
   topPosts: defineQuery({
     name: 'activity.top_posts',
-    description: 'GET /api/reports/top-posts: the period\'s most commented posts, at most one per author (the best by comments, then newest), ranked with rank(); top_pct is the share of authors\' best posts ranked above it.',
+    description: 'GET /api/reports/top-posts: the period\'s most commented posts, at most one per author (none of a suspended account) (the best by comments, then newest), ranked with rank(); top_pct is the share of authors\' best posts ranked above it.',
     target: 'replica',
     timeBounded: true,
     justify: { seq_scan: PERIOD_SCAN_JUSTIFICATION },
@@ -100,6 +103,9 @@ WITH authors AS (
          rank() OVER (ORDER BY a.best[1] DESC) AS rank,
          count(*) OVER () AS authors
   FROM authors a
+  -- Ranked among authors whose posts show: not suspended accounts (one probe per author, after
+  -- the period is grouped; before, a suspended author's best post and name were listed).
+  WHERE ${authorActive('a.author_id')}
   ORDER BY a.best[1] DESC, a.best[2] DESC
   FETCH FIRST $3 ROWS WITH TIES
 )

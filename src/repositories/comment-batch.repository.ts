@@ -2,6 +2,7 @@ import { catalog } from '../catalog/registry.ts';
 import { defineQuery } from '../catalog/types.ts';
 import type { Database } from '../db/database.ts';
 import { iso } from './sql-fragments.ts';
+import { authorActive } from './post-sql.ts';
 
 /**
  * Comments on the public feed in groups (issue 16, app-level group commit;
@@ -62,6 +63,7 @@ WITH input AS (
   WHERE s.id = ANY ($1::uuid[]) AND s.created_at >= $11::timestamptz AND s.created_at <= $12::timestamptz
     AND s.group_id IS NULL -- group posts are commented through /api/groups/:id/feed
     AND s.hidden_at IS NULL -- hidden by a moderator (migration 0014)
+    AND ${authorActive()} -- not a suspended author's post
   ORDER BY s.id
   FOR NO KEY UPDATE
 ), checked AS (

@@ -1,7 +1,7 @@
 import { catalog } from '../catalog/registry.ts';
 import { defineQuery } from '../catalog/types.ts';
 import type { Database, QueryContext } from '../db/database.ts';
-import { commentPage, notBlocked } from './post-sql.ts';
+import { authorActive, commentPage, notBlocked } from './post-sql.ts';
 import { iso } from './sql-fragments.ts';
 
 /**
@@ -156,7 +156,7 @@ ORDER BY s.created_at DESC, s.id DESC`,
   }),
   listComments: defineQuery({
     name: 'feed.list_comments',
-    description: 'GET /api/feed/:postId/comments: post existence (partition-pruned by the id\'s UUIDv7 time, ±1 day; none across a block between the viewer and its author) and one keyset page of comments, oldest first, over post_comments_post_idx, without those of users blocked either way.',
+    description: 'GET /api/feed/:postId/comments: post existence (partition-pruned by the id\'s UUIDv7 time, ±1 day; none across a block between the viewer and its author, none of a suspended author) and one keyset page of comments, oldest first, over post_comments_post_idx, without those of users blocked either way.',
     target: 'replica',
     timeBounded: true,
     sample: {
@@ -172,6 +172,7 @@ FROM (
     SELECT 1 FROM status_updates s WHERE s.id = $1 AND s.created_at >= $2::timestamptz AND s.created_at <= $3::timestamptz
       AND s.group_id IS NULL AND s.hidden_at IS NULL
       AND ${notBlocked('$7::uuid')}
+      AND ${authorActive()}
   ) AS post_exists
 ) x
 ${commentPage('x.post_exists', { viewer: '$7::uuid', post: '$1', afterTs: '$4', afterId: '$5', limit: '$6' })}`,

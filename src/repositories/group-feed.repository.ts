@@ -2,7 +2,7 @@ import { catalog } from '../catalog/registry.ts';
 import { defineQuery } from '../catalog/types.ts';
 import type { Database, QueryContext, Tx } from '../db/database.ts';
 import type { AddCommentRow, CommentRow, PostRow, TimeWindow } from './feed.repository.ts';
-import { commentPage, insertCommentCtes, NEW_COMMENT_RESULT, notBlocked } from './post-sql.ts';
+import { authorActive, commentPage, insertCommentCtes, NEW_COMMENT_RESULT, notBlocked } from './post-sql.ts';
 import { iso } from './sql-fragments.ts';
 
 /**
@@ -107,6 +107,7 @@ CROSS JOIN LATERAL (
     WHERE s.id = $3 AND s.group_id = $1 AND s.created_at >= $4::timestamptz AND s.created_at <= $5::timestamptz
       AND s.hidden_at IS NULL
       AND ${notBlocked('$2::uuid')}
+      AND ${authorActive()}
   ) AS post_exists
 ) y
 ${commentPage('y.post_exists', { viewer: '$2::uuid', post: '$3', afterTs: '$6', afterId: '$7', limit: '$8' })}`,
@@ -129,7 +130,7 @@ WITH member AS (
 ), post AS (
   SELECT s.id, s.created_at, s.author_id FROM status_updates s
   WHERE s.id = $2 AND s.group_id = $1 AND s.created_at >= $3::timestamptz AND s.created_at <= $4::timestamptz
-    AND s.hidden_at IS NULL AND EXISTS (SELECT 1 FROM member)
+    AND s.hidden_at IS NULL AND ${authorActive()} AND EXISTS (SELECT 1 FROM member)
 ), ${insertCommentCtes({ id: '$5', author: '$6', content: '$7', createdAt: '$8', lower: '$3', upper: '$4' })}
 SELECT EXISTS (SELECT 1 FROM community_groups g WHERE g.id = $1 AND g.is_active) AS group_exists,
        EXISTS (SELECT 1 FROM member) AS is_member,${NEW_COMMENT_RESULT}`,

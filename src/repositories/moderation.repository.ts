@@ -134,6 +134,13 @@ FROM moderation_cases mc
 JOIN users u ON u.id = mc.target_user_id
 WHERE mc.id = $1`,
   }),
+  lockCase: defineQuery({
+    name: 'moderation.lock_case',
+    description: 'POST /api/moderation/cases/:id/resolve, first in its transaction: the case row locked and its status, so a second resolve of the same case waits for the first and then sees it closed (one primary-key hit).',
+    target: 'primary',
+    sample: { sql: `SELECT coalesce((SELECT id FROM moderation_cases ORDER BY id LIMIT 1), gen_random_uuid()) AS id` },
+    sql: `SELECT mc.status FROM moderation_cases mc WHERE mc.id = $1 FOR UPDATE`,
+  }),
   resolve: defineQuery({
     name: 'moderation.resolve',
     description: 'POST /api/moderation/cases/:id/resolve in one statement: hide the target (hide, suspend; partition-pruned; a hidden last message also leaves its conversation\'s inbox fields), suspend its author and revoke their sessions (suspend), close the case and record the action.',
@@ -226,6 +233,11 @@ export interface CaseRow {
 export interface CaseReport { readonly reporter_id: string; readonly reporter_username: string; readonly reason: string; readonly details: string | null; readonly created_at: string }
 export interface CaseAction { readonly id: string; readonly action: ResolveAction; readonly moderator_id: string | null; readonly moderator_username: string | null; readonly note: string | null; readonly created_at: string }
 export type CaseDetailRow = CaseRow & { readonly reports: CaseReport[]; readonly actions: CaseAction[] };
+/** A resolve's outcome: done, or refused because the case is gone or no longer open. */
+export type ResolveOutcome =
+  | { readonly kind: 'resolved'; readonly row: ResolveRow }
+  | { readonly kind: 'missing' }
+  | { readonly kind: 'closed'; readonly status: CaseRow['status'] };
 export interface ResolveRow { readonly case_exists: boolean; readonly hid: boolean; readonly suspended: boolean; readonly revoked_token_hashes: string[]; readonly acted_at: string | null }
 
 export interface Bounds { readonly lowerTs: string; readonly upperTs: string }
@@ -251,11 +263,19 @@ export class ModerationRepository {
   async resolve(r: {
     caseId: string; moderatorId: string; action: ResolveAction; status: CaseRow['status']; actionId: string; note: string | null;
     kind: TargetKind; targetId: string; bounds: Bounds; targetUserId: string;
-  }): Promise<ResolveRow> {
-    const rows = await this.db.query<ResolveRow>(moderationQueries.resolve, [
-      r.caseId, r.moderatorId, r.action, r.status, r.actionId, r.note, r.kind, r.targetId, r.bounds.lowerTs, r.bounds.upperTs, r.targetUserId,
-    ]);
-    return one(rows, 'moderation.resolve');
+  }): Promise<ResolveOutcome> {
+    // The case row is locked before anything is hidden or recorded: two moderators resolving
+    // one case (or a retry of a resolve whose answer was lost) used to both act, the second
+    // overwriting the first's status and recording a second action.
+    return this.db.transaction(async (tx): Promise<ResolveOutcome> => {
+      const locked = (await tx.query<{ status: CaseRow['status'] }>(moderationQueries.lockCase, [r.caseId]))[0];
+      if (!locked) return { kind: 'missing' };
+      if (locked.status !== 'open') return { kind: 'closed', status: locked.status };
+      const rows = await tx.query<ResolveRow>(moderationQueries.resolve, [
+        r.caseId, r.moderatorId, r.action, r.status, r.actionId, r.note, r.kind, r.targetId, r.bounds.lowerTs, r.bounds.upperTs, r.targetUserId,
+      ]);
+      return { kind: 'resolved', row: one(rows, 'moderation.resolve') };
+    });
   }
 }
 

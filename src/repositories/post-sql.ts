@@ -17,6 +17,12 @@ export const notBlocked = (viewer: string, author = 's.author_id'): string => `
     UNION ALL
     SELECT b.user_id FROM relationships b WHERE b.target_id = ${viewer} AND b.kind = 'block'))`;
 
+/**
+ * The author's account is not suspended (one `users` primary-key probe): a suspended account's
+ * posts show nowhere, so they can be neither read nor commented by id either (docs/SECURITY.md).
+ */
+export const authorActive = (author = 's.author_id'): string => `EXISTS (SELECT 1 FROM users au WHERE au.id = ${author} AND au.is_active)`;
+
 /** Parameter positions of a comments page: the viewer, the post, the keyset cursor, the page size. */
 export interface CommentPageParams { readonly viewer: string; readonly post: string; readonly afterTs: string; readonly afterId: string; readonly limit: string }
 

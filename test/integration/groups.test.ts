@@ -289,6 +289,12 @@ describe('group feeds', () => {
     const other = (await create(owner, { name: 'Elsewhere' })).body.id;
     expectError(await t.call('GET', `/api/groups/${other}/feed/${p.body.id}/comments`, { token: owner.token }), 404, 'NOT_FOUND');
 
+    // The most-active report counts no group post (before: an outsider saw the owner's group
+    // posts counted, a private group's activity).
+    const active = await t.call<PageBody<{ user_id: string; posts: number }>>('GET', '/api/reports/most-active?days=1&limit=100', { token: outsider.token, lsn: c.lsn });
+    expect(active.status).toBe(200);
+    expect(active.body.items.find((u) => u.user_id === owner.id)?.posts ?? 0).toBe(0);
+
     // After leaving, the feed is closed again.
     expect((await leave(member, g)).status).toBe(200);
     expectError(await feed(member, g), 403, 'FORBIDDEN');

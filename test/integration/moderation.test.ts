@@ -275,6 +275,11 @@ describe('resolving cases', () => {
     expect((await t.call('POST', `/api/feed/${reporterPost.id}/comments`, { token: bad.token, body: { content: 'scam comment' } })).status).toBe(201);
     const conv = await t.call<{ id: string }>('POST', '/api/chat/conversations', { token: bad.token, body: { recipient_id: reporter.id } });
     expect((await t.call('POST', `/api/chat/conversations/${conv.body.id}/messages`, { token: bad.token, body: { content: 'scam message' } })).status).toBe(201);
+    // The other post ranks in the top posts (three comments) until the suspension.
+    for (let i = 0; i < 3; i++) expect((await t.call('POST', `/api/feed/${other.id}/comments`, { token: reporter.token, body: { content: `reply ${i}` } })).status).toBe(201);
+    const topPosts = async (lsn: string | undefined) =>
+      (await t.call<PageBody<{ id: string; author_id: string }>>('GET', '/api/reports/top-posts?days=1&limit=100', { token: reporter.token, lsn })).body.items;
+    expect((await topPosts((await lsnHeader())['x-bgc-lsn'])).map((x) => x.id)).toContain(other.id);
     await report(reporter, { target_type: 'post', target_id: p.id, reason: 'scam' });
     const c = await caseOf(p.id);
 
@@ -295,6 +300,19 @@ describe('resolving cases', () => {
     expect((await read<{ id: string }>('/api/feed?type=global&limit=100')).map((x) => x.id)).not.toContain(other.id);
     expect((await read<{ content: string }>(`/api/feed/${reporterPost.id}/comments`)).map((x) => x.content)).not.toContain('scam comment');
     expect((await read<{ content: string }>(`/api/chat/conversations/${conv.body.id}/history`)).map((x) => x.content)).not.toContain('scam message');
+    // Nor the top posts, nor the post's thread by id (before: the report listed the post with
+    // its author's name and content, and its comments could be read and added to).
+    expect((await topPosts(res.lsn)).map((x) => x.author_id)).not.toContain(bad.id);
+    expectError(await t.call('GET', `/api/feed/${other.id}/comments`, { token: reporter.token, lsn: res.lsn }), 404, 'NOT_FOUND');
+    expectError(await t.call('POST', `/api/feed/${other.id}/comments`, { token: reporter.token, body: { content: 'anyone?' } }), 404, 'NOT_FOUND');
+
+    // A case is resolved once: a second resolve (another moderator's, or a retry) is 409 and
+    // changes neither its status nor its actions (before: the second overwrote the status).
+    const again = await resolve(c?.id ?? '', 'dismiss', mod, 'second look');
+    expectError(again, 409, 'CONFLICT');
+    const detail = await t.call<CaseDetailBody>('GET', `/api/moderation/cases/${c?.id}`, { token: mod.token, headers: await lsnHeader() });
+    expect(detail.body.status).toBe('suspended');
+    expect(detail.body.actions.map((a) => a.action)).toEqual(['suspend']);
 
     // A moderator cannot suspend themselves.
     const self = await post(mod, 'moderator post');

@@ -120,10 +120,16 @@ export class ModerationService {
       throw new AppError('VALIDATION_FAILED', 'You cannot suspend yourself');
     }
     const status = STATUS_OF[action];
-    const row = await this.d.moderation.resolve({
+    const outcome = await this.d.moderation.resolve({
       caseId, moderatorId: viewer.userId, action, status, actionId: newId(), note: note?.trim() ? note.trim() : null,
       kind: found.target_kind, targetId: found.target_id, bounds: boundsOf(found.target_kind, found.target_id), targetUserId: found.target_user_id,
     });
+    if (outcome.kind === 'missing') throw new AppError('NOT_FOUND', 'No such case');
+    if (outcome.kind === 'closed') {
+      // A case is resolved once; a new report from someone else reopens it (report()).
+      throw new AppError('CONFLICT', `This case is already resolved (${outcome.status})`, { status: outcome.status });
+    }
+    const row = outcome.row;
     if (!row.case_exists || !row.acted_at) throw new AppError('NOT_FOUND', 'No such case');
     const lsn = await noteWrite(this.d.db, this.d.logger, viewer.userId);
     // After commit: sessions out of the session cache on every instance, and the profile
