@@ -64,6 +64,7 @@ export async function startRuntime(config: Config, opts: { logger?: Logger; list
     db, services, metrics, logger, shared: cache.layer ? { redis: cache.layer.redis, health: cache.layer.health } : undefined,
   });
   cache.layer?.onKeysInvalidated((name, ids) => { if (name === 'session') realtime?.hub.sessionKeysInvalidated(ids); });
+  cache.layer?.onFlushed((name) => { if (name === 'session') realtime?.hub.sessionsFlushed(); });
   let warmedUp = false;
   let draining = false;
 

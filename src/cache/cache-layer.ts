@@ -75,6 +75,7 @@ export class CacheLayer {
   ignoredNotifications = 0;
   l1Flushes = 0;
   readonly #keyObservers: Array<(cache: CacheName, ids: readonly string[]) => void> = [];
+  readonly #flushObservers: Array<(cache: CacheName) => void> = [];
   lastWarm: WarmReport | undefined;
   #closed = false;
   /** Settles when the first listener connect's check (and any L2 flush it decided) is done. */
@@ -223,6 +224,20 @@ export class CacheLayer {
    */
   onKeysInvalidated(fn: (cache: CacheName, ids: readonly string[]) => void): void { this.#keyObservers.push(fn); }
 
+  /**
+   * Hears a cache flushed for a change this instance was not told key by key: a NOTIFY flush
+   * (a statement that touched more rows than the triggers name, a TRUNCATE) or a gap in the
+   * invalidation listener. The real-time layer then re-checks every socket's session: a bulk
+   * revocation (`UPDATE sessions SET revoked_at = now()` of every session, after a breach) names no key.
+   */
+  onFlushed(fn: (cache: CacheName) => void): void { this.#flushObservers.push(fn); }
+
+  #flushed(cache: CacheName): void {
+    for (const fn of this.#flushObservers) {
+      try { fn(cache); } catch (err) { this.#log.warn({ err: errText(err) }, 'flush observer failed'); }
+    }
+  }
+
   #observed(cache: CacheName, ids: readonly string[]): void {
     for (const fn of this.#keyObservers) {
       try { fn(cache, ids); } catch (err) { this.#log.warn({ err: errText(err) }, 'invalidation observer failed'); }
@@ -239,7 +254,8 @@ export class CacheLayer {
     const cache = this.#caches[msg.cache];
     if (msg.kind === 'flush') {
       this.metrics?.invalidations.inc({ cache: msg.cache, source: 'flush' });
-      void cache.flush(true).catch((err: unknown) => this.#log.warn({ err: errText(err) }, 'cache flush failed'));
+      // Observers hear it once the cache is empty, so a re-check cannot read the old entry.
+      void cache.flush(true).catch((err: unknown) => this.#log.warn({ err: errText(err) }, 'cache flush failed')).finally(() => this.#flushed(msg.cache));
       return;
     }
     this.metrics?.invalidations.inc({ cache: msg.cache, source: 'db_notify' }, msg.keys.length);
@@ -260,6 +276,8 @@ export class CacheLayer {
     await Promise.all(Object.values(this.#caches).map(async (cache) => {
       if (reconnect) this.metrics?.invalidations.inc({ cache: cache.name, source: 'flush' });
       await cache.flush(!covered, reconnect);
+      // Whatever changed in the gap was not named to us.
+      if (reconnect) this.#flushed(cache.name);
     }));
     if (reconnect) this.l1Flushes++;
     this.#firstSyncDone?.();

@@ -49,6 +49,9 @@ const SWEEP_SPACING_MS = 50;
 /** A resync after a Redis blip: this many sockets at a time, this far apart (5,000 a second). */
 export const RESYNC_SLICE = 250;
 export const RESYNC_SPACING_MS = 50;
+/** Re-checking every session after a session-cache flush: this many sockets at a time, this far apart (2,000 a second). */
+export const RECHECK_SLICE = 100;
+export const RECHECK_SPACING_MS = 50;
 const FRAME_LIMITS = { framesPerSecond: 20, framesBurst: 40, maxQueuedFrames: 32 } as const;
 const TYPING_BURST = 3;
 
@@ -68,6 +71,8 @@ export class RealtimeHub {
   #sweepTimer: NodeJS.Timeout | undefined;
   #lastSweepAt = Date.now();
   #closed = false;
+  /** sessionsFlushed(): no pass, a pass, or a pass with another one asked for. */
+  #recheck: 'idle' | 'running' | 'again' = 'idle';
   /** Set by closeAll (the drain): a socket upgraded after it is closed at once, not kept. */
   #closing = false;
 
@@ -222,6 +227,27 @@ export class RealtimeHub {
     for (const hash of tokenHashes) {
       for (const conn of this.registry.ofToken(hash) ?? []) void this.#revalidate(conn, true);
     }
+  }
+
+  /**
+   * The session cache was flushed without naming keys (CacheLayer.onFlushed): every socket's
+   * session is re-checked in the database, RECHECK_SLICE at a time RECHECK_SPACING_MS apart,
+   * so 10,000 sockets cost 10,000 primary-key reads over five seconds, not a burst past the
+   * pool's acquire timeout. A flush during a pass starts another pass after it.
+   */
+  sessionsFlushed(): void {
+    if (this.#recheck === 'running' || this.#recheck === 'again') { this.#recheck = 'again'; return; }
+    this.#recheck = 'running';
+    const conns = [...this.registry.all];
+    const slice = (from: number): void => {
+      if (this.#closed) return;
+      for (const conn of conns.slice(from, from + RECHECK_SLICE)) void this.#revalidate(conn, true);
+      if (from + RECHECK_SLICE < conns.length) { setTimeout(() => slice(from + RECHECK_SLICE), RECHECK_SPACING_MS).unref(); return; }
+      const again = this.#recheck === 'again';
+      this.#recheck = 'idle';
+      if (again) this.sessionsFlushed();
+    };
+    slice(0);
   }
 
   #closeSession(tokenHash: string): void {

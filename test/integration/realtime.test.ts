@@ -342,6 +342,29 @@ describe('revocation', () => {
     console.log(`psql revocation closed sockets after ${(ca.atMs - t0).toFixed(1)} / ${(cb.atMs - t0).toFixed(1)} ms`);
     expect([ca.code, cb.code]).toEqual([4003, 4003]);
   });
+  it('closes the sockets of sessions revoked in bulk, which the database announces as a flush, not key by key', async () => {
+    const ann = await register('ann');
+    const filler = await register('filler');
+    const onA = await connect(A, ann);
+    const onB = await connect(B, ann);
+    const admin = await tdb.admin();
+    let t0 = 0;
+    try {
+      // More rows than the triggers name one by one (bgc_cache_too_many: 5,000), as an
+      // operator's "revoke every session" after a breach would touch.
+      await admin.query(`INSERT INTO sessions (id, user_id, token_hash, expires_at)
+        SELECT gen_random_uuid(), $1, sha256(convert_to(gen_random_uuid()::text, 'UTF8')), now() + interval '1 day' FROM generate_series(1, 5001)`, [filler.id]);
+      t0 = performance.now();
+      const revoked = await admin.query('UPDATE sessions SET revoked_at = now() WHERE user_id = ANY($1::uuid[]) AND revoked_at IS NULL', [[ann.id, filler.id]]);
+      expect(revoked.rowCount).toBeGreaterThan(5000);
+    } finally {
+      await admin.end();
+    }
+    // Before: only the five-minute re-check would have closed them.
+    const [ca, cb] = await Promise.all([onA.waitClosed(5_000), onB.waitClosed(5_000)]);
+    console.log(`bulk revocation (a session flush) closed sockets after ${(ca.atMs - t0).toFixed(1)} / ${(cb.atMs - t0).toFixed(1)} ms`);
+    expect([ca.code, cb.code]).toEqual([4003, 4003]);
+  });
 });
 
 describe('reconnect with since', () => {
