@@ -71,6 +71,8 @@ export class RealtimeHub {
   #sweepTimer: NodeJS.Timeout | undefined;
   #lastSweepAt = Date.now();
   #closed = false;
+  /** Upgrades holding a place while their header is checked (reserveUpgrade). */
+  #authenticating = 0;
   /** sessionsFlushed(): no pass, a pass, or a pass with another one asked for. */
   #recheck: 'idle' | 'running' | 'again' = 'idle';
   /** Set by closeAll (the drain): a socket upgraded after it is closed at once, not kept. */
@@ -113,8 +115,21 @@ export class RealtimeHub {
     this.#sweepTimer.unref();
   }
 
-  /** Room for one more socket on this instance. */
-  get hasCapacity(): boolean { return this.registry.size < this.d.settings.maxConnections; }
+  /** Room for one more socket on this instance (sockets held, and upgrades still authenticating). */
+  get hasCapacity(): boolean { return this.registry.size + this.#authenticating < this.d.settings.maxConnections; }
+
+  /**
+   * Holds a place for an upgrade while its Authorization header is checked (an await): without
+   * it, a reconnect storm's upgrades all passed the limit check before any of them was counted.
+   * False when there is no room. Release with `releaseUpgrade` once the check is done.
+   */
+  reserveUpgrade(): boolean {
+    if (!this.hasCapacity) return false;
+    this.#authenticating++;
+    return true;
+  }
+
+  releaseUpgrade(): void { this.#authenticating = Math.max(0, this.#authenticating - 1); }
 
   /**
    * A socket just upgraded. Handlers are attached before any await (a frame arriving

@@ -13,7 +13,8 @@ export class TokenBucket {
 
   /** Takes one token if there is one. */
   take(now = Date.now()): boolean {
-    this.#tokens = Math.min(this.burst, this.#tokens + ((now - this.#at) / 1000) * this.perSecond);
+    // Wall-clock time may step back (NTP): that is no refill, and never a debt.
+    this.#tokens = Math.min(this.burst, this.#tokens + (Math.max(0, now - this.#at) / 1000) * this.perSecond);
     this.#at = now;
     if (this.#tokens < 1) return false;
     this.#tokens -= 1;

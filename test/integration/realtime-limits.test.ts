@@ -79,6 +79,27 @@ describe('limits', () => {
     for (const s of sockets.splice(0)) { s.close(); await s.waitClosed(2_000).catch(() => undefined); }
   });
 
+  it('counts upgrades still checking their session against the limit (a reconnect storm)', async () => {
+    const u = await register('storm');
+    const auth = rt.deps.services.auth;
+    const original = auth.authenticate.bind(auth);
+    // A cold session cache: every header check takes a while, and they all overlap.
+    auth.authenticate = async (token: string) => { await new Promise((r) => setTimeout(r, 200)); return original(token); };
+    try {
+      const tries = await Promise.allSettled(Array.from({ length: MAX_CONNECTIONS * 3 }, () => RtClient.ready(rt.ports.api, u.token)));
+      const accepted = tries.flatMap((x) => (x.status === 'fulfilled' ? [x.value] : []));
+      sockets.push(...accepted);
+      const refused = tries.filter((x) => x.status === 'rejected' && x.reason instanceof UpgradeRefused && x.reason.status === 503);
+      // Before: every one of them passed the limit check before any was counted.
+      expect(accepted.length).toBeLessThanOrEqual(MAX_CONNECTIONS);
+      expect(accepted.length).toBeGreaterThan(0);
+      expect(refused.length).toBe(tries.length - accepted.length);
+    } finally {
+      auth.authenticate = original;
+      for (const s of sockets.splice(0)) { s.close(); await s.waitClosed(2_000).catch(() => undefined); }
+    }
+  });
+
   it('pings every heartbeat and closes a client that stops answering with 4005', async () => {
     const u = await register('idle');
     const silent = await RtClient.open(rt.ports.api, { token: u.token, autoPong: false });

@@ -348,7 +348,7 @@ describe('revocation', () => {
     const onA = await connect(A, ann);
     const onB = await connect(B, ann);
     const admin = await tdb.admin();
-    let t0 = 0;
+    let t0: number;
     try {
       // More rows than the triggers name one by one (bgc_cache_too_many: 5,000), as an
       // operator's "revoke every session" after a breach would touch.

@@ -37,4 +37,14 @@ describe('token bucket', () => {
     expect(b.take(1_000)).toBe(true);
     expect(b.take(10_000) && b.take(10_000) && b.take(10_000) && !b.take(10_000)).toBe(true);
   });
+
+  it('is not drained by a wall clock stepping back (before: a 3 s step took 60 tokens off a 20/s bucket)', () => {
+    const b = new TokenBucket(20, 40, 10_000);
+    expect(b.take(10_000)).toBe(true);
+    expect(b.take(7_000)).toBe(true);
+    // Refills again from the earlier time, not from a debt.
+    const more = Array.from({ length: 38 }, () => b.take(7_000));
+    expect(more.every(Boolean)).toBe(true);
+    expect(b.take(7_000)).toBe(false);
+  });
 });

@@ -64,14 +64,15 @@ function admitUpgrade(rt: Realtime, deps: AppDeps) {
   const limit = deps.config.realtime.maxConnections;
   return async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> => {
     if (!request.ws) return undefined;
-    if (!rt.hub.hasCapacity) {
+    const header = request.headers.authorization;
+    // With a header the check below awaits: the upgrade holds its place meanwhile.
+    if (header === undefined ? !rt.hub.hasCapacity : !rt.hub.reserveUpgrade()) {
       metrics.connections.inc({ result: 'over_limit' });
       return sendError(reply, 'OVERLOADED', `This instance holds its limit of ${limit} real-time connections; retry shortly or elsewhere`);
     }
-    const header = request.headers.authorization;
     if (header === undefined) return undefined;
     const token = bearerToken(header);
-    const info = token ? await deps.services.auth.authenticate(token) : null;
+    const info = await (token ? deps.services.auth.authenticate(token) : Promise.resolve(null)).finally(() => rt.hub.releaseUpgrade());
     if (!token || !info) {
       metrics.connections.inc({ result: 'unauthenticated' });
       return sendError(reply, 'UNAUTHENTICATED', 'The session token is invalid, expired or revoked');
