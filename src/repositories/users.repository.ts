@@ -47,7 +47,7 @@ WHERE lower(email) = lower($1)`,
   }),
   loginSession: defineQuery({
     name: 'auth.login_session',
-    description: 'Opens a session after a verified password and stamps last_login_at / last_active_at, in one statement.',
+    description: 'Opens a session after a verified password, if the account is still active, and stamps last_login_at / last_active_at, in one statement.',
     target: 'primary',
     sample: {
       sql: `SELECT gen_random_uuid() AS session_id, id AS user_id, sha256(id::text::bytea) AS token_hash,
@@ -55,14 +55,17 @@ WHERE lower(email) = lower($1)`,
             FROM users WHERE is_active ORDER BY id LIMIT 1`,
     },
     sql: `
-WITH s AS (
+WITH u AS (
+  -- Only while the account is active, re-checked under the row's lock: a suspension that
+  -- committed during the password check (or is committing now) leaves no session behind
+  -- (before: the login answered 200 with a token the suspension never revoked).
+  UPDATE users SET last_login_at = now() WHERE id = $2 AND is_active RETURNING id
+), s AS (
   INSERT INTO sessions (id, user_id, token_hash, expires_at, user_agent)
-  VALUES ($1, $2, $3, $4, $5)
+  SELECT $1, u.id, $3, $4, $5 FROM u
   RETURNING id, expires_at
-), u AS (
-  UPDATE users SET last_login_at = now() WHERE id = $2 RETURNING id
 ), p AS (
-  UPDATE profiles SET last_active_at = now() WHERE user_id = $2 RETURNING user_id
+  UPDATE profiles SET last_active_at = now() WHERE user_id = (SELECT id FROM u) RETURNING user_id
 )
 SELECT s.id AS session_id, ${iso('s.expires_at')} AS expires_at FROM s`,
   }),

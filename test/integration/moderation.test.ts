@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { UserRepository } from '../../src/repositories/users.repository.ts';
 import { expectError, registerUser, startTestApp, type AuthBody, type PageBody, type TestApp, type TestUser } from '../helpers/app.ts';
 import { replicasCaughtUp } from '../helpers/write-position.ts';
 
@@ -319,6 +320,27 @@ describe('resolving cases', () => {
     await report(reporter, { target_type: 'post', target_id: self.id, reason: 'other' });
     const sc = await caseOf(self.id);
     expectError(await resolve(sc?.id ?? '', 'suspend'), 400, 'VALIDATION_FAILED');
+  });
+
+  it('a login racing a suspension opens no session', async () => {
+    const u = await registerUser(t, 'ms_race');
+    const proto = UserRepository.prototype;
+    const original = proto.findByEmail;
+    // The suspension commits while the login checks the password (after it read the user).
+    proto.findByEmail = async function (this: UserRepository, email: string) {
+      const row = await original.call(this, email);
+      if (row?.id === u.id) await sql('UPDATE users SET is_active = false WHERE id = $1', [u.id]);
+      return row;
+    };
+    try {
+      // Before: 200 and a token the suspension never revoked.
+      expectError(await t.call('POST', '/api/auth/login', { body: { email: u.email, password: u.password } }), 401, 'INVALID_CREDENTIALS');
+    } finally {
+      proto.findByEmail = original;
+    }
+    const rows = await sql<{ n: number }>('SELECT count(*)::int AS n FROM sessions WHERE user_id = $1 AND revoked_at IS NULL', [u.id]);
+    // Registration's own session is still there (a suspension through the API revokes it; this one was a bare UPDATE).
+    expect(rows).toEqual([{ n: 1 }]);
   });
 
   it('dismiss: the content stays; a new reporter reopens the case', async () => {
