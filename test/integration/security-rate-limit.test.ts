@@ -49,6 +49,18 @@ describe('login rate limiting', () => {
     expect(other.status).toBe(200);
   });
 
+  it('a registration replay checks the password under the same limits (before: unlimited guesses through /register)', async () => {
+    const username = `rl_carl_${process.pid}`;
+    const body = { email: `${username}@example.test`, username, password: 'correct Horse 42' };
+    const register = (password: string, ip: string) => t.call('POST', '/api/auth/register',
+      { body: { ...body, password }, headers: { 'x-forwarded-for': ip, 'idempotency-key': `reg-${username}` } });
+    expect((await register(body.password, '10.9.0.1')).status).toBe(201);
+    // Someone who knows the key tries passwords: each wrong one is a failed login of the account.
+    for (let i = 0; i < PER_ACCOUNT; i++) expectError(await register(`wrong password ${i}`, `10.9.1.${i + 1}`), 422, 'IDEMPOTENCY_KEY_REUSED');
+    expectLimited(await register(body.password, '10.9.1.99'));
+    expectLimited(await login(body.email, body.password, '10.9.1.98'));
+  });
+
   it('per account: spellings PostgreSQL matches to the same email count against the same account', async () => {
     const iris = await registerUser(t, 'rl_iris');
     expect(iris.email).toContain('i');

@@ -1,8 +1,8 @@
 import { Type, type Static } from '@sinclair/typebox';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { AppDeps } from '../../app/deps.ts';
 import { PASSWORD_MAX_LENGTH } from '../../auth/password-policy.ts';
-import { AppError } from '../../errors/app-error.ts';
+import { AppError, type ErrorCode } from '../../errors/app-error.ts';
 import { IdempotencyHeaders, idempotencyErrors, idempotencyKey } from '../idempotency.ts';
 import { authenticate } from './support/authenticate.ts';
 import { written, viewerOf } from './support/request-context.ts';
@@ -45,7 +45,15 @@ export async function authRoutes(app: FastifyInstance, deps: AppDeps): Promise<v
       headers: IdempotencyHeaders, body: RegisterBody, response: { 201: AuthResponse, ...errors(409), ...idempotencyErrors },
     },
     preValidation: strictBody(RegisterBody),
-  }, async (request, reply) => written(reply, await auth.register(request.body, idempotencyKey(request, { omit: ['password'] })), 201));
+  }, async (request, reply) => {
+    // A replay (same key) checks the password as a login does, so it counts against the same
+    // limits (before: unlimited guesses through /register while /login answered 429); so does
+    // EMAIL_TAKEN, which tells whether an address has an account.
+    const key = idempotencyKey(request, { omit: ['password'] });
+    const result = await underLoginLimits(reply, deps.loginLimiter, { ip: request.ip, email: request.body.email },
+      () => auth.register(request.body, key), ['IDEMPOTENCY_KEY_REUSED', 'EMAIL_TAKEN']);
+    return written(reply, result, 201);
+  });
 
   app.post<{ Body: Static<typeof LoginBody> }>('/api/auth/login', {
     schema: {
@@ -55,25 +63,9 @@ export async function authRoutes(app: FastifyInstance, deps: AppDeps): Promise<v
     },
     preValidation: strictBody(LoginBody),
   }, async (request, reply) => {
-    // Failed-login limits (src/cache/rate-limit.ts): the attempt is counted, or refused,
-    // before anything is hashed; a wrong password leaves it counted.
-    const key = { ip: request.ip, email: request.body.email };
-    const limiter = deps.loginLimiter;
-    const admission = limiter ? await limiter.begin(key) : undefined;
-    const limited = admission?.limited;
-    if (limited) {
-      reply.header('Retry-After', String(limited.retryAfterSeconds));
-      throw new AppError('RATE_LIMITED', 'Too many failed logins; try again later', { retry_after_s: limited.retryAfterSeconds });
-    }
-    try {
-      const result = await auth.login({ ...request.body, userAgent: request.headers['user-agent'] });
-      if (limiter && admission) await limiter.succeeded(key, admission);
-      return written(reply, result);
-    } catch (err) {
-      const wrongCredentials = err instanceof AppError && err.code === 'INVALID_CREDENTIALS';
-      if (limiter && admission && !wrongCredentials) await limiter.abandoned(key, admission);
-      throw err;
-    }
+    const result = await underLoginLimits(reply, deps.loginLimiter, { ip: request.ip, email: request.body.email },
+      () => auth.login({ ...request.body, userAgent: request.headers['user-agent'] }), ['INVALID_CREDENTIALS']);
+    return written(reply, result);
   });
 
   app.post('/api/auth/logout', {
@@ -91,4 +83,28 @@ export async function authRoutes(app: FastifyInstance, deps: AppDeps): Promise<v
       session: { id: v.sessionId, expires_at: v.expiresAt },
     };
   });
+}
+
+/**
+ * Failed-login limits (src/cache/rate-limit.ts) around a password check: the attempt is
+ * counted, or refused with 429, before anything is hashed; an error in `failures` leaves it
+ * counted, a success or any other error takes it back.
+ */
+type LoginLimiter = NonNullable<AppDeps['loginLimiter']>;
+async function underLoginLimits<T>(reply: FastifyReply, limiter: LoginLimiter | undefined, key: Parameters<LoginLimiter['begin']>[0], attempt: () => Promise<T>, failures: readonly ErrorCode[]): Promise<T> {
+  const admission = limiter ? await limiter.begin(key) : undefined;
+  const limited = admission?.limited;
+  if (limited) {
+    reply.header('Retry-After', String(limited.retryAfterSeconds));
+    throw new AppError('RATE_LIMITED', 'Too many failed logins; try again later', { retry_after_s: limited.retryAfterSeconds });
+  }
+  try {
+    const result = await attempt();
+    if (limiter && admission) await limiter.succeeded(key, admission);
+    return result;
+  } catch (err) {
+    const failed = err instanceof AppError && failures.includes(err.code);
+    if (limiter && admission && !failed) await limiter.abandoned(key, admission);
+    throw err;
+  }
 }
