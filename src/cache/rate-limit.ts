@@ -2,12 +2,13 @@ import crypto from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Config } from '../config/index.ts';
 import type { Logger } from '../logging/logger.ts';
+import { addressBucket } from './address-bucket.ts';
 import { closeRedis, createRedis, RedisHealth } from './redis-connection.ts';
 
 /**
  * Login rate limiting in Redis, shared by every instance (docs/SECURITY.md):
  *
- *   <ns>:ratelimit:login:ip:<client ip>          failed logins from that address
+ *   <ns>:ratelimit:login:ip:<client ip>          failed logins from that address (an IPv6 one's /64)
  *   <ns>:ratelimit:login:acct:<sha256(email)>    failed logins for that account
  *
  * Fixed windows of `windowSeconds` that start at the first counted attempt (the counter's
@@ -113,7 +114,7 @@ export class LoginRateLimiter {
   #keys(key: LoginKey): Array<{ scope: 'ip' | 'account'; key: string; limit: number }> {
     const account = crypto.createHash('sha256').update(accountSkeleton(key.email)).digest('hex');
     return [
-      { scope: 'ip' as const, key: `${this.#prefix}:ip:${key.ip}`, limit: this.#limits.perIp },
+      { scope: 'ip' as const, key: `${this.#prefix}:ip:${addressBucket(key.ip)}`, limit: this.#limits.perIp },
       { scope: 'account' as const, key: `${this.#prefix}:acct:${account}`, limit: this.#limits.perAccount },
     ].filter((k) => k.limit > 0);
   }

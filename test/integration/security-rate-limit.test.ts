@@ -52,7 +52,7 @@ describe('login rate limiting', () => {
   it('a registration replay checks the password under the same limits (before: unlimited guesses through /register)', async () => {
     const username = `rl_carl_${process.pid}`;
     const body = { email: `${username}@example.test`, username, password: 'correct Horse 42' };
-    const register = (password: string, ip: string) => t.call('POST', '/api/auth/register',
+    const register = (password: string, ip: string) => t.call<{ token?: string }>('POST', '/api/auth/register',
       { body: { ...body, password }, headers: { 'x-forwarded-for': ip, 'idempotency-key': `reg-${username}` } });
     expect((await register(body.password, '10.9.0.1')).status).toBe(201);
     // Someone who knows the key tries passwords: each wrong one is a failed login of the account.
