@@ -56,6 +56,51 @@ RETURNING ${COLUMNS}`,
     sample: { sql: `SELECT (${SOME_IMAGE}) AS id, gen_random_uuid() AS message_id, now() AS message_created_at` },
     sql: `UPDATE chat_images ci SET message_id = $2, message_created_at = $3 WHERE ci.id = $1`,
   }),
+  resolveUnlinked: defineQuery({
+    name: 'chat_image.resolve_unlinked',
+    description: "The chat_images.unlinked job, one batch: images older than $1 seconds whose message was never linked (chat_images_unlinked_idx), at most $2. Each is linked to the message that names it when one exists (the uploader's message in the same conversation or room within 10 minutes of the image, partition-pruned at run time, over the history index), and deleted when none does.",
+    target: 'primary',
+    timeBounded: true,
+    justify: {
+      no_pruning: 'each image probes messages between bounds known only while the statement runs (its created_at, ten minutes either side): the executor prunes to the one or two partitions those cover, per image (EXPLAIN without ANALYZE lists them all); an hourly leader job over at most 500 old images a statement.',
+    },
+    sample: { sql: `SELECT 3600 AS min_age_s, 500 AS lim` },
+    sql: `
+WITH stale AS MATERIALIZED (
+  SELECT ci.id, ci.conversation_id, ci.room_id, ci.uploader_id, ci.created_at FROM chat_images ci
+  WHERE ci.message_id IS NULL AND ci.created_at < now() - make_interval(secs => $1)
+  ORDER BY ci.created_at
+  LIMIT $2
+  FOR UPDATE SKIP LOCKED
+), found AS MATERIALIZED (
+  -- The announcing message ends with the image's URL (src/services/chat/chat-images.service.ts,
+  -- messageContent) and is written after the image row, within the send's bounded wait. Its
+  -- created_at is the app's clock and the row's the database's: ten minutes either side.
+  SELECT s.id, m.id AS message_id, m.created_at AS message_created_at
+  FROM stale s
+  CROSS JOIN LATERAL (
+    SELECT m.id, m.created_at FROM messages m
+    WHERE s.conversation_id IS NOT NULL AND m.conversation_id = s.conversation_id
+      AND m.created_at >= s.created_at - interval '10 minutes' AND m.created_at < s.created_at + interval '10 minutes'
+      AND m.sender_id = s.uploader_id AND m.content LIKE '%/api/chat/images/' || s.id::text
+    UNION ALL
+    SELECT m.id, m.created_at FROM messages m
+    WHERE s.room_id IS NOT NULL AND m.room_id = s.room_id
+      AND m.created_at >= s.created_at - interval '10 minutes' AND m.created_at < s.created_at + interval '10 minutes'
+      AND m.sender_id = s.uploader_id AND m.content LIKE '%/api/chat/images/' || s.id::text
+    LIMIT 1
+  ) m
+), linked AS (
+  UPDATE chat_images ci SET message_id = f.message_id, message_created_at = f.message_created_at
+  FROM found f WHERE ci.id = f.id
+  RETURNING ci.id
+), deleted AS (
+  DELETE FROM chat_images ci USING stale s
+  WHERE ci.id = s.id AND NOT EXISTS (SELECT 1 FROM found f WHERE f.id = s.id)
+  RETURNING ci.id
+)
+SELECT (SELECT count(*) FROM stale)::int AS examined, (SELECT count(*) FROM linked)::int AS linked, (SELECT count(*) FROM deleted)::int AS deleted`,
+  }),
   get: defineQuery({
     name: 'chat_image.get',
     description: "GET /api/chat/images/:id: the image's metadata and whether the viewer ($2) may see it: a member of its conversation, or anyone for an active room without a block either way with the uploader; never once its message is hidden (one partition-pruned primary-key probe on messages) or its uploader suspended.",
@@ -157,6 +202,12 @@ export class ChatImageRepository {
 
   async remove(id: string, uploaderId: string): Promise<ChatImageRow | undefined> {
     return (await this.db.query<ChatImageRow>(chatImageQueries.remove, [id, uploaderId]))[0];
+  }
+
+  /** One batch of the chat_images.unlinked job (chat_image.resolve_unlinked). */
+  async resolveUnlinked(minAgeSeconds: number, batch: number): Promise<{ examined: number; linked: number; deleted: number }> {
+    const rows = await this.db.query<{ examined: number; linked: number; deleted: number }>(chatImageQueries.resolveUnlinked, [minAgeSeconds, batch]);
+    return rows[0] ?? { examined: 0, linked: 0, deleted: 0 };
   }
 
   /** Which of `ids` have a row. */
