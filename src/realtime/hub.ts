@@ -99,6 +99,9 @@ export class RealtimeHub {
   /** Subscribes to the services' after-commit hooks. Listeners never throw and never wait on Redis. */
   attach(hooks: WriteHooks): void {
     hooks.onDirectMessage((w, lsn) => this.delivery.directMessage(w, lsn));
+    // A keyed retry's answer: the attempt that wrote the message may not have announced it (its
+    // commit's answer was lost); clients keep messages by id, so twice is harmless.
+    hooks.onDirectMessageReplayed((w, lsn) => { if (w.recipientId !== null) this.delivery.directMessage({ message: w.message, recipientId: w.recipientId }, lsn); });
     hooks.onRoomMessage((w, lsn) => this.delivery.roomMessage(w, lsn));
     hooks.onConversationRead((w, lsn) => {
       this.delivery.conversationRead(w, lsn).catch((err: unknown) => this.#log.warn({ err: errText(err) }, 'realtime: read receipt not sent'));

@@ -42,14 +42,18 @@ export type RoomMessageListener = (w: RoomMessageWritten, lsn: string | undefine
 export type ConversationReadListener = (w: ConversationReadWritten, lsn: string | undefined) => void | Promise<void>;
 /**
  * A send answered from its Idempotency-Key record (the message was written by an earlier
- * attempt, whose own hooks may never have run if its instance died after the commit). Not
- * announced again; caches of the conversation's pages still hear of it.
+ * attempt, whose own hooks may never have run: its commit's answer was lost, or its instance
+ * died after the commit). Caches of the conversation's pages hear of it, and the real-time
+ * layer announces the message again: clients keep messages by id, so a second announcement
+ * changes nothing, and a first one that never went out is made good.
  */
 export interface DirectMessageReplayed {
   readonly conversationId: string;
   readonly senderId: string;
   /** The other member, when the conversation was found (its inbox holds the message too). */
   readonly recipientId: string | null;
+  /** The message as the first attempt's answer recorded it. */
+  readonly message: DirectMessageWritten['message'];
 }
 export type DirectMessageReplayedListener = (w: DirectMessageReplayed, lsn: string | undefined) => void | Promise<void>;
 

@@ -137,6 +137,30 @@ describe('direct messages', () => {
     expect(aliceOnB.of('message').map((e) => (e.message as { id: string }).id)).toEqual(sent.map((s) => s.id));
   });
 
+  it('announces a keyed retry\'s message again: the attempt that wrote it may never have announced it', async () => {
+    const cara = await register('cara');
+    const dan = await register('dan');
+    const conv = await conversation(cara, dan);
+    const send = () => A.app.inject({
+      method: 'POST', url: `/api/chat/conversations/${conv}/messages`, payload: JSON.stringify({ content: 'sent once' }),
+      headers: { authorization: `Bearer ${cara.token}`, 'content-type': 'application/json', 'idempotency-key': `rt-replay-${process.pid}` },
+    });
+    // The first attempt commits while Dan has no socket open: its announcement reaches no one,
+    // as when its commit's answer was lost and it was never announced.
+    const first = await send();
+    expect(first.statusCode, first.body).toBe(201);
+    const id = (JSON.parse(first.body) as { id: string }).id;
+    const danOnB = await connect(B, dan);
+    const t0 = performance.now();
+    const retry = await send();
+    expect(retry.statusCode).toBe(201);
+    expect((JSON.parse(retry.body) as { id: string }).id).toBe(id);
+    // Before: a replay announced nothing.
+    const ev = await danOnB.waitFor(isMessage(id), 2_000);
+    console.log(`the replayed message reached a socket on B ${(performance.now() - t0).toFixed(1)} ms after the retry started`);
+    expect(ev.message).toEqual(JSON.parse(first.body));
+  });
+
   it('sends read receipts and typing indicators (rate-limited per user)', async () => {
     const carol = await register('carol');
     const dave = await register('dave');

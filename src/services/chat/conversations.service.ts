@@ -157,9 +157,11 @@ export class ConversationService {
     if (!key) throw refusal ?? new Error('chat.send_messages wrote nothing for a send without a key');
     // The key's record answers: a committed earlier request with this key (the refusal may
     // be its own doing, e.g. a block set after it), or 422/409 (src/services/idempotency.ts).
-    // A replay announces nothing: the request that wrote the message did.
+    // A replay is announced again (WriteHooks, DirectMessageReplayed): the attempt that wrote
+    // the message may never have announced it.
     const replay = await answerFromRecord<DirectMessage>(this.#keys, key, refusal);
-    const replayedLsn = await noteWriteAnd(this.d.db, this.d.logger, senderId, (at) => this.d.hooks.directMessageReplayed({ conversationId, senderId, recipientId: row.recipient_id }, at));
+    const replayedLsn = await noteWriteAnd(this.d.db, this.d.logger, senderId,
+      (at) => this.d.hooks.directMessageReplayed({ conversationId, senderId, recipientId: row.recipient_id, message: replay.value }, at));
     return { value: replay.value, lsn: replayedLsn, replayed: true };
   }
 

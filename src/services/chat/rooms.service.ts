@@ -76,8 +76,9 @@ export class RoomService {
     }), this.d.db, 'messages', createdAt);
     const lsn = await noteWrite(this.d.db, this.d.logger, senderId);
     const value = sent.value;
-    // A replay announces nothing: the request that wrote the message did.
-    if (!sent.replayed) await this.d.hooks.roomMessage({ message: value }, lsn);
+    // A replay is announced again: the attempt that wrote the message may not have announced it
+    // (its commit's answer was lost). Clients keep messages by id, so twice is harmless.
+    await this.d.hooks.roomMessage({ message: value }, lsn);
     return { value, lsn, replayed: sent.replayed };
   }
 }
