@@ -27,8 +27,6 @@ import { events, SYNC_DEFAULT_LIMIT, type SyncRequest } from './protocol.ts';
 export const SINCE_MARGIN_MS = 30_000;
 /** Clock skew between app hosts tolerated in a `since` id's time. */
 const FUTURE_TOLERANCE_MS = 60_000;
-/** Concurrent syncs share one primary LSN lookup taken within this many ms. */
-const LSN_REUSE_MS = 20;
 
 const CURSOR = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?Z)\|([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/;
 
@@ -39,8 +37,13 @@ export class SyncError extends Error {
   }
 }
 
+/** A primary WAL-position lookup: when it began, and whether it has answered. */
+interface LsnLookup { readonly at: number; readonly value: Promise<string | undefined>; settled: boolean }
+
 export class SyncReader {
-  #lsn: { at: number; value: Promise<string | undefined> } | undefined;
+  #lookup: LsnLookup | undefined;
+  /** The lookup that begins once the one in flight answers, shared by the syncs that arrived meanwhile. */
+  #next: Promise<string | undefined> | undefined;
 
   /**
    * `maxPageBytes`: a page is cut (and continues by `next_cursor`) once its items reach this
@@ -77,12 +80,32 @@ export class SyncReader {
     });
   }
 
+  /**
+   * The primary's WAL position, read after this request arrived: a message that committed and
+   * was published before the client's subscription was live (so never pushed to it) committed
+   * before the request, and a position read later covers it. Concurrent syncs share lookups: one
+   * begun before this request may predate such a message, so the request waits for the next one,
+   * which begins when that answers and serves every sync that arrived meanwhile (at most two in
+   * flight). Before, a lookup begun up to 20 ms before the request was reused.
+   */
   #primaryLsn(): Promise<string | undefined> {
-    const now = Date.now();
-    if (!this.#lsn || now - this.#lsn.at > LSN_REUSE_MS) {
-      this.#lsn = { at: now, value: this.repo.primaryLsn() };
-    }
-    return this.#lsn.value;
+    const arrived = performance.now();
+    const current = this.#lookup;
+    if (current === undefined || current.settled) return this.#begin().value;
+    if (current.at >= arrived) return current.value;
+    this.#next ??= current.value.then(noop, noop).then(() => {
+      this.#next = undefined;
+      return this.#begin().value;
+    });
+    return this.#next;
+  }
+
+  #begin(): LsnLookup {
+    const lookup: LsnLookup = { at: performance.now(), value: this.repo.primaryLsn(), settled: false };
+    const settle = (): void => { lookup.settled = true; };
+    lookup.value.then(settle, settle);
+    this.#lookup = lookup;
+    return lookup;
   }
 }
 
@@ -115,3 +138,5 @@ function position(req: SyncRequest): Position {
   if (!m || m[1] === undefined || m[2] === undefined || Number.isNaN(Date.parse(m[1]))) throw new SyncError('INVALID_CURSOR', 'cursor is not a next_cursor of a sync answer');
   return { ts: m[1], id: m[2] };
 }
+
+function noop(): void { /* a failed lookup still ends its turn */ }
