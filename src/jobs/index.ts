@@ -11,6 +11,7 @@ import { partitionMaintenanceJob } from './partition-maintenance.job.ts';
 import { idempotencyExpiryJob } from './idempotency-expiry.job.ts';
 import { orphanFilesJob, type ImageStore } from './orphan-files.job.ts';
 import { unlinkedChatImagesJob } from './unlinked-chat-images.job.ts';
+import { sessionExpiryJob } from './session-expiry.job.ts';
 import { PhotoRepository } from '../repositories/photos.repository.ts';
 import { ChatImageRepository } from '../repositories/chat-images.repository.ts';
 import { createStorage } from '../storage/create-storage.ts';
@@ -68,6 +69,7 @@ export function startBackground(deps: BackgroundDeps): Background {
   const scheduler = new Scheduler({ leader, instanceId, logger: deps.logger, metrics: deps.metrics });
   scheduler.register(partitionMaintenanceJob({ config: deps.config, metrics: partitionMetrics }));
   scheduler.register(idempotencyExpiryJob({ db: deps.db }));
+  scheduler.register(sessionExpiryJob({ db: deps.db }));
   scheduler.register(orphanFilesJob({ stores: imageStores(deps) }));
   scheduler.register(unlinkedChatImagesJob({ images: new ChatImageRepository(deps.db) }));
   scheduler.start();

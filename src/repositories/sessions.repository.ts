@@ -4,10 +4,11 @@ import type { Database } from '../db/database.ts';
 import { iso } from './sql-fragments.ts';
 
 /**
- * Session lookups and revocation. The lookup runs on the primary on purpose: sessions are
- * the security boundary, so a token revoked a moment ago must fail at once and a token
- * issued a moment ago must work at once; a lagging replica would break both. The cache
- * layer fronts this statement (SessionResolver), so the primary only sees cache misses.
+ * Session lookups, revocation, and the expiry job's batched delete. The lookup runs on the
+ * primary on purpose: sessions are the security boundary, so a token revoked a moment ago
+ * must fail at once and a token issued a moment ago must work at once; a lagging replica
+ * would break both. The cache layer fronts this statement (SessionResolver), so the primary
+ * only sees cache misses.
  */
 export const sessionQueries = catalog({
   byTokenHash: defineQuery({
@@ -36,6 +37,28 @@ UPDATE sessions SET revoked_at = now()
 WHERE token_hash = $1 AND revoked_at IS NULL
 RETURNING id AS session_id, user_id`,
   }),
+  // Revoked sessions are not picked out: every session has an expiry at most the session TTL
+  // (BGC_SESSION_TTL_HOURS) ahead, so a revoked one goes here once that passes. That keeps
+  // sessions_expires_at_idx the only index this needs; none on revoked_at.
+  expire: defineQuery({
+    name: 'session.expire',
+    description: 'Deletes up to $2 sessions that expired more than $1 hours ago (revoked or not), oldest first (sessions_expires_at_idx), skipping rows a writer holds; by ctid (a TID scan), so the delete never joins back over the whole table. The leader job repeats it until a batch comes back short. The rows are already dead, so the cache trigger names none of them.',
+    target: 'primary',
+    sample: [24, 1000],
+    sql: `
+WITH gone AS (
+  DELETE FROM sessions
+  WHERE ctid = ANY (ARRAY(
+    SELECT ctid FROM sessions
+    WHERE expires_at < now() - make_interval(hours => $1)
+    ORDER BY expires_at
+    LIMIT $2
+    FOR UPDATE SKIP LOCKED
+  ))
+  RETURNING 1
+)
+SELECT count(*)::int AS deleted FROM gone`,
+  }),
 });
 
 export interface SessionRow {
@@ -59,5 +82,11 @@ export class SessionRepository {
   async revoke(tokenHash: Buffer): Promise<{ session_id: string; user_id: string } | undefined> {
     const rows = await this.db.query<{ session_id: string; user_id: string }>(sessionQueries.revoke, [tokenHash]);
     return rows[0];
+  }
+
+  /** Deletes one batch of sessions expired more than `graceHours` ago; returns how many. */
+  async expireBatch(graceHours: number, batch: number): Promise<number> {
+    const rows = await this.db.query<{ deleted: number }>(sessionQueries.expire, [graceHours, batch]);
+    return rows[0]?.deleted ?? 0;
   }
 }
