@@ -187,14 +187,21 @@ ORDER BY r.user_id`,
   }),
   decide: defineQuery({
     name: 'group.decide_request',
-    description: "POST /api/groups/:id/requests/:userId/approve and DELETE …/requests/:userId: an owner or moderator ($3) removes the request of $2 and, when approving ($4), adds $2 as a member.",
+    description: "POST /api/groups/:id/requests/:userId/approve and DELETE …/requests/:userId: an owner or moderator ($3) removes the request of $2 and, when approving ($4), adds $2 as a member; an approval is refused (nothing changes) while a block stands between $2 and the group's owner.",
     target: 'primary',
     sample: { sql: `SELECT g.id AS group_id, (SELECT id FROM users ORDER BY id LIMIT 1) AS user_id, g.owner_id AS manager_id, true AS approve FROM community_groups g WHERE g.owner_id IS NOT NULL AND g.is_active ORDER BY g.id LIMIT 1` },
     sql: `
 WITH ok AS (SELECT 1 WHERE ${ROLE_OF('$3')} IN ('owner', 'moderator') AND EXISTS (SELECT 1 FROM community_groups g WHERE g.id = $1 AND g.is_active)),
+-- As group.join refuses a request across a block with the owner, an approval is refused across
+-- one (a moderator saw, and could approve, a request made before the owner's block).
+blocked AS (
+  SELECT 1 FROM community_groups g JOIN relationships b ON b.kind = 'block'
+   AND ((b.user_id = $2 AND b.target_id = g.owner_id) OR (b.user_id = g.owner_id AND b.target_id = $2))
+  WHERE g.id = $1
+),
 req AS (
   DELETE FROM group_join_requests r
-  WHERE r.group_id = $1 AND r.user_id = $2 AND EXISTS (SELECT 1 FROM ok)
+  WHERE r.group_id = $1 AND r.user_id = $2 AND EXISTS (SELECT 1 FROM ok) AND NOT ($4::boolean AND EXISTS (SELECT 1 FROM blocked))
   RETURNING r.group_id, r.user_id
 ), ins AS (
   INSERT INTO group_memberships (group_id, user_id, role)
@@ -205,7 +212,8 @@ req AS (
 SELECT EXISTS (SELECT 1 FROM community_groups g WHERE g.id = $1 AND g.is_active) AS group_exists,
        EXISTS (SELECT 1 FROM ok) AS allowed,
        EXISTS (SELECT 1 FROM req) AS changed,
-       EXISTS (SELECT 1 FROM ins) OR ${ROLE_OF('$2')} IS NOT NULL AS is_member`,
+       EXISTS (SELECT 1 FROM ins) OR ${ROLE_OF('$2')} IS NOT NULL AS is_member,
+       EXISTS (SELECT 1 FROM blocked) AS blocked`,
   }),
 });
 
@@ -223,7 +231,7 @@ export interface GroupRow {
 export type GroupRole = 'owner' | 'moderator' | 'member';
 export interface JoinRow { readonly group_exists: boolean; readonly role: GroupRole | null; readonly requested: boolean; readonly blocked: boolean; readonly changed: boolean }
 export interface LeaveRow { readonly group_exists: boolean; readonly is_owner: boolean; readonly changed: boolean }
-export interface DecideRow { readonly group_exists: boolean; readonly allowed: boolean; readonly changed: boolean; readonly is_member: boolean }
+export interface DecideRow { readonly group_exists: boolean; readonly allowed: boolean; readonly changed: boolean; readonly is_member: boolean; readonly blocked: boolean }
 export interface MemberPageRow {
   readonly group_exists: boolean;
   readonly can_see: boolean;

@@ -134,7 +134,7 @@ SELECT EXISTS (SELECT 1 FROM users WHERE id = $2) AS target_exists,
   }),
   block: defineQuery({
     name: 'social.block',
-    description: 'Blocks a user and removes friendship and favourites in both directions, in one statement.',
+    description: 'Blocks a user and removes friendship, favourites and pending join requests to each other\'s groups, in both directions, in one statement.',
     target: 'primary',
     sample: PAIR_SAMPLE,
     sql: `
@@ -143,6 +143,13 @@ del AS (
   DELETE FROM relationships
   WHERE kind IN ('friend', 'favorite') AND EXISTS (SELECT 1 FROM target)
     AND ((user_id = $1 AND target_id = $2) OR (user_id = $2 AND target_id = $1))
+  RETURNING 1
+), reqs AS (
+  -- A private group's owner gets no join request across a block (group.join): one made before
+  -- the block goes with it, either way (a moderator could still see and approve it).
+  DELETE FROM group_join_requests jr USING community_groups g
+  WHERE EXISTS (SELECT 1 FROM target) AND g.id = jr.group_id
+    AND ((jr.user_id = $2 AND g.owner_id = $1) OR (jr.user_id = $1 AND g.owner_id = $2))
   RETURNING 1
 ), ins AS (
   INSERT INTO relationships (user_id, target_id, kind, status)

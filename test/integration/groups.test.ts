@@ -191,6 +191,40 @@ describe('groups: blocks, deactivation and races', () => {
     expect(reqs.body.items).toEqual([]);
   });
 
+  it("a block takes the requests already made to each other's groups with it, and no approval crosses one", async () => {
+    const [owner, mod, c, d] = await Promise.all([registerUser(t, 'gr_ro'), registerUser(t, 'gr_rm'), registerUser(t, 'gr_rc'), registerUser(t, 'gr_rd')]);
+    const g = (await create(owner, { name: 'Private, moderated', visibility: 'private' })).body.id;
+    await join(mod, g);
+    expect((await t.call('POST', `/api/groups/${g}/requests/${mod.id}/approve`, { token: owner.token })).status).toBe(200);
+    const admin = await t.tdb.admin();
+    try {
+      await admin.query(`UPDATE group_memberships SET role = 'moderator' WHERE group_id = $1 AND user_id = $2`, [g, mod.id]);
+    } finally {
+      await admin.end();
+    }
+    expect((await join(c, g)).body.status).toBe('pending');
+    expect((await join(d, g)).body.status).toBe('pending');
+
+    // The owner blocks c: c's request goes (before: the moderator still saw it and could approve it).
+    const block = await t.call('POST', `/api/social/block/${c.id}`, { token: owner.token });
+    expect(block.status).toBe(200);
+    const requests = await t.call<PageBody<{ user: { id: string } }>>('GET', `/api/groups/${g}/requests`, { token: mod.token, lsn: block.lsn });
+    expect(requests.body.items.map((r) => r.user.id)).toEqual([d.id]);
+    expectError(await t.call('POST', `/api/groups/${g}/requests/${c.id}/approve`, { token: mod.token }), 403, 'BLOCKED');
+
+    // A request that raced the block (the block row written around the API here): an approval
+    // is refused, a rejection still goes through.
+    const raw = await t.tdb.admin();
+    try {
+      await raw.query(`INSERT INTO relationships (user_id, target_id, kind, status) VALUES ($1, $2, 'block', 'accepted')`, [d.id, owner.id]);
+    } finally {
+      await raw.end();
+    }
+    expectError(await t.call('POST', `/api/groups/${g}/requests/${d.id}/approve`, { token: mod.token }), 403, 'BLOCKED');
+    const rejected = await t.call<MembershipBody>('DELETE', `/api/groups/${g}/requests/${d.id}`, { token: mod.token });
+    expect(rejected.body).toMatchObject({ status: 'none', changed: true });
+  });
+
   it('a deactivated group answers 404 to leave and to a decision, and changes nothing', async () => {
     const [owner, a, b] = await Promise.all([registerUser(t, 'gr_do'), registerUser(t, 'gr_da'), registerUser(t, 'gr_db')]);
     const g = (await create(owner, { name: 'Soon gone', visibility: 'private' })).body.id;

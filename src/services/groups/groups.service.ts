@@ -135,6 +135,7 @@ export class GroupService {
     const row = await this.d.groups.decide(groupId, userId, managerId, approve);
     if (!row.group_exists) throw new AppError('NOT_FOUND', 'No such group');
     if (!row.allowed) throw new AppError('FORBIDDEN', "Only the group's owner and moderators decide join requests");
+    if (approve && row.blocked && !row.is_member) throw new AppError('BLOCKED', "A block stands between this user and the group's owner");
     if (!row.changed && !row.is_member) throw new AppError('NOT_FOUND', 'No pending join request from this user');
     const status = row.is_member ? 'member' : 'none';
     // The requester's own next reads (the group feed) must see the membership too, even
