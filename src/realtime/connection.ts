@@ -44,6 +44,8 @@ export class RealtimeConnection {
   lastSeenAt = Date.now();
   /** When the session is next re-checked against the session store. */
   nextRevalidateAt = 0;
+  /** When this socket was last told to resync a room whose delivery could not check a block (Delivery). */
+  readonly roomResyncAt = new Map<string, number>();
   authTimer: NodeJS.Timeout | undefined;
   #closing = false;
   #queue: Promise<void> = Promise.resolve();

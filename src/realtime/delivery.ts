@@ -6,6 +6,7 @@ import type { ConversationReadWritten, DirectMessageWritten, RoomMessageWritten 
 import type { ProfileReader, RelationshipReader } from '../services/index.ts';
 import { CLOSE, decodeBusFrame, encodeBusFrame, events, type BusKind, type BusMeta } from './protocol.ts';
 import type { ConnectionRegistry } from './registry.ts';
+import type { RealtimeConnection } from './connection.ts';
 
 interface DeliveryDeps {
   readonly registry: ConnectionRegistry;
@@ -25,6 +26,14 @@ const PUSHED: Record<Exclude<BusKind, 'revoke' | 'resync'>, PushedType> = { mess
 /** Channels remembered for a `resync` after failed publishes (beyond it, logged and forgotten). */
 const MAX_MISSED = 100_000;
 const RESYNC_RETRY_MS = 1_000;
+/**
+ * Room frames waiting behind a room's delivery queue (each step waits on block checks, up to
+ * the pool's acquire timeout while relationships cannot be read). Past it a frame is not
+ * queued: the room's local joiners get one `resync` with its `room_id` instead.
+ */
+export const MAX_ROOM_BACKLOG = 200;
+/** A socket is told to resync a room for an unreadable block at most this often. */
+export const ROOM_RESYNC_EVERY_MS = 5_000;
 
 /**
  * Both halves of delivery. Publishing: after-commit hooks and typing frames become one
@@ -44,6 +53,8 @@ const RESYNC_RETRY_MS = 1_000;
  */
 export class Delivery {
   readonly #roomQueues = new Map<string, Promise<void>>();
+  /** Frames queued per room (MAX_ROOM_BACKLOG). */
+  readonly #roomBacklog = new Map<string, number>();
   readonly #senderQueues = new Map<string, Promise<void>>();
   /** `<kind>:<id>` of channels whose publish failed; they get a `resync` once publishing works. */
   readonly #missed = new Set<string>();
@@ -248,6 +259,17 @@ export class Delivery {
       return;
     }
     const type = PUSHED[meta.k];
+    const backlog = this.#roomBacklog.get(roomId) ?? 0;
+    if (backlog >= MAX_ROOM_BACKLOG) {
+      // Delivery is stuck (block checks cannot be answered): no more frames wait in memory.
+      // Each joiner is told once to fetch the room from PostgreSQL when it can.
+      if (meta.k !== 'typing') {
+        this.d.metrics.dropped.inc({ reason: 'room_backlog' });
+        for (const conn of this.d.registry.inRoom(roomId) ?? []) this.#tellRoomResync(conn, roomId, 'room_backlog');
+      }
+      return;
+    }
+    this.#roomBacklog.set(roomId, backlog + 1);
     const prev = this.#roomQueues.get(roomId) ?? Promise.resolve();
     const next = prev.then(async () => {
       const conns = [...(this.d.registry.inRoom(roomId) ?? [])];
@@ -264,11 +286,29 @@ export class Delivery {
         if (verdicts[i] === 'send') conn.send(event, type, meta.t);
         else if (verdicts[i] === 'resync') {
           this.d.metrics.dropped.inc({ reason: 'relationship_unknown' });
-          conn.send(events.resync('relationship_unknown'), 'control');
+          this.#tellRoomResync(conn, roomId, 'relationship_unknown');
         }
       });
     }).catch((err: unknown) => this.d.logger.warn({ err: err instanceof Error ? err.message : String(err), roomId }, 'realtime: room delivery failed'));
     this.#roomQueues.set(roomId, next);
-    void next.then(() => { if (this.#roomQueues.get(roomId) === next) this.#roomQueues.delete(roomId); });
+    void next.then(() => {
+      const left = (this.#roomBacklog.get(roomId) ?? 1) - 1;
+      if (left > 0) this.#roomBacklog.set(roomId, left);
+      else this.#roomBacklog.delete(roomId);
+      if (this.#roomQueues.get(roomId) === next) this.#roomQueues.delete(roomId);
+    });
+  }
+
+  /**
+   * A `resync` naming the room, at most once per ROOM_RESYNC_EVERY_MS per socket and room: each
+   * answers with a database read, and while relationships cannot be read every message of a
+   * busy room would otherwise send one to every joiner.
+   */
+  #tellRoomResync(conn: RealtimeConnection, roomId: string, reason: string): void {
+    const now = Date.now();
+    const last = conn.roomResyncAt.get(roomId);
+    if (last !== undefined && now - last >= 0 && now - last < ROOM_RESYNC_EVERY_MS) return;
+    conn.roomResyncAt.set(roomId, now);
+    conn.send(events.resync(reason, roomId), 'control');
   }
 }

@@ -134,7 +134,8 @@ export const events = {
   left: (roomId: string, requestId: string | undefined) => JSON.stringify({ type: 'left', room_id: roomId, request_id: requestId ?? null }),
   sync: (e: { request_id: string | undefined; room_id: string | null; items: readonly object[]; next_cursor: string | null }) =>
     JSON.stringify({ type: 'sync', ...e, request_id: e.request_id ?? null }),
-  resync: (reason: string) => JSON.stringify({ type: 'resync', reason }),
+  /** `roomId`: what was missed is that room's (the client syncs it with `room_id`). */
+  resync: (reason: string, roomId?: string) => JSON.stringify(roomId === undefined ? { type: 'resync', reason } : { type: 'resync', reason, room_id: roomId }),
   pong: (requestId: string | undefined) => JSON.stringify({ type: 'pong', request_id: requestId ?? null, server_time: new Date().toISOString() }),
   error: (code: string, message: string, requestId?: string) => JSON.stringify({ type: 'error', code, message, request_id: requestId ?? null }),
 } as const;

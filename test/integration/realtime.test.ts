@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRuntime, type Runtime } from '../../src/app/runtime.ts';
 import { CLOSE } from '../../src/realtime/protocol.ts';
+import { MAX_ROOM_BACKLOG } from '../../src/realtime/delivery.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-db.ts';
 import { eventually, RtClient, UpgradeRefused, type RtEvent } from '../helpers/realtime-client.ts';
 import { lsnHeaders } from '../helpers/write-position.ts';
@@ -260,10 +261,55 @@ describe('a block that cannot be checked', () => {
       expect(sent.status).toBe(201);
       const resync = await ivyOnB.waitFor((e) => e.type === 'resync', 2_000);
       expect(resync.reason).toBe('relationship_unknown');
+      // It names the room, so the client knows what to sync (before: a resync without room_id
+      // that the documented client answered by syncing direct messages only).
+      expect(resync.room_id).toBe(room);
       expect(ivyOnB.events.some(isRoomMessage(sent.body.id))).toBe(false);
+      // More messages while it lasts: no resync per message (before: one to every joiner for each).
+      for (let i = 0; i < 5; i++) expect((await call(A, 'POST', `/api/chat/rooms/${room}/messages`, { token: hal.token, body: { content: `unchecked ${i}` } })).status).toBe(201);
+      const marker = await call<{ id: string }>(A, 'POST', `/api/chat/rooms/${room}/messages`, { token: ivy.token, body: { content: 'marker' } });
+      await ivyOnB.waitFor(isRoomMessage(marker.body.id), 2_000);
+      expect(ivyOnB.of('resync').length).toBe(1);
     } finally {
       relationships.getRelationship = original;
     }
+  });
+
+  it('keeps a bounded backlog per room while block checks hang, and tells joiners to resync the room', async () => {
+    const room = await createRoom(`realtime room stuck ${process.pid}`);
+    const jon = await register('jon');
+    const kay = await register('kay');
+    const kayOnB = await connect(B, kay);
+    const jonOnA = await connect(A, jon);
+    for (const s of [kayOnB, jonOnA]) s.send({ type: 'join', room_id: room, request_id: 'j' });
+    for (const s of [kayOnB, jonOnA]) await s.waitFor((e) => e.type === 'joined', 2_000);
+    const delivery = B.deps.realtime?.hub.delivery as unknown as { d: { relationships: { getRelationship: (a: string, b: string, ctx: object) => Promise<unknown> } } };
+    const relationships = delivery.d.relationships;
+    const original = relationships.getRelationship.bind(relationships);
+    // Block checks that never answer (a pool that cannot hand out a connection).
+    let release: () => void = () => undefined;
+    const stuck = new Promise<void>((r) => { release = r; });
+    relationships.getRelationship = async (a, b, ctx) => {
+      if (a === jon.id) await stuck;
+      return original(a, b, ctx);
+    };
+    try {
+      const sends = Array.from({ length: MAX_ROOM_BACKLOG + 20 }, (_, i) =>
+        call(A, 'POST', `/api/chat/rooms/${room}/messages`, { token: jon.token, body: { content: `backlog ${i}` } }));
+      for (const r of await Promise.all(sends)) expect(r.status).toBe(201);
+      const ms = await eventually(async () => kayOnB.of('resync').some((e) => e.reason === 'room_backlog'), 5_000, 'the room_backlog resync');
+      console.log(`room backlog resync ${ms.toFixed(1)} ms after the sends were answered`);
+      const told = kayOnB.of('resync').filter((e) => e.reason === 'room_backlog');
+      expect(told.length).toBe(1);
+      expect(told[0]?.room_id).toBe(room);
+    } finally {
+      relationships.getRelationship = original;
+      release();
+    }
+    // The queued ones are delivered once the checks answer.
+    const marker = await call<{ id: string }>(A, 'POST', `/api/chat/rooms/${room}/messages`, { token: jon.token, body: { content: 'after' } });
+    await kayOnB.waitFor(isRoomMessage(marker.body.id), 5_000);
+    expect(kayOnB.of('room_message').length).toBe(MAX_ROOM_BACKLOG + 1);
   });
 });
 
