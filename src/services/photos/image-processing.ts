@@ -38,6 +38,9 @@ export interface ProcessedImage {
  */
 export async function processImage(bytes: Buffer): Promise<ProcessedImage> {
   const options = { limitInputPixels: MAX_PIXELS, failOn: 'truncated' as const };
+  // Before libvips sees it: its header read runs outside the decode slots, and for SVG (a whole
+  // XML document through librsvg), GIF or TIFF it is no header read at all.
+  if (!acceptedSignature(bytes)) throw new AppError('UNSUPPORTED_MEDIA_TYPE', 'The body is not a JPEG, PNG or WebP image');
   let meta: sharp.Metadata;
   try {
     // Header only: no pixel is decoded, so the limit is checked below with our own error.
@@ -56,19 +59,35 @@ export async function processImage(bytes: Buffer): Promise<ProcessedImage> {
   // would call it corrupt data.
   return decodeSlots.run(async () => {
     try {
-      const oriented = sharp(bytes, options).rotate();
+      // A bound on one decode, so one slow file cannot hold the slot (and every upload behind it).
+      const oriented = sharp(bytes, options).rotate().timeout({ seconds: DECODE_TIMEOUT_S });
       const resized = oriented.clone().resize({ width: STORED_SIDE, height: STORED_SIDE, fit: 'inside', withoutEnlargement: true });
       const encoded = contentType === 'image/jpeg' ? resized.jpeg({ quality: 85, mozjpeg: true })
         : contentType === 'image/png' ? resized.png({ compressionLevel: 9 })
           : resized.webp({ quality: 85 });
-      const [image, thumb] = await Promise.all([
+      // Both settle before the slot is given back: Promise.all rejected at the first failure and
+      // let the next upload decode beside the other pipeline, still running.
+      const [image, thumb] = await Promise.allSettled([
         encoded.toBuffer({ resolveWithObject: true }),
         oriented.clone().resize({ width: THUMB_SIDE, height: THUMB_SIDE, fit: 'cover' }).webp({ quality: 80 }).toBuffer(),
       ]);
-      return { contentType, image: image.data, width: image.info.width, height: image.info.height, thumb };
+      if (image.status === 'rejected') throw image.reason;
+      if (thumb.status === 'rejected') throw thumb.reason;
+      return { contentType, image: image.value.data, width: image.value.info.width, height: image.value.info.height, thumb: thumb.value };
     } catch (err) {
       // The header was fine (checked above); what fails now is the pixel data itself.
       throw new AppError('VALIDATION_FAILED', 'The image data is corrupt or truncated', undefined, { cause: err });
     }
   });
 }
+
+/** Seconds one decode may take: a 40-megapixel JPEG of one colour took 0.2 s on the 2026-12-07 machine; real photos take longer, on a busy machine longer still. */
+const DECODE_TIMEOUT_S = 15;
+
+/** The file signatures of the accepted formats: JPEG (FF D8 FF), PNG, and WebP (RIFF….WEBP). */
+function acceptedSignature(b: Buffer): boolean {
+  if (b.length >= 3 && b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff) return true;
+  if (b.length >= 8 && b.subarray(0, 8).equals(PNG_SIGNATURE)) return true;
+  return b.length >= 12 && b.toString('latin1', 0, 4) === 'RIFF' && b.toString('latin1', 8, 12) === 'WEBP';
+}
+const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
