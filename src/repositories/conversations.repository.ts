@@ -61,17 +61,19 @@ SELECT EXISTS (SELECT 1 FROM target) AS target_exists,
 SELECT cm.conversation_id AS id, cm.unread_count, ${iso('cm.last_read_at')} AS last_read_at,
        ${iso('cm.last_message_at')} AS last_message_at,
        o.other_id, u.username AS other_username, p.display_name AS other_display_name,
-       -- Content is NULL when the last message was hidden by a moderator (moderation.resolve):
-       -- then there is no last message to show.
-       CASE WHEN c.last_message_content IS NOT NULL THEN c.last_message_id END AS message_id,
-       CASE WHEN c.last_message_content IS NOT NULL THEN c.last_message_sender_id END AS message_sender_id,
-       c.last_message_content AS message_content,
-       CASE WHEN c.last_message_content IS NOT NULL THEN ${iso('c.last_message_at')} END AS message_created_at
+       CASE WHEN s.shown THEN c.last_message_id END AS message_id,
+       CASE WHEN s.shown THEN c.last_message_sender_id END AS message_sender_id,
+       CASE WHEN s.shown THEN c.last_message_content END AS message_content,
+       CASE WHEN s.shown THEN ${iso('c.last_message_at')} END AS message_created_at
 FROM conversation_members cm
 JOIN conversations c ON c.id = cm.conversation_id
 CROSS JOIN LATERAL (SELECT CASE WHEN c.user_low = cm.user_id THEN c.user_high ELSE c.user_low END AS other_id) o
 JOIN users u ON u.id = o.other_id
 LEFT JOIN profiles p ON p.user_id = o.other_id
+-- The last message is shown unless a moderator hid it (its content is then NULL,
+-- moderation.resolve) or its sender is the other member and that account is suspended (a
+-- suspended account's content shows nowhere; before, the inbox kept showing it).
+CROSS JOIN LATERAL (SELECT c.last_message_content IS NOT NULL AND (c.last_message_sender_id = cm.user_id OR u.is_active) AS shown) s
 WHERE cm.user_id = $1
   AND cm.last_message_at IS NOT NULL
   AND cm.last_message_at <= $2::timestamptz

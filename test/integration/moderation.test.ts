@@ -301,6 +301,9 @@ describe('resolving cases', () => {
     expect((await read<{ id: string }>('/api/feed?type=global&limit=100')).map((x) => x.id)).not.toContain(other.id);
     expect((await read<{ content: string }>(`/api/feed/${reporterPost.id}/comments`)).map((x) => x.content)).not.toContain('scam comment');
     expect((await read<{ content: string }>(`/api/chat/conversations/${conv.body.id}/history`)).map((x) => x.content)).not.toContain('scam message');
+    // Nor the inbox's last message (before: the reporter's inbox kept showing it).
+    const inbox = await read<{ id: string; last_message: { content: string } | null }>('/api/chat/conversations');
+    expect(inbox.find((c) => c.id === conv.body.id)?.last_message ?? null).toBeNull();
     // Nor the top posts, nor the post's thread by id (before: the report listed the post with
     // its author's name and content, and its comments could be read and added to).
     expect((await topPosts(res.lsn)).map((x) => x.author_id)).not.toContain(bad.id);
