@@ -54,6 +54,19 @@ export async function migrationStatus(client: pg.ClientBase, dir: string): Promi
  * migrations are forward-only, fix forward with a new file.
  */
 export async function migrate(client: pg.ClientBase, dir: string, onApply: (m: MigrationFile) => void = () => undefined): Promise<MigrationFile[]> {
+  // No statement timeout while migrating: the app's (5 s, set at connect) cancelled a CREATE
+  // INDEX on real data, and a no-transaction CREATE INDEX CONCURRENTLY cancelled that way leaves
+  // an invalid index behind; waiting for another process's migration lock is no error either.
+  // RESET afterwards returns the session to the value it connected with.
+  await client.query('SET statement_timeout = 0');
+  try {
+    return await migrateUnderLock(client, dir, onApply);
+  } finally {
+    await client.query('RESET statement_timeout').catch(() => undefined);
+  }
+}
+
+async function migrateUnderLock(client: pg.ClientBase, dir: string, onApply: (m: MigrationFile) => void): Promise<MigrationFile[]> {
   await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
   try {
     const status = await migrationStatus(client, dir);
