@@ -20,9 +20,10 @@ export interface DedicatedSessionOptions {
   /** Called when the connection fails while idle (server restart, pg_terminate_backend). */
   readonly onError?: (err: Error) => void;
   /**
-   * Notice a dead peer in seconds, not hours, on both ends (TCP keepalive after 10 s idle, 3
-   * probes 5 s apart): for a session that holds an advisory lock, which the server keeps until
-   * it sees the session gone, and which the client must stop trusting when the server vanished.
+   * Notice a dead peer in seconds or minutes, not hours: the server probes after 10 s idle, 3
+   * probes 5 s apart (about 25 s), for a session that holds an advisory lock, which the server
+   * keeps until it sees the session gone; the client after 10 s idle, then with the OS's probe
+   * interval and count (Node sets no others), to stop trusting a server that vanished.
    */
   readonly detectDeadPeer?: boolean;
 }

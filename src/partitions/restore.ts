@@ -36,7 +36,17 @@ function expectedStats(row: LedgerRow): TableStats | null {
 async function bringBackTable(client: pg.ClientBase, row: LedgerRow): Promise<RestoreResult['source']> {
   const name = row.partition_name;
   const state = await relationState(client, name);
-  if (state === 'attached') return 'attached';
+  if (state === 'attached') {
+    // Only a cycle that had not detached it yet leaves its own table attached. Past that, an
+    // attached table of this name is another one, created since (a re-seed, a hand-made month):
+    // "restoring" it loaded nothing, marked the month restored, and the next cycle's export
+    // then overwrote the only archive of the old rows.
+    if (row.state === 'detaching') return 'attached';
+    // An earlier restore that attached it and stopped before its last step left the month's own rows.
+    if (await holdsArchivedRows(client, row)) return 'attached';
+    throw new PartitionError('PARTITION_STATE', `${name} is attached again although the ledger says ${row.state}: a table of that name was created after the month was archived, and its archive is not in it. `
+      + `Detach and rename that table (ALTER TABLE ${row.parent} DETACH PARTITION ${name}; ALTER TABLE ${name} RENAME TO ${name}_new), restore, then insert its rows (docs/OPERATIONS.md)`);
+  }
   if (state === 'pending_detach') {
     await finalizeDetach(client, row.parent, name);
     return 'detached';
@@ -68,6 +78,30 @@ async function bringBackTable(client: pg.ClientBase, row: LedgerRow): Promise<Re
   return 'file';
 }
 
+/** Whether the attached table holds exactly the rows the ledger archived (count, time range, checksum). */
+async function holdsArchivedRows(client: pg.ClientBase, row: LedgerRow): Promise<boolean> {
+  const expected = expectedStats(row);
+  if (!expected) return false;
+  // Over the file's columns when there is one: the ledger's checksum predates any column added since.
+  const header = row.archive_path && fs.existsSync(row.archive_path) ? await readFileHeader(row.archive_path) : undefined;
+  return statsDiff(expected, await tableStats(client, qname('public', row.partition_name), header), row.partition_name).length === 0;
+}
+
+/**
+ * A status_updates month whose ledger counted comments needs them somewhere: in their side
+ * table or in their file. Checked before anything moves, so a missing file stops the restore
+ * while nothing has changed.
+ */
+async function requireComments(client: pg.ClientBase, row: LedgerRow): Promise<void> {
+  if (row.parent !== 'status_updates' || row.comment_count === null || Number(row.comment_count) === 0) return;
+  const where = await relationState(client, commentsTableOf(row.partition_name));
+  if (where === 'archived' || where === 'detached') return;
+  if (row.comment_path && fs.existsSync(row.comment_path)) return;
+  // Restoring without them reported success with 0 comments, and the month's next export wrote
+  // an empty comments file over the path the real one had to be put back to.
+  throw new PartitionError('PARTITION_MISSING', `${row.partition_name}: the archive held ${row.comment_count} comment(s) but their file is missing (${row.comment_path ?? 'none recorded'}); put it back and restore again`);
+}
+
 /** Refuses a file whose columns the table lacks (the parent dropped one since the export), naming them. */
 async function expectColumns(client: pg.ClientBase, qualified: string, header: readonly string[], what: string): Promise<void> {
   const have = new Set(await columnsOf(client, qualified));
@@ -92,7 +126,7 @@ async function restoreComments(client: pg.ClientBase, row: LedgerRow): Promise<n
     await loadFileIntoTable(client, row.comment_path, 'bgc_restore_comments', header);
     source = 'bgc_restore_comments';
   } else {
-    return 0; // already restored by an earlier, interrupted restore (or the month had none)
+    return 0; // the month had none (the re-insert, the side table's drop and the ledger's move commit together)
   }
   // ON CONFLICT: a restore interrupted after this insert but before the ledger update re-runs safely.
   const live = new Set(await columnsOf(client, qname('public', 'post_comments')));
@@ -117,6 +151,7 @@ export async function restorePartition(client: pg.ClientBase, name: string, opts
     const row = await getLedger(client, name);
     if (!row) throw new PartitionError('PARTITION_MISSING', `${name} is not in the partition ledger (never archived)`);
     if (!RESTORABLE.includes(row.state)) throw new PartitionError('PARTITION_STATE', `${name} is ${row.state}; nothing to restore`);
+    await requireComments(client, row);
     const source = await bringBackTable(client, row);
     let fit = { addedColumns: [] as readonly string[], settledOrphans: 0 };
     if (source !== 'attached') {

@@ -124,12 +124,41 @@ describe('retention: detach → export → verify → drop (file mode)', () => {
   it('restore brings each month back with the same count, comments included', async () => {
     const msg = await restorePartition(session, MSG30, { keepDays: 0 });
     expect(msg).toMatchObject({ source: 'file', rows: MESSAGES_PER_MONTH });
+    // The comments file copied back without its data file's siblings: refused, nothing changed
+    // (before: restored with 0 comments and the ledger said restored).
+    const commentsFile = path.join(dataDir, 'archive', `${SU30}_comments.csv.gz`);
+    fs.renameSync(commentsFile, `${commentsFile}.away`);
+    try {
+      await expect(restorePartition(session, SU30, { keepDays: 0 })).rejects.toMatchObject({ code: 'PARTITION_MISSING' });
+    } finally {
+      fs.renameSync(`${commentsFile}.away`, commentsFile);
+    }
+    expect((await ledger(SU30))?.state).toBe('dropped');
+    expect(await relationState(admin, SU30)).toBe('absent');
     const su = await restorePartition(session, SU30, { keepDays: 0 });
     expect(su).toMatchObject({ source: 'file', rows: POSTS, comments: POSTS * COMMENTS_PER_POST });
     expect(await relationState(admin, MSG30)).toBe('attached');
     const now = await counts(admin);
     expect(now).toEqual({ ...before, messages: before.messages - MESSAGES_PER_MONTH }); // MSG28 is still archived
     expect((await ledger(MSG30))?.state).toBe('restored');
+  });
+
+  it('refuses to restore a month whose name a new table took since it was archived', async () => {
+    // A re-seed re-creates every month of its history, the archived ones too.
+    await ensureMonthPartition(admin, 'messages', M28);
+    try {
+      // Before: "restored from attached", nothing loaded, and the next cycle overwrote the archive.
+      await expect(restorePartition(session, MSG28, { keepDays: 0 })).rejects.toMatchObject({ code: 'PARTITION_STATE' });
+      expect((await ledger(MSG28))?.state).toBe('dropped');
+    } finally {
+      await admin.query(`DROP TABLE ${MSG28}`);
+    }
+    // Its own rows attached by a restore that stopped before its last step are finished by
+    // running it again: the table holds exactly what the ledger archived.
+    expect(await restorePartition(session, MSG28, { keepDays: 0 })).toMatchObject({ source: 'file', rows: MESSAGES_PER_MONTH });
+    await admin.query(`UPDATE partition_ledger SET state = 'dropped' WHERE partition_name = $1`, [MSG28]);
+    expect(await restorePartition(session, MSG28, { keepDays: 0 })).toMatchObject({ source: 'attached', rows: MESSAGES_PER_MONTH });
+    expect((await ledger(MSG28))?.state).toBe('restored');
   });
 });
 

@@ -9,7 +9,10 @@ import { CliError, printJson, printTable, progressLine } from '../output.ts';
 async function withSession<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
   const config = loadConfig();
   // Unpooled: maintenance sets session-level lock_timeout/TimeZone and holds an advisory lock.
-  const client = await openDedicatedSession(config.database.primaryUrl, { applicationName: 'bgc-partitions-cli', statementTimeoutMs: 0 });
+  // Dead peers detected both ways, as in the scheduled job: a primary gone mid-COPY ends the
+  // command instead of a read waiting out the OS's two-hour keepalive, and an operator's
+  // connection gone releases the maintenance lock in about 25 s, not in hours.
+  const client = await openDedicatedSession(config.database.primaryUrl, { applicationName: 'bgc-partitions-cli', statementTimeoutMs: 0, detectDeadPeer: true });
   try {
     return await fn(client);
   } finally {
