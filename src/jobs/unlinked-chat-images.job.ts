@@ -24,7 +24,9 @@ export interface UnlinkedChatImagesDeps {
  * leader-only: linked when the message exists (it was written but its answer was lost, or the
  * link failed), deleted when it does not (the message was never written); the deleted rows'
  * files go with images.orphan_files an hour later. Before it, such an image stayed for good,
- * a row and two files reachable by id whose message hiding could not hide.
+ * a row and two files reachable by id whose message hiding could not hide. Only images up to a
+ * week old are judged: an older one's message may be in an archived month, which no lookup
+ * here sees, and deleting the image would break that message once the month is restored.
  */
 export function unlinkedChatImagesJob(deps: UnlinkedChatImagesDeps): JobSpec {
   return {

@@ -58,7 +58,7 @@ RETURNING ${COLUMNS}`,
   }),
   resolveUnlinked: defineQuery({
     name: 'chat_image.resolve_unlinked',
-    description: "The chat_images.unlinked job, one batch: images older than $1 seconds whose message was never linked (chat_images_unlinked_idx), at most $2. Each is linked to the message that names it when one exists (the uploader's message in the same conversation or room within 10 minutes of the image, partition-pruned at run time, over the history index), and deleted when none does.",
+    description: "The chat_images.unlinked job, one batch: images older than $1 seconds (and at most a week old) whose message was never linked (chat_images_unlinked_idx), at most $2. Each is linked to the message that names it when one exists (the uploader's message in the same conversation or room within 10 minutes of the image, partition-pruned at run time, over the history index), and deleted when none does.",
     target: 'primary',
     timeBounded: true,
     justify: {
@@ -68,7 +68,9 @@ RETURNING ${COLUMNS}`,
     sql: `
 WITH stale AS MATERIALIZED (
   SELECT ci.id, ci.conversation_id, ci.room_id, ci.uploader_id, ci.created_at FROM chat_images ci
-  WHERE ci.message_id IS NULL AND ci.created_at < now() - make_interval(secs => $1)
+  -- At most a week old: an older image's message may sit in an archived month (not attached,
+  -- so not found here), and the job, hourly, has judged every newer image long before.
+  WHERE ci.message_id IS NULL AND ci.created_at < now() - make_interval(secs => $1) AND ci.created_at > now() - interval '7 days'
   ORDER BY ci.created_at
   LIMIT $2
   FOR UPDATE SKIP LOCKED

@@ -59,17 +59,20 @@ describe('unlinked chat images', () => {
     expect((await t.call('POST', `/api/chat/conversations/${conv}/messages`, { token: a.token, body: { content: `/api/chat/images/${quoted}` } })).status).toBe(201);
     // Young: its upload may still be under way.
     const young = await imageRow({ conversation: conv }, a.id, 0);
+    // Older than a week: its message may be in an archived month, so it is left alone.
+    const old = await imageRow({ conversation: conv }, a.id, 8 * 86_400);
 
     // Batches of 2, so the job runs several statements.
     const done = await settleUnlinkedChatImages(new ChatImageRepository(t.rt.deps.db), 10, undefined, 2);
     expect(done).toEqual({ linked: 2, deleted: 2 });
-    const rows = await sql<{ id: string; message_id: string | null }>('SELECT id, message_id FROM chat_images WHERE id = ANY($1::uuid[])', [[sent, inRoom, lost, quoted, young]]);
+    const rows = await sql<{ id: string; message_id: string | null }>('SELECT id, message_id FROM chat_images WHERE id = ANY($1::uuid[])', [[sent, inRoom, lost, quoted, young, old]]);
     const byId = new Map(rows.map((r) => [r.id, r.message_id]));
     expect(byId.get(sent)).toBe(msg.body.id);
     expect(byId.get(inRoom)).toBe(roomMsg.body.id);
     expect(byId.has(lost)).toBe(false);
     expect(byId.has(quoted)).toBe(false);
     expect(byId.get(young)).toBeNull();
+    expect(byId.get(old)).toBeNull();
     // A second run finds nothing more to do.
     expect(await settleUnlinkedChatImages(new ChatImageRepository(t.rt.deps.db), 10)).toEqual({ linked: 0, deleted: 0 });
   });
