@@ -179,9 +179,15 @@ describe('two stacks from two data folders at once', () => {
 
   it('`down --purge` of B leaves A serving and deletes only B\'s data', async () => {
     const pgB = B.pgRoot;
+    // An archived month's file, perhaps its only copy: the purge keeps it (before: deleted with the folder).
+    const archived = path.join(B.layout.dataDir, 'archive', 'messages_y2020m01.csv.gz');
+    fs.mkdirSync(path.dirname(archived), { recursive: true });
+    fs.writeFileSync(archived, 'rows');
     const removed = await timed('down --purge B', () => B.down({ purge: true }));
-    expect(removed).toContain(B.layout.dataDir);
-    expect(fs.existsSync(B.layout.dataDir)).toBe(false);
+    expect(removed).not.toContain(B.layout.dataDir);
+    expect(fs.readdirSync(B.layout.dataDir)).toEqual(['archive']);
+    expect(fs.readFileSync(archived, 'utf8')).toBe('rows');
+    fs.rmSync(B.layout.dataDir, { recursive: true, force: true });
     expect(fs.existsSync(pgB)).toBe(false);
     expect((await B.status()).map((n) => n.state)).toEqual(['absent', 'absent', 'absent', 'stopped']);
     expect(fs.existsSync(path.join(A.pgRoot, 'primary', 'PG_VERSION'))).toBe(true);

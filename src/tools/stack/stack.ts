@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../../config/index.ts';
+import { archiveDir } from '../../partitions/archive-file.ts';
 import { LOCAL_STACK } from '../../config/index.ts';
 import { PgNode, connectNode, waitForPort } from './postgres-node.ts';
 import { RedisNode } from './redis-node.ts';
@@ -172,7 +173,12 @@ export class LocalStack {
     if (alive.length > 0) throw new Error(`not purging: this stack's servers ${alive.join(', ')} are still running`);
     const { dataDir } = this.layout;
     const whole = fs.existsSync(path.join(dataDir, DATA_DIR_MARKER)) || path.resolve(dataDir) === this.#defaultDataDir;
-    const targets = whole ? [this.pgRoot, dataDir] : [this.pgRoot, this.redis.spec.dir, path.join(dataDir, 'monitoring')];
+    // Archived months' files may be the only copy of their rows (docs/RELIABILITY.md): a purge
+    // keeps the archive folder when it holds any, whatever database they belong to.
+    const archive = archiveDir(dataDir);
+    const keepArchive = whole && holdsFiles(archive);
+    const wholeTargets = keepArchive ? fs.readdirSync(dataDir).map((e) => path.join(dataDir, e)).filter((p) => path.resolve(p) !== path.resolve(archive)) : [dataDir];
+    const targets = whole ? [this.pgRoot, ...wholeTargets] : [this.pgRoot, this.redis.spec.dir, path.join(dataDir, 'monitoring')];
     const removed = targets.filter((t) => fs.existsSync(t));
     for (const t of removed) fs.rmSync(t, { recursive: true, force: true });
     return removed;
@@ -185,4 +191,10 @@ export class LocalStack {
     const replicas = await Promise.all(this.replicas.map((r) => pgNodeStatus(r, replication)));
     return [primary, ...replicas, await redisStatus(this.redis)];
   }
+}
+
+/** Whether a folder holds at least one file, at any depth. */
+function holdsFiles(dir: string): boolean {
+  if (!fs.existsSync(dir)) return false;
+  return fs.readdirSync(dir, { withFileTypes: true }).some((e) => e.isFile() || (e.isDirectory() && holdsFiles(path.join(dir, e.name))));
 }

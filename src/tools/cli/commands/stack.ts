@@ -1,5 +1,7 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../../../config/index.ts';
+import fs from 'node:fs';
+import { archiveDir } from '../../../partitions/archive-file.ts';
 import { LocalStack, type NodeStatus } from '../../stack/stack.ts';
 import { MonitoringStack } from '../../stack/monitoring.ts';
 import { CliError, printJson, printTable, progressLine } from '../output.ts';
@@ -74,6 +76,8 @@ export function register(program: Command): void {
       const purge = (opts.purge ?? false) && haFailure === undefined;
       const removed = await new LocalStack(config).down({ purge });
       for (const r of removed) progressLine(`deleted ${r}`);
+      const archive = archiveDir(config.dataDir);
+      if (purge && fs.existsSync(archive)) progressLine(`kept ${archive}: archived months' files, perhaps their only copy; delete it yourself once they are safe elsewhere`);
       if (haFailure !== undefined) throw haFailure;
       progressLine(opts.purge ? 'stack stopped and data purged' : 'stack stopped');
     });
