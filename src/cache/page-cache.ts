@@ -149,14 +149,14 @@ export class PageCache implements FirstPages {
     // arrive while it runs (one load per key), not skipped because an entry is live.
     if (held !== undefined && !current(held)) this.#scoped.delete(id);
     const lsn = maxLsn(floor, ctx.minLsn);
-    const { value: entry, loaded } = await this.#scoped.get(id, async () => ({ lsn: lsn ?? null, version: stamp, page: await load(lsn === undefined ? {} : { minLsn: lsn }) }));
+    const { value: entry, loaded } = await this.#scoped.get(id, async () => ({ lsn: lsn ?? null, version: stamp, page: await load(sharedLoad(lsn)) }));
     if (current(entry) && covers(entry.lsn, ctx.minLsn)) {
       this.layer.metrics?.firstPageReads.inc({ kind, result: loaded ? 'loaded' : 'hit' });
       return entry.page as T;
     }
     // The reader's X-BGC-LSN is ahead of the entry: read at it, and keep the newer page.
     this.layer.metrics?.firstPageReads.inc({ kind, result: 'too_old' });
-    const page = await load({ minLsn: lsn });
+    const page = await load(sharedLoad(lsn));
     this.#scoped.set(id, { lsn: lsn ?? null, version: stamp, page });
     return page;
   }
@@ -168,7 +168,7 @@ export class PageCache implements FirstPages {
     const { value: entry, loaded } = await this.#store.get(id, async () => {
       // No user on the context: the page is shared; the loading reader's own position is `required`.
       const lsn = maxLsn(this.positions.rotationFloorLsn(), required);
-      return { lsn: lsn ?? null, page: await load(lsn === undefined ? {} : { minLsn: lsn }) };
+      return { lsn: lsn ?? null, page: await load(sharedLoad(lsn)) };
     });
     if (covers(entry.lsn, required)) {
       this.layer.metrics?.firstPageReads.inc({ kind, result: loaded ? 'loaded' : 'hit' });
@@ -181,4 +181,9 @@ export class PageCache implements FirstPages {
     if (required !== undefined) this.#store.set(id, { lsn: required, page });
     return page;
   }
+}
+
+/** A shared entry's load: at `lsn` (the loading reader's position and the rotation's floor), never from a replica too far behind for signed-in readers. */
+function sharedLoad(lsn: string | undefined): QueryContext {
+  return lsn === undefined ? { boundedLag: true } : { minLsn: lsn, boundedLag: true };
 }

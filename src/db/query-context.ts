@@ -10,4 +10,11 @@ export interface QueryContext {
   /** An LSN the client says it has seen (the X-BGC-LSN header), e.g. "0/3000148". */
   readonly minLsn?: string;
   readonly forcePrimary?: boolean;
+  /**
+   * A read for signed-in readers without a user on the context: a shared cached page's load,
+   * whose readers' own positions are already in `minLsn`. A replica further behind than a
+   * write mark lives (LSN_TTL_MS) is not used for it, as for a signed-in reader: it could hide
+   * a reader's write older than their mark. Without it such a load was served from any lag.
+   */
+  readonly boundedLag?: boolean;
 }

@@ -432,7 +432,10 @@ export class ReplicaRouter {
    * there is none: the caller reports the primary's error.
    */
   async lastResort(query: string, ctx: QueryContext, tried: ReadonlySet<ManagedPool>): Promise<RouteDecision | undefined> {
-    const candidates = this.replicas.filter((r) => !tried.has(r) && !r.closed);
+    // A signed-in reader not from a replica known to be further behind than a mark lives
+    // (#laggingServing); one not probed yet may still serve.
+    const tooFar = (r: ManagedPool): boolean => signedIn(ctx) && (this.#states.get(r)?.lagMs ?? 0) >= LSN_TTL_MS;
+    const candidates = this.replicas.filter((r) => !tried.has(r) && !r.closed && !tooFar(r));
     if (candidates.length === 0) return undefined;
     const decide = (pool: ManagedPool, requiredLsn?: string): RouteDecision => {
       const d: RouteDecision = { query, pool, node: pool.name, reason: 'last_resort', requiredLsn };
@@ -484,7 +487,7 @@ export class ReplicaRouter {
    * reader's own write of 40 s ago). An anonymous reader wrote nothing: any lag will do.
    */
   async #laggingServing(ctx: QueryContext, tried: ReadonlySet<ManagedPool>): Promise<{ pool: ManagedPool; required: string | undefined } | undefined> {
-    const maxLagMs = ctx.userId === undefined ? Number.POSITIVE_INFINITY : LSN_TTL_MS;
+    const maxLagMs = signedIn(ctx) ? LSN_TTL_MS : Number.POSITIVE_INFINITY;
     const reachable = this.replicas.filter((r) => {
       const st = this.#states.get(r);
       return !tried.has(r) && !r.closed && st !== undefined && st.reachable && !st.promoted && st.replayLsn !== undefined && st.lagMs < maxLagMs;
@@ -517,4 +520,9 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
     const t = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
     p.then((v) => { clearTimeout(t); resolve(v); }, (e: unknown) => { clearTimeout(t); reject(e); });
   });
+}
+
+/** A read whose reader may have written: a user on the context, or a shared load for signed-in readers. */
+function signedIn(ctx: QueryContext): boolean {
+  return ctx.userId !== undefined || ctx.boundedLag === true;
 }

@@ -25,7 +25,7 @@ function routerWith(probes: ReadonlyArray<readonly ProbeResult[]>) {
 }
 
 /** Decisions until the first one not on the primary (the 500-token burst comes first). */
-async function afterBudget(router: ReplicaRouter, ctx: { minLsn?: string; userId?: string } = {}): Promise<{ onPrimary: number; last: RouteDecision | Error }> {
+async function afterBudget(router: ReplicaRouter, ctx: { minLsn?: string; userId?: string; boundedLag?: boolean } = {}): Promise<{ onPrimary: number; last: RouteDecision | Error }> {
   for (let i = 0; i < 2_000; i++) {
     try {
       const d = await router.choose('chat.conversation_history', ctx, new Set());
@@ -73,6 +73,24 @@ describe('replica router past the primary fallback budget', () => {
     expect((await afterBudget(far.router, { userId: 'u1' })).last).toBeInstanceOf(DbUnavailableError);
     const near = routerWith([[{ ok: true, inRecovery: true, replayLsn: '0/1000', lagMs: 10_000, paused: false }]]);
     expect((await afterBudget(near.router, { userId: 'u1' })).last).toMatchObject({ reason: 'lagging_over_budget', node: 'replica1' });
+  });
+
+  it('bounds the lag the same way for a shared cached page loaded for signed-in readers (before: any lag)', async () => {
+    const far = routerWith([[lagging('0/1000')]]);
+    expect((await afterBudget(far.router, { boundedLag: true })).last).toBeInstanceOf(DbUnavailableError);
+    const near = routerWith([[{ ok: true, inRecovery: true, replayLsn: '0/1000', lagMs: 10_000, paused: false }]]);
+    expect((await afterBudget(near.router, { boundedLag: true })).last).toMatchObject({ reason: 'lagging_over_budget', node: 'replica1' });
+  });
+
+  it('after a failed primary read, serves a signed-in reader from no replica known to be that far behind', async () => {
+    const { router } = routerWith([[lagging('0/1000')]]);
+    expect(await router.lastResort('chat.inbox', { userId: 'u1' }, new Set())).toBeUndefined();
+    expect(await router.lastResort('chat.inbox', { boundedLag: true }, new Set())).toBeUndefined();
+    // Anonymous: any lag will do, as before.
+    expect(await router.lastResort('chat.inbox', {}, new Set())).toMatchObject({ reason: 'last_resort', node: 'replica1' });
+    // Not probed yet: it may serve.
+    const unprobed = routerWith([[]]);
+    expect(await unprobed.router.lastResort('chat.inbox', { userId: 'u1' }, new Set())).toMatchObject({ reason: 'last_resort', node: 'replica1' });
   });
 
   it('never uses an unreachable or promoted replica: 503 instead', async () => {
