@@ -155,6 +155,10 @@ export class PageVersions {
 
   async read(scope: string): Promise<ScopeVersion> {
     if (!this.health.ready || !this.verified()) return { kind: 'unavailable' };
+    // A raise of ours not in Redis yet: Redis still holds the older position, and an entry
+    // loaded against it would be served without the change (until the retry timer sent it,
+    // up to a second after the breaker closed, the writer could miss their own message here).
+    if (this.#pending.has(this.keys.pageVersion(scope))) return { kind: 'unavailable' };
     try {
       const v = await this.redis.get(this.keys.pageVersion(scope));
       if (v === null) return { kind: 'none' };

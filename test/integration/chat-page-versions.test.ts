@@ -219,6 +219,28 @@ describe('PageVersions on real Redis', () => {
     }
   });
 
+  it('reads a scope whose raise is still waiting here as unavailable, even once the breaker closed', async () => {
+    const redis = new Redis(config.redis.url);
+    const health = new RedisHealth(redis);
+    const keys = new CacheKeys(`${config.cache.namespace}:pv-pending`);
+    const versions = new PageVersions(redis, health, keys, () => true, 60_000);
+    versions.stop(); // no retry timer: the raise stays waiting
+    try {
+      await health.waitReady(5_000);
+      const scope = `c:pending-${process.pid}`;
+      health.noteFailure(new Error('Command timed out'));
+      await versions.raise([scope], '6/10');
+      expect(versions.pendingCount).toBe(1);
+      const ms = await within('the breaker closed', 10_000, async () => health.ready);
+      console.log(`breaker closed after ${ms} ms`);
+      // Before: 'none' (Redis never got the raise), and an entry of the old position was current.
+      expect(await versions.read(scope)).toEqual({ kind: 'unavailable' });
+      expect(await versions.read(`c:other-${process.pid}`)).toEqual({ kind: 'none' });
+    } finally {
+      redis.disconnect();
+    }
+  });
+
   it('sends a raise made while this instance\'s breaker was open once the breaker closes', async () => {
     const redis = new Redis(config.redis.url);
     const health = new RedisHealth(redis);
