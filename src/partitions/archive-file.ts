@@ -36,13 +36,26 @@ export function archiveDir(dataDir: string): string {
   return path.join(dataDir, 'archive');
 }
 
-export function archiveFiles(dataDir: string, name: string): { data: string; comments: string; manifest: string } {
-  const dir = archiveDir(dataDir);
+/**
+ * A month's archive files, in a folder of its database's own: two databases maintained from one
+ * data folder (the app's and a bench or seed-test database, each with its own maintenance lock)
+ * wrote the same names, and one's export replaced the other's only archive. Archives made before
+ * 2026-12-07 sit directly under archive/; the ledger records each file's path, which restore and
+ * verify read.
+ */
+export function archiveFiles(dataDir: string, name: string, database: string): { data: string; comments: string; manifest: string } {
+  const safe = database.replace(/[^A-Za-z0-9_.-]/g, '_');
+  const dir = path.join(archiveDir(dataDir), safe === '.' || safe === '..' ? `_${safe}` : safe);
   return {
     data: path.join(dir, `${name}.csv.gz`),
     comments: path.join(dir, `${name}_comments.csv.gz`),
-    manifest: path.join(dir, `${name}.manifest.json`),
+    manifest: manifestOf(path.join(dir, `${name}.csv.gz`)),
   };
+}
+
+/** The manifest beside a data file (`<name>.csv.gz` → `<name>.manifest.json`). */
+export function manifestOf(dataFile: string): string {
+  return dataFile.replace(/\.csv\.gz$/, '.manifest.json');
 }
 
 async function fsyncFile(file: string): Promise<void> {

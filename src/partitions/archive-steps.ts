@@ -1,5 +1,6 @@
+import type pg from 'pg';
 import { ARCHIVE_SCHEMA, commentsTableOf, copyFromSql, copyToStatement, createScratchTableSql, dropTableStatement, qname, setSchemaStatement, statsStatement } from './archive.sql.ts';
-import { archiveFiles, exportTableToFile, loadFileIntoTable, readBackFile } from './archive-file.ts';
+import { archiveFiles, exportTableToFile, loadFileIntoTable, manifestOf, readBackFile } from './archive-file.ts';
 import { monthBounds, relationState } from './create.ts';
 import { PartitionError } from './errors.ts';
 import { DbUnavailableError, isConnectionError } from '../db/errors.ts';
@@ -51,7 +52,7 @@ export async function exportStep(ctx: StepContext, row: LedgerRow): Promise<Ledg
       return transition(client, name, ['detached'], 'exported', { archive_schema: ARCHIVE_SCHEMA });
     });
   }
-  const files = archiveFiles(ctx.config.dataDir, name);
+  const files = archiveFiles(ctx.config.dataDir, name, await currentDatabase(client));
   const data = await exportTableToFile(client, qname('public', name), files.data);
   if (data.rows !== expected.rows) throw new PartitionError('PARTITION_VERIFY_FAILED', `${name}: COPY wrote ${data.rows} rows, ledger has ${expected.rows}`);
   const comments = expectedComments ? await exportTableToFile(client, qname('public', commentsTableOf(name)), files.comments) : null;
@@ -91,7 +92,8 @@ async function verifyFile(ctx: StepContext, row: LedgerRow): Promise<string[]> {
   const expectedComments = ledgerCommentStats(row);
   const problems: string[] = [];
   if (!row.archive_path) return [`${name}: ledger has no archive path`];
-  const manifest = await readManifest(archiveFiles(ctx.config.dataDir, name).manifest);
+  // Beside the file the ledger names, wherever this process's data folder is.
+  const manifest = await readManifest(manifestOf(row.archive_path));
   if (manifest.rows.rows !== expected.rows || manifest.rows.sha256 !== row.file_sha256 || manifest.rows.contentChecksum !== expected.checksum) {
     problems.push(`${name}: manifest does not match the ledger`);
   }
@@ -177,7 +179,7 @@ export async function dropStep(ctx: StepContext, row: LedgerRow): Promise<Ledger
 }
 
 /** Statements of export → verify → drop for the dry run. */
-export function archiveStepStatements(row: Pick<LedgerRow, 'partition_name' | 'parent' | 'archive_mode'>, dataDir: string, from: 'detached' | 'exported' | 'verified'): PlannedStatement[] {
+export function archiveStepStatements(row: Pick<LedgerRow, 'partition_name' | 'parent' | 'archive_mode'>, dataDir: string, database: string, from: 'detached' | 'exported' | 'verified'): PlannedStatement[] {
   const name = row.partition_name;
   const withComments = row.parent === 'status_updates';
   const tables = withComments ? [name, commentsTableOf(name)] : [name];
@@ -187,7 +189,7 @@ export function archiveStepStatements(row: Pick<LedgerRow, 'partition_name' | 'p
     if (from !== 'verified') out.push(...tables.map((t) => ({ ...statsStatement(qname(ARCHIVE_SCHEMA, t)), locks: 'ACCESS SHARE on the archived table (verify)' })));
     return out;
   }
-  const files = archiveFiles(dataDir, name);
+  const files = archiveFiles(dataDir, name, database);
   if (from === 'detached') {
     out.push(copyToStatement(qname('public', name), files.data));
     if (withComments) out.push(copyToStatement(qname('public', commentsTableOf(name)), files.comments));
@@ -199,4 +201,12 @@ export function archiveStepStatements(row: Pick<LedgerRow, 'partition_name' | 'p
   }
   out.push(...tables.map((t) => dropTableStatement(qname('public', t))));
   return out;
+}
+
+/** The database the session is on: its archive folder's name (archiveFiles). */
+export async function currentDatabase(client: pg.ClientBase): Promise<string> {
+  const { rows } = await client.query<{ db: string }>('SELECT current_database() AS db');
+  const db = rows[0]?.db;
+  if (!db) throw new PartitionError('PARTITION_STATE', 'could not read current_database()');
+  return db;
 }

@@ -1,4 +1,4 @@
-import { archiveStepStatements, dropStep, exportStep, verifyStep } from './archive-steps.ts';
+import { archiveStepStatements, currentDatabase, dropStep, exportStep, verifyStep } from './archive-steps.ts';
 import { detachStep, detachStepStatements, foreignKeysOf } from './detach.ts';
 import { PartitionError } from './errors.ts';
 import type { LedgerRow, LedgerState } from './ledger.ts';
@@ -45,9 +45,9 @@ export async function cycleStatements(
   if (state === 'live' || state === 'restored' || state === 'detaching') {
     const fks = await foreignKeysOf(ctx.client, row.partition_name);
     out.push(...detachStepStatements(row.parent, row.partition_name, fks));
-    out.push(...archiveStepStatements(row, ctx.config.dataDir, 'detached'));
+    out.push(...archiveStepStatements(row, ctx.config.dataDir, await currentDatabase(ctx.client), 'detached'));
   } else if (state === 'detached' || state === 'exported' || state === 'verified') {
-    out.push(...archiveStepStatements(row, ctx.config.dataDir, state));
+    out.push(...archiveStepStatements(row, ctx.config.dataDir, await currentDatabase(ctx.client), state));
   }
   return out;
 }

@@ -129,8 +129,8 @@ describe('data safety across partition maintenance', () => {
     // Every archived row is in a manifest whose file reproduces its sha256.
     const inArchive: Counts = { messages: 0, status_updates: 0, post_comments: 0 };
     for (const name of expectedNames) {
-      const manifest = JSON.parse(fs.readFileSync(path.join(dataDir, 'archive', `${name}.manifest.json`), 'utf8')) as ArchiveManifest;
-      const raw = zlib.gunzipSync(fs.readFileSync(path.join(dataDir, 'archive', manifest.rows.file)));
+      const manifest = JSON.parse(fs.readFileSync(path.join(dataDir, 'archive', t.tdb.name, `${name}.manifest.json`), 'utf8')) as ArchiveManifest;
+      const raw = zlib.gunzipSync(fs.readFileSync(path.join(dataDir, 'archive', t.tdb.name, manifest.rows.file)));
       expect(crypto.createHash('sha256').update(raw).digest('hex')).toBe(manifest.rows.sha256);
       if (manifest.parent === 'messages') {
         expect(manifest.rows.rows).toBe(PER_MONTH);

@@ -94,10 +94,10 @@ describe('retention: detach → export → verify → drop (file mode)', () => {
     expect(archived.map((a) => `${a.partition} ${a.status} ${a.toState}`).sort()).toEqual([`${MSG28} done dropped`, `${MSG30} done dropped`, `${SU30} done dropped`].sort());
     for (const name of [MSG30, MSG28, SU30]) expect(await relationState(admin, name)).toBe('absent');
 
-    const manifest = JSON.parse(fs.readFileSync(path.join(dataDir, 'archive', `${MSG30}.manifest.json`), 'utf8')) as ArchiveManifest;
+    const manifest = JSON.parse(fs.readFileSync(path.join(dataDir, 'archive', tdb.name, `${MSG30}.manifest.json`), 'utf8')) as ArchiveManifest;
     expect(manifest.rows.rows).toBe(MESSAGES_PER_MONTH);
     // Read the file back independently of the code under test: gunzip, sha256, count records via PostgreSQL's own parser.
-    const raw = zlib.gunzipSync(fs.readFileSync(path.join(dataDir, 'archive', `${MSG30}.csv.gz`)));
+    const raw = zlib.gunzipSync(fs.readFileSync(path.join(dataDir, 'archive', tdb.name, `${MSG30}.csv.gz`)));
     expect(crypto.createHash('sha256').update(raw).digest('hex')).toBe(manifest.rows.sha256);
     await admin.query(`CREATE TEMP TABLE check_rows (LIKE messages)`);
     const copy = admin.query(copyStreams.from(`COPY check_rows FROM STDIN WITH (FORMAT csv, HEADER true)`));
@@ -106,7 +106,7 @@ describe('retention: detach → export → verify → drop (file mode)', () => {
     const min = await admin.query<{ min: string; max: string }>(`SELECT min(created_at)::text AS min, max(created_at)::text AS max FROM check_rows`);
     expect(min.rows[0]).toEqual({ min: manifest.rows.minCreatedAt, max: manifest.rows.maxCreatedAt });
 
-    const su = JSON.parse(fs.readFileSync(path.join(dataDir, 'archive', `${SU30}.manifest.json`), 'utf8')) as ArchiveManifest;
+    const su = JSON.parse(fs.readFileSync(path.join(dataDir, 'archive', tdb.name, `${SU30}.manifest.json`), 'utf8')) as ArchiveManifest;
     expect(su.rows.rows).toBe(POSTS);
     expect(su.comments?.rows).toBe(POSTS * COMMENTS_PER_POST);
 
@@ -126,7 +126,7 @@ describe('retention: detach → export → verify → drop (file mode)', () => {
     expect(msg).toMatchObject({ source: 'file', rows: MESSAGES_PER_MONTH });
     // The comments file copied back without its data file's siblings: refused, nothing changed
     // (before: restored with 0 comments and the ledger said restored).
-    const commentsFile = path.join(dataDir, 'archive', `${SU30}_comments.csv.gz`);
+    const commentsFile = path.join(dataDir, 'archive', tdb.name, `${SU30}_comments.csv.gz`);
     fs.renameSync(commentsFile, `${commentsFile}.away`);
     try {
       await expect(restorePartition(session, SU30, { keepDays: 0 })).rejects.toMatchObject({ code: 'PARTITION_MISSING' });
@@ -205,7 +205,7 @@ describe('crash safety: every step resumes', () => {
 
   it('a damaged archive fails verification: the table is kept, the next run exports again', async () => {
     await restorePartition(session, MSG30, { keepDays: 0 });
-    const file = path.join(dataDir, 'archive', `${MSG30}.csv.gz`);
+    const file = path.join(dataDir, 'archive', tdb.name, `${MSG30}.csv.gz`);
     const damage: MaintenanceHooks = {
       afterTransition: (p, s) => {
         if (p !== MSG30 || s !== 'exported') return;
@@ -224,7 +224,7 @@ describe('crash safety: every step resumes', () => {
 
   it('an archive that cannot be read back (truncated gzip) fails verification too: back to detached, exported again', async () => {
     await restorePartition(session, MSG30, { keepDays: 0 });
-    const file = path.join(dataDir, 'archive', `${MSG30}.csv.gz`);
+    const file = path.join(dataDir, 'archive', tdb.name, `${MSG30}.csv.gz`);
     const truncate: MaintenanceHooks = {
       afterTransition: (p, s) => {
         if (p !== MSG30 || s !== 'exported') return;
