@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { ARCHIVE_SCHEMA, commentsTableOf, copyFromSql, copyToStatement, createScratchTableSql, dropTableStatement, qname, setSchemaStatement, statsStatement } from './archive.sql.ts';
-import { archiveFiles, exportTableToFile, loadFileIntoTable, manifestOf, readBackFile } from './archive-file.ts';
+import { archiveFiles, exportTableToFile, loadFileIntoTable, manifestOf, readBackFile, readFileHeader } from './archive-file.ts';
 import { monthBounds, relationState } from './create.ts';
 import { PartitionError } from './errors.ts';
 import { DbUnavailableError, isConnectionError } from '../db/errors.ts';
@@ -109,13 +109,19 @@ async function verifyFile(ctx: StepContext, row: LedgerRow): Promise<string[]> {
   // Deep check: COPY the archive into a temp table and recompute the content checksum.
   await client.query('BEGIN');
   try {
+    // By the file's own columns, as a restore loads it: the parent may have gained a column
+    // since the export (a deploy while a cycle was between steps), which a COPY without a
+    // column list refused as "missing data", sending a good archive back to be exported again
+    // on every run. The ledger's checksum is over the columns of its time, the file's.
+    const header = await readFileHeader(row.archive_path);
     await client.query(createScratchTableSql('bgc_verify_rows', qname('public', row.parent)));
-    await loadFileIntoTable(client, row.archive_path, 'bgc_verify_rows');
-    problems.push(...statsDiff(expected, await tableStats(client, 'bgc_verify_rows'), `${name} reloaded`));
+    await loadFileIntoTable(client, row.archive_path, 'bgc_verify_rows', header);
+    problems.push(...statsDiff(expected, await tableStats(client, 'bgc_verify_rows', header), `${name} reloaded`));
     if (expectedComments && row.comment_path) {
+      const commentHeader = await readFileHeader(row.comment_path);
       await client.query(createScratchTableSql('bgc_verify_comments', 'post_comments'));
-      await loadFileIntoTable(client, row.comment_path, 'bgc_verify_comments');
-      problems.push(...statsDiff(expectedComments, withoutTimes(await tableStats(client, 'bgc_verify_comments')), `${name} comments reloaded`));
+      await loadFileIntoTable(client, row.comment_path, 'bgc_verify_comments', commentHeader);
+      problems.push(...statsDiff(expectedComments, withoutTimes(await tableStats(client, 'bgc_verify_comments', commentHeader)), `${name} comments reloaded`));
     }
   } finally {
     await client.query('ROLLBACK').catch(() => undefined);
