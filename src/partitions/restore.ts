@@ -157,7 +157,11 @@ export async function restorePartition(client: pg.ClientBase, name: string, opts
     if (source !== 'attached') {
       const expected = expectedStats(row);
       if (expected && source !== 'file') {
-        const problems = statsDiff(expected, await tableStats(client, qname('public', name)), name);
+        // Over the archive file's columns when there is one: a restore that loaded the file and
+        // added the parent's new columns, then stopped before ATTACH, left a standalone table
+        // with more columns than the ledger's checksum covers, and every re-run refused it.
+        const header = row.archive_path && fs.existsSync(row.archive_path) ? await readFileHeader(row.archive_path) : undefined;
+        const problems = statsDiff(expected, await tableStats(client, qname('public', name), header), name);
         if (problems.length > 0) throw new PartitionError('PARTITION_VERIFY_FAILED', problems.join('; '));
       }
       // Columns added since the archive, and rows whose parent row is gone (ATTACH re-creates

@@ -160,6 +160,21 @@ describe('retention: detach → export → verify → drop (file mode)', () => {
     expect(await restorePartition(session, MSG28, { keepDays: 0 })).toMatchObject({ source: 'attached', rows: MESSAGES_PER_MONTH });
     expect((await ledger(MSG28))?.state).toBe('restored');
   });
+
+  it('finishes a restore that stopped before ATTACH after giving the table the parent\'s new columns', async () => {
+    // What such a restore leaves: the month's rows standalone in public, with a column the
+    // parent gained since the archive, and the ledger still at dropped.
+    await admin.query('ALTER TABLE messages ADD COLUMN restore_probe int');
+    try {
+      await admin.query(`ALTER TABLE messages DETACH PARTITION ${MSG28}`);
+      await admin.query(`UPDATE partition_ledger SET state = 'dropped' WHERE partition_name = $1`, [MSG28]);
+      // Before: the checksum over every column (the new one too) never matched the ledger's.
+      expect(await restorePartition(session, MSG28, { keepDays: 0 })).toMatchObject({ source: 'detached', rows: MESSAGES_PER_MONTH });
+      expect(await relationState(admin, MSG28)).toBe('attached');
+    } finally {
+      await admin.query('ALTER TABLE messages DROP COLUMN restore_probe');
+    }
+  });
 });
 
 describe('crash safety: every step resumes', () => {
