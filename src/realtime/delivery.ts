@@ -114,7 +114,9 @@ export class Delivery {
 
   /** To the reader's own sockets (other devices) and to the other member unless a block stands between them. */
   async conversationRead(w: ConversationReadWritten, lsn: string | undefined): Promise<void> {
-    const peer = await this.d.repo.conversationPeer(w.conversationId, w.userId, { userId: w.userId, minLsn: lsn });
+    // The write named the other member: no read here that could fail (before, a failed lookup
+    // lost the receipt, and the peer was not told to resync either).
+    const peer = w.peerId ?? undefined;
     const to = [w.userId];
     const between = peer ? await this.#blockBetween(w.userId, peer) : 'blocked';
     if (peer && between === 'clear') to.push(peer);

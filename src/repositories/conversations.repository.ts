@@ -114,7 +114,7 @@ ORDER BY m.created_at DESC, m.id DESC`,
   }),
   markRead: defineQuery({
     name: 'chat.mark_read',
-    description: 'POST /api/chat/conversations/:id/read: unread_count to 0 and last_read_at to the last message; writes only when something changes. When there is something to mark, the conversation row is locked (FOR SHARE) first, as a send locks it, so a send committing meanwhile is waited for.',
+    description: 'POST /api/chat/conversations/:id/read: unread_count to 0 and last_read_at to the last message, and the other member (for the read receipt); writes only when something changes. When there is something to mark, the conversation row is locked (FOR SHARE) first, as a send locks it, so a send committing meanwhile is waited for.',
     target: 'primary',
     sample: { sql: `SELECT b.conversation_id, b.member_id FROM (${BUSY_CONVERSATION}) b` },
     sql: `
@@ -141,7 +141,9 @@ WITH conv AS (
 SELECT EXISTS (SELECT 1 FROM conversations WHERE id = $1) AS container_exists,
        EXISTS (SELECT 1 FROM cur) AS is_member,
        EXISTS (SELECT 1 FROM upd) AS changed,
-       ${iso('COALESCE((SELECT last_read_at FROM upd), (SELECT last_read_at FROM cur))')} AS last_read_at`,
+       ${iso('COALESCE((SELECT last_read_at FROM upd), (SELECT last_read_at FROM cur))')} AS last_read_at,
+       -- The other member, for the read receipt (real-time delivery needs no lookup of its own).
+       (SELECT CASE WHEN c.user_low = $2 THEN c.user_high ELSE c.user_low END FROM conversations c WHERE c.id = $1) AS peer_id`,
   }),
 });
 
@@ -167,7 +169,7 @@ export interface HistoryRow {
   readonly content: string | null;
   readonly created_at: string | null;
 }
-export interface MarkReadRow { readonly container_exists: boolean; readonly is_member: boolean; readonly changed: boolean; readonly last_read_at: string | null }
+export interface MarkReadRow { readonly container_exists: boolean; readonly is_member: boolean; readonly changed: boolean; readonly last_read_at: string | null; readonly peer_id: string | null }
 
 function one<T>(rows: T[], name: string): T {
   const row = rows[0];

@@ -31,6 +31,8 @@ export interface ConversationReadWritten {
   readonly conversationId: string;
   readonly userId: string;
   readonly lastReadAt: string | null;
+  /** The conversation's other member, from the write itself. */
+  readonly peerId: string | null;
 }
 /**
  * Chat writes, for the real-time layer (src/realtime). Unlike the cache listeners these

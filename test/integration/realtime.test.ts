@@ -169,10 +169,19 @@ describe('direct messages', () => {
     const carolOnA = await connect(A, carol);
     const daveOnB = await connect(B, dave);
     await call(B, 'POST', `/api/chat/conversations/${conv}/messages`, { token: carol.token, body: { content: 'hello' } });
-    const read = await call(A, 'POST', `/api/chat/conversations/${conv}/read`, { token: dave.token });
-    expect(read.status).toBe(200);
-    const receipt = await carolOnA.waitFor((e) => e.type === 'read', 2_000);
-    expect(receipt).toMatchObject({ conversation_id: conv, user_id: dave.id });
+    // A's replicas cannot be read right now: the receipt still goes out, since the write itself
+    // names the other member (before: a failed peer lookup dropped it, only logged).
+    const repo = (A.deps.realtime?.hub.delivery as unknown as { d: { repo: { conversationPeer: (...a: unknown[]) => Promise<unknown> } } }).d.repo;
+    const lookup = repo.conversationPeer;
+    repo.conversationPeer = () => Promise.reject(new Error('replica read failed (injected)'));
+    try {
+      const read = await call(A, 'POST', `/api/chat/conversations/${conv}/read`, { token: dave.token });
+      expect(read.status).toBe(200);
+      const receipt = await carolOnA.waitFor((e) => e.type === 'read', 2_000);
+      expect(receipt).toMatchObject({ conversation_id: conv, user_id: dave.id });
+    } finally {
+      repo.conversationPeer = lookup;
+    }
 
     // Ten typing frames at once: the burst (3) passes, the rest are dropped quietly.
     for (let i = 0; i < 10; i++) carolOnA.send({ type: 'typing', conversation_id: conv });

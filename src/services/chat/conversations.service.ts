@@ -175,7 +175,7 @@ export class ConversationService {
     if (!row.container_exists) throw new AppError('NOT_FOUND', 'No such conversation');
     if (!row.is_member) throw new AppError('FORBIDDEN', 'You are not a member of this conversation');
     const lsn = row.changed
-      ? await noteWriteAnd(this.d.db, this.d.logger, userId, (at) => this.d.hooks.conversationRead({ conversationId, userId, lastReadAt: row.last_read_at }, at))
+      ? await noteWriteAnd(this.d.db, this.d.logger, userId, (at) => this.d.hooks.conversationRead({ conversationId, userId, lastReadAt: row.last_read_at, peerId: row.peer_id }, at))
       : undefined;
     return { value: { conversation_id: conversationId, unread_count: 0, last_read_at: row.last_read_at }, lsn };
   }
