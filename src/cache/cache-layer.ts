@@ -142,7 +142,7 @@ export class CacheLayer {
     this.sessions = new TypedCache({
       name: 'session', ttlMs: config.cache.sessionTtlSeconds * 1000, negativeTtlMs, graceMs,
       // A session is re-validated before use once its TTL passed; stale only if PostgreSQL fails.
-      staleWhileRevalidate: false, freshWindowMs,
+      staleWhileRevalidate: false, freshWindowMs, distrustL2AfterInvalidation: true,
       expiresAt: sessionExpiry,
     }, deps('session'));
     // Relationship sets change only through writes that invalidate them (hooks, 0008

@@ -37,6 +37,14 @@ export interface TypedCacheSettings {
   readonly expiresAt?: (value: unknown) => number | undefined;
   /** How long after an invalidation loads of that key go to the primary. */
   readonly freshWindowMs: number;
+  /**
+   * Within that window, a Redis hit is not believed either: the first read loads (sessions).
+   * A peer whose load read PostgreSQL just before the change, and whose own NOTIFY is late, can
+   * write the old value back into Redis after the invalidation's UNLINK; for a session that is a
+   * revoked token accepted for the L1 TTL. Not for profiles: their hot keys would lose their
+   * stampede protection in the window.
+   */
+  readonly distrustL2AfterInvalidation?: boolean;
 }
 
 interface TypedCacheDeps {
@@ -108,7 +116,7 @@ export class TypedCache {
           graceBackoff: GRACE_BACKOFF_MS,
           timeout: settings.staleWhileRevalidate ? 0 : null,
           // While an L2 flush runs, L2 may still hold what the flush is removing.
-          forceFresh: this.#bypass > 0,
+          forceFresh: this.#bypass > 0 || this.#distrustsL2(fullKey),
           factory: (ctx) => this.#load(id, loader, ctx),
         });
       } catch (err) {
@@ -218,14 +226,17 @@ export class TypedCache {
   async #load(id: string, loader: Loader<unknown>, ctx: GetSetFactoryContext): Promise<unknown> {
     const { deps } = this;
     const fullKey = deps.keys.item(this.name, id);
+    // A value another instance put in Redis is not taken as the answer while Redis is not
+    // believed for this key (distrustL2AfterInvalidation): this load reads the database itself.
+    const distrusted = this.#distrustsL2(fullKey);
     const lease = await deps.lease.tryAcquire(deps.keys.lease(this.name, id));
-    if (!lease.acquired && (await deps.lease.waitReleased(lease.key)) === 'released') {
+    if (!distrusted && !lease.acquired && (await deps.lease.waitReleased(lease.key)) === 'released') {
       this.#skippedMiss.add(id);
       return ctx.skip();
     }
     // Another instance may have loaded and released between our L2 read and our lease:
     // look once more before going to the database (not while an L2 flush is running).
-    if (lease.token !== undefined && this.#bypass === 0 && (await deps.store.has({ key: id }).catch(() => false))) {
+    if (!distrusted && lease.token !== undefined && this.#bypass === 0 && (await deps.store.has({ key: id }).catch(() => false))) {
       setImmediate(() => deps.lease.release(lease));
       this.#skippedMiss.add(id);
       return ctx.skip();
@@ -252,6 +263,10 @@ export class TypedCache {
       // After bentocache has issued its L2 write (same connection, so it lands first).
       setImmediate(() => deps.lease.release(lease));
     }
+  }
+
+  #distrustsL2(fullKey: string): boolean {
+    return this.settings.distrustL2AfterInvalidation === true && this.recent.recent(fullKey);
   }
 
   #l2Writable(): boolean {

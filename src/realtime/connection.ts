@@ -46,6 +46,8 @@ export class RealtimeConnection {
   nextRevalidateAt = 0;
   /** When this socket was last told to resync a room whose delivery could not check a block (Delivery). */
   readonly roomResyncAt = new Map<string, number>();
+  /** Rooms whose next resync is waiting for the end of that interval. */
+  readonly roomResyncDue = new Set<string>();
   authTimer: NodeJS.Timeout | undefined;
   #closing = false;
   #queue: Promise<void> = Promise.resolve();

@@ -304,12 +304,24 @@ export class Delivery {
   /**
    * A `resync` naming the room, at most once per ROOM_RESYNC_EVERY_MS per socket and room: each
    * answers with a database read, and while relationships cannot be read every message of a
-   * busy room would otherwise send one to every joiner.
+   * busy room would otherwise send one to every joiner. One missed within the window gets one
+   * more at its end: the client may have synced already, before that message committed.
    */
   #tellRoomResync(conn: RealtimeConnection, roomId: string, reason: string): void {
     const now = Date.now();
     const last = conn.roomResyncAt.get(roomId);
-    if (last !== undefined && now - last >= 0 && now - last < ROOM_RESYNC_EVERY_MS) return;
+    if (last !== undefined && now - last >= 0 && now - last < ROOM_RESYNC_EVERY_MS) {
+      if (!conn.roomResyncDue.has(roomId)) {
+        conn.roomResyncDue.add(roomId);
+        setTimeout(() => {
+          conn.roomResyncDue.delete(roomId);
+          if (conn.closing) return;
+          conn.roomResyncAt.set(roomId, Date.now());
+          conn.send(events.resync(reason, roomId), 'control');
+        }, ROOM_RESYNC_EVERY_MS - (now - last)).unref();
+      }
+      return;
+    }
     conn.roomResyncAt.set(roomId, now);
     conn.send(events.resync(reason, roomId), 'control');
   }

@@ -54,3 +54,27 @@ describe('an invalidation racing a Redis read in flight', () => {
     expect(overlapped).toEqual({ v: 'new' });
   });
 });
+
+describe('a peer that writes an old session into Redis after its invalidation', () => {
+  it('is not believed: the first read after the invalidation loads (a revoked session stays revoked)', async () => {
+    // Another instance on the same Redis and namespace, whose NOTIFY has not arrived yet.
+    const peer = new CacheLayer(tdb.config({ REDIS_URL: `redis://127.0.0.1:${REDIS_PORT}`, BGC_CACHE_NAMESPACE: `test:${tdb.name}:race` }), { logger: pino({ level: 'silent' }), name: 'l2-peer' });
+    await peer.start();
+    try {
+      const live = { sessionId: 's1', userId: 'u1', expiresAt: new Date(Date.now() + 3_600_000).toISOString() };
+      let row: typeof live | null = live;
+      const id = `late-session-${process.pid}`;
+      expect(await layer.sessions.get(id, async () => row)).toEqual(live);
+      row = null; // the logout commits
+      layer.sessions.invalidateLocal([id]); // this instance's NOTIFY: L1 dropped, Redis UNLINKed
+      await new Promise((r) => setTimeout(r, 50));
+      // The peer's load read the database before the logout committed, and lands now.
+      expect(await peer.sessions.get(id, async () => live)).toEqual(live);
+      // Before: a Redis hit, the live session, kept in L1 for the session TTL.
+      expect(await layer.sessions.get(id, async () => row)).toBeNull();
+      expect(await layer.sessions.get(id, async () => row)).toBeNull();
+    } finally {
+      await peer.close();
+    }
+  });
+});

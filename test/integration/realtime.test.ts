@@ -279,6 +279,11 @@ describe('a block that cannot be checked', () => {
       const marker = await call<{ id: string }>(A, 'POST', `/api/chat/rooms/${room}/messages`, { token: ivy.token, body: { content: 'marker' } });
       await ivyOnB.waitFor(isRoomMessage(marker.body.id), 2_000);
       expect(ivyOnB.of('resync').length).toBe(1);
+      // Those were missed after the first resync, which the client may already have acted on:
+      // one more comes at the end of the interval.
+      const ms = await eventually(() => ivyOnB.of('resync').length === 2, 10_000, 'the trailing resync');
+      console.log(`the trailing resync came ${ms.toFixed(0)} ms after the marker`);
+      expect(ivyOnB.of('resync')[1]).toMatchObject({ reason: 'relationship_unknown', room_id: room });
     } finally {
       relationships.getRelationship = original;
     }
@@ -315,11 +320,11 @@ describe('a block that cannot be checked', () => {
       relationships.getRelationship = original;
       release();
     }
-    // The queued ones are delivered once the checks answer, in order, then the next one.
+    // The queued ones are delivered once the checks answer, in order; then the room flows again.
+    const drained = await eventually(async () => kayOnB.of('room_message').length >= MAX_ROOM_BACKLOG, 30_000, 'the backlog delivered');
+    console.log(`the backlog of ${MAX_ROOM_BACKLOG} delivered ${drained.toFixed(0)} ms after the checks answered`);
     const marker = await call<{ id: string }>(A, 'POST', `/api/chat/rooms/${room}/messages`, { token: jon.token, body: { content: 'after' } });
-    const t0 = performance.now();
-    await kayOnB.waitFor(isRoomMessage(marker.body.id), 30_000);
-    console.log(`the backlog and the next message delivered ${(performance.now() - t0).toFixed(0)} ms after the checks answered`);
+    await kayOnB.waitFor(isRoomMessage(marker.body.id), 10_000);
     expect(kayOnB.of('room_message').length).toBe(MAX_ROOM_BACKLOG + 1);
   });
 });
