@@ -69,19 +69,19 @@ export async function startRuntime(config: Config, opts: { logger?: Logger; list
   let draining = false;
 
   const readiness = async (): Promise<ReadinessReport> => {
-    let primary: ReadinessReport['primary'];
-    try {
-      await db.query(systemQueries.ping, []);
-      primary = { ok: true };
-    } catch (err) {
-      primary = { ok: false, error: err instanceof Error ? err.message : String(err) };
-    }
-    const replicas = db.router.snapshot().map((r) => ({
+    const primary = await pingPrimary(db);
+    const snapshot = db.router.snapshot();
+    const replicas = snapshot.map((r) => ({
       node: r.node, state: r.available ? 'streaming' : r.reachable ? 'lagging' : 'down',
       available: r.available, lag_ms: r.lagMs, lag_bytes: r.lagBytes, in_flight: r.inFlight, error: r.lastError ?? null,
     }));
     const redis = cache.redisStatus();
-    return { ready: primary.ok && warmedUp && !draining, primary, replicas, redis, warmedUp, draining };
+    // Ready when this instance can serve: warmed up, not draining, and some database node
+    // answers. The primary and the replicas are shared by every instance: requiring the primary
+    // took the whole fleet out of HAProxy at once while it failed over (reads included, which
+    // the replicas serve), or while its pool was busy past the check's timeout.
+    const database = primary.ok || snapshot.some((r) => r.available);
+    return { ready: database && warmedUp && !draining, primary, replicas, redis, warmedUp, draining };
   };
 
   const deps: AppDeps = { config, logger, db, metrics, services, readiness, loginLimiter, realtime };
@@ -121,4 +121,23 @@ export async function startRuntime(config: Config, opts: { logger?: Logger; list
 function portOf(app: FastifyInstance): number {
   const addr = app.server.address();
   return addr && typeof addr === 'object' ? addr.port : 0;
+}
+
+/**
+ * The primary answers a ping within READINESS_PING_MS. A ping queued behind a busy pool would
+ * answer after the balancer's check timed out (HAProxy's is 1 s): past the bound the primary is
+ * reported as not answering, and the ping goes on by itself (the pool bounds it).
+ */
+const READINESS_PING_MS = 750;
+async function pingPrimary(db: Database): Promise<ReadinessReport['primary']> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`no answer within ${READINESS_PING_MS} ms`)), READINESS_PING_MS); });
+  try {
+    await Promise.race([db.query(systemQueries.ping, []), late]);
+    return { ok: true };
+  } catch (err) {
+    return { ok: false, error: err instanceof Error ? err.message : String(err) };
+  } finally {
+    clearTimeout(timer);
+  }
 }
