@@ -35,6 +35,19 @@ export interface Runtime {
  * requests, then close pools.
  */
 export async function startRuntime(config: Config, opts: { logger?: Logger; listen?: boolean } = {}): Promise<Runtime> {
+  // What is open so far, closed in reverse if a later step fails: a start that failed after the
+  // pools opened (the admin port taken, a bad trusted-proxy list) left a half-started process
+  // serving the API, never ready, with no drain handler and nothing to make it exit.
+  const opened: Array<() => Promise<unknown>> = [];
+  try {
+    return await startInstance(config, opts, opened);
+  } catch (err) {
+    for (const close of opened.reverse()) await close().catch(() => undefined);
+    throw err;
+  }
+}
+
+async function startInstance(config: Config, opts: { logger?: Logger; listen?: boolean }, opened: Array<() => Promise<unknown>>): Promise<Runtime> {
   const logger = opts.logger ?? createLogger(config);
   const metrics = new Metrics();
   const db = new Database(config, {
@@ -52,11 +65,14 @@ export async function startRuntime(config: Config, opts: { logger?: Logger; list
     },
     onRoute: (_name, d) => metrics.dbRouted.inc({ node: d.node, reason: d.reason }),
   });
+  opened.push(() => db.close());
   await db.start();
   // Cache layer (Redis, L1, invalidation listener); fail-open, and a pass-through when disabled.
   const cache = await startCache(config, { db, metrics, logger });
+  opened.push(() => cache.close());
   // Login rate limits live in Redis: on the cache's connection, or its own when the cache is off.
   const loginLimiter = new LoginRateLimiter(config, { shared: cache.layer ? { redis: cache.layer.redis, health: cache.layer.health } : undefined, logger });
+  opened.push(() => loginLimiter.close());
   const services = createServices({ config, db, logger, wrapReaders: cache.wrapReaders, firstPages: cache.firstPages });
   cache.attach(services);
   // Real-time delivery (/api/realtime): after-commit hooks → Redis pub/sub → sockets.
@@ -85,8 +101,11 @@ export async function startRuntime(config: Config, opts: { logger?: Logger; list
   };
 
   const deps: AppDeps = { config, logger, db, metrics, services, readiness, loginLimiter, realtime };
+  opened.push(async () => realtime?.close());
   const app = await buildApp(deps);
+  opened.push(() => app.close());
   const admin = await buildAdminApp(deps, [cache.adminRoute, dashboardRoutes(deps)]);
+  opened.push(() => admin.close());
   let ports = { api: 0, admin: 0 };
   if (opts.listen !== false) {
     await app.listen({ host: config.http.host, port: config.http.port });

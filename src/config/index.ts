@@ -1,3 +1,4 @@
+import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { envSchema, LOCAL_STACK, DEFAULT_ADMIN_TOKEN, type RawEnv } from './schema.ts';
@@ -224,12 +225,33 @@ function corsOrigins(raw: string | undefined, problems: string[]): string[] {
   return origins;
 }
 
-function trustProxy(raw: string | undefined): boolean | number | string[] {
+/** The names proxy-addr (Fastify's trustProxy) takes for address ranges. */
+const PROXY_ADDR_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal']);
+
+function trustProxy(raw: string | undefined, problems: string[]): boolean | number | string[] {
   const v = (raw ?? '').trim();
   if (v === '' || v === 'false') return false;
   if (v === 'true') return true;
   if (/^\d+$/.test(v)) return Number(v);
-  return v.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+  const entries = v.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+  // Checked here, not by Fastify at start-up after the pools opened: an address or a CIDR range.
+  for (const e of entries) {
+    if (PROXY_ADDR_NAMES.has(e)) continue;
+    const [addr = '', bits, extra] = e.split('/');
+    const family = net.isIP(addr);
+    const maxBits = family === 6 ? 128 : 32;
+    const bitsOk = bits === undefined || (/^\d+$/.test(bits) && Number(bits) <= maxBits);
+    if (family === 0 || extra !== undefined || !bitsOk) problems.push(`BGC_TRUST_PROXY: "${e}" is not an IP address or CIDR range (or use true, false or a hop count)`);
+  }
+  return entries;
+}
+
+function httpPorts(raw: RawEnv, stack: StackPorts, problems: string[]): Config['http'] {
+  const port = raw.PORT ?? 3000 + stack.portOffset;
+  const adminPort = raw.ADMIN_PORT ?? 3001 + stack.portOffset;
+  // Found here, not when the second listen fails after the API port is serving.
+  if (port !== 0 && port === adminPort) problems.push(`PORT and ADMIN_PORT are both ${port}: the API and the admin port need ports of their own`);
+  return { host: raw.HOST, port, adminPort, adminToken: raw.ADMIN_TOKEN };
 }
 
 function stackPorts(offset: number): StackPorts {
@@ -275,7 +297,7 @@ function build(raw: RawEnv, problems: string[]): Config {
       policy: raw.BGC_REDIS_POLICY,
     },
     // A second checkout moved by BGC_STACK_PORT_OFFSET serves beside the first without more settings.
-    http: { host: raw.HOST, port: raw.PORT ?? 3000 + stack.portOffset, adminPort: raw.ADMIN_PORT ?? 3001 + stack.portOffset, adminToken: raw.ADMIN_TOKEN },
+    http: httpPorts(raw, stack, problems),
     // FR-002: statement logging is never on in production, whatever LOG_SQL says.
     log: { level: raw.LOG_LEVEL ?? defaultLevel, sql: production ? false : (raw.LOG_SQL ?? false) },
     pool: poolFor(raw),
@@ -314,7 +336,7 @@ function build(raw: RawEnv, problems: string[]): Config {
     sessionTtlHours: raw.BGC_SESSION_TTL_HOURS,
     loginRateLimit: { perIp: raw.BGC_LOGIN_RATE_LIMIT_IP, perAccount: raw.BGC_LOGIN_RATE_LIMIT_ACCOUNT, windowSeconds: raw.BGC_LOGIN_RATE_WINDOW_S },
     corsOrigins: corsOrigins(raw.BGC_CORS_ORIGINS, problems),
-    trustProxy: trustProxy(raw.BGC_TRUST_PROXY),
+    trustProxy: trustProxy(raw.BGC_TRUST_PROXY, problems),
     overload: { targetMs: raw.BGC_OVERLOAD_TARGET_MS ?? (raw.NODE_ENV === 'test' ? 0 : 5), intervalMs: raw.BGC_OVERLOAD_INTERVAL_MS, slotsPerConnection: raw.BGC_OVERLOAD_SLOTS_PER_CONNECTION },
     drainMs: raw.BGC_DRAIN_MS,
     sendGrouping: raw.BGC_BASELINE ? { maxGroup: 1, maxInFlight: 1 } : { maxGroup: raw.BGC_SEND_GROUP_MAX, maxInFlight: raw.BGC_SEND_GROUP_IN_FLIGHT },

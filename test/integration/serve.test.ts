@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import net from 'node:net';
 import path from 'node:path';
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import type pg from 'pg';
@@ -31,6 +32,39 @@ async function waitFor(url: string, timeoutMs: number): Promise<Response> {
 }
 
 describe('bgc serve', () => {
+  it('exits non-zero when a start-up step fails after the pools opened (the admin port taken)', async () => {
+    const port = await freePort();
+    const busy = net.createServer();
+    await new Promise<void>((r) => busy.listen(0, '127.0.0.1', () => r()));
+    const adminPort = (busy.address() as net.AddressInfo).port;
+    const child = spawn(process.execPath, [path.resolve('bin/bgc.js'), 'serve'], {
+      env: {
+        ...process.env, NODE_ENV: 'test', DATABASE_URL: tdb.primaryUrl, DATABASE_REPLICA_URLS: tdb.replicaUrls.join(','),
+        REDIS_URL: `redis://127.0.0.1:${REDIS_PORT}`, PORT: String(port), ADMIN_PORT: String(adminPort), BGC_JOBS_ENABLED: 'false',
+        BGC_CACHE_NAMESPACE: `test:${tdb.name}:busy`,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => { output += d.toString(); });
+    child.stderr.on('data', (d: Buffer) => { output += d.toString(); });
+    const t0 = Date.now();
+    try {
+      // Before: the API port served, /readyz never turned ready, and the process never exited.
+      const code = await Promise.race([
+        new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c))),
+        new Promise<'hung'>((resolve) => setTimeout(() => resolve('hung'), 30_000)),
+      ]);
+      console.log(`serve with its admin port taken: exit ${String(code)} after ${Date.now() - t0} ms`);
+      expect(code, output.slice(-2_000)).not.toBe('hung');
+      expect(code).not.toBe(0);
+      expect(output).toMatch(/EADDRINUSE/);
+    } finally {
+      child.kill('SIGKILL');
+      await new Promise<void>((r) => busy.close(() => r()));
+    }
+  }, 60_000);
+
   it('answers /healthz and /readyz with both replicas streaming, and shuts down cleanly on SIGTERM', async () => {
     const port = await freePort();
     const adminPort = await freePort();

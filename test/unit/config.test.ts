@@ -32,6 +32,16 @@ describe('configuration', () => {
     for (const v of ['PORT', 'DATABASE_URL', 'NODE_ENV', 'BGC_POOL_SIZE']) expect(msg).toContain(v);
   });
 
+  it('refuses PORT equal to ADMIN_PORT and a trusted-proxy entry that is no address, before anything starts', () => {
+    // Before: the second listen failed, or Fastify threw, after the pools and Redis were open.
+    expect(() => parseConfig({ PORT: '4000', ADMIN_PORT: '4000' })).toThrow(/PORT and ADMIN_PORT are both 4000/);
+    expect(parseConfig({ PORT: '0', ADMIN_PORT: '0' }).http).toMatchObject({ port: 0, adminPort: 0 });
+    expect(() => parseConfig({ BGC_TRUST_PROXY: 'foo' })).toThrow(/BGC_TRUST_PROXY: "foo"/);
+    expect(() => parseConfig({ BGC_TRUST_PROXY: '10.0.0.0/33' })).toThrow(/BGC_TRUST_PROXY/);
+    expect(parseConfig({ BGC_TRUST_PROXY: '127.0.0.1, 10.0.0.0/8, ::1, fd00::/8, loopback' }).http).toBeDefined();
+    expect(parseConfig({ BGC_TRUST_PROXY: '2' }).trustProxy).toBe(2);
+  });
+
   it('rejects a malformed replica URL list', () => {
     expect(() => parseConfig({ DATABASE_URL: 'postgres://a@h/db', DATABASE_REPLICA_URLS: 'postgres://a@h/db, nope' })).toThrow(/DATABASE_REPLICA_URLS/);
   });
