@@ -28,6 +28,12 @@ function classify(err: unknown): { code: ErrorCode; message: string; details?: R
   if (e.validation) return { code: 'VALIDATION_FAILED', message: e.message ?? ERROR_CATALOGUE.VALIDATION_FAILED.message };
   const mapped = typeof e.code === 'string' ? FASTIFY_CODES[e.code] : undefined;
   if (mapped) return { code: mapped, message: ERROR_CATALOGUE[mapped].message };
+  // A client error Fastify marked (a body the client aborted: ECONNRESET with statusCode 400)
+  // before the database classifier, which takes ECONNRESET for a lost database connection and
+  // answered 503 DB_UNAVAILABLE, logged as an outage. Database errors carry no statusCode.
+  if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500 && !isErrorCode(e.code)) {
+    return { code: e.statusCode === 413 ? 'PAYLOAD_TOO_LARGE' : e.statusCode === 415 ? 'UNSUPPORTED_MEDIA_TYPE' : 'VALIDATION_FAILED', message: e.message ?? 'Bad request' };
+  }
   // One classifier for database errors (db/errors.ts), by SQLSTATE or error code, never by message.
   const dbCode = dbErrorCode(err);
   if (dbCode) return { code: dbCode, message: ERROR_CATALOGUE[dbCode].message };
@@ -35,9 +41,6 @@ function classify(err: unknown): { code: ErrorCode; message: string; details?: R
   if (dbClass === 'invalid_input' || dbClass === 'unstorable_text') return { code: 'VALIDATION_FAILED', message: DB_INPUT_MESSAGES[dbClass] };
   // Other typed errors that carry a catalogue code.
   if (isErrorCode(e.code)) return { code: e.code, message: ERROR_CATALOGUE[e.code].message };
-  if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
-    return { code: e.statusCode === 413 ? 'PAYLOAD_TOO_LARGE' : e.statusCode === 415 ? 'UNSUPPORTED_MEDIA_TYPE' : 'VALIDATION_FAILED', message: e.message ?? 'Bad request' };
-  }
   return { code: 'INTERNAL', message: ERROR_CATALOGUE.INTERNAL.message };
 }
 

@@ -84,6 +84,14 @@ describe('HTTP error handler', () => {
     expect((await answer(new DbUnavailableError('DB_POOL_TIMEOUT', 'saturated', 'primary'))).code).toBe('DB_POOL_TIMEOUT');
   });
 
+  it('answers a body the client aborted (ECONNRESET that Fastify marked 400) as the client error it is, not a database outage', async () => {
+    const aborted = Object.assign(new Error('aborted'), { code: 'ECONNRESET', statusCode: 400 });
+    // Before: 503 DB_UNAVAILABLE, logged at error level and counted as a 5xx.
+    expect(await answer(aborted)).toMatchObject({ status: 400, code: 'VALIDATION_FAILED' });
+    // The database's own ECONNRESET (no statusCode) is still an outage.
+    expect(await answer(Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET', errno: -104, syscall: 'read' }))).toMatchObject({ status: 503, code: 'DB_UNAVAILABLE' });
+  });
+
   it('answers 503 DB_UNAVAILABLE for every state the router treats as a lost connection', async () => {
     for (const code of ['08006', '57P01', '57P02', '57P03', '53300']) {
       expect(await answer(pgError(code)), code).toMatchObject({ status: 503, code: 'DB_UNAVAILABLE' });
