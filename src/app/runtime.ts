@@ -84,8 +84,12 @@ async function startInstance(config: Config, opts: { logger?: Logger; listen?: b
   let warmedUp = false;
   let draining = false;
 
+  // /readyz is public and outside admission: concurrent probes share one ping (a flood of
+  // them took a primary connection each, and the pool's waits tripped the admission's shedding).
+  let ping: { at: number; value: Promise<ReadinessReport['primary']> } | undefined;
   const readiness = async (): Promise<ReadinessReport> => {
-    const primary = await pingPrimary(db);
+    if (!ping || Date.now() - ping.at > READINESS_PING_SHARED_MS) ping = { at: Date.now(), value: pingPrimary(db) };
+    const primary = await ping.value;
     const snapshot = db.router.snapshot();
     const replicas = snapshot.map((r) => ({
       node: r.node, state: r.available ? 'streaming' : r.reachable ? 'lagging' : 'down',
@@ -148,6 +152,8 @@ function portOf(app: FastifyInstance): number {
  * reported as not answering, and the ping goes on by itself (the pool bounds it).
  */
 const READINESS_PING_MS = 750;
+/** Readiness checks within this long of a ping share it. */
+const READINESS_PING_SHARED_MS = 250;
 async function pingPrimary(db: Database): Promise<ReadinessReport['primary']> {
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`no answer within ${READINESS_PING_MS} ms`)), READINESS_PING_MS); });

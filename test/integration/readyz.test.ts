@@ -27,11 +27,28 @@ afterAll(async () => {
   await tdb?.drop();
 });
 
+async function pings(): Promise<number> {
+  const m = await rt.deps.metrics.registry.getSingleMetric('bgc_db_query_duration_seconds')?.get();
+  const values = (m?.values ?? []) as Array<{ metricName?: string; labels: Record<string, string | number>; value: number }>;
+  return values.filter((v) => v.metricName === 'bgc_db_query_duration_seconds_count' && v.labels['query'] === 'system.ping').reduce((n, v) => n + v.value, 0);
+}
+
 describe('/readyz', () => {
+  it('shares one primary ping among probes that arrive together (a flood took a pool connection each)', async () => {
+    const before = await pings();
+    const answers = await Promise.all(Array.from({ length: 50 }, () => rt.app.inject({ method: 'GET', url: '/readyz' })));
+    expect(answers.every((a) => a.statusCode === 200)).toBe(true);
+    const used = (await pings()) - before;
+    console.log(`50 concurrent /readyz sent ${used} primary ping(s)`);
+    expect(used).toBeLessThanOrEqual(2);
+  });
+
   it('stays ready, and answers within a second, while the primary does not answer but the replicas serve', async () => {
     const ready = await rt.app.inject({ method: 'GET', url: '/readyz' });
     expect(ready.statusCode).toBe(200);
     proxy.delayMs = 3_000;
+    // Past the window in which probes share a ping (250 ms), so this one pings.
+    await new Promise((r) => setTimeout(r, 300));
     try {
       const t0 = performance.now();
       const res = await rt.app.inject({ method: 'GET', url: '/readyz' });
