@@ -100,6 +100,18 @@ describe('lists paged with small limits', () => {
     expect(byText.items.map((i) => i.id).sort()).toEqual(peers.map((p) => p.id).sort());
   });
 
+  it('search: a word that is an English stop word is searched too (a name such as Will)', async () => {
+    const tag = `zq${process.pid}`;
+    const [will, jane] = [await registerUser(t, 'stopw'), await registerUser(t, 'stopj')];
+    await t.call('PUT', '/api/profiles/me', { token: will.token, body: { display_name: `Will ${tag}` } });
+    await t.call('PUT', '/api/profiles/me', { token: jane.token, body: { display_name: `Jane ${tag}` } });
+    await t.tdb.syncReplicas();
+    // Before: `will` was dropped, so `will <tag>` found Jane too, and `will` alone found nobody.
+    expect((await collect<{ id: string }>(`/api/search?q=will%20${tag}`, owner.token, 5)).items.map((i) => i.id)).toEqual([will.id]);
+    expect((await collect<{ id: string }>(`/api/search?q=${tag}`, owner.token, 5)).items.map((i) => i.id).sort()).toEqual([will.id, jane.id].sort());
+    expect((await collect<{ id: string }>('/api/search?q=will', owner.token, 50)).items.map((i) => i.id)).toContain(will.id);
+  });
+
   it('search near a point: nearest first, every match once, none outside the radius', async () => {
     // Peer i lives (i + 1) × 0.01° north of the point, on the search's 0.01° grid: about 1.11 km apart.
     for (const [i, p] of peers.entries()) {
