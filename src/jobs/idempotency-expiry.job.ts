@@ -1,6 +1,7 @@
 import type { Database } from '../db/database.ts';
 import { IdempotencyRepository } from '../repositories/idempotency.repository.ts';
 import { KEY_TTL_HOURS } from '../services/idempotency.ts';
+import { untilShortBatch } from './batches.ts';
 import type { JobSpec } from './scheduler.ts';
 
 export const IDEMPOTENCY_EXPIRY_JOB_NAME = 'idempotency.expire';
@@ -38,11 +39,5 @@ export function idempotencyExpiryJob(deps: IdempotencyExpiryDeps): JobSpec {
 
 /** Deletes expired records batch by batch; returns how many. */
 export async function expireIdempotencyKeys(repo: IdempotencyRepository, ttlHours: number, signal?: AbortSignal, batch = BATCH): Promise<number> {
-  let total = 0;
-  for (;;) {
-    if (signal?.aborted) return total;
-    const n = await repo.expireBatch(ttlHours, batch);
-    total += n;
-    if (n < batch) return total;
-  }
+  return untilShortBatch((n) => repo.expireBatch(ttlHours, n), batch, signal);
 }

@@ -1,5 +1,6 @@
 import type { Database } from '../db/database.ts';
 import { SessionRepository } from '../repositories/sessions.repository.ts';
+import { untilShortBatch } from './batches.ts';
 import type { JobSpec } from './scheduler.ts';
 
 export const SESSION_EXPIRY_JOB_NAME = 'sessions.expire';
@@ -45,11 +46,5 @@ export function sessionExpiryJob(deps: SessionExpiryDeps): JobSpec {
 
 /** Deletes expired sessions batch by batch; returns how many. */
 export async function expireSessions(repo: SessionRepository, graceHours: number, signal?: AbortSignal, batch = BATCH): Promise<number> {
-  let total = 0;
-  for (;;) {
-    if (signal?.aborted) return total;
-    const n = await repo.expireBatch(graceHours, batch);
-    total += n;
-    if (n < batch) return total;
-  }
+  return untilShortBatch((n) => repo.expireBatch(graceHours, n), batch, signal);
 }
