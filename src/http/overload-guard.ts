@@ -178,23 +178,21 @@ export function installOverloadGuard(app: FastifyInstance, opts: OverloadGuardOp
     res.end(REFUSAL_BODY);
     deps.metrics?.httpDuration.observe({ route: SHED_ROUTE_LABEL, method: req.method ?? 'GET', status_class: '5xx' }, (now() - startedAt) / 1000);
   };
-  const admit = (req: IncomingMessage, res: ServerResponse) => {
+  const hold = (req: IncomingMessage, res: ServerResponse) => {
     const slot = new AdmittedSlot(queue);
     admittedSlots.set(req, slot);
     whenGone(req, res, () => slot.close());
-    pass(req, res);
   };
-
-  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-    // A CORS preflight does no work of ours (src/http/cors.ts answers it): refusing it would
-    // turn the browser's 503 into a network error it cannot read.
-    if (EXEMPT.has(req.url ?? '') || req.method === 'OPTIONS') { pass(req, res); return; }
-    const startedAt = now();
+  /**
+   * Takes a slot for the request (at once, after a wait, or not at all) and then calls
+   * `admitted` or `refused`; nothing when the client left while it waited.
+   */
+  const takeSlot = (req: IncomingMessage, res: ServerResponse, admitted: () => void, refused: (reason: ShedReason) => void) => {
     const reason = controller.shedReason();
-    if (reason !== undefined) { queue.noteOverload(); refuse(req, res, reason, startedAt); return; }
+    if (reason !== undefined) { queue.noteOverload(); refused(reason); return; }
     const slot = queue.acquire();
     if ('now' in slot) {
-      if (slot.now === 'admitted') admit(req, res); else refuse(req, res, 'queue', startedAt);
+      if (slot.now === 'admitted') { hold(req, res); admitted(); } else refused('queue');
       return;
     }
     // A client that gives up while waiting leaves the queue (and is never admitted).
@@ -202,10 +200,48 @@ export function installOverloadGuard(app: FastifyInstance, opts: OverloadGuardOp
     void slot.later.then((a) => {
       if (a === 'admitted') {
         if (clientGone(req, res)) { queue.release(); return; }
-        admit(req, res);
-      } else if (!clientGone(req, res)) refuse(req, res, 'queue', startedAt);
+        hold(req, res);
+        admitted();
+      } else if (!clientGone(req, res)) refused('queue');
+    });
+  };
+
+  // A request with a body takes its slot once the body has arrived (preValidation runs after
+  // Fastify parsed it): a slot held while a client trickles its body in is a slot no other
+  // request can use, and a few dozen slow uploads held every slot of an instance for the 30 s
+  // request timeout, refusing everyone else. Before the body, such a request is only refused
+  // if the queue already stands, as any other. A body that never completes, or is refused
+  // (400, 413), never takes a slot.
+  const awaitingBody = new WeakSet<IncomingMessage>();
+  app.addHook('preValidation', (request, reply, done) => {
+    const req = request.raw;
+    if (!awaitingBody.delete(req)) { done(); return; }
+    takeSlot(req, reply.raw, done, (reason) => {
+      deps.metrics?.httpShed.inc({ reason });
+      void reply.code(503).header('retry-after', String(RETRY_AFTER_SECONDS)).type(REFUSAL_HEADERS['content-type']).send(REFUSAL_BODY);
     });
   });
+
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    // A CORS preflight does no work of ours (src/http/cors.ts answers it): refusing it would
+    // turn the browser's 503 into a network error it cannot read.
+    if (EXEMPT.has(req.url ?? '') || req.method === 'OPTIONS') { pass(req, res); return; }
+    const startedAt = now();
+    if (hasBody(req)) {
+      const reason = controller.shedReason() ?? (queue.refusesNewcomers() ? 'queue' : undefined);
+      if (reason !== undefined) { queue.noteOverload(); refuse(req, res, reason, startedAt); return; }
+      awaitingBody.add(req);
+      pass(req, res);
+      return;
+    }
+    takeSlot(req, res, () => pass(req, res), (reason) => refuse(req, res, reason, startedAt));
+  });
+}
+
+/** True when the request says a body follows (a length above 0, or a chunked body). */
+function hasBody(req: IncomingMessage): boolean {
+  const length = req.headers['content-length'];
+  return (length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined;
 }
 
 /** The route label of refusals in bgc_http_request_duration_seconds: they are refused before routing. */

@@ -116,12 +116,15 @@ describe('AdmissionQueue (controlled delay, adaptive LIFO)', () => {
     await flush();
     expect(log.at(-1)).toBe('old:refused');
     expect(q.overloaded()).toBe(true);
+    expect(q.refusesNewcomers(), 'no waiter yet: a newcomer would wait').toBe(false);
     request(q, 'kept', log);
+    expect(q.refusesNewcomers(), 'the overloaded depth is reached').toBe(true);
     request(q, 'extra', log);
     expect(log.at(-1)).toBe('extra:refused'); // synchronously, no timer involved
     q.release();
     await flush();
     expect(log.at(-1)).toBe('kept:admitted');
+    expect(q.refusesNewcomers(), 'nobody waits').toBe(false);
   });
 
   it('a cancelled waiter leaves the queue and is never admitted', async () => {

@@ -86,6 +86,16 @@ export class AdmissionQueue {
   }
 
   /**
+   * True when acquire() would refuse a newcomer at once (overloaded, with enough waiters).
+   * Lets a request that takes its slot later (after its body arrived) be refused before it
+   * is read, as every other request is at that moment.
+   */
+  refusesNewcomers(): boolean {
+    this.#expire();
+    return this.#waiters.length > 0 && this.overloaded() && this.#waiters.length >= this.#overloadedDepth;
+  }
+
+  /**
    * A slot at once ('admitted', synchronously, the common case), a refusal at once while
    * overloaded with enough waiters, or a promise settled when a slot frees ('admitted') or
    * the wait exceeds the timeout ('refused'). `cancel` withdraws a
