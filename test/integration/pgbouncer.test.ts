@@ -6,6 +6,7 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Config } from '../../src/config/index.ts';
 import { Database } from '../../src/db/database.ts';
+import { openReportDatabase } from '../../src/ops/report/batch-db.ts';
 import { defineQuery } from '../../src/catalog/types.ts';
 import { LeaderLock } from '../../src/db/leader-lock.ts';
 import { NotifyListener } from '../../src/db/notify-listener.ts';
@@ -119,6 +120,22 @@ describe('behind PgBouncer (transaction pooling)', () => {
       await Promise.all(Array.from({ length: 20 }, loop));
       console.log(`[pgbouncer] named statement failed after ${Date.now() - t0} ms: ${first instanceof Error ? first.message : String(first)}`);
       expect(first instanceof Error ? first.message : '').toMatch(/prepared statement "pgbtest\.named" (does not exist|already exists)/);
+    } finally { await db.close(); }
+  });
+
+  it('the monthly report opens behind PgBouncer, on the direct URL, with its own long statement timeout', async () => {
+    // Before: its 10-minute timeout went to the pooled URLs, start() found PgBouncer's server
+    // timeout instead and threw DB_POOLER_STATEMENT_TIMEOUT, so the leader's report job and
+    // `bgc report` failed on every run behind a pooler.
+    const db = await openReportDatabase(pooledConfig(), 'bgc-pgb-report');
+    try {
+      expect(db.pooled).toBe(false);
+      expect(db.replicas, 'the replica URLs name PgBouncer: the report reads the primary').toHaveLength(0);
+      const t0 = performance.now();
+      await db.primary.query('SELECT pg_sleep(2)');
+      const ms = Math.round(performance.now() - t0);
+      console.log(`[pgbouncer] the report's 2 s statement ran ${ms} ms (the pooled servers cancel at ${STATEMENT_TIMEOUT_MS} ms)`);
+      expect(ms).toBeGreaterThan(STATEMENT_TIMEOUT_MS);
     } finally { await db.close(); }
   });
 
