@@ -2,7 +2,7 @@ import type pg from 'pg';
 import type { Config } from '../config/index.ts';
 import type { QueryDef } from '../catalog/types.ts';
 import { ManagedPool, type NodeRole, type PoolStats } from './managed-pool.ts';
-import { classifyDbError, DbUnavailableError, isConnectionError, isRetryableReadError } from './errors.ts';
+import { classifyDbError, DbUnavailableError, isConnectionError, isPoolSaturated, isRetryableReadError } from './errors.ts';
 import { ReplicaRouter, type RouteDecision } from './replica-router.ts';
 import { PatroniReplicaSource } from './patroni-replicas.ts';
 import type { QueryContext } from './query-context.ts';
@@ -140,7 +140,10 @@ export class Database {
         return rows;
       } catch (err) {
         tried.add(pool);
-        if (!isRetryableReadError(err)) throw err;
+        // This instance's own pool was saturated for the whole acquire wait: the node is
+        // fine, and trying the next one would add another wait of the same length (three
+        // nodes: 9 s before the 503) and take a healthy replica out of rotation.
+        if (!isRetryableReadError(err) || isPoolSaturated(err)) throw err;
         if (pool.role === 'primary') primaryFailed = err;
         else this.router.reportFailure(pool, err);
       }

@@ -130,6 +130,11 @@ export function isQueryReadTimeout(err: unknown): boolean {
   return err instanceof Error && systemCode(err) === undefined && err.message === QUERY_READ_TIMEOUT;
 }
 
+/** True for this instance's pool giving no connection within its acquire timeout (DB_POOL_TIMEOUT). */
+export function isPoolSaturated(err: unknown): boolean {
+  return err instanceof DbUnavailableError && err.code === 'DB_POOL_TIMEOUT';
+}
+
 /** True for errors after which the same read may safely be retried on another node. */
 export function isRetryableReadError(err: unknown): boolean {
   if (err instanceof DbUnavailableError) return true;

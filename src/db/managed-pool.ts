@@ -72,6 +72,8 @@ export class ManagedPool {
   readonly #meta = new WeakMap<pg.PoolClient, ClientMeta>();
   #refilling = false;
   #closed = false;
+  /** Clients handed out by acquire() and not yet released: a pool at capacity with all of them out is saturated. */
+  #checkedOut = 0;
 
   constructor(private readonly opts: ManagedPoolOptions) {
     this.name = opts.name;
@@ -146,8 +148,15 @@ export class ManagedPool {
 
   #wrapConnectError(err: unknown): Error {
     const msg = err instanceof Error ? err.message : String(err);
-    if (isPoolAcquireTimeout(err)) {
+    // pg-pool's acquire timeout covers both waiting for a busy pool and opening a connection
+    // to a node that does not answer. Only the first is saturation (DB_POOL_TIMEOUT: the
+    // node is fine, a read does not move); the second is the node's outage, which a read
+    // may leave for another node (DB_UNAVAILABLE).
+    if (isPoolAcquireTimeout(err) && this.#checkedOut >= this.#cfg.size + this.#cfg.maxOverflow) {
       return new DbUnavailableError('DB_POOL_TIMEOUT', `pool ${this.name} saturated: no connection within ${this.#cfg.acquireTimeoutMs} ms`, this.name, { cause: err });
+    }
+    if (isPoolAcquireTimeout(err)) {
+      return new DbUnavailableError('DB_UNAVAILABLE', `database node ${this.name} unavailable: no connection opened within ${this.#cfg.acquireTimeoutMs} ms`, this.name, { cause: err });
     }
     return new DbUnavailableError('DB_UNAVAILABLE', `database node ${this.name} unavailable: ${msg}`, this.name, { cause: err });
   }
@@ -167,6 +176,7 @@ export class ManagedPool {
         this.#reportWait(performance.now() - askedAt);
         throw this.#wrapConnectError(err);
       }
+      this.#checkedOut++;
       if (attempt === 0) this.#reportWait(performance.now() - askedAt);
       const meta = this.#meta.get(client);
       const idleFor = meta ? Date.now() - meta.lastReleasedAt : 0;
@@ -177,6 +187,7 @@ export class ManagedPool {
         await client.query({ text: 'SELECT 1 /* pre-ping */', query_timeout: PRE_PING_TIMEOUT_MS } as pg.QueryConfig);
         return client;
       } catch (err) {
+        this.#checkedOut--;
         client.release(true); // destroy the dead connection and take another
         if (isQueryReadTimeout(err)) throw this.#noAnswer(PRE_PING_TIMEOUT_MS, err);
       }
@@ -185,6 +196,7 @@ export class ManagedPool {
 
   /** Returns a client; destroys it on a connection error or once its lifetime is over. */
   release(client: pg.PoolClient, err?: unknown): void {
+    this.#checkedOut--;
     const meta = this.#meta.get(client);
     const broken = err !== undefined && isConnectionError(err);
     if (broken || meta?.broken || (meta !== undefined && Date.now() > meta.expiresAt)) {

@@ -1,8 +1,9 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import net from 'node:net';
 import type pg from 'pg';
 import { Database } from '../../src/db/database.ts';
 import { ManagedPool } from '../../src/db/managed-pool.ts';
-import { DbUnavailableError } from '../../src/db/errors.ts';
+import { DbUnavailableError, isPoolSaturated, isRetryableReadError } from '../../src/db/errors.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-db.ts';
 
 let tdb: TestDatabase;
@@ -84,6 +85,25 @@ describe('managed pool (FR-001, SC-002)', () => {
       expect(after.rows[0]?.pid).not.toBe(before.rows[0]?.pid);
     } finally {
       await pool.close();
+    }
+  });
+
+  it('a node that accepts but never answers is unavailable, not a saturated pool (a read may move on)', async () => {
+    // A listener that takes the connection and never speaks: pg waits for the server's
+    // first message until the acquire timeout, with no client of the pool checked out.
+    const silent = net.createServer(() => undefined);
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const port = (silent.address() as net.AddressInfo).port;
+    const config = tdb.config({ BGC_POOL_SIZE: '2', BGC_POOL_MAX_OVERFLOW: '0', BGC_POOL_ACQUIRE_TIMEOUT_MS: '300' });
+    const pool = new ManagedPool({ name: 'replica1', role: 'replica', url: `postgres://postgres@127.0.0.1:${port}/postgres`, pool: config.pool, applicationName: 'bgc-pooltest-silent', lazy: true });
+    try {
+      const err = await pool.query('SELECT 1').catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(DbUnavailableError);
+      expect((err as DbUnavailableError).code, (err as Error).message).toBe('DB_UNAVAILABLE');
+      expect(isRetryableReadError(err) && !isPoolSaturated(err)).toBe(true);
+    } finally {
+      await pool.close();
+      silent.close();
     }
   });
 

@@ -158,6 +158,29 @@ describe('replica routing on a real primary + 2 streaming replicas', () => {
     } finally { await db.close(); }
   });
 
+  it('a saturated pool of this instance answers DB_POOL_TIMEOUT after one acquire wait and keeps the replicas in rotation', async () => {
+    // One connection per node, all held; polls far apart so only the read's own outcome can
+    // change the rotation. Before: each replica's pool timeout counted as a dead node, the
+    // read waited on every node in turn (3 × the acquire timeout) and both replicas left
+    // the rotation.
+    const { db } = startDb({ BGC_POOL_SIZE: '1', BGC_POOL_MAX_OVERFLOW: '0', BGC_POOL_ACQUIRE_TIMEOUT_MS: '1000', BGC_REPLICA_POLL_MS: '60000' });
+    await db.start();
+    try {
+      expect(db.router.snapshot().map((r) => r.available)).toEqual([true, true]);
+      const holds = [db.primary, ...db.replicas].map((p) => p.query('SELECT pg_sleep(6)'));
+      await until(() => db.poolStats().every((s) => s.idle === 0), 5_000);
+      const t0 = performance.now();
+      const err: unknown = await db.query(q.count, []).then(() => undefined, (e: unknown) => e);
+      const ms = Math.round(performance.now() - t0);
+      console.log(`[replica-routing] a read with every pool held failed after ${ms} ms: ${err instanceof Error ? err.message : String(err)}`);
+      expect(err).toBeInstanceOf(DbUnavailableError);
+      expect((err as DbUnavailableError).code).toBe('DB_POOL_TIMEOUT');
+      expect(ms, 'one acquire wait (1 s), not one per node').toBeLessThan(2_000);
+      expect(db.router.snapshot().map((r) => r.available), 'a busy pool is not a dead replica').toEqual([true, true]);
+      await Promise.allSettled(holds);
+    } finally { await db.close(); }
+  });
+
   it('with the primary stopped, reads continue, writes get a 503-class error fast, and writes resume after restart', async () => {
     const { db } = startDb({ BGC_POOL_ACQUIRE_TIMEOUT_MS: '1000' });
     await db.start();
