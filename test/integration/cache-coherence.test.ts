@@ -70,7 +70,7 @@ afterAll(async () => {
 });
 
 describe('two instances, one cache', () => {
-  it('serves a profile updated through A fresh on B within 100 ms', async () => {
+  it('serves a profile updated through A fresh on B within 2 s (by invalidation: the profile TTL is 10 minutes)', async () => {
     const alice = await register(A, 'alice');
     const bob = await register(B, 'bob');
     const url = `/api/profiles/${alice.id}`;
@@ -88,9 +88,13 @@ describe('two instances, one cache', () => {
     // Read-your-writes: her very next read, on the other instance, already sees it (the
     // shared LSN mark sends it around the cache to a node that has the write).
     expect((await call<{ bio: string }>(B, 'GET', url, { token: alice.token })).body.bio).toBe('updated through A');
-    const ms = await timeUntil(async () => (await call<{ bio: string }>(B, 'GET', url, { token: bob.token })).body.bio === 'updated through A', 2_000);
-    console.log(`profile update on A visible on B after ${ms.toFixed(1)} ms`);
-    expect(ms).toBeLessThan(100);
+    // Measured around whole requests (inject, cache, a database read on a miss): on a loaded
+    // 2-core machine that alone can take hundreds of ms. What must not happen is B serving its
+    // cached copy until the entry expires (BGC_CACHE_PROFILE_TTL_S, 600 s by default).
+    const ms = await timeUntil(async () => (await call<{ bio: string }>(B, 'GET', url, { token: bob.token })).body.bio === 'updated through A', 10_000);
+    console.log(`[cache-coherence] profile update on A visible on B after ${ms.toFixed(1)} ms (TTL ${A.deps.config.cache.profileTtlSeconds} s)`);
+    expect(A.deps.config.cache.profileTtlSeconds * 1000).toBeGreaterThan(60_000);
+    expect(ms).toBeLessThan(2_000);
   });
 
   it('invalidates an UPDATE made directly in the database, with no app call', async () => {
