@@ -249,7 +249,9 @@ export class Database {
         // A lost or unanswering connection has nothing to roll back (the server aborts an
         // open transaction when the connection goes), and a ROLLBACK queued behind a statement
         // that timed out client-side would only wait out the bound a second time.
-        if (!isConnectionError(err)) await client.query('ROLLBACK').catch(() => undefined);
+        // A ROLLBACK that fails leaves the connection in a state nobody knows (still in the
+        // transaction, or waiting on it): it is destroyed, never handed to the next request.
+        if (!isConnectionError(err)) await client.query('ROLLBACK').catch(() => { this.primary.discard(client); });
         throw err;
       }
     });

@@ -194,6 +194,16 @@ export class ManagedPool {
     }
   }
 
+  /**
+   * Marks a checked-out client as not to be reused: release() then destroys it. For a
+   * connection in an unknown state (a ROLLBACK that failed may leave it inside a
+   * transaction, or still waiting on a statement), which no other request must inherit.
+   */
+  discard(client: pg.PoolClient): void {
+    const meta = this.#meta.get(client);
+    if (meta) meta.broken = true;
+  }
+
   /** Returns a client; destroys it on a connection error or once its lifetime is over. */
   release(client: pg.PoolClient, err?: unknown): void {
     this.#checkedOut--;

@@ -3,6 +3,7 @@ import net from 'node:net';
 import type pg from 'pg';
 import { Database } from '../../src/db/database.ts';
 import { ManagedPool } from '../../src/db/managed-pool.ts';
+import { defineQuery } from '../../src/catalog/types.ts';
 import { DbUnavailableError, isPoolSaturated, isRetryableReadError } from '../../src/db/errors.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-db.ts';
 
@@ -104,6 +105,34 @@ describe('managed pool (FR-001, SC-002)', () => {
     } finally {
       await pool.close();
       silent.close();
+    }
+  });
+
+  it('a transaction whose ROLLBACK fails gives its connection up instead of handing it to the next request', async () => {
+    const pidOf = defineQuery({ name: 'pooltest.pid', description: 'test read', target: 'primary', sample: [], sql: 'SELECT pg_backend_pid() AS pid' });
+    const db = new Database(tdb.config({ BGC_POOL_SIZE: '1', BGC_POOL_MAX_OVERFLOW: '0', BGC_STATEMENT_TIMEOUT_MS: '500' }), { applicationName: 'bgc-pooltest-rollback', clientQueryTimeout: true });
+    await db.start();
+    let stopped = 0;
+    try {
+      // The backend freezes after the statement, so the ROLLBACK after the caller's error
+      // runs into the client-side bound (statement timeout + 1 s).
+      const err: unknown = await db.transaction(async (tx) => {
+        const [row] = await tx.query<{ pid: number }>(pidOf, []);
+        stopped = row?.pid ?? 0;
+        process.kill(stopped, 'SIGSTOP');
+        throw new Error('the caller failed after its statement');
+      }).catch((e: unknown) => e);
+      expect((err as Error).message).toBe('the caller failed after its statement');
+      process.kill(stopped, 'SIGCONT');
+      const before = stopped;
+      stopped = 0;
+      const t0 = performance.now();
+      const next = await db.primary.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+      console.log(`[pool] after a failed ROLLBACK on backend ${before}, the next statement ran on ${next.rows[0]?.pid} in ${Math.round(performance.now() - t0)} ms`);
+      expect(next.rows[0]?.pid, 'the connection of the failed ROLLBACK was not reused').not.toBe(before);
+    } finally {
+      if (stopped) process.kill(stopped, 'SIGCONT');
+      await db.close();
     }
   });
 
