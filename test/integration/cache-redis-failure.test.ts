@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pino from 'pino';
+import { Redis } from 'ioredis';
 import { startRuntime, type Runtime } from '../../src/app/runtime.ts';
 import { RedisNode } from '../../src/tools/stack/redis-node.ts';
 import { CacheLayer } from '../../src/cache/cache-layer.ts';
@@ -162,12 +163,25 @@ describe('Redis stopped mid-test (fail-open)', () => {
       console.log(`u1's inbox on B showed the message sent after Redis came back, without X-BGC-LSN, ${Date.now() - unpositioned} ms after the send`);
       const before = (await stats(B)).caches.profile.l2.hit;
       const url = `/api/profiles/${u2.id}`;
+      const notified = async () => Promise.all([A, B].map(async (rt) => (await stats(rt)).caches.profile.invalidations.db_notify ?? 0));
+      const notifiedBefore = await notified();
       expect((await call(A, 'PUT', '/api/profiles/me', { token: u2.token, body: { bio: 'after Redis came back' } })).status).toBe(200);
-      // The write's own NOTIFY lands a moment later and drops the key again; let it pass.
-      await new Promise((res) => setTimeout(res, 100));
+      // The write's own NOTIFY lands a moment later on each instance, which UNLINKs the key in
+      // Redis: wait until both have handled it, so it cannot drop what A writes next.
+      let waitStarted = Date.now();
+      expect(await waitFor(async () => (await notified()).every((n, i) => n > (notifiedBefore[i] ?? 0)), 10_000), 'the PUT\'s NOTIFY handled by A and B').toBe(true);
+      console.log(`[cache-redis-failure] the profile write's NOTIFY handled on both instances ${Date.now() - waitStarted} ms after the PUT answered`);
       // A loads it (miss) and writes Redis; B then finds it in Redis (L2 hit), not PostgreSQL.
       expect((await call<{ bio: string }>(A, 'GET', url, { token: u0.token })).body.bio).toBe('after Redis came back');
-      await new Promise((res) => setTimeout(res, 50));
+      const key = `${A.deps.config.cache.namespace}:profile:${u2.id}`;
+      const probe = new Redis(r.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+      try {
+        waitStarted = Date.now();
+        expect(await waitFor(async () => (await probe.exists(key)) === 1, 10_000), `A's copy of ${key} in Redis`).toBe(true);
+        console.log(`[cache-redis-failure] A's copy of the profile in Redis ${Date.now() - waitStarted} ms after A's read answered`);
+      } finally {
+        probe.disconnect();
+      }
       expect((await call<{ bio: string }>(B, 'GET', url, { token: u0.token })).body.bio).toBe('after Redis came back');
       expect((await stats(B)).caches.profile.l2.hit).toBeGreaterThan(before);
     } finally {
