@@ -76,7 +76,10 @@ export class NotifyListener {
     this.#client = client;
     try {
       await client.connect();
-      await client.query(`LISTEN "${this.opts.channel.replace(/"/g, '""')}"`);
+      // Bounded like the connect: a server that froze (or a path that went silent) between
+      // the connect and LISTEN's answer otherwise held this await until TCP gave up, about
+      // 15 minutes with no ping started yet, and invalidations stopped for all that time.
+      await client.query({ text: `LISTEN "${this.opts.channel.replace(/"/g, '""')}"`, query_timeout: CONNECT_TIMEOUT_MS } as pg.QueryConfig);
     } catch (err) {
       this.#lost(client, err instanceof Error ? err : new Error(String(err)));
       return;

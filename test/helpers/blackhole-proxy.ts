@@ -17,7 +17,14 @@ export class BlackholeProxy {
   readonly #server: net.Server;
   readonly #links = new Set<Link>();
 
-  constructor(readonly target: { host: string; port: number }) {
+  /**
+   * `silenceFirstMatching`: the first connection whose client sends bytes matching it goes
+   * silent at once (those bytes are swallowed too); later connections work.
+   */
+  #silenceFirst: RegExp | undefined;
+
+  constructor(readonly target: { host: string; port: number }, opts: { silenceFirstMatching?: RegExp } = {}) {
+    this.#silenceFirst = opts.silenceFirstMatching;
     this.#server = net.createServer((client) => this.#accept(client));
   }
 
@@ -43,6 +50,7 @@ export class BlackholeProxy {
     this.#links.add(link);
     client.on('data', (chunk: Buffer) => {
       if (!link.subscribed && /subscribe/i.test(chunk.toString('latin1'))) link.subscribed = true;
+      if (this.#silenceFirst?.test(chunk.toString('latin1'))) { this.#silenceFirst = undefined; link.silent = true; }
       if (!link.silent) upstream.write(chunk);
     });
     upstream.on('data', (chunk: Buffer) => { if (!link.silent) client.write(chunk); });
