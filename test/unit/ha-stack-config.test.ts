@@ -73,6 +73,8 @@ describe('HA stack settings (src/tools/stack/ha)', () => {
       expect(cfg).toContain('http-check send meth OPTIONS uri /primary');
       expect(cfg).toMatch(/http-check send meth OPTIONS uri \/replica\?lag=/);
       expect(cfg).toContain('on-marked-down shutdown-sessions');
+      // A vanished client (the job leader's host) is found by keepalive in about 25 s, not after `timeout client`.
+      expect(cfg).toMatch(/option clitcpka\n\s+clitcpka-idle 10s\n\s+clitcpka-intvl 5s\n\s+clitcpka-cnt 3/);
       for (const m of layout.members) expect(cfg).toContain(`server ${m.name} 127.0.0.1:${m.pgPort} check port ${m.restPort}`);
       const file = path.join(dir, 'haproxy.cfg');
       fs.writeFileSync(file, cfg);

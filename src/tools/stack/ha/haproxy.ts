@@ -41,6 +41,15 @@ export function haproxyConfig(layout: HaLayout): string {
     '    timeout queue 2s',
     // Pool connections sit idle between requests; the app closes them itself (idle timeout).
     '    timeout client 30m',
+    // A client that vanishes (its host gone, its path cut) is found by TCP keepalive within
+    // about 25 s (10 s idle, then 3 probes 5 s apart) and its server side closed with it.
+    // PostgreSQL's own keepalive probes are answered by HAProxy, so without this the job
+    // leader's advisory-lock session outlived a dead leader by the 30 minutes above, and no
+    // instance ran the leader's jobs meanwhile (src/db/leader-lock.ts expects about 25 s).
+    '    option clitcpka',
+    '    clitcpka-idle 10s',
+    '    clitcpka-intvl 5s',
+    '    clitcpka-cnt 3',
     '    timeout server 30m',
     '    timeout check 1s',
     '',
