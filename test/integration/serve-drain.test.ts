@@ -30,15 +30,18 @@ async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T 
   }
 }
 
-/** `bgc serve` as a child process with BGC_DRAIN_MS = `drainMs`. */
-async function startServe(drainMs: number) {
+/** What `bgc serve` logs (info) as it calls runtime.close(), in the same synchronous step (src/tools/cli/commands/serve.ts). */
+const CLOSING_LINE = 'shutting down: finishing in-flight requests, closing pools';
+
+/** `bgc serve` as a child process with BGC_DRAIN_MS = `drainMs`, and any other settings in `env`. */
+async function startServe(drainMs: number, env: Record<string, string> = {}) {
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   const child = spawn(process.execPath, [path.resolve('bin/bgc.js'), 'serve'], {
     env: {
       ...process.env, NODE_ENV: 'test', DATABASE_URL: tdb.primaryUrl, DATABASE_REPLICA_URLS: tdb.replicaUrls.join(','),
       REDIS_URL: `redis://127.0.0.1:${REDIS_PORT}`, PORT: String(port), ADMIN_PORT: String(await freePort()), BGC_JOBS_ENABLED: 'false',
-      BGC_CACHE_NAMESPACE: `test:${tdb.name}`, BGC_DRAIN_MS: String(drainMs),
+      BGC_CACHE_NAMESPACE: `test:${tdb.name}`, BGC_DRAIN_MS: String(drainMs), ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -123,7 +126,8 @@ describe('bgc serve: graceful drain on SIGTERM', () => {
   });
 
   it('without a drain period: a request in flight when the server closes is answered 200 with Connection: close; the process exits at once', async () => {
-    const { base, child, exited, output } = await startServe(0);
+    // Info level: the line that shows close() has begun (NODE_ENV=test logs warnings only).
+    const { base, child, exited, output } = await startServe(0, { LOG_LEVEL: 'info' });
     let sigtermAt: number;
     let answer: { status: number; connection: string | null } | undefined;
     const admin = await tdb.admin();
@@ -143,7 +147,10 @@ describe('bgc serve: graceful drain on SIGTERM', () => {
       });
       sigtermAt = performance.now();
       child.kill('SIGTERM');
-      await new Promise((r) => setTimeout(r, 300)); // close() has begun; the update is still waiting
+      // close() has begun once the child logged it (the log line and the call are one synchronous
+      // step, so the update's answer cannot be handled before it); the update is still waiting.
+      const closing = await until('the child to begin closing', 10_000, async () => (output().includes(CLOSING_LINE) ? performance.now() : undefined));
+      console.log(`[drain] the child began closing ${(closing - sigtermAt).toFixed(0)} ms after SIGTERM`);
       await admin.query('COMMIT');
       // The client keeps an idle connection open afterwards if the answer lets it (Keep-Alive: timeout=65).
       answer = await update;
