@@ -14,10 +14,51 @@ let app: FastifyInstance;
 const ALLOWED_ORIGIN = 'https://app.example';
 let port: number;
 
+/**
+ * /api/slower holds the one slot from the moment its handler runs (`entered`) until the test
+ * lets it go (`release`), at most HOLD_MAX_MS: a test then knows the slot is taken, and the
+ * holder keeps it for as long as the test needs however slow the machine, instead of for a
+ * fixed 400 ms that a 50 ms sleep hoped had begun. Should the guard ever serve a second
+ * request beside it, that one waits for the slot, is answered after HOLD_MAX_MS (well within
+ * the clients' 10 s), and the tests' `503` expectations fail on a status, not a timeout.
+ */
+const HOLD_MAX_MS = 4_000;
+interface Hold { readonly entered: Promise<void>; enter(): void; readonly released: Promise<void>; release(): void }
+function newHold(): Hold {
+  let enter = (): void => undefined;
+  let release = (): void => undefined;
+  const entered = new Promise<void>((r) => { enter = r; });
+  const released = new Promise<void>((r) => { release = r; });
+  return { entered, enter: () => enter(), released, release: () => release() };
+}
+let hold = newHold();
+
+/** Starts GET /api/slower and waits (bounded) until its handler runs, i.e. it holds the slot. */
+async function takeTheSlot(label: string): Promise<{ holder: Promise<Response>; hold: Hold }> {
+  hold = newHold();
+  const current = hold;
+  const started = performance.now();
+  const holder = fetch(`http://127.0.0.1:${port}/api/slower`, { signal: AbortSignal.timeout(10_000) });
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`${label}: /api/slower not in its handler within 5 s`)), 5_000); });
+  try {
+    await Promise.race([current.entered, late, holder.then(() => { throw new Error(`${label}: /api/slower answered before its handler held the slot`); })]);
+  } finally { clearTimeout(timer); }
+  console.log(`[overload-guard-pipelined] ${label}: the holder took the slot ${(performance.now() - started).toFixed(0)} ms after it was sent`);
+  return { holder, hold: current };
+}
+
 beforeAll(async () => {
   app = Fastify();
   app.get('/api/slow', async () => { await new Promise((r) => setTimeout(r, 50)); return { ok: true }; });
-  app.get('/api/slower', async () => { await new Promise((r) => setTimeout(r, 400)); return { ok: true }; });
+  app.get('/api/slower', async () => {
+    const mine = hold;
+    mine.enter();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([mine.released, new Promise((r) => { timer = setTimeout(r, HOLD_MAX_MS); })]);
+    clearTimeout(timer);
+    return { ok: true };
+  });
   app.post('/api/echo', async (request) => ({ got: request.body }));
   installOverloadGuard(app, { targetMs: 5, intervalMs: 100, loopQueueFloor: 1, slotsPerConnection: 1, maxParked: 0, corsOrigins: [ALLOWED_ORIGIN] },
     { db: { onAcquireWait: () => () => undefined, poolStats: () => [] } });
@@ -69,14 +110,19 @@ describe('admission slots and clients that hang up', () => {
   });
 
   it('a refusal to an allowed origin carries its CORS headers; a preflight is never refused', async () => {
-    const holder = fetch(`http://127.0.0.1:${port}/api/slower`, { signal: AbortSignal.timeout(5_000) });
-    await new Promise((r) => setTimeout(r, 50));
-    const [refused, preflight] = await Promise.all([
-      fetch(`http://127.0.0.1:${port}/api/slow`, { headers: { origin: ALLOWED_ORIGIN }, signal: AbortSignal.timeout(5_000) }),
-      fetch(`http://127.0.0.1:${port}/api/slow`, { method: 'OPTIONS', headers: { origin: ALLOWED_ORIGIN, 'access-control-request-method': 'GET' }, signal: AbortSignal.timeout(5_000) }),
-    ]);
-    await refused.arrayBuffer();
-    await preflight.arrayBuffer();
+    const { holder, hold: held } = await takeTheSlot('CORS refusal');
+    let refused: Response;
+    let preflight: Response;
+    const t0 = performance.now();
+    try {
+      [refused, preflight] = await Promise.all([
+        fetch(`http://127.0.0.1:${port}/api/slow`, { headers: { origin: ALLOWED_ORIGIN }, signal: AbortSignal.timeout(10_000) }),
+        fetch(`http://127.0.0.1:${port}/api/slow`, { method: 'OPTIONS', headers: { origin: ALLOWED_ORIGIN, 'access-control-request-method': 'GET' }, signal: AbortSignal.timeout(10_000) }),
+      ]);
+      await refused.arrayBuffer();
+      await preflight.arrayBuffer();
+    } finally { held.release(); }
+    console.log(`[overload-guard-pipelined] with the slot held: GET answered ${refused.status} and the preflight ${preflight.status} after ${(performance.now() - t0).toFixed(0)} ms`);
     expect((await holder).status).toBe(200);
     expect(refused.status).toBe(503);
     expect(refused.headers.get('retry-after')).not.toBeNull();
@@ -109,12 +155,17 @@ describe('admission slots and clients that hang up', () => {
   });
 
   it('a request with a body waits for the slot like any other once its body arrived', async () => {
-    const holder = fetch(`http://127.0.0.1:${port}/api/slower`, { signal: AbortSignal.timeout(5_000) });
-    await new Promise((r) => setTimeout(r, 50));
-    const posted = await fetch(`http://127.0.0.1:${port}/api/echo`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"a":1}', signal: AbortSignal.timeout(5_000) });
-    const text = await posted.text();
+    const { holder, hold: held } = await takeTheSlot('POST beside the holder');
+    let posted: Response;
+    let text: string;
+    const t0 = performance.now();
+    try {
+      posted = await fetch(`http://127.0.0.1:${port}/api/echo`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"a":1}', signal: AbortSignal.timeout(10_000) });
+      text = await posted.text();
+    } finally { held.release(); }
+    console.log(`[overload-guard-pipelined] with the slot held: the POST answered ${posted.status} after ${(performance.now() - t0).toFixed(0)} ms`);
     expect((await holder).status).toBe(200);
-    // The holder keeps the one slot for 400 ms, past the queue's 100 ms interval: refused.
+    // The holder keeps the one slot until the POST is answered, past the queue's 100 ms interval: refused.
     expect(posted.status, text).toBe(503);
     expect(JSON.parse(text)).toEqual({ error: { code: 'OVERLOADED', message: expect.any(String) } });
     expect(posted.headers.get('retry-after')).not.toBeNull();
