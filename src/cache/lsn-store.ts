@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { LSN_TTL_MS, type LsnStore } from '../db/lsn-store.ts';
+import { LSN_TTL_MS, MARK_UNKNOWN, type LsnStore, type MarkAnswer } from '../db/lsn-store.ts';
 import { isValidLsn, maxLsn, parseLsn } from '../db/lsn.ts';
 import type { CacheKeys } from './keys.ts';
 import type { RedisHealth } from './redis-connection.ts';
@@ -10,8 +10,12 @@ import { SameTickBatch } from './same-tick-batch.ts';
  * WAL LSN is kept for LSN_TTL_MS (src/db/lsn-store.ts, 30 s), so that user's next read on
  * ANY instance goes to a replica that replayed it.
  *
- * Also kept in a local map: if Redis is down, writes and reads that land on the same
- * instance still get read-your-writes (the answer is the max of both).
+ * Also kept in a local map, the floor of every answer. While Redis cannot be asked (down,
+ * or this instance's breaker open after a slow command), a read's answer is MARK_UNKNOWN:
+ * another instance may have recorded a mark there that this one cannot see, and its local
+ * copy alone let a user's read on a second instance take a replica without the write. A
+ * mark that could not be written is kept and written once Redis answers again (within its
+ * TTL), so other instances see it then.
  */
 const MAX_LOCAL = 50_000;
 
@@ -48,6 +52,8 @@ interface Mark { readonly key: string; readonly lsn: string }
 
 export class RedisLsnStore implements LsnStore {
   readonly #local = new Map<string, { lsn: string; until: number }>();
+  /** Marks not written to Redis yet (it could not be asked): written when it answers again. */
+  readonly #unsent = new Set<string>();
   /** The marks of one turn (a group commit's writers) go out as one EVALSHA (same-tick-batch.ts). */
   readonly #marks: SameTickBatch<Mark>;
 
@@ -62,19 +68,40 @@ export class RedisLsnStore implements LsnStore {
     const marking = redis as MarkingRedis;
     this.#marks = new SameTickBatch((marks) =>
       marking.bgcSetLsnMarks(marks.length, ...marks.map((m) => m.key), String(LSN_TTL_MS), ...marks.map((m) => m.lsn)));
+    health.onRecovered(() => { if (this.#unsent.size > 0) void this.#sendUnsent(); });
   }
 
-  async get(userId: string): Promise<string | undefined> {
-    const now = this.now();
-    const local = this.#local.get(userId);
-    const localLsn = local && local.until > now ? local.lsn : undefined;
-    if (!this.health.ready) return localLsn;
+  async get(userId: string): Promise<MarkAnswer> {
+    if (!this.health.ready) return MARK_UNKNOWN;
     try {
       const remote = await this.redis.get(this.keys.lsn(userId));
-      return maxLsn(localLsn, remote !== null && isValidLsn(remote) ? remote : undefined);
+      if (this.#unsent.size > 0) void this.#sendUnsent();
+      return maxLsn(this.#localLsn(userId), remote !== null && isValidLsn(remote) ? remote : undefined);
     } catch (err) {
       this.health.noteFailure(err);
-      return localLsn;
+      return MARK_UNKNOWN;
+    }
+  }
+
+  #localLsn(userId: string): string | undefined {
+    const local = this.#local.get(userId);
+    return local && local.until > this.now() ? local.lsn : undefined;
+  }
+
+  /** Writes the marks Redis missed, for their remaining lifetime; kept for later if it fails again. */
+  async #sendUnsent(): Promise<void> {
+    const users = [...this.#unsent];
+    this.#unsent.clear();
+    const now = this.now();
+    const marks = users.flatMap((u) => {
+      const local = this.#local.get(u);
+      return local && local.until > now ? [{ user: u, key: this.keys.lsn(u), lsn: local.lsn }] : [];
+    });
+    try {
+      await Promise.all(marks.map((m) => this.#marks.add({ key: m.key, lsn: m.lsn })));
+    } catch (err) {
+      this.health.noteFailure(err);
+      for (const m of marks) this.#unsent.add(m.user);
     }
   }
 
@@ -96,12 +123,22 @@ export class RedisLsnStore implements LsnStore {
         this.#local.delete(k);
       }
     }
-    if (!this.health.ready) return;
+    if (!this.health.ready) { this.#keepUnsent(userId); return; }
     try {
       await this.#marks.add({ key: this.keys.lsn(userId), lsn });
+      if (this.#unsent.size > 0) void this.#sendUnsent();
     } catch (err) {
-      // The local copy still serves this instance.
+      // The local copy serves this instance; Redis gets the mark when it answers again.
       this.health.noteFailure(err);
+      this.#keepUnsent(userId);
     }
+  }
+
+  /** Bounded like the local copies: past MAX_LOCAL, marks already expired here are dropped. */
+  #keepUnsent(userId: string): void {
+    this.#unsent.add(userId);
+    if (this.#unsent.size <= MAX_LOCAL) return;
+    const now = this.now();
+    for (const u of this.#unsent) if (!((this.#local.get(u)?.until ?? 0) > now)) this.#unsent.delete(u);
   }
 }

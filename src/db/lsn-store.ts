@@ -1,8 +1,18 @@
 import { parseLsn } from './lsn.ts';
 
+/**
+ * A store's answer when it cannot tell whether the user has a mark (its shared copy is
+ * unreachable): another instance may have recorded a write this one never saw, so the
+ * reader must assume one up to the primary's position now (ReplicaRouter).
+ */
+export const MARK_UNKNOWN: unique symbol = Symbol('read-your-writes mark unknown');
+
+/** A user's mark, none (`undefined`), or MARK_UNKNOWN. */
+export type MarkAnswer = string | undefined | typeof MARK_UNKNOWN;
+
 /** Where a user's last write LSN is kept; Redis-backed in the app (shared by instances). */
 export interface LsnStore {
-  get(userId: string): Promise<string | undefined>;
+  get(userId: string): Promise<MarkAnswer>;
   set(userId: string, lsn: string): Promise<void>;
 }
 

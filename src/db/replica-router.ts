@@ -3,7 +3,7 @@ import { formatLsn, parseLsn, maxLsn } from './lsn.ts';
 import { systemQueries } from './system-queries.ts';
 import { DbUnavailableError } from './errors.ts';
 import { FallbackBudget } from './fallback-budget.ts';
-import { LSN_TTL_MS, MemoryLsnStore, type LsnStore } from './lsn-store.ts';
+import { LSN_TTL_MS, MARK_UNKNOWN, MemoryLsnStore, type LsnStore, type MarkAnswer } from './lsn-store.ts';
 import type { QueryContext } from './query-context.ts';
 
 export type RouteReason =
@@ -97,6 +97,8 @@ export class ReplicaRouter {
   readonly #states = new Map<ManagedPool, ReplicaState>();
   #timer: NodeJS.Timeout | undefined;
   #lsnStore: LsnStore = new MemoryLsnStore();
+  /** The next shared primary-position statement, not sent yet (#positionNow). */
+  #pendingPosition: Promise<string | undefined> | undefined;
   #observer: (d: RouteDecision) => void = () => undefined;
   readonly #ctxLsn = new WeakMap<QueryContext, Promise<string | undefined>>();
   #primaryLsn: string | undefined;
@@ -381,11 +383,36 @@ export class ReplicaRouter {
   #requiredLsn(ctx: QueryContext): Promise<string | undefined> {
     let p = this.#ctxLsn.get(ctx);
     if (!p) {
-      const fromStore = ctx.userId ? this.#lsnStore.get(ctx.userId).catch(() => undefined) : Promise.resolve(undefined);
+      const fromStore = ctx.userId ? this.#lsnStore.get(ctx.userId).catch((): MarkAnswer => MARK_UNKNOWN) : Promise.resolve(undefined);
       const claimed = this.#plausibleClientLsn(ctx.minLsn);
-      p = fromStore.then((stored) => maxLsn(stored, claimed));
+      p = fromStore.then(async (stored) => maxLsn(stored === MARK_UNKNOWN ? await this.#positionNow() : stored, claimed));
       this.#ctxLsn.set(ctx, p);
     }
+    return p;
+  }
+
+  /**
+   * The primary's position, asked after this call: what a reader whose mark cannot be known
+   * (the shared store unreachable) must assume it wrote up to. Callers of one event-loop
+   * turn share one statement, sent after all of them arrived. If the primary cannot answer,
+   * the newest polled position: no later write can have been acknowledged by it either,
+   * unless within the last poll.
+   */
+  #positionNow(): Promise<string | undefined> {
+    if (this.#pendingPosition) return this.#pendingPosition;
+    const p = new Promise<string | undefined>((resolve) => {
+      setImmediate(() => {
+        this.#pendingPosition = undefined;
+        this.primary.query<{ lsn: string }>(systemQueries.primaryLsn.text, [], systemQueries.primaryLsn.name).then(
+          (res) => resolve(res.rows[0]?.lsn),
+          () => {
+            const newest = this.#primarySamples[this.#primarySamples.length - 1];
+            resolve(newest ? formatLsn(newest.lsn) : undefined);
+          },
+        );
+      });
+    });
+    this.#pendingPosition = p;
     return p;
   }
 

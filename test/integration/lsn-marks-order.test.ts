@@ -2,6 +2,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { CacheKeys } from '../../src/cache/keys.ts';
 import { RedisLsnStore } from '../../src/cache/lsn-store.ts';
+import { MARK_UNKNOWN } from '../../src/db/lsn-store.ts';
 import { RedisHealth } from '../../src/cache/redis-connection.ts';
 import { purgeNamespace } from '../../src/cache/purge.ts';
 import { REDIS_PORT } from '../helpers/constants.ts';
@@ -66,5 +67,22 @@ describe('RedisLsnStore.set order', () => {
     expect(await redis.get(keys.lsn('u2'))).toBe('2/10');
     const ttl = await redis.pttl(keys.lsn('u2'));
     expect(ttl).toBeGreaterThan(0);
+  });
+
+  it('answers MARK_UNKNOWN while Redis cannot be asked, and writes a mark it missed once Redis answers again', async () => {
+    let now = Date.now();
+    const health = new RedisHealth(redis, () => now);
+    await health.waitReady(10_000);
+    const a = new RedisLsnStore(redis, health, keys, () => now);
+    health.noteFailure(new Error('a command took 600 ms')); // the breaker: Redis skipped for a second
+    await a.set('u9', '3/10');
+    expect(await redis.get(keys.lsn('u9')), 'not written while the breaker is open').toBeNull();
+    expect(await a.get('u9'), 'no answer from Redis: unknown, not this instance\'s copy alone').toBe(MARK_UNKNOWN);
+    now += 1_500; // the breaker closes; the next command writes what was missed
+    expect(await a.get('u9')).toBe('3/10');
+    const started = Date.now();
+    while ((await redis.get(keys.lsn('u9'))) === null && Date.now() - started < 5_000) await new Promise((r) => setTimeout(r, 10));
+    console.log(`[lsn-marks-order] the missed mark reached Redis ${Date.now() - started} ms after the breaker closed`);
+    expect(await (await readyStore(other)).get('u9'), 'another instance sees it').toBe('3/10');
   });
 });

@@ -5,6 +5,10 @@ import { Database } from '../../src/db/database.ts';
 import { DbUnavailableError } from '../../src/db/errors.ts';
 import { defineQuery } from '../../src/catalog/types.ts';
 import { connectNode } from '../../src/tools/stack/postgres-node.ts';
+import { Redis } from 'ioredis';
+import { CacheKeys } from '../../src/cache/keys.ts';
+import { RedisLsnStore } from '../../src/cache/lsn-store.ts';
+import { RedisHealth } from '../../src/cache/redis-connection.ts';
 import { createPrivateStack, type PrivateStack } from '../helpers/private-stack.ts';
 
 // Test-only catalog entries on a scratch table (not registered in the app's catalog).
@@ -99,6 +103,37 @@ describe('replica routing on a real primary + 2 streaming replicas', () => {
         expect(rows[0]?.val).toBe(i);
       }
     } finally { await Promise.all([a.db.close(), b.db.close()]); }
+  });
+
+  it('a reader whose mark cannot be read (its instance cannot ask Redis) gets the primary\'s position now, not a replica without the write', async () => {
+    // A's write leaves its mark where B cannot see it (A's own store), as when A's breaker
+    // was open, and B cannot ask Redis either (its breaker open after a slow command). The
+    // replicas stay in rotation (lag limit 10 s) with replay paused. Before: B's store
+    // answered "no mark" and the read took a replica without the write.
+    const slowLag = { BGC_REPLICA_MAX_LAG_MS: '10000' };
+    const a = startDb(slowLag);
+    const b = startDb(slowLag);
+    const redis = new Redis(ps.redisUrl);
+    const health = new RedisHealth(redis);
+    b.db.router.setLsnStore(new RedisLsnStore(redis, health, new CacheKeys(`test:ryw_unknown_${process.pid}`)));
+    await Promise.all([a.db.start(), b.db.start(), health.waitReady(10_000)]);
+    const replicas = await Promise.all(ps.stack.replicas.map((r) => connectNode(r.spec.port, 'bgc')));
+    try {
+      await Promise.all(replicas.map((r) => r.query('SELECT pg_wal_replay_pause()')));
+      await a.db.query(q.insert, [12, 1]);
+      await a.db.router.noteWrite('ryw-unknown-user');
+      health.noteFailure(new Error('a command took 600 ms'));
+      expect(b.db.router.snapshot().every((r) => r.available), 'replicas in rotation, replay paused').toBe(true);
+      const t0 = performance.now();
+      const rows = await b.db.query<{ val: number | null }>(q.latest, [12], { userId: 'ryw-unknown-user' });
+      console.log(`[replica-routing] a read with its mark unknown answered ${rows[0]?.val} in ${Math.round(performance.now() - t0)} ms`);
+      expect(rows[0]?.val).toBe(1);
+    } finally {
+      await Promise.all(replicas.map((r) => r.query('SELECT pg_wal_replay_resume()').catch(() => undefined)));
+      await Promise.all(replicas.map((r) => r.end()));
+      await Promise.all([a.db.close(), b.db.close()]);
+      redis.disconnect();
+    }
   });
 
   it('takes a replica whose replay is paused out of rotation within 2 s and re-admits it after resume', async () => {
