@@ -164,6 +164,37 @@ describe('images in a conversation', () => {
     expect(await countOf('chat_images', 'room_id', r)).toBe(1);
   });
 
+  it('a keyed retry of a committed upload is answered from its record after a block or a closed room, not refused', async () => {
+    const [a, b] = await Promise.all([registerUser(t, 'ci_keyblk_a'), registerUser(t, 'ci_keyblk_b')]);
+    const conv = await conversation(a, b);
+    const key = `upload-${crypto.randomUUID()}`;
+    const bytes = await jpeg(32, 24);
+    const first = await sendImage(a, `/api/chat/conversations/${conv}`, bytes, 'image/jpeg', 'before the block', key);
+    expect(first.status, JSON.stringify(first.body)).toBe(201);
+    // The answer was lost; meanwhile B blocked A. Before: 403 BLOCKED, as if nothing was sent.
+    expect((await t.call('POST', `/api/social/block/${a.id}`, { token: b.token })).status).toBe(200);
+    const retry = await sendImage(a, `/api/chat/conversations/${conv}`, bytes, 'image/jpeg', 'before the block', key);
+    expect(retry.status, JSON.stringify(retry.body)).toBe(201);
+    expect(retry.headers['idempotent-replayed']).toBe('true');
+    expect(retry.body).toEqual(first.body);
+    expect(await countOf('chat_images', 'conversation_id', conv)).toBe(1);
+    expect(await countOf('messages', 'conversation_id', conv)).toBe(1);
+    // A new upload across the block is still refused; so is another request under the key.
+    expectError(await sendImage(a, `/api/chat/conversations/${conv}`, bytes, 'image/jpeg', 'after the block', `upload-${crypto.randomUUID()}`), 403, 'BLOCKED');
+    expectError(await sendImage(a, `/api/chat/conversations/${conv}`, bytes, 'image/jpeg', 'another caption', key), 422, 'IDEMPOTENCY_KEY_REUSED');
+
+    const r = await room();
+    const roomKey = `upload-${crypto.randomUUID()}`;
+    const inRoom = await sendImage(b, `/api/chat/rooms/${r}`, bytes, 'image/jpeg', undefined, roomKey);
+    expect(inRoom.status, JSON.stringify(inRoom.body)).toBe(201);
+    await sql('UPDATE chat_rooms SET is_active = false WHERE id = $1', [r]);
+    const again = await sendImage(b, `/api/chat/rooms/${r}`, bytes, 'image/jpeg', undefined, roomKey);
+    expect(again.status, JSON.stringify(again.body)).toBe(201);
+    expect(again.body).toEqual(inRoom.body);
+    expectError(await sendImage(b, `/api/chat/rooms/${r}`, bytes, 'image/jpeg'), 404, 'NOT_FOUND');
+    expect(await countOf('chat_images', 'room_id', r)).toBe(1);
+  });
+
   it('refuses bad uploads and blocked senders with a code, leaving no file, row or message', async () => {
     const [a, b] = await Promise.all([registerUser(t, 'ci_bad_a'), registerUser(t, 'ci_bad_b')]);
     const conv = await conversation(a, b);

@@ -6,7 +6,8 @@ import type { PhotoStorage } from '../../storage/photo-storage.ts';
 import { newId } from '../ids.ts';
 import { imageKey, readImageFile, refusedByServer, removeImageFiles, type ImageFile, type StoredImage } from '../photos/image-files.ts';
 import { processImage, type ProcessedImage } from '../photos/image-processing.ts';
-import type { IdempotencyKey } from '../idempotency.ts';
+import { answerFromRecord, type IdempotencyKey } from '../idempotency.ts';
+import { IdempotencyRepository } from '../../repositories/idempotency.repository.ts';
 import { noteWrite, type Written } from '../support.ts';
 import type { ConversationService, DirectMessage } from './conversations.service.ts';
 import type { RoomMessage, RoomService } from './rooms.service.ts';
@@ -50,15 +51,20 @@ export const chatImageUrl = (id: string) => `/api/chat/images/${id}`;
  * or suspended its uploader (chat_image.get decides in SQL). Anything else is 404.
  */
 export class ChatImageService {
-  constructor(private readonly d: ChatImageDeps) {}
+  readonly #keys: IdempotencyRepository;
+
+  constructor(private readonly d: ChatImageDeps) {
+    this.#keys = new IdempotencyRepository(d.db);
+  }
 
   async sendToConversation(conversationId: string, uploaderId: string, body: unknown, caption: string | undefined, key?: IdempotencyKey): Promise<Written<SentImage<DirectMessage>>> {
     const bytes = imageBody(body);
     checkCaption(caption);
     const target = await this.d.images.conversationTarget(conversationId, uploaderId);
-    if (!target.container_exists) throw new AppError('NOT_FOUND', 'No such conversation');
-    if (!target.is_member) throw new AppError('FORBIDDEN', 'You are not a member of this conversation');
-    if (target.blocked) throw new AppError('BLOCKED');
+    const refusal = !target.container_exists ? new AppError('NOT_FOUND', 'No such conversation')
+      : !target.is_member ? new AppError('FORBIDDEN', 'You are not a member of this conversation')
+        : target.blocked ? new AppError('BLOCKED') : undefined;
+    if (refusal) return this.#refusedUnlessKeyed<DirectMessage>(uploaderId, refusal, key);
     const img = await processImage(bytes);
     return this.#send(uploaderId, img, { conversation_id: conversationId, room_id: null },
       (content) => this.d.conversations.send(conversationId, uploaderId, content, key), caption);
@@ -67,7 +73,7 @@ export class ChatImageService {
   async sendToRoom(roomId: string, uploaderId: string, body: unknown, caption: string | undefined, key?: IdempotencyKey): Promise<Written<SentImage<RoomMessage>>> {
     const bytes = imageBody(body);
     checkCaption(caption);
-    if (!(await this.d.images.roomActive(roomId))) throw new AppError('NOT_FOUND', 'No such room');
+    if (!(await this.d.images.roomActive(roomId))) return this.#refusedUnlessKeyed<RoomMessage>(uploaderId, new AppError('NOT_FOUND', 'No such room'), key);
     const img = await processImage(bytes);
     return this.#send(uploaderId, img, { conversation_id: null, room_id: roomId },
       (content) => this.d.rooms.send(roomId, uploaderId, content, key), caption);
@@ -139,9 +145,27 @@ export class ChatImageService {
     return { value: { image: toChatImage(row), message }, lsn };
   }
 
+  /**
+   * A refusal of the checks made before anything is stored. With a key, the key's record
+   * answers first: a retry of an upload that committed (its answer lost) and was then
+   * refused (a block or a closed room since) gets the first upload again, not a final 4xx
+   * that tells the client its image was never sent (src/services/idempotency.ts). Without
+   * a record, the refusal; with a record of another request, 422.
+   */
+  async #refusedUnlessKeyed<M extends { readonly content: string }>(uploaderId: string, refusal: AppError, key: IdempotencyKey | undefined): Promise<Written<SentImage<M>>> {
+    if (!key) throw refusal;
+    const { value: message } = await answerFromRecord<M>(this.#keys, key, refusal);
+    return this.#answerFirst(uploaderId, message);
+  }
+
   /** A keyed retry whose first attempt committed: this attempt's image goes, the first one is answered. */
   async #replay<M extends { readonly content: string }>(uploaderId: string, id: string, message: M): Promise<Written<SentImage<M>>> {
     await this.#undo(uploaderId, id, false);
+    return this.#answerFirst(uploaderId, message);
+  }
+
+  /** The first upload under a key, from its message (which names the image). */
+  async #answerFirst<M extends { readonly content: string }>(uploaderId: string, message: M): Promise<Written<SentImage<M>>> {
     const firstId = imageIdOf(message.content);
     const first = firstId === undefined ? undefined : await this.d.images.own(firstId, uploaderId);
     if (!first) throw new AppError('NOT_FOUND', 'The image first sent with this Idempotency-Key has since been deleted');
