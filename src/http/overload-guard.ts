@@ -9,7 +9,8 @@ import { corsHeadersFor } from './cors.ts';
 
 /**
  * Admission control by queueing delay (src/http/admission): a new request is refused with
- * 503 OVERLOADED + Retry-After at once, before any authentication, cache or database work,
+ * 503 OVERLOADED + Retry-After at once, before any authentication, cache or database work
+ * (a request with a body: before it is read; its slot comes once it has been, below),
  * while a queue in front of the work is standing (its shortest wait over an interval was
  * above the target).
  *
@@ -212,10 +213,28 @@ export function installOverloadGuard(app: FastifyInstance, opts: OverloadGuardOp
   // request timeout, refusing everyone else. Before the body, such a request is only refused
   // if the queue already stands, as any other. A body that never completes, or is refused
   // (400, 413), never takes a slot.
-  const awaitingBody = new WeakSet<IncomingMessage>();
+  //
+  // Requests whose bodies are being read are bounded too (AWAITING_BODIES_PER_SLOT × the
+  // slots): each holds its body in memory (up to 8 MiB for an image) and has been
+  // authenticated (a route's onRequest hook), with no slot yet. Past the bound, a new one is
+  // refused before it is read; requests without a body are not affected.
+  const maxAwaitingBodies = AWAITING_BODIES_PER_SLOT * opts.slotsPerConnection * opts.loopQueueFloor;
+  let awaitingBodies = 0;
+  const bodyArrived = new WeakMap<IncomingMessage, () => void>();
+  const awaitBody = (req: IncomingMessage, res: ServerResponse) => {
+    awaitingBodies++;
+    let counted = true;
+    const uncount = () => { if (counted) { counted = false; awaitingBodies--; } };
+    bodyArrived.set(req, uncount);
+    // A body that never completes, or is refused (400, 413), ends here instead.
+    whenGone(req, res, uncount);
+  };
   app.addHook('preValidation', (request, reply, done) => {
     const req = request.raw;
-    if (!awaitingBody.delete(req)) { done(); return; }
+    const arrived = bodyArrived.get(req);
+    if (!arrived) { done(); return; }
+    bodyArrived.delete(req);
+    arrived();
     takeSlot(req, reply.raw, done, (reason) => {
       deps.metrics?.httpShed.inc({ reason });
       void reply.code(503).header('retry-after', String(RETRY_AFTER_SECONDS)).type(REFUSAL_HEADERS['content-type']).send(REFUSAL_BODY);
@@ -230,7 +249,9 @@ export function installOverloadGuard(app: FastifyInstance, opts: OverloadGuardOp
     if (hasBody(req)) {
       const reason = controller.shedReason() ?? (queue.refusesNewcomers() ? 'queue' : undefined);
       if (reason !== undefined) { queue.noteOverload(); refuse(req, res, reason, startedAt); return; }
-      awaitingBody.add(req);
+      // Not an overload of the work (slow senders can fill it): the queue's mode is left alone.
+      if (awaitingBodies >= maxAwaitingBodies) { refuse(req, res, 'queue', startedAt); return; }
+      awaitBody(req, res);
       pass(req, res);
       return;
     }
@@ -243,6 +264,9 @@ function hasBody(req: IncomingMessage): boolean {
   const length = req.headers['content-length'];
   return (length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined;
 }
+
+/** Requests with a body being read, per admission slot, before new ones are refused (installOverloadGuard). */
+export const AWAITING_BODIES_PER_SLOT = 4;
 
 /** The route label of refusals in bgc_http_request_duration_seconds: they are refused before routing. */
 export const SHED_ROUTE_LABEL = '(admission)';

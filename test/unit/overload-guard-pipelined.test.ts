@@ -2,7 +2,7 @@ import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { installOverloadGuard } from '../../src/http/overload-guard.ts';
+import { AWAITING_BODIES_PER_SLOT, installOverloadGuard } from '../../src/http/overload-guard.ts';
 
 /**
  * The admission guard's slots against clients that hang up (src/http/overload-guard.ts), on a
@@ -169,5 +169,48 @@ describe('admission slots and clients that hang up', () => {
     expect(posted.status, text).toBe(503);
     expect(JSON.parse(text)).toEqual({ error: { code: 'OVERLOADED', message: expect.any(String) } });
     expect(posted.headers.get('retry-after')).not.toBeNull();
+  });
+
+  it(`requests whose bodies are still arriving are bounded (${AWAITING_BODIES_PER_SLOT} per slot); past it a new one is refused before it is read`, async () => {
+    const body = JSON.stringify({ text: 'y'.repeat(40) });
+    const head = `POST /api/echo HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`;
+    const open = async (): Promise<{ socket: net.Socket; answer: () => string }> => {
+      const socket = net.connect(port, '127.0.0.1');
+      await new Promise<void>((resolve, reject) => { socket.once('connect', resolve); socket.once('error', reject); });
+      let text = '';
+      socket.on('data', (chunk: Buffer) => { text += chunk.toString(); });
+      socket.on('error', () => undefined);
+      return { socket, answer: () => text };
+    };
+    const slow = await Promise.all(Array.from({ length: AWAITING_BODIES_PER_SLOT }, open));
+    try {
+      for (const c of slow) c.socket.write(head + body.slice(0, 5));
+      // A whole request after those headers were sent: the server has read them by its answer.
+      expect(await statusOfFreshRequest(), 'requests without a body are served meanwhile').toBe(200);
+      const extra = await open();
+      try {
+        const started = Date.now();
+        extra.socket.write(head + body.slice(0, 5));
+        while (!extra.answer() && Date.now() - started < 5_000) await new Promise((r) => setTimeout(r, 10));
+        const status = extra.answer().slice(0, 12);
+        console.log(`[overload-guard-pipelined] a request past ${AWAITING_BODIES_PER_SLOT} bodies in arrival answered "${status}" ${Date.now() - started} ms after it was sent`);
+        expect(status).toBe('HTTP/1.1 503');
+        expect(extra.answer()).toContain('"code":"OVERLOADED"');
+      } finally { extra.socket.destroy(); }
+      expect(await statusOfFreshRequest(), 'requests without a body are served meanwhile').toBe(200);
+    } finally {
+      for (const c of slow) c.socket.destroy();
+    }
+    // The slow clients left: their places are free again.
+    const started = Date.now();
+    let status = 0;
+    while (Date.now() - started < 5_000) {
+      const res = await fetch(`http://127.0.0.1:${port}/api/echo`, { method: 'POST', headers: { 'content-type': 'application/json' }, body, signal: AbortSignal.timeout(5_000) });
+      await res.arrayBuffer();
+      status = res.status;
+      if (status === 200) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(status).toBe(200);
   });
 });
