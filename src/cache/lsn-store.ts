@@ -18,6 +18,8 @@ import { SameTickBatch } from './same-tick-batch.ts';
  * TTL), so other instances see it then.
  */
 const MAX_LOCAL = 50_000;
+/** How often marks Redis missed are tried again while they wait (#scheduleResend). */
+const RESEND_MS = 100;
 
 /**
  * Raises each key to its value, with the same lifetime, unless the key holds a later LSN
@@ -54,6 +56,7 @@ export class RedisLsnStore implements LsnStore {
   readonly #local = new Map<string, { lsn: string; until: number }>();
   /** Marks not written to Redis yet (it could not be asked): written when it answers again. */
   readonly #unsent = new Set<string>();
+  #resendTimer: NodeJS.Timeout | undefined;
   /** The marks of one turn (a group commit's writers) go out as one EVALSHA (same-tick-batch.ts). */
   readonly #marks: SameTickBatch<Mark>;
 
@@ -69,6 +72,21 @@ export class RedisLsnStore implements LsnStore {
     this.#marks = new SameTickBatch((marks) =>
       marking.bgcSetLsnMarks(marks.length, ...marks.map((m) => m.key), String(LSN_TTL_MS), ...marks.map((m) => m.lsn)));
     health.onRecovered(() => { if (this.#unsent.size > 0) void this.#sendUnsent(); });
+  }
+
+  /**
+   * While marks wait, tries again every RESEND_MS once Redis can be asked: a breaker opened
+   * by one slow command closes by itself, with no reconnect (onRecovered) to announce it,
+   * and another instance reading the user's mark meanwhile finds none.
+   */
+  #scheduleResend(): void {
+    if (this.#resendTimer || this.#unsent.size === 0) return;
+    this.#resendTimer = setTimeout(() => {
+      this.#resendTimer = undefined;
+      if (this.health.ready) void this.#sendUnsent().finally(() => this.#scheduleResend());
+      else this.#scheduleResend();
+    }, RESEND_MS);
+    this.#resendTimer.unref();
   }
 
   async get(userId: string): Promise<MarkAnswer> {
@@ -88,7 +106,7 @@ export class RedisLsnStore implements LsnStore {
     return local && local.until > this.now() ? local.lsn : undefined;
   }
 
-  /** Writes the marks Redis missed, for their remaining lifetime; kept for later if it fails again. */
+  /** Writes the marks Redis missed (with a whole TTL again: longer, never shorter); kept for later if it fails again. */
   async #sendUnsent(): Promise<void> {
     const users = [...this.#unsent];
     this.#unsent.clear();
@@ -101,7 +119,7 @@ export class RedisLsnStore implements LsnStore {
       await Promise.all(marks.map((m) => this.#marks.add({ key: m.key, lsn: m.lsn })));
     } catch (err) {
       this.health.noteFailure(err);
-      for (const m of marks) this.#unsent.add(m.user);
+      for (const m of marks) this.#keepUnsent(m.user);
     }
   }
 
@@ -134,11 +152,14 @@ export class RedisLsnStore implements LsnStore {
     }
   }
 
-  /** Bounded like the local copies: past MAX_LOCAL, marks already expired here are dropped. */
+  /** Bounded like the local copies: past MAX_LOCAL, the oldest waiting marks are dropped. */
   #keepUnsent(userId: string): void {
+    this.#unsent.delete(userId);
     this.#unsent.add(userId);
-    if (this.#unsent.size <= MAX_LOCAL) return;
-    const now = this.now();
-    for (const u of this.#unsent) if (!((this.#local.get(u)?.until ?? 0) > now)) this.#unsent.delete(u);
+    for (const u of this.#unsent) {
+      if (this.#unsent.size <= MAX_LOCAL) break;
+      this.#unsent.delete(u);
+    }
+    this.#scheduleResend();
   }
 }

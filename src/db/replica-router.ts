@@ -99,6 +99,8 @@ export class ReplicaRouter {
   #lsnStore: LsnStore = new MemoryLsnStore();
   /** The next shared primary-position statement, not sent yet (#positionNow). */
   #pendingPosition: Promise<string | undefined> | undefined;
+  /** When the oldest position statement still unanswered was sent (#positionNow). */
+  #positionSentAt: number | undefined;
   #observer: (d: RouteDecision) => void = () => undefined;
   readonly #ctxLsn = new WeakMap<QueryContext, Promise<string | undefined>>();
   #primaryLsn: string | undefined;
@@ -399,17 +401,22 @@ export class ReplicaRouter {
    * unless within the last poll.
    */
   #positionNow(): Promise<string | undefined> {
+    const newestSample = (): string | undefined => {
+      const newest = this.#primarySamples[this.#primarySamples.length - 1];
+      return newest ? formatLsn(newest.lsn) : undefined;
+    };
+    // A primary that stopped answering gets no pile of these: while one has waited past the
+    // bound, readers take the newest sample at once.
+    if (this.#positionSentAt !== undefined && performance.now() - this.#positionSentAt > POLL_TIMEOUT_MS) return Promise.resolve(newestSample());
     if (this.#pendingPosition) return this.#pendingPosition;
     const p = new Promise<string | undefined>((resolve) => {
       setImmediate(() => {
         this.#pendingPosition = undefined;
-        this.primary.query<{ lsn: string }>(systemQueries.primaryLsn.text, [], systemQueries.primaryLsn.name).then(
-          (res) => resolve(res.rows[0]?.lsn),
-          () => {
-            const newest = this.#primarySamples[this.#primarySamples.length - 1];
-            resolve(newest ? formatLsn(newest.lsn) : undefined);
-          },
-        );
+        const sentAt = performance.now();
+        this.#positionSentAt ??= sentAt;
+        const asked = this.primary.query<{ lsn: string }>(systemQueries.primaryLsn.text, [], systemQueries.primaryLsn.name);
+        asked.then(() => undefined, () => undefined).finally(() => { if (this.#positionSentAt === sentAt) this.#positionSentAt = undefined; });
+        withTimeout(asked, POLL_TIMEOUT_MS).then((res) => resolve(res.rows[0]?.lsn ?? newestSample()), () => resolve(newestSample()));
       });
     });
     this.#pendingPosition = p;

@@ -136,6 +136,30 @@ describe('replica routing on a real primary + 2 streaming replicas', () => {
     }
   });
 
+  it('a reader whose mark is unknown does not wait on a primary that cannot answer: the newest polled position after 250 ms', async () => {
+    // The primary's one connection is held, so the position statement waits for it (3 s
+    // acquire timeout); the read must not.
+    const b = startDb({ BGC_POOL_SIZE: '1', BGC_POOL_MAX_OVERFLOW: '0', BGC_REPLICA_MAX_LAG_MS: '10000' });
+    const redis = new Redis(ps.redisUrl);
+    const health = new RedisHealth(redis);
+    b.db.router.setLsnStore(new RedisLsnStore(redis, health, new CacheKeys(`test:ryw_stuck_${process.pid}`)));
+    await Promise.all([b.db.start(), health.waitReady(10_000)]);
+    const hold = b.db.primary.query('SELECT pg_sleep(4)');
+    try {
+      await until(() => b.db.primary.stats().idle === 0, 5_000);
+      health.noteFailure(new Error('a command took 600 ms'));
+      const t0 = performance.now();
+      await b.db.query(q.count, [], { userId: 'ryw-stuck-user' });
+      const ms = Math.round(performance.now() - t0);
+      console.log(`[replica-routing] a read with its mark unknown and the primary's pool held answered in ${ms} ms`);
+      expect(ms, 'not the 3 s acquire wait').toBeLessThan(2_000);
+    } finally {
+      await hold.catch(() => undefined);
+      await b.db.close();
+      redis.disconnect();
+    }
+  });
+
   it('takes a replica whose replay is paused out of rotation within 2 s and re-admits it after resume', async () => {
     const { db } = startDb();
     await db.start();
