@@ -68,9 +68,9 @@ const STALE_BYTES = 64 * 1024 * 1024;
 /** At most this many of the primary's polled positions are kept (see #behindFor). */
 const MAX_PRIMARY_SAMPLES = 256;
 /**
- * A client's X-BGC-LSN more than this past the primary's newest sampled position names WAL
- * that cannot exist yet (the sample is at most a poll old, and 64 MiB in one poll is beyond
- * what this primary writes); it is clamped to the sample. A forged `FFFFFFFF/FFFFFFFF`
+ * A client's X-BGC-LSN more than this past the primary's newest sampled position is checked
+ * against the primary's position now, and lowered to it if it names WAL that does not exist
+ * yet (#plausibleClientLsn); nearer claims are taken as they are. A forged `FFFFFFFF/FFFFFFFF`
  * otherwise made every read of the request poll a replica for the whole wait and then read
  * the primary, outside the primary fallback budget. What stays possible, by design: a client
  * sending a real, fresh position (its own write's) gets that wait and a primary read.
@@ -387,7 +387,7 @@ export class ReplicaRouter {
     if (!p) {
       const fromStore = ctx.userId ? this.#lsnStore.get(ctx.userId).catch((): MarkAnswer => MARK_UNKNOWN) : Promise.resolve(undefined);
       const claimed = this.#plausibleClientLsn(ctx.minLsn);
-      p = fromStore.then(async (stored) => maxLsn(stored === MARK_UNKNOWN ? await this.#positionNow() : stored, claimed));
+      p = Promise.all([fromStore, claimed]).then(async ([stored, claim]) => maxLsn(stored === MARK_UNKNOWN ? await this.#positionNow() : stored, claim));
       this.#ctxLsn.set(ctx, p);
     }
     return p;
@@ -423,12 +423,21 @@ export class ReplicaRouter {
     return p;
   }
 
-  /** The client's LSN, or the primary's newest sampled position where the client's is past any that can exist. */
-  #plausibleClientLsn(lsn: string | undefined): string | undefined {
+  /**
+   * The client's LSN, or the primary's position where the client's is past any that can
+   * exist. A claim far past the newest sample is checked against the primary's position now
+   * (#positionNow): the sample can be seconds old (probes timing out under load) while a
+   * bulk write (an index build, an archive COPY) moved the WAL on by more than the slack, and
+   * lowering a genuine position to the sample sent its reader to a replica without the write.
+   */
+  async #plausibleClientLsn(lsn: string | undefined): Promise<string | undefined> {
     if (lsn === undefined) return undefined;
     const newest = this.#primarySamples[this.#primarySamples.length - 1];
     if (!newest || this.#now() - newest.at > CLAMP_SAMPLE_MAX_AGE_MS) return lsn;
-    return parseLsn(lsn) > newest.lsn + CLIENT_LSN_SLACK ? formatLsn(newest.lsn) : lsn;
+    if (parseLsn(lsn) <= newest.lsn + CLIENT_LSN_SLACK) return lsn;
+    const now = await this.#positionNow();
+    const ceiling = now === undefined || parseLsn(now) < newest.lsn ? newest.lsn : parseLsn(now);
+    return parseLsn(lsn) > ceiling ? formatLsn(ceiling) : lsn;
   }
 
   async choose(query: string, ctx: QueryContext, tried: ReadonlySet<ManagedPool>): Promise<RouteDecision> {
