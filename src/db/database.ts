@@ -90,6 +90,7 @@ export class Database {
       ? new PatroniReplicaSource(config.database.patroniUrls, this.router,
         (name, url) => new ManagedPool({ ...common, name, role: 'replica', url }), config.database.primaryUrl, Math.max(250, config.replicas.pollMs))
       : undefined;
+    if (this.patroni) this.router.expectReplicasToJoin();
     this.statementLog = config.log.sql && opts.sqlLog ? new StatementLog(opts.sqlLog) : undefined;
   }
 

@@ -97,6 +97,7 @@ export class ReplicaRouter {
   readonly #states = new Map<ManagedPool, ReplicaState>();
   #timer: NodeJS.Timeout | undefined;
   #lsnStore: LsnStore = new MemoryLsnStore();
+  #replicasMayJoin = false;
   /** The next shared primary-position statement, not sent yet (#positionNow). */
   #pendingPosition: Promise<string | undefined> | undefined;
   /** When the oldest position statement still unanswered was sent (#positionNow). */
@@ -134,6 +135,14 @@ export class ReplicaRouter {
   }
 
   get replicas(): readonly ManagedPool[] { return this.#replicas; }
+
+  /**
+   * Replicas can join later (Patroni's members, discovered while running): writes keep their
+   * read-your-writes marks even while the set is empty. Without them, a member that joined
+   * within a second of a user's write (admitted after one poll, up to 1 s behind) served
+   * that user's next read from before it.
+   */
+  expectReplicasToJoin(): void { this.#replicasMayJoin = true; }
 
   /** A replica joins the set out of rotation; the poller admits it after a healthy poll. */
   addReplica(pool: ManagedPool): void {
@@ -347,10 +356,10 @@ export class ReplicaRouter {
 
   /**
    * The primary's WAL position now: asked after a commit, a position every replica must reach
-   * before it shows that commit. Undefined without replicas (no read needs it).
+   * before it shows that commit. Undefined without replicas, unless some may join (no read needs it).
    */
   async writtenLsn(): Promise<string | undefined> {
-    if (this.replicas.length === 0) return undefined;
+    if (this.replicas.length === 0 && !this.#replicasMayJoin) return undefined;
     const res = await this.primary.query<{ lsn: string }>(systemQueries.primaryLsn.text, [], systemQueries.primaryLsn.name);
     return res.rows[0]?.lsn;
   }
