@@ -15,7 +15,8 @@ import { SameTickBatch } from './same-tick-batch.ts';
  * another instance may have recorded a mark there that this one cannot see, and its local
  * copy alone let a user's read on a second instance take a replica without the write. A
  * mark that could not be written is kept and written once Redis answers again (within its
- * TTL), so other instances see it then.
+ * TTL), so other instances see it then. After a reconnect the answer stays unknown for a
+ * mark's lifetime: the master may have changed or restarted, losing marks.
  */
 const MAX_LOCAL = 50_000;
 /** How often marks Redis missed are tried again while they wait (#scheduleResend). */
@@ -57,6 +58,8 @@ export class RedisLsnStore implements LsnStore {
   /** Marks not written to Redis yet (it could not be asked): written when it answers again. */
   readonly #unsent = new Set<string>();
   #resendTimer: NodeJS.Timeout | undefined;
+  /** Until then a read's answer is MARK_UNKNOWN: marks may have been lost with a reconnect (onRecovered). */
+  #unknownUntil = 0;
   /** The marks of one turn (a group commit's writers) go out as one EVALSHA (same-tick-batch.ts). */
   readonly #marks: SameTickBatch<Mark>;
 
@@ -71,7 +74,13 @@ export class RedisLsnStore implements LsnStore {
     const marking = redis as MarkingRedis;
     this.#marks = new SameTickBatch((marks) =>
       marking.bgcSetLsnMarks(marks.length, ...marks.map((m) => m.key), String(LSN_TTL_MS), ...marks.map((m) => m.lsn)));
-    health.onRecovered(() => { if (this.#unsent.size > 0) void this.#sendUnsent(); });
+    health.onRecovered(() => {
+      // Back after a lost connection: the master may have changed (a Sentinel failover loses
+      // what the old one acknowledged and never replicated) or restarted empty, so a missing
+      // mark proves nothing until every mark from before could have expired.
+      this.#unknownUntil = this.now() + LSN_TTL_MS;
+      if (this.#unsent.size > 0) void this.#sendUnsent();
+    });
   }
 
   /**
@@ -90,7 +99,7 @@ export class RedisLsnStore implements LsnStore {
   }
 
   async get(userId: string): Promise<MarkAnswer> {
-    if (!this.health.ready) return MARK_UNKNOWN;
+    if (!this.health.ready || this.now() < this.#unknownUntil) return MARK_UNKNOWN;
     try {
       const remote = await this.redis.get(this.keys.lsn(userId));
       if (this.#unsent.size > 0) void this.#sendUnsent();

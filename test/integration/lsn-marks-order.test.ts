@@ -2,7 +2,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { CacheKeys } from '../../src/cache/keys.ts';
 import { RedisLsnStore } from '../../src/cache/lsn-store.ts';
-import { MARK_UNKNOWN } from '../../src/db/lsn-store.ts';
+import { LSN_TTL_MS, MARK_UNKNOWN } from '../../src/db/lsn-store.ts';
 import { RedisHealth } from '../../src/cache/redis-connection.ts';
 import { purgeNamespace } from '../../src/cache/purge.ts';
 import { REDIS_PORT } from '../helpers/constants.ts';
@@ -84,5 +84,27 @@ describe('RedisLsnStore.set order', () => {
     console.log(`[lsn-marks-order] the missed mark reached Redis ${Date.now() - started} ms after the breaker closed, with no command of the store's own`);
     expect(await a.get('u9')).toBe('3/10');
     expect(await (await readyStore(other)).get('u9'), 'another instance sees it').toBe('3/10');
+  });
+
+  it('after a reconnect, a missing mark is unknown for a mark\'s lifetime (the master may have changed and lost it)', async () => {
+    const client = new Redis(url);
+    try {
+      let now = Date.now();
+      const health = new RedisHealth(client, () => now);
+      await health.waitReady(10_000);
+      const reader = new RedisLsnStore(client, health, keys, () => now);
+      // Another instance's mark that a failover lost: Redis holds nothing for the user.
+      expect(await reader.get('u11')).toBeUndefined();
+      let recovered = false;
+      health.onRecovered(() => { recovered = true; });
+      const started = Date.now();
+      client.disconnect(true);
+      while (!(recovered && health.ready) && Date.now() - started < 10_000) await new Promise((r) => setTimeout(r, 20));
+      console.log(`[lsn-marks-order] reconnected in ${Date.now() - started} ms`);
+      expect(health.ready).toBe(true);
+      expect(await reader.get('u11'), 'a missing mark proves nothing just after a reconnect').toBe(MARK_UNKNOWN);
+      now += LSN_TTL_MS + 1;
+      expect(await reader.get('u11'), 'every mark from before has expired').toBeUndefined();
+    } finally { client.disconnect(); }
   });
 });
