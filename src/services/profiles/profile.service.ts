@@ -50,6 +50,9 @@ export function normaliseTags(tags: readonly string[]): string[] {
   return [...new Set(tags.map((t) => t.trim().toLowerCase()).filter((t) => t.length > 0))];
 }
 
+/** Fields search filters by equality: stored trimmed, blank as null, as search reads its input. */
+const PLACE_KEYS = ['city', 'state', 'ethnicity'] as const;
+
 export class ProfileService {
   constructor(private readonly d: ProfileDeps) {}
 
@@ -90,6 +93,12 @@ export class ProfileService {
     }
     if (typeof patch.birthdate === 'string') validateBirthdate(patch.birthdate);
     if (patch.metadata !== undefined) requireShallowJson(patch.metadata, 'metadata');
+    // Search matches city, state and ethnicity by equality on the trimmed input
+    // (search.service.ts); stored with spaces, " Austin " was never found by "Austin".
+    for (const key of PLACE_KEYS) {
+      const v = patch[key];
+      if (typeof v === 'string') p[key] = v.trim() === '' ? null : v.trim();
+    }
     if (patch.interests) p.interests = normaliseTags(patch.interests);
     if (patch.roles) p.roles = normaliseTags(patch.roles);
     const row = await this.d.profiles.update(userId, p);

@@ -1,0 +1,67 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { registerUser, startTestApp, type PageBody, type TestApp, type TestUser } from '../helpers/app.ts';
+
+/**
+ * What profile search finds after a profile edit: the stored values and the search input
+ * are normalised the same way, so an edit never makes a profile unfindable by what it shows.
+ */
+let t: TestApp;
+let viewer: TestUser;
+
+interface SearchHit { id: string; username: string; display_name: string | null; city: string | null; state: string | null }
+interface ProfileBody { city: string | null; state: string | null; ethnicity: string | null }
+
+async function sql<T extends Record<string, unknown>>(text: string, params: unknown[] = []): Promise<T[]> {
+  const admin = await t.tdb.admin();
+  try {
+    return (await admin.query<T>(text, params)).rows;
+  } finally {
+    await admin.end();
+  }
+}
+
+async function searchIds(query: string, lsn?: string): Promise<string[]> {
+  const res = await t.call<PageBody<SearchHit>>('GET', `/api/search?${query}`, { token: viewer.token, ...(lsn ? { lsn } : {}) });
+  expect(res.status, JSON.stringify(res.body)).toBe(200);
+  return res.body.items.map((i) => i.id);
+}
+
+beforeAll(async () => {
+  t = await startTestApp('profile_search', { BGC_CACHE_WARM_COUNT: '0' });
+  viewer = await registerUser(t, 'viewer');
+}, 60_000);
+
+afterAll(async () => {
+  await t?.close();
+});
+
+describe('city and state', () => {
+  it('are stored trimmed, so a padded city is found by the plain name and by padded input', async () => {
+    const u = await registerUser(t, 'padded');
+    const put = await t.call<ProfileBody>('PUT', '/api/profiles/me', {
+      token: u.token, body: { city: ' Austin ', state: 'TX ', ethnicity: '  ' },
+    });
+    expect(put.status, JSON.stringify(put.body)).toBe(200);
+    expect(put.body).toMatchObject({ city: 'Austin', state: 'TX', ethnicity: null });
+    expect(await searchIds('city=Austin&state=TX', put.lsn)).toContain(u.id);
+    expect(await searchIds(`city=${encodeURIComponent(' Austin ')}&state=${encodeURIComponent('TX ')}`, put.lsn)).toContain(u.id);
+  });
+
+  it('migration 0033 trims the rows stored before (blank becomes NULL), and changes no other row', async () => {
+    const a = await registerUser(t, 'oldpad');
+    const b = await registerUser(t, 'clean');
+    await sql(`UPDATE profiles SET city = E' Dallas\\t', state = 'TX  ', ethnicity = ' ' WHERE user_id = $1`, [a.id]);
+    await sql(`UPDATE profiles SET city = 'El Paso', state = 'TX' WHERE user_id = $1`, [b.id]);
+    const before = await sql<{ xmin: string }>('SELECT xmin::text FROM profiles WHERE user_id = $1', [b.id]);
+    await sql(readFileSync(path.join(import.meta.dirname, '../../migrations/0033_profiles_trim_places.sql'), 'utf8'));
+    const rows = await sql<{ user_id: string; city: string; state: string; ethnicity: string | null; xmin: string }>(
+      'SELECT user_id, city, state, ethnicity, xmin::text FROM profiles WHERE user_id = ANY($1) ORDER BY city', [[a.id, b.id]]);
+    expect(rows.map(({ xmin: _x, ...r }) => r)).toEqual([
+      { user_id: a.id, city: 'Dallas', state: 'TX', ethnicity: null },
+      { user_id: b.id, city: 'El Paso', state: 'TX', ethnicity: null },
+    ]);
+    expect(rows.find((r) => r.user_id === b.id)?.xmin).toBe(before[0]?.xmin);
+  });
+});
