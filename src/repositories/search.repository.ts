@@ -17,8 +17,10 @@ import { iso } from './sql-fragments.ts';
  * The app sends these entries unnamed: a generic plan walks the whole activity order (~100k
  * buffers per search_multi on `large`, docs/PERFORMANCE.md "search_multi on `large`").
  *
- * Free text: search_vector mixes two configurations — display name, city and state
- * under 'simple' (no stemming), bio under 'english' (stemmed). A plain
+ * Free text: search_vector mixes two configurations — username, display name, city and
+ * state under 'simple' (no stemming), bio under 'english' (stemmed). The username is
+ * profiles.username, a copy kept from users by a trigger (migration 0034), so a user who
+ * changes their display name is still found by the name shown beside their content. A plain
  * websearch_to_tsquery('english', q) stems "Alice" to 'alic' and misses the name. So each
  * word of q becomes (english form | simple form) and the words are AND-ed: "alice
  * running" finds Alice whose bio says "runs". English stop words are dropped; at most 8

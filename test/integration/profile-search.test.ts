@@ -65,3 +65,29 @@ describe('city and state', () => {
     expect(rows.find((r) => r.user_id === b.id)?.xmin).toBe(before[0]?.xmin);
   });
 });
+
+describe('free text', () => {
+  it('finds a profile by its username and by its display name after the display name changed', async () => {
+    const u = await registerUser(t, 'renamed');
+    const put = await t.call<{ display_name: string }>('PUT', '/api/profiles/me', { token: u.token, body: { display_name: 'Zebulon Quartz' } });
+    expect(put.status, JSON.stringify(put.body)).toBe(200);
+    expect(await searchIds(`q=${encodeURIComponent(u.username)}`, put.lsn)).toContain(u.id);
+    expect(await searchIds('q=zebulon%20quartz', put.lsn)).toContain(u.id);
+    // Any later edit keeps both: the username is part of every version of the search document.
+    const bio = await t.call('PUT', '/api/profiles/me', { token: u.token, body: { bio: 'Collects minerals.', display_name: null } });
+    expect(bio.status, JSON.stringify(bio.body)).toBe(200);
+    expect(await searchIds(`q=${encodeURIComponent(u.username)}%20minerals`, bio.lsn)).toContain(u.id);
+    expect(await searchIds('q=zebulon', bio.lsn)).not.toContain(u.id);
+  });
+
+  it('keeps the username copy in step with users, whatever inserted the profile', async () => {
+    const u = await registerUser(t, 'copy');
+    const [row] = await sql<{ username: string }>('SELECT username FROM profiles WHERE user_id = $1', [u.id]);
+    expect(row?.username).toBe(u.username);
+    // An operator's rename reaches the search document.
+    await sql('UPDATE users SET username = $2 WHERE id = $1', [u.id, `${u.username}_x`]);
+    const [renamed] = await sql<{ hit: boolean }>(
+      'SELECT search_vector @@ bgc_search_tsquery($2) AS hit FROM profiles WHERE user_id = $1', [u.id, `${u.username}_x`]);
+    expect(renamed?.hit).toBe(true);
+  });
+});

@@ -6,7 +6,7 @@ import { queryContext, viewerOf } from './support/request-context.ts';
 import { errors, Nullable, NullableString, Page, PageQueryProps, secured, Timestamp, Uuid } from './support/schemas.ts';
 
 const SearchQuery = Type.Object({
-  q: Type.Optional(Type.String({ maxLength: 200, description: 'Free text over name, bio, city and state; every word must match' })),
+  q: Type.Optional(Type.String({ maxLength: 200, description: 'Free text over username, display name, bio, city and state; every word must match' })),
   city: Type.Optional(Type.String({ maxLength: 100 })),
   state: Type.Optional(Type.String({ maxLength: 100 })),
   ethnicity: Type.Optional(Type.String({ maxLength: 60 })),
