@@ -6,7 +6,6 @@ import { createLogger, type Logger } from '../logging/logger.ts';
 import { createServices } from '../services/index.ts';
 import { buildApp } from '../http/app.ts';
 import { buildAdminApp } from '../ops/admin/admin-app.ts';
-import { systemQueries } from '../db/system-queries.ts';
 import type { AppDeps, ReadinessReport } from './deps.ts';
 import { startBackground } from '../jobs/index.ts';
 import { startCache } from '../cache/wiring.ts';
@@ -147,9 +146,10 @@ function portOf(app: FastifyInstance): number {
 }
 
 /**
- * The primary answers a ping within READINESS_PING_MS. A ping queued behind a busy pool would
- * answer after the balancer's check timed out (HAProxy's is 1 s): past the bound the primary is
- * reported as not answering, and the ping goes on by itself (the pool bounds it).
+ * The primary answers a ping within READINESS_PING_MS, on the health checks' own connection
+ * (Database.pingPrimary), so a pool busy with the app's reads does not delay it. A slow node's
+ * answer would come after the balancer's check timed out (HAProxy's is 1 s): past the bound the
+ * primary is reported as not answering, and the ping goes on by itself (its connection bounds it).
  */
 const READINESS_PING_MS = 750;
 /** Readiness checks within this long of a ping share it. */
@@ -158,7 +158,7 @@ async function pingPrimary(db: Database): Promise<ReadinessReport['primary']> {
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`no answer within ${READINESS_PING_MS} ms`)), READINESS_PING_MS); });
   try {
-    await Promise.race([db.query(systemQueries.ping, []), late]);
+    await Promise.race([db.pingPrimary(), late]);
     return { ok: true };
   } catch (err) {
     return { ok: false, error: err instanceof Error ? err.message : String(err) };

@@ -8,6 +8,7 @@ import { PatroniReplicaSource } from './patroni-replicas.ts';
 import type { QueryContext } from './query-context.ts';
 import { StatementLog, type StatementLogSink } from './sql-log.ts';
 import { assertStatementTimeout } from './pooler-check.ts';
+import { systemQueries } from './system-queries.ts';
 
 // Re-exported for the repositories and services that take a Database and a QueryContext together.
 export type { QueryContext };
@@ -113,10 +114,21 @@ export class Database {
     await this.primary.prefill();
     // A replica that is down at start-up must not stop the app: the router excludes it.
     await Promise.allSettled(this.replicas.map((r) => r.prefill()));
+    // The health checks' connections (ManagedPool.probe): the first polls then need no handshake.
+    await Promise.allSettled([this.primary, ...this.replicas].map((p) => p.openProbe()));
     // Behind PgBouncer the statement timeout is the server's to set: refuse to run without it.
     if (this.pooled) await assertStatementTimeout([this.primary, ...this.replicas], this.config.pool.statementTimeoutMs);
     await this.patroni?.start();
     await this.router.start();
+  }
+
+  /**
+   * /readyz: the primary answers SELECT 1 on the health checks' own connection, never queued
+   * behind the app's checkouts. Reported as the catalog's system.ping, as any statement.
+   */
+  async pingPrimary(): Promise<void> {
+    const ping = systemQueries.ping;
+    await this.#observed(ping, [], this.primary.name, this.primary.role, () => this.primary.probe(ping.text, ping.name));
   }
 
   async query<R extends pg.QueryResultRow>(def: QueryDef, params: readonly unknown[], ctx: QueryContext = {}): Promise<R[]> {

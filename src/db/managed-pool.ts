@@ -51,6 +51,13 @@ export interface ManagedPoolOptions {
  */
 const PRE_PING_TIMEOUT_MS = 2_000;
 
+/**
+ * The client-side bound on a health check's statement (probe()): past it the check's
+ * connection is destroyed and the next check opens another, so a node that stopped
+ * answering holds the check for at most this long.
+ */
+const PROBE_QUERY_TIMEOUT_MS = 2_000;
+
 interface ClientMeta { lastReleasedAt: number; expiresAt: number; broken: boolean }
 
 /**
@@ -74,6 +81,11 @@ export class ManagedPool {
   #closed = false;
   /** Clients handed out by acquire() and not yet released: a pool at capacity with all of them out is saturated. */
   #checkedOut = 0;
+  /**
+   * The health checks' own connection (probe()): one, opened by openProbe() or the first
+   * check, and kept. Opened lazily so one-shot tools that never check health do not pay for it.
+   */
+  #probePool: pg.Pool | undefined;
 
   constructor(private readonly opts: ManagedPoolOptions) {
     this.name = opts.name;
@@ -255,6 +267,59 @@ export class ManagedPool {
     }
   }
 
+  /**
+   * Runs one health-check statement (the router's polls, /readyz's ping) on the check's own
+   * connection, never on the app's pool: a pool whose every client was busy with slow reads
+   * made the check wait behind them, and the router took a healthy, serving replica out of
+   * rotation (two failed polls), and readiness failed, while the node answered at once.
+   * Any error destroys that connection; the next check opens a fresh one.
+   */
+  async probe<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, name?: string): Promise<pg.QueryResult<R>> {
+    if (this.#closed) throw new DbUnavailableError('DB_UNAVAILABLE', `pool ${this.name} is closed`, this.name);
+    let client: pg.PoolClient;
+    try {
+      client = await this.#checks().connect();
+    } catch (err) {
+      throw new DbUnavailableError('DB_UNAVAILABLE', `database node ${this.name} unavailable: ${err instanceof Error ? err.message : String(err)}`, this.name, { cause: err });
+    }
+    try {
+      const named = Boolean(name) && this.opts.namedStatements !== false;
+      const result = await client.query<R>(named ? { name, text } : { text });
+      client.release();
+      return result;
+    } catch (err) {
+      client.release(true);
+      if (isQueryReadTimeout(err)) throw this.#noAnswer(PROBE_QUERY_TIMEOUT_MS, err);
+      throw err;
+    }
+  }
+
+  /** Opens the health checks' connection now (start-up), so the first poll does not wait for a handshake. */
+  async openProbe(): Promise<void> {
+    if (this.#closed || this.opts.lazy) return;
+    const client = await this.#checks().connect();
+    client.release();
+  }
+
+  #checks(): pg.Pool {
+    if (this.#probePool) return this.#probePool;
+    const pool = new pg.Pool({
+      connectionString: this.opts.url,
+      max: 1,
+      // Kept however long it sits idle: the polls use it every BGC_REPLICA_POLL_MS.
+      idleTimeoutMillis: 0,
+      connectionTimeoutMillis: this.#cfg.acquireTimeoutMs,
+      // Told apart from the app's pooled connections in pg_stat_activity (and in counts of them).
+      application_name: `${this.opts.applicationName}-probe`,
+      statement_timeout: this.#cfg.statementTimeoutMs > 0 && this.opts.statementTimeoutAtConnect !== false ? this.#cfg.statementTimeoutMs : undefined,
+      keepAlive: true,
+      query_timeout: PROBE_QUERY_TIMEOUT_MS,
+    });
+    pool.on('error', (err) => this.opts.onError?.(err, this.name));
+    this.#probePool = pool;
+    return pool;
+  }
+
   #reportWait(waitMs: number): void {
     this.opts.onAcquireWait?.(this.name, waitMs);
   }
@@ -276,6 +341,6 @@ export class ManagedPool {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await this.#pool.end();
+    await Promise.all([this.#pool.end(), this.#probePool?.end()]);
   }
 }

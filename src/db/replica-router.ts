@@ -188,7 +188,7 @@ export class ReplicaRouter {
     try {
       // Stamped before asking: the primary was at least at this position from then on.
       const askedAt = this.#now();
-      const rows = await withTimeout(this.#probe(this.primary, () => this.primary.query<{ lsn: string }>(systemQueries.primaryLsn.text, [], systemQueries.primaryLsn.name)), POLL_TIMEOUT_MS * 5);
+      const rows = await withTimeout(this.#probe(this.primary, () => this.primary.probe<{ lsn: string }>(systemQueries.primaryLsn.text, systemQueries.primaryLsn.name)), POLL_TIMEOUT_MS * 5);
       this.#primaryLsn = rows.rows[0]?.lsn;
       if (this.#primaryLsn) this.#samplePrimary(parseLsn(this.#primaryLsn), askedAt);
     } catch {
@@ -201,7 +201,7 @@ export class ReplicaRouter {
     let result: ProbeResult;
     try {
       type Row = { in_recovery: boolean; replay_lsn: string | null; receive_lsn: string | null; lag_ms: number; paused: boolean };
-      const res = await withTimeout(this.#probe(pool, () => pool.query<Row>(systemQueries.replicaStatus.text, [], systemQueries.replicaStatus.name)), POLL_TIMEOUT_MS);
+      const res = await withTimeout(this.#probe(pool, () => pool.probe<Row>(systemQueries.replicaStatus.text, systemQueries.replicaStatus.name)), POLL_TIMEOUT_MS);
       const row = res.rows[0];
       if (!row) throw new Error('no row');
       result = {

@@ -134,10 +134,10 @@ describe('replica router membership changes during a poll', () => {
   it('a replica removed while its probe runs is dropped quietly, not a rejected poll', async () => {
     let answer: (rows: unknown) => void = () => undefined;
     const probe = new Promise((resolve) => { answer = resolve; });
-    const primary = { name: 'primary', role: 'primary', closed: false, query: async () => ({ rows: [{ lsn: '0/1000' }] }) } as unknown as ManagedPool;
+    const primary = { name: 'primary', role: 'primary', closed: false, probe: async () => ({ rows: [{ lsn: '0/1000' }] }) } as unknown as ManagedPool;
     let probing: () => void = () => undefined;
     const probeStarted = new Promise<void>((resolve) => { probing = resolve; });
-    const leaving = { name: 'pg2', role: 'replica', closed: false, query: () => { probing(); return probe; } } as unknown as ManagedPool;
+    const leaving = { name: 'pg2', role: 'replica', closed: false, probe: () => { probing(); return probe; } } as unknown as ManagedPool;
     const router = new ReplicaRouter(primary, [leaving], { maxLagMs: 2_000, pollMs: 500, readYourWritesWaitMs: 0 });
     const poll = router.pollOnce();
     await probeStarted;

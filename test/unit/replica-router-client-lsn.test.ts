@@ -12,14 +12,15 @@ import type { ManagedPool } from '../../src/db/managed-pool.ts';
 const PRIMARY_AT = '0/5000';
 /** What the primary answers now (a test moves it past the last sample). */
 let primaryNow = PRIMARY_AT;
-const fakePool = (name: string, role: 'primary' | 'replica'): ManagedPool => ({
-  name, role, closed: false,
-  query: async () => ({
+const fakePool = (name: string, role: 'primary' | 'replica'): ManagedPool => {
+  const answer = async () => ({
     rows: role === 'primary'
       ? [{ lsn: primaryNow }]
       : [{ in_recovery: true, replay_lsn: PRIMARY_AT, receive_lsn: PRIMARY_AT, lag_ms: 0, paused: false }],
-  }),
-}) as unknown as ManagedPool;
+  });
+  // query: the position asked for a read (#positionNow); probe: the poller's statements.
+  return { name, role, closed: false, query: answer, probe: answer } as unknown as ManagedPool;
+};
 
 async function polledRouter(): Promise<ReplicaRouter> {
   primaryNow = PRIMARY_AT;

@@ -12,8 +12,8 @@ function stack() {
   let now = Date.parse('2026-12-06T12:00:00Z');
   let primaryLsn = '0/1000';
   const replicaRow = { in_recovery: true, replay_lsn: '0/1000', receive_lsn: '0/1000', lag_ms: 0, paused: false };
-  const primary = { name: 'primary', role: 'primary', closed: false, query: async () => ({ rows: [{ lsn: primaryLsn }] }) } as unknown as ManagedPool;
-  const replica = { name: 'replica1', role: 'replica', closed: false, query: async () => ({ rows: [{ ...replicaRow }] }) } as unknown as ManagedPool;
+  const primary = { name: 'primary', role: 'primary', closed: false, probe: async () => ({ rows: [{ lsn: primaryLsn }] }) } as unknown as ManagedPool;
+  const replica = { name: 'replica1', role: 'replica', closed: false, probe: async () => ({ rows: [{ ...replicaRow }] }) } as unknown as ManagedPool;
   const router = new ReplicaRouter(primary, [replica], { maxLagMs: 2_000, pollMs: 500, readYourWritesWaitMs: 0, now: () => now });
   return {
     router, replicaRow,
