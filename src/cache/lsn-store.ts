@@ -10,8 +10,9 @@ import { SameTickBatch } from './same-tick-batch.ts';
  * WAL LSN is kept for LSN_TTL_MS (src/db/lsn-store.ts, 30 s), so that user's next read on
  * ANY instance goes to a replica that replayed it.
  *
- * Also kept in a local map, the floor of every answer. While Redis cannot be asked (down,
- * or this instance's breaker open after a slow command), a read's answer is MARK_UNKNOWN:
+ * Also kept in a local map, the floor of every answer. A mark is sent even while this
+ * instance's breaker is open (#sendWhileBroken). While Redis cannot be asked (down, or this
+ * instance's breaker open after a slow command), a read's answer is MARK_UNKNOWN:
  * another instance may have recorded a mark there that this one cannot see, and its local
  * copy alone let a user's read on a second instance take a replica without the write. A
  * mark that could not be written is kept and written once Redis answers again (within its
@@ -19,6 +20,12 @@ import { SameTickBatch } from './same-tick-batch.ts';
  * mark's lifetime: the master may have changed or restarted, losing marks.
  */
 const MAX_LOCAL = 50_000;
+/**
+ * How long a write waits for its mark while this instance's breaker is open but its connection
+ * is up (#sendWhileBroken): long enough for a Redis that answers, short enough that a stalled
+ * one costs each write little.
+ */
+const MARK_WAIT_WHILE_BROKEN_MS = 50;
 /** How often marks Redis missed are tried again while they wait (#scheduleResend). */
 const RESEND_MS = 100;
 
@@ -150,7 +157,10 @@ export class RedisLsnStore implements LsnStore {
         this.#local.delete(k);
       }
     }
-    if (!this.health.ready) { this.#keepUnsent(userId); return; }
+    if (!this.health.ready) {
+      if (!(await this.#sendWhileBroken(userId, lsn))) this.#keepUnsent(userId);
+      return;
+    }
     try {
       await this.#marks.add({ key: this.keys.lsn(userId), lsn });
       if (this.#unsent.size > 0) void this.#sendUnsent();
@@ -158,6 +168,29 @@ export class RedisLsnStore implements LsnStore {
       // The local copy serves this instance; Redis gets the mark when it answers again.
       this.health.noteFailure(err);
       this.#keepUnsent(userId);
+    }
+  }
+
+  /**
+   * The breaker is open (one of this instance's commands was slow in the last second) but the
+   * connection is up: the mark is still sent, and the write waits for it at most
+   * MARK_WAIT_WHILE_BROKEN_MS. The breaker is this instance's alone: another instance whose
+   * commands were fast reads Redis, finds no mark, and answers the user from a replica without
+   * the write, so a skipped mark broke read-your-writes for up to a second. True when Redis has it.
+   */
+  async #sendWhileBroken(userId: string, lsn: string): Promise<boolean> {
+    if (this.redis.status !== 'ready') return false;
+    const sent = this.#marks.add({ key: this.keys.lsn(userId), lsn }).then(() => true, (err: unknown) => {
+      this.health.noteFailure(err);
+      return false;
+    });
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<false>((resolve) => { timer = setTimeout(() => resolve(false), MARK_WAIT_WHILE_BROKEN_MS); });
+    try {
+      // Late: kept as unsent too (a second write of the same mark is harmless, SET_MARKS_SCRIPT).
+      return await Promise.race([sent, late]);
+    } finally {
+      clearTimeout(timer);
     }
   }
 

@@ -69,15 +69,33 @@ describe('RedisLsnStore.set order', () => {
     expect(ttl).toBeGreaterThan(0);
   });
 
+  it('sends a mark while only its own breaker is open: another instance, whose Redis answers, sees the write', async () => {
+    let now = Date.now();
+    const health = new RedisHealth(redis, () => now);
+    await health.waitReady(10_000);
+    const writer = new RedisLsnStore(redis, health, keys, () => now);
+    const reader = await readyStore(other);
+    health.noteFailure(new Error('a command took 600 ms')); // the writer's breaker: its next second skips Redis
+    expect(health.ready).toBe(false);
+    await writer.set('u12', '3/20');
+    // Before: the mark waited for the breaker to close, and the reader, finding none, took a replica.
+    expect(await reader.get('u12'), 'the other instance sees the mark at once').toBe('3/20');
+    expect(await writer.get('u12'), 'the writer itself, breaker open: unknown').toBe(MARK_UNKNOWN);
+  });
+
   it('answers MARK_UNKNOWN while Redis cannot be asked, and writes a mark it missed once Redis answers again', async () => {
     let now = Date.now();
     const health = new RedisHealth(redis, () => now);
     await health.waitReady(10_000);
     const a = new RedisLsnStore(redis, health, keys, () => now);
-    health.noteFailure(new Error('a command took 600 ms')); // the breaker: Redis skipped for a second
+    // A mark Redis refuses (the key holds another type, so the script's GET fails): the write
+    // fails, the breaker opens for a second, and the mark waits to be sent again.
+    await redis.hset(keys.lsn('u9'), 'f', 'v');
     await a.set('u9', '3/10');
-    expect(await redis.get(keys.lsn('u9')), 'not written while the breaker is open').toBeNull();
+    expect(health.ready, 'the failed mark opened the breaker').toBe(false);
+    expect(await redis.type(keys.lsn('u9')), 'not written').toBe('hash');
     expect(await a.get('u9'), 'no answer from Redis: unknown, not this instance\'s copy alone').toBe(MARK_UNKNOWN);
+    await redis.del(keys.lsn('u9'));
     now += 1_500; // the breaker closes by itself (no reconnect): the store tries again on its own
     const started = Date.now();
     while ((await redis.get(keys.lsn('u9'))) === null && Date.now() - started < 5_000) await new Promise((r) => setTimeout(r, 10));
