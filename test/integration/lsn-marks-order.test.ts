@@ -70,7 +70,7 @@ describe('RedisLsnStore.set order', () => {
   });
 
   it('sends a mark while only its own breaker is open: another instance, whose Redis answers, sees the write', async () => {
-    let now = Date.now();
+    const now = Date.now();
     const health = new RedisHealth(redis, () => now);
     await health.waitReady(10_000);
     const writer = new RedisLsnStore(redis, health, keys, () => now);
