@@ -2,7 +2,7 @@ import { catalog } from '../catalog/registry.ts';
 import { defineQuery } from '../catalog/types.ts';
 import type { Database, QueryContext } from '../db/database.ts';
 import type { PostRow } from './feed.repository.ts';
-import { iso } from './sql-fragments.ts';
+import { iso, shownName } from './sql-fragments.ts';
 import { authorActive, notBlocked } from './post-sql.ts';
 
 /**
@@ -65,7 +65,7 @@ WITH sent AS (
          round(100.0 * sum(t.total) OVER (ORDER BY t.total DESC, t.user_id ROWS UNBOUNDED PRECEDING) / t.grand_total, 3)::float8 AS cumulative_share_pct
   FROM top t
 )
-SELECT r.rank::int, r.user_id, u.username, p.display_name, r.messages, r.posts, r.total, r.share_pct, r.cumulative_share_pct
+SELECT r.rank::int, r.user_id, u.username, ${shownName('p')} AS display_name, r.messages, r.posts, r.total, r.share_pct, r.cumulative_share_pct
 FROM ranked r
 JOIN users u ON u.id = r.user_id
 LEFT JOIN profiles p ON p.user_id = r.user_id
@@ -109,7 +109,7 @@ WITH authors AS (
   ORDER BY a.best[1] DESC, a.best[2] DESC
   FETCH FIRST $3 ROWS WITH TIES
 )
-SELECT r.rank::int, post.id, r.author_id, u.username AS author_username, p.display_name AS author_display_name,
+SELECT r.rank::int, post.id, r.author_id, u.username AS author_username, ${shownName('p')} AS author_display_name,
        post.content, post.comment_count, r.author_posts::int,
        round(100.0 * (r.rank - 1) / r.authors, 2)::float8 AS top_pct,
        ${iso('post.created_at')} AS created_at

@@ -1,7 +1,7 @@
 import { catalog } from '../catalog/registry.ts';
 import { defineQuery } from '../catalog/types.ts';
 import type { Database, QueryContext, Tx } from '../db/database.ts';
-import { iso } from './sql-fragments.ts';
+import { iso, shownName } from './sql-fragments.ts';
 
 /** Public chat rooms: any signed-in user may read and post in an active room. */
 
@@ -36,7 +36,7 @@ LIMIT $3`,
     },
     sql: `
 SELECT ${iso('r.created_at')} AS container_created_at, r.id IS NOT NULL AS is_member,
-       m.id, m.sender_id, u.username AS sender_username, p.display_name AS sender_display_name,
+       m.id, m.sender_id, u.username AS sender_username, ${shownName('p')} AS sender_display_name,
        m.content, ${iso('m.created_at')} AS created_at
 FROM (SELECT 1) AS one
 LEFT JOIN chat_rooms r ON r.id = $1 AND r.is_active
@@ -70,7 +70,7 @@ WITH ins AS (
   SELECT $3, r.id, $2, $4, $5 FROM chat_rooms r WHERE r.id = $1 AND r.is_active
   RETURNING id, sender_id, content, created_at
 )
-SELECT ins.id, ins.sender_id, u.username AS sender_username, p.display_name AS sender_display_name,
+SELECT ins.id, ins.sender_id, u.username AS sender_username, ${shownName('p')} AS sender_display_name,
        ins.content, ${iso('ins.created_at')} AS created_at
 FROM ins
 JOIN users u ON u.id = ins.sender_id

@@ -1,7 +1,7 @@
 import { catalog } from '../catalog/registry.ts';
 import { defineQuery } from '../catalog/types.ts';
 import type { Database } from '../db/database.ts';
-import { iso } from './sql-fragments.ts';
+import { iso, shownName } from './sql-fragments.ts';
 import { authorActive } from './post-sql.ts';
 
 /**
@@ -74,7 +74,7 @@ WITH input AS (
   FROM input i
   LEFT JOIN post p ON p.id = i.post_id AND p.created_at >= i.lower_ts AND p.created_at <= i.upper_ts
 ), allowed AS (
-  SELECT k.*, u.username AS author_username, pr.display_name AS author_display_name,
+  SELECT k.*, u.username AS author_username, ${shownName('pr')} AS author_display_name,
          (k.base_count + row_number() OVER (PARTITION BY k.post_id ORDER BY k.ord))::int AS comment_count
   FROM checked k
   LEFT JOIN users u ON u.id = k.author_id

@@ -1,7 +1,7 @@
 import { catalog } from '../catalog/registry.ts';
 import { defineQuery } from '../catalog/types.ts';
 import type { Database, QueryContext, Tx } from '../db/database.ts';
-import { iso } from './sql-fragments.ts';
+import { iso, shownName } from './sql-fragments.ts';
 
 /**
  * Direct conversations. Read state is denormalised so the inbox never reads messages:
@@ -60,7 +60,7 @@ SELECT EXISTS (SELECT 1 FROM target) AS target_exists,
     sql: `
 SELECT cm.conversation_id AS id, cm.unread_count, ${iso('cm.last_read_at')} AS last_read_at,
        ${iso('cm.last_message_at')} AS last_message_at,
-       o.other_id, u.username AS other_username, p.display_name AS other_display_name,
+       o.other_id, u.username AS other_username, ${shownName('p')} AS other_display_name,
        CASE WHEN s.shown THEN c.last_message_id END AS message_id,
        CASE WHEN s.shown THEN c.last_message_sender_id END AS message_sender_id,
        CASE WHEN s.shown THEN c.last_message_content END AS message_content,

@@ -2,7 +2,7 @@ import { catalog } from '../catalog/registry.ts';
 import { defineQuery } from '../catalog/types.ts';
 import type { Database, QueryContext } from '../db/database.ts';
 import { authorActive, commentPage, notBlocked } from './post-sql.ts';
-import { iso } from './sql-fragments.ts';
+import { iso, shownName } from './sql-fragments.ts';
 
 /**
  * The status-update feed and its comments. Feed pages are keyset pages inside a time
@@ -15,7 +15,7 @@ import { iso } from './sql-fragments.ts';
  */
 
 const POST_COLUMNS = `
-  s.id, s.author_id, u.username AS author_username, p.display_name AS author_display_name,
+  s.id, s.author_id, u.username AS author_username, ${shownName('p')} AS author_display_name,
   s.content, s.comment_count, ${iso('s.created_at')} AS created_at`;
 
 /** The global feed's rows inside the window [$1, $2] below the keyset ($2, $3): feed.global adds the viewer's blocks. */

@@ -3,7 +3,7 @@ import { defineQuery } from '../catalog/types.ts';
 import type { Database, QueryContext, Tx } from '../db/database.ts';
 import type { AddCommentRow, CommentRow, PostRow, TimeWindow } from './feed.repository.ts';
 import { authorActive, commentPage, insertCommentCtes, NEW_COMMENT_RESULT, notBlocked } from './post-sql.ts';
-import { iso } from './sql-fragments.ts';
+import { iso, shownName } from './sql-fragments.ts';
 
 /**
  * Group feeds: status updates with a group_id (migration 0013), visible to the group's
@@ -50,7 +50,7 @@ SELECT x.group_exists, x.is_member, x.group_created_at,
        s.id, s.author_id, s.author_username, s.author_display_name, s.content, s.comment_count, ${iso('s.created_at')} AS created_at
 FROM ${ACCESS('$2')}
 LEFT JOIN LATERAL (
-  SELECT s.id, s.author_id, u.username AS author_username, p.display_name AS author_display_name, s.content, s.comment_count, s.created_at
+  SELECT s.id, s.author_id, u.username AS author_username, ${shownName('p')} AS author_display_name, s.content, s.comment_count, s.created_at
   FROM status_updates s
   JOIN users u ON u.id = s.author_id AND u.is_active -- not the posts of suspended accounts
   LEFT JOIN profiles p ON p.user_id = s.author_id
@@ -80,7 +80,7 @@ WITH ok AS (
 )
 SELECT EXISTS (SELECT 1 FROM community_groups g WHERE g.id = $1 AND g.is_active) AS group_exists,
        EXISTS (SELECT 1 FROM ok) AS is_member,
-       s.id, s.author_id, u.username AS author_username, p.display_name AS author_display_name,
+       s.id, s.author_id, u.username AS author_username, ${shownName('p')} AS author_display_name,
        s.content, s.comment_count, ${iso('s.created_at')} AS created_at
 FROM (SELECT 1) one
 LEFT JOIN s ON true

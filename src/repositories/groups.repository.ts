@@ -1,7 +1,7 @@
 import { catalog } from '../catalog/registry.ts';
 import { defineQuery } from '../catalog/types.ts';
 import type { Database, QueryContext, Tx } from '../db/database.ts';
-import { iso } from './sql-fragments.ts';
+import { iso, shownName } from './sql-fragments.ts';
 import { notBlocked } from './post-sql.ts';
 
 /**
@@ -152,7 +152,7 @@ FROM (
   LEFT JOIN community_groups g ON g.id = $1 AND g.is_active
 ) x
 LEFT JOIN LATERAL (
-  SELECT m.user_id, u.username, p.display_name, m.role, m.joined_at
+  SELECT m.user_id, u.username, ${shownName('p')} AS display_name, m.role, m.joined_at
   FROM group_memberships m
   JOIN users u ON u.id = m.user_id AND u.is_active
   LEFT JOIN profiles p ON p.user_id = m.user_id
@@ -175,7 +175,7 @@ FROM (
   LEFT JOIN community_groups g ON g.id = $1 AND g.is_active
 ) x
 LEFT JOIN LATERAL (
-  SELECT jr.user_id, u.username, p.display_name, jr.created_at
+  SELECT jr.user_id, u.username, ${shownName('p')} AS display_name, jr.created_at
   FROM group_join_requests jr
   JOIN users u ON u.id = jr.user_id AND u.is_active
   LEFT JOIN profiles p ON p.user_id = jr.user_id

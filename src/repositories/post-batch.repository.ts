@@ -1,7 +1,7 @@
 import { catalog } from '../catalog/registry.ts';
 import { defineQuery } from '../catalog/types.ts';
 import type { Database } from '../db/database.ts';
-import { iso } from './sql-fragments.ts';
+import { iso, shownName } from './sql-fragments.ts';
 
 /**
  * Posts in groups (issue 16, app-level group commit; src/services/group-commit.ts): ONE
@@ -30,7 +30,7 @@ WITH input AS (
   SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::timestamptz[], $5::uuid[], $6::text[], $7::bytea[])
     WITH ORDINALITY AS i(id, author_id, content, created_at, key_scope, key, fingerprint, ord)
 ), authored AS (
-  SELECT i.*, u.username AS author_username, p.display_name AS author_display_name
+  SELECT i.*, u.username AS author_username, ${shownName('p')} AS author_display_name
   FROM input i
   LEFT JOIN users u ON u.id = i.author_id
   LEFT JOIN profiles p ON p.user_id = i.author_id

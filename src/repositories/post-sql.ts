@@ -1,4 +1,4 @@
-import { iso } from './sql-fragments.ts';
+import { iso, shownName } from './sql-fragments.ts';
 
 /**
  * SQL fragments shared by the public feed and the group feed (feed.repository.ts,
@@ -33,7 +33,7 @@ export interface CommentPageParams { readonly viewer: string; readonly post: str
  */
 export const commentPage = (visible: string, p: CommentPageParams): string => `
 LEFT JOIN LATERAL (
-  SELECT pc.id, pc.author_id, u.username AS author_username, p.display_name AS author_display_name, pc.content, pc.created_at
+  SELECT pc.id, pc.author_id, u.username AS author_username, ${shownName('p')} AS author_display_name, pc.content, pc.created_at
   FROM post_comments pc
   JOIN users u ON u.id = pc.author_id AND u.is_active -- not the comments of suspended accounts
   LEFT JOIN profiles p ON p.user_id = pc.author_id
@@ -76,7 +76,7 @@ blocked AS (
 /** The new comment's columns and outcome flags, one row even when nothing was inserted. */
 export const NEW_COMMENT_RESULT = `
        EXISTS (SELECT 1 FROM post) AS post_exists, EXISTS (SELECT 1 FROM blocked) AS blocked,
-       ins.id, ins.author_id, u.username AS author_username, p.display_name AS author_display_name,
+       ins.id, ins.author_id, u.username AS author_username, ${shownName('p')} AS author_display_name,
        ins.content, ${iso('ins.created_at')} AS created_at, (SELECT comment_count FROM bump) AS comment_count
 FROM (SELECT 1) AS one
 LEFT JOIN ins ON true

@@ -3,7 +3,7 @@ import { defineQuery } from '../catalog/types.ts';
 import type { Database, QueryContext } from '../db/database.ts';
 import { systemQueries } from '../db/system-queries.ts';
 import type { RoomMessageRow } from './chat-rooms.repository.ts';
-import { iso } from './sql-fragments.ts';
+import { iso, shownName } from './sql-fragments.ts';
 
 /**
  * What the real-time layer (src/realtime) reads from PostgreSQL. The socket is only a
@@ -64,7 +64,7 @@ LIMIT $4`,
                    (SELECT id FROM users ORDER BY id LIMIT 1) AS reader_id FROM (${BUSY_ROOM}) b`,
     },
     sql: `
-SELECT m.id, m.sender_id, u.username AS sender_username, p.display_name AS sender_display_name,
+SELECT m.id, m.sender_id, u.username AS sender_username, ${shownName('p')} AS sender_display_name,
        m.content, ${iso('m.created_at')} AS created_at
 FROM (
   SELECT m.id, m.sender_id, m.content, m.created_at

@@ -1,7 +1,7 @@
 import { catalog } from '../catalog/registry.ts';
 import { defineQuery } from '../catalog/types.ts';
 import type { Database, QueryContext, Tx } from '../db/database.ts';
-import { iso } from './sql-fragments.ts';
+import { iso, shownName } from './sql-fragments.ts';
 
 /**
  * The social graph in `relationships` (user_id → target_id, kind, status).
@@ -185,7 +185,7 @@ SELECT EXISTS (SELECT 1 FROM users WHERE id = $2) AS target_exists, false AS blo
     // to an index condition or to "branch done" once the planner sees the cursor values.
     sql: `
 SELECT x.direction, x.other_id, x.kind, x.status, ${iso('x.created_at')} AS created_at,
-       u.username, p.display_name
+       u.username, ${shownName('p')} AS display_name
 FROM (
   (SELECT 'incoming'::text AS direction, r.user_id AS other_id, r.kind, r.status, r.created_at
    FROM relationships r

@@ -16,3 +16,12 @@ export function iso(column: string): string {
 /** The smallest and largest UUIDs: keyset bounds that exclude / include every id at a timestamp. */
 export const MIN_UUID = '00000000-0000-0000-0000-000000000000';
 export const MAX_UUID = 'ffffffff-ffff-ffff-ffff-ffffffffffff';
+
+/**
+ * A user's display name beside their content (posts, comments, messages, member and friend
+ * lists, reports), from the profiles row aliased `p`: NULL while a moderator hides the profile
+ * (migration 0014). A hidden profile is gone from its page and from search for everyone but its
+ * owner; its name beside the content it still shows would name it anyway. The username stays:
+ * it names the account, which a hide leaves active (a suspension removes the content too).
+ */
+export const shownName = (p: string): string => `CASE WHEN ${p}.hidden_at IS NULL THEN ${p}.display_name END`;

@@ -263,6 +263,36 @@ describe('resolving cases', () => {
     expect(gone.body.items).toEqual([]);
   });
 
+  it('hide: a profile\'s display name no longer shows beside its content (posts, comments, inbox, members); the username does', async () => {
+    const name = `Hidden Name ${process.pid}`;
+    const [owner, viewer] = await Promise.all([registerUser(t, 'mn_o'), registerUser(t, 'mn_v')]);
+    expect((await t.call('PUT', '/api/profiles/me', { token: owner.token, body: { display_name: name } })).status).toBe(200);
+    const p = await post(owner, 'a post by a profile about to be hidden');
+    expect((await t.call('POST', `/api/feed/${p.id}/comments`, { token: owner.token, body: { content: 'my own comment' } })).status).toBe(201);
+    const conv = await t.call<{ id: string }>('POST', '/api/chat/conversations', { token: owner.token, body: { recipient_id: viewer.id } });
+    expect((await t.call('POST', `/api/chat/conversations/${conv.body.id}/messages`, { token: owner.token, body: { content: 'hi' } })).status).toBe(201);
+    const group = await t.call<{ id: string }>('POST', '/api/groups', { token: owner.token, body: { name: `hidden owner ${process.pid}` } });
+    expect(group.status, JSON.stringify(group.body)).toBe(201);
+
+    type Who = { id: string; username: string; display_name: string | null };
+    const shown = async (headers: Record<string, string>): Promise<Array<Who | undefined>> => {
+      const get = async <T>(url: string) => (await t.call<PageBody<T>>('GET', url, { token: viewer.token, headers })).body.items;
+      return [
+        (await get<{ id: string; author: Who }>('/api/feed?type=global&limit=100')).find((x) => x.id === p.id)?.author,
+        (await get<{ author: Who }>(`/api/feed/${p.id}/comments`))[0]?.author,
+        (await get<{ id: string; other_user: Who }>('/api/chat/conversations')).find((c) => c.id === conv.body.id)?.other_user,
+        (await get<{ user: Who }>(`/api/groups/${group.body.id}/members`))[0]?.user,
+      ];
+    };
+    expect(await shown(await lsnHeader())).toEqual(Array(4).fill({ id: owner.id, username: owner.username, display_name: name }));
+
+    await report(viewer, { target_type: 'profile', target_id: owner.id, reason: 'scam' });
+    const pc = await caseOf(owner.id);
+    expect((await resolve(pc?.id ?? '', 'hide')).body.hidden).toBe(true);
+    // Before: the name the hide took off the profile page and search still showed in all four.
+    expect(await shown(await lsnHeader())).toEqual(Array(4).fill({ id: owner.id, username: owner.username, display_name: null }));
+  });
+
   it('suspend: the sessions end at once, login is refused, the profile is gone, the content hidden', async () => {
     const [bad, reporter] = await Promise.all([registerUser(t, 'ms_bad'), registerUser(t, 'ms_rep')]);
     const second = await t.call<AuthBody>('POST', '/api/auth/login', { body: { email: bad.email, password: bad.password } });
