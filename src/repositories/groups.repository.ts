@@ -8,8 +8,9 @@ import { notBlocked } from './post-sql.ts';
  * Community groups and their members (migration 0013). A group's creator is its owner
  * (a group_memberships row with role 'owner'); public groups are joined at once, private
  * ones through a group_join_requests row that an owner or moderator approves. Member
- * counts are counted per listed group (index-only on group_memberships_pkey) rather than
- * kept in a column, so joins and leaves never contend on the group row.
+ * counts are counted per listed group (group_memberships_pkey, a users probe per member for
+ * suspended accounts) rather than kept in a column, so joins and leaves never contend on the
+ * group row, and they count the members the viewer's member list shows.
  * Every write is one statement that also returns the flags the service needs to pick
  * the error (no such group, not allowed), as in social.repository.ts, and a membership's
  * writes (join, leave, a decision on its request) run after the (group, user) lock in their
@@ -23,7 +24,10 @@ const MEMBER_LOCK_CLASS = 0x677270;
 /** The columns of a group as the API shows it, for viewer $1; `g` is community_groups. */
 const GROUP_COLUMNS = `
   g.id, g.name, g.description, g.visibility, g.owner_id, ${iso('g.created_at')} AS created_at,
-  (SELECT count(*)::int FROM group_memberships c WHERE c.group_id = g.id) AS member_count,
+  -- The members group.members lists to this viewer: not suspended accounts, none blocking or
+  -- blocked by the viewer (a count above the list told the viewer a hidden member was there).
+  (SELECT count(*)::int FROM group_memberships c JOIN users cu ON cu.id = c.user_id AND cu.is_active
+   WHERE c.group_id = g.id AND ${notBlocked('$1::uuid', 'c.user_id')}) AS member_count,
   (SELECT m.role FROM group_memberships m WHERE m.group_id = g.id AND m.user_id = $1) AS my_role,
   EXISTS (SELECT 1 FROM group_join_requests r WHERE r.group_id = g.id AND r.user_id = $1) AS requested`;
 

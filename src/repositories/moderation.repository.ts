@@ -143,11 +143,11 @@ WHERE mc.id = $1`,
   }),
   resolve: defineQuery({
     name: 'moderation.resolve',
-    description: 'POST /api/moderation/cases/:id/resolve in one statement: hide the target (hide, suspend; partition-pruned; a hidden last message also leaves its conversation\'s inbox fields), suspend its author and revoke their sessions (suspend), close the case and record the action.',
+    description: 'POST /api/moderation/cases/:id/resolve in one statement: hide the target (hide, suspend; partition-pruned; a hidden last message also leaves its conversation\'s inbox fields), suspend its author and revoke their sessions (suspend), take the comments that leave their lists (the hidden one, a suspended account\'s) out of their posts\' comment_count, close the case and record the action.',
     target: 'primary',
     timeBounded: true,
     justify: {
-      no_pruning: 'the comment_count update of a hidden comment\'s post (hcc) finds the post by the (id, created_at) that the hidden comment row holds, known only while the statement runs: at most one primary-key probe per status_updates partition, on a moderator\'s comment hide (rare); every other part is pruned by $9/$10.',
+      no_pruning: 'the comment_count update (hcc) finds each post by the (id, created_at) that the hidden comment row, or a suspended account\'s comment rows, hold, known only while the statement runs: primary-key probes per status_updates partition, on a moderator\'s comment hide or suspension (rare); every other part is pruned by $9/$10.',
     },
     sample: {
       sql: `SELECT gen_random_uuid() AS case_id, (SELECT id FROM users WHERE id <> b.author_id ORDER BY is_superuser DESC, id LIMIT 1) AS moderator_id,
@@ -178,13 +178,7 @@ WITH hm AS (
 ), hc AS (
   UPDATE post_comments pc SET hidden_at = now()
   WHERE $3::text <> 'dismiss' AND $7::text = 'comment' AND pc.id = $8::uuid AND pc.hidden_at IS NULL
-  RETURNING pc.post_id, pc.post_created_at
-), hcc AS (
-  -- A post's comment_count is of its visible comments (the feed shows it, the top-posts
-  -- report ranks by it): a hidden one no longer counts.
-  UPDATE status_updates s SET comment_count = GREATEST(s.comment_count - 1, 0)
-  FROM hc WHERE s.id = hc.post_id AND s.created_at = hc.post_created_at
-  RETURNING 1
+  RETURNING pc.post_id, pc.post_created_at, pc.author_id
 ), hpr AS (
   UPDATE profiles p SET hidden_at = now()
   WHERE $3::text <> 'dismiss' AND $7::text = 'profile' AND p.user_id = $8::uuid AND p.hidden_at IS NULL
@@ -198,6 +192,24 @@ WITH hm AS (
   UPDATE sessions s SET revoked_at = now()
   WHERE $3::text = 'suspend' AND s.user_id = $11::uuid AND $11::uuid <> $2::uuid AND s.revoked_at IS NULL
   RETURNING s.token_hash
+), gone AS (
+  -- A post's comment_count is of the comments its list shows (the feed shows the count, the
+  -- top-posts report ranks by it): not hidden, not by a suspended account. The comments that
+  -- leave the lists now: the hidden one (unless its author is, or is now being, suspended:
+  -- then it is counted below, or was at the suspension), and on a suspension every comment of
+  -- the account not hidden before this statement (the snapshot does not see hc's hide, so the
+  -- hidden comment of a suspend is counted once, here).
+  SELECT hc.post_id, hc.post_created_at FROM hc
+  WHERE NOT EXISTS (SELECT 1 FROM sus WHERE sus.id = hc.author_id)
+    AND EXISTS (SELECT 1 FROM users au WHERE au.id = hc.author_id AND au.is_active)
+  UNION ALL
+  SELECT pc.post_id, pc.post_created_at FROM post_comments pc
+  WHERE pc.author_id IN (SELECT sus.id FROM sus) AND pc.hidden_at IS NULL
+), hcc AS (
+  UPDATE status_updates s SET comment_count = GREATEST(s.comment_count - g.n, 0)
+  FROM (SELECT post_id, post_created_at, count(*)::int AS n FROM gone GROUP BY post_id, post_created_at) g
+  WHERE s.id = g.post_id AND s.created_at = g.post_created_at
+  RETURNING 1
 ), upd AS (
   UPDATE moderation_cases mc SET status = $4, resolved_by = $2, resolved_at = now()
   WHERE mc.id = $1

@@ -293,6 +293,50 @@ describe('resolving cases', () => {
     expect(await shown(await lsnHeader())).toEqual(Array(4).fill({ id: owner.id, username: owner.username, display_name: null }));
   });
 
+  it('counts agree with the lists: a post\'s comment_count and a group\'s member_count leave out what the lists leave out', async () => {
+    const [author, bad, other, blocked, viewer] = await Promise.all([
+      registerUser(t, 'mc_a'), registerUser(t, 'mc_bad'), registerUser(t, 'mc_o'), registerUser(t, 'mc_blk'), registerUser(t, 'mc_v')]);
+    const p = await post(author, 'count my comments');
+    const comment = async (u: TestUser, content: string) => {
+      const res = await t.call<{ id: string }>('POST', `/api/feed/${p.id}/comments`, { token: u.token, body: { content } });
+      expect(res.status, JSON.stringify(res.body)).toBe(201);
+      return res.body.id;
+    };
+    await comment(other, 'fine');
+    await comment(bad, 'bad one');
+    const reportedLater = await comment(bad, 'bad two');
+    const group = await t.call<{ id: string }>('POST', '/api/groups', { token: author.token, body: { name: `counted ${process.pid}` } });
+    for (const u of [bad, other, blocked]) expect((await t.call('POST', `/api/groups/${group.body.id}/join`, { token: u.token })).status).toBe(200);
+    expect((await t.call('POST', `/api/social/block/${blocked.id}`, { token: viewer.token })).status).toBe(200);
+    // A report of the second comment, resolved after the suspension below.
+    await report(other, { target_type: 'comment', target_id: reportedLater, reason: 'spam' });
+    const commentCase = await caseOf(reportedLater);
+    // Suspend the commenter through a case about one of their posts.
+    const badPost = await post(bad, 'scam');
+    await report(author, { target_type: 'post', target_id: badPost.id, reason: 'scam' });
+    const suspendCase = await caseOf(badPost.id);
+    expect((await resolve(suspendCase?.id ?? '', 'suspend')).body.suspended).toBe(true);
+
+    const seen = async () => {
+      const headers = await lsnHeader();
+      const get = async <T>(url: string) => (await t.call<PageBody<T>>('GET', url, { token: viewer.token, headers })).body.items;
+      const feed = await get<{ id: string; comment_count: number }>('/api/feed?type=global&limit=100');
+      const groupBody = (await t.call<{ member_count: number }>('GET', `/api/groups/${group.body.id}`, { token: viewer.token, headers })).body;
+      return {
+        comment_count: feed.find((x) => x.id === p.id)?.comment_count,
+        comments: (await get<{ content: string }>(`/api/feed/${p.id}/comments`)).length,
+        member_count: groupBody.member_count,
+        members: (await get<{ user: { id: string } }>(`/api/groups/${group.body.id}/members`)).length,
+      };
+    };
+    // Before: 3 comments counted beside the 1 listed, 4 members beside the 2 listed (the
+    // suspended member and the one the viewer blocked).
+    expect(await seen()).toEqual({ comment_count: 1, comments: 1, member_count: 2, members: 2 });
+    // Hiding a suspended account's comment takes nothing more off the count.
+    expect((await resolve(commentCase?.id ?? '', 'hide')).body.hidden).toBe(true);
+    expect(await seen()).toEqual({ comment_count: 1, comments: 1, member_count: 2, members: 2 });
+  });
+
   it('suspend: the sessions end at once, login is refused, the profile is gone, the content hidden', async () => {
     const [bad, reporter] = await Promise.all([registerUser(t, 'ms_bad'), registerUser(t, 'ms_rep')]);
     const second = await t.call<AuthBody>('POST', '/api/auth/login', { body: { email: bad.email, password: bad.password } });
