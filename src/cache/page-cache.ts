@@ -130,8 +130,14 @@ export class PageCache implements FirstPages {
    */
   async #scopedPage<T>(kind: FirstPageKind, id: string, ctx: QueryContext, load: (ctx: QueryContext) => Promise<T>, stamp: string | null): Promise<T | typeof BEHIND> {
     const current = (e: StampedPage | undefined): e is StampedPage => e !== undefined && e.version === stamp;
+    // No position recorded (null) is also what Redis shows after evicting a scope's position
+    // (allkeys-lfu under memory pressure): an entry loaded before the change would then look
+    // current. So such an entry must also cover the reader's own last write, or a writer read
+    // their page without their message for up to the entry's TTL. A recipient without
+    // X-BGC-LSN can still be shown it that late, only after an eviction.
+    const need = stamp === null ? await this.positions.requiredLsn(ctx) : ctx.minLsn;
     const held = this.#scoped.peek(id);
-    if (current(held) && covers(held.lsn, ctx.minLsn)) {
+    if (current(held) && covers(held.lsn, need)) {
       this.layer.metrics?.firstPageReads.inc({ kind, result: 'hit' });
       return held.page as T;
     }
@@ -148,9 +154,9 @@ export class PageCache implements FirstPages {
     // An entry of an older position goes, so the load below is shared by the readers that
     // arrive while it runs (one load per key), not skipped because an entry is live.
     if (held !== undefined && !current(held)) this.#scoped.delete(id);
-    const lsn = maxLsn(floor, ctx.minLsn);
+    const lsn = maxLsn(floor, need);
     const { value: entry, loaded } = await this.#scoped.get(id, async () => ({ lsn: lsn ?? null, version: stamp, page: await load(sharedLoad(lsn)) }));
-    if (current(entry) && covers(entry.lsn, ctx.minLsn)) {
+    if (current(entry) && covers(entry.lsn, need)) {
       this.layer.metrics?.firstPageReads.inc({ kind, result: loaded ? 'loaded' : 'hit' });
       return entry.page as T;
     }

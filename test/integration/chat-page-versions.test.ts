@@ -152,6 +152,37 @@ describe('chat first pages invalidated by change positions (issue 15)', () => {
   });
 });
 
+describe('a scope whose change position Redis evicted', () => {
+  it('the writer still sees their own message: an entry loaded before any recorded change must cover the reader\'s mark', async () => {
+    const a = await register('pv_ev_a');
+    const b = await register('pv_ev_b');
+    const opened = await call<{ id: string }>(A, 'POST', '/api/chat/conversations', a.token, { recipient_id: b.id });
+    expect(opened.status).toBeLessThan(300);
+    const conv = opened.body.id;
+    const redis = new Redis(config.redis.url);
+    try {
+      const keys = new CacheKeys(config.cache.namespace);
+      const positions = [keys.pageVersion(`c:${conv}`), keys.pageVersion(`i:${a.id}`), keys.pageVersion(`i:${b.id}`)];
+      await within('B knows the replicas replayed the conversation', 10_000, replayedOnB(opened.lsn ?? '0/0'));
+      // No change recorded for the scopes: B loads and keeps the writer's pages against "none".
+      await redis.del(...positions);
+      const historyOfA = () => call<Page<Message>>(B, 'GET', `/api/chat/conversations/${conv}/history`, a.token);
+      const inboxOfA = () => call<Page<InboxItem>>(B, 'GET', '/api/chat/conversations', a.token);
+      expect((await historyOfA()).body.items).toEqual([]);
+      expect((await inboxOfA()).body.items.find((c) => c.id === conv)?.last_message ?? null).toBeNull();
+      const sent = await call<Message>(A, 'POST', `/api/chat/conversations/${conv}/messages`, a.token, { content: 'then evicted' });
+      expect(sent.status).toBe(201);
+      // Redis evicts the positions the send raised (allkeys-lfu under memory pressure).
+      await redis.del(...positions);
+      // Before: B's entries looked current ("none" again) and the writer read pages without their message.
+      expect((await historyOfA()).body.items[0]?.id).toBe(sent.body.id);
+      expect((await inboxOfA()).body.items.find((c) => c.id === conv)?.last_message?.id).toBe(sent.body.id);
+    } finally {
+      redis.disconnect();
+    }
+  });
+});
+
 describe('a send answered from its Idempotency-Key record', () => {
   it('raises the recipient\'s inbox too: the first attempt committed but its instance died before announcing it', async () => {
     const a = await register('pv_ra');
