@@ -148,6 +148,7 @@ WHERE mc.id = $1`,
     timeBounded: true,
     justify: {
       no_pruning: 'the comment_count update (hcc) finds each post by the (id, created_at) that the hidden comment row, or a suspended account\'s comment rows, hold, known only while the statement runs: primary-key probes per status_updates partition, on a moderator\'s comment hide or suspension (rare); every other part is pruned by $9/$10.',
+      misestimate: 'a suspension\'s comments (post_comments_author_id_idx): the planner estimates an average author\'s count, and the sample suspends a prolific one (thousands of comments against an estimate of tens); the plan is the index scan and per-post probes at either count, once per suspension.',
     },
     sample: {
       sql: `SELECT gen_random_uuid() AS case_id, (SELECT id FROM users WHERE id <> b.author_id ORDER BY is_superuser DESC, id LIMIT 1) AS moderator_id,
