@@ -8,7 +8,8 @@ import { iso, shownName } from './sql-fragments.ts';
  * conversations.last_message_id/_at/_sender_id/_content and conversation_members.unread_count/
  * last_read_at/last_message_at are kept by the send statement, in the same statement as the
  * insert (chat.send_messages, src/repositories/message-batch.repository.ts: sends are grouped);
- * a moderator hiding the last message clears its sender and content (moderation.resolve).
+ * a moderator hiding the last message clears its sender and content, and hiding a message the
+ * recipient has not read takes it off their unread_count (moderation.resolve).
  */
 
 /** A busy conversation (most messages in the last 30 days) and one of its members. */
@@ -54,11 +55,15 @@ SELECT EXISTS (SELECT 1 FROM target) AS target_exists,
   }),
   inbox: defineQuery({
     name: 'chat.inbox',
-    description: "GET /api/chat/conversations: the user's conversations with a message, newest activity first, each with the other user, unread count and last message; reads no messages (the last message's id, time, sender and content are kept on conversations, migration 0018); keyset on (last_message_at DESC, conversation_id) over conversation_members_inbox_idx, stopping after $4 rows; then one hash-index probe per row into conversations, users and profiles (migration 0028: 2 buffers a probe instead of a 3-level B-tree descent and the heap page). The first page passes ('infinity', min uuid).",
+    description: "GET /api/chat/conversations: the user's conversations with a message, newest activity first, each with the other user, unread count (0 while the other user is suspended) and last message; reads no messages (the last message's id, time, sender and content are kept on conversations, migration 0018); keyset on (last_message_at DESC, conversation_id) over conversation_members_inbox_idx, stopping after $4 rows; then one hash-index probe per row into conversations, users and profiles (migration 0028: 2 buffers a probe instead of a 3-level B-tree descent and the heap page). The first page passes ('infinity', min uuid).",
     target: 'replica',
     sample: { sql: `SELECT cm.user_id, 'infinity'::timestamptz AS after_ts, '00000000-0000-0000-0000-000000000000'::uuid AS after_id, 21 AS lim FROM conversation_members cm GROUP BY cm.user_id ORDER BY count(*) DESC LIMIT 1` },
     sql: `
-SELECT cm.conversation_id AS id, cm.unread_count, ${iso('cm.last_read_at')} AS last_read_at,
+SELECT cm.conversation_id AS id,
+       -- unread_count counts the other member's messages only, and the history shows none of a
+       -- suspended account's: 0 while they are suspended. The column is kept (a hide still
+       -- takes its message off it), so it is right again if the account is reinstated.
+       CASE WHEN u.is_active THEN cm.unread_count ELSE 0 END AS unread_count, ${iso('cm.last_read_at')} AS last_read_at,
        ${iso('cm.last_message_at')} AS last_message_at,
        o.other_id, u.username AS other_username, ${shownName('p')} AS other_display_name,
        CASE WHEN s.shown THEN c.last_message_id END AS message_id,

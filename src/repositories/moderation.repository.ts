@@ -143,7 +143,7 @@ WHERE mc.id = $1`,
   }),
   resolve: defineQuery({
     name: 'moderation.resolve',
-    description: 'POST /api/moderation/cases/:id/resolve in one statement: hide the target (hide, suspend; partition-pruned; a hidden last message also leaves its conversation\'s inbox fields), suspend its author and revoke their sessions (suspend), take the comments that leave their lists (the hidden one, a suspended account\'s) out of their posts\' comment_count, close the case and record the action.',
+    description: 'POST /api/moderation/cases/:id/resolve in one statement: hide the target (hide, suspend; partition-pruned; a hidden last message also leaves its conversation\'s inbox fields, a hidden unread one its recipient\'s unread_count), suspend its author and revoke their sessions (suspend), take the comments that leave their lists (the hidden one, a suspended account\'s) out of their posts\' comment_count, close the case and record the action.',
     target: 'primary',
     timeBounded: true,
     justify: {
@@ -162,15 +162,32 @@ WITH hm AS (
   UPDATE messages m SET hidden_at = now()
   WHERE $3::text <> 'dismiss' AND $7::text = 'message' AND m.id = $8::uuid
     AND m.created_at >= $9::timestamptz AND m.created_at <= $10::timestamptz AND m.hidden_at IS NULL
-  RETURNING m.id, m.conversation_id
+  RETURNING m.id, m.conversation_id, m.sender_id, m.created_at
+), hconv AS (
+  -- The hidden message's conversation row, locked before its member row is written, as a
+  -- send and a mark-read lock them (message-batch.repository.ts), so the three cannot
+  -- deadlock. hlast and hunread both read it: a row this statement had already updated
+  -- would not be locked (nor returned) here.
+  SELECT c.id FROM conversations c JOIN hm ON hm.conversation_id = c.id
+  FOR NO KEY UPDATE OF c
 ), hlast AS (
   -- The inbox shows the last message from the conversation row (migration 0018): a hidden
   -- last message is no one's to show. If a send made another message the last one first,
   -- the re-check under the row lock finds last_message_id changed and writes nothing.
   UPDATE conversations c SET last_message_sender_id = NULL, last_message_content = NULL
-  FROM hm
+  FROM hm JOIN hconv ON hconv.id = hm.conversation_id
   WHERE c.id = hm.conversation_id AND c.last_message_id = hm.id
   RETURNING c.id
+), hunread AS (
+  -- The recipient's unread_count counts the other member's messages after their last_read_at
+  -- (chat.send_messages adds them, chat.mark_read zeroes it): a hidden one leaves the history,
+  -- so it leaves the count (before, the inbox counted a message no history showed). A
+  -- mark-read or a send committing meanwhile is re-read under the row lock.
+  UPDATE conversation_members cm SET unread_count = cm.unread_count - 1
+  FROM hm JOIN hconv ON hconv.id = hm.conversation_id
+  WHERE cm.conversation_id = hm.conversation_id AND cm.user_id <> hm.sender_id
+    AND cm.last_read_at < hm.created_at AND cm.unread_count > 0
+  RETURNING 1
 ), hp AS (
   UPDATE status_updates s SET hidden_at = now()
   WHERE $3::text <> 'dismiss' AND $7::text = 'post' AND s.id = $8::uuid
