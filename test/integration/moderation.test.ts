@@ -376,6 +376,32 @@ describe('resolving cases', () => {
     expect(await seen()).toEqual({ unread_count: 1, shown: 1 });
   });
 
+  it('counts agree with the lists: the most-active report counts neither hidden messages nor hidden posts', async () => {
+    const [a, b] = await Promise.all([registerUser(t, 'ma_a'), registerUser(t, 'ma_b')]);
+    const conv = await t.call<{ id: string }>('POST', '/api/chat/conversations', { token: a.token, body: { recipient_id: b.id } });
+    const sent = [];
+    for (const content of ['fine', 'nasty']) {
+      const res = await t.call<{ id: string }>('POST', `/api/chat/conversations/${conv.body.id}/messages`, { token: a.token, body: { content } });
+      expect(res.status, JSON.stringify(res.body)).toBe(201);
+      sent.push(res.body.id);
+    }
+    const posts = [await post(a, 'a fine post'), await post(a, 'a nasty post')];
+    const activity = async () => {
+      const res = await t.call<PageBody<{ user_id: string; messages: number; posts: number; total: number }>>('GET',
+        '/api/reports/most-active?days=1&limit=100', { token: b.token, headers: await lsnHeader() });
+      expect(res.status, JSON.stringify(res.body)).toBe(200);
+      const row = res.body.items.find((u) => u.user_id === a.id);
+      return row && { messages: row.messages, posts: row.posts, total: row.total };
+    };
+    expect(await activity()).toEqual({ messages: 2, posts: 2, total: 4 });
+    for (const [type, id] of [['message', sent[1]], ['post', posts[1]?.id]] as const) {
+      await report(b, { target_type: type, target_id: id, reason: 'harassment' });
+      expect((await resolve((await caseOf(id ?? ''))?.id ?? '', 'hide')).body.hidden).toBe(true);
+    }
+    // Before: the hidden message still counted ({ messages: 2, posts: 1, total: 3 }).
+    expect(await activity()).toEqual({ messages: 1, posts: 1, total: 2 });
+  });
+
   it('suspend: the sessions end at once, login is refused, the profile is gone, the content hidden', async () => {
     const [bad, reporter] = await Promise.all([registerUser(t, 'ms_bad'), registerUser(t, 'ms_rep')]);
     const second = await t.call<AuthBody>('POST', '/api/auth/login', { body: { email: bad.email, password: bad.password } });
