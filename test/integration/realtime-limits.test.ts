@@ -13,6 +13,8 @@ let tdb: TestDatabase;
 let rt: Runtime;
 const sockets: RtClient[] = [];
 const MAX_CONNECTIONS = 4;
+/** The send bound: large, so a few sync pages (half of it each) get past the kernel's buffers and reach it. */
+const SEND_BUFFER_BYTES = 1024 * 1024;
 
 async function register(name: string): Promise<{ id: string; token: string }> {
   const username = `${name}_${process.pid}`;
@@ -35,7 +37,7 @@ beforeAll(async () => {
   rt = await startRuntime(tdb.config({
     BGC_POOL_SIZE: '2', BGC_POOL_MAX_OVERFLOW: '8', BGC_CACHE_WARM_COUNT: '0',
     BGC_REALTIME_MAX_CONNECTIONS: String(MAX_CONNECTIONS),
-    BGC_REALTIME_MAX_BUFFERED_BYTES: String(64 * 1024),
+    BGC_REALTIME_MAX_BUFFERED_BYTES: String(SEND_BUFFER_BYTES),
     BGC_REALTIME_HEARTBEAT_MS: '300',
     BGC_REALTIME_IDLE_TIMEOUT_MS: '1500',
     BGC_REALTIME_AUTH_TIMEOUT_MS: '400',
@@ -126,7 +128,7 @@ describe('limits', () => {
       payload: JSON.stringify({ recipient_id: b.id }),
     });
     const convId = (JSON.parse(conv.body) as { id: string }).id;
-    // 300 messages of ~3.9 KB: one sync page of them is ~1.2 MB of JSON.
+    // 300 messages of ~3.9 KB: one sync page of them is ~1.2 MB of JSON, cut at half the send buffer.
     const admin = await tdb.admin();
     try {
       await admin.query(
@@ -144,9 +146,11 @@ describe('limits', () => {
     const raw = (slow.ws as unknown as { _socket: net.Socket })._socket;
     raw.pause();
     const since = '00000000-0000-7000-8000-000000000000';
-    // Pages are cut at half the send buffer (32 KiB here), so the kernel's buffers take many
-    // of them before the bound is reached: keep asking, within the frame rate limit
-    // (20 a second, a burst of 40), until the server gives up on the reader.
+    // Pages are cut at half the send buffer (512 KiB here), and the kernel's buffers on both
+    // ends (megabytes on loopback) take several of them before the bound is reached: keep
+    // asking, within the frame rate limit (20 a second, a burst of 40), until the server gives
+    // up on the reader. With a 64 KiB buffer (32 KiB pages) that took 9 s on a quiet machine and
+    // more than 30 s in a loaded CI run.
     const ask = (n: number) => { for (let i = 0; i < n; i++) slow.send({ type: 'sync', since, limit: 300 }); };
     ask(30);
     let lastAsk = performance.now();
@@ -170,13 +174,13 @@ describe('limits', () => {
       payload: JSON.stringify({ recipient_id: b.id }),
     });
     const convId = (JSON.parse(conv.body) as { id: string }).id;
-    // 60 messages of 3,900 characters: ~240 KB of JSON, against a 64 KiB send buffer.
+    // 600 messages of 3,900 characters: ~2.4 MB of JSON, against a 1 MiB send buffer.
     const admin = await tdb.admin();
     try {
       await admin.query(
         `INSERT INTO messages (id, conversation_id, sender_id, content, created_at)
          SELECT gen_random_uuid(), $1, $2, repeat('y', 3900), now() - interval '1 minute' + g * interval '1 ms'
-         FROM generate_series(1, 60) g`, [convId, a.id]);
+         FROM generate_series(1, 600) g`, [convId, a.id]);
       await admin.query(`UPDATE conversation_members SET last_message_at = now() WHERE conversation_id = $1`, [convId]);
     } finally {
       await admin.end();
@@ -188,16 +192,16 @@ describe('limits', () => {
     let pages = 0;
     for (; pages < 30; pages++) {
       const requestId = `page-${pages}`;
-      reader.send({ type: 'sync', request_id: requestId, limit: 100, ...(cursor ? { cursor } : { since: '00000000-0000-7000-8000-000000000000' }) });
+      reader.send({ type: 'sync', request_id: requestId, limit: 500, ...(cursor ? { cursor } : { since: '00000000-0000-7000-8000-000000000000' }) });
       const e = await reader.waitFor((x) => x.type === 'sync' && x.request_id === requestId, 5_000);
       for (const item of e.items as Array<{ id: string }>) ids.add(item.id);
       cursor = e.next_cursor as string | null;
       if (!cursor) break;
     }
-    console.log(`60 messages of 3,900 characters synced in ${pages + 1} pages`);
-    // Before: one page of all 60 (about 240 KB) and close 4006, on every reconnect again.
+    console.log(`600 messages of 3,900 characters synced in ${pages + 1} pages`);
+    // Before: one page of 500 (about 2 MB) and close 4006, on every reconnect again.
     expect(reader.closedWith).toBeUndefined();
-    expect(ids.size).toBe(60);
+    expect(ids.size).toBe(600);
     expect(pages + 1).toBeGreaterThanOrEqual(4);
   });
 });
