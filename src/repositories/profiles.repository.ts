@@ -17,17 +17,23 @@ const PROFILE_VIEW_COLUMNS = `
   ${iso('p.last_active_at')} AS last_active_at, ${iso('u.created_at')} AS created_at, ${iso('p.updated_at')} AS updated_at,
   r.rating_average, r.rating_count, p.hidden_at IS NOT NULL AS hidden`;
 
-/** Average and count of ratings, index-only on profile_ratings_rated_id_idx (rated_id) INCLUDE (score). */
+/**
+ * Average and count of ratings, index-only on profile_ratings_rated_id_idx (rated_id) INCLUDE
+ * (score, rater_id), without suspended raters (migration 0036: a suspended account's content
+ * counts nowhere, as its comments leave comment_count; a users probe per rating, as a group's
+ * member_count makes per member).
+ */
 const RATING_LATERAL = `
 LEFT JOIN LATERAL (
   SELECT round(avg(pr.score), 2)::float8 AS rating_average, count(*)::int AS rating_count
   FROM profile_ratings pr WHERE pr.rated_id = u.id
+    AND NOT EXISTS (SELECT 1 FROM users ru WHERE ru.id = pr.rater_id AND NOT ru.is_active)
 ) r ON true`;
 
 export const profileQueries = catalog({
   get: defineQuery({
     name: 'profile.get',
-    description: 'One profile with its user name and rating average/count (viewer-independent; cached by the ProfileReader).',
+    description: 'One profile with its user name and rating average/count, suspended raters left out (viewer-independent; cached by the ProfileReader).',
     target: 'replica',
     sample: { sql: `SELECT rated_id FROM profile_ratings GROUP BY rated_id ORDER BY count(*) DESC LIMIT 1` },
     sql: `

@@ -6,9 +6,10 @@ import type { Database, QueryContext } from '../db/database.ts';
  * Profile ratings: one row per (rater, rated) in profile_ratings. The profile's average
  * and count are not stored anywhere else; profile.get computes them from these rows
  * (index-only on profile_ratings_rated_id_idx), so concurrent ratings can never leave a
- * stale aggregate behind: there is no aggregate to race on. The profile cache is
- * invalidated after commit (WriteHooks.profileChanged) and by the profile_ratings
- * triggers of migration 0004.
+ * stale aggregate behind: there is no aggregate to race on. Suspended raters are left out
+ * (migration 0036), so a suspension or a reinstatement needs no recount. The profile cache
+ * is invalidated after commit (WriteHooks.profileChanged), by the profile_ratings triggers
+ * of migration 0004, and by the users trigger for a rater's suspension (0036).
  *
  * The average each write returns is computed in the same statement: the other raters'
  * rows as of the statement's snapshot plus this rater's new score (the statement cannot
@@ -22,13 +23,15 @@ SELECT 1 FROM relationships b
 WHERE b.kind = 'block' AND ((b.user_id = $1 AND b.target_id = $2) OR (b.user_id = $2 AND b.target_id = $1))`;
 
 /**
- * The other raters' sum and count for $2: all of $2's ratings (index-only on
- * profile_ratings_rated_id_idx, which has no rater_id to filter on) minus rater $1's own
- * row (a primary-key probe), both read in the statement's one snapshot.
+ * The other raters' sum and count for $2: all of $2's ratings but suspended raters', as
+ * profile.get counts them (index-only on profile_ratings_rated_id_idx, a users probe each),
+ * minus rater $1's own row (a primary-key probe; $1 is signed in, so not
+ * suspended), both read in the statement's one snapshot.
  */
 const OTHERS = `
 SELECT (a.total - coalesce(m.score, 0))::int AS total, (a.n - CASE WHEN m.score IS NULL THEN 0 ELSE 1 END)::int AS n
-FROM (SELECT coalesce(sum(pr.score), 0) AS total, count(*) AS n FROM profile_ratings pr WHERE pr.rated_id = $2) a
+FROM (SELECT coalesce(sum(pr.score), 0) AS total, count(*) AS n FROM profile_ratings pr
+      WHERE pr.rated_id = $2 AND NOT EXISTS (SELECT 1 FROM users ru WHERE ru.id = pr.rater_id AND NOT ru.is_active)) a
 LEFT JOIN profile_ratings m ON m.rater_id = $1 AND m.rated_id = $2`;
 
 /** A rater of the most rated profile: the largest aggregate any rating write computes. */

@@ -402,6 +402,41 @@ describe('resolving cases', () => {
     expect(await activity()).toEqual({ messages: 1, posts: 1, total: 2 });
   });
 
+  it('counts agree with the lists: a profile\'s rating leaves out suspended raters, its cached view too, until they are reinstated', async () => {
+    const [owner, fan, troll, viewer] = await Promise.all([
+      registerUser(t, 'mr_o'), registerUser(t, 'mr_f'), registerUser(t, 'mr_t'), registerUser(t, 'mr_v')]);
+    type Rating = { average: number | null; count: number };
+    const rate = async (u: TestUser, score: number) => {
+      const res = await t.call<{ rating: Rating }>('PUT', `/api/profiles/${owner.id}/rating`, { token: u.token, body: { score } });
+      expect(res.status, JSON.stringify(res.body)).toBe(200);
+      return res.body.rating;
+    };
+    await rate(fan, 5);
+    expect(await rate(troll, 1)).toEqual({ average: 3, count: 2 });
+    const rating = async (headers: Record<string, string> = {}) =>
+      (await t.call<{ rating: Rating }>('GET', `/api/profiles/${owner.id}`, { token: viewer.token, headers })).body.rating;
+    /** The view as the cache answers it (no position): the invalidation arrives after commit. */
+    const cached = async (want: Rating) => {
+      for (let i = 0; i < 50 && JSON.stringify(await rating()) !== JSON.stringify(want); i++) await new Promise((r) => setTimeout(r, 100));
+      return rating();
+    };
+    await replicasCaughtUp(t.tdb, 'the view the viewer caches has both ratings');
+    expect(await cached({ average: 3, count: 2 })).toEqual({ average: 3, count: 2 });
+
+    const p = await post(troll, 'rate them down');
+    await report(viewer, { target_type: 'post', target_id: p.id, reason: 'harassment' });
+    expect((await resolve((await caseOf(p.id))?.id ?? '', 'suspend')).body.suspended).toBe(true);
+    // Before: { average: 3, count: 2 }, the suspended troll's rating kept.
+    expect(await rating(await lsnHeader())).toEqual({ average: 5, count: 1 });
+    expect(await cached({ average: 5, count: 1 })).toEqual({ average: 5, count: 1 });
+    // A rating write's answer counts as the profile does.
+    expect(await rate(fan, 4)).toEqual({ average: 4, count: 1 });
+    // Reinstated by an operator (there is no route for it): the rating counts again.
+    await sql('UPDATE users SET is_active = true WHERE id = $1', [troll.id]);
+    expect(await rating(await lsnHeader())).toEqual({ average: 2.5, count: 2 });
+    expect(await cached({ average: 2.5, count: 2 })).toEqual({ average: 2.5, count: 2 });
+  });
+
   it('suspend: the sessions end at once, login is refused, the profile is gone, the content hidden', async () => {
     const [bad, reporter] = await Promise.all([registerUser(t, 'ms_bad'), registerUser(t, 'ms_rep')]);
     const second = await t.call<AuthBody>('POST', '/api/auth/login', { body: { email: bad.email, password: bad.password } });
