@@ -59,6 +59,14 @@ describe('/readyz', () => {
   it('stays ready, and answers within the ping\'s bound, while the primary does not answer but the replicas serve', async () => {
     const ready = await rt.app.inject({ method: 'GET', url: '/readyz' });
     expect(ready.statusCode).toBe(200);
+    // The premise, "the replicas serve": both in rotation. A loaded CI run once found them
+    // re-admitting (two slow probes take a replica out, three good ones bring it back).
+    const inRotation = Date.now();
+    while (!rt.deps.db.router.snapshot().every((r) => r.available)) {
+      if (Date.now() - inRotation > 15_000) throw new Error(`replicas not in rotation within 15 s: ${JSON.stringify(rt.deps.db.router.snapshot())}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    console.log(`[readyz] both replicas in rotation after ${Date.now() - inRotation} ms`);
     proxy.delayMs = SILENT_PRIMARY_MS;
     // Past the window in which probes share a ping (250 ms), so this one pings (the body's
     // primary.ok: false below shows it did).
