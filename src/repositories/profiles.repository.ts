@@ -19,7 +19,7 @@ const PROFILE_VIEW_COLUMNS = `
 
 /**
  * Average and count of ratings, index-only on profile_ratings_rated_id_idx (rated_id) INCLUDE
- * (score, rater_id), without suspended raters (migration 0036: a suspended account's content
+ * (score, rater_id), without suspended raters (migration 0035: a suspended account's content
  * counts nowhere, as its comments leave comment_count; a users probe per rating, as a group's
  * member_count makes per member).
  */

@@ -7,9 +7,9 @@ import type { Database, QueryContext } from '../db/database.ts';
  * and count are not stored anywhere else; profile.get computes them from these rows
  * (index-only on profile_ratings_rated_id_idx), so concurrent ratings can never leave a
  * stale aggregate behind: there is no aggregate to race on. Suspended raters are left out
- * (migration 0036), so a suspension or a reinstatement needs no recount. The profile cache
+ * (migration 0035), so a suspension or a reinstatement needs no recount. The profile cache
  * is invalidated after commit (WriteHooks.profileChanged), by the profile_ratings triggers
- * of migration 0004, and by the users trigger for a rater's suspension (0036).
+ * of migration 0004, and by the users trigger for a rater's suspension (0035).
  *
  * The average each write returns is computed in the same statement: the other raters'
  * rows as of the statement's snapshot plus this rater's new score (the statement cannot
