@@ -24,7 +24,7 @@ import type { ScopeVersion } from './page-versions.ts';
  * bounds how long others miss it.
  *
  * With BGC_CACHE_CHAT_PAGE_TTL_MS above 0, the chat pages (inbox, history) are scoped
- * (first-pages.ts, pageScope): a message or a read raises its scopes' change position in
+ * (first-pages.ts, pageScope): a message, a read or a moderator's hide of a message raises its scopes' change position in
  * Redis after it commits (page-versions.ts), and an entry loaded against the current
  * position, once the replicas were known to have replayed it, is served until the next
  * change, for up to BGC_CACHE_CHAT_PAGE_TTL_MS (10 s). Between a change and the replicas'
@@ -32,7 +32,7 @@ import type { ScopeVersion } from './page-versions.ts';
  * reader waits for replay: a writer still sees their own message at once, a recipient with
  * X-BGC-LSN too, and a recipient without it within about a second, as from a replica. What
  * raises no position (the other member's new display name, a conversation the other member
- * opened, a moderator hiding a message) shows within that TTL. Without Redis the scoped
+ * opened) shows within that TTL. Without Redis the scoped
  * pages are read from the database and the store is emptied.
  *
  * Entries live in this process only (page-store.ts says why), one load per key at a time.

@@ -7,9 +7,9 @@ import { SameTickBatch } from './same-tick-batch.ts';
 /**
  * The change positions of the chat pages (issue 15): for each scope (a user's inbox, a
  * conversation's history), the WAL position of the last committed change to it, kept in
- * Redis so every instance sees it. The after-commit hooks raise it on a message or a read
- * (wiring.ts); the page cache serves an entry only if it was loaded against the scope's
- * current position, and loads at or after that position (page-cache.ts).
+ * Redis so every instance sees it. The after-commit hooks raise it on a message, a read or a
+ * moderator's hide of a message (wiring.ts); the page cache serves an entry only if it was
+ * loaded against the scope's current position, and loads at or after that position (page-cache.ts).
  *
  * Stored as a zero-padded LSN ("0000001A/B374D848"), so a string comparison orders it and
  * the Lua script can keep the maximum: two writers committing in one order and raising in

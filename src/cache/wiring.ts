@@ -33,6 +33,7 @@ interface HooksLike {
   onDirectMessage(fn: (w: { readonly message: { readonly conversation_id: string; readonly sender_id: string }; readonly recipientId: string }, lsn: string | undefined) => void | Promise<void>): void;
   onConversationRead(fn: (w: { readonly conversationId: string; readonly userId: string }, lsn: string | undefined) => void | Promise<void>): void;
   onDirectMessageReplayed(fn: (w: { readonly conversationId: string; readonly senderId: string; readonly recipientId: string | null }, lsn: string | undefined) => void | Promise<void>): void;
+  onMessageHidden(fn: (w: { readonly conversationId: string; readonly memberIds: readonly string[] }, lsn: string | undefined) => void | Promise<void>): void;
 }
 interface ServicesLike {
   readonly hooks: HooksLike;
@@ -132,6 +133,11 @@ export async function startCache(config: Config, deps: { db: Database; metrics: 
       // the same three scopes as the message itself.
       services.hooks.onDirectMessageReplayed(({ conversationId, senderId, recipientId }, lsn) => raise([
         pageScope.conversation(conversationId), pageScope.inbox(senderId), ...(recipientId ? [pageScope.inbox(recipientId)] : []),
+      ], lsn));
+      // A moderator's hide takes the message out of the history, and maybe out of both inboxes
+      // (their last message, the recipient's unread count).
+      services.hooks.onMessageHidden(({ conversationId, memberIds }, lsn) => raise([
+        pageScope.conversation(conversationId), ...memberIds.map((id) => pageScope.inbox(id)),
       ], lsn));
     },
     warm: async () => {

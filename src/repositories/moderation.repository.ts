@@ -143,7 +143,7 @@ WHERE mc.id = $1`,
   }),
   resolve: defineQuery({
     name: 'moderation.resolve',
-    description: 'POST /api/moderation/cases/:id/resolve in one statement: hide the target (hide, suspend; partition-pruned; a hidden last message also leaves its conversation\'s inbox fields, a hidden unread one its recipient\'s unread_count), suspend its author and revoke their sessions (suspend), take the comments that leave their lists (the hidden one, a suspended account\'s) out of their posts\' comment_count, close the case and record the action.',
+    description: 'POST /api/moderation/cases/:id/resolve in one statement: hide the target (hide, suspend; partition-pruned; a hidden last message also leaves its conversation\'s inbox fields, a hidden unread one its recipient\'s unread_count), suspend its author and revoke their sessions (suspend), take the comments that leave their lists (the hidden one, a suspended account\'s) out of their posts\' comment_count, close the case and record the action; returns a hidden direct message\'s conversation and its two members (from the locked conversation row), whose chat pages the after-commit hook raises.',
     target: 'primary',
     timeBounded: true,
     justify: {
@@ -168,7 +168,7 @@ WITH hm AS (
   -- send and a mark-read lock them (message-batch.repository.ts), so the three cannot
   -- deadlock. hlast and hunread both read it: a row this statement had already updated
   -- would not be locked (nor returned) here.
-  SELECT c.id FROM conversations c JOIN hm ON hm.conversation_id = c.id
+  SELECT c.id, c.user_low, c.user_high FROM conversations c JOIN hm ON hm.conversation_id = c.id
   FOR NO KEY UPDATE OF c
 ), hlast AS (
   -- The inbox shows the last message from the conversation row (migration 0018): a hidden
@@ -241,7 +241,10 @@ SELECT EXISTS (SELECT 1 FROM upd) AS case_exists,
        (SELECT count(*) FROM hm) + (SELECT count(*) FROM hp) + (SELECT count(*) FROM hc) + (SELECT count(*) FROM hpr) > 0 AS hid,
        EXISTS (SELECT 1 FROM sus) AS suspended,
        coalesce((SELECT array_agg(encode(token_hash, 'hex')) FROM rev), '{}') AS revoked_token_hashes,
-       (SELECT ${iso('created_at')} FROM act) AS acted_at`,
+       (SELECT ${iso('created_at')} FROM act) AS acted_at,
+       -- A hidden direct message's conversation and members: the after-commit hook raises their chat pages.
+       (SELECT hconv.id FROM hconv) AS hidden_conversation_id,
+       (SELECT ARRAY[hconv.user_low::text, hconv.user_high::text] FROM hconv) AS hidden_member_ids`,
   }),
 });
 
@@ -268,7 +271,12 @@ export type ResolveOutcome =
   | { readonly kind: 'resolved'; readonly row: ResolveRow }
   | { readonly kind: 'missing' }
   | { readonly kind: 'closed'; readonly status: CaseRow['status'] };
-export interface ResolveRow { readonly case_exists: boolean; readonly hid: boolean; readonly suspended: boolean; readonly revoked_token_hashes: string[]; readonly acted_at: string | null }
+export interface ResolveRow {
+  readonly case_exists: boolean; readonly hid: boolean; readonly suspended: boolean; readonly revoked_token_hashes: string[]; readonly acted_at: string | null;
+  /** Set when a direct message was hidden: its conversation and that conversation's two members. */
+  readonly hidden_conversation_id: string | null;
+  readonly hidden_member_ids: string[] | null;
+}
 
 export interface Bounds { readonly lowerTs: string; readonly upperTs: string }
 export interface QueueAfter { readonly count: number; readonly ts: string; readonly id: string }

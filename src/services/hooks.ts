@@ -58,6 +58,17 @@ export interface DirectMessageReplayed {
   readonly message: DirectMessageWritten['message'];
 }
 export type DirectMessageReplayedListener = (w: DirectMessageReplayed, lsn: string | undefined) => void | Promise<void>;
+/**
+ * A moderator hid a direct message (a case resolved with hide or suspend): it leaves its
+ * conversation's history, and may leave both members' inboxes (the last message, the
+ * recipient's unread count). Room messages are not announced here.
+ */
+export interface MessageHidden {
+  readonly conversationId: string;
+  /** The conversation's two members, from the write itself. */
+  readonly memberIds: readonly string[];
+}
+export type MessageHiddenListener = (w: MessageHidden, lsn: string | undefined) => void | Promise<void>;
 
 export class WriteHooks {
   readonly #profile: ProfileChangedListener[] = [];
@@ -67,6 +78,7 @@ export class WriteHooks {
   readonly #roomMessage: RoomMessageListener[] = [];
   readonly #conversationRead: ConversationReadListener[] = [];
   readonly #directMessageReplayed: DirectMessageReplayedListener[] = [];
+  readonly #messageHidden: MessageHiddenListener[] = [];
 
   onProfileChanged(fn: ProfileChangedListener): void { this.#profile.push(fn); }
   onSessionRevoked(fn: SessionRevokedListener): void { this.#session.push(fn); }
@@ -75,6 +87,7 @@ export class WriteHooks {
   onRoomMessage(fn: RoomMessageListener): void { this.#roomMessage.push(fn); }
   onConversationRead(fn: ConversationReadListener): void { this.#conversationRead.push(fn); }
   onDirectMessageReplayed(fn: DirectMessageReplayedListener): void { this.#directMessageReplayed.push(fn); }
+  onMessageHidden(fn: MessageHiddenListener): void { this.#messageHidden.push(fn); }
 
   async profileChanged(userId: string, lsn: string | undefined): Promise<void> {
     for (const fn of this.#profile) await fn(userId, lsn);
@@ -102,5 +115,9 @@ export class WriteHooks {
 
   async directMessageReplayed(w: DirectMessageReplayed, lsn: string | undefined): Promise<void> {
     for (const fn of this.#directMessageReplayed) await fn(w, lsn);
+  }
+
+  async messageHidden(w: MessageHidden, lsn: string | undefined): Promise<void> {
+    for (const fn of this.#messageHidden) await fn(w, lsn);
   }
 }

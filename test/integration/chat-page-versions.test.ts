@@ -67,12 +67,12 @@ async function statements(rt: Runtime, fn: () => Promise<unknown>): Promise<numb
 }
 
 let seq = 0;
-async function register(prefix: string): Promise<{ id: string; token: string }> {
+async function register(prefix: string): Promise<{ id: string; token: string; email: string }> {
   seq += 1;
   const username = `${prefix}_${process.pid}_${seq}`;
   const res = await call<{ token: string; user: { id: string } }>(A, 'POST', '/api/auth/register', undefined, { email: `${username}@example.test`, username, password: 'correct Horse 42' });
   expect(res.status).toBe(201);
-  return { id: res.body.user.id, token: res.body.token };
+  return { id: res.body.user.id, token: res.body.token, email: `${username}@example.test` };
 }
 
 interface Page<T> { items: T[] }
@@ -209,6 +209,63 @@ describe('a send answered from its Idempotency-Key record', () => {
     const seenMs = await within('the recipient\'s inbox on B shows the replayed message', 10_000,
       async () => (await inboxOfB()).body.items[0]?.last_message?.id === lost.value.id);
     console.log(`replayed send: the recipient's inbox on the other instance showed it after ${seenMs} ms (its page lives 60 s)`);
+  });
+});
+
+describe('a message a moderator hides', () => {
+  it('leaves the recipient\'s cached history and inbox on the other instance within about a second, not at the 60 s TTL', async () => {
+    const a = await register('pv_h_a');
+    const b = await register('pv_h_b');
+    const m = await register('pv_h_mod');
+    const admin = await tdb.admin();
+    try {
+      await admin.query('UPDATE users SET is_superuser = true WHERE id = $1', [m.id]);
+    } finally {
+      await admin.end();
+    }
+    // A fresh session, so no cached session of the moderator predates the flag.
+    const login = await call<{ token: string }>(A, 'POST', '/api/auth/login', undefined, { email: m.email, password: 'correct Horse 42' });
+    expect(login.status).toBe(200);
+    const mod = login.body.token;
+
+    const opened = await call<{ id: string }>(A, 'POST', '/api/chat/conversations', a.token, { recipient_id: b.id });
+    expect(opened.status).toBeLessThan(300);
+    const conv = opened.body.id;
+    const inboxOfB = () => call<Page<InboxItem>>(B, 'GET', '/api/chat/conversations', b.token);
+    const historyOfB = () => call<Page<Message>>(B, 'GET', `/api/chat/conversations/${conv}/history`, b.token);
+    const kept = await call<Message>(A, 'POST', `/api/chat/conversations/${conv}/messages`, a.token, { content: 'hello' });
+    expect(kept.status).toBe(201);
+    const bad = await call<Message>(A, 'POST', `/api/chat/conversations/${conv}/messages`, a.token, { content: 'something nasty' });
+    expect(bad.status).toBe(201);
+    // B holds the recipient's pages, loaded against the send's position once the replicas replayed it.
+    await within('B knows the replicas replayed the message', 10_000, replayedOnB(bad.lsn ?? ''));
+    await within('B serves the message from the recipient\'s pages', 10_000, async () => (await historyOfB()).body.items[0]?.id === bad.body.id
+      && (await inboxOfB()).body.items[0]?.last_message?.id === bad.body.id);
+    const warm = await statements(B, async () => {
+      expect((await historyOfB()).body.items[0]?.id).toBe(bad.body.id);
+      expect((await inboxOfB()).body.items[0]?.unread_count).toBe(2);
+    });
+    expect(warm).toBe(0);
+
+    // The recipient reports it; a moderator hides it, through the other instance.
+    const reported = await call<{ created: boolean }>(A, 'POST', '/api/moderation/reports', b.token, { target_type: 'message', target_id: bad.body.id, reason: 'harassment' });
+    expect(reported.status).toBeLessThan(300);
+    const queue = await call<Page<{ id: string; target: { id: string } }>>(A, 'GET', '/api/moderation/queue?limit=100', mod, undefined, reported.lsn);
+    expect(queue.status).toBe(200);
+    const mc = queue.body.items.find((c) => c.target.id === bad.body.id);
+    expect(mc).toBeDefined();
+    const resolved = await call<{ hidden: boolean }>(A, 'POST', `/api/moderation/cases/${mc?.id ?? ''}/resolve`, mod, { action: 'hide' });
+    expect(resolved.status).toBe(200);
+    expect(resolved.body.hidden).toBe(true);
+
+    // Before: B served its entries (loaded against the send's position) for their 60 s.
+    const goneMs = await within('the hidden message leaves the recipient\'s history and inbox on B', 5_000, async () => {
+      const h = await historyOfB();
+      const i = await inboxOfB();
+      return h.body.items[0]?.id === kept.body.id && !h.body.items.some((x) => x.id === bad.body.id)
+        && i.body.items[0]?.last_message === null && i.body.items[0]?.unread_count === 1;
+    });
+    console.log(`moderator's hide: the recipient's history and inbox on the other instance dropped the message after ${goneMs} ms (their pages live 60 s)`);
   });
 });
 

@@ -138,6 +138,10 @@ export class ModerationService {
     // Side by side: each revocation waits (bounded) for every instance to drop it.
     await Promise.all(row.revoked_token_hashes.map((hash) => this.d.hooks.sessionRevoked(hash, found.target_user_id)));
     if (row.suspended || (row.hid && found.target_kind === 'profile')) await this.d.hooks.profileChanged(found.target_user_id, lsn);
+    // A hidden direct message leaves its history and maybe both inboxes: their cached first pages' positions rise.
+    if (row.hidden_conversation_id) {
+      await this.d.hooks.messageHidden({ conversationId: row.hidden_conversation_id, memberIds: row.hidden_member_ids ?? [] }, lsn);
+    }
     return {
       value: {
         case_id: caseId, action, status, hidden: row.hid, suspended: row.suspended,
