@@ -316,6 +316,11 @@ export class ManagedPool {
       query_timeout: PROBE_QUERY_TIMEOUT_MS,
     });
     pool.on('error', (err) => this.opts.onError?.(err, this.name));
+    // As for the app's pool (the 'connect' handler in the constructor): pg-pool listens for a
+    // client's errors only while it is idle, and a node that stops or terminates the check's
+    // connection mid-statement (57P01, a restart) otherwise raised an uncaught 'error' that
+    // crashed the process. The statement itself rejects, and probe() then destroys the client.
+    pool.on('connect', (client) => { client.on('error', () => undefined); });
     this.#probePool = pool;
     return pool;
   }

@@ -1,6 +1,9 @@
+import net from 'node:net';
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import type pg from 'pg';
 import { Database } from '../../src/db/database.ts';
+import { ManagedPool } from '../../src/db/managed-pool.ts';
+import { PRIMARY_PORT } from '../helpers/constants.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-db.ts';
 
 /**
@@ -64,6 +67,57 @@ describe('health checks on a saturated pool', () => {
     } finally {
       for (const h of held) h.release();
       await db.close();
+    }
+  });
+
+  it('a check whose server ends the connection right after an answer (in the same packet) raises no uncaught error, and the next check reconnects', async () => {
+    // A proxy that, once armed, appends the FATAL a terminated backend sends (57P01) to the
+    // packet carrying the next answer's ReadyForQuery, then closes: the client has the answer
+    // and is still checked out (its release runs a microtask later) when the FATAL is parsed.
+    // Before, pg-pool listened for a checked-out client's errors nowhere, and that 'error' was
+    // uncaught: CI saw it end test processes when a primary stopped under the router's polls.
+    let armed = false;
+    const fields = Buffer.from('SFATAL\0C57P01\0Mterminating connection due to administrator command\0\0');
+    const fatal = Buffer.concat([Buffer.from('E'), Buffer.alloc(4), fields]);
+    fatal.writeInt32BE(4 + fields.length, 1);
+    const proxy = net.createServer((client) => {
+      const server = net.connect(PRIMARY_PORT, '127.0.0.1');
+      client.on('data', (d) => server.write(d));
+      server.on('data', (d: Buffer) => {
+        const readyForQuery = d.length >= 6 && d[d.length - 6] === 0x5a; // 'Z', length 5, status
+        if (armed && readyForQuery) {
+          armed = false;
+          client.end(Buffer.concat([d, fatal]));
+          server.destroy();
+          return;
+        }
+        client.write(d);
+      });
+      const close = () => { client.destroy(); server.destroy(); };
+      client.on('error', close);
+      server.on('error', close);
+      client.on('close', close);
+      server.on('close', close);
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+    const port = (proxy.address() as net.AddressInfo).port;
+    const uncaught: unknown[] = [];
+    const onUncaught = (err: unknown) => { uncaught.push(err); };
+    process.prependListener('uncaughtException', onUncaught);
+    const pool = new ManagedPool({ name: 'primary', role: 'primary', url: tdb.primaryUrl.replace(`:${PRIMARY_PORT}/`, `:${port}/`), pool: tdb.config().pool, applicationName: 'bgc-probekill' });
+    try {
+      await pool.openProbe();
+      armed = true;
+      const answered = await pool.probe<{ ok: number }>('SELECT 1 AS ok');
+      expect(answered.rows[0]?.ok).toBe(1);
+      await new Promise((r) => setTimeout(r, 200)); // the FATAL and the close are parsed meanwhile
+      expect(uncaught.map(String)).toEqual([]);
+      const again = await pool.probe<{ ok: number }>('SELECT 1 AS ok');
+      expect(again.rows[0]?.ok).toBe(1);
+    } finally {
+      process.removeListener('uncaughtException', onUncaught);
+      await pool.close();
+      await new Promise((r) => proxy.close(r));
     }
   });
 });
