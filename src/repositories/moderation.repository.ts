@@ -223,10 +223,19 @@ WITH hm AS (
   UNION ALL
   SELECT pc.post_id, pc.post_created_at FROM post_comments pc
   WHERE pc.author_id IN (SELECT sus.id FROM sus) AND pc.hidden_at IS NULL
+), gone_posts AS MATERIALIZED (
+  -- Locked in id order first, as the grouped comment statement locks its posts
+  -- (comment-batch.repository.ts): a suspension updating many posts in any order and a comment
+  -- group holding two of them could otherwise deadlock, and one side would fail.
+  SELECT s.id, s.created_at, g.n FROM status_updates s
+  JOIN (SELECT post_id, post_created_at, count(*)::int AS n FROM gone GROUP BY post_id, post_created_at) g
+    ON s.id = g.post_id AND s.created_at = g.post_created_at
+  ORDER BY s.id
+  FOR NO KEY UPDATE OF s
 ), hcc AS (
-  UPDATE status_updates s SET comment_count = GREATEST(s.comment_count - g.n, 0)
-  FROM (SELECT post_id, post_created_at, count(*)::int AS n FROM gone GROUP BY post_id, post_created_at) g
-  WHERE s.id = g.post_id AND s.created_at = g.post_created_at
+  UPDATE status_updates s SET comment_count = GREATEST(s.comment_count - gp.n, 0)
+  FROM gone_posts gp
+  WHERE s.id = gp.id AND s.created_at = gp.created_at
   RETURNING 1
 ), upd AS (
   UPDATE moderation_cases mc SET status = $4, resolved_by = $2, resolved_at = now()
