@@ -114,8 +114,18 @@ describe('bgc bench --quick', () => {
 
       const checks = report.checks as Array<{ name: string; ok: boolean; detail: string }>;
       const failed = checks.filter((c) => !c.ok);
+      // The command's own "zero request errors" counts the 503s allowed above (CI saw one
+      // OVERLOADED baseline profile read fail it): such a check is excused only when its errors
+      // are no more than that configuration's 503s.
+      const refusedIn = (section: Json): number => WORKLOADS.reduce((n, name) => n + ((obj(obj(section[name]).status_counts)['503'] as number | undefined) ?? 0), 0);
+      const refused = new Map([['optimized', refusedIn(workloads)], ['baseline', refusedIn(baseline)]]);
+      const onlyRefusals = (c: { name: string; detail: string }): boolean => {
+        const side = /^(optimized|baseline): zero request errors$/.exec(c.name)?.[1];
+        const count = Number(/^(\d+) errors$/.exec(c.detail)?.[1] ?? Number.NaN);
+        return side !== undefined && count <= (refused.get(side) ?? 0);
+      };
       // Only the rps comparison may fail here (see above); it is printed for the record.
-      expect(failed.filter((c) => !c.name.startsWith('mixed: optimized not slower')), JSON.stringify(failed)).toEqual([]);
+      expect(failed.filter((c) => !c.name.startsWith('mixed: optimized not slower') && !onlyRefusals(c)), JSON.stringify(failed)).toEqual([]);
       if (failed.length > 0) console.warn(`bench --quick: ${failed.map((c) => `${c.name}: ${c.detail}`).join('; ')}`);
       expect(run.code).toBe(failed.length === 0 ? 0 : 1);
     } finally {
