@@ -5,7 +5,7 @@ import { AppError } from '../../errors/app-error.ts';
 import type { ConversationRepository, InboxRow } from '../../repositories/conversations.repository.ts';
 import { MIN_UUID } from '../../repositories/sql-fragments.ts';
 import { decodeCursor, encodeCursor } from '../cursor.ts';
-import { newId, newTimedId } from '../ids.ts';
+import { newId, newTimedId, type TimedId } from '../ids.ts';
 import { MessageBatchRepository, type MessageToSend, type SentRow } from '../../repositories/message-batch.repository.ts';
 import { IdempotencyRepository } from '../../repositories/idempotency.repository.ts';
 import { answerFromRecord, KEY_TTL_HOURS, runIdempotent, type IdempotencyKey } from '../idempotency.ts';
@@ -54,6 +54,8 @@ interface ConversationDeps {
   readonly hooks: WriteHooks;
   /** First pages of the inbox and of each member's history, possibly from the cache. */
   readonly firstPages?: FirstPages;
+  /** Makes a send's id and time; newTimedId when not given (tests date sends in the past or future). */
+  readonly timedId?: () => TimedId;
 }
 
 /** First history window: a month covers a busy conversation's page in one or two partitions. */
@@ -149,7 +151,7 @@ export class ConversationService {
    */
   async send(conversationId: string, senderId: string, content: string, key?: IdempotencyKey): Promise<Written<DirectMessage>> {
     requireText(content, 'content');
-    const { id, createdAt } = newTimedId();
+    const { id, createdAt } = (this.d.timedId ?? newTimedId)();
     const { row, lsn } = await this.#sender.write({ conversationId, senderId, writerId: senderId, id, content, createdAt, key });
     // Announced by the group (afterCommit), alongside the writer's read-your-writes mark.
     if (row.inserted) return { value: sentMessage({ id, conversationId, senderId, content }, row), lsn, replayed: false };

@@ -5,7 +5,7 @@ import { AppError } from '../../errors/app-error.ts';
 import type { RoomRepository, RoomRow } from '../../repositories/chat-rooms.repository.ts';
 import { MIN_UUID } from '../../repositories/sql-fragments.ts';
 import { decodeCursor, encodeCursor } from '../cursor.ts';
-import { newTimedId } from '../ids.ts';
+import { newTimedId, type TimedId } from '../ids.ts';
 import { withPartitionRetry } from '../../partitions/on-demand.ts';
 import { runIdempotent, type IdempotencyKey } from '../idempotency.ts';
 import { noteWrite, pageSize, requireText, type Page, type Written } from '../support.ts';
@@ -28,6 +28,8 @@ interface RoomDeps {
   readonly rooms: RoomRepository;
   /** After-commit notifications (real-time delivery); they never fail the write. */
   readonly hooks: WriteHooks;
+  /** Makes a send's id and time; newTimedId when not given (tests date sends in the past or future). */
+  readonly timedId?: () => TimedId;
 }
 
 /** Rooms are busier than one-to-one conversations: a week usually fills a page. */
@@ -65,7 +67,7 @@ export class RoomService {
 
   async send(roomId: string, senderId: string, content: string, key?: IdempotencyKey): Promise<Written<RoomMessage>> {
     requireText(content, 'content');
-    const { id, createdAt } = newTimedId();
+    const { id, createdAt } = (this.d.timedId ?? newTimedId)();
     const sent = await withPartitionRetry(() => runIdempotent(this.d.db, key, async (q): Promise<RoomMessage> => {
       const row = await this.d.rooms.send(roomId, senderId, { id, content, createdAt }, q);
       if (!row) throw new AppError('NOT_FOUND', 'No such room');
