@@ -1,6 +1,7 @@
 import { catalog } from '../catalog/registry.ts';
 import { defineQuery } from '../catalog/types.ts';
 import type { Database, QueryContext } from '../db/database.ts';
+import { authorActive } from './post-sql.ts';
 import { iso } from './sql-fragments.ts';
 
 /**
@@ -143,11 +144,11 @@ WHERE mc.id = $1`,
   }),
   resolve: defineQuery({
     name: 'moderation.resolve',
-    description: 'POST /api/moderation/cases/:id/resolve in one statement: hide the target (hide, suspend; partition-pruned; a hidden last message also leaves its conversation\'s inbox fields, a hidden unread one its recipient\'s unread_count), suspend its author and revoke their sessions (suspend), take the comments that leave their lists (the hidden one, a suspended account\'s) out of their posts\' comment_count, close the case and record the action; returns a hidden direct message\'s conversation and its two members (from the locked conversation row), whose chat pages the after-commit hook raises.',
+    description: 'POST /api/moderation/cases/:id/resolve in one statement: hide the target (hide, suspend; partition-pruned; a hidden last message also leaves its conversation\'s inbox fields, a hidden unread one its recipient\'s unread_count), suspend its author and revoke their sessions (suspend), lock (in id order) the posts whose comment_count that changes (the hidden comment\'s, those a suspended account commented on) and return them for moderation.recount_comments, close the case and record the action; returns a hidden direct message\'s conversation and its two members (from the locked conversation row), whose chat pages the after-commit hook raises.',
     target: 'primary',
     timeBounded: true,
     justify: {
-      no_pruning: 'the comment_count update (hcc) finds each post by the (id, created_at) that the hidden comment row, or a suspended account\'s comment rows, hold, known only while the statement runs: primary-key probes per status_updates partition, on a moderator\'s comment hide or suspension (rare); every other part is pruned by $9/$10.',
+      no_pruning: 'the lock of the posts to recount (gone_posts) finds each post by the (id, created_at) that the hidden comment row, or a suspended account\'s comment rows, hold, known only while the statement runs: primary-key probes per status_updates partition, on a moderator\'s comment hide or suspension (rare); every other part is pruned by $9/$10.',
       misestimate: 'a suspension\'s comments (post_comments_author_id_idx): the planner estimates an average author\'s count, and the sample suspends a prolific one (thousands of comments against an estimate of tens); the plan is the index scan and per-post probes at either count, once per suspension.',
     },
     sample: {
@@ -212,31 +213,26 @@ WITH hm AS (
   RETURNING s.token_hash
 ), gone AS (
   -- A post's comment_count is of the comments its list shows (the feed shows the count, the
-  -- top-posts report ranks by it): not hidden, not by a suspended account. The comments that
-  -- leave the lists now: the hidden one (unless its author is, or is now being, suspended:
-  -- then it is counted below, or was at the suspension), and on a suspension every comment of
-  -- the account not hidden before this statement (the snapshot does not see hc's hide, so the
-  -- hidden comment of a suspend is counted once, here).
+  -- top-posts report ranks by it): not hidden, by an active account. The posts whose count this
+  -- resolve may change: the hidden comment's, and on a suspension those the account has a
+  -- visible comment on. They are recounted, not lowered, by moderation.recount_comments, the
+  -- next statement of this transaction: lowering by what this snapshot saw took a comment off
+  -- twice when a hide of it and a suspension of its author raced (each snapshot misses the
+  -- other's change), and never corrected a count that was already wrong.
   SELECT hc.post_id, hc.post_created_at FROM hc
-  WHERE NOT EXISTS (SELECT 1 FROM sus WHERE sus.id = hc.author_id)
-    AND EXISTS (SELECT 1 FROM users au WHERE au.id = hc.author_id AND au.is_active)
-  UNION ALL
+  UNION
   SELECT pc.post_id, pc.post_created_at FROM post_comments pc
   WHERE pc.author_id IN (SELECT sus.id FROM sus) AND pc.hidden_at IS NULL
 ), gone_posts AS MATERIALIZED (
-  -- Locked in id order first, as the grouped comment statement locks its posts
-  -- (comment-batch.repository.ts): a suspension updating many posts in any order and a comment
-  -- group holding two of them could otherwise deadlock, and one side would fail.
-  SELECT s.id, s.created_at, g.n FROM status_updates s
-  JOIN (SELECT post_id, post_created_at, count(*)::int AS n FROM gone GROUP BY post_id, post_created_at) g
-    ON s.id = g.post_id AND s.created_at = g.post_created_at
+  -- Locked here, in id order, as the grouped comment statement locks its posts
+  -- (comment-batch.repository.ts): a suspension locking many posts in any order and a comment
+  -- group holding two of them could otherwise deadlock, and one side would fail. The locks
+  -- are held to the commit, so the recount (a later statement, a fresh snapshot) runs on rows
+  -- no comment can bump meanwhile; why that makes it exact: ModerationRepository.resolve.
+  SELECT s.id, s.created_at FROM status_updates s
+  JOIN gone g ON s.id = g.post_id AND s.created_at = g.post_created_at
   ORDER BY s.id
   FOR NO KEY UPDATE OF s
-), hcc AS (
-  UPDATE status_updates s SET comment_count = GREATEST(s.comment_count - gp.n, 0)
-  FROM gone_posts gp
-  WHERE s.id = gp.id AND s.created_at = gp.created_at
-  RETURNING 1
 ), upd AS (
   UPDATE moderation_cases mc SET status = $4, resolved_by = $2, resolved_at = now()
   WHERE mc.id = $1
@@ -253,7 +249,45 @@ SELECT EXISTS (SELECT 1 FROM upd) AS case_exists,
        (SELECT ${iso('created_at')} FROM act) AS acted_at,
        -- A hidden direct message's conversation and members: the after-commit hook raises their chat pages.
        (SELECT hconv.id FROM hconv) AS hidden_conversation_id,
-       (SELECT ARRAY[hconv.user_low::text, hconv.user_high::text] FROM hconv) AS hidden_member_ids`,
+       (SELECT ARRAY[hconv.user_low::text, hconv.user_high::text] FROM hconv) AS hidden_member_ids,
+       -- The locked posts, for moderation.recount_comments: ids and times (exact, as text) in id
+       -- order, and the time range that prunes its partitions.
+       coalesce((SELECT array_agg(gp.id ORDER BY gp.id) FROM gone_posts gp), '{}') AS recount_post_ids,
+       coalesce((SELECT array_agg(${iso('gp.created_at')} ORDER BY gp.id) FROM gone_posts gp), '{}') AS recount_post_created_ats,
+       (SELECT ${iso('min(gp.created_at)')} FROM gone_posts gp) AS recount_lower,
+       (SELECT ${iso('max(gp.created_at)')} FROM gone_posts gp) AS recount_upper`,
+  }),
+  recountComments: defineQuery({
+    name: 'moderation.recount_comments',
+    description: 'POST /api/moderation/cases/:id/resolve, after moderation.resolve in its transaction: sets comment_count of the posts that statement locked to the number of their comments not hidden and by active accounts (post_comments_post_idx per post, one users probe per comment), writing only counts that differ; partitions pruned to the posts\' time range ($3, $4). Its own snapshot sees this transaction\'s hide and suspension and every comment committed before it.',
+    target: 'primary',
+    timeBounded: true,
+    justify: {
+      no_pruning: 'a suspension recounts every post its account has a visible comment on: $3..$4 span the months of those posts, every partition for an account that commented in each (on the medium seed the sample\'s posts are in 13 of 16). Each post is still one primary-key probe in its own partition; a hidden comment\'s post is one partition.',
+    },
+    sample: {
+      // The posts the resolve sample (a suspension of RECENT_POST's author) locks.
+      sql: `SELECT coalesce(array_agg(x.id ORDER BY x.id), '{}') AS ids, coalesce(array_agg(x.created_at ORDER BY x.id), '{}') AS created_ats,
+                   coalesce(min(x.created_at), now()) AS lower_ts, coalesce(max(x.created_at), now()) AS upper_ts
+            FROM (SELECT DISTINCT pc.post_id AS id, pc.post_created_at AS created_at FROM post_comments pc
+                  WHERE pc.author_id = (SELECT b.author_id FROM (${RECENT_POST}) b) AND pc.hidden_at IS NULL) x`,
+    },
+    sql: `
+WITH fixed AS (
+  UPDATE status_updates s SET comment_count = c.n
+  FROM unnest($1::uuid[], $2::timestamptz[]) AS t(id, created_at)
+  -- An aggregate in a lateral subquery: counted once per post (a scalar subquery would be
+  -- evaluated for the SET and again for the WHERE).
+  CROSS JOIN LATERAL (
+    SELECT count(*)::int AS n FROM post_comments pc
+    WHERE pc.post_id = t.id AND pc.hidden_at IS NULL AND ${authorActive('pc.author_id')}
+  ) c
+  WHERE s.id = t.id AND s.created_at = t.created_at
+    AND s.created_at >= $3::timestamptz AND s.created_at <= $4::timestamptz
+    AND s.comment_count <> c.n
+  RETURNING 1
+)
+SELECT count(*)::int AS fixed FROM fixed`,
   }),
 });
 
@@ -287,6 +321,15 @@ export interface ResolveRow {
   readonly hidden_member_ids: string[] | null;
 }
 
+/** moderation.resolve's row: the outcome and the locked posts moderation.recount_comments recounts. */
+interface ResolveStatementRow extends ResolveRow {
+  readonly recount_post_ids: string[];
+  /** ISO-8601 with microseconds: a Date would cut them off and miss the row. */
+  readonly recount_post_created_ats: string[];
+  readonly recount_lower: string | null;
+  readonly recount_upper: string | null;
+}
+
 export interface Bounds { readonly lowerTs: string; readonly upperTs: string }
 export interface QueueAfter { readonly count: number; readonly ts: string; readonly id: string }
 
@@ -318,10 +361,31 @@ export class ModerationRepository {
       const locked = (await tx.query<{ status: CaseRow['status'] }>(moderationQueries.lockCase, [r.caseId]))[0];
       if (!locked) return { kind: 'missing' };
       if (locked.status !== 'open') return { kind: 'closed', status: locked.status };
-      const rows = await tx.query<ResolveRow>(moderationQueries.resolve, [
+      const rows = await tx.query<ResolveStatementRow>(moderationQueries.resolve, [
         r.caseId, r.moderatorId, r.action, r.status, r.actionId, r.note, r.kind, r.targetId, r.bounds.lowerTs, r.bounds.upperTs, r.targetUserId,
       ]);
-      return { kind: 'resolved', row: one(rows, 'moderation.resolve') };
+      const { recount_post_ids: ids, recount_post_created_ats: times, recount_lower: lower, recount_upper: upper, ...row } = one(rows, 'moderation.resolve');
+      // The posts whose comment_count the hide or suspension changes are recounted here, in a
+      // second statement, because only a statement started after the locks were granted counts
+      // right. The resolve statement's snapshot is from before it waited for them: it sees
+      // neither its own hide and suspension nor a comment committed while it waited (whose +1
+      // a recount there would overwrite). This statement's snapshot sees this transaction's
+      // writes and every commit before it. While we hold a post's row lock a comment can be:
+      //  - committed before the recount started: counted (its +1 is overwritten by the count);
+      //  - not committed yet: then it has not bumped the post either. A comment is inserted and
+      //    its post bumped in one statement (feed.add_comments locks the post before it
+      //    inserts; group.add_comment's bump waits for the lock after its insert), and a bump
+      //    holds the row lock to its commit, so a bump before our lock would have made
+      //    moderation.resolve wait for that commit. It bumps after our commit, from the row we
+      //    wrote (READ COMMITTED re-reads the newest version of a row it waited for): count + 1.
+      // Not covered: a comment by the account being suspended that moderation.resolve's snapshot
+      // did not see (its request passed the session check before the suspension) stays counted
+      // if it is on a post the resolve did not lock, or commits after us: the comment
+      // statements do not check their author's account.
+      if (ids.length > 0 && lower !== null && upper !== null) {
+        await tx.query(moderationQueries.recountComments, [ids, times, lower, upper]);
+      }
+      return { kind: 'resolved', row };
     });
   }
 }

@@ -1,0 +1,198 @@
+import type pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { commentBatchQueries } from '../../src/repositories/comment-batch.repository.ts';
+import { newTimedId } from '../../src/services/ids.ts';
+import { registerUser, startTestApp, type AuthBody, type TestApp, type TestUser } from '../helpers/app.ts';
+
+/**
+ * A post's comment_count under moderation (real PostgreSQL): it is the number of the post's
+ * comments that are not hidden and whose author is active, whatever raced. Moderation used to
+ * lower the count by the comments its statement's snapshot saw leave; a hide of a comment
+ * racing a suspension of its author then took it off twice. It now locks the posts and
+ * recounts them in a later statement (moderation.recount_comments).
+ */
+let t: TestApp;
+let probe: pg.Client;
+let mod: TestUser;
+
+interface ResolutionBody { status: string; hidden: boolean; suspended: boolean }
+
+const post = async (u: TestUser, content: string): Promise<string> => {
+  const res = await t.call<{ id: string }>('POST', '/api/feed', { token: u.token, body: { content } });
+  expect(res.status, JSON.stringify(res.body)).toBe(201);
+  return res.body.id;
+};
+const comment = async (u: TestUser, postId: string, content: string): Promise<string> => {
+  const res = await t.call<{ id: string }>('POST', `/api/feed/${postId}/comments`, { token: u.token, body: { content } });
+  expect(res.status, JSON.stringify(res.body)).toBe(201);
+  return res.body.id;
+};
+const resolve = (caseId: string, action: string) =>
+  t.call<ResolutionBody>('POST', `/api/moderation/cases/${caseId}/resolve`, { token: mod.token, body: { action } });
+
+/** Reports a target and returns its case's id (read on the primary). */
+async function caseAbout(reporter: TestUser, kind: 'post' | 'comment', targetId: string): Promise<string> {
+  const res = await t.call('POST', '/api/moderation/reports', { token: reporter.token, body: { target_type: kind, target_id: targetId, reason: 'spam' } });
+  expect(res.status, JSON.stringify(res.body)).toBe(201);
+  const { rows } = await probe.query<{ id: string }>('SELECT id FROM moderation_cases WHERE target_kind = $1 AND target_id = $2', [kind, targetId]);
+  const id = rows[0]?.id;
+  if (!id) throw new Error(`no case about ${kind} ${targetId}`);
+  return id;
+}
+
+/** The stored count beside the count the rule gives (not hidden, by an active account). */
+async function counts(postId: string): Promise<{ stored: number; visible: number }> {
+  const { rows } = await probe.query<{ stored: number; visible: number }>(
+    `SELECT s.comment_count AS stored,
+            (SELECT count(*)::int FROM post_comments pc JOIN users u ON u.id = pc.author_id AND u.is_active
+             WHERE pc.post_id = s.id AND pc.hidden_at IS NULL) AS visible
+     FROM status_updates s WHERE s.id = $1`, [postId]);
+  const row = rows[0];
+  if (!row) throw new Error(`no post ${postId}`);
+  return row;
+}
+
+/** Polls until `n` backends run a statement of `entry` and wait on a lock, at most 10 s. */
+async function untilWaiting(entry: string, n: number): Promise<void> {
+  const started = Date.now();
+  for (;;) {
+    const { rows } = await probe.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM pg_stat_activity
+       WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE $1`, [`/* ${entry} */%`]);
+    if ((rows[0]?.n ?? 0) >= n) return;
+    if (Date.now() - started > 10_000) throw new Error(`${n} ${entry} statement(s) did not wait on a lock within 10 s`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/**
+ * Takes the post's row lock in a transaction of its own connection, runs `start` (which starts
+ * the requests to queue behind it and waits until they do), commits, and then awaits them.
+ */
+async function holdingPost<T>(postId: string, start: (c: pg.Client) => Promise<{ readonly done: Promise<T> }>): Promise<T> {
+  const c = await t.tdb.admin();
+  try {
+    await c.query('BEGIN');
+    await c.query('SELECT 1 FROM status_updates WHERE id = $1 FOR UPDATE', [postId]);
+    const { done } = await start(c);
+    await c.query('COMMIT');
+    return await done;
+  } finally {
+    await c.end();
+  }
+}
+
+/** counts() of each post, one after the other (one probe connection). */
+async function countsOf(postIds: readonly string[]): Promise<Array<{ stored: number; visible: number }>> {
+  const out: Array<{ stored: number; visible: number }> = [];
+  for (const id of postIds) out.push(await counts(id));
+  return out;
+}
+
+beforeAll(async () => {
+  t = await startTestApp('moderation_counts', { BGC_CACHE_WARM_COUNT: '0' });
+  probe = await t.tdb.admin();
+  const m = await registerUser(t, 'mcc_mod');
+  await probe.query('UPDATE users SET is_superuser = true WHERE id = $1', [m.id]);
+  // A fresh session, so no cached session of the moderator predates the flag.
+  const login = await t.call<AuthBody>('POST', '/api/auth/login', { body: { email: m.email, password: m.password } });
+  expect(login.status).toBe(200);
+  mod = { ...m, token: login.body.token };
+}, 60_000);
+
+afterAll(async () => {
+  await probe?.end();
+  await t?.close();
+});
+
+describe('comment_count under moderation', () => {
+  it('a hide of a comment and a suspension of its author, racing, take the comment off once', async () => {
+    const [author, bad, other, reporter] = await Promise.all([
+      registerUser(t, 'mcc_a'), registerUser(t, 'mcc_bad'), registerUser(t, 'mcc_o'), registerUser(t, 'mcc_r')]);
+    const p = await post(author, 'a post two moderators act on');
+    await comment(other, p, 'fine');
+    const nasty = await comment(bad, p, 'nasty');
+    const hideCase = await caseAbout(reporter, 'comment', nasty);
+    const suspendCase = await caseAbout(reporter, 'post', await post(bad, 'scam'));
+    expect(await counts(p)).toEqual({ stored: 2, visible: 2 });
+
+    // Both resolves take their snapshots, then queue for the post's row lock (held here), so
+    // neither sees the other's change: the hide does not see the suspension, nor the
+    // suspension the hide. Before: each took the comment off, and the count was 0.
+    const [hidden, suspended] = await holdingPost(p, async () => {
+      const done = Promise.all([resolve(hideCase, 'hide'), resolve(suspendCase, 'suspend')]);
+      await untilWaiting('moderation.resolve', 2);
+      return { done };
+    });
+    expect(hidden.status, JSON.stringify(hidden.body)).toBe(200);
+    expect(suspended.status, JSON.stringify(suspended.body)).toBe(200);
+    expect([hidden.body.hidden, suspended.body.suspended]).toEqual([true, true]);
+    expect(await counts(p)).toEqual({ stored: 1, visible: 1 });
+  });
+
+  it('a suspension recounts every post the account commented on, and corrects a count that was wrong', async () => {
+    const [author, bad, other, reporter] = await Promise.all([
+      registerUser(t, 'mcc_a'), registerUser(t, 'mcc_bad'), registerUser(t, 'mcc_o'), registerUser(t, 'mcc_r')]);
+    const posts = [await post(author, 'first'), await post(author, 'second'), await post(other, 'third')];
+    const [p1, p2, p3] = posts as [string, string, string];
+    await comment(bad, p1, 'bad on first');
+    await comment(other, p1, 'other on first');
+    await comment(bad, p2, 'bad on second, one');
+    await comment(bad, p2, 'bad on second, two');
+    const hiddenBefore = await comment(bad, p3, 'bad on third, hidden before');
+    await comment(bad, p3, 'bad on third');
+    await comment(author, p3, 'author on third');
+    await comment(other, p3, 'other on third');
+    // Hidden first: the suspension must not take it off a second time.
+    expect((await resolve(await caseAbout(reporter, 'comment', hiddenBefore), 'hide')).body.hidden).toBe(true);
+    // A count already wrong (as counts written before the rule were): the recount corrects it.
+    await probe.query('UPDATE status_updates SET comment_count = 40 WHERE id = $1', [p1]);
+    expect(await countsOf(posts)).toEqual([{ stored: 40, visible: 2 }, { stored: 2, visible: 2 }, { stored: 3, visible: 3 }]);
+
+    const res = await resolve(await caseAbout(reporter, 'post', await post(bad, 'scam')), 'suspend');
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    expect(res.body.suspended).toBe(true);
+    expect(await countsOf(posts)).toEqual([{ stored: 1, visible: 1 }, { stored: 0, visible: 0 }, { stored: 2, visible: 2 }]);
+  });
+
+  it('a comment committed while a hide waited for its post is counted; one written after the hide adds to the recount', async () => {
+    const [author, bad, other, reporter] = await Promise.all([
+      registerUser(t, 'mcc_a'), registerUser(t, 'mcc_bad'), registerUser(t, 'mcc_o'), registerUser(t, 'mcc_r')]);
+    const p = await post(author, 'commented during a hide');
+    await comment(other, p, 'before');
+    const firstCase = await caseAbout(reporter, 'comment', await comment(bad, p, 'nasty one'));
+    const secondCase = await caseAbout(reporter, 'comment', await comment(bad, p, 'nasty two'));
+    const { rows } = await probe.query<{ lo: string; hi: string }>(
+      `SELECT to_char((created_at - interval '1 day') AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS lo,
+              to_char((created_at + interval '1 day') AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS hi
+       FROM status_updates WHERE id = $1`, [p]);
+    const { lo, hi } = rows[0] ?? { lo: '', hi: '' };
+
+    // A comment statement (the app's own) holds the post's lock, bumped and uncommitted; the
+    // hide starts meanwhile, so its first statement's snapshot misses the comment. A recount
+    // in that statement would set the count without it, and the bump would be lost.
+    const hidden = await holdingPost(p, async (c) => {
+      const { id, createdAt } = newTimedId();
+      const written = await c.query<{ inserted: boolean }>(commentBatchQueries.addMany.text,
+        [[p], [id], [other.id], ['during'], [createdAt], [lo], [hi], [null], [null], [null], lo, hi, 24]);
+      expect(written.rows.map((r) => r.inserted)).toEqual([true]);
+      const done = resolve(firstCase, 'hide');
+      await untilWaiting('moderation.resolve', 1);
+      return { done };
+    });
+    expect(hidden.body.hidden).toBe(true);
+    expect(await counts(p)).toEqual({ stored: 3, visible: 3 });
+
+    // The other way round: a hide holds the post (the lock taken here stands for it) and a
+    // comment waits behind it; the comment bumps the count the hide's recount wrote.
+    const [second, late] = await holdingPost(p, async () => {
+      const pending = resolve(secondCase, 'hide');
+      await untilWaiting('moderation.resolve', 1);
+      const commenting = t.call('POST', `/api/feed/${p}/comments`, { token: other.token, body: { content: 'after' } });
+      await untilWaiting('feed.add_comments', 1);
+      return { done: Promise.all([pending, commenting]) };
+    });
+    expect([second.status, late.status]).toEqual([200, 201]);
+    expect(await counts(p)).toEqual({ stored: 3, visible: 3 });
+  });
+});
