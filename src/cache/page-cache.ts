@@ -24,7 +24,7 @@ import type { ScopeVersion } from './page-versions.ts';
  * bounds how long others miss it.
  *
  * With BGC_CACHE_CHAT_PAGE_TTL_MS above 0, the chat pages (inbox, history) are scoped
- * (first-pages.ts, pageScope): a message, a read or a moderator's hide of a message raises its scopes' change position in
+ * (first-pages.ts, pageScope): a message, a read, a moderator's hide of a message or a suspension (page-suspension.ts) raises its scopes' change position in
  * Redis after it commits (page-versions.ts), and an entry loaded against the current
  * position, once the replicas were known to have replayed it, is served until the next
  * change, for up to BGC_CACHE_CHAT_PAGE_TTL_MS (10 s). Between a change and the replicas'

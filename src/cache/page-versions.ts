@@ -7,8 +7,8 @@ import { SameTickBatch } from './same-tick-batch.ts';
 /**
  * The change positions of the chat pages (issue 15): for each scope (a user's inbox, a
  * conversation's history), the WAL position of the last committed change to it, kept in
- * Redis so every instance sees it. The after-commit hooks raise it on a message, a read or a
- * moderator's hide of a message (wiring.ts); the page cache serves an entry only if it was
+ * Redis so every instance sees it. The after-commit hooks raise it on a message, a read, a
+ * moderator's hide of a message or a suspension (wiring.ts); the page cache serves an entry only if it was
  * loaded against the scope's current position, and loads at or after that position (page-cache.ts).
  *
  * Stored as a zero-padded LSN ("0000001A/B374D848"), so a string comparison orders it and

@@ -14,6 +14,8 @@ import { RelationshipSetLoader } from './relationship-set-loader.ts';
 import { cacheStats } from './stats.ts';
 import { PageCache } from './page-cache.ts';
 import { PageVersions } from './page-versions.ts';
+import { PageScopeRepository } from './page-scopes.repository.ts';
+import { SUSPENSION_FANOUT_DEFAULTS, SuspensionFanout } from './page-suspension.ts';
 import { pageScope, type FirstPages } from '../services/first-pages.ts';
 import { warmProfiles, warmRelationshipSets, type BatchProfileReaderLike } from './warm.ts';
 import type { WarmReport } from './types.ts';
@@ -34,6 +36,7 @@ interface HooksLike {
   onConversationRead(fn: (w: { readonly conversationId: string; readonly userId: string }, lsn: string | undefined) => void | Promise<void>): void;
   onDirectMessageReplayed(fn: (w: { readonly conversationId: string; readonly senderId: string; readonly recipientId: string | null }, lsn: string | undefined) => void | Promise<void>): void;
   onMessageHidden(fn: (w: { readonly conversationId: string; readonly memberIds: readonly string[] }, lsn: string | undefined) => void | Promise<void>): void;
+  onAccountSuspended(fn: (w: { readonly userId: string }, lsn: string | undefined) => void | Promise<void>): void;
 }
 interface ServicesLike {
   readonly hooks: HooksLike;
@@ -108,6 +111,14 @@ export async function startCache(config: Config, deps: { db: Database; metrics: 
       log.warn({ err: err instanceof Error ? err.message : String(err), scopes: scopes.length }, 'chat page change not recorded');
     }
   };
+  // Without change positions there are no long-lived chat pages to raise (chat TTL 0). Past
+  // the chat TTL plus a replica's lag after the commit, no entry of a scope not yet raised can
+  // hold the account's messages: the last loaded before the replicas replayed it has expired.
+  const scopes = new PageScopeRepository(deps.db);
+  const suspensions = versions
+    ? new SuspensionFanout({ conversationsOf: (...a) => scopes.conversationsOf(...a), raise, log },
+      { ...SUSPENSION_FANOUT_DEFAULTS, giveUpAfterMs: chatPageTtlMs + config.replicas.maxLagMs })
+    : undefined;
   return {
     layer,
     wrapReaders: {
@@ -139,6 +150,9 @@ export async function startCache(config: Config, deps: { db: Database; metrics: 
       services.hooks.onMessageHidden(({ conversationId, memberIds }, lsn) => raise([
         pageScope.conversation(conversationId), ...memberIds.map((id) => pageScope.inbox(id)),
       ], lsn));
+      // A suspension takes the account's messages out of every conversation they are in: the
+      // histories and the other members' inboxes rise, in bounded batches (page-suspension.ts).
+      services.hooks.onAccountSuspended(async ({ userId }, lsn) => { await suspensions?.accountSuspended(userId, lsn); });
     },
     warm: async () => {
       // BGC_CACHE_WARM_COUNT=0 turns all start-up warming off, the sets' too.
@@ -186,6 +200,7 @@ export async function startCache(config: Config, deps: { db: Database; metrics: 
     },
     close: async () => {
       stopWarming = true;
+      await suspensions?.close();
       versions?.stop();
       await backgroundWarm;
       await layer.close();

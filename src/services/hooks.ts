@@ -69,6 +69,16 @@ export interface MessageHidden {
   readonly memberIds: readonly string[];
 }
 export type MessageHiddenListener = (w: MessageHidden, lsn: string | undefined) => void | Promise<void>;
+/**
+ * A moderator suspended an account (after the commit): every read that shows content now
+ * leaves theirs out, so caches of pages that may hold it (the chat pages of each of their
+ * conversations) must hear of it. A listener bounds its own time and must not throw: the
+ * suspension stands, and an unannounced page expires with its TTL.
+ */
+export interface AccountSuspended {
+  readonly userId: string;
+}
+export type AccountSuspendedListener = (w: AccountSuspended, lsn: string | undefined) => void | Promise<void>;
 
 export class WriteHooks {
   readonly #profile: ProfileChangedListener[] = [];
@@ -79,6 +89,7 @@ export class WriteHooks {
   readonly #conversationRead: ConversationReadListener[] = [];
   readonly #directMessageReplayed: DirectMessageReplayedListener[] = [];
   readonly #messageHidden: MessageHiddenListener[] = [];
+  readonly #accountSuspended: AccountSuspendedListener[] = [];
 
   onProfileChanged(fn: ProfileChangedListener): void { this.#profile.push(fn); }
   onSessionRevoked(fn: SessionRevokedListener): void { this.#session.push(fn); }
@@ -88,6 +99,7 @@ export class WriteHooks {
   onConversationRead(fn: ConversationReadListener): void { this.#conversationRead.push(fn); }
   onDirectMessageReplayed(fn: DirectMessageReplayedListener): void { this.#directMessageReplayed.push(fn); }
   onMessageHidden(fn: MessageHiddenListener): void { this.#messageHidden.push(fn); }
+  onAccountSuspended(fn: AccountSuspendedListener): void { this.#accountSuspended.push(fn); }
 
   async profileChanged(userId: string, lsn: string | undefined): Promise<void> {
     for (const fn of this.#profile) await fn(userId, lsn);
@@ -119,5 +131,9 @@ export class WriteHooks {
 
   async messageHidden(w: MessageHidden, lsn: string | undefined): Promise<void> {
     for (const fn of this.#messageHidden) await fn(w, lsn);
+  }
+
+  async accountSuspended(w: AccountSuspended, lsn: string | undefined): Promise<void> {
+    for (const fn of this.#accountSuspended) await fn(w, lsn);
   }
 }

@@ -142,6 +142,10 @@ export class ModerationService {
     if (row.hidden_conversation_id) {
       await this.d.hooks.messageHidden({ conversationId: row.hidden_conversation_id, memberIds: row.hidden_member_ids ?? [] }, lsn);
     }
+    // A suspended account's messages leave every history and inbox they were in: the cached
+    // first pages of all their conversations rise too (bounded; until 2026-12-07 they stayed
+    // on other instances for up to the chat TTL).
+    if (row.suspended) await this.d.hooks.accountSuspended({ userId: found.target_user_id }, lsn);
     return {
       value: {
         case_id: caseId, action, status, hidden: row.hid, suspended: row.suspended,
