@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { commentBatchQueries } from '../../src/repositories/comment-batch.repository.ts';
@@ -9,7 +11,8 @@ import { registerUser, startTestApp, type AuthBody, type TestApp, type TestUser 
  * comments that are not hidden and whose author is active, whatever raced. Moderation used to
  * lower the count by the comments its statement's snapshot saw leave; a hide of a comment
  * racing a suspension of its author then took it off twice. It now locks the posts and
- * recounts them in a later statement (moderation.recount_comments).
+ * recounts them in a later statement (moderation.recount_comments), and migration 0036
+ * recounted the posts that counts written before could have left wrong.
  */
 let t: TestApp;
 let probe: pg.Client;
@@ -194,5 +197,42 @@ describe('comment_count under moderation', () => {
     });
     expect([second.status, late.status]).toEqual([200, 201]);
     expect(await counts(p)).toEqual({ stored: 3, visible: 3 });
+  });
+});
+
+describe('migration 0036', () => {
+  it('recounts the posts with a hidden comment or an inactive author\'s comment, and writes no other row', async () => {
+    const [author, gone, other] = await Promise.all([registerUser(t, 'mcc_a'), registerUser(t, 'mcc_gone'), registerUser(t, 'mcc_o')]);
+    const [withHidden, withInactive, right, untouched] = [
+      await post(author, 'a hidden comment'), await post(author, 'an inactive author\'s comment'),
+      await post(author, 'a candidate already right'), await post(author, 'no candidate')];
+    const hide = await comment(other, withHidden, 'hidden by SQL');
+    await comment(other, withHidden, 'kept');
+    await comment(gone, withInactive, 'by an account deactivated by SQL');
+    await comment(other, withInactive, 'kept');
+    const rightHidden = await comment(other, right, 'hidden, and taken off');
+    await comment(other, untouched, 'one');
+    await comment(other, untouched, 'two');
+    // As before moderation kept counts: hidden and deactivated without touching comment_count.
+    await probe.query('UPDATE post_comments SET hidden_at = now() WHERE id = ANY($1::uuid[])', [[hide, rightHidden]]);
+    await probe.query('UPDATE users SET is_active = false WHERE id = $1', [gone.id]);
+    await probe.query('UPDATE status_updates SET comment_count = 0 WHERE id = $1', [right]);
+    // A wrong count on a post with no hidden or inactive comment is not the migration's to find.
+    await probe.query('UPDATE status_updates SET comment_count = 5 WHERE id = $1', [untouched]);
+    const xmin = async (id: string) => (await probe.query<{ x: string }>('SELECT xmin::text AS x FROM status_updates WHERE id = $1', [id])).rows[0]?.x;
+    const before = { right: await xmin(right), untouched: await xmin(untouched) };
+    expect(await countsOf([withHidden, withInactive])).toEqual([{ stored: 2, visible: 1 }, { stored: 2, visible: 1 }]);
+
+    await probe.query(readFileSync(path.join(import.meta.dirname, '../../migrations/0036_comment_counts_recount_moderated.sql'), 'utf8'));
+    expect(await countsOf([withHidden, withInactive, right])).toEqual([
+      { stored: 1, visible: 1 }, { stored: 1, visible: 1 }, { stored: 0, visible: 0 }]);
+    expect((await counts(untouched)).stored).toBe(5);
+    expect({ right: await xmin(right), untouched: await xmin(untouched) }).toEqual(before);
+    // Every post of this database now follows the rule, but the one set wrong on purpose.
+    const { rows } = await probe.query<{ id: string }>(
+      `SELECT s.id FROM status_updates s
+       WHERE s.comment_count <> (SELECT count(*) FROM post_comments pc JOIN users u ON u.id = pc.author_id AND u.is_active
+                                 WHERE pc.post_id = s.id AND pc.hidden_at IS NULL)`);
+    expect(rows.map((r) => r.id)).toEqual([untouched]);
   });
 });
