@@ -31,6 +31,9 @@ export const ERROR_CATALOGUE = {
   DB_READ_ONLY: { status: 503, message: 'The database is read-only right now; retry shortly' },
   // A statement ran past statement_timeout (57014): one slow statement, not a saturated pool.
   DB_STATEMENT_TIMEOUT: { status: 503, message: 'The database took too long to answer; retry shortly' },
+  // A message whose id time PostgreSQL's clock put outside the send window: it waited too long
+  // (or its host's clock is off) and was not stored (src/services/chat/send-window.ts).
+  SEND_UNTIMELY: { status: 503, message: 'The message could not be stored in time and was not sent; send it again' },
   // The photo store (S3) is unreachable, timing out or throttling (src/storage/s3-storage.ts).
   STORAGE_UNAVAILABLE: { status: 503, message: 'The photo store is unavailable; retry shortly' },
   INTERNAL: { status: 500, message: 'Internal error' },

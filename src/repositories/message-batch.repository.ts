@@ -1,7 +1,7 @@
 import { catalog } from '../catalog/registry.ts';
 import { defineQuery } from '../catalog/types.ts';
 import type { Database } from '../db/database.ts';
-import { iso } from './sql-fragments.ts';
+import { iso, outsideSendWindow, type SendWindow } from './sql-fragments.ts';
 
 /**
  * Direct-message sends in groups (issue 16, app-level group commit): ONE auto-committed
@@ -12,6 +12,11 @@ import { iso } from './sql-fragments.ts';
  * What the statement does per member, in the order a single send would:
  *   - the conversation must exist and the sender be one of its two members, and no block
  *     may stand between the two (exact primary-key probes, one per direction);
+ *   - its created_at must lie in the send window on PostgreSQL's clock ($10, $11; read with
+ *     clock_timestamp() once the member's conversation row is locked, so a wait for that lock
+ *     counts): otherwise it writes nothing, neither record nor message (`untimely`), which is
+ *     what lets `sync` promise that nothing older than its margin appears later
+ *     (src/services/chat/send-window.ts, src/realtime/sync.ts);
  *   - with a key: the record (fingerprint + the response body) is inserted first; a live
  *     record of an earlier request holds the key, and then the member writes nothing
  *     (`key_held`: the caller answers from the record). An in-flight twin in another
@@ -35,13 +40,14 @@ const SAMPLE = `
   SELECT ARRAY[c.id, c.id] AS conversation_ids, ARRAY[c.user_low, c.user_high] AS sender_ids,
          ARRAY[gen_random_uuid(), gen_random_uuid()] AS ids, ARRAY['explain audit', 'explain audit 2'] AS contents,
          ARRAY[now(), now()] AS created_ats, ARRAY[c.user_low, NULL]::uuid[] AS key_scopes,
-         ARRAY['explain-audit-batch-key', NULL] AS keys, ARRAY[sha256('explain-audit'::bytea), NULL] AS fingerprints, 24 AS ttl_hours
+         ARRAY['explain-audit-batch-key', NULL] AS keys, ARRAY[sha256('explain-audit'::bytea), NULL] AS fingerprints, 24 AS ttl_hours,
+         15000 AS max_age_ms, 2000 AS max_lead_ms
   FROM conversations c WHERE c.last_message_at IS NOT NULL ORDER BY c.last_message_at DESC LIMIT 1`;
 
 export const messageBatchQueries = catalog({
   sendMany: defineQuery({
     name: 'chat.send_messages',
-    description: 'POST /api/chat/conversations/:id/messages, grouped: one statement for a group of concurrent sends (arrays, one element per send). Per send: membership and block checks, the Idempotency-Key record, the insert; per conversation: last_message_* and both members\' read state once. Conversation rows locked in id order first. One row per send, in input order.',
+    description: 'POST /api/chat/conversations/:id/messages, grouped: one statement for a group of concurrent sends (arrays, one element per send). Per send: membership and block checks, its created_at inside the send window on the database clock ($10 ms old, $11 ms ahead at most; outside it nothing is written for it), the Idempotency-Key record, the insert; per conversation: last_message_* and both members\' read state once. Conversation rows locked in id order first. One row per send, in input order.',
     target: 'primary',
     sample: { sql: SAMPLE },
     sql: `
@@ -56,11 +62,12 @@ WITH input AS (
 ), checked AS (
   SELECT i.*, c.id IS NOT NULL AS container_exists,
          COALESCE(i.sender_id IN (c.user_low, c.user_high), false) AS is_member,
-         CASE WHEN c.user_low = i.sender_id THEN c.user_high WHEN c.user_high = i.sender_id THEN c.user_low END AS recipient_id
+         CASE WHEN c.user_low = i.sender_id THEN c.user_high WHEN c.user_high = i.sender_id THEN c.user_low END AS recipient_id,
+         ${outsideSendWindow('i.created_at', '$10', '$11')} AS untimely
   FROM input i LEFT JOIN conv c ON c.id = i.conversation_id
 ), allowed AS (
   SELECT k.* FROM checked k
-  WHERE k.is_member
+  WHERE k.is_member AND NOT k.untimely
     AND NOT EXISTS (SELECT 1 FROM relationships b WHERE b.user_id = k.recipient_id AND b.target_id = k.sender_id AND b.kind = 'block')
     AND NOT EXISTS (SELECT 1 FROM relationships b WHERE b.user_id = k.sender_id AND b.target_id = k.recipient_id AND b.kind = 'block')
 ), keys AS (
@@ -104,7 +111,8 @@ WITH input AS (
   RETURNING cm.user_id
 )
 SELECT k.ord::int AS ord, k.container_exists, k.is_member,
-       k.is_member AND a.ord IS NULL AS blocked,
+       k.is_member AND NOT k.untimely AND a.ord IS NULL AS blocked,
+       k.is_member AND k.untimely AS untimely,
        k.recipient_id, ins.id IS NOT NULL AS inserted,
        ${iso('k.created_at')} AS created_at
 FROM checked k
@@ -132,6 +140,8 @@ export interface SentRow {
   readonly container_exists: boolean;
   readonly is_member: boolean;
   readonly blocked: boolean;
+  /** A member of the conversation, but its created_at was outside the send window: nothing written. */
+  readonly untimely: boolean;
   readonly recipient_id: string | null;
   /** The message row was written (false: refused, or its key was held by an earlier request). */
   readonly inserted: boolean;
@@ -142,8 +152,11 @@ export interface SentRow {
 export class MessageBatchRepository {
   constructor(private readonly db: Database) {}
 
-  /** Writes the group in one auto-committed statement; one row per send, in input order. */
-  async sendMany(sends: readonly MessageToSend[], keyTtlHours: number): Promise<SentRow[]> {
+  /**
+   * Writes the group in one auto-committed statement; one row per send, in input order. A send
+   * whose createdAt is outside `window` on the database's clock is not written (`untimely`).
+   */
+  async sendMany(sends: readonly MessageToSend[], keyTtlHours: number, window: SendWindow): Promise<SentRow[]> {
     const rows = await this.db.query<SentRow>(messageBatchQueries.sendMany, [
       sends.map((s) => s.conversationId),
       sends.map((s) => s.senderId),
@@ -154,6 +167,8 @@ export class MessageBatchRepository {
       sends.map((s) => s.key?.key ?? null),
       sends.map((s) => s.key?.fingerprint ?? null),
       keyTtlHours,
+      window.maxAgeMs,
+      window.maxLeadMs,
     ]);
     if (rows.length !== sends.length) throw new Error(`chat.send_messages returned ${rows.length} rows for ${sends.length} sends`);
     return rows;

@@ -25,3 +25,18 @@ export const MAX_UUID = 'ffffffff-ffff-ffff-ffff-ffffffffffff';
  * it names the account, which a hide leaves active (a suspension removes the content too).
  */
 export const shownName = (p: string): string => `CASE WHEN ${p}.hidden_at IS NULL THEN ${p}.display_name END`;
+
+/** The send window's bounds in milliseconds (src/services/chat/send-window.ts). */
+export interface SendWindow {
+  readonly maxAgeMs: number;
+  readonly maxLeadMs: number;
+}
+
+/**
+ * True when the timestamptz `createdAt` lies outside the send window on the database's clock:
+ * more than `maxAgeMs` milliseconds before clock_timestamp() or more than `maxLeadMs` after it
+ * (both int parameters). clock_timestamp(), not now(): it is read when the row is checked, after
+ * any lock wait before it, and statement_timeout then bounds only the rest of the statement.
+ */
+export const outsideSendWindow = (createdAt: string, maxAgeMs: string, maxLeadMs: string): string =>
+  `(${createdAt} < clock_timestamp() - ${maxAgeMs}::int * interval '1 millisecond' OR ${createdAt} > clock_timestamp() + ${maxLeadMs}::int * interval '1 millisecond')`;

@@ -2,6 +2,7 @@ import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newTimedId } from '../../src/services/ids.ts';
 import { KEY_TTL_HOURS } from '../../src/services/idempotency.ts';
+import { SEND_WINDOW } from '../../src/services/chat/send-window.ts';
 import { messageBatchQueries } from '../../src/repositories/message-batch.repository.ts';
 import { registerUser, startTestApp, type TestApp, type TestUser } from '../helpers/app.ts';
 
@@ -36,7 +37,7 @@ afterAll(async () => {
 /** The send statement's parameters for one message from `from` (no Idempotency-Key). */
 function oneSend(from: TestUser, content: string): unknown[] {
   const { id, createdAt } = newTimedId();
-  return [[conversationId], [from.id], [id], [content], [createdAt], [null], [null], [null], KEY_TTL_HOURS];
+  return [[conversationId], [from.id], [id], [content], [createdAt], [null], [null], [null], KEY_TTL_HOURS, SEND_WINDOW.maxAgeMs, SEND_WINDOW.maxLeadMs];
 }
 
 /** Polls until a backend other than the probe's waits on a lock, at most `ms`; returns how long it took. */

@@ -14,6 +14,7 @@ import { GroupCommitWriter, type GroupedItem } from '../group-commit.ts';
 import { noteWrite, noteWriteAnd, notSelf, pageSize, requireText, type Page, type Written } from '../support.ts';
 import type { WriteHooks } from '../hooks.ts';
 import { pageScope, uncachedFirstPages, type FirstPages } from '../first-pages.ts';
+import { SEND_WINDOW, untimelySend } from './send-window.ts';
 import { DAY_MS, nextWindowCursor, openWindow, retentionFloorMs } from '../time-window.ts';
 
 export interface ConversationRef {
@@ -78,7 +79,7 @@ export class ConversationService {
     const batches = d.messageBatches ?? new MessageBatchRepository(d.db);
     this.#sender = new GroupCommitWriter(d.db, d.logger, {
       name: 'chat.send_messages',
-      writeMany: (items) => batches.sendMany(items, KEY_TTL_HOURS),
+      writeMany: (items) => batches.sendMany(items, KEY_TTL_HOURS, SEND_WINDOW),
       wrote: (row) => row.inserted,
       table: 'messages',
       // The pages' change positions are raised (and the message published) before the send is answered.
@@ -148,6 +149,8 @@ export class ConversationService {
   /**
    * Grouped with concurrent sends into one statement and one commit (chat.send_messages via
    * GroupCommitWriter, src/services/group-commit.ts); answered after that commit, with this send's own outcome.
+   * A send the statement found outside the send window (it waited too long: src/services/chat/send-window.ts)
+   * stored nothing and is answered 503 SEND_UNTIMELY, or from its key's record if an earlier attempt holds it.
    */
   async send(conversationId: string, senderId: string, content: string, key?: IdempotencyKey): Promise<Written<DirectMessage>> {
     requireText(content, 'content');
@@ -183,15 +186,19 @@ export class ConversationService {
   }
 }
 
-/** Why a send wrote nothing, or undefined when only its Idempotency-Key was held. */
 /** The message a send wrote, as the API shows it (created_at as the database formatted it). */
 function sentMessage(m: Pick<MessageToSend, 'id' | 'conversationId' | 'senderId' | 'content'>, row: SentRow): DirectMessage {
   return { id: m.id, conversation_id: m.conversationId, sender_id: m.senderId, content: m.content, created_at: row.created_at };
 }
 
+/**
+ * Why a send wrote nothing, or undefined when only its Idempotency-Key was held. Refusals that a
+ * retry would meet again come first; an untimely send was not checked for blocks.
+ */
 function refusalOf(row: SentRow): AppError | undefined {
   if (!row.container_exists) return new AppError('NOT_FOUND', 'No such conversation');
   if (!row.is_member) return new AppError('FORBIDDEN', 'You are not a member of this conversation');
+  if (row.untimely) return untimelySend();
   if (row.blocked) return new AppError('BLOCKED');
   return undefined;
 }
