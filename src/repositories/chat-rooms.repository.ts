@@ -1,7 +1,7 @@
 import { catalog } from '../catalog/registry.ts';
 import { defineQuery } from '../catalog/types.ts';
-import type { Database, QueryContext, Tx } from '../db/database.ts';
-import { iso, shownName } from './sql-fragments.ts';
+import type { Database, QueryContext } from '../db/database.ts';
+import { iso, outsideSendWindow, shownName, type SendWindow } from './sql-fragments.ts';
 
 /** Public chat rooms: any signed-in user may read and post in an active room. */
 
@@ -61,20 +61,45 @@ ORDER BY m.created_at DESC, m.id DESC`,
   }),
   send: defineQuery({
     name: 'chat.room_send',
-    description: 'POST /api/chat/rooms/:id/messages: inserts the message if the room exists and is active (one statement).',
+    description: 'POST /api/chat/rooms/:id/messages: one auto-committed statement. If the room exists and is active and the message\'s created_at is inside the send window on the database clock ($6 ms old, $7 ms ahead at most), inserts the Idempotency-Key record (if any; a live record of an earlier request holds the key and nothing is written) and the message. One row: what happened, and the message as the API shows it.',
     target: 'primary',
-    sample: { sql: `SELECT b.room_id, (SELECT id FROM users ORDER BY id LIMIT 1) AS sender_id, gen_random_uuid() AS message_id, 'explain audit' AS content, now() AS created_at FROM (${BUSY_ROOM}) b` },
+    sample: {
+      sql: `SELECT b.room_id, (SELECT id FROM users ORDER BY id LIMIT 1) AS sender_id, gen_random_uuid() AS message_id, 'explain audit' AS content, now() AS created_at,
+                   15000 AS max_age_ms, 2000 AS max_lead_ms, (SELECT id FROM users ORDER BY id LIMIT 1) AS key_scope, 'explain-audit-room-key' AS key,
+                   sha256('explain-audit'::bytea) AS fingerprint, 24 AS ttl_hours FROM (${BUSY_ROOM}) b`,
+    },
     sql: `
-WITH ins AS (
+WITH room AS (
+  SELECT r.id, ${outsideSendWindow('$5::timestamptz', '$6', '$7')} AS untimely
+  FROM chat_rooms r WHERE r.id = $1 AND r.is_active
+), sender AS (
+  SELECT u.id, u.username, ${shownName('p')} AS display_name
+  FROM users u LEFT JOIN profiles p ON p.user_id = u.id
+  WHERE u.id = $2
+), keys AS (
+  INSERT INTO idempotency_keys AS k (scope, key, fingerprint, response)
+  SELECT $8, $9, $10,
+         jsonb_build_object('id', $3::uuid, 'room_id', room.id, 'content', $4::text, 'created_at', ${iso('$5::timestamptz')},
+                            'sender', jsonb_build_object('id', sender.id, 'username', sender.username, 'display_name', sender.display_name))
+  FROM room JOIN sender ON true
+  WHERE NOT room.untimely AND $9::text IS NOT NULL
+  ON CONFLICT (scope, key) DO UPDATE
+    SET fingerprint = EXCLUDED.fingerprint, response = EXCLUDED.response, created_at = EXCLUDED.created_at
+    WHERE k.created_at <= now() - make_interval(hours => $11)
+  RETURNING true AS recorded
+), ins AS (
   INSERT INTO messages (id, room_id, sender_id, content, created_at)
-  SELECT $3, r.id, $2, $4, $5 FROM chat_rooms r WHERE r.id = $1 AND r.is_active
-  RETURNING id, sender_id, content, created_at
+  SELECT $3, room.id, $2, $4, $5 FROM room
+  WHERE NOT room.untimely AND ($9::text IS NULL OR EXISTS (SELECT 1 FROM keys))
+  RETURNING id
 )
-SELECT ins.id, ins.sender_id, u.username AS sender_username, ${shownName('p')} AS sender_display_name,
-       ins.content, ${iso('ins.created_at')} AS created_at
-FROM ins
-JOIN users u ON u.id = ins.sender_id
-LEFT JOIN profiles p ON p.user_id = ins.sender_id`,
+SELECT room.id IS NOT NULL AS room_exists, COALESCE(room.untimely, false) AS untimely, ins.id IS NOT NULL AS inserted,
+       $3::uuid AS id, $2::uuid AS sender_id, sender.username AS sender_username, sender.display_name AS sender_display_name,
+       $4::text AS content, ${iso('$5::timestamptz')} AS created_at
+FROM (SELECT 1) AS one
+LEFT JOIN room ON true
+LEFT JOIN sender ON true
+LEFT JOIN ins ON true`,
   }),
 });
 
@@ -98,6 +123,32 @@ export interface RoomMessageRow {
   readonly created_at: string;
 }
 
+/** What chat.room_send did, and the message as the API shows it (whether or not it was written). */
+export interface RoomSendRow {
+  readonly room_exists: boolean;
+  /** The room exists, but the message's created_at was outside the send window: nothing written. */
+  readonly untimely: boolean;
+  /** The message (and its key's record) was written; false: refused, or the key was held by an earlier request. */
+  readonly inserted: boolean;
+  readonly id: string;
+  readonly sender_id: string;
+  /** Null only if the sender's user row is gone (then the insert fails on its foreign key anyway). */
+  readonly sender_username: string | null;
+  readonly sender_display_name: string | null;
+  readonly content: string;
+  /** created_at as the database formats it (microseconds): the response's and the record's. */
+  readonly created_at: string;
+}
+
+/** A room message to write, with the Idempotency-Key record to write beside it, if the request carried one. */
+export interface RoomMessageToSend {
+  readonly id: string;
+  readonly content: string;
+  /** ISO-8601; the id's own time (src/services/ids.ts). */
+  readonly createdAt: string;
+  readonly key?: { readonly scope: string; readonly key: string; readonly fingerprint: Buffer };
+}
+
 export class RoomRepository {
   constructor(private readonly db: Database) {}
 
@@ -109,8 +160,17 @@ export class RoomRepository {
     return this.db.query<RoomHistoryRow>(roomQueries.history, [roomId, w.lowerTs, w.upperTs, w.upperId, limit, viewerId], ctx);
   }
 
-  async send(roomId: string, senderId: string, msg: { id: string; content: string; createdAt: string }, q: Tx = this.db): Promise<RoomMessageRow | undefined> {
-    const rows = await q.query<RoomMessageRow>(roomQueries.send, [roomId, senderId, msg.id, msg.content, msg.createdAt]);
-    return rows[0];
+  /**
+   * Writes the message and its key's record in one auto-committed statement, if the room is
+   * active and `msg.createdAt` is inside `window` on the database's clock; always one row.
+   */
+  async send(roomId: string, senderId: string, msg: RoomMessageToSend, keyTtlHours: number, window: SendWindow): Promise<RoomSendRow> {
+    const rows = await this.db.query<RoomSendRow>(roomQueries.send, [
+      roomId, senderId, msg.id, msg.content, msg.createdAt, window.maxAgeMs, window.maxLeadMs,
+      msg.key?.scope ?? null, msg.key?.key ?? null, msg.key?.fingerprint ?? null, keyTtlHours,
+    ]);
+    const row = rows[0];
+    if (row === undefined) throw new Error('chat.room_send returned no row');
+    return row;
   }
 }
