@@ -2,6 +2,7 @@ import { maxLsn } from '../db/lsn.ts';
 import type { Position, RealtimeRepository } from '../repositories/realtime.repository.ts';
 import { MIN_UUID } from '../repositories/sql-fragments.ts';
 import { uuidV7Millis } from '../services/ids.ts';
+import { SEND_AFTER_CHECK_MS, SEND_MAX_AGE_MS, SEND_MAX_LEAD_MS } from '../services/chat/send-window.ts';
 import { events, SYNC_DEFAULT_LIMIT, type SyncRequest } from './protocol.ts';
 
 /**
@@ -11,20 +12,40 @@ import { events, SYNC_DEFAULT_LIMIT, type SyncRequest } from './protocol.ts';
  *
  * Why `since` reaches back SINCE_MARGIN_MS before the id's time: a message's created_at
  * (its UUIDv7 time) is taken before its INSERT commits, so a message can become visible
- * after a newer one the client already got (two senders), and app hosts' clocks differ a
- * little. How far apart, on one clock: a send waits for a group slot (the group ahead: a
- * pool wait of BGC_POOL_ACQUIRE_TIMEOUT_MS, 3 s, and a statement of BGC_STATEMENT_TIMEOUT_MS,
- * 5 s), runs in its group (the same again) and, if the group's statement failed, runs
- * alone (once more): about 24 s with the defaults. The margin (it was 10 s, which only the
- * statement timeout bounded) re-sends that much the client may already hold; clients keep
- * messages by id, so a repeat is harmless while a gap would not be. `cursor` pages
- * continue exactly, without a margin.
+ * after a newer one the client already got (two senders). The guarantee that makes a margin
+ * enough: a message older than SINCE_MARGIN_MS (30 s) before a message B the client holds is
+ * visible before B is, or never stored. Hence `since` misses nothing. Why it holds:
+ *  - A send's statement stores its message only if PostgreSQL's clock, read when the statement
+ *    checks the row (c), is at most SEND_MAX_AGE_MS (15 s) past its created_at and at most
+ *    SEND_MAX_LEAD_MS (2 s) before it (src/services/chat/send-window.ts; chat.send_messages,
+ *    chat.room_send). Both sends below were judged by that one clock, so app hosts' clocks
+ *    count only through the window: a host more than 2 s fast or 15 s slow gets 503s, never
+ *    a message outside the window.
+ *  - Let A be stored with A.t < B.t - SINCE_MARGIN_MS. Then c_A <= A.t + 15 s < B.t - 15 s
+ *    <= c_B - 13 s: A was checked more than SEND_AFTER_CHECK_MS (13 s) before B.
+ *  - A's statement is one auto-committed statement. Its statement_timeout timer started
+ *    before c_A, so it ended within BGC_STATEMENT_TIMEOUT_MS (5 s) of c_A. The same backend
+ *    then writes its commit record at once: node-postgres sends the Sync that ends the
+ *    implicit transaction together with the statement, so nothing waits on the app.
+ *    B's commit record is written after c_B, more than 8 s later, so it comes after A's in
+ *    the WAL. B becomes visible only once its record is flushed (and, on the HA stack,
+ *    acknowledged by the synchronous standby), and that covers A's record. The flush and the
+ *    standby are the part of a commit that can take long, and they go in WAL order. A
+ *    replica replays the two in that order too.
+ * Where it stops holding: a statement_timeout of 0 or above 13 s (the README's
+ * BGC_STATEMENT_TIMEOUT_MS row). Also a backend that does not run for more than 8 s between
+ * its statement's end and its commit record, or, once that record is durable, for longer than
+ * B takes to reach the client and the client's `sync` to arrive.
+ * The margin re-sends up to 30 s the client may already hold. Clients keep messages by id, so
+ * a repeat is harmless where a gap would not be. `cursor` pages continue exactly, without a
+ * margin. Until 2026-12-07 the margin was an estimate (about 24 s of waits with the defaults)
+ * that nothing enforced.
  *
  * Consistency: the read goes to a replica only if it has replayed the primary's WAL
  * position as of this request (and the client's `lsn`), so it sees every message that
  * committed before the client's subscription was live, which were never pushed to it.
  */
-export const SINCE_MARGIN_MS = 30_000;
+export const SINCE_MARGIN_MS = SEND_MAX_AGE_MS + SEND_MAX_LEAD_MS + SEND_AFTER_CHECK_MS;
 /** Clock skew between app hosts tolerated in a `since` id's time. */
 const FUTURE_TOLERANCE_MS = 60_000;
 
