@@ -37,7 +37,8 @@ export class FeedGenerator {
   readonly #groupRng: Prng;
   readonly #owners: Int32Array;
   readonly #postId = Buffer.allocUnsafe(16);
-  readonly #commentId = Buffer.allocUnsafe(16);
+  /** One post's comments, drawn before its row is written; grown to the largest post's count. */
+  #comments = { ids: Buffer.allocUnsafe(16 * 64), commenters: new Int32Array(64), contents: new Uint32Array(64), times: new Float64Array(64) };
   readonly #metadata: Buffer[];
   #post = 0;
   #usersExisting = 0;
@@ -74,7 +75,7 @@ export class FeedGenerator {
     const slice = this.#world.timeline.slices[index];
     const n = this.perSlice[index] ?? 0;
     if (!slice) return;
-    const { users, timeline } = this.#world;
+    const { users } = this.#world;
     const rng = this.#rng;
     const span = slice.toMs - slice.fromMs;
     let rows = 0;
@@ -87,23 +88,48 @@ export class FeedGenerator {
       const author = group === undefined ? drawn : this.#owners[group] as number;
       const count = this.commentCounts[this.#post++] as number;
       writeUuidV7(this.#postId, 0, t, rng);
+      const content = this.#pools.posts[rng.uint32() & POOL_MASK.posts] as Buffer;
+      const metadata = this.#metadata[rng.int(this.#metadata.length)] as Buffer;
+      // The comments are drawn before the post row is written (in the same order from the
+      // same stream as when they were written after it): its comment_count counts only
+      // those of active accounts, as the post's list shows them.
+      const { visible } = this.#drawComments(t, count);
       posts.row(POST_COLUMNS.length).uuid(this.#postId, 0).uuid(users.ids, author * 16)
-        .textBytes(this.#pools.posts[rng.uint32() & POOL_MASK.posts] as Buffer)
-        .jsonbBytes(this.#metadata[rng.int(this.#metadata.length)] as Buffer).int4(count).timestamp(t);
+        .textBytes(content).jsonbBytes(metadata).int4(visible).timestamp(t);
       if (group === undefined) posts.null(); else posts.uuid(this.#world.groups.ids, group * 16);
       rows++;
+      const c = this.#comments;
       for (let k = 0; k < count; k++) {
-        // Replies come soon after a post (hours), never after the anchor.
-        const ct = Math.min(timeline.anchorMs - 1, Math.max(t, Math.floor(t + rng.exponential(8 * HOUR_MS))));
-        const commenter = rng.zipf(usersAt(users, ct), SKEW.users);
-        writeUuidV7(this.#commentId, 0, ct, rng);
-        comments.row(COMMENT_COLUMNS.length).uuid(this.#commentId, 0).uuid(this.#postId, 0).timestamp(t)
-          .uuid(users.ids, commenter * 16).textBytes(this.#pools.comments[rng.uint32() & POOL_MASK.comments] as Buffer).timestamp(ct);
+        comments.row(COMMENT_COLUMNS.length).uuid(c.ids, k * 16).uuid(this.#postId, 0).timestamp(t)
+          .uuid(users.ids, (c.commenters[k] as number) * 16).textBytes(this.#pools.comments[c.contents[k] as number] as Buffer).timestamp(c.times[k] as number);
         rows++;
       }
       if (rows >= YIELD_EVERY) { yield rows; rows = 0; }
     }
     yield rows;
+  }
+
+  /** Draws a post's `count` comments into #comments; `visible`: how many are by active accounts. */
+  #drawComments(t: number, count: number): { readonly visible: number } {
+    const { users, timeline } = this.#world;
+    const rng = this.#rng;
+    if (count > this.#comments.commenters.length) {
+      const n = Math.max(count, 2 * this.#comments.commenters.length);
+      this.#comments = { ids: Buffer.allocUnsafe(16 * n), commenters: new Int32Array(n), contents: new Uint32Array(n), times: new Float64Array(n) };
+    }
+    const c = this.#comments;
+    let visible = 0;
+    for (let k = 0; k < count; k++) {
+      // Replies come soon after a post (hours), never after the anchor.
+      const ct = Math.min(timeline.anchorMs - 1, Math.max(t, Math.floor(t + rng.exponential(8 * HOUR_MS))));
+      const commenter = rng.zipf(usersAt(users, ct), SKEW.users);
+      writeUuidV7(c.ids, k * 16, ct, rng);
+      c.contents[k] = rng.uint32() & POOL_MASK.comments;
+      c.commenters[k] = commenter;
+      c.times[k] = ct;
+      visible += users.active[commenter] as number;
+    }
+    return { visible };
   }
 
   /** A group for a post at time t (preset.groupPostShare of posts; popular groups more), or none. */

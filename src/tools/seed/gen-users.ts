@@ -51,7 +51,7 @@ export function* userRows(world: World, passwordHash: string, enc: BinaryCopyEnc
     });
     const seen = lastActiveAt(world, u, activity);
     enc.row(USER_COLUMNS.length).uuid(users.ids, u * 16).text(seededEmail(u)).text(username).text(passwordHash)
-      .bool(!rng.chance(0.03)).bool(false).timestamp(seen).jsonb(meta).timestamp(created).timestamp(seen);
+      .bool(users.active[u] === 1).bool(false).timestamp(seen).jsonb(meta).timestamp(created).timestamp(seen);
     if ((u + 1) % YIELD_EVERY === 0) yield YIELD_EVERY;
   }
   yield users.count % YIELD_EVERY;

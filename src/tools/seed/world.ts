@@ -26,11 +26,21 @@ export interface Conversations extends Entities {
   readonly high: Int32Array;
 }
 
+/** Users are Entities that can be suspended: 1 where the account is active. */
+export interface Users extends Entities {
+  /**
+   * Decided here, not while writing the users table, because the feed generator needs it:
+   * a post's comment_count counts only its active commenters' comments (what its list shows,
+   * src/repositories/post-sql.ts), and the post row is written before any users row is read.
+   */
+  readonly active: Uint8Array;
+}
+
 export interface World {
   readonly seed: number;
   readonly preset: Preset;
   readonly timeline: Timeline;
-  readonly users: Entities;
+  readonly users: Users;
   readonly rooms: Entities;
   readonly groups: Entities;
   readonly conversations: Conversations;
@@ -84,10 +94,19 @@ function conversations(preset: Preset, users: Entities, fromMs: number, toMs: nu
   return { ...base, low, high };
 }
 
+/** Share of seeded accounts that are suspended (is_active false). */
+const INACTIVE_SHARE = 0.03;
+
+function withActiveFlags(users: Entities, rng: Prng): Users {
+  const active = new Uint8Array(users.count);
+  for (let u = 0; u < users.count; u++) active[u] = rng.chance(INACTIVE_SHARE) ? 0 : 1;
+  return { ...users, active };
+}
+
 export function buildWorld(seed: number, preset: Preset, timeline: Timeline): World {
   const { startMs, anchorMs } = timeline;
   // A year of sign-ups before the window, continuing to the day before the anchor.
-  const users = entities(preset.users, startMs - 365 * DAY_MS, anchorMs - DAY_MS, new Prng(seed, 'users.ids'));
+  const users = withActiveFlags(entities(preset.users, startMs - 365 * DAY_MS, anchorMs - DAY_MS, new Prng(seed, 'users.ids')), new Prng(seed, 'users.active'));
   const rooms = entities(preset.chatRooms, startMs - 60 * DAY_MS, startMs - DAY_MS, new Prng(seed, 'rooms.ids'));
   const groups = entities(preset.groups, startMs - 180 * DAY_MS, anchorMs - 7 * DAY_MS, new Prng(seed, 'groups.ids'));
   const convs = conversations(preset, users, startMs - 30 * DAY_MS, anchorMs - HOUR_MS, new Prng(seed, 'conversations.ids'));
