@@ -264,6 +264,7 @@ SELECT EXISTS (SELECT 1 FROM upd) AS case_exists,
     timeBounded: true,
     justify: {
       no_pruning: 'a suspension recounts every post its account has a visible comment on: $3..$4 span the months of those posts, every partition for an account that commented in each (on the medium seed the sample\'s posts are in 13 of 16). Each post is still one primary-key probe in its own partition; a hidden comment\'s post is one partition.',
+      misestimate: 'the posts\' (id, created_at) pairs from unnest joined to status_updates: the planner takes the two equalities as independent and estimates the join at 1 row, where each pair is exactly one post (551 in the sample, a prolific commenter\'s suspension); the plan is one primary-key probe per post at any count.',
     },
     sample: {
       // The posts the resolve sample (a suspension of RECENT_POST's author) locks.
