@@ -158,6 +158,44 @@ describe('comment_count under moderation', () => {
     expect(await countsOf(posts)).toEqual([{ stored: 1, visible: 1 }, { stored: 0, visible: 0 }, { stored: 2, visible: 2 }]);
   });
 
+  it('a suspension through the account\'s own post recounts that post too', async () => {
+    const [bad, other, reporter] = await Promise.all([registerUser(t, 'mcc_bad'), registerUser(t, 'mcc_o'), registerUser(t, 'mcc_r')]);
+    const own = await post(bad, 'scam, commented on by its author');
+    await comment(bad, own, 'the author replying to themselves');
+    await comment(other, own, 'someone else');
+    // Before: the post was hidden (locked) first, and the id-ordered lock of the posts to
+    // recount skipped it as a row the statement had already updated; its count kept the
+    // suspended author's comment.
+    const res = await resolve(await caseAbout(reporter, 'post', own), 'suspend');
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    expect([res.body.hidden, res.body.suspended]).toEqual([true, true]);
+    expect(await counts(own)).toEqual({ stored: 1, visible: 1 });
+  });
+
+  it('a suspension recounts more posts than one recount statement takes', async () => {
+    const [author, bad, reporter] = await Promise.all([registerUser(t, 'mcc_a'), registerUser(t, 'mcc_bad'), registerUser(t, 'mcc_r')]);
+    // 450 posts (three chunks of 200), each with one comment of the account, written by SQL
+    // with a wrong count of 7; each post's count must end at 0.
+    const posts = Array.from({ length: 450 }, () => newTimedId());
+    const comments = posts.map(() => newTimedId());
+    await probe.query(
+      `INSERT INTO status_updates (id, author_id, content, comment_count, created_at)
+       SELECT id, $2, 'bulk', 7, created_at FROM unnest($1::uuid[], $3::timestamptz[]) AS x(id, created_at)`,
+      [posts.map((p) => p.id), author.id, posts.map((p) => p.createdAt)]);
+    await probe.query(
+      `INSERT INTO post_comments (id, post_id, post_created_at, author_id, content, created_at)
+       SELECT c.id, p.id, p.created_at, $5, 'bulk', c.created_at
+       FROM unnest($1::uuid[], $2::timestamptz[], $3::uuid[], $4::timestamptz[]) AS x(id, created_at, pid, pts)
+       JOIN LATERAL (SELECT x.pid AS id, x.pts AS created_at) p ON true
+       CROSS JOIN LATERAL (SELECT x.id, x.created_at) c`,
+      [comments.map((c) => c.id), comments.map((c) => c.createdAt), posts.map((p) => p.id), posts.map((p) => p.createdAt), bad.id]);
+    const res = await resolve(await caseAbout(reporter, 'post', await post(bad, 'scam')), 'suspend');
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    const { rows } = await probe.query<{ wrong: number }>(
+      'SELECT count(*)::int AS wrong FROM status_updates WHERE id = ANY($1::uuid[]) AND comment_count <> 0', [posts.map((p) => p.id)]);
+    expect(rows[0]?.wrong).toBe(0);
+  });
+
   it('a comment committed while a hide waited for its post is counted; one written after the hide adds to the recount', async () => {
     const [author, bad, other, reporter] = await Promise.all([
       registerUser(t, 'mcc_a'), registerUser(t, 'mcc_bad'), registerUser(t, 'mcc_o'), registerUser(t, 'mcc_r')]);
