@@ -66,7 +66,8 @@ export class SuspensionFanout {
     if (this.#closed) return undefined;
     const run = this.#run(userId, lsn);
     this.#running.add(run);
-    void run.then(() => this.#running.delete(run));
+    const forget = (): void => { this.#running.delete(run); };
+    void run.then(forget, forget);
     let timer: NodeJS.Timeout | undefined;
     const waited = new Promise<undefined>((resolve) => { timer = setTimeout(() => resolve(undefined), this.opts.answerWithinMs); });
     try {

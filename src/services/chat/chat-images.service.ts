@@ -127,10 +127,11 @@ export class ChatImageService {
     try {
       ({ value: message, replayed } = await announce(messageContent(caption, id)));
     } catch (err) {
-      // Only a refusal (4xx) proves the message was not written. A lost connection during its
+      // Only a refusal proves the message was not written: a 4xx, or SEND_UNTIMELY (the
+      // statement stored nothing outside the send window). A lost connection during its
       // group's commit, or a failure after the commit, may leave a committed message that
       // names this image: removing the image then broke that message. Kept, at worst unused.
-      if (err instanceof AppError && err.status < 500) await this.#undo(uploaderId, id, false);
+      if (err instanceof AppError && (err.status < 500 || err.code === 'SEND_UNTIMELY')) await this.#undo(uploaderId, id, false);
       else this.d.logger?.warn({ err: err instanceof Error ? err.message : String(err), imageId: id }, 'chat image kept: its message may have been written');
       throw err;
     }
