@@ -102,9 +102,18 @@ WITH input AS (
   CROSS JOIN LATERAL (VALUES (c.id, c.user_low), (c.id, c.user_high)) AS m(conversation_id, user_id)
   GROUP BY m.conversation_id, m.user_id
 ), upd_members AS (
+  -- A member's own message reads the conversation up to it: last_read_at moves to it, and
+  -- unread_count keeps only the other member's messages of this group after it (the count is
+  -- of their messages after last_read_at, chat.inbox). It used to keep the whole count while
+  -- last_read_at moved, so the inbox showed messages the member had answered as unread, and a
+  -- moderator's later hide of one (which lowers only counts whose last_read_at is before the
+  -- message) left the count too high for good. An earlier group's message dated after this
+  -- reply (ids are made before the commit, within the send window) is taken as read with it.
   UPDATE conversation_members cm SET
     last_message_at = GREATEST(cm.last_message_at, mc.last_at),
-    unread_count = cm.unread_count + mc.received,
+    unread_count = CASE WHEN mc.sent_at IS NULL THEN cm.unread_count + mc.received
+      ELSE (SELECT count(*)::int FROM ins o WHERE o.conversation_id = mc.conversation_id AND o.sender_id <> mc.user_id
+              AND o.created_at > GREATEST(cm.last_read_at, mc.sent_at)) END,
     last_read_at = CASE WHEN mc.sent_at IS NULL THEN cm.last_read_at ELSE GREATEST(cm.last_read_at, mc.sent_at) END
   FROM member_changes mc
   WHERE cm.conversation_id = mc.conversation_id AND cm.user_id = mc.user_id

@@ -155,9 +155,6 @@ describe('group commit of message sends (real PostgreSQL)', () => {
   });
 
   it('keeps read state as if the group\'s sends had run one by one: one update per conversation and member row', async () => {
-    const before = await probe.query<{ user_id: string; unread_count: number }>(
-      'SELECT user_id, unread_count FROM conversation_members WHERE conversation_id = $1', [convAC]);
-    const unread = (id: string) => before.rows.find((r) => r.user_id === id)?.unread_count ?? -1;
     const senders = [a, c, a, a, c];
     const sent = await inGroupsOf(1, senders.length, () => Promise.all(senders.map((s, i) => chat.send(convAC, s.id, `read state ${i} ${crypto.randomUUID()}`))));
     const newest = [...sent].sort((x, y) => (x.value.created_at === y.value.created_at
@@ -171,9 +168,25 @@ describe('group commit of message sends (real PostgreSQL)', () => {
     const lastOwn = (u: TestUser) => sent.filter((w) => w.value.sender_id === u.id).map((w) => w.value.created_at).sort().at(-1);
     for (const u of [a, c]) {
       const row = members.rows.find((r) => r.user_id === u.id);
-      const received = senders.filter((s) => s.id !== u.id).length;
-      expect(row).toEqual({ user_id: u.id, unread_count: unread(u.id) + received, last_read_at: lastOwn(u), last_message_at: newest?.value.created_at });
+      // A member's own message reads the conversation up to it: only the other's later ones stay unread.
+      const own = lastOwn(u) ?? '';
+      const unreadAfter = sent.filter((w) => w.value.sender_id !== u.id && w.value.created_at > own).length;
+      expect(row).toEqual({ user_id: u.id, unread_count: unreadAfter, last_read_at: own, last_message_at: newest?.value.created_at });
     }
+  });
+
+  it('a reply reads the conversation: the replier\'s unread count drops to 0, the other\'s rises', async () => {
+    const counts = async () => Object.fromEntries((await probe.query<{ user_id: string; unread_count: number }>(
+      'SELECT user_id, unread_count FROM conversation_members WHERE conversation_id = $1', [convAB])).rows.map((r) => [r.user_id, r.unread_count]));
+    await chat.markRead(convAB, a.id);
+    await chat.markRead(convAB, b.id);
+    await chat.send(convAB, b.id, `unanswered 1 ${crypto.randomUUID()}`);
+    await chat.send(convAB, b.id, `unanswered 2 ${crypto.randomUUID()}`);
+    expect(await counts()).toEqual({ [a.id]: 2, [b.id]: 0 });
+    // Before: a's count stayed 2 while its last_read_at moved past both messages, so the
+    // inbox showed answered messages as unread.
+    await chat.send(convAB, a.id, `the answer ${crypto.randomUUID()}`);
+    expect(await counts()).toEqual({ [a.id]: 0, [b.id]: 1 });
   });
 
   it('replays a recorded Idempotency-Key inside a group (and refuses the key for another body with 422) without touching the other members', async () => {
