@@ -6,6 +6,7 @@ import { paddedLsn } from '../../src/cache/page-versions.ts';
 import type { Config } from '../../src/config/index.ts';
 import { parseLsn } from '../../src/db/lsn.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-db.ts';
+import { callRuntime as call, within, type RuntimeResponse } from '../helpers/runtime-calls.ts';
 
 /**
  * A suspension takes the account's messages out of every history and inbox the SQL answers;
@@ -21,26 +22,7 @@ let config: Config;
 let A: Runtime;
 let B: Runtime;
 
-interface Res<T> { status: number; body: T; lsn: string | undefined }
-async function call<T>(rt: Runtime, method: 'GET' | 'POST', url: string, token?: string, body?: unknown, lsn?: string): Promise<Res<T>> {
-  const headers: Record<string, string> = {};
-  if (token) headers.authorization = `Bearer ${token}`;
-  if (lsn) headers['x-bgc-lsn'] = lsn;
-  if (body !== undefined) headers['content-type'] = 'application/json';
-  const res = await rt.app.inject({ method, url, headers, ...(body !== undefined ? { payload: JSON.stringify(body) } : {}) });
-  const written = res.headers['x-bgc-lsn'];
-  return { status: res.statusCode, body: (res.body ? JSON.parse(res.body) : undefined) as T, lsn: typeof written === 'string' ? written : undefined };
-}
-
-/** Polls `check` until true or `boundMs`; returns how long it took (ms), or fails. */
-async function within(what: string, boundMs: number, check: () => Promise<boolean> | boolean): Promise<number> {
-  const started = Date.now();
-  while (!(await check())) {
-    if (Date.now() - started > boundMs) throw new Error(`${what}: not within ${boundMs} ms`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return Date.now() - started;
-}
+type Res<T> = RuntimeResponse<T>;
 
 /** B's router knows both replicas have replayed `lsn` (its rotation floor covers it). */
 const replayedOnB = (lsn: string) => () => { const floor = B.deps.db.router.rotationFloorLsn(); return floor !== undefined && parseLsn(floor) >= parseLsn(lsn); };
