@@ -2,7 +2,7 @@ import { catalog } from '../catalog/registry.ts';
 import { defineQuery } from '../catalog/types.ts';
 import type { Database } from '../db/database.ts';
 import { iso, shownName } from './sql-fragments.ts';
-import { authorActive } from './post-sql.ts';
+import { authorActive, lockedActiveAuthors } from './post-sql.ts';
 
 /**
  * Comments on the public feed in groups (issue 16, app-level group commit;
@@ -11,6 +11,8 @@ import { authorActive } from './post-sql.ts';
  * in input order. A group of one is the plain POST /api/feed/:postId/comments.
  *
  * Per member, in the order a single comment would:
+ *   - the commenter's account must still be active, read under a FOR SHARE lock of its users
+ *     row (post-sql.ts, lockedActiveAuthors), taken before the posts;
  *   - the post must exist inside the id's time bounds (UUIDv7 time ±1 day) and be neither a
  *     group post (those are commented through /api/groups/:id/feed) nor hidden;
  *   - no block may stand between the commenter and the post's author (one index probe
@@ -26,9 +28,10 @@ import { authorActive } from './post-sql.ts';
  * the post's accepted members); a member whose key turns out to be held still takes its
  * rank, so in that rare group the others' counts may skip a number (the stored total is exact).
  *
- * Locks: the group's post rows are taken first, in id order (LockRows above the Sort),
- * before any row is written; so concurrent groups queue for a post in one order and cannot
- * deadlock on them. The lookup and the bump read only the partitions between the group's
+ * Locks: the commenters' users rows first (FOR SHARE, in id order), then the group's post
+ * rows, in id order (LockRows above the Sort), before any row is written; so concurrent
+ * groups queue for a post in one order and cannot deadlock on them, nor with a suspension,
+ * which writes its users row before it locks posts. The lookup and the bump read only the partitions between the group's
  * lowest and highest bound ($11, $12: pruned at executor start-up).
  */
 
@@ -49,7 +52,7 @@ const SAMPLE = `
 export const commentBatchQueries = catalog({
   addMany: defineQuery({
     name: 'feed.add_comments',
-    description: 'POST /api/feed/:postId/comments, grouped: one statement for a group of concurrent comments (arrays, one element per comment). Per comment: the post (pruned by the id\'s time bounds; not hidden, not a group post), the block checks both ways, the Idempotency-Key record, the insert; per post: comment_count bumped once. Post rows locked in id order first. One row per comment, in input order.',
+    description: 'POST /api/feed/:postId/comments, grouped: one statement for a group of concurrent comments (arrays, one element per comment). Per comment: the commenter still active (users row FOR SHARE, so a suspension is waited for), the post (pruned by the id\'s time bounds; not hidden, not a group post), the block checks both ways, the Idempotency-Key record, the insert; per post: comment_count bumped once. Users rows, then post rows, locked in id order first. One row per comment, in input order.',
     target: 'primary',
     timeBounded: true,
     sample: { sql: SAMPLE },
@@ -58,16 +61,18 @@ WITH input AS (
   SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::timestamptz[], $6::timestamptz[], $7::timestamptz[],
                        $8::uuid[], $9::text[], $10::bytea[])
     WITH ORDINALITY AS i(post_id, id, author_id, content, created_at, lower_ts, upper_ts, key_scope, key, fingerprint, ord)
-), post AS MATERIALIZED (
+), ${lockedActiveAuthors('authors', '$3::uuid[]')}, post AS MATERIALIZED (
   SELECT s.id, s.created_at, s.author_id, s.comment_count FROM status_updates s
   WHERE s.id = ANY ($1::uuid[]) AND s.created_at >= $11::timestamptz AND s.created_at <= $12::timestamptz
     AND s.group_id IS NULL -- group posts are commented through /api/groups/:id/feed
     AND s.hidden_at IS NULL -- hidden by a moderator (migration 0014)
     AND ${authorActive()} -- not a suspended author's post
+    AND EXISTS (SELECT 1 FROM authors) -- the commenters are locked before any post
   ORDER BY s.id
   FOR NO KEY UPDATE
 ), checked AS (
-  SELECT i.*, p.id IS NOT NULL AS post_exists, p.created_at AS post_created_at, p.comment_count AS base_count,
+  SELECT i.*, EXISTS (SELECT 1 FROM authors au WHERE au.id = i.author_id) AS author_active,
+         p.id IS NOT NULL AS post_exists, p.created_at AS post_created_at, p.comment_count AS base_count,
          p.id IS NOT NULL AND (
            EXISTS (SELECT 1 FROM relationships b WHERE b.user_id = p.author_id AND b.target_id = i.author_id AND b.kind = 'block')
            OR EXISTS (SELECT 1 FROM relationships b WHERE b.user_id = i.author_id AND b.target_id = p.author_id AND b.kind = 'block')) AS blocked
@@ -77,7 +82,7 @@ WITH input AS (
   SELECT k.*, u.username AS author_username, ${shownName('pr')} AS author_display_name,
          (k.base_count + row_number() OVER (PARTITION BY k.post_id ORDER BY k.ord))::int AS comment_count
   FROM checked k
-  LEFT JOIN users u ON u.id = k.author_id
+  JOIN authors u ON u.id = k.author_id
   LEFT JOIN profiles pr ON pr.user_id = k.author_id
   WHERE k.post_exists AND NOT k.blocked
 ), keys AS (
@@ -103,7 +108,7 @@ WITH input AS (
     AND s.created_at >= $11::timestamptz AND s.created_at <= $12::timestamptz
   RETURNING s.id
 )
-SELECT k.ord::int AS ord, k.post_exists, k.blocked, ins.id IS NOT NULL AS inserted,
+SELECT k.ord::int AS ord, k.author_active, k.post_exists, k.blocked, ins.id IS NOT NULL AS inserted,
        a.author_username, a.author_display_name, a.comment_count, ${iso('k.created_at')} AS created_at
 FROM checked k
 LEFT JOIN allowed a ON a.ord = k.ord
@@ -129,6 +134,8 @@ export interface CommentToWrite {
 /** What the statement did for one comment, in input order. */
 export interface WrittenCommentRow {
   readonly ord: number;
+  /** The commenter's account was active under its row lock (false: suspended meanwhile, nothing written). */
+  readonly author_active: boolean;
   readonly post_exists: boolean;
   readonly blocked: boolean;
   /** The comment was written (false: refused, or its key was held by an earlier request). */

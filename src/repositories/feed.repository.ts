@@ -198,7 +198,7 @@ export interface CommentRow {
 }
 export type CommentPageRow = { readonly post_exists: boolean } & { readonly [K in keyof CommentRow]: CommentRow[K] | null };
 /** A single comment statement's row (NEW_COMMENT_RESULT, post-sql.ts; the group feed's). */
-export type AddCommentRow = CommentPageRow & { readonly blocked: boolean; readonly comment_count: number | null };
+export type AddCommentRow = CommentPageRow & { readonly author_active: boolean; readonly blocked: boolean; readonly comment_count: number | null };
 
 export interface TimeWindow { readonly lowerTs: string; readonly upperTs: string; readonly upperId: string }
 

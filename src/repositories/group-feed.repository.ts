@@ -2,7 +2,7 @@ import { catalog } from '../catalog/registry.ts';
 import { defineQuery } from '../catalog/types.ts';
 import type { Database, QueryContext, Tx } from '../db/database.ts';
 import type { AddCommentRow, CommentRow, PostRow, TimeWindow } from './feed.repository.ts';
-import { authorActive, commentPage, insertCommentCtes, NEW_COMMENT_RESULT, notBlocked } from './post-sql.ts';
+import { authorActive, commentPage, insertCommentCtes, lockedActiveAuthors, NEW_COMMENT_RESULT, notBlocked } from './post-sql.ts';
 import { iso, shownName } from './sql-fragments.ts';
 
 /**
@@ -114,7 +114,7 @@ ${commentPage('y.post_exists', { viewer: '$2::uuid', post: '$3', afterTs: '$6', 
   }),
   addComment: defineQuery({
     name: 'group.add_comment',
-    description: "POST /api/groups/:id/feed/:postId/comments in one statement: a member's comment on a post of the group (pruned by the id's time), refused across a block with the post's author; bumps comment_count.",
+    description: "POST /api/groups/:id/feed/:postId/comments in one statement: a member's comment on a post of the group (pruned by the id's time), refused across a block with the post's author or when the commenter's account is no longer active (its users row locked FOR SHARE before the post, as a suspension orders them); bumps comment_count.",
     target: 'primary',
     timeBounded: true,
     sample: {
@@ -127,10 +127,11 @@ WITH member AS (
   SELECT 1 FROM community_groups g
   WHERE g.id = $1 AND g.is_active
     AND EXISTS (SELECT 1 FROM group_memberships m WHERE m.group_id = $1 AND m.user_id = $6)
-), post AS (
+), ${lockedActiveAuthors('author', 'ARRAY[$6::uuid]')}, post AS (
   SELECT s.id, s.created_at, s.author_id FROM status_updates s
   WHERE s.id = $2 AND s.group_id = $1 AND s.created_at >= $3::timestamptz AND s.created_at <= $4::timestamptz
     AND s.hidden_at IS NULL AND ${authorActive()} AND EXISTS (SELECT 1 FROM member)
+    AND EXISTS (SELECT 1 FROM author) -- the commenter is locked before the post (bump)
 ), ${insertCommentCtes({ id: '$5', author: '$6', content: '$7', createdAt: '$8', lower: '$3', upper: '$4' })}
 SELECT EXISTS (SELECT 1 FROM community_groups g WHERE g.id = $1 AND g.is_active) AS group_exists,
        EXISTS (SELECT 1 FROM member) AS is_member,${NEW_COMMENT_RESULT}`,

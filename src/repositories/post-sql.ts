@@ -23,6 +23,23 @@ export const notBlocked = (viewer: string, author = 's.author_id'): string => `
  */
 export const authorActive = (author = 's.author_id'): string => `EXISTS (SELECT 1 FROM users au WHERE au.id = ${author} AND au.is_active)`;
 
+/**
+ * A CTE `name (id, username)`: the commenters among `ids` (an SQL uuid[]) whose accounts are
+ * active, their users rows locked FOR SHARE in id order. A suspension (moderation.resolve)
+ * writes the users row and then locks the posts it recounts; this lock conflicts with that
+ * write, so a comment either commits first (the suspension's recount, a later snapshot, sees
+ * it) or waits for the suspension's commit and, re-reading the row, finds the account
+ * inactive and writes nothing. Taken before any post row, in the suspension's order, so the
+ * two cannot deadlock. The comment's foreign key locks the same row FOR KEY SHARE anyway, so
+ * this adds no row lock of its own; the stronger mode only also waits for `is_active` writes.
+ */
+export const lockedActiveAuthors = (name: string, ids: string): string => `${name} AS MATERIALIZED (
+  SELECT u.id, u.username FROM users u
+  WHERE u.id = ANY (${ids}) AND u.is_active
+  ORDER BY u.id
+  FOR SHARE
+)`;
+
 /** Parameter positions of a comments page: the viewer, the post, the keyset cursor, the page size. */
 export interface CommentPageParams { readonly viewer: string; readonly post: string; readonly afterTs: string; readonly afterId: string; readonly limit: string }
 
@@ -73,9 +90,9 @@ blocked AS (
   RETURNING s.comment_count
 )`;
 
-/** The new comment's columns and outcome flags, one row even when nothing was inserted. */
+/** The new comment's columns and outcome flags, one row even when nothing was inserted (after CTEs `author`, lockedActiveAuthors, and insertCommentCtes). */
 export const NEW_COMMENT_RESULT = `
-       EXISTS (SELECT 1 FROM post) AS post_exists, EXISTS (SELECT 1 FROM blocked) AS blocked,
+       EXISTS (SELECT 1 FROM author) AS author_active, EXISTS (SELECT 1 FROM post) AS post_exists, EXISTS (SELECT 1 FROM blocked) AS blocked,
        ins.id, ins.author_id, u.username AS author_username, ${shownName('p')} AS author_display_name,
        ins.content, ${iso('ins.created_at')} AS created_at, (SELECT comment_count FROM bump) AS comment_count
 FROM (SELECT 1) AS one

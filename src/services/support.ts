@@ -98,3 +98,12 @@ export function requireShallowJson(value: unknown, what: string, maxDepth = MAX_
 export function notSelf(userId: string, targetId: string, action: string): void {
   if (userId === targetId) throw new AppError('VALIDATION_FAILED', `You cannot ${action} yourself`);
 }
+
+/**
+ * The writer's account was suspended while its request ran (the session check passed
+ * before): the write statement found it inactive under its users row lock and wrote nothing.
+ * 401, as the writer's next request gets from the revoked session.
+ */
+export function suspendedMeanwhile(): AppError {
+  return new AppError('UNAUTHENTICATED', 'The account was suspended; nothing was written');
+}

@@ -4,7 +4,7 @@ import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { commentBatchQueries } from '../../src/repositories/comment-batch.repository.ts';
 import { newTimedId } from '../../src/services/ids.ts';
-import { registerUser, startTestApp, type AuthBody, type TestApp, type TestUser } from '../helpers/app.ts';
+import { expectError, registerUser, startTestApp, type AuthBody, type TestApp, type TestUser } from '../helpers/app.ts';
 
 /**
  * A post's comment_count under moderation (real PostgreSQL): it is the number of the post's
@@ -55,10 +55,16 @@ async function counts(postId: string): Promise<{ stored: number; visible: number
   return row;
 }
 
-/** Polls until `n` backends run a statement of `entry` and wait on a lock, at most 10 s. */
-async function untilWaiting(entry: string, n: number): Promise<void> {
+/**
+ * Polls until `n` backends run a statement of `entry` and wait on a lock, at most 10 s; with
+ * `unless`, also returns once that request has answered (it did not wait).
+ */
+async function untilWaiting(entry: string, n: number, unless?: Promise<unknown>): Promise<void> {
   const started = Date.now();
+  let answered = false;
+  void unless?.finally(() => { answered = true; });
   for (;;) {
+    if (answered) return;
     const { rows } = await probe.query<{ n: number }>(
       `SELECT count(*)::int AS n FROM pg_stat_activity
        WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE $1`, [`/* ${entry} */%`]);
@@ -235,6 +241,45 @@ describe('comment_count under moderation', () => {
     });
     expect([second.status, late.status]).toEqual([200, 201]);
     expect(await counts(p)).toEqual({ stored: 3, visible: 3 });
+  });
+
+  it('a comment by an account being suspended, past its session check, is refused and never counted', async () => {
+    const [author, bad, reporter] = await Promise.all([registerUser(t, 'mcc_a'), registerUser(t, 'mcc_bad'), registerUser(t, 'mcc_r')]);
+    const owner = await registerUser(t, 'mcc_go');
+    const g = await t.call<{ id: string }>('POST', '/api/groups', { token: owner.token, body: { name: 'mcc suspended commenter' } });
+    expect(g.status, JSON.stringify(g.body)).toBe(201);
+    const joined = await t.call('POST', `/api/groups/${g.body.id}/join`, { token: bad.token });
+    expect(joined.body, JSON.stringify(joined.body)).toMatchObject({ status: 'member' });
+    const p = await post(author, 'commented on while its commenter is suspended');
+    const gp = await t.call<{ id: string }>('POST', `/api/groups/${g.body.id}/feed`, { token: owner.token, body: { content: 'a group post' } });
+    expect(gp.status, JSON.stringify(gp.body)).toBe(201);
+    await comment(bad, p, 'before');
+    const groupComment = (content: string) =>
+      t.call('POST', `/api/groups/${g.body.id}/feed/${gp.body.id}/comments`, { token: bad.token, body: { content } });
+    expect((await groupComment('before, in the group')).status).toBe(201);
+    const suspendCase = await caseAbout(reporter, 'post', await post(bad, 'scam'));
+
+    // The suspension has written the account inactive (uncommitted) and waits for the post,
+    // held here; the account's comments, whose session checks pass meanwhile, start then.
+    // Before: they waited only for the post (or not at all) and committed after the
+    // suspension's recount, so the post counted a suspended account's comment for good.
+    const [suspended, onFeed, onGroup] = await holdingPost(p, async () => {
+      const pending = resolve(suspendCase, 'suspend');
+      await untilWaiting('moderation.resolve', 1);
+      const feedComment = t.call('POST', `/api/feed/${p}/comments`, { token: bad.token, body: { content: 'during' } });
+      const inGroup = groupComment('during, in the group');
+      await untilWaiting('feed.add_comments', 1);
+      // Before, the group comment did not wait at all (its post was not locked yet).
+      await untilWaiting('group.add_comment', 1, inGroup);
+      return { done: Promise.all([pending, feedComment, inGroup]) };
+    });
+    expect(suspended.status, JSON.stringify(suspended.body)).toBe(200);
+    expect(suspended.body.suspended).toBe(true);
+    expectError(onFeed, 401, 'UNAUTHENTICATED');
+    expectError(onGroup, 401, 'UNAUTHENTICATED');
+    expect(await countsOf([p, gp.body.id])).toEqual([{ stored: 0, visible: 0 }, { stored: 0, visible: 0 }]);
+    const { rows } = await probe.query<{ n: number }>('SELECT count(*)::int AS n FROM post_comments WHERE author_id = $1', [bad.id]);
+    expect(rows[0]?.n).toBe(2);
   });
 });
 

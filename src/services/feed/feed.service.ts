@@ -14,7 +14,7 @@ import { answerFromRecord, KEY_TTL_HOURS, type IdempotencyKey } from '../idempot
 import type { WriteBatcherStats } from '../write-batcher.ts';
 import { uncachedFirstPages, type FirstPages } from '../first-pages.ts';
 import type { RelationshipReader } from '../profiles/relationship-reader.ts';
-import { noteWrite, pageSize, requireText, type Page, type Written } from '../support.ts';
+import { noteWrite, pageSize, requireText, suspendedMeanwhile, type Page, type Written } from '../support.ts';
 import { DAY_MS, nextWindowCursor, openWindow, retentionFloorMs } from '../time-window.ts';
 
 export type FeedType = 'global' | 'following';
@@ -225,6 +225,7 @@ export class FeedService {
 
 /** Why a comment wrote nothing, or undefined when only its Idempotency-Key was held. */
 function commentRefusalOf(row: WrittenCommentRow): AppError | undefined {
+  if (!row.author_active) return suspendedMeanwhile();
   if (!row.post_exists) return new AppError('NOT_FOUND', 'No such post');
   if (row.blocked) return new AppError('BLOCKED', 'You cannot comment on this post');
   return undefined;

@@ -10,7 +10,7 @@ import { decodeCursor, encodeCursor } from '../cursor.ts';
 import type { Comment, Post } from '../feed/feed.service.ts';
 import { newTimedId, uuidV7Millis } from '../ids.ts';
 import { runIdempotent, type IdempotencyKey } from '../idempotency.ts';
-import { noteWrite, pageSize, requireText, type Page, type Written } from '../support.ts';
+import { noteWrite, pageSize, requireText, suspendedMeanwhile, type Page, type Written } from '../support.ts';
 import { DAY_MS, nextWindowCursor, openWindow, retentionFloorMs } from '../time-window.ts';
 
 interface GroupFeedDeps {
@@ -83,6 +83,7 @@ export class GroupFeedService {
     const bounds = postBounds(postId);
     const { value, replayed } = await runIdempotent(this.d.db, key, async (q) => {
       const row = await this.d.feed.addComment(groupId, postId, bounds, { id, authorId, content, createdAt }, q);
+      if (!row.author_active) throw suspendedMeanwhile();
       access(row);
       if (!row.post_exists) throw new AppError('NOT_FOUND', 'No such post in this group');
       if (row.blocked) throw new AppError('BLOCKED', 'You cannot comment on this post');
