@@ -6,10 +6,10 @@ import { ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/clien
 import { sweepOrphanFiles } from '../../src/jobs/orphan-files.job.ts';
 import { PhotoRepository } from '../../src/repositories/photos.repository.ts';
 import { createStorage } from '../../src/storage/create-storage.ts';
-import S3rver from 's3rver';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectError, registerUser, startTestApp, type ApiResponse, type TestApp, type TestUser } from '../helpers/app.ts';
+import { startS3Server, type S3Server } from '../helpers/s3-server.ts';
 
 /**
  * Photos on S3-compatible storage (issue 20): BGC_PHOTO_STORAGE_URL names a bucket on a
@@ -23,7 +23,7 @@ import { expectError, registerUser, startTestApp, type ApiResponse, type TestApp
 const BUCKET = 'bgc-test';
 const PREFIX = `run-${process.pid}`;
 let t: TestApp;
-let server: S3rver;
+let server: S3Server;
 let s3Dir: string;
 let s3: S3Client;
 
@@ -38,8 +38,14 @@ async function upload(u: TestUser, body: Buffer, contentType: string): Promise<A
 /** Object keys under one of the app's namespaces for one owner, straight from the bucket. */
 async function objectsOf(ownerId: string, namespace: 'photos' | 'chat-images' = 'photos'): Promise<string[]> {
   const prefix = `${PREFIX}/${namespace}/${ownerId}/`;
-  const res = await s3.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: prefix }));
-  return (res.Contents ?? []).map((o) => (o.Key ?? '').slice(prefix.length)).sort();
+  const keys: string[] = [];
+  let token: string | undefined;
+  do {
+    const res = await s3.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: prefix, ContinuationToken: token }));
+    keys.push(...(res.Contents ?? []).map((o) => (o.Key ?? '').slice(prefix.length)));
+    token = res.IsTruncated ? res.NextContinuationToken : undefined;
+  } while (token);
+  return keys.sort();
 }
 
 async function rowsOf(ownerId: string): Promise<number> {
@@ -53,9 +59,9 @@ async function rowsOf(ownerId: string): Promise<number> {
 
 beforeAll(async () => {
   s3Dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bgc-s3-'));
-  server = new S3rver({ port: 0, address: '127.0.0.1', directory: s3Dir, silent: true, configureBuckets: [{ name: BUCKET, configs: [] }] });
   const started = performance.now();
-  const { port } = await server.run();
+  server = await startS3Server(s3Dir, BUCKET);
+  const { port } = server;
   console.log(`[photos-s3] S3 server on 127.0.0.1:${port} in ${(performance.now() - started).toFixed(0)} ms`);
   const endpoint = `http://127.0.0.1:${port}`;
   s3 = new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } });
@@ -66,7 +72,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await t?.close();
   s3?.destroy();
-  await server?.close().catch(() => undefined);
+  await server?.close();
   if (s3Dir) fs.rmSync(s3Dir, { recursive: true, force: true });
 });
 
@@ -101,12 +107,25 @@ describe('photos on S3', () => {
     const jpeg = await sharp({ create: { width: 40, height: 30, channels: 3, background: '#123' } }).jpeg().toBuffer();
     const res = await upload(u, jpeg, 'image/jpeg');
     expect(res.status, JSON.stringify(res.body)).toBe(201);
-    // Ten orphans, one page: a second page is not tested here, as s3rver's continuation
-    // tokens are DES-encrypted, which Node 20's OpenSSL 3 refuses (a 500 on any truncated listing).
-    const orphans = Array.from({ length: 10 }, () => crypto.randomUUID());
-    for (let i = 0; i < orphans.length; i += 50) {
-      await Promise.all(orphans.slice(i, i + 50).map((id) => s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: `${PREFIX}/photos/${u.id}/${id}`, Body: 'x' }))));
+    // 1,000 files with a row (rows written by SQL), then 60 orphans whose ids sort after
+    // them: the orphans are only on the listing's second page (S3 answers 1,000 keys a page),
+    // so a sweep that did not follow the continuation token would find none.
+    const kept = Array.from({ length: 1_000 }, () => crypto.randomUUID().replace(/^f/, 'e'));
+    const orphans = Array.from({ length: 60 }, () => `ffffffff${crypto.randomUUID().slice(8)}`);
+    const admin = await t.tdb.admin();
+    try {
+      await admin.query(
+        `INSERT INTO photos (id, owner_id, content_type, bytes, width, height, thumb_bytes)
+         SELECT id, $2, 'image/jpeg', 1, 1, 1, 1 FROM unnest($1::uuid[]) AS id`, [kept, u.id]);
+    } finally {
+      await admin.end();
     }
+    const putStarted = performance.now();
+    const all = [...kept, ...orphans];
+    for (let i = 0; i < all.length; i += 50) {
+      await Promise.all(all.slice(i, i + 50).map((id) => s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: `${PREFIX}/photos/${u.id}/${id}`, Body: 'x' }))));
+    }
+    console.log(`[photos-s3] ${all.length} objects stored in ${(performance.now() - putStarted).toFixed(0)} ms`);
     // A console's folder markers and a stray object: not keys the app writes, so never judged
     // (before, a non-UUID id failed the whole batch's lookup with 22P02, every hour).
     const strays = [`${PREFIX}/photos/${u.id}/`, `${PREFIX}/photos/README.txt`];
@@ -118,7 +137,7 @@ describe('photos on S3', () => {
     const removed = await sweepOrphanFiles(store, 0);
     console.log(`[photos-s3] orphan sweep removed ${removed} objects in ${Date.now() - started} ms`);
     expect(removed).toBeGreaterThanOrEqual(orphans.length);
-    expect(await objectsOf(u.id)).toEqual(['', res.body.id, `${res.body.id}.thumb`].sort());
+    expect(await objectsOf(u.id)).toEqual(['', res.body.id, `${res.body.id}.thumb`, ...kept].sort());
     const left = await s3.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: `${PREFIX}/photos/README` }));
     expect(left.Contents?.length).toBe(1);
   }, 120_000);
