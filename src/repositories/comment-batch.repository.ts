@@ -67,7 +67,9 @@ WITH input AS (
     AND s.group_id IS NULL -- group posts are commented through /api/groups/:id/feed
     AND s.hidden_at IS NULL -- hidden by a moderator (migration 0014)
     AND ${authorActive()} -- not a suspended author's post
-    AND EXISTS (SELECT 1 FROM authors) -- the commenters are locked before any post
+    -- Every commenter is locked before any post: count(*) reads the whole CTE (an EXISTS
+    -- would stop at its first row, and the others' locks would come after the posts').
+    AND (SELECT count(*) FROM authors) > 0
   ORDER BY s.id
   FOR NO KEY UPDATE
 ), checked AS (

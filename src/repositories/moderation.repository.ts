@@ -60,6 +60,14 @@ const RECENT_POST = `
   SELECT s.id, s.created_at, s.author_id FROM status_updates s
   WHERE s.created_at >= now() - interval '30 days' ORDER BY s.created_at DESC LIMIT 1`;
 
+/**
+ * Posts recounted per moderation.recount_comments statement. Its cost is the posts' comments:
+ * the EXPLAIN audit's sample once took 551 posts (18,734 comments on `medium`) in 26 ms, about
+ * 1.4 µs a comment, so 200 posts stay inside the 5 s statement timeout up to about 17,000
+ * comments each. The sample is now one chunk, as the statement is only ever run.
+ */
+const RECOUNT_CHUNK = 200;
+
 export const moderationQueries = catalog({
   report: defineQuery({
     name: 'moderation.report',
@@ -141,6 +149,13 @@ WHERE mc.id = $1`,
     target: 'primary',
     sample: { sql: `SELECT coalesce((SELECT id FROM moderation_cases ORDER BY id LIMIT 1), gen_random_uuid()) AS id` },
     sql: `SELECT mc.status FROM moderation_cases mc WHERE mc.id = $1 FOR UPDATE`,
+  }),
+  lockAccount: defineQuery({
+    name: 'moderation.lock_account',
+    description: 'POST /api/moderation/cases/:id/resolve with action suspend, after moderation.lock_case in its transaction: the account\'s users row locked (one primary-key hit) before moderation.resolve starts, so its snapshot sees every comment by the account that held the row (FOR SHARE) first, and later ones wait for the commit and are refused (post-sql.ts, lockedActiveAuthors).',
+    target: 'primary',
+    sample: { sql: `SELECT (SELECT id FROM users ORDER BY id LIMIT 1) AS id` },
+    sql: `SELECT u.is_active FROM users u WHERE u.id = $1 FOR NO KEY UPDATE`,
   }),
   resolve: defineQuery({
     name: 'moderation.resolve',
@@ -271,14 +286,16 @@ SELECT EXISTS (SELECT 1 FROM upd) AS case_exists,
     timeBounded: true,
     justify: {
       no_pruning: 'a suspension recounts every post its account has a visible comment on: $3..$4 span the months of those posts, every partition for an account that commented in each (on the medium seed the sample\'s posts are in 13 of 16). Each post is still one primary-key probe in its own partition; a hidden comment\'s post is one partition.',
-      misestimate: 'the posts\' (id, created_at) pairs from unnest joined to status_updates: the planner takes the two equalities as independent and estimates the join at 1 row, where each pair is exactly one post (551 in the sample, a prolific commenter\'s suspension); the plan is one primary-key probe per post at any count.',
+      misestimate: 'the posts\' (id, created_at) pairs from unnest joined to status_updates: the planner takes the two equalities as independent and estimates the join at 1 row, where each pair is exactly one post (200 in the sample, one chunk of a prolific commenter\'s suspension); the plan is one primary-key probe per post at any count.',
     },
     sample: {
-      // The posts the resolve sample (a suspension of RECENT_POST's author) locks.
+      // The first chunk (RECOUNT_CHUNK posts) of those the resolve sample (a suspension of
+      // RECENT_POST's author) locks: the statement never gets more.
       sql: `SELECT coalesce(array_agg(x.id ORDER BY x.id), '{}') AS ids, coalesce(array_agg(x.created_at ORDER BY x.id), '{}') AS created_ats,
                    coalesce(min(x.created_at), now()) AS lower_ts, coalesce(max(x.created_at), now()) AS upper_ts
             FROM (SELECT DISTINCT pc.post_id AS id, pc.post_created_at AS created_at FROM post_comments pc
-                  WHERE pc.author_id = (SELECT b.author_id FROM (${RECENT_POST}) b) AND pc.hidden_at IS NULL) x`,
+                  WHERE pc.author_id = (SELECT b.author_id FROM (${RECENT_POST}) b) AND pc.hidden_at IS NULL
+                  ORDER BY 1 LIMIT ${RECOUNT_CHUNK}) x`,
     },
     sql: `
 WITH fixed AS (
@@ -367,6 +384,12 @@ export class ModerationRepository {
       const locked = (await tx.query<{ status: CaseRow['status'] }>(moderationQueries.lockCase, [r.caseId]))[0];
       if (!locked) return { kind: 'missing' };
       if (locked.status !== 'open') return { kind: 'closed', status: locked.status };
+      // A suspension locks the account first, in a statement of its own: a comment by it that
+      // holds the row (FOR SHARE) is waited for here, so the resolve statement's snapshot,
+      // taken after, finds it and locks its post for the recount; a comment starting later
+      // waits for our commit and is refused (lockedActiveAuthors, post-sql.ts). Inside the
+      // resolve statement the wait came after its snapshot, and such a comment stayed counted.
+      if (r.action === 'suspend') await tx.query(moderationQueries.lockAccount, [r.targetUserId]);
       const rows = await tx.query<ResolveStatementRow>(moderationQueries.resolve, [
         r.caseId, r.moderatorId, r.action, r.status, r.actionId, r.note, r.kind, r.targetId, r.bounds.lowerTs, r.bounds.upperTs, r.targetUserId,
       ]);
@@ -384,10 +407,9 @@ export class ModerationRepository {
       //    holds the row lock to its commit, so a bump before our lock would have made
       //    moderation.resolve wait for that commit. It bumps after our commit, from the row we
       //    wrote (READ COMMITTED re-reads the newest version of a row it waited for): count + 1.
-      // Not covered: a comment by the account being suspended that moderation.resolve's snapshot
-      // did not see (its request passed the session check before the suspension) stays counted
-      // if it is on a post the resolve did not lock, or commits after us: the comment
-      // statements do not check their author's account.
+      // A comment by the account being suspended cannot commit unseen: moderation.lock_account
+      // waited for any that held the account's row, and the rest wait for our commit and find
+      // the account inactive.
       // In chunks: a statement counts every comment of its posts, and an account that commented
       // on thousands of busy posts would otherwise make one statement that outlives
       // statement_timeout every time, and the account could not be suspended. Each chunk starts
@@ -403,12 +425,6 @@ export class ModerationRepository {
   }
 }
 
-/**
- * Posts recounted per moderation.recount_comments statement. Its cost is the posts' comments:
- * the EXPLAIN audit's sample (551 posts, 18,734 comments on `medium`) took 26 ms, about 1.4 µs a
- * comment, so 200 posts stay inside the 5 s statement timeout up to about 17,000 comments each.
- */
-const RECOUNT_CHUNK = 200;
 
 /** The earliest and latest of iso() timestamps (fixed width, UTC: they sort as text). */
 function timeRange(isoTimes: readonly string[]): { lower: string; upper: string } | undefined {

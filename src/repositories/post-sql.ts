@@ -25,13 +25,14 @@ export const authorActive = (author = 's.author_id'): string => `EXISTS (SELECT 
 
 /**
  * A CTE `name (id, username)`: the commenters among `ids` (an SQL uuid[]) whose accounts are
- * active, their users rows locked FOR SHARE in id order. A suspension (moderation.resolve)
- * writes the users row and then locks the posts it recounts; this lock conflicts with that
- * write, so a comment either commits first (the suspension's recount, a later snapshot, sees
- * it) or waits for the suspension's commit and, re-reading the row, finds the account
- * inactive and writes nothing. Taken before any post row, in the suspension's order, so the
- * two cannot deadlock. The comment's foreign key locks the same row FOR KEY SHARE anyway, so
- * this adds no row lock of its own; the stronger mode only also waits for `is_active` writes.
+ * active, their users rows locked FOR SHARE in id order. A suspension locks the users row
+ * (moderation.lock_account) before its resolve statement starts; the two locks conflict, so a
+ * comment either commits first (the resolve statement's snapshot, taken after, sees it and
+ * recounts its post) or waits for the suspension's commit and, re-reading the row, finds the
+ * account inactive and writes nothing. The statement must read the whole CTE before it locks
+ * any post (the suspension's order: account, then posts), or the two can deadlock. The
+ * comment's foreign key locks the same row FOR KEY SHARE anyway, so this adds no row lock of
+ * its own; the stronger mode also waits for the row's other writes (a login's last_login_at).
  */
 export const lockedActiveAuthors = (name: string, ids: string): string => `${name} AS MATERIALIZED (
   SELECT u.id, u.username FROM users u

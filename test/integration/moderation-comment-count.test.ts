@@ -62,7 +62,7 @@ async function counts(postId: string): Promise<{ stored: number; visible: number
 async function untilWaiting(entry: string, n: number, unless?: Promise<unknown>): Promise<void> {
   const started = Date.now();
   let answered = false;
-  void unless?.finally(() => { answered = true; });
+  unless?.then(() => { answered = true; }, () => { answered = true; });
   for (;;) {
     if (answered) return;
     const { rows } = await probe.query<{ n: number }>(
@@ -89,6 +89,17 @@ async function holdingPost<T>(postId: string, start: (c: pg.Client) => Promise<{
   } finally {
     await c.end();
   }
+}
+
+/** A post's partition bounds as the app passes them (its time ±1 day). */
+async function boundsOf(postId: string): Promise<{ lo: string; hi: string }> {
+  const { rows } = await probe.query<{ lo: string; hi: string }>(
+    `SELECT to_char((created_at - interval '1 day') AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS lo,
+            to_char((created_at + interval '1 day') AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS hi
+     FROM status_updates WHERE id = $1`, [postId]);
+  const row = rows[0];
+  if (!row) throw new Error(`no post ${postId}`);
+  return row;
 }
 
 /** counts() of each post, one after the other (one probe connection). */
@@ -209,11 +220,7 @@ describe('comment_count under moderation', () => {
     await comment(other, p, 'before');
     const firstCase = await caseAbout(reporter, 'comment', await comment(bad, p, 'nasty one'));
     const secondCase = await caseAbout(reporter, 'comment', await comment(bad, p, 'nasty two'));
-    const { rows } = await probe.query<{ lo: string; hi: string }>(
-      `SELECT to_char((created_at - interval '1 day') AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS lo,
-              to_char((created_at + interval '1 day') AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS hi
-       FROM status_updates WHERE id = $1`, [p]);
-    const { lo, hi } = rows[0] ?? { lo: '', hi: '' };
+    const { lo, hi } = await boundsOf(p);
 
     // A comment statement (the app's own) holds the post's lock, bumped and uncommitted; the
     // hide starts meanwhile, so its first statement's snapshot misses the comment. A recount
@@ -280,6 +287,70 @@ describe('comment_count under moderation', () => {
     expect(await countsOf([p, gp.body.id])).toEqual([{ stored: 0, visible: 0 }, { stored: 0, visible: 0 }]);
     const { rows } = await probe.query<{ n: number }>('SELECT count(*)::int AS n FROM post_comments WHERE author_id = $1', [bad.id]);
     expect(rows[0]?.n).toBe(2);
+  });
+
+  it('a comment holding the account when its suspension starts is waited for and recounted', async () => {
+    const [author, bad, reporter] = await Promise.all([registerUser(t, 'mcc_a'), registerUser(t, 'mcc_bad'), registerUser(t, 'mcc_r')]);
+    const p = await post(author, 'a first comment by an account about to be suspended');
+    const suspendCase = await caseAbout(reporter, 'post', await post(bad, 'scam'));
+    const { lo, hi } = await boundsOf(p);
+    // The comment (the app's own statement, in a transaction left open here) holds the
+    // account's row and the post. The suspension starts meanwhile and must wait for it; before,
+    // the resolve statement took its snapshot first, missed the comment, and never recounted
+    // its post (the account had no other comment there).
+    const c = await t.tdb.admin();
+    let suspended: Awaited<ReturnType<typeof resolve>>;
+    try {
+      await c.query('BEGIN');
+      const { id, createdAt } = newTimedId();
+      const written = await c.query<{ inserted: boolean }>(commentBatchQueries.addMany.text,
+        [[p], [id], [bad.id], ['just before'], [createdAt], [lo], [hi], [null], [null], [null], lo, hi, 24]);
+      expect(written.rows.map((r) => r.inserted)).toEqual([true]);
+      const pending = resolve(suspendCase, 'suspend');
+      await untilWaiting('moderation.%', 1);
+      await c.query('COMMIT');
+      suspended = await pending;
+    } finally {
+      await c.end();
+    }
+    expect(suspended.status, JSON.stringify(suspended.body)).toBe(200);
+    expect(suspended.body.suspended).toBe(true);
+    expect(await counts(p)).toEqual({ stored: 0, visible: 0 });
+  });
+
+  it('a comment group of two commenters and a suspension of the later one do not deadlock', async () => {
+    const [author, x, y, reporter] = await Promise.all([
+      registerUser(t, 'mcc_a'), registerUser(t, 'mcc_x'), registerUser(t, 'mcc_y'), registerUser(t, 'mcc_r')]);
+    // The group locks its commenters in id order: `first` before `later`, the one suspended.
+    const [first, later] = [x, y].sort((a, b) => (a.id < b.id ? -1 : 1)) as [TestUser, TestUser];
+    const held = await post(author, 'held, so the suspension stops before the shared post');
+    const shared = await post(author, 'commented on by both, in one group');
+    await comment(later, held, 'earlier, on the held post');
+    await comment(later, shared, 'earlier, on the shared post');
+    const suspendCase = await caseAbout(reporter, 'post', await post(later, 'scam'));
+    const { lo, hi } = await boundsOf(shared);
+    // The suspension locks the later commenter, then the posts in id order, and waits at the
+    // held one. The group (one statement, both comments on the shared post) starts then.
+    // Before, it locked only its first commenter before the posts: it took the shared post
+    // and waited for the later commenter, while the suspension waited for the shared post.
+    const g = await t.tdb.admin();
+    try {
+      const [suspended, group] = await holdingPost(held, async () => {
+        const pending = resolve(suspendCase, 'suspend');
+        await untilWaiting('moderation.resolve', 1);
+        const ids = [newTimedId(), newTimedId()];
+        const grouped = g.query<{ inserted: boolean; author_active: boolean }>(commentBatchQueries.addMany.text,
+          [[shared, shared], ids.map((i) => i.id), [first.id, later.id], ['by the first', 'by the later'], ids.map((i) => i.createdAt),
+           [lo, lo], [hi, hi], [null, null], [null, null], [null, null], lo, hi, 24]);
+        await untilWaiting('feed.add_comments', 1, grouped);
+        return { done: Promise.all([pending, grouped]) };
+      });
+      expect(suspended.status, JSON.stringify(suspended.body)).toBe(200);
+      expect(group.rows.map((r) => [r.author_active, r.inserted])).toEqual([[true, true], [false, false]]);
+    } finally {
+      await g.end();
+    }
+    expect(await countsOf([held, shared])).toEqual([{ stored: 0, visible: 0 }, { stored: 1, visible: 1 }]);
   });
 });
 
