@@ -20,6 +20,11 @@ export interface DatabaseConfig {
   /** Where the app's primary pool connects: DATABASE_URL (PgBouncer when `transactionPooler`). */
   readonly primaryPoolUrl: string;
   readonly replicaUrls: readonly string[];
+  /**
+   * Each replica reached directly, index for index with `replicaUrls` (DATABASE_REPLICA_SESSION_URLS;
+   * empty when not set): behind PgBouncer the health checks go there, not into PgBouncer's queue.
+   */
+  readonly replicaSessionUrls: readonly string[];
   /** Patroni REST APIs whose /cluster lists the replicas at run time (BGC_PATRONI_URLS); empty = static replicas only. */
   readonly patroniUrls: readonly string[];
   /**
@@ -42,6 +47,7 @@ export interface DatabaseUrlInput {
   readonly poolUrlGiven: boolean;
   readonly sessionUrl: string | undefined;
   readonly replicaUrls: readonly string[];
+  readonly replicaSessionUrls: readonly string[];
   readonly patroniUrls: readonly string[];
   readonly namedStatements: boolean | undefined;
 }
@@ -60,10 +66,20 @@ export function databaseConfig(input: DatabaseUrlInput, problems: string[]): Dat
       if (refused.length > 0) problems.push(`${name}: PgBouncer 1.18 refuses the startup parameter${refused.length > 1 ? 's' : ''} ${refused.join(', ')}; set ${refused.length > 1 ? 'them' : 'it'} on the server instead (ALTER ROLE … SET, docs/OPERATIONS.md)`);
     }
   }
+  if (input.replicaSessionUrls.length > 0) {
+    if (!transactionPooler) problems.push('DATABASE_REPLICA_SESSION_URLS: only behind PgBouncer, set together with DATABASE_SESSION_URL (without a pooler the replica URLs are direct already)');
+    else if (input.replicaSessionUrls.length !== input.replicaUrls.length) {
+      problems.push(`DATABASE_REPLICA_SESSION_URLS: ${input.replicaSessionUrls.length} URL(s) for ${input.replicaUrls.length} in DATABASE_REPLICA_URLS; give each replica's direct address, in the same order`);
+    }
+    input.replicaSessionUrls.forEach((u, i) => {
+      if (u === input.replicaUrls[i]) problems.push(`DATABASE_REPLICA_SESSION_URLS: "${u}" must reach the replica directly, not the same address as in DATABASE_REPLICA_URLS (PgBouncer)`);
+    });
+  }
   return {
     primaryUrl: input.sessionUrl ?? input.poolUrl,
     primaryPoolUrl: input.poolUrl,
     replicaUrls: input.replicaUrls,
+    replicaSessionUrls: input.replicaSessionUrls,
     patroniUrls: input.patroniUrls,
     transactionPooler,
     namedStatements: input.namedStatements ?? !transactionPooler,

@@ -199,11 +199,11 @@ function sentinelAddresses(raw: string | undefined, problems: string[]): RedisSe
   return out;
 }
 
-function splitUrls(raw: string | undefined, problems: string[]): string[] {
+function splitUrls(raw: string | undefined, problems: string[], name = 'DATABASE_REPLICA_URLS'): string[] {
   if (raw === undefined || raw.trim() === '') return [];
   const urls = raw.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
   for (const u of urls) {
-    if (!URL.canParse(u)) problems.push(`DATABASE_REPLICA_URLS: "${u}" is not a URL`);
+    if (!URL.canParse(u)) problems.push(`${name}: "${u}" is not a URL`);
   }
   return urls;
 }
@@ -287,7 +287,7 @@ function build(raw: RawEnv, problems: string[]): Config {
     stack,
     database: databaseConfig({
       poolUrl: raw.DATABASE_URL ?? localUrl(stack.primaryPort), poolUrlGiven: raw.DATABASE_URL !== undefined, sessionUrl: raw.DATABASE_SESSION_URL,
-      replicaUrls, patroniUrls: patroniUrls(raw.BGC_PATRONI_URLS, problems), namedStatements: raw.BGC_DB_NAMED_STATEMENTS,
+      replicaUrls, replicaSessionUrls: splitUrls(raw.DATABASE_REPLICA_SESSION_URLS, problems, 'DATABASE_REPLICA_SESSION_URLS'), patroniUrls: patroniUrls(raw.BGC_PATRONI_URLS, problems), namedStatements: raw.BGC_DB_NAMED_STATEMENTS,
     }, problems),
     redis: {
       url: raw.REDIS_URL ?? `redis://127.0.0.1:${stack.redisPort}`,

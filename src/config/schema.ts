@@ -28,6 +28,9 @@ export const envSchema = z.object({
   // locks, migrations, partition maintenance, the CLI tools). Setting it says that DATABASE_URL
   // (and DATABASE_REPLICA_URLS) go through PgBouncer in transaction mode (src/config/database-urls.ts).
   DATABASE_SESSION_URL: z.string().url().optional(),
+  // Behind PgBouncer: each replica reached directly, in the order of DATABASE_REPLICA_URLS, for
+  // the health checks only, so they never queue behind the app's transactions in PgBouncer.
+  DATABASE_REPLICA_SESSION_URLS: z.string().optional(),
   // Named (server-side prepared) statements. Unset: true, or false when DATABASE_SESSION_URL is set.
   BGC_DB_NAMED_STATEMENTS: bool.optional(),
   REDIS_URL: z.string().url().optional(),

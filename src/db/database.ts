@@ -80,10 +80,16 @@ export class Database {
     // PgBouncer 1.18 refuses statement_timeout as a startup parameter; the server sets it
     // (checked in start()). The replica URLs name PgBouncer whenever the pooler is in use.
     const primaryUrl = this.pooled ? config.database.primaryPoolUrl : config.database.primaryUrl;
-    this.primary = new ManagedPool({ ...common, statementTimeoutAtConnect: !this.pooled, name: 'primary', role: 'primary', url: primaryUrl });
+    // Behind PgBouncer the health checks reach each node directly where its address is known
+    // (ManagedPoolOptions.probeUrl): through PgBouncer they queued behind the app's transactions.
+    this.primary = new ManagedPool({
+      ...common, statementTimeoutAtConnect: !this.pooled, name: 'primary', role: 'primary', url: primaryUrl,
+      probeUrl: this.pooled ? config.database.primaryUrl : undefined,
+    });
     const replicaUrls = config.baseline ? [] : config.database.replicaUrls;
     const replicas = replicaUrls.map((url, i) => new ManagedPool({
       ...common, statementTimeoutAtConnect: !config.database.transactionPooler, name: `replica${i + 1}`, role: 'replica', url,
+      probeUrl: config.database.replicaSessionUrls[i],
     }));
     this.router = new ReplicaRouter(this.primary, replicas, config.replicas);
     // Patroni's members are reached directly (their addresses come from /cluster), never through PgBouncer.

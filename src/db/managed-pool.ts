@@ -42,6 +42,15 @@ export interface ManagedPoolOptions {
    * Undefined: no bound (tools whose sessions run long COPYs and migrations).
    */
   readonly queryTimeoutMs?: number;
+  /**
+   * Where the health checks' connection goes (probe()), when not `url`: behind PgBouncer, the
+   * node itself (DATABASE_SESSION_URL, DATABASE_REPLICA_SESSION_URLS). Through PgBouncer a check
+   * waited in the same queue as the app's transactions: with every server connection busy it
+   * timed out, and the router took a serving replica out of rotation (two failed polls) and
+   * readiness failed, exactly when the load was highest. A direct check sends statement_timeout
+   * at connect again.
+   */
+  readonly probeUrl?: string;
 }
 
 /**
@@ -303,15 +312,16 @@ export class ManagedPool {
 
   #checks(): pg.Pool {
     if (this.#probePool) return this.#probePool;
+    const direct = this.opts.probeUrl !== undefined;
     const pool = new pg.Pool({
-      connectionString: this.opts.url,
+      connectionString: this.opts.probeUrl ?? this.opts.url,
       max: 1,
       // Kept however long it sits idle: the polls use it every BGC_REPLICA_POLL_MS.
       idleTimeoutMillis: 0,
       connectionTimeoutMillis: this.#cfg.acquireTimeoutMs,
       // Told apart from the app's pooled connections in pg_stat_activity (and in counts of them).
       application_name: `${this.opts.applicationName}-probe`,
-      statement_timeout: this.#cfg.statementTimeoutMs > 0 && this.opts.statementTimeoutAtConnect !== false ? this.#cfg.statementTimeoutMs : undefined,
+      statement_timeout: this.#cfg.statementTimeoutMs > 0 && (direct || this.opts.statementTimeoutAtConnect !== false) ? this.#cfg.statementTimeoutMs : undefined,
       keepAlive: true,
       query_timeout: PROBE_QUERY_TIMEOUT_MS,
     });

@@ -271,6 +271,64 @@ describe('behind PgBouncer (transaction pooling)', () => {
   }, 180_000);
 });
 
+describe('health checks behind PgBouncer', () => {
+  it('reach each node directly: with every server connection of PgBouncer taken, the replicas stay in rotation and the primary answers its check', async () => {
+    const direct = new Database(pooledConfig(), { applicationName: 'bgc-pgb-direct' });
+    // The same instance without the replicas' direct addresses: its checks go through PgBouncer.
+    const queued = new Database(pooledConfig({ DATABASE_REPLICA_SESSION_URLS: '' }), { applicationName: 'bgc-pgb-queued' });
+    const holders: pg.Client[] = [];
+    try {
+      await Promise.all([direct.start(), queued.start()]);
+      const inRotation = (db: Database) => db.router.snapshot().filter((r) => r.available).length;
+      const readyMs = await until('both see both replicas in rotation', () => inRotation(direct) === 2 && inRotation(queued) === 2, 20_000, 50);
+      console.log(`[pgbouncer] checks: both instances had both replicas in rotation after ${readyMs} ms`);
+
+      // Every server connection of every PgBouncer taken by an open transaction (idle in it:
+      // no statement runs, so no timeout ends it); any other transaction now waits in PgBouncer.
+      const saturationStarted = Date.now();
+      await Promise.all(['primary', 'replica1', 'replica2'].flatMap((node) => Array.from({ length: SERVER_CONNECTIONS_PER_NODE }, async () => {
+        const c = new pg.Client({ connectionString: pgb.url(node, 'bgc'), application_name: 'bgc-pgb-holder' });
+        c.on('error', () => undefined);
+        holders.push(c);
+        await c.connect();
+        await c.query('BEGIN');
+        await c.query('SELECT 1');
+      })));
+      const saturatedAt = Date.now();
+      console.log(`[pgbouncer] checks: ${holders.length} open transactions hold every PgBouncer server connection (${saturatedAt - saturationStarted} ms to open)`);
+      const waiting = new pg.Client({ connectionString: pgb.url('replica1', 'bgc'), query_timeout: 1_000 });
+      waiting.on('error', () => undefined);
+      await waiting.connect();
+      await expect(waiting.query('SELECT 1')).rejects.toThrow(/timeout/i);
+      await waiting.end().catch(() => undefined);
+
+      // Through PgBouncer the replicas' checks time out (250 ms) and two failures eject them.
+      await until('the queued instance took both replicas out', () => inRotation(queued) === 0, 20_000, 50);
+      console.log(`[pgbouncer] checks through a saturated PgBouncer: both replicas out of rotation ${Date.now() - saturationStarted} ms after the saturation began, or sooner`);
+      // The direct checks kept polling meanwhile, and found both replicas healthy.
+      await until('the direct instance polled both replicas after saturation', () => direct.router.snapshot().every((r) => r.lastPollAt > saturatedAt + 1_000), 10_000, 50);
+      const states = direct.router.snapshot();
+      expect(states.map((r) => [r.node, r.available, r.lastError ?? null])).toEqual([['replica1', true, null], ['replica2', true, null]]);
+      const t0 = performance.now();
+      await direct.pingPrimary();
+      const pingMs = performance.now() - t0;
+      console.log(`[pgbouncer] direct checks: both replicas in rotation, primary ping ${pingMs.toFixed(1)} ms, with PgBouncer saturated for ${Date.now() - saturatedAt} ms`);
+      expect(pingMs).toBeLessThan(1_000);
+
+      // The direct checks' connections come over TCP (PgBouncer's over the Unix socket).
+      const admin = await connectNode(ps.stack.layout.replicaPorts[0] ?? 0, 'bgc');
+      try {
+        const { rows } = await admin.query<{ tcp: boolean }>(
+          `SELECT client_addr IS NOT NULL AS tcp FROM pg_stat_activity WHERE application_name = 'bgc-pgb-direct-probe'`);
+        expect(rows).toEqual([{ tcp: true }]);
+      } finally { await admin.end(); }
+    } finally {
+      await Promise.all(holders.map((c) => c.query('ROLLBACK').catch(() => undefined).then(() => c.end()).catch(() => undefined)));
+      await Promise.all([direct.close(), queued.close()]);
+    }
+  }, 120_000);
+});
+
 /**
  * Samples pg_stat_activity on each node over a direct connection: PgBouncer's server connections
  * arrive over the Unix socket (client_addr NULL); the listeners, leader locks and this sampler

@@ -41,4 +41,18 @@ describe('DATABASE_SESSION_URL (behind PgBouncer)', () => {
     expect(refused[0]).toMatch(/^DATABASE_URL: PgBouncer 1.18 refuses the startup parameter options/);
     expect(refused[1]).toMatch(/^DATABASE_REPLICA_URLS: PgBouncer 1.18 refuses the startup parameter statement_timeout/);
   });
+
+  it('DATABASE_REPLICA_SESSION_URLS: each replica directly, for its health checks; only behind PgBouncer, one per replica, never the pooled address', () => {
+    const replicas = 'postgres://app@127.0.0.1:64321/bgc,postgres://app@127.0.0.1:64322/bgc';
+    const direct = ['postgres://app@127.0.0.1:54321/bgc', 'postgres://app@127.0.0.1:54322/bgc'];
+    const env = { DATABASE_URL: POOLER, DATABASE_SESSION_URL: DIRECT, DATABASE_REPLICA_URLS: replicas };
+    expect(parseConfig({ ...env, DATABASE_REPLICA_SESSION_URLS: direct.join(',') }).database.replicaSessionUrls).toEqual(direct);
+    expect(parseConfig(env).database.replicaSessionUrls).toEqual([]);
+    expect(problems({ DATABASE_URL: DIRECT, DATABASE_REPLICA_URLS: direct.join(','), DATABASE_REPLICA_SESSION_URLS: direct.join(',') }).join('\n'))
+      .toMatch(/DATABASE_REPLICA_SESSION_URLS: only behind PgBouncer/);
+    expect(problems({ ...env, DATABASE_REPLICA_SESSION_URLS: direct[0] ?? '' }).join('\n')).toMatch(/1 URL\(s\) for 2 in DATABASE_REPLICA_URLS/);
+    expect(problems({ ...env, DATABASE_REPLICA_SESSION_URLS: `${direct[0]},postgres://app@127.0.0.1:64322/bgc` }).join('\n'))
+      .toMatch(/must reach the replica directly/);
+    expect(problems({ ...env, DATABASE_REPLICA_SESSION_URLS: `${direct[0]},nope` }).join('\n')).toMatch(/DATABASE_REPLICA_SESSION_URLS: "nope" is not a URL/);
+  });
 });

@@ -44,13 +44,24 @@ export function localPgBouncer(config: Config, opts: PgBouncerOptions = {}): PgB
   });
 }
 
-/** The environment an app instance needs to run behind these PgBouncers (docs/OPERATIONS.md). */
+/**
+ * The environment an app instance needs to run behind these PgBouncers (docs/OPERATIONS.md):
+ * the pooled URLs, and each node's direct address (the primary's for sessions, the replicas'
+ * for health checks), which is the primary's with the node's own port (one host, one user).
+ */
 export function pgbouncerEnv(stack: PgBouncerStack, directPrimaryUrl: string, database: string): Record<string, string> {
   const [primary, ...replicas] = stack.layout.nodes;
   if (!primary) throw new Error('PgBouncer: no nodes');
+  const direct = (serverPort: number): string => {
+    const u = new URL(directPrimaryUrl);
+    u.port = String(serverPort);
+    u.pathname = `/${database}`;
+    return u.toString();
+  };
   return {
     DATABASE_URL: stack.url(primary.name, database),
     DATABASE_REPLICA_URLS: replicas.map((r) => stack.url(r.name, database)).join(','),
     DATABASE_SESSION_URL: directPrimaryUrl,
+    DATABASE_REPLICA_SESSION_URLS: replicas.map((r) => direct(r.serverPort)).join(','),
   };
 }
