@@ -171,6 +171,8 @@ async function main(): Promise<void> {
         FAKETIME: faketimeOffset(run.date, Date.now()), LD_PRELOAD: `${realWaits} ${lib}`,
         // Timers and timeouts stay on the real monotonic clock; only the date moves.
         FAKETIME_DONT_FAKE_MONOTONIC: '1',
+        // Tells a file it runs under the sweep (SWEEP_DATE in test/helpers/constants.ts).
+        BGC_SWEEP_DATE: run.date,
       };
       let result: { code: number; output: string } | undefined;
       try {

@@ -15,3 +15,10 @@ const ports = parseConfig({ NODE_ENV: 'test', ...STACK_ENV }).stack;
 export const PRIMARY_PORT = ports.primaryPort;
 export const REPLICA_PORTS = ports.replicaPorts;
 export const REDIS_PORT = ports.redisPort;
+
+/**
+ * The date the run believes it is, when the date sweep runs it (test/dates/sweep.ts), else
+ * undefined. A test that checks nothing about the calendar and costs much under libfaketime
+ * (a CLI process started under it) skips there; the ordinary run keeps it.
+ */
+export const SWEEP_DATE: string | undefined = process.env.BGC_SWEEP_DATE;

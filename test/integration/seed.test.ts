@@ -10,6 +10,7 @@ import { SeedError } from '../../src/tools/seed/seed-error.ts';
 import { SEEDED_TABLES } from '../../src/tools/seed/seed.sql.ts';
 import { verifyPassword } from '../../src/auth/password.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-db.ts';
+import { SWEEP_DATE } from '../helpers/constants.ts';
 
 // A fixed end of history: the same seed must give the same rows whenever the test runs.
 const ANCHOR = Date.UTC(2026, 10, 28, 4);
@@ -186,7 +187,9 @@ describe('bgc seed --preset small', () => {
     expect((await one<{ n: string }>(ca, 'SELECT count(*) AS n FROM sessions')).n).toBe('0');
   });
 
-  it('the CLI exits non-zero with SEED_NOT_EMPTY on a seeded database', async () => {
+  // Not about the calendar, and 25-27 s of a 30 s bound under the date sweep (the CLI starting
+  // under libfaketime on a loaded machine): the ordinary run checks it.
+  it.skipIf(SWEEP_DATE !== undefined)('the CLI exits non-zero with SEED_NOT_EMPTY on a seeded database', async () => {
     const root = path.resolve(import.meta.dirname, '../..');
     const run = promisify(execFile);
     const err = await run(process.execPath, [path.join(root, 'bin/bgc.js'), 'seed', '--preset', 'small'], {
