@@ -67,13 +67,17 @@ export function databaseConfig(input: DatabaseUrlInput, problems: string[]): Dat
     }
   }
   if (input.replicaSessionUrls.length > 0) {
-    if (!transactionPooler) problems.push('DATABASE_REPLICA_SESSION_URLS: only behind PgBouncer, set together with DATABASE_SESSION_URL (without a pooler the replica URLs are direct already)');
-    else if (input.replicaSessionUrls.length !== input.replicaUrls.length) {
+    if (!transactionPooler) {
+      problems.push('DATABASE_REPLICA_SESSION_URLS: only behind PgBouncer, set together with DATABASE_SESSION_URL (without a pooler the replica URLs are direct already)');
+    } else if (input.replicaUrls.length === 0 && input.patroniUrls.length > 0) {
+      problems.push('DATABASE_REPLICA_SESSION_URLS: names static replicas (DATABASE_REPLICA_URLS), and there are none; the members Patroni lists (BGC_PATRONI_URLS) are reached directly already');
+    } else if (input.replicaSessionUrls.length !== input.replicaUrls.length) {
       problems.push(`DATABASE_REPLICA_SESSION_URLS: ${input.replicaSessionUrls.length} URL(s) for ${input.replicaUrls.length} in DATABASE_REPLICA_URLS; give each replica's direct address, in the same order`);
+    } else {
+      input.replicaSessionUrls.forEach((u, i) => {
+        if (u === input.replicaUrls[i]) problems.push(`DATABASE_REPLICA_SESSION_URLS: "${u}" must reach the replica directly, not the same address as in DATABASE_REPLICA_URLS (PgBouncer)`);
+      });
     }
-    input.replicaSessionUrls.forEach((u, i) => {
-      if (u === input.replicaUrls[i]) problems.push(`DATABASE_REPLICA_SESSION_URLS: "${u}" must reach the replica directly, not the same address as in DATABASE_REPLICA_URLS (PgBouncer)`);
-    });
   }
   return {
     primaryUrl: input.sessionUrl ?? input.poolUrl,

@@ -7,7 +7,7 @@ import { ReplicaRouter, type RouteDecision } from './replica-router.ts';
 import { PatroniReplicaSource } from './patroni-replicas.ts';
 import type { QueryContext } from './query-context.ts';
 import { StatementLog, type StatementLogSink } from './sql-log.ts';
-import { assertStatementTimeout } from './pooler-check.ts';
+import { assertChecksReachPoolNode, assertStatementTimeout } from './pooler-check.ts';
 import { systemQueries } from './system-queries.ts';
 
 // Re-exported for the repositories and services that take a Database and a QueryContext together.
@@ -124,6 +124,8 @@ export class Database {
     await Promise.allSettled([this.primary, ...this.replicas].map((p) => p.openProbe()));
     // Behind PgBouncer the statement timeout is the server's to set: refuse to run without it.
     if (this.pooled) await assertStatementTimeout([this.primary, ...this.replicas], this.config.pool.statementTimeoutMs);
+    // ... and its direct health checks must reach the nodes its pools reach.
+    if (this.pooled) await assertChecksReachPoolNode([this.primary, ...this.replicas]);
     await this.patroni?.start();
     await this.router.start();
   }

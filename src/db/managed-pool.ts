@@ -96,6 +96,11 @@ export class ManagedPool {
    */
   #probePool: pg.Pool | undefined;
 
+  /** The health checks go to this other address (the node directly, behind PgBouncer). */
+  get checksDirect(): boolean {
+    return this.opts.probeUrl !== undefined;
+  }
+
   constructor(private readonly opts: ManagedPoolOptions) {
     this.name = opts.name;
     this.role = opts.role;

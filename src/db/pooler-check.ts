@@ -33,3 +33,32 @@ export async function assertStatementTimeout(pools: readonly ManagedPool[], expe
   const mismatches = seen.flatMap((s) => (s.status === 'fulfilled' && s.value.actualMs !== expectedMs ? [s.value] : []));
   if (mismatches.length > 0) throw new PoolerSettingError(mismatches, expectedMs);
 }
+
+/**
+ * Behind PgBouncer a pool's health checks go to the node directly (ManagedPoolOptions.probeUrl,
+ * DATABASE_SESSION_URL, DATABASE_REPLICA_SESSION_URLS). Both paths must reach the same server:
+ * a list in another order, or a direct address of another node, makes the checks judge one
+ * node's lag and recovery while the reads go to another, and read-your-writes breaks without an
+ * error. Start-up compares the server's start time (pg_postmaster_start_time(), to the
+ * microsecond) over both paths and refuses to run when they differ.
+ */
+export class ProbeNodeMismatchError extends Error {
+  readonly code = 'DB_PROBE_NODE_MISMATCH';
+  constructor(readonly nodes: readonly string[]) {
+    super(`the health checks of ${nodes.join(', ')} reach another server than its pool: each entry of DATABASE_SESSION_URL / DATABASE_REPLICA_SESSION_URLS `
+      + 'must be the node its PgBouncer (DATABASE_URL / DATABASE_REPLICA_URLS, same order) serves, see docs/OPERATIONS.md "Behind PgBouncer"');
+    this.name = 'ProbeNodeMismatchError';
+  }
+}
+
+const SERVER_STARTED_SQL = `SELECT pg_postmaster_start_time()::text AS started /* pooler check */`;
+
+/** Throws ProbeNodeMismatchError unless each pool with direct checks reaches one server both ways; a node that does not answer is the router's business. */
+export async function assertChecksReachPoolNode(pools: readonly ManagedPool[]): Promise<void> {
+  const seen = await Promise.allSettled(pools.filter((p) => p.checksDirect).map(async (p) => {
+    const [pooled, direct] = await Promise.all([p.query<{ started: string }>(SERVER_STARTED_SQL), p.probe<{ started: string }>(SERVER_STARTED_SQL)]);
+    return { node: p.name, same: pooled.rows[0]?.started === direct.rows[0]?.started };
+  }));
+  const mismatched = seen.flatMap((s) => (s.status === 'fulfilled' && !s.value.same ? [s.value.node] : []));
+  if (mismatched.length > 0) throw new ProbeNodeMismatchError(mismatched);
+}

@@ -140,7 +140,9 @@ describe('behind PgBouncer (transaction pooling)', () => {
   });
 
   it(`${INSTANCES} instances' pools hold ≤ ${SERVER_CONNECTIONS_PER_NODE} server connections per node under mixed load, 0 errors; NOTIFY and leader election work on the direct URL`, async () => {
-    const config = pooledConfig();
+    // The replicas' checks through PgBouncer here (no direct addresses), so this load also
+    // proves they go out unnamed there (see the routing check below).
+    const config = pooledConfig({ DATABASE_REPLICA_SESSION_URLS: '' });
     const instances: Array<{ db: Database; services: Services; listener: NotifyListener; leader: LeaderLock; heard: string[] }> = [];
     const sampler = new ConnectionSampler([
       { node: 'primary', port: ps.stack.layout.primaryPort },
@@ -272,6 +274,14 @@ describe('behind PgBouncer (transaction pooling)', () => {
 });
 
 describe('health checks behind PgBouncer', () => {
+  it('start-up refuses direct check addresses that reach other nodes than the pools (the replicas given in the wrong order)', async () => {
+    const [r1, r2] = (pooledConfig().database.replicaSessionUrls);
+    const swapped = new Database(pooledConfig({ DATABASE_REPLICA_SESSION_URLS: `${r2},${r1}` }), { applicationName: 'bgc-pgb-swapped' });
+    try {
+      await expect(swapped.start()).rejects.toMatchObject({ code: 'DB_PROBE_NODE_MISMATCH', message: expect.stringMatching(/replica1, replica2/) });
+    } finally { await swapped.close(); }
+  });
+
   it('reach each node directly: with every server connection of PgBouncer taken, the replicas stay in rotation and the primary answers its check', async () => {
     const direct = new Database(pooledConfig(), { applicationName: 'bgc-pgb-direct' });
     // The same instance without the replicas' direct addresses: its checks go through PgBouncer.
@@ -298,17 +308,19 @@ describe('health checks behind PgBouncer', () => {
       console.log(`[pgbouncer] checks: ${holders.length} open transactions hold every PgBouncer server connection (${saturatedAt - saturationStarted} ms to open)`);
       const waiting = new pg.Client({ connectionString: pgb.url('replica1', 'bgc'), query_timeout: 1_000 });
       waiting.on('error', () => undefined);
-      await waiting.connect();
-      await expect(waiting.query('SELECT 1')).rejects.toThrow(/timeout/i);
-      await waiting.end().catch(() => undefined);
+      try {
+        await waiting.connect();
+        await expect(waiting.query('SELECT 1')).rejects.toThrow(/timeout/i);
+      } finally { await waiting.end().catch(() => undefined); }
 
       // Through PgBouncer the replicas' checks time out (250 ms) and two failures eject them.
       await until('the queued instance took both replicas out', () => inRotation(queued) === 0, 20_000, 50);
       console.log(`[pgbouncer] checks through a saturated PgBouncer: both replicas out of rotation ${Date.now() - saturationStarted} ms after the saturation began, or sooner`);
-      // The direct checks kept polling meanwhile, and found both replicas healthy.
-      await until('the direct instance polled both replicas after saturation', () => direct.router.snapshot().every((r) => r.lastPollAt > saturatedAt + 1_000), 10_000, 50);
-      const states = direct.router.snapshot();
-      expect(states.map((r) => [r.node, r.available, r.lastError ?? null])).toEqual([['replica1', true, null], ['replica2', true, null]]);
+      // The direct checks kept polling meanwhile, found both replicas healthy, and kept them in rotation.
+      const cleanMs = await until('the direct instance polled both replicas cleanly after saturation', () => direct.router.snapshot().every(
+        (r) => r.lastPollAt > saturatedAt + 1_000 && r.lastError === undefined), 10_000, 50);
+      console.log(`[pgbouncer] direct checks: clean polls of both replicas ${cleanMs} ms into the wait`);
+      expect(inRotation(direct)).toBe(2);
       const t0 = performance.now();
       await direct.pingPrimary();
       const pingMs = performance.now() - t0;
@@ -320,7 +332,8 @@ describe('health checks behind PgBouncer', () => {
       try {
         const { rows } = await admin.query<{ tcp: boolean }>(
           `SELECT client_addr IS NOT NULL AS tcp FROM pg_stat_activity WHERE application_name = 'bgc-pgb-direct-probe'`);
-        expect(rows).toEqual([{ tcp: true }]);
+        expect(rows.length).toBeGreaterThan(0);
+        expect(rows.every((r) => r.tcp)).toBe(true);
       } finally { await admin.end(); }
     } finally {
       await Promise.all(holders.map((c) => c.query('ROLLBACK').catch(() => undefined).then(() => c.end()).catch(() => undefined)));

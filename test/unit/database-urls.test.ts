@@ -54,5 +54,7 @@ describe('DATABASE_SESSION_URL (behind PgBouncer)', () => {
     expect(problems({ ...env, DATABASE_REPLICA_SESSION_URLS: `${direct[0]},postgres://app@127.0.0.1:64322/bgc` }).join('\n'))
       .toMatch(/must reach the replica directly/);
     expect(problems({ ...env, DATABASE_REPLICA_SESSION_URLS: `${direct[0]},nope` }).join('\n')).toMatch(/DATABASE_REPLICA_SESSION_URLS: "nope" is not a URL/);
+    expect(problems({ DATABASE_URL: POOLER, DATABASE_SESSION_URL: DIRECT, BGC_PATRONI_URLS: 'http://127.0.0.1:8008', DATABASE_REPLICA_SESSION_URLS: direct[0] ?? '' }).join('\n'))
+      .toMatch(/there are none; the members Patroni lists \(BGC_PATRONI_URLS\) are reached directly already/);
   });
 });

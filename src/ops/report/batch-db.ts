@@ -19,7 +19,7 @@ export async function openReportDatabase(config: Config, applicationName = 'bgc-
     {
       ...config,
       pool: { ...config.pool, size: 1, maxOverflow: 4, statementTimeoutMs: REPORT_STATEMENT_TIMEOUT_MS },
-      database: pooled ? { ...config.database, replicaUrls: [] } : config.database,
+      database: pooled ? { ...config.database, replicaUrls: [], replicaSessionUrls: [] } : config.database,
     },
     { applicationName, lazy: true, session: pooled },
   );
