@@ -34,6 +34,11 @@ export interface ReplicaState {
   healthyStreak: number;
   /** Consecutive failed polls; a replica leaves rotation at PROBE_FAILURES_TO_EJECT. */
   failedPolls: number;
+  /**
+   * Out for a failed read while its checks go around its pool (ManagedPool.checksDirect): it
+   * comes back only once a statement through the pool answers too (#pollReplica).
+   */
+  poolPathSuspect: boolean;
   inFlight: number;
 }
 
@@ -116,6 +121,8 @@ export class ReplicaRouter {
    * failed without sending another, so a frozen node holds one connection, not one per poll.
    */
   readonly #probing = new Set<ManagedPool>();
+  /** Pools with a check through their own connections in flight (#checkPoolPath). */
+  readonly #poolPathChecks = new Set<ManagedPool>();
   /** Reads sent to the primary because no replica was in rotation (the budget's spending). */
   get fallbacks(): number { return this.#budget.spent; }
   rywWaits = 0;
@@ -151,6 +158,7 @@ export class ReplicaRouter {
     this.#states.set(pool, {
       node: pool.name, available: false, reachable: false, promoted: false, paused: false, replayLsn: undefined,
       lagMs: 0, lagBytes: 0, lastPollAt: 0, lastError: undefined, healthyStreak: READMIT_STREAK - 1, failedPolls: 0, inFlight: 0,
+      poolPathSuspect: false,
     });
     if (this.#started && !this.#timer) this.#startPolling();
   }
@@ -211,6 +219,16 @@ export class ReplicaRouter {
     } catch (err) {
       result = { ok: false, error: err instanceof Error ? err.message : String(err) };
     }
+    // Out for a failed read while the check goes to the node directly (behind PgBouncer): the
+    // check cannot see what failed the read (a dead or full PgBouncer), so before, the replica
+    // came back after three good checks, the next read failed, and it flapped every 1.5 s.
+    // It now comes back only once a statement through its pool answers too.
+    if (result.ok && this.#states.get(pool)?.poolPathSuspect) {
+      const failed = await this.#checkPoolPath(pool);
+      const st = this.#states.get(pool);
+      if (failed !== undefined) result = { ok: false, error: `through its pool: ${failed}` };
+      else if (st) st.poolPathSuspect = false;
+    }
     // Removed while its probe ran (Patroni's /cluster dropped it): no longer ours to judge.
     if (!this.#states.has(pool)) return;
     try {
@@ -218,6 +236,24 @@ export class ReplicaRouter {
     } catch (err) {
       // A row we cannot read (a malformed LSN) counts as a failed probe, never as a rejection of the poll loop.
       this.applyProbe(pool, { ok: false, error: err instanceof Error ? err.message : String(err) });
+    }
+  }
+
+  /**
+   * SELECT 1 through `pool`'s own connections (PgBouncer, for a replica whose checks go around
+   * it), bounded like a poll; one at a time per pool, since through a full PgBouncer it waits up
+   * to query_wait_timeout. Returns why it failed, or undefined when it answered.
+   */
+  async #checkPoolPath(pool: ManagedPool): Promise<string | undefined> {
+    if (this.#poolPathChecks.has(pool)) return 'the previous check through the pool has not answered';
+    this.#poolPathChecks.add(pool);
+    const asked = pool.query(systemQueries.ping.text);
+    asked.then(() => this.#poolPathChecks.delete(pool), () => this.#poolPathChecks.delete(pool));
+    try {
+      await withTimeout(asked, POLL_TIMEOUT_MS * 4);
+      return undefined;
+    } catch (err) {
+      return err instanceof Error ? err.message : String(err);
     }
   }
 
@@ -330,6 +366,7 @@ export class ReplicaRouter {
     st.available = false;
     st.healthyStreak = 0;
     st.lastError = err instanceof Error ? err.message : String(err);
+    if (pool.checksDirect) st.poolPathSuspect = true;
   }
 
   enter(pool: ManagedPool): void {
@@ -560,8 +597,8 @@ export class ReplicaRouter {
   }
 
   /** The router's view of every node, for /readyz, `bgc stack status` and the admin API. */
-  snapshot(): Array<Omit<ReplicaState, 'healthyStreak' | 'failedPolls'> & { role: 'replica' }> {
-    return [...this.#states.values()].map(({ healthyStreak: _h, failedPolls: _f, ...s }) => ({ ...s, role: 'replica' as const }));
+  snapshot(): Array<Omit<ReplicaState, 'healthyStreak' | 'failedPolls' | 'poolPathSuspect'> & { role: 'replica' }> {
+    return [...this.#states.values()].map(({ healthyStreak: _h, failedPolls: _f, poolPathSuspect: _p, ...s }) => ({ ...s, role: 'replica' as const }));
   }
 
   get primaryLsn(): string | undefined { return this.#primaryLsn; }

@@ -340,6 +340,44 @@ describe('health checks behind PgBouncer', () => {
       await Promise.all([direct.close(), queued.close()]);
     }
   }, 120_000);
+
+  it('a replica out for a failed read through its dead PgBouncer stays out until a read through that PgBouncer answers again', async () => {
+    const db = new Database(pooledConfig(), { applicationName: 'bgc-pgb-deadbouncer' });
+    const read = defineQuery({ name: 'pgbtest.replica_read', description: 'test read', target: 'replica', sample: [], sql: 'SELECT 1 AS v' });
+    const replica1 = () => db.router.snapshot().find((r) => r.node === 'replica1');
+    try {
+      await db.start();
+      await until('both replicas in rotation', () => db.router.snapshot().every((r) => r.available), 20_000, 50);
+      const pid = pgb.status().find((s) => s.name === 'pgbouncer-replica1')?.pid;
+      if (!pid) throw new Error('no PgBouncer for replica1');
+      process.kill(pid, 'SIGKILL');
+      await until('replica1\'s PgBouncer gone', () => pgb.status().find((s) => s.name === 'pgbouncer-replica1')?.state === 'stopped', 10_000, 20);
+      // Reads until one lands on replica1, fails there and is retried elsewhere (none fails).
+      const outMs = await until('a failed read took replica1 out', async () => {
+        await db.query(read, []);
+        return replica1()?.available === false;
+      }, 10_000, 0);
+      // The direct checks find replica1 itself healthy. Before, they re-admitted it after three
+      // polls (about 1.5 s), and the next read failed again. Ten polls later it is still out.
+      const firstPoll = replica1()?.lastPollAt ?? 0;
+      let admitted = false;
+      const pollsMs = await until('ten more polls of replica1', () => {
+        admitted ||= replica1()?.available === true;
+        return (replica1()?.lastPollAt ?? 0) >= firstPoll + 10 * 500;
+      }, 20_000, 20);
+      console.log(`[pgbouncer] replica1's PgBouncer killed: out after a failed read (${outMs} ms), ${admitted ? 'RE-ADMITTED' : 'still out'} over ${pollsMs} ms of direct checks; last error: ${replica1()?.lastError}`);
+      expect(admitted).toBe(false);
+      expect(replica1()?.lastError).toMatch(/through its pool/);
+
+      await pgb.up();
+      const backMs = await until('replica1 back in rotation with its PgBouncer', () => replica1()?.available === true, 20_000, 50);
+      console.log(`[pgbouncer] replica1's PgBouncer restarted: back in rotation after ${backMs} ms`);
+      await db.query(read, []);
+    } finally {
+      await db.close();
+      if (pgb.status().some((s) => s.state === 'stopped')) await pgb.up();
+    }
+  }, 120_000);
 });
 
 /**
