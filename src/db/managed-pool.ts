@@ -96,6 +96,11 @@ export class ManagedPool {
    */
   #probePool: pg.Pool | undefined;
 
+  /** How long a checkout waits for a connection before it fails (DB_POOL_TIMEOUT). */
+  get acquireTimeoutMs(): number {
+    return this.#cfg.acquireTimeoutMs;
+  }
+
   /** The health checks go to this other address (the node directly, behind PgBouncer). */
   get checksDirect(): boolean {
     return this.opts.probeUrl !== undefined;

@@ -241,8 +241,10 @@ export class ReplicaRouter {
 
   /**
    * SELECT 1 through `pool`'s own connections (PgBouncer, for a replica whose checks go around
-   * it), bounded like a poll; one at a time per pool, since through a full PgBouncer it waits up
-   * to query_wait_timeout. Returns why it failed, or undefined when it answered.
+   * it); one at a time per pool, since through a full PgBouncer it waits up to
+   * query_wait_timeout. Bounded by what a read would wait for a connection (the pool's acquire
+   * timeout) plus a poll, so a path that is slow but answers counts as answering. Returns why
+   * it failed, or undefined when it answered.
    */
   async #checkPoolPath(pool: ManagedPool): Promise<string | undefined> {
     if (this.#poolPathChecks.has(pool)) return 'the previous check through the pool has not answered';
@@ -250,7 +252,7 @@ export class ReplicaRouter {
     const asked = pool.query(systemQueries.ping.text);
     asked.then(() => this.#poolPathChecks.delete(pool), () => this.#poolPathChecks.delete(pool));
     try {
-      await withTimeout(asked, POLL_TIMEOUT_MS * 4);
+      await withTimeout(asked, pool.acquireTimeoutMs + POLL_TIMEOUT_MS);
       return undefined;
     } catch (err) {
       return err instanceof Error ? err.message : String(err);
