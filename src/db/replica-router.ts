@@ -121,6 +121,8 @@ export class ReplicaRouter {
    * failed without sending another, so a frozen node holds one connection, not one per poll.
    */
   readonly #probing = new Set<ManagedPool>();
+  /** Replicas with a poll running (#pollReplica): a later tick skips them. */
+  readonly #pollingReplicas = new Set<ManagedPool>();
   /** Pools with a check through their own connections in flight (#checkPoolPath). */
   readonly #poolPathChecks = new Set<ManagedPool>();
   /** Reads sent to the primary because no replica was in rotation (the budget's spending). */
@@ -205,7 +207,23 @@ export class ReplicaRouter {
     await Promise.all(this.replicas.map((r) => this.#pollReplica(r)));
   }
 
+  /**
+   * One poll of `pool`, unless its previous poll is still running. Ticks come every pollMs, but
+   * pollOnce checks the primary first (up to 1.25 s): with a slow primary a tick's replica poll
+   * landed while the next tick's was in flight, its probe was refused ("the previous probe has
+   * not answered") and counted as a failed poll of a replica that was fine.
+   */
   async #pollReplica(pool: ManagedPool): Promise<void> {
+    if (this.#pollingReplicas.has(pool)) return;
+    this.#pollingReplicas.add(pool);
+    try {
+      await this.#pollReplicaOnce(pool);
+    } finally {
+      this.#pollingReplicas.delete(pool);
+    }
+  }
+
+  async #pollReplicaOnce(pool: ManagedPool): Promise<void> {
     let result: ProbeResult;
     try {
       type Row = { in_recovery: boolean; replay_lsn: string | null; receive_lsn: string | null; lag_ms: number; paused: boolean };
