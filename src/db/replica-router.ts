@@ -39,6 +39,11 @@ export interface ReplicaState {
    * comes back only once a statement through the pool answers too (#pollReplica).
    */
   poolPathSuspect: boolean;
+  /**
+   * Failed reads reported so far: a check through the pool clears poolPathSuspect only when no
+   * read failed while it ran (a check that started before a failure proves nothing after it).
+   */
+  failedReads: number;
   inFlight: number;
 }
 
@@ -161,6 +166,7 @@ export class ReplicaRouter {
       node: pool.name, available: false, reachable: false, promoted: false, paused: false, replayLsn: undefined,
       lagMs: 0, lagBytes: 0, lastPollAt: 0, lastError: undefined, healthyStreak: READMIT_STREAK - 1, failedPolls: 0, inFlight: 0,
       poolPathSuspect: false,
+      failedReads: 0,
     });
     if (this.#started && !this.#timer) this.#startPolling();
   }
@@ -241,11 +247,14 @@ export class ReplicaRouter {
     // check cannot see what failed the read (a dead or full PgBouncer), so before, the replica
     // came back after three good checks, the next read failed, and it flapped every 1.5 s.
     // It now comes back only once a statement through its pool answers too.
-    if (result.ok && this.#states.get(pool)?.poolPathSuspect) {
+    const suspect = this.#states.get(pool);
+    if (result.ok && suspect?.poolPathSuspect) {
+      const failedReadsBefore = suspect.failedReads;
       const failed = await this.#checkPoolPath(pool);
-      const st = this.#states.get(pool);
       if (failed !== undefined) result = { ok: false, error: `through its pool: ${failed}` };
-      else if (st) st.poolPathSuspect = false;
+      // A read that failed while the check ran reset the streak and keeps the replica suspect:
+      // the next poll checks the pool again (before, this check cleared that newer mark).
+      else if (suspect.failedReads === failedReadsBefore) suspect.poolPathSuspect = false;
     }
     // Removed while its probe ran (Patroni's /cluster dropped it): no longer ours to judge.
     if (!this.#states.has(pool)) return;
@@ -386,6 +395,7 @@ export class ReplicaRouter {
     st.available = false;
     st.healthyStreak = 0;
     st.lastError = err instanceof Error ? err.message : String(err);
+    st.failedReads++;
     if (pool.checksDirect) st.poolPathSuspect = true;
   }
 
@@ -617,8 +627,8 @@ export class ReplicaRouter {
   }
 
   /** The router's view of every node, for /readyz, `bgc stack status` and the admin API. */
-  snapshot(): Array<Omit<ReplicaState, 'healthyStreak' | 'failedPolls' | 'poolPathSuspect'> & { role: 'replica' }> {
-    return [...this.#states.values()].map(({ healthyStreak: _h, failedPolls: _f, poolPathSuspect: _p, ...s }) => ({ ...s, role: 'replica' as const }));
+  snapshot(): Array<Omit<ReplicaState, 'healthyStreak' | 'failedPolls' | 'poolPathSuspect' | 'failedReads'> & { role: 'replica' }> {
+    return [...this.#states.values()].map(({ healthyStreak: _h, failedPolls: _f, poolPathSuspect: _p, failedReads: _r, ...s }) => ({ ...s, role: 'replica' as const }));
   }
 
   get primaryLsn(): string | undefined { return this.#primaryLsn; }
