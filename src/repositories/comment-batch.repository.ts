@@ -11,7 +11,7 @@ import { authorActive, lockedActiveAuthors } from './post-sql.ts';
  * in input order. A group of one is the plain POST /api/feed/:postId/comments.
  *
  * Per member, in the order a single comment would:
- *   - the commenter's account must still be active, read under a FOR KEY SHARE lock of its users
+ *   - the commenter's account must still be active, read under a FOR SHARE lock of its users
  *     row (post-sql.ts, lockedActiveAuthors), taken before the posts;
  *   - the post must exist inside the id's time bounds (UUIDv7 time ±1 day) and be neither a
  *     group post (those are commented through /api/groups/:id/feed) nor hidden;
@@ -28,7 +28,7 @@ import { authorActive, lockedActiveAuthors } from './post-sql.ts';
  * the post's accepted members); a member whose key turns out to be held still takes its
  * rank, so in that rare group the others' counts may skip a number (the stored total is exact).
  *
- * Locks: the commenters' users rows first (FOR KEY SHARE, in id order), then the group's post
+ * Locks: the commenters' users rows first (FOR SHARE, in id order), then the group's post
  * rows, in id order (LockRows above the Sort), before any row is written; so concurrent
  * groups queue for a post in one order and cannot deadlock on them, nor with a suspension,
  * which writes its users row before it locks posts. The lookup and the bump read only the partitions between the group's
@@ -52,7 +52,7 @@ const SAMPLE = `
 export const commentBatchQueries = catalog({
   addMany: defineQuery({
     name: 'feed.add_comments',
-    description: 'POST /api/feed/:postId/comments, grouped: one statement for a group of concurrent comments (arrays, one element per comment). Per comment: the commenter still active (users row FOR KEY SHARE, so a suspension is waited for), the post (pruned by the id\'s time bounds; not hidden, not a group post), the block checks both ways, the Idempotency-Key record, the insert; per post: comment_count bumped once. Users rows, then post rows, locked in id order first. One row per comment, in input order.',
+    description: 'POST /api/feed/:postId/comments, grouped: one statement for a group of concurrent comments (arrays, one element per comment). Per comment: the commenter still active (users row FOR SHARE, so a suspension is waited for), the post (pruned by the id\'s time bounds; not hidden, not a group post), the block checks both ways, the Idempotency-Key record, the insert; per post: comment_count bumped once. Users rows, then post rows, locked in id order first. One row per comment, in input order.',
     target: 'primary',
     timeBounded: true,
     sample: { sql: SAMPLE },

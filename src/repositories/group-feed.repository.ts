@@ -114,7 +114,7 @@ ${commentPage('y.post_exists', { viewer: '$2::uuid', post: '$3', afterTs: '$6', 
   }),
   addComment: defineQuery({
     name: 'group.add_comment',
-    description: "POST /api/groups/:id/feed/:postId/comments in one statement: a member's comment on a post of the group (pruned by the id's time), refused across a block with the post's author or when the commenter's account is no longer active (its users row locked FOR KEY SHARE before the post, as a suspension orders them); bumps comment_count.",
+    description: "POST /api/groups/:id/feed/:postId/comments in one statement: a member's comment on a post of the group (pruned by the id's time), refused across a block with the post's author or when the commenter's account is no longer active (its users row locked FOR SHARE before the post, as a suspension orders them); bumps comment_count.",
     target: 'primary',
     timeBounded: true,
     sample: {

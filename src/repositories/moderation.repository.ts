@@ -152,10 +152,10 @@ WHERE mc.id = $1`,
   }),
   lockAccount: defineQuery({
     name: 'moderation.lock_account',
-    description: 'POST /api/moderation/cases/:id/resolve with action suspend, after moderation.lock_case in its transaction: the account\'s users row locked (one primary-key hit) before moderation.resolve starts, so its snapshot sees every comment by the account that held the row (FOR KEY SHARE) first, and later ones wait for the commit and are refused (post-sql.ts, lockedActiveAuthors). FOR UPDATE, the one mode a comment\'s KEY SHARE waits for (a login\'s NO KEY UPDATE does not make it wait).',
+    description: 'POST /api/moderation/cases/:id/resolve with action suspend, after moderation.lock_case in its transaction: the account\'s users row locked (one primary-key hit) before moderation.resolve starts, so its snapshot sees every comment by the account that held the row (FOR SHARE) first, and later ones wait for the commit and are refused (post-sql.ts, lockedActiveAuthors).',
     target: 'primary',
     sample: { sql: `SELECT (SELECT id FROM users ORDER BY id LIMIT 1) AS id` },
-    sql: `SELECT u.is_active FROM users u WHERE u.id = $1 FOR UPDATE`,
+    sql: `SELECT u.is_active FROM users u WHERE u.id = $1 FOR NO KEY UPDATE`,
   }),
   resolve: defineQuery({
     name: 'moderation.resolve',
@@ -385,7 +385,7 @@ export class ModerationRepository {
       if (!locked) return { kind: 'missing' };
       if (locked.status !== 'open') return { kind: 'closed', status: locked.status };
       // A suspension locks the account first, in a statement of its own: a comment by it that
-      // holds the row (FOR KEY SHARE) is waited for here, so the resolve statement's snapshot,
+      // holds the row (FOR SHARE) is waited for here, so the resolve statement's snapshot,
       // taken after, finds it and locks its post for the recount; a comment starting later
       // waits for our commit and is refused (lockedActiveAuthors, post-sql.ts). Inside the
       // resolve statement the wait came after its snapshot, and such a comment stayed counted.

@@ -25,23 +25,20 @@ export const authorActive = (author = 's.author_id'): string => `EXISTS (SELECT 
 
 /**
  * A CTE `name (id, username)`: the commenters among `ids` (an SQL uuid[]) whose accounts are
- * active, their users rows locked FOR KEY SHARE in id order. A suspension locks the users row
- * FOR UPDATE (moderation.lock_account) before its resolve statement starts; the two locks conflict, so a
+ * active, their users rows locked FOR SHARE in id order. A suspension locks the users row
+ * (moderation.lock_account) before its resolve statement starts; the two locks conflict, so a
  * comment either commits first (the resolve statement's snapshot, taken after, sees it and
  * recounts its post) or waits for the suspension's commit and, re-reading the row, finds the
  * account inactive and writes nothing. The statement must read the whole CTE before it locks
  * any post (the suspension's order: account, then posts), or the two can deadlock. The
  * comment's foreign key locks the same row FOR KEY SHARE anyway, so this adds no row lock of
- * its own. KEY SHARE, not SHARE: the row's other writes (a login's last_login_at, a profile
- * edit) take FOR NO KEY UPDATE, which KEY SHARE lets through, so a comment and its author's
- * login do not wait for each other; only FOR UPDATE (the suspension's lock, a key change, a
- * delete) is waited for.
+ * its own; the stronger mode also waits for the row's other writes (a login's last_login_at).
  */
 export const lockedActiveAuthors = (name: string, ids: string): string => `${name} AS MATERIALIZED (
   SELECT u.id, u.username FROM users u
   WHERE u.id = ANY (${ids}) AND u.is_active
   ORDER BY u.id
-  FOR KEY SHARE
+  FOR SHARE
 )`;
 
 /** Parameter positions of a comments page: the viewer, the post, the keyset cursor, the page size. */

@@ -352,30 +352,6 @@ describe('comment_count under moderation', () => {
     }
     expect(await countsOf([held, shared])).toEqual([{ stored: 0, visible: 0 }, { stored: 1, visible: 1 }]);
   });
-  it('a comment does not wait for its author\'s login (last_login_at) to commit', async () => {
-    const [author, u] = await Promise.all([registerUser(t, 'mcc_a'), registerUser(t, 'mcc_l')]);
-    const p = await post(author, 'commented on while its commenter logs in');
-    // The login's write (users.open_session stamps last_login_at) holds the commenter's row
-    // FOR NO KEY UPDATE, left open here. Before, the comment locked that row FOR SHARE and
-    // waited for the login's commit; FOR KEY SHARE lets it through.
-    const c = await t.tdb.admin();
-    try {
-      await c.query('BEGIN');
-      await c.query('UPDATE users SET last_login_at = now() WHERE id = $1 AND is_active', [u.id]);
-      let answered = false;
-      const written = t.call<{ id: string }>('POST', `/api/feed/${p}/comments`, { token: u.token, body: { content: 'while logging in' } });
-      written.then(() => { answered = true; }, () => { answered = true; });
-      const started = Date.now();
-      await untilWaiting('feed.add_comments', 1, written);
-      console.log(`comment during an open login write: ${answered ? 'answered' : 'waited on a lock'} after ${Date.now() - started} ms`);
-      expect(answered, 'the comment waited on the login\'s row lock').toBe(true);
-      expect((await written).status).toBe(201);
-      await c.query('COMMIT');
-    } finally {
-      await c.end();
-    }
-    expect(await counts(p)).toEqual({ stored: 1, visible: 1 });
-  });
 });
 
 describe('migration 0036', () => {
