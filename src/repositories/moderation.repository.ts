@@ -152,10 +152,12 @@ WHERE mc.id = $1`,
   }),
   lockAccount: defineQuery({
     name: 'moderation.lock_account',
-    description: 'POST /api/moderation/cases/:id/resolve with action suspend, after moderation.lock_case in its transaction: the account\'s users row locked (one primary-key hit) before moderation.resolve starts, so its snapshot sees every comment by the account that held the row (FOR SHARE) first, and later ones wait for the commit and are refused (post-sql.ts, lockedActiveAuthors).',
+    description: 'POST /api/moderation/cases/:id/resolve with action suspend, after moderation.lock_case in its transaction: the account\'s users row locked (one primary-key hit) before moderation.resolve starts, so its snapshot sees every comment by the account that held the row (FOR SHARE) first, and later ones wait for the commit and are refused (post-sql.ts, lockedActiveAuthors). Also tells migration 0037\'s trigger, for this transaction only, that its recount is done here (moderation.recount_comments, in chunks).',
     target: 'primary',
     sample: { sql: `SELECT (SELECT id FROM users ORDER BY id LIMIT 1) AS id` },
-    sql: `SELECT u.is_active FROM users u WHERE u.id = $1 FOR NO KEY UPDATE`,
+    // bgc.skip_comment_recount: this transaction recounts the account's posts itself, in
+    // chunks (moderation.recount_comments), so migration 0037's trigger leaves them alone.
+    sql: `SELECT u.is_active, set_config('bgc.skip_comment_recount', 'on', true) AS skip_recount FROM users u WHERE u.id = $1 FOR NO KEY UPDATE`,
   }),
   resolve: defineQuery({
     name: 'moderation.resolve',

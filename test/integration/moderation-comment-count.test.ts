@@ -354,6 +354,78 @@ describe('comment_count under moderation', () => {
   });
 });
 
+describe('comment_count after an operator changes is_active by SQL (migration 0037)', () => {
+  it('a reinstatement puts the account\'s comments back into the counts', async () => {
+    const [author, bad, other, reporter] = await Promise.all([
+      registerUser(t, 'mcc_a'), registerUser(t, 'mcc_bad'), registerUser(t, 'mcc_o'), registerUser(t, 'mcc_r')]);
+    const [p1, p2] = [await post(author, 'two comments by a reinstated account'), await post(author, 'one')];
+    await comment(bad, p1, 'one');
+    await comment(bad, p1, 'two');
+    await comment(other, p1, 'by someone else');
+    await comment(bad, p2, 'three');
+    const suspended = await resolve(await caseAbout(reporter, 'post', await post(bad, 'scam')), 'suspend');
+    expect(suspended.body.suspended).toBe(true);
+    expect(await countsOf([p1, p2])).toEqual([{ stored: 1, visible: 1 }, { stored: 0, visible: 0 }]);
+    // There is no route for a reinstatement: an operator's UPDATE. Before, the counts stayed
+    // at 1 and 0 for good.
+    await probe.query('UPDATE users SET is_active = true WHERE id = $1', [bad.id]);
+    expect(await countsOf([p1, p2])).toEqual([{ stored: 3, visible: 3 }, { stored: 1, visible: 1 }]);
+  });
+
+  it('a suspension of several accounts in one UPDATE takes their comments off', async () => {
+    const [author, x, y, other] = await Promise.all([
+      registerUser(t, 'mcc_a'), registerUser(t, 'mcc_x'), registerUser(t, 'mcc_y'), registerUser(t, 'mcc_o')]);
+    const [shared, onlyX, onlyY] = [await post(author, 'shared'), await post(author, 'x only'), await post(author, 'y only')];
+    await comment(x, shared, 'x');
+    await comment(y, shared, 'y');
+    await comment(other, shared, 'kept');
+    await comment(x, onlyX, 'x');
+    await comment(y, onlyY, 'y');
+    await comment(other, onlyY, 'kept');
+    await probe.query('UPDATE users SET is_active = false WHERE id = ANY ($1::uuid[])', [[x.id, y.id]]);
+    expect(await countsOf([shared, onlyX, onlyY])).toEqual([{ stored: 1, visible: 1 }, { stored: 0, visible: 0 }, { stored: 1, visible: 1 }]);
+    // An UPDATE that leaves is_active as it was recounts nothing (a login's last_login_at).
+    const before = (await probe.query<{ x: string }>('SELECT xmin::text AS x FROM status_updates WHERE id = $1', [shared])).rows[0]?.x;
+    await probe.query('UPDATE users SET last_login_at = now() WHERE id = ANY ($1::uuid[])', [[x.id, other.id]]);
+    expect((await probe.query<{ x: string }>('SELECT xmin::text AS x FROM status_updates WHERE id = $1', [shared])).rows[0]?.x).toBe(before);
+  });
+
+  it('a comment by someone else committed while the SQL suspension waited for its post is counted', async () => {
+    const [author, bad, other] = await Promise.all([registerUser(t, 'mcc_a'), registerUser(t, 'mcc_bad'), registerUser(t, 'mcc_o')]);
+    const p = await post(author, 'commented on while an operator suspends a commenter');
+    await comment(bad, p, 'by the account suspended');
+    const { lo, hi } = await boundsOf(p);
+    // The other user's comment (the app's statement) holds the post, uncommitted; the
+    // operator's UPDATE starts and its trigger waits for the post. A count taken in the
+    // locking statement would miss that comment and overwrite its +1.
+    const c = await t.tdb.admin();
+    const op = await t.tdb.admin();
+    try {
+      await c.query('BEGIN');
+      const { id, createdAt } = newTimedId();
+      const written = await c.query<{ inserted: boolean }>(commentBatchQueries.addMany.text,
+        [[p], [id], [other.id], ['while the operator waits'], [createdAt], [lo], [hi], [null], [null], [null], lo, hi, 24]);
+      expect(written.rows.map((r) => r.inserted)).toEqual([true]);
+      const suspending = op.query('UPDATE users SET is_active = false WHERE id = $1', [bad.id]);
+      const started = Date.now();
+      for (;;) {
+        const { rows } = await probe.query<{ n: number }>(
+          `SELECT count(*)::int AS n FROM pg_stat_activity WHERE pid = $1 AND wait_event_type = 'Lock'`, [(op as unknown as { processID: number }).processID]);
+        if ((rows[0]?.n ?? 0) > 0) break;
+        if (Date.now() - started > 10_000) throw new Error('the operator\'s UPDATE did not wait for the post within 10 s');
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      console.log(`the operator's UPDATE waited for the post after ${Date.now() - started} ms`);
+      await c.query('COMMIT');
+      await suspending;
+    } finally {
+      await c.end();
+      await op.end();
+    }
+    expect(await counts(p)).toEqual({ stored: 1, visible: 1 });
+  });
+});
+
 describe('migration 0036', () => {
   it('recounts the posts with a hidden comment or an inactive author\'s comment, and writes no other row', async () => {
     const [author, gone, other] = await Promise.all([registerUser(t, 'mcc_a'), registerUser(t, 'mcc_gone'), registerUser(t, 'mcc_o')]);
@@ -367,9 +439,13 @@ describe('migration 0036', () => {
     const rightHidden = await comment(other, right, 'hidden, and taken off');
     await comment(other, untouched, 'one');
     await comment(other, untouched, 'two');
-    // As before moderation kept counts: hidden and deactivated without touching comment_count.
+    // As before moderation kept counts: hidden and deactivated without touching comment_count
+    // (since 0037 a deactivation by SQL recounts, unless the transaction says it recounts itself).
     await probe.query('UPDATE post_comments SET hidden_at = now() WHERE id = ANY($1::uuid[])', [[hide, rightHidden]]);
+    await probe.query('BEGIN');
+    await probe.query(`SELECT set_config('bgc.skip_comment_recount', 'on', true)`);
     await probe.query('UPDATE users SET is_active = false WHERE id = $1', [gone.id]);
+    await probe.query('COMMIT');
     await probe.query('UPDATE status_updates SET comment_count = 0 WHERE id = $1', [right]);
     // A wrong count on a post with no hidden or inactive comment is not the migration's to find.
     await probe.query('UPDATE status_updates SET comment_count = 5 WHERE id = $1', [untouched]);
