@@ -18,7 +18,9 @@
 -- The app's own suspension recounts in chunks, bounded by statement_timeout, and says so with
 -- the transaction-local setting bgc.skip_comment_recount (moderation.lock_account), so this
 -- does not count its posts twice. An operator's UPDATE recounts in the one statement: for an
--- account with comments on very many posts, run it without a statement_timeout.
+-- account with comments on very many posts, run it without a statement_timeout (those posts
+-- stay locked until it commits). It must run under READ COMMITTED (the default): the trigger
+-- refuses the others. Deleting a user (its comments go by ON DELETE CASCADE) recounts nothing.
 CREATE FUNCTION bgc_comment_counts_follow_is_active() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -30,6 +32,13 @@ BEGIN
   SELECT array_agg(n.id) INTO flipped
   FROM old_rows o JOIN new_rows n USING (id) WHERE o.is_active IS DISTINCT FROM n.is_active;
   IF flipped IS NULL THEN RETURN NULL; END IF;
+  -- The count below must see what committed while the locks were awaited, which only READ
+  -- COMMITTED gives a later statement; under REPEATABLE READ it would reuse the snapshot from
+  -- before the locks and could leave a count wrong for good. Refused, with the reason.
+  IF current_setting('transaction_isolation') <> 'read committed' THEN
+    RAISE EXCEPTION 'changing users.is_active recounts comment counts and needs READ COMMITTED, not %', current_setting('transaction_isolation')
+      USING ERRCODE = 'feature_not_supported', HINT = 'Run the UPDATE in a READ COMMITTED transaction (the default).';
+  END IF;
 
   -- The posts, locked in id order (post_comments_author_id_idx, then a primary-key probe per
   -- status_updates partition: not pruned, the times are known only here).

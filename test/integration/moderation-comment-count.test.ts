@@ -370,6 +370,13 @@ describe('comment_count after an operator changes is_active by SQL (migration 00
     // at 1 and 0 for good.
     await probe.query('UPDATE users SET is_active = true WHERE id = $1', [bad.id]);
     expect(await countsOf([p1, p2])).toEqual([{ stored: 3, visible: 3 }, { stored: 1, visible: 1 }]);
+    // Under REPEATABLE READ the recount would count with the snapshot from before its locks:
+    // refused with the reason, and nothing changes.
+    await probe.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
+    const refused = await probe.query('UPDATE users SET is_active = false WHERE id = $1', [bad.id]).then(() => undefined, (err: Error) => err.message);
+    await probe.query('ROLLBACK');
+    expect(refused).toMatch(/needs READ COMMITTED, not repeatable read/);
+    expect(await countsOf([p1, p2])).toEqual([{ stored: 3, visible: 3 }, { stored: 1, visible: 1 }]);
   });
 
   it('a suspension of several accounts in one UPDATE takes their comments off', async () => {
