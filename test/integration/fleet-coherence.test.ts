@@ -15,6 +15,8 @@ import type { Fleet } from '../../src/tools/stack/fleet/fleet.ts';
  *  - logout: a token revoked on W is refused on every instance by the very next request (the
  *    logout is answered once every instance acknowledged dropping it, acked-invalidation.ts);
  *  - read-your-writes: a post created on W is in its author's next feed page on every instance.
+ *  - the login limit per client address sees the address HAProxy saw, not one the client
+ *    claims in its own X-Forwarded-For (last: it leaves 127.0.0.1 limited).
  */
 const INSTANCES = 3;
 /** Reads allowed to reach every other instance (leastconn rotates ties, so it takes 2–4). */
@@ -34,8 +36,8 @@ afterAll(async () => { await tf?.stop(); }, 120_000);
 
 interface Answer<T> { status: number; body: T; instance: string }
 
-async function call<T>(method: 'GET' | 'POST' | 'PUT', url: string, opts: { token?: string; body?: unknown } = {}): Promise<Answer<T>> {
-  const headers: Record<string, string> = {};
+async function call<T>(method: 'GET' | 'POST' | 'PUT', url: string, opts: { token?: string; body?: unknown; headers?: Record<string, string> } = {}): Promise<Answer<T>> {
+  const headers: Record<string, string> = { ...opts.headers };
   if (opts.token) headers.authorization = `Bearer ${opts.token}`;
   if (opts.body !== undefined) headers['content-type'] = 'application/json';
   const res = await fetch(`${base}${url}`, {
@@ -191,4 +193,25 @@ describe('cross-instance coherence through HAProxy (3 instances)', () => {
     expect(crossReads).toBeGreaterThanOrEqual(rounds * (INSTANCES - 1));
     expect(missing).toBe(0);
   }, 180_000);
+
+  it('the login limit per address counts the address HAProxy saw, whatever X-Forwarded-For the client sends', async () => {
+    // BGC_LOGIN_RATE_LIMIT_IP's default: 50 failed logins per address in the window. Each
+    // failure below claims another address; all come from 127.0.0.1. Before, the instances
+    // read the claim (HAProxy appended the real address after it, and 127.0.0.1 is trusted),
+    // so each claimed address had one failure and the limit never applied.
+    const perAddress = 50;
+    const started = Date.now();
+    const statuses: number[] = [];
+    for (let i = 0; i <= perAddress; i++) {
+      const res = await call<{ error?: { code: string } }>('POST', '/api/auth/login', {
+        body: { email: `nobody_${process.pid}_${i}@example.test`, password: 'not the password 1' },
+        headers: { 'x-forwarded-for': `10.77.${Math.floor(i / 250)}.${(i % 250) + 1}` },
+      });
+      statuses.push(res.status);
+      if (res.status === 429) break;
+    }
+    console.log(`[fleet-coherence] failed logins with a made-up X-Forwarded-For each: ${JSON.stringify(tally(statuses.map((s) => ({ instance: String(s) }))))} in ${Date.now() - started} ms`);
+    expect(statuses.slice(0, perAddress).every((s) => s === 401)).toBe(true);
+    expect(statuses[perAddress]).toBe(429);
+  }, 120_000);
 });

@@ -145,6 +145,13 @@ export function fleetHaproxyConfig(layout: FleetLayout, opts: { descriptorLimit:
     // as it closes ("other side closed": measured in test/integration/fleet.test.ts). Advertise
     // HAProxy's own idle limit, with margin, instead.
     '    http-response set-header Keep-Alive timeout=5',
+    // The instances trust X-Forwarded-For from 127.0.0.1, HAProxy's address, and `option
+    // forwardfor` appends the client's address to whatever the client sent. A client's own
+    // header would then be read as a proxy's (every client here also comes from 127.0.0.1 to
+    // HAProxy, a trusted address, so proxy-addr skips it and takes the next, the client's
+    // claim): a new made-up address per failed login, and the per-address limit never applied.
+    // Dropped here, so the one entry the instance sees is the one HAProxy added.
+    '    http-request del-header X-Forwarded-For',
     // Which instance answered (its name in this file, e.g. api2): lets an operator or a test
     // tell instances apart through the proxy (test/integration/fleet-coherence.test.ts).
     '    http-response set-header X-BGC-Instance %[srv_name]',
