@@ -172,10 +172,17 @@ export function installOverloadGuard(app: FastifyInstance, opts: OverloadGuardOp
   const pass = (req: IncomingMessage, res: ServerResponse) => { for (const h of handlers) h.call(server, req, res); };
 
   const corsOrigins = new Set(opts.corsOrigins ?? []);
+  // Closing: a refusal ends its connection, as every answer through Fastify does then (app.ts,
+  // onSend). server.close() closes only the connections idle when it is called; a refusal sent
+  // keep-alive after it left its connection open until the client's idle timeout, and the
+  // close (and the instance's exit) waited for it.
+  let closing = false;
+  app.addHook('preClose', async () => { closing = true; });
   const refuse = (req: IncomingMessage, res: ServerResponse, reason: ShedReason, startedAt: number) => {
     deps.metrics?.httpShed.inc({ reason });
     const origin = req.headers.origin;
-    res.writeHead(503, origin === undefined ? REFUSAL_HEADERS : { ...REFUSAL_HEADERS, ...corsHeadersFor(corsOrigins, origin) });
+    const headers = origin === undefined ? REFUSAL_HEADERS : { ...REFUSAL_HEADERS, ...corsHeadersFor(corsOrigins, origin) };
+    res.writeHead(503, closing ? { ...headers, connection: 'close' } : headers);
     res.end(REFUSAL_BODY);
     deps.metrics?.httpDuration.observe({ route: SHED_ROUTE_LABEL, method: req.method ?? 'GET', status_class: '5xx' }, (now() - startedAt) / 1000);
   };
