@@ -1,5 +1,5 @@
 import type { Database, Tx } from '../db/database.ts';
-import { isRetryableReadError, sqlState } from '../db/errors.ts';
+import { dbErrorCode, isPoolAcquireTimeout, isQueryReadTimeout, sqlState } from '../db/errors.ts';
 import { AppError } from '../errors/app-error.ts';
 import { IdempotencyRepository } from '../repositories/idempotency.repository.ts';
 
@@ -26,8 +26,18 @@ import { IdempotencyRepository } from '../repositories/idempotency.repository.ts
  * use costs BEGIN + INSERT + COMMIT on top of the write and nothing else.
  */
 
-/** How long a key is remembered. Stripe keeps 24 h; the draft leaves it to the server. */
-export const KEY_TTL_HOURS = 24;
+/**
+ * How long a key is remembered, from its statement's start (`created_at` is `now()`). Stripe
+ * keeps 24 h; the draft leaves it to the server. 25: the answer leaves after the statement
+ * began (lock waits up to the statement timeout, the commit, a send group's window), so a
+ * record kept exactly 24 h from then could expire before 24 h had passed for the client.
+ */
+export const KEY_TTL_HOURS = 25;
+
+/** True when the database could not answer (the API's 503s): a lookup that failed so proves nothing. */
+function couldNotAsk(err: unknown): boolean {
+  return dbErrorCode(err) !== undefined || isPoolAcquireTimeout(err) || isQueryReadTimeout(err);
+}
 
 /** Scope of requests without a user (register): one shared space, so keys must be random. */
 export const ANONYMOUS_SCOPE = '00000000-0000-0000-0000-000000000000';
@@ -119,8 +129,10 @@ export async function answerFromRecord<T>(repo: IdempotencyRepository, key: Idem
     // keeps its own error (the lookup's failure would hide what went wrong), unless the
     // database could not be asked: the refusal may be the client's own committed first
     // attempt (a retry after a lost answer meets its own username), and a final 4xx would
-    // stop the retry that replays it. Unknown, so 503 and retry.
-    if (held || isRetryableReadError(lookupErr)) throw lookupErr;
+    // stop the retry that replays it. Unknown, so 503 and retry. "Could not be asked" is
+    // every database condition the API answers 503 for, a statement timeout included: the
+    // I/O stall that loses an answer is when the retry's lookup times out too.
+    if (held || couldNotAsk(lookupErr)) throw lookupErr;
     return undefined;
   });
   if (!stored) {
