@@ -6,6 +6,7 @@ import { AdmissionController, type ShedReason } from './admission/admission-cont
 import { AdmissionQueue } from './admission/admission-queue.ts';
 import { RETRY_AFTER_SECONDS } from './error-handler.ts';
 import { corsHeadersFor } from './cors.ts';
+import { UPGRADE_PATH } from './stray-upgrades.ts';
 
 /**
  * Admission control by queueing delay (src/http/admission): a new request is refused with
@@ -40,7 +41,7 @@ import { corsHeadersFor } from './cors.ts';
  */
 // /api/realtime has its own limit (BGC_REALTIME_MAX_CONNECTIONS): an upgraded socket is
 // long-lived, and its upgrade request does not wait in the pool queue.
-const EXEMPT = new Set(['/healthz', '/readyz', '/api/realtime']);
+const EXEMPT = new Set(['/healthz', '/readyz', UPGRADE_PATH]);
 
 /** What the guard needs from the database layer: each checkout's wait, and who waits now. */
 export interface PoolQueues {

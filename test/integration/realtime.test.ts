@@ -1,4 +1,5 @@
 import crypto from 'node:crypto';
+import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRuntime, type Runtime } from '../../src/app/runtime.ts';
 import { CLOSE } from '../../src/realtime/protocol.ts';
@@ -511,5 +512,30 @@ describe('metrics', () => {
       expect(c.closedWith).toBeUndefined();
     }
     await expect(RtClient.open(B.ports.api, { token: 'bad' })).rejects.toBeInstanceOf(UpgradeRefused);
+  });
+
+  it('refuses an upgrade of any other path (400), so no API request passes admission control that way', async () => {
+    // The WebSocket plugin's upgrade listener routed every request with an Upgrade header
+    // through Fastify, past the admission guard (which sees only 'request' events): any API
+    // request so sent was never queued nor shed. Before, this answered the route (401 here).
+    const u = await register('upgrade_elsewhere');
+    const socket = net.connect(A.ports.api, '127.0.0.1');
+    await new Promise<void>((resolve, reject) => { socket.once('connect', resolve); socket.once('error', reject); });
+    let answer = '';
+    socket.on('data', (chunk: Buffer) => { answer += chunk.toString(); });
+    const closed = new Promise<boolean>((resolve) => {
+      socket.once('close', () => resolve(true));
+      setTimeout(() => resolve(false), 5_000);
+    });
+    socket.write(`GET /api/feed?type=global HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${u.token}\r\n`
+      + `Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ${crypto.randomBytes(16).toString('base64')}\r\n\r\n`);
+    const ended = await closed;
+    socket.destroy();
+    expect(answer.split('\r\n')[0]).toBe('HTTP/1.1 400 Bad Request');
+    expect(JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4))).toMatchObject({ error: { code: 'VALIDATION_FAILED' } });
+    expect(ended, 'the server closes the connection').toBe(true);
+    // The WebSocket route still upgrades, with a query string too.
+    const c = await connect(A, u);
+    expect(c.closedWith).toBeUndefined();
   });
 });
