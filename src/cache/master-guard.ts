@@ -69,6 +69,9 @@ export class MasterGuard {
   /** Flushes done because the master changed (or the mark was missing). */
   readonly changes: MasterChange[] = [];
   #closed = false;
+  /** The master this instance last checked, kept across disconnects (#verified is not). */
+  #lastChecked: string | undefined;
+  readonly #changeListeners: Array<() => void> = [];
 
   constructor(private readonly o: MasterGuardOptions) {
     // 'connect' comes before the ready check's round trip, so before any command can run.
@@ -77,6 +80,14 @@ export class MasterGuard {
     // No connection, no master: the next one is checked again before whenVerified says yes.
     o.redis.on('close', () => { this.#verified = undefined; });
   }
+
+  /**
+   * Called when this instance finds itself on another master than the one it checked before
+   * (or finds the namespace's mark naming another), before reads use the cache again. Whatever
+   * the old master held and the new one lacks is lost: a chat scope's raised position among
+   * it (page-versions.ts distrusts every position for its keep time).
+   */
+  onMasterChanged(fn: () => void): void { this.#changeListeners.push(fn); }
 
   /** The run_id of the master this connection reached, once checked (and flushed if it changed). */
   get verifiedMaster(): string | undefined { return this.#verified; }
@@ -122,6 +133,14 @@ export class MasterGuard {
         if (!runId) throw new Error('INFO server has no run_id');
         if (mark !== runId) await this.#flush(mark, runId);
         if (connection !== this.#connection) return;
+        // Per instance too: the first instance on the new master rewrote the mark, so the
+        // others find it current, yet their own state (chat pages checked against positions
+        // the old master held) predates the change as much as the first one's did.
+        const before = this.#lastChecked;
+        this.#lastChecked = runId;
+        if ((before !== undefined && before !== runId) || (mark !== null && mark !== runId)) {
+          for (const fn of this.#changeListeners) fn();
+        }
         this.#verified = runId;
         this.#release();
         for (const wake of this.#waiters.splice(0)) wake();

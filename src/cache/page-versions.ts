@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import { parseLsn } from '../db/lsn.ts';
 import type { CacheKeys } from './keys.ts';
+import type { MasterGuard } from './master-guard.ts';
 import type { RedisHealth } from './redis-connection.ts';
 import { SameTickBatch } from './same-tick-batch.ts';
 
@@ -72,6 +73,8 @@ export class PageVersions {
   readonly #pending = new Map<string, string>();
   readonly #retry: NodeJS.Timeout;
   #retrying = false;
+  /** Until when positions are not trusted (distrust); 0: trusted. */
+  #distrustUntil = 0;
 
   constructor(
     private readonly redis: Redis,
@@ -153,8 +156,18 @@ export class PageVersions {
     }
   }
 
+  /**
+   * After a master change (master-guard.ts, onMasterChanged): a raise the old master took and
+   * never passed on is gone, and the new master holds an older position for that scope, which
+   * an entry loaded before the change matches, so it was served without the change (the
+   * sender's own message too) until its TTL. Every position is distrusted for as long as one
+   * is kept: those scopes read from the database, and this instance's entries are dropped.
+   */
+  distrust(): void { this.#distrustUntil = Date.now() + this.keepMs; }
+
   async read(scope: string): Promise<ScopeVersion> {
     if (!this.health.ready || !this.verified()) return { kind: 'unavailable' };
+    if (Date.now() < this.#distrustUntil) return { kind: 'unavailable' };
     // A raise of ours not in Redis yet: Redis still holds the older position, and an entry
     // loaded against it would be served without the change (until the retry timer sent it,
     // up to a second after the breaker closed, the writer could miss their own message here).
@@ -169,4 +182,17 @@ export class PageVersions {
       return { kind: 'unavailable' };
     }
   }
+}
+
+/**
+ * The chat pages' positions in `layer`'s Redis, distrusted for their keep time whenever this
+ * instance finds a new master (PageVersions.distrust).
+ */
+export function pageVersionsFor(
+  layer: { readonly redis: Redis; readonly health: RedisHealth; readonly keys: CacheKeys; readonly masterGuard: Pick<MasterGuard, 'holding' | 'onMasterChanged'> },
+  keepMs: number,
+): PageVersions {
+  const versions = new PageVersions(layer.redis, layer.health, layer.keys, () => !layer.masterGuard.holding, keepMs);
+  layer.masterGuard.onMasterChanged(() => versions.distrust());
+  return versions;
 }

@@ -13,7 +13,7 @@ import { RelationshipSetRepository } from './relationship-sets.repository.ts';
 import { RelationshipSetLoader } from './relationship-set-loader.ts';
 import { cacheStats } from './stats.ts';
 import { PageCache } from './page-cache.ts';
-import { PageVersions } from './page-versions.ts';
+import { pageVersionsFor } from './page-versions.ts';
 import { PageScopeRepository } from './page-scopes.repository.ts';
 import { SUSPENSION_FANOUT_DEFAULTS, SuspensionFanout } from './page-suspension.ts';
 import { pageScope, type FirstPages } from '../services/first-pages.ts';
@@ -95,7 +95,7 @@ export async function startCache(config: Config, deps: { db: Database; metrics: 
   const { pageTtlMs, chatPageTtlMs, pageMaxBytes } = config.cache;
   // A scope's position outlives every entry loaded against it, and any replica's lag.
   const versions = pageTtlMs > 0 && chatPageTtlMs > 0
-    ? new PageVersions(layer.redis, layer.health, layer.keys, () => !layer.masterGuard.holding, Math.max(2 * chatPageTtlMs, 60_000))
+    ? pageVersionsFor(layer, Math.max(2 * chatPageTtlMs, 60_000))
     : undefined;
   const firstPages = pageTtlMs > 0
     ? new PageCache(layer, deps.db.router, { ttlMs: pageTtlMs, scopedTtlMs: versions ? chatPageTtlMs : pageTtlMs, maxBytesPerStore: pageMaxBytes, versions })

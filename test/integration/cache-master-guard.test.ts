@@ -2,6 +2,7 @@ import pino from 'pino';
 import { uuidv7 } from 'uuidv7';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CacheLayer } from '../../src/cache/cache-layer.ts';
+import { pageVersionsFor } from '../../src/cache/page-versions.ts';
 import { parseInfo } from '../../src/cache/redis-memory.ts';
 import { Metrics } from '../../src/metrics/registry.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-db.ts';
@@ -73,5 +74,22 @@ describe('master check after a reconnect', () => {
     expect(layer.masterGuard.changes.length, 'no flush for the same master').toBe(flushes);
     expect(await layer.profiles.get(id, loader), 'still the cached copy').toEqual({ id, version: 2 });
     expect(layer.masterGuard.holding).toBe(false);
+  });
+
+  it('a different master: chat page positions are distrusted for their keep time; the same master: they are read', async () => {
+    const versions = pageVersionsFor(layer, 60_000);
+    const scope = `history:${uuidv7()}`;
+    // A position the new master holds, older than a raise the old master took and lost: an
+    // entry loaded against it would match it and be served without the lost change.
+    await layer.redis.set(layer.keys.pageVersion(scope), '0/1000');
+    expect(await versions.read(scope)).toEqual({ kind: 'at', value: '0/1000' });
+
+    const sameMaster = await reconnectAndWait();
+    expect(await versions.read(scope), `read again after a reconnect to the same master (${sameMaster.ms} ms)`).toEqual({ kind: 'at', value: '0/1000' });
+
+    await layer.redis.set(layer.keys.masterMark, 'run-id-of-the-old-master');
+    const changed = await reconnectAndWait();
+    // Before: { kind: 'at', value: '0/1000' } as soon as the master was checked.
+    expect(await versions.read(scope), `distrusted after a master change (${changed.ms} ms)`).toEqual({ kind: 'unavailable' });
   });
 });
