@@ -156,7 +156,9 @@ export class CacheLayer {
     this.masterGuard = new MasterGuard({
       redis: this.redis, health: this.health, markKey: this.keys.masterMark,
       caches: Object.values(this.#caches),
-      patterns: CACHE_NAMES.map((c) => this.keys.itemPattern(c)),
+      // The load leases too: one taken on the old master whose release never reached it made
+      // every reader of that key wait out the lease (2 s) after the change.
+      patterns: [...CACHE_NAMES.map((c) => this.keys.itemPattern(c)), this.keys.leasePattern],
       janitor: this.janitor, log: this.#log,
       onFlush: (cache) => this.metrics?.invalidations.inc({ cache, source: 'flush' }),
     });

@@ -15,8 +15,8 @@ import type { CacheName } from '../metrics/cache.metrics.ts';
  *                                   (page-versions.ts: i:<user id> inbox, c:<conversation id> history)
  *   <ns>:listeners                  hash of live invalidation listeners (coverage check)
  *   <ns>:bus:<store>                pub/sub channel keeping L1s coherent
- *   <ns>:master                     run_id of the Redis master the namespace was last
- *                                   checked on (master-guard.ts)
+ *   <ns>:master                     term (run_id:master_replid) of the Redis master the
+ *                                   namespace was last checked on (master-guard.ts)
  */
 export class CacheKeys {
   constructor(readonly namespace: string) {}
@@ -26,6 +26,7 @@ export class CacheKeys {
   item(cache: CacheName, id: string): string { return `${this.namespace}:${cache}:${id}`; }
   itemPattern(cache: CacheName): string { return `${this.namespace}:${cache}:*`; }
   lease(cache: CacheName, id: string): string { return `${this.namespace}:lease:${cache}:${id}`; }
+  get leasePattern(): string { return `${this.namespace}:lease:*`; }
   lsn(userId: string): string { return `${this.namespace}:lsn:${userId}`; }
   pageVersion(scope: string): string { return `${this.namespace}:pv:${scope}`; }
   get listeners(): string { return `${this.namespace}:listeners`; }

@@ -11,8 +11,8 @@ import { parseInfo } from './redis-memory.ts';
  * the replica Sentinel promotes, so the new master can hold a value the app deleted (a
  * profile before its edit, a session after its logout). Every instance therefore checks,
  * each time its command connection becomes ready, which master it reached: the namespace
- * records the `run_id` of the master it was last checked on (`<ns>:master`, replicated
- * like everything else, so a promoted replica still carries its old master's id). When
+ * records the term of the master it was last checked on (`<ns>:master`, replicated like
+ * everything else, so a promoted replica still carries its old master's; masterTerm). When
  * the ids differ, or the mark is missing (a new or emptied Redis), the instance FLUSHES
  * the namespace's cache entries (SCAN + UNLINK of `<ns>:<cache>:*`) and its own L1,
  * then writes the new id. Other instances then find the mark matching and flush nothing
@@ -89,7 +89,7 @@ export class MasterGuard {
    */
   onMasterChanged(fn: () => void): void { this.#changeListeners.push(fn); }
 
-  /** The run_id of the master this connection reached, once checked (and flushed if it changed). */
+  /** The term (masterTerm) of the master this connection reached, once checked (and flushed if it changed). */
   get verifiedMaster(): string | undefined { return this.#verified; }
 
   /** True while reads bypass the cache because the current master is not checked yet. */
@@ -128,20 +128,19 @@ export class MasterGuard {
     const { redis } = this.o;
     while (!this.#closed && connection === this.#connection && redis.status === 'ready') {
       try {
-        const [info, mark] = await Promise.all([redis.info('server'), redis.get(this.o.markKey)]);
-        const runId = parseInfo(info).get('run_id');
-        if (!runId) throw new Error('INFO server has no run_id');
-        if (mark !== runId) await this.#flush(mark, runId);
+        const [info, mark] = await Promise.all([redis.info(), redis.get(this.o.markKey)]);
+        const term = masterTerm(parseInfo(info));
+        if (mark !== term) await this.#flush(mark, term);
         if (connection !== this.#connection) return;
         // Per instance too: the first instance on the new master rewrote the mark, so the
         // others find it current, yet their own state (chat pages checked against positions
         // the old master held) predates the change as much as the first one's did.
         const before = this.#lastChecked;
-        this.#lastChecked = runId;
-        if ((before !== undefined && before !== runId) || (mark !== null && mark !== runId)) {
+        this.#lastChecked = term;
+        if ((before !== undefined && before !== term) || (mark !== null && mark !== term)) {
           for (const fn of this.#changeListeners) fn();
         }
-        this.#verified = runId;
+        this.#verified = term;
         this.#release();
         for (const wake of this.#waiters.splice(0)) wake();
         return;
@@ -171,4 +170,18 @@ export class MasterGuard {
     const level = from === null ? 'info' : 'warn';
     this.o.log[level](change, from === null ? 'redis namespace had no master mark: cache entries flushed' : 'redis master changed: cache entries flushed');
   }
+}
+
+/**
+ * Which master, in which term: `<run_id>:<master_replid>`. run_id names the process (a restart
+ * changes it, whatever the RDB file restores); master_replid changes whenever a replica is
+ * promoted. run_id alone survived a demotion: a master that slept (`DEBUG SLEEP`), was
+ * replaced, resynced as a replica and was promoted again still had its old run_id, matched a
+ * mark written in its first term, and kept what it held from before the other master's term.
+ */
+export function masterTerm(info: ReadonlyMap<string, string>): string {
+  const runId = info.get('run_id');
+  const replId = info.get('master_replid');
+  if (!runId || !replId) throw new Error('INFO has no run_id or master_replid');
+  return `${runId}:${replId}`;
 }

@@ -40,8 +40,8 @@ export interface CacheStatsReport {
   /** Acknowledged invalidations (session revocations, acked-invalidation.ts): ours, ours not acknowledged by every instance in time, and peers' acknowledged here. */
   readonly acks: { readonly requested: number; readonly timeouts: number; readonly sent: number };
   readonly lastWarm: WarmReport | null;
-  /** The Redis master this instance checked (run_id), whether reads bypass the cache until it has, and the flushes a change caused (master-guard.ts). */
-  readonly master: { readonly runId: string | null; readonly checking: boolean; readonly changes: readonly MasterChange[] };
+  /** The Redis master this instance checked (its term: run_id:master_replid), whether reads bypass the cache until it has, and the flushes a change caused (master-guard.ts). */
+  readonly master: { readonly term: string | null; readonly checking: boolean; readonly changes: readonly MasterChange[] };
 }
 
 const ratio = (a: number, b: number): number | null => (b > 0 ? a / b : null);
@@ -107,6 +107,6 @@ export async function cacheStats(layer: CacheLayer, opts: { keyCounts?: boolean 
     l1Flushes: layer.l1Flushes,
     acks: layer.ackStats,
     lastWarm: layer.lastWarm ?? null,
-    master: { runId: layer.masterGuard.verifiedMaster ?? null, checking: layer.masterGuard.holding, changes: [...layer.masterGuard.changes] },
+    master: { term: layer.masterGuard.verifiedMaster ?? null, checking: layer.masterGuard.holding, changes: [...layer.masterGuard.changes] },
   };
 }

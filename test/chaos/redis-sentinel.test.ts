@@ -55,19 +55,23 @@ async function cacheStats(app: ChaosApp): Promise<CacheStatsReport> {
   return JSON.parse((await app.rt.admin.inject({ method: 'GET', url: '/admin/api/cache' })).body) as CacheStatsReport;
 }
 
-async function runIdOf(port: number): Promise<string | undefined> {
-  return infoField(await redisCli(port, ['INFO', 'server']), 'run_id');
+/** The master's term as the guard records it (master-guard.ts, masterTerm). */
+async function termOf(port: number): Promise<string | undefined> {
+  const info = await redisCli(port, ['INFO']);
+  const runId = infoField(info, 'run_id');
+  const replId = infoField(info, 'master_replid');
+  return runId && replId ? `${runId}:${replId}` : undefined;
 }
 
 /** Both instances use Redis again, and have checked that it is the master now in charge (not `oldPort`). */
 async function inUseOnNewMaster(oldPort: number): Promise<boolean> {
   const port = await sentinel.masterPort();
   if (port === undefined || port === oldPort) return false;
-  const runId = await runIdOf(port);
-  if (runId === undefined) return false;
+  const term = await termOf(port);
+  if (term === undefined) return false;
   for (const app of apps) {
     if (!(await app.rt.deps.readiness()).redis.ok) return false;
-    if ((await cacheStats(app)).master.runId !== runId) return false;
+    if ((await cacheStats(app)).master.term !== term) return false;
   }
   return true;
 }

@@ -2,6 +2,7 @@ import pino from 'pino';
 import { uuidv7 } from 'uuidv7';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CacheLayer } from '../../src/cache/cache-layer.ts';
+import { masterTerm } from '../../src/cache/master-guard.ts';
 import { pageVersionsFor } from '../../src/cache/page-versions.ts';
 import { parseInfo } from '../../src/cache/redis-memory.ts';
 import { Metrics } from '../../src/metrics/registry.ts';
@@ -44,7 +45,7 @@ async function reconnectAndWait(): Promise<{ heldAtConnect: boolean; ms: number 
 
 describe('master check after a reconnect', () => {
   it('a different master: L1 and the namespace in Redis are flushed before the cache is read again; the same master: nothing is flushed', async () => {
-    const runId = parseInfo(await layer.redis.info('server')).get('run_id');
+    const runId = masterTerm(parseInfo(await layer.redis.info()));
     expect(layer.masterGuard.verifiedMaster, 'checked at start-up').toBe(runId);
     const id = `u-${uuidv7()}`;
     let version = 1;
@@ -74,6 +75,24 @@ describe('master check after a reconnect', () => {
     expect(layer.masterGuard.changes.length, 'no flush for the same master').toBe(flushes);
     expect(await layer.profiles.get(id, loader), 'still the cached copy').toEqual({ id, version: 2 });
     expect(layer.masterGuard.holding).toBe(false);
+  });
+
+  it('the same process in another term (run_id equal, master_replid not) is a change: flushed, load leases included', async () => {
+    const info = parseInfo(await layer.redis.info());
+    const id = `u-${uuidv7()}`;
+    const loader = async (key: string) => ({ id: key, version: 1 });
+    await layer.profiles.get(id, loader);
+    // A lease whose release the old master never passed on: every reader would wait it out.
+    const lease = layer.keys.lease('profile', `u-${uuidv7()}`);
+    await layer.redis.set(lease, 'held on the old master', 'PX', 60_000);
+    const flushes = layer.masterGuard.changes.length;
+    // What a master that slept, was replaced and promoted again carries: its own run_id, marked
+    // in its first term. Before, a mark of the run_id alone matched, and nothing was flushed.
+    await layer.redis.set(layer.keys.masterMark, `${info.get('run_id')}:replid-of-an-earlier-term`);
+    await reconnectAndWait();
+    expect(layer.masterGuard.changes.length).toBe(flushes + 1);
+    expect(await layer.redis.exists(layer.keys.item('profile', id), lease)).toBe(0);
+    expect(await layer.redis.get(layer.keys.masterMark)).toBe(masterTerm(info));
   });
 
   it('a different master: chat page positions are distrusted for their keep time; the same master: they are read', async () => {
