@@ -4,7 +4,7 @@ import type { AppDeps } from '../app/deps.ts';
 import { frameworkErrorHandler, installErrorHandler } from './error-handler.ts';
 import { installCors } from './cors.ts';
 import { installOverloadGuard, parkedBound } from './overload-guard.ts';
-import { refuseStrayUpgrades } from './stray-upgrades.ts';
+import { guardUpgrades } from './stray-upgrades.ts';
 import { toOpenApi30 } from './openapi-30.ts';
 import { healthRoutes } from './routes/health.ts';
 import { apiRoutes } from './routes/index.ts';
@@ -40,7 +40,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   installErrorHandler(app);
   installCors(app, deps.config.corsOrigins);
   // Event-loop lag sheds only with more requests in progress than the primary pool can serve at once.
-  refuseStrayUpgrades(app);
+  guardUpgrades(app);
   installOverloadGuard(app, {
     ...deps.config.overload,
     loopQueueFloor: poolCapacity(deps.config.pool),

@@ -1,4 +1,5 @@
-import type { IncomingMessage } from 'node:http';
+import { ServerResponse, type IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 
@@ -6,14 +7,21 @@ import type { FastifyInstance } from 'fastify';
 export const UPGRADE_PATH = '/api/realtime';
 
 /**
- * Refuses an upgrade of any path but UPGRADE_PATH (400, the API's error shape, connection
- * closed). Node hands a request with `Connection: Upgrade` to the server's 'upgrade'
- * listeners, not to 'request', once any exists; @fastify/websocket's (added while the routes
- * load, so in place by onReady) routes every such request through Fastify whatever its path.
- * Any API request sent with an Upgrade header then skipped the admission guard, which sees
- * only 'request' events (src/http/overload-guard.ts): never queued, never shed.
+ * Keeps requests with an Upgrade header on the ordinary path. Node hands a request with
+ * `Connection: Upgrade` to the server's 'upgrade' listeners, not to 'request', once any exists;
+ * @fastify/websocket's (added while the routes load, so in place by onReady) routed every such
+ * request through Fastify whatever its path, so any API request sent with an Upgrade header
+ * skipped the admission guard, which sees only 'request' events (src/http/overload-guard.ts):
+ * never queued, never shed. Now:
+ *  - UPGRADE_PATH goes to the WebSocket plugin, as before;
+ *  - a WebSocket handshake to any other path is a client's mistake: 400;
+ *  - any other upgrade (an `h2c` attempt: `curl --http2 http://…`, Java's HttpClient) is served
+ *    as HTTP/1.1, as RFC 9110 §7.8 allows, through the 'request' listeners (so the guard), on a
+ *    connection closed after the answer (Node has handed the socket over: no next request
+ *    can be read on it). With a body it is 400: what follows the headers on a handed-over
+ *    socket never reaches the request.
  */
-export function refuseStrayUpgrades(app: FastifyInstance): void {
+export function guardUpgrades(app: FastifyInstance): void {
   app.addHook('onReady', async () => {
     const server = app.server;
     const upgraders = server.listeners('upgrade') as Array<(req: IncomingMessage, socket: Duplex, head: Buffer) => void>;
@@ -21,9 +29,24 @@ export function refuseStrayUpgrades(app: FastifyInstance): void {
     server.removeAllListeners('upgrade');
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       if (pathOf(req.url) === UPGRADE_PATH) { for (const u of upgraders) u.call(server, req, socket, head); return; }
-      socket.end(STRAY_UPGRADE_ANSWER);
+      if (isWebSocketHandshake(req) || hasBody(req)) { socket.end(STRAY_UPGRADE_ANSWER); return; }
+      const res = new ServerResponse(req);
+      res.shouldKeepAlive = false;
+      res.assignSocket(socket as Socket);
+      res.once('finish', () => { socket.end(); });
+      server.emit('request', req, res);
     });
   });
+}
+
+function isWebSocketHandshake(req: IncomingMessage): boolean {
+  return /\bwebsocket\b/i.test(req.headers.upgrade ?? '');
+}
+
+/** True when the request says a body follows (a length above 0, or a chunked body). */
+function hasBody(req: IncomingMessage): boolean {
+  const length = req.headers['content-length'];
+  return (length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined;
 }
 
 /** A request URL's path, without its query. */
@@ -33,6 +56,6 @@ function pathOf(url: string | undefined): string {
   return q < 0 ? u : u.slice(0, q);
 }
 
-const STRAY_UPGRADE_BODY = JSON.stringify({ error: { code: 'VALIDATION_FAILED', message: `Only ${UPGRADE_PATH} upgrades to a WebSocket; send other requests without an Upgrade header` } });
+const STRAY_UPGRADE_BODY = JSON.stringify({ error: { code: 'VALIDATION_FAILED', message: `Only ${UPGRADE_PATH} upgrades to a WebSocket, and a request with a body cannot carry an Upgrade header` } });
 const STRAY_UPGRADE_ANSWER = 'HTTP/1.1 400 Bad Request\r\nContent-Type: application/json; charset=utf-8\r\n'
   + `Content-Length: ${Buffer.byteLength(STRAY_UPGRADE_BODY)}\r\nCache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n${STRAY_UPGRADE_BODY}`;
