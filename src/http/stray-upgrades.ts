@@ -29,14 +29,35 @@ export function guardUpgrades(app: FastifyInstance): void {
     server.removeAllListeners('upgrade');
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       if (pathOf(req.url) === UPGRADE_PATH) { for (const u of upgraders) u.call(server, req, socket, head); return; }
-      if (isWebSocketHandshake(req) || hasBody(req)) { socket.end(STRAY_UPGRADE_ANSWER); return; }
+      // Node took its own error handler and timeout off the socket before handing it over:
+      // without these a reset by the client is an uncaught 'error' (the process exits) and a
+      // client that never closes keeps the socket, and its admission slot, for good.
+      const sock = socket as Socket;
+      sock.on('error', () => { sock.destroy(); });
+      sock.setTimeout(HANDED_OVER_IDLE_MS, () => { sock.destroy(); });
+      if (isWebSocketHandshake(req) || hasBody(req)) { closeAfter(sock, STRAY_UPGRADE_ANSWER); return; }
       const res = new ServerResponse(req);
       res.shouldKeepAlive = false;
-      res.assignSocket(socket as Socket);
-      res.once('finish', () => { socket.end(); });
+      try {
+        // Throws when an earlier pipelined request's response still owns the socket.
+        res.assignSocket(sock);
+      } catch {
+        sock.destroy();
+        return;
+      }
+      // Closed once the answer is written (not half-closed: unread bytes would keep it open).
+      res.once('finish', () => { sock.destroySoon(); });
       server.emit('request', req, res);
     });
   });
+}
+
+/** Idle time after which a handed-over socket is destroyed (Node's own timeouts no longer see it): above the app's 30 s request timeout. */
+const HANDED_OVER_IDLE_MS = 60_000;
+
+/** Writes `answer` and destroys the socket once it is flushed. */
+function closeAfter(socket: Duplex, answer: string): void {
+  socket.end(answer, () => { socket.destroy(); });
 }
 
 function isWebSocketHandshake(req: IncomingMessage): boolean {

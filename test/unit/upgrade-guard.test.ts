@@ -86,6 +86,46 @@ describe('requests with an Upgrade header', () => {
     expect(withBody.status).toBe('HTTP/1.1 400 Bad Request');
   });
 
+  it('a client that keeps its connection open after an h2c answer does not keep the slot', async () => {
+    // One slot: a response that never closed its handed-over socket held it for good, and
+    // every later request was refused 503.
+    // allowHalfOpen: the client does not close its side when the server ends its own.
+    const socket = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+    await new Promise<void>((resolve, reject) => { socket.once('connect', resolve); socket.once('error', reject); });
+    let answer = '';
+    socket.on('data', (chunk: Buffer) => { answer += chunk.toString(); });
+    const ended = new Promise<boolean>((resolve) => { socket.once('end', () => resolve(true)); setTimeout(() => resolve(false), 3_000); });
+    // The upgrade, then bytes the server never reads (a second request in a later packet).
+    socket.write(`GET /api/other HTTP/1.1\r\nHost: 127.0.0.1\r\n${H2C}\r\n`);
+    await new Promise((r) => setTimeout(r, 100));
+    socket.write('GET /api/other HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+    expect(await ended, 'the server ended its side').toBe(true);
+    expect(answer.split('\r\n')[0]).toBe('HTTP/1.1 200 OK');
+    // Our side stays open. Before, the server only half-closed: its socket, and the response
+    // the guard waits on for the slot, never closed, so this was refused 503.
+    await new Promise((r) => setTimeout(r, 100));
+    const next = await fetch(`http://127.0.0.1:${port}/api/other`, { signal: AbortSignal.timeout(5_000) });
+    socket.destroy();
+    expect(next.status).toBe(200);
+  });
+
+  it('a reset right after an upgrade, and an h2c request pipelined behind another, do not crash the server', async () => {
+    for (const head of [`GET /api/other HTTP/1.1\r\nHost: 127.0.0.1\r\n${H2C}\r\n`,
+      'GET /api/other HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n']) {
+      const socket = net.connect(port, '127.0.0.1');
+      await new Promise<void>((resolve, reject) => { socket.once('connect', resolve); socket.once('error', reject); });
+      socket.write(head);
+      socket.resetAndDestroy();
+    }
+    // An upgrade pipelined behind a request still being answered cannot take the socket: the
+    // connection is dropped (before, assigning it threw inside Node's parser callback).
+    const pipelined = await raw(`GET /api/other HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\nGET /api/other HTTP/1.1\r\nHost: 127.0.0.1\r\n${H2C}\r\n`);
+    expect(pipelined.closed).toBe(true);
+    // Still serving (an uncaught 'error' or a throw in the upgrade listener would have ended the process).
+    await new Promise((r) => setTimeout(r, 200));
+    expect((await fetch(`http://127.0.0.1:${port}/api/other`, { signal: AbortSignal.timeout(5_000) })).status).toBe(200);
+  });
+
   it('the WebSocket route still upgrades', async () => {
     const r = await raw('GET /api/realtime HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n'
       + 'Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n');
