@@ -52,7 +52,11 @@ export function guardUpgrades(app: FastifyInstance): void {
   });
 }
 
-/** Idle time after which a handed-over socket is destroyed (Node's own timeouts no longer see it): above the app's 30 s request timeout. */
+/**
+ * Idle time (no read or write) after which a handed-over socket is destroyed: Node's own
+ * timeouts no longer see it. Far above the 5 s statement timeout, so a handler still waiting
+ * on the database is not cut off.
+ */
 const HANDED_OVER_IDLE_MS = 60_000;
 
 /** Writes `answer` and destroys the socket once it is flushed. */
