@@ -51,12 +51,15 @@ export function idempotencyKey(request: FastifyRequest, opts: { readonly omit?: 
 }
 
 /**
- * What identifies an upload for its key: the query (the caption) and the sha256 of the bytes.
- * Not the Buffer itself: canonical JSON of 10 MB would be an object of ten million entries.
+ * What identifies an upload for its key: its caption (the one query parameter any upload
+ * route reads) and the sha256 of the bytes. Not the whole query: a retry that adds a
+ * parameter the route ignores (a cache-buster) was a different request, 422. Not the Buffer
+ * itself: canonical JSON of 10 MB would be an object of ten million entries.
  */
 export function uploadIdentity(request: FastifyRequest): unknown {
   const bytes = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
-  return { query: request.query ?? null, sha256: crypto.createHash('sha256').update(bytes).digest('hex') };
+  const caption = (request.query as { caption?: unknown } | undefined)?.caption;
+  return { caption: caption ?? null, sha256: crypto.createHash('sha256').update(bytes).digest('hex') };
 }
 
 export function parseKey(raw: string | string[]): string {
