@@ -155,6 +155,18 @@ describe('Idempotency-Key: replay and conflict on every creating POST', () => {
     });
   }
 
+  it('friend request: a body the route ignores is not part of the request (a retry with `{}` replays)', async () => {
+    const [from, to] = await Promise.all([registerUser(t, 'idem_fr_a'), registerUser(t, 'idem_fr_b')]);
+    const key = newKey();
+    const first = await t.call('POST', `/api/social/friend-request/${to.id}`, keyed(key, from.token));
+    expect(first.status, JSON.stringify(first.body)).toBe(200);
+    // Before: 422 IDEMPOTENCY_KEY_REUSED, the body was in the fingerprint.
+    const retry = await t.call('POST', `/api/social/friend-request/${to.id}`, { ...keyed(key, from.token), body: {} });
+    expect(retry.status, JSON.stringify(retry.body)).toBe(200);
+    expect(replayed(retry)).toBe(true);
+    expect(retry.body).toEqual(first.body);
+  });
+
   it('register: a replay is the same user with a NEW session token (tokens are never stored); a wrong password or other name is 422', async () => {
     const key = newKey();
     const body = { email: `idem_reg_${process.pid}@example.test`, username: `idem_reg_${process.pid}`, password: 'correct Horse 42' };

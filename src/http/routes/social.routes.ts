@@ -44,7 +44,8 @@ export async function socialRoutes(app: FastifyInstance, deps: AppDeps): Promise
     }),
     onRequest,
   }, async (request, reply) => {
-    const w = await social.friendRequest(viewerOf(request).userId, uuidParam(request.params.userId), idempotencyKey(request));
+    // No body is read: one sent anyway must not make a retry a different request.
+    const w = await social.friendRequest(viewerOf(request).userId, uuidParam(request.params.userId), idempotencyKey(request, { bodyOf: () => null }));
     return written(reply, w);
   });
   app.post<Params>('/api/social/friend-request/:userId/accept', {
