@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { RedisHealth } from './redis-connection.ts';
+import { scanUnlink, ScanIncompleteError } from './scan-unlink.ts';
 
 /**
  * Makes L2 (Redis) deletes stick across outages.
@@ -14,9 +15,6 @@ import type { RedisHealth } from './redis-connection.ts';
  * the cache's keys when Redis returns.
  */
 const MAX_PENDING = 10_000;
-const SCAN_COUNT = 1_000;
-/** SCAN is bounded: 10k iterations of 1,000 covers 10M keys; a namespace is far smaller. */
-const MAX_SCAN_ITERATIONS = 10_000;
 const RETRY_MS = 1_000;
 
 export class L2Janitor {
@@ -89,16 +87,14 @@ export class L2Janitor {
     for (const k of keys) this.#pending.add(k);
   }
 
-  async scanDelete(pattern: string): Promise<number> {
-    let cursor = '0';
-    let deleted = 0;
-    for (let i = 0; i < MAX_SCAN_ITERATIONS; i++) {
-      const [next, keys] = await this.redis.scan(cursor, 'MATCH', pattern, 'COUNT', SCAN_COUNT);
-      if (keys.length > 0) deleted += await this.redis.unlink(...keys);
-      cursor = next;
-      if (cursor === '0') break;
-    }
-    return deleted;
+  /**
+   * Deletes every key matching `pattern` now. Throws ScanIncompleteError if SCAN's page bound
+   * stopped it (scan-unlink.ts): the caller must not take the flush as done.
+   */
+  async scanDelete(pattern: string, maxPages?: number): Promise<number> {
+    const walk = await scanUnlink(this.redis, pattern, maxPages);
+    if (!walk.complete) throw new ScanIncompleteError(pattern, walk.pages, walk.deleted);
+    return walk.deleted;
   }
 
   async #recover(): Promise<void> {

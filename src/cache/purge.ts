@@ -1,4 +1,5 @@
 import { createRedis, closeRedis, type RedisTarget } from './redis-connection.ts';
+import { scanUnlink, type ScanUnlinkResult } from './scan-unlink.ts';
 
 /**
  * Deletes every Redis key of one cache namespace (`<namespace>:*`: entries, leases, LSN
@@ -9,16 +10,10 @@ import { createRedis, closeRedis, type RedisTarget } from './redis-connection.ts
  * Refuses namespaces that could widen the pattern (empty, or with glob characters), so
  * a bad argument cannot empty the whole Redis.
  */
-const SCAN_COUNT = 1_000;
-/** 10k SCAN pages of 1,000: far more than any namespace holds; the loop is bounded anyway. */
-const MAX_SCAN_ITERATIONS = 10_000;
 const READY_TIMEOUT_MS = 2_000;
 
-export interface PurgeResult {
-  readonly deleted: number;
-  /** False if the iteration bound stopped the scan before it finished. */
-  readonly complete: boolean;
-}
+/** `complete` is false if SCAN's page bound stopped the walk (scan-unlink.ts). */
+export type PurgeResult = ScanUnlinkResult;
 
 export class PurgeNamespaceError extends Error {
   readonly code = 'CACHE_PURGE_FAILED';
@@ -31,15 +26,7 @@ export async function purgeNamespace(target: RedisTarget, namespace: string): Pr
   const redis = createRedis(target, 'command', 'purge');
   try {
     await waitReady(redis, READY_TIMEOUT_MS);
-    let cursor = '0';
-    let deleted = 0;
-    for (let i = 0; i < MAX_SCAN_ITERATIONS; i++) {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${namespace}:*`, 'COUNT', SCAN_COUNT);
-      if (keys.length > 0) deleted += await redis.unlink(...keys);
-      cursor = next;
-      if (cursor === '0') return { deleted, complete: true };
-    }
-    return { deleted, complete: false };
+    return await scanUnlink(redis, `${namespace}:*`);
   } finally {
     await closeRedis(redis);
   }

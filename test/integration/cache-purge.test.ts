@@ -24,10 +24,10 @@ describe('purgeNamespace', () => {
     await pipe.exec();
 
     const res = await purgeNamespace(url, ns);
-    expect(res).toEqual({ deleted: 2_501, complete: true });
+    expect(res).toMatchObject({ deleted: 2_501, complete: true });
     expect(await redis.exists(keys[0] ?? '', keys[2_499] ?? '', `${ns}:lease:profile:1`)).toBe(0);
     expect(await redis.get(`${ns}x:profile:1`)).toBe('keep');
-    expect(await purgeNamespace(url, ns)).toEqual({ deleted: 0, complete: true });
+    expect(await purgeNamespace(url, ns)).toMatchObject({ deleted: 0, complete: true });
   });
 
   it('refuses a namespace that would widen the pattern', async () => {
