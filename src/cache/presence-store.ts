@@ -42,7 +42,7 @@ export class PresenceStore {
    * the snapshot's claim after that showed them online for another TTL.
    */
   async claim(userIds: readonly string[], ttlMs: number, stillHere: (userId: string) => boolean = () => true): Promise<void> {
-    if (!this.health.ready || userIds.length === 0) return;
+    if (!this.#connected() || userIds.length === 0) return;
     const now = Date.now();
     for (let i = 0; i < userIds.length; i += BATCH) {
       const p = this.redis.pipeline();
@@ -63,7 +63,7 @@ export class PresenceStore {
 
   /** This instance's last socket of the user closed. */
   async release(userId: string): Promise<void> {
-    if (!this.health.ready) return;
+    if (!this.#connected()) return;
     try {
       await this.redis.pipeline()
         .zrem(this.#online(userId), this.instanceId)
@@ -73,6 +73,14 @@ export class PresenceStore {
       this.health.noteFailure(err);
     }
   }
+
+  /**
+   * Claims and releases go out whenever the socket is up, past our breaker (health.ready):
+   * the breaker opens for a second after any failed command (a timeout, or our own event
+   * loop reading a reply late), and a release it skipped showed the user online for the
+   * claim's whole lifetime, a claim it skipped offline until the next heartbeat.
+   */
+  #connected(): boolean { return this.redis.status === 'ready'; }
 
   /** Undefined when Redis cannot answer (the caller decides how to say so). */
   async read(userId: string): Promise<PresenceReading | undefined> {

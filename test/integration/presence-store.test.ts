@@ -36,4 +36,20 @@ describe('PresenceStore.claim', () => {
     expect((await store.read('user-0'))?.online).toBe(true);
     expect((await store.read('user-449'))?.online).toBe(true);
   });
+
+  it('a claim and a release go out while our breaker is open (a failed command a moment ago), not only when it is closed', async () => {
+    const health = new RedisHealth(redis);
+    expect(await health.waitReady(5_000)).toBe(true);
+    const store = new PresenceStore(redis, health, namespace, 'instance-b');
+    const user = 'user-breaker';
+    // Any failed command opens the breaker for a second: a timeout, or a reply read late.
+    health.noteFailure(new Error('Command timed out'));
+    expect(health.ready).toBe(false);
+    await store.claim([user], 60_000);
+    expect(await redis.zscore(`${namespace}:rt:online:${user}`, 'instance-b'), 'claimed').not.toBeNull();
+    health.noteFailure(new Error('Command timed out'));
+    await store.release(user);
+    // Before: the release was skipped, and the user showed online until the claim expired.
+    expect(await redis.zscore(`${namespace}:rt:online:${user}`, 'instance-b'), 'released').toBeNull();
+  });
 });
