@@ -80,6 +80,23 @@ export class Delivery {
     });
   }
 
+  /**
+   * A keyed retry answered from its record (the attempt that wrote the message may never have
+   * announced it: its commit's answer was lost). The record's body is from before any block or
+   * moderator's hide since, so it is not pushed: both members are told to `resync`, and `sync`
+   * filters blocks, hides and suspensions in SQL. Before, the body went to the recipient even
+   * after they had blocked the sender, as often as the sender retried with the key.
+   */
+  directMessageReplayed(senderId: string, recipientId: string | null): void {
+    const to = recipientId === null ? [senderId] : [senderId, recipientId];
+    this.#publish('user', to, { t: Date.now(), k: 'resync' }, events.resync('replayed'));
+  }
+
+  /** A room message's keyed retry: the room's joiners are told to resync it (as directMessageReplayed). */
+  roomMessageReplayed(roomId: string): void {
+    this.#publish('room', [roomId], { t: Date.now(), k: 'resync' }, events.resync('replayed', roomId));
+  }
+
   roomMessage(w: RoomMessageWritten, lsn: string | undefined): void {
     const m = w.message;
     this.#fromActiveSender(m.sender.id, 'room', [m.room_id], () => {
@@ -212,12 +229,17 @@ export class Delivery {
     }
     const keys = [...this.#missed];
     this.#missed.clear();
-    const frame = encodeBusFrame({ t: Date.now(), k: 'resync' }, events.resync('publish_failed'));
-    for (const kind of ['user', 'room'] as const) {
-      const ids = keys.filter((k) => k.startsWith(`${kind}:`)).map((k) => k.slice(kind.length + 1));
-      if (ids.length === 0) continue;
-      const failed = await this.d.bus.publish(kind, ids, frame).catch(() => ids);
-      for (const id of failed) this.#missed.add(`${kind}:${id}`);
+    const t = Date.now();
+    const users = keys.filter((k) => k.startsWith('user:')).map((k) => k.slice('user:'.length));
+    if (users.length > 0) {
+      const failed = await this.d.bus.publish('user', users, encodeBusFrame({ t, k: 'resync' }, events.resync('publish_failed'))).catch(() => users);
+      for (const id of failed) this.#missed.add(`user:${id}`);
+    }
+    // A room's resync names the room: one without `room_id` means "sync your direct
+    // messages", and a client given that for a missed room message never fetched it.
+    for (const room of keys.filter((k) => k.startsWith('room:')).map((k) => k.slice('room:'.length))) {
+      const failed = await this.d.bus.publish('room', [room], encodeBusFrame({ t, k: 'resync' }, events.resync('publish_failed', room))).catch(() => [room]);
+      for (const id of failed) this.#missed.add(`room:${id}`);
     }
     this.#scheduleResyncs();
   }
@@ -285,6 +307,8 @@ export class Delivery {
         return between === 'clear' ? 'send' : between === 'unknown' && meta.k !== 'typing' ? 'resync' : 'skip';
       }));
       conns.forEach((conn, i) => {
+        // Left (or closed) while the block checks ran: it was answered `left`, and nothing of the room may follow.
+        if (!conn.rooms.has(roomId)) return;
         if (verdicts[i] === 'send') conn.send(event, type, meta.t);
         else if (verdicts[i] === 'resync') {
           this.d.metrics.dropped.inc({ reason: 'relationship_unknown' });
@@ -315,7 +339,7 @@ export class Delivery {
         conn.roomResyncDue.add(roomId);
         setTimeout(() => {
           conn.roomResyncDue.delete(roomId);
-          if (conn.closing) return;
+          if (conn.closing || !conn.rooms.has(roomId)) return;
           conn.roomResyncAt.set(roomId, Date.now());
           conn.send(events.resync(reason, roomId), 'control');
         }, ROOM_RESYNC_EVERY_MS - (now - last)).unref();

@@ -65,9 +65,20 @@ export class FrameHandler {
       }
       if (conn.closing) return;
       this.d.registry.join(conn, roomId);
-      await this.d.subscriptions.ensure('room', roomId);
+      if (!(await this.d.subscriptions.ensure('room', roomId))) this.#resyncWhenLive(conn, roomId);
     }
     conn.send(events.joined(roomId, f.request_id), 'control');
+  }
+
+  /**
+   * The room's SUBSCRIBE was not confirmed within the wait (Redis slow or away): its messages
+   * until then were not received here. Once it is live, the socket is told to resync the room
+   * (if the SUBSCRIBE failed, the subscriber's return tells every joined room instead).
+   */
+  #resyncWhenLive(conn: RealtimeConnection, roomId: string): void {
+    void this.d.subscriptions.confirmation('room', roomId)?.then((live) => {
+      if (live && !conn.closing && conn.rooms.has(roomId)) conn.send(events.resync('subscribed_late', roomId), 'control');
+    });
   }
 
   #leave(conn: RealtimeConnection, f: Framed<'leave'>): void {

@@ -100,9 +100,9 @@ export class RealtimeHub {
   attach(hooks: WriteHooks): void {
     hooks.onDirectMessage((w, lsn) => this.delivery.directMessage(w, lsn));
     // A keyed retry's answer: the attempt that wrote the message may not have announced it (its
-    // commit's answer was lost); clients keep messages by id, so twice is harmless.
-    hooks.onDirectMessageReplayed((w, lsn) => { if (w.recipientId !== null) this.delivery.directMessage({ message: w.message, recipientId: w.recipientId }, lsn); });
-    hooks.onRoomMessage((w, lsn) => this.delivery.roomMessage(w, lsn));
+    // commit's answer was lost). Its members (joiners) are told to resync, not sent the body.
+    hooks.onDirectMessageReplayed((w) => this.delivery.directMessageReplayed(w.senderId, w.recipientId));
+    hooks.onRoomMessage((w, lsn) => (w.replayed ? this.delivery.roomMessageReplayed(w.message.room_id) : this.delivery.roomMessage(w, lsn)));
     hooks.onConversationRead((w, lsn) => {
       this.delivery.conversationRead(w, lsn).catch((err: unknown) => this.#log.warn({ err: errText(err) }, 'realtime: read receipt not sent'));
     });
@@ -225,6 +225,13 @@ export class RealtimeHub {
       user_id: info.userId, session_expires_at: info.expiresAt, heartbeat_ms: this.d.settings.heartbeatMs,
       idle_timeout_ms: this.d.settings.idleTimeoutMs, subscribed,
     }), 'control');
+    // Not live within the wait (`ready` said so): once it is, after `ready`, the socket is told
+    // to resync. If the SUBSCRIBE failed instead, the subscriber's return tells every socket.
+    if (!subscribed) {
+      void this.#subs.confirmation('user', info.userId)?.then((live) => {
+        if (live && !conn.closing) conn.send(events.resync('subscribed_late'), 'control');
+      });
+    }
   }
 
   #onClosed(conn: RealtimeConnection): void {
@@ -333,7 +340,13 @@ export class RealtimeHub {
     const frame = events.resync(reason);
     const slice = (from: number): void => {
       if (this.#closed) return;
-      for (const conn of conns.slice(from, from + RESYNC_SLICE)) if (conn.session && !conn.closing) conn.send(frame, 'control');
+      for (const conn of conns.slice(from, from + RESYNC_SLICE)) {
+        if (!conn.session || conn.closing) continue;
+        conn.send(frame, 'control');
+        // Room messages published meanwhile were lost too, and a resync without `room_id` is
+        // only about direct messages: each joined room is named.
+        for (const room of conn.rooms) conn.send(events.resync(reason, room), 'control');
+      }
       if (from + RESYNC_SLICE < conns.length) setTimeout(() => slice(from + RESYNC_SLICE), RESYNC_SPACING_MS).unref();
     };
     slice(0);

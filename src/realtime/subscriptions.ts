@@ -31,6 +31,14 @@ export class Subscriptions {
     return confirmed;
   }
 
+  /**
+   * The channel's SUBSCRIBE itself, unbounded (undefined when the channel is not wanted): a
+   * socket whose `ensure` gave up waiting learns here when it became live after all.
+   */
+  confirmation(kind: ChannelKind, id: string): Promise<boolean> | undefined {
+    return this.#pending.get(`${kind}:${id}`);
+  }
+
   /** Sends again every SUBSCRIBE that failed for a channel still wanted (the subscriber is back). */
   retryFailed(): void {
     for (const key of [...this.#failed]) {

@@ -25,6 +25,8 @@ export interface RoomMessageWritten {
     readonly id: string; readonly room_id: string; readonly content: string; readonly created_at: string;
     readonly sender: { readonly id: string; readonly username: string | null; readonly display_name: string | null };
   };
+  /** Answered from its Idempotency-Key record: an earlier attempt wrote it (and may not have announced it). */
+  readonly replayed?: boolean;
 }
 /** A member marked a conversation read (only when the read state changed). */
 export interface ConversationReadWritten {

@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRuntime, type Runtime } from '../../src/app/runtime.ts';
 import { BlackholeProxy } from '../helpers/blackhole-proxy.ts';
@@ -53,6 +54,15 @@ describe('a silent Redis subscriber connection', () => {
     if (!rt) throw new Error('closed');
     const socket = await RtClient.ready(rt.ports.api, reader.token);
     sockets.push(socket);
+    const room = crypto.randomUUID();
+    const admin = await tdb.admin();
+    try {
+      await admin.query('INSERT INTO chat_rooms (id, name) VALUES ($1, $2)', [room, `silent room ${process.pid}`]);
+    } finally {
+      await admin.end();
+    }
+    socket.send({ type: 'join', room_id: room, request_id: 'j' });
+    await socket.waitFor((e) => e.type === 'joined', 3_000);
     const send = async (content: string) => {
       const r = await call<{ id: string }>('POST', `/api/chat/conversations/${conv}/messages`, { token: sender.token, body: { content } });
       expect(r.status).toBe(201);
@@ -64,6 +74,8 @@ describe('a silent Redis subscriber connection', () => {
     expect(proxy.silenceSubscribers(), 'subscriber connections silenced').toBeGreaterThanOrEqual(1);
     const t0 = performance.now();
     const missed = await send('while the subscriber is silent');
+    const missedInRoom = await call<{ id: string }>('POST', `/api/chat/rooms/${room}/messages`, { token: sender.token, body: { content: 'room, while silent' } });
+    expect(missedInRoom.status).toBe(201);
     // Two PINGs in a row without an answer (5 s apart, 3 s each) drop it: about 8–16 s.
     const resync = await socket.waitFor((e) => e.type === 'resync', 40_000);
     console.log(`resync (${String(resync.reason)}) reached the client ${(performance.now() - t0).toFixed(0)} ms after the subscriber went silent`);
@@ -71,6 +83,13 @@ describe('a silent Redis subscriber connection', () => {
     socket.send({ type: 'sync', request_id: 'after-silence', since: first });
     const page = await socket.waitFor((e) => e.type === 'sync' && e.request_id === 'after-silence', 5_000);
     expect((page.items as Array<{ id: string }>).map((m) => m.id)).toContain(missed);
+    // The joined room is named in a resync of its own (before: only the one without room_id,
+    // which the documented client answers by syncing direct messages).
+    const roomResync = await socket.waitFor((e) => e.type === 'resync' && e.room_id === room, 2_000);
+    expect(roomResync.reason).toBe(resync.reason);
+    socket.send({ type: 'sync', room_id: room, request_id: 'room-after-silence', since: first });
+    const roomPage = await socket.waitFor((e) => e.type === 'sync' && e.request_id === 'room-after-silence', 5_000);
+    expect((roomPage.items as Array<{ id: string }>).map((m) => m.id)).toContain(missedInRoom.body.id);
     // Live delivery works again on the new subscriber connection.
     const after = await send('after the reconnect');
     await socket.waitFor((e) => e.type === 'message' && (e.message as { id: string }).id === after, 5_000);

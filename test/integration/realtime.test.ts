@@ -139,7 +139,7 @@ describe('direct messages', () => {
     expect(aliceOnB.of('message').map((e) => (e.message as { id: string }).id)).toEqual(sent.map((s) => s.id));
   });
 
-  it('announces a keyed retry\'s message again: the attempt that wrote it may never have announced it', async () => {
+  it('tells both members to resync on a keyed retry, and never pushes the record\'s body (a block may stand since)', async () => {
     const cara = await register('cara');
     const dan = await register('dan');
     const conv = await conversation(cara, dan);
@@ -147,6 +147,8 @@ describe('direct messages', () => {
       method: 'POST', url: `/api/chat/conversations/${conv}/messages`, payload: JSON.stringify({ content: 'sent once' }),
       headers: { authorization: `Bearer ${cara.token}`, 'content-type': 'application/json', 'idempotency-key': `rt-replay-${process.pid}` },
     });
+    const earlier = await call<{ id: string }>(A, 'POST', `/api/chat/conversations/${conv}/messages`, { token: cara.token, body: { content: 'earlier' } });
+    expect(earlier.status).toBe(201);
     // The first attempt commits while Dan has no socket open: its announcement reaches no one,
     // as when its commit's answer was lost and it was never announced.
     const first = await send();
@@ -157,10 +159,21 @@ describe('direct messages', () => {
     const retry = await send();
     expect(retry.statusCode).toBe(201);
     expect((JSON.parse(retry.body) as { id: string }).id).toBe(id);
-    // Before: a replay announced nothing.
-    const ev = await danOnB.waitFor(isMessage(id), 2_000);
-    console.log(`the replayed message reached a socket on B ${(performance.now() - t0).toFixed(1)} ms after the retry started`);
-    expect(ev.message).toEqual(JSON.parse(first.body));
+    // The replay is announced as a resync: sync then gives the message (it is Dan's to see).
+    const told = await danOnB.waitFor((e) => e.type === 'resync', 2_000);
+    console.log(`the replay's resync reached a socket on B ${(performance.now() - t0).toFixed(1)} ms after the retry started`);
+    expect(told.reason).toBe('replayed');
+    danOnB.send({ type: 'sync', request_id: 'after-replay', since: earlier.body.id });
+    const page = await danOnB.waitFor((e) => e.type === 'sync' && e.request_id === 'after-replay', 3_000);
+    expect((page.items as Array<{ id: string }>).map((m) => m.id)).toContain(id);
+
+    // Dan blocks Cara; she retries with the same key (kept 25 h). Before, the record's body was
+    // pushed to Dan on every such retry.
+    expect((await call(B, 'POST', `/api/social/block/${cara.id}`, { token: dan.token })).status).toBeLessThan(300);
+    const pushedBefore = danOnB.of('message').length;
+    expect((await send()).statusCode).toBe(201);
+    await eventually(() => danOnB.of('resync').length === 2, 2_000, 'the second replay\'s resync');
+    expect(danOnB.of('message').length, 'no message body pushed to a user who blocked the sender').toBe(pushedBefore);
   });
 
   it('sends read receipts and typing indicators (rate-limited per user)', async () => {
@@ -327,6 +340,77 @@ describe('a block that cannot be checked', () => {
     const marker = await call<{ id: string }>(A, 'POST', `/api/chat/rooms/${room}/messages`, { token: jon.token, body: { content: 'after' } });
     await kayOnB.waitFor(isRoomMessage(marker.body.id), 10_000);
     expect(kayOnB.of('room_message').length).toBe(MAX_ROOM_BACKLOG + 1);
+  });
+});
+
+describe('what a room\'s joiner is told', () => {
+  it('a room message whose sender could not be read: the joiners are told to resync that room', async () => {
+    const room = await createRoom(`realtime room sender unknown ${process.pid}`);
+    const lee = await register('lee');
+    const may = await register('may');
+    const mayOnB = await connect(B, may);
+    mayOnB.send({ type: 'join', room_id: room, request_id: 'j' });
+    await mayOnB.waitFor((e) => e.type === 'joined', 2_000);
+    // A, which publishes, cannot read Lee's profile (a failed database read, injected here).
+    const delivery = A.deps.realtime?.hub.delivery as unknown as { d: { profiles: { getProfileView: (id: string, ctx: object) => Promise<unknown> } } };
+    const profiles = delivery.d.profiles;
+    const original = profiles.getProfileView.bind(profiles);
+    profiles.getProfileView = async (id, ctx) => {
+      if (id === lee.id) throw new Error('profile read failed (injected)');
+      return original(id, ctx);
+    };
+    try {
+      const sent = await call<{ id: string }>(A, 'POST', `/api/chat/rooms/${room}/messages`, { token: lee.token, body: { content: 'unpublished' } });
+      expect(sent.status).toBe(201);
+      const t0 = performance.now();
+      const resync = await mayOnB.waitFor((e) => e.type === 'resync', 5_000);
+      console.log(`the room's resync came ${(performance.now() - t0).toFixed(0)} ms after the send was answered`);
+      expect(resync.reason).toBe('publish_failed');
+      // Before: no room_id, which the documented client answers by syncing direct messages only.
+      expect(resync.room_id).toBe(room);
+      expect(mayOnB.events.some(isRoomMessage(sent.body.id))).toBe(false);
+    } finally {
+      profiles.getProfileView = original;
+    }
+  });
+
+  it('nothing of a room reaches a socket after its `left`, though a message was on its way', async () => {
+    const room = await createRoom(`realtime room left ${process.pid}`);
+    const ned = await register('ned');
+    const ola = await register('ola');
+    const pia = await register('pia');
+    const olaOnB = await connect(B, ola);
+    const piaOnB = await connect(B, pia);
+    for (const s of [olaOnB, piaOnB]) s.send({ type: 'join', room_id: room, request_id: 'j' });
+    for (const s of [olaOnB, piaOnB]) await s.waitFor((e) => e.type === 'joined', 2_000);
+    const delivery = B.deps.realtime?.hub.delivery as unknown as { d: { relationships: { getRelationship: (a: string, b: string, ctx: object) => Promise<unknown> } } };
+    const relationships = delivery.d.relationships;
+    const original = relationships.getRelationship.bind(relationships);
+    // Ned's block checks wait (a cache miss's round trip, drawn out) while Ola leaves.
+    let release: () => void = () => undefined;
+    const stuck = new Promise<void>((r) => { release = r; });
+    let checking = 0;
+    relationships.getRelationship = async (a, b, ctx) => {
+      if (a === ned.id) { checking++; await stuck; }
+      return original(a, b, ctx);
+    };
+    let sent: { id: string };
+    try {
+      sent = (await call<{ id: string }>(A, 'POST', `/api/chat/rooms/${room}/messages`, { token: ned.token, body: { content: 'in flight' } })).body;
+      await eventually(() => checking >= 2, 2_000, 'both joiners\' block checks under way');
+      olaOnB.send({ type: 'leave', room_id: room, request_id: 'l' });
+      await olaOnB.waitFor((e) => e.type === 'left', 2_000);
+    } finally {
+      relationships.getRelationship = original;
+      release();
+    }
+    // Pia, still in the room, gets it: the delivery step ran for every socket of its snapshot.
+    await piaOnB.waitFor(isRoomMessage(sent.id), 2_000);
+    // Anything that step wrote to Ola's socket is ahead of the answer to a ping sent now.
+    olaOnB.send({ type: 'ping', request_id: 'after' });
+    await olaOnB.waitFor((e) => e.type === 'pong' && e.request_id === 'after', 2_000);
+    const leftAt = olaOnB.events.findIndex((e) => e.type === 'left');
+    expect(olaOnB.events.slice(leftAt).filter((e) => e.type === 'room_message'), 'no room event after left').toEqual([]);
   });
 });
 

@@ -97,8 +97,9 @@ export class RoomService {
     const lsn = await noteWrite(this.d.db, this.d.logger, senderId);
     const value = sent.value;
     // A replay is announced again: the attempt that wrote the message may not have announced it
-    // (its commit's answer was lost). Clients keep messages by id, so twice is harmless.
-    await this.d.hooks.roomMessage({ message: value }, lsn);
+    // (its commit's answer was lost). Listeners tell a replay apart (the real-time layer does
+    // not push the record's body, which predates any block or hide since).
+    await this.d.hooks.roomMessage({ message: value, ...(sent.replayed ? { replayed: true } : {}) }, lsn);
     return { value, lsn, replayed: sent.replayed };
   }
 
