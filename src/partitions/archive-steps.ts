@@ -17,13 +17,13 @@ function ledgerStats(row: LedgerRow): TableStats {
   return { rows: Number(row.row_count), minCreatedAt: row.min_created_at, maxCreatedAt: row.max_created_at, checksum: row.content_checksum };
 }
 
-function ledgerCommentStats(row: LedgerRow): TableStats | null {
+export function ledgerCommentStats(row: LedgerRow): TableStats | null {
   if (row.comment_count === null || row.comment_checksum === null) return null;
   return { rows: Number(row.comment_count), minCreatedAt: null, maxCreatedAt: null, checksum: row.comment_checksum };
 }
 
 /** Comments' min/max are not recorded; compare only what the ledger has. */
-function withoutTimes(s: TableStats): TableStats {
+export function withoutTimes(s: TableStats): TableStats {
   return { ...s, minCreatedAt: null, maxCreatedAt: null };
 }
 

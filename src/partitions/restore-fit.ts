@@ -1,9 +1,10 @@
 import type pg from 'pg';
 import { sqlState } from '../db/errors.ts';
 import { qname } from './archive.sql.ts';
-import { runLockedTransaction } from './create.ts';
 import { PartitionError } from './errors.ts';
+import { withLockedTransaction, type LockRetryOptions } from './lock-retry.ts';
 import type { PartitionedTable } from './naming.ts';
+import type { PlannedStatement } from './types.ts';
 import {
   MISSING_COLUMNS_SQL, PARENT_FOREIGN_KEYS_SQL, TABLE_COLUMNS_SQL, addColumnsStatement, countOrphansSql, settleOrphansSql,
   type MissingColumn, type ParentForeignKey,
@@ -26,16 +27,19 @@ export async function columnsOf(client: pg.ClientBase, qualified: string): Promi
  * longer has is not dropped here: the archived table may be the only copy of its values, so
  * the operator decides (docs/OPERATIONS.md).
  */
-async function addMissingColumns(client: pg.ClientBase, parent: PartitionedTable, name: string): Promise<string[]> {
-  const table = qname('public', name);
+async function refuseDroppedColumns(client: pg.ClientBase, parent: PartitionedTable, name: string): Promise<void> {
   const parentColumns = new Set(await columnsOf(client, qname('public', parent)));
-  const extra = (await columnsOf(client, table)).filter((c) => !parentColumns.has(c));
+  const extra = (await columnsOf(client, qname('public', name))).filter((c) => !parentColumns.has(c));
   if (extra.length > 0) {
     throw new PartitionError('PARTITION_STATE',
       `${name} has column(s) ${extra.join(', ')} that ${parent} no longer has; drop them from public.${name} (or add them to ${parent}) and run the restore again`);
   }
-  const missing = (await client.query<MissingColumn>(MISSING_COLUMNS_SQL, [qname('public', parent), table])).rows;
-  if (missing.length > 0) await runLockedTransaction(client, `add columns to ${name}`, [addColumnsStatement(name, missing)]);
+}
+
+/** Inside the fitting transaction: adds the parent's columns the month lacks; their names. */
+async function addMissingColumns(client: pg.ClientBase, parent: PartitionedTable, name: string): Promise<string[]> {
+  const missing = (await client.query<MissingColumn>(MISSING_COLUMNS_SQL, [qname('public', parent), qname('public', name)])).rows;
+  if (missing.length > 0) await client.query(addColumnsStatement(name, missing).sql);
   return missing.map((c) => c.name);
 }
 
@@ -71,20 +75,28 @@ async function settleAllOrphans(client: pg.ClientBase, parent: PartitionedTable,
 }
 
 /**
- * Makes the standalone table public.<name> attachable to `parent`, then attaches it. A
- * parent row deleted between the settling and the ATTACH fails the ATTACH with 23503
- * (nothing changed): the orphans are settled again and the ATTACH retried, a few times.
+ * Makes the standalone table public.<name> attachable to `parent`, then attaches it, in ONE
+ * transaction: the added columns, the settled orphans and the ATTACH commit together or not
+ * at all. Before, the columns and the orphans' deletes committed on their own; an ATTACH that
+ * then failed (a lock timeout on `users`, say) left a table that no longer matched the
+ * ledger's count and checksum, and every re-run refused it. A parent row deleted between the
+ * settling and the ATTACH fails the ATTACH with 23503: the transaction rolls back and runs
+ * again, a few times.
  */
-export async function fitAndAttach(client: pg.ClientBase, parent: PartitionedTable, name: string, attach: () => Promise<void>): Promise<FitResult> {
-  const addedColumns = await addMissingColumns(client, parent, name);
-  let settledOrphans = await settleAllOrphans(client, parent, name);
+export async function fitAndAttach(
+  client: pg.ClientBase, parent: PartitionedTable, name: string, attach: readonly PlannedStatement[], retry?: LockRetryOptions,
+): Promise<FitResult> {
+  await refuseDroppedColumns(client, parent, name);
   for (let attempt = 1; ; attempt++) {
     try {
-      await attach();
-      return { addedColumns, settledOrphans };
+      return await withLockedTransaction(client, `fit and attach ${name}`, async () => {
+        const addedColumns = await addMissingColumns(client, parent, name);
+        const settledOrphans = await settleAllOrphans(client, parent, name);
+        for (const s of attach) await client.query(s.sql);
+        return { addedColumns, settledOrphans };
+      }, retry);
     } catch (err) {
       if (sqlState(err) !== '23503' || attempt >= ATTACH_ATTEMPTS) throw err;
-      settledOrphans += await settleAllOrphans(client, parent, name);
     }
   }
 }

@@ -1,12 +1,13 @@
 import fs from 'node:fs';
 import type pg from 'pg';
 import { ARCHIVE_SCHEMA, commentsTableOf, createRestoredTableSql, createScratchTableSql, dropTableStatement, qname, reinsertCommentsSql, setSchemaStatement } from './archive.sql.ts';
-import { loadFileIntoTable, readFileHeader } from './archive-file.ts';
+import { loadFileIntoTable, readBackFile, readFileHeader } from './archive-file.ts';
+import { ledgerCommentStats, withoutTimes } from './archive-steps.ts';
 import { attachStatements, relationState, runLockedTransaction } from './create.ts';
 import { finalizeDetach } from './detach.ts';
 import { PartitionError } from './errors.ts';
 import { getLedger, transition, type LedgerRow, type LedgerState } from './ledger.ts';
-import { withLockedTransaction } from './lock-retry.ts';
+import { withLockedTransaction, type LockRetryOptions } from './lock-retry.ts';
 import { withMaintenanceLock } from './maintenance-lock.ts';
 import { parsePartitionName } from './naming.ts';
 import { columnsOf, fitAndAttach } from './restore-fit.ts';
@@ -96,7 +97,17 @@ async function requireComments(client: pg.ClientBase, row: LedgerRow): Promise<v
   if (row.parent !== 'status_updates' || row.comment_count === null || Number(row.comment_count) === 0) return;
   const where = await relationState(client, commentsTableOf(row.partition_name));
   if (where === 'archived' || where === 'detached') return;
-  if (row.comment_path && fs.existsSync(row.comment_path)) return;
+  if (row.comment_path && fs.existsSync(row.comment_path)) {
+    // The file's name is the same in every cycle, and a backup may hold an older one: a file
+    // that is not this archive's is refused before anything moves (its contents are checked
+    // against the ledger again once loaded, restoreComments).
+    const back = await readBackFile(row.comment_path);
+    if (row.comment_sha256 !== null && back.sha256 !== row.comment_sha256) {
+      throw new PartitionError('PARTITION_VERIFY_FAILED', `${row.partition_name}: the comments file ${row.comment_path} is not the one this month's archive wrote `
+        + `(sha256 ${back.sha256}, ledger ${row.comment_sha256}, ${back.records} record(s) against ${row.comment_count}); put that one back and restore again; nothing restored`);
+    }
+    return;
+  }
   // Restoring without them reported success with 0 comments, and the month's next export wrote
   // an empty comments file over the path the real one had to be put back to.
   throw new PartitionError('PARTITION_MISSING', `${row.partition_name}: the archive held ${row.comment_count} comment(s) but their file is missing (${row.comment_path ?? 'none recorded'}); put it back and restore again`);
@@ -124,6 +135,11 @@ async function restoreComments(client: pg.ClientBase, row: LedgerRow): Promise<n
     await client.query(createScratchTableSql('bgc_restore_comments', 'post_comments'));
     await expectColumns(client, 'bgc_restore_comments', header, `${row.partition_name}'s comments file`);
     await loadFileIntoTable(client, row.comment_path, 'bgc_restore_comments', header);
+    // Count and checksum against the ledger, over the file's columns: a short file restored
+    // as it was, then re-archived after --keep-days, lost the missing comments for good.
+    const expected = ledgerCommentStats(row);
+    const problems = expected ? statsDiff(expected, withoutTimes(await tableStats(client, 'bgc_restore_comments', header)), `${row.partition_name}'s comments file`) : [];
+    if (problems.length > 0) throw new PartitionError('PARTITION_VERIFY_FAILED', `${problems.join('; ')}; put back the file this month's archive wrote and restore again`);
     source = 'bgc_restore_comments';
   } else {
     return 0; // the month had none (the re-insert, the side table's drop and the ledger's move commit together)
@@ -143,7 +159,11 @@ async function restoreComments(client: pg.ClientBase, row: LedgerRow): Promise<n
  * no scan under the parent's lock). The month is then kept for `keepDays` before
  * retention may archive it again.
  */
-export async function restorePartition(client: pg.ClientBase, name: string, opts: { keepDays?: number } = {}): Promise<RestoreResult> {
+export async function restorePartition(
+  client: pg.ClientBase, name: string,
+  /** `lockRetry`: the ATTACH's lock waits (default MAINTENANCE_LOCK_RETRY, about 30 s in all). */
+  opts: { keepDays?: number; lockRetry?: LockRetryOptions } = {},
+): Promise<RestoreResult> {
   const parsed = parsePartitionName(name);
   if (!parsed) throw new PartitionError('PARTITION_MISSING', `${name} is not a partition name (<table>_yYYYYmMM)`);
   await client.query(SESSION_SETTINGS_SQL);
@@ -166,8 +186,7 @@ export async function restorePartition(client: pg.ClientBase, name: string, opts
       }
       // Columns added since the archive, and rows whose parent row is gone (ATTACH re-creates
       // the foreign keys the archive cycle dropped and checks every row against them).
-      fit = await fitAndAttach(client, parsed.table, name,
-        () => runLockedTransaction(client, `attach ${name}`, attachStatements(parsed.table, parsed.month)));
+      fit = await fitAndAttach(client, parsed.table, name, attachStatements(parsed.table, parsed.month), opts.lockRetry);
     }
     const keepDays = opts.keepDays ?? 30;
     const retainUntil = new Date(Date.now() + keepDays * 86_400_000);
