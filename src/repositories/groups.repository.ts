@@ -1,7 +1,7 @@
 import { catalog } from '../catalog/registry.ts';
 import { defineQuery } from '../catalog/types.ts';
 import type { Database, QueryContext, Tx } from '../db/database.ts';
-import { iso, shownName } from './sql-fragments.ts';
+import { iso, pairLockSql, shownName } from './sql-fragments.ts';
 import { notBlocked } from './post-sql.ts';
 
 /**
@@ -48,6 +48,13 @@ export const groupQueries = catalog({
     target: 'primary',
     sample: GROUP_AND_MEMBER,
     sql: `SELECT pg_advisory_xact_lock(${MEMBER_LOCK_CLASS}, hashtext($1::uuid::text || $2::uuid::text))`,
+  }),
+  ownerPairLock: defineQuery({
+    name: 'group.owner_pair_lock',
+    description: "Before a join of a private group: the pair lock of the user and the group's owner (social.pair_lock), so a block between them committed meanwhile is seen by the join's check, and a block's delete of requests sees this one. Nothing for a public group.",
+    target: 'primary',
+    sample: GROUP_AND_MEMBER,
+    sql: `SELECT ${pairLockSql('$2', 'g.owner_id')} FROM community_groups g WHERE g.id = $1 AND g.visibility = 'private' AND g.owner_id IS NOT NULL AND g.owner_id <> $2`,
   }),
   list: defineQuery({
     name: 'group.list',
@@ -271,8 +278,16 @@ export class GroupRepository {
     return one(await q.query<GroupRow>(groupQueries.create, [ownerId, g.id, g.name, g.description, g.visibility]), 'group.create');
   }
 
+  /**
+   * After the membership lock, the pair lock with a private group's owner: a block between the
+   * two and this join otherwise ran side by side under READ COMMITTED, each missing the other's
+   * uncommitted row, and a join request stood beside the block (shown to the owner's moderators).
+   */
   async join(groupId: string, userId: string): Promise<JoinRow> {
-    return this.#locked(groupId, userId, async (tx) => one(await tx.query<JoinRow>(groupQueries.join, [groupId, userId]), 'group.join'));
+    return this.#locked(groupId, userId, async (tx) => {
+      await tx.query(groupQueries.ownerPairLock, [groupId, userId]);
+      return one(await tx.query<JoinRow>(groupQueries.join, [groupId, userId]), 'group.join');
+    });
   }
 
   async leave(groupId: string, userId: string): Promise<LeaveRow> {

@@ -1,7 +1,7 @@
 import { catalog } from '../catalog/registry.ts';
 import { defineQuery } from '../catalog/types.ts';
 import type { Database, QueryContext, Tx } from '../db/database.ts';
-import { iso, shownName } from './sql-fragments.ts';
+import { iso, pairLockSql, shownName } from './sql-fragments.ts';
 
 /**
  * The social graph in `relationships` (user_id → target_id, kind, status).
@@ -31,7 +31,6 @@ const PAIR_SAMPLE = {
  * The advisory-lock class of relationship pairs (two-int4 keys, "soc"): the two-key form never
  * conflicts with the one-bigint keys of leader election and partition maintenance.
  */
-const PAIR_LOCK_CLASS = 0x736f63;
 
 export const socialQueries = catalog({
   pairLock: defineQuery({
@@ -39,7 +38,7 @@ export const socialQueries = catalog({
     description: 'Serializes the relationship writes of one pair of users (either direction) until the transaction ends; taken before the write so its snapshot sees the other write.',
     target: 'primary',
     sample: PAIR_SAMPLE,
-    sql: `SELECT pg_advisory_xact_lock(${PAIR_LOCK_CLASS}, hashtext(least($1::uuid, $2::uuid)::text || greatest($1::uuid, $2::uuid)::text))`,
+    sql: `SELECT ${pairLockSql('$1', '$2')}`,
   }),
   between: defineQuery({
     name: 'social.relationship_between',

@@ -40,3 +40,12 @@ export interface SendWindow {
  */
 export const outsideSendWindow = (createdAt: string, maxAgeMs: string, maxLeadMs: string): string =>
   `(${createdAt} < clock_timestamp() - ${maxAgeMs}::int * interval '1 millisecond' OR ${createdAt} > clock_timestamp() + ${maxLeadMs}::int * interval '1 millisecond')`;
+
+/**
+ * The advisory lock of one pair of users, either direction (social.pair_lock): every
+ * relationship write of the pair takes it first, and so does anything whose check must see a
+ * block between them committed meanwhile (a join request to the other's private group).
+ */
+export const PAIR_LOCK_CLASS = 0x736f63;
+export const pairLockSql = (a: string, b: string): string =>
+  `pg_advisory_xact_lock(${PAIR_LOCK_CLASS}, hashtext(least(${a}::uuid, ${b}::uuid)::text || greatest(${a}::uuid, ${b}::uuid)::text))`;

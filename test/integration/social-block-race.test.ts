@@ -87,3 +87,20 @@ describe('a block against a concurrent relationship write', () => {
     expect(await edges(a, b)).toEqual(['x→y block/accepted']);
   });
 });
+
+describe("a block against a concurrent join of the blocker's private group", () => {
+  it('the join waits for the block and is refused: no request stands beside the block for the owner\'s moderators to see', async () => {
+    const [owner, b] = [await registerUser(t, 'sbr_go'), await registerUser(t, 'sbr_gb')];
+    const created = await t.call<{ id: string }>('POST', '/api/groups', { token: owner.token, body: { name: `Race ${process.pid}`, visibility: 'private' } });
+    expect(created.status).toBe(201);
+    const group = created.body.id;
+    // The owner blocks b, uncommitted; b asks to join meanwhile. Before, the join's check missed
+    // the uncommitted block and the block's delete missed the new request: both answered 200,
+    // and b's request stayed pending beside the block.
+    const res = await heldWrite('block', owner.id, b.id, () => t.call('POST', `/api/groups/${group}/join`, { token: b.token }));
+    expect(res.status, 'the join is refused once the block has committed').toBe(403);
+    expect(res.waitedMs).toBeGreaterThanOrEqual(0);
+    const { rows } = await probe.query('SELECT 1 FROM group_join_requests WHERE group_id = $1 AND user_id = $2', [group, b.id]);
+    expect(rows).toEqual([]);
+  });
+});
