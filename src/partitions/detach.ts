@@ -77,14 +77,20 @@ export function detachStepStatements(parent: PartitionedTable, name: string, fks
 
 /**
  * detaching → detached: detach, drop FKs, move the month's comments into a side table,
- * and record the numbers every later step is checked against. The move, the numbers and
- * the ledger update commit together, so they always describe the same rows.
+ * and record the numbers every later step is checked against. The comments' move, their
+ * numbers and the ledger update commit together, so they always describe the same rows (the
+ * month's own numbers are read just before: nothing writes a detached table).
  */
 export async function detachStep(ctx: StepContext, row: LedgerRow): Promise<LedgerRow> {
   const { client } = ctx;
   const name = row.partition_name;
   await detachRelation(client, row.parent, name);
   await dropForeignKeys(client, name);
+  // Before the transaction: detached and without foreign keys, nothing can change the table,
+  // and the checksum reads the whole month (minutes on a large one). Inside, it held the moved
+  // comments' row locks (and ROW EXCLUSIVE on post_comments) that long: a user's deletion
+  // cascading to one of those comments, or a moderator hiding one, waited past its timeout.
+  const stats = await tableStats(client, qname('public', name));
   return withLockedTransaction(client, `record ${name}`, async () => {
     let comments: TableStats | null = null;
     if (row.parent === 'status_updates') {
@@ -92,7 +98,6 @@ export async function detachStep(ctx: StepContext, row: LedgerRow): Promise<Ledg
       await client.query(moveCommentsStatement(name).sql);
       comments = await tableStats(client, qname('public', commentsTableOf(name)));
     }
-    const stats = await tableStats(client, qname('public', name));
     return transition(client, name, ['detaching'], 'detached', {
       row_count: stats.rows,
       min_created_at: stats.minCreatedAt,
