@@ -91,6 +91,9 @@ export async function sweepOrphanFiles(store: ImageStore, minAgeMs: number, sign
     if (orphans.length >= MAX_ORPHANS_PER_RUN) break;
   }
   if (batch.length > 0) await check();
+  // Interrupted writes' leftovers are no row's files: same age rule, no database question.
+  const leftovers = signal?.aborted ? 0 : (await store.storage.sweepLeftovers?.(new Date(cutoff))) ?? 0;
+  if (leftovers > 0) logger?.info({ store: store.name, leftovers }, 'files of interrupted writes deleted');
   if (orphans.length >= SUSPICIOUS_ORPHANS && orphans.length > examined / 2) {
     throw new Error(`${store.name}: ${orphans.length} of ${examined} files have no row; refusing to delete them (is DATABASE_URL the database these files belong to?)`);
   }

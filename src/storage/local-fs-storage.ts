@@ -4,6 +4,8 @@ import type { PhotoStorage, StoredKey } from './photo-storage.ts';
 import { StorageUnavailableError } from './storage-errors.ts';
 
 const KEY = /^[0-9a-f-]{36}\/[0-9a-f-]{36}(\.thumb)?$/;
+/** What put() writes before its rename: `<key>.tmp-<pid>-<ms>`. */
+const LEFTOVER = /^[0-9a-f-]{36}\/[0-9a-f-]{36}(\.thumb)?\.tmp-\d+-\d+$/;
 
 /**
  * Photos as files under one directory (`<data dir>/photos` by default). A file is written
@@ -49,6 +51,25 @@ export class LocalFsStorage implements PhotoStorage {
         if (st) yield { key, modifiedAt: st.mtime };
       }
     }
+  }
+
+  /**
+   * `.tmp-*` files older than `before`: a process killed between writeFile and rename left
+   * them (up to 8 MiB each), and list() skips them, so the orphan sweep never saw them.
+   */
+  async sweepLeftovers(before: Date): Promise<number> {
+    let removed = 0;
+    for (const owner of await readDir(this.root)) {
+      for (const name of await readDir(path.join(this.root, owner))) {
+        if (!LEFTOVER.test(`${owner}/${name}`)) continue;
+        const file = path.join(this.root, owner, name);
+        const st = await fs.stat(file).catch(() => null);
+        if (!st || st.mtime >= before) continue;
+        await fs.rm(file, { force: true }).catch((err: unknown) => { throw unavailable(err); });
+        removed++;
+      }
+    }
+    return removed;
   }
 
   /** Keys are made by the service from UUIDs; anything else is refused, so no key can leave the root. */

@@ -13,6 +13,12 @@ export interface PhotoStorage {
   delete(key: string): Promise<void>;
   /** Every stored key with when it was last written, in no set order (the orphan sweep, src/jobs). */
   list(): AsyncIterable<StoredKey>;
+  /**
+   * Removes what interrupted writes left (not keys: a local store's `.tmp-*` files of a process
+   * killed between write and rename) last written before `before`; how many. A store whose
+   * writes leave nothing (S3's PUT is all or nothing) has none.
+   */
+  sweepLeftovers?(before: Date): Promise<number>;
 }
 
 export interface StoredKey {
