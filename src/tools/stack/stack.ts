@@ -1,3 +1,4 @@
+import { folderIsOurs, isMarked, markFolder } from './data-dir-marker.ts';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../../config/index.ts';
@@ -25,8 +26,6 @@ export interface StackLayout {
   readonly database: string;
 }
 
-/** Written into a data folder by `up`: `down --purge` deletes a whole folder only when it carries this. */
-const DATA_DIR_MARKER = '.bgc-data-dir';
 
 /**
  * The local development stack of DESIGN §2: primary 54320, replicas 54321/54322, Redis 63790,
@@ -102,15 +101,17 @@ export class LocalStack {
 
   /** Idempotent: checks the ports, creates what is missing, starts what is stopped, waits for streaming. */
   async up(progress: Progress = () => undefined, opts: { alsoFree?: readonly PortClaim[] } = {}): Promise<void> {
+    // Before the lock, which creates the folder: a folder that held anything else is not ours to purge.
+    const ours = folderIsOurs(this.layout.dataDir);
     // One up or down at a time per folder (stack-lock.ts); a second waits, then finds it done.
-    await withStackLock(this.layout.dataDir, () => this.#up(progress, opts),
+    await withStackLock(this.layout.dataDir, () => this.#up(progress, { ...opts, ours }),
       { onWait: (pid) => progress(`waiting for another bgc stack command (pid ${pid}) on ${this.layout.dataDir}`) });
   }
 
-  async #up(progress: Progress, opts: { alsoFree?: readonly PortClaim[] }): Promise<void> {
+  async #up(progress: Progress, opts: { alsoFree?: readonly PortClaim[]; ours: boolean }): Promise<void> {
     await this.preflight(opts.alsoFree);
     fs.mkdirSync(this.layout.dataDir, { recursive: true });
-    fs.writeFileSync(path.join(this.layout.dataDir, DATA_DIR_MARKER), 'made by `bgc stack up`; `bgc stack down --purge` deletes this folder\n');
+    if (opts.ours) markFolder(this.layout.dataDir);
     preparePgRoot(this.pgRoot, this.layout.dataDir);
     if (!this.primary.exists) { progress(`initdb primary in ${this.primary.spec.dir}`); await this.primary.initPrimary(); }
     if (!(await this.primary.isRunning())) { progress(`starting primary on ${this.primary.spec.port}`); await this.primary.start(); }
@@ -172,7 +173,7 @@ export class LocalStack {
     const alive = [this.primary, ...this.replicas, this.redis].map((n) => n.ownPid()).filter((p) => p !== null);
     if (alive.length > 0) throw new Error(`not purging: this stack's servers ${alive.join(', ')} are still running`);
     const { dataDir } = this.layout;
-    const whole = fs.existsSync(path.join(dataDir, DATA_DIR_MARKER)) || path.resolve(dataDir) === this.#defaultDataDir;
+    const whole = isMarked(dataDir) || path.resolve(dataDir) === this.#defaultDataDir;
     // Archived months' files may be the only copy of their rows (docs/RELIABILITY.md): a purge
     // keeps the archive folder when it holds any, whatever database they belong to.
     const archive = archiveDir(dataDir);
