@@ -150,9 +150,16 @@ WHERE mc.id = $1`,
     sample: { sql: `SELECT coalesce((SELECT id FROM moderation_cases ORDER BY id LIMIT 1), gen_random_uuid()) AS id` },
     sql: `SELECT mc.status FROM moderation_cases mc WHERE mc.id = $1 FOR UPDATE`,
   }),
+  lockModerator: defineQuery({
+    name: 'moderation.lock_moderator',
+    description: "POST /api/moderation/cases/:id/resolve, after moderation.lock_case: the acting moderator's users row, FOR SHARE, and whether it may still moderate (active, superuser). A suspension of that moderator (moderation.lock_account) waits for this resolve, or this one waits for it and is refused. With a suspension, taken in id order with the account's lock.",
+    target: 'primary',
+    sample: { sql: `SELECT (SELECT id FROM users ORDER BY id LIMIT 1) AS id` },
+    sql: `SELECT u.is_active AND u.is_superuser AS may_moderate FROM users u WHERE u.id = $1 FOR SHARE`,
+  }),
   lockAccount: defineQuery({
     name: 'moderation.lock_account',
-    description: 'POST /api/moderation/cases/:id/resolve with action suspend, after moderation.lock_case in its transaction: the account\'s users row locked (one primary-key hit) before moderation.resolve starts, so its snapshot sees every comment by the account that held the row (FOR SHARE) first, and later ones wait for the commit and are refused (post-sql.ts, lockedActiveAuthors). Also tells migration 0037\'s trigger, for this transaction only, that its recount is done here (moderation.recount_comments, in chunks).',
+    description: 'POST /api/moderation/cases/:id/resolve with action suspend, after moderation.lock_case in its transaction (in id order with moderation.lock_moderator): the account\'s users row locked (one primary-key hit) before moderation.resolve starts, so its snapshot sees every comment by the account that held the row (FOR SHARE) first, and later ones wait for the commit and are refused (post-sql.ts, lockedActiveAuthors). Also tells migration 0037\'s trigger, for this transaction only, that its recount is done here (moderation.recount_comments, in chunks).',
     target: 'primary',
     sample: { sql: `SELECT (SELECT id FROM users ORDER BY id LIMIT 1) AS id` },
     // bgc.skip_comment_recount: this transaction recounts the account's posts itself, in
@@ -340,7 +347,9 @@ export type CaseDetailRow = CaseRow & { readonly reports: CaseReport[]; readonly
 export type ResolveOutcome =
   | { readonly kind: 'resolved'; readonly row: ResolveRow }
   | { readonly kind: 'missing' }
-  | { readonly kind: 'closed'; readonly status: CaseRow['status'] };
+  | { readonly kind: 'closed'; readonly status: CaseRow['status'] }
+  /** The acting account is suspended or no longer a moderator (nothing was done). */
+  | { readonly kind: 'not_moderator' };
 export interface ResolveRow {
   readonly case_exists: boolean; readonly hid: boolean; readonly suspended: boolean; readonly revoked_token_hashes: string[]; readonly acted_at: string | null;
   /** Set when a direct message was hidden: its conversation and that conversation's two members. */
@@ -391,7 +400,18 @@ export class ModerationRepository {
       // taken after, finds it and locks its post for the recount; a comment starting later
       // waits for our commit and is refused (lockedActiveAuthors, post-sql.ts). Inside the
       // resolve statement the wait came after its snapshot, and such a comment stayed counted.
-      if (r.action === 'suspend') await tx.query(moderationQueries.lockAccount, [r.targetUserId]);
+      // The moderator's own row too (FOR SHARE): the session that passed at the request's start
+      // may be of an account suspended (or stripped of the role) since, by another moderator
+      // while this request's body was still arriving; and two moderators suspending each other
+      // both succeeded. With a suspension the two rows are locked in id order, so two such
+      // resolves queue instead of deadlocking, and the second finds its moderator suspended.
+      const lockModerator = async () => (await tx.query<{ may_moderate: boolean }>(moderationQueries.lockModerator, [r.moderatorId]))[0]?.may_moderate;
+      const lockAccount = async () => { await tx.query(moderationQueries.lockAccount, [r.targetUserId]); };
+      let mayModerate: boolean | undefined;
+      if (r.action !== 'suspend') mayModerate = await lockModerator();
+      else if (r.targetUserId < r.moderatorId) { await lockAccount(); mayModerate = await lockModerator(); }
+      else { mayModerate = await lockModerator(); await lockAccount(); }
+      if (mayModerate !== true) return { kind: 'not_moderator' };
       const rows = await tx.query<ResolveStatementRow>(moderationQueries.resolve, [
         r.caseId, r.moderatorId, r.action, r.status, r.actionId, r.note, r.kind, r.targetId, r.bounds.lowerTs, r.bounds.upperTs, r.targetUserId,
       ]);

@@ -1,3 +1,4 @@
+import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UserRepository } from '../../src/repositories/users.repository.ts';
 import { expectError, registerUser, startTestApp, type AuthBody, type PageBody, type TestApp, type TestUser } from '../helpers/app.ts';
@@ -537,3 +538,63 @@ describe('resolving cases', () => {
     expect(await caseOf(p.id)).toMatchObject({ status: 'open', report_count: 2 });
   });
 });
+
+describe('who may still moderate', () => {
+  /** A second moderator with a fresh session (no cached session predates the flag). */
+  async function newModerator(prefix: string): Promise<TestUser> {
+    const m = await registerUser(t, prefix);
+    await sql('UPDATE users SET is_superuser = true WHERE id = $1', [m.id]);
+    const login = await t.call<AuthBody>('POST', '/api/auth/login', { body: { email: m.email, password: m.password } });
+    expect(login.status).toBe(200);
+    return { ...m, token: login.body.token };
+  }
+
+  async function openCaseAgainst(target: TestUser, reporter: TestUser): Promise<string> {
+    const p = await post(target, `reported ${Date.now()}`);
+    expect((await report(reporter, { target_type: 'post', target_id: p.id, reason: 'spam' })).status).toBe(201);
+    const c = await caseOf(p.id);
+    if (!c) throw new Error('no case');
+    return c.id;
+  }
+
+  it('a moderator suspended while their resolve\'s body was still arriving is refused: nothing is hidden', async () => {
+    const [rogue, victim, reporter] = [await newModerator('mw_rogue'), await registerUser(t, 'mw_victim'), await registerUser(t, 'mw_rep')];
+    const victimCase = await openCaseAgainst(victim, reporter);
+    const rogueCase = await openCaseAgainst(rogue, reporter);
+    // The rogue's request: headers sent (its session is checked now), the body held back.
+    const body = JSON.stringify({ action: 'suspend' });
+    const stream = new PassThrough();
+    // Cached first, so the held request's session check is an L1 hit that completes at once.
+    expect((await t.call('GET', '/api/auth/session', { token: rogue.token })).status).toBe(200);
+    const pending = t.app.inject({
+      method: 'POST', url: `/api/moderation/cases/${victimCase}/resolve`, payload: stream,
+      headers: { authorization: `Bearer ${rogue.token}`, 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) },
+    });
+    // Its session is checked on arrival (onRequest), before the body is read: by the time a
+    // whole request of the same session has been answered, it has been.
+    expect((await t.call('GET', '/api/auth/session', { token: rogue.token })).status).toBe(200);
+    // Meanwhile another moderator suspends the rogue.
+    const suspended = await resolve(rogueCase, 'suspend');
+    expect(suspended.status, JSON.stringify(suspended.body)).toBe(200);
+    stream.end(body);
+    const answer = await pending;
+    // Before: 200, and the victim was suspended by an account that no longer moderates.
+    expect(answer.statusCode, answer.body).toBe(403);
+    const [row] = await sql<{ is_active: boolean }>('SELECT is_active FROM users WHERE id = $1', [victim.id]);
+    expect(row?.is_active).toBe(true);
+    const [still] = await sql<{ status: string }>('SELECT status FROM moderation_cases WHERE id = $1', [victimCase]);
+    expect(still?.status).toBe('open');
+  });
+
+  it('two moderators suspending each other at once: exactly one succeeds', async () => {
+    const [a, b, reporter] = [await newModerator('mw_a'), await newModerator('mw_b'), await registerUser(t, 'mw_rep2')];
+    const [caseA, caseB] = [await openCaseAgainst(a, reporter), await openCaseAgainst(b, reporter)];
+    const [byB, byA] = await Promise.all([resolve(caseA, 'suspend', b), resolve(caseB, 'suspend', a)]);
+    const statuses = [byA.status, byB.status].sort();
+    // Before: 200 and 200, both accounts suspended by each other.
+    expect(statuses, JSON.stringify([byA.body, byB.body])).toEqual([200, 403]);
+    const active = await sql<{ n: number }>('SELECT count(*)::int AS n FROM users WHERE id IN ($1, $2) AND is_active', [a.id, b.id]);
+    expect(active[0]?.n).toBe(1);
+  });
+});
+

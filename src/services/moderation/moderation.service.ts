@@ -125,6 +125,7 @@ export class ModerationService {
       kind: found.target_kind, targetId: found.target_id, bounds: boundsOf(found.target_kind, found.target_id), targetUserId: found.target_user_id,
     });
     if (outcome.kind === 'missing') throw new AppError('NOT_FOUND', 'No such case');
+    if (outcome.kind === 'not_moderator') throw new AppError('FORBIDDEN', 'Moderators only: this account is suspended or no longer a moderator');
     if (outcome.kind === 'closed') {
       // A case is resolved once; a new report from someone else reopens it (report()).
       throw new AppError('CONFLICT', `This case is already resolved (${outcome.status})`, { status: outcome.status });
