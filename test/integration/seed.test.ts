@@ -205,4 +205,35 @@ describe('bgc seed --preset small', () => {
     expect(counts).toEqual({ users: '1000', messages: '50000' });
     expect(await startUp(d)).toEqual([]);
   });
+
+  it('npm start loads the demo again when the last load was interrupted, instead of serving what it left', async () => {
+    const e = await createTestDatabase('seed_e');
+    const ce = await e.admin();
+    try {
+      // A first start killed part-way: some tables committed, others not, indexes detached.
+      let loaded = 0;
+      const dies: SeedProgress = { ...quiet, rows: (_t, n) => { loaded += n; if (loaded > 20_000) throw new Error('killed (simulated)'); } };
+      const db = new Database(e.config(), { applicationName: 'bgc-seed-test', lazy: true });
+      try {
+        await expect(runSeed(db, { preset: 'small', seed: 42, force: false, monthsAhead: 3 }, dies)).rejects.toThrow(/killed/);
+      } finally {
+        await db.close();
+      }
+      const partial = await one<{ users: string; messages: string }>(ce, 'SELECT (SELECT count(*) FROM users) AS users, (SELECT count(*) FROM messages) AS messages');
+      expect(partial, 'the interrupted load left a partial dataset').not.toEqual({ users: '1000', messages: '50000' });
+      // Before: the next start saw users (or rows without users) and served the partial data.
+      const lines = await startUp(e);
+      expect(lines[0]).toMatch(/did not finish/);
+      expect(lines.at(-1)).toMatch(/demo data loaded/);
+      const counts = await one<{ users: string; messages: string; comments: string }>(ce,
+        'SELECT (SELECT count(*) FROM users) AS users, (SELECT count(*) FROM messages) AS messages, (SELECT count(*) FROM post_comments) AS comments');
+      expect(counts).toEqual({ users: '1000', messages: '50000', comments: '20000' });
+      const invalid = await one<{ n: string }>(ce, 'SELECT count(*) AS n FROM pg_index WHERE NOT indisvalid');
+      expect(invalid.n).toBe('0');
+      expect(await startUp(e), 'finished: left alone from now on').toEqual([]);
+    } finally {
+      await ce.end();
+      await e.drop();
+    }
+  }, 120_000);
 });

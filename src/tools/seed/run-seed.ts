@@ -68,9 +68,16 @@ export async function runSeed(db: Database, opts: SeedOptions, progress: SeedPro
   const anchorMs = opts.anchorMs ?? defaultAnchor(Date.now());
   const timeline = buildTimeline(anchorMs, preset.months);
 
+  let runId = '';
   const partitionsCreated = await loader(db, async (client) => {
     const nonEmpty = (await client.query<{ non_empty: boolean }>(SEED_SQL.anyRows)).rows[0]?.non_empty ?? false;
-    if (nonEmpty && !opts.force) throw new SeedError('SEED_NOT_EMPTY', 'the database already has data; rerun with --force to empty it and seed again', { exitCode: 3 });
+    if (nonEmpty && !opts.force) {
+      const unfinished = (await client.query<{ unfinished: boolean }>(SEED_SQL.lastRunUnfinished)).rows[0]?.unfinished ?? false;
+      throw new SeedError('SEED_NOT_EMPTY', unfinished
+        ? 'the database holds an earlier seed that did not finish (interrupted); rerun with --force to empty it and seed again'
+        : 'the database already has data; rerun with --force to empty it and seed again', { exitCode: 3 });
+    }
+    runId = (await client.query<{ id: string }>(SEED_SQL.runStarted, [opts.preset, opts.seed])).rows[0]?.id ?? '';
     if (nonEmpty) { progress.phase('emptying the seeded tables (--force)'); await client.query(SEED_SQL.truncateAll); }
     progress.phase('creating monthly partitions');
     const months = partitionMonths(timeline, opts.monthsAhead);
@@ -111,6 +118,7 @@ export async function runSeed(db: Database, opts: SeedOptions, progress: SeedPro
   for (const [table, n] of Object.entries(expected)) {
     if (ctx.loaded[table] !== n) throw new SeedError('SEED_COUNT_MISMATCH', `${table}: loaded ${ctx.loaded[table] ?? 0} rows, expected ${n}`);
   }
+  await db.withPrimaryClient(async (client) => { await client.query(SEED_SQL.runFinished, [runId]); });
 
   return {
     preset: opts.preset,

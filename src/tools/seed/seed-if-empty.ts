@@ -27,13 +27,25 @@ function lineProgress(print: (m: string) => void): SeedProgress {
   };
 }
 
-/** `npm start` loads the small demo dataset into a database that has no users yet. */
+/**
+ * `npm start` loads the small demo dataset into a database that has no users yet, and loads it
+ * again (emptying the seeded tables first) when the latest seed run never finished: an
+ * interrupted first start left some tables loaded and others not, with the demo's partitioned
+ * indexes still detached, and the next start served that as it was.
+ */
 export async function seedIfEmpty(config: Config, db: Database, progress: (m: string) => void): Promise<void> {
-  const hasUsers = await db.withPrimaryClient(async (c) => (await c.query<{ has_users: boolean }>(SEED_SQL.anyUser)).rows[0]?.has_users ?? false);
-  if (hasUsers) return;
-  progress(`loading the ${DEMO_PRESET} demo dataset (every user's password is the demo password; see README)`);
+  const { hasUsers, unfinishedRun } = await db.withPrimaryClient(async (c) => ({
+    hasUsers: (await c.query<{ has_users: boolean }>(SEED_SQL.anyUser)).rows[0]?.has_users ?? false,
+    unfinishedRun: (await c.query<{ preset: string; seed: number }>(SEED_SQL.unfinishedRun)).rows[0],
+  }));
+  // Only the demo load's own (small, seed 42): any other interrupted seed is the operator's to redo.
+  const unfinished = unfinishedRun !== undefined && unfinishedRun.preset === DEMO_PRESET && unfinishedRun.seed === DEMO_SEED;
+  if (hasUsers && !unfinished) return;
+  progress(unfinished
+    ? `the last demo data load did not finish: loading the ${DEMO_PRESET} demo dataset again`
+    : `loading the ${DEMO_PRESET} demo dataset (every user's password is the demo password; see README)`);
   try {
-    const result = await runSeed(db, { preset: DEMO_PRESET, seed: DEMO_SEED, force: false, monthsAhead: config.partitions.premakeMonths }, lineProgress(progress));
+    const result = await runSeed(db, { preset: DEMO_PRESET, seed: DEMO_SEED, force: unfinished, monthsAhead: config.partitions.premakeMonths }, lineProgress(progress));
     progress(`demo data loaded in ${result.seconds} s`);
   } catch (err) {
     // Other tables have rows although users is empty: not ours to wipe at start-up.

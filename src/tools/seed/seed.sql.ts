@@ -17,6 +17,13 @@ export const FREEZABLE = new Set<string>(['profiles', 'relationships', 'profile_
 export const SEED_SQL = {
   /** Any row in any seeded table (cheap: stops at the first row found). */
   anyRows: `/* seed.any_rows */ SELECT ${SEEDED_TABLES.map((t) => `EXISTS (SELECT 1 FROM ${t})`).join(' OR ')} AS non_empty`,
+  /** A run's start (migration 0038): its id, for `runFinished`. */
+  runStarted: `/* seed.run_started */ INSERT INTO seed_runs (preset, seed) VALUES ($1, $2) RETURNING id::text AS id`,
+  runFinished: `/* seed.run_finished */ UPDATE seed_runs SET finished_at = now() WHERE id = $1::bigint`,
+  /** Whether the latest seed run never finished (none ran: false). */
+  lastRunUnfinished: `/* seed.last_run_unfinished */ SELECT coalesce((SELECT finished_at IS NULL FROM seed_runs ORDER BY id DESC LIMIT 1), false) AS unfinished`,
+  /** The latest seed run that never finished, if the latest one did not. */
+  unfinishedRun: `/* seed.unfinished_run */ SELECT preset, seed::float8 AS seed FROM (SELECT * FROM seed_runs ORDER BY id DESC LIMIT 1) r WHERE r.finished_at IS NULL`,
   /** `npm start` seeds demo data only into a database without users. */
   anyUser: `/* seed.any_user */ SELECT EXISTS (SELECT 1 FROM users) AS has_users`,
   /** CASCADE also empties tables other features hang off users (none in the core schema). */
