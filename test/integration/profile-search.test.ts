@@ -80,6 +80,31 @@ describe('free text', () => {
     expect(await searchIds('q=zebulon', bio.lsn)).not.toContain(u.id);
   });
 
+  it('finds a name with dots in it by each part and by the whole (migration 0039)', async () => {
+    const username = `j.dot${process.pid}.smith`;
+    const reg = await t.call<{ token: string; user: { id: string } }>('POST', '/api/auth/register', {
+      body: { email: `dotted${process.pid}@example.test`, username, password: 'correct Horse 42' },
+    });
+    expect(reg.status, JSON.stringify(reg.body)).toBe(201);
+    const id = reg.body.user.id;
+    // Before: the parser kept the name as one token, and the split input never matched it.
+    expect(await searchIds(`q=${encodeURIComponent(username)}`)).toContain(id);
+    expect(await searchIds(`q=dot${process.pid}`)).toContain(id);
+    const put = await t.call('PUT', '/api/profiles/me', { token: reg.body.token, body: { display_name: 'J.R. Tolkien-Smith' } });
+    expect(put.status, JSON.stringify(put.body)).toBe(200);
+    expect(await searchIds(`q=tolkien%20dot${process.pid}`, put.lsn)).toContain(id);
+  });
+
+  it('free text without a letter or digit is no filter, as blank text is', async () => {
+    const u = await registerUser(t, 'nowords');
+    const city = `Wordless${process.pid}`;
+    const put = await t.call('PUT', '/api/profiles/me', { token: u.token, body: { city } });
+    expect(put.status, JSON.stringify(put.body)).toBe(200);
+    expect(await searchIds(`city=${city}&q=%20%20`, put.lsn)).toContain(u.id);
+    // Before: [] for each, though the same search with blank text found the profile.
+    for (const q of ['--', '%F0%9F%8E%B8', '...']) expect(await searchIds(`city=${city}&q=${q}`, put.lsn), q).toContain(u.id);
+  });
+
   it('keeps the username copy in step with users, whatever inserted the profile', async () => {
     const u = await registerUser(t, 'copy');
     const [row] = await sql<{ username: string }>('SELECT username FROM profiles WHERE user_id = $1', [u.id]);

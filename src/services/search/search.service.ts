@@ -65,6 +65,16 @@ const blankToNull = (s: string | undefined): string | null => {
   return t ? t : null;
 };
 
+/**
+ * Free text with no letter or digit (`--`, an emoji) holds no word to search for: it is no
+ * filter, as blank text is. Before, it reached the query, whose words were none, and the
+ * search matched nothing whatever its other filters.
+ */
+const wordsOrNull = (s: string | undefined): string | null => {
+  const t = blankToNull(s);
+  return t !== null && /[\p{L}\p{N}]/u.test(t) ? t : null;
+};
+
 function tags(raw: string | undefined, name: string): string[] | null {
   if (raw === undefined) return null;
   const list = normaliseTags(raw.split(','));
@@ -95,7 +105,7 @@ function toFilters(p: SearchParams): SearchFilters {
   if (hasLat !== (p.lng !== undefined)) throw new AppError('VALIDATION_FAILED', 'lat and lng must be given together');
   if (p.radius_km !== undefined && !hasLat) throw new AppError('VALIDATION_FAILED', 'radius_km needs lat and lng');
   return {
-    q: blankToNull(p.q),
+    q: wordsOrNull(p.q),
     city: blankToNull(p.city),
     state: blankToNull(p.state),
     ethnicity: blankToNull(p.ethnicity),
