@@ -14,10 +14,25 @@ export class MigrationError extends Error {
 // Any constant works; it only has to be the same for every process that migrates.
 const MIGRATION_LOCK_KEY = 727_160_001;
 
-/** Reads migrations/NNNN_name.sql in order. A first line `-- bgc:no-transaction` runs outside BEGIN (for CONCURRENTLY). */
+const MIGRATION_NAME = /^\d{4}_[a-z0-9_]+\.sql$/;
+
+/**
+ * Reads migrations/NNNN_name.sql in order. A first line `-- bgc:no-transaction` runs outside
+ * BEGIN (for CONCURRENTLY). A `.sql` file named otherwise, or two files with one number, is
+ * refused: before, `0038-add-index.sql` was skipped without a word ("database is up to
+ * date"), and a second 0038 later looked like an edited migration.
+ */
 export function loadMigrations(dir: string): MigrationFile[] {
-  return fs.readdirSync(dir)
-    .filter((f) => /^\d{4}_[a-z0-9_]+\.sql$/.test(f))
+  const files = fs.readdirSync(dir).filter((f) => f.endsWith('.sql'));
+  const misnamed = files.filter((f) => !MIGRATION_NAME.test(f));
+  if (misnamed.length > 0) {
+    throw new MigrationError(`${misnamed.join(', ')} in ${dir}: a migration is named NNNN_lower_case_words.sql (migrations/README.md); rename it`);
+  }
+  const byVersion = new Map<string, string[]>();
+  for (const f of files) byVersion.set(f.slice(0, 4), [...(byVersion.get(f.slice(0, 4)) ?? []), f]);
+  const twins = [...byVersion.values()].filter((names) => names.length > 1);
+  if (twins.length > 0) throw new MigrationError(`two migrations share a number: ${twins.map((n) => n.join(' and ')).join('; ')}; give the newer one the next free number`);
+  return files
     .sort()
     .map((f) => {
       const sql = fs.readFileSync(path.join(dir, f), 'utf8');

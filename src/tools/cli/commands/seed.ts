@@ -7,7 +7,7 @@ import { runSeed, type SeedProgress } from '../../seed/run-seed.ts';
 import { SeedError } from '../../seed/seed-error.ts';
 import { printJson, printTable, progressLine } from '../output.ts';
 
-interface SeedCliOptions { preset: string; seed: string; force?: boolean; json?: boolean; anchor?: string }
+export interface SeedCliOptions { preset: string; seed: string; force?: boolean; json?: boolean; anchor?: string }
 
 /** A cli-progress bar on stderr (stdout stays clean for --json); plain lines when stderr is not a terminal. */
 function barProgress(): SeedProgress {
@@ -36,12 +36,17 @@ function barProgress(): SeedProgress {
   };
 }
 
-function parseOptions(opts: SeedCliOptions): { preset: (typeof PRESET_NAMES)[number]; seed: number; anchorMs: number | undefined } {
+export function parseOptions(opts: SeedCliOptions): { preset: (typeof PRESET_NAMES)[number]; seed: number; anchorMs: number | undefined } {
   if (!isPresetName(opts.preset)) throw new SeedError('SEED_INVALID_OPTION', `--preset must be one of ${PRESET_NAMES.join(', ')}`, { exitCode: 2 });
   const seed = Number(opts.seed);
   if (!Number.isSafeInteger(seed) || seed < 0 || seed > 0xffff_ffff) throw new SeedError('SEED_INVALID_OPTION', '--seed must be an integer between 0 and 4294967295', { exitCode: 2 });
   let anchorMs: number | undefined;
   if (opts.anchor !== undefined) {
+    // A time without a zone would be read in this machine's zone: the same --anchor would give
+    // other rows on another machine (a date alone is UTC).
+    if (/T/i.test(opts.anchor) && !/(Z|[+-]\d{2}:?\d{2})$/i.test(opts.anchor)) {
+      throw new SeedError('SEED_INVALID_OPTION', `--anchor ${opts.anchor} has no time zone; end it with Z or ±hh:mm, e.g. 2026-01-01T00:00:00Z`, { exitCode: 2 });
+    }
     anchorMs = Date.parse(opts.anchor);
     if (Number.isNaN(anchorMs)) throw new SeedError('SEED_INVALID_OPTION', '--anchor must be an ISO date-time, e.g. 2026-01-01T00:00:00Z', { exitCode: 2 });
   }
