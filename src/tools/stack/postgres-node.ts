@@ -74,6 +74,9 @@ host    all             all             127.0.0.1/32            trust
 host    replication     all             127.0.0.1/32            trust
 `;
 
+/** Heads the settings `up` appends to a node's configuration (the last step of making a primary). */
+const SETTINGS_MARK = '# --- bgc stack settings ---';
+
 export class PgNode {
   readonly #bin: string;
   constructor(readonly spec: PgNodeSpec) {
@@ -82,6 +85,20 @@ export class PgNode {
 
   get logFile(): string { return `${this.spec.dir}.log`; }
   get exists(): boolean { return fs.existsSync(path.join(this.spec.dir, 'PG_VERSION')); }
+
+  /**
+   * A primary's folder holds a finished cluster: initdb writes PG_VERSION before it bootstraps,
+   * and our settings are appended after it returns. An initdb cut short (Ctrl-C, an OOM kill, a
+   * reboot) left PG_VERSION and nothing that could start, and every later `up` skipped initdb
+   * and failed at pg_ctl start.
+   */
+  get primaryComplete(): boolean {
+    try {
+      return fs.readFileSync(path.join(this.spec.dir, 'postgresql.conf'), 'utf8').includes(SETTINGS_MARK);
+    } catch {
+      return false;
+    }
+  }
 
   /**
    * A replica's folder holds a finished copy: pg_basebackup writes PG_VERSION early and
@@ -150,7 +167,7 @@ export class PgNode {
   #appendSettings(settings: Record<string, string>, file = 'postgresql.conf'): void {
     const lines = Object.entries(settings).map(([k, v]) => `${k} = ${v}`).join('\n');
     const target = path.join(this.spec.dir, file);
-    fs.appendFileSync(target, `\n# --- bgc stack settings ---\n${lines}\n`);
+    fs.appendFileSync(target, `\n${SETTINGS_MARK}\n${lines}\n`);
     chownToPostgres(target);
   }
 

@@ -113,6 +113,11 @@ export class LocalStack {
     fs.mkdirSync(this.layout.dataDir, { recursive: true });
     if (opts.ours) markFolder(this.layout.dataDir);
     preparePgRoot(this.pgRoot, this.layout.dataDir);
+    if (this.primary.exists && !this.primary.primaryComplete && !(await this.primary.isRunning())) {
+      // Never started (it could not have: no port of ours), so it holds no data.
+      progress(`the primary's folder ${this.primary.spec.dir} was left half-made (initdb interrupted); making it again`);
+      fs.rmSync(this.primary.spec.dir, { recursive: true, force: true });
+    }
     if (!this.primary.exists) { progress(`initdb primary in ${this.primary.spec.dir}`); await this.primary.initPrimary(); }
     if (!(await this.primary.isRunning())) { progress(`starting primary on ${this.primary.spec.port}`); await this.primary.start(); }
     await waitForPort(this.primary.spec.port, 30_000);
