@@ -3,6 +3,7 @@ import { isWellFormedToken, tokenHashHex } from '../auth/tokens.ts';
 import type { CacheLayer } from './cache-layer.ts';
 import { lookupPair, SplitDepthHints, type EdgeLike } from './relationship-sets.ts';
 import type { RelationshipSetLoader } from './relationship-set-loader.ts';
+import type { LoadOptions } from './typed-cache.ts';
 
 /**
  * Cache-aside wrappers for the three hot readers the services expose
@@ -26,7 +27,9 @@ export interface RelationshipReaderLike {
  * other reads share one cached copy; a load right after an invalidation reads the primary.
  */
 export function cachedProfileReader<V>(layer: CacheLayer, inner: ProfileReaderLike<V>): ProfileReaderLike<V> {
-  const load = (id: string, opts: { fresh: boolean }) => inner.getProfileView(id, opts.fresh ? { forcePrimary: true } : {});
+  const load = (id: string, opts: LoadOptions) => inner.getProfileView(id, {
+    ...(opts.fresh ? { forcePrimary: true } : {}), ...(opts.onDegradedRead ? { onDegradedRead: opts.onDegradedRead } : {}),
+  });
   return {
     async getProfileView(userId: string, ctx: QueryContext): Promise<V | null> {
       if (ctx.minLsn !== undefined || ctx.forcePrimary) return inner.getProfileView(userId, ctx);

@@ -34,29 +34,37 @@ export class RelationshipSetLoader {
   /** The TypedCache loader for a node key (`<owner>` or `<owner>:<suffix>`). */
   readonly load = async (key: string, opts: LoadOptions): Promise<SetNode> => {
     const { ownerId, suffix } = parseSetKey(key);
-    if (suffix === '') return this.#single(ownerId, suffix, opts.fresh);
+    if (suffix === '') return this.#single(ownerId, suffix, opts);
     const siblings = childSuffixes(suffix.slice(1)).filter((s) => s !== suffix).map((s) => setKey(ownerId, s));
     // Every sibling already here (a leaf dropped by an invalidation), or a parent range too
     // big to read whole: this node's own rows suffice.
     if (this.#wideParents.has(setKey(ownerId, suffix.slice(1))) || siblings.every((k) => this.cache.cachedHere(k))) {
-      return this.#single(ownerId, suffix, opts.fresh);
+      return this.#single(ownerId, suffix, opts);
     }
-    return this.#withSiblings(ownerId, suffix, siblings, opts.fresh);
+    return this.#withSiblings(ownerId, suffix, siblings, opts);
   };
 
-  async #single(ownerId: string, suffix: string, fresh: boolean): Promise<SetNode> {
-    const rows = await this.source.load(ownerId, suffix, rowLimit(suffix.length) + 1, contextFor(fresh));
+  async #single(ownerId: string, suffix: string, opts: LoadOptions): Promise<SetNode> {
+    const rows = await this.source.load(ownerId, suffix, rowLimit(suffix.length) + 1, contextFor(opts.fresh, opts.onDegradedRead));
     return buildNode(rows, suffix.length);
   }
 
-  async #withSiblings(ownerId: string, suffix: string, siblings: readonly string[], fresh: boolean): Promise<SetNode> {
+  async #withSiblings(ownerId: string, suffix: string, siblings: readonly string[], opts: LoadOptions): Promise<SetNode> {
     const parent = suffix.slice(1);
     const limit = siblingRowLimit(suffix.length);
     const stamps = new Map(siblings.map((k) => [k, this.cache.stampOf(k)]));
     // A sibling invalidated moments ago may not be on the replicas yet: read the primary.
-    const rows = await this.source.load(ownerId, parent, limit, contextFor(fresh || siblings.some((k) => this.cache.isRecent(k))));
+    let degraded = false;
+    const rows = await this.source.load(ownerId, parent, limit, contextFor(opts.fresh || siblings.some((k) => this.cache.isRecent(k)), () => {
+      degraded = true;
+      opts.onDegradedRead?.();
+    }));
     this.siblingLoads++;
     const nodes = buildSiblings(rows, parent, limit);
+    // Read from a replica that may be behind the max lag: the siblings are not stored (this
+    // node is kept only briefly, TypedCache), or a block older than its position would be
+    // undone in them for their whole TTL.
+    if (degraded) return nodes.get(suffix) ?? this.#single(ownerId, suffix, opts);
     const stored = await Promise.all(siblings.map(async (k) => {
       const node = nodes.get(parseSetKey(k).suffix);
       return node !== undefined && (await this.cache.setIfUnchanged(k, node, stamps.get(k) ?? -1));
@@ -64,7 +72,7 @@ export class RelationshipSetLoader {
     this.siblingsStored += stored.filter(Boolean).length;
     if (rows.length >= limit) this.#noteWide(setKey(ownerId, parent));
     // The range was cut off before this child was decided: read it alone.
-    return nodes.get(suffix) ?? this.#single(ownerId, suffix, fresh);
+    return nodes.get(suffix) ?? this.#single(ownerId, suffix, opts);
   }
 
   #noteWide(parentKey: string): void {
@@ -99,6 +107,6 @@ export class RelationshipSetLoader {
   }
 }
 
-function contextFor(fresh: boolean): QueryContext {
-  return fresh ? { forcePrimary: true } : {};
+function contextFor(fresh: boolean, onDegradedRead: (() => void) | undefined): QueryContext {
+  return { ...(fresh ? { forcePrimary: true } : {}), ...(onDegradedRead ? { onDegradedRead } : {}) };
 }

@@ -23,6 +23,8 @@ import { RecentInvalidations } from './recent-invalidations.ts';
 export interface LoadOptions {
   /** Read from the primary: the key was invalidated moments ago and a replica may lag. */
   readonly fresh: boolean;
+  /** The loader calls it when its read may be further behind than the max lag (QueryContext.onDegradedRead). */
+  readonly onDegradedRead?: () => void;
 }
 export type Loader<T> = (id: string, opts: LoadOptions) => Promise<T | null>;
 
@@ -86,6 +88,8 @@ export class TypedCache {
   readonly #skippedMiss = new Set<string>();
   #bypass = 0;
   loaderCalls = 0;
+  /** Loads kept briefly because their read may have been behind the max lag (LoadOptions.onDegradedRead). */
+  degradedLoads = 0;
   /** Counts an L1 hit served by the fast path (set by CacheLayer's metrics). */
   onL1Hit: (() => void) | undefined;
 
@@ -246,7 +250,15 @@ export class TypedCache {
       let value: unknown = null;
       for (let attempt = 0; attempt < MAX_FENCED_RELOADS; attempt++) {
         const stamp = this.recent.stamp(fullKey);
-        value = normalize(await this.#call(loader, id, attempt > 0 || this.recent.recent(fullKey)));
+        let degraded = false;
+        value = normalize(await this.#call(loader, id, attempt > 0 || this.recent.recent(fullKey), () => { degraded = true; }));
+        if (degraded) {
+          // From a replica that may be behind an invalidation already past its fresh window:
+          // handed out, kept only here and only briefly (before: kept for the whole TTL).
+          this.degradedLoads++;
+          ctx.setOptions({ ttl: 1_000, skipBusNotify: true, skipL2Write: true });
+          return value;
+        }
         if (this.recent.stamp(fullKey) === stamp) {
           // Peers need no "set" broadcast: every change reaches them as an invalidation,
           // and a broadcast would make them drop their own fresh copies.
@@ -273,9 +285,9 @@ export class TypedCache {
     return this.deps.l2Writable?.() ?? true;
   }
 
-  async #call(loader: Loader<unknown>, id: string, fresh: boolean): Promise<unknown> {
+  async #call(loader: Loader<unknown>, id: string, fresh: boolean, onDegradedRead?: () => void): Promise<unknown> {
     this.loaderCalls++;
-    return loader(id, { fresh });
+    return loader(id, onDegradedRead ? { fresh, onDegradedRead } : { fresh });
   }
 
   #ttlFor(value: unknown): number {

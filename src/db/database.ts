@@ -158,6 +158,7 @@ export class Database {
       const pool = decision.pool;
       try {
         const rows = await this.#run<R>(pool, def, params);
+        if (decision.reason === 'lagging_over_budget' || decision.reason === 'last_resort') ctx.onDegradedRead?.();
         return rows;
       } catch (err) {
         tried.add(pool);

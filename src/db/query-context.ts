@@ -17,4 +17,11 @@ export interface QueryContext {
    * a reader's write older than their mark. Without it such a load was served from any lag.
    */
   readonly boundedLag?: boolean;
+  /**
+   * Told when the read was answered by a replica that may be further behind than the router's
+   * max lag: one out of rotation for lag (the primary's fallback budget spent) or a last resort
+   * after the primary failed. A cache fill then keeps the value only briefly: an invalidation
+   * older than that replica's position would otherwise be undone for the entry's whole TTL.
+   */
+  readonly onDegradedRead?: () => void;
 }
