@@ -180,7 +180,11 @@ export class PgNode {
     if (this.spec.role === 'replica') {
       opts.push(`-c "primary_conninfo=host=127.0.0.1 port=${this.spec.primaryPort} user=postgres application_name=${this.spec.name}"`);
     }
-    const res = await run(this.#tool('pg_ctl'), ['start', '-w', '-t', '60', '-D', this.spec.dir, '-l', this.logFile, '-o', opts.join(' ')], { asPostgres: true, allowFail: true });
+    // Up to START_WAIT_S: after a crash (an OOM kill, a reboot) the server replays the WAL since
+    // its last checkpoint first, up to max_wal_size (4 GB here), which takes minutes on two slow
+    // cores; pg_ctl gave up at 60 s while the server went on, and `up` failed. A server that
+    // cannot start at all still fails at once (pg_ctl sees its postmaster exit).
+    const res = await run(this.#tool('pg_ctl'), ['start', '-w', '-t', String(START_WAIT_S), '-D', this.spec.dir, '-l', this.logFile, '-o', opts.join(' ')], { asPostgres: true, allowFail: true });
     if (res.code !== 0) {
       // pg_ctl only says "Examine the log output": the error carries the log's last lines.
       const tail = fs.readFileSync(this.logFile, 'utf8').trim().split('\n').slice(-6).join('\n');
@@ -227,7 +231,12 @@ async function dropSlotIfInactive(primaryPort: number, slot: string): Promise<vo
   }
 }
 
-export async function waitForPort(port: number, timeoutMs: number): Promise<void> {
+/**
+ * Waits until the server on `port` accepts a connection, at most `timeoutMs`; with `alive`,
+ * gives up as soon as it says the server's process is gone (a server still recovering answers
+ * 57P03 "starting up" meanwhile, and is waited for).
+ */
+export async function waitForPort(port: number, timeoutMs: number, alive?: () => boolean): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {
@@ -235,8 +244,11 @@ export async function waitForPort(port: number, timeoutMs: number): Promise<void
       await c.end();
       return;
     } catch (err) {
-      if (Date.now() > deadline) throw err;
+      if (Date.now() > deadline || (alive !== undefined && !alive())) throw err;
       await sleep(200);
     }
   }
 }
+
+/** How long a start may take: crash recovery of up to max_wal_size of WAL (pg_ctl start -t). */
+export const START_WAIT_S = 900;

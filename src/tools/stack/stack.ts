@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { Config } from '../../config/index.ts';
 import { archiveDir } from '../../partitions/archive-file.ts';
 import { LOCAL_STACK } from '../../config/index.ts';
-import { PgNode, connectNode, waitForPort } from './postgres-node.ts';
+import { PgNode, START_WAIT_S, connectNode, waitForPort } from './postgres-node.ts';
 import { RedisNode } from './redis-node.ts';
 import { sleep } from './exec.ts';
 import { pgDataRoot, preparePgRoot } from './pg-location.ts';
@@ -120,7 +120,9 @@ export class LocalStack {
     }
     if (!this.primary.exists) { progress(`initdb primary in ${this.primary.spec.dir}`); await this.primary.initPrimary(); }
     if (!(await this.primary.isRunning())) { progress(`starting primary on ${this.primary.spec.port}`); await this.primary.start(); }
-    await waitForPort(this.primary.spec.port, 30_000);
+    // A primary an earlier `up` left recovering (pg_ctl timed out, the server went on) is waited
+    // for as long as a start may take, while its process lives.
+    await waitForPort(this.primary.spec.port, START_WAIT_S * 1000, () => this.primary.ownPid() !== null);
     await this.#ensureDatabase();
     for (const r of this.replicas) {
       const running = await r.isRunning();
