@@ -23,7 +23,8 @@ const MIGRATION_NAME = /^\d{4}_[a-z0-9_]+\.sql$/;
  * date"), and a second 0038 later looked like an edited migration.
  */
 export function loadMigrations(dir: string): MigrationFile[] {
-  const files = fs.readdirSync(dir).filter((f) => f.endsWith('.sql'));
+  // Not dotfiles: an editor's lock link (`.#0039_x.sql`) or macOS's `._0039_x.sql` is no migration.
+  const files = fs.readdirSync(dir).filter((f) => f.endsWith('.sql') && !f.startsWith('.'));
   const misnamed = files.filter((f) => !MIGRATION_NAME.test(f));
   if (misnamed.length > 0) {
     throw new MigrationError(`${misnamed.join(', ')} in ${dir}: a migration is named NNNN_lower_case_words.sql (migrations/README.md); rename it`);

@@ -21,7 +21,7 @@ function dirWith(files: readonly string[]): string {
 
 describe('migration files', () => {
   it('loads well-named files in order and ignores what is not SQL', () => {
-    const loaded = loadMigrations(dirWith(['0002_b.sql', '0001_a.sql', 'README.md']));
+    const loaded = loadMigrations(dirWith(['0002_b.sql', '0001_a.sql', 'README.md', '.#0002_b.sql', '._0001_a.sql']));
     expect(loaded.map((m) => m.name)).toEqual(['0001_a', '0002_b']);
   });
 

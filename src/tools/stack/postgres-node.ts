@@ -87,18 +87,16 @@ export class PgNode {
   get exists(): boolean { return fs.existsSync(path.join(this.spec.dir, 'PG_VERSION')); }
 
   /**
-   * A primary's folder holds a finished cluster: initdb writes PG_VERSION before it bootstraps,
-   * and our settings are appended after it returns. An initdb cut short (Ctrl-C, an OOM kill, a
-   * reboot) left PG_VERSION and nothing that could start, and every later `up` skipped initdb
-   * and failed at pg_ctl start.
+   * Our own initdb of this folder was cut short (Ctrl-C, an OOM kill, a reboot): initPrimary
+   * writes this sentinel beside the folder before initdb and removes it once our settings are
+   * in, so only a folder it names is half-made by us. PG_VERSION alone proved nothing: initdb
+   * writes it before bootstrapping, and a cluster copied in by hand (a base backup restored
+   * as docs/RELIABILITY.md describes) has it without our settings too, and must never be
+   * taken for a half-made one.
    */
-  get primaryComplete(): boolean {
-    try {
-      return fs.readFileSync(path.join(this.spec.dir, 'postgresql.conf'), 'utf8').includes(SETTINGS_MARK);
-    } catch {
-      return false;
-    }
-  }
+  get initInterrupted(): boolean { return fs.existsSync(this.#initSentinel); }
+
+  get #initSentinel(): string { return `${this.spec.dir}.initdb-in-progress`; }
 
   /**
    * A replica's folder holds a finished copy: pg_basebackup writes PG_VERSION early and
@@ -139,11 +137,14 @@ export class PgNode {
   }
 
   async initPrimary(): Promise<void> {
+    fs.mkdirSync(path.dirname(this.spec.dir), { recursive: true });
+    fs.writeFileSync(this.#initSentinel, `initdb of ${this.spec.dir} by bgc stack up, pid ${process.pid}\n`);
     fs.mkdirSync(this.spec.dir, { recursive: true, mode: 0o700 });
     chownToPostgres(this.spec.dir);
     await run(this.#tool('initdb'), ['-D', this.spec.dir, '-U', 'postgres', '--auth=trust', '--encoding=UTF8', '--locale=C.UTF-8', '--data-checksums'], { asPostgres: true });
     fs.writeFileSync(path.join(this.spec.dir, 'pg_hba.conf'), HBA);
     this.#appendSettings(serverSettings(this.spec.port));
+    fs.rmSync(this.#initSentinel, { force: true });
   }
 
   /** A streaming replica: pg_basebackup from the primary through a physical slot named after the node. */

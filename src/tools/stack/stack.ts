@@ -113,8 +113,8 @@ export class LocalStack {
     fs.mkdirSync(this.layout.dataDir, { recursive: true });
     if (opts.ours) markFolder(this.layout.dataDir);
     preparePgRoot(this.pgRoot, this.layout.dataDir);
-    if (this.primary.exists && !this.primary.primaryComplete && !(await this.primary.isRunning())) {
-      // Never started (it could not have: no port of ours), so it holds no data.
+    if (this.primary.initInterrupted && !(await this.primary.isRunning())) {
+      // Our own initdb of it never finished (its sentinel is still there): no data in it.
       progress(`the primary's folder ${this.primary.spec.dir} was left half-made (initdb interrupted); making it again`);
       fs.rmSync(this.primary.spec.dir, { recursive: true, force: true });
     }
