@@ -221,6 +221,16 @@ describe('bgc seed --preset small', () => {
       }
       const partial = await one<{ users: string; messages: string }>(ce, 'SELECT (SELECT count(*) FROM users) AS users, (SELECT count(*) FROM messages) AS messages');
       expect(partial, 'the interrupted load left a partial dataset').not.toEqual({ users: '1000', messages: '50000' });
+      // A load still running (its lock held) is not taken for an interrupted one: nothing is emptied.
+      const other = await e.admin();
+      try {
+        await other.query('SELECT pg_advisory_lock(727160002)');
+        expect(await startUp(e)).toEqual([expect.stringMatching(/did not finish/), expect.stringMatching(/being loaded by another process/)]);
+        const still = await one<{ users: string; messages: string }>(ce, 'SELECT (SELECT count(*) FROM users) AS users, (SELECT count(*) FROM messages) AS messages');
+        expect(still).toEqual(partial);
+      } finally {
+        await other.end();
+      }
       // Before: the next start saw users (or rows without users) and served the partial data.
       const lines = await startUp(e);
       expect(lines[0]).toMatch(/did not finish/);

@@ -63,6 +63,20 @@ function expectedRows(world: World): Record<string, number> {
  * Each table is ANALYZEd as soon as it is loaded. Deterministic for (seed, anchor).
  */
 export async function runSeed(db: Database, opts: SeedOptions, progress: SeedProgress): Promise<SeedResult> {
+  // Held on a connection of its own for the whole run (seed.sql.ts, tryLock).
+  return db.withPrimaryClient(async (lock) => {
+    if (!((await lock.query<{ locked: boolean }>(SEED_SQL.tryLock)).rows[0]?.locked ?? false)) {
+      throw new SeedError('SEED_RUNNING', 'another seed is loading this database now; wait for it to finish', { exitCode: 3 });
+    }
+    try {
+      return await seedLocked(db, opts, progress);
+    } finally {
+      await lock.query(SEED_SQL.unlock).catch(() => undefined);
+    }
+  });
+}
+
+async function seedLocked(db: Database, opts: SeedOptions, progress: SeedProgress): Promise<SeedResult> {
   const started = Date.now();
   const preset = PRESETS[opts.preset];
   const anchorMs = opts.anchorMs ?? defaultAnchor(Date.now());

@@ -1,4 +1,4 @@
-export type SeedErrorCode = 'SEED_NOT_EMPTY' | 'SEED_NEEDS_SUPERUSER' | 'SEED_COUNT_MISMATCH' | 'SEED_INVALID_OPTION';
+export type SeedErrorCode = 'SEED_NOT_EMPTY' | 'SEED_NEEDS_SUPERUSER' | 'SEED_COUNT_MISMATCH' | 'SEED_INVALID_OPTION' | 'SEED_RUNNING';
 
 /** A seed failure with a code; the CLI prints `[code] message` and exits with `exitCode`. */
 export class SeedError extends Error {

@@ -24,6 +24,15 @@ export const SEED_SQL = {
   lastRunUnfinished: `/* seed.last_run_unfinished */ SELECT coalesce((SELECT finished_at IS NULL FROM seed_runs ORDER BY id DESC LIMIT 1), false) AS unfinished`,
   /** The latest seed run that never finished, if the latest one did not. */
   unfinishedRun: `/* seed.unfinished_run */ SELECT preset, seed::float8 AS seed FROM (SELECT * FROM seed_runs ORDER BY id DESC LIMIT 1) r WHERE r.finished_at IS NULL`,
+  /**
+   * One seed at a time per database: a session advisory lock held for the whole run (the
+   * migrator's key is 727160001). A second seed, or a second `npm start` finding the first's
+   * unfinished run, is refused instead of emptying tables under the first one's load.
+   */
+  tryLock: `/* seed.try_lock */ SELECT pg_try_advisory_lock(727160002) AS locked`,
+  unlock: `/* seed.unlock */ SELECT pg_advisory_unlock(727160002)`,
+  /** Someone signed in (the seed writes no sessions): the database has been used. */
+  anySession: `/* seed.any_session */ SELECT EXISTS (SELECT 1 FROM sessions) AS has_sessions`,
   /** `npm start` seeds demo data only into a database without users. */
   anyUser: `/* seed.any_user */ SELECT EXISTS (SELECT 1 FROM users) AS has_users`,
   /** CASCADE also empties tables other features hang off users (none in the core schema). */
