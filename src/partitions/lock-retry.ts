@@ -19,6 +19,13 @@ export interface LockRetryOptions {
 
 /** Maintenance (background): up to ~30 s in total. */
 export const MAINTENANCE_LOCK_RETRY: LockRetryOptions = { attempts: 20, firstTimeoutMs: 100, maxTimeoutMs: 1_000, budgetMs: 30_000 };
+/**
+ * A restore's fit-and-attach: each attempt also re-runs its scans (orphans, the bounds check)
+ * before ATTACH asks for its locks, so an attempt on a large month takes seconds, and a 30 s
+ * budget left one attempt. Short lock waits as above (a queued ATTACH holds up writers of
+ * `users`), more of them, up to 10 minutes: an operator's command, not a request.
+ */
+export const RESTORE_LOCK_RETRY: LockRetryOptions = { attempts: 120, firstTimeoutMs: 100, maxTimeoutMs: 1_000, budgetMs: 600_000 };
 /** A request waiting on an on-demand partition: a couple of seconds at most. */
 export const REQUEST_LOCK_RETRY: LockRetryOptions = { attempts: 6, firstTimeoutMs: 100, maxTimeoutMs: 400, budgetMs: 2_000 };
 

@@ -7,7 +7,7 @@ import { attachStatements, relationState, runLockedTransaction } from './create.
 import { finalizeDetach } from './detach.ts';
 import { PartitionError } from './errors.ts';
 import { getLedger, transition, type LedgerRow, type LedgerState } from './ledger.ts';
-import { withLockedTransaction, type LockRetryOptions } from './lock-retry.ts';
+import { RESTORE_LOCK_RETRY, withLockedTransaction, type LockRetryOptions } from './lock-retry.ts';
 import { withMaintenanceLock } from './maintenance-lock.ts';
 import { parsePartitionName } from './naming.ts';
 import { columnsOf, fitAndAttach } from './restore-fit.ts';
@@ -161,7 +161,7 @@ async function restoreComments(client: pg.ClientBase, row: LedgerRow): Promise<n
  */
 export async function restorePartition(
   client: pg.ClientBase, name: string,
-  /** `lockRetry`: the ATTACH's lock waits (default MAINTENANCE_LOCK_RETRY, about 30 s in all). */
+  /** `lockRetry`: the fit-and-attach's attempts (default RESTORE_LOCK_RETRY, up to 10 minutes). */
   opts: { keepDays?: number; lockRetry?: LockRetryOptions } = {},
 ): Promise<RestoreResult> {
   const parsed = parsePartitionName(name);
@@ -186,7 +186,7 @@ export async function restorePartition(
       }
       // Columns added since the archive, and rows whose parent row is gone (ATTACH re-creates
       // the foreign keys the archive cycle dropped and checks every row against them).
-      fit = await fitAndAttach(client, parsed.table, name, attachStatements(parsed.table, parsed.month), opts.lockRetry);
+      fit = await fitAndAttach(client, parsed.table, name, attachStatements(parsed.table, parsed.month), opts.lockRetry ?? RESTORE_LOCK_RETRY);
     }
     const keepDays = opts.keepDays ?? 30;
     const retainUntil = new Date(Date.now() + keepDays * 86_400_000);
