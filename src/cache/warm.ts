@@ -1,3 +1,4 @@
+import type { LoadOptions } from './typed-cache.ts';
 import type { QueryContext } from '../db/database.ts';
 import type { CacheLayer } from './cache-layer.ts';
 import type { ProfileReaderLike } from './readers.ts';
@@ -63,7 +64,7 @@ function limiter(n: number): <T>(fn: () => Promise<T>) => Promise<T> {
 
 const SYNC_WAIT_MS = 5_000;
 
-interface Waiter<V> { resolve(v: V | null): void; reject(err: unknown): void }
+interface Waiter<V> { resolve(v: V | null): void; reject(err: unknown): void; onDegradedRead?: () => void }
 
 /**
  * Turns the per-key loader calls of one warm batch into one `getProfileViews` call per
@@ -76,7 +77,8 @@ export class ViewBatcher<V> {
 
   constructor(private readonly reader: BatchProfileReaderLike<V>, private readonly maxBatch: number, private readonly windowMs = 3) {}
 
-  load(id: string, fresh: boolean): Promise<V | null> {
+  /** `onDegradedRead`: told if the batch's read came from a replica that may be behind the max lag (typed-cache.ts). */
+  load(id: string, fresh: boolean, onDegradedRead?: () => void): Promise<V | null> {
     let ids = this.#pending.get(fresh);
     if (!ids) {
       ids = new Map();
@@ -85,7 +87,7 @@ export class ViewBatcher<V> {
     }
     const waiters = ids.get(id) ?? [];
     ids.set(id, waiters);
-    const out = new Promise<V | null>((resolve, reject) => waiters.push({ resolve, reject }));
+    const out = new Promise<V | null>((resolve, reject) => waiters.push({ resolve, reject, ...(onDegradedRead ? { onDegradedRead } : {}) }));
     if (ids.size >= this.maxBatch) void this.#flush(fresh);
     return out;
   }
@@ -98,7 +100,8 @@ export class ViewBatcher<V> {
     if (!ids || ids.size === 0) return;
     this.statements++;
     try {
-      const views = await this.reader.getProfileViews([...ids.keys()], fresh ? { forcePrimary: true } : {});
+      const onDegradedRead = () => { for (const waiters of ids.values()) for (const w of waiters) w.onDegradedRead?.(); };
+      const views = await this.reader.getProfileViews([...ids.keys()], { ...(fresh ? { forcePrimary: true } : {}), onDegradedRead });
       for (const [id, waiters] of ids) for (const w of waiters) w.resolve(views.get(id) ?? null);
     } catch (err) {
       for (const waiters of ids.values()) for (const w of waiters) w.reject(err);
@@ -119,12 +122,14 @@ export async function warmProfiles<V>(
   const batcher = reader.getProfileViews ? new ViewBatcher<V>({ getProfileViews: reader.getProfileViews.bind(reader) }, batchSize) : undefined;
   let fromDatabase = 0;
   let singleStatements = 0;
-  const load = (id: string, o: { fresh: boolean }): Promise<V | null> => {
+  // The degraded-read signal goes through both paths: a warm-up on replicas behind the max lag
+  // (its thousands of reads can spend the primary's budget) must not keep their rows for the TTL.
+  const load = (id: string, o: LoadOptions): Promise<V | null> => {
     fromDatabase++;
-    if (batcher) return batcher.load(id, o.fresh);
+    if (batcher) return batcher.load(id, o.fresh, o.onDegradedRead);
     return dbLimit(() => {
       singleStatements++;
-      return reader.getProfileView(id, o.fresh ? { forcePrimary: true } : {});
+      return reader.getProfileView(id, { ...(o.fresh ? { forcePrimary: true } : {}), ...(o.onDegradedRead ? { onDegradedRead: o.onDegradedRead } : {}) });
     });
   };
 

@@ -34,6 +34,9 @@ const RESYNC_RETRY_MS = 1_000;
 export const MAX_ROOM_BACKLOG = 200;
 /** A socket is told to resync a room for an unreadable block at most this often. */
 export const ROOM_RESYNC_EVERY_MS = 5_000;
+/** A keyed retry's replay is announced only for a message younger than this. */
+export const REPLAY_ANNOUNCE_WINDOW_MS = 60_000;
+const MAX_REPLAYS_REMEMBERED = 10_000;
 
 /**
  * Both halves of delivery. Publishing: after-commit hooks and typing frames become one
@@ -64,6 +67,8 @@ export class Delivery {
    * periodic re-check, minutes, where no NOTIFY backstop runs, as with the cache off).
    */
   readonly #pendingRevokes = new Map<string, string>();
+  /** Message ids whose replay was announced here (#firstReplayAnnouncement), oldest first. */
+  readonly #replaysAnnounced = new Set<string>();
   #stopped = false;
   #resyncTimer: NodeJS.Timeout | undefined;
 
@@ -87,14 +92,33 @@ export class Delivery {
    * filters blocks, hides and suspensions in SQL. Before, the body went to the recipient even
    * after they had blocked the sender, as often as the sender retried with the key.
    */
-  directMessageReplayed(senderId: string, recipientId: string | null): void {
+  directMessageReplayed(senderId: string, recipientId: string | null, message: { readonly id: string; readonly created_at: string }): void {
+    if (!this.#firstReplayAnnouncement(message)) return;
     const to = recipientId === null ? [senderId] : [senderId, recipientId];
     this.#publish('user', to, { t: Date.now(), k: 'resync' }, events.resync('replayed'));
   }
 
   /** A room message's keyed retry: the room's joiners are told to resync it (as directMessageReplayed). */
-  roomMessageReplayed(roomId: string): void {
+  roomMessageReplayed(roomId: string, message: { readonly id: string; readonly created_at: string }): void {
+    if (!this.#firstReplayAnnouncement(message)) return;
     this.#publish('room', [roomId], { t: Date.now(), k: 'resync' }, events.resync('replayed', roomId));
+  }
+
+  /**
+   * A replay is announced once per message on this instance, and only while the message is
+   * young: the attempt that may not have announced it was moments ago. A sender retrying one
+   * key in a loop (kept 25 h) otherwise had every member, a blocker included, told again and
+   * again, each answering with a database read.
+   */
+  #firstReplayAnnouncement(message: { readonly id: string; readonly created_at: string }): boolean {
+    const age = Date.now() - Date.parse(message.created_at);
+    if (!(age < REPLAY_ANNOUNCE_WINDOW_MS) || this.#replaysAnnounced.has(message.id)) return false;
+    this.#replaysAnnounced.add(message.id);
+    if (this.#replaysAnnounced.size > MAX_REPLAYS_REMEMBERED) {
+      const oldest = this.#replaysAnnounced.values().next();
+      if (!oldest.done) this.#replaysAnnounced.delete(oldest.value);
+    }
+    return true;
   }
 
   roomMessage(w: RoomMessageWritten, lsn: string | undefined): void {
@@ -236,11 +260,12 @@ export class Delivery {
       for (const id of failed) this.#missed.add(`user:${id}`);
     }
     // A room's resync names the room: one without `room_id` means "sync your direct
-    // messages", and a client given that for a missed room message never fetched it.
-    for (const room of keys.filter((k) => k.startsWith('room:')).map((k) => k.slice('room:'.length))) {
-      const failed = await this.d.bus.publish('room', [room], encodeBusFrame({ t, k: 'resync' }, events.resync('publish_failed', room))).catch(() => [room]);
-      for (const id of failed) this.#missed.add(`room:${id}`);
-    }
+    // messages", and a client given that for a missed room message never fetched it. All in
+    // one turn, so the bus sends them as one batch (not one round trip per room).
+    const rooms = keys.filter((k) => k.startsWith('room:')).map((k) => k.slice('room:'.length));
+    const failedRooms = await Promise.all(rooms.map((room) =>
+      this.d.bus.publish('room', [room], encodeBusFrame({ t, k: 'resync' }, events.resync('publish_failed', room))).catch(() => [room])));
+    for (const id of failedRooms.flat()) this.#missed.add(`room:${id}`);
     this.#scheduleResyncs();
   }
 
@@ -279,7 +304,10 @@ export class Delivery {
   #toRoom(roomId: string, meta: BusMeta, event: string): void {
     if (meta.k === 'revoke' || !this.d.registry.hasRoom(roomId)) return;
     if (meta.k === 'resync') {
-      for (const conn of this.d.registry.inRoom(roomId) ?? []) conn.send(event, 'control');
+      // At most one per socket and room per interval, as every room resync: each joiner answers
+      // with a database read.
+      const reason = resyncReason(event);
+      for (const conn of this.d.registry.inRoom(roomId) ?? []) this.#tellRoomResync(conn, roomId, reason);
       return;
     }
     const type = PUSHED[meta.k];
@@ -348,5 +376,15 @@ export class Delivery {
     }
     conn.roomResyncAt.set(roomId, now);
     conn.send(events.resync(reason, roomId), 'control');
+  }
+}
+
+/** The reason a published resync frame carries (rare: parsed only for room resyncs). */
+function resyncReason(event: string): string {
+  try {
+    const reason = (JSON.parse(event) as { reason?: unknown }).reason;
+    return typeof reason === 'string' ? reason : 'publish_failed';
+  } catch {
+    return 'publish_failed';
   }
 }

@@ -101,8 +101,8 @@ export class RealtimeHub {
     hooks.onDirectMessage((w, lsn) => this.delivery.directMessage(w, lsn));
     // A keyed retry's answer: the attempt that wrote the message may not have announced it (its
     // commit's answer was lost). Its members (joiners) are told to resync, not sent the body.
-    hooks.onDirectMessageReplayed((w) => this.delivery.directMessageReplayed(w.senderId, w.recipientId));
-    hooks.onRoomMessage((w, lsn) => (w.replayed ? this.delivery.roomMessageReplayed(w.message.room_id) : this.delivery.roomMessage(w, lsn)));
+    hooks.onDirectMessageReplayed((w) => this.delivery.directMessageReplayed(w.senderId, w.recipientId, w.message));
+    hooks.onRoomMessage((w, lsn) => (w.replayed ? this.delivery.roomMessageReplayed(w.message.room_id, w.message) : this.delivery.roomMessage(w, lsn)));
     hooks.onConversationRead((w, lsn) => {
       this.delivery.conversationRead(w, lsn).catch((err: unknown) => this.#log.warn({ err: errText(err) }, 'realtime: read receipt not sent'));
     });
@@ -338,16 +338,22 @@ export class RealtimeHub {
   #resyncAll(reason: string): void {
     const conns = [...this.registry.all];
     const frame = events.resync(reason);
+    // A slice is RESYNC_SLICE frames, not sockets: each joined room gets a resync of its own
+    // (and each answers with a sync), so a socket in 50 rooms counts 51.
     const slice = (from: number): void => {
       if (this.#closed) return;
-      for (const conn of conns.slice(from, from + RESYNC_SLICE)) {
+      let frames = 0;
+      let i = from;
+      for (; i < conns.length && frames < RESYNC_SLICE; i++) {
+        const conn = conns[i] as RealtimeConnection;
         if (!conn.session || conn.closing) continue;
         conn.send(frame, 'control');
         // Room messages published meanwhile were lost too, and a resync without `room_id` is
         // only about direct messages: each joined room is named.
         for (const room of conn.rooms) conn.send(events.resync(reason, room), 'control');
+        frames += 1 + conn.rooms.size;
       }
-      if (from + RESYNC_SLICE < conns.length) setTimeout(() => slice(from + RESYNC_SLICE), RESYNC_SPACING_MS).unref();
+      if (i < conns.length) setTimeout(() => slice(i), RESYNC_SPACING_MS).unref();
     };
     slice(0);
   }
