@@ -20,6 +20,7 @@ const RETRY_MS = 1_000;
 export class L2Janitor {
   readonly #pending = new Set<string>();
   readonly #flushPending = new Set<string>();
+  readonly #flushWaiters = new Map<string, Array<() => void>>();
   readonly #timer: NodeJS.Timeout;
   #recovering = false;
   pendingApplied = 0;
@@ -64,19 +65,34 @@ export class L2Janitor {
     });
   }
 
-  /** Deletes every key matching `pattern` (SCAN + UNLINK). Down: deferred until Redis returns. */
-  async flush(pattern: string): Promise<number> {
+  /**
+   * Deletes every key matching `pattern` (SCAN + UNLINK). Down: deferred until Redis returns.
+   * `failedWhileUp`: Redis answered but the flush did not finish (a command failed, SCAN's page
+   * bound stopped it): its entries may still be read there until the retry (`whenFlushed`).
+   */
+  async flush(pattern: string): Promise<{ readonly deleted: number; readonly failedWhileUp: boolean }> {
     if (!this.health.ready) {
       this.#flushPending.add(pattern);
-      return 0;
+      return { deleted: 0, failedWhileUp: false };
     }
     try {
-      return await this.scanDelete(pattern);
+      const deleted = await this.scanDelete(pattern);
+      for (const wake of this.#flushWaiters.get(pattern)?.splice(0) ?? []) wake();
+      return { deleted, failedWhileUp: false };
     } catch (err) {
       this.#flushPending.add(pattern);
       this.onError('l2 flush', err);
-      return 0;
+      return { deleted: 0, failedWhileUp: true };
     }
+  }
+
+  /** Resolves at the next flush of `pattern` that finishes (the retry of one that did not). */
+  whenFlushed(pattern: string): Promise<void> {
+    return new Promise((resolve) => {
+      const waiters = this.#flushWaiters.get(pattern) ?? [];
+      waiters.push(resolve);
+      this.#flushWaiters.set(pattern, waiters);
+    });
   }
 
   #remember(keys: readonly string[], pattern: string): void {

@@ -364,9 +364,16 @@ export class TypedCache {
 
   async flushL2(fence = true): Promise<void> {
     this.#bypass++;
+    const pattern = this.deps.keys.itemPattern(this.name);
     try {
       if (fence) this.recent.noteAll();
-      await this.deps.janitor.flush(this.deps.keys.itemPattern(this.name));
+      const { failedWhileUp } = await this.deps.janitor.flush(pattern);
+      // Redis answers, but still holds entries the flush was to remove: reads keep bypassing
+      // the cache until its retry finishes (while Redis is down nothing reads it anyway).
+      if (failedWhileUp) {
+        const release = this.holdBypass();
+        void this.deps.janitor.whenFlushed(pattern).then(release);
+      }
     } finally {
       this.#bypass--;
     }

@@ -6,7 +6,10 @@ import { MasterGuard, masterTerm } from '../../src/cache/master-guard.ts';
 import { RedisHealth } from '../../src/cache/redis-connection.ts';
 import { parseInfo } from '../../src/cache/redis-memory.ts';
 import { ScanIncompleteError, scanUnlink } from '../../src/cache/scan-unlink.ts';
+import { CacheLayer } from '../../src/cache/cache-layer.ts';
+import { Metrics } from '../../src/metrics/registry.ts';
 import { REDIS_PORT } from '../helpers/constants.ts';
+import { createTestDatabase } from '../helpers/test-db.ts';
 
 /**
  * A flush is SCAN + UNLINK, and SCAN's walk is bounded (src/cache/scan-unlink.ts). A walk the
@@ -96,6 +99,42 @@ describe('a SCAN walk its page bound stopped', () => {
       guard.close();
       janitor.stop();
       guarded.disconnect();
+    }
+  });
+
+  it('a cache whose flush did not finish keeps reads off Redis until the retry finishes it', async () => {
+    const tdb = await createTestDatabase('cache_scan_bound');
+    const layer = new CacheLayer(tdb.config({ BGC_CACHE_NAMESPACE: `${ns}:layer` }), {
+      logger: pino({ level: 'silent' }), metrics: new Metrics(), listen: false, name: 'scanbound',
+    });
+    try {
+      await layer.start();
+      const id = `u-${process.pid}`;
+      let version = 1;
+      const loader = async (key: string) => ({ id: key, version });
+      expect(await layer.profiles.get(id, loader)).toEqual({ id, version: 1 });
+      expect(await layer.redis.exists(layer.keys.item('profile', id)), 'in Redis').toBe(1);
+      // The flush's SCAN stops early (its page bound), leaving the entry in Redis.
+      const real = layer.janitor.scanDelete.bind(layer.janitor);
+      let stopEarly = true;
+      layer.janitor.scanDelete = async (pattern: string, maxPages?: number) => {
+        if (stopEarly) throw new ScanIncompleteError(pattern, 1, 0);
+        return real(pattern, maxPages);
+      };
+      version = 2;
+      await layer.profiles.flush(true);
+      // Before: the flush's bypass ended with it, and this read found version 1 in Redis.
+      expect(await layer.profiles.get(id, loader), 'not the entry the flush was to remove').toEqual({ id, version: 2 });
+      stopEarly = false;
+      const ms = await waitFor('the retried flush', async () => (await layer.redis.exists(layer.keys.item('profile', id))) === 0, 5_000);
+      console.log(`the retry finished the flush ${ms} ms later`);
+      version = 3;
+      await waitFor('reads using the cache again', async () => ((await layer.profiles.get(id, loader)) as { version: number }).version === 3, 5_000);
+      version = 4;
+      expect(await layer.profiles.get(id, loader), 'cached again').toEqual({ id, version: 3 });
+    } finally {
+      await layer.close();
+      await tdb.drop();
     }
   });
 });
