@@ -112,7 +112,7 @@ async function startInstance(config: Config, opts: { logger?: Logger; listen?: b
   let ports = { api: 0, admin: 0 };
   if (opts.listen !== false) {
     await app.listen({ host: config.http.host, port: config.http.port });
-    await admin.listen({ host: config.http.host, port: config.http.adminPort });
+    await admin.listen({ host: config.http.adminHost, port: config.http.adminPort });
     ports = { api: portOf(app), admin: portOf(admin) };
   }
   // FR-012: warm before /readyz turns ready (bounded by BGC_CACHE_WARM_COUNT / _TIMEOUT_MS).

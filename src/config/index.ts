@@ -77,7 +77,15 @@ export interface Config {
     /** REDIS_SENTINEL_NAME: the master's name in the sentinels' `sentinel monitor` line. */
     readonly sentinelName: string;
   };
-  readonly http: { readonly host: string; readonly port: number; readonly adminPort: number; readonly adminToken: string };
+  readonly http: {
+    readonly host: string; readonly port: number; readonly adminPort: number; readonly adminToken: string;
+    /**
+     * Where the admin port listens. Outside production its paths need no token, so by default
+     * it stays on 127.0.0.1 whatever HOST says: a staging host with HOST=0.0.0.0 and the
+     * default NODE_ENV served the admin API (pool errors, statement texts, reports) to anyone.
+     */
+    readonly adminHost: string;
+  };
   readonly log: { readonly level: string; readonly sql: boolean };
   /** The pool settings in force (the baseline mode's node-postgres defaults included). */
   readonly pool: PoolConfig;
@@ -251,7 +259,8 @@ function httpPorts(raw: RawEnv, stack: StackPorts, problems: string[]): Config['
   const adminPort = raw.ADMIN_PORT ?? 3001 + stack.portOffset;
   // Found here, not when the second listen fails after the API port is serving.
   if (port !== 0 && port === adminPort) problems.push(`PORT and ADMIN_PORT are both ${port}: the API and the admin port need ports of their own`);
-  return { host: raw.HOST, port, adminPort, adminToken: raw.ADMIN_TOKEN };
+  const adminHost = raw.ADMIN_HOST ?? (raw.NODE_ENV === 'production' ? raw.HOST : '127.0.0.1');
+  return { host: raw.HOST, port, adminPort, adminToken: raw.ADMIN_TOKEN, adminHost };
 }
 
 function stackPorts(offset: number): StackPorts {

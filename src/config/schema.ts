@@ -43,6 +43,8 @@ export const envSchema = z.object({
   PORT: intFrom(0, 65535).optional(),
   ADMIN_PORT: intFrom(0, 65535).optional(),
   HOST: z.string().min(1).default('127.0.0.1'),
+  // Unset: HOST in production (where every admin path needs ADMIN_TOKEN), 127.0.0.1 otherwise.
+  ADMIN_HOST: z.string().min(1).optional(),
   ADMIN_TOKEN: z.string().min(1).default(DEFAULT_ADMIN_TOKEN),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
   LOG_SQL: bool.optional(),

@@ -36,6 +36,10 @@ describe('configuration', () => {
     // Before: the second listen failed, or Fastify threw, after the pools and Redis were open.
     expect(() => parseConfig({ PORT: '4000', ADMIN_PORT: '4000' })).toThrow(/PORT and ADMIN_PORT are both 4000/);
     expect(parseConfig({ PORT: '0', ADMIN_PORT: '0' }).http).toMatchObject({ port: 0, adminPort: 0 });
+    // The admin port needs no token outside production: it stays on 127.0.0.1 whatever HOST says.
+    expect(parseConfig({ HOST: '0.0.0.0' }).http).toMatchObject({ host: '0.0.0.0', adminHost: '127.0.0.1' });
+    expect(parseConfig({ HOST: '0.0.0.0', NODE_ENV: 'production', ADMIN_TOKEN: 'a-long-production-token' }).http).toMatchObject({ adminHost: '0.0.0.0' });
+    expect(parseConfig({ HOST: '0.0.0.0', ADMIN_HOST: '10.0.0.5' }).http).toMatchObject({ adminHost: '10.0.0.5' });
     expect(() => parseConfig({ BGC_TRUST_PROXY: 'foo' })).toThrow(/BGC_TRUST_PROXY: "foo"/);
     expect(() => parseConfig({ BGC_TRUST_PROXY: '10.0.0.0/33' })).toThrow(/BGC_TRUST_PROXY/);
     expect(parseConfig({ BGC_TRUST_PROXY: '127.0.0.1, 10.0.0.0/8, ::1, fd00::/8, loopback' }).http).toBeDefined();
