@@ -155,6 +155,11 @@ describe('uploading photos', () => {
     expectError(await upload(u, gif, 'image/png'), 415, 'UNSUPPORTED_MEDIA_TYPE');
     expectError(await upload(u, Buffer.from('definitely not an image'), 'image/jpeg'), 415, 'UNSUPPORTED_MEDIA_TYPE');
     expectError(await upload(u, Buffer.from('{"a":1}'), 'application/json'), 415, 'UNSUPPORTED_MEDIA_TYPE');
+    // Any other body stops at the API's 64 KiB: before, the upload's 8 MiB limit applied to every
+    // parser of the route, and 8 MiB of JSON was read and parsed before admission saw it.
+    const bigJson = Buffer.from(`[${'[],'.repeat(40_000)}[]]`);
+    expectError(await upload(u, bigJson, 'application/json'), 413, 'PAYLOAD_TOO_LARGE');
+    expectError(await upload(u, Buffer.alloc(100 * 1024, 0x61), 'text/plain'), 413, 'PAYLOAD_TOO_LARGE');
     expectError(await upload(u, gif, 'image/gif'), 415, 'UNSUPPORTED_MEDIA_TYPE');
     expectError(await upload(u, Buffer.alloc(8 * 1024 * 1024 + 1, 0xff), 'image/jpeg'), 413, 'PAYLOAD_TOO_LARGE');
 

@@ -45,7 +45,6 @@ export async function chatImageRoutes(app: FastifyInstance, deps: AppDeps): Prom
         description: UPLOAD_NOTE, consumes: IMAGE_TYPES, headers: IdempotencyHeaders, params: IdParams, querystring: CaptionQuery,
         response: { 201: Type.Object({ image: ChatImage, message: DirectMessage }), ...errors(401, 403, 404), 413: ErrorBody, 415: ErrorBody, ...idempotencyErrors },
       }),
-      bodyLimit: MAX_UPLOAD_BYTES,
       onRequest,
     }, async (request, reply) => written(reply, await chatImages.sendToConversation(
       uuidParam(request.params.id), viewerOf(request).userId, request.body, request.query.caption,
@@ -56,7 +55,6 @@ export async function chatImageRoutes(app: FastifyInstance, deps: AppDeps): Prom
         description: UPLOAD_NOTE, consumes: IMAGE_TYPES, headers: IdempotencyHeaders, params: IdParams, querystring: CaptionQuery,
         response: { 201: Type.Object({ image: ChatImage, message: RoomMessage }), ...errors(401, 404), 413: ErrorBody, 415: ErrorBody, ...idempotencyErrors },
       }),
-      bodyLimit: MAX_UPLOAD_BYTES,
       onRequest,
     }, async (request, reply) => written(reply, await chatImages.sendToRoom(
       uuidParam(request.params.id), viewerOf(request).userId, request.body, request.query.caption,

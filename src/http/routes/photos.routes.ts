@@ -37,7 +37,6 @@ export async function photoRoutes(app: FastifyInstance, deps: AppDeps): Promise<
         consumes: IMAGE_TYPES, headers: IdempotencyHeaders,
         response: { 201: Photo, ...errors(401), 413: ErrorBody, 415: ErrorBody, ...idempotencyErrors },
       }),
-      bodyLimit: MAX_UPLOAD_BYTES,
       onRequest,
     }, async (request, reply) => written(reply, await photos.upload(viewerOf(request).userId, request.body, idempotencyKey(request, { bodyOf: uploadIdentity })), 201));
 
