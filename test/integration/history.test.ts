@@ -138,8 +138,11 @@ describe('workload history snapshots', () => {
     const snap = await admin.query<{ id: string }>(
       `INSERT INTO monitoring.snapshots (run_id, taken_at, node, role, ok) VALUES ($1, now() - interval '100 days', 'primary', 'primary', true) RETURNING id`, [runId]);
     await admin.query(`INSERT INTO monitoring.statement_stats SELECT $1, queryid, 1, 1, 1, 1, 0, 0, 0, 'normal', 1, 1, 1, 0, 0, 0 FROM monitoring.statements LIMIT 1`, [snap.rows[0]?.id]);
+    // A backlog deleted a few runs per statement (one statement for all outlived the timeout).
+    await admin.query(`INSERT INTO monitoring.snapshot_runs (taken_at, instance_id, process_started_at)
+      SELECT now() - interval '90 days' - g * interval '1 hour', 'backlog', now() - interval '101 days' FROM generate_series(1, 11) g`);
     const { deletedRuns } = await recorder.cleanup();
-    expect(deletedRuns).toBe(1);
+    expect(deletedRuns).toBe(12);
     const { rows } = await admin.query<{ runs: number; stats: number }>(
       `SELECT (SELECT count(*)::int FROM monitoring.snapshot_runs) AS runs,
               (SELECT count(*)::int FROM monitoring.statement_stats WHERE snapshot_id = $1) AS stats`, [snap.rows[0]?.id]);

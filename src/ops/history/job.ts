@@ -30,8 +30,8 @@ export function historyRetentionJob(recorder: HistoryRecorder, intervalMs = 3_60
     name: RETENTION_JOB_NAME,
     intervalMs,
     leaderOnly: true,
-    run: async ({ logger }) => {
-      const { deletedRuns } = await recorder.cleanup();
+    run: async ({ logger, signal }) => {
+      const { deletedRuns } = await recorder.cleanup(new Date(), signal);
       if (deletedRuns > 0) logger.info({ job: RETENTION_JOB_NAME, deletedRuns }, 'history retention deleted old snapshot runs');
     },
   };

@@ -1,3 +1,4 @@
+import { untilShortBatch } from '../../jobs/batches.ts';
 import crypto from 'node:crypto';
 import os from 'node:os';
 import type { Config } from '../../config/index.ts';
@@ -45,6 +46,9 @@ interface PreviousRow {
  * app counters in memory, because those counters belong to the process and restart with it.
  * Leadership (one snapshot per interval across instances) is the scheduler's job.
  */
+/** Snapshot runs per retention statement: each cascades to a few thousand rows. */
+const RUNS_PER_DELETE = 5;
+
 export class HistoryRecorder {
   readonly instanceId = `${os.hostname()}:${process.pid}:${crypto.randomBytes(3).toString('hex')}`;
   readonly processStartedAt = new Date(Date.now() - process.uptime() * 1000);
@@ -110,13 +114,21 @@ export class HistoryRecorder {
     return summary;
   }
 
-  /** Retention: deletes runs older than `retentionDays` (cascading to every per-run row). */
-  async cleanup(now: Date = new Date()): Promise<{ deletedRuns: number }> {
+  /**
+   * Retention: deletes runs older than `retentionDays` (cascading to every per-run row), a few
+   * runs per statement. One statement for all of them (each run holds thousands of statement,
+   * table and index rows) outlived the pool's statement timeout after a backlog (retention
+   * lowered, jobs off for a week), rolled back, and failed again every hour as the backlog grew.
+   */
+  async cleanup(now: Date = new Date(), signal?: AbortSignal): Promise<{ deletedRuns: number }> {
     const cutoff = new Date(now.getTime() - this.deps.config.history.retentionDays * 86_400_000).toISOString();
-    const [row] = await this.deps.db.query<{ deleted: number }>(s.deleteOldRuns, [cutoff]);
+    const deletedRuns = await untilShortBatch(async (batch) => {
+      const [row] = await this.deps.db.query<{ deleted: number }>(s.deleteOldRuns, [cutoff, batch]);
+      return row?.deleted ?? 0;
+    }, RUNS_PER_DELETE, signal);
     await this.deps.db.query(s.deleteOldCounters, [cutoff]);
     await this.deps.db.query(s.deleteOldAlerts, [cutoff]);
-    return { deletedRuns: row?.deleted ?? 0 };
+    return { deletedRuns };
   }
 
   async #relationsDue(): Promise<Set<string>> {

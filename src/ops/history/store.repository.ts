@@ -172,10 +172,14 @@ ON CONFLICT (fingerprint, starts_at) DO UPDATE SET last_seen_at = EXCLUDED.last_
   }),
   deleteOldRuns: defineQuery({
     name: 'history.delete_old_runs',
-    description: 'Retention: deletes snapshot runs (and by cascade all their rows) taken before the cutoff.',
+    description: 'Retention: deletes the oldest $2 snapshot runs (and by cascade all their rows) taken before the cutoff; called until a batch comes back short.',
     target: 'primary',
-    sample: ['2000-01-01T00:00:00Z'],
-    sql: `WITH gone AS (DELETE FROM monitoring.snapshot_runs WHERE taken_at < $1 RETURNING 1) SELECT count(*)::int AS deleted FROM gone`,
+    sample: ['2000-01-01T00:00:00Z', 5],
+    sql: `WITH gone AS (
+  DELETE FROM monitoring.snapshot_runs WHERE id IN (
+    SELECT r.id FROM monitoring.snapshot_runs r WHERE r.taken_at < $1 ORDER BY r.taken_at LIMIT $2)
+  RETURNING 1)
+SELECT count(*)::int AS deleted FROM gone`,
   }),
   deleteOldCounters: defineQuery({
     name: 'history.delete_old_counters',
