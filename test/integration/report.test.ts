@@ -215,3 +215,32 @@ describe('monthly report from the fixture', () => {
     expect(stored.rows.find((r) => r.format === 'html')?.n).toBe(html.length);
   });
 });
+
+describe('the report under a server TimeZone other than UTC', () => {
+  it('cuts and labels its days in UTC all the same', async () => {
+    const { rows } = await admin.query<{ db: string }>('SELECT current_database() AS db');
+    const name = rows[0]?.db ?? '';
+    // initdb's default on a self-hosted server is the host's zone; the bundled stack pins UTC.
+    await admin.query(`ALTER DATABASE ${admin.escapeIdentifier(name)} SET timezone = 'Asia/Tokyo'`);
+    await tdb.syncReplicas();
+    const config = tdb.config({ BGC_POOL_SIZE: '1', BGC_ALERTMANAGER_URL: `http://127.0.0.1:${await freePort()}` });
+    const zoned = new Database(config, { applicationName: 'bgc-report-test-tz' });
+    try {
+      await zoned.start();
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bgc-report-tz-'));
+      const other = await generateReport({ db: zoned, config }, {
+        month: parseMonth('2026-10'), formats: ['json'], outDir: dir, generatedBy: 'test', store: 'none', now: new Date('2026-11-01T00:10:00Z'),
+      });
+      fs.rmSync(dir, { recursive: true, force: true });
+      // Before: every day labelled one early (2026-09-30 first) and cut at 15:00Z (Tokyo's midnight).
+      expect(other.report.dailyStatementTime).toEqual(report.dailyStatementTime);
+      expect(other.report.connections.daily).toEqual(report.connections.daily);
+      expect(other.report.replicaLag.daily).toEqual(report.replicaLag.daily);
+      expect(other.report.cache.appDaily).toEqual(report.cache.appDaily);
+      expect(report.cache.appDaily[0]?.day ?? report.connections.daily[0]?.points[0]?.day).toMatch(/^2026-10-01/);
+    } finally {
+      await zoned.close();
+      await admin.query(`ALTER DATABASE ${admin.escapeIdentifier(name)} RESET timezone`);
+    }
+  });
+});

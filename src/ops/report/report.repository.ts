@@ -55,7 +55,7 @@ SELECT a.queryid::text AS queryid, s.name, left(s.query, 4000) AS query, s.first
     target: 'replica',
     sample: [...SAMPLE, '{}'],
     justify: { seq_scan: MONTH_SCAN },
-    sql: `SELECT st.queryid::text AS queryid, date_trunc('day', sn.taken_at) AS day, sum(st.total_exec_time_delta)::float8 AS total_ms
+    sql: `SELECT st.queryid::text AS queryid, date_trunc('day', sn.taken_at, 'UTC') AS day, sum(st.total_exec_time_delta)::float8 AS total_ms
   FROM monitoring.statement_stats st JOIN monitoring.snapshots sn ON sn.id = st.snapshot_id
  WHERE sn.taken_at >= $1 AND sn.taken_at < $2 AND st.queryid = ANY($3::bigint[])
  GROUP BY 1, 2 ORDER BY 1, 2`,
@@ -72,9 +72,9 @@ SELECT a.queryid::text AS queryid, s.name, left(s.query, 4000) AS query, s.first
     FROM monitoring.table_stats t JOIN monitoring.snapshots sn ON sn.id = t.snapshot_id
    WHERE sn.role = 'primary' AND sn.taken_at >= $1 AND sn.taken_at < $2
    GROUP BY sn.id, sn.taken_at, t.schema_name, coalesce(t.parent_table, t.table_name))
-SELECT DISTINCT ON (schema_name, table_name, date_trunc('day', taken_at))
+SELECT DISTINCT ON (schema_name, table_name, date_trunc('day', taken_at, 'UTC'))
        schema_name, table_name, taken_at, bytes, live_rows
-  FROM per_snapshot ORDER BY schema_name, table_name, date_trunc('day', taken_at), taken_at DESC`,
+  FROM per_snapshot ORDER BY schema_name, table_name, date_trunc('day', taken_at, 'UTC'), taken_at DESC`,
   }),
   latestTables: defineQuery({
     name: 'report.latest_tables',
@@ -172,7 +172,7 @@ WINDOW w AS (PARTITION BY p.partition_name ORDER BY sn.taken_at ROWS BETWEEN UNB
     target: 'replica',
     sample: SAMPLE,
     justify: { seq_scan: MONTH_SCAN },
-    sql: `SELECT node, date_trunc('day', taken_at) AS day, max(connections_total) AS peak_connections,
+    sql: `SELECT node, date_trunc('day', taken_at, 'UTC') AS day, max(connections_total) AS peak_connections,
        percentile_cont(0.95) WITHIN GROUP (ORDER BY replica_lag_ms) AS lag_p95
   FROM monitoring.snapshots WHERE taken_at >= $1 AND taken_at < $2 AND ok GROUP BY 1, 2 ORDER BY 1, 2`,
   }),
@@ -181,7 +181,7 @@ WINDOW w AS (PARTITION BY p.partition_name ORDER BY sn.taken_at ROWS BETWEEN UNB
     description: 'App cache hits and misses per day and Redis memory peaks over the period.',
     target: 'replica',
     sample: SAMPLE,
-    sql: `SELECT date_trunc('day', taken_at) AS day, coalesce(sum(app_cache_hits_delta), 0)::float8 AS hits,
+    sql: `SELECT date_trunc('day', taken_at, 'UTC') AS day, coalesce(sum(app_cache_hits_delta), 0)::float8 AS hits,
        coalesce(sum(app_cache_misses_delta), 0)::float8 AS misses, max(app_cache_memory_bytes)::float8 AS memory_bytes,
        max(app_cache_max_bytes)::float8 AS max_bytes
   FROM monitoring.snapshot_runs WHERE taken_at >= $1 AND taken_at < $2 GROUP BY 1 ORDER BY 1`,
