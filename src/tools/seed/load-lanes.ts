@@ -130,6 +130,9 @@ async function loadMonths(ctx: LaneContext, table: PartitionedTable, workers: nu
     }
   });
   const done = Promise.all(generated.map((g) => g.promise)).then(generatedAll);
+  // Awaited below, unless a worker failed first (settle throws): then its rejection had no
+  // handler, an unhandled rejection that ends the process (a seed interrupted by an error).
+  done.catch(() => undefined);
   await settle(Array.from({ length: Math.min(workers, slices.length) }, (_, w) => worker(w)));
   await done;
   await loader(ctx.db, (client) => completePartitionedIndexes(client, table));
