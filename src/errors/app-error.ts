@@ -15,6 +15,8 @@ export const ERROR_CATALOGUE = {
   NOT_FOUND: { status: 404, message: 'Not found' },
   ROUTE_NOT_FOUND: { status: 404, message: 'No such route' },
   METHOD_NOT_ALLOWED: { status: 405, message: 'Method not allowed' },
+  // Node's HTTP parser ends these before any route runs (src/http/client-error.ts).
+  REQUEST_TIMEOUT: { status: 408, message: 'The request was not received in time' },
   EMAIL_TAKEN: { status: 409, message: 'This email is already registered' },
   USERNAME_TAKEN: { status: 409, message: 'This username is taken' },
   CONFLICT: { status: 409, message: 'The request conflicts with the current state' },
@@ -24,6 +26,7 @@ export const ERROR_CATALOGUE = {
   IDEMPOTENCY_KEY_REUSED: { status: 422, message: 'This Idempotency-Key was already used for a different request' },
   UPGRADE_REQUIRED: { status: 426, message: 'This endpoint speaks WebSocket: send an Upgrade request' },
   RATE_LIMITED: { status: 429, message: 'Too many requests; try again later' },
+  HEADERS_TOO_LARGE: { status: 431, message: 'The request headers are too large' },
   OVERLOADED: { status: 503, message: 'The server is at capacity; retry shortly' },
   PRESENCE_UNAVAILABLE: { status: 503, message: 'Presence cannot be read right now (Redis); retry shortly' },
   DB_POOL_TIMEOUT: { status: 503, message: 'The database is saturated; retry shortly' },

@@ -3,6 +3,7 @@ import swagger from '@fastify/swagger';
 import type { AppDeps } from '../app/deps.ts';
 import { frameworkErrorHandler, installErrorHandler } from './error-handler.ts';
 import { installCors } from './cors.ts';
+import { makeClientErrorHandler } from './client-error.ts';
 import { installOverloadGuard, parkedBound } from './overload-guard.ts';
 import { guardUpgrades } from './stray-upgrades.ts';
 import { toOpenApi30 } from './openapi-30.ts';
@@ -36,6 +37,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     return503OnClosing: false,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
     frameworkErrors: frameworkErrorHandler,
+    clientErrorHandler: makeClientErrorHandler(deps.logger as FastifyBaseLogger),
   });
   installErrorHandler(app);
   installCors(app, deps.config.corsOrigins);

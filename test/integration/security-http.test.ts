@@ -198,3 +198,30 @@ describe('authorization beyond membership', () => {
     expect(rel.body.items.find((r) => r.user.id === ann.id)).toMatchObject({ status: 'pending', direction: 'incoming' });
   });
 });
+
+describe('requests the HTTP parser refuses', () => {
+  /** Writes raw bytes to the listening server and reads until it closes the connection. */
+  async function rawExchange(port: number, request: string): Promise<string> {
+    const net = await import('node:net');
+    return new Promise((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      const socket = net.connect(port, '127.0.0.1', () => socket.write(request));
+      socket.setTimeout(10_000, () => socket.destroy(new Error('no answer within 10 s')));
+      socket.on('data', (c: Buffer) => chunks.push(c));
+      socket.on('error', reject);
+      socket.on('close', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    });
+  }
+
+  it('headers over the limit get 431 and bytes that are not HTTP get 400, both in the API\'s error shape', async () => {
+    await t.app.listen({ port: 0, host: '127.0.0.1' });
+    const port = (t.app.server.address() as { port: number }).port;
+    const huge = await rawExchange(port, `GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`);
+    expect(huge).toMatch(/^HTTP\/1\.1 431 /);
+    expect(JSON.parse(huge.slice(huge.indexOf('\r\n\r\n') + 4))).toEqual({ error: { code: 'HEADERS_TOO_LARGE', message: 'The request headers are too large' } });
+    expect(huge.toLowerCase()).toContain('x-content-type-options: nosniff');
+    const garbage = await rawExchange(port, 'NOT HTTP AT ALL\r\n\r\n');
+    expect(garbage).toMatch(/^HTTP\/1\.1 400 /);
+    expect(JSON.parse(garbage.slice(garbage.indexOf('\r\n\r\n') + 4)).error.code).toBe('VALIDATION_FAILED');
+  });
+});
