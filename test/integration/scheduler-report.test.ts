@@ -118,4 +118,26 @@ describe('monthly report job with two app instances', () => {
     const { rows } = await admin.query<{ n: number }>(`SELECT count(*)::int AS n FROM monitoring.reports WHERE month = '2026-11'`);
     expect(rows[0]?.n).toBe(0);
   });
+
+  it('a stored month whose files were not written gets them from the stored rows on the next run', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bgc-rewrite-'));
+    try {
+      const generated: string[] = [];
+      const e = await appInstance('e', generated, FIRST_OF_NOVEMBER, dir);
+      const logger = createLogger(config);
+      // October is stored (above) and this instance's folder holds none of its files: as if the
+      // write after the commit had failed.
+      await e.job.run({ signal: new AbortController().signal, instanceId: 'e', logger, startedAt: new Date() });
+      expect(generated).toEqual([]);
+      const { rows } = await admin.query<{ format: string; content: string }>(`SELECT format, content FROM monitoring.reports WHERE month = '2026-10' ORDER BY format`);
+      expect(rows).toHaveLength(3);
+      for (const r of rows) expect(fs.readFileSync(path.join(dir, `bgc-report-2026-10.${r.format}`), 'utf8')).toBe(r.content);
+      // A file present is left alone.
+      fs.writeFileSync(path.join(dir, 'bgc-report-2026-10.md'), 'edited by hand');
+      await e.job.run({ signal: new AbortController().signal, instanceId: 'e', logger, startedAt: new Date() });
+      expect(fs.readFileSync(path.join(dir, 'bgc-report-2026-10.md'), 'utf8')).toBe('edited by hand');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

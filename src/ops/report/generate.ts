@@ -85,18 +85,42 @@ export async function generateReport(deps: { db: Database; config: Config }, opt
     });
     if (!stored) return { report, files: [], stored: false };
   }
-  const files: string[] = [];
-  if (opts.outDir) {
-    await fs.mkdir(opts.outDir, { recursive: true });
-    for (const r of rendered) {
-      const file = path.join(opts.outDir, reportFileName(opts.month.label, r.format));
-      // Write then rename: a reader never sees half a report.
-      await fs.writeFile(`${file}.tmp`, r.content);
-      await fs.rename(`${file}.tmp`, file);
-      files.push(file);
-    }
-  }
+  const files = opts.outDir ? await writeReportFiles(opts.outDir, opts.month.label, rendered) : [];
   return { report, files, stored };
+}
+
+/** Writes each rendered format; write then rename, so a reader never sees half a report. */
+async function writeReportFiles(outDir: string, month: string, rendered: ReadonlyArray<{ format: ReportFormat; content: string }>): Promise<string[]> {
+  await fs.mkdir(outDir, { recursive: true });
+  const files: string[] = [];
+  for (const r of rendered) {
+    const file = path.join(outDir, reportFileName(month, r.format));
+    await fs.writeFile(`${file}.tmp`, r.content);
+    await fs.rename(`${file}.tmp`, file);
+    files.push(file);
+  }
+  return files;
+}
+
+/**
+ * Writes the files of a stored month that are missing from outDir, from the stored content.
+ * The report's rows commit before its files are written, so a write that failed then (a full
+ * disk, a restart) left the month stored without files, and the job, seeing it stored, never
+ * wrote them. Returns the files written (none when every one is present).
+ */
+export async function writeMissingReportFiles(db: Database, outDir: string, month: string): Promise<string[]> {
+  const missing: ReportFormat[] = [];
+  for (const format of REPORT_FORMATS) {
+    const present = await fs.access(path.join(outDir, reportFileName(month, format))).then(() => true, () => false);
+    if (!present) missing.push(format);
+  }
+  const rendered: Array<{ format: ReportFormat; content: string }> = [];
+  for (const format of missing) {
+    const [row] = await db.query<{ content: string }>(q.get, [month, format]);
+    // A format never stored (an operator's `bgc report --formats json`) is not ours to make up.
+    if (row) rendered.push({ format, content: row.content });
+  }
+  return rendered.length ? writeReportFiles(outDir, month, rendered) : [];
 }
 
 class AlreadyStored extends Error {

@@ -1,7 +1,7 @@
 import type { Config } from '../../config/index.ts';
 import type { Database } from '../../db/database.ts';
 import type { JobSpec } from '../../jobs/scheduler.ts';
-import { defaultReportDir, generateReport, REPORT_FORMATS } from './generate.ts';
+import { defaultReportDir, generateReport, REPORT_FORMATS, writeMissingReportFiles } from './generate.ts';
 import { openReportDatabase } from './batch-db.ts';
 import { previousMonth } from './month.ts';
 import { reportQueries } from './report.repository.ts';
@@ -27,6 +27,9 @@ export interface MonthlyReportJobDeps {
  * midnight, or on a later day if the app was down on the 1st — but then only if that month
  * has snapshots, so a fresh install does not file an empty report for a month it never saw.
  *
+ * A month stored without its files (their write failed after the commit) gets them written
+ * from the stored rows on the next run.
+ *
  * Exactly once, even with two instances: the leader lock makes one instance run it, and if two
  * ever race (a stale leader), the unique (month, format) row lets one store it and the other
  * roll back without writing files.
@@ -42,8 +45,13 @@ export function monthlyReportJob(deps: MonthlyReportJobDeps): JobSpec {
       // on the 31st and store a report short of its last minutes, for good (insert-if-absent).
       const now = deps.clock?.() ?? startedAt;
       const month = previousMonth(now);
+      const outDir = deps.outDir ?? defaultReportDir(deps.config);
       const [exists] = await deps.db.query<{ present: boolean }>(reportStoreQueries.exists, [month.label]);
-      if (exists?.present) return;
+      if (exists?.present) {
+        const rewritten = await writeMissingReportFiles(deps.db, outDir, month.label);
+        if (rewritten.length) logger.warn({ job: REPORT_JOB_NAME, month: month.label, files: rewritten }, 'monthly report files were missing; written from the stored report');
+        return;
+      }
       if (now.getUTCDate() !== 1) {
         const [runs] = await deps.db.query<{ runs: number }>(reportQueries.runCount, [month.from.toISOString(), month.to.toISOString()], { forcePrimary: true });
         if (!runs || runs.runs === 0) return;
@@ -52,7 +60,7 @@ export function monthlyReportJob(deps: MonthlyReportJobDeps): JobSpec {
       let result: Awaited<ReturnType<typeof generateReport>>;
       try {
         result = await generateReport({ db: batchDb, config: deps.config }, {
-          month, formats: [...REPORT_FORMATS], outDir: deps.outDir ?? defaultReportDir(deps.config),
+          month, formats: [...REPORT_FORMATS], outDir,
           generatedBy: `scheduler (${instanceId})`, store: 'insert-if-absent', now,
         });
       } finally {
