@@ -5,6 +5,7 @@ import { connectNode } from '../../src/tools/stack/postgres-node.ts';
 import { REPLICA_PORTS } from '../helpers/constants.ts';
 import { Database } from '../../src/db/database.ts';
 import { HistoryRecorder, type SnapshotSummary } from '../../src/ops/history/snapshot.ts';
+import { Metrics } from '../../src/metrics/registry.ts';
 
 /**
  * The snapshot job against the real three-node stack, on this file's own database (its
@@ -131,6 +132,50 @@ describe('workload history snapshots', () => {
     expect(await statRow(nodeOf(fifth, 'primary').snapshotId)).toMatchObject({ delta_kind: 'normal', calls: '15', calls_delta: '4' });
   });
 
+  it('a node that is another server since its last snapshot (a failover, a restart) starts a new baseline', async () => {
+    const last = await recorder.snapshot();
+    // Simulate: the previous primary snapshot was taken on another server, whose counters were
+    // far ahead of this one's (a promoted replica's history must not count as this interval's).
+    await admin.query(`UPDATE monitoring.snapshots SET server_started_at = '2000-01-01T00:00:00Z', blks_hit = 1 WHERE id = $1`, [nodeOf(last, 'primary').snapshotId]);
+    await admin.query(`UPDATE monitoring.statement_counters c SET calls = 1 FROM monitoring.statements s
+                        WHERE s.queryid = c.queryid AND s.name = 'histtest.probe' AND c.node = 'primary'`);
+    await probeOn(admin, 3);
+    const after = await recorder.snapshot();
+    expect(nodeOf(after, 'primary')).toMatchObject({ firstSnapshot: true, resetDetected: false, statementsStored: 0 });
+    expect(nodeOf(after, 'replica1').firstSnapshot).toBe(false);
+    expect(await statRow(nodeOf(after, 'primary').snapshotId)).toBeUndefined();
+    const { rows } = await admin.query<{ blks_hit_delta: string | null; server_started_at: Date | null }>(
+      `SELECT blks_hit_delta, server_started_at FROM monitoring.snapshots WHERE id = $1`, [nodeOf(after, 'primary').snapshotId]);
+    expect(rows[0]?.blks_hit_delta).toBeNull();
+    expect(rows[0]?.server_started_at?.getUTCFullYear()).toBeGreaterThan(2000);
+    // The next one compares with the new baseline (the old server's counters were cleared).
+    await probeOn(admin, 2);
+    const next = await recorder.snapshot();
+    expect(nodeOf(next, 'primary').firstSnapshot).toBe(false);
+    expect(await statRow(nodeOf(next, 'primary').snapshotId)).toMatchObject({ delta_kind: 'normal', calls_delta: '2' });
+  });
+
+  it('app counters of a process that starts leading long after it started are a baseline, not one run\'s traffic', async () => {
+    const metrics = new Metrics();
+    const cfg = tdb.config({ BGC_POOL_SIZE: '1', BGC_POOL_MAX_OVERFLOW: '4', BGC_HISTORY_INTERVAL_S: '60' });
+    const leader = new HistoryRecorder({ db, config: cfg, metrics, alertmanager: false });
+    // Weeks of this process's traffic before it led (here: the process is taken to have started
+    // two hours ago, beyond an interval and a half of 60 s).
+    Object.defineProperty(leader, 'processStartedAt', { value: new Date(Date.now() - 2 * 3_600_000) });
+    metrics.httpDuration.observe({ route: '/api/old', method: 'GET', status_class: '2xx' }, 0.004);
+    const runs = async (runId: number) => (await admin.query<{ route_rows: number; hits_delta: string | null }>(
+      `SELECT (SELECT count(*)::int FROM monitoring.latency_stats WHERE run_id = $1) AS route_rows,
+              (SELECT app_cache_hits_delta::text FROM monitoring.snapshot_runs WHERE id = $1) AS hits_delta`, [runId])).rows[0];
+    const first = await leader.snapshot();
+    expect(await runs(first.runId)).toEqual({ route_rows: 0, hits_delta: null });
+    // From then on, each run holds what happened since the previous one.
+    metrics.httpDuration.observe({ route: '/api/new', method: 'GET', status_class: '2xx' }, 0.004);
+    const second = await leader.snapshot();
+    const { rows } = await admin.query<{ label: string; count_delta: string }>(
+      `SELECT label, count_delta::text FROM monitoring.latency_stats WHERE run_id = $1 AND kind = 'http'`, [second.runId]);
+    expect(rows.map((r) => [r.label.includes('/api/new'), r.count_delta])).toEqual([[true, '1']]);
+  });
+
   it('retention deletes runs older than the configured days with all their rows', async () => {
     const old = await admin.query<{ id: string }>(
       `INSERT INTO monitoring.snapshot_runs (taken_at, instance_id, process_started_at) VALUES (now() - interval '100 days', 'old', now() - interval '101 days') RETURNING id`);
@@ -146,6 +191,6 @@ describe('workload history snapshots', () => {
     const { rows } = await admin.query<{ runs: number; stats: number }>(
       `SELECT (SELECT count(*)::int FROM monitoring.snapshot_runs) AS runs,
               (SELECT count(*)::int FROM monitoring.statement_stats WHERE snapshot_id = $1) AS stats`, [snap.rows[0]?.id]);
-    expect(rows[0]).toEqual({ runs: 5, stats: 0 });
+    expect(rows[0]).toEqual({ runs: 10, stats: 0 }); // the recent runs of the tests above
   });
 });

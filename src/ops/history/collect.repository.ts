@@ -44,7 +44,8 @@ export const collectQueries = catalog({
        d.deadlocks::float8 AS deadlocks, d.temp_bytes::float8 AS temp_bytes,
        pg_database_size(current_database())::float8 AS db_size_bytes,
        a.total, a.active, a.idle_in_tx, a.app,
-       current_setting('max_connections')::int AS max_connections
+       current_setting('max_connections')::int AS max_connections,
+       pg_postmaster_start_time() AS server_started_at
   FROM pg_stat_database d,
        LATERAL (SELECT count(*)::int AS total,
                        count(*) FILTER (WHERE state = 'active')::int AS active,

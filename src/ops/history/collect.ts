@@ -23,6 +23,8 @@ export interface NodeStatsRow {
   readonly db_size_bytes: number;
   readonly total: number; readonly active: number; readonly idle_in_tx: number; readonly app: number;
   readonly max_connections: number;
+  /** Tells servers (and restarts) apart: a node's counters are compared only within one. */
+  readonly server_started_at: Date;
 }
 
 export interface TableRow {

@@ -6,6 +6,8 @@ import { counterDelta, type StatementDeltaResult } from './deltas.ts';
 export interface Baseline {
   readonly previous: { blksHit: number | null; blksRead: number | null; idxBlksHit: number | null; idxBlksRead: number | null } | undefined;
   readonly deltas: StatementDeltaResult;
+  /** The node is another server (or restarted) since its last snapshot: counters start afresh. */
+  readonly serverChanged: boolean;
 }
 
 /** The monitoring.snapshots row of one node (jsonb_to_recordset column names). */
@@ -32,6 +34,7 @@ export function buildSnapshotRow(
     pool_total: pool?.total ?? null, pool_idle: pool?.idle ?? null, pool_waiting: pool?.waiting ?? null, pool_max: pool?.max ?? null,
     replica_lag_ms: x.lag?.lagMs ?? null, replica_lag_bytes: x.lag?.lagBytes ?? null,
     relations_captured: x.relations !== null,
+    server_started_at: st?.server_started_at ?? null,
   };
 }
 

@@ -39,6 +39,7 @@ const MAX_QUERY_TEXT = 8_000;
 interface PreviousRow {
   id: string; taken_at: Date; pgss_dealloc: string | null; pgss_stats_reset: Date | null;
   blks_hit: number | null; blks_read: number | null; idx_blks_hit: number | null; idx_blks_read: number | null;
+  server_started_at: Date | null;
 }
 
 /**
@@ -52,7 +53,7 @@ const RUNS_PER_DELETE = 5;
 export class HistoryRecorder {
   readonly instanceId = `${os.hostname()}:${process.pid}:${crypto.randomBytes(3).toString('hex')}`;
   readonly processStartedAt = new Date(Date.now() - process.uptime() * 1000);
-  #previousApp: AppCounters | undefined;
+  #previousApp: { readonly counters: AppCounters; readonly at: number } | undefined;
 
   constructor(private readonly deps: HistoryRecorderDeps) {}
 
@@ -66,10 +67,11 @@ export class HistoryRecorder {
     for (const sample of samples.filter((x) => x.ok)) baselines.set(sample.node.name, await this.#baseline(sample));
     const alerts = this.deps.alertmanager === false ? undefined : await fetchAlerts(config.history.alertmanagerUrl);
 
+    const appBase = this.#appBaseline(Date.now());
+    const prevApp = appBase === 'process-start' || appBase === 'none' ? undefined : appBase;
     const summary = await db.transaction(async (tx) => {
-      const prevApp = this.#previousApp;
       const appDelta = (cur: number | null | undefined, prev: number | null | undefined) =>
-        prevApp === undefined ? (cur ?? null) : counterDelta(cur, prev);
+        appBase === 'none' ? null : appBase === 'process-start' ? (cur ?? null) : counterDelta(cur, prev);
       const [run] = await tx.query<{ id: string; taken_at: Date }>(s.insertRun, [
         this.instanceId, this.processStartedAt.toISOString(), app?.cacheHits ?? null, app?.cacheMisses ?? null,
         appDelta(app?.cacheHits, prevApp?.cacheHits), appDelta(app?.cacheMisses, prevApp?.cacheMisses),
@@ -85,7 +87,7 @@ export class HistoryRecorder {
         const snapshotId = ids.get(sample.node.name);
         if (!snapshotId) throw new Error(`snapshot row for ${sample.node.name} missing`);
         const b = baselines.get(sample.node.name);
-        const stored = b ? await this.#storeStatements(tx, sample, b.deltas, snapshotId, takenAt) : 0;
+        const stored = b ? await this.#storeStatements(tx, sample, b, snapshotId, takenAt) : 0;
         if (sample.relations) {
           const rel = buildRelationRows(snapshotId, sample.relations);
           await tx.query(s.insertTableStats, [JSON.stringify(rel.tables)]);
@@ -99,7 +101,7 @@ export class HistoryRecorder {
           firstSnapshot: b !== undefined && !b.deltas.hasBaseline, relationsCaptured: sample.relations !== null,
         });
       }
-      if (app) await this.#storeLatency(tx, run.id, app, prevApp);
+      if (app && appBase !== 'none') await this.#storeLatency(tx, run.id, app, prevApp);
       if (alerts?.reachable && alerts.alerts.length > 0) {
         await tx.query(s.upsertAlerts, [JSON.stringify(alerts.alerts.map((a) => ({
           fingerprint: a.fingerprint, starts_at: a.startsAt, alertname: a.alertname, severity: a.severity,
@@ -110,8 +112,21 @@ export class HistoryRecorder {
       await tx.query(s.finishRun, [run.id, durationMs]);
       return { runId: Number(run.id), takenAt, durationMs, nodes, alertmanager: alerts === undefined ? 'disabled' as const : alerts.reachable ? 'reachable' as const : 'unreachable' as const };
     });
-    if (app) this.#previousApp = app;
+    if (app) this.#previousApp = { counters: app, at: Date.now() };
     return summary;
+  }
+
+  /**
+   * What this process's app counters (cache lookups, latency histograms) are compared with: its
+   * reading at the previous snapshot, or its start when it started within the last interval and a
+   * half. Otherwise (an instance up for weeks that has just become the leader, or one that led
+   * before and lost the lead for a while) there is nothing to compare with: the counters hold
+   * traffic of other days, so this run records none of it and becomes the baseline.
+   */
+  #appBaseline(now: number): AppCounters | 'process-start' | 'none' {
+    const maxGapMs = this.deps.config.history.intervalSeconds * 1000 * 1.5;
+    if (this.#previousApp && now - this.#previousApp.at <= maxGapMs) return this.#previousApp.counters;
+    return now - this.processStartedAt.getTime() <= maxGapMs ? 'process-start' : 'none';
   }
 
   /**
@@ -145,7 +160,12 @@ export class HistoryRecorder {
 
   async #baseline(sample: NodeSample): Promise<Baseline> {
     const { db } = this.deps;
-    const [prev] = await db.query<PreviousRow>(s.previousSnapshot, [sample.node.name]);
+    const [last] = await db.query<PreviousRow>(s.previousSnapshot, [sample.node.name]);
+    // Another server under the node's name (a failover promoted a replica to "primary", or the
+    // node restarted): its counters have nothing to do with the last snapshot's, so this one is
+    // a new baseline, and the stored statement counters of the old server are cleared.
+    const serverChanged = last !== undefined && !sameServer(last.server_started_at, sample.stats?.server_started_at);
+    const prev = serverChanged ? undefined : last;
     const counters = new Map<string, StatementCounters>();
     if (prev) {
       const rows = await db.query<{ queryid: string; calls: number; total_exec_time: number; rows: number; shared_blks_hit: number; shared_blks_read: number; temp_blks_written: number }>(s.statementCounters, [sample.node.name]);
@@ -155,19 +175,20 @@ export class HistoryRecorder {
     const deltas: StatementDeltaResult = sample.pgss
       ? computeStatementDeltas(sample.statements, sample.pgss, { info, counters })
       : { hasBaseline: false, fullReset: false, resetDetected: false, deallocDelta: null, deltas: [] };
-    return { previous: prev ? { blksHit: prev.blks_hit, blksRead: prev.blks_read, idxBlksHit: prev.idx_blks_hit, idxBlksRead: prev.idx_blks_read } : undefined, deltas };
+    return { previous: prev ? { blksHit: prev.blks_hit, blksRead: prev.blks_read, idxBlksHit: prev.idx_blks_hit, idxBlksRead: prev.idx_blks_read } : undefined, deltas, serverChanged };
   }
 
-  async #storeStatements(tx: Tx, sample: NodeSample, result: StatementDeltaResult, snapshotId: string, takenAt: string): Promise<number> {
+  async #storeStatements(tx: Tx, sample: NodeSample, baseline: Baseline, snapshotId: string, takenAt: string): Promise<number> {
     const node = sample.node.name;
+    const result = baseline.deltas;
     // Register texts: every statement on a node's first snapshot, afterwards those that ran.
     const moved = new Set(result.deltas.map((d) => d.queryid));
     const register = sample.statements.filter((x) => !result.hasBaseline || moved.has(x.queryid));
     if (register.length > 0) {
       await tx.query(s.upsertStatements, [JSON.stringify(register.map((x) => ({ queryid: x.queryid, name: catalogNameOf(x.query), query: x.query.slice(0, MAX_QUERY_TEXT), seen_at: takenAt })))]);
     }
-    // After a full reset the old baselines describe counters that no longer exist.
-    if (result.fullReset) await tx.query(s.clearCounters, [node]);
+    // After a full reset, or on another server, the old baselines describe counters that no longer exist.
+    if (result.fullReset || baseline.serverChanged) await tx.query(s.clearCounters, [node]);
     if (sample.statements.length > 0) {
       await tx.query(s.upsertCounters, [JSON.stringify(sample.statements.map((x) => ({
         node, queryid: x.queryid, calls: x.calls, total_exec_time: x.totalExecTime, rows: x.rows,
@@ -195,4 +216,9 @@ export class HistoryRecorder {
     });
     if (rows.length > 0) await tx.query(s.insertLatencyStats, [JSON.stringify(rows)]);
   }
+}
+
+/** Whether two snapshots of a node sampled one server run (pg_postmaster_start_time()). */
+function sameServer(previous: Date | null, current: Date | undefined): boolean {
+  return previous !== null && current !== undefined && previous.getTime() === current.getTime();
 }

@@ -14,7 +14,7 @@ export const storeQueries = catalog({
     sample: ['primary'],
     sql: `SELECT id, taken_at, pgss_dealloc::text AS pgss_dealloc, pgss_stats_reset,
        blks_hit::float8 AS blks_hit, blks_read::float8 AS blks_read,
-       idx_blks_hit::float8 AS idx_blks_hit, idx_blks_read::float8 AS idx_blks_read
+       idx_blks_hit::float8 AS idx_blks_hit, idx_blks_read::float8 AS idx_blks_read, server_started_at
   FROM monitoring.snapshots WHERE node = $1 AND ok ORDER BY taken_at DESC LIMIT 1`,
   }),
   lastRelationsAt: defineQuery({
@@ -60,7 +60,7 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id, taken_at`,
        blks_hit_delta, blks_read_delta, idx_blks_hit, idx_blks_read, idx_blks_hit_delta, idx_blks_read_delta,
        xact_commit, xact_rollback, deadlocks, temp_bytes, db_size_bytes, connections_total, connections_active,
        connections_idle_in_tx, connections_app, max_connections, pool_total, pool_idle, pool_waiting, pool_max,
-       replica_lag_ms, replica_lag_bytes, relations_captured)
+       replica_lag_ms, replica_lag_bytes, relations_captured, server_started_at)
 SELECT r.* FROM jsonb_to_recordset($1::jsonb) AS r(run_id bigint, taken_at timestamptz, node text, role text, ok boolean,
        error text, pgss_dealloc bigint, pgss_stats_reset timestamptz, pgss_dealloc_delta bigint, pgss_reset_detected boolean,
        statements_total int, statements_stored int, blks_hit bigint, blks_read bigint, blks_hit_delta bigint,
@@ -68,7 +68,7 @@ SELECT r.* FROM jsonb_to_recordset($1::jsonb) AS r(run_id bigint, taken_at times
        idx_blks_read_delta bigint, xact_commit bigint, xact_rollback bigint, deadlocks bigint, temp_bytes bigint,
        db_size_bytes bigint, connections_total int, connections_active int, connections_idle_in_tx int,
        connections_app int, max_connections int, pool_total int, pool_idle int, pool_waiting int, pool_max int,
-       replica_lag_ms float8, replica_lag_bytes bigint, relations_captured boolean)
+       replica_lag_ms float8, replica_lag_bytes bigint, relations_captured boolean, server_started_at timestamptz)
 RETURNING id, node`,
   }),
   upsertStatements: defineQuery({

@@ -100,7 +100,7 @@ SELECT DISTINCT ON (schema_name, table_name, date_trunc('day', taken_at, 'UTC'))
          lag(t.seq_scan) OVER w AS p_seq, lag(t.seq_tup_read) OVER w AS p_tup, lag(t.idx_scan) OVER w AS p_idx
     FROM monitoring.table_stats t JOIN monitoring.snapshots sn ON sn.id = t.snapshot_id
    WHERE sn.taken_at >= $1::timestamptz - interval '1 day' AND sn.taken_at < $2
-  WINDOW w AS (PARTITION BY sn.node, t.schema_name, t.table_name ORDER BY sn.taken_at))
+  WINDOW w AS (PARTITION BY sn.node, sn.server_started_at, t.schema_name, t.table_name ORDER BY sn.taken_at))
 SELECT schema_name, table_name,
        sum(CASE WHEN p_seq IS NULL THEN 0 WHEN seq_scan >= p_seq THEN seq_scan - p_seq ELSE seq_scan END)::float8 AS seq_scans,
        sum(CASE WHEN p_tup IS NULL THEN 0 WHEN seq_tup_read >= p_tup THEN seq_tup_read - p_tup ELSE seq_tup_read END)::float8 AS seq_tup_read,
@@ -117,7 +117,7 @@ SELECT schema_name, table_name,
   SELECT sn.node, sn.taken_at, i.schema_name, i.index_name, i.idx_scan, lag(i.idx_scan) OVER w AS p_idx
     FROM monitoring.index_stats i JOIN monitoring.snapshots sn ON sn.id = i.snapshot_id
    WHERE sn.taken_at >= $1::timestamptz - interval '1 day' AND sn.taken_at < $2
-  WINDOW w AS (PARTITION BY sn.node, i.schema_name, i.index_name ORDER BY sn.taken_at)),
+  WINDOW w AS (PARTITION BY sn.node, sn.server_started_at, i.schema_name, i.index_name ORDER BY sn.taken_at)),
 usage AS (
   SELECT schema_name, index_name,
          sum(CASE WHEN p_idx IS NULL THEN 0 WHEN idx_scan >= p_idx THEN idx_scan - p_idx ELSE idx_scan END)::float8 AS scans,
