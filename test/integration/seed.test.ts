@@ -139,9 +139,13 @@ describe('bgc seed --preset small', () => {
       (SELECT count(*) FROM status_updates s WHERE s.comment_count <> (SELECT count(*) FROM post_comments p JOIN users u ON u.id = p.author_id AND u.is_active
          WHERE p.post_id = s.id AND p.hidden_at IS NULL)) AS comment_count,
       (SELECT count(*) FROM post_comments p JOIN users u ON u.id = p.author_id AND NOT u.is_active) AS suspended_comments,
+      -- A block removes friend rows and favourites both ways (social.block); the following feed relies on it.
+      (SELECT count(*) FROM relationships f JOIN relationships b ON b.kind = 'block'
+         AND ((b.user_id = f.user_id AND b.target_id = f.target_id) OR (b.user_id = f.target_id AND b.target_id = f.user_id))
+       WHERE f.kind IN ('friend', 'favorite')) AS follows_beside_blocks,
       (SELECT count(*) FROM messages WHERE ('x' || left(replace(id::text, '-', ''), 12))::bit(48)::bigint <> (extract(epoch FROM created_at) * 1000)::bigint) AS message_ids`);
     const { suspended_comments: suspendedComments, ...rest } = bad;
-    expect(rest).toEqual({ last_message: '0', unread: '0', member_last: '0', comment_count: '0', message_ids: '0' });
+    expect(rest).toEqual({ last_message: '0', unread: '0', member_last: '0', comment_count: '0', message_ids: '0', follows_beside_blocks: '0' });
     // Some comments are by the seed's suspended accounts, so the rule above is exercised.
     expect(Number(suspendedComments)).toBeGreaterThan(0);
     const unread = await one<{ n: string }>(ca, `SELECT count(*) AS n FROM conversation_members WHERE unread_count > 0`);

@@ -168,7 +168,9 @@ export function* relationshipRows(world: World, enc: BinaryCopyEncoder): Generat
       if (blockPairs.has(lo, hi) || !favorites.add(a, b)) continue;
       row(a, b, 1, 0, at, at);
     } else {
-      if (friendPairs.has(lo, hi) || !blockPairs.add(lo, hi)) continue;
+      // No friend row or favourite either way beside a block (social.block removes them; the
+      // following feed relies on it).
+      if (friendPairs.has(lo, hi) || favorites.has(a, b) || favorites.has(b, a) || !blockPairs.add(lo, hi)) continue;
       row(a, b, 0, 0, at, at);
     }
   }
