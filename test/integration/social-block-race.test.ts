@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { socialQueries } from '../../src/repositories/social.repository.ts';
@@ -104,3 +106,18 @@ describe("a block against a concurrent join of the blocker's private group", () 
     expect(rows).toEqual([]);
   });
 });
+
+describe('rows left beside a block before the pair lock', () => {
+  it('migration 0041 removes the friend rows and favourites beside a block, and only those', async () => {
+    const [a, b, c] = await Promise.all([registerUser(t, 'sbr_m_a'), registerUser(t, 'sbr_m_b'), registerUser(t, 'sbr_m_c')]);
+    // As rows written before the lock (or by the old seed) left them: b blocked a, a kept a
+    // favourite of b and a friendship with b; a and c are friends with no block between them.
+    await probe.query(`INSERT INTO relationships (user_id, target_id, kind, status) VALUES
+      ($2, $1, 'block', 'accepted'), ($1, $2, 'favorite', 'accepted'), ($1, $2, 'friend', 'accepted'), ($2, $1, 'friend', 'accepted'),
+      ($1, $3, 'friend', 'accepted'), ($3, $1, 'friend', 'accepted')`, [a.id, b.id, c.id]);
+    await probe.query(readFileSync(path.join(import.meta.dirname, '../../migrations/0041_no_follow_beside_block.sql'), 'utf8'));
+    expect(await edges(a, b)).toEqual(['y→x block/accepted']);
+    expect(await edges(a, c)).toEqual(['x→y friend/accepted', 'y→x friend/accepted']);
+  });
+});
+
