@@ -114,9 +114,13 @@ SELECT EXISTS (SELECT 1 FROM target) AS target_exists,
     target: 'primary',
     sample: { sql: `SELECT r.target_id, r.user_id FROM relationships r WHERE r.kind = 'friend' ORDER BY r.status DESC, r.user_id LIMIT 1` },
     sql: `
-WITH req AS (
+WITH target AS (SELECT id FROM users WHERE id = $2 AND is_active),
+req AS (
+  -- A suspended account's pending request is not accepted (its requests and favourites are
+  -- refused as to an unknown user): a friendship made now would open friends-only profiles to
+  -- it once reinstated.
   UPDATE relationships SET status = 'accepted', updated_at = now()
-  WHERE user_id = $2 AND target_id = $1 AND kind = 'friend' AND status = 'pending'
+  WHERE user_id = $2 AND target_id = $1 AND kind = 'friend' AND status = 'pending' AND EXISTS (SELECT 1 FROM target)
   RETURNING user_id
 ), mine AS (
   INSERT INTO relationships (user_id, target_id, kind, status)
@@ -124,7 +128,7 @@ WITH req AS (
   ON CONFLICT (user_id, target_id, kind) DO UPDATE SET status = 'accepted', updated_at = now()
   RETURNING 1
 )
-SELECT EXISTS (SELECT 1 FROM users WHERE id = $2) AS target_exists,
+SELECT EXISTS (SELECT 1 FROM target) AS target_exists,
        false AS blocked,
        EXISTS (SELECT 1 FROM req) AS changed,
        CASE WHEN EXISTS (SELECT 1 FROM req)

@@ -71,6 +71,23 @@ describe('profiles are edited by their owner only', () => {
   });
 });
 
+describe('suspended accounts', () => {
+  it('a pending friend request from an account suspended since is not accepted (404): no friendship to reopen its reach', async () => {
+    const [sue, amy] = await Promise.all([registerUser(t, 'sus_req'), registerUser(t, 'sus_amy')]);
+    const req = await t.call('POST', `/api/social/friend-request/${amy.id}`, { token: sue.token });
+    expect(req.status).toBe(200);
+    const admin = await t.tdb.admin();
+    try {
+      await admin.query('UPDATE users SET is_active = false WHERE id = $1', [sue.id]);
+      expectError(await t.call('POST', `/api/social/friend-request/${sue.id}/accept`, { token: amy.token, lsn: req.lsn }), 404, 'NOT_FOUND');
+      const { rows } = await admin.query<{ n: number }>(`SELECT count(*)::int AS n FROM relationships WHERE kind = 'friend' AND status = 'accepted' AND $1 IN (user_id, target_id)`, [sue.id]);
+      expect(rows[0]?.n).toBe(0);
+    } finally {
+      await admin.end();
+    }
+  });
+});
+
 describe('blocks', () => {
   it('a room\'s history leaves out the messages of users blocked either way, and of suspended accounts', async () => {
     const [ria, sol, tam] = await Promise.all([registerUser(t, 'ria'), registerUser(t, 'sol'), registerUser(t, 'tam')]);
