@@ -38,7 +38,10 @@ export function makeClientErrorHandler(log: FastifyBaseLogger): (err: NodeJS.Err
     if (err.code === 'ECONNRESET' || socket.destroyed) return;
     const code = codeFor(err);
     log.debug({ code, parserCode: err.code }, 'request refused by the HTTP parser');
-    if (socket.writable) socket.write(clientErrorResponse(code));
+    // Not into a response already under way on this connection (a keep-alive client's next
+    // request refused while the previous answer is still being sent), as Node's own rule.
+    const inProgress = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+    if (socket.writable && !inProgress?.headersSent) socket.write(clientErrorResponse(code));
     // Ends once the answer is flushed (Fastify's default destroyed at once, which can cut it).
     socket.destroySoon();
   };
