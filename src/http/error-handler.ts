@@ -46,7 +46,8 @@ function classify(err: unknown): { code: ErrorCode; message: string; details?: R
 
 export function sendError(reply: FastifyReply, code: ErrorCode, message: string, details?: Record<string, unknown>): FastifyReply {
   const status = ERROR_CATALOGUE[code].status;
-  if (status === 503) reply.header('Retry-After', String(RETRY_AFTER_SECONDS));
+  // A key still in progress (409) is answered once the first request ends: the same wait.
+  if (status === 503 || code === 'IDEMPOTENCY_KEY_IN_USE') reply.header('Retry-After', String(RETRY_AFTER_SECONDS));
   return reply.code(status).type('application/json').send({ error: { code, message, ...(details ? { details } : {}) } });
 }
 

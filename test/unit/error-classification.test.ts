@@ -2,6 +2,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { classifyDbError, DbUnavailableError, isConnectionError, isPoolAcquireTimeout, isRetryableReadError, sqlState } from '../../src/db/errors.ts';
 import { installErrorHandler } from '../../src/http/error-handler.ts';
+import { AppError } from '../../src/errors/app-error.ts';
 
 /**
  * The one classifier of database errors (src/db/errors.ts) and the HTTP answers the error
@@ -76,6 +77,11 @@ describe('HTTP error handler', () => {
     const retryAfter = res.headers['retry-after'];
     return { status: res.statusCode, code: body.error.code, retryAfter: typeof retryAfter === 'string' ? retryAfter : undefined };
   }
+
+  it('tells a client whose Idempotency-Key is still in progress (409) when to retry', async () => {
+    expect(await answer(new AppError('IDEMPOTENCY_KEY_IN_USE'))).toEqual({ status: 409, code: 'IDEMPOTENCY_KEY_IN_USE', retryAfter: '2' });
+    expect((await answer(new AppError('CONFLICT'))).retryAfter).toBeUndefined();
+  });
 
   it('reports a statement timeout (57014) as its own code, not as a saturated pool', async () => {
     const r = await answer(pgError('57014', 'canceling statement due to statement timeout'));
