@@ -324,8 +324,11 @@ export class ReplicaRouter {
     // A stream that stopped (its primary died and Patroni has not repointed it yet, or a
     // partition): everything it received is replayed, so its own figure says 0, and no sample
     // is old enough for #behindFor, while the primary moves on. How long the primary has been
-    // past what the replica received tells: milliseconds while the stream flows.
-    const streamBehind = result.receiveLsn === undefined ? 0 : this.#primaryPastFor(result.receiveLsn);
+    // past what the replica received tells: milliseconds while the stream flows. A standby that
+    // has not streamed since it started (its upstream down or refusing it) has no received
+    // position (NULL) and says 0 too: what it replayed is all it has.
+    const received = result.receiveLsn ?? result.replayLsn;
+    const streamBehind = received === undefined ? 0 : this.#primaryPastFor(received);
     if (streamBehind > this.cfg.maxLagMs) st.lagMs = Math.max(st.lagMs, streamBehind);
     st.lagBytes = this.#primaryLsn && st.replayLsn ? Math.max(0, Number(parseLsn(this.#primaryLsn) - parseLsn(st.replayLsn))) : 0;
     st.promoted = !result.inRecovery;
