@@ -89,7 +89,9 @@ export class Scheduler {
     if (this.#jobs.has(spec.name)) throw new Error(`job ${spec.name} is already registered`);
     if (!(spec.intervalMs > 0)) throw new Error(`job ${spec.name}: interval must be positive`);
     this.#jobs.set(spec.name, {
-      spec: { leaderOnly: true, ...spec }, running: null, done: null, runs: 0, failures: 0,
+      // `?? true`, not a default before the spread: a spec passing `leaderOnly: undefined` through
+      // would otherwise run on every instance.
+      spec: { ...spec, leaderOnly: spec.leaderOnly ?? true }, running: null, done: null, runs: 0, failures: 0,
       lastStartedAt: null, lastSuccessAt: null, lastError: null, lastDurationMs: null,
     });
     // Export the failure series at 0 so alert rules see it before the first failure.

@@ -186,7 +186,13 @@ describe('workload history snapshots', () => {
     // A backlog deleted a few runs per statement (one statement for all outlived the timeout).
     await admin.query(`INSERT INTO monitoring.snapshot_runs (taken_at, instance_id, process_started_at)
       SELECT now() - interval '90 days' - g * interval '1 hour', 'backlog', now() - interval '101 days' FROM generate_series(1, 11) g`);
+    // Alerts: one that fired and ended 90 days ago goes; one firing for 100 days stays.
+    await admin.query(`INSERT INTO monitoring.alerts (fingerprint, starts_at, alertname, severity, summary, labels, last_seen_at, ends_at) VALUES
+      ('histtest-ended', now() - interval '91 days', 'HistTestEnded', 'warning', 's', '{}', now() - interval '90 days', now() - interval '90 days'),
+      ('histtest-firing', now() - interval '100 days', 'HistTestFiring', 'warning', 's', '{}', now(), now() + interval '5 minutes')`);
     const { deletedRuns } = await recorder.cleanup();
+    const { rows: alerts } = await admin.query<{ fingerprint: string }>(`SELECT fingerprint FROM monitoring.alerts WHERE fingerprint LIKE 'histtest-%'`);
+    expect(alerts.map((a) => a.fingerprint)).toEqual(['histtest-firing']);
     expect(deletedRuns).toBe(12);
     const { rows } = await admin.query<{ runs: number; stats: number }>(
       `SELECT (SELECT count(*)::int FROM monitoring.snapshot_runs) AS runs,

@@ -206,6 +206,18 @@ describe('leader-elected scheduler (SC-012)', () => {
     expect(Math.abs(success * 1000 - Date.now())).toBeLessThan(5_000);
   });
 
+  it('a spec that passes leaderOnly through as undefined is still leader-only', async () => {
+    const leader = new LeaderLock({ url: tdb.primaryUrl, key: SCHEDULER_LOCK_KEY, applicationName: 'bgc-sched-spec' });
+    try {
+      const scheduler = new Scheduler({ leader, instanceId: 'spec', logger: createLogger(tdb.config({ LOG_LEVEL: 'silent' })), tickMs: TICK });
+      scheduler.register({ name: 'test.passthrough', intervalMs: INTERVAL, leaderOnly: undefined, run: async () => {} });
+      scheduler.register({ name: 'test.everywhere', intervalMs: INTERVAL, leaderOnly: false, run: async () => {} });
+      expect(scheduler.states().map((j) => [j.name, j.leaderOnly])).toEqual([['test.passthrough', true], ['test.everywhere', false]]);
+    } finally {
+      await leader.close();
+    }
+  });
+
   it('does not lead on a standby', async () => {
     const replicaLock = new LeaderLock({ url: tdb.replicaUrls[0] ?? '', key: SCHEDULER_LOCK_KEY, applicationName: 'bgc-sched-replica' });
     try {

@@ -190,9 +190,9 @@ SELECT count(*)::int AS deleted FROM gone`,
   }),
   deleteOldAlerts: defineQuery({
     name: 'history.delete_old_alerts',
-    description: 'Retention: deletes alert episodes that started before the cutoff.',
+    description: 'Retention: deletes alert episodes that started and were last seen before the cutoff (one still firing after 70 days is kept).',
     target: 'primary',
     sample: ['2000-01-01T00:00:00Z'],
-    sql: `DELETE FROM monitoring.alerts WHERE starts_at < $1`,
+    sql: `DELETE FROM monitoring.alerts WHERE starts_at < $1 AND last_seen_at < $1`,
   }),
 });

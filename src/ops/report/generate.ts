@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Config } from '../../config/index.ts';
@@ -89,17 +90,42 @@ export async function generateReport(deps: { db: Database; config: Config }, opt
   return { report, files, stored };
 }
 
-/** Writes each rendered format; write then rename, so a reader never sees half a report. */
+/**
+ * Writes each rendered format: to a temporary file of this writer's own (the job and an
+ * operator's `bgc report` may write one month at once), fsynced, then renamed, so a reader
+ * never sees half a report and a crash never leaves an empty file in place of a good one.
+ */
 async function writeReportFiles(outDir: string, month: string, rendered: ReadonlyArray<{ format: ReportFormat; content: string }>): Promise<string[]> {
   await fs.mkdir(outDir, { recursive: true });
   const files: string[] = [];
   for (const r of rendered) {
     const file = path.join(outDir, reportFileName(month, r.format));
-    await fs.writeFile(`${file}.tmp`, r.content);
-    await fs.rename(`${file}.tmp`, file);
+    const tmp = `${file}.${process.pid}.${crypto.randomBytes(4).toString('hex')}.tmp`;
+    try {
+      const fh = await fs.open(tmp, 'w');
+      try {
+        await fh.writeFile(r.content);
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      await fs.rename(tmp, file);
+    } catch (err) {
+      await fs.rm(tmp, { force: true });
+      throw err;
+    }
     files.push(file);
   }
+  await syncDir(outDir);
   return files;
+}
+
+/** Makes the renames durable; not every platform lets a directory be opened. */
+async function syncDir(dir: string): Promise<void> {
+  try {
+    const fh = await fs.open(dir, 'r');
+    try { await fh.sync(); } finally { await fh.close(); }
+  } catch { /* best effort */ }
 }
 
 /**
