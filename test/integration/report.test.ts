@@ -1,4 +1,6 @@
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
+import { promisify } from 'node:util';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
@@ -6,6 +8,7 @@ import type pg from 'pg';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-db.ts';
 import { loadMonitoringFixture, MiB } from '../helpers/monitoring-fixture.ts';
 import { freePort } from '../helpers/free-port.ts';
+import { SWEEP_DATE } from '../helpers/constants.ts';
 import { Database } from '../../src/db/database.ts';
 import { parseMonth } from '../../src/ops/report/month.ts';
 import { generateReport } from '../../src/ops/report/generate.ts';
@@ -244,3 +247,19 @@ describe('the report under a server TimeZone other than UTC', () => {
     }
   });
 });
+
+describe('bgc report --store', () => {
+  it.skipIf(SWEEP_DATE !== undefined)('refuses a month that is not over (a partial report would stand as the month\'s record)', async () => {
+    const root = path.resolve(import.meta.dirname, '../..');
+    const now = new Date();
+    const next = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 1)).toISOString().slice(0, 7);
+    const err = await promisify(execFile)(process.execPath, [path.join(root, 'bin/bgc.js'), 'report', '--month', next, '--store', '--no-alertmanager'], {
+      cwd: root, env: { ...process.env, DATABASE_URL: tdb.primaryUrl, DATABASE_REPLICA_URLS: '', NODE_ENV: 'test' }, timeout: 30_000,
+    }).then(() => undefined, (e: unknown) => e as { code: number; stderr: string });
+    expect(err?.code).not.toBe(0);
+    expect(err?.stderr).toContain('REPORT_MONTH_NOT_OVER');
+    const { rows } = await admin.query<{ n: number }>(`SELECT count(*)::int AS n FROM monitoring.reports WHERE month = $1`, [next]);
+    expect(rows[0]?.n).toBe(0);
+  });
+});
+

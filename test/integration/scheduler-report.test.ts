@@ -119,6 +119,28 @@ describe('monthly report job with two app instances', () => {
     expect(rows[0]?.n).toBe(0);
   });
 
+  it('a month an operator stored before it ended, or stored in one format only, is reported by the job all the same', async () => {
+    await admin.query(`DELETE FROM monitoring.reports WHERE month = '2026-10'`);
+    // `bgc report --month 2026-10 --format md --store` run on October 15th.
+    await admin.query(`INSERT INTO monitoring.reports (month, format, content, generated_by, created_at) VALUES ('2026-10', 'md', 'half a month', 'cli', '2026-10-15T12:00:00Z')`);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bgc-midmonth-'));
+    try {
+      const generated: string[] = [];
+      const f = await appInstance('f', generated, FIRST_OF_NOVEMBER, dir);
+      const logger = createLogger(config);
+      await f.job.run({ signal: new AbortController().signal, instanceId: 'f', logger, startedAt: new Date() });
+      expect(generated).toEqual(['f:2026-10']);
+      const { rows } = await admin.query<{ format: string; generated_by: string; partial: boolean }>(
+        `SELECT format, generated_by, content = 'half a month' AS partial FROM monitoring.reports WHERE month = '2026-10' ORDER BY format`);
+      expect(rows).toEqual(['html', 'json', 'md'].map((format) => ({ format, generated_by: 'scheduler (f)', partial: false })));
+      // Complete now: the next run does nothing.
+      await f.job.run({ signal: new AbortController().signal, instanceId: 'f', logger, startedAt: new Date() });
+      expect(generated).toEqual(['f:2026-10']);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('a stored month whose files were not written gets them from the stored rows on the next run', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bgc-rewrite-'));
     try {

@@ -72,7 +72,9 @@ export async function generateReport(deps: { db: Database; config: Config }, opt
     stored = await deps.db.transaction(async (tx) => {
       let inserted = 0;
       for (const r of rendered) {
-        const rows = await tx.query(opts.store === 'replace' ? q.replace : q.insertIfAbsent, [opts.month.label, r.format, r.content, opts.generatedBy]);
+        const rows = opts.store === 'replace'
+          ? await tx.query(q.replace, [opts.month.label, r.format, r.content, opts.generatedBy])
+          : await tx.query(q.insertIfAbsent, [opts.month.label, r.format, r.content, opts.generatedBy, opts.month.to.toISOString()]);
         inserted += rows.length;
       }
       if (opts.store === 'insert-if-absent' && inserted < rendered.length) {

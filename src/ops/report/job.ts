@@ -46,8 +46,10 @@ export function monthlyReportJob(deps: MonthlyReportJobDeps): JobSpec {
       const now = deps.clock?.() ?? startedAt;
       const month = previousMonth(now);
       const outDir = deps.outDir ?? defaultReportDir(deps.config);
-      const [exists] = await deps.db.query<{ present: boolean }>(reportStoreQueries.exists, [month.label]);
-      if (exists?.present) {
+      // Done when every format is stored from after the month's end: a report an operator stored
+      // mid-month (`bgc report --store`) covers part of it, and one format alone is not the report.
+      const [stored] = await deps.db.query<{ formats: number }>(reportStoreQueries.completeFormats, [month.label, month.to.toISOString()]);
+      if ((stored?.formats ?? 0) >= REPORT_FORMATS.length) {
         const rewritten = await writeMissingReportFiles(deps.db, outDir, month.label);
         if (rewritten.length) logger.warn({ job: REPORT_JOB_NAME, month: month.label, files: rewritten }, 'monthly report files were missing; written from the stored report');
         return;

@@ -5,11 +5,13 @@ import { catalog } from '../../catalog/registry.ts';
 export const reportStoreQueries = catalog({
   insertIfAbsent: defineQuery({
     name: 'report.insert_if_absent',
-    description: 'Stores a generated report unless one exists for that month and format (the scheduled path).',
+    description: 'Stores a generated report unless one exists for that month and format (the scheduled path); one stored before the month ended ($5: an operator\'s mid-month `bgc report --store`) covers part of the month and is replaced.',
     target: 'primary',
-    sample: ['1999-01', 'json', '{}', 'sample'],
-    sql: `INSERT INTO monitoring.reports (month, format, content, generated_by) VALUES ($1, $2, $3, $4)
-ON CONFLICT (month, format) DO NOTHING RETURNING id`,
+    sample: ['1999-01', 'json', '{}', 'sample', '1999-02-01T00:00:00Z'],
+    sql: `INSERT INTO monitoring.reports AS r (month, format, content, generated_by) VALUES ($1, $2, $3, $4)
+ON CONFLICT (month, format) DO UPDATE SET content = EXCLUDED.content, generated_by = EXCLUDED.generated_by, created_at = now()
+  WHERE r.created_at < $5::timestamptz
+RETURNING id`,
   }),
   replace: defineQuery({
     name: 'report.replace',
@@ -20,12 +22,12 @@ ON CONFLICT (month, format) DO NOTHING RETURNING id`,
 ON CONFLICT (month, format) DO UPDATE SET content = EXCLUDED.content, generated_by = EXCLUDED.generated_by, created_at = now()
 RETURNING id`,
   }),
-  exists: defineQuery({
-    name: 'report.exists',
-    description: 'Whether a month already has a stored report (the monthly job checks before doing any work).',
+  completeFormats: defineQuery({
+    name: 'report.complete_formats',
+    description: 'How many formats of a month are stored from after its end ($2): the monthly job does its work unless every one is.',
     target: 'primary',
-    sample: ['1999-01'],
-    sql: `SELECT EXISTS (SELECT 1 FROM monitoring.reports WHERE month = $1) AS present`,
+    sample: ['1999-01', '1999-02-01T00:00:00Z'],
+    sql: `SELECT count(DISTINCT format) FILTER (WHERE created_at >= $2::timestamptz)::int AS formats FROM monitoring.reports WHERE month = $1`,
   }),
   list: defineQuery({
     name: 'report.list',

@@ -29,6 +29,10 @@ export function register(program: Command): void {
       const config = loadConfig();
       const month = opts.month ? parseMonth(opts.month) : previousMonth(new Date());
       const formats = parseFormats(opts.format);
+      if (opts.store && month.to.getTime() > Date.now()) {
+        // A stored report is the month's record; one made before the month ended covers part of it.
+        throw new CliError('REPORT_MONTH_NOT_OVER', `${month.label} is not over yet (it ends ${month.to.toISOString()}); --store keeps only a finished month's report (leave --store off to look at it now)`);
+      }
       const outDir = path.resolve(opts.out ?? defaultReportDir(config));
       const db = await openReportDatabase(config);
       try {
