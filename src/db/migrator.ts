@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import crypto from 'node:crypto';
 import type pg from 'pg';
+import { inLockTimedTransaction, LockRetryExhausted, type LockRetryOptions } from './lock-retry.ts';
 
 export interface MigrationFile { readonly version: number; readonly name: string; readonly sql: string; readonly checksum: string; readonly transactional: boolean }
 export interface MigrationStatus { readonly version: number; readonly name: string; readonly applied: boolean; readonly appliedAt: string | null; readonly checksumMatches: boolean | null }
@@ -10,6 +11,12 @@ export class MigrationError extends Error {
   readonly code = 'MIGRATION_FAILED';
   constructor(message: string, options?: { cause?: unknown }) { super(message, options); this.name = 'MigrationError'; }
 }
+
+/**
+ * Lock waits of a transactional migration: 0.2 s growing to 3 s per attempt, for up to 5 minutes
+ * in all; a table busy for longer than that fails the start with a message naming the migration.
+ */
+const MIGRATION_LOCK_RETRY: LockRetryOptions = { attempts: 200, firstTimeoutMs: 200, maxTimeoutMs: 3_000, budgetMs: 300_000 };
 
 // Any constant works; it only has to be the same for every process that migrates.
 const MIGRATION_LOCK_KEY = 727_160_001;
@@ -92,17 +99,42 @@ async function migrateUnderLock(client: pg.ClientBase, dir: string, onApply: (m:
     for (const m of pending) {
       onApply(m);
       try {
-        if (m.transactional) await client.query('BEGIN');
-        await client.query(m.sql);
-        await client.query('INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)', [m.version, m.name, m.checksum]);
-        if (m.transactional) await client.query('COMMIT');
+        if (m.transactional) await applyInLockTimedTransaction(client, m);
+        else await applyAlone(client, m);
       } catch (err) {
-        if (m.transactional) await client.query('ROLLBACK').catch(() => undefined);
+        if (err instanceof LockRetryExhausted) {
+          throw new MigrationError(`migration ${m.name} failed: ${err.message} (other sessions held locks it needs; nothing of it was applied)`, { cause: err.cause });
+        }
         throw new MigrationError(`migration ${m.name} failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
       }
     }
     return pending;
   } finally {
-    await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]);
+    // On a dead connection this throws, and the lock went with the session anyway: keep the
+    // migration's own error.
+    await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]).catch(() => undefined);
   }
+}
+
+/**
+ * A transactional migration waits for its locks only briefly, then rolls back and tries again
+ * (db/lock-retry.ts). Without a lock_timeout, an ALTER TABLE queued behind a long transaction (an
+ * archive COPY, a report) held every later statement on that table behind it for as long as
+ * that transaction ran: an outage in the middle of a rolling deploy.
+ */
+async function applyInLockTimedTransaction(client: pg.ClientBase, m: MigrationFile): Promise<void> {
+  await inLockTimedTransaction(client, async () => {
+    await client.query(m.sql);
+    await recordApplied(client, m);
+  }, MIGRATION_LOCK_RETRY);
+}
+
+/** A no-transaction migration (CREATE INDEX CONCURRENTLY): not retried, a cancelled one leaves an invalid index. */
+async function applyAlone(client: pg.ClientBase, m: MigrationFile): Promise<void> {
+  await client.query(m.sql);
+  await recordApplied(client, m);
+}
+
+async function recordApplied(client: pg.ClientBase, m: MigrationFile): Promise<void> {
+  await client.query('INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)', [m.version, m.name, m.checksum]);
 }

@@ -38,3 +38,44 @@ describe('migrate', () => {
     }
   });
 });
+
+describe('migrate behind a long transaction', () => {
+  it('a migration that needs a lock someone holds waits in short attempts, so other sessions are not queued behind it', async () => {
+    const lockDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bgc-migrations-lock-'));
+    const holder = new pg.Client({ connectionString: tdb.primaryUrl });
+    const reader = new pg.Client({ connectionString: tdb.primaryUrl, options: '-c statement_timeout=6000' });
+    const migrator = new pg.Client({ connectionString: tdb.primaryUrl });
+    await Promise.all([holder.connect(), reader.connect(), migrator.connect()]);
+    try {
+      await holder.query('CREATE TABLE lock_target (id int)');
+      fs.writeFileSync(path.join(lockDir, '9101_alter_busy_table.sql'), 'ALTER TABLE lock_target ADD COLUMN note text;\n');
+      // A long reader (an archive COPY, a report) holds ACCESS SHARE; the ALTER needs ACCESS EXCLUSIVE.
+      await holder.query('BEGIN');
+      await holder.query('SELECT count(*) FROM lock_target');
+      const migrating = migrate(migrator, lockDir);
+      migrating.catch(() => undefined);
+      const started = Date.now();
+      // Wait until the ALTER has queued at least once, then read the table as the app would.
+      for (;;) {
+        const { rows } = await reader.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_locks WHERE relation = 'lock_target'::regclass AND NOT granted`);
+        if ((rows[0]?.n ?? 0) > 0 || Date.now() - started > 10_000) break;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      const readStarted = Date.now();
+      await reader.query('SELECT count(*) FROM lock_target');
+      const readMs = Date.now() - readStarted;
+      console.log(`a read of the table during the migration's lock wait took ${readMs} ms (each attempt waits at most 3 s)`);
+      expect(readMs).toBeLessThan(5_000);
+      await holder.query('COMMIT');
+      const applied = await migrating;
+      expect(applied.map((m) => m.name)).toEqual(['9101_alter_busy_table']);
+      const { rows } = await reader.query<{ n: number }>(`SELECT count(*)::int AS n FROM information_schema.columns WHERE table_name = 'lock_target' AND column_name = 'note'`);
+      expect(rows[0]?.n).toBe(1);
+    } finally {
+      await holder.query('ROLLBACK').catch(() => undefined);
+      await Promise.all([holder.end(), reader.end(), migrator.end()]);
+      fs.rmSync(lockDir, { recursive: true, force: true });
+    }
+  });
+});
+
