@@ -117,6 +117,8 @@ export class ReplicaRouter {
   #primaryLsn: string | undefined;
   /** The primary's LSN at each poll and when it was asked for (router clock), oldest first. */
   readonly #primarySamples: Array<{ readonly lsn: bigint; readonly at: number }> = [];
+  /** Writes whose position could not be asked for: each takes the first primary poll asked after it (writtenLsn). */
+  readonly #positionWaiters: Array<{ readonly since: number; readonly resolve: (lsn: string) => void }> = [];
   readonly #budget: FallbackBudget;
   readonly #now: () => number;
   readonly #primaryInFlight = { n: 0 };
@@ -206,7 +208,10 @@ export class ReplicaRouter {
       const askedAt = this.#now();
       const rows = await withTimeout(this.#probe(this.primary, () => this.primary.probe<{ lsn: string }>(systemQueries.primaryLsn.text, systemQueries.primaryLsn.name)), POLL_TIMEOUT_MS * 5);
       this.#primaryLsn = rows.rows[0]?.lsn;
-      if (this.#primaryLsn) this.#samplePrimary(parseLsn(this.#primaryLsn), askedAt);
+      if (this.#primaryLsn) {
+        this.#samplePrimary(parseLsn(this.#primaryLsn), askedAt);
+        this.#answerPositionWaiters(this.#primaryLsn, askedAt);
+      }
     } catch {
       // The primary being down does not change replica health; lag bytes just stay as they were.
     }
@@ -430,8 +435,40 @@ export class ReplicaRouter {
    */
   async writtenLsn(): Promise<string | undefined> {
     if (this.replicas.length === 0 && !this.#replicasMayJoin) return undefined;
-    const res = await this.primary.query<{ lsn: string }>(systemQueries.primaryLsn.text, [], systemQueries.primaryLsn.name);
-    return res.rows[0]?.lsn;
+    try {
+      const res = await this.primary.query<{ lsn: string }>(systemQueries.primaryLsn.text, [], systemQueries.primaryLsn.name);
+      return res.rows[0]?.lsn;
+    } catch (err) {
+      // The app's primary pool had no connection for it (saturated: exactly when replicas lag).
+      // The write has committed, so any primary position asked for from now on covers it: the
+      // poller asks on its own connection every pollMs. Without this the user got no mark and
+      // their next read could go to a replica that had not replayed their write.
+      if (!this.#started) throw err;
+      return this.#nextPolledPosition(2 * this.cfg.pollMs + POLL_TIMEOUT_MS * 5).catch(() => { throw err; });
+    }
+  }
+
+  /** The primary's position from the first poll asked after now; rejects after `timeoutMs`. */
+  #nextPolledPosition(timeoutMs: number): Promise<string> {
+    return new Promise<string>((resolve, reject) => {
+      const waiter = { since: this.#now(), resolve: (lsn: string) => { clearTimeout(timer); resolve(lsn); } };
+      const timer = setTimeout(() => {
+        const i = this.#positionWaiters.indexOf(waiter);
+        if (i >= 0) this.#positionWaiters.splice(i, 1);
+        reject(new Error(`no primary poll answered within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.#positionWaiters.push(waiter);
+    });
+  }
+
+  #answerPositionWaiters(lsn: string, askedAt: number): void {
+    for (let i = this.#positionWaiters.length - 1; i >= 0; i--) {
+      const w = this.#positionWaiters[i];
+      if (!w) continue;
+      if (w.since > askedAt) continue;
+      this.#positionWaiters.splice(i, 1);
+      w.resolve(lsn);
+    }
   }
 
   /** Records `lsn` as each user's last write (the read-your-writes marks); a mark that fails is skipped. */

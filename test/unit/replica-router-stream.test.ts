@@ -32,3 +32,32 @@ describe('a replica that is not streaming', () => {
     expect(router.snapshot()[0]?.lagMs).toBeGreaterThan(2_000);
   });
 });
+
+describe('the position of a write when the app\'s primary pool has no connection for it', () => {
+  it('is the primary\'s position from the poller\'s next poll, asked on its own connection after the commit', async () => {
+    let primaryLsn = '0/1000';
+    const primary = {
+      name: 'primary', role: 'primary', closed: false, checksDirect: false,
+      probe: async () => ({ rows: [{ lsn: primaryLsn }] }),
+      query: async () => { throw Object.assign(new Error('timeout exceeded when trying to connect'), { code: 'DB_POOL_TIMEOUT' }); },
+    } as unknown as ManagedPool;
+    const replica = fakePool('replica1', 'replica', () => ({ in_recovery: true, replay_lsn: '0/1000', receive_lsn: '0/1000', lag_ms: 0, paused: false }));
+    const router = new ReplicaRouter(primary, [replica], { maxLagMs: 2_000, pollMs: 50, readYourWritesWaitMs: 0 });
+    await router.start();
+    try {
+      primaryLsn = '0/5000'; // the write committed: the primary is here now
+      const started = Date.now();
+      const lsn = await router.writtenLsn();
+      console.log(`position from the next poll after ${Date.now() - started} ms`);
+      expect(lsn).toBe('0/5000');
+    } finally {
+      router.stop();
+    }
+  });
+
+  it('without a poller (a tool, not the app) the pool\'s error stands', async () => {
+    const primary = { name: 'primary', role: 'primary', closed: false, query: async () => { throw new Error('pool timeout'); } } as unknown as ManagedPool;
+    const router = new ReplicaRouter(primary, [fakePool('replica1', 'replica', () => ({}))], { maxLagMs: 2_000, pollMs: 50, readYourWritesWaitMs: 0 });
+    await expect(router.writtenLsn()).rejects.toThrow(/pool timeout/);
+  });
+});
