@@ -60,13 +60,15 @@ export function startBackground(deps: BackgroundDeps): Background {
   partitionMetrics.setSource(() => deps.db.withPrimaryClient((c) => partitionHealth(c, new Date())));
   if (!deps.config.jobsEnabled) return { scheduler: null, stop: async () => undefined };
   const instanceId = newInstanceId();
+  let lost: (reason: string) => void = () => undefined;
   const leader = new LeaderLock({
     url: deps.config.database.primaryUrl,
     key: SCHEDULER_LOCK_KEY,
     applicationName: 'bgc-scheduler',
-    onLost: (reason) => deps.logger.warn({ instanceId, reason }, 'scheduler leadership lost'),
+    onLost: (reason) => lost(reason),
   });
   const scheduler = new Scheduler({ leader, instanceId, logger: deps.logger, metrics: deps.metrics });
+  lost = (reason) => scheduler.leadershipLost(reason);
   scheduler.register(partitionMaintenanceJob({ config: deps.config, metrics: partitionMetrics }));
   scheduler.register(idempotencyExpiryJob({ db: deps.db }));
   scheduler.register(sessionExpiryJob({ db: deps.db }));

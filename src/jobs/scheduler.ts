@@ -160,10 +160,23 @@ export class Scheduler {
     const check = await this.#opts.leader.check();
     this.#leader = check.leader;
     if (check.leader && !was) this.#opts.logger.info({ instance: this.#opts.instanceId }, 'scheduler: became leader');
-    if (!check.leader && was) {
-      this.#opts.logger.warn({ instance: this.#opts.instanceId, reason: check.reason }, 'scheduler: lost leadership; aborting leader-only jobs');
-      for (const j of this.#jobs.values()) if (j.spec.leaderOnly) j.running?.abort(new Error('leadership lost'));
-    }
+    if (!check.leader && was) this.#abortLeaderJobs(check.reason);
+  }
+
+  /**
+   * The leader lock's session is gone (LeaderLock's onLost): the server has released the lock,
+   * and another instance may take it at its next tick. Leader-only jobs stop now, not at this
+   * instance's next tick (up to 30 s later), while another leader's runs may already start.
+   */
+  leadershipLost(reason: string): void {
+    if (!this.#leader) return;
+    this.#leader = false;
+    this.#abortLeaderJobs(reason);
+  }
+
+  #abortLeaderJobs(reason: string | undefined): void {
+    this.#opts.logger.warn({ instance: this.#opts.instanceId, reason }, 'scheduler: lost leadership; aborting leader-only jobs');
+    for (const j of this.#jobs.values()) if (j.spec.leaderOnly) j.running?.abort(new Error('leadership lost'));
   }
 
   #launch(job: Job): void {

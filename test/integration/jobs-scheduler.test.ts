@@ -174,6 +174,42 @@ describe('leader-elected scheduler (SC-012)', () => {
     }
   });
 
+  it('a running leader-only job is aborted as soon as the lock\'s session drops, not at the next tick', async () => {
+    const logger = createLogger(tdb.config({ LOG_LEVEL: 'silent' }));
+    let lost: (reason: string) => void = () => undefined;
+    const leader = new LeaderLock({ url: tdb.primaryUrl, key: SCHEDULER_LOCK_KEY, applicationName: 'bgc-sched-abort', onLost: (r) => lost(r) });
+    // Ticks far apart: only the lock's own report can stop the job in time.
+    const scheduler = new Scheduler({ leader, instanceId: 'abort', logger, tickMs: 60_000 });
+    lost = (r) => scheduler.leadershipLost(r);
+    let running = false;
+    let abortedAt = 0;
+    scheduler.register({
+      name: 'test.long',
+      intervalMs: 120_000,
+      run: async (ctx) => {
+        running = true;
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(resolve, 20_000);
+          ctx.signal.addEventListener('abort', () => { abortedAt = Date.now(); clearTimeout(t); resolve(); });
+        });
+      },
+    });
+    await admin.query(`DELETE FROM scheduled_jobs WHERE name = 'test.long'`);
+    scheduler.start();
+    try {
+      await waitUntil('the long job running on the leader', () => running);
+      const pid = await leader.backendPid();
+      await admin.query('SELECT pg_terminate_backend($1)', [pid]);
+      const killedAt = Date.now();
+      await waitUntil('the job aborted', () => abortedAt > 0, 10_000);
+      console.log(`[jobs-scheduler] leader session killed: job aborted ${abortedAt - killedAt} ms later (next tick in 60 s)`);
+      expect(abortedAt - killedAt).toBeLessThan(5_000);
+      expect(scheduler.isLeader).toBe(false);
+    } finally {
+      await scheduler.stop();
+    }
+  });
+
   it('failures are counted and stored, never thrown out of the timer; success time is tracked', async () => {
     const metrics = new Metrics();
     const runs: Run[] = [];
