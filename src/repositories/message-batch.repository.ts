@@ -55,7 +55,10 @@ WITH input AS (
   SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::timestamptz[], $6::uuid[], $7::text[], $8::bytea[])
     WITH ORDINALITY AS i(conversation_id, sender_id, id, content, created_at, key_scope, key, fingerprint, ord)
 ), conv AS (
-  SELECT c.id, c.user_low, c.user_high FROM conversations c
+  -- Locked, so a send that waited reads the row's newest version: its blocked flag then shows
+  -- a block committed during the wait, which the relationships check below (this statement's
+  -- snapshot) cannot see (migration 0042).
+  SELECT c.id, c.user_low, c.user_high, c.blocked FROM conversations c
   WHERE c.id = ANY ($1::uuid[])
   ORDER BY c.id
   FOR NO KEY UPDATE
@@ -63,11 +66,12 @@ WITH input AS (
   SELECT i.*, c.id IS NOT NULL AS container_exists,
          COALESCE(i.sender_id IN (c.user_low, c.user_high), false) AS is_member,
          CASE WHEN c.user_low = i.sender_id THEN c.user_high WHEN c.user_high = i.sender_id THEN c.user_low END AS recipient_id,
-         ${outsideSendWindow('i.created_at', '$10', '$11')} AS untimely
+         ${outsideSendWindow('i.created_at', '$10', '$11')} AS untimely,
+         COALESCE(c.blocked, false) AS pair_blocked
   FROM input i LEFT JOIN conv c ON c.id = i.conversation_id
 ), allowed AS (
   SELECT k.* FROM checked k
-  WHERE k.is_member AND NOT k.untimely
+  WHERE k.is_member AND NOT k.untimely AND NOT k.pair_blocked
     AND NOT EXISTS (SELECT 1 FROM relationships b WHERE b.user_id = k.recipient_id AND b.target_id = k.sender_id AND b.kind = 'block')
     AND NOT EXISTS (SELECT 1 FROM relationships b WHERE b.user_id = k.sender_id AND b.target_id = k.recipient_id AND b.kind = 'block')
 ), keys AS (
@@ -92,7 +96,9 @@ WITH input AS (
   UPDATE conversations c SET last_message_id = l.id, last_message_at = l.created_at,
     last_message_sender_id = l.sender_id, last_message_content = l.content
   FROM latest l
-  WHERE c.id = l.conversation_id AND (c.last_message_at IS NULL OR c.last_message_at <= l.created_at)
+  -- By (time, id), the history's order: two messages of one millisecond from two groups leave
+  -- the one history shows first, whichever committed last.
+  WHERE c.id = l.conversation_id AND (c.last_message_at IS NULL OR (c.last_message_at, c.last_message_id) < (l.created_at, l.id))
   RETURNING c.id
 ), member_changes AS (
   SELECT m.conversation_id, m.user_id, max(ins.created_at) AS last_at,

@@ -143,9 +143,11 @@ describe('bgc seed --preset small', () => {
       (SELECT count(*) FROM relationships f JOIN relationships b ON b.kind = 'block'
          AND ((b.user_id = f.user_id AND b.target_id = f.target_id) OR (b.user_id = f.target_id AND b.target_id = f.user_id))
        WHERE f.kind IN ('friend', 'favorite')) AS follows_beside_blocks,
+      (SELECT count(*) FROM conversations c WHERE c.blocked IS DISTINCT FROM EXISTS (SELECT 1 FROM relationships b WHERE b.kind = 'block'
+         AND ((b.user_id = c.user_low AND b.target_id = c.user_high) OR (b.user_id = c.user_high AND b.target_id = c.user_low)))) AS conversation_blocks,
       (SELECT count(*) FROM messages WHERE ('x' || left(replace(id::text, '-', ''), 12))::bit(48)::bigint <> (extract(epoch FROM created_at) * 1000)::bigint) AS message_ids`);
     const { suspended_comments: suspendedComments, ...rest } = bad;
-    expect(rest).toEqual({ last_message: '0', unread: '0', member_last: '0', comment_count: '0', message_ids: '0', follows_beside_blocks: '0' });
+    expect(rest).toEqual({ last_message: '0', unread: '0', member_last: '0', comment_count: '0', message_ids: '0', follows_beside_blocks: '0', conversation_blocks: '0' });
     // Some comments are by the seed's suspended accounts, so the rule above is exercised.
     expect(Number(suspendedComments)).toBeGreaterThan(0);
     const unread = await one<{ n: string }>(ca, `SELECT count(*) AS n FROM conversation_members WHERE unread_count > 0`);

@@ -3,7 +3,7 @@ import path from 'node:path';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { socialQueries } from '../../src/repositories/social.repository.ts';
-import { registerUser, startTestApp, type TestApp, type TestUser } from '../helpers/app.ts';
+import { expectError, registerUser, startTestApp, type TestApp, type TestUser } from '../helpers/app.ts';
 
 /**
  * A block against a concurrent favourite or friend-accept between the same two users (real
@@ -118,6 +118,72 @@ describe('rows left beside a block before the pair lock', () => {
     await probe.query(readFileSync(path.join(import.meta.dirname, '../../migrations/0041_no_follow_beside_block.sql'), 'utf8'));
     expect(await edges(a, b)).toEqual(['y→x block/accepted']);
     expect(await edges(a, c)).toEqual(['x→y friend/accepted', 'y→x friend/accepted']);
+  });
+});
+
+describe('a block against a send waiting for the conversation\'s row', () => {
+  it('the block is answered only after a send that was already waiting, or the send is refused: never a message after the block\'s answer', async () => {
+    const [a, b] = await Promise.all([registerUser(t, 'sbr_s_a'), registerUser(t, 'sbr_s_b')]);
+    const open = await t.call<{ id: string }>('POST', '/api/chat/conversations', { token: b.token, body: { recipient_id: a.id } });
+    expect(open.status).toBe(201);
+    const holder = await t.tdb.admin();
+    const blocker = await t.tdb.admin();
+    try {
+      // Another group's statement holds the conversation's row.
+      await holder.query('BEGIN');
+      await holder.query('SELECT id FROM conversations WHERE id = $1 FOR NO KEY UPDATE', [open.body.id]);
+      const sent = t.call<{ id: string }>('POST', `/api/chat/conversations/${open.body.id}/messages`, { token: b.token, lsn: open.lsn, body: { content: 'sent while the row was held' } })
+        .then((r) => ({ status: r.status }));
+      expect(await untilSomeoneWaitsOnALock(5_000)).toBeGreaterThanOrEqual(0);
+      // A blocks B meanwhile (the pair lock, then the block, as social.block runs).
+      const blocked = (async () => {
+        await blocker.query('BEGIN');
+        await blocker.query(socialQueries.pairLock.text, [a.id, b.id]);
+        await blocker.query(socialQueries.block.text, [a.id, b.id]);
+        await blocker.query('COMMIT');
+        // What the blocker can see once told the block stands.
+        const seen = await blocker.query<{ n: number }>(`SELECT count(*)::int AS n FROM messages WHERE conversation_id = $1`, [open.body.id]);
+        return seen.rows[0]?.n ?? 0;
+      })();
+      const blockFirst = await Promise.race([blocked.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 500))]);
+      await holder.query('COMMIT');
+      const [send, storedWhenBlockAnswered] = await Promise.all([sent, blocked]);
+      const { rows } = await holder.query<{ n: number }>(`SELECT count(*)::int AS n FROM messages WHERE conversation_id = $1`, [open.body.id]);
+      console.log(`[social-block-race] send waiting on the row: block answered ${blockFirst ? 'before' : 'after'} the row was released; send ${send.status}, ${rows[0]?.n} message(s) stored, ${storedWhenBlockAnswered} when the block was answered`);
+      // A message stored at all was stored before the block's answer.
+      if (rows[0]?.n === 1) expect(storedWhenBlockAnswered).toBe(1);
+      else expect(send.status).toBe(403);
+      expect(blockFirst).toBe(false);
+    } finally {
+      await holder.query('ROLLBACK').catch(() => undefined);
+      await blocker.query('ROLLBACK').catch(() => undefined);
+      await Promise.all([holder.end(), blocker.end()]);
+    }
+  });
+
+  it('a send that waits behind a block holding the row reads the block after the wait and is refused', async () => {
+    const [a, b] = await Promise.all([registerUser(t, 'sbr_s2_a'), registerUser(t, 'sbr_s2_b')]);
+    const open = await t.call<{ id: string }>('POST', '/api/chat/conversations', { token: b.token, body: { recipient_id: a.id } });
+    const blocker = await t.tdb.admin();
+    try {
+      await blocker.query('BEGIN');
+      await blocker.query(socialQueries.pairLock.text, [a.id, b.id]);
+      await blocker.query(socialQueries.block.text, [a.id, b.id]);
+      // The block's trigger holds the conversation's row until the commit.
+      const sent = t.call('POST', `/api/chat/conversations/${open.body.id}/messages`, { token: b.token, lsn: open.lsn, body: { content: 'after the block' } });
+      expect(await untilSomeoneWaitsOnALock(5_000)).toBeGreaterThanOrEqual(0);
+      await blocker.query('COMMIT');
+      expectError(await sent, 403, 'BLOCKED');
+      const { rows } = await blocker.query<{ n: number; blocked: boolean }>(
+        `SELECT (SELECT count(*)::int FROM messages WHERE conversation_id = $1) AS n, (SELECT blocked FROM conversations WHERE id = $1) AS blocked`, [open.body.id]);
+      expect(rows[0]).toEqual({ n: 0, blocked: true });
+      // Unblocking clears the flag.
+      await blocker.query(socialQueries.unblock.text, [a.id, b.id]);
+      expect((await blocker.query<{ blocked: boolean }>('SELECT blocked FROM conversations WHERE id = $1', [open.body.id])).rows[0]?.blocked).toBe(false);
+    } finally {
+      await blocker.query('ROLLBACK').catch(() => undefined);
+      await blocker.end();
+    }
   });
 });
 

@@ -132,7 +132,10 @@ async function seedLocked(db: Database, opts: SeedOptions, progress: SeedProgres
   for (const [table, n] of Object.entries(expected)) {
     if (ctx.loaded[table] !== n) throw new SeedError('SEED_COUNT_MISMATCH', `${table}: loaded ${ctx.loaded[table] ?? 0} rows, expected ${n}`);
   }
-  await db.withPrimaryClient(async (client) => { await client.query(SEED_SQL.runFinished, [runId]); });
+  await db.withPrimaryClient(async (client) => {
+    await client.query(SEED_SQL.conversationBlocks);
+    await client.query(SEED_SQL.runFinished, [runId]);
+  });
 
   return {
     preset: opts.preset,
