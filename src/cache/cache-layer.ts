@@ -29,6 +29,9 @@ import type { WarmReport } from './types.ts';
  * caches (profile views, sessions, relationship sets), the database invalidation listener and the read-your-writes LsnStore.
  * See docs/ARCHITECTURE.md, "Cache", for the design and what is ours vs bentocache's.
  */
+
+/** A listener loss noticed this long after the connection last worked went unseen for a while (a silent socket). */
+const LATE_LOSS_MS = 1_000;
 export interface CacheLayerOptions {
   readonly logger: Logger;
   readonly metrics?: Metrics;
@@ -72,6 +75,8 @@ export class CacheLayer {
   readonly #coverage: ListenerCoverage;
   readonly #log: Logger;
   readonly #caches: Record<CacheName, TypedCache>;
+  /** The listener is connected and its (re)connect flush is done: loads may go to Redis. */
+  #listenerInSync = false;
   ignoredNotifications = 0;
   l1Flushes = 0;
   readonly #keyObservers: Array<(cache: CacheName, ids: readonly string[]) => void> = [];
@@ -132,8 +137,10 @@ export class CacheLayer {
     const negativeTtlMs = config.cache.negativeTtlSeconds * 1000;
     const deps = (cache: CacheName) => ({
       keys: this.keys, store: this.#bento.use(cache) as CacheProvider, lru: this.lru, lease: this.lease, janitor: this.janitor,
-      // Missing NOTIFYs while the listener is down: loads then stay out of Redis (typed-cache.ts).
-      l2Writable: () => this.listener === undefined || this.listener.connected,
+      // Missing NOTIFYs while the listener is down: loads then stay out of Redis (typed-cache.ts),
+      // and until its (re)connect's flush has finished: a load that read old data in the gap and
+      // finished after LISTEN was back would otherwise land in Redis, for the whole TTL.
+      l2Writable: () => this.listener === undefined || (this.listener.connected && this.#listenerInSync),
     });
     this.profiles = new TypedCache({
       name: 'profile', ttlMs: config.cache.profileTtlSeconds * 1000, negativeTtlMs, graceMs,
@@ -172,8 +179,11 @@ export class CacheLayer {
       channel: INVALIDATION_CHANNEL,
       applicationName: `bgc-${name}-cache-listener`,
       onNotify: (payload) => this.onNotify(payload),
-      onConnected: (info) => this.#onListenerConnected(info.reconnect, info.lostAt),
+      onConnected: (info) => this.#onListenerConnected(info.reconnect, info.lostAt, info.noticedAt),
       onDisconnected: (err) => {
+        this.#listenerInSync = false;
+        // Loads in flight read before the gap was known: none of them may fill L1 now.
+        for (const cache of Object.values(this.#caches)) cache.recent.noteAll();
         this.#coverage.stopped();
         this.#log.warn({ err: err?.message }, 'invalidation listener disconnected; will flush on reconnect');
       },
@@ -265,11 +275,16 @@ export class CacheLayer {
     this.#observed(msg.cache, msg.keys);
   }
 
-  async #onListenerConnected(reconnect: boolean, lostAt: number | undefined): Promise<void> {
+  async #onListenerConnected(reconnect: boolean, lostAt: number | undefined, noticedAt: number | undefined): Promise<void> {
     const connectedAt = Date.now();
+    for (const cache of Object.values(this.#caches)) cache.recent.noteAll();
     // Start-up (lostAt undefined): is anyone else keeping Redis in step? Reconnect: did
-    // someone listen through our whole gap? If not, L2 may hold what we missed.
-    const covered = await this.#coverage.coveredSince(reconnect ? lostAt : undefined);
+    // someone listen through our whole gap? If not, L2 may hold what we missed. A loss found
+    // late (a silent socket, found by a ping) is flushed whoever listened: until it was found
+    // this instance went on writing loads to Redis that its missed NOTIFYs had made stale,
+    // and no peer's listening undoes those.
+    const foundLate = reconnect && lostAt !== undefined && noticedAt !== undefined && noticedAt - lostAt > LATE_LOSS_MS;
+    const covered = foundLate ? false : await this.#coverage.coveredSince(reconnect ? lostAt : undefined);
     // Dropped again while we asked Redis: claiming coverage now would make peers that
     // reconnect skip their Redis flush for a gap nobody listened through.
     if (this.listener?.connected === true) this.#coverage.listening(connectedAt);
@@ -282,6 +297,8 @@ export class CacheLayer {
       if (reconnect) this.#flushed(cache.name);
     }));
     if (reconnect) this.l1Flushes++;
+    // Dropped again meanwhile: that loss's own reconnect decides.
+    this.#listenerInSync = this.listener?.connected === true;
     this.#firstSyncDone?.();
   }
 

@@ -218,6 +218,12 @@ export class TypedCache {
       // A lock wait that timed out, or Redis failing: the key simply stays cold.
       return false;
     }
+    // As in get(): a Redis hit that bentocache copies into L1 may be a GET answered before an
+    // invalidation's UNLINK, whose reply came back after the invalidation was handled here.
+    if (this.recent.stamp(fullKey) !== stampBefore) {
+      this.deps.lru.delete(fullKey);
+      return false;
+    }
     return wrote;
   }
 

@@ -23,7 +23,13 @@ export interface NotifyListenerOptions {
   readonly channel: string;
   readonly applicationName: string;
   readonly onNotify: (payload: string) => void;
-  readonly onConnected: (info: { readonly reconnect: boolean; readonly lostAt: number | undefined }) => void | Promise<void>;
+  /**
+   * `lostAt`: when the connection was last known to work (its last answered ping, or its
+   * connect), not when its loss was noticed (`noticedAt`): a socket that went silent was found
+   * only by a ping up to `pingMs` + `pingTimeoutMs` later, and notifications were lost from
+   * the moment it went silent.
+   */
+  readonly onConnected: (info: { readonly reconnect: boolean; readonly lostAt: number | undefined; readonly noticedAt: number | undefined }) => void | Promise<void>;
   readonly onDisconnected?: (err: Error | undefined) => void;
   readonly pingMs?: number;
   readonly pingTimeoutMs?: number;
@@ -39,6 +45,9 @@ export class NotifyListener {
   #connected = false;
   #everConnected = false;
   #lostAt: number | undefined;
+  #noticedAt: number | undefined;
+  /** When the current connection last proved it works (LISTEN answered, a ping answered). */
+  #aliveAt: number | undefined;
   #pingTimer: NodeJS.Timeout | undefined;
   #retryTimer: NodeJS.Timeout | undefined;
   #backoff = MIN_BACKOFF_MS;
@@ -94,10 +103,13 @@ export class NotifyListener {
     if (reconnect) this.reconnects++;
     this.#everConnected = true;
     const lostAt = this.#lostAt;
+    const noticedAt = this.#noticedAt;
     this.#lostAt = undefined;
+    this.#noticedAt = undefined;
+    this.#aliveAt = Date.now();
     this.#startPing(client);
     try {
-      await this.opts.onConnected({ reconnect, lostAt });
+      await this.opts.onConnected({ reconnect, lostAt, noticedAt });
     } catch {
       // The caller's recovery failing must not stop the listener; it logs its own errors.
     }
@@ -110,18 +122,23 @@ export class NotifyListener {
       let timer: NodeJS.Timeout | undefined;
       const deadline = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error('listener ping timed out')), timeout); });
       Promise.race([client.query('SELECT 1'), deadline])
-        .catch((err: unknown) => this.#lost(client, err instanceof Error ? err : new Error(String(err))))
+        .then(() => { if (this.#client === client) this.#aliveAt = Date.now(); })
+        .catch((err: unknown) => this.#lost(client, err instanceof Error ? err : new Error(String(err)), true))
         .finally(() => clearTimeout(timer));
     }, every);
     this.#pingTimer.unref();
   }
 
-  #lost(client: pg.Client, err: Error | undefined): void {
+  /** `byPing`: found by an unanswered ping, so the connection may have been silent since its last answer. */
+  #lost(client: pg.Client, err: Error | undefined, byPing = false): void {
     if (this.#client !== client) return;
     this.#client = undefined;
     if (this.#pingTimer) clearInterval(this.#pingTimer);
     this.#pingTimer = undefined;
-    this.#lostAt ??= Date.now();
+    if (this.#lostAt === undefined) {
+      this.#noticedAt = Date.now();
+      this.#lostAt = byPing ? (this.#aliveAt ?? this.#noticedAt) : this.#noticedAt;
+    }
     this.#connected = false;
     if (err) this.lastError = err.message;
     client.removeAllListeners('notification');

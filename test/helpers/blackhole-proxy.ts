@@ -44,6 +44,13 @@ export class BlackholeProxy {
     return n;
   }
 
+  /** Silences every open connection; returns how many. New connections work. */
+  silenceAll(): number {
+    let n = 0;
+    for (const link of this.#links) if (!link.silent) { link.silent = true; n++; }
+    return n;
+  }
+
   #accept(client: net.Socket): void {
     const upstream = net.connect({ host: this.target.host, port: this.target.port });
     const link: Link = { client, upstream, subscribed: false, silent: false };

@@ -57,3 +57,36 @@ describe('notify listener on a path that goes silent during LISTEN', () => {
     }
   });
 });
+
+describe('notify listener whose connection goes silent after LISTEN', () => {
+  it('reports the gap from its last answered ping, not from when a ping found it', async () => {
+    const silentProxy = new BlackholeProxy({ host: '127.0.0.1', port: PRIMARY_PORT });
+    const port = await silentProxy.listen();
+    const url = new URL(tdb.config().database.primaryUrl);
+    url.port = String(port);
+    const connects: Array<{ reconnect: boolean; lostAt: number | undefined; noticedAt: number | undefined }> = [];
+    const listener = new NotifyListener({
+      url: url.toString(), channel: 'bgc_silent_after', applicationName: 'bgc-silent-after',
+      onNotify: () => undefined, onConnected: (info) => { connects.push(info); }, pingMs: 300, pingTimeoutMs: 300,
+    });
+    try {
+      expect(await listener.start(5_000)).toBe(true);
+      // A few answered pings, then the flow goes silent (a NAT forgot it).
+      await new Promise((r) => setTimeout(r, 1_000));
+      const silencedAt = Date.now();
+      expect(silentProxy.silenceAll()).toBeGreaterThan(0);
+      const started = Date.now();
+      while (!connects.some((c) => c.reconnect) && Date.now() - started < 10_000) await new Promise((r) => setTimeout(r, 20));
+      const again = connects.find((c) => c.reconnect);
+      console.log(`[notify-listener] silenced at +0; lost at ${again?.lostAt === undefined ? '?' : again.lostAt - silencedAt} ms, noticed at ${again?.noticedAt === undefined ? '?' : again.noticedAt - silencedAt} ms, reconnected after ${Date.now() - silencedAt} ms`);
+      expect(again).toBeDefined();
+      // The last answered ping came before the silence; the loss was noticed a ping later.
+      expect(again?.lostAt).toBeLessThanOrEqual(silencedAt);
+      expect((again?.noticedAt ?? 0) - (again?.lostAt ?? 0)).toBeGreaterThanOrEqual(300);
+    } finally {
+      await listener.close();
+      await silentProxy.close();
+    }
+  });
+});
+
