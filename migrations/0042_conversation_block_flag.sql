@@ -8,14 +8,15 @@
 -- wait (READ COMMITTED re-checks a locked row's newest version) and sees it. The send keeps
 -- its check of relationships too: the seed's bulk load fires no triggers and sets the flag
 -- itself, once, after loading.
+--
+-- Relationships are locked against writes first: a block or unblock committing between the
+-- backfill and the triggers would otherwise leave the flag wrong for good. The backfill is
+-- driven by the blocks (the pair's unique index), not a scan of every conversation, so
+-- conversations stays locked (by the ALTER) only briefly.
+LOCK TABLE relationships IN SHARE ROW EXCLUSIVE MODE;
+
 ALTER TABLE conversations ADD COLUMN blocked boolean NOT NULL DEFAULT false;
 COMMENT ON COLUMN conversations.blocked IS 'a block stands between user_low and user_high (either way); kept by conversations_follow_blocks on relationships; chat.send_messages refuses on it';
-
-UPDATE conversations c SET blocked = true
-WHERE EXISTS (
-  SELECT 1 FROM relationships b
-  WHERE b.kind = 'block'
-    AND ((b.user_id = c.user_low AND b.target_id = c.user_high) OR (b.user_id = c.user_high AND b.target_id = c.user_low)));
 
 -- Each statement of a volatile function takes a new snapshot: the EXISTS sees this
 -- transaction's own change and every block committed before it (the pair lock orders them).
@@ -36,3 +37,8 @@ CREATE TRIGGER conversations_follow_blocks_ins AFTER INSERT ON relationships
   FOR EACH ROW WHEN (NEW.kind = 'block') EXECUTE FUNCTION conversations_follow_blocks();
 CREATE TRIGGER conversations_follow_blocks_del AFTER DELETE ON relationships
   FOR EACH ROW WHEN (OLD.kind = 'block') EXECUTE FUNCTION conversations_follow_blocks();
+
+UPDATE conversations c SET blocked = true
+FROM (SELECT DISTINCT least(r.user_id, r.target_id) AS lo, greatest(r.user_id, r.target_id) AS hi
+        FROM relationships r WHERE r.kind = 'block') p
+WHERE c.user_low = p.lo AND c.user_high = p.hi;

@@ -77,6 +77,8 @@ export class CacheLayer {
   readonly #caches: Record<CacheName, TypedCache>;
   /** The listener is connected and its (re)connect flush is done: loads may go to Redis. */
   #listenerInSync = false;
+  /** Counts the listener's connects: only the latest one's flush may set #listenerInSync. */
+  #listenerGeneration = 0;
   ignoredNotifications = 0;
   l1Flushes = 0;
   readonly #keyObservers: Array<(cache: CacheName, ids: readonly string[]) => void> = [];
@@ -277,6 +279,7 @@ export class CacheLayer {
 
   async #onListenerConnected(reconnect: boolean, lostAt: number | undefined, noticedAt: number | undefined): Promise<void> {
     const connectedAt = Date.now();
+    const generation = ++this.#listenerGeneration;
     for (const cache of Object.values(this.#caches)) cache.recent.noteAll();
     // Start-up (lostAt undefined): is anyone else keeping Redis in step? Reconnect: did
     // someone listen through our whole gap? If not, L2 may hold what we missed. A loss found
@@ -297,8 +300,9 @@ export class CacheLayer {
       if (reconnect) this.#flushed(cache.name);
     }));
     if (reconnect) this.l1Flushes++;
-    // Dropped again meanwhile: that loss's own reconnect decides.
-    this.#listenerInSync = this.listener?.connected === true;
+    // Dropped again meanwhile (or reconnected again, with its own flush still running): that
+    // later connect's flush decides.
+    if (generation === this.#listenerGeneration) this.#listenerInSync = this.listener?.connected === true;
     this.#firstSyncDone?.();
   }
 

@@ -121,8 +121,10 @@ export class NotifyListener {
     this.#pingTimer = setInterval(() => {
       let timer: NodeJS.Timeout | undefined;
       const deadline = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error('listener ping timed out')), timeout); });
+      // Stamped when sent: the answer shows the connection carried everything up to then.
+      const sentAt = Date.now();
       Promise.race([client.query('SELECT 1'), deadline])
-        .then(() => { if (this.#client === client) this.#aliveAt = Date.now(); })
+        .then(() => { if (this.#client === client) this.#aliveAt = sentAt; })
         .catch((err: unknown) => this.#lost(client, err instanceof Error ? err : new Error(String(err)), true))
         .finally(() => clearTimeout(timer));
     }, every);

@@ -443,7 +443,7 @@ export class ReplicaRouter {
       // The write has committed, so any primary position asked for from now on covers it: the
       // poller asks on its own connection every pollMs. Without this the user got no mark and
       // their next read could go to a replica that had not replayed their write.
-      if (!this.#started) throw err;
+      if (!this.#timer) throw err; // no poller running (stopped, or no replica to poll yet)
       return this.#nextPolledPosition(2 * this.cfg.pollMs + POLL_TIMEOUT_MS * 5).catch(() => { throw err; });
     }
   }
@@ -457,6 +457,7 @@ export class ReplicaRouter {
         if (i >= 0) this.#positionWaiters.splice(i, 1);
         reject(new Error(`no primary poll answered within ${timeoutMs} ms`));
       }, timeoutMs);
+      timer.unref();
       this.#positionWaiters.push(waiter);
     });
   }

@@ -136,6 +136,15 @@ describe('monthly report job with two app instances', () => {
       // Complete now: the next run does nothing.
       await f.job.run({ signal: new AbortController().signal, instanceId: 'f', logger, startedAt: new Date() });
       expect(generated).toEqual(['f:2026-10']);
+      // `bgc report --format json --store` after the month's end, before the job's run: that
+      // format stays the operator's, the job adds the others (before, it rolled back every run).
+      await admin.query(`DELETE FROM monitoring.reports WHERE month = '2026-10'`);
+      await admin.query(`INSERT INTO monitoring.reports (month, format, content, generated_by) VALUES ('2026-10', 'json', '{}', 'cli')`);
+      await f.job.run({ signal: new AbortController().signal, instanceId: 'f', logger, startedAt: new Date() });
+      expect(generated).toEqual(['f:2026-10', 'f:2026-10']);
+      const { rows: after } = await admin.query<{ format: string; generated_by: string }>(
+        `SELECT format, generated_by FROM monitoring.reports WHERE month = '2026-10' ORDER BY format`);
+      expect(after).toEqual([{ format: 'html', generated_by: 'scheduler (f)' }, { format: 'json', generated_by: 'cli' }, { format: 'md', generated_by: 'scheduler (f)' }]);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }

@@ -77,8 +77,9 @@ export async function generateReport(deps: { db: Database; config: Config }, opt
           : await tx.query(q.insertIfAbsent, [opts.month.label, r.format, r.content, opts.generatedBy, opts.month.to.toISOString()]);
         inserted += rows.length;
       }
-      if (opts.store === 'insert-if-absent' && inserted < rendered.length) {
-        // Someone else stored this month first: leave theirs untouched.
+      if (opts.store === 'insert-if-absent' && inserted === 0) {
+        // Someone else stored this month first: leave theirs untouched. (Some formats stored
+        // after the month's end, by an operator, stay as they are and the others are added.)
         throw new AlreadyStored();
       }
       return true;

@@ -65,8 +65,9 @@ export const SEED_SQL = {
   analyze: (table: SeededTable) => `/* seed.analyze */ ${FREEZABLE.has(table) || table === 'messages' || table === 'status_updates' ? 'ANALYZE' : 'VACUUM (ANALYZE)'} ${table}`,
   /** The bulk load fires no triggers: conversations.blocked (migration 0042) is set once here. */
   conversationBlocks: `/* seed.conversation_blocks */ UPDATE conversations c SET blocked = true
-    WHERE EXISTS (SELECT 1 FROM relationships b WHERE b.kind = 'block'
-      AND ((b.user_id = c.user_low AND b.target_id = c.user_high) OR (b.user_id = c.user_high AND b.target_id = c.user_low)))`,
+    FROM (SELECT DISTINCT least(r.user_id, r.target_id) AS lo, greatest(r.user_id, r.target_id) AS hi
+            FROM relationships r WHERE r.kind = 'block') p
+    WHERE c.user_low = p.lo AND c.user_high = p.hi`,
   counts: `/* seed.counts */ SELECT ${SEEDED_TABLES.map((t) => `(SELECT count(*) FROM ${t})::bigint AS ${t}`).join(', ')}`,
 } as const;
 
