@@ -14,6 +14,8 @@ export interface LockRetryOptions {
   readonly firstTimeoutMs: number;
   readonly maxTimeoutMs: number;
   readonly budgetMs: number;
+  /** Told of each attempt that timed out on a lock, before the pause and the next attempt. */
+  readonly onLockTimeout?: (attempt: number, lockTimeoutMs: number, elapsedMs: number) => void;
 }
 
 /** Every attempt's lock wait timed out: nothing was changed. */
@@ -52,6 +54,7 @@ export async function retryOnLockTimeout<T>(
       if (!isLockRetryable(err)) throw err;
       const elapsed = Date.now() - started;
       if (n >= opts.attempts || elapsed >= opts.budgetMs) throw new LockRetryExhausted(n, elapsed, err);
+      opts.onLockTimeout?.(n, timeoutMs, elapsed);
       const backoff = Math.min(opts.maxTimeoutMs, 25 * 2 ** n);
       await sleep(Math.min(Math.random() * backoff, Math.max(0, opts.budgetMs - elapsed)));
     }

@@ -76,20 +76,25 @@ export async function migrationStatus(client: pg.ClientBase, dir: string): Promi
  * migration could run on different server connections. An applied file whose checksum changed is an error:
  * migrations are forward-only, fix forward with a new file.
  */
-export async function migrate(client: pg.ClientBase, dir: string, onApply: (m: MigrationFile) => void = () => undefined): Promise<MigrationFile[]> {
+export async function migrate(
+  client: pg.ClientBase, dir: string, onApply: (m: MigrationFile) => void = () => undefined,
+  onLockWait: (m: MigrationFile, attempt: number, elapsedMs: number) => void = () => undefined,
+): Promise<MigrationFile[]> {
   // No statement timeout while migrating: the app's (5 s, set at connect) cancelled a CREATE
   // INDEX on real data, and a no-transaction CREATE INDEX CONCURRENTLY cancelled that way leaves
   // an invalid index behind; waiting for another process's migration lock is no error either.
   // RESET afterwards returns the session to the value it connected with.
   await client.query('SET statement_timeout = 0');
   try {
-    return await migrateUnderLock(client, dir, onApply);
+    return await migrateUnderLock(client, dir, onApply, onLockWait);
   } finally {
     await client.query('RESET statement_timeout').catch(() => undefined);
   }
 }
 
-async function migrateUnderLock(client: pg.ClientBase, dir: string, onApply: (m: MigrationFile) => void): Promise<MigrationFile[]> {
+async function migrateUnderLock(
+  client: pg.ClientBase, dir: string, onApply: (m: MigrationFile) => void, onLockWait: (m: MigrationFile, attempt: number, elapsedMs: number) => void,
+): Promise<MigrationFile[]> {
   await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
   try {
     const status = await migrationStatus(client, dir);
@@ -99,7 +104,7 @@ async function migrateUnderLock(client: pg.ClientBase, dir: string, onApply: (m:
     for (const m of pending) {
       onApply(m);
       try {
-        if (m.transactional) await applyInLockTimedTransaction(client, m);
+        if (m.transactional) await applyInLockTimedTransaction(client, m, (attempt, elapsedMs) => onLockWait(m, attempt, elapsedMs));
         else await applyAlone(client, m);
       } catch (err) {
         if (err instanceof LockRetryExhausted) {
@@ -122,11 +127,11 @@ async function migrateUnderLock(client: pg.ClientBase, dir: string, onApply: (m:
  * archive COPY, a report) held every later statement on that table behind it for as long as
  * that transaction ran: an outage in the middle of a rolling deploy.
  */
-async function applyInLockTimedTransaction(client: pg.ClientBase, m: MigrationFile): Promise<void> {
+async function applyInLockTimedTransaction(client: pg.ClientBase, m: MigrationFile, onLockWait: (attempt: number, elapsedMs: number) => void): Promise<void> {
   await inLockTimedTransaction(client, async () => {
     await client.query(m.sql);
     await recordApplied(client, m);
-  }, MIGRATION_LOCK_RETRY);
+  }, { ...MIGRATION_LOCK_RETRY, onLockTimeout: (attempt, _timeoutMs, elapsedMs) => onLockWait(attempt, elapsedMs) });
 }
 
 /** A no-transaction migration (CREATE INDEX CONCURRENTLY): not retried, a cancelled one leaves an invalid index. */

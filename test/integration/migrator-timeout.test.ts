@@ -52,7 +52,8 @@ describe('migrate behind a long transaction', () => {
       // A long reader (an archive COPY, a report) holds ACCESS SHARE; the ALTER needs ACCESS EXCLUSIVE.
       await holder.query('BEGIN');
       await holder.query('SELECT count(*) FROM lock_target');
-      const migrating = migrate(migrator, lockDir);
+      const waits: number[] = [];
+      const migrating = migrate(migrator, lockDir, () => undefined, (_m, attempt) => waits.push(attempt));
       migrating.catch(() => undefined);
       const started = Date.now();
       // Wait until the ALTER has queued at least once, then read the table as the app would.
@@ -69,6 +70,8 @@ describe('migrate behind a long transaction', () => {
       await holder.query('COMMIT');
       const applied = await migrating;
       expect(applied.map((m) => m.name)).toEqual(['9101_alter_busy_table']);
+      // Each attempt that timed out was reported (the CLI prints it).
+      expect(waits.length).toBeGreaterThan(0);
       const { rows } = await reader.query<{ n: number }>(`SELECT count(*)::int AS n FROM information_schema.columns WHERE table_name = 'lock_target' AND column_name = 'note'`);
       expect(rows[0]?.n).toBe(1);
     } finally {

@@ -13,7 +13,7 @@ export function register(program: Command): void {
       const config = loadConfig();
       const db = new Database(config, { applicationName: 'bgc-migrate', lazy: true, session: true });
       try {
-        const applied = await db.withPrimaryClient((c) => migrate(c, path.join(config.projectRoot, 'migrations'), (m) => progressLine(`applying ${m.name}`)));
+        const applied = await db.withPrimaryClient((c) => migrate(c, path.join(config.projectRoot, 'migrations'), (m) => progressLine(`applying ${m.name}`), (m, attempt, ms) => progressLine(`${m.name}: a lock it needs is held by another session; attempt ${attempt} rolled back after ${ms} ms in all, trying again`)));
         if (opts.json) printJson({ applied: applied.map((m) => m.name) });
         else progressLine(applied.length === 0 ? 'database is up to date' : `applied ${applied.length} migration(s)`);
       } finally { await db.close(); }

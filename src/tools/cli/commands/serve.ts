@@ -51,7 +51,7 @@ export function register(program: Command): void {
       }
       const db = new Database(config, { applicationName: 'bgc-migrate', lazy: true, session: true });
       try {
-        await db.withPrimaryClient((c) => migrate(c, path.join(config.projectRoot, 'migrations'), (m) => progressLine(`applying ${m.name}`)));
+        await db.withPrimaryClient((c) => migrate(c, path.join(config.projectRoot, 'migrations'), (m) => progressLine(`applying ${m.name}`), (m, attempt, ms) => progressLine(`${m.name}: a lock it needs is held by another session; attempt ${attempt} rolled back after ${ms} ms in all, trying again`)));
         const { seedIfEmpty } = await import('../../seed/seed-if-empty.ts');
         await seedIfEmpty(config, db, progressLine);
       } finally { await db.close(); }
