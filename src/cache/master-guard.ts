@@ -78,7 +78,14 @@ export class MasterGuard {
     o.redis.on('connect', () => this.#hold());
     o.redis.on('ready', () => { void this.#verify(this.#connection); });
     // No connection, no master: the next one is checked again before whenVerified says yes.
-    o.redis.on('close', () => { this.#verified = undefined; });
+    // The bypass goes with the connection: while Redis is away L1 serves (the listener keeps it
+    // current), and a Redis that accepts connections and then fails its ready check (frozen,
+    // crash-looping) otherwise kept every read of every instance on PostgreSQL until it came
+    // back. The next 'connect' holds it again until that master is checked.
+    o.redis.on('close', () => {
+      this.#verified = undefined;
+      this.#release();
+    });
   }
 
   /**
